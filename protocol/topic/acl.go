@@ -1,0 +1,42 @@
+package topic
+
+// Access is what a client wants to do with a topic or filter.
+type Access int
+
+// The kinds of access an agent can ask for.
+const (
+	Subscribe Access = iota
+	Publish
+)
+
+// AgentMay reports whether the agent of home may perform access on name, which
+// is a topic name for Publish and a topic filter for Subscribe. retain is the
+// publish's retain flag (or, for a Will, the Will's).
+//
+// The rule denies by default: an agent subscribes only to its own command
+// topic, written out in full (no wildcards, no shared subscription), and
+// publishes only the agent-side kinds of its own home, retained only where the
+// kind is retained. Everything outside Prefix, including $SYS, is denied.
+func AgentMay(home string, access Access, name string, retain bool) bool {
+	if !ValidHomeID(home) {
+		return false
+	}
+	h, k, err := Parse(name)
+	if err != nil || h != home {
+		return false
+	}
+	switch access {
+	case Subscribe:
+		return k == Command
+	case Publish:
+		return k.FromAgent() && retain == k.Retained()
+	}
+	return false
+}
+
+// AgentWillMay reports whether an agent of home may register a Will on name:
+// only its own presence topic, retained, so the Will marks the home offline.
+func AgentWillMay(home, name string, retain bool) bool {
+	h, k, err := Parse(name)
+	return err == nil && h == home && k == Presence && retain && ValidHomeID(home)
+}
