@@ -1,0 +1,106 @@
+package main
+
+import (
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/homeplane/homeplane/agent/internal/homeassistant"
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+// entityProto converts a registry entity with its state.
+func entityProto(e homeassistant.Entity) *homeplanev1.Entity {
+	out := &homeplanev1.Entity{
+		EntityId:    e.EntityID,
+		Name:        e.Name,
+		Aliases:     e.Aliases,
+		Domain:      e.Domain,
+		DeviceClass: e.DeviceClass,
+		AreaId:      e.AreaID,
+	}
+	if out.Domain == "" {
+		out.Domain = domainOf(e.EntityID)
+	}
+	setState(out, e.State)
+	return out
+}
+
+// stateProto converts a bare state, filling the registry facts from known
+// when the entity is in it.
+func stateProto(s homeassistant.State, known *homeplanev1.Entity) *homeplanev1.Entity {
+	out := &homeplanev1.Entity{EntityId: s.EntityID, Domain: domainOf(s.EntityID)}
+	if known != nil {
+		out.Name = known.GetName()
+		out.Aliases = known.GetAliases()
+		out.Domain = known.GetDomain()
+		out.DeviceClass = known.GetDeviceClass()
+		out.AreaId = known.GetAreaId()
+	}
+	setState(out, s)
+	if out.Name == "" {
+		out.Name, _ = s.Attributes["friendly_name"].(string)
+	}
+	if out.DeviceClass == "" {
+		out.DeviceClass, _ = s.Attributes["device_class"].(string)
+	}
+	return out
+}
+
+func setState(out *homeplanev1.Entity, s homeassistant.State) {
+	out.State = s.State
+	out.Attributes = attributes(s.Attributes)
+	if !s.LastChanged.IsZero() {
+		out.LastChanged = timestamppb.New(s.LastChanged)
+	}
+}
+
+// attributes converts Home Assistant attributes, skipping values a Struct
+// cannot hold rather than failing the whole entity.
+func attributes(in map[string]any) *structpb.Struct {
+	if len(in) == 0 {
+		return nil
+	}
+	out := &structpb.Struct{Fields: make(map[string]*structpb.Value, len(in))}
+	for k, v := range in {
+		if t, ok := v.(time.Time); ok {
+			v = t.Format(time.RFC3339Nano)
+		}
+		pv, err := structpb.NewValue(v)
+		if err != nil {
+			continue
+		}
+		out.Fields[k] = pv
+	}
+	return out
+}
+
+func areaProto(a homeassistant.Area) *homeplanev1.Area {
+	return &homeplanev1.Area{Id: a.ID, Name: a.Name, Aliases: a.Aliases, FloorId: a.FloorID}
+}
+
+func floorProto(f homeassistant.Floor) *homeplanev1.Floor {
+	return &homeplanev1.Floor{Id: f.ID, Name: f.Name, Aliases: f.Aliases, Level: int32(f.Level)}
+}
+
+// fullSync converts a whole registry.
+func fullSync(r homeassistant.Registry) *homeplanev1.EntitySync {
+	s := &homeplanev1.EntitySync{Full: true, Time: timestamppb.Now()}
+	for _, e := range r.Entities {
+		s.Entities = append(s.Entities, entityProto(e))
+	}
+	for _, a := range r.Areas {
+		s.Areas = append(s.Areas, areaProto(a))
+	}
+	for _, f := range r.Floors {
+		s.Floors = append(s.Floors, floorProto(f))
+	}
+	return s
+}
+
+func domainOf(entityID string) string {
+	d, _, _ := strings.Cut(entityID, ".")
+	return d
+}

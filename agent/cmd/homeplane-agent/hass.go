@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+
+	"github.com/homeplane/homeplane/agent/internal/dispatch"
+	"github.com/homeplane/homeplane/agent/internal/homeassistant"
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+// homeAssistant is what the agent's wiring needs from Home Assistant.
+type homeAssistant interface {
+	Config(ctx context.Context) (homeassistant.Config, error)
+	CallService(ctx context.Context, domain, service string, data map[string]any) ([]homeassistant.State, error)
+	Registry(ctx context.Context) (homeassistant.Registry, error)
+	Watch(ctx context.Context, fn func(homeassistant.Change)) error
+}
+
+var _ homeAssistant = (*homeassistant.Client)(nil)
+
+// known holds the registry facts of the last full sync, so that states
+// (from deltas and command results) carry names, areas and aliases too.
+type known struct {
+	mu sync.RWMutex
+	by map[string]*homeplanev1.Entity
+}
+
+func (k *known) set(entities []*homeplanev1.Entity) {
+	by := make(map[string]*homeplanev1.Entity, len(entities))
+	for _, e := range entities {
+		by[e.GetEntityId()] = e
+	}
+	k.mu.Lock()
+	k.by = by
+	k.mu.Unlock()
+}
+
+func (k *known) get(id string) *homeplanev1.Entity {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.by[id]
+}
+
+// caller adapts the Home Assistant client to dispatch.HomeAssistant.
+type caller struct {
+	ha    homeAssistant
+	known *known
+}
+
+var _ dispatch.HomeAssistant = (*caller)(nil)
+
+func (c *caller) CallService(ctx context.Context, domain, service string, data map[string]any) ([]*homeplanev1.Entity, error) {
+	states, err := c.ha.CallService(ctx, domain, service, data)
+	out := make([]*homeplanev1.Entity, 0, len(states))
+	for _, s := range states {
+		out = append(out, stateProto(s, c.known.get(s.EntityID)))
+	}
+	if err != nil && unreachable(err) {
+		return out, fmt.Errorf("%w: %w", dispatch.ErrUnavailable, err)
+	}
+	return out, err
+}
+
+// unreachable reports whether err means Home Assistant could not be reached
+// or is starting, rather than that it refused the call.
+func unreachable(err error) bool {
+	var ne net.Error
+	var ue *url.Error
+	var oe *net.OpError
+	return errors.Is(err, homeassistant.ErrUnavailable) || errors.As(err, &oe) || errors.As(err, &ue) || (errors.As(err, &ne) && !errors.Is(err, context.DeadlineExceeded))
+}

@@ -1,0 +1,211 @@
+// Command homeplane-agent runs on a home server: it enrolls once with
+// central, keeps an MQTT uplink to it, keeps central's copy of the home's
+// entity registry current, and runs central's commands against Home
+// Assistant.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/homeplane/homeplane/agent/internal/dispatch"
+	"github.com/homeplane/homeplane/agent/internal/enroll"
+	"github.com/homeplane/homeplane/agent/internal/homeassistant"
+	"github.com/homeplane/homeplane/agent/internal/identity"
+	"github.com/homeplane/homeplane/agent/internal/uplink"
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "homeplane-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log.Info("starting", "version", version, "config", cfg)
+
+	id, err := loadOrEnroll(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	mqttURL := id.MQTTURL
+	if cfg.MQTTURLSet || mqttURL == "" {
+		mqttURL = cfg.MQTTURL
+	}
+	log.Info("identity", "identity", id, "mqtt_url", mqttURL)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	ha := homeassistant.New(cfg.HAURL, cfg.HAToken, homeassistant.Options{
+		HTTPClient: &http.Client{Timeout: 30 * time.Second},
+		Logger:     log.With("component", "homeassistant"),
+	})
+	k := &known{}
+	d := dispatch.New(&caller{ha: ha, known: k}, dispatch.Options{
+		Logger:     log.With("component", "dispatch"),
+		Registerer: reg,
+	})
+	s := newSyncer(ha, nil, k, log.With("component", "sync"))
+	up := uplink.New(id, &agent{d: d, s: s}, uplink.Options{
+		Logger:               log.With("component", "uplink"),
+		Registerer:           reg,
+		MQTTURL:              mqttURL,
+		AgentVersion:         version,
+		HomeAssistantVersion: s.HomeAssistantVersion,
+		MaxBackoff:           cfg.MQTTMaxBackoff,
+	})
+	s.pub = up
+
+	// Best effort, so the first presence message already names the version.
+	vctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if c, err := ha.Config(vctx); err == nil && c.Version != "" {
+		s.haVersion.Store(&c.Version)
+		log.Info("home assistant reachable", "version", c.Version)
+	} else if err != nil {
+		log.Warn("home assistant not reachable yet", "url", cfg.HAURL, "error", err)
+	}
+	cancel()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		srv := &http.Server{Handler: metricsMux(reg, up), ReadHeaderTimeout: 5 * time.Second}
+		wg.Go(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics: %w", err)
+			}
+		})
+		wg.Go(func() {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		})
+		log.Info("serving metrics", "addr", ln.Addr().String())
+	}
+	wg.Go(func() { s.Run(ctx) })
+	err = up.Run(ctx)
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func metricsMux(reg *prometheus.Registry, up *uplink.Uplink) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	// Ready means connected to central.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !up.Connected() {
+			http.Error(w, "not connected to central", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+// agent is the uplink's handler: commands go to dispatch, connects trigger a
+// full entity sync.
+type agent struct {
+	d *dispatch.Dispatcher
+	s *syncer
+}
+
+var _ uplink.Handler = (*agent)(nil)
+
+func (a *agent) HandleCommand(ctx context.Context, cmd *homeplanev1.Command) *homeplanev1.Result {
+	return a.d.Handle(ctx, cmd)
+}
+
+func (a *agent) OnConnect(context.Context) { a.s.requestFull() }
+
+// loadOrEnroll returns the stored identity, enrolling first when there is
+// none. An agent that has an identity never enrolls again.
+func loadOrEnroll(ctx context.Context, cfg config, log *slog.Logger) (identity.Identity, error) {
+	if mode, loose := identity.Loosened(cfg.StateDir); loose {
+		log.Warn("identity file was readable by others; tightening it to 0600", "mode", mode.String())
+	}
+	id, err := identity.Load(cfg.StateDir)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, identity.ErrNotEnrolled) {
+		return identity.Identity{}, fmt.Errorf("load identity from %s: %w", cfg.StateDir, err)
+	}
+	if cfg.EnrollmentToken == "" {
+		return identity.Identity{}, fmt.Errorf("not enrolled: %s holds no identity; pass --enrollment-token (or HOMEPLANE_ENROLLMENT_TOKEN) from `homectl` to enroll", cfg.StateDir)
+	}
+	host, _ := os.Hostname()
+	client := &http.Client{Timeout: 30 * time.Second}
+	for failures := 1; ; failures++ {
+		id, err = enroll.Enroll(ctx, cfg.CentralURL, cfg.EnrollmentToken, host, version, client)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, enroll.ErrUnavailable) || ctx.Err() != nil {
+			return identity.Identity{}, err
+		}
+		d := backoff(failures, time.Second, time.Minute)
+		log.Warn("enrollment failed; retrying", "central_url", cfg.CentralURL, "error", err, "retry_in", d.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return identity.Identity{}, ctx.Err()
+		case <-time.After(d):
+		}
+	}
+	if err := identity.Save(cfg.StateDir, id); err != nil {
+		return identity.Identity{}, fmt.Errorf("enrolled, but saving the identity failed (a new enrollment token is needed): %w", err)
+	}
+	log.Info("enrolled", "identity", id)
+	return id, nil
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/homeplane/homeplane/agent/internal/homeassistant"
+	"github.com/homeplane/homeplane/agent/internal/uplink"
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/topic"
+)
+
+// publisher is how the syncer reaches central.
+type publisher interface {
+	Publish(ctx context.Context, kind topic.Kind, msg proto.Message) error
+}
+
+var _ publisher = (*uplink.Uplink)(nil)
+
+// maxPending bounds the changes batched between flushes; beyond it a full
+// sync is cheaper than a huge delta.
+const maxPending = 2000
+
+// syncer keeps central's copy of the home's entity registry current: a full
+// sync on every connect and whenever the registry itself changes, and
+// debounced deltas from Home Assistant's state changes in between.
+type syncer struct {
+	ha       homeAssistant
+	pub      publisher
+	known    *known
+	log      *slog.Logger
+	debounce time.Duration
+	// retry bounds the delay before retrying a failed full sync or Watch.
+	retryMin, retryMax time.Duration
+
+	haVersion atomic.Pointer[string]
+	full      chan struct{} // a full sync is wanted
+	changed   chan struct{} // pending holds something
+
+	mu              sync.Mutex
+	pending         map[string]*homeassistant.State // nil: removed
+	registryChanged bool
+}
+
+func newSyncer(ha homeAssistant, pub publisher, k *known, log *slog.Logger) *syncer {
+	return &syncer{
+		ha: ha, pub: pub, known: k, log: log,
+		debounce: 250 * time.Millisecond,
+		retryMin: time.Second, retryMax: time.Minute,
+		full:    make(chan struct{}, 1),
+		changed: make(chan struct{}, 1),
+		pending: map[string]*homeassistant.State{},
+	}
+}
+
+// requestFull asks for a full sync soon; requests coalesce.
+func (s *syncer) requestFull() {
+	select {
+	case s.full <- struct{}{}:
+	default:
+	}
+}
+
+// onChange is Watch's callback: it only records, the loop publishes.
+func (s *syncer) onChange(c homeassistant.Change) {
+	s.mu.Lock()
+	switch {
+	case c.RegistryChanged:
+		s.registryChanged = true
+	case c.EntityID != "":
+		s.pending[c.EntityID] = c.New
+		if len(s.pending) > maxPending {
+			s.registryChanged = true
+			clear(s.pending)
+		}
+	}
+	s.mu.Unlock()
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// HomeAssistantVersion is the version seen at the last full sync.
+func (s *syncer) HomeAssistantVersion() string {
+	if v := s.haVersion.Load(); v != nil {
+		return *v
+	}
+	return ""
+}
+
+// Run publishes syncs until ctx ends, and follows Home Assistant's changes.
+func (s *syncer) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.watch(ctx) })
+	defer wg.Wait()
+
+	var flushC, retryC <-chan time.Time
+	failures := 0
+	for {
+		full := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.full:
+			full = true
+		case <-retryC:
+			retryC = nil
+			full = true
+		case <-s.changed:
+			// Batch: the first change starts the clock, later ones ride along.
+			if flushC == nil {
+				flushC = time.After(s.debounce)
+			}
+			continue
+		case <-flushC:
+			flushC = nil
+			full = s.flushDelta(ctx)
+		}
+		if !full {
+			continue
+		}
+		if err := s.fullSync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			d := backoff(failures, s.retryMin, s.retryMax)
+			s.log.Warn("entity sync failed", "error", err, "retry_in", d.Round(time.Millisecond))
+			retryC = time.After(d)
+			continue
+		}
+		failures = 0
+		retryC = nil
+	}
+}
+
+// fullSync publishes the whole registry. A publish that fails because the
+// uplink is down is not an error: the next connect asks for a full sync.
+func (s *syncer) fullSync(ctx context.Context) error {
+	s.mu.Lock()
+	// The snapshot about to be read includes everything pending.
+	clear(s.pending)
+	s.registryChanged = false
+	s.mu.Unlock()
+
+	if cfg, err := s.ha.Config(ctx); err == nil && cfg.Version != "" {
+		s.haVersion.Store(&cfg.Version)
+	}
+	reg, err := s.ha.Registry(ctx)
+	if err != nil {
+		return err
+	}
+	msg := fullSync(reg)
+	s.known.set(msg.Entities)
+	err = s.pub.Publish(ctx, topic.Entities, msg)
+	switch {
+	case errors.Is(err, uplink.ErrDisconnected):
+		s.log.Debug("full entity sync deferred until connected")
+		return nil
+	case err != nil:
+		return err
+	}
+	s.log.Info("full entity sync sent", "entities", len(msg.Entities), "areas", len(msg.Areas), "floors", len(msg.Floors))
+	return nil
+}
+
+// flushDelta publishes the pending changes; it reports whether a full sync
+// is needed instead.
+func (s *syncer) flushDelta(ctx context.Context) (full bool) {
+	s.mu.Lock()
+	if s.registryChanged {
+		s.mu.Unlock()
+		return true
+	}
+	pending := s.pending
+	s.pending = map[string]*homeassistant.State{}
+	s.mu.Unlock()
+	if len(pending) == 0 {
+		return false
+	}
+	msg := &homeplanev1.EntitySync{Time: timestamppb.Now()}
+	for id, st := range pending {
+		if st == nil {
+			msg.RemovedEntityIds = append(msg.RemovedEntityIds, id)
+			continue
+		}
+		msg.Entities = append(msg.Entities, stateProto(*st, s.known.get(id)))
+	}
+	err := s.pub.Publish(ctx, topic.Entities, msg)
+	switch {
+	case errors.Is(err, uplink.ErrDisconnected):
+		// Dropped: the full sync on reconnect carries it.
+		return false
+	case err != nil:
+		s.log.Warn("entity delta not sent; resyncing", "error", err)
+		return true
+	}
+	s.log.Debug("entity delta sent", "changed", len(msg.Entities), "removed", len(msg.RemovedEntityIds))
+	return false
+}
+
+// watch follows Home Assistant's changes, reconnecting with backoff. Each
+// (re)start asks for a full sync, since changes during the gap are lost.
+func (s *syncer) watch(ctx context.Context) {
+	failures := 0
+	for {
+		s.requestFull()
+		start := time.Now()
+		err := s.ha.Watch(ctx, s.onChange)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > s.retryMax {
+			failures = 0
+		}
+		failures++
+		d := backoff(failures, s.retryMin, s.retryMax)
+		s.log.Warn("home assistant watch ended", "error", err, "retry_in", d.Round(time.Millisecond))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is exponential with full jitter: uniform in [0, min(hi, lo·2^(n-1))].
+func backoff(n int, lo, hi time.Duration) time.Duration {
+	ceil := lo
+	for i := 1; i < n && ceil < hi; i++ {
+		ceil *= 2
+	}
+	return rand.N(min(ceil, hi) + 1)
+}

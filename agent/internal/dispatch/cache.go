@@ -1,0 +1,92 @@
+package dispatch
+
+import (
+	"container/list"
+	"sync"
+	"time"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+// cache remembers recent command ids and their results. It is bounded: when
+// full, the oldest finished entry goes first; running entries are evicted
+// only when nothing else is left, which the uplink's concurrency bound makes
+// practically impossible.
+type cache struct {
+	mu    sync.Mutex
+	max   int
+	byID  map[string]*list.Element
+	order *list.List // of *entry, oldest claim first
+}
+
+type entry struct {
+	id      string
+	done    chan struct{} // closed when result is set
+	result  *homeplanev1.Result
+	expires time.Time // zero while running
+}
+
+func newCache(max int) *cache {
+	return &cache{max: max, byID: map[string]*list.Element{}, order: list.New()}
+}
+
+// claim returns the entry for id. dup reports whether id was already known
+// (running or finished and not expired); otherwise the caller now owns a
+// fresh running entry and must finish it.
+func (c *cache) claim(id string, now time.Time) (e *entry, dup bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.byID[id]; ok {
+		e := el.Value.(*entry)
+		if e.expires.IsZero() || now.Before(e.expires) {
+			return e, true
+		}
+		c.remove(el)
+	}
+	c.sweep(now)
+	e = &entry{id: id, done: make(chan struct{})}
+	c.byID[id] = c.order.PushBack(e)
+	return e, false
+}
+
+// finish stores the result of a claimed entry and wakes its waiters.
+func (c *cache) finish(e *entry, res *homeplanev1.Result, expires time.Time) {
+	c.mu.Lock()
+	e.result = res
+	e.expires = expires
+	c.mu.Unlock()
+	close(e.done)
+}
+
+// sweep drops expired entries and, over capacity, the oldest finished ones.
+func (c *cache) sweep(now time.Time) {
+	for el := c.order.Front(); el != nil; {
+		next := el.Next()
+		e := el.Value.(*entry)
+		if !e.expires.IsZero() && !now.Before(e.expires) {
+			c.remove(el)
+		}
+		el = next
+	}
+	for el := c.order.Front(); el != nil && c.order.Len() >= c.max; {
+		next := el.Next()
+		if !el.Value.(*entry).expires.IsZero() {
+			c.remove(el)
+		}
+		el = next
+	}
+	for c.order.Len() >= c.max {
+		c.remove(c.order.Front())
+	}
+}
+
+func (c *cache) remove(el *list.Element) {
+	delete(c.byID, el.Value.(*entry).id)
+	c.order.Remove(el)
+}
+
+func (c *cache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
+}

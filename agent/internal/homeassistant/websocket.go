@@ -1,0 +1,239 @@
+package homeassistant
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// CommandError is a WebSocket command's failure result.
+type CommandError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *CommandError) Error() string {
+	return fmt.Sprintf("home assistant: %s: %s", e.Code, e.Message)
+}
+
+// Unwrap maps Home Assistant's error codes to sentinel errors.
+func (e *CommandError) Unwrap() error {
+	switch e.Code {
+	case "unauthorized":
+		return ErrUnauthorized
+	case "not_found":
+		return ErrNotFound
+	case "invalid_format", "service_validation_error":
+		return ErrBadRequest
+	}
+	return nil
+}
+
+// message is any server → client WebSocket message.
+type message struct {
+	ID        int64           `json:"id"`
+	Type      string          `json:"type"`
+	Success   *bool           `json:"success"`
+	Result    json.RawMessage `json:"result"`
+	Error     *CommandError   `json:"error"`
+	Event     json.RawMessage `json:"event"`
+	HAVersion string          `json:"ha_version"`
+	Message   string          `json:"message"`
+}
+
+// decodeFrame reads one text frame: a message, or an array of messages when
+// the server coalesces them.
+func decodeFrame(b []byte) ([]message, error) {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\n' || b[0] == '\r' || b[0] == '\t') {
+		b = b[1:]
+	}
+	if len(b) > 0 && b[0] == '[' {
+		var msgs []message
+		if err := json.Unmarshal(b, &msgs); err != nil {
+			return nil, fmt.Errorf("home assistant: websocket frame: %w", err)
+		}
+		return msgs, nil
+	}
+	var m message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("home assistant: websocket frame: %w", err)
+	}
+	return []message{m}, nil
+}
+
+// session is one authenticated WebSocket connection.
+type session struct {
+	conn    *websocket.Conn
+	nextID  atomic.Int64
+	pending []message
+	version string
+}
+
+func (c *Client) websocketURL() (string, error) {
+	if c.baseErr != nil {
+		return "", c.baseErr
+	}
+	u := *c.base
+	if u.Scheme == "https" {
+		u.Scheme = "wss"
+	} else {
+		u.Scheme = "ws"
+	}
+	u.Path += "/api/websocket"
+	return u.String(), nil
+}
+
+// dial opens a WebSocket and runs the auth phase within ctx.
+func (c *Client) dial(ctx context.Context) (*session, error) {
+	target, err := c.websocketURL()
+	if err != nil {
+		return nil, err
+	}
+	conn, resp, err := websocket.Dial(ctx, target, &websocket.DialOptions{HTTPClient: c.http})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			// e.g. 503 while Home Assistant starts: keep the status for errors.Is.
+			return nil, fmt.Errorf("websocket: %w", &StatusError{StatusCode: resp.StatusCode})
+		}
+		return nil, fmt.Errorf("home assistant: websocket: %w", err)
+	}
+	conn.SetReadLimit(MaxAnswerBytes)
+	s := &session{conn: conn}
+	if err := s.authenticate(ctx, c.token); err != nil {
+		_ = conn.Close(websocket.StatusNormalClosure, "")
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *session) authenticate(ctx context.Context, token string) error {
+	m, err := s.read(ctx)
+	if err != nil {
+		return fmt.Errorf("home assistant: websocket auth: %w", err)
+	}
+	if m.Type != "auth_required" {
+		return fmt.Errorf("home assistant: websocket auth: got %q, want auth_required", m.Type)
+	}
+	if err := s.write(ctx, map[string]any{"type": "auth", "access_token": token}); err != nil {
+		return fmt.Errorf("home assistant: websocket auth: %w", err)
+	}
+	m, err = s.read(ctx)
+	if err != nil {
+		return fmt.Errorf("home assistant: websocket auth: %w", err)
+	}
+	switch m.Type {
+	case "auth_ok":
+		s.version = m.HAVersion
+		return nil
+	case "auth_invalid":
+		return fmt.Errorf("websocket auth: %s: %w", m.Message, ErrUnauthorized)
+	}
+	return fmt.Errorf("home assistant: websocket auth: unexpected %q", m.Type)
+}
+
+func (s *session) close() { _ = s.conn.Close(websocket.StatusNormalClosure, "") }
+
+func (s *session) write(ctx context.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.conn.Write(ctx, websocket.MessageText, b)
+}
+
+// read returns the next message. Note that a context ending during a read
+// closes the connection (coder/websocket's rule).
+func (s *session) read(ctx context.Context) (message, error) {
+	for len(s.pending) == 0 {
+		typ, b, err := s.conn.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return message{}, ctx.Err()
+			}
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				return message{}, ErrTooLarge
+			}
+			return message{}, err
+		}
+		if typ != websocket.MessageText {
+			continue
+		}
+		msgs, err := decodeFrame(b)
+		if err != nil {
+			return message{}, err
+		}
+		s.pending = msgs
+	}
+	m := s.pending[0]
+	s.pending = s.pending[1:]
+	return m, nil
+}
+
+// send writes a command with a fresh id and returns the id.
+func (s *session) send(ctx context.Context, typ string, fields map[string]any) (int64, error) {
+	id := s.nextID.Add(1)
+	msg := map[string]any{"id": id, "type": typ}
+	for k, v := range fields {
+		msg[k] = v
+	}
+	if err := s.write(ctx, msg); err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+// command sends a command and waits for its result, skipping other messages.
+func (s *session) command(ctx context.Context, typ string, fields map[string]any) (json.RawMessage, error) {
+	id, err := s.send(ctx, typ, fields)
+	if err != nil {
+		return nil, fmt.Errorf("home assistant: %s: %w", typ, err)
+	}
+	for {
+		m, err := s.read(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("home assistant: %s: %w", typ, err)
+		}
+		if m.ID != id || m.Type != "result" {
+			continue
+		}
+		if m.Success == nil || !*m.Success {
+			if m.Error == nil {
+				return nil, fmt.Errorf("home assistant: %s: failed without an error", typ)
+			}
+			return nil, fmt.Errorf("%s: %w", typ, m.Error)
+		}
+		return m.Result, nil
+	}
+}
+
+// withDefaultTimeout bounds a whole WebSocket exchange when ctx has no deadline.
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, DefaultTimeout)
+}
+
+func isUnknownCommand(err error) bool {
+	var ce *CommandError
+	return errors.As(err, &ce) && ce.Code == "unknown_command"
+}
+
+// Events the Watch subscribes to. A device moving to another area changes
+// the area of its entities, so device registry updates count as well.
+var watchedEvents = []string{
+	"state_changed", "entity_registry_updated", "area_registry_updated",
+	"floor_registry_updated", "device_registry_updated",
+}
+
+// pingInterval is how often Watch checks that the connection is alive.
+var pingInterval = 30 * time.Second

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// config is central's configuration. It is read from defaults, then a JSON
+// file (--config), then HOMEPLANE_* environment variables, then flags; later
+// sources win. validate reports every problem at once.
+type config struct {
+	HTTPAddr        string   `json:"http_addr"`
+	MQTTAddr        string   `json:"mqtt_addr"`
+	MQTTAdvertise   string   `json:"mqtt_advertise_url"`
+	DatabaseURL     string   `json:"database_url"`
+	LogLevel        string   `json:"log_level"`
+	Issuer          string   `json:"jwt_issuer"`
+	Audience        string   `json:"jwt_audience"`
+	AccessTTL       duration `json:"access_token_ttl"`
+	RefreshTTL      duration `json:"refresh_token_ttl"`
+	CommandTimeout  duration `json:"command_timeout"`
+	ShutdownTimeout duration `json:"shutdown_timeout"`
+}
+
+// duration is a time.Duration that reads "15m"-style strings from JSON.
+type duration time.Duration
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"15m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = duration(v)
+	return nil
+}
+
+func (d duration) String() string { return time.Duration(d).String() }
+
+// Set and String make *duration a flag.Value.
+func (d *duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = duration(v)
+	return nil
+}
+
+func defaultConfig() config {
+	return config{
+		HTTPAddr:        "127.0.0.1:8080",
+		MQTTAddr:        "127.0.0.1:1883",
+		LogLevel:        "info",
+		Issuer:          "homeplane",
+		Audience:        "homeplane-api",
+		AccessTTL:       duration(15 * time.Minute),
+		RefreshTTL:      duration(7 * 24 * time.Hour),
+		CommandTimeout:  duration(5 * time.Second),
+		ShutdownTimeout: duration(10 * time.Second),
+	}
+}
+
+// loadConfig builds the effective configuration for args.
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("homeplane-central", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", getenv("HOMEPLANE_CONFIG"), "JSON configuration file")
+	// Flags are declared over a scratch copy so that we can apply file and
+	// environment first, then only the flags the user actually set.
+	var fl config
+	bindFlags(fs, &fl)
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *file != "" {
+		if err := readConfigFile(*file, &cfg); err != nil {
+			return cfg, err
+		}
+	}
+	if err := applyEnv(&cfg, getenv); err != nil {
+		return cfg, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	applyFlags(&cfg, &fl, set)
+	return cfg, cfg.validate()
+}
+
+func bindFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.HTTPAddr, "http-addr", "", "address of the Connect API, /metrics, /healthz, /readyz (default 127.0.0.1:8080)")
+	fs.StringVar(&c.MQTTAddr, "mqtt-addr", "", "address of the embedded MQTT broker (default 127.0.0.1:1883)")
+	fs.StringVar(&c.MQTTAdvertise, "mqtt-advertise-url", "", "broker URL handed to agents at enrollment, e.g. tcp://central.example:1883")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (required)")
+	fs.StringVar(&c.LogLevel, "log-level", "", "debug, info, warn or error (default info)")
+	fs.StringVar(&c.Issuer, "jwt-issuer", "", "iss of access tokens (default homeplane)")
+	fs.StringVar(&c.Audience, "jwt-audience", "", "aud of access tokens (default homeplane-api)")
+	fs.Var(&c.AccessTTL, "access-token-ttl", "access token lifetime (default 15m)")
+	fs.Var(&c.RefreshTTL, "refresh-token-ttl", "refresh token absolute lifetime (default 168h)")
+	fs.Var(&c.CommandTimeout, "command-timeout", "how long a command may wait for the home (default 5s)")
+	fs.Var(&c.ShutdownTimeout, "shutdown-timeout", "grace period for in-flight requests on shutdown (default 10s)")
+}
+
+func applyFlags(dst, fl *config, set map[string]bool) {
+	str := map[string]struct{ dst, src *string }{
+		"http-addr":          {&dst.HTTPAddr, &fl.HTTPAddr},
+		"mqtt-addr":          {&dst.MQTTAddr, &fl.MQTTAddr},
+		"mqtt-advertise-url": {&dst.MQTTAdvertise, &fl.MQTTAdvertise},
+		"database-url":       {&dst.DatabaseURL, &fl.DatabaseURL},
+		"log-level":          {&dst.LogLevel, &fl.LogLevel},
+		"jwt-issuer":         {&dst.Issuer, &fl.Issuer},
+		"jwt-audience":       {&dst.Audience, &fl.Audience},
+	}
+	for name, p := range str {
+		if set[name] {
+			*p.dst = *p.src
+		}
+	}
+	dur := map[string]struct{ dst, src *duration }{
+		"access-token-ttl":  {&dst.AccessTTL, &fl.AccessTTL},
+		"refresh-token-ttl": {&dst.RefreshTTL, &fl.RefreshTTL},
+		"command-timeout":   {&dst.CommandTimeout, &fl.CommandTimeout},
+		"shutdown-timeout":  {&dst.ShutdownTimeout, &fl.ShutdownTimeout},
+	}
+	for name, p := range dur {
+		if set[name] {
+			*p.dst = *p.src
+		}
+	}
+}
+
+func applyEnv(c *config, getenv func(string) string) error {
+	str := map[string]*string{
+		"HOMEPLANE_HTTP_ADDR":          &c.HTTPAddr,
+		"HOMEPLANE_MQTT_ADDR":          &c.MQTTAddr,
+		"HOMEPLANE_MQTT_ADVERTISE_URL": &c.MQTTAdvertise,
+		"HOMEPLANE_DATABASE_URL":       &c.DatabaseURL,
+		"HOMEPLANE_LOG_LEVEL":          &c.LogLevel,
+		"HOMEPLANE_JWT_ISSUER":         &c.Issuer,
+		"HOMEPLANE_JWT_AUDIENCE":       &c.Audience,
+	}
+	for k, p := range str {
+		if v := getenv(k); v != "" {
+			*p = v
+		}
+	}
+	var errs []error
+	dur := map[string]*duration{
+		"HOMEPLANE_ACCESS_TOKEN_TTL":  &c.AccessTTL,
+		"HOMEPLANE_REFRESH_TOKEN_TTL": &c.RefreshTTL,
+		"HOMEPLANE_COMMAND_TIMEOUT":   &c.CommandTimeout,
+		"HOMEPLANE_SHUTDOWN_TIMEOUT":  &c.ShutdownTimeout,
+	}
+	for k, p := range dur {
+		if v := getenv(k); v != "" {
+			if err := p.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func readConfigFile(path string, c *config) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(io.LimitReader(f, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+func (c config) validate() error {
+	var errs []error
+	for name, addr := range map[string]string{"http-addr": c.HTTPAddr, "mqtt-addr": c.MQTTAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
+		}
+	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("database-url is required (or HOMEPLANE_DATABASE_URL)"))
+	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		errs = append(errs, errors.New("database-url must be a postgres:// URL"))
+	}
+	if c.MQTTAdvertise != "" {
+		if u, err := url.Parse(c.MQTTAdvertise); err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls") {
+			errs = append(errs, errors.New("mqtt-advertise-url must be a tcp:// or tls:// URL"))
+		}
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Issuer == "" || c.Audience == "" {
+		errs = append(errs, errors.New("jwt-issuer and jwt-audience must not be empty"))
+	}
+	if c.AccessTTL < duration(time.Minute) || c.AccessTTL > duration(24*time.Hour) {
+		errs = append(errs, errors.New("access-token-ttl must be between 1m and 24h"))
+	}
+	if c.RefreshTTL < c.AccessTTL {
+		errs = append(errs, errors.New("refresh-token-ttl must not be shorter than access-token-ttl"))
+	}
+	if c.CommandTimeout < duration(100*time.Millisecond) || c.CommandTimeout > duration(time.Minute) {
+		errs = append(errs, errors.New("command-timeout must be between 100ms and 1m"))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("shutdown-timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue masks the database password when the effective config is logged.
+func (c config) LogValue() slog.Value {
+	db := c.DatabaseURL
+	if u, err := url.Parse(db); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		db = u.String()
+	}
+	return slog.GroupValue(
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("mqtt_addr", c.MQTTAddr),
+		slog.String("mqtt_advertise_url", c.MQTTAdvertise),
+		slog.String("database_url", db),
+		slog.String("log_level", c.LogLevel),
+		slog.String("access_token_ttl", c.AccessTTL.String()),
+		slog.String("command_timeout", c.CommandTimeout.String()),
+	)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}

@@ -1,0 +1,312 @@
+// Package e2e runs the real binaries (central, agent, hasim) against a real
+// PostgreSQL and drives them through the public Connect API, the way users and
+// voice devices do.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
+)
+
+// binDir holds the binaries TestMain builds once for the whole package.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "homeplane-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	build := exec.Command("go", "build", "-o", dir,
+		"github.com/homeplane/homeplane/central/cmd/homeplane-central",
+		"github.com/homeplane/homeplane/agent/cmd/homeplane-agent",
+		"github.com/homeplane/homeplane/agent/cmd/hasim")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build binaries: %v\n%s", err, out)
+		return 1
+	}
+	binDir = dir
+	return m.Run()
+}
+
+// testDatabase creates a fresh database for one test and returns its URL.
+func testDatabase(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv("HOMEPLANE_TEST_DATABASE_URL")
+	if admin == "" {
+		if os.Getenv("HOMEPLANE_REQUIRE_SERVICES") == "1" {
+			t.Fatal("HOMEPLANE_TEST_DATABASE_URL is not set and HOMEPLANE_REQUIRE_SERVICES=1")
+		}
+		t.Skip("PostgreSQL not configured: set HOMEPLANE_TEST_DATABASE_URL (make test does)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("connect to test PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Logf("drop database %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("parse HOMEPLANE_TEST_DATABASE_URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// process is a running binary whose output is kept for the test log.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+}
+
+func (p *process) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.out.Len() < 4<<20 {
+		p.out.Write(b)
+	}
+	return len(b), nil
+}
+
+func (p *process) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// start runs a binary from binDir until the test ends; its output is logged
+// when the test fails.
+func start(t testing.TB, name string, args ...string) *process {
+	t.Helper()
+	p := &process{name: name, done: make(chan struct{})}
+	p.cmd = exec.Command(filepath.Join(binDir, name), args...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.Env = append(os.Environ(), "HOMEPLANE_LOG_LEVEL=debug")
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("---- %s output ----\n%s", name, p.output())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits, killing the process if it lingers.
+func (p *process) stop(t testing.TB) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Errorf("%s did not stop within 15s of SIGTERM", p.name)
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// central is a running central server and clients for its API.
+type central struct {
+	url     string
+	mqttURL string
+	proc    *process
+	auth    homeplanev1connect.AuthServiceClient
+	homes   homeplanev1connect.HomeServiceClient
+	intents homeplanev1connect.IntentServiceClient
+}
+
+func startCentral(t testing.TB) *central {
+	t.Helper()
+	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
+	p := start(t, "homeplane-central",
+		"--http-addr", httpAddr, "--mqtt-addr", mqttAddr, "--database-url", testDatabase(t))
+	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, proc: p}
+	eventually(t, 30*time.Second, "central /readyz", func() bool {
+		resp, err := http.Get(c.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	hc := http.DefaultClient
+	c.auth = homeplanev1connect.NewAuthServiceClient(hc, c.url)
+	c.homes = homeplanev1connect.NewHomeServiceClient(hc, c.url)
+	c.intents = homeplanev1connect.NewIntentServiceClient(hc, c.url)
+	return c
+}
+
+// authed wraps a request with a bearer token.
+func authed[T any](token string, msg *T) *connect.Request[T] {
+	r := connect.NewRequest(msg)
+	r.Header().Set("Authorization", "Bearer "+token)
+	return r
+}
+
+// user registers a fresh account and returns its access token.
+func (c *central) user(t testing.TB, email string) string {
+	t.Helper()
+	resp, err := c.auth.Register(context.Background(), connect.NewRequest(&homeplanev1.RegisterRequest{
+		Email: email, Password: "correct horse battery",
+	}))
+	if err != nil {
+		t.Fatalf("register %s: %v", email, err)
+	}
+	return resp.Msg.GetTokens().GetAccessToken()
+}
+
+// home is a home with its simulated Home Assistant and enrolled agent.
+type home struct {
+	id      string
+	haURL   string
+	haToken string
+	agent   *process
+}
+
+// createHome creates a home owned by token's user, without an agent.
+func (c *central) createHome(t testing.TB, token, name string) string {
+	t.Helper()
+	resp, err := c.homes.CreateHome(context.Background(), authed(token, &homeplanev1.CreateHomeRequest{Name: name}))
+	if err != nil {
+		t.Fatalf("create home: %v", err)
+	}
+	return resp.Msg.GetHome().GetId()
+}
+
+// enrolledHome creates a home, starts hasim with the demo home and an agent
+// enrolled through the real flow, and waits until central sees it online with
+// its entities.
+func (c *central) enrolledHome(t testing.TB, token, name string) *home {
+	t.Helper()
+	ctx := context.Background()
+	h := &home{id: c.createHome(t, token, name), haToken: "ha-" + name}
+	haAddr := freeAddr(t)
+	h.haURL = "http://" + haAddr
+	start(t, "hasim", "--addr", haAddr, "--token", h.haToken)
+	eventually(t, 10*time.Second, "hasim up", func() bool {
+		_, err := h.haState("light.does_not_exist")
+		return err == errNotFound
+	})
+	et, err := c.homes.CreateEnrollmentToken(ctx, authed(token, &homeplanev1.CreateEnrollmentTokenRequest{HomeId: h.id}))
+	if err != nil {
+		t.Fatalf("enrollment token: %v", err)
+	}
+	h.agent = start(t, "homeplane-agent",
+		"--central-url", c.url, "--mqtt-url", c.mqttURL,
+		"--enrollment-token", et.Msg.GetToken(), "--state-dir", t.TempDir(),
+		"--ha-url", h.haURL, "--ha-token", h.haToken)
+	eventually(t, 20*time.Second, "agent online with entities", func() bool {
+		g, err := c.homes.GetHome(ctx, authed(token, &homeplanev1.GetHomeRequest{HomeId: h.id}))
+		if err != nil || !g.Msg.GetHome().GetOnline() {
+			return false
+		}
+		e, err := c.homes.ListEntities(ctx, authed(token, &homeplanev1.ListEntitiesRequest{HomeId: h.id}))
+		return err == nil && len(e.Msg.GetEntities()) > 0
+	})
+	return h
+}
+
+var errNotFound = fmt.Errorf("entity not found")
+
+// haState reads an entity's state straight from the simulated Home Assistant.
+func (h *home) haState(entityID string) (string, error) {
+	req, _ := http.NewRequest(http.MethodGet, h.haURL+"/api/states/"+entityID, nil)
+	req.Header.Set("Authorization", "Bearer "+h.haToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return "", errNotFound
+	default:
+		return "", fmt.Errorf("GET /api/states/%s: %s: %s", entityID, resp.Status, strings.TrimSpace(buf.String()))
+	}
+	var st struct {
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &st); err != nil {
+		return "", fmt.Errorf("decode state of %s: %w", entityID, err)
+	}
+	return st.State, nil
+}

@@ -1,0 +1,316 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Options tunes a Service. Zero fields take the defaults shown.
+type Options struct {
+	AccessTTL  time.Duration // 15m
+	RefreshTTL time.Duration // 7 days; each rotation grants at most this much
+	// SessionTTL is the absolute lifetime of a refresh-token family (30 days):
+	// after it the user logs in again however often they refreshed.
+	SessionTTL time.Duration
+	// ReuseGrace, when positive, treats the reuse of a token rotated at most
+	// this long ago as a client racing itself: the request is refused but the
+	// family survives. Zero (the default) revokes the family on any reuse.
+	ReuseGrace time.Duration
+	Issuer     string // "homeplane"
+	Audience   string // "homeplane"
+	// Leeway tolerates clock skew between replicas when checking exp and iat.
+	Leeway time.Duration // 0
+	// MaxConcurrentHashes bounds argon2id runs in flight (19 MiB each);
+	// default 2×GOMAXPROCS.
+	MaxConcurrentHashes int
+	Now                 func() time.Time
+	Logger              *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.AccessTTL <= 0 {
+		o.AccessTTL = 15 * time.Minute
+	}
+	if o.RefreshTTL <= 0 {
+		o.RefreshTTL = 7 * 24 * time.Hour
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 30 * 24 * time.Hour
+	}
+	if o.Issuer == "" {
+		o.Issuer = "homeplane"
+	}
+	if o.Audience == "" {
+		o.Audience = "homeplane"
+	}
+	if o.MaxConcurrentHashes <= 0 {
+		o.MaxConcurrentHashes = 2 * runtime.GOMAXPROCS(0)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Service registers users, logs them in and issues and checks their tokens.
+type Service struct {
+	store  Store
+	keys   *Keys
+	opts   Options
+	parser *jwt.Parser
+	hashes chan struct{}
+	// dummyHash is checked for unknown emails so that they take as long as
+	// wrong passwords.
+	dummyHash string
+}
+
+// NewService returns a Service on store signing with keys.
+func NewService(store Store, keys *Keys, opts Options) *Service {
+	opts = opts.withDefaults()
+	dummy, err := hashPassword(rand.Text())
+	if err != nil {
+		panic(fmt.Sprintf("auth: dummy hash: %v", err))
+	}
+	return &Service{
+		store:     store,
+		keys:      keys,
+		opts:      opts,
+		parser:    newParser(opts),
+		hashes:    make(chan struct{}, opts.MaxConcurrentHashes),
+		dummyHash: dummy,
+	}
+}
+
+const maxEmailLen = 254
+
+// NormalizeEmail trims and lowercases an email and checks that it is a bare address.
+func NormalizeEmail(email string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(email))
+	if e == "" || len(e) > maxEmailLen {
+		return "", fmt.Errorf("%w: email must be 1 to %d characters", ErrInvalidInput, maxEmailLen)
+	}
+	addr, err := mail.ParseAddress(e)
+	if err != nil || addr.Address != e || addr.Name != "" {
+		return "", fmt.Errorf("%w: email is not a valid address", ErrInvalidInput)
+	}
+	at := strings.LastIndexByte(e, '@')
+	if at < 1 || at == len(e)-1 || strings.ContainsAny(e, " \t\r\n\"") {
+		return "", fmt.Errorf("%w: email is not a valid address", ErrInvalidInput)
+	}
+	return e, nil
+}
+
+// withHashSlot runs fn while holding one of the bounded argon2id slots.
+func (s *Service) withHashSlot(ctx context.Context, fn func()) error {
+	select {
+	case s.hashes <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.hashes }()
+	fn()
+	return nil
+}
+
+// Register creates a user with role "user" and logs them in.
+func (s *Service) Register(ctx context.Context, email, password string) (User, Tokens, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return User{}, Tokens{}, err
+	}
+	if err := checkPassword(password); err != nil {
+		return User{}, Tokens{}, err
+	}
+	var phc string
+	var herr error
+	if err := s.withHashSlot(ctx, func() { phc, herr = hashPassword(password) }); err != nil {
+		return User{}, Tokens{}, err
+	}
+	if herr != nil {
+		return User{}, Tokens{}, herr
+	}
+	id, err := newUUID()
+	if err != nil {
+		return User{}, Tokens{}, err
+	}
+	u, err := s.store.CreateUser(ctx, User{ID: id, Email: email, Role: RoleUser, CreatedAt: s.opts.Now().UTC()}, phc)
+	if err != nil {
+		return User{}, Tokens{}, fmt.Errorf("register: %w", err)
+	}
+	toks, err := s.startSession(ctx, u)
+	if err != nil {
+		return User{}, Tokens{}, err
+	}
+	s.opts.Logger.InfoContext(ctx, "user registered", "user_id", u.ID)
+	return u, toks, nil
+}
+
+// maxPasswordBytes rejects absurd inputs before any hashing: 128 characters
+// of UTF-8 take at most 512 bytes.
+const maxPasswordBytes = 4 * MaxPasswordLen
+
+// Login checks a password and starts a session. An unknown email, a wrong
+// password and a malformed email all give ErrInvalidCredentials after the
+// same amount of hashing.
+func (s *Service) Login(ctx context.Context, email, password string) (User, Tokens, error) {
+	if len(password) > maxPasswordBytes {
+		return User{}, Tokens{}, ErrInvalidCredentials
+	}
+	var (
+		u    User
+		phc  = s.dummyHash
+		real bool
+	)
+	if e, err := NormalizeEmail(email); err == nil {
+		got, h, err := s.store.UserByEmail(ctx, e)
+		switch {
+		case err == nil:
+			u, phc, real = got, h, true
+		case !errors.Is(err, ErrNotFound):
+			return User{}, Tokens{}, fmt.Errorf("login: %w", err)
+		}
+	}
+	var ok bool
+	var herr error
+	if err := s.withHashSlot(ctx, func() { ok, herr = checkHash(phc, password) }); err != nil {
+		return User{}, Tokens{}, err
+	}
+	if herr != nil && real {
+		s.opts.Logger.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID, "err", herr)
+	}
+	if !ok || !real {
+		return User{}, Tokens{}, ErrInvalidCredentials
+	}
+	if u.Disabled {
+		return User{}, Tokens{}, fmt.Errorf("%w: account disabled", ErrInvalidCredentials)
+	}
+	toks, err := s.startSession(ctx, u)
+	if err != nil {
+		return User{}, Tokens{}, err
+	}
+	return u, toks, nil
+}
+
+// startSession issues an access token and the first refresh token of a new family.
+func (s *Service) startSession(ctx context.Context, u User) (Tokens, error) {
+	now := s.opts.Now().UTC()
+	family, err := newUUID()
+	if err != nil {
+		return Tokens{}, err
+	}
+	refresh, hash, err := newRefreshToken()
+	if err != nil {
+		return Tokens{}, err
+	}
+	rt := RefreshToken{
+		Hash: hash, FamilyID: family, UserID: u.ID, Created: now,
+		FamilyExpires: now.Add(s.opts.SessionTTL),
+	}
+	rt.Expires = minTime(now.Add(s.opts.RefreshTTL), rt.FamilyExpires)
+	if err := s.store.CreateRefreshToken(ctx, rt); err != nil {
+		return Tokens{}, fmt.Errorf("store refresh token: %w", err)
+	}
+	access, accessExp, err := s.signAccess(u, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{Access: access, AccessExpires: accessExp, Refresh: refresh, RefreshExpires: rt.Expires}, nil
+}
+
+// Refresh trades a refresh token for a new pair. The presented token is used
+// up; presenting it again later revokes every token of its family.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
+	hash, err := refreshHash(refreshToken)
+	if err != nil {
+		return Tokens{}, err
+	}
+	now := s.opts.Now().UTC()
+	next, nextHash, err := newRefreshToken()
+	if err != nil {
+		return Tokens{}, err
+	}
+	var user User
+	var nextRT RefreshToken
+	err = s.store.RotateRefreshToken(ctx, hash, now, func(st RefreshState) (Rotation, error) {
+		switch {
+		case !st.Revoked.IsZero():
+			return Rotation{}, fmt.Errorf("%w: refresh token revoked", ErrInvalidToken)
+		case !st.Rotated.IsZero():
+			if s.opts.ReuseGrace > 0 && now.Sub(st.Rotated) <= s.opts.ReuseGrace {
+				return Rotation{}, fmt.Errorf("%w: refresh token already used", ErrInvalidToken)
+			}
+			s.opts.Logger.WarnContext(ctx, "refresh token reused; revoking its family",
+				"user_id", st.Token.UserID, "family_id", st.Token.FamilyID)
+			return Rotation{RevokeFamily: true}, fmt.Errorf("%w: refresh token reused", ErrInvalidToken)
+		case !now.Before(st.Token.Expires):
+			return Rotation{}, fmt.Errorf("%w: refresh token expired", ErrInvalidToken)
+		case st.User.Disabled:
+			return Rotation{RevokeFamily: true}, fmt.Errorf("%w: account disabled", ErrInvalidToken)
+		}
+		user = st.User
+		nextRT = RefreshToken{
+			Hash: nextHash, FamilyID: st.Token.FamilyID, UserID: st.Token.UserID, Created: now,
+			Expires: minTime(now.Add(s.opts.RefreshTTL), st.Token.FamilyExpires), FamilyExpires: st.Token.FamilyExpires,
+		}
+		return Rotation{Next: &nextRT}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Tokens{}, fmt.Errorf("%w: unknown refresh token", ErrInvalidToken)
+	}
+	if err != nil {
+		return Tokens{}, err
+	}
+	access, accessExp, err := s.signAccess(user, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{Access: access, AccessExpires: accessExp, Refresh: next, RefreshExpires: nextRT.Expires}, nil
+}
+
+// Logout ends the session the refresh token belongs to. Access tokens already
+// issued stay valid until they expire (at most AccessTTL).
+func (s *Service) Logout(ctx context.Context, refreshToken string) error {
+	hash, err := refreshHash(refreshToken)
+	if err != nil {
+		return err
+	}
+	if err := s.store.RevokeRefreshFamily(ctx, hash, s.opts.Now().UTC()); err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	return nil
+}
+
+// Verify checks an access token from memory alone: no database round trip.
+func (s *Service) Verify(ctx context.Context, accessToken string) (Claims, error) {
+	return s.verifyAccess(accessToken)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// newUUID returns a random (version 4) UUID in lowercase.
+func newUUID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("uuid: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]), nil
+}

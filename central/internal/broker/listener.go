@@ -1,0 +1,149 @@
+package broker
+
+import (
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// listener is a TCP (optionally TLS) listener for mochi that, unlike mochi's
+// own, bounds open connections, gives each connection a deadline to deliver
+// its CONNECT (mochi arms none before it), survives transient accept errors,
+// and closes every connection it handed out when closed.
+type listener struct {
+	id             string
+	addr           string
+	tlsConfig      *tls.Config
+	connectTimeout time.Duration
+	maxConns       int64
+	rejected       func()
+
+	log *slog.Logger
+
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+var _ listeners.Listener = (*listener)(nil)
+
+func (l *listener) ID() string       { return l.id }
+func (l *listener) Protocol() string { return "tcp" }
+
+func (l *listener) Address() string {
+	if a := l.Addr(); a != nil {
+		return a.String()
+	}
+	return l.addr
+}
+
+// Addr is the bound address, nil before Init.
+func (l *listener) Addr() net.Addr {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln == nil {
+		return nil
+	}
+	return l.ln.Addr()
+}
+
+func (l *listener) Init(log *slog.Logger) error {
+	ln, err := net.Listen("tcp", l.addr)
+	if err != nil {
+		return err
+	}
+	if l.tlsConfig != nil {
+		ln = tls.NewListener(ln, l.tlsConfig)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.log = log
+	l.ln = ln
+	l.conns = make(map[net.Conn]struct{})
+	return nil
+}
+
+func (l *listener) Serve(establish listeners.EstablishFn) {
+	var delay time.Duration
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || l.isClosed() {
+				return
+			}
+			// Transient, e.g. out of file descriptors: back off instead of
+			// giving up on the listener.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			l.log.Warn("mqtt accept failed", "error", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if !l.track(conn) {
+			continue
+		}
+		go func() {
+			defer l.untrack(conn)
+			if err := establish(l.id, conn); err != nil {
+				l.log.Debug("mqtt connection ended", "remote", conn.RemoteAddr().String(), "error", err)
+			}
+		}()
+	}
+}
+
+// track registers conn, or closes it when the listener is closed or full.
+func (l *listener) track(conn net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || int64(len(l.conns)) >= l.maxConns {
+		_ = conn.Close()
+		if !l.closed {
+			l.rejected()
+		}
+		return false
+	}
+	_ = conn.SetDeadline(time.Now().Add(l.connectTimeout))
+	l.conns[conn] = struct{}{}
+	return true
+}
+
+func (l *listener) untrack(conn net.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.conns, conn)
+}
+
+func (l *listener) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+func (l *listener) Close(closeClients listeners.CloseFn) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	ln := l.ln
+	l.mu.Unlock()
+
+	if ln != nil {
+		_ = ln.Close()
+	}
+	closeClients(l.id) // graceful: a DISCONNECT to every client mochi knows
+	// Connections still in their handshake are unknown to mochi; closing
+	// them lets mochi's wait for its clients end.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		_ = c.Close()
+	}
+}

@@ -1,0 +1,45 @@
+package broker
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	clients      prometheus.Gauge
+	authFailures *prometheus.CounterVec
+	aclDenials   *prometheus.CounterVec
+	rejectedConn prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		clients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "homeplane_central_mqtt_clients",
+			Help: "Authenticated MQTT clients connected to the embedded broker.",
+		}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "homeplane_central_mqtt_auth_failures_total",
+			Help: "MQTT connections refused, by reason.",
+		}, []string{"reason"}),
+		aclDenials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "homeplane_central_mqtt_acl_denials_total",
+			Help: "MQTT subscriptions and publishes refused by the ACL, by action.",
+		}, []string{"action"}),
+		rejectedConn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "homeplane_central_mqtt_connections_rejected_total",
+			Help: "TCP connections closed at once because the broker was full.",
+		}),
+	}
+	for _, r := range []string{refuseNoCredentials, refuseClientID, refuseCredentials, refuseUnavailable, refuseWill} {
+		m.authFailures.WithLabelValues(r)
+	}
+	for _, a := range []string{actionSubscribe, actionPublish} {
+		m.aclDenials.WithLabelValues(a)
+	}
+	for _, c := range []prometheus.Collector{m.clients, m.authFailures, m.aclDenials, m.rejectedConn} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) rejected() { m.rejectedConn.Inc() }

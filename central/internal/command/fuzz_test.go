@@ -1,0 +1,61 @@
+package command_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/homeplane/homeplane/central/internal/command"
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/topic"
+)
+
+// fakeTransport hands the router's subscriptions to the test.
+type fakeTransport struct {
+	mu   sync.Mutex
+	subs map[string]func(string, []byte)
+}
+
+func (f *fakeTransport) Publish(string, []byte, bool) error { return nil }
+
+func (f *fakeTransport) Subscribe(filter string, fn func(string, []byte)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.subs == nil {
+		f.subs = make(map[string]func(string, []byte))
+	}
+	f.subs[filter] = fn
+	return nil
+}
+
+type discardSink struct{}
+
+func (discardSink) ApplySync(context.Context, string, *homeplanev1.EntitySync) error { return nil }
+
+// FuzzInbound feeds arbitrary topics and payloads to the router's handlers:
+// nothing may panic, and a home that never said it was online is not.
+func FuzzInbound(f *testing.F) {
+	presence, _ := proto.Marshal(&homeplanev1.Presence{Online: true, AgentVersion: "1"})
+	result, _ := proto.Marshal(&homeplanev1.Result{CommandId: "x", Ok: true})
+	sync, _ := proto.Marshal(&homeplanev1.EntitySync{Full: true, Entities: []*homeplanev1.Entity{{EntityId: "light.a"}}})
+	f.Add(uint8(0), homeA, result)
+	f.Add(uint8(1), homeA, presence)
+	f.Add(uint8(2), homeA, sync)
+	f.Add(uint8(1), "+", []byte{0xff, 0xff})
+	f.Add(uint8(2), "", []byte{})
+	f.Fuzz(func(t *testing.T, kind uint8, home string, payload []byte) {
+		tr := &fakeTransport{}
+		r, err := command.New(tr, discardSink{}, command.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := []topic.Kind{topic.Result, topic.Presence, topic.Entities}
+		k := kinds[int(kind)%len(kinds)]
+		tr.subs[topic.Filter(k)](topic.Prefix+home+"/"+string(k), payload)
+		if home != homeA && r.Online(homeA) {
+			t.Fatal("message for another topic put home A online")
+		}
+	})
+}

@@ -1,0 +1,265 @@
+// Package command routes commands to homes over MQTT: the router publishes a
+// Command on the home's cmd topic and waits, until the command's deadline,
+// for the Result the home's agent publishes with the same command id. It also
+// knows which homes are online, from the agents' retained presence and the
+// broker's connection events, so a command to an offline home fails at once.
+package command
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/topic"
+)
+
+// Transport is the MQTT connection the router uses: the embedded broker's
+// inline client, or a client of an external broker.
+type Transport interface {
+	Publish(topic string, payload []byte, retain bool) error
+	Subscribe(filter string, fn func(topic string, payload []byte)) error
+}
+
+// EntitySink takes the entity registry updates agents publish.
+type EntitySink interface {
+	ApplySync(ctx context.Context, homeID string, sync *homeplanev1.EntitySync) error
+}
+
+var (
+	// ErrOffline means the home's agent is not connected; nothing was sent.
+	ErrOffline = errors.New("command: home offline")
+	// ErrTimeout means no result arrived before the command's deadline; the
+	// agent may or may not have run it.
+	ErrTimeout = errors.New("command: no result before the deadline")
+	// ErrBusy means too many commands are waiting for results.
+	ErrBusy = errors.New("command: too many commands in flight")
+	// ErrInvalid means the command or home id cannot be sent.
+	ErrInvalid = errors.New("command: invalid command")
+)
+
+// Outcomes, as counted in homeplane_central_commands_total.
+const (
+	outcomeOK       = "ok"
+	outcomeFailed   = "failed" // a Result with ok=false
+	outcomeOffline  = "offline"
+	outcomeTimeout  = "timeout"
+	outcomeCanceled = "canceled"
+	outcomeBusy     = "busy"
+	outcomeError    = "error" // the transport refused the publish
+)
+
+// Options tunes the router. Zero values take the defaults.
+type Options struct {
+	Logger     *slog.Logger          // default discards
+	Registerer prometheus.Registerer // default registers nowhere
+	// DefaultTimeout is the deadline of a command whose context has none.
+	// Default 5s.
+	DefaultTimeout time.Duration
+	// MaxPending bounds commands waiting for their results. Default 10000.
+	MaxPending int
+	// SyncTimeout bounds handing one entity sync to the sink. Default 10s.
+	SyncTimeout time.Duration
+	// Now is the clock for presence times and deadlines. Default time.Now.
+	Now func() time.Time
+}
+
+// Router sends commands and tracks presence.
+type Router struct {
+	t              Transport
+	sink           EntitySink
+	log            *slog.Logger
+	m              *metrics
+	defaultTimeout time.Duration
+	syncTimeout    time.Duration
+	maxPending     int
+	now            func() time.Time
+
+	mu      sync.Mutex
+	pending map[string]*call // by command id
+	homes   map[string]*home // by home id
+}
+
+// call is one command waiting for its result.
+type call struct {
+	home string
+	done chan *homeplanev1.Result // buffered 1; receives at most one result
+}
+
+// New builds a router on t and subscribes to every home's results, presence
+// and entity syncs.
+func New(t Transport, sink EntitySink, opts Options) (*Router, error) {
+	if t == nil || sink == nil {
+		return nil, errors.New("command: nil transport or sink")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	if opts.DefaultTimeout == 0 {
+		opts.DefaultTimeout = 5 * time.Second
+	}
+	if opts.MaxPending == 0 {
+		opts.MaxPending = 10000
+	}
+	if opts.SyncTimeout == 0 {
+		opts.SyncTimeout = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.DefaultTimeout < 0 || opts.MaxPending < 0 || opts.SyncTimeout < 0 {
+		return nil, errors.New("command: negative option")
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("command: metrics: %w", err)
+	}
+	r := &Router{
+		t:              t,
+		sink:           sink,
+		log:            opts.Logger,
+		m:              m,
+		defaultTimeout: opts.DefaultTimeout,
+		syncTimeout:    opts.SyncTimeout,
+		maxPending:     opts.MaxPending,
+		now:            opts.Now,
+		pending:        make(map[string]*call),
+		homes:          make(map[string]*home),
+	}
+	for _, s := range []struct {
+		kind topic.Kind
+		fn   func(string, []byte)
+	}{
+		{topic.Result, r.onResult},
+		{topic.Presence, r.onPresence},
+		{topic.Entities, r.onEntities},
+	} {
+		if err := t.Subscribe(topic.Filter(s.kind), s.fn); err != nil {
+			return nil, fmt.Errorf("command: subscribe %s: %w", s.kind, err)
+		}
+	}
+	return r, nil
+}
+
+// Execute sends cmd to the home and waits for its result. It fills in
+// cmd.Id when empty and sets cmd.Deadline to the earliest of ctx's deadline
+// (or DefaultTimeout from now) and any deadline cmd already carries.
+//
+// A home that is offline gets nothing and ErrOffline at once. Without a
+// result by the deadline the error is ErrTimeout. A Result with ok=false is
+// returned with a nil error: the command was delivered and answered.
+func (r *Router) Execute(ctx context.Context, homeID string, cmd *homeplanev1.Command) (*homeplanev1.Result, error) {
+	if cmd == nil || !topic.ValidHomeID(homeID) {
+		return nil, fmt.Errorf("execute: %w", ErrInvalid)
+	}
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("execute: %w", err)
+	}
+	if cmd.Id == "" {
+		cmd.Id = rand.Text()
+	}
+	start := r.now()
+	deadline := start.Add(r.defaultTimeout)
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d
+	}
+	if cmd.Deadline != nil && cmd.Deadline.IsValid() && cmd.Deadline.AsTime().Before(deadline) {
+		deadline = cmd.Deadline.AsTime()
+	}
+	cmd.Deadline = timestamppb.New(deadline)
+	log := r.log.With("request_id", cmd.RequestId, "command_id", cmd.Id, "home_id", homeID)
+
+	if !r.Online(homeID) {
+		r.m.outcome(outcomeOffline)
+		log.Info("command not sent: home offline")
+		return nil, fmt.Errorf("execute: %w", ErrOffline)
+	}
+	wait := deadline.Sub(start)
+	if wait <= 0 {
+		r.m.outcome(outcomeTimeout)
+		return nil, fmt.Errorf("execute: deadline already passed: %w", ErrTimeout)
+	}
+	payload, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("execute: encode: %w", ErrInvalid)
+	}
+
+	c := &call{home: homeID, done: make(chan *homeplanev1.Result, 1)}
+	if err := r.register(cmd.Id, c); err != nil {
+		if errors.Is(err, ErrBusy) {
+			r.m.outcome(outcomeBusy)
+			log.Warn("command not sent: too many in flight")
+		}
+		return nil, fmt.Errorf("execute: %w", err)
+	}
+	defer r.forget(cmd.Id, c)
+
+	// Registered before publishing: the result may arrive before Publish
+	// returns.
+	if err := r.t.Publish(topic.For(homeID, topic.Command), payload, false); err != nil {
+		r.m.outcome(outcomeError)
+		log.Error("command publish failed", "error", err)
+		return nil, fmt.Errorf("execute: publish: %w", err)
+	}
+	log.Debug("command sent", "calls", len(cmd.Calls), "deadline", deadline)
+
+	// Timers run on the real clock; Now only decides where the deadline is.
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case res := <-c.done:
+		r.m.seconds.Observe(r.now().Sub(start).Seconds())
+		if !res.Ok {
+			r.m.outcome(outcomeFailed)
+			log.Info("command failed", "error_code", res.ErrorCode, "error", res.Error)
+			return res, nil
+		}
+		r.m.outcome(outcomeOK)
+		log.Debug("command succeeded", "home_assistant_us", res.HomeAssistantUs)
+		return res, nil
+	case <-timer.C:
+	case <-ctx.Done():
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			r.m.outcome(outcomeCanceled)
+			return nil, fmt.Errorf("execute: %w", ctx.Err())
+		}
+	}
+	r.m.seconds.Observe(r.now().Sub(start).Seconds())
+	r.m.outcome(outcomeTimeout)
+	log.Warn("command timed out", "waited", r.now().Sub(start))
+	return nil, fmt.Errorf("execute: %w", ErrTimeout)
+}
+
+func (r *Router) register(id string, c *call) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pending) >= r.maxPending {
+		return ErrBusy
+	}
+	if _, dup := r.pending[id]; dup {
+		return fmt.Errorf("command id %q already in flight: %w", id, ErrInvalid)
+	}
+	r.pending[id] = c
+	r.m.pending.Set(float64(len(r.pending)))
+	return nil
+}
+
+func (r *Router) forget(id string, c *call) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending[id] == c {
+		delete(r.pending, id)
+		r.m.pending.Set(float64(len(r.pending)))
+	}
+}

@@ -1,0 +1,116 @@
+// Package intent is the intent engine: it parses a sentence into a Home
+// Assistant-style intent, resolves its slots against the home's entity
+// registry, executes the matching service calls through the home's agent and
+// answers in Home Assistant's words.
+package intent
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+// Sentinel errors.
+var (
+	// ErrNoIntent is returned by a Parser when nothing in the sentence matched.
+	ErrNoIntent = errors.New("no intent matched")
+	// ErrHomeOffline is what an Executor returns when the home's agent is not
+	// connected.
+	ErrHomeOffline = errors.New("home offline")
+	// ErrTimeout is what an Executor returns when the home did not answer
+	// before the command's deadline.
+	ErrTimeout = errors.New("command timed out")
+)
+
+// Intent is a Home Assistant-style intent: a name such as "HassTurnOn" and its
+// slots. Slot values are string, int or float64.
+type Intent struct {
+	Name  string
+	Slots map[string]any
+}
+
+// Slot returns the slot as a string ("" when absent or not a string).
+func (i Intent) Slot(name string) string {
+	s, _ := i.Slots[name].(string)
+	return s
+}
+
+// Number returns a numeric slot.
+func (i Intent) Number(name string) (float64, bool) {
+	switch v := i.Slots[name].(type) {
+	case int:
+		return float64(v), true
+	case int64:
+		return float64(v), true
+	case float64:
+		return v, true
+	}
+	return 0, false
+}
+
+// Context is what the engine knows about where a sentence was spoken.
+type Context struct {
+	// Area is the name of the area the voice device stands in ("in here");
+	// it may be empty.
+	Area string
+}
+
+// Parser turns a sentence into an intent. It returns ErrNoIntent when
+// nothing matched.
+type Parser interface {
+	Parse(ctx context.Context, text string, reg *Registry, pc Context) (Intent, error)
+}
+
+// RegistrySource gives the current registry of a home.
+type RegistrySource interface {
+	Registry(ctx context.Context, homeID string) (*Registry, error)
+}
+
+// Executor runs a command in a home and returns the home's result. It
+// returns an error wrapping ErrHomeOffline or ErrTimeout (or the command
+// package's equivalents) when the home cannot answer.
+type Executor interface {
+	Execute(ctx context.Context, homeID string, cmd *homeplanev1.Command) (*homeplanev1.Result, error)
+}
+
+// Request is one sentence to process.
+type Request struct {
+	RequestID      string
+	HomeID         string
+	Text           string
+	Language       string
+	ConversationID string
+	Context        Context
+}
+
+// Error codes of a failed Response.
+const (
+	CodeNoIntent    = "no_intent"
+	CodeNoMatch     = "no_match"
+	CodeAmbiguous   = "ambiguous"
+	CodeHomeOffline = "home_offline"
+	CodeTimeout     = "timeout"
+	CodeFailed      = "failed"
+)
+
+// Response is the engine's answer to a Request.
+type Response struct {
+	Speech     string
+	Intent     Intent
+	Targets    []Target
+	Success    bool
+	ErrorCode  string
+	Executed   []*homeplanev1.ServiceCall
+	Result     *homeplanev1.Result
+	Parser     string
+	ParseDur   time.Duration
+	ResolveDur time.Duration
+	ExecuteDur time.Duration
+}
+
+// Target is one entity a request acted on or asked about.
+type Target struct {
+	EntityID, Name, Area, Domain, State string
+}

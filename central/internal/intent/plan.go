@@ -1,0 +1,150 @@
+package intent
+
+import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+// call is one service and its data for one entity, before grouping.
+type call struct {
+	domain, service string
+	data            map[string]any
+}
+
+// serviceFor maps an intent on one entity to the Home Assistant service that
+// carries it out; ok is false when the entity cannot do it.
+func serviceFor(in Intent, e *homeplanev1.Entity) (c call, ok bool) {
+	d := e.GetDomain()
+	switch in.Name {
+	case "HassTurnOn", "HassTurnOff":
+		on := in.Name == "HassTurnOn"
+		switch d {
+		case "lock":
+			return call{d, pick(on, "lock", "unlock"), nil}, true
+		case "cover":
+			return call{d, pick(on, "open_cover", "close_cover"), nil}, true
+		case "valve":
+			return call{d, pick(on, "open_valve", "close_valve"), nil}, true
+		case "scene":
+			return call{d, "turn_on", nil}, on
+		case "button", "input_button":
+			return call{d, "press", nil}, on
+		case "vacuum":
+			return call{d, pick(on, "start", "return_to_base"), nil}, true
+		case "sensor", "binary_sensor", "person", "weather", "todo", "sun", "zone", "device_tracker":
+			return call{}, false
+		}
+		return call{d, pick(on, "turn_on", "turn_off"), nil}, true
+	case "HassToggle":
+		if d == "sensor" || d == "binary_sensor" {
+			return call{}, false
+		}
+		return call{d, "toggle", nil}, true
+	case "HassLightSet":
+		data := map[string]any{}
+		if b, ok := in.Number("brightness"); ok {
+			data["brightness_pct"] = clamp(b, 0, 100)
+		}
+		if c := in.Slot("color"); c != "" {
+			data["color_name"] = strings.ReplaceAll(c, " ", "")
+		}
+		if t, ok := in.Number("temperature"); ok {
+			data["color_temp_kelvin"] = t
+		}
+		return call{"light", "turn_on", data}, d == "light"
+	case "HassClimateSetTemperature":
+		t, ok := in.Number("temperature")
+		return call{"climate", "set_temperature", map[string]any{"temperature": t}}, ok && d == "climate"
+	case "HassSetPosition":
+		p, ok := in.Number("position")
+		switch d {
+		case "cover":
+			return call{d, "set_cover_position", map[string]any{"position": clamp(p, 0, 100)}}, ok
+		case "valve":
+			return call{d, "set_valve_position", map[string]any{"position": clamp(p, 0, 100)}}, ok
+		}
+	case "HassMediaPause":
+		return call{d, "media_pause", nil}, d == "media_player"
+	case "HassMediaUnpause":
+		return call{d, "media_play", nil}, d == "media_player"
+	case "HassMediaNext":
+		return call{d, "media_next_track", nil}, d == "media_player"
+	case "HassMediaPrevious":
+		return call{d, "media_previous_track", nil}, d == "media_player"
+	case "HassSetVolume":
+		v, ok := in.Number("volume_level")
+		return call{d, "volume_set", map[string]any{"volume_level": clamp(v, 0, 100) / 100}}, ok && d == "media_player"
+	case "HassMediaSearchAndPlay":
+		q := in.Slot("search_query")
+		class := in.Slot("media_class")
+		if class == "" {
+			class = "music"
+		}
+		return call{d, "play_media", map[string]any{"media_content_id": q, "media_content_type": class}}, q != "" && d == "media_player"
+	case "HassVacuumStart":
+		return call{d, "start", nil}, d == "vacuum"
+	case "HassVacuumReturnToBase":
+		return call{d, "return_to_base", nil}, d == "vacuum"
+	case "HassListAddItem", "HassShoppingListAddItem":
+		return call{"todo", "add_item", map[string]any{"item": in.Slot("item")}}, d == "todo"
+	case "HassListCompleteItem", "HassShoppingListCompleteItem":
+		return call{"todo", "update_item", map[string]any{"item": in.Slot("item"), "status": "completed"}}, d == "todo"
+	}
+	return call{}, false
+}
+
+func pick(on bool, a, b string) string {
+	if on {
+		return a
+	}
+	return b
+}
+
+func clamp(v, lo, hi float64) float64 {
+	return max(lo, min(hi, v))
+}
+
+// buildCalls groups the entities' calls by service and data, keeping the
+// order in which each service first appeared.
+func buildCalls(reg *Registry, in Intent, targets []int) ([]*homeplanev1.ServiceCall, []int, error) {
+	type group struct {
+		call
+		ids []string
+	}
+	var groups []*group
+	index := map[string]*group{}
+	var acted []int
+	for _, i := range targets {
+		e := reg.entities[i]
+		c, ok := serviceFor(in, e)
+		if !ok {
+			continue
+		}
+		key := c.domain + "." + c.service + fmt.Sprint(c.data)
+		g := index[key]
+		if g == nil {
+			g = &group{call: c}
+			index[key] = g
+			groups = append(groups, g)
+		}
+		g.ids = append(g.ids, e.GetEntityId())
+		acted = append(acted, i)
+	}
+	calls := make([]*homeplanev1.ServiceCall, 0, len(groups))
+	for _, g := range groups {
+		sc := &homeplanev1.ServiceCall{Domain: g.domain, Service: g.service, EntityIds: g.ids}
+		if len(g.data) > 0 {
+			data, err := structpb.NewStruct(g.data)
+			if err != nil {
+				return nil, nil, fmt.Errorf("service data: %w", err)
+			}
+			sc.Data = data
+		}
+		calls = append(calls, sc)
+	}
+	return calls, acted, nil
+}

@@ -1,0 +1,260 @@
+package intent
+
+import (
+	"strings"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+// RefKind says what a registry phrase names.
+type RefKind uint8
+
+// Kinds of registry phrases.
+const (
+	RefEntity RefKind = iota + 1
+	RefArea
+	RefFloor
+)
+
+// Ref is one thing a phrase in a sentence can name: an entity, area or floor
+// (Index into the registry's slices) and the name or alias as registered.
+type Ref struct {
+	Kind  RefKind
+	Index int
+	Name  string
+}
+
+type trieNode struct {
+	next map[string]*trieNode
+	refs []Ref
+}
+
+// Registry is an immutable snapshot of a home's entities, areas and floors
+// with normalized indices for matching spoken names. It is safe for
+// concurrent use.
+type Registry struct {
+	entities []*homeplanev1.Entity
+	areas    []*homeplanev1.Area
+	floors   []*homeplanev1.Floor
+
+	entityByID map[string]int
+	areaByID   map[string]int
+	floorByID  map[string]int
+	// normalized name or alias → indices
+	entityNames map[string][]int
+	areaNames   map[string]int
+	floorNames  map[string]int
+
+	root      trieNode
+	maxTokens int
+}
+
+// NewRegistry indexes the given entities, areas and floors once. The slices
+// and messages must not be modified afterwards.
+func NewRegistry(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors []*homeplanev1.Floor) *Registry {
+	r := &Registry{
+		entities:    entities,
+		areas:       areas,
+		floors:      floors,
+		entityByID:  make(map[string]int, len(entities)),
+		areaByID:    make(map[string]int, len(areas)),
+		floorByID:   make(map[string]int, len(floors)),
+		entityNames: make(map[string][]int, len(entities)),
+		areaNames:   make(map[string]int, len(areas)),
+		floorNames:  make(map[string]int, len(floors)),
+	}
+	for i, f := range floors {
+		r.floorByID[f.GetId()] = i
+		for _, n := range names(f.GetName(), f.GetAliases()) {
+			if k := Normalize(n); k != "" {
+				if _, ok := r.floorNames[k]; !ok {
+					r.floorNames[k] = i
+				}
+				r.add(k, Ref{Kind: RefFloor, Index: i, Name: n})
+			}
+		}
+	}
+	for i, a := range areas {
+		r.areaByID[a.GetId()] = i
+		for _, n := range names(a.GetName(), a.GetAliases()) {
+			if k := Normalize(n); k != "" {
+				if _, ok := r.areaNames[k]; !ok {
+					r.areaNames[k] = i
+				}
+				r.add(k, Ref{Kind: RefArea, Index: i, Name: n})
+			}
+		}
+	}
+	for i, e := range entities {
+		r.entityByID[e.GetEntityId()] = i
+		seen := map[string]bool{}
+		for _, n := range names(e.GetName(), e.GetAliases()) {
+			k := Normalize(n)
+			if k == "" || seen[k] {
+				continue
+			}
+			seen[k] = true
+			r.entityNames[k] = append(r.entityNames[k], i)
+			r.add(k, Ref{Kind: RefEntity, Index: i, Name: n})
+		}
+	}
+	return r
+}
+
+func names(name string, aliases []string) []string {
+	out := make([]string, 0, 1+len(aliases))
+	if name != "" {
+		out = append(out, name)
+	}
+	return append(out, aliases...)
+}
+
+func (r *Registry) add(key string, ref Ref) {
+	n := &r.root
+	tokens := strings.Fields(key)
+	for _, t := range tokens {
+		if n.next == nil {
+			n.next = make(map[string]*trieNode)
+		}
+		c := n.next[t]
+		if c == nil {
+			c = &trieNode{}
+			n.next[t] = c
+		}
+		n = c
+	}
+	for _, have := range n.refs {
+		if have.Kind == ref.Kind && have.Index == ref.Index {
+			return
+		}
+	}
+	n.refs = append(n.refs, ref)
+	if len(tokens) > r.maxTokens {
+		r.maxTokens = len(tokens)
+	}
+}
+
+// Match finds the longest registered name or alias that starts at
+// tokens[start] (tokens being normalized words) and returns its length in
+// tokens and what it names. n is 0 when nothing matches. The returned slice
+// is shared and must not be modified.
+func (r *Registry) Match(tokens []string, start int) (n int, refs []Ref) {
+	node := &r.root
+	for i := start; i < len(tokens); i++ {
+		node = node.next[tokens[i]]
+		if node == nil {
+			break
+		}
+		if len(node.refs) > 0 {
+			n, refs = i-start+1, node.refs
+		}
+	}
+	return n, refs
+}
+
+// MatchPossessive is Match for a name spoken in the possessive, its
+// apostrophe already dropped: "macrotorrents" in "macrotorrent's speed".
+func (r *Registry) MatchPossessive(tokens []string, start int) (n int, refs []Ref) {
+	node := &r.root
+	for i := start; i < len(tokens) && node != nil; i++ {
+		t := tokens[i]
+		if len(t) > 2 && t[len(t)-1] == 's' {
+			if p := node.next[t[:len(t)-1]]; p != nil && len(p.refs) > 0 {
+				n, refs = i-start+1, p.refs
+			}
+		}
+		node = node.next[t]
+	}
+	return n, refs
+}
+
+// MatchAll calls fn for every registered phrase starting at tokens[start],
+// shortest first.
+func (r *Registry) MatchAll(tokens []string, start int, fn func(n int, refs []Ref)) {
+	node := &r.root
+	for i := start; i < len(tokens); i++ {
+		node = node.next[tokens[i]]
+		if node == nil {
+			return
+		}
+		if len(node.refs) > 0 {
+			fn(i-start+1, node.refs)
+		}
+	}
+}
+
+// Entities returns every entity. The slice must not be modified.
+func (r *Registry) Entities() []*homeplanev1.Entity { return r.entities }
+
+// Areas returns every area. The slice must not be modified.
+func (r *Registry) Areas() []*homeplanev1.Area { return r.areas }
+
+// Floors returns every floor. The slice must not be modified.
+func (r *Registry) Floors() []*homeplanev1.Floor { return r.floors }
+
+// Entity returns the entity at index i.
+func (r *Registry) Entity(i int) *homeplanev1.Entity { return r.entities[i] }
+
+// Area returns the area at index i.
+func (r *Registry) Area(i int) *homeplanev1.Area { return r.areas[i] }
+
+// Floor returns the floor at index i.
+func (r *Registry) Floor(i int) *homeplanev1.Floor { return r.floors[i] }
+
+// EntityByID returns the entity with that id.
+func (r *Registry) EntityByID(id string) (*homeplanev1.Entity, bool) {
+	i, ok := r.entityByID[id]
+	if !ok {
+		return nil, false
+	}
+	return r.entities[i], true
+}
+
+// AreaByID returns the area with that id.
+func (r *Registry) AreaByID(id string) (*homeplanev1.Area, bool) {
+	i, ok := r.areaByID[id]
+	if !ok {
+		return nil, false
+	}
+	return r.areas[i], true
+}
+
+// AreaByName finds an area by name or alias, ignoring case and punctuation.
+func (r *Registry) AreaByName(name string) (*homeplanev1.Area, bool) {
+	i, ok := r.areaNames[Normalize(name)]
+	if !ok {
+		return nil, false
+	}
+	return r.areas[i], true
+}
+
+// FloorByName finds a floor by name or alias, ignoring case and punctuation.
+func (r *Registry) FloorByName(name string) (*homeplanev1.Floor, bool) {
+	i, ok := r.floorNames[Normalize(name)]
+	if !ok {
+		return nil, false
+	}
+	return r.floors[i], true
+}
+
+// EntitiesNamed returns the indices of the entities whose name or alias is
+// name, ignoring case and punctuation.
+func (r *Registry) EntitiesNamed(name string) []int {
+	return r.entityNames[Normalize(name)]
+}
+
+// AreaName returns the name of the area with that id, or "".
+func (r *Registry) AreaName(id string) string {
+	if a, ok := r.AreaByID(id); ok {
+		return a.GetName()
+	}
+	return ""
+}
+
+// FloorIDOfArea returns the floor id of the area with that id, or "".
+func (r *Registry) FloorIDOfArea(id string) string {
+	if a, ok := r.AreaByID(id); ok {
+		return a.GetFloorId()
+	}
+	return ""
+}

@@ -1,0 +1,185 @@
+package intent
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+// NameAll is the name slot value that means every entity the other slots
+// select ("turn off all fans").
+const NameAll = "all"
+
+// failure is a resolution outcome the engine answers with instead of acting.
+type failure struct {
+	code, speech string
+}
+
+// intentDomains lists the domains an intent can act on; intents not listed
+// accept any domain.
+var intentDomains = map[string][]string{
+	"HassLightSet":              {"light"},
+	"HassClimateSetTemperature": {"climate"},
+	"HassClimateGetTemperature": {"climate", "sensor"},
+	"HassSetPosition":           {"cover", "valve"},
+	"HassMediaPause":            {"media_player"},
+	"HassMediaUnpause":          {"media_player"},
+	"HassMediaNext":             {"media_player"},
+	"HassMediaPrevious":         {"media_player"},
+	"HassSetVolume":             {"media_player"},
+	"HassMediaSearchAndPlay":    {"media_player"},
+	"HassVacuumStart":           {"vacuum"},
+	"HassVacuumReturnToBase":    {"vacuum"},
+	"HassGetWeather":            {"weather"},
+	"HassListAddItem":           {"todo"},
+	"HassListCompleteItem":      {"todo"},
+	"HassTurnOn":                switchable,
+	"HassTurnOff":               switchable,
+	"HassToggle":                switchable,
+}
+
+// switchable are the domains HassTurnOn/HassTurnOff can act on.
+var switchable = []string{
+	"light", "switch", "fan", "cover", "lock", "valve", "scene", "script",
+	"media_player", "climate", "input_boolean", "automation", "humidifier",
+	"siren", "vacuum", "water_heater", "remote", "group", "button", "input_button",
+}
+
+// resolve finds the entities an intent's slots name. Intents that need no
+// target return nil and no failure.
+func resolve(reg *Registry, in Intent) ([]int, *failure) {
+	name := in.Slot("name")
+	areaName := in.Slot("area")
+	floorName := in.Slot("floor")
+	domain := in.Slot("domain")
+	class := in.Slot("device_class")
+	allowed := intentDomains[in.Name]
+
+	var area *homeplanev1.Area
+	if areaName != "" {
+		a, ok := reg.AreaByName(areaName)
+		if !ok {
+			return nil, &failure{CodeNoMatch, fmt.Sprintf("Sorry, I am not aware of any area called %s", areaName)}
+		}
+		area = a
+	}
+	var floor *homeplanev1.Floor
+	if floorName != "" {
+		f, ok := reg.FloorByName(floorName)
+		if !ok {
+			return nil, &failure{CodeNoMatch, fmt.Sprintf("Sorry, I am not aware of any floor called %s", floorName)}
+		}
+		floor = f
+	}
+
+	var cands []int
+	byName := name != "" && !strings.EqualFold(name, NameAll)
+	if byName {
+		cands = slices.Clone(reg.EntitiesNamed(name))
+		if len(cands) == 0 {
+			return nil, &failure{CodeNoMatch, fmt.Sprintf("Sorry, I am not aware of any device called %s", name)}
+		}
+	} else {
+		cands = make([]int, len(reg.entities))
+		for i := range cands {
+			cands[i] = i
+		}
+	}
+	keep := func(pred func(e *homeplanev1.Entity) bool) {
+		cands = slices.DeleteFunc(cands, func(i int) bool { return !pred(reg.entities[i]) })
+	}
+	if len(allowed) > 0 {
+		keep(func(e *homeplanev1.Entity) bool { return slices.Contains(allowed, e.GetDomain()) })
+	}
+	if domain != "" {
+		keep(func(e *homeplanev1.Entity) bool { return e.GetDomain() == domain })
+	}
+	if class != "" {
+		keep(func(e *homeplanev1.Entity) bool { return e.GetDeviceClass() == class })
+	}
+	if area != nil || floor != nil {
+		before := slices.Clone(cands)
+		keep(func(e *homeplanev1.Entity) bool {
+			if area != nil && e.GetAreaId() != area.GetId() {
+				return false
+			}
+			return floor == nil || reg.FloorIDOfArea(e.GetAreaId()) == floor.GetId()
+		})
+		// A scene or script spoken "in the kitchen" usually has no area of
+		// its own; the name alone then decides.
+		if len(cands) == 0 && byName {
+			for _, i := range before {
+				if reg.entities[i].GetAreaId() == "" {
+					cands = append(cands, i)
+				}
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return nil, &failure{CodeNoMatch, noMatchSpeech(in, name, byName, area, floor)}
+	}
+	if byName && len(cands) > 1 && !isQuery(in.Name) {
+		return nil, &failure{CodeAmbiguous, ambiguousSpeech(reg, name, cands)}
+	}
+	return cands, nil
+}
+
+func noMatchSpeech(in Intent, name string, byName bool, area *homeplanev1.Area, floor *homeplanev1.Floor) string {
+	where := ""
+	switch {
+	case area != nil:
+		where = " in the " + area.GetName()
+	case floor != nil:
+		where = " on the " + floor.GetName()
+	}
+	if byName {
+		return fmt.Sprintf("Sorry, I am not aware of any device called %s%s", name, where)
+	}
+	what := "device"
+	if c := in.Slot("device_class"); c != "" {
+		what = strings.ReplaceAll(c, "_", " ")
+	} else if d := in.Slot("domain"); d != "" {
+		what = domainNoun(d, false)
+	} else if ds := intentDomains[in.Name]; len(ds) > 0 && len(ds) < 3 {
+		what = domainNoun(ds[0], false)
+	}
+	return fmt.Sprintf("Sorry, I am not aware of any %s%s", what, where)
+}
+
+func ambiguousSpeech(reg *Registry, name string, cands []int) string {
+	var opts []string
+	for _, i := range cands {
+		e := reg.entities[i]
+		d := domainNoun(e.GetDomain(), false)
+		if a := reg.AreaName(e.GetAreaId()); a != "" {
+			d += " in the " + a
+		}
+		if !slices.Contains(opts, d) {
+			opts = append(opts, d)
+		}
+		if len(opts) == 4 {
+			break
+		}
+	}
+	if len(opts) < 2 {
+		return fmt.Sprintf("Sorry, there are several devices called %s. Which one do you mean?", name)
+	}
+	return fmt.Sprintf("Sorry, %s could mean the %s. Which one do you mean?", name, joinOr(opts))
+}
+
+func isQuery(name string) bool {
+	switch name {
+	case "HassGetState", "HassClimateGetTemperature", "HassGetWeather":
+		return true
+	}
+	return false
+}
+
+func joinOr(items []string) string {
+	if len(items) <= 1 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", the ") + " or the " + items[len(items)-1]
+}

@@ -1,0 +1,240 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/homeplane/homeplane/central/internal/home"
+)
+
+// HomeStore keeps homes, devices, enrollment tokens and agents. Every
+// owner-scoped statement names the owner in its WHERE clause.
+type HomeStore struct {
+	pool *pgxpool.Pool
+}
+
+var _ home.Store = (*HomeStore)(nil)
+
+// NewHomeStore returns a HomeStore on pool.
+func NewHomeStore(pool *pgxpool.Pool) *HomeStore { return &HomeStore{pool: pool} }
+
+const homeColumns = `h.id, h.owner_id, h.name, h.created_at,
+	EXISTS (SELECT 1 FROM agents a WHERE a.home_id = h.id)`
+
+func scanHome(row pgx.Row) (home.Home, error) {
+	var h home.Home
+	err := row.Scan(&h.ID, &h.OwnerID, &h.Name, &h.CreatedAt, &h.Enrolled)
+	return h, err
+}
+
+// CreateHome implements home.Store.
+func (s *HomeStore) CreateHome(ctx context.Context, h home.Home, max int) (home.Home, error) {
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		// Locking the owner serializes their creations so the limit holds.
+		var n int
+		err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM homes WHERE owner_id = u.id)
+			FROM users u WHERE u.id = $1 FOR UPDATE`, h.OwnerID).Scan(&n)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return home.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if n >= max {
+			return fmt.Errorf("%w: at most %d homes per account", home.ErrInvalidInput, max)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO homes (id, owner_id, name, created_at) VALUES ($1, $2, $3, $4)`,
+			h.ID, h.OwnerID, h.Name, h.CreatedAt)
+		return err
+	})
+	if err != nil {
+		return home.Home{}, err
+	}
+	return h, nil
+}
+
+// ListHomes implements home.Store.
+func (s *HomeStore) ListHomes(ctx context.Context, ownerID string) ([]home.Home, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+homeColumns+` FROM homes h
+		WHERE h.owner_id = $1 ORDER BY h.created_at, h.id`, ownerID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (home.Home, error) { return scanHome(r) })
+}
+
+// GetHome implements home.Store.
+func (s *HomeStore) GetHome(ctx context.Context, ownerID, homeID string) (home.Home, error) {
+	h, err := scanHome(s.pool.QueryRow(ctx, `SELECT `+homeColumns+` FROM homes h
+		WHERE h.id = $2 AND h.owner_id = $1`, ownerID, homeID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return home.Home{}, home.ErrNotFound
+	}
+	return h, err
+}
+
+// DeleteHome implements home.Store.
+func (s *HomeStore) DeleteHome(ctx context.Context, ownerID, homeID string) error {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM homes WHERE id = $2 AND owner_id = $1", ownerID, homeID)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return home.ErrNotFound
+	}
+	return nil
+}
+
+// CreateEnrollmentToken implements home.Store.
+func (s *HomeStore) CreateEnrollmentToken(ctx context.Context, ownerID, homeID string, hash []byte, now, expires time.Time) error {
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM enrollment_tokens e USING homes h
+			WHERE e.home_id = h.id AND h.id = $2 AND h.owner_id = $1
+			  AND (e.used_at IS NOT NULL OR e.expires_at <= $3)`, ownerID, homeID, now); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO enrollment_tokens (token_hash, home_id, created_at, expires_at)
+			SELECT $3, h.id, $4, $5 FROM homes h WHERE h.id = $2 AND h.owner_id = $1`,
+			ownerID, homeID, hash, now, expires)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return home.ErrNotFound
+		}
+		return nil
+	})
+}
+
+// Enroll implements home.Store. The conditional UPDATE is the single-use
+// guarantee: of two racing agents the second waits on the row lock, then
+// finds the token used.
+func (s *HomeStore) Enroll(ctx context.Context, hash []byte, now time.Time, a home.AgentRecord) (string, []string, error) {
+	var homeID string
+	var replaced []string
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE enrollment_tokens SET used_at = $2
+			WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+			RETURNING home_id`, hash, now).Scan(&homeID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return home.ErrUnauthenticated
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "DELETE FROM agents WHERE home_id = $1 RETURNING id", homeID)
+		if err != nil {
+			return err
+		}
+		if replaced, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO agents (id, home_id, secret_hash, hostname, version, enrolled_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`, a.ID, homeID, a.SecretHash, a.Hostname, a.Version, a.EnrolledAt)
+		return err
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return homeID, replaced, nil
+}
+
+// AgentSecret implements home.Store.
+func (s *HomeStore) AgentSecret(ctx context.Context, agentID string) (string, []byte, error) {
+	var homeID string
+	var hash []byte
+	err := s.pool.QueryRow(ctx, "SELECT home_id, secret_hash FROM agents WHERE id = $1", agentID).Scan(&homeID, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil, home.ErrNotFound
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	return homeID, hash, nil
+}
+
+// CreateDevice implements home.Store.
+func (s *HomeStore) CreateDevice(ctx context.Context, ownerID string, d home.Device, tokenHash []byte, max int) (home.Device, error) {
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		// Locking the home serializes registrations so the limit holds.
+		var n int
+		err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM devices WHERE home_id = h.id AND revoked_at IS NULL)
+			FROM homes h WHERE h.id = $2 AND h.owner_id = $1 FOR UPDATE`, ownerID, d.HomeID).Scan(&n)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return home.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if n >= max {
+			return fmt.Errorf("%w: at most %d active devices per home", home.ErrInvalidInput, max)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO devices (id, home_id, name, area, token_hash, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`, d.ID, d.HomeID, d.Name, d.Area, tokenHash, d.CreatedAt)
+		return err
+	})
+	if err != nil {
+		return home.Device{}, err
+	}
+	return d, nil
+}
+
+const deviceColumns = "d.id, d.home_id, d.name, d.area, d.created_at, d.revoked_at IS NOT NULL"
+
+func scanDevice(row pgx.Row) (home.Device, error) {
+	var d home.Device
+	err := row.Scan(&d.ID, &d.HomeID, &d.Name, &d.Area, &d.CreatedAt, &d.Revoked)
+	return d, err
+}
+
+// ListDevices implements home.Store.
+func (s *HomeStore) ListDevices(ctx context.Context, ownerID, homeID string) ([]home.Device, error) {
+	var ds []home.Device
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM homes WHERE id = $2 AND owner_id = $1)",
+			ownerID, homeID).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return home.ErrNotFound
+		}
+		rows, err := tx.Query(ctx, `SELECT `+deviceColumns+` FROM devices d JOIN homes h ON h.id = d.home_id
+			WHERE d.home_id = $2 AND h.owner_id = $1 ORDER BY d.created_at, d.id`, ownerID, homeID)
+		if err != nil {
+			return err
+		}
+		ds, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (home.Device, error) { return scanDevice(r) })
+		return err
+	})
+	return ds, err
+}
+
+// RevokeDevice implements home.Store.
+func (s *HomeStore) RevokeDevice(ctx context.Context, ownerID, homeID, deviceID string, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE devices d SET revoked_at = COALESCE(d.revoked_at, $4)
+		FROM homes h WHERE h.id = d.home_id AND d.id = $3 AND d.home_id = $2 AND h.owner_id = $1`,
+		ownerID, homeID, deviceID, now)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return home.ErrNotFound
+	}
+	return nil
+}
+
+// DeviceByToken implements home.Store.
+func (s *HomeStore) DeviceByToken(ctx context.Context, tokenHash []byte) (home.Device, error) {
+	d, err := scanDevice(s.pool.QueryRow(ctx, `SELECT `+deviceColumns+` FROM devices d
+		WHERE d.token_hash = $1 AND d.revoked_at IS NULL`, tokenHash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return home.Device{}, home.ErrNotFound
+	}
+	return d, err
+}

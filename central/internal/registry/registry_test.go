@@ -1,0 +1,238 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/postgres"
+	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
+	"github.com/homeplane/homeplane/central/internal/registry"
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// newHome stores a user and a home and returns the store and the home id.
+func newHome(tb testing.TB) (*postgres.RegistryStore, string) {
+	tb.Helper()
+	pool := pgtest.New(tb)
+	ctx := context.Background()
+	owner := "00000000-0000-4000-8000-000000000001"
+	if _, err := postgres.NewAuthStore(pool).CreateUser(ctx, auth.User{
+		ID: owner, Email: "o@example.com", Role: auth.RoleUser, CreatedAt: time.Now(),
+	}, "unused"); err != nil {
+		tb.Fatal(err)
+	}
+	h, err := home.NewService(postgres.NewHomeStore(pool), home.Options{}).Create(ctx, owner, "Home")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return postgres.NewRegistryStore(pool), h.ID
+}
+
+func light(id, name, area, state string) *homeplanev1.Entity {
+	attrs, _ := structpb.NewStruct(map[string]any{"brightness": 255.0, "friendly_name": name})
+	return &homeplanev1.Entity{EntityId: id, Name: name, Domain: strings.Split(id, ".")[0], AreaId: area, State: state, Attributes: attrs}
+}
+
+func ids(snap *homeplanev1.ListEntitiesResponse) []string {
+	var out []string
+	for _, e := range snap.GetEntities() {
+		out = append(out, e.GetEntityId()+"="+e.GetState())
+	}
+	return out
+}
+
+func TestFullDeltaAndReload(t *testing.T) {
+	store, homeID := newHome(t)
+	ctx := context.Background()
+	var changes []string
+	var mu sync.Mutex
+	reg := registry.New(store, registry.Options{})
+	reg.OnChange(func(h string) { mu.Lock(); changes = append(changes, h); mu.Unlock() })
+
+	empty, err := reg.Snapshot(ctx, homeID)
+	if err != nil || len(empty.GetEntities()) != 0 {
+		t.Fatalf("Snapshot before any sync = %v, %v", empty, err)
+	}
+
+	full := &homeplanev1.EntitySync{
+		Full: true,
+		Entities: []*homeplanev1.Entity{
+			light("light.kitchen", "Kitchen", "kitchen", "on"),
+			light("light.hall", "Hall", "hall", "off"),
+			{EntityId: "sensor.temp", Name: "Temperature", State: "21.5"}, // domain filled in
+		},
+		Areas:  []*homeplanev1.Area{{Id: "kitchen", Name: "Kitchen", FloorId: "ground"}, {Id: "hall", Name: "Hall"}},
+		Floors: []*homeplanev1.Floor{{Id: "ground", Name: "Ground floor"}},
+		Time:   timestamppb.New(time.Unix(1_700_000_000, 0)),
+	}
+	if err := reg.ApplySync(ctx, homeID, full); err != nil {
+		t.Fatalf("full ApplySync: %v", err)
+	}
+	snap, err := reg.Snapshot(ctx, homeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(ids(snap), ","), "light.hall=off,light.kitchen=on,sensor.temp=21.5"; got != want {
+		t.Fatalf("after full sync: %s, want %s", got, want)
+	}
+	if snap.GetEntities()[2].GetDomain() != "sensor" {
+		t.Fatalf("domain not derived from the entity id: %q", snap.GetEntities()[2].GetDomain())
+	}
+
+	delta := &homeplanev1.EntitySync{
+		Entities:         []*homeplanev1.Entity{light("light.kitchen", "Kitchen", "kitchen", "off"), light("light.porch", "Porch", "", "on")},
+		RemovedEntityIds: []string{"light.hall", "light.never_existed"},
+		Areas:            []*homeplanev1.Area{{Id: "porch", Name: "Porch"}},
+	}
+	if err := reg.ApplySync(ctx, homeID, delta); err != nil {
+		t.Fatalf("delta ApplySync: %v", err)
+	}
+	want := "light.kitchen=off,light.porch=on,sensor.temp=21.5"
+	snap, _ = reg.Snapshot(ctx, homeID)
+	if got := strings.Join(ids(snap), ","); got != want {
+		t.Fatalf("after delta: %s, want %s", got, want)
+	}
+	if len(snap.GetAreas()) != 3 || len(snap.GetFloors()) != 1 {
+		t.Fatalf("after delta: %d areas, %d floors; want 3 and 1", len(snap.GetAreas()), len(snap.GetFloors()))
+	}
+
+	// A fresh registry (another replica, or a restart) loads it from PostgreSQL.
+	other := registry.New(store, registry.Options{})
+	reloaded, err := other.Snapshot(ctx, homeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(reloaded, snap) {
+		t.Fatalf("reloaded snapshot differs:\n got %v\nwant %v", reloaded, snap)
+	}
+	// A delta applied by the fresh registry builds on what the first wrote.
+	if err := other.ApplySync(ctx, homeID, &homeplanev1.EntitySync{RemovedEntityIds: []string{"sensor.temp"}}); err != nil {
+		t.Fatal(err)
+	}
+	reloaded, _ = other.Snapshot(ctx, homeID)
+	if got := strings.Join(ids(reloaded), ","); got != "light.kitchen=off,light.porch=on" {
+		t.Fatalf("delta on the other replica: %s", got)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(changes) != 2 || changes[0] != homeID {
+		t.Fatalf("OnChange calls = %v, want two for %s", changes, homeID)
+	}
+}
+
+func TestSnapshotNoticesOtherReplica(t *testing.T) {
+	store, homeID := newHome(t)
+	ctx := context.Background()
+	clk := &clock{t: time.Now()}
+	a := registry.New(store, registry.Options{Now: clk.Now, Recheck: time.Second})
+	b := registry.New(store, registry.Options{})
+	changed := make(chan string, 1)
+	a.OnChange(func(h string) { changed <- h })
+
+	sync1 := &homeplanev1.EntitySync{Full: true, Entities: []*homeplanev1.Entity{light("light.a", "A", "", "on")}}
+	if err := a.ApplySync(ctx, homeID, sync1); err != nil {
+		t.Fatal(err)
+	}
+	<-changed
+	sync2 := &homeplanev1.EntitySync{Full: true, Entities: []*homeplanev1.Entity{light("light.b", "B", "", "on")}}
+	if err := b.ApplySync(ctx, homeID, sync2); err != nil {
+		t.Fatal(err)
+	}
+	// Within the recheck interval the cache answers.
+	snap, _ := a.Snapshot(ctx, homeID)
+	if got := strings.Join(ids(snap), ","); got != "light.a=on" {
+		t.Fatalf("cached snapshot = %s", got)
+	}
+	clk.Advance(time.Second)
+	snap, _ = a.Snapshot(ctx, homeID)
+	if got := strings.Join(ids(snap), ","); got != "light.b=on" {
+		t.Fatalf("after recheck = %s, want the other replica's write", got)
+	}
+	select {
+	case h := <-changed:
+		if h != homeID {
+			t.Fatalf("OnChange(%q)", h)
+		}
+	default:
+		t.Fatal("OnChange not called for a change made by another replica")
+	}
+}
+
+func TestApplySyncRejects(t *testing.T) {
+	store, homeID := newHome(t)
+	ctx := context.Background()
+	reg := registry.New(store, registry.Options{Limits: registry.Limits{MaxEntities: 3}})
+	many := func(n int) []*homeplanev1.Entity {
+		var es []*homeplanev1.Entity
+		for i := range n {
+			es = append(es, light("light.l"+strings.Repeat("x", i), "L", "", "on"))
+		}
+		return es
+	}
+	big, _ := structpb.NewStruct(map[string]any{"blob": strings.Repeat("x", 70<<10)})
+	tests := []struct {
+		name string
+		sync *homeplanev1.EntitySync
+	}{
+		{"nil", nil},
+		{"too many entities", &homeplanev1.EntitySync{Full: true, Entities: many(4)}},
+		{"no dot", &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{{EntityId: "light"}}}},
+		{"uppercase", &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{{EntityId: "Light.Kitchen"}}}},
+		{"topic wildcard", &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{{EntityId: "light.#"}}}},
+		{"domain mismatch", &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{{EntityId: "light.a", Domain: "switch"}}}},
+		{"nil entity", &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{nil}}},
+		{"long name", &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{{EntityId: "light.a", Name: strings.Repeat("n", 256)}}}},
+		{"huge attributes", &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{{EntityId: "light.a", Attributes: big}}}},
+		{"area without id", &homeplanev1.EntitySync{Areas: []*homeplanev1.Area{{Name: "x"}}}},
+		{"malformed removal", &homeplanev1.EntitySync{RemovedEntityIds: []string{"../etc"}}},
+		{"full with removals", &homeplanev1.EntitySync{Full: true, RemovedEntityIds: []string{"light.a"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := reg.ApplySync(ctx, homeID, tc.sync); !errors.Is(err, registry.ErrInvalidInput) {
+				t.Fatalf("err = %v, want ErrInvalidInput", err)
+			}
+		})
+	}
+	t.Run("delta past the limit", func(t *testing.T) {
+		if err := reg.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Full: true, Entities: many(3)}); err != nil {
+			t.Fatal(err)
+		}
+		err := reg.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{light("light.extra", "E", "", "on")}})
+		if !errors.Is(err, registry.ErrInvalidInput) {
+			t.Fatalf("err = %v, want ErrInvalidInput", err)
+		}
+		snap, _ := registry.New(store, registry.Options{}).Snapshot(ctx, homeID)
+		if len(snap.GetEntities()) != 3 {
+			t.Fatalf("rejected delta changed the stored registry: %d entities", len(snap.GetEntities()))
+		}
+	})
+	for _, id := range []string{"11111111-2222-4333-8444-555555555555", "not-a-uuid"} {
+		if err := reg.ApplySync(ctx, id, &homeplanev1.EntitySync{Full: true}); !errors.Is(err, registry.ErrNotFound) {
+			t.Errorf("ApplySync(%q): err = %v, want ErrNotFound", id, err)
+		}
+	}
+}

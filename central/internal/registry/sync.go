@@ -1,0 +1,219 @@
+package registry
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+// Limits bound what one home's registry may hold. Zero fields take the
+// defaults shown.
+type Limits struct {
+	MaxEntities        int // 20000, in one sync and in the registry
+	MaxAreas           int // 1000
+	MaxFloors          int // 200
+	MaxAliases         int // 32 per entity, area or floor
+	MaxTextLen         int // 255 bytes for ids, names, aliases, states
+	MaxAttributesBytes int // 64 KiB of encoded attributes per entity
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxEntities, 20000)
+	def(&l.MaxAreas, 1000)
+	def(&l.MaxFloors, 200)
+	def(&l.MaxAliases, 32)
+	def(&l.MaxTextLen, 255)
+	def(&l.MaxAttributesBytes, 64<<10)
+	return l
+}
+
+// check rejects a sync that is malformed or too large, naming the first problem.
+func (l Limits) check(s *homeplanev1.EntitySync) error {
+	if s == nil {
+		return fmt.Errorf("%w: empty sync", ErrInvalidInput)
+	}
+	if n := len(s.GetEntities()); n > l.MaxEntities {
+		return fmt.Errorf("%w: %d entities, at most %d", ErrInvalidInput, n, l.MaxEntities)
+	}
+	if n := len(s.GetRemovedEntityIds()); n > l.MaxEntities {
+		return fmt.Errorf("%w: %d removed entities, at most %d", ErrInvalidInput, n, l.MaxEntities)
+	}
+	if n := len(s.GetAreas()); n > l.MaxAreas {
+		return fmt.Errorf("%w: %d areas, at most %d", ErrInvalidInput, n, l.MaxAreas)
+	}
+	if n := len(s.GetFloors()); n > l.MaxFloors {
+		return fmt.Errorf("%w: %d floors, at most %d", ErrInvalidInput, n, l.MaxFloors)
+	}
+	if s.GetFull() && len(s.GetRemovedEntityIds()) > 0 {
+		return fmt.Errorf("%w: a full sync cannot remove entities", ErrInvalidInput)
+	}
+	for i, e := range s.GetEntities() {
+		if err := l.checkEntity(e); err != nil {
+			return fmt.Errorf("%w: entity %d: %w", ErrInvalidInput, i, err)
+		}
+	}
+	for i, id := range s.GetRemovedEntityIds() {
+		if _, ok := splitEntityID(id, l.MaxTextLen); !ok {
+			return fmt.Errorf("%w: removed entity %d: malformed entity id", ErrInvalidInput, i)
+		}
+	}
+	for i, a := range s.GetAreas() {
+		if err := l.checkNamed(a.GetId(), a.GetName(), a.GetAliases(), a.GetFloorId()); err != nil {
+			return fmt.Errorf("%w: area %d: %w", ErrInvalidInput, i, err)
+		}
+	}
+	for i, f := range s.GetFloors() {
+		if err := l.checkNamed(f.GetId(), f.GetName(), f.GetAliases(), ""); err != nil {
+			return fmt.Errorf("%w: floor %d: %w", ErrInvalidInput, i, err)
+		}
+	}
+	return nil
+}
+
+func (l Limits) checkEntity(e *homeplanev1.Entity) error {
+	if e == nil {
+		return fmt.Errorf("missing")
+	}
+	domain, ok := splitEntityID(e.GetEntityId(), l.MaxTextLen)
+	if !ok {
+		return fmt.Errorf("malformed entity id %.64q", e.GetEntityId())
+	}
+	if e.GetDomain() != "" && e.GetDomain() != domain {
+		return fmt.Errorf("domain %.64q does not match entity id %q", e.GetDomain(), e.GetEntityId())
+	}
+	for _, f := range []struct{ name, v string }{
+		{"name", e.GetName()}, {"device class", e.GetDeviceClass()}, {"area id", e.GetAreaId()}, {"state", e.GetState()},
+	} {
+		if len(f.v) > l.MaxTextLen {
+			return fmt.Errorf("%s longer than %d bytes", f.name, l.MaxTextLen)
+		}
+	}
+	if err := l.checkAliases(e.GetAliases()); err != nil {
+		return err
+	}
+	if e.GetAttributes() != nil && proto.Size(e.GetAttributes()) > l.MaxAttributesBytes {
+		return fmt.Errorf("attributes larger than %d bytes", l.MaxAttributesBytes)
+	}
+	return nil
+}
+
+func (l Limits) checkNamed(id, name string, aliases []string, ref string) error {
+	if id == "" || len(id) > l.MaxTextLen || len(name) > l.MaxTextLen || len(ref) > l.MaxTextLen {
+		return fmt.Errorf("id must be 1 to %d bytes, name and references at most %d", l.MaxTextLen, l.MaxTextLen)
+	}
+	return l.checkAliases(aliases)
+}
+
+func (l Limits) checkAliases(aliases []string) error {
+	if len(aliases) > l.MaxAliases {
+		return fmt.Errorf("%d aliases, at most %d", len(aliases), l.MaxAliases)
+	}
+	for _, a := range aliases {
+		if len(a) > l.MaxTextLen {
+			return fmt.Errorf("alias longer than %d bytes", l.MaxTextLen)
+		}
+	}
+	return nil
+}
+
+// splitEntityID checks the Home Assistant entity id shape "<domain>.<object_id>",
+// both parts of [a-z0-9_], and returns the domain.
+func splitEntityID(id string, max int) (string, bool) {
+	if len(id) > max {
+		return "", false
+	}
+	domain, object, ok := strings.Cut(id, ".")
+	if !ok || !slug(domain) || !slug(object) {
+		return "", false
+	}
+	return domain, true
+}
+
+func slug(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// apply returns the registry after sync, leaving cur (which may be shared)
+// untouched. Entities, areas and floors come out sorted by id.
+func apply(cur *homeplanev1.ListEntitiesResponse, s *homeplanev1.EntitySync, l Limits, now time.Time) (*homeplanev1.ListEntitiesResponse, error) {
+	entities := map[string]*homeplanev1.Entity{}
+	areas := map[string]*homeplanev1.Area{}
+	floors := map[string]*homeplanev1.Floor{}
+	if !s.GetFull() && cur != nil {
+		for _, e := range cur.GetEntities() {
+			entities[e.GetEntityId()] = e
+		}
+		for _, a := range cur.GetAreas() {
+			areas[a.GetId()] = a
+		}
+		for _, f := range cur.GetFloors() {
+			floors[f.GetId()] = f
+		}
+	}
+	for _, id := range s.GetRemovedEntityIds() {
+		delete(entities, id)
+	}
+	for _, e := range s.GetEntities() {
+		if e.GetDomain() == "" {
+			e = proto.CloneOf(e)
+			e.Domain, _ = splitEntityID(e.GetEntityId(), l.MaxTextLen)
+		}
+		entities[e.GetEntityId()] = e
+	}
+	for _, a := range s.GetAreas() {
+		areas[a.GetId()] = a
+	}
+	for _, f := range s.GetFloors() {
+		floors[f.GetId()] = f
+	}
+	if len(entities) > l.MaxEntities {
+		return nil, fmt.Errorf("%w: registry would hold %d entities, at most %d", ErrInvalidInput, len(entities), l.MaxEntities)
+	}
+	if len(areas) > l.MaxAreas || len(floors) > l.MaxFloors {
+		return nil, fmt.Errorf("%w: registry would hold %d areas and %d floors, at most %d and %d",
+			ErrInvalidInput, len(areas), len(floors), l.MaxAreas, l.MaxFloors)
+	}
+	syncedAt := s.GetTime()
+	if syncedAt == nil || !syncedAt.IsValid() {
+		syncedAt = timestamppb.New(now)
+	}
+	return &homeplanev1.ListEntitiesResponse{
+		Entities: sortedValues(entities),
+		Areas:    sortedValues(areas),
+		Floors:   sortedValues(floors),
+		SyncedAt: syncedAt,
+	}, nil
+}
+
+func sortedValues[T any](m map[string]T) []T {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]T, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
+	return out
+}

@@ -1,0 +1,220 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+func TestProcessAsUser(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			c := e.clients(p.opts...)
+			resp, err := c.intent.Process(context.Background(), as(accessToken(e.alice), processMsg("turn on the kitchen lights to 30%", e.aliceHome.ID)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := resp.Msg
+			if m.GetSpeech() != "Turned on the lights" || !m.GetSuccess() || m.GetErrorCode() != "" {
+				t.Errorf("answer %v", m)
+			}
+			slots := m.GetIntent().GetSlots().AsMap()
+			if m.GetIntent().GetName() != "HassTurnOn" || slots["area"] != "Kitchen" || slots["brightness"] != float64(30) {
+				t.Errorf("intent %v", m.GetIntent())
+			}
+			if len(m.GetTargets()) != 1 || m.GetTargets()[0].GetEntityId() != "light.kitchen" || m.GetTargets()[0].GetState() != "on" {
+				t.Errorf("targets %v", m.GetTargets())
+			}
+			if m.GetRequestId() == "" || m.GetRequestId() != resp.Header().Get(RequestIDHeader) {
+				t.Errorf("request id %q, header %q", m.GetRequestId(), resp.Header().Get(RequestIDHeader))
+			}
+			if m.GetConversationId() == "" {
+				t.Error("a new conversation got no id")
+			}
+			reqs := e.intents.Requests()
+			if len(reqs) != 1 || reqs[0].HomeID != e.aliceHome.ID || reqs[0].Language != DefaultLanguage ||
+				reqs[0].RequestID != m.GetRequestId() || reqs[0].ConversationID != m.GetConversationId() || reqs[0].Context.Area != "" {
+				t.Errorf("engine got %+v", reqs)
+			}
+			recs := e.auditor.Records()
+			if len(recs) != 1 {
+				t.Fatalf("%d audit records, want 1", len(recs))
+			}
+			r := recs[0]
+			if r.RequestID != m.GetRequestId() || r.UserID != e.alice.ID || r.HomeID != e.aliceHome.ID ||
+				r.Outcome != outcomeOK || r.Intent != "HassTurnOn" || r.Parser != "rules" || r.Text != "turn on the kitchen lights to 30%" || r.Time.IsZero() {
+				t.Errorf("audit record %+v", r)
+			}
+			executed, err := json.Marshal(r.Executed)
+			if err != nil || !strings.Contains(string(executed), `"entity_ids":["light.kitchen"]`) || !strings.Contains(string(executed), `"brightness_pct":30`) {
+				t.Errorf("audited execution %s, %v", executed, err)
+			}
+			if answer, err := json.Marshal(r.Answer); err != nil || string(answer) != `{"ok":true}` {
+				t.Errorf("audited answer %s, %v", answer, err)
+			}
+		})
+	}
+}
+
+func TestProcessNeedsAHomeForUsers(t *testing.T) {
+	e := newTestEnv(t)
+	_, err := e.clients().intent.Process(context.Background(), as(accessToken(e.alice), processMsg("turn on the lights", "")))
+	wantCode(t, err, connect.CodeInvalidArgument)
+}
+
+func TestProcessAuditsFailures(t *testing.T) {
+	tests := []struct {
+		name        string
+		resp        intent.Response
+		err         error
+		wantCode    connect.Code // 0: success
+		wantOutcome string
+	}{
+		{"engine error", intent.Response{Parser: "rules"}, errors.New("registry: connection reset"), connect.CodeInternal, outcomeError},
+		{"engine timeout", intent.Response{}, fmt.Errorf("execute: %w", context.DeadlineExceeded), connect.CodeDeadlineExceeded, outcomeError},
+		{"no match", intent.Response{Speech: "Sorry, I am not aware of any device called garage", ErrorCode: intent.CodeNoMatch}, nil, 0, outcomeFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.intents.Answer(tt.resp, tt.err)
+			resp, err := e.clients(connect.WithGRPC()).intent.Process(context.Background(), as(e.deviceToken, processMsg("open the garage", "")))
+			if tt.wantCode != 0 {
+				wantCode(t, err, tt.wantCode)
+			} else if err != nil || resp.Msg.GetSuccess() || resp.Msg.GetErrorCode() != intent.CodeNoMatch {
+				t.Fatalf("got %v, %v", resp, err)
+			}
+			recs := e.auditor.Records()
+			if len(recs) != 1 {
+				t.Fatalf("%d audit records, want 1", len(recs))
+			}
+			if recs[0].Outcome != tt.wantOutcome || recs[0].Error == "" || recs[0].TotalUS < 0 {
+				t.Errorf("audit record %+v", recs[0])
+			}
+		})
+	}
+}
+
+func TestProcessFailsWhenAuditFails(t *testing.T) {
+	e := newTestEnv(t)
+	e.auditor.SetFail(errors.New("audit batch: pool closed at 10.0.0.7"))
+	_, err := e.clients().intent.Process(context.Background(), as(e.deviceToken, processMsg("turn on the lights", "")))
+	wantCode(t, err, connect.CodeInternal)
+	if strings.Contains(err.Error(), "10.0.0.7") {
+		t.Errorf("internal detail reached the caller: %v", err)
+	}
+}
+
+func TestInternalErrorsStayInside(t *testing.T) {
+	e := newTestEnv(t)
+	const secret = "dial tcp 10.1.2.3:5432: password authentication failed for user homeplane"
+	e.homes.SetFail(errors.New(secret))
+	c := e.clients(connect.WithProtoJSON())
+	resp, err := c.home.ListHomes(context.Background(), as(accessToken(e.alice), &homeplanev1.ListHomesRequest{}))
+	wantCode(t, err, connect.CodeInternal)
+	if resp != nil || strings.Contains(err.Error(), "10.1.2.3") || strings.Contains(err.Error(), "password") {
+		t.Errorf("internal detail reached the caller: %v", err)
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("not a connect error: %v", err)
+	}
+	id := ce.Meta().Get(RequestIDHeader)
+	if id == "" || !strings.Contains(ce.Message(), id) {
+		t.Errorf("message %q does not quote request id %q", ce.Message(), id)
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, secret) || !strings.Contains(logs, id) {
+		t.Errorf("the cause was not logged with the request id:\n%s", logs)
+	}
+	if n := strings.Count(logs, secret); n != 1 {
+		t.Errorf("the cause was logged %d times, want once", n)
+	}
+}
+
+func TestInputLimits(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.clients(connect.WithProtoJSON())
+	ctx := context.Background()
+	long := strings.Repeat("ä", maxTextChars+1)
+
+	_, err := c.intent.Process(ctx, as(e.deviceToken, processMsg(long, "")))
+	wantCode(t, err, connect.CodeInvalidArgument)
+	_, err = c.intent.Process(ctx, as(e.deviceToken, processMsg(strings.Repeat("ä", maxTextChars), "")))
+	if err != nil {
+		t.Errorf("text of exactly %d characters refused: %v", maxTextChars, err)
+	}
+	_, err = c.home.CreateHome(ctx, as(accessToken(e.alice), &homeplanev1.CreateHomeRequest{Name: strings.Repeat("n", maxNameChars+1)}))
+	wantCode(t, err, connect.CodeInvalidArgument)
+	_, err = c.home.CreateHome(ctx, as(accessToken(e.alice), &homeplanev1.CreateHomeRequest{Name: "  "}))
+	wantCode(t, err, connect.CodeInvalidArgument)
+
+	// A body past the read limit is refused before any handler runs.
+	huge := strings.Repeat("x", DefaultMaxRequestBytes+1)
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			before := len(e.auditor.Records())
+			_, err := e.clients(p.opts...).intent.Process(ctx, as(e.deviceToken, processMsg(huge, "")))
+			wantCode(t, err, connect.CodeResourceExhausted)
+			if len(e.auditor.Records()) != before {
+				t.Error("an oversized request reached the handler")
+			}
+		})
+	}
+}
+
+func TestMetricsAndProbes(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.clients()
+	ctx := context.Background()
+	if _, err := c.home.ListHomes(ctx, as(accessToken(e.alice), &homeplanev1.ListHomesRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.home.ListHomes(ctx, as("", &homeplanev1.ListHomesRequest{}))
+	wantCode(t, err, connect.CodeUnauthenticated)
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := e.client.Get(e.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics answered %d", code)
+	}
+	for _, want := range []string{
+		`homeplane_central_rpc_requests_total{code="ok",procedure="/homeplane.v1.HomeService/ListHomes"} 1`,
+		`homeplane_central_rpc_requests_total{code="unauthenticated",procedure="/homeplane.v1.HomeService/ListHomes"} 1`,
+		`homeplane_central_rpc_seconds_count{procedure="/homeplane.v1.HomeService/ListHomes"} 2`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz answered %d", code)
+	}
+	if code, _ := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz answered %d", code)
+	}
+}

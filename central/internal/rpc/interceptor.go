@@ -1,0 +1,119 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"connectrpc.com/connect"
+)
+
+// DeviceTokenPrefix marks a voice device's token; anything else in a bearer
+// header is taken for a user's access token (a JWT).
+const DeviceTokenPrefix = "hpd_"
+
+// maxTokenBytes bounds a bearer token before any work is spent on it.
+const maxTokenBytes = 4096
+
+var (
+	errMissingToken = errors.New("missing bearer token")
+	errBadToken     = errors.New("invalid or expired token")
+	errDenied       = errors.New("not allowed for this caller")
+)
+
+// authInterceptor authenticates the caller of every unary call according to
+// the policy table and puts the Caller in the context. Its errors are Connect
+// errors already, so mapError passes them through.
+func authInterceptor(accounts Accounts, homes Homes) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			if req.Spec().IsClient {
+				return next(ctx, req)
+			}
+			need, ok := policy[req.Spec().Procedure]
+			if !ok {
+				return nil, connect.NewError(connect.CodePermissionDenied, errDenied)
+			}
+			if need == accessPublic {
+				return next(ctx, req)
+			}
+			token, err := bearer(req.Header().Get("Authorization"))
+			if err != nil {
+				return nil, connect.NewError(connect.CodeUnauthenticated, err)
+			}
+			caller, err := authenticate(ctx, accounts, homes, token)
+			if err != nil {
+				return nil, err
+			}
+			if err := allowed(need, caller); err != nil {
+				return nil, err
+			}
+			return next(withCaller(ctx, caller), req)
+		}
+	}
+}
+
+// bearer extracts the token of an "Authorization: Bearer <token>" header.
+func bearer(header string) (string, error) {
+	if header == "" {
+		return "", errMissingToken
+	}
+	scheme, token, ok := strings.Cut(header, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || len(token) > maxTokenBytes {
+		return "", errBadToken
+	}
+	return token, nil
+}
+
+// authenticate turns a token into a Caller. Every way a token can be wrong
+// answers the same Unauthenticated error, so a caller learns nothing about
+// which check failed; unexpected failures (a database down) still surface as
+// Internal through mapError.
+func authenticate(ctx context.Context, accounts Accounts, homes Homes, token string) (Caller, error) {
+	if strings.HasPrefix(token, DeviceTokenPrefix) {
+		d, err := homes.AuthenticateDevice(ctx, token)
+		if err != nil {
+			return Caller{}, unauthenticatedOr(err)
+		}
+		if d.Revoked || d.ID == "" || d.HomeID == "" {
+			return Caller{}, connect.NewError(connect.CodeUnauthenticated, errBadToken)
+		}
+		return Caller{DeviceID: d.ID, HomeID: d.HomeID, Area: d.Area}, nil
+	}
+	claims, err := accounts.Verify(ctx, token)
+	if err != nil {
+		return Caller{}, unauthenticatedOr(err)
+	}
+	if claims.UserID == "" {
+		return Caller{}, connect.NewError(connect.CodeUnauthenticated, errBadToken)
+	}
+	return Caller{UserID: claims.UserID, Role: claims.Role}, nil
+}
+
+// unauthenticatedOr answers the generic Unauthenticated error for a rejected
+// token, and leaves anything else (a database down) to mapError.
+func unauthenticatedOr(err error) error {
+	switch code, _ := domainCode(err); code {
+	case connect.CodeUnauthenticated, connect.CodeNotFound, connect.CodeInvalidArgument:
+		return connect.NewError(connect.CodeUnauthenticated, errBadToken)
+	}
+	return err
+}
+
+// allowed checks the caller against what the procedure needs.
+func allowed(need access, c Caller) error {
+	switch need {
+	case accessUserOrDevice:
+		return nil
+	case accessUser:
+		if !c.IsDevice() {
+			return nil
+		}
+	case accessAdmin:
+		if !c.IsDevice() && c.Role == RoleAdmin {
+			return nil
+		}
+	}
+	return connect.NewError(connect.CodePermissionDenied, errDenied)
+}

@@ -1,0 +1,69 @@
+package rpc
+
+import (
+	hv1c "github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
+)
+
+// access says who may call a procedure.
+type access int
+
+const (
+	// accessPublic needs no token; a token sent anyway is ignored.
+	accessPublic access = iota + 1
+	// accessUser needs a user's access token.
+	accessUser
+	// accessUserOrDevice also admits a voice device's token.
+	accessUserOrDevice
+	// accessAdmin needs the access token of a user with the admin role.
+	accessAdmin
+)
+
+func (a access) String() string {
+	switch a {
+	case accessPublic:
+		return "public"
+	case accessUser:
+		return "user"
+	case accessUserOrDevice:
+		return "user-or-device"
+	case accessAdmin:
+		return "admin"
+	}
+	return "none"
+}
+
+// policy is the one table of who may call what. A procedure missing here is
+// refused (a test checks that every procedure of every service is listed).
+var policy = map[string]access{
+	hv1c.AuthServiceRegisterProcedure:             accessPublic,
+	hv1c.AuthServiceLoginProcedure:                accessPublic,
+	hv1c.AuthServiceRefreshProcedure:              accessPublic,
+	hv1c.AuthServiceLogoutProcedure:               accessPublic, // the refresh token is the credential
+	hv1c.AuthServiceChangePasswordProcedure:       accessUser,
+	hv1c.AuthServiceRequestPasswordResetProcedure: accessPublic,
+	hv1c.AuthServiceResetPasswordProcedure:        accessPublic, // the reset token is the credential
+
+	hv1c.HomeServiceCreateHomeProcedure:            accessUser,
+	hv1c.HomeServiceListHomesProcedure:             accessUser,
+	hv1c.HomeServiceGetHomeProcedure:               accessUser,
+	hv1c.HomeServiceDeleteHomeProcedure:            accessUser,
+	hv1c.HomeServiceCreateEnrollmentTokenProcedure: accessUser,
+	hv1c.HomeServiceRegisterDeviceProcedure:        accessUser,
+	hv1c.HomeServiceListDevicesProcedure:           accessUser,
+	hv1c.HomeServiceRevokeDeviceProcedure:          accessUser,
+	hv1c.HomeServiceListEntitiesProcedure:          accessUser,
+	hv1c.HomeServiceGetInstanceProcedure:           accessUser,
+	hv1c.HomeServiceControlInstanceProcedure:       accessUser,
+
+	hv1c.IntentServiceProcessProcedure: accessUserOrDevice,
+
+	hv1c.AgentServiceEnrollProcedure: accessPublic, // the enrollment token is the credential
+
+	hv1c.AdminServiceListUsersProcedure:         accessAdmin,
+	hv1c.AdminServiceSetUserDisabledProcedure:   accessAdmin,
+	hv1c.AdminServiceSetUserRoleProcedure:       accessAdmin,
+	hv1c.AdminServiceResetUserPasswordProcedure: accessAdmin,
+	hv1c.AdminServiceListAllHomesProcedure:      accessAdmin,
+	hv1c.AdminServiceQueryAuditProcedure:        accessAdmin,
+	hv1c.AdminServiceGetUsageReportProcedure:    accessAdmin,
+}

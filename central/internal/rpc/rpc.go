@@ -1,0 +1,153 @@
+// Package rpc serves central's Connect API: the Auth, Home, Intent, Agent and
+// Admin services over Connect, gRPC and gRPC-Web. It authenticates every call
+// against one policy table, scopes every query by the verified caller, and
+// translates domain errors into Connect codes in one place (mapError).
+package rpc
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
+
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+// Accounts is what rpc needs from the account service (auth.Service).
+type Accounts interface {
+	Register(ctx context.Context, email, password string) (auth.User, auth.Tokens, error)
+	Login(ctx context.Context, email, password string) (auth.User, auth.Tokens, error)
+	Refresh(ctx context.Context, refreshToken string) (auth.Tokens, error)
+	Logout(ctx context.Context, refreshToken string) error
+	Verify(ctx context.Context, accessToken string) (auth.Claims, error)
+}
+
+// Homes is what rpc needs from the home service (home.Service). Every call
+// but Enroll and AuthenticateDevice is scoped by the owner's user id.
+type Homes interface {
+	Create(ctx context.Context, ownerID, name string) (home.Home, error)
+	List(ctx context.Context, ownerID string) ([]home.Home, error)
+	Get(ctx context.Context, ownerID, homeID string) (home.Home, error)
+	Delete(ctx context.Context, ownerID, homeID string) error
+	CreateEnrollmentToken(ctx context.Context, ownerID, homeID string, ttl time.Duration) (string, time.Time, error)
+	Enroll(ctx context.Context, token, hostname, version string) (home.Agent, string, error)
+	RegisterDevice(ctx context.Context, ownerID, homeID, name, area string) (home.Device, string, error)
+	ListDevices(ctx context.Context, ownerID, homeID string) ([]home.Device, error)
+	RevokeDevice(ctx context.Context, ownerID, homeID, deviceID string) error
+	AuthenticateDevice(ctx context.Context, token string) (home.Device, error)
+}
+
+// Entities is what rpc needs from the entity registry (registry.Registry).
+type Entities interface {
+	Snapshot(ctx context.Context, homeID string) (*homeplanev1.ListEntitiesResponse, error)
+}
+
+// Intents is what rpc needs from the intent engine (intent.Engine).
+type Intents interface {
+	Process(ctx context.Context, req intent.Request) (intent.Response, error)
+}
+
+// Auditor is what rpc needs from the audit writer (audit.Writer). Write
+// returns once the record is committed.
+type Auditor interface {
+	Write(ctx context.Context, r audit.Record) error
+}
+
+// Presence tells whether a home's agent is connected (command.Router).
+type Presence interface {
+	Online(homeID string) bool
+	LastSeen(homeID string) (time.Time, bool)
+}
+
+// Deps are the services the handlers call. All are required except Presence:
+// without it every home reports offline.
+type Deps struct {
+	Accounts Accounts
+	Homes    Homes
+	Entities Entities
+	Intents  Intents
+	Auditor  Auditor
+	Presence Presence
+}
+
+// DefaultMaxRequestBytes bounds a request message when Options leaves it zero.
+const DefaultMaxRequestBytes = 64 << 10
+
+// Options are the optional settings of NewHandler.
+type Options struct {
+	// Logger receives one line per unexpected error; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the RPC metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// MaxRequestBytes bounds every request message, after decompression.
+	MaxRequestBytes int
+	// MQTTURL is the broker address handed to enrolling agents; may be empty.
+	MQTTURL string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// server holds what every handler shares.
+type server struct {
+	deps    Deps
+	log     *slog.Logger
+	mqttURL string
+	now     func() time.Time
+}
+
+// NewHandler returns an http.Handler serving every Connect service under its
+// procedure path. It panics when a required dependency is missing, which is a
+// wiring mistake. Health, readiness and metrics endpoints are added by NewMux.
+func NewHandler(deps Deps, opts Options) http.Handler {
+	switch {
+	case deps.Accounts == nil:
+		panic("rpc: Deps.Accounts is nil")
+	case deps.Homes == nil:
+		panic("rpc: Deps.Homes is nil")
+	case deps.Entities == nil:
+		panic("rpc: Deps.Entities is nil")
+	case deps.Intents == nil:
+		panic("rpc: Deps.Intents is nil")
+	case deps.Auditor == nil:
+		panic("rpc: Deps.Auditor is nil")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &server{deps: deps, log: opts.Logger, mqttURL: opts.MQTTURL, now: opts.Now}
+
+	// Outermost first: metrics see the final code, errors are mapped before
+	// that, and authentication runs right before the handler.
+	handlerOpts := []connect.HandlerOption{
+		connect.WithReadMaxBytes(opts.MaxRequestBytes),
+		connect.WithInterceptors(
+			newMetrics(opts.Registerer),
+			requestInterceptor(s.log),
+			authInterceptor(deps.Accounts, deps.Homes),
+		),
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(homeplanev1connect.NewAuthServiceHandler(&authService{s: s}, handlerOpts...))
+	mux.Handle(homeplanev1connect.NewHomeServiceHandler(&homeService{s: s}, handlerOpts...))
+	mux.Handle(homeplanev1connect.NewIntentServiceHandler(&intentService{s: s}, handlerOpts...))
+	mux.Handle(homeplanev1connect.NewAgentServiceHandler(&agentService{s: s}, handlerOpts...))
+	mux.Handle(homeplanev1connect.NewAdminServiceHandler(&adminService{}, handlerOpts...))
+	return mux
+}

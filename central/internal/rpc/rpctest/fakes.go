@@ -1,0 +1,436 @@
+// Package rpctest provides in-memory fakes of the services the rpc package
+// depends on, so rpc and its clients (homectl) can be tested end to end
+// through a real HTTP server without a database.
+package rpctest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+// Accounts knows users by email. Every login and refresh issues fresh
+// tokens; a refresh token works once (it rotates), and Logout or Expire end a
+// token. Each user also has a stable access token, AccessToken(user).
+type Accounts struct {
+	mu      sync.Mutex
+	users   map[string]auth.User // by email
+	byID    map[string]auth.User
+	pass    map[string]string // by email
+	access  map[string]string // token → user id
+	refresh map[string]string // token → user id
+	next    int
+}
+
+// NewAccounts returns Accounts without users.
+func NewAccounts() *Accounts {
+	return &Accounts{
+		users: map[string]auth.User{}, byID: map[string]auth.User{}, pass: map[string]string{},
+		access: map[string]string{}, refresh: map[string]string{},
+	}
+}
+
+// AddUser adds an account directly.
+func (f *Accounts) AddUser(email, password, role string) auth.User {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.addUser(email, password, role)
+}
+
+func (f *Accounts) addUser(email, password, role string) auth.User {
+	f.next++
+	u := auth.User{ID: fmt.Sprintf("user-%d", f.next), Email: email, Role: role, CreatedAt: time.Unix(1700000000, 0)}
+	f.users[email], f.byID[u.ID], f.pass[email] = u, u, password
+	f.access[AccessToken(u)] = u.ID
+	return u
+}
+
+// AccessToken is a stable access token of u.
+func AccessToken(u auth.User) string { return "access-" + u.ID }
+
+// Expire makes Accounts refuse an access or refresh token from now on.
+func (f *Accounts) Expire(token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.access, token)
+	delete(f.refresh, token)
+}
+
+// issue hands out fresh tokens to u; f.mu is held.
+func (f *Accounts) issue(u auth.User) auth.Tokens {
+	f.next++
+	now := time.Now()
+	t := auth.Tokens{
+		Access: fmt.Sprintf("access-%s-%d", u.ID, f.next), AccessExpires: now.Add(15 * time.Minute),
+		Refresh: fmt.Sprintf("refresh-%s-%d", u.ID, f.next), RefreshExpires: now.Add(30 * 24 * time.Hour),
+	}
+	f.access[t.Access], f.refresh[t.Refresh] = u.ID, u.ID
+	return t
+}
+
+// Register implements rpc.Accounts.
+func (f *Accounts) Register(_ context.Context, email, password string) (auth.User, auth.Tokens, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, taken := f.users[email]; taken {
+		return auth.User{}, auth.Tokens{}, fmt.Errorf("register: %w", auth.ErrEmailTaken)
+	}
+	if len(password) < 8 {
+		return auth.User{}, auth.Tokens{}, fmt.Errorf("%w: password shorter than 8 characters", auth.ErrInvalidInput)
+	}
+	u := f.addUser(email, password, auth.RoleUser)
+	return u, f.issue(u), nil
+}
+
+// Login implements rpc.Accounts.
+func (f *Accounts) Login(_ context.Context, email, password string) (auth.User, auth.Tokens, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.users[email]
+	if !ok || f.pass[email] != password {
+		return auth.User{}, auth.Tokens{}, fmt.Errorf("login: %w", auth.ErrInvalidCredentials)
+	}
+	return u, f.issue(u), nil
+}
+
+// Refresh implements rpc.Accounts.
+func (f *Accounts) Refresh(_ context.Context, refreshToken string) (auth.Tokens, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, ok := f.refresh[refreshToken]
+	if !ok {
+		return auth.Tokens{}, fmt.Errorf("refresh: %w", auth.ErrInvalidToken)
+	}
+	delete(f.refresh, refreshToken)
+	return f.issue(f.byID[id]), nil
+}
+
+// Logout implements rpc.Accounts.
+func (f *Accounts) Logout(_ context.Context, refreshToken string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.refresh[refreshToken]; !ok {
+		return fmt.Errorf("logout: %w", auth.ErrInvalidToken)
+	}
+	delete(f.refresh, refreshToken)
+	return nil
+}
+
+// Verify implements rpc.Accounts.
+func (f *Accounts) Verify(_ context.Context, accessToken string) (auth.Claims, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, ok := f.access[accessToken]
+	if !ok {
+		return auth.Claims{}, fmt.Errorf("verify: %w", auth.ErrInvalidToken)
+	}
+	u := f.byID[id]
+	return auth.Claims{UserID: u.ID, Role: u.Role, Expires: time.Now().Add(time.Minute)}, nil
+}
+
+// Homes scopes everything by owner like the real service: someone else's
+// home is home.ErrNotFound. A non-nil fail is returned by every call.
+type Homes struct {
+	mu      sync.Mutex
+	homes   map[string]home.Home
+	devices map[string]home.Device // by token
+	enroll  map[string]string      // token → home id
+	fail    error
+	next    int
+}
+
+// SetFail makes every call fail with err (nil restores).
+func (f *Homes) SetFail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = err
+}
+
+// NewHomes returns an empty Homes.
+func NewHomes() *Homes {
+	return &Homes{homes: map[string]home.Home{}, devices: map[string]home.Device{}, enroll: map[string]string{}}
+}
+
+func (f *Homes) id(prefix string) string {
+	f.next++
+	return fmt.Sprintf("%s-%d", prefix, f.next)
+}
+
+func (f *Homes) owned(ownerID, homeID string) (home.Home, error) {
+	h, ok := f.homes[homeID]
+	if !ok || h.OwnerID != ownerID {
+		return home.Home{}, fmt.Errorf("home %s: %w", homeID, home.ErrNotFound)
+	}
+	return h, nil
+}
+
+// Create implements rpc.Homes.
+func (f *Homes) Create(_ context.Context, ownerID, name string) (home.Home, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return home.Home{}, f.fail
+	}
+	h := home.Home{ID: f.id("home"), OwnerID: ownerID, Name: name, CreatedAt: time.Unix(1700000000, 0)}
+	f.homes[h.ID] = h
+	return h, nil
+}
+
+// List implements rpc.Homes.
+func (f *Homes) List(_ context.Context, ownerID string) ([]home.Home, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	var out []home.Home
+	for _, h := range f.homes {
+		if h.OwnerID == ownerID {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// Get implements rpc.Homes.
+func (f *Homes) Get(_ context.Context, ownerID, homeID string) (home.Home, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return home.Home{}, f.fail
+	}
+	return f.owned(ownerID, homeID)
+}
+
+// Delete implements rpc.Homes.
+func (f *Homes) Delete(_ context.Context, ownerID, homeID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	if _, err := f.owned(ownerID, homeID); err != nil {
+		return err
+	}
+	delete(f.homes, homeID)
+	return nil
+}
+
+// CreateEnrollmentToken implements rpc.Homes.
+func (f *Homes) CreateEnrollmentToken(_ context.Context, ownerID, homeID string, ttl time.Duration) (string, time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return "", time.Time{}, f.fail
+	}
+	if ttl == 0 {
+		ttl = time.Hour
+	}
+	if ttl > 7*24*time.Hour {
+		return "", time.Time{}, fmt.Errorf("%w: enrollment token lifetime must be 1m to 168h", home.ErrInvalidInput)
+	}
+	if _, err := f.owned(ownerID, homeID); err != nil {
+		return "", time.Time{}, err
+	}
+	token := "hpe_" + f.id("enroll")
+	f.enroll[token] = homeID
+	return token, time.Now().Add(ttl), nil
+}
+
+// Enroll implements rpc.Homes.
+func (f *Homes) Enroll(_ context.Context, token, _, _ string) (home.Agent, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return home.Agent{}, "", f.fail
+	}
+	homeID, ok := f.enroll[token]
+	if !ok {
+		return home.Agent{}, "", fmt.Errorf("enroll: %w", home.ErrUnauthenticated)
+	}
+	delete(f.enroll, token)
+	h := f.homes[homeID]
+	h.Enrolled = true
+	f.homes[homeID] = h
+	return home.Agent{ID: f.id("agent"), HomeID: homeID}, "mqtt-secret", nil
+}
+
+// RegisterDevice implements rpc.Homes.
+func (f *Homes) RegisterDevice(_ context.Context, ownerID, homeID, name, area string) (home.Device, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return home.Device{}, "", f.fail
+	}
+	if _, err := f.owned(ownerID, homeID); err != nil {
+		return home.Device{}, "", err
+	}
+	d := home.Device{ID: f.id("device"), HomeID: homeID, Name: name, Area: area, CreatedAt: time.Unix(1700000000, 0)}
+	token := "hpd_" + d.ID
+	f.devices[token] = d
+	return d, token, nil
+}
+
+// ListDevices implements rpc.Homes.
+func (f *Homes) ListDevices(_ context.Context, ownerID, homeID string) ([]home.Device, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	if _, err := f.owned(ownerID, homeID); err != nil {
+		return nil, err
+	}
+	var out []home.Device
+	for _, d := range f.devices {
+		if d.HomeID == homeID {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// RevokeDevice implements rpc.Homes.
+func (f *Homes) RevokeDevice(_ context.Context, ownerID, homeID, deviceID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	if _, err := f.owned(ownerID, homeID); err != nil {
+		return err
+	}
+	for tok, d := range f.devices {
+		if d.ID == deviceID && d.HomeID == homeID {
+			d.Revoked = true
+			f.devices[tok] = d
+			return nil
+		}
+	}
+	return fmt.Errorf("device %s: %w", deviceID, home.ErrNotFound)
+}
+
+// AuthenticateDevice implements rpc.Homes.
+func (f *Homes) AuthenticateDevice(_ context.Context, token string) (home.Device, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.devices[token]
+	if !ok {
+		return home.Device{}, fmt.Errorf("device token: %w", home.ErrUnauthenticated)
+	}
+	// Revoked devices come back as such; rpc must refuse them itself too.
+	return d, nil
+}
+
+// Entities answers one entity per home.
+type Entities struct{}
+
+// Snapshot answers one kitchen light.
+func (Entities) Snapshot(_ context.Context, homeID string) (*homeplanev1.ListEntitiesResponse, error) {
+	return &homeplanev1.ListEntitiesResponse{Entities: []*homeplanev1.Entity{
+		{EntityId: "light.kitchen", Name: "Kitchen Light " + homeID, Domain: "light", AreaId: "kitchen", State: "off"},
+	}}, nil
+}
+
+// LightsOn is a successful answer to "turn on the kitchen lights".
+func LightsOn() intent.Response {
+	return intent.Response{
+		Speech:  "Turned on the lights",
+		Intent:  intent.Intent{Name: "HassTurnOn", Slots: map[string]any{"area": "Kitchen", "brightness": 30, "domain": "light"}},
+		Targets: []intent.Target{{EntityID: "light.kitchen", Name: "Kitchen Light", Area: "kitchen", Domain: "light", State: "on"}},
+		Success: true,
+		Executed: []*homeplanev1.ServiceCall{{
+			Domain: "light", Service: "turn_on", EntityIds: []string{"light.kitchen"},
+			Data: &structpb.Struct{Fields: map[string]*structpb.Value{"brightness_pct": structpb.NewNumberValue(30)}},
+		}},
+		Result: &homeplanev1.Result{Ok: true},
+		Parser: "rules",
+	}
+}
+
+// Intents records the requests it gets and answers resp, err.
+type Intents struct {
+	mu   sync.Mutex
+	reqs []intent.Request
+	resp intent.Response
+	err  error
+}
+
+// Process records req and answers what Answer set.
+func (f *Intents) Process(_ context.Context, req intent.Request) (intent.Response, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs = append(f.reqs, req)
+	return f.resp, f.err
+}
+
+// Answer sets what Process answers from now on.
+func (f *Intents) Answer(resp intent.Response, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resp, f.err = resp, err
+}
+
+// Requests returns the requests seen so far.
+func (f *Intents) Requests() []intent.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]intent.Request(nil), f.reqs...)
+}
+
+// Auditor records what it is asked to write; a non-nil fail refuses.
+type Auditor struct {
+	mu   sync.Mutex
+	recs []audit.Record
+	fail error
+}
+
+// Write records r unless SetFail made it fail.
+func (f *Auditor) Write(_ context.Context, r audit.Record) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	f.recs = append(f.recs, r)
+	return nil
+}
+
+// SetFail makes Write fail with err (nil restores).
+func (f *Auditor) SetFail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = err
+}
+
+// Records returns the records written so far.
+func (f *Auditor) Records() []audit.Record {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]audit.Record(nil), f.recs...)
+}
+
+// Presence reports the homes in OnlineSince as online, last seen then.
+type Presence struct{ OnlineSince map[string]time.Time }
+
+// Online reports whether homeID is listed.
+func (f Presence) Online(homeID string) bool {
+	_, ok := f.OnlineSince[homeID]
+	return ok
+}
+
+// LastSeen is the time listed for homeID.
+func (f Presence) LastSeen(homeID string) (time.Time, bool) {
+	t, ok := f.OnlineSince[homeID]
+	return t, ok
+}

@@ -1,0 +1,50 @@
+package rpc
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"connectrpc.com/connect"
+)
+
+// Input limits, checked before any domain call so an oversized field never
+// reaches storage or the intent engine.
+const (
+	maxTextChars     = 1000
+	maxNameChars     = 100
+	maxIDChars       = 100
+	maxEmailChars    = 254
+	maxPasswordChars = 1024
+	maxSecretChars   = 4096
+	maxLanguageChars = 35
+	maxHostnameChars = 255
+	maxVersionChars  = 100
+)
+
+// check collects the problems of one request so the caller sees them all.
+type check struct{ problems []string }
+
+// field checks one string: required or not, and at most max characters.
+func (c *check) field(name, value string, required bool, max int) {
+	switch n := utf8.RuneCountInString(value); {
+	case required && strings.TrimSpace(value) == "":
+		c.problems = append(c.problems, name+" is required")
+	case n > max:
+		c.problems = append(c.problems, fmt.Sprintf("%s is longer than %d characters", name, max))
+	}
+}
+
+// failf adds a problem worded by the caller.
+func (c *check) failf(format string, args ...any) {
+	c.problems = append(c.problems, fmt.Sprintf(format, args...))
+}
+
+// err is the InvalidArgument error naming every problem, or nil.
+func (c *check) err() error {
+	if len(c.problems) == 0 {
+		return nil
+	}
+	return connect.NewError(connect.CodeInvalidArgument, errors.New(strings.Join(c.problems, "; ")))
+}

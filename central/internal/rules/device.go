@@ -1,0 +1,273 @@
+package rules
+
+import (
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+var (
+	onVerbs  = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true}
+	offVerbs = map[string]bool{"deactivate": true, "disable": true, "close": true, "shut": true, "unlock": true, "kill": true, "stop": true, "lower": true}
+)
+
+// polarity finds whether the sentence switches something on (true) or off.
+func (s *sentence) polarity() (on, ok bool) {
+	for _, c := range s.chunks {
+		if c.kind != cWord {
+			continue
+		}
+		w := s.toks[c.start]
+		switch {
+		case onVerbs[w]:
+			if w == "lock" && c.start != 0 {
+				continue // "all locks" is a noun; the verb leads the sentence
+			}
+			return true, true
+		case offVerbs[w]:
+			return false, true
+		case w == "on":
+			return true, true
+		case w == "off" || w == "out" && c.start == len(s.toks)-1:
+			return false, true
+		case w == "up" && c.start > 0 && (s.toks[c.start-1] == "light" || s.toks[c.start-1] == "lights"):
+			return true, true
+		}
+	}
+	// "light up the kitchen": "light" was read as a noun.
+	if s.hasSeq("light", "up") {
+		return true, true
+	}
+	return false, false
+}
+
+func (s *sentence) turn() (intent.Intent, bool) {
+	t := s.target()
+	name := "HassTurnOn"
+	on, ok := s.polarity()
+	switch {
+	case s.has("toggle", "flip"):
+		name = "HassToggle"
+	case ok && !on:
+		name = "HassTurnOff"
+	case ok:
+	default:
+		// "transition to party mode", "party mode": scenes and scripts are
+		// activated by naming them.
+		if i, isEnt := t.entity(s.reg, "scene", "script"); isEnt {
+			if d := s.reg.Entity(i).GetDomain(); d == "scene" || d == "script" {
+				break
+			}
+		}
+		return intent.Intent{}, false
+	}
+	slots := map[string]any{}
+	if t.name != "" {
+		i, _ := t.entity(s.reg, switchableOrder...)
+		slots["name"] = t.name
+		if d := s.reg.Entity(i).GetDomain(); d == "scene" || d == "script" || d == "valve" {
+			slots["domain"] = d
+		}
+		if t.area != "" {
+			slots["area"] = t.area
+		} else if t.floor != "" {
+			slots["floor"] = t.floor
+		}
+		return intent.Intent{Name: name, Slots: slots}, true
+	}
+	domain, dc := "", ""
+	if t.cls != nil {
+		domain, dc = t.cls.domain, t.cls.deviceClass
+		switch {
+		case t.cls.door && (s.has("lock", "unlock") || !s.has("open", "close", "shut")):
+			domain = "lock"
+		case t.cls.door:
+			domain, dc = "cover", "door"
+		case t.cls.window:
+			domain, dc = "cover", "window"
+		case t.cls.generic:
+			domain = ""
+		}
+	}
+	if domain == "" {
+		switch {
+		case s.has("illuminate") || s.hasSeq("light", "up"):
+			domain = "light"
+		case s.has("lock", "unlock"):
+			domain = "lock"
+		}
+	}
+	if domain == "" && t.area == "" && t.floor == "" {
+		return intent.Intent{}, false
+	}
+	if domain != "" {
+		slots["domain"] = domain
+	}
+	if dc != "" {
+		slots["device_class"] = dc
+	}
+	if t.area == "" && t.floor == "" && !t.here && !t.everywhere {
+		// "in the garage" when the home has no such area: say so rather
+		// than act everywhere.
+		if unknown := s.unknownPlace(); unknown != "" {
+			t.area = unknown
+		}
+	}
+	fromContext := s.place(t, slots, true)
+	switch {
+	case domain == "fan" && !fromContext:
+		slots["name"] = intent.NameAll
+	case domain == "lock" && name == "HassTurnOff" && t.area != "":
+		slots["name"] = intent.NameAll
+	}
+	return intent.Intent{Name: name, Slots: slots}, true
+}
+
+var switchableOrder = []string{"light", "switch", "fan", "cover", "lock", "valve", "scene", "script", "media_player", "climate", "vacuum"}
+
+var (
+	maxWords = map[string]bool{"max": true, "maximum": true, "highest": true, "full": true, "brightest": true, "fully": true}
+	minWords = map[string]bool{"min": true, "minimum": true, "lowest": true, "dimmest": true, "least": true}
+)
+
+func (s *sentence) firstNumber() (float64, bool) {
+	for _, c := range s.chunks {
+		if c.kind == cNumber {
+			return c.num, true
+		}
+	}
+	return 0, false
+}
+
+func (s *sentence) lightSet() (intent.Intent, bool) {
+	t := s.target()
+	if t.cls != nil && t.cls.domain != "light" && !t.cls.generic {
+		return intent.Intent{}, false
+	}
+	if t.name != "" {
+		if i, _ := t.entity(s.reg, "light"); s.reg.Entity(i).GetDomain() != "light" {
+			return intent.Intent{}, false
+		}
+	}
+	slots := map[string]any{}
+	brightWord := s.has("brightness", "bright", "brighter", "dim", "dimmer", "brightest", "dimmest")
+	percent := s.has("percent", "percentage")
+	v, hasNum := s.firstNumber()
+	switch {
+	case hasNum && (brightWord || percent):
+		slots["brightness"] = number(v)
+	case s.hasAny(maxWords) && (brightWord || s.has("set", "turn", "change", "make")):
+		slots["brightness"] = 100
+	case s.hasAny(minWords) && (brightWord || s.has("set", "turn", "change", "make")):
+		slots["brightness"] = 1
+	}
+	for _, c := range s.chunks {
+		if c.kind == cWord && colors[s.toks[c.start]] && s.has("set", "make", "change", "turn", "color", "colour", "paint", "switch") {
+			slots["color"] = s.toks[c.start]
+			break
+		}
+	}
+	if len(slots) == 0 {
+		return intent.Intent{}, false
+	}
+	if t.name != "" {
+		slots["name"] = t.name
+	} else {
+		s.place(t, slots, true)
+	}
+	return intent.Intent{Name: "HassLightSet", Slots: slots}, true
+}
+
+func (s *sentence) hasAny(set map[string]bool) bool {
+	for _, c := range s.chunks {
+		if c.kind == cWord && set[s.toks[c.start]] {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *sentence) climateSet() (intent.Intent, bool) {
+	if !s.has("temperature", "temp", "thermostat", "heating", "heat", "degrees", "degree") &&
+		!(s.hasNounOrEntity() && s.target().cls != nil && s.target().cls.domain == "climate") {
+		return intent.Intent{}, false
+	}
+	if !s.has("set", "change", "make", "turn", "adjust", "put", "raise", "lower", "increase", "decrease") {
+		return intent.Intent{}, false
+	}
+	v, ok := s.firstNumber()
+	if !ok {
+		return intent.Intent{}, false
+	}
+	t := s.target()
+	slots := map[string]any{"temperature": number(v)}
+	if i, isEnt := t.entity(s.reg, "climate"); isEnt && s.reg.Entity(i).GetDomain() == "climate" {
+		slots["name"] = t.name
+	} else {
+		s.place(t, slots, true)
+	}
+	return intent.Intent{Name: "HassClimateSetTemperature", Slots: slots}, true
+}
+
+func (s *sentence) position() (intent.Intent, bool) {
+	t := s.target()
+	domain, dc := "", ""
+	isEnt := false
+	if i, ok := t.entity(s.reg, "cover", "valve"); ok {
+		domain, isEnt = s.reg.Entity(i).GetDomain(), true
+	} else if t.cls != nil {
+		domain, dc = t.cls.domain, t.cls.deviceClass
+		if t.cls.window || t.cls.door {
+			domain = "cover"
+			dc = map[bool]string{true: "window", false: "door"}[t.cls.window]
+		}
+	}
+	if domain != "cover" && domain != "valve" {
+		return intent.Intent{}, false
+	}
+	v, ok := s.firstNumber()
+	if !ok || !(s.has("position", "percent", "set", "open", "close", "raise", "lower", "move", "increase", "decrease", "to")) {
+		return intent.Intent{}, false
+	}
+	slots := map[string]any{"position": number(v)}
+	if isEnt {
+		slots["name"] = t.name
+		if domain == "valve" {
+			slots["domain"] = domain
+		}
+		return intent.Intent{Name: "HassSetPosition", Slots: slots}, true
+	}
+	slots["domain"] = domain
+	if dc != "" {
+		slots["device_class"] = dc
+	}
+	s.place(t, slots, true)
+	return intent.Intent{Name: "HassSetPosition", Slots: slots}, true
+}
+
+// unknownPlace returns the words of a trailing "in the <words>" that name no
+// area, floor or device.
+func (s *sentence) unknownPlace() string {
+	for i := len(s.chunks) - 1; i > 0; i-- {
+		c := s.chunks[i]
+		if c.kind != cWord {
+			return ""
+		}
+		w := s.toks[c.start]
+		if w == "in" || w == "on" {
+			j := i + 1
+			for j < len(s.chunks) && skipWords[s.toks[s.chunks[j].start]] {
+				j++
+			}
+			if j >= len(s.chunks) {
+				return ""
+			}
+			return s.text(s.chunks[j].start, len(s.toks))
+		}
+		if skipWords[w] {
+			continue
+		}
+		if everywhereWords[w] || w == "here" || w == "room" || w == "rooms" || w == "on" || w == "off" || w == "now" {
+			return ""
+		}
+	}
+	return ""
+}

@@ -1,0 +1,223 @@
+package rules
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+// minDevAccuracy is the exact (intent + slots) accuracy the parser must keep
+// on the development set.
+const minDevAccuracy = 1.0
+
+type evalLine struct {
+	Text        string         `json:"text"`
+	Intent      string         `json:"intent"`
+	Slots       map[string]any `json:"slots"`
+	Context     map[string]any `json:"context"`
+	ContextArea bool           `json:"context_area"`
+}
+
+func evalDir(tb testing.TB) string {
+	tb.Helper()
+	dir := os.Getenv("HOMEPLANE_INTENT_EVAL_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "..", "shared", "eval", "intents")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dev.jsonl")); err != nil {
+		if os.Getenv("HOMEPLANE_REQUIRE_SERVICES") == "1" {
+			tb.Fatalf("intent evaluation set not found in %s (set HOMEPLANE_INTENT_EVAL_DIR): %v", dir, err)
+		}
+		tb.Skipf("intent evaluation set not found in %s (set HOMEPLANE_INTENT_EVAL_DIR); skipping", dir)
+	}
+	return dir
+}
+
+func loadEval(tb testing.TB, dir string) (*intent.Registry, []evalLine) {
+	tb.Helper()
+	f, err := os.Open(filepath.Join(dir, "fixtures.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	reg, err := intent.LoadFixtures(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g, err := os.Open(filepath.Join(dir, "dev.jsonl"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer g.Close()
+	var lines []evalLine
+	sc := bufio.NewScanner(g)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var l evalLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			tb.Fatalf("dev.jsonl: %v", err)
+		}
+		lines = append(lines, l)
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return reg, lines
+}
+
+func TestDevSet(t *testing.T) {
+	dir := evalDir(t)
+	reg, lines := loadEval(t, dir)
+	p := New(Options{})
+	type stat struct{ n, intent, exact int }
+	stats := map[string]*stat{}
+	total := stat{}
+	var wrong []string
+	for _, l := range lines {
+		pc := intent.Context{}
+		if a, ok := l.Context["area"].(string); ok {
+			pc.Area = a
+		}
+		got, err := p.Parse(context.Background(), l.Text, reg, pc)
+		if err != nil && !errors.Is(err, intent.ErrNoIntent) {
+			t.Fatalf("%q: %v", l.Text, err)
+		}
+		s := stats[l.Intent]
+		if s == nil {
+			s = &stat{}
+			stats[l.Intent] = s
+		}
+		s.n++
+		total.n++
+		intentOK := strings.EqualFold(got.Name, l.Intent)
+		exact := intentOK && slotsMatch(l.Slots, got.Slots, l.ContextArea)
+		if intentOK {
+			s.intent++
+			total.intent++
+		}
+		if exact {
+			s.exact++
+			total.exact++
+		} else {
+			gs, _ := json.Marshal(l.Slots)
+			ps, _ := json.Marshal(got.Slots)
+			wrong = append(wrong, fmt.Sprintf("%q\n    gold: %s %s ctx=%v\n    pred: %s %s", l.Text, l.Intent, gs, l.Context, got.Name, ps))
+		}
+	}
+	names := make([]string, 0, len(stats))
+	for k := range stats {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if stats[names[i]].n != stats[names[j]].n {
+			return stats[names[i]].n > stats[names[j]].n
+		}
+		return names[i] < names[j]
+	})
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-30s %5s %10s %9s\n", "intent", "n", "intent_acc", "exact_acc")
+	for _, k := range names {
+		s := stats[k]
+		fmt.Fprintf(&b, "%-30s %5d %10.3f %9.3f\n", k, s.n, float64(s.intent)/float64(s.n), float64(s.exact)/float64(s.n))
+	}
+	acc := float64(total.exact) / float64(total.n)
+	fmt.Fprintf(&b, "%-30s %5d %10.3f %9.3f\n", "OVERALL", total.n, float64(total.intent)/float64(total.n), acc)
+	t.Log("\n" + b.String())
+	if testing.Verbose() || acc < minDevAccuracy {
+		for _, w := range wrong {
+			t.Log(w)
+		}
+	}
+	if acc < minDevAccuracy {
+		t.Fatalf("exact accuracy %.3f below %.3f", acc, minDevAccuracy)
+	}
+}
+
+// slotsMatch compares slots the way the evaluation set's scorer does.
+func slotsMatch(gold, pred map[string]any, contextArea bool) bool {
+	g := map[string]any{}
+	for k, v := range gold {
+		g[strings.ToLower(strings.TrimSpace(k))] = v
+	}
+	p := map[string]any{}
+	for k, v := range pred {
+		if isEmpty(v) {
+			continue
+		}
+		p[strings.ToLower(strings.TrimSpace(k))] = v
+	}
+	if _, ok := g["area"]; contextArea && !ok {
+		delete(p, "area")
+	}
+	if len(g) != len(p) {
+		return false
+	}
+	for k, gv := range g {
+		pv, ok := p[k]
+		if !ok {
+			return false
+		}
+		okSet := map[string]bool{}
+		if list, isList := gv.([]any); isList {
+			for _, x := range list {
+				okSet[normValue(x)] = true
+			}
+		} else {
+			okSet[normValue(gv)] = true
+		}
+		if !okSet[normValue(pv)] {
+			return false
+		}
+	}
+	return true
+}
+
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return strings.TrimSpace(x) == ""
+	}
+	return false
+}
+
+func normValue(v any) string {
+	var f float64
+	switch x := v.(type) {
+	case bool:
+		return strconv.FormatBool(x)
+	case int:
+		f = float64(x)
+	case float64:
+		f = x
+	default:
+		s := strings.Join(strings.Fields(strings.ToLower(fmt.Sprint(x))), " ")
+		for _, a := range []string{"'", "\u2019", "\u2018", "`"} {
+			s = strings.ReplaceAll(s, a, "")
+		}
+		pf, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(pf) || math.IsInf(pf, 0) {
+			return s
+		}
+		f = pf
+	}
+	if f == math.Trunc(f) {
+		return strconv.FormatFloat(f, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}

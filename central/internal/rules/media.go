@@ -1,0 +1,158 @@
+package rules
+
+import (
+	"strings"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+// mediaTarget fills name (a media player) or area slots.
+func (s *sentence) mediaTarget(slots map[string]any) {
+	t := s.target()
+	if i, ok := t.entity(s.reg, "media_player"); ok && s.reg.Entity(i).GetDomain() == "media_player" {
+		slots["name"] = t.name
+		return
+	}
+	t.name = ""
+	s.place(t, slots, true)
+}
+
+func (s *sentence) playWord() int {
+	for _, c := range s.chunks {
+		if c.kind == cWord && s.toks[c.start] == "play" {
+			return c.start
+		}
+	}
+	return -1
+}
+
+func (s *sentence) media() (intent.Intent, bool) {
+	slots := map[string]any{}
+	mk := func(name string) (intent.Intent, bool) {
+		s.mediaTarget(slots)
+		return intent.Intent{Name: name, Slots: slots}, true
+	}
+	track := s.has("track", "song", "item", "episode", "chapter", "tune", "video")
+	switch {
+	case s.has("volume", "louder", "quieter"):
+		if v, ok := s.firstNumber(); ok {
+			slots["volume_level"] = number(v)
+			return mk("HassSetVolume")
+		}
+		return intent.Intent{}, false
+	case s.has("mute", "silence"):
+		return mk("HassMediaPlayerMute")
+	case s.has("unmute"):
+		return mk("HassMediaPlayerUnmute")
+	case s.has("skip") || s.has("next") && (track || s.first() == "next"):
+		return mk("HassMediaNext")
+	case s.has("previous", "replay", "rewind") || s.has("last") && track || s.hasSeq("go", "back") && !s.has("timer"):
+		return mk("HassMediaPrevious")
+	case s.has("pause") && !s.has("timer"):
+		return mk("HassMediaPause")
+	case s.has("resume", "unpause", "continue"):
+		return mk("HassMediaUnpause")
+	}
+	if p := s.playWord(); p >= 0 {
+		return s.searchAndPlay(p)
+	}
+	return intent.Intent{}, false
+}
+
+var mediaClasses = map[string]string{
+	"artist": "artist", "band": "artist", "album": "album", "track": "track", "song": "track",
+	"movie": "movie", "film": "movie", "show": "tv_show", "series": "tv_show", "playlist": "playlist",
+	"podcast": "podcast", "episode": "episode", "channel": "channel", "station": "channel", "genre": "genre",
+	"audiobook": "audiobook", "book": "audiobook",
+}
+
+// searchAndPlay reads "play <what> [<class>] [on <player> | in <area>]".
+func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
+	slots := map[string]any{}
+	end := len(s.toks)
+	// A trailing "on the TV" / "in the kitchen" names where to play.
+	for i := end - 1; i > p+1; i-- {
+		w := s.toks[i]
+		if w != "on" && w != "in" && w != "at" {
+			continue
+		}
+		j := i + 1
+		for j < end && (s.toks[j] == "the" || s.toks[j] == "my") {
+			j++
+		}
+		n, refs := s.reg.Match(s.toks, j)
+		if n == 0 || j+n != end {
+			continue
+		}
+		for _, r := range refs {
+			switch {
+			case r.Kind == intent.RefEntity && s.reg.Entity(r.Index).GetDomain() == "media_player" && slots["name"] == nil:
+				slots["name"] = r.Name
+			case r.Kind == intent.RefArea && slots["name"] == nil && slots["area"] == nil:
+				slots["area"] = s.reg.Area(r.Index).GetName()
+			}
+		}
+		if slots["name"] != nil || slots["area"] != nil {
+			end = i
+		}
+		break
+	}
+	q := s.toks[p+1 : end]
+	for len(q) > 0 && (q[0] == "the" || q[0] == "some" || q[0] == "a" || q[0] == "my") {
+		q = q[1:]
+	}
+	// "the Beatles artist", "the track Bohemian Rhapsody", "the Breaking Bad TV show".
+	if len(q) > 1 {
+		if len(q) > 2 && q[len(q)-2] == "tv" && q[len(q)-1] == "show" {
+			slots["media_class"], q = "tv_show", q[:len(q)-2]
+		} else if c, ok := mediaClasses[q[len(q)-1]]; ok {
+			slots["media_class"], q = c, q[:len(q)-1]
+		} else if len(q) > 2 && q[0] == "tv" && q[1] == "show" {
+			slots["media_class"], q = "tv_show", q[2:]
+		} else if c, ok := mediaClasses[q[0]]; ok {
+			slots["media_class"], q = c, q[1:]
+		}
+	}
+	if len(q) > 2 && (q[0] == "music" || q[0] == "songs" || q[0] == "something") && q[1] == "by" {
+		slots["media_class"], q = "artist", q[2:]
+	}
+	for len(q) > 0 && q[0] == "the" {
+		q = q[1:]
+	}
+	if len(q) == 0 || len(q) == 1 && (q[0] == "music" || q[0] == "media") {
+		delete(slots, "media_class")
+		if slots["name"] == nil && slots["area"] == nil {
+			s.mediaTarget(slots)
+		}
+		return intent.Intent{Name: "HassMediaUnpause", Slots: slots}, true
+	}
+	slots["search_query"] = strings.Join(q, " ")
+	if slots["name"] == nil && slots["area"] == nil && s.pc.Area != "" {
+		slots["area"] = s.pc.Area
+	}
+	return intent.Intent{Name: "HassMediaSearchAndPlay", Slots: slots}, true
+}
+
+func (s *sentence) vacuum() (intent.Intent, bool) {
+	t := s.target()
+	i, isEnt := t.entity(s.reg, "vacuum")
+	isVac := isEnt && s.reg.Entity(i).GetDomain() == "vacuum" || t.cls != nil && t.cls.domain == "vacuum" ||
+		s.has("vacuum", "vacuuming", "hoover", "hoovering")
+	if !isVac {
+		return intent.Intent{}, false
+	}
+	name := "HassVacuumStart"
+	if s.has("dock", "base", "home", "charger", "return", "back") {
+		name = "HassVacuumReturnToBase"
+	} else if !s.has("start", "vacuum", "vacuuming", "clean", "hoover", "hoovering", "run", "go") {
+		return intent.Intent{}, false
+	}
+	slots := map[string]any{}
+	if isEnt && s.reg.Entity(i).GetDomain() == "vacuum" {
+		slots["name"] = t.name
+	} else if t.area != "" || t.floor != "" {
+		t.name = ""
+		s.place(t, slots, false)
+	}
+	return intent.Intent{Name: name, Slots: slots}, true
+}

@@ -1,0 +1,134 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+func smallHome(tb testing.TB) *intent.Registry {
+	tb.Helper()
+	return intent.NewRegistry([]*homeplanev1.Entity{
+		{EntityId: "light.kitchen_ceiling", Name: "Kitchen ceiling", Domain: "light", AreaId: "kitchen"},
+		{EntityId: "light.reading", Name: "Reading Lamp", Aliases: []string{"Book light"}, Domain: "light", AreaId: "study"},
+		{EntityId: "lock.front", Name: "Front Door", Domain: "lock", AreaId: "hall"},
+		{EntityId: "cover.study_blind", Name: "Study Blind", Domain: "cover", DeviceClass: "blind", AreaId: "study"},
+		{EntityId: "media_player.radio", Name: "Radio", Domain: "media_player", AreaId: "kitchen"},
+	}, []*homeplanev1.Area{
+		{Id: "kitchen", Name: "Kitchen", FloorId: "ground"},
+		{Id: "study", Name: "Study", Aliases: []string{"Office"}, FloorId: "upper"},
+		{Id: "hall", Name: "Hall", FloorId: "ground"},
+	}, []*homeplanev1.Floor{{Id: "ground", Name: "Ground Floor"}, {Id: "upper", Name: "Upstairs"}})
+}
+
+// TestParsePhrasings checks sentences worded unlike the evaluation set.
+func TestParsePhrasings(t *testing.T) {
+	reg := smallHome(t)
+	p := New(Options{})
+	tests := []struct {
+		name, text, area string
+		want             string
+		slots            map[string]any
+	}{
+		{"alias", "Please switch the book light on.", "", "HassTurnOn", map[string]any{"name": "Book light"}},
+		{"area alias", "turn off the lights in the office", "", "HassTurnOff", map[string]any{"domain": "light", "area": "Study"}},
+		{"here", "switch on the lights in here", "Kitchen", "HassTurnOn", map[string]any{"domain": "light", "area": "Kitchen"}},
+		{"floor", "turn off every light upstairs", "", "HassTurnOff", map[string]any{"domain": "light", "floor": "Upstairs"}},
+		{"lock", "could you lock the front door", "", "HassTurnOn", map[string]any{"name": "Front Door"}},
+		{"blind", "close the study blind", "", "HassTurnOff", map[string]any{"name": "Study Blind"}},
+		{"brightness words", "dim the reading lamp to thirty percent", "", "HassLightSet", map[string]any{"name": "Reading Lamp", "brightness": 30}},
+		{"color", "make the kitchen blue", "", "HassLightSet", map[string]any{"area": "Kitchen", "color": "blue"}},
+		{"climate words", "set the temperature to twenty point five degrees", "Hall", "HassClimateSetTemperature", map[string]any{"temperature": 20.5, "area": "Hall"}},
+		{"question", "is the front door unlocked", "", "HassGetState", map[string]any{"name": "Front Door", "domain": "lock", "state": "unlocked"}},
+		{"count", "how many lights are off in the kitchen", "", "HassGetState", map[string]any{"domain": "light", "area": "Kitchen", "state": "off"}},
+		{"timer words", "set a timer for ten minutes", "", "HassStartTimer", map[string]any{"minutes": 10}},
+		{"media", "next song on the radio", "", "HassMediaNext", map[string]any{"name": "Radio"}},
+		{"list", "put milk on my shopping list", "", "HassShoppingListAddItem", map[string]any{"item": "milk"}},
+		{"time", "what time is it", "", "HassGetCurrentTime", map[string]any{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := p.Parse(context.Background(), tt.text, reg, intent.Context{Area: tt.area})
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tt.text, err)
+			}
+			if got.Name != tt.want || !slotsMatch(tt.slots, got.Slots, false) {
+				t.Errorf("Parse(%q) = %s %v, want %s %v", tt.text, got.Name, got.Slots, tt.want, tt.slots)
+			}
+		})
+	}
+}
+
+func TestParseNoIntent(t *testing.T) {
+	reg := smallHome(t)
+	p := New(Options{})
+	for _, text := range []string{"", "   ", "banana", "the", strings.Repeat("lights ", 500)} {
+		if got, err := p.Parse(context.Background(), text, reg, intent.Context{}); err == nil {
+			t.Errorf("Parse(%q) = %v, want ErrNoIntent", text, got)
+		}
+	}
+}
+
+func bigHome(tb testing.TB, n int) *intent.Registry {
+	tb.Helper()
+	rooms := []string{"Kitchen", "Living Room", "Bedroom", "Office", "Garage", "Hall", "Bathroom", "Attic", "Cellar", "Porch"}
+	var areas []*homeplanev1.Area
+	for i := 0; i < 50; i++ {
+		areas = append(areas, &homeplanev1.Area{Id: fmt.Sprintf("a%d", i), Name: fmt.Sprintf("%s %d", rooms[i%len(rooms)], i/len(rooms)+1)})
+	}
+	areas = append(areas, &homeplanev1.Area{Id: "kitchen", Name: "Kitchen"})
+	domains := []string{"light", "switch", "fan", "cover", "lock", "sensor", "binary_sensor", "media_player"}
+	var ents []*homeplanev1.Entity
+	for i := 0; i < n; i++ {
+		d := domains[i%len(domains)]
+		ents = append(ents, &homeplanev1.Entity{
+			EntityId: fmt.Sprintf("%s.device_%d", d, i), Name: fmt.Sprintf("Device %d %s", i, d),
+			Domain: d, AreaId: areas[i%len(areas)].GetId(), State: "off",
+		})
+	}
+	return intent.NewRegistry(ents, areas, nil)
+}
+
+func BenchmarkParse(b *testing.B) {
+	reg := bigHome(b, 1000)
+	p := New(Options{})
+	sentences := []string{
+		"turn on the kitchen lights",
+		"please switch off device 18 fan",
+		"set the bedroom 1 lights to 40 percent",
+		"are any lights on in the living room 2",
+		"what is the temperature in here",
+		"start a 5 minute timer",
+	}
+	ctx := context.Background()
+	pc := intent.Context{Area: "Kitchen"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.Parse(ctx, sentences[i%len(sentences)], reg, pc); err != nil {
+			b.Fatalf("%q: %v", sentences[i%len(sentences)], err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sentences/s")
+}
+
+func FuzzParse(f *testing.F) {
+	reg := smallHome(f)
+	p := New(Options{MaxInputBytes: 64 << 10})
+	for _, s := range []string{"turn on the kitchen lights", "in 5 minutes, open the garage door", "add x to my list",
+		"play the track x on the radio", "twenty point five point", "timer for timer named", "check off off list list"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		start := time.Now()
+		_, _ = p.Parse(context.Background(), text, reg, intent.Context{Area: "Kitchen"})
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("Parse took %v on %d bytes", d, len(text))
+		}
+	})
+}

@@ -1,0 +1,185 @@
+// Package rules is the default intent parser: a small grammar of English
+// for the home (verbs, determiners, prepositions, quantifiers, common nouns
+// for devices, numbers and durations) combined with the home's own names for
+// entities, areas and floors. It runs offline, needs no model and is fast.
+package rules
+
+import (
+	"context"
+	"strings"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+// Options are the parser's optional settings.
+type Options struct {
+	// MaxInputBytes bounds the sentence length; longer input is not
+	// understood. Default 1024.
+	MaxInputBytes int
+}
+
+// Parser is the rule-based intent.Parser.
+type Parser struct {
+	maxBytes int
+}
+
+var _ intent.Parser = (*Parser)(nil)
+
+// maxTokens bounds the work on one sentence; nobody says 64 words to a lamp.
+const maxTokens = 64
+
+// New returns a rule-based parser.
+func New(opts Options) *Parser {
+	if opts.MaxInputBytes <= 0 {
+		opts.MaxInputBytes = 1024
+	}
+	return &Parser{maxBytes: opts.MaxInputBytes}
+}
+
+// Parse turns a sentence into an intent, or returns intent.ErrNoIntent.
+func (p *Parser) Parse(_ context.Context, text string, reg *intent.Registry, pc intent.Context) (intent.Intent, error) {
+	if len(text) > p.maxBytes || reg == nil {
+		return intent.Intent{}, intent.ErrNoIntent
+	}
+	toks := strings.Fields(intent.Normalize(text))
+	if len(toks) > maxTokens {
+		return intent.Intent{}, intent.ErrNoIntent
+	}
+	toks = dropFiller(toks)
+	if len(toks) == 0 {
+		return intent.Intent{}, intent.ErrNoIntent
+	}
+	s := newSentence(toks, reg, pc)
+	if in, ok := s.parse(); ok {
+		return in, nil
+	}
+	return intent.Intent{}, intent.ErrNoIntent
+}
+
+// leading politeness and request frames, longest first.
+var leadFillers = [][]string{
+	{"i", "would", "like", "you", "to"}, {"i", "want", "you", "to"}, {"i", "need", "you", "to"},
+	{"id", "like", "you", "to"}, {"could", "you", "please"}, {"can", "you", "please"},
+	{"would", "you", "please"}, {"will", "you", "please"},
+	{"could", "you"}, {"can", "you"}, {"would", "you"}, {"will", "you"},
+	{"hey"}, {"ok"}, {"okay"}, {"please"}, {"kindly"}, {"just"}, {"now"},
+}
+
+func dropFiller(toks []string) []string {
+	for changed := true; changed && len(toks) > 0; {
+		changed = false
+		for _, f := range leadFillers {
+			if hasPrefix(toks, f) && len(toks) > len(f) {
+				toks = toks[len(f):]
+				changed = true
+				break
+			}
+		}
+	}
+	// "please", "for me", "thanks" anywhere else carry nothing.
+	out := toks[:0:0]
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		switch {
+		case t == "please" || t == "kindly":
+			continue
+		case t == "for" && i+1 < len(toks) && toks[i+1] == "me" && i+2 == len(toks):
+			i++
+			continue
+		case (t == "thanks" || t == "thank") && i > 0 && i >= len(toks)-2:
+			i = len(toks)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func hasPrefix(toks, p []string) bool {
+	if len(toks) < len(p) {
+		return false
+	}
+	for i := range p {
+		if toks[i] != p[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *sentence) parse() (intent.Intent, bool) {
+	for _, m := range []func(*sentence) (intent.Intent, bool){
+		(*sentence).nevermind,
+		(*sentence).respond,
+		(*sentence).timer,
+		(*sentence).list,
+		(*sentence).clock,
+		(*sentence).weather,
+		(*sentence).media,
+		(*sentence).vacuum,
+		(*sentence).question,
+		(*sentence).climateSet,
+		(*sentence).position,
+		(*sentence).lightSet,
+		(*sentence).turn,
+	} {
+		if in, ok := m(s); ok {
+			return in, true
+		}
+	}
+	return intent.Intent{}, false
+}
+
+func (s *sentence) nevermind() (intent.Intent, bool) {
+	switch strings.Join(s.toks, " ") {
+	case "never mind", "nevermind", "forget it", "forget about it", "cancel", "cancel that",
+		"nothing", "ignore that", "never mind that", "no thanks", "no thank you", "stop", "abort":
+		return intent.Intent{Name: "HassNevermind", Slots: map[string]any{}}, true
+	}
+	return intent.Intent{}, false
+}
+
+func (s *sentence) respond() (intent.Intent, bool) {
+	t := " " + strings.Join(s.toks, " ") + " "
+	for _, p := range []string{" what can i say ", " what can you do ", " who made you ", " who created you ",
+		" who built you ", " what can i ask ", " who are you ", " what are you ", " hello ", " hi there "} {
+		if strings.Contains(t, p) {
+			return intent.Intent{Name: "HassRespond", Slots: map[string]any{}}, true
+		}
+	}
+	return intent.Intent{}, false
+}
+
+func (s *sentence) clock() (intent.Intent, bool) {
+	if s.has("timer", "timers", "alarm", "left", "remaining") {
+		return intent.Intent{}, false
+	}
+	asks := s.has("what", "whats", "tell", "which", "know", "current")
+	if !asks {
+		return intent.Intent{}, false
+	}
+	if s.has("date", "day") && !s.has("time") {
+		return intent.Intent{Name: "HassGetCurrentDate", Slots: map[string]any{}}, true
+	}
+	if s.has("time") && !s.hasNounOrEntity() {
+		return intent.Intent{Name: "HassGetCurrentTime", Slots: map[string]any{}}, true
+	}
+	return intent.Intent{}, false
+}
+
+func (s *sentence) weather() (intent.Intent, bool) {
+	if !s.has("weather", "forecast") {
+		return intent.Intent{}, false
+	}
+	slots := map[string]any{}
+	for _, c := range s.chunks {
+		if c.kind == cRef {
+			for _, r := range c.refs {
+				if r.Kind == intent.RefEntity && s.reg.Entity(r.Index).GetDomain() == "weather" {
+					slots["name"] = r.Name
+				}
+			}
+		}
+	}
+	return intent.Intent{Name: "HassGetWeather", Slots: slots}, true
+}

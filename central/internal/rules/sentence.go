@@ -1,0 +1,311 @@
+package rules
+
+import (
+	"strings"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+type chunkKind uint8
+
+const (
+	cWord   chunkKind = iota // a plain word
+	cRef                     // a name from the registry: entity, area or floor
+	cNoun                    // a common noun for devices ("lights", "blinds")
+	cNumber                  // a number, in digits or words
+)
+
+// chunk is a span of tokens read as one unit.
+type chunk struct {
+	kind       chunkKind
+	start, end int
+	refs       []intent.Ref
+	cls        *class
+	num        float64
+}
+
+// sentence is a normalized sentence cut into chunks.
+type sentence struct {
+	toks   []string
+	chunks []chunk
+	reg    *intent.Registry
+	pc     intent.Context
+}
+
+// verbAfterName follows a plural noun rather than a possessive name:
+// "bedroom curtains are closed", not "bedroom curtain's".
+var verbAfterName = map[string]bool{"are": true, "is": true, "were": true, "was": true, "in": true, "on": true, "at": true, "off": true}
+
+var quantifiers = map[string]bool{"any": true, "all": true, "every": true, "each": true, "some": true, "no": true}
+
+func newSentence(toks []string, reg *intent.Registry, pc intent.Context) *sentence {
+	s := &sentence{toks: toks, reg: reg, pc: pc, chunks: make([]chunk, 0, len(toks))}
+	for i := 0; i < len(toks); {
+		rn, refs := reg.Match(toks, i)
+		ln, cls := matchNoun(toks, i)
+		if pn, prefs := reg.MatchPossessive(toks, i); pn > rn && pn >= ln && i+pn < len(toks) && !verbAfterName[toks[i+pn]] {
+			rn, refs = pn, prefs
+		}
+		if isVerbHere(toks, i) {
+			ln, rn = 0, 0
+		}
+		useRef := rn > 0 && rn >= ln
+		if useRef && rn == ln && !s.refFitsNoun(refs, cls, i) {
+			useRef = false
+		}
+		switch {
+		case useRef:
+			s.chunks = append(s.chunks, chunk{kind: cRef, start: i, end: i + rn, refs: refs})
+			i += rn
+			continue
+		case ln > 0:
+			s.chunks = append(s.chunks, chunk{kind: cNoun, start: i, end: i + ln, cls: cls})
+			i += ln
+			continue
+		}
+		if v, n := parseNumber(toks, i); n > 0 {
+			s.chunks = append(s.chunks, chunk{kind: cNumber, start: i, end: i + n, num: v})
+			i += n
+			continue
+		}
+		s.chunks = append(s.chunks, chunk{kind: cWord, start: i, end: i + 1})
+		i++
+	}
+	return s
+}
+
+// refFitsNoun decides a tie between a registered name and a common noun of
+// the same length: the name wins when it names something of that kind and
+// no quantifier ("any gas") makes the word a common noun.
+func (s *sentence) refFitsNoun(refs []intent.Ref, cls *class, i int) bool {
+	if i > 0 && quantifiers[s.toks[i-1]] {
+		return false
+	}
+	for _, r := range refs {
+		if r.Kind != intent.RefEntity {
+			return true
+		}
+		e := s.reg.Entity(r.Index)
+		switch {
+		case cls.generic, cls.door, cls.window:
+			return true
+		case cls.domain == e.GetDomain() && (cls.deviceClass == "" || cls.deviceClass == e.GetDeviceClass()):
+			return true
+		}
+	}
+	return false
+}
+
+func (s *sentence) word(c chunk) string {
+	if c.kind != cWord {
+		return ""
+	}
+	return s.toks[c.start]
+}
+
+// has reports whether any of the words occurs as a plain word.
+func (s *sentence) has(words ...string) bool {
+	for _, c := range s.chunks {
+		if c.kind != cWord {
+			continue
+		}
+		t := s.toks[c.start]
+		for _, w := range words {
+			if t == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// index returns the token index of the first plain word among words, or -1.
+func (s *sentence) index(words ...string) int {
+	for _, c := range s.chunks {
+		if c.kind != cWord {
+			continue
+		}
+		t := s.toks[c.start]
+		for _, w := range words {
+			if t == w {
+				return c.start
+			}
+		}
+	}
+	return -1
+}
+
+// hasSeq reports whether the plain words occur in a row.
+func (s *sentence) hasSeq(words ...string) bool {
+	for i := 0; i+len(words) <= len(s.toks); i++ {
+		if hasPrefix(s.toks[i:], words) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *sentence) first() string { return s.toks[0] }
+
+func (s *sentence) hasNounOrEntity() bool {
+	for _, c := range s.chunks {
+		if c.kind == cNoun {
+			return true
+		}
+		if c.kind == cRef {
+			for _, r := range c.refs {
+				if r.Kind == intent.RefEntity {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (s *sentence) text(from, to int) string {
+	return strings.Join(s.toks[from:to], " ")
+}
+
+// target is what a sentence points at: a named entity, an area or floor, a
+// kind of device, here, or the whole home.
+type target struct {
+	name       string
+	refs       []intent.Ref // every entity the spoken name may mean
+	area       string
+	floor      string
+	cls        *class
+	here       bool
+	everywhere bool
+	quantified bool // "all", "any", "every"
+}
+
+// entity returns the first entity the name may mean, preferring ones in
+// the domains given.
+func (t target) entity(reg *intent.Registry, domains ...string) (int, bool) {
+	if len(t.refs) == 0 {
+		return 0, false
+	}
+	for _, d := range domains {
+		for _, r := range t.refs {
+			if reg.Entity(r.Index).GetDomain() == d {
+				return r.Index, true
+			}
+		}
+	}
+	return t.refs[0].Index, true
+}
+
+var everywhereWords = map[string]bool{"everywhere": true, "house": true, "home": true, "apartment": true, "flat": true}
+
+func (s *sentence) target() target {
+	var t target
+	hasNoun := false
+	for _, c := range s.chunks {
+		if c.kind == cNoun {
+			hasNoun = true
+		}
+	}
+	for ci, c := range s.chunks {
+		switch c.kind {
+		case cNoun:
+			if t.cls == nil {
+				t.cls = c.cls
+			}
+		case cRef:
+			var ent, area, floor *intent.Ref
+			var ents []intent.Ref
+			for k := range c.refs {
+				r := &c.refs[k]
+				switch r.Kind {
+				case intent.RefEntity:
+					if ent == nil {
+						ent = r
+					}
+					ents = append(ents, *r)
+				case intent.RefArea:
+					if area == nil {
+						area = r
+					}
+				case intent.RefFloor:
+					if floor == nil {
+						floor = r
+					}
+				}
+			}
+			place := area != nil || floor != nil
+			if ent != nil && (!place || !hasNoun) && t.name == "" {
+				t.name, t.refs = ent.Name, ents
+				continue
+			}
+			if area != nil && t.area == "" {
+				t.area = s.reg.Area(area.Index).GetName()
+			} else if floor != nil && t.floor == "" {
+				t.floor = s.reg.Floor(floor.Index).GetName()
+			} else if ent != nil && t.name == "" {
+				t.name, t.refs = ent.Name, ents
+			}
+		case cWord:
+			w := s.toks[c.start]
+			switch {
+			case w == "here":
+				t.here = true
+			case (w == "room" || w == "area") && ci > 0:
+				switch s.word(s.chunks[ci-1]) {
+				case "this", "my", "our", "the", "same", "current":
+					t.here = true
+				case "every", "each", "all":
+					t.everywhere = true
+				}
+			case (w == "rooms" || w == "areas") && ci > 0:
+				t.everywhere = true
+			case everywhereWords[w]:
+				t.everywhere = true
+			case w == "over" && ci > 0 && s.word(s.chunks[ci-1]) == "all":
+				t.everywhere = true
+			case w == "across" || w == "throughout" || w == "entire" || w == "whole":
+				t.everywhere = true
+			case quantifiers[w]:
+				t.quantified = true
+			}
+		}
+	}
+	return t
+}
+
+// place fills area or floor slots: what was said, else the device's own area
+// when the sentence names no place, no entity and not the whole home.
+// fromContext tells whether the area came from the device.
+func (s *sentence) place(t target, slots map[string]any, implicit bool) (fromContext bool) {
+	switch {
+	case t.area != "":
+		slots["area"] = t.area
+	case t.floor != "":
+		slots["floor"] = t.floor
+	case t.here && s.pc.Area != "":
+		slots["area"] = s.pc.Area
+		return true
+	case implicit && !t.everywhere && t.name == "" && s.pc.Area != "":
+		slots["area"] = s.pc.Area
+		return true
+	}
+	return false
+}
+
+// isVerbHere tells a verb from the noun it is spelled like: "switch off the
+// fan", "lock the door", "light up the room".
+func isVerbHere(toks []string, i int) bool {
+	next := ""
+	if i+1 < len(toks) {
+		next = toks[i+1]
+	}
+	switch toks[i] {
+	case "switch":
+		return i == 0 || next == "on" || next == "off"
+	case "lock":
+		return i == 0
+	case "light":
+		return next == "up"
+	}
+	return false
+}

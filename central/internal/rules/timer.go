@@ -1,0 +1,297 @@
+package rules
+
+import (
+	"strings"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+// duration is a spoken span of time ("1 hour and 15 minutes").
+type duration struct {
+	start, end int // token span
+	h, m, s    float64
+	hasH, hasM bool
+	hasS       bool
+}
+
+func unitOf(t string) byte {
+	switch t {
+	case "hour", "hours", "hr", "hrs", "h":
+		return 'h'
+	case "minute", "minutes", "min", "mins", "m":
+		return 'm'
+	case "second", "seconds", "sec", "secs", "s":
+		return 's'
+	}
+	return 0
+}
+
+// parseDuration reads "<number> <unit> [and] <number> <unit> ..." at i.
+func parseDuration(toks []string, i int) (d duration, ok bool) {
+	d.start = i
+	j := i
+	for j < len(toks) {
+		k := j
+		if toks[k] == "and" && ok {
+			k++
+		}
+		var v float64
+		var n int
+		if k < len(toks) && (toks[k] == "a" || toks[k] == "an") {
+			v, n = 1, 1
+		} else {
+			v, n = parseNumber(toks, k)
+		}
+		if n == 0 || k+n >= len(toks) {
+			break
+		}
+		u := unitOf(toks[k+n])
+		if u == 0 {
+			break
+		}
+		switch u {
+		case 'h':
+			d.h, d.hasH = v, true
+		case 'm':
+			d.m, d.hasM = v, true
+		case 's':
+			d.s, d.hasS = v, true
+		}
+		ok = true
+		j = k + n + 1
+	}
+	d.end = j
+	return d, ok
+}
+
+func (d duration) fill(slots map[string]any, prefix string) {
+	if d.hasH {
+		slots[prefix+"hours"] = number(d.h)
+	}
+	if d.hasM {
+		slots[prefix+"minutes"] = number(d.m)
+	}
+	if d.hasS {
+		slots[prefix+"seconds"] = number(d.s)
+	}
+}
+
+func (s *sentence) durations() []duration {
+	var out []duration
+	for i := 0; i < len(s.toks); {
+		if d, ok := parseDuration(s.toks, i); ok {
+			out = append(out, d)
+			i = d.end
+			continue
+		}
+		i++
+	}
+	return out
+}
+
+// timerStop are words that end a timer's spoken name.
+var timerStop = map[string]bool{
+	"the": true, "my": true, "a": true, "an": true, "this": true, "that": true, "our": true,
+	"to": true, "from": true, "off": true, "on": true, "of": true, "for": true, "by": true, "in": true,
+	"status": true, "left": true, "is": true, "start": true, "set": true, "create": true, "make": true,
+	"cancel": true, "stop": true, "pause": true, "resume": true, "continue": true, "unpause": true,
+	"add": true, "increase": true, "decrease": true, "remove": true, "take": true, "delete": true,
+	"extend": true, "reduce": true, "subtract": true, "how": true, "long": true, "much": true, "time": true,
+	"and": true, "all": true, "end": true, "restart": true, "hold": true, "freeze": true, "kill": true, "clear": true,
+}
+
+func (s *sentence) timer() (intent.Intent, bool) {
+	ti := -1
+	for i, t := range s.toks {
+		if t == "timer" || t == "timers" {
+			ti = i
+			break
+		}
+	}
+	if ti < 0 {
+		return s.delayedCommand()
+	}
+	durs := s.durations()
+	slots := map[string]any{}
+	name := ""
+	has := func(ws ...string) bool { return s.has(ws...) }
+	switch {
+	case has("status", "left", "remaining") || s.hasSeq("how", "long") || s.hasSeq("how", "much", "time"):
+		name = "HassTimerStatus"
+	case has("add", "increase", "extend", "plus", "lengthen"):
+		name = "HassIncreaseTimer"
+	case has("decrease", "reduce", "subtract", "shorten", "minus", "take") ||
+		has("remove") && len(durs) > 0 && has("from", "off"):
+		name = "HassDecreaseTimer"
+	case has("pause", "hold", "freeze", "suspend"):
+		name = "HassPauseTimer"
+	case has("resume", "continue", "unpause", "unfreeze", "restart"):
+		name = "HassUnpauseTimer"
+	case has("cancel", "stop", "delete", "remove", "end", "kill", "clear", "dismiss", "off", "abort"):
+		name = "HassCancelTimer"
+		if s.toks[ti] == "timers" || has("all", "every") {
+			name = "HassCancelAllTimers"
+		}
+	default:
+		name = "HassStartTimer"
+	}
+
+	// Which timer: a duration or words just before "timer", or "timer
+	// for/named/called/in ..." after it.
+	var ref *duration
+	for k := range durs {
+		if durs[k].end == ti {
+			ref = &durs[k]
+		}
+	}
+	after := ti + 1
+	if after < len(s.toks) {
+		switch s.toks[after] {
+		case "for":
+			if d, ok := parseDuration(s.toks, after+1); ok {
+				if ref == nil {
+					ref = &d
+				}
+			} else if words := s.nameUntil(after+1, "by", "to", "in"); words != "" {
+				slots["name"] = words
+			}
+		case "named", "called":
+			slots["name"] = s.nameUntil(after+1, "for", "by", "in")
+		case "in", "on", "at":
+			if a := s.areaAt(after + 1); a != "" {
+				slots["area"] = a
+			}
+		}
+	}
+	for i := after; i+1 < len(s.toks); i++ {
+		if (s.toks[i] == "named" || s.toks[i] == "called") && slots["name"] == nil {
+			slots["name"] = s.nameUntil(i+1, "for", "by", "in")
+		}
+	}
+	if ref == nil {
+		j := ti
+		for j > 0 && !timerStop[s.toks[j-1]] {
+			if _, n := parseNumber(s.toks, j-1); n > 0 {
+				break
+			}
+			j--
+		}
+		if j < ti {
+			words := s.text(j, ti)
+			if a, ok := s.reg.AreaByName(words); ok {
+				slots["area"] = a.GetName()
+			} else if slots["name"] == nil {
+				slots["name"] = words
+			}
+		}
+	}
+	if name == "HassCancelAllTimers" {
+		delete(slots, "name")
+		t := s.target()
+		if t.area != "" {
+			slots["area"] = t.area
+		}
+		return intent.Intent{Name: name, Slots: slots}, true
+	}
+	// The other duration is the change, or the new timer's length.
+	var delta *duration
+	for k := range durs {
+		if ref == nil || durs[k].start != ref.start {
+			delta = &durs[k]
+			break
+		}
+	}
+	switch name {
+	case "HassStartTimer":
+		if ref != nil {
+			ref.fill(slots, "")
+		} else if delta != nil {
+			delta.fill(slots, "")
+		}
+	case "HassIncreaseTimer", "HassDecreaseTimer":
+		if delta == nil {
+			return intent.Intent{}, false
+		}
+		delta.fill(slots, "")
+		if ref != nil {
+			ref.fill(slots, "start_")
+		}
+	default:
+		if ref != nil {
+			ref.fill(slots, "start_")
+		}
+	}
+	return intent.Intent{Name: name, Slots: slots}, true
+}
+
+func (s *sentence) nameUntil(i int, stops ...string) string {
+	j := i
+	for j < len(s.toks) {
+		stop := false
+		for _, w := range stops {
+			if s.toks[j] == w {
+				stop = true
+			}
+		}
+		if stop {
+			break
+		}
+		j++
+	}
+	if j == i {
+		return ""
+	}
+	return s.text(i, j)
+}
+
+func (s *sentence) areaAt(i int) string {
+	for i < len(s.toks) && (s.toks[i] == "the" || s.toks[i] == "my") {
+		i++
+	}
+	n, refs := s.reg.Match(s.toks, i)
+	if n == 0 {
+		return ""
+	}
+	for _, r := range refs {
+		if r.Kind == intent.RefArea {
+			return s.reg.Area(r.Index).GetName()
+		}
+	}
+	return ""
+}
+
+// delayedCommand reads "in 5 minutes, open the garage door" and "open the
+// garage door in 5 minutes": a timer that runs a command.
+func (s *sentence) delayedCommand() (intent.Intent, bool) {
+	var d duration
+	var cmd []string
+	switch {
+	case s.toks[0] == "in" || s.toks[0] == "after":
+		dd, ok := parseDuration(s.toks, 1)
+		if !ok || dd.end >= len(s.toks) {
+			return intent.Intent{}, false
+		}
+		d, cmd = dd, s.toks[dd.end:]
+	default:
+		for i := len(s.toks) - 2; i > 0; i-- {
+			if s.toks[i] != "in" && s.toks[i] != "after" {
+				continue
+			}
+			dd, ok := parseDuration(s.toks, i+1)
+			if ok && dd.end == len(s.toks) {
+				d, cmd = dd, s.toks[:i]
+			}
+			break
+		}
+	}
+	if len(cmd) == 0 {
+		return intent.Intent{}, false
+	}
+	sub := newSentence(cmd, s.reg, s.pc)
+	if _, ok := sub.parse(); !ok {
+		return intent.Intent{}, false
+	}
+	slots := map[string]any{"conversation_command": strings.Join(cmd, " ")}
+	d.fill(slots, "")
+	return intent.Intent{Name: "HassStartTimer", Slots: slots}, true
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Runs the whole system on this machine: a private PostgreSQL cluster (unless
+# HOMEPLANE_DATABASE_URL names one), central with its embedded broker, the Home
+# Assistant simulator with the demo home, and an agent enrolled through the real
+# enrollment flow. Creates a demo user, home and voice device, prints what to
+# try, and stops everything on Ctrl-C. Run through `make demo`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+run=.run/demo
+bin=bin
+http_addr=${HOMEPLANE_DEMO_HTTP_ADDR:-127.0.0.1:8080}
+mqtt_addr=${HOMEPLANE_DEMO_MQTT_ADDR:-127.0.0.1:1883}
+ha_addr=${HOMEPLANE_DEMO_HA_ADDR:-127.0.0.1:8123}
+pg_port=${HOMEPLANE_DEMO_PG_PORT:-55433}
+email=${HOMEPLANE_DEMO_EMAIL:-demo@homeplane.local}
+export HOMEPLANE_PASSWORD=${HOMEPLANE_DEMO_PASSWORD:-demo-password}
+export HOMEPLANE_CENTRAL_URL="http://$http_addr"
+mkdir -p "$run"
+chmod 700 "$run"
+
+pids=()
+private_pg=""
+stop_all() {
+  trap - EXIT INT TERM
+  echo
+  echo "stopping..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$private_pg" ]; then deploy/dev/postgres.sh stop "$private_pg"; fi
+  echo "stopped; logs are in $run/"
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+wait_http() { # URL what
+  for _ in $(seq 1 150); do
+    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  echo "$2 did not come up; see $run/" >&2
+  exit 1
+}
+
+db=${HOMEPLANE_DATABASE_URL:-}
+if [ -z "$db" ]; then
+  private_pg="$run/pg"
+  db=$(deploy/dev/postgres.sh start "$private_pg" "$pg_port")
+fi
+
+# The Home Assistant token stays on the "home server": here, a file in .run.
+if [ ! -s "$run/ha-token" ]; then head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$run/ha-token"; fi
+ha_token=$(cat "$run/ha-token")
+
+"$bin/hasim" --addr "$ha_addr" --token "$ha_token" > "$run/hasim.log" 2>&1 &
+pids+=($!)
+"$bin/homeplane-central" --http-addr "$http_addr" --mqtt-addr "$mqtt_addr" --database-url "$db" \
+  > "$run/central.log" 2>&1 &
+pids+=($!)
+wait_http "http://$http_addr/readyz" central
+
+# The demo account: registered the first time, logged in after that. homectl
+# keeps its tokens in the user's config directory, so bin/homectl works from
+# any terminal afterwards.
+if ! "$bin/homectl" login --email "$email" >/dev/null 2>&1; then
+  "$bin/homectl" register --email "$email" >/dev/null
+fi
+home_id=$("$bin/homectl" homes --json | sed -n 's/.*"id": *"\([0-9a-f-]\{36\}\)".*/\1/p' | head -n 1)
+if [ -z "$home_id" ]; then
+  "$bin/homectl" homes create "Demo Home" >/dev/null
+  home_id=$("$bin/homectl" homes --json | sed -n 's/.*"id": *"\([0-9a-f-]\{36\}\)".*/\1/p' | head -n 1)
+fi
+export HOMEPLANE_HOME=$home_id
+
+agent_args=(--central-url "http://$http_addr" --mqtt-url "tcp://$mqtt_addr" --state-dir "$run/agent"
+  --ha-url "http://$ha_addr" --ha-token "$ha_token")
+if [ ! -s "$run/agent/identity.json" ]; then
+  agent_args+=(--enrollment-token "$("$bin/homectl" enroll-token 2>/dev/null)")
+fi
+"$bin/homeplane-agent" "${agent_args[@]}" > "$run/agent.log" 2>&1 &
+pids+=($!)
+
+if [ ! -s "$run/device-token" ]; then
+  "$bin/homectl" devices add --name "Kitchen satellite" --area Kitchen 2>/dev/null > "$run/device-token"
+fi
+
+for _ in $(seq 1 150); do
+  if "$bin/homectl" homes --json | grep -q '"online": *true'; then break; fi
+  sleep 0.2
+done
+
+cat <<MSG
+
+Homeplane is running:
+  central        http://$http_addr  (MQTT broker on $mqtt_addr, metrics at /metrics)
+  Home Assistant http://$ha_addr   (simulated demo home)
+  agent          enrolled for "Demo Home" ($home_id)
+  logs           $run/*.log
+
+Logged in as $email (password: $HOMEPLANE_PASSWORD). In another terminal try:
+
+  bin/homectl say "turn on the kitchen lights"
+  bin/homectl entities
+  bin/homectl say "is the front door locked"
+  bin/homectl say --device-token \$(cat $run/device-token) "turn off the lights in here"
+
+Or as a voice device would, with nothing but HTTP:
+
+  curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer \$(cat $run/device-token)" \\
+    -d '{"text":"turn on the kitchen lights"}' http://$http_addr/homeplane.v1.IntentService/Process
+
+Press Ctrl-C to stop.
+MSG
+
+wait -n "${pids[@]}" || true
+echo "a process exited; see $run/" >&2
