@@ -3,6 +3,8 @@
 //
 //	homeplane-central [serve] [flags]   run the server (the default)
 //	homeplane-central migrate [flags]   apply database migrations and exit
+//
+// The subcommands are listed in commands, in main.go.
 package main
 
 import (
@@ -14,6 +16,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -29,24 +33,53 @@ func main() {
 	}
 }
 
+// subcommand is one subcommand of homeplane-central.
+type subcommand struct {
+	summary string
+	run     func(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error
+}
+
+// commands lists the subcommands; each lives in a file of its own.
+var commands = map[string]subcommand{
+	"serve":   {"run the server (the default)", runServe},
+	"migrate": {"apply database migrations and exit", runMigrate},
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	sub := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		sub, args = args[0], args[1:]
+	name := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		name, args = args[0], args[1:]
 	}
-	switch sub {
-	case "serve", "migrate":
-	default:
-		return fmt.Errorf("unknown command %q (want serve or migrate)", sub)
+	sub, ok := commands[name]
+	if !ok {
+		var names []string
+		for n := range commands {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return fmt.Errorf("unknown command %q (want one of %s)", name, strings.Join(names, ", "))
 	}
+	return sub.run(ctx, args, getenv, stderr)
+}
+
+// newLogger builds the JSON logger every subcommand logs with.
+func newLogger(cfgLevel string, stderr io.Writer) *slog.Logger {
+	level, _ := parseLevel(cfgLevel)
+	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg, err := loadConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	level, _ := parseLevel(cfg.LogLevel)
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if sub == "migrate" {
-		return migrate(ctx, cfg, logger)
+	return serve(ctx, cfg, newLogger(cfg.LogLevel, stderr))
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		return err
 	}
-	return serve(ctx, cfg, logger)
+	return migrate(ctx, cfg, newLogger(cfg.LogLevel, stderr))
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/homeplane/homeplane/central/internal/intent"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
@@ -34,12 +35,15 @@ type EntitySink interface {
 	ApplySync(ctx context.Context, homeID string, sync *homeplanev1.EntitySync) error
 }
 
+var _ intent.Executor = (*Router)(nil)
+
 var (
 	// ErrOffline means the home's agent is not connected; nothing was sent.
-	ErrOffline = errors.New("command: home offline")
+	// It is the intent engine's ErrHomeOffline, so the engine can answer it.
+	ErrOffline = fmt.Errorf("command: %w", intent.ErrHomeOffline)
 	// ErrTimeout means no result arrived before the command's deadline; the
 	// agent may or may not have run it.
-	ErrTimeout = errors.New("command: no result before the deadline")
+	ErrTimeout = fmt.Errorf("command: no result before the deadline: %w", intent.ErrTimeout)
 	// ErrBusy means too many commands are waiting for results.
 	ErrBusy = errors.New("command: too many commands in flight")
 	// ErrInvalid means the command or home id cannot be sent.

@@ -3,6 +3,7 @@ package command_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -213,9 +214,17 @@ func TestResultFromAnotherHomeIgnored(t *testing.T) {
 	release := make(chan struct{})
 	startAgent(t, e, "agent-a", func(c *homeplanev1.Command) *homeplanev1.Result {
 		ids <- c.Id
-		<-release // answer only after the forgery was processed
+		// Answer only after the forgery was processed; never hold paho's
+		// handler (and so its Disconnect) for long.
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
 		return &homeplanev1.Result{CommandId: c.Id, Ok: true, ErrorCode: "genuine"}
 	})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // runs before the agent's cleanup disconnects it
 	forger := startAgent(t, e, "agent-b", nil)
 	e.waitOnline(t, homeA, true)
 
@@ -225,17 +234,24 @@ func TestResultFromAnotherHomeIgnored(t *testing.T) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, err := e.r.Execute(context.Background(), homeA, lightsOff())
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := e.r.Execute(ctx, homeA, lightsOff())
 		done <- outcome{res, err}
 	}()
-	id := <-ids
+	var id string
+	select {
+	case id = <-ids:
+	case <-time.After(10 * time.Second):
+		t.Fatal("command never reached the agent")
+	}
 	// Home B answers home A's command id on its own result topic, the only
 	// one the broker lets it use.
 	forger.publish(topic.Result, &homeplanev1.Result{CommandId: id, Ok: false, ErrorCode: "forged"}, false)
 	waitFor(t, "forgery ignored", func() bool {
 		return metric(t, e.reg, "homeplane_central_command_results_ignored_total", "reason", "wrong_home") == 1
 	})
-	close(release)
+	unblock()
 	o := <-done
 	if o.err != nil || o.res.ErrorCode != "genuine" {
 		t.Fatalf("Execute = %v, %v; want the genuine result", o.res, o.err)
