@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,6 +73,17 @@ func TestSentenceTurnsOnLightsEndToEnd(t *testing.T) {
 		for _, id := range lightsA {
 			if st, err := a.haState(id); err != nil || st != "on" {
 				t.Errorf("home A %s = %q, %v; want on", id, st, err)
+			}
+		}
+		// Central's registry already holds the new states when Process
+		// returns: a question asked right after the action sees them.
+		ents, err := c.homes.ListEntities(ctx, authed(alice, &homeplanev1.ListEntitiesRequest{HomeId: a.id}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents.Msg.GetEntities() {
+			if slices.Contains(lightsA, e.GetEntityId()) && e.GetState() != "on" {
+				t.Errorf("central's registry has %s = %q right after the action, want on", e.GetEntityId(), e.GetState())
 			}
 		}
 	})

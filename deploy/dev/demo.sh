@@ -17,12 +17,14 @@ email=${HOMEPLANE_DEMO_EMAIL:-demo@homeplane.local}
 export HOMEPLANE_PASSWORD=${HOMEPLANE_DEMO_PASSWORD:-demo-password}
 export HOMEPLANE_CENTRAL_URL="http://$http_addr"
 mkdir -p "$run"
-chmod 700 "$run"
 
 pids=()
 private_pg=""
 stop_all() {
-  trap - EXIT INT TERM
+  # Keep stopping even if the terminal or a pipe reading our output is gone.
+  set +e
+  trap '' PIPE INT TERM
+  trap - EXIT
   echo
   echo "stopping..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -49,7 +51,7 @@ if [ -z "$db" ]; then
 fi
 
 # The Home Assistant token stays on the "home server": here, a file in .run.
-if [ ! -s "$run/ha-token" ]; then head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$run/ha-token"; fi
+if [ ! -s "$run/ha-token" ]; then (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$run/ha-token"); fi
 ha_token=$(cat "$run/ha-token")
 
 "$bin/hasim" --addr "$ha_addr" --token "$ha_token" > "$run/hasim.log" 2>&1 &
@@ -81,7 +83,7 @@ fi
 pids+=($!)
 
 if [ ! -s "$run/device-token" ]; then
-  "$bin/homectl" devices add --name "Kitchen satellite" --area Kitchen 2>/dev/null > "$run/device-token"
+  (umask 077; "$bin/homectl" devices add --name "Kitchen satellite" --area Kitchen 2>/dev/null > "$run/device-token")
 fi
 
 for _ in $(seq 1 150); do

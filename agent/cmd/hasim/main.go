@@ -1,7 +1,7 @@
 // Command hasim runs the Home Assistant simulator as a process.
 //
 //	hasim --addr 127.0.0.1:8123 --token T [--home FILE] [--version V]
-//	      [--delay D] [--start-delay D] [--fail-services] [--unhealthy] [--exit-after D]
+//	      [--delay D] [--start-delay D] [--fail-services] [--unhealthy] [--exit-after D] [--fresh]
 //
 // Every flag has an environment equivalent, HOMEPLANE_HASIM_<FLAG> with
 // dashes as underscores (HOMEPLANE_HASIM_TOKEN, HOMEPLANE_HASIM_START_DELAY, ...);
@@ -31,6 +31,7 @@ type config struct {
 	addr, token, home, version   string
 	delay, startDelay, exitAfter time.Duration
 	failServices, unhealthy      bool
+	fresh                        bool
 }
 
 func main() {
@@ -89,10 +90,11 @@ func parse(args []string, getenv func(string) string) (config, error) {
 	}
 	failServices := fs.Bool("fail-services", envBool("fail-services"), "fail every service call with 500")
 	unhealthy := fs.Bool("unhealthy", envBool("unhealthy"), "answer 503 everywhere, as while stopping")
+	fresh := fs.Bool("fresh", envBool("fresh"), "start not onboarded: the owner is created through /api/onboarding/users")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	cfg := config{addr: *addr, token: *token, home: *home, version: *version, failServices: *failServices, unhealthy: *unhealthy}
+	cfg := config{addr: *addr, token: *token, home: *home, version: *version, failServices: *failServices, unhealthy: *unhealthy, fresh: *fresh}
 	durations := []struct {
 		name string
 		raw  string
@@ -105,7 +107,7 @@ func parse(args []string, getenv func(string) string) (config, error) {
 		}
 		*d.dst = v
 	}
-	if cfg.token == "" {
+	if cfg.token == "" && !cfg.fresh {
 		problems = append(problems, errors.New("--token (or HOMEPLANE_HASIM_TOKEN) is required"))
 	}
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
@@ -128,7 +130,7 @@ func run(cfg config, log *slog.Logger) error {
 	}
 	srv := hasim.New(home, hasim.Options{
 		Token: cfg.token, Version: cfg.version, Delay: cfg.delay, StartDelay: cfg.startDelay,
-		FailServices: cfg.failServices, Unhealthy: cfg.unhealthy, Logger: log,
+		FailServices: cfg.failServices, Unhealthy: cfg.unhealthy, Fresh: cfg.fresh, Logger: log,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

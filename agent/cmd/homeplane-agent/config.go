@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,6 +27,18 @@ type config struct {
 	LogLevel        slog.Level
 	MetricsAddr     string
 	MQTTMaxBackoff  time.Duration
+	// CAFile, when set, is the only CA trusted for central's HTTPS and
+	// MQTT over TLS (for a private CA); otherwise the system pool is used.
+	CAFile string
+	// Managed mode: the agent owns the Home Assistant container.
+	Mode           string
+	Image          string
+	HAPort         int
+	DataDir        string
+	SampleInterval time.Duration
+	// ContainerName names the managed container; its volumes are named
+	// after it.
+	ContainerName string
 }
 
 // setting is one option: its flag, its environment variable and its default.
@@ -45,6 +59,13 @@ func settings(raw map[string]*string) []setting {
 		{flag: "log-level", env: "HOMEPLANE_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 		{flag: "metrics-addr", env: "HOMEPLANE_METRICS_ADDR", usage: "address for /metrics and /healthz, e.g. 127.0.0.1:9100; empty: off"},
 		{flag: "mqtt-max-backoff", env: "HOMEPLANE_MQTT_MAX_BACKOFF", def: "2m", usage: "longest wait between MQTT reconnect attempts"},
+		{flag: "ca-file", env: "HOMEPLANE_CA_FILE", usage: "PEM CA certificates that central's TLS certificate must chain to; empty: the system's"},
+		{flag: "mode", env: "HOMEPLANE_MODE", def: "adopt", usage: "adopt (Home Assistant runs on its own) or managed (the agent owns its container)"},
+		{flag: "image", env: "HOMEPLANE_IMAGE", def: "ghcr.io/home-assistant/home-assistant:stable", usage: "Home Assistant image provisioned in managed mode"},
+		{flag: "ha-port", env: "HOMEPLANE_HA_PORT", def: "8123", usage: "host port Home Assistant is published on (127.0.0.1) in managed mode"},
+		{flag: "data-dir", env: "HOMEPLANE_DATA_DIR", usage: "directory for the outbox and the supervisor's state (default: the state directory)"},
+		{flag: "sample-interval", env: "HOMEPLANE_SAMPLE_INTERVAL", def: "15s", usage: "time between resource samples of the Home Assistant container"},
+		{flag: "container-name", env: "HOMEPLANE_CONTAINER_NAME", def: "homeplane-ha", usage: "name of the managed Home Assistant container; its volumes are named after it"},
 	}
 	for i := range s {
 		s[i].value = new(string)
@@ -94,6 +115,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		HAURL:           strings.TrimRight(*raw["ha-url"], "/"),
 		HAToken:         strings.TrimSpace(*raw["ha-token"]),
 		MetricsAddr:     *raw["metrics-addr"],
+		CAFile:          *raw["ca-file"],
 	}
 	var errs []error
 	if err := checkURL(c.CentralURL, "http", "https"); err != nil {
@@ -108,7 +130,8 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	if err := checkURL(c.HAURL, "http", "https"); err != nil {
 		errs = append(errs, fmt.Errorf("ha-url: %w", err))
 	}
-	if c.HAToken == "" {
+	// In managed mode the agent onboards a fresh instance and mints its own.
+	if c.HAToken == "" && strings.TrimSpace(*raw["mode"]) != "managed" {
 		errs = append(errs, errors.New("ha-token: must be set (a Home Assistant long-lived access token)"))
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*raw["log-level"])); err != nil {
@@ -127,6 +150,33 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		errs = append(errs, fmt.Errorf("mqtt-max-backoff: %v is outside 1s to 1h", d))
 	}
 	c.MQTTMaxBackoff = d
+	c.Mode, c.Image, c.DataDir = *raw["mode"], strings.TrimSpace(*raw["image"]), *raw["data-dir"]
+	if c.DataDir == "" {
+		c.DataDir = c.StateDir
+	}
+	if c.Mode != "adopt" && c.Mode != "managed" {
+		errs = append(errs, fmt.Errorf("mode: %q is not adopt or managed", c.Mode))
+	}
+	if c.Mode == "managed" && c.Image == "" {
+		errs = append(errs, errors.New("image: must be set in managed mode"))
+	}
+	if p, err := strconv.Atoi(*raw["ha-port"]); err != nil || p < 1 || p > 65535 {
+		errs = append(errs, fmt.Errorf("ha-port: %q is not a port", *raw["ha-port"]))
+	} else {
+		c.HAPort = p
+	}
+	si, err := time.ParseDuration(*raw["sample-interval"])
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("sample-interval: %w", err))
+	case si < time.Second || si > time.Hour:
+		errs = append(errs, fmt.Errorf("sample-interval: %v is outside 1s to 1h", si))
+	}
+	c.SampleInterval = si
+	c.ContainerName = strings.TrimSpace(*raw["container-name"])
+	if !containerName.MatchString(c.ContainerName) {
+		errs = append(errs, fmt.Errorf("container-name: %q is not a container name (letters, digits, _ . -; at most 63)", c.ContainerName))
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -155,8 +205,18 @@ func (c config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.Duration("mqtt_max_backoff", c.MQTTMaxBackoff),
+		slog.String("mode", c.Mode),
+		slog.String("image", c.Image),
+		slog.Int("ha_port", c.HAPort),
+		slog.String("data_dir", c.DataDir),
+		slog.Duration("sample_interval", c.SampleInterval),
+		slog.String("container_name", c.ContainerName),
 	)
 }
+
+// containerName is what Docker accepts as a container name, kept short
+// enough for the volume names derived from it.
+var containerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 
 func mask(secret string) string {
 	if secret == "" {

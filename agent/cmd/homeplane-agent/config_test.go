@@ -30,6 +30,9 @@ func TestParseConfigPrecedence(t *testing.T) {
 		{"flag over env", []string{"--mqtt-url", "ssl://flag:8883", "--state-dir", "/tmp/x"}, map[string]string{"HOMEPLANE_HA_TOKEN": "t", "HOMEPLANE_MQTT_URL": "tcp://env:1883", "HOMEPLANE_STATE_DIR": "/env"}, func(c config) bool {
 			return c.MQTTURL == "ssl://flag:8883" && c.StateDir == "/tmp/x"
 		}},
+		{"managed mode onboards without a token", []string{"--mode", "managed", "--image", "ha:1", "--container-name", "ha-test"}, nil, func(c config) bool {
+			return c.Mode == "managed" && c.HAToken == "" && c.ContainerName == "ha-test"
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -47,12 +50,12 @@ func TestParseConfigPrecedence(t *testing.T) {
 func TestParseConfigReportsEveryProblem(t *testing.T) {
 	_, err := parseConfig([]string{
 		"--central-url", "127.0.0.1:8080", "--mqtt-url", "http://x", "--ha-url", "", "--log-level", "loud",
-		"--metrics-addr", "nonsense", "--mqtt-max-backoff", "1ms", "--state-dir", "",
+		"--metrics-addr", "nonsense", "--mqtt-max-backoff", "1ms", "--state-dir", "", "--container-name", "-bad/name",
 	}, env(nil), io.Discard)
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, want := range []string{"central-url", "mqtt-url", "ha-url", "ha-token", "log-level", "metrics-addr", "mqtt-max-backoff", "state-dir"} {
+	for _, want := range []string{"central-url", "mqtt-url", "ha-url", "ha-token", "log-level", "metrics-addr", "mqtt-max-backoff", "state-dir", "container-name"} {
 		if !strings.Contains(err.Error(), want+":") {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}

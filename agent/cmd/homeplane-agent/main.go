@@ -27,6 +27,8 @@ import (
 	"github.com/homeplane/homeplane/agent/internal/enroll"
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	"github.com/homeplane/homeplane/agent/internal/identity"
+	"github.com/homeplane/homeplane/agent/internal/outbox"
+	"github.com/homeplane/homeplane/agent/internal/supervisor"
 	"github.com/homeplane/homeplane/agent/internal/uplink"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
@@ -62,6 +64,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	tlsConfig, err := clientTLS(cfg.CAFile)
+	if err != nil {
+		return err
+	}
 	mqttURL := id.MQTTURL
 	if cfg.MQTTURLSet || mqttURL == "" {
 		mqttURL = cfg.MQTTURL
@@ -71,7 +77,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	ha := homeassistant.New(cfg.HAURL, cfg.HAToken, homeassistant.Options{
+	haToken := cfg.HAToken
+	if haToken == "" {
+		// Managed mode: the token minted when the agent onboarded the
+		// instance, if it has.
+		if haToken, err = loadHAToken(cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	ha := homeassistant.New(cfg.HAURL, haToken, homeassistant.Options{
 		HTTPClient: &http.Client{Timeout: 30 * time.Second},
 		Logger:     log.With("component", "homeassistant"),
 	})
@@ -81,15 +95,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Registerer: reg,
 	})
 	s := newSyncer(ha, nil, k, log.With("component", "sync"))
-	up := uplink.New(id, &agent{d: d, s: s}, uplink.Options{
+	a := &agent{d: d, s: s}
+	up := uplink.New(id, a, uplink.Options{
 		Logger:               log.With("component", "uplink"),
 		Registerer:           reg,
 		MQTTURL:              mqttURL,
 		AgentVersion:         version,
 		HomeAssistantVersion: s.HomeAssistantVersion,
 		MaxBackoff:           cfg.MQTTMaxBackoff,
+		TLSConfig:            tlsConfig,
 	})
 	s.pub = up
+
+	ob, err := newOutbox(cfg, up, log.With("component", "outbox"))
+	if err != nil {
+		return err
+	}
+	a.ob = ob
+	up.SetResultSpool(ob)
+	if cfg.Mode == "managed" {
+		sup, err := newSupervisor(cfg, id.AgentID, ob, log.With("component", "supervisor"))
+		if err != nil {
+			return err
+		}
+		a.sup, a.spec = sup, supervisor.Spec{Image: cfg.Image, HostPort: cfg.HAPort}
+	}
 
 	// Best effort, so the first presence message already names the version.
 	vctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -123,6 +153,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Info("serving metrics", "addr", ln.Addr().String())
 	}
 	wg.Go(func() { s.Run(ctx) })
+	wg.Go(func() { ob.Run(ctx) })
+	if a.sup != nil {
+		if err := a.startManaged(ctx, log); err != nil {
+			log.Error("managed home assistant not started", "error", err)
+		}
+		wg.Go(func() { _ = a.sup.Run(ctx) })
+		if haToken == "" {
+			wg.Go(func() {
+				if _, err := onboardHA(ctx, ha, cfg.DataDir, log.With("component", "onboard")); err != nil {
+					if ctx.Err() == nil {
+						log.Error("home assistant not onboarded", "error", err)
+					}
+					return
+				}
+				s.requestFull()
+			})
+		}
+	}
 	err = up.Run(ctx)
 	wg.Wait()
 	if err != nil {
@@ -157,17 +205,46 @@ func metricsMux(reg *prometheus.Registry, up *uplink.Uplink) *http.ServeMux {
 // agent is the uplink's handler: commands go to dispatch, connects trigger a
 // full entity sync.
 type agent struct {
-	d *dispatch.Dispatcher
-	s *syncer
+	d    *dispatch.Dispatcher
+	s    *syncer
+	ob   *outbox.Outbox
+	sup  *supervisor.Supervisor // nil in adopt mode
+	spec supervisor.Spec
+	runs instanceRuns
+}
+
+// startManaged re-attaches to the container (never restarting a healthy
+// one), sweeps orphans, and provisions on first start.
+func (a *agent) startManaged(ctx context.Context, log *slog.Logger) error {
+	if err := a.sup.Attach(ctx); err != nil {
+		return err
+	}
+	if n, err := a.sup.Sweep(ctx); err != nil {
+		log.Warn("orphan sweep failed", "error", err)
+	} else if n > 0 {
+		log.Info("removed orphaned containers", "count", n)
+	}
+	if a.sup.Status(ctx).State == supervisor.StateMissing {
+		return a.sup.Provision(ctx, a.spec)
+	}
+	return nil
 }
 
 var _ uplink.Handler = (*agent)(nil)
 
 func (a *agent) HandleCommand(ctx context.Context, cmd *homeplanev1.Command) *homeplanev1.Result {
+	if cmd.GetInstance() != nil {
+		return a.runs.do(ctx, cmd.GetId(), func() *homeplanev1.Result { return instanceCommand(ctx, a.sup, a.spec, cmd) })
+	}
 	return a.d.Handle(ctx, cmd)
 }
 
-func (a *agent) OnConnect(context.Context) { a.s.requestFull() }
+func (a *agent) OnConnect(context.Context) {
+	a.s.requestFull()
+	if a.ob != nil {
+		a.ob.Kick()
+	}
+}
 
 // loadOrEnroll returns the stored identity, enrolling first when there is
 // none. An agent that has an identity never enrolls again.
@@ -186,7 +263,14 @@ func loadOrEnroll(ctx context.Context, cfg config, log *slog.Logger) (identity.I
 		return identity.Identity{}, fmt.Errorf("not enrolled: %s holds no identity; pass --enrollment-token (or HOMEPLANE_ENROLLMENT_TOKEN) from `homectl` to enroll", cfg.StateDir)
 	}
 	host, _ := os.Hostname()
+	tlsConfig, err := clientTLS(cfg.CAFile)
+	if err != nil {
+		return identity.Identity{}, err
+	}
 	client := &http.Client{Timeout: 30 * time.Second}
+	if tlsConfig != nil {
+		client.Transport = &http.Transport{TLSClientConfig: tlsConfig}
+	}
 	for failures := 1; ; failures++ {
 		id, err = enroll.Enroll(ctx, cfg.CentralURL, cfg.EnrollmentToken, host, version, client)
 		if err == nil {

@@ -32,6 +32,10 @@ type Options struct {
 	Unhealthy bool
 	// MaxBodyBytes bounds request bodies and WebSocket messages (default 1 MiB).
 	MaxBodyBytes int64
+	// Fresh makes the instance not yet onboarded: /api/onboarding/users
+	// creates the owner, and the tokens minted afterwards are accepted
+	// besides Token.
+	Fresh bool
 	// Logger receives the simulator's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -57,6 +61,7 @@ type Server struct {
 	userID  string
 
 	unhealthy atomic.Bool
+	onb       onboarding
 
 	mu       sync.Mutex
 	config   Home // location and time zone only

@@ -250,6 +250,7 @@ func init() {
 			c.send(resultMsg(id, c.s.entityRegistry()))
 		}},
 		"config/entity_registry/get_entries": {keys: []string{"entity_ids"}, run: (*wsConn).getEntries},
+		"auth/long_lived_access_token":       {keys: []string{"client_name", "lifespan"}, run: (*wsConn).longLivedToken},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -86,7 +87,7 @@ type Options struct {
 type Client struct {
 	base    *url.URL
 	baseErr error
-	token   string
+	token   atomic.Pointer[string] // SetToken replaces it after onboarding
 	http    *http.Client
 	log     *slog.Logger
 }
@@ -94,7 +95,8 @@ type Client struct {
 // New returns a client for baseURL (e.g. "http://127.0.0.1:8123") using a
 // long-lived access token. A malformed baseURL surfaces on the first call.
 func New(baseURL, token string, opts Options) *Client {
-	c := &Client{token: token, http: opts.HTTPClient, log: opts.Logger}
+	c := &Client{http: opts.HTTPClient, log: opts.Logger}
+	c.token.Store(&token)
 	if c.http == nil {
 		c.http = &http.Client{Timeout: DefaultTimeout}
 	}
@@ -226,7 +228,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	if err != nil {
 		return fmt.Errorf("home assistant: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+c.bearer())
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -108,7 +108,7 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 	}
 	conn.SetReadLimit(MaxAnswerBytes)
 	s := &session{conn: conn}
-	if err := s.authenticate(ctx, c.token); err != nil {
+	if err := s.authenticate(ctx, c.bearer()); err != nil {
 		_ = conn.Close(websocket.StatusNormalClosure, "")
 		return nil, err
 	}

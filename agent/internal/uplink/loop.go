@@ -169,12 +169,34 @@ func (u *Uplink) onMessage(ctx context.Context, c *conn, m mqtt.Message) {
 		// one yet (commands queued in the session arrive during dial), and
 		// the acknowledgement can only go there anyway.
 		if err := u.publishOn(ctx, c, topic.Result, res); err != nil {
-			u.log.Warn("result not published; the command will be redelivered",
+			if !u.spoolResult(ctx, res) {
+				u.log.Warn("result not published; the command will be redelivered",
+					"command_id", cmd.GetId(), "request_id", cmd.GetRequestId(), "error", err)
+				return
+			}
+			u.log.Info("result kept for delivery after reconnect",
 				"command_id", cmd.GetId(), "request_id", cmd.GetRequestId(), "error", err)
-			return
 		}
 	}
 	m.Ack()
+}
+
+// spoolResult hands a result that could not be published to the spool (the
+// outbox), which delivers it after the reconnect; false when there is none
+// or it refused.
+func (u *Uplink) spoolResult(ctx context.Context, res *homeplanev1.Result) bool {
+	u.mu.Lock()
+	s := u.spool
+	u.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	if err := s.Publish(context.WithoutCancel(ctx), topic.Result, res); err != nil {
+		u.log.Warn("result not kept for later", "command_id", res.GetCommandId(), "error", err)
+		return false
+	}
+	u.metrics.spooledResults.Inc()
+	return true
 }
 
 func (u *Uplink) drop(m mqtt.Message, reason, detail string) {

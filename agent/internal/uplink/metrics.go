@@ -9,6 +9,8 @@ type metrics struct {
 	dropped       *prometheus.CounterVec
 	published     *prometheus.CounterVec
 	publishErrors *prometheus.CounterVec
+
+	spooledResults prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -37,9 +39,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "homeplane_agent_mqtt_publish_errors_total",
 			Help: "Publishes that failed, by topic kind.",
 		}, []string{"kind"}),
+		spooledResults: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "homeplane_agent_results_spooled_total",
+			Help: "Results kept in the outbox because the connection their command came on was lost.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connected, m.connects, m.commands, m.dropped, m.published, m.publishErrors)
+		reg.MustRegister(m.connected, m.connects, m.commands, m.dropped, m.published, m.publishErrors, m.spooledResults)
 	}
 	return m
 }

@@ -87,6 +87,7 @@ type Uplink struct {
 
 	mu      sync.Mutex
 	conn    *conn // nil while disconnected
+	spool   Spool
 	closing bool
 	running sync.WaitGroup // command handlers and OnConnect hooks
 }
@@ -134,6 +135,24 @@ func New(id identity.Identity, h Handler, opts Options) *Uplink {
 		u.presenceTopic = topic.For(id.HomeID, topic.Presence)
 	}
 	return u
+}
+
+// Spool keeps a message that cannot be published now and delivers it once
+// the uplink is back (the outbox).
+type Spool interface {
+	Publish(ctx context.Context, kind topic.Kind, msg proto.Message) error
+}
+
+// SetResultSpool makes results that cannot be published on the connection
+// their command came on go to s, which keeps them on disk and delivers them
+// after the reconnect, while central may still wait. The command is then
+// acknowledged; when that acknowledgement is lost with the connection the
+// broker delivers the command again and the handler's deduplication answers
+// it. The outbox publishes through the uplink, so it is set after New.
+func (u *Uplink) SetResultSpool(s Spool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.spool = s
 }
 
 func setDefault(d *time.Duration, v time.Duration) {

@@ -76,6 +76,12 @@ Home Assistant
   entities [--home ID]                   what the home's Home Assistant exposes
   say [--home ID] [--device-token T] TEXT
                                          send a sentence, print the answer
+  instance [status] [--home ID]          the Home Assistant container: state, health, restarts
+  instance start|stop|restart|upgrade IMAGE|provision [IMAGE]|remove [--data]
+                                         change it; long actions show pull progress
+
+Administration (admins only; see 'homectl admin')
+  admin users|homes|audit|usage ...      users, the fleet, the audit log, usage billing
 
 Flags may come before or after the command. --json prints the full response
 as JSON (proto field names) instead of a table. A command that needs a home
@@ -151,6 +157,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		"devices":      a.devices,
 		"entities":     a.entities,
 		"say":          a.say,
+		"admin":        a.admin,
+		"instance":     a.instance,
 	}
 	if cmd == "help" {
 		fmt.Fprint(a.env.Stdout, usageText)

@@ -8,10 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/homeplane/homeplane/central/internal/usage"
 )
 
 // config is central's configuration. It is read from defaults, then a JSON
@@ -29,6 +33,32 @@ type config struct {
 	RefreshTTL      duration `json:"refresh_token_ttl"`
 	CommandTimeout  duration `json:"command_timeout"`
 	ShutdownTimeout duration `json:"shutdown_timeout"`
+	// AuditRetention drops audit records older than this, a month at a
+	// time; zero keeps them forever.
+	AuditRetention duration `json:"audit_retention"`
+	// UsageRates prices usage: "cpu_core_hour=0.02,memory_gib_hour=0.005,intent=0.0001,currency=EUR".
+	UsageRates string `json:"usage_rates"`
+	// TLSCert and TLSKey (PEM files), when set, make the API and the MQTT
+	// broker speak TLS only.
+	TLSCert string `json:"tls_cert"`
+	TLSKey  string `json:"tls_key"`
+	// TrustedProxies is a comma-separated list of CIDRs whose
+	// X-Forwarded-For header names the client.
+	TrustedProxies string `json:"trusted_proxies"`
+	// ConversationWindow is how many recent turns of a conversation
+	// follow-ups can refer to; ConversationTTL how long they stay usable.
+	ConversationWindow int      `json:"conversation_window"`
+	ConversationTTL    duration `json:"conversation_ttl"`
+	// LLMBackend ("ollama" or "openai"), LLMURL and LLMModel configure the
+	// language model the llm pipelines use; empty LLMBackend means none.
+	LLMBackend string   `json:"llm_backend"`
+	LLMURL     string   `json:"llm_url"`
+	LLMModel   string   `json:"llm_model"`
+	LLMAPIKey  string   `json:"llm_api_key"`
+	LLMTimeout duration `json:"llm_timeout"`
+	// ParserPlugin is the path of a parser plugin binary the plugin
+	// pipeline runs; empty means none.
+	ParserPlugin string `json:"parser_plugin"`
 }
 
 // duration is a time.Duration that reads "15m"-style strings from JSON.
@@ -61,15 +91,17 @@ func (d *duration) Set(s string) error {
 
 func defaultConfig() config {
 	return config{
-		HTTPAddr:        "127.0.0.1:8080",
-		MQTTAddr:        "127.0.0.1:1883",
-		LogLevel:        "info",
-		Issuer:          "homeplane",
-		Audience:        "homeplane-api",
-		AccessTTL:       duration(15 * time.Minute),
-		RefreshTTL:      duration(7 * 24 * time.Hour),
-		CommandTimeout:  duration(5 * time.Second),
-		ShutdownTimeout: duration(10 * time.Second),
+		HTTPAddr:           "127.0.0.1:8080",
+		MQTTAddr:           "127.0.0.1:1883",
+		LogLevel:           "info",
+		Issuer:             "homeplane",
+		Audience:           "homeplane-api",
+		AccessTTL:          duration(15 * time.Minute),
+		RefreshTTL:         duration(7 * 24 * time.Hour),
+		CommandTimeout:     duration(5 * time.Second),
+		ConversationWindow: 5,
+		ConversationTTL:    duration(5 * time.Minute),
+		ShutdownTimeout:    duration(10 * time.Second),
 	}
 }
 
@@ -115,6 +147,19 @@ func bindFlags(fs *flag.FlagSet, c *config) {
 	fs.Var(&c.RefreshTTL, "refresh-token-ttl", "refresh token absolute lifetime (default 168h)")
 	fs.Var(&c.CommandTimeout, "command-timeout", "how long a command may wait for the home (default 5s)")
 	fs.Var(&c.ShutdownTimeout, "shutdown-timeout", "grace period for in-flight requests on shutdown (default 10s)")
+	fs.Var(&c.AuditRetention, "audit-retention", "drop audit records older than this, by month (default 0: keep)")
+	fs.StringVar(&c.UsageRates, "usage-rates", "", "prices, e.g. cpu_core_hour=0.02,memory_gib_hour=0.005,intent=0.0001,currency=EUR")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) for the API and the MQTT broker; with --tls-key both speak TLS only")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client")
+	fs.IntVar(&c.ConversationWindow, "conversation-window", 0, "recent turns kept per conversation for follow-ups (default 5)")
+	fs.Var(&c.ConversationTTL, "conversation-ttl", "how long a conversation's turns stay usable (default 5m)")
+	fs.StringVar(&c.LLMBackend, "llm-backend", "", "language model API for the llm pipelines: ollama or openai (default none)")
+	fs.StringVar(&c.LLMURL, "llm-url", "", "model server URL, e.g. http://127.0.0.1:11434 or https://host/v1")
+	fs.StringVar(&c.LLMModel, "llm-model", "", "model name")
+	fs.StringVar(&c.LLMAPIKey, "llm-api-key", "", "bearer token for the model server (prefer HOMEPLANE_LLM_API_KEY)")
+	fs.Var(&c.LLMTimeout, "llm-timeout", "bound on one model call (default 20s)")
+	fs.StringVar(&c.ParserPlugin, "parser-plugin", "", "parser plugin binary for the plugin pipeline (default none)")
 }
 
 func applyFlags(dst, fl *config, set map[string]bool) {
@@ -126,6 +171,15 @@ func applyFlags(dst, fl *config, set map[string]bool) {
 		"log-level":          {&dst.LogLevel, &fl.LogLevel},
 		"jwt-issuer":         {&dst.Issuer, &fl.Issuer},
 		"jwt-audience":       {&dst.Audience, &fl.Audience},
+		"usage-rates":        {&dst.UsageRates, &fl.UsageRates},
+		"tls-cert":           {&dst.TLSCert, &fl.TLSCert},
+		"tls-key":            {&dst.TLSKey, &fl.TLSKey},
+		"trusted-proxies":    {&dst.TrustedProxies, &fl.TrustedProxies},
+		"llm-backend":        {&dst.LLMBackend, &fl.LLMBackend},
+		"llm-url":            {&dst.LLMURL, &fl.LLMURL},
+		"llm-model":          {&dst.LLMModel, &fl.LLMModel},
+		"llm-api-key":        {&dst.LLMAPIKey, &fl.LLMAPIKey},
+		"parser-plugin":      {&dst.ParserPlugin, &fl.ParserPlugin},
 	}
 	for name, p := range str {
 		if set[name] {
@@ -137,11 +191,17 @@ func applyFlags(dst, fl *config, set map[string]bool) {
 		"refresh-token-ttl": {&dst.RefreshTTL, &fl.RefreshTTL},
 		"command-timeout":   {&dst.CommandTimeout, &fl.CommandTimeout},
 		"shutdown-timeout":  {&dst.ShutdownTimeout, &fl.ShutdownTimeout},
+		"audit-retention":   {&dst.AuditRetention, &fl.AuditRetention},
+		"conversation-ttl":  {&dst.ConversationTTL, &fl.ConversationTTL},
+		"llm-timeout":       {&dst.LLMTimeout, &fl.LLMTimeout},
 	}
 	for name, p := range dur {
 		if set[name] {
 			*p.dst = *p.src
 		}
+	}
+	if set["conversation-window"] {
+		dst.ConversationWindow = fl.ConversationWindow
 	}
 }
 
@@ -154,6 +214,15 @@ func applyEnv(c *config, getenv func(string) string) error {
 		"HOMEPLANE_LOG_LEVEL":          &c.LogLevel,
 		"HOMEPLANE_JWT_ISSUER":         &c.Issuer,
 		"HOMEPLANE_JWT_AUDIENCE":       &c.Audience,
+		"HOMEPLANE_USAGE_RATES":        &c.UsageRates,
+		"HOMEPLANE_TLS_CERT":           &c.TLSCert,
+		"HOMEPLANE_TLS_KEY":            &c.TLSKey,
+		"HOMEPLANE_TRUSTED_PROXIES":    &c.TrustedProxies,
+		"HOMEPLANE_LLM_BACKEND":        &c.LLMBackend,
+		"HOMEPLANE_LLM_URL":            &c.LLMURL,
+		"HOMEPLANE_LLM_MODEL":          &c.LLMModel,
+		"HOMEPLANE_LLM_API_KEY":        &c.LLMAPIKey,
+		"HOMEPLANE_PARSER_PLUGIN":      &c.ParserPlugin,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -166,6 +235,9 @@ func applyEnv(c *config, getenv func(string) string) error {
 		"HOMEPLANE_REFRESH_TOKEN_TTL": &c.RefreshTTL,
 		"HOMEPLANE_COMMAND_TIMEOUT":   &c.CommandTimeout,
 		"HOMEPLANE_SHUTDOWN_TIMEOUT":  &c.ShutdownTimeout,
+		"HOMEPLANE_AUDIT_RETENTION":   &c.AuditRetention,
+		"HOMEPLANE_CONVERSATION_TTL":  &c.ConversationTTL,
+		"HOMEPLANE_LLM_TIMEOUT":       &c.LLMTimeout,
 	}
 	for k, p := range dur {
 		if v := getenv(k); v != "" {
@@ -173,6 +245,13 @@ func applyEnv(c *config, getenv func(string) string) error {
 				errs = append(errs, fmt.Errorf("%s: %w", k, err))
 			}
 		}
+	}
+	if v := getenv("HOMEPLANE_CONVERSATION_WINDOW"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("HOMEPLANE_CONVERSATION_WINDOW: %w", err))
+		}
+		c.ConversationWindow = n
 	}
 	return errors.Join(errs...)
 }
@@ -226,6 +305,36 @@ func (c config) validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown-timeout must be positive"))
 	}
+	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < duration(31*24*time.Hour)) {
+		errs = append(errs, errors.New("audit-retention must be 0 (keep) or at least 744h (a month)"))
+	}
+	if _, err := usage.ParseRates(c.UsageRates); err != nil {
+		errs = append(errs, fmt.Errorf("usage-rates: %w", err))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls-cert and tls-key go together"))
+	}
+	if _, err := c.proxies(); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.LLMBackend {
+	case "":
+	case "ollama", "openai":
+		if u, err := url.Parse(c.LLMURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || c.LLMModel == "" {
+			errs = append(errs, errors.New("llm-backend needs an http(s) llm-url and an llm-model"))
+		}
+	default:
+		errs = append(errs, errors.New("llm-backend must be ollama or openai"))
+	}
+	if c.LLMTimeout < 0 || c.LLMTimeout > duration(5*time.Minute) {
+		errs = append(errs, errors.New("llm-timeout must be between 0 (default) and 5m"))
+	}
+	if c.ConversationWindow < 1 || c.ConversationWindow > 50 {
+		errs = append(errs, errors.New("conversation-window must be between 1 and 50"))
+	}
+	if c.ConversationTTL < duration(time.Second) || c.ConversationTTL > duration(24*time.Hour) {
+		errs = append(errs, errors.New("conversation-ttl must be between 1s and 24h"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -246,7 +355,30 @@ func (c config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel),
 		slog.String("access_token_ttl", c.AccessTTL.String()),
 		slog.String("command_timeout", c.CommandTimeout.String()),
+		slog.Bool("tls", c.TLSCert != ""),
+		slog.String("trusted_proxies", c.TrustedProxies),
+		slog.String("llm_backend", c.LLMBackend),
+		slog.String("llm_url", c.LLMURL),
+		slog.String("llm_model", c.LLMModel),
+		slog.Bool("llm_api_key_set", c.LLMAPIKey != ""),
+		slog.String("parser_plugin", c.ParserPlugin),
 	)
+}
+
+// proxies parses TrustedProxies.
+func (c config) proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(c.TrustedProxies, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("trusted-proxies: %q is not a CIDR such as 10.0.0.0/8", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -43,6 +43,10 @@ type subcommand struct {
 var commands = map[string]subcommand{
 	"serve":   {"run the server (the default)", runServe},
 	"migrate": {"apply database migrations and exit", runMigrate},
+	"intent":  {"parse sentences offline (intent parse --home FILE)", runIntent},
+	"audit":   {"audit verify: check the audit hash chain", runAudit},
+	"users":   {"users import FILE | users promote EMAIL: operator account commands", runUsers},
+	"keys":    {"keys rotate: add an access-token signing key without logging anyone out", runKeys},
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {

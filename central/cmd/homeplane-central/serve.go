@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,17 +14,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/broker"
 	"github.com/homeplane/homeplane/central/internal/command"
 	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/instance"
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/registry"
 	"github.com/homeplane/homeplane/central/internal/rpc"
 	"github.com/homeplane/homeplane/central/internal/rules"
+	"github.com/homeplane/homeplane/central/internal/timer"
 )
+
+// instancePruneInterval is how often the instance status of deleted homes is
+// forgotten.
+const instancePruneInterval = 5 * time.Minute
 
 // migrate applies the embedded migrations and exits.
 func migrate(ctx context.Context, cfg config, logger *slog.Logger) error {
@@ -58,18 +64,49 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	accounts := auth.NewService(authStore, keys, auth.Options{
 		AccessTTL:  time.Duration(cfg.AccessTTL),
 		RefreshTTL: time.Duration(cfg.RefreshTTL),
+		SessionTTL: time.Duration(cfg.RefreshTTL),
 		Issuer:     cfg.Issuer,
 		Audience:   cfg.Audience,
+		Notifier:   postgres.NewOutbox(pool),
+		Logger:     logger,
 	})
-	homes := home.NewService(postgres.NewHomeStore(pool), home.Options{Logger: logger})
-	entities := registry.New(postgres.NewRegistryStore(pool), registry.Options{Logger: logger})
-
-	mqtt, err := broker.New(homes, broker.Options{Addr: cfg.MQTTAddr, Logger: logger, Registerer: reg})
+	go reloadKeys(ctx, accounts, logger)
+	tlsConfig, err := loadTLS(cfg)
 	if err != nil {
 		return err
 	}
+	proxies, err := cfg.proxies()
+	if err != nil {
+		return err
+	}
+
+	// The broker asks the home service about agents, and the home service
+	// tells the broker whom to disconnect: homes is set before Start.
+	var homes *home.Service
+	mqtt, err := broker.New(broker.CredentialsFunc(func(ctx context.Context, agentID, secret string) (string, error) {
+		return homes.AuthenticateAgent(ctx, agentID, secret)
+	}), broker.Options{Addr: cfg.MQTTAddr, Logger: logger, Registerer: reg, TLSConfig: tlsConfig})
+	if err != nil {
+		return err
+	}
+	homes = home.NewService(postgres.NewHomeStore(pool), home.Options{Logger: logger, Disconnector: mqtt})
+	entities := registry.New(postgres.NewRegistryStore(pool), registry.Options{Logger: logger})
+	instances, err := instance.New(postgres.NewInstanceStore(pool), instance.Options{Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	if err := instances.Load(ctx); err != nil {
+		return err
+	}
+	go instances.Run(ctx, instancePruneInterval)
+	ops, err := newOperations(ctx, cfg, pool, accounts, instances, reg, logger)
+	if err != nil {
+		return err
+	}
+	defer ops.close()
 	router, err := command.New(mqtt, entities, command.Options{
 		Logger: logger, Registerer: reg, DefaultTimeout: time.Duration(cfg.CommandTimeout),
+		InstanceSinks: []command.InstanceSink{instances, ops.usage},
 	})
 	if err != nil {
 		return err
@@ -80,21 +117,45 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	defer mqtt.Close()
 
-	engine := intent.NewEngine(rules.New(rules.Options{}), entities, router, intent.Options{
+	conversations := postgres.NewConversationStore(pool)
+	pipelines := intent.NewPipelineCache(postgres.NewPipelineStore(pool), 0)
+	parsers, closeParsers, err := optionalParsers(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeParsers()
+	var engine *intent.Engine
+	timers := timer.NewManager(timer.Options{Logger: logger, Finished: func(t timer.Timer) {
+		runTimerCommand(ctx, engine, t, logger)
+	}})
+	engine = intent.NewEngine(rules.New(rules.Options{}), entities, router, intent.Options{
 		Logger: logger, Registerer: reg, CommandTimeout: time.Duration(cfg.CommandTimeout), ParserName: "rules",
+		Conversations: conversations,
+		ContextWindow: cfg.ConversationWindow, ContextTTL: time.Duration(cfg.ConversationTTL),
+		Timers: timers, Pipelines: pipelines, Parsers: parsers,
 	})
+	go sweepConversations(ctx, conversations, time.Duration(cfg.ConversationTTL), logger)
+	ops.admin.Instances = instances // the fleet listing shows each home's Home Assistant
 	api := rpc.NewHandler(rpc.Deps{
 		Accounts: accounts,
 		Homes:    homes,
 		Entities: entities,
 		Intents:  engine,
-		Auditor:  audit.NewWriter(postgres.NewAuditStore(pool), audit.Options{Logger: logger}),
+		Auditor:  ops.auditor,
 		Presence: router,
-	}, rpc.Options{Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise})
+		// Instance control: the status the agents report, commands through the router.
+		InstanceStatus: instances,
+		Commands:       router,
+		Admin:          ops.admin,
+		Timers:         timers,
+		Pipelines:      pipelines,
+	}, rpc.Options{Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies})
 
 	srv := &http.Server{
-		Handler:           rpc.NewMux(api, readiness(pool), reg),
+		Handler:           keepStreamsOpen(ops.withDashboard(rpc.NewMux(api, readiness(pool), reg), router)),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      rpc.DefaultHandlerTimeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -103,9 +164,15 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	// HTTP/1.1 and cleartext HTTP/2 (h2c) for gRPC clients without TLS.
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
+	srv.Protocols.SetHTTP2(true)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return err
+	}
+	if tlsConfig != nil {
+		srv.TLSConfig = tlsConfig.Clone()
+		srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	logger.Info("serving", "http_addr", ln.Addr().String(), "mqtt_addr", mqtt.Addr().String())
 
@@ -123,6 +190,35 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// reloadKeys rereads the signing keys every keyReloadInterval, so a key
+// added by "keys rotate" verifies here before it starts signing.
+func reloadKeys(ctx context.Context, accounts *auth.Service, logger *slog.Logger) {
+	t := time.NewTicker(keyReloadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := accounts.ReloadKeys(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn("signing keys not reloaded", "err", err)
+			}
+		}
+	}
+}
+
+// loadTLS reads the server certificate when one is configured.
+func loadTLS(cfg config) (*tls.Config, error) {
+	if cfg.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // readiness reports ready while the database answers.

@@ -7,19 +7,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Record is one audited request.
+// Record is one audited request or security event.
 type Record struct {
-	// ID is assigned by the store; Write ignores it.
+	// ID is the record's position in the hash chain, assigned by the store
+	// when it commits; Write ignores it.
 	ID        int64
 	RequestID string
-	Kind      string // "intent"
+	Kind      string // one of the Kind constants
 	UserID    string
 	HomeID    string
 	DeviceID  string
@@ -37,47 +42,61 @@ type Record struct {
 	ExecuteUS int64
 	TotalUS   int64
 	LLMTokens int
-}
-
-// Cursor marks a position in time-descending order for keyset pagination.
-type Cursor struct {
-	Time time.Time
-	ID   int64
-}
-
-// Filter selects records, newest first. Empty fields do not filter.
-type Filter struct {
-	HomeID    string
-	UserID    string
-	RequestID string
-	Since     time.Time // inclusive
-	Until     time.Time // exclusive
-	// Before continues a listing after the last record of the previous page.
-	Before Cursor
-	Limit  int // default 100, at most 1000
+	// PrevHash and Hash link the record into the tamper-evident chain; the
+	// store fills them in under its chain lock (see Digest).
+	PrevHash []byte
+	Hash     []byte
+	// Sum is ContentSum of the record, computed by Write in the caller's
+	// goroutine so that the store's serialized commit only links it.
+	Sum []byte
 }
 
 // Store persists records.
 type Store interface {
-	// InsertRecords commits all records or none.
+	// InsertRecords commits all records or none, chaining them after the
+	// records already stored in the order given.
 	InsertRecords(ctx context.Context, rs []Record) error
 }
+
+// ErrClosed is returned by Write after Close.
+var ErrClosed = errors.New("audit writer closed")
 
 // Options tunes a Writer. Zero fields take the defaults shown.
 type Options struct {
 	MaxTextLen   int // 4096 bytes for the text and the error; longer ones are cut
 	MaxJSONBytes int // 64 KiB per slots, executed or answer value
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// MaxQueue bounds the records waiting for a commit (8192); Write blocks
+	// while the queue is full, which pushes back on callers instead of
+	// growing memory without bound.
+	MaxQueue int
+	// MaxBatch bounds the records sharing one commit (2000).
+	MaxBatch   int
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
-// Writer writes audit records.
+// Writer writes audit records with group commit: each Write waits for its
+// own record's commit, while the records of concurrent Writes share commits.
+// One goroutine commits batch after batch, so while a commit is in flight the
+// next batch gathers by itself, with no timer adding latency.
 type Writer struct {
-	store Store
-	opts  Options
+	store   Store
+	opts    Options
+	queue   chan *pending
+	closing chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	m       writerMetrics
 }
 
-// NewWriter returns a Writer on store.
+// pending is a record waiting for its commit.
+type pending struct {
+	r    Record
+	done chan error
+}
+
+// NewWriter returns a Writer on store and starts its committer; Close stops it.
 func NewWriter(store Store, opts Options) *Writer {
 	if opts.MaxTextLen <= 0 {
 		opts.MaxTextLen = 4096
@@ -85,25 +104,144 @@ func NewWriter(store Store, opts Options) *Writer {
 	if opts.MaxJSONBytes <= 0 {
 		opts.MaxJSONBytes = 64 << 10
 	}
+	if opts.MaxQueue <= 0 {
+		opts.MaxQueue = 8192
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 2000
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Writer{store: store, opts: opts}
+	w := &Writer{
+		store:   store,
+		opts:    opts,
+		queue:   make(chan *pending, opts.MaxQueue),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		m:       newWriterMetrics(opts.Registerer),
+	}
+	go w.run()
+	return w
 }
 
 // Write returns once r is committed. Oversized fields are cut to the limits
 // rather than refused: the record of what happened matters more than its tail.
+// When ctx ends first, Write returns its error, but the record may still be
+// committed.
 func (w *Writer) Write(ctx context.Context, r Record) error {
 	if r.RequestID == "" || r.Kind == "" {
 		return fmt.Errorf("audit: record needs a request id and a kind")
 	}
-	r.ID = 0
+	r, err := w.prepare(r)
+	if err != nil {
+		return err
+	}
+	p := &pending{r: r, done: make(chan error, 1)}
+	select {
+	case <-w.closing:
+		return ErrClosed
+	default:
+	}
+	select {
+	case w.queue <- p:
+	case <-w.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("audit: queue full: %w", ctx.Err())
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			return fmt.Errorf("audit: write: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("audit: wait for commit: %w", ctx.Err())
+	}
+}
+
+// Close stops accepting records, commits those already queued and returns
+// when the committer has stopped.
+func (w *Writer) Close() error {
+	w.once.Do(func() { close(w.closing) })
+	<-w.done
+	return nil
+}
+
+// run commits queued records until Close, then drains the queue.
+func (w *Writer) run() {
+	defer close(w.done)
+	batch := make([]*pending, 0, w.opts.MaxBatch)
+	for {
+		var first *pending
+		select {
+		case first = <-w.queue:
+		case <-w.closing:
+			// Writers that got into the queue before closing still get their commit.
+			for {
+				select {
+				case p := <-w.queue:
+					batch = append(batch[:0], p)
+					batch = w.gather(batch)
+					w.commit(batch)
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+		batch = w.gather(batch)
+		w.commit(batch)
+	}
+}
+
+// gather adds whatever else is queued right now, up to MaxBatch.
+func (w *Writer) gather(batch []*pending) []*pending {
+	for len(batch) < w.opts.MaxBatch {
+		select {
+		case p := <-w.queue:
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commitTimeout bounds one commit so a hung database fails the waiting
+// requests instead of holding them forever.
+const commitTimeout = 10 * time.Second
+
+func (w *Writer) commit(batch []*pending) {
+	rs := make([]Record, len(batch))
+	for i, p := range batch {
+		rs[i] = p.r
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	start := time.Now()
+	err := w.store.InsertRecords(ctx, rs)
+	cancel()
+	w.m.observe(len(batch), time.Since(start), len(w.queue), err)
+	if err != nil {
+		w.opts.Logger.Error("audit commit failed", "records", len(batch), "err", err)
+	}
+	for _, p := range batch {
+		p.done <- err
+	}
+}
+
+// prepare validates and bounds r the way it will be stored and hashed.
+func (w *Writer) prepare(r Record) (Record, error) {
+	r.ID, r.PrevHash, r.Hash, r.Sum = 0, nil, nil, nil
 	if r.Time.IsZero() {
 		r.Time = w.opts.Now()
 	}
+	// PostgreSQL keeps microseconds; the hash must see what is stored.
+	r.Time = r.Time.UTC().Truncate(time.Microsecond)
 	const maxShort = 255
 	for _, f := range []*string{&r.RequestID, &r.Kind, &r.UserID, &r.HomeID, &r.DeviceID, &r.Intent, &r.Parser, &r.Outcome} {
 		*f = clip(*f, maxShort)
@@ -113,21 +251,28 @@ func (w *Writer) Write(ctx context.Context, r Record) error {
 
 	slots, err := w.bound(r.Slots)
 	if err != nil {
-		return fmt.Errorf("audit: slots: %w", err)
+		return r, fmt.Errorf("audit: slots: %w", err)
 	}
 	if m, ok := slots.(map[string]any); ok || slots == nil {
 		r.Slots = m
 	}
 	if r.Executed, err = w.bound(r.Executed); err != nil {
-		return fmt.Errorf("audit: executed: %w", err)
+		return r, fmt.Errorf("audit: executed: %w", err)
 	}
 	if r.Answer, err = w.bound(r.Answer); err != nil {
-		return fmt.Errorf("audit: answer: %w", err)
+		return r, fmt.Errorf("audit: answer: %w", err)
 	}
-	if err := w.store.InsertRecords(ctx, []Record{r}); err != nil {
-		return fmt.Errorf("audit: write: %w", err)
+	// Executed and answer travel on as their canonical JSON: hashed and
+	// stored as the same bytes, encoded once.
+	var js [3][]byte
+	for i, v := range []any{r.Slots, r.Executed, r.Answer} {
+		if js[i], err = CanonicalJSON(v); err != nil {
+			return r, fmt.Errorf("audit: encode: %w", err)
+		}
 	}
-	return nil
+	r.Executed, r.Answer = rawOrNil(js[1]), rawOrNil(js[2])
+	r.Sum = contentSum(r, js)
+	return r, nil
 }
 
 // bound encodes v once to check its size and replaces an oversized value by
@@ -171,4 +316,11 @@ func clip(s string, n int) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+func rawOrNil(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return json.RawMessage(b)
 }

@@ -23,6 +23,9 @@ var (
 	ErrInvalidInput       = errors.New("invalid input")
 	// ErrNotFound is what a Store returns for a user or token it does not hold.
 	ErrNotFound = errors.New("not found")
+	// ErrThrottled refuses a login or reset request after too many recent
+	// failures for the account or the client address.
+	ErrThrottled = errors.New("too many attempts, try again later")
 )
 
 // User is an account.
@@ -32,6 +35,8 @@ type User struct {
 	Role      string
 	Disabled  bool
 	CreatedAt time.Time
+	// SessionVersion goes up whenever every session of the user must end.
+	SessionVersion int64
 }
 
 // Tokens is what a login or refresh hands out.
@@ -46,6 +51,38 @@ type Tokens struct {
 type Claims struct {
 	UserID  string
 	Role    string
+	Expires time.Time
+	// SessionVersion is the user's session version when the token was
+	// issued; a token older than the user's current version is refused.
+	SessionVersion int64
+}
+
+// SessionState is what Verify needs to know about a token's user beyond the
+// token itself.
+type SessionState struct {
+	Version  int64
+	Disabled bool
+}
+
+// Notice is a message for a user, such as a password reset token.
+type Notice struct {
+	UserID string
+	Email  string
+	Kind   string // "password_reset"
+	Body   string
+}
+
+// Notifier delivers notices to users. The default (postgres.Outbox) keeps
+// them in a table admins can read.
+type Notifier interface {
+	Notify(ctx context.Context, n Notice) error
+}
+
+// PasswordReset is a stored reset token: only its hash is kept.
+type PasswordReset struct {
+	Hash    []byte
+	UserID  string
+	Created time.Time
 	Expires time.Time
 }
 
@@ -82,6 +119,8 @@ type KeyStore interface {
 	// EnsureSigningKey stores candidate if no key exists yet (safely with
 	// concurrent callers) and returns every stored key.
 	EnsureSigningKey(ctx context.Context, candidate SigningKey) ([]SigningKey, error)
+	// SigningKeys returns every stored key.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
 }
 
 // Store persists users and refresh tokens.
@@ -100,4 +139,26 @@ type Store interface {
 	// RevokeRefreshFamily revokes the family of the token with the given hash;
 	// an unknown hash is not an error.
 	RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) error
+
+	// UserByID returns the user, the PHC password hash and the session
+	// version, or ErrNotFound.
+	UserByID(ctx context.Context, userID string) (User, string, error)
+	// SessionState returns the user's session version and disabled flag, or
+	// ErrNotFound.
+	SessionState(ctx context.Context, userID string) (SessionState, error)
+	// ReplacePasswordHash swaps the hash only while it still is old (a
+	// rehash must not undo a concurrent password change); sessions stay.
+	ReplacePasswordHash(ctx context.Context, userID, old, new string) error
+	// SetPassword stores a new hash, bumps the session version and revokes
+	// every refresh token of the user, atomically.
+	SetPassword(ctx context.Context, userID, passwordHash string, now time.Time) error
+	// CreatePasswordReset stores a reset token, dropping the user's older ones.
+	CreatePasswordReset(ctx context.Context, r PasswordReset) error
+	// UsePasswordReset uses up the unexpired, unused reset token with the
+	// given hash and does what SetPassword does, atomically. It returns the
+	// user id, or ErrNotFound for a token that is unknown, used or expired.
+	UsePasswordReset(ctx context.Context, hash []byte, passwordHash string, now time.Time) (string, error)
+	// SetUserDisabled disables (ending every session as SetPassword does)
+	// or re-enables a user, or returns ErrNotFound.
+	SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) error
 }

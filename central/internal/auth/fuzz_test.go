@@ -19,7 +19,7 @@ func FuzzVerify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	svc := auth.NewService(nil, keys, auth.Options{Now: func() time.Time { return now }})
+	svc := auth.NewService(activeSessions{}, keys, auth.Options{Now: func() time.Time { return now }})
 	f.Add("")
 	f.Add("a.b.c")
 	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")

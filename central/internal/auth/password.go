@@ -60,6 +60,19 @@ func hashPassword(pw string) (string, error) {
 
 var errBadHash = errors.New("malformed password hash")
 
+// currentParams reports whether phc was made with today's argon2id
+// parameters; a hash that was not is replaced at the next login.
+func currentParams(phc string) bool {
+	want := fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$", argon2.Version, argonMemory, argonTime, argonThreads)
+	if !strings.HasPrefix(phc, want) {
+		return false
+	}
+	parts := strings.Split(phc, "$")
+	salt, err1 := b64.DecodeString(parts[len(parts)-2])
+	key, err2 := b64.DecodeString(parts[len(parts)-1])
+	return err1 == nil && err2 == nil && len(salt) == argonSaltLen && len(key) == argonKeyLen
+}
+
 // checkHash reports whether pw matches the PHC string phc, in constant time
 // with respect to the key comparison.
 func checkHash(phc, pw string) (bool, error) {

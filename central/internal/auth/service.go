@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -18,12 +19,14 @@ import (
 type Options struct {
 	AccessTTL  time.Duration // 15m
 	RefreshTTL time.Duration // 7 days; each rotation grants at most this much
-	// SessionTTL is the absolute lifetime of a refresh-token family (30 days):
+	// SessionTTL is the absolute lifetime of a refresh-token family (7 days):
 	// after it the user logs in again however often they refreshed.
 	SessionTTL time.Duration
-	// ReuseGrace, when positive, treats the reuse of a token rotated at most
-	// this long ago as a client racing itself: the request is refused but the
-	// family survives. Zero (the default) revokes the family on any reuse.
+	// ReuseGrace treats the reuse of a token rotated at most this long ago
+	// (10s) as a client racing itself, such as two tabs refreshing at once:
+	// the late request is refused but the family, and so the winner's new
+	// pair, survives. A later reuse revokes the family, as a stolen token's
+	// would. Negative: revoke on any reuse.
 	ReuseGrace time.Duration
 	Issuer     string // "homeplane"
 	Audience   string // "homeplane"
@@ -32,8 +35,25 @@ type Options struct {
 	// MaxConcurrentHashes bounds argon2id runs in flight (19 MiB each);
 	// default 2×GOMAXPROCS.
 	MaxConcurrentHashes int
-	Now                 func() time.Time
-	Logger              *slog.Logger
+
+	// Login throttling: at most AccountFailures failed logins per account
+	// (10) and AddrFailures per client address (50) in each ThrottleWindow
+	// (15m). An unknown account is throttled exactly like a known one.
+	AccountFailures int
+	AddrFailures    int
+	ThrottleWindow  time.Duration
+	// ResetTTL is how long a password reset token works (1h).
+	ResetTTL time.Duration
+	// SessionCheckTTL bounds how long Verify trusts what it last read about
+	// a user's sessions (5s): a password change, a reset or disabling the
+	// user ends their access tokens on every replica within this time.
+	SessionCheckTTL time.Duration
+	// Notifier delivers password reset tokens; without one a reset request
+	// fails with an internal error.
+	Notifier Notifier
+
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -44,7 +64,10 @@ func (o Options) withDefaults() Options {
 		o.RefreshTTL = 7 * 24 * time.Hour
 	}
 	if o.SessionTTL <= 0 {
-		o.SessionTTL = 30 * 24 * time.Hour
+		o.SessionTTL = 7 * 24 * time.Hour
+	}
+	if o.ReuseGrace == 0 {
+		o.ReuseGrace = 10 * time.Second
 	}
 	if o.Issuer == "" {
 		o.Issuer = "homeplane"
@@ -54,6 +77,21 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConcurrentHashes <= 0 {
 		o.MaxConcurrentHashes = 2 * runtime.GOMAXPROCS(0)
+	}
+	if o.AccountFailures <= 0 {
+		o.AccountFailures = 10
+	}
+	if o.AddrFailures <= 0 {
+		o.AddrFailures = 50
+	}
+	if o.ThrottleWindow <= 0 {
+		o.ThrottleWindow = 15 * time.Minute
+	}
+	if o.ResetTTL <= 0 {
+		o.ResetTTL = time.Hour
+	}
+	if o.SessionCheckTTL <= 0 {
+		o.SessionCheckTTL = 5 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -67,14 +105,22 @@ func (o Options) withDefaults() Options {
 // Service registers users, logs them in and issues and checks their tokens.
 type Service struct {
 	store  Store
-	keys   *Keys
+	keys   atomic.Pointer[Keys]
 	opts   Options
 	parser *jwt.Parser
 	hashes chan struct{}
 	// dummyHash is checked for unknown emails so that they take as long as
 	// wrong passwords.
 	dummyHash string
+
+	accounts *Throttle // failed logins per account
+	addrs    *Throttle // failed logins and reset requests per client address
+	resets   *Throttle // reset requests per account
+	sessions *sessionCache
 }
+
+// maxThrottleKeys bounds each throttle's memory.
+const maxThrottleKeys = 100_000
 
 // NewService returns a Service on store signing with keys.
 func NewService(store Store, keys *Keys, opts Options) *Service {
@@ -83,14 +129,34 @@ func NewService(store Store, keys *Keys, opts Options) *Service {
 	if err != nil {
 		panic(fmt.Sprintf("auth: dummy hash: %v", err))
 	}
-	return &Service{
+	s := &Service{
 		store:     store,
-		keys:      keys,
 		opts:      opts,
 		parser:    newParser(opts),
 		hashes:    make(chan struct{}, opts.MaxConcurrentHashes),
 		dummyHash: dummy,
+		accounts:  NewThrottle(opts.AccountFailures, opts.ThrottleWindow, maxThrottleKeys),
+		addrs:     NewThrottle(opts.AddrFailures, opts.ThrottleWindow, maxThrottleKeys),
+		resets:    NewThrottle(resetsPerWindow, opts.ThrottleWindow, maxThrottleKeys),
+		sessions:  newSessionCache(opts.SessionCheckTTL, maxSessionEntries),
 	}
+	s.keys.Store(keys)
+	return s
+}
+
+// ReloadKeys rereads the signing keys, so that a key added by
+// "homeplane-central keys rotate" verifies here before it starts signing.
+func (s *Service) ReloadKeys(ctx context.Context) error {
+	stored, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("reload signing keys: %w", err)
+	}
+	keys, err := NewKeys(stored...)
+	if err != nil {
+		return fmt.Errorf("reload signing keys: %w", err)
+	}
+	s.keys.Store(keys)
+	return nil
 }
 
 const maxEmailLen = 254
@@ -163,9 +229,23 @@ const maxPasswordBytes = 4 * MaxPasswordLen
 
 // Login checks a password and starts a session. An unknown email, a wrong
 // password and a malformed email all give ErrInvalidCredentials after the
-// same amount of hashing.
+// same amount of hashing; too many failures for the account or the client
+// address (see WithClientAddr) give ErrThrottled without any hashing.
 func (s *Service) Login(ctx context.Context, email, password string) (User, Tokens, error) {
+	now := s.opts.Now()
+	acct := accountKey(email)
+	addr, hasAddr := ClientAddrFrom(ctx)
+	if !s.accounts.Allowed(acct, now) || (hasAddr && !s.addrs.Allowed(addrKey(addr), now)) {
+		return User{}, Tokens{}, ErrThrottled
+	}
+	fail := func() {
+		s.accounts.Fail(acct, now)
+		if hasAddr {
+			s.addrs.Fail(addrKey(addr), now)
+		}
+	}
 	if len(password) > maxPasswordBytes {
+		fail()
 		return User{}, Tokens{}, ErrInvalidCredentials
 	}
 	var (
@@ -182,25 +262,66 @@ func (s *Service) Login(ctx context.Context, email, password string) (User, Toke
 			return User{}, Tokens{}, fmt.Errorf("login: %w", err)
 		}
 	}
-	var ok bool
+	var ok, rehash bool
 	var herr error
-	if err := s.withHashSlot(ctx, func() { ok, herr = checkHash(phc, password) }); err != nil {
+	if err := s.withHashSlot(ctx, func() {
+		ok, rehash, herr = verifyPassword(phc, password)
+		if !ok && strings.HasPrefix(phc, pbkdf2Prefix) {
+			// An imported hash is cheaper than argon2id: pay the
+			// difference so its failures look like everyone else's.
+			_, _ = checkHash(s.dummyHash, password)
+		}
+	}); err != nil {
 		return User{}, Tokens{}, err
 	}
 	if herr != nil && real {
 		s.opts.Logger.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID, "err", herr)
 	}
 	if !ok || !real {
+		fail()
 		return User{}, Tokens{}, ErrInvalidCredentials
 	}
+	s.accounts.Reset(acct)
 	if u.Disabled {
 		return User{}, Tokens{}, fmt.Errorf("%w: account disabled", ErrInvalidCredentials)
+	}
+	if rehash {
+		s.rehash(ctx, u.ID, phc, password)
 	}
 	toks, err := s.startSession(ctx, u)
 	if err != nil {
 		return User{}, Tokens{}, err
 	}
 	return u, toks, nil
+}
+
+// rehash replaces an imported or outdated hash with one under today's
+// parameters. A failure only costs another rehash at the next login.
+func (s *Service) rehash(ctx context.Context, userID, old, password string) {
+	var phc string
+	var herr error
+	if err := s.withHashSlot(ctx, func() { phc, herr = hashPassword(password) }); err != nil || herr != nil {
+		s.opts.Logger.WarnContext(ctx, "password rehash failed", "user_id", userID, "err", errors.Join(err, herr))
+		return
+	}
+	if err := s.store.ReplacePasswordHash(ctx, userID, old, phc); err != nil {
+		s.opts.Logger.WarnContext(ctx, "password rehash not stored", "user_id", userID, "err", err)
+		return
+	}
+	s.opts.Logger.InfoContext(ctx, "password rehashed with current parameters", "user_id", userID)
+}
+
+// accountKey is the throttle key of the email a login names, whether or not
+// such an account exists.
+func accountKey(email string) string {
+	if e, err := NormalizeEmail(email); err == nil {
+		return "acct:" + e
+	}
+	e := strings.ToLower(strings.TrimSpace(email))
+	if len(e) > maxEmailLen {
+		e = e[:maxEmailLen]
+	}
+	return "acct:" + e
 }
 
 // startSession issues an access token and the first refresh token of a new family.
@@ -292,9 +413,26 @@ func (s *Service) Logout(ctx context.Context, refreshToken string) error {
 	return nil
 }
 
-// Verify checks an access token from memory alone: no database round trip.
+// Verify checks an access token, then that the user's sessions were not
+// ended since it was issued (a password change or reset, disabling). That
+// second check reads the database at most once per user per
+// SessionCheckTTL.
 func (s *Service) Verify(ctx context.Context, accessToken string) (Claims, error) {
-	return s.verifyAccess(accessToken)
+	c, err := s.verifyAccess(accessToken)
+	if err != nil {
+		return Claims{}, err
+	}
+	st, err := s.sessionState(ctx, c.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return Claims{}, fmt.Errorf("%w: unknown user", ErrInvalidToken)
+	}
+	if err != nil {
+		return Claims{}, err
+	}
+	if st.Disabled || c.SessionVersion < st.Version {
+		return Claims{}, fmt.Errorf("%w: session ended", ErrInvalidToken)
+	}
+	return c, nil
 }
 
 func minTime(a, b time.Time) time.Time {

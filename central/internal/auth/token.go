@@ -17,6 +17,8 @@ const maxAccessTokenLen = 4096
 // accessClaims is the JWT body of an access token.
 type accessClaims struct {
 	Role string `json:"role"`
+	// SessionVersion ("sv") is the user's session version at issue.
+	SessionVersion int64 `json:"sv"`
 	jwt.RegisteredClaims
 }
 
@@ -27,7 +29,8 @@ func (s *Service) signAccess(u User, now time.Time) (string, time.Time, error) {
 		return "", time.Time{}, fmt.Errorf("token id: %w", err)
 	}
 	claims := accessClaims{
-		Role: u.Role,
+		Role:           u.Role,
+		SessionVersion: u.SessionVersion,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.opts.Issuer,
 			Subject:   u.ID,
@@ -37,9 +40,10 @@ func (s *Service) signAccess(u User, now time.Time) (string, time.Time, error) {
 			ID:        base64.RawURLEncoding.EncodeToString(jti),
 		},
 	}
+	signer := s.keys.Load().signerAt(now)
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
-	tok.Header["kid"] = s.keys.signer.ID
-	signed, err := tok.SignedString(s.keys.signer.Private)
+	tok.Header["kid"] = signer.ID
+	signed, err := tok.SignedString(signer.Private)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign access token: %w", err)
 	}
@@ -52,7 +56,7 @@ func (s *Service) keyFunc(t *jwt.Token) (any, error) {
 	if !ok || kid == "" || len(kid) > maxKidLen {
 		return nil, fmt.Errorf("missing key id")
 	}
-	pub, ok := s.keys.verify[kid]
+	pub, ok := s.keys.Load().verify[kid]
 	if !ok {
 		return nil, fmt.Errorf("unknown key id")
 	}
@@ -73,7 +77,10 @@ func (s *Service) verifyAccess(token string) (Claims, error) {
 	if c.Subject == "" || (c.Role != RoleUser && c.Role != RoleAdmin) || c.ExpiresAt == nil {
 		return Claims{}, fmt.Errorf("%w: missing claims", ErrInvalidToken)
 	}
-	return Claims{UserID: c.Subject, Role: c.Role, Expires: c.ExpiresAt.Time}, nil
+	if c.SessionVersion < 0 {
+		return Claims{}, fmt.Errorf("%w: bad session version", ErrInvalidToken)
+	}
+	return Claims{UserID: c.Subject, Role: c.Role, Expires: c.ExpiresAt.Time, SessionVersion: c.SessionVersion}, nil
 }
 
 func newParser(opts Options) *jwt.Parser {

@@ -24,14 +24,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/homeplane/homeplane/central/internal/command"
+	"github.com/homeplane/homeplane/central/internal/home"
 )
 
-var _ command.Transport = (*Broker)(nil)
+var (
+	_ command.Transport = (*Broker)(nil)
+	_ home.Disconnector = (*Broker)(nil)
+)
 
 // Credentials authenticates an agent's MQTT login; central's home service
 // implements it. Any error refuses the connection.
 type Credentials interface {
 	AuthenticateAgent(ctx context.Context, agentID, secret string) (homeID string, err error)
+}
+
+// CredentialsFunc adapts a function to Credentials, for wiring a broker
+// before the service that checks agents exists.
+type CredentialsFunc func(ctx context.Context, agentID, secret string) (homeID string, err error)
+
+// AuthenticateAgent implements Credentials.
+func (f CredentialsFunc) AuthenticateAgent(ctx context.Context, agentID, secret string) (string, error) {
+	return f(ctx, agentID, secret)
 }
 
 // ErrClosed is returned by calls on a broker that has been closed.
@@ -312,4 +325,13 @@ func (b *Broker) Disconnect(agentID string) {
 // and must not call back into the broker.
 func (b *Broker) OnConnection(fn func(homeID string, connected bool)) {
 	b.hook.onConnection(fn)
+}
+
+// DisconnectHome drops every connection of the home's agents, for example
+// after the home was deleted. Their Wills fire.
+func (b *Broker) DisconnectHome(homeID string) {
+	for _, cl := range b.hook.clientsOf(homeID) {
+		b.log.Info("disconnecting agent", "agent_id", cl.ID, "home_id", homeID)
+		_ = b.server.DisconnectClient(cl, packets.ErrNotAuthorized)
+	}
 }

@@ -311,3 +311,18 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// clientsOf returns the clients authenticated for the home.
+func (h *hook) clientsOf(homeID string) []*mqtt.Client {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var out []*mqtt.Client
+	for _, list := range h.sessions {
+		for _, s := range list {
+			if s.home == homeID {
+				out = append(out, s.cl)
+			}
+		}
+	}
+	return out
+}

@@ -6,8 +6,10 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/homeplane/homeplane/central/internal/command"
+	"github.com/homeplane/homeplane/central/internal/instance"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
@@ -34,6 +36,16 @@ type discardSink struct{}
 
 func (discardSink) ApplySync(context.Context, string, *homeplanev1.EntitySync) error { return nil }
 
+// nopStore is an instance.Store that keeps nothing.
+type nopStore struct{}
+
+func (nopStore) LoadInstances(context.Context) ([]instance.Record, error) { return nil, nil }
+func (nopStore) SaveInstance(context.Context, string, *homeplanev1.Instance, []instance.Restart, int) error {
+	return nil
+}
+func (nopStore) ForgetInstance(context.Context, string) error    { return nil }
+func (nopStore) InstanceHomes(context.Context) ([]string, error) { return nil, nil }
+
 // FuzzInbound feeds arbitrary topics and payloads to the router's handlers:
 // nothing may panic, and a home that never said it was online is not.
 func FuzzInbound(f *testing.F) {
@@ -43,15 +55,24 @@ func FuzzInbound(f *testing.F) {
 	f.Add(uint8(0), homeA, result)
 	f.Add(uint8(1), homeA, presence)
 	f.Add(uint8(2), homeA, sync)
+	tele, _ := proto.Marshal(&homeplanev1.Telemetry{Time: timestamppb.Now(), CpuPercent: 5,
+		Instance: &homeplanev1.Instance{State: "running", RecentRestarts: []*homeplanev1.Restart{{Time: timestamppb.Now(), Reason: "x"}}}})
+	event, _ := proto.Marshal(&homeplanev1.InstanceEvent{Time: timestamppb.Now(), Kind: "pull_progress", Pull: &homeplanev1.PullProgress{Percent: 50}})
+	f.Add(uint8(3), homeA, tele)
+	f.Add(uint8(4), homeA, event)
 	f.Add(uint8(1), "+", []byte{0xff, 0xff})
 	f.Add(uint8(2), "", []byte{})
 	f.Fuzz(func(t *testing.T, kind uint8, home string, payload []byte) {
 		tr := &fakeTransport{}
-		r, err := command.New(tr, discardSink{}, command.Options{})
+		status, err := instance.New(nopStore{}, instance.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		kinds := []topic.Kind{topic.Result, topic.Presence, topic.Entities}
+		r, err := command.New(tr, discardSink{}, command.Options{InstanceSinks: []command.InstanceSink{status}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := []topic.Kind{topic.Result, topic.Presence, topic.Entities, topic.Telemetry, topic.Events}
 		k := kinds[int(kind)%len(kinds)]
 		tr.subs[topic.Filter(k)](topic.Prefix+home+"/"+string(k), payload)
 		if home != homeA && r.Online(homeA) {

@@ -69,7 +69,22 @@ func (r *Router) onResult(t string, payload []byte) {
 		r.m.ignored.WithLabelValues("wrong_home").Inc()
 		log.Warn("result from a home the command was not sent to")
 	default:
+		// The states the command changed go into the registry before the
+		// caller hears back, so a question right after an action is answered
+		// from the new states rather than from the agent's next delta.
+		if len(res.Changed) > 0 {
+			r.applyChanged(homeID, res.Changed)
+		}
 		c.done <- res // buffered and removed from pending: never blocks
+	}
+}
+
+func (r *Router) applyChanged(homeID string, changed []*homeplanev1.Entity) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.syncTimeout)
+	defer cancel()
+	if err := r.sink.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Entities: changed}); err != nil {
+		r.m.syncFailures.Inc()
+		r.log.Warn("changed states not applied", "home_id", homeID, "error", err)
 	}
 }
 

@@ -10,6 +10,8 @@ type metrics struct {
 	badPayloads  *prometheus.CounterVec
 	ignored      *prometheus.CounterVec
 	syncFailures prometheus.Counter
+
+	instanceFailures *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -43,17 +45,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "homeplane_central_entity_sync_failures_total",
 			Help: "Entity syncs the registry did not apply.",
 		}),
+		instanceFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "homeplane_central_instance_sink_failures_total",
+			Help: "Telemetry samples and supervisor events a sink did not apply, by kind.",
+		}, []string{"kind"}),
 	}
 	for _, o := range []string{outcomeOK, outcomeFailed, outcomeOffline, outcomeTimeout, outcomeCanceled, outcomeBusy, outcomeError} {
 		m.commands.WithLabelValues(o)
 	}
-	for _, k := range []string{"topic", "result", "presence", "entities"} {
+	for _, k := range []string{"topic", "result", "presence", "entities", "telemetry", "events"} {
 		m.badPayloads.WithLabelValues(k)
+	}
+	for _, k := range []string{"telemetry", "events"} {
+		m.instanceFailures.WithLabelValues(k)
 	}
 	for _, r := range []string{"unknown_command", "wrong_home"} {
 		m.ignored.WithLabelValues(r)
 	}
-	for _, c := range []prometheus.Collector{m.commands, m.seconds, m.pending, m.online, m.badPayloads, m.ignored, m.syncFailures} {
+	for _, c := range []prometheus.Collector{m.commands, m.seconds, m.pending, m.online, m.badPayloads, m.ignored, m.syncFailures, m.instanceFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -74,12 +74,16 @@ type Options struct {
 	SyncTimeout time.Duration
 	// Now is the clock for presence times and deadlines. Default time.Now.
 	Now func() time.Time
+	// InstanceSinks get every home's telemetry and supervisor events, in
+	// order; none: they are decoded, checked and dropped.
+	InstanceSinks []InstanceSink
 }
 
 // Router sends commands and tracks presence.
 type Router struct {
 	t              Transport
 	sink           EntitySink
+	instanceSinks  []InstanceSink
 	log            *slog.Logger
 	m              *metrics
 	defaultTimeout time.Duration
@@ -98,8 +102,8 @@ type call struct {
 	done chan *homeplanev1.Result // buffered 1; receives at most one result
 }
 
-// New builds a router on t and subscribes to every home's results, presence
-// and entity syncs.
+// New builds a router on t and subscribes to every home's results, presence,
+// entity syncs, telemetry and supervisor events.
 func New(t Transport, sink EntitySink, opts Options) (*Router, error) {
 	if t == nil || sink == nil {
 		return nil, errors.New("command: nil transport or sink")
@@ -132,6 +136,7 @@ func New(t Transport, sink EntitySink, opts Options) (*Router, error) {
 	r := &Router{
 		t:              t,
 		sink:           sink,
+		instanceSinks:  append([]InstanceSink(nil), opts.InstanceSinks...),
 		log:            opts.Logger,
 		m:              m,
 		defaultTimeout: opts.DefaultTimeout,
@@ -148,6 +153,8 @@ func New(t Transport, sink EntitySink, opts Options) (*Router, error) {
 		{topic.Result, r.onResult},
 		{topic.Presence, r.onPresence},
 		{topic.Entities, r.onEntities},
+		{topic.Telemetry, r.onTelemetry},
+		{topic.Events, r.onEvent},
 	} {
 		if err := t.Subscribe(topic.Filter(s.kind), s.fn); err != nil {
 			return nil, fmt.Errorf("command: subscribe %s: %w", s.kind, err)

@@ -77,4 +77,18 @@ type Store interface {
 	RevokeDevice(ctx context.Context, ownerID, homeID, deviceID string, now time.Time) error
 	// DeviceByToken returns the active device with the token hash, or ErrNotFound.
 	DeviceByToken(ctx context.Context, tokenHash []byte) (Device, error)
+
+	// DeleteAgent removes the agent of one of the owner's homes and returns
+	// its id ("" when none was enrolled), or ErrNotFound for the home.
+	DeleteAgent(ctx context.Context, ownerID, homeID string) (string, error)
+	// RevokeEnrollmentTokens marks the home's unused tokens used and returns
+	// how many, or ErrNotFound for the home.
+	RevokeEnrollmentTokens(ctx context.Context, ownerID, homeID string, now time.Time) (int, error)
+}
+
+// Disconnector drops live agent connections once their credentials are
+// gone (the broker).
+type Disconnector interface {
+	Disconnect(agentID string)
+	DisconnectHome(homeID string)
 }

@@ -22,8 +22,11 @@ type Options struct {
 	// here (10s); a negative value turns the credential caches off.
 	CacheTTL  time.Duration
 	CacheSize int // 10000 entries per cache
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Disconnector, when set, drops an agent's live connection the moment
+	// its credentials are revoked, replaced or its home deleted.
+	Disconnector Disconnector
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -171,6 +174,9 @@ func (s *Service) Delete(ctx context.Context, ownerID, homeID string) error {
 	}
 	s.devices.deleteIf(func(_ string, d Device) bool { return d.HomeID == homeID })
 	s.agents.deleteIf(func(_ string, a agentCred) bool { return a.homeID == homeID })
+	if d := s.opts.Disconnector; d != nil {
+		d.DisconnectHome(homeID)
+	}
 	return nil
 }
 
@@ -226,6 +232,11 @@ func (s *Service) Enroll(ctx context.Context, token, hostname, version string) (
 	}
 	if len(replaced) > 0 {
 		s.agents.deleteIf(func(_ string, a agentCred) bool { return a.homeID == homeID })
+		if d := s.opts.Disconnector; d != nil {
+			for _, old := range replaced {
+				d.Disconnect(old)
+			}
+		}
 		s.opts.Logger.InfoContext(ctx, "agent re-enrolled; old credentials revoked", "home_id", homeID, "agent_id", id)
 	}
 	return Agent{ID: id, HomeID: homeID}, secret, nil

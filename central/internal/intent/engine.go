@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,10 +23,28 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// CommandTimeout bounds one command to a home; default 10s.
 	CommandTimeout time.Duration
-	// ParserName is reported in Response.Parser; default "rules".
+	// ParserName is reported in Response.Parser for NewEngine's own
+	// parser; default "rules".
 	ParserName string
 	// Now tells the time for the date and time intents; default time.Now.
 	Now func() time.Time
+	// Conversations keeps recent turns for follow-ups ("turn it off");
+	// default an in-memory store of this process.
+	Conversations ConversationStore
+	// ContextWindow is how many recent turns of a conversation are kept;
+	// default 5.
+	ContextWindow int
+	// ContextTTL is how long a turn can be referred back to; default 5m.
+	ContextTTL time.Duration
+	// Timers runs the timer intents; without it they are answered as not
+	// supported.
+	Timers Timers
+	// Pipelines tells each home's pipeline; without it every home uses the
+	// rules.
+	Pipelines PipelineStore
+	// Parsers are the LLM and plugin parsers pipelines can use (the rules
+	// parser is NewEngine's).
+	Parsers Parsers
 }
 
 // Engine processes sentences: parse → resolve → execute → answer.
@@ -53,6 +72,15 @@ func NewEngine(p Parser, regs RegistrySource, exec Executor, opts Options) *Engi
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Conversations == nil {
+		opts.Conversations = NewMemoryConversations(0)
+	}
+	if opts.ContextWindow <= 0 {
+		opts.ContextWindow = 5
+	}
+	if opts.ContextTTL <= 0 {
+		opts.ContextTTL = 5 * time.Minute
+	}
 	stage := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "homeplane_central_intent_stage_seconds",
 		Help:    "Time spent in each intent engine stage (parse, resolve, execute, answer).",
@@ -77,25 +105,48 @@ func NewEngine(p Parser, regs RegistrySource, exec Executor, opts Options) *Engi
 // understanding, finding nothing, or an offline home are answers with
 // Success false; the error is only for internal failures.
 func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
-	resp := Response{Parser: e.opts.ParserName}
+	resp := Response{Parser: e.opts.ParserName, ConversationID: req.ConversationID}
+	if resp.ConversationID == "" {
+		resp.ConversationID = newID()
+	}
 	reg, err := e.regs.Registry(ctx, req.HomeID)
 	if err != nil {
 		return resp, fmt.Errorf("home registry: %w", err)
 	}
 
+	parsers, err := e.parserFor(ctx, req.HomeID)
+	if err != nil {
+		return resp, err
+	}
+	tokens := &TokenCount{}
 	t0 := time.Now()
-	in, err := e.parser.Parse(ctx, req.Text, reg, req.Context)
+	in, name, err := e.parse(WithTokenCount(ctx, tokens), parsers, req, reg)
 	resp.ParseDur = time.Since(t0)
+	resp.Parser, resp.LLMTokens = name, tokens.Total()
 	e.stage.WithLabelValues("parse").Observe(resp.ParseDur.Seconds())
 	if errors.Is(err, ErrNoIntent) {
 		resp.ErrorCode = CodeNoIntent
 		resp.Speech = "Sorry, I couldn't understand that"
 		return resp, nil
 	}
+	if err != nil && name != e.opts.ParserName && ctx.Err() == nil {
+		// A model or plugin that fails, times out or answers nonsense is
+		// an answer, not an outage of central.
+		e.log.WarnContext(ctx, "parser failed", "request_id", req.RequestID, "parser", name, "err", err)
+		resp.ErrorCode = CodeFailed
+		resp.Speech = "Sorry, I couldn't understand that right now"
+		return resp, nil
+	}
 	if err != nil {
 		return resp, fmt.Errorf("parse: %w", err)
 	}
 	resp.Intent = in
+
+	if isTimer(in.Name) {
+		resp.Speech, resp.ErrorCode = e.timer(req, in)
+		resp.Success = resp.ErrorCode == ""
+		return resp, nil
+	}
 
 	if speech, ok := e.answerLocally(in, req.Text); ok {
 		resp.Speech, resp.Success = speech, true
@@ -109,6 +160,10 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	if fail != nil {
 		resp.ErrorCode, resp.Speech = fail.code, fail.speech
 		return resp, nil
+	}
+
+	if NeedsTarget(in.Name) && len(targets) > 0 {
+		e.remember(ctx, req, resp.ConversationID, in, reg, targets)
 	}
 
 	if isQuery(in.Name) {
@@ -186,9 +241,6 @@ func (e *Engine) targets(reg *Registry, in Intent) ([]int, *failure) {
 			return []int{i}, nil
 		}
 		return nil, &failure{CodeNoMatch, "Sorry, there is no shopping list in this home"}
-	case "HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer",
-		"HassDecreaseTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus":
-		return nil, &failure{CodeFailed, "Sorry, timers are not supported on this device"}
 	}
 	if _, known := intentDomains[in.Name]; !known && in.Name != "HassGetState" {
 		return nil, &failure{CodeFailed, "Sorry, I can't do that yet"}
@@ -256,3 +308,102 @@ func newID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// parse understands the sentence, reading follow-ups ("turn it off", "and
+// in the bedroom") against the conversation's previous turn.
+func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, reg *Registry) (Intent, string, error) {
+	in, name, err := parseWith(ctx, parsers, req.Text, reg, req.Context)
+	if err != nil && !errors.Is(err, ErrNoIntent) {
+		return in, name, err
+	}
+	concrete := err == nil && (!NeedsTarget(in.Name) || in.Slot("name") != "")
+	if concrete || req.ConversationID == "" {
+		return in, name, err
+	}
+	toks := strings.Fields(Normalize(req.Text))
+	if len(toks) == 0 || len(toks) > 16 {
+		return in, name, err
+	}
+	turns, herr := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
+	if herr != nil {
+		// Without history the sentence is still answered on its own.
+		e.log.WarnContext(ctx, "conversation history unavailable", "request_id", req.RequestID, "err", herr)
+		return in, name, err
+	}
+	if len(turns) == 0 {
+		return in, name, err
+	}
+	last := turns[0].Intent
+	if hasPronoun(toks) {
+		if text, ok := withReference(toks, last); ok {
+			if f, fname, ferr := parseWith(ctx, parsers, text, reg, req.Context); ferr == nil {
+				return f, fname, nil
+			}
+		}
+	}
+	if err != nil {
+		if f, ok := retarget(toks, reg, req.Context, last); ok {
+			return f, name, nil
+		}
+	}
+	return in, name, err
+}
+
+// parseWith tries the parsers in order until one understands the text.
+func parseWith(ctx context.Context, parsers []namedParser, text string, reg *Registry, pc Context) (Intent, string, error) {
+	var in Intent
+	err := ErrNoIntent
+	name := ""
+	for _, p := range parsers {
+		name = p.name
+		in, err = p.p.Parse(ctx, text, reg, pc)
+		if !errors.Is(err, ErrNoIntent) {
+			break
+		}
+	}
+	return in, name, err
+}
+
+// remember stores an understood turn; losing it only costs a follow-up.
+func (e *Engine) remember(ctx context.Context, req Request, conversationID string, in Intent, reg *Registry, targets []int) {
+	ids := make([]string, 0, min(len(targets), 50))
+	for _, i := range targets[:min(len(targets), 50)] {
+		ids = append(ids, reg.entities[i].GetEntityId())
+	}
+	t := Turn{Intent: in, Targets: ids, At: e.opts.Now()}
+	if err := e.opts.Conversations.AddTurn(ctx, req.HomeID, conversationID, t, e.opts.ContextWindow); err != nil {
+		e.log.WarnContext(ctx, "conversation turn not stored", "request_id", req.RequestID, "err", err)
+	}
+}
+
+func isTimer(name string) bool {
+	switch name {
+	case "HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer",
+		"HassDecreaseTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus":
+		return true
+	}
+	return false
+}
+
+// timer hands a timer intent to the device's timers.
+func (e *Engine) timer(req Request, in Intent) (speech, code string) {
+	owner := req.DeviceID
+	if owner == "" && req.UserID != "" {
+		owner = UserTimerOwner(req.UserID)
+	}
+	if e.opts.Timers == nil || owner == "" {
+		return "Sorry, timers are not supported on this device", CodeFailed
+	}
+	speech, err := e.opts.Timers.Handle(TimerRequest{HomeID: req.HomeID, Owner: owner, Area: req.Context.Area}, in)
+	if err != nil {
+		if speech == "" {
+			speech = "Sorry, I couldn't do that with your timers"
+		}
+		return speech, CodeNoMatch
+	}
+	return speech, ""
+}
+
+// UserTimerOwner is the owner of the timers a user sets without a voice
+// device (homectl, an app).
+func UserTimerOwner(userID string) string { return "user:" + userID }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/rules"
+	"github.com/homeplane/homeplane/central/internal/timer"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
@@ -145,5 +146,34 @@ func TestEngineUnknownHome(t *testing.T) {
 	e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{testHome(t)}, &fakeExecutor{}, intent.Options{})
 	if _, err := e.Process(context.Background(), intent.Request{HomeID: "other", Text: "turn on the kitchen lights"}); err == nil {
 		t.Fatal("Process on an unknown home: no error")
+	}
+}
+
+func TestEngineTimers(t *testing.T) {
+	tests := []struct {
+		name, device, user, text string
+		wantCode, wantSpeech     string
+	}{
+		{name: "device sets", device: "d1", text: "set a timer for 5 minutes", wantSpeech: "Timer set for 5 minutes"},
+		{name: "user sets", user: "u1", text: "start a 45 second timer named tea", wantSpeech: "Timer set for 45 seconds named tea"},
+		{name: "nothing to cancel", device: "d1", text: "cancel my timer", wantCode: intent.CodeNoMatch, wantSpeech: "Sorry, I couldn't find that timer"},
+		{name: "no owner", text: "set a timer for 5 minutes", wantCode: intent.CodeFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			exec := &fakeExecutor{}
+			e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{testHome(t)}, exec,
+				intent.Options{Timers: timer.NewManager(timer.Options{})})
+			resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: tt.text, DeviceID: tt.device, UserID: tt.user})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.ErrorCode != tt.wantCode || tt.wantSpeech != "" && resp.Speech != tt.wantSpeech {
+				t.Errorf("answer %q (%q), want %q (%q)", resp.Speech, resp.ErrorCode, tt.wantSpeech, tt.wantCode)
+			}
+			if len(exec.cmds) != 0 {
+				t.Errorf("a timer intent reached the home: %v", exec.cmds)
+			}
+		})
 	}
 }

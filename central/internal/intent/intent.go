@@ -75,14 +75,29 @@ type Executor interface {
 	Execute(ctx context.Context, homeID string, cmd *homeplanev1.Command) (*homeplanev1.Result, error)
 }
 
+// TimerRequest says whose timer an intent is about: Owner is the voice
+// device's id, or "user:<id>" for a user without a device.
+type TimerRequest struct {
+	HomeID, Owner, Area string
+}
+
+// Timers keeps the timers people set by voice and answers in words. It
+// returns an error when no timer (or several) matched or a limit was hit.
+type Timers interface {
+	Handle(req TimerRequest, in Intent) (speech string, err error)
+}
+
 // Request is one sentence to process.
 type Request struct {
-	RequestID      string
-	HomeID         string
-	Text           string
-	Language       string
-	ConversationID string
-	Context        Context
+	RequestID string
+	HomeID    string
+	// DeviceID is the voice device that spoke, UserID the user whose token
+	// was used; timers belong to the device, or to the user without one.
+	DeviceID, UserID string
+	Text             string
+	Language         string
+	ConversationID   string
+	Context          Context
 }
 
 // Error codes of a failed Response.
@@ -97,14 +112,19 @@ const (
 
 // Response is the engine's answer to a Request.
 type Response struct {
-	Speech     string
-	Intent     Intent
-	Targets    []Target
-	Success    bool
-	ErrorCode  string
-	Executed   []*homeplanev1.ServiceCall
-	Result     *homeplanev1.Result
-	Parser     string
+	Speech string
+	// ConversationID names the conversation the next sentence can continue:
+	// the request's, or a new one.
+	ConversationID string
+	Intent         Intent
+	Targets        []Target
+	Success        bool
+	ErrorCode      string
+	Executed       []*homeplanev1.ServiceCall
+	Result         *homeplanev1.Result
+	Parser         string
+	// LLMTokens is what a language model spent understanding the text.
+	LLMTokens  int64
 	ParseDur   time.Duration
 	ResolveDur time.Duration
 	ExecuteDur time.Duration

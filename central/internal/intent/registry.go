@@ -45,6 +45,11 @@ type Registry struct {
 	areaNames   map[string]int
 	floorNames  map[string]int
 
+	// entity indices by area id and by domain, so that resolving "the
+	// kitchen lights" does not walk every entity of a large home
+	byArea   map[string][]int
+	byDomain map[string][]int
+
 	root      trieNode
 	maxTokens int
 }
@@ -85,8 +90,12 @@ func NewRegistry(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floo
 			}
 		}
 	}
+	r.byArea = make(map[string][]int, len(areas))
+	r.byDomain = make(map[string][]int)
 	for i, e := range entities {
 		r.entityByID[e.GetEntityId()] = i
+		r.byArea[e.GetAreaId()] = append(r.byArea[e.GetAreaId()], i)
+		r.byDomain[e.GetDomain()] = append(r.byDomain[e.GetDomain()], i)
 		seen := map[string]bool{}
 		for _, n := range names(e.GetName(), e.GetAliases()) {
 			k := Normalize(n)

@@ -1,6 +1,7 @@
 package intent
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -82,10 +83,7 @@ func resolve(reg *Registry, in Intent) ([]int, *failure) {
 			return nil, &failure{CodeNoMatch, fmt.Sprintf("Sorry, I am not aware of any device called %s", name)}
 		}
 	} else {
-		cands = make([]int, len(reg.entities))
-		for i := range cands {
-			cands[i] = i
-		}
+		cands = reg.candidates(area, floor, domain)
 	}
 	keep := func(pred func(e *homeplanev1.Entity) bool) {
 		cands = slices.DeleteFunc(cands, func(i int) bool { return !pred(reg.entities[i]) })
@@ -182,4 +180,71 @@ func joinOr(items []string) string {
 		return strings.Join(items, "")
 	}
 	return strings.Join(items[:len(items)-1], ", the ") + " or the " + items[len(items)-1]
+}
+
+// ErrUnresolved is wrapped by Resolve when the slots name nothing in the
+// home, or several things where one was meant.
+var ErrUnresolved = errors.New("not resolved")
+
+// ResolveError says why an intent's slots could not be resolved, in the
+// words the engine would answer with.
+type ResolveError struct {
+	Code   string // CodeNoMatch or CodeAmbiguous
+	Speech string
+}
+
+func (e *ResolveError) Error() string { return e.Code + ": " + e.Speech }
+
+// Unwrap lets errors.Is(err, ErrUnresolved) match.
+func (e *ResolveError) Unwrap() error { return ErrUnresolved }
+
+// Resolve finds the entities an intent's slots name in reg, the way the
+// engine does before acting. Intents that need no target return no targets
+// and no error.
+func Resolve(reg *Registry, in Intent) ([]Target, error) {
+	if !NeedsTarget(in.Name) {
+		return nil, nil
+	}
+	idx, fail := resolve(reg, in)
+	if fail != nil {
+		return nil, &ResolveError{Code: fail.code, Speech: fail.speech}
+	}
+	return targetList(reg, idx, nil), nil
+}
+
+// candidates returns a fresh list of the entities that can match an area,
+// floor or domain, from the narrowest index at hand.
+func (r *Registry) candidates(area *homeplanev1.Area, floor *homeplanev1.Floor, domain string) []int {
+	switch {
+	case area != nil:
+		return slices.Clone(r.byArea[area.GetId()])
+	case domain != "":
+		return slices.Clone(r.byDomain[domain])
+	case floor != nil:
+		var out []int
+		for _, a := range r.areas {
+			if a.GetFloorId() == floor.GetId() {
+				out = append(out, r.byArea[a.GetId()]...)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	out := make([]int, len(r.entities))
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// NeedsTarget reports whether an intent acts on or asks about entities of
+// the home; timers, the clock and small talk do not.
+func NeedsTarget(name string) bool {
+	switch name {
+	case "HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer",
+		"HassDecreaseTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus",
+		"HassGetCurrentTime", "HassGetCurrentDate", "HassNevermind", "HassRespond", "HassBroadcast":
+		return false
+	}
+	return true
 }

@@ -3,8 +3,11 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -12,19 +15,29 @@ import (
 	"github.com/homeplane/homeplane/central/internal/audit"
 )
 
-// AuditStore keeps audit records.
+// AuditStore keeps audit records in monthly partitions, hash-chained.
 type AuditStore struct {
 	pool *pgxpool.Pool
+	// months holds the partitions known to exist ("200601"), so a commit
+	// issues DDL only when a month begins.
+	mu     sync.Mutex
+	months map[string]bool
 }
 
-var _ audit.Store = (*AuditStore)(nil)
+var (
+	_ audit.Store       = (*AuditStore)(nil)
+	_ audit.ChainSource = (*AuditStore)(nil)
+)
 
 // NewAuditStore returns an AuditStore on pool.
-func NewAuditStore(pool *pgxpool.Pool) *AuditStore { return &AuditStore{pool: pool} }
+func NewAuditStore(pool *pgxpool.Pool) *AuditStore {
+	return &AuditStore{pool: pool, months: map[string]bool{}}
+}
 
 var auditColumns = []string{
-	"request_id", "kind", "user_id", "home_id", "device_id", "time", "text", "intent", "slots", "parser",
+	"id", "request_id", "kind", "user_id", "home_id", "device_id", "time", "text", "intent", "slots", "parser",
 	"executed", "answer", "outcome", "error", "parse_us", "resolve_us", "execute_us", "total_us", "llm_tokens",
+	"prev_hash", "hash",
 }
 
 // jsonValue encodes v for a jsonb column; nil stays NULL.
@@ -46,32 +59,198 @@ func jsonValue(v any) (any, error) {
 	return string(b), nil
 }
 
-// InsertRecords implements audit.Store with one COPY, so a batch of records
-// shares a single round trip and commit.
+// InsertRecords implements audit.Store: under the chain row lock it numbers
+// and hashes the records and writes them with one COPY, so a whole batch
+// shares a single commit.
 func (s *AuditStore) InsertRecords(ctx context.Context, rs []audit.Record) error {
-	rows := make([][]any, 0, len(rs))
-	for _, r := range rs {
-		slots, err := jsonValue(r.Slots)
-		if err != nil {
-			return fmt.Errorf("encode slots: %w", err)
-		}
-		executed, err := jsonValue(r.Executed)
-		if err != nil {
-			return fmt.Errorf("encode executed: %w", err)
-		}
-		answer, err := jsonValue(r.Answer)
-		if err != nil {
-			return fmt.Errorf("encode answer: %w", err)
-		}
-		rows = append(rows, []any{
-			r.RequestID, r.Kind, r.UserID, r.HomeID, r.DeviceID, r.Time, r.Text, r.Intent, slots, r.Parser,
-			executed, answer, r.Outcome, r.Error, r.ParseUS, r.ResolveUS, r.ExecuteUS, r.TotalUS, int32(r.LLMTokens),
-		})
+	if len(rs) == 0 {
+		return nil
 	}
-	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"audit_records"}, auditColumns, pgx.CopyFromRows(rows)); err != nil {
+	var created []string
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var lastID int64
+		var lastHash []byte
+		var sealed bool
+		if err := tx.QueryRow(ctx, "SELECT last_id, last_hash, sealed FROM audit_chain FOR UPDATE").
+			Scan(&lastID, &lastHash, &sealed); err != nil {
+			return fmt.Errorf("lock audit chain: %w", err)
+		}
+		if !sealed {
+			h, err := seal(ctx, tx, lastID)
+			if err != nil {
+				return err
+			}
+			lastHash = h
+		}
+		var err error
+		if created, err = s.ensurePartitions(ctx, tx, rs); err != nil {
+			return err
+		}
+		rows := make([][]any, 0, len(rs))
+		for i := range rs {
+			r := &rs[i]
+			r.ID, r.PrevHash = lastID+1, lastHash
+			if r.Sum == nil {
+				if r.Sum, err = audit.ContentSum(*r); err != nil {
+					return fmt.Errorf("hash audit record: %w", err)
+				}
+			}
+			r.Hash = audit.Link(r.PrevHash, r.ID, r.Sum)
+			lastID, lastHash = r.ID, r.Hash
+			row, err := recordRow(*r)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, row)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_records"}, auditColumns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("copy audit records: %w", err)
+		}
+		_, err = tx.Exec(ctx, "UPDATE audit_chain SET last_id = $1, last_hash = $2, sealed = true", lastID, lastHash)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("insert audit records: %w", err)
 	}
+	s.mu.Lock()
+	for _, m := range created {
+		s.months[m] = true
+	}
+	s.mu.Unlock()
 	return nil
+}
+
+func recordRow(r audit.Record) ([]any, error) {
+	slots, err := jsonValue(r.Slots)
+	if err != nil {
+		return nil, fmt.Errorf("encode slots: %w", err)
+	}
+	executed, err := jsonValue(r.Executed)
+	if err != nil {
+		return nil, fmt.Errorf("encode executed: %w", err)
+	}
+	answer, err := jsonValue(r.Answer)
+	if err != nil {
+		return nil, fmt.Errorf("encode answer: %w", err)
+	}
+	return []any{
+		r.ID, r.RequestID, r.Kind, r.UserID, r.HomeID, r.DeviceID, r.Time, r.Text, r.Intent, slots, r.Parser,
+		executed, answer, r.Outcome, r.Error, r.ParseUS, r.ResolveUS, r.ExecuteUS, r.TotalUS, int32(r.LLMTokens),
+		r.PrevHash, r.Hash,
+	}, nil
+}
+
+// monthOf names the partition month of t.
+func monthOf(t time.Time) (string, time.Time) {
+	t = t.UTC()
+	start := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return start.Format("200601"), start
+}
+
+// ensurePartitions creates the month partitions the records need, and the
+// following month's ahead of time so the first commit of a month rarely
+// waits for DDL. It returns the months it made sure of.
+func (s *AuditStore) ensurePartitions(ctx context.Context, tx pgx.Tx, rs []audit.Record) ([]string, error) {
+	s.mu.Lock()
+	need := map[string]time.Time{}
+	for _, r := range rs {
+		for _, t := range []time.Time{r.Time, r.Time.AddDate(0, 1, 0)} {
+			if name, start := monthOf(t); !s.months[name] {
+				need[name] = start
+			}
+		}
+	}
+	s.mu.Unlock()
+	var done []string
+	for name, start := range need {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(
+			"CREATE TABLE IF NOT EXISTS audit_records_p%s PARTITION OF audit_records FOR VALUES FROM ('%s') TO ('%s')",
+			name, start.Format(time.RFC3339), start.AddDate(0, 1, 0).Format(time.RFC3339))); err != nil {
+			return nil, fmt.Errorf("create audit partition %s: %w", name, err)
+		}
+		done = append(done, name)
+	}
+	return done, nil
+}
+
+// seal hashes the records migrated from before the chain existed, in order,
+// and returns the last hash.
+func seal(ctx context.Context, tx pgx.Tx, lastID int64) ([]byte, error) {
+	var prev []byte
+	var recs []audit.Record
+	if err := walk(ctx, tx, 0, func(r audit.Record) error {
+		recs = append(recs, r)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("seal audit chain: %w", err)
+	}
+	for _, r := range recs {
+		if r.ID > lastID {
+			break
+		}
+		h, err := audit.Digest(prev, r)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE audit_records SET prev_hash = $2, hash = $3 WHERE id = $1 AND time = $4",
+			r.ID, prev, h, r.Time); err != nil {
+			return nil, fmt.Errorf("seal audit record %d: %w", r.ID, err)
+		}
+		prev = h
+	}
+	return prev, nil
+}
+
+// ChainHead implements audit.ChainSource.
+func (s *AuditStore) ChainHead(ctx context.Context) (audit.Head, error) {
+	var h audit.Head
+	var sealed bool
+	err := s.pool.QueryRow(ctx, "SELECT last_id, last_hash, anchor_id, anchor_hash, sealed FROM audit_chain").
+		Scan(&h.LastID, &h.LastHash, &h.AnchorID, &h.AnchorHash, &sealed)
+	if err != nil {
+		return h, fmt.Errorf("read audit chain: %w", err)
+	}
+	if !sealed {
+		return h, errors.New("audit chain not sealed yet: migrated records get their hashes on the first commit")
+	}
+	return h, nil
+}
+
+// WalkRecords implements audit.ChainSource, streaming in id order.
+func (s *AuditStore) WalkRecords(ctx context.Context, after int64, fn func(audit.Record) error) error {
+	return walk(ctx, s.pool, after, fn)
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func walk(ctx context.Context, q querier, after int64, fn func(audit.Record) error) error {
+	rows, err := q.Query(ctx, "SELECT "+strings.Join(auditColumns, ", ")+" FROM audit_records WHERE id > $1 ORDER BY id", after)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func scanRecord(row pgx.Row) (audit.Record, error) {
+	var r audit.Record
+	var tokens int32
+	err := row.Scan(&r.ID, &r.RequestID, &r.Kind, &r.UserID, &r.HomeID, &r.DeviceID, &r.Time, &r.Text, &r.Intent,
+		&r.Slots, &r.Parser, &r.Executed, &r.Answer, &r.Outcome, &r.Error,
+		&r.ParseUS, &r.ResolveUS, &r.ExecuteUS, &r.TotalUS, &tokens, &r.PrevHash, &r.Hash)
+	r.LLMTokens = int(tokens)
+	return r, err
 }
 
 // Records returns the records f selects, newest first.
@@ -82,14 +261,26 @@ func (s *AuditStore) Records(ctx context.Context, f audit.Filter) ([]audit.Recor
 		args = append(args, v)
 		where = append(where, fmt.Sprintf(cond, len(args)))
 	}
-	if f.HomeID != "" {
-		add("home_id = $%d", f.HomeID)
+	for _, eq := range []struct {
+		col, v string
+	}{
+		{"home_id", f.HomeID}, {"user_id", f.UserID}, {"device_id", f.DeviceID}, {"request_id", f.RequestID},
+		{"kind", f.Kind}, {"intent", f.Intent}, {"outcome", f.Outcome},
+	} {
+		if eq.v != "" {
+			add(eq.col+" = $%d", eq.v)
+		}
 	}
-	if f.UserID != "" {
-		add("user_id = $%d", f.UserID)
-	}
-	if f.RequestID != "" {
-		add("request_id = $%d", f.RequestID)
+	if f.Text != "" {
+		// With a selective equality filter, the rows of that home, user or
+		// device are few: scanning them beats the trigram index, which the
+		// planner would otherwise pick for common words. Matching an
+		// expression of the column keeps the planner off that index.
+		col := "text"
+		if f.HomeID != "" || f.UserID != "" || f.DeviceID != "" || f.RequestID != "" {
+			col = "(text || '')"
+		}
+		add(col+` ILIKE $%d ESCAPE '\'`, "%"+likeEscaper.Replace(f.Text)+"%")
 	}
 	if !f.Since.IsZero() {
 		add("time >= $%d", f.Since)
@@ -106,7 +297,7 @@ func (s *AuditStore) Records(ctx context.Context, f audit.Filter) ([]audit.Recor
 		limit = 100
 	}
 	limit = min(limit, 1000)
-	q := "SELECT id, " + strings.Join(auditColumns, ", ") + " FROM audit_records"
+	q := "SELECT " + strings.Join(auditColumns, ", ") + " FROM audit_records"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -115,13 +306,55 @@ func (s *AuditStore) Records(ctx context.Context, f audit.Filter) ([]audit.Recor
 	if err != nil {
 		return nil, fmt.Errorf("query audit records: %w", err)
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (audit.Record, error) {
-		var r audit.Record
-		var tokens int32
-		err := row.Scan(&r.ID, &r.RequestID, &r.Kind, &r.UserID, &r.HomeID, &r.DeviceID, &r.Time, &r.Text, &r.Intent,
-			&r.Slots, &r.Parser, &r.Executed, &r.Answer, &r.Outcome, &r.Error,
-			&r.ParseUS, &r.ResolveUS, &r.ExecuteUS, &r.TotalUS, &tokens)
-		r.LLMTokens = int(tokens)
-		return r, err
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (audit.Record, error) { return scanRecord(row) })
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// DropBefore drops every monthly partition that ends at or before cutoff and
+// moves the chain anchor past the records it held. It returns the dropped
+// partitions' names.
+func (s *AuditStore) DropBefore(ctx context.Context, cutoff time.Time) ([]string, error) {
+	var dropped []string
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM audit_chain FOR UPDATE"); err != nil {
+			return fmt.Errorf("lock audit chain: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_inherits i
+			JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+			WHERE p.relname = 'audit_records' ORDER BY c.relname`)
+		if err != nil {
+			return err
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			start, err := time.Parse("200601", strings.TrimPrefix(name, "audit_records_p"))
+			if err != nil || !start.AddDate(0, 1, 0).After(start) || start.AddDate(0, 1, 0).After(cutoff) {
+				continue
+			}
+			// The anchor is the newest record dropped so far.
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE audit_chain c SET anchor_id = r.id, anchor_hash = r.hash
+				FROM (SELECT id, hash FROM %s ORDER BY id DESC LIMIT 1) r WHERE r.id > c.anchor_id`,
+				pgx.Identifier{name}.Sanitize())); err != nil {
+				return fmt.Errorf("move audit anchor: %w", err)
+			}
+			if _, err := tx.Exec(ctx, "DROP TABLE "+pgx.Identifier{name}.Sanitize()); err != nil {
+				return fmt.Errorf("drop %s: %w", name, err)
+			}
+			dropped = append(dropped, name)
+		}
+		return nil
 	})
+	if err != nil {
+		return nil, fmt.Errorf("audit retention: %w", err)
+	}
+	s.mu.Lock()
+	for _, n := range dropped {
+		delete(s.months, strings.TrimPrefix(n, "audit_records_p"))
+	}
+	s.mu.Unlock()
+	return dropped, nil
 }

@@ -80,8 +80,8 @@ func (s *AuthStore) CreateUser(ctx context.Context, u auth.User, passwordHash st
 func (s *AuthStore) UserByEmail(ctx context.Context, email string) (auth.User, string, error) {
 	var u auth.User
 	var hash string
-	err := s.pool.QueryRow(ctx, `SELECT id, email, role, disabled, created_at, password_hash
-		FROM users WHERE email = $1`, email).Scan(&u.ID, &u.Email, &u.Role, &u.Disabled, &u.CreatedAt, &hash)
+	err := s.pool.QueryRow(ctx, `SELECT id, email, role, disabled, created_at, session_version, password_hash
+		FROM users WHERE email = $1`, email).Scan(&u.ID, &u.Email, &u.Role, &u.Disabled, &u.CreatedAt, &u.SessionVersion, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return auth.User{}, "", auth.ErrNotFound
 	}
@@ -92,10 +92,13 @@ func (s *AuthStore) UserByEmail(ctx context.Context, email string) (auth.User, s
 }
 
 // SetUserDisabled disables or re-enables a user; disabling also ends their
-// sessions. It returns auth.ErrNotFound for an unknown id.
+// sessions (refresh tokens revoked, session version bumped so that access
+// tokens stop working). It returns auth.ErrNotFound for an unknown id.
 func (s *AuthStore) SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) error {
 	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "UPDATE users SET disabled = $2 WHERE id::text = $1", userID, disabled)
+		tag, err := tx.Exec(ctx, `UPDATE users SET disabled = $2,
+			session_version = session_version + CASE WHEN $2 THEN 1 ELSE 0 END
+			WHERE id::text = $1`, userID, disabled)
 		if err != nil {
 			return fmt.Errorf("set user disabled: %w", err)
 		}
@@ -134,11 +137,12 @@ func (s *AuthStore) RotateRefreshToken(ctx context.Context, hash []byte, now tim
 		var st auth.RefreshState
 		var rotated, revoked *time.Time
 		err := tx.QueryRow(ctx, `SELECT r.family_id, r.user_id, r.created_at, r.expires_at, r.family_expires_at,
-				r.rotated_at, r.revoked_at, u.id, u.email, u.role, u.disabled, u.created_at
+				r.rotated_at, r.revoked_at, u.id, u.email, u.role, u.disabled, u.created_at, u.session_version
 			FROM refresh_tokens r JOIN users u ON u.id = r.user_id
 			WHERE r.token_hash = $1 FOR UPDATE OF r`, hash).Scan(
 			&st.Token.FamilyID, &st.Token.UserID, &st.Token.Created, &st.Token.Expires, &st.Token.FamilyExpires,
-			&rotated, &revoked, &st.User.ID, &st.User.Email, &st.User.Role, &st.User.Disabled, &st.User.CreatedAt)
+			&rotated, &revoked, &st.User.ID, &st.User.Email, &st.User.Role, &st.User.Disabled, &st.User.CreatedAt,
+			&st.User.SessionVersion)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return auth.ErrNotFound
 		}

@@ -38,9 +38,3 @@ func (a *agentService) Enroll(ctx context.Context, req *connect.Request[homeplan
 		MqttUrl:      a.s.mqttURL,
 	}), nil
 }
-
-// adminService answers Unimplemented for every AdminService procedure until
-// the admin features land; the policy already restricts it to admins.
-type adminService struct {
-	homeplanev1connect.UnimplementedAdminServiceHandler
-}

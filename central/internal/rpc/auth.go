@@ -9,8 +9,7 @@ import (
 	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
 )
 
-// authService serves AuthService. Password change and reset are not served
-// yet and answer Unimplemented.
+// authService serves AuthService.
 type authService struct {
 	homeplanev1connect.UnimplementedAuthServiceHandler
 	s *server
@@ -72,4 +71,51 @@ func (a *authService) Logout(ctx context.Context, req *connect.Request[homeplane
 		return nil, err
 	}
 	return connect.NewResponse(&homeplanev1.LogoutResponse{}), nil
+}
+
+// ChangePassword ends every session of the user, this one included: the
+// client logs in again with the new password.
+func (a *authService) ChangePassword(ctx context.Context, req *connect.Request[homeplanev1.ChangePasswordRequest]) (*connect.Response[homeplanev1.ChangePasswordResponse], error) {
+	m := req.Msg
+	var c check
+	c.field("current_password", m.GetCurrentPassword(), true, maxPasswordChars)
+	c.field("new_password", m.GetNewPassword(), true, maxPasswordChars)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	user, err := userOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.s.deps.Accounts.ChangePassword(ctx, user, m.GetCurrentPassword(), m.GetNewPassword()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&homeplanev1.ChangePasswordResponse{}), nil
+}
+
+// RequestPasswordReset answers alike whether or not the account exists.
+func (a *authService) RequestPasswordReset(ctx context.Context, req *connect.Request[homeplanev1.RequestPasswordResetRequest]) (*connect.Response[homeplanev1.RequestPasswordResetResponse], error) {
+	var c check
+	c.field("email", req.Msg.GetEmail(), true, maxEmailChars)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	if err := a.s.deps.Accounts.RequestPasswordReset(ctx, req.Msg.GetEmail()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&homeplanev1.RequestPasswordResetResponse{}), nil
+}
+
+func (a *authService) ResetPassword(ctx context.Context, req *connect.Request[homeplanev1.ResetPasswordRequest]) (*connect.Response[homeplanev1.ResetPasswordResponse], error) {
+	m := req.Msg
+	var c check
+	c.field("reset_token", m.GetResetToken(), true, maxSecretChars)
+	c.field("new_password", m.GetNewPassword(), true, maxPasswordChars)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	if err := a.s.deps.Accounts.ResetPassword(ctx, m.GetResetToken(), m.GetNewPassword()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&homeplanev1.ResetPasswordResponse{}), nil
 }

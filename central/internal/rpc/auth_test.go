@@ -102,7 +102,7 @@ func TestAuthFlow(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = c.auth.ChangePassword(ctx, as(refresh.Msg.GetTokens().GetAccessToken(), &homeplanev1.ChangePasswordRequest{}))
-			wantCode(t, err, connect.CodeUnimplemented)
+			wantCode(t, err, connect.CodeInvalidArgument)
 		})
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/rpc/rpctest"
+	"github.com/homeplane/homeplane/central/internal/timer"
 )
 
 // syncBuffer is a log sink safe for the server's goroutines.
@@ -47,12 +48,14 @@ type testEnv struct {
 	url    string
 	client *http.Client
 
-	accounts *rpctest.Accounts
-	homes    *rpctest.Homes
-	intents  *rpctest.Intents
-	auditor  *rpctest.Auditor
-	reg      *prometheus.Registry
-	logs     *syncBuffer
+	accounts  *rpctest.Accounts
+	homes     *rpctest.Homes
+	intents   *rpctest.Intents
+	auditor   *rpctest.Auditor
+	reg       *prometheus.Registry
+	logs      *syncBuffer
+	timers    *timer.Manager
+	pipelines *memPipelines
 
 	alice, bob, admin  auth.User
 	aliceHome, bobHome home.Home
@@ -63,12 +66,14 @@ type testEnv struct {
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	e := &testEnv{
-		accounts: rpctest.NewAccounts(),
-		homes:    rpctest.NewHomes(),
-		intents:  &rpctest.Intents{},
-		auditor:  &rpctest.Auditor{},
-		reg:      prometheus.NewRegistry(),
-		logs:     &syncBuffer{},
+		accounts:  rpctest.NewAccounts(),
+		homes:     rpctest.NewHomes(),
+		intents:   &rpctest.Intents{},
+		auditor:   &rpctest.Auditor{},
+		reg:       prometheus.NewRegistry(),
+		logs:      &syncBuffer{},
+		timers:    timer.NewManager(timer.Options{}),
+		pipelines: &memPipelines{},
 	}
 	e.intents.Answer(rpctest.LightsOn(), nil)
 	ctx := context.Background()
@@ -87,12 +92,14 @@ func newTestEnv(t testing.TB) *testEnv {
 	}
 
 	h := NewHandler(Deps{
-		Accounts: e.accounts,
-		Homes:    e.homes,
-		Entities: rpctest.Entities{},
-		Intents:  e.intents,
-		Auditor:  e.auditor,
-		Presence: rpctest.Presence{OnlineSince: map[string]time.Time{e.aliceHome.ID: time.Unix(1700000100, 0)}},
+		Accounts:  e.accounts,
+		Homes:     e.homes,
+		Entities:  rpctest.Entities{},
+		Intents:   e.intents,
+		Auditor:   e.auditor,
+		Presence:  rpctest.Presence{OnlineSince: map[string]time.Time{e.aliceHome.ID: time.Unix(1700000100, 0)}},
+		Timers:    e.timers,
+		Pipelines: e.pipelines,
 	}, Options{
 		Logger:     slog.New(NewLogHandler(slog.NewTextHandler(e.logs, nil))),
 		Registerer: e.reg,

@@ -8,10 +8,12 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/homeplane/homeplane/central/internal/admin"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/registry"
+	"github.com/homeplane/homeplane/central/internal/usage"
 )
 
 // RequestIDHeader carries the request id back to the caller, on success and
@@ -21,16 +23,18 @@ const RequestIDHeader = "Homeplane-Request-Id"
 // domainCode is the Connect code of a domain sentinel error, if err wraps one.
 func domainCode(err error) (connect.Code, bool) {
 	switch {
-	case errors.Is(err, home.ErrNotFound), errors.Is(err, registry.ErrNotFound):
+	case errors.Is(err, home.ErrNotFound), errors.Is(err, registry.ErrNotFound), errors.Is(err, admin.ErrNotFound):
 		return connect.CodeNotFound, true
 	case errors.Is(err, auth.ErrInvalidInput), errors.Is(err, home.ErrInvalidInput),
-		errors.Is(err, registry.ErrInvalidInput):
+		errors.Is(err, registry.ErrInvalidInput), errors.Is(err, admin.ErrInvalidInput), errors.Is(err, usage.ErrInvalidInput):
 		return connect.CodeInvalidArgument, true
 	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrInvalidToken),
 		errors.Is(err, home.ErrUnauthenticated):
 		return connect.CodeUnauthenticated, true
 	case errors.Is(err, auth.ErrEmailTaken):
 		return connect.CodeAlreadyExists, true
+	case errors.Is(err, auth.ErrThrottled):
+		return connect.CodeResourceExhausted, true
 	case errors.Is(err, intent.ErrHomeOffline):
 		return connect.CodeUnavailable, true
 	case errors.Is(err, intent.ErrTimeout), errors.Is(err, context.DeadlineExceeded):

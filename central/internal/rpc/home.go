@@ -13,7 +13,7 @@ import (
 
 // homeService serves HomeService. Every call is scoped by the caller's user
 // id; the home service answers home.ErrNotFound for someone else's home just
-// as for a missing one. GetInstance and ControlInstance are not served yet.
+// as for a missing one. GetInstance and ControlInstance live in instance.go.
 type homeService struct {
 	homeplanev1connect.UnimplementedHomeServiceHandler
 	s *server

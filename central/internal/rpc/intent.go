@@ -67,6 +67,7 @@ func (i *intentService) Process(ctx context.Context, req *connect.Request[homepl
 
 	resp, err := i.s.deps.Intents.Process(ctx, ireq)
 	rec.Intent, rec.Slots, rec.Parser = resp.Intent.Name, resp.Intent.Slots, resp.Parser
+	rec.LLMTokens = int(resp.LLMTokens)
 	rec.ParseUS, rec.ResolveUS, rec.ExecuteUS = resp.ParseDur.Microseconds(), resp.ResolveDur.Microseconds(), resp.ExecuteDur.Microseconds()
 	rec.Executed, rec.Answer = auditJSON(resp.Executed, resp.Result)
 	switch {
@@ -86,7 +87,7 @@ func (i *intentService) Process(ctx context.Context, req *connect.Request[homepl
 		Intent:         &homeplanev1.Intent{Name: resp.Intent.Name, Slots: slotsProto(resp.Intent.Slots)},
 		Targets:        targetsProto(resp.Targets),
 		Success:        resp.Success,
-		ConversationId: ireq.ConversationID,
+		ConversationId: resp.ConversationID,
 		RequestId:      ireq.RequestID,
 		ErrorCode:      resp.ErrorCode,
 	}), nil
@@ -113,14 +114,12 @@ func (i *intentService) request(ctx context.Context, caller Caller, m *homeplane
 	if r.Language == "" {
 		r.Language = DefaultLanguage
 	}
-	if r.ConversationID == "" {
-		r.ConversationID = newRequestID()
-	}
 	if caller.IsDevice() {
 		// The device's own home and area; whatever the request says is ignored.
-		r.HomeID, r.Context.Area = caller.HomeID, caller.Area
+		r.HomeID, r.Context.Area, r.DeviceID = caller.HomeID, caller.Area, caller.DeviceID
 		return r, nil
 	}
+	r.UserID = caller.UserID
 	h, err := i.s.deps.Homes.Get(ctx, caller.UserID, m.GetHomeId())
 	if err != nil {
 		return intent.Request{}, err

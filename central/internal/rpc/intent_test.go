@@ -45,7 +45,7 @@ func TestProcessAsUser(t *testing.T) {
 			}
 			reqs := e.intents.Requests()
 			if len(reqs) != 1 || reqs[0].HomeID != e.aliceHome.ID || reqs[0].Language != DefaultLanguage ||
-				reqs[0].RequestID != m.GetRequestId() || reqs[0].ConversationID != m.GetConversationId() || reqs[0].Context.Area != "" {
+				reqs[0].RequestID != m.GetRequestId() || reqs[0].ConversationID != "" || reqs[0].Context.Area != "" {
 				t.Errorf("engine got %+v", reqs)
 			}
 			recs := e.auditor.Records()
@@ -216,5 +216,21 @@ func TestMetricsAndProbes(t *testing.T) {
 	}
 	if code, _ := get("/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz answered %d", code)
+	}
+}
+
+func TestProcessContinuesConversation(t *testing.T) {
+	e := newTestEnv(t)
+	msg := processMsg("turn them off", e.aliceHome.ID)
+	msg.ConversationId = "conv-42"
+	resp, err := e.clients().intent.Process(context.Background(), as(accessToken(e.alice), msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Msg.GetConversationId() != "conv-42" {
+		t.Errorf("conversation id %q, want conv-42", resp.Msg.GetConversationId())
+	}
+	if reqs := e.intents.Requests(); len(reqs) != 1 || reqs[0].ConversationID != "conv-42" {
+		t.Errorf("engine got %+v", reqs)
 	}
 }

@@ -3,6 +3,8 @@ package rpc
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"net/http"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -21,35 +23,69 @@ var (
 	errDenied       = errors.New("not allowed for this caller")
 )
 
-// authInterceptor authenticates the caller of every unary call according to
-// the policy table and puts the Caller in the context. Its errors are Connect
-// errors already, so mapError passes them through.
-func authInterceptor(accounts Accounts, homes Homes) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if req.Spec().IsClient {
-				return next(ctx, req)
-			}
-			need, ok := policy[req.Spec().Procedure]
-			if !ok {
-				return nil, connect.NewError(connect.CodePermissionDenied, errDenied)
-			}
-			if need == accessPublic {
-				return next(ctx, req)
-			}
-			token, err := bearer(req.Header().Get("Authorization"))
-			if err != nil {
-				return nil, connect.NewError(connect.CodeUnauthenticated, err)
-			}
-			caller, err := authenticate(ctx, accounts, homes, token)
-			if err != nil {
-				return nil, err
-			}
-			if err := allowed(need, caller); err != nil {
-				return nil, err
-			}
-			return next(withCaller(ctx, caller), req)
+// authInterceptor authenticates the caller of every call, unary and
+// streaming alike, according to the policy table and puts the Caller in the
+// context. Its errors are Connect errors already, so mapError passes them
+// through; on streams, where no later interceptor maps errors, it maps them
+// itself so no internal detail reaches the caller.
+func authInterceptor(accounts Accounts, homes Homes, log *slog.Logger) connect.Interceptor {
+	return &authGuard{accounts: accounts, homes: homes, log: log}
+}
+
+type authGuard struct {
+	accounts Accounts
+	homes    Homes
+	log      *slog.Logger
+}
+
+// admit returns the context to run the procedure in, or why not.
+func (g *authGuard) admit(ctx context.Context, procedure string, header http.Header) (context.Context, error) {
+	need, ok := policy[procedure]
+	if !ok {
+		return nil, connect.NewError(connect.CodePermissionDenied, errDenied)
+	}
+	if need == accessPublic {
+		return ctx, nil
+	}
+	token, err := bearer(header.Get("Authorization"))
+	if err != nil {
+		return nil, connect.NewError(connect.CodeUnauthenticated, err)
+	}
+	caller, err := authenticate(ctx, g.accounts, g.homes, token)
+	if err != nil {
+		return nil, err
+	}
+	if err := allowed(need, caller); err != nil {
+		return nil, err
+	}
+	return withCaller(ctx, caller), nil
+}
+
+func (g *authGuard) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			return next(ctx, req)
 		}
+		admitted, err := g.admit(ctx, req.Spec().Procedure, req.Header())
+		if err != nil {
+			return nil, err
+		}
+		return next(admitted, req)
+	}
+}
+
+func (g *authGuard) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (g *authGuard) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		procedure := conn.Spec().Procedure
+		admitted, err := g.admit(ctx, procedure, conn.RequestHeader())
+		if err != nil {
+			return mapError(ctx, g.log, procedure, err)
+		}
+		return next(admitted, conn)
 	}
 }
 

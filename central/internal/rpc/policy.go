@@ -43,19 +43,24 @@ var policy = map[string]access{
 	hv1c.AuthServiceRequestPasswordResetProcedure: accessPublic,
 	hv1c.AuthServiceResetPasswordProcedure:        accessPublic, // the reset token is the credential
 
-	hv1c.HomeServiceCreateHomeProcedure:            accessUser,
-	hv1c.HomeServiceListHomesProcedure:             accessUser,
-	hv1c.HomeServiceGetHomeProcedure:               accessUser,
-	hv1c.HomeServiceDeleteHomeProcedure:            accessUser,
-	hv1c.HomeServiceCreateEnrollmentTokenProcedure: accessUser,
-	hv1c.HomeServiceRegisterDeviceProcedure:        accessUser,
-	hv1c.HomeServiceListDevicesProcedure:           accessUser,
-	hv1c.HomeServiceRevokeDeviceProcedure:          accessUser,
-	hv1c.HomeServiceListEntitiesProcedure:          accessUser,
-	hv1c.HomeServiceGetInstanceProcedure:           accessUser,
-	hv1c.HomeServiceControlInstanceProcedure:       accessUser,
+	hv1c.HomeServiceCreateHomeProcedure:             accessUser,
+	hv1c.HomeServiceListHomesProcedure:              accessUser,
+	hv1c.HomeServiceGetHomeProcedure:                accessUser,
+	hv1c.HomeServiceDeleteHomeProcedure:             accessUser,
+	hv1c.HomeServiceCreateEnrollmentTokenProcedure:  accessUser,
+	hv1c.HomeServiceRegisterDeviceProcedure:         accessUser,
+	hv1c.HomeServiceListDevicesProcedure:            accessUser,
+	hv1c.HomeServiceRevokeDeviceProcedure:           accessUser,
+	hv1c.HomeServiceListEntitiesProcedure:           accessUser,
+	hv1c.HomeServiceGetInstanceProcedure:            accessUser,
+	hv1c.HomeServiceControlInstanceProcedure:        accessUser,
+	hv1c.HomeServiceRevokeAgentProcedure:            accessUser,
+	hv1c.HomeServiceRevokeEnrollmentTokensProcedure: accessUser,
 
-	hv1c.IntentServiceProcessProcedure: accessUserOrDevice,
+	hv1c.IntentServiceProcessProcedure:     accessUserOrDevice,
+	hv1c.IntentServiceWatchTimersProcedure: accessUserOrDevice,
+	hv1c.IntentServiceGetPipelineProcedure: accessUser,
+	hv1c.IntentServiceSetPipelineProcedure: accessUser,
 
 	hv1c.AgentServiceEnrollProcedure: accessPublic, // the enrollment token is the credential
 

@@ -49,7 +49,7 @@ func TestPolicyCoversEveryProcedure(t *testing.T) {
 
 func TestPolicyOnlyProcessAdmitsDevices(t *testing.T) {
 	for p, a := range policy {
-		if a == accessUserOrDevice && p != "/homeplane.v1.IntentService/Process" {
+		if a == accessUserOrDevice && p != "/homeplane.v1.IntentService/Process" && p != "/homeplane.v1.IntentService/WatchTimers" {
 			t.Errorf("%s admits devices", p)
 		}
 		if strings.HasPrefix(p, "/homeplane.v1.AdminService/") && a != accessAdmin {
@@ -65,6 +65,9 @@ func TestEveryProcedureServedAndGuarded(t *testing.T) {
 	e := newTestEnv(t)
 	for _, p := range procedures(t) {
 		t.Run(p, func(t *testing.T) {
+			if isStreaming(t, p) {
+				t.Skip("a streaming procedure does not speak unary JSON; see TestWatchTimersGuarded")
+			}
 			resp, err := e.client.Post(e.url+p, "application/json", strings.NewReader("{}"))
 			if err != nil {
 				t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"connectrpc.com/connect"
@@ -30,6 +31,9 @@ type Accounts interface {
 	Refresh(ctx context.Context, refreshToken string) (auth.Tokens, error)
 	Logout(ctx context.Context, refreshToken string) error
 	Verify(ctx context.Context, accessToken string) (auth.Claims, error)
+	ChangePassword(ctx context.Context, userID, current, next string) error
+	RequestPasswordReset(ctx context.Context, email string) error
+	ResetPassword(ctx context.Context, token, next string) error
 }
 
 // Homes is what rpc needs from the home service (home.Service). Every call
@@ -45,6 +49,8 @@ type Homes interface {
 	ListDevices(ctx context.Context, ownerID, homeID string) ([]home.Device, error)
 	RevokeDevice(ctx context.Context, ownerID, homeID, deviceID string) error
 	AuthenticateDevice(ctx context.Context, token string) (home.Device, error)
+	RevokeAgent(ctx context.Context, ownerID, homeID string) error
+	RevokeEnrollmentTokens(ctx context.Context, ownerID, homeID string) (int, error)
 }
 
 // Entities is what rpc needs from the entity registry (registry.Registry).
@@ -78,6 +84,16 @@ type Deps struct {
 	Intents  Intents
 	Auditor  Auditor
 	Presence Presence
+	// Admin serves AdminService; without it AdminService answers Unimplemented.
+	Admin AdminDeps
+	// InstanceStatus and Commands serve GetInstance and ControlInstance;
+	// without them those answer Unimplemented.
+	InstanceStatus InstanceStatus
+	Commands       Commands
+	// Timers serves WatchTimers and Pipelines Get/SetPipeline; without
+	// them those answer Unimplemented.
+	Timers    Timers
+	Pipelines Pipelines
 }
 
 // DefaultMaxRequestBytes bounds a request message when Options leaves it zero.
@@ -95,7 +111,17 @@ type Options struct {
 	MQTTURL string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// TrustedProxies are the proxies whose X-Forwarded-For header names the
+	// client; for anyone else the connection's address is the client's.
+	TrustedProxies []netip.Prefix
+	// HandlerTimeout bounds every call (DefaultHandlerTimeout when zero);
+	// the client's own shorter deadline still wins.
+	HandlerTimeout time.Duration
 }
+
+// DefaultHandlerTimeout bounds a call when Options leaves it zero. Process
+// waits for the home at most the command timeout, well below it.
+const DefaultHandlerTimeout = 30 * time.Second
 
 // server holds what every handler shares.
 type server struct {
@@ -130,6 +156,9 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.HandlerTimeout <= 0 {
+		opts.HandlerTimeout = DefaultHandlerTimeout
+	}
 	s := &server{deps: deps, log: opts.Logger, mqttURL: opts.MQTTURL, now: opts.Now}
 
 	// Outermost first: metrics see the final code, errors are mapped before
@@ -139,7 +168,8 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 		connect.WithInterceptors(
 			newMetrics(opts.Registerer),
 			requestInterceptor(s.log),
-			authInterceptor(deps.Accounts, deps.Homes),
+			clientInterceptor(opts.TrustedProxies, opts.HandlerTimeout),
+			authInterceptor(deps.Accounts, deps.Homes, s.log),
 		),
 	}
 
@@ -148,6 +178,6 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 	mux.Handle(homeplanev1connect.NewHomeServiceHandler(&homeService{s: s}, handlerOpts...))
 	mux.Handle(homeplanev1connect.NewIntentServiceHandler(&intentService{s: s}, handlerOpts...))
 	mux.Handle(homeplanev1connect.NewAgentServiceHandler(&agentService{s: s}, handlerOpts...))
-	mux.Handle(homeplanev1connect.NewAdminServiceHandler(&adminService{}, handlerOpts...))
-	return mux
+	mux.Handle(homeplanev1connect.NewAdminServiceHandler(&adminService{s: s}, handlerOpts...))
+	return longCalls(mux)
 }

@@ -186,8 +186,7 @@ func (s *sentence) hasAny(set map[string]bool) bool {
 }
 
 func (s *sentence) climateSet() (intent.Intent, bool) {
-	if !s.has("temperature", "temp", "thermostat", "heating", "heat", "degrees", "degree") &&
-		!(s.hasNounOrEntity() && s.target().cls != nil && s.target().cls.domain == "climate") {
+	if !s.has("temperature", "temp", "thermostat", "heating", "heat", "degrees", "degree") && !s.namesClimate() {
 		return intent.Intent{}, false
 	}
 	if !s.has("set", "change", "make", "turn", "adjust", "put", "raise", "lower", "increase", "decrease") {
@@ -270,4 +269,15 @@ func (s *sentence) unknownPlace() string {
 		}
 	}
 	return ""
+}
+
+// namesClimate reports whether the sentence names a thermostat, by noun or
+// by the name of a climate entity.
+func (s *sentence) namesClimate() bool {
+	t := s.target()
+	if t.cls != nil && t.cls.domain == "climate" {
+		return true
+	}
+	i, ok := t.entity(s.reg, "climate")
+	return ok && s.reg.Entity(i).GetDomain() == "climate"
 }

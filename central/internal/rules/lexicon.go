@@ -86,6 +86,8 @@ var nouns = func() *lexNode {
 	bs("cold", "cold sensor", "cold sensors")
 	bs("problem", "problem", "problems")
 	bs("update", "update", "updates")
+	add(class{domain: "binary_sensor", deviceClass: "gas", state: "on"}, "gas leak", "gas leaks")
+	add(class{domain: "binary_sensor", deviceClass: "smoke", state: "on"}, "fire")
 	add(class{domain: "binary_sensor", deviceClass: "moisture", state: "on"}, "leak", "leaks", "water leak", "water leaks", "flood")
 	return root
 }()

@@ -110,7 +110,11 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 		} else if len(q) > 2 && q[0] == "tv" && q[1] == "show" {
 			slots["media_class"], q = "tv_show", q[2:]
 		} else if c, ok := mediaClasses[q[0]]; ok {
+			// "the podcast The Daily": the title keeps its article.
 			slots["media_class"], q = c, q[1:]
+			if len(q) > 1 && q[0] == "the" {
+				slots["search_query"] = strings.Join(q, " ")
+			}
 		}
 	}
 	if len(q) > 2 && (q[0] == "music" || q[0] == "songs" || q[0] == "something") && q[1] == "by" {
@@ -126,7 +130,9 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 		}
 		return intent.Intent{Name: "HassMediaUnpause", Slots: slots}, true
 	}
-	slots["search_query"] = strings.Join(q, " ")
+	if slots["search_query"] == nil {
+		slots["search_query"] = strings.Join(q, " ")
+	}
 	if slots["name"] == nil && slots["area"] == nil && s.pc.Area != "" {
 		slots["area"] = s.pc.Area
 	}
@@ -144,7 +150,7 @@ func (s *sentence) vacuum() (intent.Intent, bool) {
 	name := "HassVacuumStart"
 	if s.has("dock", "base", "home", "charger", "return", "back") {
 		name = "HassVacuumReturnToBase"
-	} else if !s.has("start", "vacuum", "vacuuming", "clean", "hoover", "hoovering", "run", "go") {
+	} else if !s.has("start", "vacuum", "vacuuming", "clean", "hoover", "hoovering", "run", "go") && s.first() != "vacuum" {
 		return intent.Intent{}, false
 	}
 	slots := map[string]any{}

@@ -109,6 +109,7 @@ func hasPrefix(toks, p []string) bool {
 
 func (s *sentence) parse() (intent.Intent, bool) {
 	for _, m := range []func(*sentence) (intent.Intent, bool){
+		(*sentence).broadcast,
 		(*sentence).nevermind,
 		(*sentence).respond,
 		(*sentence).timer,
@@ -131,7 +132,11 @@ func (s *sentence) parse() (intent.Intent, bool) {
 }
 
 func (s *sentence) nevermind() (intent.Intent, bool) {
-	switch strings.Join(s.toks, " ") {
+	toks := s.toks
+	for len(toks) > 1 && (toks[0] == "no" || toks[0] == "oh" || toks[0] == "actually" || toks[0] == "um" || toks[0] == "uh" || toks[0] == "sorry") {
+		toks = toks[1:]
+	}
+	switch strings.Join(toks, " ") {
 	case "never mind", "nevermind", "forget it", "forget about it", "cancel", "cancel that",
 		"nothing", "ignore that", "never mind that", "no thanks", "no thank you", "stop", "abort":
 		return intent.Intent{Name: "HassNevermind", Slots: map[string]any{}}, true
@@ -182,4 +187,25 @@ func (s *sentence) weather() (intent.Intent, bool) {
 		}
 	}
 	return intent.Intent{Name: "HassGetWeather", Slots: slots}, true
+}
+
+// broadcast reads "broadcast <message>", "announce (that) <message>" and
+// "tell everyone (that) <message>".
+func (s *sentence) broadcast() (intent.Intent, bool) {
+	i := 0
+	switch {
+	case s.toks[0] == "broadcast" || s.toks[0] == "announce":
+		i = 1
+	case hasPrefix(s.toks, []string{"tell", "everyone"}) || hasPrefix(s.toks, []string{"tell", "everybody"}):
+		i = 2
+	default:
+		return intent.Intent{}, false
+	}
+	if i < len(s.toks) && s.toks[i] == "that" {
+		i++
+	}
+	if i >= len(s.toks) {
+		return intent.Intent{}, false
+	}
+	return intent.Intent{Name: "HassBroadcast", Slots: map[string]any{"message": s.text(i, len(s.toks))}}, true
 }

@@ -34,7 +34,8 @@ func (s *sentence) question() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	}
 	t := s.target()
-	temp := s.has("temperature", "temp") || s.first() == "how" && s.has("hot", "warm", "cold", "cool")
+	temp := s.has("temperature", "temp") || s.first() == "how" && s.has("hot", "warm", "cold", "cool") ||
+		s.hasSeq("set", "to") && s.namesClimate()
 	if temp {
 		i, isEnt := t.entity(s.reg, "climate")
 		if !isEnt || s.reg.Entity(i).GetDomain() == "climate" {
@@ -109,6 +110,11 @@ func (s *sentence) question() (intent.Intent, bool) {
 		case sw.deviceClass != "":
 			domain, dc = "binary_sensor", sw.deviceClass
 		}
+	}
+	// "is there smoke in the kitchen", "any motion in the hall": a
+	// detector's own noun asks whether it is triggered.
+	if !hasState && implied == "" && domain == "binary_sensor" && dc != "" && s.has("there", "any", "detected") {
+		implied = "on"
 	}
 	if domain == "" || (!hasState && implied == "" && domain != "person") {
 		return intent.Intent{}, false

@@ -26,6 +26,8 @@ func unitOf(t string) byte {
 	return 0
 }
 
+var andAHalf = []string{"and", "a", "half"}
+
 // parseDuration reads "<number> <unit> [and] <number> <unit> ..." at i.
 func parseDuration(toks []string, i int) (d duration, ok bool) {
 	d.start = i
@@ -37,10 +39,18 @@ func parseDuration(toks []string, i int) (d duration, ok bool) {
 		}
 		var v float64
 		var n int
-		if k < len(toks) && (toks[k] == "a" || toks[k] == "an") {
+		switch {
+		case k+1 < len(toks) && toks[k] == "half" && (toks[k+1] == "an" || toks[k+1] == "a"):
+			v, n = 0.5, 2 // "half an hour"
+		case k < len(toks) && toks[k] == "half":
+			v, n = 0.5, 1 // "half hour"
+		case k < len(toks) && (toks[k] == "a" || toks[k] == "an"):
 			v, n = 1, 1
-		} else {
+		default:
 			v, n = parseNumber(toks, k)
+		}
+		if n > 0 && hasPrefix(toks[min(k+n, len(toks)):], andAHalf) {
+			v, n = v+0.5, n+len(andAHalf) // "two and a half hours"
 		}
 		if n == 0 || k+n >= len(toks) {
 			break
@@ -48,6 +58,10 @@ func parseDuration(toks []string, i int) (d duration, ok bool) {
 		u := unitOf(toks[k+n])
 		if u == 0 {
 			break
+		}
+		next := k + n + 1
+		if hasPrefix(toks[next:], andAHalf) {
+			v, next = v+0.5, next+len(andAHalf) // "an hour and a half"
 		}
 		switch u {
 		case 'h':
@@ -58,13 +72,17 @@ func parseDuration(toks []string, i int) (d duration, ok bool) {
 			d.s, d.hasS = v, true
 		}
 		ok = true
-		j = k + n + 1
+		j = next
 	}
 	d.end = j
 	return d, ok
 }
 
 func (d duration) fill(slots map[string]any, prefix string) {
+	if d.hasH && d.h < 1 && !d.hasM {
+		// "half an hour" is thirty minutes.
+		d.m, d.hasM, d.hasH = d.h*60, true, false
+	}
 	if d.hasH {
 		slots[prefix+"hours"] = number(d.h)
 	}
@@ -116,7 +134,7 @@ func (s *sentence) timer() (intent.Intent, bool) {
 	name := ""
 	has := func(ws ...string) bool { return s.has(ws...) }
 	switch {
-	case has("status", "left", "remaining") || s.hasSeq("how", "long") || s.hasSeq("how", "much", "time"):
+	case has("status", "left", "remaining", "longer") || s.hasSeq("how", "long") || s.hasSeq("how", "much", "time"):
 		name = "HassTimerStatus"
 	case has("add", "increase", "extend", "plus", "lengthen"):
 		name = "HassIncreaseTimer"
@@ -144,6 +162,7 @@ func (s *sentence) timer() (intent.Intent, bool) {
 			ref = &durs[k]
 		}
 	}
+	durBefore := ref != nil
 	after := ti + 1
 	if after < len(s.toks) {
 		switch s.toks[after] {
@@ -152,7 +171,7 @@ func (s *sentence) timer() (intent.Intent, bool) {
 				if ref == nil {
 					ref = &d
 				}
-			} else if words := s.nameUntil(after+1, "by", "to", "in"); words != "" {
+			} else if words := s.nameUntil(skipDeterminers(s.toks, after+1), "by", "to", "in"); words != "" {
 				slots["name"] = words
 			}
 		case "named", "called":
@@ -168,7 +187,7 @@ func (s *sentence) timer() (intent.Intent, bool) {
 			slots["name"] = s.nameUntil(i+1, "for", "by", "in")
 		}
 	}
-	if ref == nil {
+	if !durBefore {
 		j := ti
 		for j > 0 && !timerStop[s.toks[j-1]] {
 			if _, n := parseNumber(s.toks, j-1); n > 0 {
@@ -294,4 +313,13 @@ func (s *sentence) delayedCommand() (intent.Intent, bool) {
 	slots := map[string]any{"conversation_command": strings.Join(cmd, " ")}
 	d.fill(slots, "")
 	return intent.Intent{Name: "HassStartTimer", Slots: slots}, true
+}
+
+// skipDeterminers returns the index of the first token at or after i that
+// is not "the", "my", "a" or "an".
+func skipDeterminers(toks []string, i int) int {
+	for i < len(toks) && (toks[i] == "the" || toks[i] == "my" || toks[i] == "a" || toks[i] == "an" || toks[i] == "our") {
+		i++
+	}
+	return i
 }

@@ -29,6 +29,7 @@ type Accounts struct {
 	pass    map[string]string // by email
 	access  map[string]string // token → user id
 	refresh map[string]string // token → user id
+	resets  map[string]string // reset token → user id
 	next    int
 }
 
@@ -136,6 +137,79 @@ func (f *Accounts) Verify(_ context.Context, accessToken string) (auth.Claims, e
 	}
 	u := f.byID[id]
 	return auth.Claims{UserID: u.ID, Role: u.Role, Expires: time.Now().Add(time.Minute)}, nil
+}
+
+// ChangePassword implements rpc.Accounts: every token of the user stops working.
+func (f *Accounts) ChangePassword(_ context.Context, userID, current, next string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.byID[userID]
+	if !ok {
+		return fmt.Errorf("change password: %w", auth.ErrInvalidToken)
+	}
+	if f.pass[u.Email] != current {
+		return fmt.Errorf("%w: current password is wrong", auth.ErrInvalidInput)
+	}
+	if len(next) < 8 {
+		return fmt.Errorf("%w: password shorter than 8 characters", auth.ErrInvalidInput)
+	}
+	f.pass[u.Email] = next
+	f.endSessions(userID)
+	return nil
+}
+
+// endSessions drops every token of the user; f.mu is held.
+func (f *Accounts) endSessions(userID string) {
+	for tok, id := range f.access {
+		if id == userID {
+			delete(f.access, tok)
+		}
+	}
+	for tok, id := range f.refresh {
+		if id == userID {
+			delete(f.refresh, tok)
+		}
+	}
+}
+
+// RequestPasswordReset implements rpc.Accounts; the token of a known user
+// is kept for ResetToken.
+func (f *Accounts) RequestPasswordReset(_ context.Context, email string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u, ok := f.users[email]; ok {
+		if f.resets == nil {
+			f.resets = map[string]string{}
+		}
+		f.next++
+		f.resets[fmt.Sprintf("reset-%d", f.next)] = u.ID
+	}
+	return nil
+}
+
+// ResetTokens returns the outstanding reset tokens, token → user id.
+func (f *Accounts) ResetTokens() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]string{}
+	for k, v := range f.resets {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetPassword implements rpc.Accounts.
+func (f *Accounts) ResetPassword(_ context.Context, token, next string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, ok := f.resets[token]
+	if !ok {
+		return fmt.Errorf("reset password: %w", auth.ErrInvalidToken)
+	}
+	delete(f.resets, token)
+	f.pass[f.byID[id].Email] = next
+	f.endSessions(id)
+	return nil
 }
 
 // Homes scopes everything by owner like the real service: someone else's
@@ -366,12 +440,20 @@ type Intents struct {
 	err  error
 }
 
-// Process records req and answers what Answer set.
+// Process records req and answers what Answer set, continuing the
+// request's conversation or starting one as the engine does.
 func (f *Intents) Process(_ context.Context, req intent.Request) (intent.Response, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reqs = append(f.reqs, req)
-	return f.resp, f.err
+	resp := f.resp
+	if resp.ConversationID == "" {
+		resp.ConversationID = req.ConversationID
+	}
+	if resp.ConversationID == "" {
+		resp.ConversationID = fmt.Sprintf("conversation-%d", len(f.reqs))
+	}
+	return resp, f.err
 }
 
 // Answer sets what Process answers from now on.
@@ -433,4 +515,40 @@ func (f Presence) Online(homeID string) bool {
 func (f Presence) LastSeen(homeID string) (time.Time, bool) {
 	t, ok := f.OnlineSince[homeID]
 	return t, ok
+}
+
+// RevokeAgent implements rpc.Homes.
+func (f *Homes) RevokeAgent(_ context.Context, ownerID, homeID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	h, err := f.owned(ownerID, homeID)
+	if err != nil {
+		return err
+	}
+	h.Enrolled = false
+	f.homes[homeID] = h
+	return nil
+}
+
+// RevokeEnrollmentTokens implements rpc.Homes.
+func (f *Homes) RevokeEnrollmentTokens(_ context.Context, ownerID, homeID string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return 0, f.fail
+	}
+	if _, err := f.owned(ownerID, homeID); err != nil {
+		return 0, err
+	}
+	n := 0
+	for tok, id := range f.enroll {
+		if id == homeID {
+			delete(f.enroll, tok)
+			n++
+		}
+	}
+	return n, nil
 }

@@ -372,6 +372,8 @@ func (x *ResetUserPasswordRequest) GetUserId() string {
 	return ""
 }
 
+// ResetUserPasswordResponse: the user gets a single-use reset token through
+// central's notifier (the notification outbox when no mail is set up).
 type ResetUserPasswordResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -414,6 +416,8 @@ type FleetHome struct {
 	Home          *Home                  `protobuf:"bytes,1,opt,name=home,proto3" json:"home,omitempty"`
 	Owner         *User                  `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
 	Instance      *Instance              `protobuf:"bytes,3,opt,name=instance,proto3" json:"instance,omitempty"`
+	AgentVersion  string                 `protobuf:"bytes,4,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
+	AgentHostname string                 `protobuf:"bytes,5,opt,name=agent_hostname,json=agentHostname,proto3" json:"agent_hostname,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -467,6 +471,20 @@ func (x *FleetHome) GetInstance() *Instance {
 		return x.Instance
 	}
 	return nil
+}
+
+func (x *FleetHome) GetAgentVersion() string {
+	if x != nil {
+		return x.AgentVersion
+	}
+	return ""
+}
+
+func (x *FleetHome) GetAgentHostname() string {
+	if x != nil {
+		return x.AgentHostname
+	}
+	return ""
 }
 
 type ListAllHomesRequest struct {
@@ -574,21 +592,31 @@ func (x *ListAllHomesResponse) GetNextPageToken() string {
 }
 
 type AuditRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
-	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
-	UserId        string                 `protobuf:"bytes,4,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	HomeId        string                 `protobuf:"bytes,5,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
-	DeviceId      string                 `protobuf:"bytes,6,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	Text          string                 `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
-	Intent        string                 `protobuf:"bytes,8,opt,name=intent,proto3" json:"intent,omitempty"`
-	Slots         *structpb.Struct       `protobuf:"bytes,9,opt,name=slots,proto3" json:"slots,omitempty"`
-	Parser        string                 `protobuf:"bytes,10,opt,name=parser,proto3" json:"parser,omitempty"`
-	Executed      *structpb.Struct       `protobuf:"bytes,11,opt,name=executed,proto3" json:"executed,omitempty"`
-	Outcome       string                 `protobuf:"bytes,12,opt,name=outcome,proto3" json:"outcome,omitempty"`
-	Error         string                 `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
-	LatencyUs     int64                  `protobuf:"varint,14,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Time      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	Kind      string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	UserId    string                 `protobuf:"bytes,4,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	HomeId    string                 `protobuf:"bytes,5,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
+	DeviceId  string                 `protobuf:"bytes,6,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Text      string                 `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
+	Intent    string                 `protobuf:"bytes,8,opt,name=intent,proto3" json:"intent,omitempty"`
+	Slots     *structpb.Struct       `protobuf:"bytes,9,opt,name=slots,proto3" json:"slots,omitempty"`
+	Parser    string                 `protobuf:"bytes,10,opt,name=parser,proto3" json:"parser,omitempty"`
+	Executed  *structpb.Struct       `protobuf:"bytes,11,opt,name=executed,proto3" json:"executed,omitempty"`
+	Outcome   string                 `protobuf:"bytes,12,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Error     string                 `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
+	LatencyUs int64                  `protobuf:"varint,14,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
+	// What was executed and what Home Assistant answered, as JSON text (the
+	// executed calls are a list, which a Struct cannot hold).
+	ExecutedJson string `protobuf:"bytes,15,opt,name=executed_json,json=executedJson,proto3" json:"executed_json,omitempty"`
+	AnswerJson   string `protobuf:"bytes,16,opt,name=answer_json,json=answerJson,proto3" json:"answer_json,omitempty"`
+	ParseUs      int64  `protobuf:"varint,17,opt,name=parse_us,json=parseUs,proto3" json:"parse_us,omitempty"`
+	ResolveUs    int64  `protobuf:"varint,18,opt,name=resolve_us,json=resolveUs,proto3" json:"resolve_us,omitempty"`
+	ExecuteUs    int64  `protobuf:"varint,19,opt,name=execute_us,json=executeUs,proto3" json:"execute_us,omitempty"`
+	LlmTokens    int32  `protobuf:"varint,20,opt,name=llm_tokens,json=llmTokens,proto3" json:"llm_tokens,omitempty"`
+	// The record's position in the audit hash chain.
+	Id            int64 `protobuf:"varint,21,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -721,18 +749,72 @@ func (x *AuditRecord) GetLatencyUs() int64 {
 	return 0
 }
 
+func (x *AuditRecord) GetExecutedJson() string {
+	if x != nil {
+		return x.ExecutedJson
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetAnswerJson() string {
+	if x != nil {
+		return x.AnswerJson
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetParseUs() int64 {
+	if x != nil {
+		return x.ParseUs
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetResolveUs() int64 {
+	if x != nil {
+		return x.ResolveUs
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetExecuteUs() int64 {
+	if x != nil {
+		return x.ExecuteUs
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetLlmTokens() int32 {
+	if x != nil {
+		return x.LlmTokens
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
 type QueryAuditRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	HomeId        string                 `protobuf:"bytes,2,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
-	DeviceId      string                 `protobuf:"bytes,3,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	Intent        string                 `protobuf:"bytes,4,opt,name=intent,proto3" json:"intent,omitempty"`
-	Outcome       string                 `protobuf:"bytes,5,opt,name=outcome,proto3" json:"outcome,omitempty"`
-	Since         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since,proto3" json:"since,omitempty"`
-	Until         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until,proto3" json:"until,omitempty"`
-	Text          string                 `protobuf:"bytes,8,opt,name=text,proto3" json:"text,omitempty"`
-	PageSize      int32                  `protobuf:"varint,9,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,10,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Filters select records with equal fields; text matches a substring of
+	// the request text, case-insensitively. Records come newest first.
+	UserId    string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	HomeId    string                 `protobuf:"bytes,2,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
+	DeviceId  string                 `protobuf:"bytes,3,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Intent    string                 `protobuf:"bytes,4,opt,name=intent,proto3" json:"intent,omitempty"`
+	Outcome   string                 `protobuf:"bytes,5,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Since     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since,proto3" json:"since,omitempty"`
+	Until     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until,proto3" json:"until,omitempty"`
+	Text      string                 `protobuf:"bytes,8,opt,name=text,proto3" json:"text,omitempty"`
+	PageSize  int32                  `protobuf:"varint,9,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string                 `protobuf:"bytes,10,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// "intent", "login", "login_failed", "refresh_reuse", "access_denied",
+	// "admin" or "instance".
+	Kind          string `protobuf:"bytes,11,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -833,6 +915,13 @@ func (x *QueryAuditRequest) GetPageSize() int32 {
 func (x *QueryAuditRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *QueryAuditRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
 	}
 	return ""
 }
@@ -1110,18 +1199,20 @@ const file_homeplane_v1_admin_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\v2\x12.homeplane.v1.UserR\x04user\"3\n" +
 	"\x18ResetUserPasswordRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"\x1b\n" +
-	"\x19ResetUserPasswordResponse\"\x91\x01\n" +
+	"\x19ResetUserPasswordResponse\"\xdd\x01\n" +
 	"\tFleetHome\x12&\n" +
 	"\x04home\x18\x01 \x01(\v2\x12.homeplane.v1.HomeR\x04home\x12(\n" +
 	"\x05owner\x18\x02 \x01(\v2\x12.homeplane.v1.UserR\x05owner\x122\n" +
-	"\binstance\x18\x03 \x01(\v2\x16.homeplane.v1.InstanceR\binstance\"Q\n" +
+	"\binstance\x18\x03 \x01(\v2\x16.homeplane.v1.InstanceR\binstance\x12#\n" +
+	"\ragent_version\x18\x04 \x01(\tR\fagentVersion\x12%\n" +
+	"\x0eagent_hostname\x18\x05 \x01(\tR\ragentHostname\"Q\n" +
 	"\x13ListAllHomesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"m\n" +
 	"\x14ListAllHomesResponse\x12-\n" +
 	"\x05homes\x18\x01 \x03(\v2\x17.homeplane.v1.FleetHomeR\x05homes\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb6\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x84\x05\n" +
 	"\vAuditRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1139,7 +1230,18 @@ const file_homeplane_v1_admin_proto_rawDesc = "" +
 	"\aoutcome\x18\f \x01(\tR\aoutcome\x12\x14\n" +
 	"\x05error\x18\r \x01(\tR\x05error\x12\x1d\n" +
 	"\n" +
-	"latency_us\x18\x0e \x01(\x03R\tlatencyUs\"\xc8\x02\n" +
+	"latency_us\x18\x0e \x01(\x03R\tlatencyUs\x12#\n" +
+	"\rexecuted_json\x18\x0f \x01(\tR\fexecutedJson\x12\x1f\n" +
+	"\vanswer_json\x18\x10 \x01(\tR\n" +
+	"answerJson\x12\x19\n" +
+	"\bparse_us\x18\x11 \x01(\x03R\aparseUs\x12\x1d\n" +
+	"\n" +
+	"resolve_us\x18\x12 \x01(\x03R\tresolveUs\x12\x1d\n" +
+	"\n" +
+	"execute_us\x18\x13 \x01(\x03R\texecuteUs\x12\x1d\n" +
+	"\n" +
+	"llm_tokens\x18\x14 \x01(\x05R\tllmTokens\x12\x0e\n" +
+	"\x02id\x18\x15 \x01(\x03R\x02id\"\xdc\x02\n" +
 	"\x11QueryAuditRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\ahome_id\x18\x02 \x01(\tR\x06homeId\x12\x1b\n" +
@@ -1152,7 +1254,8 @@ const file_homeplane_v1_admin_proto_rawDesc = "" +
 	"\tpage_size\x18\t \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\n" +
-	" \x01(\tR\tpageToken\"q\n" +
+	" \x01(\tR\tpageToken\x12\x12\n" +
+	"\x04kind\x18\v \x01(\tR\x04kind\"q\n" +
 	"\x12QueryAuditResponse\x123\n" +
 	"\arecords\x18\x01 \x03(\v2\x19.homeplane.v1.AuditRecordR\arecords\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"{\n" +

@@ -697,6 +697,175 @@ func (x *CreateEnrollmentTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type RevokeAgentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HomeId        string                 `protobuf:"bytes,1,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAgentRequest) Reset() {
+	*x = RevokeAgentRequest{}
+	mi := &file_homeplane_v1_home_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAgentRequest) ProtoMessage() {}
+
+func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_home_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RevokeAgentRequest) GetHomeId() string {
+	if x != nil {
+		return x.HomeId
+	}
+	return ""
+}
+
+type RevokeAgentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAgentResponse) Reset() {
+	*x = RevokeAgentResponse{}
+	mi := &file_homeplane_v1_home_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAgentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAgentResponse) ProtoMessage() {}
+
+func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_home_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAgentResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAgentResponse) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{13}
+}
+
+type RevokeEnrollmentTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HomeId        string                 `protobuf:"bytes,1,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeEnrollmentTokensRequest) Reset() {
+	*x = RevokeEnrollmentTokensRequest{}
+	mi := &file_homeplane_v1_home_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeEnrollmentTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeEnrollmentTokensRequest) ProtoMessage() {}
+
+func (x *RevokeEnrollmentTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_home_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeEnrollmentTokensRequest.ProtoReflect.Descriptor instead.
+func (*RevokeEnrollmentTokensRequest) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RevokeEnrollmentTokensRequest) GetHomeId() string {
+	if x != nil {
+		return x.HomeId
+	}
+	return ""
+}
+
+type RevokeEnrollmentTokensResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many unused tokens stopped working.
+	Revoked       int32 `protobuf:"varint,1,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeEnrollmentTokensResponse) Reset() {
+	*x = RevokeEnrollmentTokensResponse{}
+	mi := &file_homeplane_v1_home_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeEnrollmentTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeEnrollmentTokensResponse) ProtoMessage() {}
+
+func (x *RevokeEnrollmentTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_home_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeEnrollmentTokensResponse.ProtoReflect.Descriptor instead.
+func (*RevokeEnrollmentTokensResponse) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RevokeEnrollmentTokensResponse) GetRevoked() int32 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
+}
+
 type RegisterDeviceRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	HomeId string                 `protobuf:"bytes,1,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
@@ -709,7 +878,7 @@ type RegisterDeviceRequest struct {
 
 func (x *RegisterDeviceRequest) Reset() {
 	*x = RegisterDeviceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[12]
+	mi := &file_homeplane_v1_home_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +890,7 @@ func (x *RegisterDeviceRequest) String() string {
 func (*RegisterDeviceRequest) ProtoMessage() {}
 
 func (x *RegisterDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[12]
+	mi := &file_homeplane_v1_home_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +903,7 @@ func (x *RegisterDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RegisterDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{12}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RegisterDeviceRequest) GetHomeId() string {
@@ -769,7 +938,7 @@ type RegisterDeviceResponse struct {
 
 func (x *RegisterDeviceResponse) Reset() {
 	*x = RegisterDeviceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[13]
+	mi := &file_homeplane_v1_home_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +950,7 @@ func (x *RegisterDeviceResponse) String() string {
 func (*RegisterDeviceResponse) ProtoMessage() {}
 
 func (x *RegisterDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[13]
+	mi := &file_homeplane_v1_home_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +963,7 @@ func (x *RegisterDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RegisterDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{13}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RegisterDeviceResponse) GetDevice() *Device {
@@ -820,7 +989,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[14]
+	mi := &file_homeplane_v1_home_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +1001,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[14]
+	mi := &file_homeplane_v1_home_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +1014,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{14}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListDevicesRequest) GetHomeId() string {
@@ -864,7 +1033,7 @@ type ListDevicesResponse struct {
 
 func (x *ListDevicesResponse) Reset() {
 	*x = ListDevicesResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[15]
+	mi := &file_homeplane_v1_home_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1045,7 @@ func (x *ListDevicesResponse) String() string {
 func (*ListDevicesResponse) ProtoMessage() {}
 
 func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[15]
+	mi := &file_homeplane_v1_home_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1058,7 @@ func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
 func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{15}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListDevicesResponse) GetDevices() []*Device {
@@ -909,7 +1078,7 @@ type RevokeDeviceRequest struct {
 
 func (x *RevokeDeviceRequest) Reset() {
 	*x = RevokeDeviceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[16]
+	mi := &file_homeplane_v1_home_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1090,7 @@ func (x *RevokeDeviceRequest) String() string {
 func (*RevokeDeviceRequest) ProtoMessage() {}
 
 func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[16]
+	mi := &file_homeplane_v1_home_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1103,7 @@ func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{16}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RevokeDeviceRequest) GetHomeId() string {
@@ -959,7 +1128,7 @@ type RevokeDeviceResponse struct {
 
 func (x *RevokeDeviceResponse) Reset() {
 	*x = RevokeDeviceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[17]
+	mi := &file_homeplane_v1_home_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1140,7 @@ func (x *RevokeDeviceResponse) String() string {
 func (*RevokeDeviceResponse) ProtoMessage() {}
 
 func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[17]
+	mi := &file_homeplane_v1_home_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1153,7 @@ func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{17}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{21}
 }
 
 type ListEntitiesRequest struct {
@@ -996,7 +1165,7 @@ type ListEntitiesRequest struct {
 
 func (x *ListEntitiesRequest) Reset() {
 	*x = ListEntitiesRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[18]
+	mi := &file_homeplane_v1_home_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1177,7 @@ func (x *ListEntitiesRequest) String() string {
 func (*ListEntitiesRequest) ProtoMessage() {}
 
 func (x *ListEntitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[18]
+	mi := &file_homeplane_v1_home_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1190,7 @@ func (x *ListEntitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListEntitiesRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{18}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListEntitiesRequest) GetHomeId() string {
@@ -1043,7 +1212,7 @@ type ListEntitiesResponse struct {
 
 func (x *ListEntitiesResponse) Reset() {
 	*x = ListEntitiesResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[19]
+	mi := &file_homeplane_v1_home_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1055,7 +1224,7 @@ func (x *ListEntitiesResponse) String() string {
 func (*ListEntitiesResponse) ProtoMessage() {}
 
 func (x *ListEntitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[19]
+	mi := &file_homeplane_v1_home_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1068,7 +1237,7 @@ func (x *ListEntitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListEntitiesResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{19}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListEntitiesResponse) GetEntities() []*Entity {
@@ -1116,14 +1285,22 @@ type Instance struct {
 	MemoryLimitBytes uint64                 `protobuf:"varint,10,opt,name=memory_limit_bytes,json=memoryLimitBytes,proto3" json:"memory_limit_bytes,omitempty"`
 	UpdatedAt        *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// "managed" when the agent owns the container, "adopted" otherwise.
-	Mode          string `protobuf:"bytes,12,opt,name=mode,proto3" json:"mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Mode string `protobuf:"bytes,12,opt,name=mode,proto3" json:"mode,omitempty"`
+	// The lifecycle operation in progress, as central last heard of it; unset
+	// when none is.
+	Operation *InstanceOperation `protobuf:"bytes,13,opt,name=operation,proto3" json:"operation,omitempty"`
+	// The kind and reason of the supervisor's latest event ("rolled_back",
+	// "crash_loop", ...), so a status shows why it is what it is.
+	LastEvent       string                 `protobuf:"bytes,14,opt,name=last_event,json=lastEvent,proto3" json:"last_event,omitempty"`
+	LastEventReason string                 `protobuf:"bytes,15,opt,name=last_event_reason,json=lastEventReason,proto3" json:"last_event_reason,omitempty"`
+	LastEventTime   *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=last_event_time,json=lastEventTime,proto3" json:"last_event_time,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Instance) Reset() {
 	*x = Instance{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[20]
+	mi := &file_homeplane_v1_home_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1312,7 @@ func (x *Instance) String() string {
 func (*Instance) ProtoMessage() {}
 
 func (x *Instance) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[20]
+	mi := &file_homeplane_v1_home_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1325,7 @@ func (x *Instance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Instance.ProtoReflect.Descriptor instead.
 func (*Instance) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{20}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Instance) GetState() string {
@@ -1235,6 +1412,121 @@ func (x *Instance) GetMode() string {
 	return ""
 }
 
+func (x *Instance) GetOperation() *InstanceOperation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+func (x *Instance) GetLastEvent() string {
+	if x != nil {
+		return x.LastEvent
+	}
+	return ""
+}
+
+func (x *Instance) GetLastEventReason() string {
+	if x != nil {
+		return x.LastEventReason
+	}
+	return ""
+}
+
+func (x *Instance) GetLastEventTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastEventTime
+	}
+	return nil
+}
+
+// InstanceOperation is a lifecycle action under way on the container.
+type InstanceOperation struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Action InstanceAction         `protobuf:"varint,1,opt,name=action,proto3,enum=homeplane.v1.InstanceAction" json:"action,omitempty"`
+	// The image being pulled or started.
+	Image     string                 `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// Image pull progress; percent is 0 while the total is unknown.
+	PullCurrentBytes uint64  `protobuf:"varint,4,opt,name=pull_current_bytes,json=pullCurrentBytes,proto3" json:"pull_current_bytes,omitempty"`
+	PullTotalBytes   uint64  `protobuf:"varint,5,opt,name=pull_total_bytes,json=pullTotalBytes,proto3" json:"pull_total_bytes,omitempty"`
+	PullPercent      float64 `protobuf:"fixed64,6,opt,name=pull_percent,json=pullPercent,proto3" json:"pull_percent,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *InstanceOperation) Reset() {
+	*x = InstanceOperation{}
+	mi := &file_homeplane_v1_home_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceOperation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceOperation) ProtoMessage() {}
+
+func (x *InstanceOperation) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_home_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceOperation.ProtoReflect.Descriptor instead.
+func (*InstanceOperation) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *InstanceOperation) GetAction() InstanceAction {
+	if x != nil {
+		return x.Action
+	}
+	return InstanceAction_INSTANCE_ACTION_UNSPECIFIED
+}
+
+func (x *InstanceOperation) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *InstanceOperation) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *InstanceOperation) GetPullCurrentBytes() uint64 {
+	if x != nil {
+		return x.PullCurrentBytes
+	}
+	return 0
+}
+
+func (x *InstanceOperation) GetPullTotalBytes() uint64 {
+	if x != nil {
+		return x.PullTotalBytes
+	}
+	return 0
+}
+
+func (x *InstanceOperation) GetPullPercent() float64 {
+	if x != nil {
+		return x.PullPercent
+	}
+	return 0
+}
+
 type Restart struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
@@ -1245,7 +1537,7 @@ type Restart struct {
 
 func (x *Restart) Reset() {
 	*x = Restart{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[21]
+	mi := &file_homeplane_v1_home_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1549,7 @@ func (x *Restart) String() string {
 func (*Restart) ProtoMessage() {}
 
 func (x *Restart) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[21]
+	mi := &file_homeplane_v1_home_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1562,7 @@ func (x *Restart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restart.ProtoReflect.Descriptor instead.
 func (*Restart) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{21}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Restart) GetTime() *timestamppb.Timestamp {
@@ -1296,7 +1588,7 @@ type GetInstanceRequest struct {
 
 func (x *GetInstanceRequest) Reset() {
 	*x = GetInstanceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[22]
+	mi := &file_homeplane_v1_home_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1600,7 @@ func (x *GetInstanceRequest) String() string {
 func (*GetInstanceRequest) ProtoMessage() {}
 
 func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[22]
+	mi := &file_homeplane_v1_home_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1613,7 @@ func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceRequest.ProtoReflect.Descriptor instead.
 func (*GetInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{22}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetInstanceRequest) GetHomeId() string {
@@ -1340,7 +1632,7 @@ type GetInstanceResponse struct {
 
 func (x *GetInstanceResponse) Reset() {
 	*x = GetInstanceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[23]
+	mi := &file_homeplane_v1_home_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1644,7 @@ func (x *GetInstanceResponse) String() string {
 func (*GetInstanceResponse) ProtoMessage() {}
 
 func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[23]
+	mi := &file_homeplane_v1_home_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1657,7 @@ func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceResponse.ProtoReflect.Descriptor instead.
 func (*GetInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{23}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetInstanceResponse) GetInstance() *Instance {
@@ -1389,7 +1681,7 @@ type ControlInstanceRequest struct {
 
 func (x *ControlInstanceRequest) Reset() {
 	*x = ControlInstanceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[24]
+	mi := &file_homeplane_v1_home_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1693,7 @@ func (x *ControlInstanceRequest) String() string {
 func (*ControlInstanceRequest) ProtoMessage() {}
 
 func (x *ControlInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[24]
+	mi := &file_homeplane_v1_home_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1706,7 @@ func (x *ControlInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlInstanceRequest.ProtoReflect.Descriptor instead.
 func (*ControlInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{24}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ControlInstanceRequest) GetHomeId() string {
@@ -1454,7 +1746,7 @@ type ControlInstanceResponse struct {
 
 func (x *ControlInstanceResponse) Reset() {
 	*x = ControlInstanceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[25]
+	mi := &file_homeplane_v1_home_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1758,7 @@ func (x *ControlInstanceResponse) String() string {
 func (*ControlInstanceResponse) ProtoMessage() {}
 
 func (x *ControlInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[25]
+	mi := &file_homeplane_v1_home_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1771,7 @@ func (x *ControlInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlInstanceResponse.ProtoReflect.Descriptor instead.
 func (*ControlInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{25}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ControlInstanceResponse) GetInstance() *Instance {
@@ -1530,7 +1822,14 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\x1dCreateEnrollmentTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"X\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"-\n" +
+	"\x12RevokeAgentRequest\x12\x17\n" +
+	"\ahome_id\x18\x01 \x01(\tR\x06homeId\"\x15\n" +
+	"\x13RevokeAgentResponse\"8\n" +
+	"\x1dRevokeEnrollmentTokensRequest\x12\x17\n" +
+	"\ahome_id\x18\x01 \x01(\tR\x06homeId\":\n" +
+	"\x1eRevokeEnrollmentTokensResponse\x12\x18\n" +
+	"\arevoked\x18\x01 \x01(\x05R\arevoked\"X\n" +
 	"\x15RegisterDeviceRequest\x12\x17\n" +
 	"\ahome_id\x18\x01 \x01(\tR\x06homeId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -1552,7 +1851,7 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\bentities\x18\x01 \x03(\v2\x14.homeplane.v1.EntityR\bentities\x12(\n" +
 	"\x05areas\x18\x02 \x03(\v2\x12.homeplane.v1.AreaR\x05areas\x12+\n" +
 	"\x06floors\x18\x03 \x03(\v2\x13.homeplane.v1.FloorR\x06floors\x127\n" +
-	"\tsynced_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bsyncedAt\"\xc0\x03\n" +
+	"\tsynced_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bsyncedAt\"\x8e\x05\n" +
 	"\bInstance\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x16\n" +
 	"\x06health\x18\x02 \x01(\tR\x06health\x12\x14\n" +
@@ -1569,7 +1868,20 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	" \x01(\x04R\x10memoryLimitBytes\x129\n" +
 	"\n" +
 	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
-	"\x04mode\x18\f \x01(\tR\x04mode\"Q\n" +
+	"\x04mode\x18\f \x01(\tR\x04mode\x12=\n" +
+	"\toperation\x18\r \x01(\v2\x1f.homeplane.v1.InstanceOperationR\toperation\x12\x1d\n" +
+	"\n" +
+	"last_event\x18\x0e \x01(\tR\tlastEvent\x12*\n" +
+	"\x11last_event_reason\x18\x0f \x01(\tR\x0flastEventReason\x12B\n" +
+	"\x0flast_event_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\rlastEventTime\"\x95\x02\n" +
+	"\x11InstanceOperation\x124\n" +
+	"\x06action\x18\x01 \x01(\x0e2\x1c.homeplane.v1.InstanceActionR\x06action\x12\x14\n" +
+	"\x05image\x18\x02 \x01(\tR\x05image\x129\n" +
+	"\n" +
+	"started_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12,\n" +
+	"\x12pull_current_bytes\x18\x04 \x01(\x04R\x10pullCurrentBytes\x12(\n" +
+	"\x10pull_total_bytes\x18\x05 \x01(\x04R\x0epullTotalBytes\x12!\n" +
+	"\fpull_percent\x18\x06 \x01(\x01R\vpullPercent\"Q\n" +
 	"\aRestart\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"-\n" +
@@ -1592,7 +1904,7 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\x17INSTANCE_ACTION_RESTART\x10\x03\x12\x1b\n" +
 	"\x17INSTANCE_ACTION_UPGRADE\x10\x04\x12\x1d\n" +
 	"\x19INSTANCE_ACTION_PROVISION\x10\x05\x12\x1a\n" +
-	"\x16INSTANCE_ACTION_REMOVE\x10\x062\xca\a\n" +
+	"\x16INSTANCE_ACTION_REMOVE\x10\x062\x93\t\n" +
 	"\vHomeService\x12O\n" +
 	"\n" +
 	"CreateHome\x12\x1f.homeplane.v1.CreateHomeRequest\x1a .homeplane.v1.CreateHomeResponse\x12L\n" +
@@ -1606,7 +1918,9 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\fRevokeDevice\x12!.homeplane.v1.RevokeDeviceRequest\x1a\".homeplane.v1.RevokeDeviceResponse\x12U\n" +
 	"\fListEntities\x12!.homeplane.v1.ListEntitiesRequest\x1a\".homeplane.v1.ListEntitiesResponse\x12R\n" +
 	"\vGetInstance\x12 .homeplane.v1.GetInstanceRequest\x1a!.homeplane.v1.GetInstanceResponse\x12^\n" +
-	"\x0fControlInstance\x12$.homeplane.v1.ControlInstanceRequest\x1a%.homeplane.v1.ControlInstanceResponseBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
+	"\x0fControlInstance\x12$.homeplane.v1.ControlInstanceRequest\x1a%.homeplane.v1.ControlInstanceResponse\x12R\n" +
+	"\vRevokeAgent\x12 .homeplane.v1.RevokeAgentRequest\x1a!.homeplane.v1.RevokeAgentResponse\x12s\n" +
+	"\x16RevokeEnrollmentTokens\x12+.homeplane.v1.RevokeEnrollmentTokensRequest\x1a,.homeplane.v1.RevokeEnrollmentTokensResponseBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
 
 var (
 	file_homeplane_v1_home_proto_rawDescOnce sync.Once
@@ -1621,90 +1935,103 @@ func file_homeplane_v1_home_proto_rawDescGZIP() []byte {
 }
 
 var file_homeplane_v1_home_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_homeplane_v1_home_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_homeplane_v1_home_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_homeplane_v1_home_proto_goTypes = []any{
-	(InstanceAction)(0),                   // 0: homeplane.v1.InstanceAction
-	(*Home)(nil),                          // 1: homeplane.v1.Home
-	(*Device)(nil),                        // 2: homeplane.v1.Device
-	(*CreateHomeRequest)(nil),             // 3: homeplane.v1.CreateHomeRequest
-	(*CreateHomeResponse)(nil),            // 4: homeplane.v1.CreateHomeResponse
-	(*ListHomesRequest)(nil),              // 5: homeplane.v1.ListHomesRequest
-	(*ListHomesResponse)(nil),             // 6: homeplane.v1.ListHomesResponse
-	(*GetHomeRequest)(nil),                // 7: homeplane.v1.GetHomeRequest
-	(*GetHomeResponse)(nil),               // 8: homeplane.v1.GetHomeResponse
-	(*DeleteHomeRequest)(nil),             // 9: homeplane.v1.DeleteHomeRequest
-	(*DeleteHomeResponse)(nil),            // 10: homeplane.v1.DeleteHomeResponse
-	(*CreateEnrollmentTokenRequest)(nil),  // 11: homeplane.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil), // 12: homeplane.v1.CreateEnrollmentTokenResponse
-	(*RegisterDeviceRequest)(nil),         // 13: homeplane.v1.RegisterDeviceRequest
-	(*RegisterDeviceResponse)(nil),        // 14: homeplane.v1.RegisterDeviceResponse
-	(*ListDevicesRequest)(nil),            // 15: homeplane.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),           // 16: homeplane.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),           // 17: homeplane.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil),          // 18: homeplane.v1.RevokeDeviceResponse
-	(*ListEntitiesRequest)(nil),           // 19: homeplane.v1.ListEntitiesRequest
-	(*ListEntitiesResponse)(nil),          // 20: homeplane.v1.ListEntitiesResponse
-	(*Instance)(nil),                      // 21: homeplane.v1.Instance
-	(*Restart)(nil),                       // 22: homeplane.v1.Restart
-	(*GetInstanceRequest)(nil),            // 23: homeplane.v1.GetInstanceRequest
-	(*GetInstanceResponse)(nil),           // 24: homeplane.v1.GetInstanceResponse
-	(*ControlInstanceRequest)(nil),        // 25: homeplane.v1.ControlInstanceRequest
-	(*ControlInstanceResponse)(nil),       // 26: homeplane.v1.ControlInstanceResponse
-	(*timestamppb.Timestamp)(nil),         // 27: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 28: google.protobuf.Duration
-	(*Entity)(nil),                        // 29: homeplane.v1.Entity
-	(*Area)(nil),                          // 30: homeplane.v1.Area
-	(*Floor)(nil),                         // 31: homeplane.v1.Floor
+	(InstanceAction)(0),                    // 0: homeplane.v1.InstanceAction
+	(*Home)(nil),                           // 1: homeplane.v1.Home
+	(*Device)(nil),                         // 2: homeplane.v1.Device
+	(*CreateHomeRequest)(nil),              // 3: homeplane.v1.CreateHomeRequest
+	(*CreateHomeResponse)(nil),             // 4: homeplane.v1.CreateHomeResponse
+	(*ListHomesRequest)(nil),               // 5: homeplane.v1.ListHomesRequest
+	(*ListHomesResponse)(nil),              // 6: homeplane.v1.ListHomesResponse
+	(*GetHomeRequest)(nil),                 // 7: homeplane.v1.GetHomeRequest
+	(*GetHomeResponse)(nil),                // 8: homeplane.v1.GetHomeResponse
+	(*DeleteHomeRequest)(nil),              // 9: homeplane.v1.DeleteHomeRequest
+	(*DeleteHomeResponse)(nil),             // 10: homeplane.v1.DeleteHomeResponse
+	(*CreateEnrollmentTokenRequest)(nil),   // 11: homeplane.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil),  // 12: homeplane.v1.CreateEnrollmentTokenResponse
+	(*RevokeAgentRequest)(nil),             // 13: homeplane.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),            // 14: homeplane.v1.RevokeAgentResponse
+	(*RevokeEnrollmentTokensRequest)(nil),  // 15: homeplane.v1.RevokeEnrollmentTokensRequest
+	(*RevokeEnrollmentTokensResponse)(nil), // 16: homeplane.v1.RevokeEnrollmentTokensResponse
+	(*RegisterDeviceRequest)(nil),          // 17: homeplane.v1.RegisterDeviceRequest
+	(*RegisterDeviceResponse)(nil),         // 18: homeplane.v1.RegisterDeviceResponse
+	(*ListDevicesRequest)(nil),             // 19: homeplane.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),            // 20: homeplane.v1.ListDevicesResponse
+	(*RevokeDeviceRequest)(nil),            // 21: homeplane.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),           // 22: homeplane.v1.RevokeDeviceResponse
+	(*ListEntitiesRequest)(nil),            // 23: homeplane.v1.ListEntitiesRequest
+	(*ListEntitiesResponse)(nil),           // 24: homeplane.v1.ListEntitiesResponse
+	(*Instance)(nil),                       // 25: homeplane.v1.Instance
+	(*InstanceOperation)(nil),              // 26: homeplane.v1.InstanceOperation
+	(*Restart)(nil),                        // 27: homeplane.v1.Restart
+	(*GetInstanceRequest)(nil),             // 28: homeplane.v1.GetInstanceRequest
+	(*GetInstanceResponse)(nil),            // 29: homeplane.v1.GetInstanceResponse
+	(*ControlInstanceRequest)(nil),         // 30: homeplane.v1.ControlInstanceRequest
+	(*ControlInstanceResponse)(nil),        // 31: homeplane.v1.ControlInstanceResponse
+	(*timestamppb.Timestamp)(nil),          // 32: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 33: google.protobuf.Duration
+	(*Entity)(nil),                         // 34: homeplane.v1.Entity
+	(*Area)(nil),                           // 35: homeplane.v1.Area
+	(*Floor)(nil),                          // 36: homeplane.v1.Floor
 }
 var file_homeplane_v1_home_proto_depIdxs = []int32{
-	27, // 0: homeplane.v1.Home.created_at:type_name -> google.protobuf.Timestamp
-	27, // 1: homeplane.v1.Home.last_seen:type_name -> google.protobuf.Timestamp
-	27, // 2: homeplane.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	32, // 0: homeplane.v1.Home.created_at:type_name -> google.protobuf.Timestamp
+	32, // 1: homeplane.v1.Home.last_seen:type_name -> google.protobuf.Timestamp
+	32, // 2: homeplane.v1.Device.created_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: homeplane.v1.CreateHomeResponse.home:type_name -> homeplane.v1.Home
 	1,  // 4: homeplane.v1.ListHomesResponse.homes:type_name -> homeplane.v1.Home
 	1,  // 5: homeplane.v1.GetHomeResponse.home:type_name -> homeplane.v1.Home
-	28, // 6: homeplane.v1.CreateEnrollmentTokenRequest.ttl:type_name -> google.protobuf.Duration
-	27, // 7: homeplane.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	33, // 6: homeplane.v1.CreateEnrollmentTokenRequest.ttl:type_name -> google.protobuf.Duration
+	32, // 7: homeplane.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
 	2,  // 8: homeplane.v1.RegisterDeviceResponse.device:type_name -> homeplane.v1.Device
 	2,  // 9: homeplane.v1.ListDevicesResponse.devices:type_name -> homeplane.v1.Device
-	29, // 10: homeplane.v1.ListEntitiesResponse.entities:type_name -> homeplane.v1.Entity
-	30, // 11: homeplane.v1.ListEntitiesResponse.areas:type_name -> homeplane.v1.Area
-	31, // 12: homeplane.v1.ListEntitiesResponse.floors:type_name -> homeplane.v1.Floor
-	27, // 13: homeplane.v1.ListEntitiesResponse.synced_at:type_name -> google.protobuf.Timestamp
-	27, // 14: homeplane.v1.Instance.started_at:type_name -> google.protobuf.Timestamp
-	22, // 15: homeplane.v1.Instance.recent_restarts:type_name -> homeplane.v1.Restart
-	27, // 16: homeplane.v1.Instance.updated_at:type_name -> google.protobuf.Timestamp
-	27, // 17: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
-	21, // 18: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	0,  // 19: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
-	21, // 20: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	3,  // 21: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
-	5,  // 22: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
-	7,  // 23: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
-	9,  // 24: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
-	11, // 25: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
-	13, // 26: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
-	15, // 27: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
-	17, // 28: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
-	19, // 29: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
-	23, // 30: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
-	25, // 31: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
-	4,  // 32: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
-	6,  // 33: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
-	8,  // 34: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
-	10, // 35: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
-	12, // 36: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
-	14, // 37: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
-	16, // 38: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
-	18, // 39: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
-	20, // 40: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
-	24, // 41: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
-	26, // 42: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
-	32, // [32:43] is the sub-list for method output_type
-	21, // [21:32] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	34, // 10: homeplane.v1.ListEntitiesResponse.entities:type_name -> homeplane.v1.Entity
+	35, // 11: homeplane.v1.ListEntitiesResponse.areas:type_name -> homeplane.v1.Area
+	36, // 12: homeplane.v1.ListEntitiesResponse.floors:type_name -> homeplane.v1.Floor
+	32, // 13: homeplane.v1.ListEntitiesResponse.synced_at:type_name -> google.protobuf.Timestamp
+	32, // 14: homeplane.v1.Instance.started_at:type_name -> google.protobuf.Timestamp
+	27, // 15: homeplane.v1.Instance.recent_restarts:type_name -> homeplane.v1.Restart
+	32, // 16: homeplane.v1.Instance.updated_at:type_name -> google.protobuf.Timestamp
+	26, // 17: homeplane.v1.Instance.operation:type_name -> homeplane.v1.InstanceOperation
+	32, // 18: homeplane.v1.Instance.last_event_time:type_name -> google.protobuf.Timestamp
+	0,  // 19: homeplane.v1.InstanceOperation.action:type_name -> homeplane.v1.InstanceAction
+	32, // 20: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
+	32, // 21: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
+	25, // 22: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	0,  // 23: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
+	25, // 24: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	3,  // 25: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
+	5,  // 26: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
+	7,  // 27: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
+	9,  // 28: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
+	11, // 29: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
+	17, // 30: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
+	19, // 31: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
+	21, // 32: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
+	23, // 33: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
+	28, // 34: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
+	30, // 35: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
+	13, // 36: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
+	15, // 37: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
+	4,  // 38: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
+	6,  // 39: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
+	8,  // 40: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
+	10, // 41: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
+	12, // 42: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
+	18, // 43: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
+	20, // 44: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
+	22, // 45: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
+	24, // 46: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
+	29, // 47: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
+	31, // 48: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
+	14, // 49: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
+	16, // 50: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
+	38, // [38:51] is the sub-list for method output_type
+	25, // [25:38] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_home_proto_init() }
@@ -1719,7 +2046,7 @@ func file_homeplane_v1_home_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_homeplane_v1_home_proto_rawDesc), len(file_homeplane_v1_home_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

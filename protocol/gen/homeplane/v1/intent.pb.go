@@ -22,6 +22,121 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Pipeline is which parsers understand a home's sentences.
+type Pipeline int32
+
+const (
+	Pipeline_PIPELINE_UNSPECIFIED Pipeline = 0
+	// The rule-based parser only (the default): offline and fast.
+	Pipeline_PIPELINE_RULES Pipeline = 1
+	// The configured LLM backend only.
+	Pipeline_PIPELINE_LLM Pipeline = 2
+	// The configured out-of-process plugin parser only.
+	Pipeline_PIPELINE_PLUGIN Pipeline = 3
+	// Rules first; the LLM when the rules find nothing.
+	Pipeline_PIPELINE_RULES_THEN_LLM Pipeline = 4
+)
+
+// Enum value maps for Pipeline.
+var (
+	Pipeline_name = map[int32]string{
+		0: "PIPELINE_UNSPECIFIED",
+		1: "PIPELINE_RULES",
+		2: "PIPELINE_LLM",
+		3: "PIPELINE_PLUGIN",
+		4: "PIPELINE_RULES_THEN_LLM",
+	}
+	Pipeline_value = map[string]int32{
+		"PIPELINE_UNSPECIFIED":    0,
+		"PIPELINE_RULES":          1,
+		"PIPELINE_LLM":            2,
+		"PIPELINE_PLUGIN":         3,
+		"PIPELINE_RULES_THEN_LLM": 4,
+	}
+)
+
+func (x Pipeline) Enum() *Pipeline {
+	p := new(Pipeline)
+	*p = x
+	return p
+}
+
+func (x Pipeline) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Pipeline) Descriptor() protoreflect.EnumDescriptor {
+	return file_homeplane_v1_intent_proto_enumTypes[0].Descriptor()
+}
+
+func (Pipeline) Type() protoreflect.EnumType {
+	return &file_homeplane_v1_intent_proto_enumTypes[0]
+}
+
+func (x Pipeline) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Pipeline.Descriptor instead.
+func (Pipeline) EnumDescriptor() ([]byte, []int) {
+	return file_homeplane_v1_intent_proto_rawDescGZIP(), []int{0}
+}
+
+type WatchTimersResponse_Kind int32
+
+const (
+	WatchTimersResponse_KIND_UNSPECIFIED WatchTimersResponse_Kind = 0
+	WatchTimersResponse_KIND_STARTED     WatchTimersResponse_Kind = 1
+	WatchTimersResponse_KIND_UPDATED     WatchTimersResponse_Kind = 2
+	WatchTimersResponse_KIND_FINISHED    WatchTimersResponse_Kind = 3
+	WatchTimersResponse_KIND_CANCELLED   WatchTimersResponse_Kind = 4
+)
+
+// Enum value maps for WatchTimersResponse_Kind.
+var (
+	WatchTimersResponse_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_STARTED",
+		2: "KIND_UPDATED",
+		3: "KIND_FINISHED",
+		4: "KIND_CANCELLED",
+	}
+	WatchTimersResponse_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_STARTED":     1,
+		"KIND_UPDATED":     2,
+		"KIND_FINISHED":    3,
+		"KIND_CANCELLED":   4,
+	}
+)
+
+func (x WatchTimersResponse_Kind) Enum() *WatchTimersResponse_Kind {
+	p := new(WatchTimersResponse_Kind)
+	*p = x
+	return p
+}
+
+func (x WatchTimersResponse_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchTimersResponse_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_homeplane_v1_intent_proto_enumTypes[1].Descriptor()
+}
+
+func (WatchTimersResponse_Kind) Type() protoreflect.EnumType {
+	return &file_homeplane_v1_intent_proto_enumTypes[1]
+}
+
+func (x WatchTimersResponse_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchTimersResponse_Kind.Descriptor instead.
+func (WatchTimersResponse_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_homeplane_v1_intent_proto_rawDescGZIP(), []int{6, 0}
+}
+
 type ProcessRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Text  string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
@@ -320,6 +435,386 @@ func (x *ProcessResponse) GetErrorCode() string {
 	return ""
 }
 
+// Timer is one timer set by voice.
+type Timer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Spoken name ("pizza"), may be empty.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Area of the device that set it, may be empty.
+	Area string `protobuf:"bytes,3,opt,name=area,proto3" json:"area,omitempty"`
+	// The duration it was set for.
+	StartSeconds int64 `protobuf:"varint,4,opt,name=start_seconds,json=startSeconds,proto3" json:"start_seconds,omitempty"`
+	// What is left when the event was sent.
+	RemainingSeconds int64 `protobuf:"varint,5,opt,name=remaining_seconds,json=remainingSeconds,proto3" json:"remaining_seconds,omitempty"`
+	Paused           bool  `protobuf:"varint,6,opt,name=paused,proto3" json:"paused,omitempty"`
+	// A sentence carried out when the timer finishes ("open the garage door").
+	Command       string `protobuf:"bytes,7,opt,name=command,proto3" json:"command,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Timer) Reset() {
+	*x = Timer{}
+	mi := &file_homeplane_v1_intent_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Timer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Timer) ProtoMessage() {}
+
+func (x *Timer) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_intent_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Timer.ProtoReflect.Descriptor instead.
+func (*Timer) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_intent_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Timer) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Timer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Timer) GetArea() string {
+	if x != nil {
+		return x.Area
+	}
+	return ""
+}
+
+func (x *Timer) GetStartSeconds() int64 {
+	if x != nil {
+		return x.StartSeconds
+	}
+	return 0
+}
+
+func (x *Timer) GetRemainingSeconds() int64 {
+	if x != nil {
+		return x.RemainingSeconds
+	}
+	return 0
+}
+
+func (x *Timer) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Timer) GetCommand() string {
+	if x != nil {
+		return x.Command
+	}
+	return ""
+}
+
+type WatchTimersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required with a user token, ignored with a device token.
+	HomeId        string `protobuf:"bytes,1,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchTimersRequest) Reset() {
+	*x = WatchTimersRequest{}
+	mi := &file_homeplane_v1_intent_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchTimersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchTimersRequest) ProtoMessage() {}
+
+func (x *WatchTimersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_intent_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchTimersRequest.ProtoReflect.Descriptor instead.
+func (*WatchTimersRequest) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_intent_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WatchTimersRequest) GetHomeId() string {
+	if x != nil {
+		return x.HomeId
+	}
+	return ""
+}
+
+type WatchTimersResponse struct {
+	state         protoimpl.MessageState   `protogen:"open.v1"`
+	Kind          WatchTimersResponse_Kind `protobuf:"varint,1,opt,name=kind,proto3,enum=homeplane.v1.WatchTimersResponse_Kind" json:"kind,omitempty"`
+	Timer         *Timer                   `protobuf:"bytes,2,opt,name=timer,proto3" json:"timer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchTimersResponse) Reset() {
+	*x = WatchTimersResponse{}
+	mi := &file_homeplane_v1_intent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchTimersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchTimersResponse) ProtoMessage() {}
+
+func (x *WatchTimersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_intent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchTimersResponse.ProtoReflect.Descriptor instead.
+func (*WatchTimersResponse) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_intent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *WatchTimersResponse) GetKind() WatchTimersResponse_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return WatchTimersResponse_KIND_UNSPECIFIED
+}
+
+func (x *WatchTimersResponse) GetTimer() *Timer {
+	if x != nil {
+		return x.Timer
+	}
+	return nil
+}
+
+type GetPipelineRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required with a user token, ignored with a device token.
+	HomeId        string `protobuf:"bytes,1,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPipelineRequest) Reset() {
+	*x = GetPipelineRequest{}
+	mi := &file_homeplane_v1_intent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPipelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPipelineRequest) ProtoMessage() {}
+
+func (x *GetPipelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_intent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPipelineRequest.ProtoReflect.Descriptor instead.
+func (*GetPipelineRequest) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_intent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetPipelineRequest) GetHomeId() string {
+	if x != nil {
+		return x.HomeId
+	}
+	return ""
+}
+
+type GetPipelineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pipeline      Pipeline               `protobuf:"varint,1,opt,name=pipeline,proto3,enum=homeplane.v1.Pipeline" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPipelineResponse) Reset() {
+	*x = GetPipelineResponse{}
+	mi := &file_homeplane_v1_intent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPipelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPipelineResponse) ProtoMessage() {}
+
+func (x *GetPipelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_intent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPipelineResponse.ProtoReflect.Descriptor instead.
+func (*GetPipelineResponse) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_intent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetPipelineResponse) GetPipeline() Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return Pipeline_PIPELINE_UNSPECIFIED
+}
+
+type SetPipelineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HomeId        string                 `protobuf:"bytes,1,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
+	Pipeline      Pipeline               `protobuf:"varint,2,opt,name=pipeline,proto3,enum=homeplane.v1.Pipeline" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPipelineRequest) Reset() {
+	*x = SetPipelineRequest{}
+	mi := &file_homeplane_v1_intent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPipelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPipelineRequest) ProtoMessage() {}
+
+func (x *SetPipelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_intent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPipelineRequest.ProtoReflect.Descriptor instead.
+func (*SetPipelineRequest) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_intent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SetPipelineRequest) GetHomeId() string {
+	if x != nil {
+		return x.HomeId
+	}
+	return ""
+}
+
+func (x *SetPipelineRequest) GetPipeline() Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return Pipeline_PIPELINE_UNSPECIFIED
+}
+
+type SetPipelineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pipeline      Pipeline               `protobuf:"varint,1,opt,name=pipeline,proto3,enum=homeplane.v1.Pipeline" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPipelineResponse) Reset() {
+	*x = SetPipelineResponse{}
+	mi := &file_homeplane_v1_intent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPipelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPipelineResponse) ProtoMessage() {}
+
+func (x *SetPipelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_intent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPipelineResponse.ProtoReflect.Descriptor instead.
+func (*SetPipelineResponse) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_intent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SetPipelineResponse) GetPipeline() Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return Pipeline_PIPELINE_UNSPECIFIED
+}
+
 var File_homeplane_v1_intent_proto protoreflect.FileDescriptor
 
 const file_homeplane_v1_intent_proto_rawDesc = "" +
@@ -348,9 +843,46 @@ const file_homeplane_v1_intent_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x06 \x01(\tR\trequestId\x12\x1d\n" +
 	"\n" +
-	"error_code\x18\a \x01(\tR\terrorCode2W\n" +
+	"error_code\x18\a \x01(\tR\terrorCode\"\xc3\x01\n" +
+	"\x05Timer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04area\x18\x03 \x01(\tR\x04area\x12#\n" +
+	"\rstart_seconds\x18\x04 \x01(\x03R\fstartSeconds\x12+\n" +
+	"\x11remaining_seconds\x18\x05 \x01(\x03R\x10remainingSeconds\x12\x16\n" +
+	"\x06paused\x18\x06 \x01(\bR\x06paused\x12\x18\n" +
+	"\acommand\x18\a \x01(\tR\acommand\"-\n" +
+	"\x12WatchTimersRequest\x12\x17\n" +
+	"\ahome_id\x18\x01 \x01(\tR\x06homeId\"\xe5\x01\n" +
+	"\x13WatchTimersResponse\x12:\n" +
+	"\x04kind\x18\x01 \x01(\x0e2&.homeplane.v1.WatchTimersResponse.KindR\x04kind\x12)\n" +
+	"\x05timer\x18\x02 \x01(\v2\x13.homeplane.v1.TimerR\x05timer\"g\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fKIND_STARTED\x10\x01\x12\x10\n" +
+	"\fKIND_UPDATED\x10\x02\x12\x11\n" +
+	"\rKIND_FINISHED\x10\x03\x12\x12\n" +
+	"\x0eKIND_CANCELLED\x10\x04\"-\n" +
+	"\x12GetPipelineRequest\x12\x17\n" +
+	"\ahome_id\x18\x01 \x01(\tR\x06homeId\"I\n" +
+	"\x13GetPipelineResponse\x122\n" +
+	"\bpipeline\x18\x01 \x01(\x0e2\x16.homeplane.v1.PipelineR\bpipeline\"a\n" +
+	"\x12SetPipelineRequest\x12\x17\n" +
+	"\ahome_id\x18\x01 \x01(\tR\x06homeId\x122\n" +
+	"\bpipeline\x18\x02 \x01(\x0e2\x16.homeplane.v1.PipelineR\bpipeline\"I\n" +
+	"\x13SetPipelineResponse\x122\n" +
+	"\bpipeline\x18\x01 \x01(\x0e2\x16.homeplane.v1.PipelineR\bpipeline*|\n" +
+	"\bPipeline\x12\x18\n" +
+	"\x14PIPELINE_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0ePIPELINE_RULES\x10\x01\x12\x10\n" +
+	"\fPIPELINE_LLM\x10\x02\x12\x13\n" +
+	"\x0fPIPELINE_PLUGIN\x10\x03\x12\x1b\n" +
+	"\x17PIPELINE_RULES_THEN_LLM\x10\x042\xd5\x02\n" +
 	"\rIntentService\x12F\n" +
-	"\aProcess\x12\x1c.homeplane.v1.ProcessRequest\x1a\x1d.homeplane.v1.ProcessResponseBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
+	"\aProcess\x12\x1c.homeplane.v1.ProcessRequest\x1a\x1d.homeplane.v1.ProcessResponse\x12T\n" +
+	"\vWatchTimers\x12 .homeplane.v1.WatchTimersRequest\x1a!.homeplane.v1.WatchTimersResponse0\x01\x12R\n" +
+	"\vGetPipeline\x12 .homeplane.v1.GetPipelineRequest\x1a!.homeplane.v1.GetPipelineResponse\x12R\n" +
+	"\vSetPipeline\x12 .homeplane.v1.SetPipelineRequest\x1a!.homeplane.v1.SetPipelineResponseBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
 
 var (
 	file_homeplane_v1_intent_proto_rawDescOnce sync.Once
@@ -364,25 +896,46 @@ func file_homeplane_v1_intent_proto_rawDescGZIP() []byte {
 	return file_homeplane_v1_intent_proto_rawDescData
 }
 
-var file_homeplane_v1_intent_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_homeplane_v1_intent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_homeplane_v1_intent_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_homeplane_v1_intent_proto_goTypes = []any{
-	(*ProcessRequest)(nil),  // 0: homeplane.v1.ProcessRequest
-	(*Intent)(nil),          // 1: homeplane.v1.Intent
-	(*Target)(nil),          // 2: homeplane.v1.Target
-	(*ProcessResponse)(nil), // 3: homeplane.v1.ProcessResponse
-	(*structpb.Struct)(nil), // 4: google.protobuf.Struct
+	(Pipeline)(0),                 // 0: homeplane.v1.Pipeline
+	(WatchTimersResponse_Kind)(0), // 1: homeplane.v1.WatchTimersResponse.Kind
+	(*ProcessRequest)(nil),        // 2: homeplane.v1.ProcessRequest
+	(*Intent)(nil),                // 3: homeplane.v1.Intent
+	(*Target)(nil),                // 4: homeplane.v1.Target
+	(*ProcessResponse)(nil),       // 5: homeplane.v1.ProcessResponse
+	(*Timer)(nil),                 // 6: homeplane.v1.Timer
+	(*WatchTimersRequest)(nil),    // 7: homeplane.v1.WatchTimersRequest
+	(*WatchTimersResponse)(nil),   // 8: homeplane.v1.WatchTimersResponse
+	(*GetPipelineRequest)(nil),    // 9: homeplane.v1.GetPipelineRequest
+	(*GetPipelineResponse)(nil),   // 10: homeplane.v1.GetPipelineResponse
+	(*SetPipelineRequest)(nil),    // 11: homeplane.v1.SetPipelineRequest
+	(*SetPipelineResponse)(nil),   // 12: homeplane.v1.SetPipelineResponse
+	(*structpb.Struct)(nil),       // 13: google.protobuf.Struct
 }
 var file_homeplane_v1_intent_proto_depIdxs = []int32{
-	4, // 0: homeplane.v1.Intent.slots:type_name -> google.protobuf.Struct
-	1, // 1: homeplane.v1.ProcessResponse.intent:type_name -> homeplane.v1.Intent
-	2, // 2: homeplane.v1.ProcessResponse.targets:type_name -> homeplane.v1.Target
-	0, // 3: homeplane.v1.IntentService.Process:input_type -> homeplane.v1.ProcessRequest
-	3, // 4: homeplane.v1.IntentService.Process:output_type -> homeplane.v1.ProcessResponse
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	13, // 0: homeplane.v1.Intent.slots:type_name -> google.protobuf.Struct
+	3,  // 1: homeplane.v1.ProcessResponse.intent:type_name -> homeplane.v1.Intent
+	4,  // 2: homeplane.v1.ProcessResponse.targets:type_name -> homeplane.v1.Target
+	1,  // 3: homeplane.v1.WatchTimersResponse.kind:type_name -> homeplane.v1.WatchTimersResponse.Kind
+	6,  // 4: homeplane.v1.WatchTimersResponse.timer:type_name -> homeplane.v1.Timer
+	0,  // 5: homeplane.v1.GetPipelineResponse.pipeline:type_name -> homeplane.v1.Pipeline
+	0,  // 6: homeplane.v1.SetPipelineRequest.pipeline:type_name -> homeplane.v1.Pipeline
+	0,  // 7: homeplane.v1.SetPipelineResponse.pipeline:type_name -> homeplane.v1.Pipeline
+	2,  // 8: homeplane.v1.IntentService.Process:input_type -> homeplane.v1.ProcessRequest
+	7,  // 9: homeplane.v1.IntentService.WatchTimers:input_type -> homeplane.v1.WatchTimersRequest
+	9,  // 10: homeplane.v1.IntentService.GetPipeline:input_type -> homeplane.v1.GetPipelineRequest
+	11, // 11: homeplane.v1.IntentService.SetPipeline:input_type -> homeplane.v1.SetPipelineRequest
+	5,  // 12: homeplane.v1.IntentService.Process:output_type -> homeplane.v1.ProcessResponse
+	8,  // 13: homeplane.v1.IntentService.WatchTimers:output_type -> homeplane.v1.WatchTimersResponse
+	10, // 14: homeplane.v1.IntentService.GetPipeline:output_type -> homeplane.v1.GetPipelineResponse
+	12, // 15: homeplane.v1.IntentService.SetPipeline:output_type -> homeplane.v1.SetPipelineResponse
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_intent_proto_init() }
@@ -395,13 +948,14 @@ func file_homeplane_v1_intent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_homeplane_v1_intent_proto_rawDesc), len(file_homeplane_v1_intent_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   4,
+			NumEnums:      2,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_homeplane_v1_intent_proto_goTypes,
 		DependencyIndexes: file_homeplane_v1_intent_proto_depIdxs,
+		EnumInfos:         file_homeplane_v1_intent_proto_enumTypes,
 		MessageInfos:      file_homeplane_v1_intent_proto_msgTypes,
 	}.Build()
 	File_homeplane_v1_intent_proto = out.File

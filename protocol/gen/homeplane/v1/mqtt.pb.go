@@ -33,7 +33,10 @@ type Command struct {
 	// The agent refuses a command that arrives after its deadline.
 	Deadline *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=deadline,proto3" json:"deadline,omitempty"`
 	// Service calls run in order; the first failure stops the rest.
-	Calls         []*ServiceCall `protobuf:"bytes,4,rep,name=calls,proto3" json:"calls,omitempty"`
+	Calls []*ServiceCall `protobuf:"bytes,4,rep,name=calls,proto3" json:"calls,omitempty"`
+	// When set, the command acts on the Home Assistant container instead of
+	// calling services; calls must then be empty.
+	Instance      *InstanceControl `protobuf:"bytes,5,opt,name=instance,proto3" json:"instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -96,6 +99,76 @@ func (x *Command) GetCalls() []*ServiceCall {
 	return nil
 }
 
+func (x *Command) GetInstance() *InstanceControl {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
+// InstanceControl is a lifecycle action on the Home Assistant container.
+type InstanceControl struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Action InstanceAction         `protobuf:"varint,1,opt,name=action,proto3,enum=homeplane.v1.InstanceAction" json:"action,omitempty"`
+	// Image reference (tag or digest) for UPGRADE and PROVISION.
+	Image string `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	// With REMOVE: also delete the configuration volume.
+	RemoveData    bool `protobuf:"varint,3,opt,name=remove_data,json=removeData,proto3" json:"remove_data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstanceControl) Reset() {
+	*x = InstanceControl{}
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceControl) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceControl) ProtoMessage() {}
+
+func (x *InstanceControl) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceControl.ProtoReflect.Descriptor instead.
+func (*InstanceControl) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InstanceControl) GetAction() InstanceAction {
+	if x != nil {
+		return x.Action
+	}
+	return InstanceAction_INSTANCE_ACTION_UNSPECIFIED
+}
+
+func (x *InstanceControl) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *InstanceControl) GetRemoveData() bool {
+	if x != nil {
+		return x.RemoveData
+	}
+	return false
+}
+
 // ServiceCall is one Home Assistant service call.
 type ServiceCall struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -109,7 +182,7 @@ type ServiceCall struct {
 
 func (x *ServiceCall) Reset() {
 	*x = ServiceCall{}
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[1]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -121,7 +194,7 @@ func (x *ServiceCall) String() string {
 func (*ServiceCall) ProtoMessage() {}
 
 func (x *ServiceCall) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[1]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -134,7 +207,7 @@ func (x *ServiceCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceCall.ProtoReflect.Descriptor instead.
 func (*ServiceCall) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{1}
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ServiceCall) GetDomain() string {
@@ -178,13 +251,15 @@ type Result struct {
 	Changed []*Entity `protobuf:"bytes,6,rep,name=changed,proto3" json:"changed,omitempty"`
 	// Time spent in Home Assistant, microseconds.
 	HomeAssistantUs int64 `protobuf:"varint,7,opt,name=home_assistant_us,json=homeAssistantUs,proto3" json:"home_assistant_us,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The container's status after an instance command.
+	Instance      *Instance `protobuf:"bytes,8,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[2]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -196,7 +271,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[2]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -209,7 +284,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{2}
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Result) GetCommandId() string {
@@ -261,6 +336,13 @@ func (x *Result) GetHomeAssistantUs() int64 {
 	return 0
 }
 
+func (x *Result) GetInstance() *Instance {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
 // Presence is retained on homes/{home}/presence; the agent's Last Will sets
 // it offline.
 type Presence struct {
@@ -276,7 +358,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[3]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +370,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[3]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +383,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{3}
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Presence) GetAgentId() string {
@@ -355,7 +437,7 @@ type EntitySync struct {
 
 func (x *EntitySync) Reset() {
 	*x = EntitySync{}
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[4]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +449,7 @@ func (x *EntitySync) String() string {
 func (*EntitySync) ProtoMessage() {}
 
 func (x *EntitySync) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[4]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +462,7 @@ func (x *EntitySync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntitySync.ProtoReflect.Descriptor instead.
 func (*EntitySync) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{4}
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EntitySync) GetFull() bool {
@@ -425,23 +507,352 @@ func (x *EntitySync) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// Telemetry is one resource sample of the Home Assistant container, published
+// on homes/{home}/telemetry every sample interval.
+type Telemetry struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Time        *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	ContainerId string                 `protobuf:"bytes,2,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	// 100 is one full core, as the docker CLI shows it.
+	CpuPercent float64 `protobuf:"fixed64,3,opt,name=cpu_percent,json=cpuPercent,proto3" json:"cpu_percent,omitempty"`
+	// Memory in use without the page cache, as the docker CLI computes it.
+	MemoryBytes      uint64 `protobuf:"varint,4,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	MemoryLimitBytes uint64 `protobuf:"varint,5,opt,name=memory_limit_bytes,json=memoryLimitBytes,proto3" json:"memory_limit_bytes,omitempty"`
+	NetworkRxBytes   uint64 `protobuf:"varint,6,opt,name=network_rx_bytes,json=networkRxBytes,proto3" json:"network_rx_bytes,omitempty"`
+	NetworkTxBytes   uint64 `protobuf:"varint,7,opt,name=network_tx_bytes,json=networkTxBytes,proto3" json:"network_tx_bytes,omitempty"`
+	BlockReadBytes   uint64 `protobuf:"varint,8,opt,name=block_read_bytes,json=blockReadBytes,proto3" json:"block_read_bytes,omitempty"`
+	BlockWriteBytes  uint64 `protobuf:"varint,9,opt,name=block_write_bytes,json=blockWriteBytes,proto3" json:"block_write_bytes,omitempty"`
+	Pids             uint64 `protobuf:"varint,10,opt,name=pids,proto3" json:"pids,omitempty"`
+	// The container's status at the time of the sample.
+	Instance      *Instance `protobuf:"bytes,11,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Telemetry) Reset() {
+	*x = Telemetry{}
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Telemetry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Telemetry) ProtoMessage() {}
+
+func (x *Telemetry) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Telemetry.ProtoReflect.Descriptor instead.
+func (*Telemetry) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Telemetry) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Telemetry) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *Telemetry) GetCpuPercent() float64 {
+	if x != nil {
+		return x.CpuPercent
+	}
+	return 0
+}
+
+func (x *Telemetry) GetMemoryBytes() uint64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *Telemetry) GetMemoryLimitBytes() uint64 {
+	if x != nil {
+		return x.MemoryLimitBytes
+	}
+	return 0
+}
+
+func (x *Telemetry) GetNetworkRxBytes() uint64 {
+	if x != nil {
+		return x.NetworkRxBytes
+	}
+	return 0
+}
+
+func (x *Telemetry) GetNetworkTxBytes() uint64 {
+	if x != nil {
+		return x.NetworkTxBytes
+	}
+	return 0
+}
+
+func (x *Telemetry) GetBlockReadBytes() uint64 {
+	if x != nil {
+		return x.BlockReadBytes
+	}
+	return 0
+}
+
+func (x *Telemetry) GetBlockWriteBytes() uint64 {
+	if x != nil {
+		return x.BlockWriteBytes
+	}
+	return 0
+}
+
+func (x *Telemetry) GetPids() uint64 {
+	if x != nil {
+		return x.Pids
+	}
+	return 0
+}
+
+func (x *Telemetry) GetInstance() *Instance {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
+// InstanceEvent is something the supervisor did or saw, published on
+// homes/{home}/events.
+type InstanceEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// "provisioned", "started", "stopped", "restarted", "died", "unhealthy",
+	// "healthy", "crash_loop", "pull_progress", "upgraded", "rolled_back",
+	// "removed", "swept", "outbox_dropped", "onboarded".
+	Kind        string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Reason      string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	ContainerId string `protobuf:"bytes,4,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	Image       string `protobuf:"bytes,5,opt,name=image,proto3" json:"image,omitempty"`
+	// The command this event belongs to, when one caused it.
+	CommandId string        `protobuf:"bytes,6,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	Pull      *PullProgress `protobuf:"bytes,7,opt,name=pull,proto3" json:"pull,omitempty"`
+	// Messages the outbox dropped since it last reported, oldest first.
+	Dropped uint64 `protobuf:"varint,8,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// Restarts left in the current budget window.
+	RestartsLeft  int32 `protobuf:"varint,9,opt,name=restarts_left,json=restartsLeft,proto3" json:"restarts_left,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstanceEvent) Reset() {
+	*x = InstanceEvent{}
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceEvent) ProtoMessage() {}
+
+func (x *InstanceEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceEvent.ProtoReflect.Descriptor instead.
+func (*InstanceEvent) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *InstanceEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *InstanceEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *InstanceEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *InstanceEvent) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *InstanceEvent) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *InstanceEvent) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *InstanceEvent) GetPull() *PullProgress {
+	if x != nil {
+		return x.Pull
+	}
+	return nil
+}
+
+func (x *InstanceEvent) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *InstanceEvent) GetRestartsLeft() int32 {
+	if x != nil {
+		return x.RestartsLeft
+	}
+	return 0
+}
+
+// PullProgress is the state of an image pull.
+type PullProgress struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Image        string                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	CurrentBytes uint64                 `protobuf:"varint,2,opt,name=current_bytes,json=currentBytes,proto3" json:"current_bytes,omitempty"`
+	TotalBytes   uint64                 `protobuf:"varint,3,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	// 0 to 100; 0 while the total is unknown.
+	Percent       float64 `protobuf:"fixed64,4,opt,name=percent,proto3" json:"percent,omitempty"`
+	Done          bool    `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullProgress) Reset() {
+	*x = PullProgress{}
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullProgress) ProtoMessage() {}
+
+func (x *PullProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullProgress.ProtoReflect.Descriptor instead.
+func (*PullProgress) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PullProgress) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *PullProgress) GetCurrentBytes() uint64 {
+	if x != nil {
+		return x.CurrentBytes
+	}
+	return 0
+}
+
+func (x *PullProgress) GetTotalBytes() uint64 {
+	if x != nil {
+		return x.TotalBytes
+	}
+	return 0
+}
+
+func (x *PullProgress) GetPercent() float64 {
+	if x != nil {
+		return x.Percent
+	}
+	return 0
+}
+
+func (x *PullProgress) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
 var File_homeplane_v1_mqtt_proto protoreflect.FileDescriptor
 
 const file_homeplane_v1_mqtt_proto_rawDesc = "" +
 	"\n" +
-	"\x17homeplane/v1/mqtt.proto\x12\fhomeplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bhomeplane/v1/registry.proto\"\xa1\x01\n" +
+	"\x17homeplane/v1/mqtt.proto\x12\fhomeplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17homeplane/v1/home.proto\x1a\x1bhomeplane/v1/registry.proto\"\xdc\x01\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tR\trequestId\x126\n" +
 	"\bdeadline\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12/\n" +
-	"\x05calls\x18\x04 \x03(\v2\x19.homeplane.v1.ServiceCallR\x05calls\"\x8b\x01\n" +
+	"\x05calls\x18\x04 \x03(\v2\x19.homeplane.v1.ServiceCallR\x05calls\x129\n" +
+	"\binstance\x18\x05 \x01(\v2\x1d.homeplane.v1.InstanceControlR\binstance\"~\n" +
+	"\x0fInstanceControl\x124\n" +
+	"\x06action\x18\x01 \x01(\x0e2\x1c.homeplane.v1.InstanceActionR\x06action\x12\x14\n" +
+	"\x05image\x18\x02 \x01(\tR\x05image\x12\x1f\n" +
+	"\vremove_data\x18\x03 \x01(\bR\n" +
+	"removeData\"\x8b\x01\n" +
 	"\vServiceCall\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x1d\n" +
 	"\n" +
 	"entity_ids\x18\x03 \x03(\tR\tentityIds\x12+\n" +
-	"\x04data\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x04data\"\xe7\x01\n" +
+	"\x04data\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x04data\"\x9b\x02\n" +
 	"\x06Result\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x1d\n" +
@@ -452,7 +863,8 @@ const file_homeplane_v1_mqtt_proto_rawDesc = "" +
 	"error_code\x18\x04 \x01(\tR\terrorCode\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12.\n" +
 	"\achanged\x18\x06 \x03(\v2\x14.homeplane.v1.EntityR\achanged\x12*\n" +
-	"\x11home_assistant_us\x18\a \x01(\x03R\x0fhomeAssistantUs\"\xc8\x01\n" +
+	"\x11home_assistant_us\x18\a \x01(\x03R\x0fhomeAssistantUs\x122\n" +
+	"\binstance\x18\b \x01(\v2\x16.homeplane.v1.InstanceR\binstance\"\xc8\x01\n" +
 	"\bPresence\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x16\n" +
 	"\x06online\x18\x02 \x01(\bR\x06online\x12#\n" +
@@ -466,7 +878,39 @@ const file_homeplane_v1_mqtt_proto_rawDesc = "" +
 	"\x05areas\x18\x03 \x03(\v2\x12.homeplane.v1.AreaR\x05areas\x12+\n" +
 	"\x06floors\x18\x04 \x03(\v2\x13.homeplane.v1.FloorR\x06floors\x12,\n" +
 	"\x12removed_entity_ids\x18\x05 \x03(\tR\x10removedEntityIds\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04timeBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xc2\x03\n" +
+	"\tTelemetry\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12!\n" +
+	"\fcontainer_id\x18\x02 \x01(\tR\vcontainerId\x12\x1f\n" +
+	"\vcpu_percent\x18\x03 \x01(\x01R\n" +
+	"cpuPercent\x12!\n" +
+	"\fmemory_bytes\x18\x04 \x01(\x04R\vmemoryBytes\x12,\n" +
+	"\x12memory_limit_bytes\x18\x05 \x01(\x04R\x10memoryLimitBytes\x12(\n" +
+	"\x10network_rx_bytes\x18\x06 \x01(\x04R\x0enetworkRxBytes\x12(\n" +
+	"\x10network_tx_bytes\x18\a \x01(\x04R\x0enetworkTxBytes\x12(\n" +
+	"\x10block_read_bytes\x18\b \x01(\x04R\x0eblockReadBytes\x12*\n" +
+	"\x11block_write_bytes\x18\t \x01(\x04R\x0fblockWriteBytes\x12\x12\n" +
+	"\x04pids\x18\n" +
+	" \x01(\x04R\x04pids\x122\n" +
+	"\binstance\x18\v \x01(\v2\x16.homeplane.v1.InstanceR\binstance\"\xb2\x02\n" +
+	"\rInstanceEvent\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12!\n" +
+	"\fcontainer_id\x18\x04 \x01(\tR\vcontainerId\x12\x14\n" +
+	"\x05image\x18\x05 \x01(\tR\x05image\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x06 \x01(\tR\tcommandId\x12.\n" +
+	"\x04pull\x18\a \x01(\v2\x1a.homeplane.v1.PullProgressR\x04pull\x12\x18\n" +
+	"\adropped\x18\b \x01(\x04R\adropped\x12#\n" +
+	"\rrestarts_left\x18\t \x01(\x05R\frestartsLeft\"\x98\x01\n" +
+	"\fPullProgress\x12\x14\n" +
+	"\x05image\x18\x01 \x01(\tR\x05image\x12#\n" +
+	"\rcurrent_bytes\x18\x02 \x01(\x04R\fcurrentBytes\x12\x1f\n" +
+	"\vtotal_bytes\x18\x03 \x01(\x04R\n" +
+	"totalBytes\x12\x18\n" +
+	"\apercent\x18\x04 \x01(\x01R\apercent\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\bR\x04doneBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
 
 var (
 	file_homeplane_v1_mqtt_proto_rawDescOnce sync.Once
@@ -480,34 +924,47 @@ func file_homeplane_v1_mqtt_proto_rawDescGZIP() []byte {
 	return file_homeplane_v1_mqtt_proto_rawDescData
 }
 
-var file_homeplane_v1_mqtt_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_homeplane_v1_mqtt_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_homeplane_v1_mqtt_proto_goTypes = []any{
 	(*Command)(nil),               // 0: homeplane.v1.Command
-	(*ServiceCall)(nil),           // 1: homeplane.v1.ServiceCall
-	(*Result)(nil),                // 2: homeplane.v1.Result
-	(*Presence)(nil),              // 3: homeplane.v1.Presence
-	(*EntitySync)(nil),            // 4: homeplane.v1.EntitySync
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 6: google.protobuf.Struct
-	(*Entity)(nil),                // 7: homeplane.v1.Entity
-	(*Area)(nil),                  // 8: homeplane.v1.Area
-	(*Floor)(nil),                 // 9: homeplane.v1.Floor
+	(*InstanceControl)(nil),       // 1: homeplane.v1.InstanceControl
+	(*ServiceCall)(nil),           // 2: homeplane.v1.ServiceCall
+	(*Result)(nil),                // 3: homeplane.v1.Result
+	(*Presence)(nil),              // 4: homeplane.v1.Presence
+	(*EntitySync)(nil),            // 5: homeplane.v1.EntitySync
+	(*Telemetry)(nil),             // 6: homeplane.v1.Telemetry
+	(*InstanceEvent)(nil),         // 7: homeplane.v1.InstanceEvent
+	(*PullProgress)(nil),          // 8: homeplane.v1.PullProgress
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(InstanceAction)(0),           // 10: homeplane.v1.InstanceAction
+	(*structpb.Struct)(nil),       // 11: google.protobuf.Struct
+	(*Entity)(nil),                // 12: homeplane.v1.Entity
+	(*Instance)(nil),              // 13: homeplane.v1.Instance
+	(*Area)(nil),                  // 14: homeplane.v1.Area
+	(*Floor)(nil),                 // 15: homeplane.v1.Floor
 }
 var file_homeplane_v1_mqtt_proto_depIdxs = []int32{
-	5, // 0: homeplane.v1.Command.deadline:type_name -> google.protobuf.Timestamp
-	1, // 1: homeplane.v1.Command.calls:type_name -> homeplane.v1.ServiceCall
-	6, // 2: homeplane.v1.ServiceCall.data:type_name -> google.protobuf.Struct
-	7, // 3: homeplane.v1.Result.changed:type_name -> homeplane.v1.Entity
-	5, // 4: homeplane.v1.Presence.time:type_name -> google.protobuf.Timestamp
-	7, // 5: homeplane.v1.EntitySync.entities:type_name -> homeplane.v1.Entity
-	8, // 6: homeplane.v1.EntitySync.areas:type_name -> homeplane.v1.Area
-	9, // 7: homeplane.v1.EntitySync.floors:type_name -> homeplane.v1.Floor
-	5, // 8: homeplane.v1.EntitySync.time:type_name -> google.protobuf.Timestamp
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	9,  // 0: homeplane.v1.Command.deadline:type_name -> google.protobuf.Timestamp
+	2,  // 1: homeplane.v1.Command.calls:type_name -> homeplane.v1.ServiceCall
+	1,  // 2: homeplane.v1.Command.instance:type_name -> homeplane.v1.InstanceControl
+	10, // 3: homeplane.v1.InstanceControl.action:type_name -> homeplane.v1.InstanceAction
+	11, // 4: homeplane.v1.ServiceCall.data:type_name -> google.protobuf.Struct
+	12, // 5: homeplane.v1.Result.changed:type_name -> homeplane.v1.Entity
+	13, // 6: homeplane.v1.Result.instance:type_name -> homeplane.v1.Instance
+	9,  // 7: homeplane.v1.Presence.time:type_name -> google.protobuf.Timestamp
+	12, // 8: homeplane.v1.EntitySync.entities:type_name -> homeplane.v1.Entity
+	14, // 9: homeplane.v1.EntitySync.areas:type_name -> homeplane.v1.Area
+	15, // 10: homeplane.v1.EntitySync.floors:type_name -> homeplane.v1.Floor
+	9,  // 11: homeplane.v1.EntitySync.time:type_name -> google.protobuf.Timestamp
+	9,  // 12: homeplane.v1.Telemetry.time:type_name -> google.protobuf.Timestamp
+	13, // 13: homeplane.v1.Telemetry.instance:type_name -> homeplane.v1.Instance
+	9,  // 14: homeplane.v1.InstanceEvent.time:type_name -> google.protobuf.Timestamp
+	8,  // 15: homeplane.v1.InstanceEvent.pull:type_name -> homeplane.v1.PullProgress
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_mqtt_proto_init() }
@@ -515,6 +972,7 @@ func file_homeplane_v1_mqtt_proto_init() {
 	if File_homeplane_v1_mqtt_proto != nil {
 		return
 	}
+	file_homeplane_v1_home_proto_init()
 	file_homeplane_v1_registry_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -522,7 +980,7 @@ func file_homeplane_v1_mqtt_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_homeplane_v1_mqtt_proto_rawDesc), len(file_homeplane_v1_mqtt_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -60,6 +60,11 @@ const (
 	// HomeServiceControlInstanceProcedure is the fully-qualified name of the HomeService's
 	// ControlInstance RPC.
 	HomeServiceControlInstanceProcedure = "/homeplane.v1.HomeService/ControlInstance"
+	// HomeServiceRevokeAgentProcedure is the fully-qualified name of the HomeService's RevokeAgent RPC.
+	HomeServiceRevokeAgentProcedure = "/homeplane.v1.HomeService/RevokeAgent"
+	// HomeServiceRevokeEnrollmentTokensProcedure is the fully-qualified name of the HomeService's
+	// RevokeEnrollmentTokens RPC.
+	HomeServiceRevokeEnrollmentTokensProcedure = "/homeplane.v1.HomeService/RevokeEnrollmentTokens"
 )
 
 // HomeServiceClient is a client for the homeplane.v1.HomeService service.
@@ -75,6 +80,12 @@ type HomeServiceClient interface {
 	ListEntities(context.Context, *connect.Request[v1.ListEntitiesRequest]) (*connect.Response[v1.ListEntitiesResponse], error)
 	GetInstance(context.Context, *connect.Request[v1.GetInstanceRequest]) (*connect.Response[v1.GetInstanceResponse], error)
 	ControlInstance(context.Context, *connect.Request[v1.ControlInstanceRequest]) (*connect.Response[v1.ControlInstanceResponse], error)
+	// RevokeAgent ends the home's agent credentials and drops its connection
+	// at once; the agent must enroll again with a new token.
+	RevokeAgent(context.Context, *connect.Request[v1.RevokeAgentRequest]) (*connect.Response[v1.RevokeAgentResponse], error)
+	// RevokeEnrollmentTokens makes every unused enrollment token of the home
+	// stop working.
+	RevokeEnrollmentTokens(context.Context, *connect.Request[v1.RevokeEnrollmentTokensRequest]) (*connect.Response[v1.RevokeEnrollmentTokensResponse], error)
 }
 
 // NewHomeServiceClient constructs a client for the homeplane.v1.HomeService service. By default, it
@@ -154,22 +165,36 @@ func NewHomeServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(homeServiceMethods.ByName("ControlInstance")),
 			connect.WithClientOptions(opts...),
 		),
+		revokeAgent: connect.NewClient[v1.RevokeAgentRequest, v1.RevokeAgentResponse](
+			httpClient,
+			baseURL+HomeServiceRevokeAgentProcedure,
+			connect.WithSchema(homeServiceMethods.ByName("RevokeAgent")),
+			connect.WithClientOptions(opts...),
+		),
+		revokeEnrollmentTokens: connect.NewClient[v1.RevokeEnrollmentTokensRequest, v1.RevokeEnrollmentTokensResponse](
+			httpClient,
+			baseURL+HomeServiceRevokeEnrollmentTokensProcedure,
+			connect.WithSchema(homeServiceMethods.ByName("RevokeEnrollmentTokens")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // homeServiceClient implements HomeServiceClient.
 type homeServiceClient struct {
-	createHome            *connect.Client[v1.CreateHomeRequest, v1.CreateHomeResponse]
-	listHomes             *connect.Client[v1.ListHomesRequest, v1.ListHomesResponse]
-	getHome               *connect.Client[v1.GetHomeRequest, v1.GetHomeResponse]
-	deleteHome            *connect.Client[v1.DeleteHomeRequest, v1.DeleteHomeResponse]
-	createEnrollmentToken *connect.Client[v1.CreateEnrollmentTokenRequest, v1.CreateEnrollmentTokenResponse]
-	registerDevice        *connect.Client[v1.RegisterDeviceRequest, v1.RegisterDeviceResponse]
-	listDevices           *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
-	revokeDevice          *connect.Client[v1.RevokeDeviceRequest, v1.RevokeDeviceResponse]
-	listEntities          *connect.Client[v1.ListEntitiesRequest, v1.ListEntitiesResponse]
-	getInstance           *connect.Client[v1.GetInstanceRequest, v1.GetInstanceResponse]
-	controlInstance       *connect.Client[v1.ControlInstanceRequest, v1.ControlInstanceResponse]
+	createHome             *connect.Client[v1.CreateHomeRequest, v1.CreateHomeResponse]
+	listHomes              *connect.Client[v1.ListHomesRequest, v1.ListHomesResponse]
+	getHome                *connect.Client[v1.GetHomeRequest, v1.GetHomeResponse]
+	deleteHome             *connect.Client[v1.DeleteHomeRequest, v1.DeleteHomeResponse]
+	createEnrollmentToken  *connect.Client[v1.CreateEnrollmentTokenRequest, v1.CreateEnrollmentTokenResponse]
+	registerDevice         *connect.Client[v1.RegisterDeviceRequest, v1.RegisterDeviceResponse]
+	listDevices            *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
+	revokeDevice           *connect.Client[v1.RevokeDeviceRequest, v1.RevokeDeviceResponse]
+	listEntities           *connect.Client[v1.ListEntitiesRequest, v1.ListEntitiesResponse]
+	getInstance            *connect.Client[v1.GetInstanceRequest, v1.GetInstanceResponse]
+	controlInstance        *connect.Client[v1.ControlInstanceRequest, v1.ControlInstanceResponse]
+	revokeAgent            *connect.Client[v1.RevokeAgentRequest, v1.RevokeAgentResponse]
+	revokeEnrollmentTokens *connect.Client[v1.RevokeEnrollmentTokensRequest, v1.RevokeEnrollmentTokensResponse]
 }
 
 // CreateHome calls homeplane.v1.HomeService.CreateHome.
@@ -227,6 +252,16 @@ func (c *homeServiceClient) ControlInstance(ctx context.Context, req *connect.Re
 	return c.controlInstance.CallUnary(ctx, req)
 }
 
+// RevokeAgent calls homeplane.v1.HomeService.RevokeAgent.
+func (c *homeServiceClient) RevokeAgent(ctx context.Context, req *connect.Request[v1.RevokeAgentRequest]) (*connect.Response[v1.RevokeAgentResponse], error) {
+	return c.revokeAgent.CallUnary(ctx, req)
+}
+
+// RevokeEnrollmentTokens calls homeplane.v1.HomeService.RevokeEnrollmentTokens.
+func (c *homeServiceClient) RevokeEnrollmentTokens(ctx context.Context, req *connect.Request[v1.RevokeEnrollmentTokensRequest]) (*connect.Response[v1.RevokeEnrollmentTokensResponse], error) {
+	return c.revokeEnrollmentTokens.CallUnary(ctx, req)
+}
+
 // HomeServiceHandler is an implementation of the homeplane.v1.HomeService service.
 type HomeServiceHandler interface {
 	CreateHome(context.Context, *connect.Request[v1.CreateHomeRequest]) (*connect.Response[v1.CreateHomeResponse], error)
@@ -240,6 +275,12 @@ type HomeServiceHandler interface {
 	ListEntities(context.Context, *connect.Request[v1.ListEntitiesRequest]) (*connect.Response[v1.ListEntitiesResponse], error)
 	GetInstance(context.Context, *connect.Request[v1.GetInstanceRequest]) (*connect.Response[v1.GetInstanceResponse], error)
 	ControlInstance(context.Context, *connect.Request[v1.ControlInstanceRequest]) (*connect.Response[v1.ControlInstanceResponse], error)
+	// RevokeAgent ends the home's agent credentials and drops its connection
+	// at once; the agent must enroll again with a new token.
+	RevokeAgent(context.Context, *connect.Request[v1.RevokeAgentRequest]) (*connect.Response[v1.RevokeAgentResponse], error)
+	// RevokeEnrollmentTokens makes every unused enrollment token of the home
+	// stop working.
+	RevokeEnrollmentTokens(context.Context, *connect.Request[v1.RevokeEnrollmentTokensRequest]) (*connect.Response[v1.RevokeEnrollmentTokensResponse], error)
 }
 
 // NewHomeServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -315,6 +356,18 @@ func NewHomeServiceHandler(svc HomeServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(homeServiceMethods.ByName("ControlInstance")),
 		connect.WithHandlerOptions(opts...),
 	)
+	homeServiceRevokeAgentHandler := connect.NewUnaryHandler(
+		HomeServiceRevokeAgentProcedure,
+		svc.RevokeAgent,
+		connect.WithSchema(homeServiceMethods.ByName("RevokeAgent")),
+		connect.WithHandlerOptions(opts...),
+	)
+	homeServiceRevokeEnrollmentTokensHandler := connect.NewUnaryHandler(
+		HomeServiceRevokeEnrollmentTokensProcedure,
+		svc.RevokeEnrollmentTokens,
+		connect.WithSchema(homeServiceMethods.ByName("RevokeEnrollmentTokens")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/homeplane.v1.HomeService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case HomeServiceCreateHomeProcedure:
@@ -339,6 +392,10 @@ func NewHomeServiceHandler(svc HomeServiceHandler, opts ...connect.HandlerOption
 			homeServiceGetInstanceHandler.ServeHTTP(w, r)
 		case HomeServiceControlInstanceProcedure:
 			homeServiceControlInstanceHandler.ServeHTTP(w, r)
+		case HomeServiceRevokeAgentProcedure:
+			homeServiceRevokeAgentHandler.ServeHTTP(w, r)
+		case HomeServiceRevokeEnrollmentTokensProcedure:
+			homeServiceRevokeEnrollmentTokensHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -390,4 +447,12 @@ func (UnimplementedHomeServiceHandler) GetInstance(context.Context, *connect.Req
 
 func (UnimplementedHomeServiceHandler) ControlInstance(context.Context, *connect.Request[v1.ControlInstanceRequest]) (*connect.Response[v1.ControlInstanceResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.HomeService.ControlInstance is not implemented"))
+}
+
+func (UnimplementedHomeServiceHandler) RevokeAgent(context.Context, *connect.Request[v1.RevokeAgentRequest]) (*connect.Response[v1.RevokeAgentResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.HomeService.RevokeAgent is not implemented"))
+}
+
+func (UnimplementedHomeServiceHandler) RevokeEnrollmentTokens(context.Context, *connect.Request[v1.RevokeEnrollmentTokensRequest]) (*connect.Response[v1.RevokeEnrollmentTokensResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.HomeService.RevokeEnrollmentTokens is not implemented"))
 }

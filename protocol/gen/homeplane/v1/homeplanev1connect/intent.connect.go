@@ -35,6 +35,15 @@ const (
 const (
 	// IntentServiceProcessProcedure is the fully-qualified name of the IntentService's Process RPC.
 	IntentServiceProcessProcedure = "/homeplane.v1.IntentService/Process"
+	// IntentServiceWatchTimersProcedure is the fully-qualified name of the IntentService's WatchTimers
+	// RPC.
+	IntentServiceWatchTimersProcedure = "/homeplane.v1.IntentService/WatchTimers"
+	// IntentServiceGetPipelineProcedure is the fully-qualified name of the IntentService's GetPipeline
+	// RPC.
+	IntentServiceGetPipelineProcedure = "/homeplane.v1.IntentService/GetPipeline"
+	// IntentServiceSetPipelineProcedure is the fully-qualified name of the IntentService's SetPipeline
+	// RPC.
+	IntentServiceSetPipelineProcedure = "/homeplane.v1.IntentService/SetPipeline"
 )
 
 // IntentServiceClient is a client for the homeplane.v1.IntentService service.
@@ -42,6 +51,16 @@ type IntentServiceClient interface {
 	// Process understands one sentence, acts on the home, and answers in words.
 	// A device token fixes the home; a user token must name one of the user's homes.
 	Process(context.Context, *connect.Request[v1.ProcessRequest]) (*connect.Response[v1.ProcessResponse], error)
+	// WatchTimers streams what happens to the calling device's timers (set,
+	// changed, finished, cancelled) for as long as the device keeps the call
+	// open. A device token watches the device's timers; a user token the
+	// timers the user set without a device, in the named home.
+	WatchTimers(context.Context, *connect.Request[v1.WatchTimersRequest]) (*connect.ServerStreamForClient[v1.WatchTimersResponse], error)
+	// GetPipeline tells which parsers understand a home's sentences.
+	GetPipeline(context.Context, *connect.Request[v1.GetPipelineRequest]) (*connect.Response[v1.GetPipelineResponse], error)
+	// SetPipeline chooses which parsers understand a home's sentences (home
+	// owner only).
+	SetPipeline(context.Context, *connect.Request[v1.SetPipelineRequest]) (*connect.Response[v1.SetPipelineResponse], error)
 }
 
 // NewIntentServiceClient constructs a client for the homeplane.v1.IntentService service. By
@@ -61,12 +80,33 @@ func NewIntentServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(intentServiceMethods.ByName("Process")),
 			connect.WithClientOptions(opts...),
 		),
+		watchTimers: connect.NewClient[v1.WatchTimersRequest, v1.WatchTimersResponse](
+			httpClient,
+			baseURL+IntentServiceWatchTimersProcedure,
+			connect.WithSchema(intentServiceMethods.ByName("WatchTimers")),
+			connect.WithClientOptions(opts...),
+		),
+		getPipeline: connect.NewClient[v1.GetPipelineRequest, v1.GetPipelineResponse](
+			httpClient,
+			baseURL+IntentServiceGetPipelineProcedure,
+			connect.WithSchema(intentServiceMethods.ByName("GetPipeline")),
+			connect.WithClientOptions(opts...),
+		),
+		setPipeline: connect.NewClient[v1.SetPipelineRequest, v1.SetPipelineResponse](
+			httpClient,
+			baseURL+IntentServiceSetPipelineProcedure,
+			connect.WithSchema(intentServiceMethods.ByName("SetPipeline")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // intentServiceClient implements IntentServiceClient.
 type intentServiceClient struct {
-	process *connect.Client[v1.ProcessRequest, v1.ProcessResponse]
+	process     *connect.Client[v1.ProcessRequest, v1.ProcessResponse]
+	watchTimers *connect.Client[v1.WatchTimersRequest, v1.WatchTimersResponse]
+	getPipeline *connect.Client[v1.GetPipelineRequest, v1.GetPipelineResponse]
+	setPipeline *connect.Client[v1.SetPipelineRequest, v1.SetPipelineResponse]
 }
 
 // Process calls homeplane.v1.IntentService.Process.
@@ -74,11 +114,36 @@ func (c *intentServiceClient) Process(ctx context.Context, req *connect.Request[
 	return c.process.CallUnary(ctx, req)
 }
 
+// WatchTimers calls homeplane.v1.IntentService.WatchTimers.
+func (c *intentServiceClient) WatchTimers(ctx context.Context, req *connect.Request[v1.WatchTimersRequest]) (*connect.ServerStreamForClient[v1.WatchTimersResponse], error) {
+	return c.watchTimers.CallServerStream(ctx, req)
+}
+
+// GetPipeline calls homeplane.v1.IntentService.GetPipeline.
+func (c *intentServiceClient) GetPipeline(ctx context.Context, req *connect.Request[v1.GetPipelineRequest]) (*connect.Response[v1.GetPipelineResponse], error) {
+	return c.getPipeline.CallUnary(ctx, req)
+}
+
+// SetPipeline calls homeplane.v1.IntentService.SetPipeline.
+func (c *intentServiceClient) SetPipeline(ctx context.Context, req *connect.Request[v1.SetPipelineRequest]) (*connect.Response[v1.SetPipelineResponse], error) {
+	return c.setPipeline.CallUnary(ctx, req)
+}
+
 // IntentServiceHandler is an implementation of the homeplane.v1.IntentService service.
 type IntentServiceHandler interface {
 	// Process understands one sentence, acts on the home, and answers in words.
 	// A device token fixes the home; a user token must name one of the user's homes.
 	Process(context.Context, *connect.Request[v1.ProcessRequest]) (*connect.Response[v1.ProcessResponse], error)
+	// WatchTimers streams what happens to the calling device's timers (set,
+	// changed, finished, cancelled) for as long as the device keeps the call
+	// open. A device token watches the device's timers; a user token the
+	// timers the user set without a device, in the named home.
+	WatchTimers(context.Context, *connect.Request[v1.WatchTimersRequest], *connect.ServerStream[v1.WatchTimersResponse]) error
+	// GetPipeline tells which parsers understand a home's sentences.
+	GetPipeline(context.Context, *connect.Request[v1.GetPipelineRequest]) (*connect.Response[v1.GetPipelineResponse], error)
+	// SetPipeline chooses which parsers understand a home's sentences (home
+	// owner only).
+	SetPipeline(context.Context, *connect.Request[v1.SetPipelineRequest]) (*connect.Response[v1.SetPipelineResponse], error)
 }
 
 // NewIntentServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -94,10 +159,34 @@ func NewIntentServiceHandler(svc IntentServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(intentServiceMethods.ByName("Process")),
 		connect.WithHandlerOptions(opts...),
 	)
+	intentServiceWatchTimersHandler := connect.NewServerStreamHandler(
+		IntentServiceWatchTimersProcedure,
+		svc.WatchTimers,
+		connect.WithSchema(intentServiceMethods.ByName("WatchTimers")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intentServiceGetPipelineHandler := connect.NewUnaryHandler(
+		IntentServiceGetPipelineProcedure,
+		svc.GetPipeline,
+		connect.WithSchema(intentServiceMethods.ByName("GetPipeline")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intentServiceSetPipelineHandler := connect.NewUnaryHandler(
+		IntentServiceSetPipelineProcedure,
+		svc.SetPipeline,
+		connect.WithSchema(intentServiceMethods.ByName("SetPipeline")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/homeplane.v1.IntentService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IntentServiceProcessProcedure:
 			intentServiceProcessHandler.ServeHTTP(w, r)
+		case IntentServiceWatchTimersProcedure:
+			intentServiceWatchTimersHandler.ServeHTTP(w, r)
+		case IntentServiceGetPipelineProcedure:
+			intentServiceGetPipelineHandler.ServeHTTP(w, r)
+		case IntentServiceSetPipelineProcedure:
+			intentServiceSetPipelineHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -109,4 +198,16 @@ type UnimplementedIntentServiceHandler struct{}
 
 func (UnimplementedIntentServiceHandler) Process(context.Context, *connect.Request[v1.ProcessRequest]) (*connect.Response[v1.ProcessResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.IntentService.Process is not implemented"))
+}
+
+func (UnimplementedIntentServiceHandler) WatchTimers(context.Context, *connect.Request[v1.WatchTimersRequest], *connect.ServerStream[v1.WatchTimersResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.IntentService.WatchTimers is not implemented"))
+}
+
+func (UnimplementedIntentServiceHandler) GetPipeline(context.Context, *connect.Request[v1.GetPipelineRequest]) (*connect.Response[v1.GetPipelineResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.IntentService.GetPipeline is not implemented"))
+}
+
+func (UnimplementedIntentServiceHandler) SetPipeline(context.Context, *connect.Request[v1.SetPipelineRequest]) (*connect.Response[v1.SetPipelineResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.IntentService.SetPipeline is not implemented"))
 }

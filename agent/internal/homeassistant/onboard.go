@@ -1,0 +1,129 @@
+package homeassistant
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// ErrOnboarded means the instance already has its owner: a fresh instance
+// can be onboarded once only.
+var ErrOnboarded = errors.New("home assistant: already onboarded")
+
+// Owner is the account a fresh instance is onboarded with.
+type Owner struct {
+	Name, Username, Password, Language string
+}
+
+// SetToken replaces the access token, e.g. with the long-lived token
+// onboarding minted; calls already under way keep the old one.
+func (c *Client) SetToken(token string) { c.token.Store(&token) }
+
+func (c *Client) bearer() string { return *c.token.Load() }
+
+// Onboarded reports whether the instance has its owner already
+// (GET /api/onboarding, which needs no token).
+func (c *Client) Onboarded(ctx context.Context) (bool, error) {
+	var steps []struct {
+		Step string `json:"step"`
+		Done bool   `json:"done"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/onboarding", nil, &steps); err != nil {
+		return false, err
+	}
+	for _, s := range steps {
+		if s.Step == "user" {
+			return s.Done, nil
+		}
+	}
+	// Home Assistant drops the onboarding view's steps once all are done.
+	return true, nil
+}
+
+// Onboard creates the owner of a fresh instance, trades the auth code for an
+// access token and mints a long-lived token named clientName, valid for
+// lifespanDays. The instance is not touched when it has an owner already
+// (ErrOnboarded).
+func (c *Client) Onboard(ctx context.Context, owner Owner, clientName string, lifespanDays int) (string, error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	clientID, err := c.endpoint("/")
+	if err != nil {
+		return "", err
+	}
+	var created struct {
+		AuthCode string `json:"auth_code"`
+	}
+	err = c.do(ctx, http.MethodPost, "/api/onboarding/users", map[string]string{
+		"client_id": clientID, "name": owner.Name, "username": owner.Username,
+		"password": owner.Password, "language": owner.Language,
+	}, &created)
+	var se *StatusError
+	switch {
+	case errors.As(err, &se) && se.StatusCode == http.StatusForbidden:
+		return "", ErrOnboarded
+	case err != nil:
+		return "", fmt.Errorf("home assistant: onboarding: %w", err)
+	case created.AuthCode == "":
+		return "", errors.New("home assistant: onboarding: no auth code in the answer")
+	}
+	access, err := c.exchangeCode(ctx, clientID, created.AuthCode)
+	if err != nil {
+		return "", err
+	}
+	// The long-lived token is minted on a session authenticated with the
+	// short-lived access token.
+	s, err := New(c.base.String(), access, Options{HTTPClient: c.http, Logger: c.log}).dial(ctx)
+	if err != nil {
+		return "", fmt.Errorf("home assistant: onboarding: %w", err)
+	}
+	defer s.close()
+	raw, err := s.command(ctx, "auth/long_lived_access_token", map[string]any{"client_name": clientName, "lifespan": lifespanDays})
+	if err != nil {
+		return "", err
+	}
+	var token string
+	if err := json.Unmarshal(raw, &token); err != nil || token == "" {
+		return "", fmt.Errorf("home assistant: long-lived token: unexpected answer %.80s", raw)
+	}
+	return token, nil
+}
+
+// exchangeCode trades an onboarding auth code for an access token
+// (POST /auth/token, form-encoded as OAuth2 wants it).
+func (c *Client) exchangeCode(ctx context.Context, clientID, code string) (string, error) {
+	target, err := c.endpoint("/auth/token")
+	if err != nil {
+		return "", err
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {clientID}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", fmt.Errorf("home assistant: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("home assistant: auth token: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if err != nil {
+		return "", fmt.Errorf("home assistant: auth token: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("auth token: %w", &StatusError{StatusCode: resp.StatusCode, Body: strings.TrimSpace(string(b))})
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(b, &tok); err != nil || tok.AccessToken == "" {
+		return "", errors.New("home assistant: auth token: no access token in the answer")
+	}
+	return tok.AccessToken, nil
+}

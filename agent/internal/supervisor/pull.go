@@ -1,0 +1,143 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/image"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
+
+// ensureImage pulls ref unless it is present; a present image never needs
+// the network.
+func (s *Supervisor) ensureImage(ctx context.Context, ref string) error {
+	if _, err := s.d.ImageInspect(ctx, ref); err == nil {
+		return nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("supervisor: inspect image %s: %w", ref, err)
+	}
+	return s.pull(ctx, ref)
+}
+
+// pullMessage is the part of the pull stream's JSON messages used here.
+type pullMessage struct {
+	Status         string `json:"status"`
+	ID             string `json:"id"`
+	ProgressDetail struct {
+		Current int64 `json:"current"`
+		Total   int64 `json:"total"`
+	} `json:"progressDetail"`
+	Error       string `json:"error"`
+	ErrorDetail *struct {
+		Message string `json:"message"`
+	} `json:"errorDetail"`
+}
+
+// pull pulls ref, reporting progress at most once a second, and fails when
+// the stream makes no progress for PullStallTimeout.
+func (s *Supervisor) pull(ctx context.Context, ref string) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	body, err := s.d.ImagePull(ctx, ref, image.PullOptions{})
+	if err != nil {
+		return fmt.Errorf("supervisor: pull %s: %w", ref, err)
+	}
+	defer body.Close()
+	progress := make(chan struct{}, 1)
+	go func() {
+		t := time.NewTimer(s.opts.PullStallTimeout)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-progress:
+				t.Reset(s.opts.PullStallTimeout)
+			case <-t.C:
+				cancel(fmt.Errorf("%w for %v", ErrPullStalled, s.opts.PullStallTimeout))
+				body.Close()
+				return
+			}
+		}
+	}()
+	return s.readPull(ctx, ref, body, progress)
+}
+
+type layer struct{ current, total int64 }
+
+func (s *Supervisor) readPull(ctx context.Context, ref string, body io.Reader, progress chan<- struct{}) error {
+	dec := json.NewDecoder(body)
+	layers := map[string]*layer{}
+	var lastReport time.Time
+	report := func(done bool) {
+		var cur, tot int64
+		for _, l := range layers {
+			cur += l.current
+			tot += l.total
+		}
+		p := &homeplanev1.PullProgress{Image: ref, CurrentBytes: uint64(max(cur, 0)), TotalBytes: uint64(max(tot, 0)), Done: done}
+		if tot > 0 {
+			p.Percent = float64(cur) / float64(tot) * 100
+		}
+		if done {
+			p.Percent = 100
+		}
+		s.event(ctx, "pull_progress", "", func(e *homeplanev1.InstanceEvent) { e.Image = ref; e.Pull = p })
+	}
+	for {
+		var m pullMessage
+		err := dec.Decode(&m)
+		if errors.Is(err, io.EOF) {
+			report(true)
+			return nil
+		}
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				return fmt.Errorf("supervisor: pull %s: %w", ref, cause)
+			}
+			return fmt.Errorf("supervisor: pull %s: read progress: %w", ref, err)
+		}
+		select {
+		case progress <- struct{}{}:
+		default:
+		}
+		if m.ErrorDetail != nil || m.Error != "" {
+			msg := m.Error
+			if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
+				msg = m.ErrorDetail.Message
+			}
+			return fmt.Errorf("supervisor: pull %s: %s", ref, msg)
+		}
+		if m.ID == "" {
+			continue
+		}
+		l := layers[m.ID]
+		if l == nil {
+			l = &layer{}
+			layers[m.ID] = l
+		}
+		switch {
+		case m.Status == "Downloading":
+			l.current, l.total = m.ProgressDetail.Current, m.ProgressDetail.Total
+		case m.Status == "Download complete" || m.Status == "Pull complete" || m.Status == "Already exists":
+			if l.total > 0 {
+				l.current = l.total
+			}
+		case strings.HasPrefix(m.Status, "Pulling from"):
+			delete(layers, m.ID)
+		}
+		if time.Since(lastReport) >= time.Second {
+			lastReport = time.Now()
+			report(false)
+		}
+	}
+}

@@ -1,0 +1,226 @@
+package supervisor
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+func (s *Supervisor) snapshotName() string { return s.opts.Name + "-config-snapshot" }
+
+// Upgrade replaces the container with one running ref. The config volume is
+// snapshotted first; when the new version is not healthy within
+// UpgradeDeadline, the snapshot is restored and the previous image runs
+// again, and the error wraps ErrRolledBack with the reason.
+func (s *Supervisor) Upgrade(ctx context.Context, ref string) error {
+	if ref == "" {
+		return errors.New("supervisor: upgrade: an image is required")
+	}
+	return s.operate("upgrade", func() error {
+		id, err := s.current(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.ensureImage(ctx, ref); err != nil {
+			return err
+		}
+		old := s.spec()
+		next := old
+		next.Image = ref
+		if err := s.stopContainer(ctx, id); err != nil {
+			return err
+		}
+		if err := s.snapshot(ctx, old.Image); err != nil {
+			// Nothing changed yet: bring the old version back.
+			_ = s.startLocked(ctx, "upgrade aborted")
+			return err
+		}
+		s.update(func(p *persisted) { p.Snapshot = s.snapshotName() })
+		if err := s.replace(ctx, id, next); err != nil {
+			return s.rollback(ctx, old, err.Error())
+		}
+		if err := s.waitHealthy(ctx, s.opts.UpgradeDeadline); err != nil {
+			return s.rollback(ctx, old, err.Error())
+		}
+		s.update(func(p *persisted) { p.Spec = next })
+		s.event(ctx, "upgraded", "from "+old.Image, nil)
+		return nil
+	})
+}
+
+// replace removes container id and creates and starts one from spec.
+func (s *Supervisor) replace(ctx context.Context, id string, spec Spec) error {
+	if err := s.d.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("supervisor: remove container: %w", err)
+	}
+	nid, err := s.create(ctx, spec, s.opts.Name)
+	if err != nil {
+		return err
+	}
+	s.update(func(p *persisted) { p.ContainerID = nid })
+	return s.startLocked(ctx, "starting "+spec.Image)
+}
+
+// rollback restores the snapshot and runs the old spec again.
+func (s *Supervisor) rollback(ctx context.Context, old Spec, reason string) error {
+	reason = "new version not healthy: " + reason
+	s.log.Warn("upgrade failed; rolling back", "reason", reason, "image", old.Image)
+	id, _ := s.find(ctx)
+	if id != "" {
+		if err := s.d.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("supervisor: rollback: remove new container: %w", err)
+		}
+	}
+	if err := s.restoreVolume(ctx, old.Image); err != nil {
+		return fmt.Errorf("supervisor: rollback: %w", err)
+	}
+	nid, err := s.create(ctx, old, s.opts.Name)
+	if err != nil {
+		return fmt.Errorf("supervisor: rollback: %w", err)
+	}
+	s.update(func(p *persisted) { p.ContainerID, p.Spec = nid, old })
+	if err := s.startLocked(ctx, "rolled back"); err != nil {
+		return fmt.Errorf("supervisor: rollback: %w", err)
+	}
+	s.event(ctx, "rolled_back", reason, func(e *homeplanev1.InstanceEvent) { e.Image = old.Image })
+	return fmt.Errorf("%w: %s", ErrRolledBack, reason)
+}
+
+// Restore puts the config volume back to the last snapshot and starts the
+// current image on it.
+func (s *Supervisor) Restore(ctx context.Context) error {
+	return s.operate("restore", func() error {
+		id, err := s.current(ctx)
+		if err != nil {
+			return err
+		}
+		spec := s.spec()
+		if err := s.d.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("supervisor: restore: %w", err)
+		}
+		if err := s.restoreVolume(ctx, spec.Image); err != nil {
+			return err
+		}
+		nid, err := s.create(ctx, spec, s.opts.Name)
+		if err != nil {
+			return err
+		}
+		s.update(func(p *persisted) { p.ContainerID = nid })
+		return s.startLocked(ctx, "config restored from snapshot")
+	})
+}
+
+// waitHealthy polls until Home Assistant answers, the container exits, or
+// the deadline passes.
+func (s *Supervisor) waitHealthy(ctx context.Context, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	tick := time.NewTicker(min(s.opts.ProbeInterval, 250*time.Millisecond))
+	defer tick.Stop()
+	var last error = errors.New("no answer yet")
+	for {
+		c, err := s.d.ContainerInspect(ctx, s.opts.Name)
+		if err == nil && c.State != nil {
+			if !c.State.Running && !c.State.Restarting {
+				return fmt.Errorf("container exited with code %d", c.State.ExitCode)
+			}
+			if last = s.probeHTTP(ctx, s.baseURL(c)); last == nil {
+				s.setHealth(HealthHealthy, "")
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w within %v: %v", ErrUnhealthy, within, last)
+		case <-tick.C:
+		}
+	}
+}
+
+// snapshot copies the config volume into the snapshot volume through a
+// helper container that is created but never started, so no tool inside
+// the image is needed.
+func (s *Supervisor) snapshot(ctx context.Context, img string) error {
+	if err := s.d.VolumeRemove(ctx, s.snapshotName(), true); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("supervisor: snapshot: clear: %w", err)
+	}
+	if err := s.ensureVolume(ctx, s.snapshotName()); err != nil {
+		return err
+	}
+	return s.copyVolume(ctx, img, s.volumeName(), s.snapshotName())
+}
+
+// restoreVolume recreates the config volume from the snapshot.
+func (s *Supervisor) restoreVolume(ctx context.Context, img string) error {
+	if err := s.d.VolumeRemove(ctx, s.volumeName(), true); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("supervisor: restore: clear config volume: %w", err)
+	}
+	if err := s.ensureVolume(ctx, s.volumeName()); err != nil {
+		return err
+	}
+	return s.copyVolume(ctx, img, s.snapshotName(), s.volumeName())
+}
+
+func (s *Supervisor) copyVolume(ctx context.Context, img, from, to string) error {
+	h, err := s.d.ContainerCreate(ctx, &container.Config{Image: img, Labels: s.labels("helper")}, &container.HostConfig{
+		Mounts: []mount.Mount{
+			{Type: mount.TypeVolume, Source: from, Target: "/from"},
+			{Type: mount.TypeVolume, Source: to, Target: "/to"},
+		},
+	}, nil, nil, "")
+	if err != nil {
+		return fmt.Errorf("supervisor: copy volume: helper: %w", err)
+	}
+	defer func() {
+		_ = s.d.ContainerRemove(context.WithoutCancel(ctx), h.ID, container.RemoveOptions{Force: true})
+	}()
+	rc, _, err := s.d.CopyFromContainer(ctx, h.ID, "/from")
+	if err != nil {
+		return fmt.Errorf("supervisor: copy volume: read: %w", err)
+	}
+	defer rc.Close()
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(rebase(rc, pw, "from")) }()
+	if err := s.d.CopyToContainer(ctx, h.ID, "/to", pr, container.CopyToContainerOptions{}); err != nil {
+		pr.CloseWithError(err)
+		return fmt.Errorf("supervisor: copy volume: write: %w", err)
+	}
+	return nil
+}
+
+// rebase rewrites a tar stream whose entries sit under dir/ so they sit at
+// the root, dropping dir itself.
+func rebase(r io.Reader, w io.Writer, dir string) error {
+	tr, tw := tar.NewReader(r), tar.NewWriter(w)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), dir)
+		name = strings.TrimPrefix(name, "/")
+		if name == "" {
+			continue
+		}
+		h.Name = name
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package uplink
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/homeplane/homeplane/agent/internal/outbox"
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+)
+
+// gatedHandler holds every command until released, like a long instance
+// action during which the connection drops.
+type gatedHandler struct {
+	once    sync.Once
+	started chan struct{}
+	release chan struct{}
+}
+
+func (h *gatedHandler) HandleCommand(_ context.Context, cmd *homeplanev1.Command) *homeplanev1.Result {
+	h.once.Do(func() { close(h.started) })
+	<-h.release
+	return &homeplanev1.Result{CommandId: cmd.GetId(), RequestId: cmd.GetRequestId(), Ok: true}
+}
+
+func (h *gatedHandler) OnConnect(context.Context) {}
+
+func TestResultOfALostConnectionGoesThroughTheOutbox(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0", newHook())
+	h := &gatedHandler{started: make(chan struct{}), release: make(chan struct{})}
+	reg := prometheus.NewRegistry()
+	u := New(testIdentity(b.addr), h, Options{Registerer: reg, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	ob, err := outbox.Open(t.TempDir(), u, outbox.Options{Offline: ErrDisconnected, RetryInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.SetResultSpool(ob)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { ob.Run(ctx) })
+	wg.Go(func() { _ = u.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	eventually(t, "online", online(b, t))
+
+	b.sendCommand(t, lightCommand("slow"))
+	select {
+	case <-h.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("command never reached the handler")
+	}
+	cl, ok := b.srv.Clients.Get(testAgent)
+	if !ok {
+		t.Fatal("agent not among the broker's clients")
+	}
+	cl.Stop(errors.New("connection killed by test"))
+	eventually(t, "uplink notices the loss", func() bool { return !u.Connected() })
+	close(h.release)
+
+	eventually(t, "the result delivered after the reconnect", func() bool { return len(b.resultsFor("slow")) >= 1 })
+	if r := b.resultsFor("slow")[0]; !r.GetOk() || r.GetRequestId() != "req-slow" {
+		t.Fatalf("result = %v", r)
+	}
+	// A redelivery of the command that lands on a connection lost again is
+	// spooled too, so at least one.
+	if n := counter(t, reg, "homeplane_agent_results_spooled_total"); n < 1 {
+		t.Fatalf("spooled results = %v, want at least 1", n)
+	}
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/homeplane/homeplane/central/internal/admin"
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/rpc"
+	"github.com/homeplane/homeplane/central/internal/rpc/rpctest"
+	"github.com/homeplane/homeplane/central/internal/usage"
+)
+
+// operators is a hand-written rpc.Operators over a fixed user list.
+type operators struct{ users []auth.User }
+
+func (o *operators) Users(_ context.Context, q, after string, limit int) ([]auth.User, error) {
+	var out []auth.User
+	for _, u := range o.users {
+		if strings.Contains(u.Email, q) && u.Email > after && len(out) < limit {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+func (o *operators) Homes(context.Context, string, int) ([]admin.FleetHome, error) {
+	return []admin.FleetHome{{Home: home.Home{ID: "h1", Name: "Cabin"}, Owner: o.users[0]}}, nil
+}
+
+func (o *operators) SetUserDisabled(_ context.Context, _ admin.Actor, id string, d bool) (auth.User, error) {
+	for i := range o.users {
+		if o.users[i].ID == id {
+			o.users[i].Disabled = d
+			return o.users[i], nil
+		}
+	}
+	return auth.User{}, admin.ErrNotFound
+}
+
+func (o *operators) SetUserRole(context.Context, admin.Actor, string, string) (auth.User, error) {
+	return auth.User{}, admin.ErrInvalidInput
+}
+
+func (o *operators) ResetUserPassword(context.Context, admin.Actor, string) error { return nil }
+
+// auditLog is a hand-written rpc.AuditLog of n records, one a minute, newest first.
+type auditLog struct{ recs []audit.Record }
+
+func (l *auditLog) Records(_ context.Context, f audit.Filter) ([]audit.Record, error) {
+	var out []audit.Record
+	for _, r := range l.recs {
+		if f.Before.ID != 0 && r.ID >= f.Before.ID {
+			continue
+		}
+		if len(out) == f.Limit {
+			break
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+type reports struct{}
+
+func (reports) Report(context.Context, time.Time, time.Time) ([]usage.Line, error) {
+	return []usage.Line{
+		{UserID: "u1", Email: "carol@example.com", HomeID: "h1", CPUCoreHours: 1.5, MemoryGiBHours: 3, Intents: 7, Price: 1.25},
+		{UserID: "u1", Email: "carol@example.com", CPUCoreHours: 1.5, MemoryGiBHours: 3, Intents: 7, Price: 1.25},
+	}, nil
+}
+
+func (reports) Currency() string { return "EUR" }
+
+func newAdminCLI(t *testing.T) *cli {
+	t.Helper()
+	c := newCLI(t)
+	root := c.accounts.AddUser("root@example.com", "root-password", auth.RoleAdmin)
+	ops := &operators{users: []auth.User{root, {ID: "u1", Email: "carol@example.com", Role: "user"}}}
+	log := &auditLog{}
+	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for i := 1200; i >= 1; i-- {
+		log.recs = append(log.recs, audit.Record{ID: int64(i), RequestID: fmt.Sprint("r", i), Kind: "intent",
+			Text: "turn on, \"the\" lights", Time: base.Add(time.Duration(i) * time.Minute), Outcome: "ok", TotalUS: 1500})
+	}
+	srv := httptest.NewServer(rpc.NewHandler(rpc.Deps{
+		Accounts: c.accounts, Homes: c.homes, Entities: rpctest.Entities{}, Intents: c.intents, Auditor: &rpctest.Auditor{},
+		Admin: rpc.AdminDeps{Operators: ops, Audit: log, Usage: reports{}},
+	}, rpc.Options{}))
+	t.Cleanup(srv.Close)
+	c.url, c.env[envCentralURL] = srv.URL, srv.URL
+	c.ok("login", "--email", "root@example.com", "--password", "root-password")
+	return c
+}
+
+func TestAdminCommands(t *testing.T) {
+	c := newAdminCLI(t)
+
+	out := c.ok("admin", "users")
+	if !strings.HasPrefix(out, "ID") || !strings.Contains(out, "carol@example.com") || !strings.Contains(out, "root@example.com") {
+		t.Errorf("users table:\n%s", out)
+	}
+	var listed struct{ Users []struct{ Email string } }
+	decode(t, c.ok("admin", "users", "--query", "carol", "--json"), &listed)
+	if len(listed.Users) != 1 || listed.Users[0].Email != "carol@example.com" {
+		t.Errorf("users --query carol --json = %+v", listed)
+	}
+	if out := c.ok("admin", "users", "disable", "u1"); !strings.Contains(out, "yes") {
+		t.Errorf("disable said:\n%s", out)
+	}
+	if out := c.ok("admin", "homes"); !strings.Contains(out, "Cabin") || !strings.Contains(out, "offline") {
+		t.Errorf("homes table:\n%s", out)
+	}
+	if out := c.ok("admin", "usage", "--since", "2026-05-01", "--until", "2026-06-01"); !strings.Contains(out, "1.25 EUR") || !strings.Contains(out, "(user total)") {
+		t.Errorf("usage table:\n%s", out)
+	}
+
+	// The default audit table shows a page; an export walks every page.
+	if out := c.ok("admin", "audit"); strings.Count(out, "\n") != 51 {
+		t.Errorf("audit table has %d lines, want header + 50", strings.Count(out, "\n"))
+	}
+	file := filepath.Join(t.TempDir(), "audit.csv")
+	code, _, stderr := c.run("admin", "audit", "--limit", "0", "--format", "csv", "--output", file)
+	if code != exitOK || !strings.Contains(stderr, "exported 1200 records") {
+		t.Fatalf("csv export: exit %d, stderr %q", code, stderr)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) != 1201 || rows[0][0] != "id" || rows[1][0] != "1200" || rows[1][7] != `turn on, "the" lights` {
+		t.Fatalf("csv: %d rows, %v; first %v", len(rows), err, rows[:min(2, len(rows))])
+	}
+	_, out, _ = c.run("admin", "audit", "--limit", "3", "--format", "jsonl")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "{") {
+		t.Errorf("jsonl:\n%s", out)
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"bad role", []string{"admin", "users", "role", "u1", "god"}, exitError, "invalid_argument"},
+		{"unknown user", []string{"admin", "users", "disable", "nobody"}, exitError, "not_found"},
+		{"bad time", []string{"admin", "audit", "--since", "yesterday"}, exitUsage, "--since"},
+		{"usage needs a period", []string{"admin", "usage"}, exitUsage, "--since and --until"},
+		{"unknown command", []string{"admin", "fleet"}, exitUsage, "unknown admin command"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := c.run(tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.msg) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr, tc.code, tc.msg)
+			}
+		})
+	}
+}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/postgres"
+)
+
+// runAudit serves "homeplane-central audit verify": it walks the audit hash
+// chain and fails naming the first record that was changed or removed.
+func runAudit(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "verify" {
+		return errors.New("usage: homeplane-central audit verify --database-url URL")
+	}
+	fs := flag.NewFlagSet("homeplane-central audit verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbURL := fs.String("database-url", getenv("HOMEPLANE_DATABASE_URL"), "PostgreSQL URL (or HOMEPLANE_DATABASE_URL)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *dbURL == "" {
+		return errors.New("audit verify: --database-url is required")
+	}
+	pool, err := postgres.Open(ctx, *dbURL, postgres.Options{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	v, err := audit.Verify(ctx, postgres.NewAuditStore(pool))
+	if err != nil {
+		return fmt.Errorf("audit verify: %w", err)
+	}
+	fmt.Fprintf(stderr, "audit chain intact: %d records (ids %d to %d), head %s\n", v.Records, v.FirstID, v.LastID, v.Head)
+	return nil
+}

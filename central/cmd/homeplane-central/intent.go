@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/llm"
+	"github.com/homeplane/homeplane/central/internal/plugin"
+	"github.com/homeplane/homeplane/central/internal/rules"
+	"github.com/homeplane/homeplane/central/internal/timer"
+)
+
+// maxParseLine bounds one input line of `intent parse`: the API's request
+// size limit.
+const maxParseLine = 64 << 10
+
+// parseInput is one line read by `intent parse`.
+type parseInput struct {
+	Text    string `json:"text"`
+	Context struct {
+		Area string `json:"area"`
+	} `json:"context"`
+}
+
+// parseOutput is one line written by `intent parse`.
+type parseOutput struct {
+	Text   string         `json:"text"`
+	Intent string         `json:"intent"`
+	Slots  map[string]any `json:"slots"`
+	Error  string         `json:"error,omitempty"`
+}
+
+// runIntent serves `homeplane-central intent parse --home FILE`: JSON lines
+// of sentences on standard input, their intents and slots on standard
+// output, for evaluating the parser offline.
+func runIntent(ctx context.Context, args []string, _ func(string) string, stderr io.Writer) error {
+	return intentCommand(ctx, args, os.Stdin, os.Stdout, stderr)
+}
+
+func intentCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "parse" {
+		return errors.New(`usage: homeplane-central intent parse --home FILE < sentences.jsonl`)
+	}
+	fs := flag.NewFlagSet("intent parse", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	homeFile := fs.String("home", "", "the home, in the intent evaluation set's fixtures.json format (required)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *homeFile == "" {
+		return errors.New("intent parse: --home is required")
+	}
+	f, err := os.Open(*homeFile)
+	if err != nil {
+		return fmt.Errorf("intent parse: %w", err)
+	}
+	reg, err := intent.LoadFixtures(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("intent parse: %w", err)
+	}
+	return parseLines(ctx, rules.New(rules.Options{MaxInputBytes: maxParseLine}), reg, stdin, stdout)
+}
+
+// parseLines parses every JSON line of in and writes one answer line per
+// input line; a line that is not JSON gets an answer with an error, so that
+// the output stays aligned with the input.
+func parseLines(ctx context.Context, p intent.Parser, reg *intent.Registry, in io.Reader, out io.Writer) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 4096), maxParseLine+1)
+	w := bufio.NewWriter(out)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for line := 1; sc.Scan(); line++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var req parseInput
+		res := parseOutput{Slots: map[string]any{}}
+		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+			res.Error = fmt.Sprintf("line %d: %v", line, err)
+		} else {
+			res.Text = req.Text
+			got, err := p.Parse(ctx, req.Text, reg, intent.Context{Area: req.Context.Area})
+			switch {
+			case err == nil:
+				res.Intent = got.Name
+				if got.Slots != nil {
+					res.Slots = got.Slots
+				}
+			case !errors.Is(err, intent.ErrNoIntent):
+				res.Error = err.Error()
+			}
+		}
+		if err := enc.Encode(res); err != nil {
+			return fmt.Errorf("intent parse: write: %w", err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("intent parse: a line is longer than %d bytes", maxParseLine)
+		}
+		return fmt.Errorf("intent parse: read: %w", err)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("intent parse: write: %w", err)
+	}
+	return nil
+}
+
+// conversationSweeper deletes conversation turns too old to be referred
+// back to; it runs until ctx ends.
+type conversationSweeper interface {
+	SweepConversations(ctx context.Context, before time.Time) (int64, error)
+}
+
+func sweepConversations(ctx context.Context, s conversationSweeper, ttl time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(max(ttl, time.Minute))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			n, err := s.SweepConversations(ctx, now.Add(-ttl))
+			if err != nil && ctx.Err() == nil {
+				logger.WarnContext(ctx, "conversation sweep failed", "err", err)
+			} else if n > 0 {
+				logger.DebugContext(ctx, "conversation turns swept", "count", n)
+			}
+		}
+	}
+}
+
+// runTimerCommand carries out the sentence of a finished timer ("in five
+// minutes, open the garage door") as its owner would have said it then.
+func runTimerCommand(ctx context.Context, engine *intent.Engine, t timer.Timer, logger *slog.Logger) {
+	if engine == nil || ctx.Err() != nil {
+		return
+	}
+	req := intent.Request{RequestID: "timer-" + t.ID, HomeID: t.Owner.HomeID, Text: t.Command, Context: intent.Context{Area: t.Area}}
+	if user, ok := strings.CutPrefix(t.Owner.DeviceID, "user:"); ok {
+		req.UserID = user
+	} else {
+		req.DeviceID = t.Owner.DeviceID
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	resp, err := engine.Process(cctx, req)
+	if err != nil {
+		logger.WarnContext(ctx, "timer command failed", "home_id", t.Owner.HomeID, "timer_id", t.ID, "err", err)
+		return
+	}
+	logger.InfoContext(ctx, "timer command carried out", "home_id", t.Owner.HomeID, "timer_id", t.ID,
+		"intent", resp.Intent.Name, "success", resp.Success, "error_code", resp.ErrorCode)
+}
+
+// keepStreamsOpen lifts the server's write deadline for WatchTimers, a call
+// a voice device keeps open for as long as it runs.
+func keepStreamsOpen(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/WatchTimers") {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// optionalParsers builds the LLM and plugin parsers the configuration asks
+// for; close stops the plugin.
+func optionalParsers(cfg config, logger *slog.Logger) (intent.Parsers, func(), error) {
+	var ps intent.Parsers
+	closeFn := func() {}
+	if cfg.LLMBackend != "" {
+		c, err := llm.New(llm.Backend(cfg.LLMBackend), cfg.LLMURL, cfg.LLMModel, llm.Options{
+			APIKey: cfg.LLMAPIKey, Timeout: time.Duration(cfg.LLMTimeout),
+		})
+		if err != nil {
+			return ps, closeFn, err
+		}
+		ps.LLM = c
+	}
+	if cfg.ParserPlugin != "" {
+		p := plugin.New(cfg.ParserPlugin, plugin.Options{Logger: logger})
+		ps.Plugin, closeFn = p, p.Close
+	}
+	return ps, closeFn, nil
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/homeplane/homeplane/central/internal/admin"
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/postgres"
+	"github.com/homeplane/homeplane/central/internal/rpc"
+	"github.com/homeplane/homeplane/central/internal/usage"
+	"github.com/homeplane/homeplane/central/internal/web"
+)
+
+// operations is what operators use: the audit writer with its retention,
+// usage rollups, AdminService's dependencies and the web dashboard.
+type operations struct {
+	auditor *audit.Writer
+	usage   *usage.Recorder
+	admin   rpc.AdminDeps
+	webDeps web.Deps
+	webOpts web.Options
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// newOperations starts the audit writer, the retention loop and the usage
+// flusher; close stops them, committing what is queued.
+func newOperations(ctx context.Context, cfg config, pool *pgxpool.Pool, accounts *auth.Service, instances rpc.Instances,
+	reg prometheus.Registerer, logger *slog.Logger) (*operations, error) {
+	rates, err := usage.ParseRates(cfg.UsageRates)
+	if err != nil {
+		return nil, err
+	}
+	auditStore := postgres.NewAuditStore(pool)
+	usageStore := postgres.NewUsageStore(pool)
+	o := &operations{
+		auditor: audit.NewWriter(auditStore, audit.Options{Logger: logger, Registerer: reg}),
+		usage:   usage.NewRecorder(usageStore, usage.Options{Logger: logger, Registerer: reg}),
+		done:    make(chan struct{}),
+	}
+	operators := admin.New(postgres.NewAdminStore(pool), accounts, o.auditor, admin.Options{Logger: logger})
+	reports := usage.NewReporter(usageStore, rates)
+	o.admin = rpc.AdminDeps{Operators: operators, Audit: auditStore, Usage: reports, Instances: instances}
+	o.webDeps = web.Deps{
+		Accounts: accounts, Operators: operators, Audit: auditStore, Usage: reports,
+		Instances: instances, Samples: o.usage, Auditor: o.auditor,
+	}
+	o.webOpts = web.Options{Logger: logger, SecureCookies: cfg.TLSCert != ""}
+
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	o.stop = stop
+	go func() {
+		defer close(o.done)
+		if cfg.AuditRetention > 0 {
+			go audit.RunRetention(bg, auditStore, time.Duration(cfg.AuditRetention), audit.RetentionOptions{Logger: logger})
+		}
+		o.usage.Run(bg)
+	}()
+	return o, nil
+}
+
+// close runs after the HTTP server has shut down: the last answered
+// requests' records are committed and the usage rollups flushed.
+func (o *operations) close() {
+	o.auditor.Close()
+	o.stop()
+	<-o.done
+}
+
+// withDashboard serves the web dashboard under web.Prefix beside the API;
+// presence comes from the command router, which is built after operations.
+func (o *operations) withDashboard(mux *http.ServeMux, presence web.Presence) http.Handler {
+	deps := o.webDeps
+	deps.Presence = presence
+	mux.Handle(web.Prefix, web.New(deps, o.webOpts))
+	return mux
+}

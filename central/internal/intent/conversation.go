@@ -1,0 +1,233 @@
+package intent
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Turn is one understood sentence of a conversation, kept so that the next
+// sentence can say "turn it off" or "and in the bedroom".
+type Turn struct {
+	Intent  Intent    `json:"intent"`
+	Targets []string  `json:"targets,omitempty"` // entity ids acted on or asked about
+	At      time.Time `json:"at"`
+}
+
+// ConversationStore keeps the recent turns of each conversation of a home.
+// A conversation id is only meaningful within its home.
+type ConversationStore interface {
+	// Turns returns up to limit turns newer than since, newest first.
+	Turns(ctx context.Context, homeID, conversationID string, limit int, since time.Time) ([]Turn, error)
+	// AddTurn appends a turn and forgets all but the newest keep turns.
+	AddTurn(ctx context.Context, homeID, conversationID string, t Turn, keep int) error
+}
+
+// MemoryConversations is a ConversationStore in process memory, for a single
+// central and for tests; PostgreSQL serves a fleet of replicas.
+type MemoryConversations struct {
+	mu    sync.Mutex
+	max   int
+	convs map[string][]Turn
+}
+
+var _ ConversationStore = (*MemoryConversations)(nil)
+
+// NewMemoryConversations keeps at most maxConversations conversations
+// (default 10,000), dropping the stalest first.
+func NewMemoryConversations(maxConversations int) *MemoryConversations {
+	if maxConversations <= 0 {
+		maxConversations = 10000
+	}
+	return &MemoryConversations{max: maxConversations, convs: map[string][]Turn{}}
+}
+
+// Turns implements ConversationStore.
+func (m *MemoryConversations) Turns(_ context.Context, homeID, conversationID string, limit int, since time.Time) ([]Turn, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ts := m.convs[homeID+"\x00"+conversationID]
+	var out []Turn
+	for i := len(ts) - 1; i >= 0 && len(out) < limit; i-- {
+		if ts[i].At.After(since) {
+			out = append(out, ts[i])
+		}
+	}
+	return out, nil
+}
+
+// AddTurn implements ConversationStore.
+func (m *MemoryConversations) AddTurn(_ context.Context, homeID, conversationID string, t Turn, keep int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := homeID + "\x00" + conversationID
+	ts, ok := m.convs[key]
+	if !ok && len(m.convs) >= m.max {
+		m.evictLocked()
+	}
+	ts = append(ts, t)
+	if len(ts) > keep {
+		ts = slices.Clone(ts[len(ts)-keep:])
+	}
+	m.convs[key] = ts
+	return nil
+}
+
+func (m *MemoryConversations) evictLocked() {
+	var oldest string
+	var at time.Time
+	for k, ts := range m.convs {
+		if last := ts[len(ts)-1].At; oldest == "" || last.Before(at) {
+			oldest, at = k, last
+		}
+	}
+	delete(m.convs, oldest)
+}
+
+// pronouns stand for what the previous turn was about.
+var pronouns = map[string]bool{"it": true, "them": true, "they": true, "those": true, "that": true, "these": true}
+
+// hasPronoun reports whether the normalized sentence refers back with a
+// pronoun.
+func hasPronoun(toks []string) bool {
+	for _, t := range toks {
+		if pronouns[t] {
+			return true
+		}
+	}
+	return false
+}
+
+// withReference replaces the sentence's pronouns with a phrase naming what
+// the last intent was about: "turn it off" → "turn the Bedroom Lamp off".
+func withReference(toks []string, last Intent) (string, bool) {
+	phrase := referencePhrase(last)
+	if phrase == "" {
+		return "", false
+	}
+	out := make([]string, 0, len(toks)+4)
+	replaced := false
+	for _, t := range toks {
+		if pronouns[t] {
+			out = append(out, phrase)
+			replaced = true
+			continue
+		}
+		out = append(out, t)
+	}
+	return strings.Join(out, " "), replaced
+}
+
+// referencePhrase words what an intent's slots point at.
+func referencePhrase(in Intent) string {
+	if n := in.Slot("name"); n != "" && !strings.EqualFold(n, NameAll) {
+		return "the " + n
+	}
+	noun := domainNoun(in.Slot("domain"), true)
+	if dc := in.Slot("device_class"); dc != "" && in.Slot("domain") == "cover" {
+		noun = strings.ReplaceAll(dc, "_", " ") + "s"
+		if dc == "garage" {
+			noun = "garage doors"
+		}
+	}
+	if in.Slot("domain") == "" {
+		noun = ""
+	}
+	place := in.Slot("area")
+	if place == "" {
+		place = in.Slot("floor")
+	}
+	switch {
+	case place != "" && noun != "":
+		return "the " + place + " " + noun
+	case place != "":
+		return "the " + place
+	case noun != "":
+		return "the " + noun
+	}
+	return ""
+}
+
+// followFillers open or close a follow-up that only names a new place or
+// device: "and in the bedroom", "what about the kitchen", "the hall too".
+var followFillers = map[string]bool{
+	"and": true, "what": true, "about": true, "how": true, "also": true, "same": true, "for": true,
+	"now": true, "then": true, "too": true, "as": true, "well": true, "please": true, "do": true,
+	"in": true, "on": true, "at": true, "the": true, "my": true, "our": true, "of": true, "with": true,
+}
+
+// retarget reads a sentence that only names an area, floor or device and
+// applies the last intent to it.
+func retarget(toks []string, reg *Registry, pc Context, last Intent) (Intent, bool) {
+	rest := make([]string, 0, len(toks))
+	for _, t := range toks {
+		if !followFillers[t] {
+			rest = append(rest, t)
+		}
+	}
+	if len(rest) == 0 || len(rest) == len(toks) && toks[0] != "and" {
+		return Intent{}, false
+	}
+	slots := make(map[string]any, len(last.Slots)+1)
+	for k, v := range last.Slots {
+		slots[k] = v
+	}
+	dropName := func() {
+		if !strings.EqualFold(last.Slot("name"), NameAll) {
+			delete(slots, "name")
+		}
+	}
+	if len(rest) == 1 && rest[0] == "here" {
+		if pc.Area == "" {
+			return Intent{}, false
+		}
+		dropName()
+		delete(slots, "floor")
+		slots["area"] = pc.Area
+		return Intent{Name: last.Name, Slots: slots}, true
+	}
+	n, refs := reg.Match(rest, 0)
+	if n != len(rest) {
+		return Intent{}, false
+	}
+	var ent, area, floor *Ref
+	for i := range refs {
+		switch r := &refs[i]; r.Kind {
+		case RefArea:
+			area = r
+		case RefFloor:
+			floor = r
+		case RefEntity:
+			if ent == nil {
+				ent = r
+			}
+		}
+	}
+	switch {
+	case area != nil:
+		dropName()
+		delete(slots, "floor")
+		slots["area"] = reg.Area(area.Index).GetName()
+	case floor != nil:
+		dropName()
+		delete(slots, "area")
+		slots["floor"] = reg.Floor(floor.Index).GetName()
+	case ent != nil:
+		delete(slots, "area")
+		delete(slots, "floor")
+		slots["name"] = ent.Name
+		e := reg.Entity(ent.Index)
+		if d := last.Slot("domain"); d != "" && d != e.GetDomain() {
+			delete(slots, "domain")
+			delete(slots, "device_class")
+		}
+		if dc := last.Slot("device_class"); dc != "" && dc != e.GetDeviceClass() {
+			delete(slots, "device_class")
+		}
+	default:
+		return Intent{}, false
+	}
+	return Intent{Name: last.Name, Slots: slots}, true
+}

@@ -1,0 +1,144 @@
+package intent_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/rules"
+)
+
+func TestEngineFollowUps(t *testing.T) {
+	type step struct {
+		text, area   string
+		conversation string
+		wantCode     string
+		wantIntent   string
+		wantService  string
+		wantIDs      []string
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{name: "pronoun", steps: []step{
+			{text: "turn on the kitchen lights", conversation: "c1", wantIntent: "HassTurnOn", wantService: "light.turn_on",
+				wantIDs: []string{"light.kitchen_ceiling", "light.kitchen_counter"}},
+			{text: "turn them off", conversation: "c1", wantIntent: "HassTurnOff", wantService: "light.turn_off",
+				wantIDs: []string{"light.kitchen_ceiling", "light.kitchen_counter"}},
+		}},
+		{name: "other area", steps: []step{
+			{text: "turn off the kitchen lights", conversation: "c1", wantIntent: "HassTurnOff", wantService: "light.turn_off",
+				wantIDs: []string{"light.kitchen_ceiling", "light.kitchen_counter"}},
+			{text: "and in the living room", conversation: "c1", wantIntent: "HassTurnOff", wantService: "light.turn_off",
+				wantIDs: []string{"light.lamp_living", "light.living_spot"}},
+			{text: "what about the bedroom?", conversation: "c1", wantIntent: "HassTurnOff", wantService: "light.turn_off",
+				wantIDs: []string{"light.lamp_bed"}},
+		}},
+		{name: "named device then set", steps: []step{
+			{text: "turn on the spot", conversation: "c1", wantIntent: "HassTurnOn", wantService: "light.turn_on", wantIDs: []string{"light.living_spot"}},
+			{text: "set it to 30%", area: "Kitchen", conversation: "c1", wantIntent: "HassLightSet", wantService: "light.turn_on", wantIDs: []string{"light.living_spot"}},
+		}},
+		{name: "question then other device", steps: []step{
+			{text: "is the front door locked", conversation: "c1", wantIntent: "HassGetState", wantIDs: []string{"lock.front_door"}},
+			{text: "lock it", conversation: "c1", wantIntent: "HassTurnOn", wantService: "lock.lock", wantIDs: []string{"lock.front_door"}},
+		}},
+		{name: "other conversation knows nothing", steps: []step{
+			{text: "turn on the kitchen lights", conversation: "c1", wantIntent: "HassTurnOn", wantService: "light.turn_on",
+				wantIDs: []string{"light.kitchen_ceiling", "light.kitchen_counter"}},
+			{text: "turn them off", conversation: "c2", wantCode: intent.CodeNoIntent},
+		}},
+		{name: "no conversation", steps: []step{
+			{text: "turn on the kitchen lights", wantIntent: "HassTurnOn", wantService: "light.turn_on",
+				wantIDs: []string{"light.kitchen_ceiling", "light.kitchen_counter"}},
+			{text: "turn them off", wantCode: intent.CodeNoIntent},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			exec := &fakeExecutor{}
+			e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{testHome(t)}, exec, intent.Options{})
+			for i, st := range tt.steps {
+				before := len(exec.cmds)
+				resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: st.text, ConversationID: st.conversation, Context: intent.Context{Area: st.area}})
+				if err != nil {
+					t.Fatalf("step %d %q: %v", i, st.text, err)
+				}
+				if resp.ConversationID == "" || st.conversation != "" && resp.ConversationID != st.conversation {
+					t.Errorf("step %d: conversation id %q, want %q", i, resp.ConversationID, st.conversation)
+				}
+				if resp.ErrorCode != st.wantCode {
+					t.Fatalf("step %d %q: code %q (%s), want %q", i, st.text, resp.ErrorCode, resp.Speech, st.wantCode)
+				}
+				if st.wantCode != "" {
+					continue
+				}
+				if resp.Intent.Name != st.wantIntent {
+					t.Errorf("step %d %q: intent %s %v, want %s", i, st.text, resp.Intent.Name, resp.Intent.Slots, st.wantIntent)
+				}
+				var ids []string
+				for _, tg := range resp.Targets {
+					ids = append(ids, tg.EntityID)
+				}
+				slices.Sort(ids)
+				if !slices.Equal(ids, st.wantIDs) {
+					t.Errorf("step %d %q: targets %v, want %v", i, st.text, ids, st.wantIDs)
+				}
+				if st.wantService != "" {
+					if len(exec.cmds) != before+1 {
+						t.Fatalf("step %d: nothing executed", i)
+					}
+					c := exec.cmds[before].GetCalls()[0]
+					if got := c.GetDomain() + "." + c.GetService(); got != st.wantService {
+						t.Errorf("step %d: service %s, want %s", i, got, st.wantService)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestEngineFollowUpExpires(t *testing.T) {
+	now := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{testHome(t)}, &fakeExecutor{},
+		intent.Options{Now: clock, ContextTTL: time.Minute})
+	ctx := context.Background()
+	if _, err := e.Process(ctx, intent.Request{HomeID: "home-1", Text: "turn on the kitchen lights", ConversationID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Minute)
+	resp, err := e.Process(ctx, intent.Request{HomeID: "home-1", Text: "turn them off", ConversationID: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ErrorCode != intent.CodeNoIntent {
+		t.Errorf("stale follow-up understood: %+v", resp)
+	}
+}
+
+func TestMemoryConversationsWindow(t *testing.T) {
+	m := intent.NewMemoryConversations(2)
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		turn := intent.Turn{Intent: intent.Intent{Name: "HassTurnOn", Slots: map[string]any{"n": i}}, At: t0.Add(time.Duration(i) * time.Second)}
+		if err := m.AddTurn(ctx, "h", "c", turn, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := m.Turns(ctx, "h", "c", 10, time.Time{})
+	if len(got) != 3 || got[0].Intent.Slots["n"] != 4 || got[2].Intent.Slots["n"] != 2 {
+		t.Errorf("turns = %+v, want the newest 3, newest first", got)
+	}
+	if other, _ := m.Turns(ctx, "other-home", "c", 10, time.Time{}); len(other) != 0 {
+		t.Errorf("another home sees the conversation: %v", other)
+	}
+	_ = m.AddTurn(ctx, "h", "c2", intent.Turn{At: t0.Add(time.Minute)}, 3)
+	_ = m.AddTurn(ctx, "h", "c3", intent.Turn{At: t0.Add(2 * time.Minute)}, 3)
+	if old, _ := m.Turns(ctx, "h", "c", 10, time.Time{}); len(old) != 0 {
+		t.Errorf("stalest conversation kept beyond the bound: %v", old)
+	}
+}

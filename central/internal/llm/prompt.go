@@ -1,0 +1,243 @@
+package llm
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+// intents are the intents a model may answer, with what each is for.
+var intents = []struct{ name, use string }{
+	{"HassTurnOn", "turn on, open, lock, activate a scene or script"},
+	{"HassTurnOff", "turn off, close, unlock"},
+	{"HassToggle", "toggle"},
+	{"HassLightSet", "light brightness (0-100) or color"},
+	{"HassGetState", "ask about states (is, are any, which, how many)"},
+	{"HassClimateGetTemperature", "ask the temperature"},
+	{"HassClimateSetTemperature", "set the temperature"},
+	{"HassSetPosition", "set a cover or valve position (0-100)"},
+	{"HassMediaPause", "pause media"}, {"HassMediaUnpause", "resume media"},
+	{"HassMediaNext", "next track"}, {"HassMediaPrevious", "previous track"},
+	{"HassSetVolume", "set volume (0-100)"},
+	{"HassMediaSearchAndPlay", "play something (search_query, media_class)"},
+	{"HassVacuumStart", "start vacuuming"}, {"HassVacuumReturnToBase", "send the vacuum home"},
+	{"HassGetWeather", "weather"}, {"HassGetCurrentTime", "time"}, {"HassGetCurrentDate", "date"},
+	{"HassStartTimer", "start a timer (hours, minutes, seconds, timer_name)"},
+	{"HassCancelTimer", "cancel a timer"}, {"HassCancelAllTimers", "cancel all timers"},
+	{"HassPauseTimer", "pause a timer"}, {"HassUnpauseTimer", "resume a timer"},
+	{"HassIncreaseTimer", "add time to a timer"}, {"HassDecreaseTimer", "remove time from a timer"},
+	{"HassTimerStatus", "time left on a timer"},
+	{"HassShoppingListAddItem", "add an item to the shopping list"},
+	{"HassShoppingListCompleteItem", "check an item off the shopping list"},
+	{"HassListAddItem", "add an item to another to-do list (entity_ids: the list)"},
+	{"HassListCompleteItem", "check an item off another to-do list"},
+	{"HassBroadcast", "announce a message"},
+	{"HassNevermind", "never mind"},
+}
+
+var intentNames = func() []string {
+	out := make([]string, 0, len(intents)+1)
+	for _, i := range intents {
+		out = append(out, i.name)
+	}
+	return append(out, "none")
+}()
+
+func nullable(t string) map[string]any { return map[string]any{"type": []string{t, "null"}} }
+
+// answerSchema is the JSON schema of the model's answer. Every property is
+// required and nullable, as strict structured output demands.
+var answerSchema = func() map[string]any {
+	props := map[string]any{
+		"intent":     map[string]any{"type": "string", "enum": intentNames},
+		"entity_ids": map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+	}
+	for _, s := range stringSlots {
+		props[s] = nullable("string")
+	}
+	for _, s := range numberSlots {
+		props[s.name] = nullable("number")
+	}
+	req := make([]string, 0, len(props))
+	for k := range props {
+		req = append(req, k)
+	}
+	slices.Sort(req)
+	return map[string]any{"type": "object", "properties": props, "required": req, "additionalProperties": false}
+}()
+
+var stringSlots = []string{"area", "floor", "domain", "device_class", "state", "color", "timer_name", "item", "search_query", "media_class", "message"}
+
+var numberSlots = []struct {
+	name     string
+	min, max float64
+}{
+	{"brightness", 0, 100}, {"temperature", -50, 100}, {"position", 0, 100}, {"volume_level", 0, 100},
+	{"hours", 0, 24}, {"minutes", 0, 1440}, {"seconds", 0, 86400},
+}
+
+// systemPrompt tells the model its task, the intents and the home.
+func systemPrompt(reg *intent.Registry, maxEntities int) string {
+	var b strings.Builder
+	b.WriteString("You turn what a person says to their smart home into one intent, as JSON following the given schema.\n")
+	b.WriteString("Use only entity ids, areas and floors listed below; never invent one. Put the entity ids the sentence names in entity_ids; ")
+	b.WriteString("for a kind of device in a place (\"the kitchen lights\") leave entity_ids empty and fill area or floor and domain. ")
+	b.WriteString("States are Home Assistant values (on, off, open, closed, locked, unlocked, home). Unused fields are null. ")
+	b.WriteString("If the sentence is not something for the home, answer intent \"none\".\nIntents:\n")
+	for _, i := range intents {
+		fmt.Fprintf(&b, "- %s: %s\n", i.name, i.use)
+	}
+	b.WriteString("Floors: ")
+	for i, f := range reg.Floors() {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.GetName())
+	}
+	b.WriteString("\nAreas: ")
+	for i, a := range reg.Areas() {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(a.GetName())
+		if len(a.GetAliases()) > 0 {
+			fmt.Fprintf(&b, " (also %s)", strings.Join(a.GetAliases(), ", "))
+		}
+	}
+	b.WriteString("\nEntities (id | name | area | state):\n")
+	for i, e := range reg.Entities() {
+		if i == maxEntities {
+			fmt.Fprintf(&b, "(%d more not listed)\n", len(reg.Entities())-maxEntities)
+			break
+		}
+		name := e.GetName()
+		if len(e.GetAliases()) > 0 {
+			name += " (also " + strings.Join(e.GetAliases(), ", ") + ")"
+		}
+		fmt.Fprintf(&b, "%s | %s | %s | %s\n", e.GetEntityId(), name, reg.AreaName(e.GetAreaId()), e.GetState())
+	}
+	return b.String()
+}
+
+// maxFreeText bounds a free-text slot taken from the model.
+const maxFreeText = 200
+
+// decodeAnswer checks the model's JSON against the schema and the registry
+// and turns it into an intent.
+func decodeAnswer(content string, reg *intent.Registry, pc intent.Context) (intent.Intent, error) {
+	dec := json.NewDecoder(bytes.NewReader([]byte(strings.TrimSpace(content))))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	var raw map[string]any
+	if err := dec.Decode(&raw); err != nil {
+		return intent.Intent{}, fmt.Errorf("%w: not a JSON object: %v", ErrInvalidOutput, err)
+	}
+	name, _ := raw["intent"].(string)
+	if name == "none" {
+		return intent.Intent{}, intent.ErrNoIntent
+	}
+	if !slices.Contains(intentNames, name) {
+		return intent.Intent{}, fmt.Errorf("%w: unknown intent %q", ErrInvalidOutput, name)
+	}
+	slots := map[string]any{}
+	for k, v := range raw {
+		switch {
+		case k == "intent" || k == "entity_ids" || v == nil:
+		case slices.Contains(stringSlots, k):
+			s, ok := v.(string)
+			if !ok || len(s) > maxFreeText {
+				return intent.Intent{}, fmt.Errorf("%w: %s must be a short string", ErrInvalidOutput, k)
+			}
+			if s = strings.TrimSpace(s); s != "" {
+				slots[k] = s
+			}
+		default:
+			spec := slices.IndexFunc(numberSlots, func(n struct {
+				name     string
+				min, max float64
+			}) bool {
+				return n.name == k
+			})
+			num, ok := v.(json.Number)
+			if spec < 0 || !ok {
+				return intent.Intent{}, fmt.Errorf("%w: unexpected field %q", ErrInvalidOutput, k)
+			}
+			f, err := num.Float64()
+			if err != nil || math.IsNaN(f) || f < numberSlots[spec].min || f > numberSlots[spec].max {
+				return intent.Intent{}, fmt.Errorf("%w: %s out of range", ErrInvalidOutput, k)
+			}
+			if f == math.Trunc(f) {
+				slots[k] = int(f)
+			} else {
+				slots[k] = f
+			}
+		}
+	}
+	if n, ok := slots["timer_name"]; ok {
+		slots["name"] = n
+		delete(slots, "timer_name")
+	}
+	if a, ok := slots["area"].(string); ok {
+		area, found := reg.AreaByName(a)
+		if !found {
+			return intent.Intent{}, fmt.Errorf("%w: no area %q in this home", ErrInvalidOutput, a)
+		}
+		slots["area"] = area.GetName()
+	}
+	if f, ok := slots["floor"].(string); ok {
+		floor, found := reg.FloorByName(f)
+		if !found {
+			return intent.Intent{}, fmt.Errorf("%w: no floor %q in this home", ErrInvalidOutput, f)
+		}
+		slots["floor"] = floor.GetName()
+	}
+	ids, err := entityIDs(raw["entity_ids"])
+	if err != nil {
+		return intent.Intent{}, err
+	}
+	for _, id := range ids {
+		if _, ok := reg.EntityByID(id); !ok {
+			return intent.Intent{}, fmt.Errorf("%w: no entity %q in this home", ErrInvalidOutput, id)
+		}
+	}
+	switch {
+	case len(ids) == 1:
+		e, _ := reg.EntityByID(ids[0])
+		if _, isTimer := slots["name"]; isTimer {
+			return intent.Intent{}, fmt.Errorf("%w: a timer name and an entity", ErrInvalidOutput)
+		}
+		slots["name"] = e.GetName()
+		delete(slots, "area")
+		delete(slots, "floor")
+	case len(ids) > 1 && slots["area"] == nil && slots["floor"] == nil && slots["domain"] == nil:
+		return intent.Intent{}, fmt.Errorf("%w: several entities without a place or domain", ErrInvalidOutput)
+	}
+	if slots["area"] == nil && slots["floor"] == nil && slots["name"] == nil && slots["domain"] != nil && pc.Area != "" && intent.NeedsTarget(name) {
+		slots["area"] = pc.Area
+	}
+	return intent.Intent{Name: name, Slots: slots}, nil
+}
+
+func entityIDs(v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok || len(list) > 50 {
+		return nil, fmt.Errorf("%w: entity_ids must be a short list", ErrInvalidOutput)
+	}
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		s, ok := x.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: entity_ids must hold strings", ErrInvalidOutput)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

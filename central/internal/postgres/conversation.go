@@ -1,0 +1,112 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+// ConversationStore keeps conversation turns in PostgreSQL so that any
+// central replica can serve the next turn.
+type ConversationStore struct {
+	pool *pgxpool.Pool
+}
+
+var _ intent.ConversationStore = (*ConversationStore)(nil)
+
+// NewConversationStore returns a ConversationStore on pool.
+func NewConversationStore(pool *pgxpool.Pool) *ConversationStore {
+	return &ConversationStore{pool: pool}
+}
+
+// Turns implements intent.ConversationStore. A home id that is not a uuid
+// names no home and has no turns.
+func (s *ConversationStore) Turns(ctx context.Context, homeID, conversationID string, limit int, since time.Time) ([]intent.Turn, error) {
+	if !isHomeUUID(homeID) || limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT turn FROM conversation_turns
+		WHERE home_id = $1 AND conversation_id = $2 AND at > $3
+		ORDER BY seq DESC LIMIT $4`, homeID, conversationID, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("conversation turns: %w", err)
+	}
+	defer rows.Close()
+	var out []intent.Turn
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return nil, fmt.Errorf("conversation turns: %w", err)
+		}
+		var t intent.Turn
+		if err := json.Unmarshal(doc, &t); err != nil {
+			return nil, fmt.Errorf("decode conversation turn: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("conversation turns: %w", err)
+	}
+	return out, nil
+}
+
+// AddTurn implements intent.ConversationStore: it appends the turn and
+// deletes all but the newest keep turns of the conversation, in one
+// transaction.
+func (s *ConversationStore) AddTurn(ctx context.Context, homeID, conversationID string, t intent.Turn, keep int) error {
+	if !isHomeUUID(homeID) {
+		return fmt.Errorf("conversation turn: home %q: not a home id", homeID)
+	}
+	doc, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("encode conversation turn: %w", err)
+	}
+	batch := `WITH ins AS (
+		INSERT INTO conversation_turns (home_id, conversation_id, at, turn) VALUES ($1, $2, $3, $4) RETURNING seq
+	)
+	DELETE FROM conversation_turns
+	WHERE home_id = $1 AND conversation_id = $2 AND seq <= (
+		SELECT seq FROM conversation_turns WHERE home_id = $1 AND conversation_id = $2
+		ORDER BY seq DESC OFFSET $5 LIMIT 1
+	)`
+	// The CTE's insert is not visible to the DELETE's subquery, so the
+	// offset counts one turn less.
+	if _, err := s.pool.Exec(ctx, batch, homeID, conversationID, t.At, doc, max(keep-1, 0)); err != nil {
+		return fmt.Errorf("store conversation turn: %w", err)
+	}
+	return nil
+}
+
+// SweepConversations deletes turns older than before and returns how many.
+func (s *ConversationStore) SweepConversations(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM conversation_turns WHERE at < $1", before)
+	if err != nil {
+		return 0, fmt.Errorf("sweep conversations: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// isHomeUUID reports whether s is spelled as a uuid (home ids are), so that
+// a malformed id is answered as "no such home" rather than a database error.
+func isHomeUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,132 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/postgres"
+	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
+)
+
+const (
+	convUser = "00000000-0000-0000-0000-00000000000a"
+	convHome = "00000000-0000-0000-0000-0000000000a1"
+	convNone = "00000000-0000-0000-0000-0000000000ff"
+)
+
+func seedHome(tb testing.TB, pool *pgxpool.Pool) {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, 'c@example.com', 'x', now())`, convUser); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO homes (id, owner_id, name, created_at) VALUES ($1, $2, 'Home', now())`, convHome, convUser); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestConversationStore(t *testing.T) {
+	pool, url := pgtest.NewURL(t)
+	seedHome(t, pool)
+	ctx := context.Background()
+	// A second pool stands for another central replica.
+	other, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	a, b := postgres.NewConversationStore(pool), postgres.NewConversationStore(other)
+
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		turn := intent.Turn{
+			Intent:  intent.Intent{Name: "HassTurnOn", Slots: map[string]any{"area": "Kitchen", "n": i}},
+			Targets: []string{"light.kitchen"},
+			At:      t0.Add(time.Duration(i) * time.Second),
+		}
+		if err := a.AddTurn(ctx, convHome, "conv-1", turn, 3); err != nil {
+			t.Fatalf("AddTurn %d: %v", i, err)
+		}
+	}
+	got, err := b.Turns(ctx, convHome, "conv-1", 10, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d turns kept, want the window of 3: %+v", len(got), got)
+	}
+	if n, _ := got[0].Intent.Number("n"); n != 4 || got[0].Intent.Slot("area") != "Kitchen" || got[0].Targets[0] != "light.kitchen" {
+		t.Errorf("newest turn = %+v", got[0])
+	}
+	if n, _ := got[2].Intent.Number("n"); n != 2 {
+		t.Errorf("oldest kept turn = %+v, want n=2", got[2])
+	}
+	var rows int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM conversation_turns").Scan(&rows); err != nil || rows != 3 {
+		t.Errorf("%d rows stored (%v), want 3", rows, err)
+	}
+
+	tests := []struct {
+		name, home, conv string
+		limit            int
+		since            time.Time
+		want             int
+	}{
+		{name: "limit", home: convHome, conv: "conv-1", limit: 1, want: 1},
+		{name: "since", home: convHome, conv: "conv-1", limit: 10, since: t0.Add(3 * time.Second), want: 1},
+		{name: "other conversation", home: convHome, conv: "conv-2", limit: 10, want: 0},
+		{name: "other home", home: convNone, conv: "conv-1", limit: 10, want: 0},
+		{name: "malformed home", home: "not-a-uuid", conv: "conv-1", limit: 10, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := b.Turns(ctx, tt.home, tt.conv, tt.limit, tt.since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tt.want {
+				t.Errorf("%d turns, want %d", len(got), tt.want)
+			}
+		})
+	}
+
+	if err := a.AddTurn(ctx, "not-a-uuid", "c", intent.Turn{At: t0}, 3); err == nil {
+		t.Error("AddTurn accepted a malformed home id")
+	}
+	n, err := a.SweepConversations(ctx, t0.Add(4*time.Second))
+	if err != nil || n != 2 {
+		t.Errorf("swept %d (%v), want 2", n, err)
+	}
+}
+
+func TestPipelineStore(t *testing.T) {
+	pool := pgtest.New(t)
+	seedHome(t, pool)
+	ctx := context.Background()
+	s := postgres.NewPipelineStore(pool)
+	if p, err := s.Pipeline(ctx, convHome); err != nil || p != intent.PipelineRules {
+		t.Fatalf("default pipeline %q, %v", p, err)
+	}
+	for _, p := range []intent.Pipeline{intent.PipelineLLM, intent.PipelineRulesThenLLM} {
+		if err := s.SetPipeline(ctx, convHome, p); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Pipeline(ctx, convHome); err != nil || got != p {
+			t.Errorf("pipeline %q, %v; want %q", got, err, p)
+		}
+	}
+	if err := s.SetPipeline(ctx, convHome, "telepathy"); !errors.Is(err, intent.ErrUnknownPipeline) {
+		t.Errorf("unknown pipeline: %v", err)
+	}
+	if err := s.SetPipeline(ctx, convNone, intent.PipelineLLM); err == nil {
+		t.Error("pipeline stored for a home that does not exist")
+	}
+	if p, err := s.Pipeline(ctx, "nope"); err != nil || p != intent.PipelineRules {
+		t.Errorf("malformed home: %q, %v", p, err)
+	}
+}

@@ -1,0 +1,234 @@
+package rpc_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
+
+	"github.com/homeplane/homeplane/central/internal/admin"
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/postgres"
+	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
+	"github.com/homeplane/homeplane/central/internal/rpc"
+	"github.com/homeplane/homeplane/central/internal/rpc/rpctest"
+	"github.com/homeplane/homeplane/central/internal/usage"
+)
+
+// adminEnv is central's API over a real database with an admin and two users.
+type adminEnv struct {
+	admin    homeplanev1connect.AdminServiceClient
+	home     homeplanev1connect.HomeServiceClient
+	authc    homeplanev1connect.AuthServiceClient
+	rootTok  string
+	aliceTok string
+	aliceID  string
+	homeID   string
+	usage    *usage.Recorder
+}
+
+func newAdminEnv(t *testing.T) *adminEnv {
+	t.Helper()
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	authStore := postgres.NewAuthStore(pool)
+	keys, err := auth.LoadKeys(ctx, authStore, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := auth.NewService(authStore, keys, auth.Options{Notifier: postgres.NewOutbox(pool)})
+	homes := home.NewService(postgres.NewHomeStore(pool), home.Options{})
+	auditStore := postgres.NewAuditStore(pool)
+	writer := audit.NewWriter(auditStore, audit.Options{})
+	t.Cleanup(func() { writer.Close() })
+	usageStore := postgres.NewUsageStore(pool)
+	rec := usage.NewRecorder(usageStore, usage.Options{})
+	rates, _ := usage.ParseRates("cpu_core_hour=0.5,memory_gib_hour=0.25,intent=0.01,currency=EUR")
+	ops := admin.New(postgres.NewAdminStore(pool), accounts, writer, admin.Options{})
+	h := rpc.NewHandler(rpc.Deps{
+		Accounts: accounts, Homes: homes, Entities: rpctest.Entities{}, Intents: &rpctest.Intents{}, Auditor: writer,
+		Admin: rpc.AdminDeps{Operators: ops, Audit: auditStore, Usage: usage.NewReporter(usageStore, rates)},
+	}, rpc.Options{})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	e := &adminEnv{
+		admin: homeplanev1connect.NewAdminServiceClient(http.DefaultClient, srv.URL),
+		home:  homeplanev1connect.NewHomeServiceClient(http.DefaultClient, srv.URL),
+		authc: homeplanev1connect.NewAuthServiceClient(http.DefaultClient, srv.URL),
+		usage: rec,
+	}
+	for _, email := range []string{"root@example.com", "alice@example.com", "bob@example.com", "carol@example.org"} {
+		if _, _, err := accounts.Register(ctx, email, "a long enough password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := authStore.SetRoleByEmail(ctx, "root@example.com", auth.RoleAdmin, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	login := func(email string) (auth.User, string) {
+		u, toks, err := accounts.Login(ctx, email, "a long enough password")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u, toks.Access
+	}
+	_, e.rootTok = login("root@example.com")
+	alice, tok := login("alice@example.com")
+	e.aliceTok, e.aliceID = tok, alice.ID
+	hm, err := homes.Create(ctx, alice.ID, "Alice's")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.homeID = hm.ID
+	return e
+}
+
+func bearer[T any](tok string, m *T) *connect.Request[T] {
+	req := connect.NewRequest(m)
+	req.Header().Set("Authorization", "Bearer "+tok)
+	return req
+}
+
+func TestAdminServiceUsers(t *testing.T) {
+	e := newAdminEnv(t)
+	ctx := context.Background()
+
+	if _, err := e.admin.ListUsers(ctx, bearer(e.aliceTok, &homeplanev1.ListUsersRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("ListUsers as a user: %v, want PermissionDenied", err)
+	}
+
+	// Search and paginate: three example.com users, two per page.
+	var emails []string
+	tok := ""
+	for range 3 {
+		resp, err := e.admin.ListUsers(ctx, bearer(e.rootTok, &homeplanev1.ListUsersRequest{Query: "EXAMPLE.COM", PageSize: 2, PageToken: tok}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range resp.Msg.GetUsers() {
+			emails = append(emails, u.GetEmail())
+		}
+		if tok = resp.Msg.GetNextPageToken(); tok == "" {
+			break
+		}
+	}
+	if len(emails) != 3 || emails[0] != "alice@example.com" || emails[2] != "root@example.com" {
+		t.Fatalf("listed %v", emails)
+	}
+
+	// Disabling ends alice's sessions: her access token stops working at once.
+	resp, err := e.admin.SetUserDisabled(ctx, bearer(e.rootTok, &homeplanev1.SetUserDisabledRequest{UserId: e.aliceID, Disabled: true}))
+	if err != nil || !resp.Msg.GetUser().GetDisabled() {
+		t.Fatalf("SetUserDisabled = %v, %v", resp, err)
+	}
+	if _, err := e.home.ListHomes(ctx, bearer(e.aliceTok, &homeplanev1.ListHomesRequest{})); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("disabled user's token: %v, want Unauthenticated", err)
+	}
+	if _, err := e.admin.SetUserDisabled(ctx, bearer(e.rootTok, &homeplanev1.SetUserDisabledRequest{UserId: e.aliceID})); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name string
+		call func() error
+		want connect.Code
+	}{
+		{"unknown user", func() error {
+			_, err := e.admin.SetUserRole(ctx, bearer(e.rootTok, &homeplanev1.SetUserRoleRequest{UserId: "00000000-0000-4000-8000-000000000000", Role: "admin"}))
+			return err
+		}, connect.CodeNotFound},
+		{"bad role", func() error {
+			_, err := e.admin.SetUserRole(ctx, bearer(e.rootTok, &homeplanev1.SetUserRoleRequest{UserId: e.aliceID, Role: "god"}))
+			return err
+		}, connect.CodeInvalidArgument},
+		{"bad page token", func() error {
+			_, err := e.admin.ListUsers(ctx, bearer(e.rootTok, &homeplanev1.ListUsersRequest{PageToken: "!!"}))
+			return err
+		}, connect.CodeInvalidArgument},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); connect.CodeOf(err) != tc.want {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+
+	role, err := e.admin.SetUserRole(ctx, bearer(e.rootTok, &homeplanev1.SetUserRoleRequest{UserId: e.aliceID, Role: "admin"}))
+	if err != nil || role.Msg.GetUser().GetRole() != "admin" {
+		t.Fatalf("SetUserRole = %v, %v", role, err)
+	}
+	if _, err := e.admin.ResetUserPassword(ctx, bearer(e.rootTok, &homeplanev1.ResetUserPasswordRequest{UserId: e.aliceID})); err != nil {
+		t.Fatalf("ResetUserPassword: %v", err)
+	}
+
+	// Every admin action is in the audit log, findable by kind, newest first.
+	q, err := e.admin.QueryAudit(ctx, bearer(e.rootTok, &homeplanev1.QueryAuditRequest{Kind: audit.KindAdmin, PageSize: 2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := q.Msg.GetRecords()
+	if len(recs) != 2 || recs[0].GetIntent() != "ResetUserPassword" || recs[1].GetIntent() != "SetUserRole" || q.Msg.GetNextPageToken() == "" {
+		t.Fatalf("audit page 1 = %v", q.Msg)
+	}
+	q2, err := e.admin.QueryAudit(ctx, bearer(e.rootTok, &homeplanev1.QueryAuditRequest{Kind: audit.KindAdmin, PageSize: 10, PageToken: q.Msg.GetNextPageToken()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Disable and enable; refused requests (bad role, unknown user) change nothing and are not admin actions.
+	if n := len(q2.Msg.GetRecords()); n != 2 || q2.Msg.GetRecords()[0].GetIntent() != "EnableUser" {
+		t.Fatalf("audit page 2 has %d records: %v", n, q2.Msg)
+	}
+	if _, err := e.admin.QueryAudit(ctx, bearer(e.rootTok, &homeplanev1.QueryAuditRequest{Kind: "intent", PageToken: q.Msg.GetNextPageToken()})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("page token with other filters: %v", err)
+	}
+}
+
+func TestAdminServiceHomesAndUsage(t *testing.T) {
+	e := newAdminEnv(t)
+	ctx := context.Background()
+	homes, err := e.admin.ListAllHomes(ctx, bearer(e.rootTok, &homeplanev1.ListAllHomesRequest{}))
+	if err != nil || len(homes.Msg.GetHomes()) != 1 || homes.Msg.GetHomes()[0].GetOwner().GetEmail() != "alice@example.com" {
+		t.Fatalf("ListAllHomes = %v, %v", homes, err)
+	}
+
+	// Two hours of one full core and 2 GiB, sampled every minute.
+	start := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	for i := range 121 {
+		if err := e.usage.Add(ctx, e.homeID, usage.Sample{Time: start.Add(time.Duration(i) * time.Minute), CPUPercent: 100, MemoryBytes: 2 << 30}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.usage.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.admin.GetUsageReport(ctx, bearer(e.rootTok, &homeplanev1.GetUsageReportRequest{
+		Since: timestamppb.New(start), Until: timestamppb.New(start.Add(3 * time.Hour))}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := rep.Msg.GetLines()
+	if len(lines) != 2 || lines[0].GetHomeId() != e.homeID || lines[1].GetHomeId() != "" || rep.Msg.GetCurrency() != "EUR" {
+		t.Fatalf("report = %v", rep.Msg)
+	}
+	l := lines[0]
+	if l.GetCpuCoreHours() < 1.99 || l.GetCpuCoreHours() > 2.01 || l.GetMemoryGibHours() < 3.99 || l.GetMemoryGibHours() > 4.01 {
+		t.Fatalf("home line = %v, want 2 core-hours and 4 GiB-hours", l)
+	}
+	if want := 2*0.5 + 4*0.25; l.GetPrice() < want-0.01 || l.GetPrice() > want+0.01 {
+		t.Fatalf("price = %v, want %v", l.GetPrice(), want)
+	}
+	if _, err := e.admin.GetUsageReport(ctx, bearer(e.rootTok, &homeplanev1.GetUsageReportRequest{
+		Since: timestamppb.New(start), Until: timestamppb.New(start)})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("empty period: %v", err)
+	}
+}

@@ -1,0 +1,83 @@
+package rpc
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/homeplane/homeplane/central/internal/auth"
+)
+
+// maxForwardedHops bounds how much of an X-Forwarded-For header is read.
+const maxForwardedHops = 16
+
+// clientInterceptor bounds every call with timeout (or its procedure's own,
+// when longer) and puts the client's
+// address in the context (auth.WithClientAddr), for login throttling.
+func clientInterceptor(trusted []netip.Prefix, timeout time.Duration) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			if req.Spec().IsClient {
+				return next(ctx, req)
+			}
+			limit := timeout
+			if d, ok := procedureTimeouts[req.Spec().Procedure]; ok && d > limit {
+				limit = d
+			}
+			ctx, cancel := context.WithTimeout(ctx, limit)
+			defer cancel()
+			if addr, ok := clientAddr(req.Peer().Addr, req.Header().Values("X-Forwarded-For"), trusted); ok {
+				ctx = auth.WithClientAddr(ctx, addr)
+			}
+			return next(ctx, req)
+		}
+	}
+}
+
+// clientAddr is the client's address: the connection's peer, unless that
+// peer is a trusted proxy, in which case X-Forwarded-For is walked from the
+// right past trusted proxies to the first address that is not one.
+func clientAddr(peer string, forwarded []string, trusted []netip.Prefix) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(peer)
+	var addr netip.Addr
+	if err == nil {
+		addr = ap.Addr().Unmap()
+	} else if addr, err = netip.ParseAddr(peer); err != nil {
+		return netip.Addr{}, false
+	}
+	if !isTrusted(addr, trusted) {
+		return addr, true
+	}
+	var hops []string
+	for _, h := range forwarded {
+		hops = append(hops, strings.Split(h, ",")...)
+		if len(hops) > maxForwardedHops {
+			hops = hops[len(hops)-maxForwardedHops:]
+		}
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			// A hop we cannot read: the proxy before it was trusted, so
+			// stop at the last address it vouched for.
+			return addr, true
+		}
+		addr = hop.Unmap()
+		if !isTrusted(addr, trusted) {
+			return addr, true
+		}
+	}
+	return addr, true
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,247 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	hv1c "github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
+
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+// InstanceStatus is what rpc needs from the instance status
+// (instance.Service): the latest status of a home's Home Assistant
+// container, and the operation under way while ControlInstance waits.
+type InstanceStatus interface {
+	Get(homeID string) (*homeplanev1.Instance, bool)
+	ApplyStatus(ctx context.Context, homeID string, in *homeplanev1.Instance) error
+	Begin(homeID string, action homeplanev1.InstanceAction, image string)
+	End(homeID string)
+}
+
+// Commands sends a command to a home's agent and waits for its result
+// (command.Router). A home that is offline answers intent.ErrHomeOffline at
+// once.
+type Commands interface {
+	Execute(ctx context.Context, homeID string, cmd *homeplanev1.Command) (*homeplanev1.Result, error)
+}
+
+// Instance action timeouts: how long ControlInstance waits for the agent.
+// Pulling a Home Assistant image (about 1.5 GB) and waiting for the new
+// version to become healthy (the agent's upgrade deadline, 10m by default)
+// take minutes; a stop waits the container's grace period (60s) first.
+// docs/adr/0011-instance-status-and-control.md explains the numbers.
+var instanceTimeouts = map[homeplanev1.InstanceAction]time.Duration{
+	homeplanev1.InstanceAction_INSTANCE_ACTION_START:     2 * time.Minute,
+	homeplanev1.InstanceAction_INSTANCE_ACTION_STOP:      2 * time.Minute,
+	homeplanev1.InstanceAction_INSTANCE_ACTION_RESTART:   3 * time.Minute,
+	homeplanev1.InstanceAction_INSTANCE_ACTION_REMOVE:    3 * time.Minute,
+	homeplanev1.InstanceAction_INSTANCE_ACTION_PROVISION: 15 * time.Minute,
+	homeplanev1.InstanceAction_INSTANCE_ACTION_UPGRADE:   20 * time.Minute,
+}
+
+// maxInstanceTimeout is the longest instance action timeout.
+const maxInstanceTimeout = 20 * time.Minute
+
+// procedureTimeouts lift the handler timeout for procedures that wait longer.
+var procedureTimeouts = map[string]time.Duration{
+	hv1c.HomeServiceControlInstanceProcedure: maxInstanceTimeout,
+}
+
+// longCalls extends the HTTP deadlines of the procedures that may run past
+// the server's ReadTimeout and WriteTimeout; every other request keeps them.
+// The read deadline matters too: on HTTP/1.1 an expired one cancels the
+// request's context while the handler still waits. The request body stays
+// bounded by MaxRequestBytes.
+func longCalls(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d, ok := procedureTimeouts[r.URL.Path]; ok {
+			// Not every ResponseWriter supports deadlines; the server's own
+			// timeouts then apply.
+			rc := http.NewResponseController(w)
+			until := time.Now().Add(d + 30*time.Second)
+			_ = rc.SetReadDeadline(until)
+			_ = rc.SetWriteDeadline(until)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// maxImageChars bounds an image reference: a registry host, a path, a tag
+// (128) and a digest.
+const maxImageChars = 512
+
+// imageRef approximates Docker's reference grammar: [host[:port]/]path
+// [:tag][@sha256:digest], path components lowercase.
+var imageRef = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{1,5})?/)?` +
+	`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*` +
+	`(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
+
+// checkInstanceRequest validates a ControlInstance request.
+func checkInstanceRequest(m *homeplanev1.ControlInstanceRequest) error {
+	var c check
+	c.field("home_id", m.GetHomeId(), true, maxIDChars)
+	a, img := m.GetAction(), m.GetImage()
+	if _, ok := instanceTimeouts[a]; !ok {
+		c.failf("action must be one of start, stop, restart, upgrade, provision, remove")
+	}
+	switch {
+	case a == homeplanev1.InstanceAction_INSTANCE_ACTION_UPGRADE && img == "":
+		c.failf("image is required to upgrade")
+	case img != "" && a != homeplanev1.InstanceAction_INSTANCE_ACTION_UPGRADE && a != homeplanev1.InstanceAction_INSTANCE_ACTION_PROVISION:
+		c.failf("image is only taken by upgrade and provision")
+	case len(img) > maxImageChars:
+		c.failf("image is longer than %d characters", maxImageChars)
+	case img != "" && !imageRef.MatchString(img):
+		c.failf("image %q is not an image reference (name[:tag][@sha256:digest])", clipText(img, 80))
+	}
+	if m.GetRemoveData() && a != homeplanev1.InstanceAction_INSTANCE_ACTION_REMOVE {
+		c.failf("remove_data is only taken by remove")
+	}
+	return c.err()
+}
+
+func (h *homeService) GetInstance(ctx context.Context, req *connect.Request[homeplanev1.GetInstanceRequest]) (*connect.Response[homeplanev1.GetInstanceResponse], error) {
+	owner, err := userAndHome(ctx, req.Msg.GetHomeId())
+	if err != nil {
+		return nil, err
+	}
+	if h.s.deps.InstanceStatus == nil {
+		return nil, connect.NewError(connect.CodeUnimplemented, errInstanceUnavailable)
+	}
+	got, err := h.s.deps.Homes.Get(ctx, owner, req.Msg.GetHomeId())
+	if err != nil {
+		return nil, err
+	}
+	in, ok := h.s.deps.InstanceStatus.Get(got.ID)
+	if !ok {
+		// An owned home whose agent never reported: known, status unknown.
+		in = &homeplanev1.Instance{State: "unknown", Health: "unknown"}
+	}
+	return connect.NewResponse(&homeplanev1.GetInstanceResponse{Instance: in}), nil
+}
+
+var (
+	errInstanceUnavailable = errors.New("instance control is not configured on this server")
+	errInstanceOffline     = errors.New("the home's agent is offline; nothing was sent")
+)
+
+func (h *homeService) ControlInstance(ctx context.Context, req *connect.Request[homeplanev1.ControlInstanceRequest]) (*connect.Response[homeplanev1.ControlInstanceResponse], error) {
+	m := req.Msg
+	if err := checkInstanceRequest(m); err != nil {
+		return nil, err
+	}
+	owner, err := userOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := h.s.deps
+	if d.InstanceStatus == nil || d.Commands == nil {
+		return nil, connect.NewError(connect.CodeUnimplemented, errInstanceUnavailable)
+	}
+	got, err := d.Homes.Get(ctx, owner, m.GetHomeId())
+	if err != nil {
+		return nil, err
+	}
+	homeID := got.ID
+	timeout := instanceTimeouts[m.GetAction()]
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	d.InstanceStatus.Begin(homeID, m.GetAction(), m.GetImage())
+	defer d.InstanceStatus.End(homeID)
+	res, err := d.Commands.Execute(cctx, homeID, &homeplanev1.Command{
+		RequestId: RequestID(ctx),
+		Instance:  &homeplanev1.InstanceControl{Action: m.GetAction(), Image: m.GetImage(), RemoveData: m.GetRemoveData()},
+	})
+	var in *homeplanev1.Instance
+	if res != nil && res.Instance != nil {
+		if aerr := d.InstanceStatus.ApplyStatus(context.WithoutCancel(ctx), homeID, res.Instance); aerr != nil {
+			h.s.log.WarnContext(ctx, "instance status not stored", requestIDAttr, RequestID(ctx), "home_id", homeID, "err", aerr)
+		}
+		in, _ = d.InstanceStatus.Get(homeID)
+		if in == nil {
+			in = res.Instance
+		}
+		in.Operation = nil
+	}
+	callErr := instanceError(err, res, timeout)
+	if aerr := h.auditInstance(ctx, owner, homeID, m, callErr); aerr != nil {
+		return nil, aerr
+	}
+	if callErr != nil {
+		if ce := new(connect.Error); in != nil && errors.As(callErr, &ce) {
+			// The status after the failure (a rollback, say) travels along.
+			if detail, derr := connect.NewErrorDetail(in); derr == nil {
+				ce.AddDetail(detail)
+			}
+		}
+		return nil, callErr
+	}
+	return connect.NewResponse(&homeplanev1.ControlInstanceResponse{Instance: in}), nil
+}
+
+// instanceError words what went wrong with an instance command for the
+// caller: offline, no answer in time, or the agent's own refusal.
+func instanceError(err error, res *homeplanev1.Result, timeout time.Duration) error {
+	switch {
+	case errors.Is(err, intent.ErrHomeOffline):
+		return connect.NewError(connect.CodeUnavailable, errInstanceOffline)
+	case errors.Is(err, intent.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, fmt.Errorf(
+			"no answer from the home's agent within %v; the action may still finish: check the instance status", timeout))
+	case err != nil:
+		return err
+	case res.Ok:
+		return nil
+	}
+	msg := errors.New(clipText(res.Error, 500))
+	switch res.ErrorCode {
+	case "expired":
+		return connect.NewError(connect.CodeDeadlineExceeded, msg)
+	case "invalid", "unavailable":
+		// Not provisioned, adopt mode, ...: the home is not in a state for it.
+		return connect.NewError(connect.CodeFailedPrecondition, msg)
+	}
+	if strings.Contains(res.Error, "another instance operation is in progress") {
+		return connect.NewError(connect.CodeAborted, msg)
+	}
+	return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("the action failed on the home server: %s", msg))
+}
+
+// auditInstance commits the record of one instance action; like an intent,
+// no answer leaves without its record.
+func (h *homeService) auditInstance(ctx context.Context, userID, homeID string, m *homeplanev1.ControlInstanceRequest, callErr error) error {
+	action := strings.ToLower(strings.TrimPrefix(m.GetAction().String(), "INSTANCE_ACTION_"))
+	ev := audit.Event{
+		Kind: audit.KindInstance, RequestID: RequestID(ctx), UserID: userID, HomeID: homeID,
+		Action: action, Outcome: audit.OutcomeOK, Text: "instance " + action,
+		Detail: map[string]any{"image": m.GetImage(), "remove_data": m.GetRemoveData()},
+	}
+	if callErr != nil {
+		ev.Outcome, ev.Error = audit.OutcomeFailed, callErr.Error()
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	h.s.log.InfoContext(ctx, "instance action", requestIDAttr, ev.RequestID, "home_id", homeID, "action", action, "outcome", ev.Outcome)
+	if err := h.s.deps.Auditor.Write(actx, ev.Record()); err != nil {
+		return fmt.Errorf("%w: %v", errAudit, err)
+	}
+	return nil
+}
+
+func clipText(s string, n int) string {
+	if len(s) > n {
+		return strings.ToValidUTF8(s[:n], "") + "…"
+	}
+	return s
+}

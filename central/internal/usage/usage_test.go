@@ -1,0 +1,201 @@
+package usage_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+
+	"github.com/homeplane/homeplane/central/internal/usage"
+)
+
+// memStore is a hand-written usage.Store and usage.ReportStore.
+type memStore struct {
+	rows []usage.Hourly
+	fail error
+	home []usage.HomeUsage
+}
+
+func (m *memStore) AddHourly(_ context.Context, rows []usage.Hourly) error {
+	if m.fail != nil {
+		return m.fail
+	}
+	m.rows = append(m.rows, rows...)
+	return nil
+}
+
+func (m *memStore) HomeUsage(context.Context, time.Time, time.Time) ([]usage.HomeUsage, error) {
+	return m.home, nil
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
+
+func TestRecorderIntegrates(t *testing.T) {
+	base := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		samples   []usage.Sample
+		wantCPU   float64 // core-seconds in the 10:00 hour
+		wantMem   float64 // GiB-seconds
+		wantCount int64
+	}{
+		{name: "first sample only sets gauges", samples: []usage.Sample{{Time: base, CPUPercent: 100, MemoryBytes: 1 << 30}}},
+		{name: "a minute of two cores and 1 GiB", samples: []usage.Sample{
+			{Time: base, CPUPercent: 200, MemoryBytes: 1 << 30},
+			{Time: base.Add(time.Minute), CPUPercent: 200, MemoryBytes: 1 << 30},
+		}, wantCPU: 120, wantMem: 60, wantCount: 1},
+		{name: "a long gap counts at most five minutes", samples: []usage.Sample{
+			{Time: base, CPUPercent: 100},
+			{Time: base.Add(40 * time.Minute), CPUPercent: 100},
+		}, wantCPU: 300, wantCount: 1},
+		{name: "older samples are ignored", samples: []usage.Sample{
+			{Time: base.Add(time.Minute), CPUPercent: 100},
+			{Time: base, CPUPercent: 100},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &memStore{}
+			reg := prometheus.NewRegistry()
+			r := usage.NewRecorder(store, usage.Options{Registerer: reg})
+			ctx := context.Background()
+			for _, s := range tc.samples {
+				if err := r.Add(ctx, "h1", s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var cpu, mem float64
+			var n int64
+			for _, row := range store.rows {
+				cpu, mem, n = cpu+row.CPUCoreSeconds, mem+row.MemoryGiBSeconds, n+row.Samples
+			}
+			if !near(cpu, tc.wantCPU) || !near(mem, tc.wantMem) || n != tc.wantCount {
+				t.Fatalf("rolled up cpu=%v mem=%v samples=%d, want %v %v %d", cpu, mem, n, tc.wantCPU, tc.wantMem, tc.wantCount)
+			}
+			last := tc.samples[0]
+			for _, s := range tc.samples {
+				if s.Time.After(last.Time) {
+					last = s
+				}
+			}
+			if got := testutil.ToFloat64(r.CPUGauge("h1")); !near(got, last.CPUPercent/100) {
+				t.Fatalf("cpu gauge = %v, want %v", got, last.CPUPercent/100)
+			}
+		})
+	}
+}
+
+func TestRecorderKeepsRollupsWhenFlushFails(t *testing.T) {
+	store := &memStore{fail: errors.New("db down")}
+	r := usage.NewRecorder(store, usage.Options{})
+	ctx := context.Background()
+	base := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	_ = r.Add(ctx, "h1", usage.Sample{Time: base, CPUPercent: 100})
+	_ = r.Add(ctx, "h1", usage.Sample{Time: base.Add(time.Minute), CPUPercent: 100})
+	if err := r.Flush(ctx); err == nil {
+		t.Fatal("Flush succeeded on a failing store")
+	}
+	store.fail = nil
+	if err := r.Flush(ctx); err != nil || len(store.rows) != 1 || !near(store.rows[0].CPUCoreSeconds, 60) {
+		t.Fatalf("after retry: %+v, %v", store.rows, err)
+	}
+}
+
+func TestParseRates(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    usage.Rates
+		wantErr bool
+	}{
+		{in: "", want: usage.Rates{Currency: "EUR"}},
+		{in: "cpu_core_hour=0.02, memory_gib_hour=0.005,intent=0.0001,currency=USD",
+			want: usage.Rates{CPUCoreHour: 0.02, MemoryGiBHour: 0.005, Intent: 0.0001, Currency: "USD"}},
+		{in: "cpu_core_hour=-1", wantErr: true},
+		{in: "gpu=1", wantErr: true},
+		{in: "cpu_core_hour", wantErr: true},
+		{in: "cpu_core_hour=NaN", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := usage.ParseRates(tc.in)
+			if (err != nil) != tc.wantErr || (!tc.wantErr && got != tc.want) {
+				t.Fatalf("ParseRates = %+v, %v", got, err)
+			}
+			if tc.wantErr && !errors.Is(err, usage.ErrInvalidInput) {
+				t.Fatalf("err = %v, want ErrInvalidInput", err)
+			}
+		})
+	}
+}
+
+func TestReportPricesAndTotals(t *testing.T) {
+	store := &memStore{home: []usage.HomeUsage{
+		{HomeID: "h2", UserID: "u1", Email: "a@x", CPUCoreHours: 1, MemoryGiBHours: 2, Intents: 100},
+		{HomeID: "h1", UserID: "u1", Email: "a@x", CPUCoreHours: 3},
+		{HomeID: "h3", UserID: "u2", Email: "b@x", Intents: 10},
+	}}
+	rates := usage.Rates{CPUCoreHour: 1, MemoryGiBHour: 0.5, Intent: 0.01, Currency: "EUR"}
+	since := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	lines, err := usage.Report(context.Background(), store, rates, since, since.AddDate(0, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		home  string
+		price float64
+	}{{"h1", 3}, {"h2", 3}, {"", 6}, {"h3", 0.1}, {"", 0.1}}
+	if len(lines) != len(want) {
+		t.Fatalf("lines = %+v", lines)
+	}
+	for i, w := range want {
+		if lines[i].HomeID != w.home || !near(lines[i].Price, w.price) {
+			t.Fatalf("line %d = %+v, want home %q price %v", i, lines[i], w.home, w.price)
+		}
+	}
+	var buf bytes.Buffer
+	if err := usage.WriteCSV(&buf, lines, "EUR"); err != nil {
+		t.Fatal(err)
+	}
+	if rows := strings.Split(strings.TrimSpace(buf.String()), "\n"); len(rows) != 6 || !strings.HasPrefix(rows[0], "user_id,") {
+		t.Fatalf("csv = %q", buf.String())
+	}
+	if _, err := usage.Report(context.Background(), store, rates, since, since); !errors.Is(err, usage.ErrInvalidInput) {
+		t.Fatalf("empty period: %v", err)
+	}
+}
+
+func TestApplyTelemetry(t *testing.T) {
+	store := &memStore{}
+	r := usage.NewRecorder(store, usage.Options{})
+	ctx := context.Background()
+	base := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	for i := range 2 {
+		err := r.ApplyTelemetry(ctx, "h1", &homeplanev1.Telemetry{Time: timestamppb.New(base.Add(time.Duration(i) * time.Minute)),
+			CpuPercent: 50, MemoryBytes: 2 << 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.ApplyTelemetry(ctx, "h1", &homeplanev1.Telemetry{CpuPercent: -5}); !errors.Is(err, usage.ErrInvalidInput) {
+		t.Fatalf("bad sample: %v", err)
+	}
+	if rec := r.Recent("h1"); len(rec) != 2 || rec[1].MemoryBytes != 2<<30 {
+		t.Fatalf("recent = %+v", rec)
+	}
+	if err := r.Flush(ctx); err != nil || len(store.rows) != 1 || !near(store.rows[0].CPUCoreSeconds, 30) || !near(store.rows[0].MemoryGiBSeconds, 120) {
+		t.Fatalf("rows = %+v, %v", store.rows, err)
+	}
+}

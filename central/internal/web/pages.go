@@ -1,0 +1,346 @@
+package web
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+
+	"github.com/homeplane/homeplane/central/internal/admin"
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/usage"
+)
+
+var funcs = template.FuncMap{
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "–"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05")
+	},
+	"ms": func(us int64) string { return fmt.Sprintf("%.1f ms", float64(us)/1000) },
+	"f2": func(v float64) string { return fmt.Sprintf("%.2f", v) },
+	"f4": func(v float64) string { return fmt.Sprintf("%.4f", v) },
+}
+
+// loginToken is the login form's CSRF token: random, bound to the login
+// cookie by an HMAC under a per-process key.
+func (s *Server) loginToken(nonce string) string {
+	m := hmac.New(sha256.New, s.loginKey)
+	m.Write([]byte(nonce))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// safeNext keeps a post-login redirect inside the dashboard.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, Prefix) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return Prefix
+	}
+	return next
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.showLogin(w, r, http.StatusOK, "")
+}
+
+func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, status int, problem string) {
+	nonce := rand.Text()
+	s.setCookie(w, r, loginCookie, nonce, s.opts.Now().Add(time.Hour))
+	s.render(w, r, "login", status, map[string]any{
+		"Title": "Log in", "CSRF": s.loginToken(nonce), "Next": safeNext(r.FormValue("next")), "Problem": problem,
+	})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(loginCookie)
+	if err != nil || !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(s.loginToken(c.Value))) {
+		s.showLogin(w, r, http.StatusForbidden, "The form expired. Please try again.")
+		return
+	}
+	email := r.PostFormValue("email")
+	u, toks, err := s.deps.Accounts.Login(r.Context(), email, r.PostFormValue("password"))
+	s.auditLogin(r, u, email, err)
+	if err != nil || u.Role != auth.RoleAdmin {
+		// Wrong password and "not an admin" read alike.
+		s.showLogin(w, r, http.StatusUnauthorized, "Wrong email or password, or not an admin account.")
+		return
+	}
+	s.setCookie(w, r, loginCookie, "", time.Time{})
+	s.setCookie(w, r, sessionCookie, toks.Access, toks.AccessExpires)
+	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+// auditLogin records a dashboard login attempt; a refused one names the
+// email tried (cut to a sane length), a successful one the user.
+func (s *Server) auditLogin(r *http.Request, u auth.User, email string, err error) {
+	if s.deps.Auditor == nil {
+		return
+	}
+	if len(email) > 254 {
+		email = email[:254]
+	}
+	ev := audit.Event{Kind: audit.KindLogin, RequestID: "web-" + rand.Text(), UserID: u.ID, Action: "AdminDashboardLogin",
+		Outcome: audit.OutcomeOK, Detail: map[string]any{"via": "admin dashboard"}}
+	switch {
+	case err != nil:
+		ev.Kind, ev.Outcome, ev.UserID = audit.KindLoginFailed, audit.OutcomeDenied, ""
+		ev.Detail["email"] = email
+	case u.Role != auth.RoleAdmin:
+		ev.Kind, ev.Outcome, ev.Error = audit.KindLoginFailed, audit.OutcomeDenied, "not an admin"
+	}
+	if aerr := s.deps.Auditor.Event(r.Context(), ev); aerr != nil {
+		s.opts.Logger.ErrorContext(r.Context(), "audit dashboard login", "err", aerr)
+	}
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ session) {
+	s.setCookie(w, r, sessionCookie, "", time.Time{})
+	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
+}
+
+func (s *Server) page(sess session, title, nav string) map[string]any {
+	return map[string]any{"Title": title, "Nav": nav, "CSRF": sess.csrf, "Admin": sess.claims.UserID}
+}
+
+// fleetRow is one home on the fleet page.
+type fleetRow struct {
+	admin.FleetHome
+	Online   bool
+	LastSeen time.Time
+	Instance *homeplanev1.Instance
+	CPU, Mem template.HTML
+	CPUNow   string
+	MemNow   string
+}
+
+// maxFleetRows bounds the fleet page; the API pages through larger fleets.
+const maxFleetRows = 500
+
+func (s *Server) fleet(w http.ResponseWriter, r *http.Request, sess session) {
+	homes, err := s.deps.Operators.Homes(r.Context(), "", maxFleetRows)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rows := make([]fleetRow, 0, len(homes))
+	online := 0
+	for _, h := range homes {
+		row := fleetRow{FleetHome: h, CPUNow: "–", MemNow: "–"}
+		if s.deps.Presence != nil {
+			row.Online = s.deps.Presence.Online(h.Home.ID)
+			row.LastSeen, _ = s.deps.Presence.LastSeen(h.Home.ID)
+		}
+		if row.Online {
+			online++
+		}
+		if s.deps.Instances != nil {
+			row.Instance, _ = s.deps.Instances.Instance(h.Home.ID)
+		}
+		if s.deps.Samples != nil {
+			samples := s.deps.Samples.Recent(h.Home.ID)
+			cpu := make([]float64, len(samples))
+			mem := make([]float64, len(samples))
+			for i, x := range samples {
+				cpu[i], mem[i] = x.CPUPercent, float64(x.MemoryBytes)/(1<<20)
+			}
+			row.CPU, row.Mem = sparkline(cpu, "cpu"), sparkline(mem, "mem")
+			if n := len(samples); n > 0 {
+				row.CPUNow = fmt.Sprintf("%.1f%%", cpu[n-1])
+				row.MemNow = fmt.Sprintf("%.0f MiB", mem[n-1])
+			}
+		}
+		rows = append(rows, row)
+	}
+	data := s.page(sess, "Fleet", "fleet")
+	data["Homes"], data["Online"], data["Total"] = rows, online, len(rows)
+	s.render(w, r, "fleet", http.StatusOK, data)
+}
+
+// sparkline draws values as a small inline SVG line chart, scaled to its own maximum.
+func sparkline(values []float64, class string) template.HTML {
+	const width, height = 120.0, 28.0
+	if len(values) < 2 {
+		return template.HTML(`<svg class="spark ` + class + `" width="120" height="28" role="img" aria-label="no data yet"><line x1="0" y1="27" x2="120" y2="27"/></svg>`)
+	}
+	top := 0.0
+	for _, v := range values {
+		top = max(top, v)
+	}
+	if top == 0 {
+		top = 1
+	}
+	var pts strings.Builder
+	for i, v := range values {
+		x := float64(i) / float64(len(values)-1) * width
+		y := height - 1 - v/top*(height-2)
+		fmt.Fprintf(&pts, "%.1f,%.1f ", x, y)
+	}
+	// Only numbers go into the markup, so it is safe as HTML.
+	return template.HTML(fmt.Sprintf(`<svg class="spark %s" width="120" height="28" viewBox="0 0 120 28" role="img" aria-label="peak %.1f"><polyline points="%s"/></svg>`,
+		class, top, strings.TrimSpace(pts.String())))
+}
+
+func (s *Server) users(w http.ResponseWriter, r *http.Request, sess session) {
+	q := r.FormValue("q")
+	users, err := s.deps.Operators.Users(r.Context(), q, r.FormValue("after"), admin.MaxPageSize)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	data := s.page(sess, "Users", "users")
+	data["Users"], data["Query"], data["Notice"] = users, q, r.FormValue("notice")
+	s.render(w, r, "users", http.StatusOK, data)
+}
+
+func (s *Server) userAction(w http.ResponseWriter, r *http.Request, sess session) {
+	id, action := r.PathValue("id"), r.PathValue("action")
+	a := admin.Actor{UserID: sess.claims.UserID, RequestID: "web-" + rand.Text()}
+	var err error
+	var notice string
+	switch action {
+	case "disable", "enable":
+		_, err = s.deps.Operators.SetUserDisabled(r.Context(), a, id, action == "disable")
+		notice = "User " + action + "d."
+	case "role":
+		_, err = s.deps.Operators.SetUserRole(r.Context(), a, id, r.PostFormValue("role"))
+		notice = "Role changed."
+	case "reset-password":
+		err = s.deps.Operators.ResetUserPassword(r.Context(), a, id)
+		notice = "Password reset token sent."
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/users?q="+url.QueryEscape(r.PostFormValue("q"))+"&notice="+url.QueryEscape(notice), http.StatusSeeOther)
+}
+
+func (s *Server) audit(w http.ResponseWriter, r *http.Request, sess session) {
+	f := audit.Filter{
+		UserID: r.FormValue("user"), HomeID: r.FormValue("home"), DeviceID: r.FormValue("device"),
+		Intent: r.FormValue("intent"), Outcome: r.FormValue("outcome"), Kind: r.FormValue("kind"), Text: r.FormValue("text"),
+	}
+	var problem string
+	for _, v := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if raw := r.FormValue(v.name); raw != "" {
+			t, err := parseTime(raw)
+			if err != nil {
+				problem = v.name + ": use YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+				continue
+			}
+			*v.dst = t
+		}
+	}
+	const size = 50
+	f.Limit = size + 1
+	if tok := r.FormValue("page_token"); tok != "" {
+		c, err := f.ParsePageToken(tok)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		f.Before = c
+	}
+	var recs []audit.Record
+	var next string
+	if problem == "" {
+		var err error
+		if recs, err = s.deps.Audit.Records(r.Context(), f); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if len(recs) > size {
+			recs = recs[:size]
+			last := recs[size-1]
+			next = f.PageToken(audit.Cursor{Time: last.Time, ID: last.ID})
+		}
+	}
+	q := r.URL.Query()
+	q.Del("page_token")
+	data := s.page(sess, "Audit", "audit")
+	data["Records"], data["Form"], data["Problem"] = recs, q, problem
+	if next != "" {
+		q.Set("page_token", next)
+		data["Next"] = "/admin/audit?" + q.Encode()
+	}
+	s.render(w, r, "audit", http.StatusOK, data)
+}
+
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("bad time %q", s)
+}
+
+// period reads since/until, by default the current month so far.
+func (s *Server) period(r *http.Request) (time.Time, time.Time, error) {
+	now := s.opts.Now().UTC()
+	since := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	until := now.Truncate(time.Hour).Add(time.Hour)
+	var err error
+	if v := r.FormValue("since"); v != "" {
+		if since, err = parseTime(v); err != nil {
+			return since, until, fmt.Errorf("%w: since", usage.ErrInvalidInput)
+		}
+	}
+	if v := r.FormValue("until"); v != "" {
+		if until, err = parseTime(v); err != nil {
+			return since, until, fmt.Errorf("%w: until", usage.ErrInvalidInput)
+		}
+	}
+	return since, until, nil
+}
+
+func (s *Server) usage(w http.ResponseWriter, r *http.Request, sess session) {
+	since, until, err := s.period(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lines, err := s.deps.Usage.Report(r.Context(), since, until)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	data := s.page(sess, "Usage", "usage")
+	data["Lines"], data["Currency"] = lines, s.deps.Usage.Currency()
+	data["Since"], data["Until"] = since.Format("2006-01-02T15:04"), until.Format("2006-01-02T15:04")
+	data["CSV"] = "/admin/usage.csv?since=" + url.QueryEscape(since.Format(time.RFC3339)) + "&until=" + url.QueryEscape(until.Format(time.RFC3339))
+	s.render(w, r, "usage", http.StatusOK, data)
+}
+
+func (s *Server) usageCSV(w http.ResponseWriter, r *http.Request, _ session) {
+	since, until, err := s.period(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lines, err := s.deps.Usage.Report(r.Context(), since, until)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="homeplane-usage.csv"`)
+	if err := usage.WriteCSV(w, lines, s.deps.Usage.Currency()); err != nil {
+		s.opts.Logger.ErrorContext(r.Context(), "write usage csv", "err", err)
+	}
+}

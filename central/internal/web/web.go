@@ -1,0 +1,255 @@
+// Package web serves the operators' dashboard under /admin/: server-rendered
+// pages (html/template, no JavaScript) for the fleet's health with small
+// CPU and memory charts, user management, audit search and the usage report.
+// Admins log in with their account; the session is their access token in an
+// HttpOnly, SameSite=Strict cookie, and every form carries a CSRF token
+// derived from it.
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+
+	"github.com/homeplane/homeplane/central/internal/admin"
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/usage"
+)
+
+// Accounts logs admins in and checks their session (auth.Service).
+type Accounts interface {
+	Login(ctx context.Context, email, password string) (auth.User, auth.Tokens, error)
+	Verify(ctx context.Context, accessToken string) (auth.Claims, error)
+}
+
+// Operators carries out user management and lists the fleet (admin.Service).
+type Operators interface {
+	Users(ctx context.Context, query, afterEmail string, limit int) ([]auth.User, error)
+	Homes(ctx context.Context, afterID string, limit int) ([]admin.FleetHome, error)
+	SetUserDisabled(ctx context.Context, a admin.Actor, userID string, disabled bool) (auth.User, error)
+	SetUserRole(ctx context.Context, a admin.Actor, userID, role string) (auth.User, error)
+	ResetUserPassword(ctx context.Context, a admin.Actor, userID string) error
+}
+
+// AuditLog reads audit records (postgres.AuditStore).
+type AuditLog interface {
+	Records(ctx context.Context, f audit.Filter) ([]audit.Record, error)
+}
+
+// UsageReports computes usage reports (usage.Reporter).
+type UsageReports interface {
+	Report(ctx context.Context, since, until time.Time) ([]usage.Line, error)
+	Currency() string
+}
+
+// Samples gives a home's recent resource samples for its charts (usage.Recorder).
+type Samples interface {
+	Recent(homeID string) []usage.Sample
+}
+
+// Presence tells whether a home's agent is connected (command.Router).
+type Presence interface {
+	Online(homeID string) bool
+	LastSeen(homeID string) (time.Time, bool)
+}
+
+// Instances tells a home's latest Home Assistant status.
+type Instances interface {
+	Instance(homeID string) (*homeplanev1.Instance, bool)
+}
+
+// Auditor records security events (audit.Writer).
+type Auditor interface {
+	Event(ctx context.Context, e audit.Event) error
+}
+
+// Deps are what the dashboard reads and changes. Presence, Instances,
+// Samples and Auditor may be nil.
+type Deps struct {
+	Accounts  Accounts
+	Operators Operators
+	Audit     AuditLog
+	Usage     UsageReports
+	Presence  Presence
+	Instances Instances
+	Samples   Samples
+	Auditor   Auditor
+}
+
+// Options tunes the dashboard.
+type Options struct {
+	Logger *slog.Logger
+	// SecureCookies marks cookies Secure even on plain HTTP, for a server
+	// behind a TLS-terminating proxy. Requests over TLS always get Secure.
+	SecureCookies bool
+	Now           func() time.Time
+}
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Server is the dashboard's http.Handler.
+type Server struct {
+	deps  Deps
+	opts  Options
+	pages map[string]*template.Template
+	mux   *http.ServeMux
+	// loginKey signs the login form's CSRF token; a restart only means
+	// reloading the login page.
+	loginKey []byte
+}
+
+// Prefix is where the dashboard lives.
+const Prefix = "/admin/"
+
+// New returns the dashboard. It panics on a missing required dependency,
+// which is a wiring mistake.
+func New(deps Deps, opts Options) *Server {
+	if deps.Accounts == nil || deps.Operators == nil || deps.Audit == nil || deps.Usage == nil {
+		panic("web: Accounts, Operators, Audit and Usage are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{deps: deps, opts: opts, pages: map[string]*template.Template{}, mux: http.NewServeMux(), loginKey: make([]byte, 32)}
+	_, _ = rand.Read(s.loginKey)
+	for _, name := range []string{"login", "fleet", "users", "audit", "usage"} {
+		s.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html"))
+	}
+	static, _ := fs.Sub(staticFiles, "static")
+	s.mux.Handle("GET /admin/static/", http.StripPrefix("/admin/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /admin/login", s.loginPage)
+	s.mux.HandleFunc("POST /admin/login", s.login)
+	s.mux.HandleFunc("POST /admin/logout", s.authed(s.logout))
+	s.mux.HandleFunc("GET /admin/{$}", s.authed(s.fleet))
+	s.mux.HandleFunc("GET /admin/users", s.authed(s.users))
+	s.mux.HandleFunc("POST /admin/users/{id}/{action}", s.authed(s.userAction))
+	s.mux.HandleFunc("GET /admin/audit", s.authed(s.audit))
+	s.mux.HandleFunc("GET /admin/usage", s.authed(s.usage))
+	s.mux.HandleFunc("GET /admin/usage.csv", s.authed(s.usageCSV))
+	return s
+}
+
+// ServeHTTP adds the security headers every page gets.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	s.mux.ServeHTTP(w, r)
+}
+
+const (
+	sessionCookie = "homeplane_admin"
+	loginCookie   = "homeplane_admin_login"
+)
+
+// session is a logged-in admin.
+type session struct {
+	claims auth.Claims
+	csrf   string
+	token  string
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, sess session)
+
+// authed runs h for a logged-in admin, sends others to the login page, and
+// checks the CSRF token (and Origin, when sent) of every POST.
+func (s *Server) authed(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(sessionCookie)
+		var claims auth.Claims
+		if err == nil && len(c.Value) < 4096 {
+			claims, err = s.deps.Accounts.Verify(r.Context(), c.Value)
+		}
+		if err != nil || claims.Role != auth.RoleAdmin {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/admin/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "log in as an admin first", http.StatusUnauthorized)
+			return
+		}
+		sess := session{claims: claims, token: c.Value, csrf: csrfFor(c.Value)}
+		if r.Method == http.MethodPost && !s.postAllowed(r, sess.csrf) {
+			http.Error(w, "invalid form token: reload the page and try again", http.StatusForbidden)
+			return
+		}
+		h(w, r, sess)
+	}
+}
+
+// csrfFor derives the CSRF token from the session token: a cross-site page
+// can neither read the cookie nor compute the token.
+func csrfFor(token string) string {
+	m := hmac.New(sha256.New, []byte("homeplane admin csrf"))
+	m.Write([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (s *Server) postAllowed(r *http.Request, want string) bool {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host != r.Host {
+			return false
+		}
+	}
+	got := r.PostFormValue("csrf")
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+func (s *Server) secure(r *http.Request) bool { return r.TLS != nil || s.opts.SecureCookies }
+
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
+	c := &http.Cookie{Name: name, Value: value, Path: Prefix, HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode}
+	if expires.IsZero() {
+		c.MaxAge = -1
+	} else {
+		c.Expires = expires
+	}
+	http.SetCookie(w, c)
+}
+
+// render writes a page; a template error is logged and answered generically.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, status int, data map[string]any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := s.pages[name].Execute(w, data); err != nil {
+		s.opts.Logger.ErrorContext(r.Context(), "render admin page", "page", name, "err", err)
+	}
+}
+
+// fail answers an error of a domain call: input problems are shown, the rest logged.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, admin.ErrInvalidInput), errors.Is(err, usage.ErrInvalidInput), errors.Is(err, audit.ErrInvalidPageToken):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	case errors.Is(err, admin.ErrNotFound):
+		http.Error(w, "not found", http.StatusNotFound)
+	default:
+		s.opts.Logger.ErrorContext(r.Context(), "admin page failed", "path", r.URL.Path, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
+}

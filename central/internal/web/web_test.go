@@ -1,0 +1,303 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/png"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+
+	"github.com/homeplane/homeplane/central/internal/admin"
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/postgres"
+	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
+	"github.com/homeplane/homeplane/central/internal/usage"
+	"github.com/homeplane/homeplane/central/internal/web"
+)
+
+const password = "a long enough password"
+
+// presence is a hand-written web.Presence: every home online.
+type presence struct{ at time.Time }
+
+func (p presence) Online(string) bool                { return true }
+func (p presence) LastSeen(string) (time.Time, bool) { return p.at, true }
+
+// instances is a hand-written web.Instances: every home healthy.
+type instances struct{}
+
+func (instances) Instance(string) (*homeplanev1.Instance, bool) {
+	return &homeplanev1.Instance{State: "running", Health: "healthy", Version: "2026.5.1", Restarts: 2, CpuPercent: 12.5, MemoryBytes: 420 << 20}, true
+}
+
+// dashboard is the dashboard over a real database, with an admin, alice
+// (owning a home with an hour of samples) and bob.
+type dashboard struct {
+	url   string
+	bobID string
+}
+
+func newDashboard(t *testing.T) *dashboard {
+	t.Helper()
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	authStore := postgres.NewAuthStore(pool)
+	keys, err := auth.LoadKeys(ctx, authStore, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := auth.NewService(authStore, keys, auth.Options{Notifier: postgres.NewOutbox(pool)})
+	var ids []string
+	for _, email := range []string{"root@example.com", "alice@example.com", "bob@example.com"} {
+		u, _, err := accounts.Register(ctx, email, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	if err := authStore.SetRoleByEmail(ctx, "root@example.com", auth.RoleAdmin, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	homes := home.NewService(postgres.NewHomeStore(pool), home.Options{})
+	h, err := homes.Create(ctx, ids[1], "Alice's flat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditStore := postgres.NewAuditStore(pool)
+	writer := audit.NewWriter(auditStore, audit.Options{})
+	t.Cleanup(func() { writer.Close() })
+	usageStore := postgres.NewUsageStore(pool)
+	rec := usage.NewRecorder(usageStore, usage.Options{})
+	start := time.Now().Add(-time.Hour)
+	for i := range 60 {
+		s := usage.Sample{Time: start.Add(time.Duration(i) * time.Minute), CPUPercent: 10 + float64(i%7)*5, MemoryBytes: uint64(400+i) << 20}
+		if err := rec.Add(ctx, h.ID, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rates, _ := usage.ParseRates("cpu_core_hour=0.05,memory_gib_hour=0.01,currency=EUR")
+	srv := web.New(web.Deps{
+		Accounts:  accounts,
+		Operators: admin.New(postgres.NewAdminStore(pool), accounts, writer, admin.Options{}),
+		Audit:     auditStore,
+		Usage:     usage.NewReporter(usageStore, rates),
+		Presence:  presence{at: time.Now()},
+		Instances: instances{},
+		Samples:   rec,
+		Auditor:   writer,
+	}, web.Options{})
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return &dashboard{url: ts.URL, bobID: ids[2]}
+}
+
+// browser starts headless Chromium, or skips when it is not installed.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("HOMEPLANE_REQUIRE_SERVICES") == "1" {
+			t.Fatal("chromium is not installed and HOMEPLANE_REQUIRE_SERVICES=1 (apt-get install chromium)")
+		}
+		t.Skip("chromium is not installed (apt-get install chromium); skipping the browser test")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.WindowSize(1400, 900))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel3)
+	return ctx
+}
+
+// checkScreenshot fails unless buf is a PNG with real content, and keeps it
+// in $HOMEPLANE_SCREENSHOT_DIR when that is set.
+func checkScreenshot(t *testing.T, name string, buf []byte) {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(buf))
+	if err != nil {
+		t.Fatalf("%s: screenshot is not a PNG: %v", name, err)
+	}
+	if b := img.Bounds(); b.Dx() < 800 || b.Dy() < 400 {
+		t.Fatalf("%s: screenshot is %v", name, b)
+	}
+	if n := colors(img); n < 8 {
+		t.Fatalf("%s: screenshot has %d colors: the page looks blank", name, n)
+	}
+	if dir := os.Getenv("HOMEPLANE_SCREENSHOT_DIR"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func colors(img image.Image) int {
+	seen := map[uint32]bool{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y += 3 {
+		for x := b.Min.X; x < b.Max.X; x += 3 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			seen[r>>8<<16|g>>8<<8|bl>>8] = true
+		}
+	}
+	return len(seen)
+}
+
+func TestDashboardInChromium(t *testing.T) {
+	d := newDashboard(t)
+	ctx := browser(t)
+
+	// Any page sends a stranger to the login form first.
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(d.url+"/admin/"),
+		chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), "root@example.com"),
+		chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("svg.spark.cpu polyline")),
+	)
+	if err != nil {
+		t.Fatalf("log in and open the fleet page: %v", err)
+	}
+	page(t, ctx, "fleet", "main", "Fleet", "1 of 1 homes online", "Alice's flat", "alice@example.com", "healthy", "2026.5.1")
+
+	// Disable bob from the users page.
+	row := "#user-" + d.bobID
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(d.url+"/admin/users"),
+		chromedp.WaitVisible(chromedp.CSS(row+" button.disable")),
+		chromedp.Click(chromedp.CSS(row+" button.disable")),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	)
+	if err != nil {
+		t.Fatalf("disable bob: %v", err)
+	}
+	page(t, ctx, "users", row, "bob@example.com", "disabled")
+
+	// The action is in the audit log.
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/admin/audit?kind=admin"), chromedp.WaitVisible(chromedp.CSS("table.audit"))); err != nil {
+		t.Fatal(err)
+	}
+	page(t, ctx, "audit", "table.audit", "DisableUser", "admin")
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/admin/audit?kind=login"), chromedp.WaitVisible(chromedp.CSS("table.audit"))); err != nil {
+		t.Fatal(err)
+	}
+	page(t, ctx, "logins", "table.audit", "AdminDashboardLogin", "ok")
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/admin/usage"), chromedp.WaitVisible(chromedp.CSS("table"))); err != nil {
+		t.Fatal(err)
+	}
+	page(t, ctx, "usage", "table", "alice@example.com", "total", "EUR")
+}
+
+// page checks that the element sel of the current page shows every wanted
+// text, and that a screenshot of the page is not blank.
+func page(t *testing.T, ctx context.Context, name, sel string, want ...string) {
+	t.Helper()
+	body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("%s: read %s: %v", name, sel, err)
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Fatalf("%s page lacks %q:\n%s", name, w, body)
+		}
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100 means PNG
+	if err != nil {
+		t.Fatalf("%s: screenshot: %v", name, err)
+	}
+	checkScreenshot(t, name, shot)
+}
+
+// TestDashboardRefusesForgedForms posts without and with the CSRF token.
+func TestDashboardRefusesForgedForms(t *testing.T) {
+	d := newDashboard(t)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	tests := []struct {
+		name     string
+		withCSRF bool
+		password string
+		want     int
+	}{
+		{"login without token", false, password, http.StatusForbidden},
+		{"login with wrong password", true, "nope", http.StatusUnauthorized},
+		{"login", true, password, http.StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			form := url.Values{"email": {"root@example.com"}, "password": {tc.password}}
+			if tok := loginToken(t, c, d.url); tc.withCSRF {
+				form.Set("csrf", tok)
+			}
+			resp, err := c.PostForm(d.url+"/admin/login", form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+	u, _ := url.Parse(d.url + "/admin/")
+	found := false
+	for _, ck := range jar.Cookies(u) {
+		found = found || ck.Name == "homeplane_admin" && ck.Value != ""
+	}
+	if !found {
+		t.Fatal("no session cookie after logging in")
+	}
+	resp, err := c.PostForm(d.url+"/admin/users/"+d.bobID+"/disable", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("forged disable: status %d, want 403", resp.StatusCode)
+	}
+}
+
+// loginToken fetches the login form, which sets the login cookie, and
+// returns the form's CSRF token.
+func loginToken(tb testing.TB, c *http.Client, base string) string {
+	tb.Helper()
+	resp, err := c.Get(base + "/admin/login")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page := new(bytes.Buffer)
+	_, _ = page.ReadFrom(resp.Body)
+	return between(page.String(), `name="csrf" value="`, `"`)
+}
+
+func between(s, start, end string) string {
+	_, after, ok := strings.Cut(s, start)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(after, end)
+	return v
+}
