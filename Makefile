@@ -39,7 +39,7 @@ test: test-services ## Run every test (starts the services it needs)
 .PHONY: bench
 bench: test-services ## Run the benchmarks
 	HOMEPLANE_TEST_DATABASE_URL=$${HOMEPLANE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:$(TEST_PORT)/postgres?sslmode=disable} \
-		go test -run '^$$' -bench . -benchmem $(GO_PKGS)
+		go test -run '^$$' -bench . -benchmem -timeout 60m $(GO_PKGS)
 
 .PHONY: generate
 generate: ## Regenerate the protocol code from the .proto files

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,8 @@ type recordHook struct {
 	mqtt.HookBase
 	agentID, password, home string
 
+	refuse atomic.Bool // while set, every connect is turned away
+
 	mu         sync.Mutex
 	connects   int
 	violations []string
@@ -53,6 +56,9 @@ func (h *recordHook) violate(format string, args ...any) {
 }
 
 func (h *recordHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	if h.refuse.Load() {
+		return false
+	}
 	h.mu.Lock()
 	h.connects++
 	h.mu.Unlock()

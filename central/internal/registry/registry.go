@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
@@ -114,7 +115,7 @@ func (r *Registry) changed(homeID string) {
 // sync replaces the registry, a delta upserts its entities, areas and floors
 // and removes removed_entity_ids.
 func (r *Registry) ApplySync(ctx context.Context, homeID string, sync *homeplanev1.EntitySync) error {
-	if !validHomeID(homeID) {
+	if !home.ValidID(homeID) {
 		return fmt.Errorf("apply sync: %w", ErrNotFound)
 	}
 	if err := r.opts.Limits.check(sync); err != nil {
@@ -150,7 +151,7 @@ func (r *Registry) ApplySync(ctx context.Context, homeID string, sync *homeplane
 // synced. The result is shared and must not be modified. It does not check
 // who may see the home: callers scope the home id first.
 func (r *Registry) Snapshot(ctx context.Context, homeID string) (*homeplanev1.ListEntitiesResponse, error) {
-	if !validHomeID(homeID) {
+	if !home.ValidID(homeID) {
 		return nil, fmt.Errorf("registry snapshot: %w", ErrNotFound)
 	}
 	now := r.opts.Now()
@@ -227,25 +228,4 @@ func (r *Registry) Forget(homeID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.cache, homeID)
-}
-
-// validHomeID reports whether id is a UUID in canonical lowercase form.
-func validHomeID(id string) bool {
-	if len(id) != 36 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }
