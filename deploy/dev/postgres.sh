@@ -36,6 +36,14 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# As root the cluster belongs to the postgres user, who cannot reach into a
+# private folder (mktemp -d makes them 0700); the cluster then lives under
+# /var/tmp, named after the folder asked for, so start and stop agree.
+if [ "$(id -u)" = 0 ] && ! as_pg test -x "$dir"; then
+  dir=/var/tmp/homeplane-pg-$(printf %s "$dir" | sha256sum | cut -c1-16)
+  mkdir -p "$dir"
+fi
+
 case "$cmd" in
 start)
   if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
