@@ -33,7 +33,6 @@ test-services: ## Start the services the tests need (a private PostgreSQL cluste
 .PHONY: test
 test: test-services ## Run every test (starts the services it needs)
 	HOMEPLANE_TEST_DATABASE_URL=$${HOMEPLANE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:$(TEST_PORT)/postgres?sslmode=disable} \
-	HOMEPLANE_INTENT_EVAL_DIR=$${HOMEPLANE_INTENT_EVAL_DIR:-$(CURDIR)/../shared/eval/intents} \
 		go test $(GOTESTFLAGS) $(GO_PKGS)
 
 .PHONY: bench

@@ -33,7 +33,7 @@ if [ -z "$bin" ]; then
 fi
 
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # As root the cluster belongs to the postgres user, who cannot reach into a

@@ -30,7 +30,7 @@ func evalSetDir(tb testing.TB) string {
 	tb.Helper()
 	dir := os.Getenv("HOMEPLANE_INTENT_EVAL_DIR")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "..", "shared", "eval", "intents")
+		dir = filepath.Join("..", "..", "internal", "rules", "testdata", "ha-dev") // the copy kept in the repository
 	}
 	if _, err := os.Stat(filepath.Join(dir, "dev.jsonl")); err != nil {
 		if os.Getenv("HOMEPLANE_REQUIRE_SERVICES") == "1" {
