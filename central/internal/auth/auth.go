@@ -28,6 +28,16 @@ var (
 	ErrThrottled = errors.New("too many attempts, try again later")
 )
 
+// ReuseError reports a rotated refresh token presented again, as a stolen
+// copy would be: the whole family has been revoked. It is an ErrInvalidToken.
+type ReuseError struct {
+	UserID, FamilyID string
+}
+
+func (e *ReuseError) Error() string { return ErrInvalidToken.Error() + ": refresh token reused" }
+
+func (e *ReuseError) Unwrap() error { return ErrInvalidToken }
+
 // User is an account.
 type User struct {
 	ID        string

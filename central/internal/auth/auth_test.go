@@ -191,7 +191,7 @@ func TestRefreshRotates(t *testing.T) {
 func TestRefreshReuseRevokesFamily(t *testing.T) {
 	e := newEnv(t, auth.Options{ReuseGrace: -1})
 	ctx := context.Background()
-	_, first := register(t, e, "erin@example.com")
+	erin, first := register(t, e, "erin@example.com")
 	_, other := func() (auth.User, auth.Tokens) {
 		u, toks, err := e.svc.Login(ctx, "erin@example.com", "correct horse battery")
 		if err != nil {
@@ -204,8 +204,10 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
-	if _, err := e.svc.Refresh(ctx, first.Refresh); !errors.Is(err, auth.ErrInvalidToken) {
-		t.Fatalf("reuse: err = %v, want ErrInvalidToken", err)
+	_, err = e.svc.Refresh(ctx, first.Refresh)
+	var reuse *auth.ReuseError
+	if !errors.Is(err, auth.ErrInvalidToken) || !errors.As(err, &reuse) || reuse.UserID != erin.ID || reuse.FamilyID == "" {
+		t.Fatalf("reuse: err = %v, want a ReuseError for %s that is an ErrInvalidToken", err, erin.ID)
 	}
 	if _, err := e.svc.Refresh(ctx, second.Refresh); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Fatalf("successor after reuse: err = %v, want ErrInvalidToken (family revoked)", err)

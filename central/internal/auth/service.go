@@ -374,7 +374,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Tokens, err
 			}
 			s.opts.Logger.WarnContext(ctx, "refresh token reused; revoking its family",
 				"user_id", st.Token.UserID, "family_id", st.Token.FamilyID)
-			return Rotation{RevokeFamily: true}, fmt.Errorf("%w: refresh token reused", ErrInvalidToken)
+			return Rotation{RevokeFamily: true}, &ReuseError{UserID: st.Token.UserID, FamilyID: st.Token.FamilyID}
 		case !now.Before(st.Token.Expires):
 			return Rotation{}, fmt.Errorf("%w: refresh token expired", ErrInvalidToken)
 		case st.User.Disabled:

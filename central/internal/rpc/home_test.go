@@ -224,9 +224,9 @@ func TestDeviceMayOnlyProcessItsOwnHome(t *testing.T) {
 	if reqs[0].HomeID != e.aliceHome.ID || reqs[0].Context.Area != "kitchen" {
 		t.Errorf("engine ran in home %q area %q, want %q %q", reqs[0].HomeID, reqs[0].Context.Area, e.aliceHome.ID, "kitchen")
 	}
-	recs := e.auditor.Records()
+	recs := recordsOf(e, auditKindIntent)
 	if len(recs) != 1 || recs[0].DeviceID != e.device.ID || recs[0].HomeID != e.aliceHome.ID || recs[0].UserID != "" {
-		t.Errorf("audit records %+v", recs)
+		t.Fatalf("audit records %+v", recs)
 	}
 	if resp.Msg.GetRequestId() != recs[0].RequestID {
 		t.Errorf("response request id %q, audited %q", resp.Msg.GetRequestId(), recs[0].RequestID)

@@ -28,13 +28,14 @@ var (
 // context. Its errors are Connect errors already, so mapError passes them
 // through; on streams, where no later interceptor maps errors, it maps them
 // itself so no internal detail reaches the caller.
-func authInterceptor(accounts Accounts, homes Homes, log *slog.Logger) connect.Interceptor {
-	return &authGuard{accounts: accounts, homes: homes, log: log}
+func authInterceptor(accounts Accounts, homes Homes, auditor Auditor, log *slog.Logger) connect.Interceptor {
+	return &authGuard{accounts: accounts, homes: homes, auditor: auditor, log: log}
 }
 
 type authGuard struct {
 	accounts Accounts
 	homes    Homes
+	auditor  Auditor // records callers the policy turns away
 	log      *slog.Logger
 }
 
@@ -56,6 +57,7 @@ func (g *authGuard) admit(ctx context.Context, procedure string, header http.Hea
 		return nil, err
 	}
 	if err := allowed(need, caller); err != nil {
+		deniedEvent(ctx, g.auditor, g.log, procedure, caller)
 		return nil, err
 	}
 	return withCaller(ctx, caller), nil

@@ -169,7 +169,7 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 			newMetrics(opts.Registerer),
 			requestInterceptor(s.log),
 			clientInterceptor(opts.TrustedProxies, opts.HandlerTimeout),
-			authInterceptor(deps.Accounts, deps.Homes, s.log),
+			authInterceptor(deps.Accounts, deps.Homes, deps.Auditor, s.log),
 		),
 	}
 

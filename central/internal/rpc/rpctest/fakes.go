@@ -20,7 +20,8 @@ import (
 )
 
 // Accounts knows users by email. Every login and refresh issues fresh
-// tokens; a refresh token works once (it rotates), and Logout or Expire end a
+// tokens; a refresh token works once (it rotates; presenting it again is a
+// reuse, as auth.Service reports it), and Logout or Expire end a
 // token. Each user also has a stable access token, AccessToken(user).
 type Accounts struct {
 	mu      sync.Mutex
@@ -29,6 +30,7 @@ type Accounts struct {
 	pass    map[string]string // by email
 	access  map[string]string // token → user id
 	refresh map[string]string // token → user id
+	used    map[string]string // rotated refresh token → user id
 	resets  map[string]string // reset token → user id
 	next    int
 }
@@ -37,7 +39,7 @@ type Accounts struct {
 func NewAccounts() *Accounts {
 	return &Accounts{
 		users: map[string]auth.User{}, byID: map[string]auth.User{}, pass: map[string]string{},
-		access: map[string]string{}, refresh: map[string]string{},
+		access: map[string]string{}, refresh: map[string]string{}, used: map[string]string{},
 	}
 }
 
@@ -108,11 +110,15 @@ func (f *Accounts) Login(_ context.Context, email, password string) (auth.User, 
 func (f *Accounts) Refresh(_ context.Context, refreshToken string) (auth.Tokens, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if id, ok := f.used[refreshToken]; ok {
+		return auth.Tokens{}, &auth.ReuseError{UserID: id, FamilyID: "family-" + id}
+	}
 	id, ok := f.refresh[refreshToken]
 	if !ok {
 		return auth.Tokens{}, fmt.Errorf("refresh: %w", auth.ErrInvalidToken)
 	}
 	delete(f.refresh, refreshToken)
+	f.used[refreshToken] = id
 	return f.issue(f.byID[id]), nil
 }
 
