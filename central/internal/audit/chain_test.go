@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,5 +124,45 @@ func TestEventRecord(t *testing.T) {
 	got, err := store.Records(ctx, audit.Filter{Kind: audit.KindAdmin, Intent: "SetUserDisabled"})
 	if err != nil || len(got) != 1 || got[0].UserID != "admin-1" || got[0].Slots["target_user_id"] != "u2" {
 		t.Fatalf("Records = %+v, %v", got, err)
+	}
+}
+
+// Two central replicas write to one chain: each commits at the head it
+// wrote last until the other moves it, and then reads the head again. The
+// chain stays whole and every record verifies, so the stored columns are
+// exactly what was hashed.
+func TestReplicasShareOneChain(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	const perReplica = 150
+	errs := make(chan error, 2*perReplica)
+	var wg sync.WaitGroup
+	for replica := range 2 {
+		w := audit.NewWriter(postgres.NewAuditStore(pool), audit.Options{})
+		t.Cleanup(func() { w.Close() })
+		for i := range perReplica {
+			wg.Go(func() {
+				errs <- w.Write(ctx, audit.Record{
+					RequestID: fmt.Sprintf("r%d-%d", replica, i), Kind: audit.KindIntent, HomeID: homeID,
+					Text: "turn on the porch light", Slots: map[string]any{"name": "porch", "i": i},
+					Executed: []any{map[string]any{"service": "turn_on"}}, Answer: map[string]any{"ok": true},
+					Outcome: "ok", ParseUS: int64(i), LLMTokens: i,
+				})
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := audit.Verify(ctx, postgres.NewAuditStore(pool))
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if v.Records != 2*perReplica || v.LastID != 2*perReplica {
+		t.Fatalf("verified %+v, want %d records", v, 2*perReplica)
 	}
 }

@@ -22,6 +22,15 @@ type AuditStore struct {
 	// issues DDL only when a month begins.
 	mu     sync.Mutex
 	months map[string]bool
+	// head is the chain head this store wrote last; while nobody else
+	// writes, the next commit can build on it without reading it first.
+	head chainHead
+}
+
+type chainHead struct {
+	id   int64
+	hash []byte
+	ok   bool
 }
 
 var (
@@ -59,17 +68,80 @@ func jsonValue(v any) (any, error) {
 	return string(b), nil
 }
 
-// InsertRecords implements audit.Store: under the chain row lock it numbers
-// and hashes the records and writes them with one COPY, so a whole batch
+// InsertRecords implements audit.Store: it numbers and hashes the records
+// onto the chain and writes them all in one transaction, so a whole batch
 // shares a single commit.
 func (s *AuditStore) InsertRecords(ctx context.Context, rs []audit.Record) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	done, err := s.insertAtHead(ctx, rs)
+	if done || err != nil {
+		return err
+	}
+	return s.insertLocked(ctx, rs)
+}
+
+// insertAtHeadSQL swaps the chain head and inserts the records in one
+// statement, and inserts nothing unless the head was the expected one.
+var insertAtHeadSQL = `WITH head AS (
+	UPDATE audit_chain SET last_id = $1, last_hash = $2
+	WHERE last_id = $3 AND last_hash IS NOT DISTINCT FROM $4 AND sealed
+	RETURNING 1)
+INSERT INTO audit_records (` + strings.Join(auditColumns, ", ") + `)
+SELECT * FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+	$11::timestamptz[], $12::text[], $13::text[], $14::jsonb[], $15::text[], $16::jsonb[], $17::jsonb[],
+	$18::text[], $19::text[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], $24::int[],
+	$25::bytea[], $26::bytea[])
+WHERE EXISTS (SELECT 1 FROM head)`
+
+// maxAtHead is the largest batch insertAtHead takes: a batch that large
+// comes from a busy writer, where COPY's throughput matters more than the
+// round trips saved.
+const maxAtHead = 64
+
+// insertAtHead is the one-round-trip commit: it chains rs onto the head this
+// store wrote last and commits them with insertAtHeadSQL. It reports false,
+// with nothing written, when it does not know the head, the head has moved
+// (another replica wrote) or a month partition may be missing; the locked
+// path then takes over.
+func (s *AuditStore) insertAtHead(ctx context.Context, rs []audit.Record) (bool, error) {
+	if len(rs) > maxAtHead {
+		return false, nil
+	}
+	s.mu.Lock()
+	head, missing := s.head, len(s.missingMonthsLocked(rs)) > 0
+	s.mu.Unlock()
+	if !head.ok || missing {
+		return false, nil
+	}
+	lastID, lastHash, err := chain(rs, head.id, head.hash)
+	if err != nil {
+		return false, err
+	}
+	cols, err := columnsOf(rs)
+	if err != nil {
+		return false, err
+	}
+	tag, err := s.pool.Exec(ctx, insertAtHeadSQL, append([]any{lastID, lastHash, head.id, head.hash}, cols...)...)
+	if err != nil {
+		return false, fmt.Errorf("insert audit records: %w", err)
+	}
+	if tag.RowsAffected() != int64(len(rs)) {
+		return false, nil
+	}
+	s.setHead(lastID, lastHash)
+	return true, nil
+}
+
+// insertLocked reads the chain head under its row lock, seals records
+// migrated from before the chain when needed, makes sure of the month
+// partitions and writes the records with one COPY.
+func (s *AuditStore) insertLocked(ctx context.Context, rs []audit.Record) error {
 	var created []string
+	var lastID int64
+	var lastHash []byte
 	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var lastID int64
-		var lastHash []byte
 		var sealed bool
 		if err := tx.QueryRow(ctx, "SELECT last_id, last_hash, sealed FROM audit_chain FOR UPDATE").
 			Scan(&lastID, &lastHash, &sealed); err != nil {
@@ -86,18 +158,12 @@ func (s *AuditStore) InsertRecords(ctx context.Context, rs []audit.Record) error
 		if created, err = s.ensurePartitions(ctx, tx, rs); err != nil {
 			return err
 		}
+		if lastID, lastHash, err = chain(rs, lastID, lastHash); err != nil {
+			return err
+		}
 		rows := make([][]any, 0, len(rs))
-		for i := range rs {
-			r := &rs[i]
-			r.ID, r.PrevHash = lastID+1, lastHash
-			if r.Sum == nil {
-				if r.Sum, err = audit.ContentSum(*r); err != nil {
-					return fmt.Errorf("hash audit record: %w", err)
-				}
-			}
-			r.Hash = audit.Link(r.PrevHash, r.ID, r.Sum)
-			lastID, lastHash = r.ID, r.Hash
-			row, err := recordRow(*r)
+		for _, r := range rs {
+			row, err := recordRow(r)
 			if err != nil {
 				return err
 			}
@@ -117,7 +183,65 @@ func (s *AuditStore) InsertRecords(ctx context.Context, rs []audit.Record) error
 		s.months[m] = true
 	}
 	s.mu.Unlock()
+	s.setHead(lastID, lastHash)
 	return nil
+}
+
+func (s *AuditStore) setHead(id int64, hash []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.head = chainHead{id: id, hash: hash, ok: true}
+}
+
+// chain numbers and links rs after the record lastID with hash lastHash and
+// returns the new head.
+func chain(rs []audit.Record, lastID int64, lastHash []byte) (int64, []byte, error) {
+	for i := range rs {
+		r := &rs[i]
+		r.ID, r.PrevHash = lastID+1, lastHash
+		if r.Sum == nil {
+			var err error
+			if r.Sum, err = audit.ContentSum(*r); err != nil {
+				return 0, nil, fmt.Errorf("hash audit record: %w", err)
+			}
+		}
+		r.Hash = audit.Link(r.PrevHash, r.ID, r.Sum)
+		lastID, lastHash = r.ID, r.Hash
+	}
+	return lastID, lastHash, nil
+}
+
+// columnsOf turns rs into one array per column of auditColumns, in order.
+func columnsOf(rs []audit.Record) ([]any, error) {
+	n := len(rs)
+	var (
+		ids, parse, resolve, execute, total = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		requestIDs, kinds, users, homes     = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		devices, texts, intents, parsers    = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		outcomes, errs                      = make([]string, n), make([]string, n)
+		slots, executed, answers            = make([]any, n), make([]any, n), make([]any, n)
+		times                               = make([]time.Time, n)
+		tokens                              = make([]int32, n)
+		prevHashes, hashes                  = make([][]byte, n), make([][]byte, n)
+	)
+	for i, r := range rs {
+		var err error
+		if slots[i], err = jsonValue(r.Slots); err != nil {
+			return nil, fmt.Errorf("encode slots: %w", err)
+		}
+		if executed[i], err = jsonValue(r.Executed); err != nil {
+			return nil, fmt.Errorf("encode executed: %w", err)
+		}
+		if answers[i], err = jsonValue(r.Answer); err != nil {
+			return nil, fmt.Errorf("encode answer: %w", err)
+		}
+		ids[i], requestIDs[i], kinds[i], users[i], homes[i], devices[i] = r.ID, r.RequestID, r.Kind, r.UserID, r.HomeID, r.DeviceID
+		times[i], texts[i], intents[i], parsers[i], outcomes[i], errs[i] = r.Time, r.Text, r.Intent, r.Parser, r.Outcome, r.Error
+		parse[i], resolve[i], execute[i], total[i], tokens[i] = r.ParseUS, r.ResolveUS, r.ExecuteUS, r.TotalUS, int32(r.LLMTokens)
+		prevHashes[i], hashes[i] = r.PrevHash, r.Hash
+	}
+	return []any{ids, requestIDs, kinds, users, homes, devices, times, texts, intents, slots, parsers,
+		executed, answers, outcomes, errs, parse, resolve, execute, total, tokens, prevHashes, hashes}, nil
 }
 
 func recordRow(r audit.Record) ([]any, error) {
@@ -152,14 +276,7 @@ func monthOf(t time.Time) (string, time.Time) {
 // waits for DDL. It returns the months it made sure of.
 func (s *AuditStore) ensurePartitions(ctx context.Context, tx pgx.Tx, rs []audit.Record) ([]string, error) {
 	s.mu.Lock()
-	need := map[string]time.Time{}
-	for _, r := range rs {
-		for _, t := range []time.Time{r.Time, r.Time.AddDate(0, 1, 0)} {
-			if name, start := monthOf(t); !s.months[name] {
-				need[name] = start
-			}
-		}
-	}
+	need := s.missingMonthsLocked(rs)
 	s.mu.Unlock()
 	var done []string
 	for name, start := range need {
@@ -171,6 +288,23 @@ func (s *AuditStore) ensurePartitions(ctx context.Context, tx pgx.Tx, rs []audit
 		done = append(done, name)
 	}
 	return done, nil
+}
+
+// missingMonthsLocked returns the partitions rs need (their months and the
+// following ones) that are not known to exist; s.mu must be held.
+func (s *AuditStore) missingMonthsLocked(rs []audit.Record) map[string]time.Time {
+	var need map[string]time.Time
+	for _, r := range rs {
+		for _, t := range []time.Time{r.Time, r.Time.AddDate(0, 1, 0)} {
+			if name, start := monthOf(t); !s.months[name] {
+				if need == nil {
+					need = map[string]time.Time{}
+				}
+				need[name] = start
+			}
+		}
+	}
+	return need
 }
 
 // seal hashes the records migrated from before the chain existed, in order,
