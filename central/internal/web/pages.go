@@ -122,15 +122,31 @@ type fleetRow struct {
 	MemNow   string
 }
 
-// maxFleetRows bounds the fleet page; the API pages through larger fleets.
-const maxFleetRows = 500
+// Page sizes of the fleet and users pages; each page links to the next.
+const (
+	fleetPageRows = 200
+	usersPageRows = 100
+)
+
+// nextPage returns the link to the page after the one shown, or "" when
+// there is none: a page asks for one row more than it shows to know.
+func nextPage(r *http.Request, more bool, after string) string {
+	if !more {
+		return ""
+	}
+	q := r.URL.Query()
+	q.Set("after", after)
+	return r.URL.Path + "?" + q.Encode()
+}
 
 func (s *Server) fleet(w http.ResponseWriter, r *http.Request, sess session) {
-	homes, err := s.deps.Operators.Homes(r.Context(), "", maxFleetRows)
+	homes, err := s.deps.Operators.Homes(r.Context(), r.FormValue("after"), fleetPageRows+1)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	more := len(homes) > fleetPageRows
+	homes = homes[:min(len(homes), fleetPageRows)]
 	rows := make([]fleetRow, 0, len(homes))
 	online := 0
 	for _, h := range homes {
@@ -162,6 +178,10 @@ func (s *Server) fleet(w http.ResponseWriter, r *http.Request, sess session) {
 	}
 	data := s.page(sess, "Fleet", "fleet")
 	data["Homes"], data["Online"], data["Total"] = rows, online, len(rows)
+	if more {
+		data["Next"] = nextPage(r, more, homes[len(homes)-1].Home.ID)
+	}
+	data["Paged"] = more || r.FormValue("after") != ""
 	s.render(w, r, "fleet", http.StatusOK, data)
 }
 
@@ -191,13 +211,18 @@ func sparkline(values []float64, class string) template.HTML {
 
 func (s *Server) users(w http.ResponseWriter, r *http.Request, sess session) {
 	q := r.FormValue("q")
-	users, err := s.deps.Operators.Users(r.Context(), q, r.FormValue("after"), admin.MaxPageSize)
+	users, err := s.deps.Operators.Users(r.Context(), q, r.FormValue("after"), usersPageRows+1)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	more := len(users) > usersPageRows
+	users = users[:min(len(users), usersPageRows)]
 	data := s.page(sess, "Users", "users")
 	data["Users"], data["Query"], data["Notice"] = users, q, r.FormValue("notice")
+	if more {
+		data["Next"] = nextPage(r, more, users[len(users)-1].Email)
+	}
 	s.render(w, r, "users", http.StatusOK, data)
 }
 

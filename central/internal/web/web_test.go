@@ -3,6 +3,9 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"fmt"
+	"html"
 	"image"
 	"image/png"
 	"net/http"
@@ -12,11 +15,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 
@@ -50,6 +55,7 @@ func (instances) Instance(string) (*homeplanev1.Instance, bool) {
 type dashboard struct {
 	url   string
 	bobID string
+	pool  *pgxpool.Pool
 }
 
 func newDashboard(t *testing.T) *dashboard {
@@ -106,7 +112,7 @@ func newDashboard(t *testing.T) *dashboard {
 	}, web.Options{})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	return &dashboard{url: ts.URL, bobID: ids[2]}
+	return &dashboard{url: ts.URL, bobID: ids[2], pool: pool}
 }
 
 // browser starts headless Chromium, or skips when it is not installed.
@@ -300,4 +306,103 @@ func between(s, start, end string) string {
 	}
 	v, _, _ := strings.Cut(after, end)
 	return v
+}
+
+// logIn logs the admin in on c.
+func (d *dashboard) logIn(t *testing.T, c *http.Client) {
+	t.Helper()
+	form := url.Values{"email": {"root@example.com"}, "password": {password}, "csrf": {loginToken(t, c, d.url)}}
+	resp, err := c.PostForm(d.url+"/admin/login", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("log in: status %d", resp.StatusCode)
+	}
+}
+
+// get returns the body of a dashboard page.
+func get(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body := new(bytes.Buffer)
+	_, _ = body.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d", u, resp.StatusCode)
+	}
+	return body.String()
+}
+
+// pageThrough follows the "more" links from path and returns the rows of
+// every page (each row's text after rowMark up to the next quote or tag).
+func pageThrough(t *testing.T, c *http.Client, base, path, rowMark, rowEnd string) (pages []int, rows []string) {
+	t.Helper()
+	for next := path; next != ""; {
+		body := get(t, c, base+next)
+		n := 0
+		for rest := body; ; n++ {
+			_, after, ok := strings.Cut(rest, rowMark)
+			if !ok {
+				break
+			}
+			row, _, _ := strings.Cut(after, rowEnd)
+			rows = append(rows, row)
+			rest = after
+		}
+		pages = append(pages, n)
+		next = html.UnescapeString(between(body, `class="more" href="`, `"`))
+		if len(pages) > 10 {
+			t.Fatal("the pages do not end")
+		}
+	}
+	return pages, rows
+}
+
+func TestFleetAndUsersPageThrough(t *testing.T) {
+	d := newDashboard(t)
+	ctx := context.Background()
+	users := postgres.NewAuthStore(d.pool)
+	var owners []string
+	for i := range 120 {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+		id := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+		u := auth.User{ID: id, Email: fmt.Sprintf("user%03d@example.com", i), Role: auth.RoleUser, CreatedAt: time.Now()}
+		if _, err := users.CreateUser(ctx, u, "not-a-login"); err != nil {
+			t.Fatal(err)
+		}
+		owners = append(owners, id)
+	}
+	homes := home.NewService(postgres.NewHomeStore(d.pool), home.Options{})
+	for i := range 230 {
+		if _, err := homes.Create(ctx, owners[i%len(owners)], fmt.Sprintf("Home %03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	d.logIn(t, c)
+
+	pages, ids := pageThrough(t, c, d.url, "/admin/", "<code>", "</code>")
+	if !slices.Equal(pages, []int{200, 31}) || len(ids) != 231 || len(unique(ids)) != 231 {
+		t.Fatalf("fleet pages of %v rows, %d ids (%d distinct), want 200 and 31 distinct homes", pages, len(ids), len(unique(ids)))
+	}
+	pages, emails := pageThrough(t, c, d.url, "/admin/users?q=user", `<tr id="user-`, `"`)
+	if !slices.Equal(pages, []int{100, 20}) || len(unique(emails)) != 120 {
+		t.Fatalf("users pages of %v rows (%d distinct), want 100 and 20", pages, len(unique(emails)))
+	}
+}
+
+func unique(xs []string) map[string]bool {
+	m := map[string]bool{}
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
 }
