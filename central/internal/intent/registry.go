@@ -71,7 +71,7 @@ func NewRegistry(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floo
 	for i, f := range floors {
 		r.floorByID[f.GetId()] = i
 		for _, n := range names(f.GetName(), f.GetAliases()) {
-			if k := Normalize(n); k != "" {
+			for _, k := range spokenKeys(n) {
 				if _, ok := r.floorNames[k]; !ok {
 					r.floorNames[k] = i
 				}
@@ -82,7 +82,7 @@ func NewRegistry(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floo
 	for i, a := range areas {
 		r.areaByID[a.GetId()] = i
 		for _, n := range names(a.GetName(), a.GetAliases()) {
-			if k := Normalize(n); k != "" {
+			for _, k := range spokenKeys(n) {
 				if _, ok := r.areaNames[k]; !ok {
 					r.areaNames[k] = i
 				}
@@ -98,16 +98,31 @@ func NewRegistry(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floo
 		r.byDomain[e.GetDomain()] = append(r.byDomain[e.GetDomain()], i)
 		seen := map[string]bool{}
 		for _, n := range names(e.GetName(), e.GetAliases()) {
-			k := Normalize(n)
-			if k == "" || seen[k] {
-				continue
+			for _, k := range spokenKeys(n) {
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				r.entityNames[k] = append(r.entityNames[k], i)
+				r.add(k, Ref{Kind: RefEntity, Index: i, Name: n})
 			}
-			seen[k] = true
-			r.entityNames[k] = append(r.entityNames[k], i)
-			r.add(k, Ref{Kind: RefEntity, Index: i, Name: n})
 		}
 	}
 	return r
+}
+
+// spokenKeys returns the normalized keys a name is found by: the name
+// itself and, when it holds a number, the name with the number said the
+// other way.
+func spokenKeys(name string) []string {
+	k := Normalize(name)
+	if k == "" {
+		return nil
+	}
+	if v, ok := numberVariant(k); ok {
+		return []string{k, v}
+	}
+	return []string{k}
 }
 
 func names(name string, aliases []string) []string {

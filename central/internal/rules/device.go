@@ -18,8 +18,8 @@ func (s *sentence) polarity() (on, ok bool) {
 		w := s.toks[c.start]
 		switch {
 		case onVerbs[w]:
-			if w == "lock" && c.start != 0 {
-				continue // "all locks" is a noun; the verb leads the sentence
+			if w == "lock" && !isVerbHere(s.toks, c.start) {
+				continue // "all locks" is a noun
 			}
 			return true, true
 		case offVerbs[w]:
@@ -169,7 +169,13 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	}
 	if t.name != "" {
+		// "the ceiling light in bedroom 2": several rooms may share the name.
 		slots["name"] = t.name
+		if t.area != "" {
+			slots["area"] = t.area
+		} else if t.floor != "" {
+			slots["floor"] = t.floor
+		}
 	} else {
 		s.place(t, slots, true)
 	}
@@ -189,7 +195,8 @@ func (s *sentence) climateSet() (intent.Intent, bool) {
 	if !s.has("temperature", "temp", "thermostat", "heating", "heat", "degrees", "degree") && !s.namesClimate() {
 		return intent.Intent{}, false
 	}
-	if !s.has("set", "change", "make", "turn", "adjust", "put", "raise", "lower", "increase", "decrease") {
+	if !s.has("set", "change", "make", "turn", "adjust", "put", "raise", "lower", "increase", "decrease",
+		"want", "heat", "warm", "cool", "keep", "bring") {
 		return intent.Intent{}, false
 	}
 	v, ok := s.firstNumber()

@@ -21,11 +21,13 @@ import (
 // on the development set.
 const minDevAccuracy = 1.0
 
-// minParaphraseAccuracy and minCottageAccuracy are the floors on the sets
-// written apart from the development set (testdata/).
+// The floors on the sets written apart from the development set
+// (testdata/): other phrasings for the same home, and other homes.
 const (
 	minParaphraseAccuracy = 0.99
 	minCottageAccuracy    = 0.99
+	minPhrasingAccuracy   = 0.99
+	minTownhouseAccuracy  = 0.99
 )
 
 type evalLine struct {
@@ -108,16 +110,36 @@ func TestParaphraseSet(t *testing.T) {
 // TestCottageSet scores sentences for a second home with other names,
 // aliases and floors, so that no name of the development home is assumed.
 func TestCottageSet(t *testing.T) {
-	f, err := os.Open(filepath.Join("testdata", "cottage_home.json"))
+	runEval(t, loadHome(t, "cottage_home.json"), readLines(t, filepath.Join("testdata", "cottage.jsonl")), minCottageAccuracy)
+}
+
+// TestPhrasingSet scores everyday phrasings for the development home:
+// request frames, word orders, number words, rooms named by "in here".
+func TestPhrasingSet(t *testing.T) {
+	dir := evalDir(t)
+	reg, _ := loadEval(t, dir)
+	runEval(t, reg, readLines(t, filepath.Join("testdata", "phrasing.jsonl")), minPhrasingAccuracy)
+}
+
+// TestTownhouseSet scores a third home whose names hold digits ("Bedroom
+// 2", "Hue Go 2"), repeat across rooms ("Ceiling Light") or overlap area
+// names ("Garage", "Bathroom Fan").
+func TestTownhouseSet(t *testing.T) {
+	runEval(t, loadHome(t, "townhouse_home.json"), readLines(t, filepath.Join("testdata", "townhouse.jsonl")), minTownhouseAccuracy)
+}
+
+func loadHome(tb testing.TB, file string) *intent.Registry {
+	tb.Helper()
+	f, err := os.Open(filepath.Join("testdata", file))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer f.Close()
 	reg, err := intent.LoadFixtures(f)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	runEval(t, reg, readLines(t, filepath.Join("testdata", "cottage.jsonl")), minCottageAccuracy)
+	return reg
 }
 
 func runEval(t *testing.T, reg *intent.Registry, lines []evalLine, minAccuracy float64) {

@@ -98,7 +98,7 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 		break
 	}
 	q := s.toks[p+1 : end]
-	for len(q) > 0 && (q[0] == "the" || q[0] == "some" || q[0] == "a" || q[0] == "my") {
+	for len(q) > 0 && (q[0] == "the" || q[0] == "some" || q[0] == "a") {
 		q = q[1:]
 	}
 	// "the Beatles artist", "the track Bohemian Rhapsody", "the Breaking Bad TV show".

@@ -62,6 +62,7 @@ var leadFillers = [][]string{
 	{"id", "like", "you", "to"}, {"could", "you", "please"}, {"can", "you", "please"},
 	{"would", "you", "please"}, {"will", "you", "please"},
 	{"could", "you"}, {"can", "you"}, {"would", "you"}, {"will", "you"},
+	{"do", "me", "a", "favor", "and"}, {"do", "me", "a", "favour", "and"}, {"go", "ahead", "and"},
 	{"hey"}, {"ok"}, {"okay"}, {"please"}, {"kindly"}, {"just"}, {"now"},
 }
 
@@ -116,8 +117,8 @@ func (s *sentence) parse() (intent.Intent, bool) {
 		(*sentence).list,
 		(*sentence).clock,
 		(*sentence).weather,
-		(*sentence).media,
 		(*sentence).vacuum,
+		(*sentence).media,
 		(*sentence).question,
 		(*sentence).climateSet,
 		(*sentence).position,
@@ -131,14 +132,24 @@ func (s *sentence) parse() (intent.Intent, bool) {
 	return intent.Intent{}, false
 }
 
+// interjections open a sentence without changing what it asks.
+var interjections = map[string]bool{
+	"no": true, "oh": true, "ah": true, "actually": true, "um": true, "uh": true, "hmm": true,
+	"sorry": true, "wait": true, "nah": true, "nope": true, "okay": true, "ok": true,
+}
+
 func (s *sentence) nevermind() (intent.Intent, bool) {
 	toks := s.toks
-	for len(toks) > 1 && (toks[0] == "no" || toks[0] == "oh" || toks[0] == "actually" || toks[0] == "um" || toks[0] == "uh" || toks[0] == "sorry") {
+	for len(toks) > 1 && interjections[toks[0]] {
 		toks = toks[1:]
 	}
+	if n := len(toks); n > 1 && toks[n-1] == "then" {
+		toks = toks[:n-1] // "never mind then"
+	}
 	switch strings.Join(toks, " ") {
-	case "never mind", "nevermind", "forget it", "forget about it", "cancel", "cancel that",
-		"nothing", "ignore that", "never mind that", "no thanks", "no thank you", "stop", "abort":
+	case "never mind", "nevermind", "forget it", "forget about it", "forget that", "cancel", "cancel that",
+		"nothing", "ignore that", "ignore me", "never mind that", "scratch that", "disregard that",
+		"no thanks", "no thank you", "stop", "abort":
 		return intent.Intent{Name: "HassNevermind", Slots: map[string]any{}}, true
 	}
 	return intent.Intent{}, false
@@ -160,7 +171,7 @@ func (s *sentence) clock() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	}
 	asks := s.has("what", "whats", "tell", "which", "know", "current")
-	if !asks {
+	if !asks && !s.onlyWords("time", "date", "the", "current", "todays", "today") {
 		return intent.Intent{}, false
 	}
 	if s.has("date", "day") && !s.has("time") {
@@ -170,6 +181,24 @@ func (s *sentence) clock() (intent.Intent, bool) {
 		return intent.Intent{Name: "HassGetCurrentTime", Slots: map[string]any{}}, true
 	}
 	return intent.Intent{}, false
+}
+
+// onlyWords reports whether every token is one of words: "time please"
+// asks the time as surely as "what time is it".
+func (s *sentence) onlyWords(words ...string) bool {
+	for _, t := range s.toks {
+		found := false
+		for _, w := range words {
+			if t == w {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *sentence) weather() (intent.Intent, bool) {

@@ -34,8 +34,10 @@ func (s *sentence) question() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	}
 	t := s.target()
+	sw, hasState := s.stateOf()
+	// "what's the thermostat at": a thermostat's value is its temperature.
 	temp := s.has("temperature", "temp") || s.first() == "how" && s.has("hot", "warm", "cold", "cool") ||
-		s.hasSeq("set", "to") && s.namesClimate()
+		s.hasSeq("set", "to") && s.namesClimate() || !hasState && s.namesClimate() && (s.first() == "what" || s.first() == "whats")
 	if temp {
 		i, isEnt := t.entity(s.reg, "climate")
 		if !isEnt || s.reg.Entity(i).GetDomain() == "climate" {
@@ -48,7 +50,6 @@ func (s *sentence) question() (intent.Intent, bool) {
 			return intent.Intent{Name: "HassClimateGetTemperature", Slots: slots}, true
 		}
 	}
-	sw, hasState := s.stateOf()
 	slots := map[string]any{}
 	if t.name != "" {
 		wantClass := sw.deviceClass
@@ -102,6 +103,9 @@ func (s *sentence) question() (intent.Intent, bool) {
 		case t.cls.generic:
 			domain, dc = "binary_sensor", sw.deviceClass
 		}
+	}
+	if domain == "" && (s.first() == "who" || s.first() == "whos") {
+		domain = "person" // "who's home"
 	}
 	if domain == "" && hasState {
 		switch {

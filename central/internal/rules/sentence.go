@@ -36,6 +36,13 @@ type sentence struct {
 // "bedroom curtains are closed", not "bedroom curtain's".
 var verbAfterName = map[string]bool{"are": true, "is": true, "were": true, "was": true, "in": true, "on": true, "at": true, "off": true}
 
+// isStateWord tells that a plural ends before it: "are the bedroom curtains
+// closed" names curtains, not the "Bedroom Curtain"'s closed.
+func isStateWord(t string) bool {
+	_, ok := stateWords[t]
+	return ok
+}
+
 var quantifiers = map[string]bool{"any": true, "all": true, "every": true, "each": true, "some": true, "no": true}
 
 func newSentence(toks []string, reg *intent.Registry, pc intent.Context) *sentence {
@@ -43,7 +50,7 @@ func newSentence(toks []string, reg *intent.Registry, pc intent.Context) *senten
 	for i := 0; i < len(toks); {
 		rn, refs := reg.Match(toks, i)
 		ln, cls := matchNoun(toks, i)
-		if pn, prefs := reg.MatchPossessive(toks, i); pn > rn && pn >= ln && i+pn < len(toks) && !verbAfterName[toks[i+pn]] {
+		if pn, prefs := reg.MatchPossessive(toks, i); pn > rn && pn >= ln && i+pn < len(toks) && !verbAfterName[toks[i+pn]] && !isStateWord(toks[i+pn]) {
 			rn, refs = pn, prefs
 		}
 		if isVerbHere(toks, i) {
@@ -303,7 +310,8 @@ func isVerbHere(toks []string, i int) bool {
 	case "switch":
 		return i == 0 || next == "on" || next == "off"
 	case "lock":
-		return i == 0
+		// "I'm leaving, lock the front door"; "is the lock on" is a noun.
+		return i == 0 || next == "the" || next == "my" || next == "our" || next == "all" || next == "every" || next == "up"
 	case "light":
 		return next == "up"
 	}

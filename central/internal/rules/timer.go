@@ -52,6 +52,10 @@ func parseDuration(toks []string, i int) (d duration, ok bool) {
 		if n > 0 && hasPrefix(toks[min(k+n, len(toks)):], andAHalf) {
 			v, n = v+0.5, n+len(andAHalf) // "two and a half hours"
 		}
+		// "two more minutes", "5 extra minutes"
+		for n > 0 && k+n < len(toks) && (toks[k+n] == "more" || toks[k+n] == "extra" || toks[k+n] == "additional") {
+			n++
+		}
 		if n == 0 || k+n >= len(toks) {
 			break
 		}
@@ -127,6 +131,9 @@ func (s *sentence) timer() (intent.Intent, bool) {
 		}
 	}
 	if ti < 0 {
+		if s.asksTimeLeft() {
+			return intent.Intent{Name: "HassTimerStatus", Slots: map[string]any{}}, true
+		}
 		return s.delayedCommand()
 	}
 	durs := s.durations()
@@ -188,8 +195,15 @@ func (s *sentence) timer() (intent.Intent, bool) {
 		}
 	}
 	if !durBefore {
+		// "a 10 minute pasta timer": the name starts after the length.
+		floor := 0
+		for _, d := range durs {
+			if d.end <= ti && d.end > floor {
+				floor = d.end
+			}
+		}
 		j := ti
-		for j > 0 && !timerStop[s.toks[j-1]] {
+		for j > floor && !timerStop[s.toks[j-1]] {
 			if _, n := parseNumber(s.toks, j-1); n > 0 {
 				break
 			}
@@ -241,6 +255,15 @@ func (s *sentence) timer() (intent.Intent, bool) {
 		}
 	}
 	return intent.Intent{Name: name, Slots: slots}, true
+}
+
+// asksTimeLeft reads "how much time is left" and "how long is left", which
+// only a timer answers.
+func (s *sentence) asksTimeLeft() bool {
+	if !s.has("left", "remaining", "remain") || s.hasNounOrEntity() {
+		return false
+	}
+	return s.hasSeq("how", "much", "time") || s.hasSeq("how", "long") || s.hasSeq("how", "much", "longer")
 }
 
 func (s *sentence) nameUntil(i int, stops ...string) string {

@@ -1,0 +1,39 @@
+package intent
+
+import "strings"
+
+// digitWords are how speech recognizers write the numbers people put in
+// names ("Bedroom 2", "Sonos One"); either form should find the name.
+var digitWords = map[string]string{
+	"0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five",
+	"6": "six", "7": "seven", "8": "eight", "9": "nine", "10": "ten",
+	"11": "eleven", "12": "twelve", "13": "thirteen", "14": "fourteen", "15": "fifteen",
+	"16": "sixteen", "17": "seventeen", "18": "eighteen", "19": "nineteen", "20": "twenty",
+}
+
+var wordDigits = func() map[string]string {
+	m := make(map[string]string, len(digitWords))
+	for d, w := range digitWords {
+		m[w] = d
+	}
+	return m
+}()
+
+// numberVariant returns a normalized name with its numbers swapped between
+// digits and words ("bedroom 2" ↔ "bedroom two"), or false when the name
+// holds no number.
+func numberVariant(key string) (string, bool) {
+	toks := strings.Fields(key)
+	changed := false
+	for i, t := range toks {
+		if w, ok := digitWords[t]; ok {
+			toks[i], changed = w, true
+		} else if d, ok := wordDigits[t]; ok {
+			toks[i], changed = d, true
+		}
+	}
+	if !changed {
+		return "", false
+	}
+	return strings.Join(toks, " "), true
+}
