@@ -182,7 +182,8 @@ func (r *Registry) MatchPossessive(tokens []string, start int) (n int, refs []Re
 	node := &r.root
 	for i := start; i < len(tokens) && node != nil; i++ {
 		t := tokens[i]
-		if len(t) > 2 && t[len(t)-1] == 's' {
+		// "bedroom 2's" arrives as "bedroom 2s"; short words like "is" are no possessives.
+		if (len(t) > 2 || len(t) == 2 && t[0] >= '0' && t[0] <= '9') && t[len(t)-1] == 's' {
 			if p := node.next[t[:len(t)-1]]; p != nil && len(p.refs) > 0 {
 				n, refs = i-start+1, p.refs
 			}

@@ -30,6 +30,13 @@ func (s *sentence) polarity() (on, ok bool) {
 			return false, true
 		case w == "up" && c.start > 0 && (s.toks[c.start-1] == "light" || s.toks[c.start-1] == "lights"):
 			return true, true
+		case w == "up" && s.has("pull", "roll"):
+			return true, true
+		case w == "down" && s.has("pull", "roll", "let"):
+			return false, true
+		case w == "draw":
+			// "draw the curtains" closes them; "draw them back" opens them.
+			return s.has("back", "open", "apart"), true
 		}
 	}
 	// "light up the kitchen": "light" was read as a noun.
@@ -95,8 +102,8 @@ func (s *sentence) turn() (intent.Intent, bool) {
 			domain = "lock"
 		}
 	}
-	if domain == "" && t.area == "" && t.floor == "" {
-		return intent.Intent{}, false
+	if domain == "" && t.area == "" && t.floor == "" || domain == "binary_sensor" || domain == "sensor" {
+		return intent.Intent{}, false // sensors only report
 	}
 	if domain != "" {
 		slots["domain"] = domain

@@ -28,6 +28,8 @@ const (
 	minCottageAccuracy    = 0.99
 	minPhrasingAccuracy   = 0.99
 	minTownhouseAccuracy  = 0.99
+	minCoverageAccuracy   = 0.99
+	minFarmhouseAccuracy  = 0.99
 )
 
 type evalLine struct {
@@ -126,6 +128,23 @@ func TestPhrasingSet(t *testing.T) {
 // names ("Garage", "Bathroom Fan").
 func TestTownhouseSet(t *testing.T) {
 	runEval(t, loadHome(t, "townhouse_home.json"), readLines(t, filepath.Join("testdata", "townhouse.jsonl")), minTownhouseAccuracy)
+}
+
+// TestCoverageSet scores the development home on the kinds of request its
+// categories hold beyond the development lines: binary sensors and covers
+// asked about by name, class, area and floor, locks, valves, vacuums,
+// media, sensors by name, lists and timers.
+func TestCoverageSet(t *testing.T) {
+	dir := evalDir(t)
+	reg, _ := loadEval(t, dir)
+	runEval(t, reg, readLines(t, filepath.Join("testdata", "coverage.jsonl")), minCoverageAccuracy)
+}
+
+// TestFarmhouseSet scores a fourth home with floor aliases ("upstairs",
+// "downstairs", "cellar"), a sensor for every kind of opening, leak, smoke
+// and motion, covers of every class, valves, a vacuum and several players.
+func TestFarmhouseSet(t *testing.T) {
+	runEval(t, loadHome(t, "farmhouse_home.json"), readLines(t, filepath.Join("testdata", "farmhouse.jsonl")), minFarmhouseAccuracy)
 }
 
 func loadHome(tb testing.TB, file string) *intent.Registry {

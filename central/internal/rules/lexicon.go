@@ -88,7 +88,7 @@ var nouns = func() *lexNode {
 	bs("update", "update", "updates")
 	add(class{domain: "binary_sensor", deviceClass: "gas", state: "on"}, "gas leak", "gas leaks")
 	add(class{domain: "binary_sensor", deviceClass: "smoke", state: "on"}, "fire")
-	add(class{domain: "binary_sensor", deviceClass: "moisture", state: "on"}, "leak", "leaks", "water leak", "water leaks", "flood")
+	add(class{domain: "binary_sensor", deviceClass: "moisture", state: "on"}, "leak", "leaks", "water leak", "water leaks", "flood", "water")
 	return root
 }()
 
@@ -131,6 +131,9 @@ var stateWords = map[string]stateWord{
 	"unlocked":     {binary: "on", value: "unlocked", domain: "lock"},
 	"low":          {binary: "on", deviceClass: "battery"},
 	"normal":       {binary: "off"},
+	"ok":           {binary: "off"},
+	"okay":         {binary: "off"},
+	"fine":         {binary: "off"},
 	"cold":         {binary: "on", deviceClass: "cold"},
 	"hot":          {binary: "on", deviceClass: "heat"},
 	"wet":          {binary: "on", deviceClass: "moisture"},

@@ -55,7 +55,8 @@ func (s *sentence) list() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	}
 	slots := map[string]any{"item": strings.Join(item, " ")}
-	shopping := listName == "" || listName == "shopping" || listName == "grocery" || listName == "groceries"
+	shopping := listName == "" || listName == "shopping" ||
+		(listName == "grocery" || listName == "groceries") && len(s.reg.EntitiesNamed(listName)) == 0
 	if !shopping {
 		if ids := s.reg.EntitiesNamed(listName); len(ids) > 0 {
 			n, refs := s.reg.Match(s.toks[:l], l-len(strings.Fields(listName)))

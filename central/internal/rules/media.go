@@ -48,7 +48,8 @@ func (s *sentence) media() (intent.Intent, bool) {
 		return mk("HassMediaNext")
 	case s.has("previous", "replay", "rewind") || s.has("last") && track || s.hasSeq("go", "back") && !s.has("timer"):
 		return mk("HassMediaPrevious")
-	case s.has("pause") && !s.has("timer"):
+	case s.has("pause") && !s.has("timer"),
+		s.has("stop") && s.has("music", "playback", "playing", "song", "track", "audio", "radio", "podcast"):
 		return mk("HassMediaPause")
 	case s.has("resume", "unpause", "continue"):
 		return mk("HassMediaUnpause")

@@ -10,7 +10,15 @@ var questionStarts = map[string]bool{
 	"is": true, "are": true, "what": true, "whats": true, "which": true, "how": true, "when": true,
 	"do": true, "does": true, "has": true, "have": true, "tell": true, "was": true, "were": true,
 	"who": true, "whos": true, "where": true, "wheres": true, "hows": true, "whens": true, "check": true,
+	"did": true, "any": true,
 }
+
+// doneStates reads "did I lock the front door" as asking whether it is locked.
+var doneStates = map[string]string{"lock": "locked", "unlock": "unlocked", "close": "closed", "open": "open"}
+
+// goingOff holds the words before "off" that make it mean set off, not
+// switched off: "is the smoke alarm going off".
+var goingOff = map[string]bool{"going": true, "gone": true, "went": true, "goes": true}
 
 // stateOf finds the state word of a question.
 func (s *sentence) stateOf() (stateWord, bool) {
@@ -20,7 +28,15 @@ func (s *sentence) stateOf() (stateWord, bool) {
 		if c.kind != cWord {
 			continue
 		}
-		if sw, is := stateWords[s.toks[c.start]]; is {
+		w := s.toks[c.start]
+		if d, is := doneStates[w]; is && s.first() == "did" {
+			w = d
+		}
+		sw, is := stateWords[w]
+		if w == "off" && c.start > 0 && goingOff[s.toks[c.start-1]] {
+			sw = stateWord{binary: "on"} // an alarm "going off" is triggered
+		}
+		if is {
 			if !ok || (found.deviceClass == "" && found.domain == "" && (sw.deviceClass != "" || sw.domain != "")) {
 				found, ok = sw, true
 			}
@@ -53,14 +69,18 @@ func (s *sentence) question() (intent.Intent, bool) {
 	slots := map[string]any{}
 	if t.name != "" {
 		wantClass := sw.deviceClass
-		if t.cls != nil && t.cls.deviceClass != "" {
+		if t.cls != nil && t.cls.deviceClass != "" && !refines(sw.deviceClass, t.cls.deviceClass) {
 			wantClass = t.cls.deviceClass
+		}
+		if wantClass != "" {
+			t.refs = s.refsOfClass(t, wantClass)
 		}
 		ref := t.refs[0]
 		best := -1
 		for _, r := range t.refs {
 			e := s.reg.Entity(r.Index)
-			if wantClass != "" && e.GetDeviceClass() == wantClass || sw.domain != "" && e.GetDomain() == sw.domain {
+			// a binary sensor of the lock class answers "is the pet door locked" too.
+			if wantClass != "" && e.GetDeviceClass() == wantClass || sw.domain != "" && (e.GetDomain() == sw.domain || e.GetDeviceClass() == sw.domain) {
 				ref = r
 				break
 			}
@@ -93,6 +113,9 @@ func (s *sentence) question() (intent.Intent, bool) {
 	domain, dc, implied := "", "", ""
 	if t.cls != nil {
 		domain, dc, implied = t.cls.domain, t.cls.deviceClass, t.cls.state
+		if refines(sw.deviceClass, dc) {
+			dc = sw.deviceClass // "is the battery charging"
+		}
 		switch {
 		case t.cls.door && (sw.domain == "lock" || !hasState):
 			domain = "lock"
@@ -140,6 +163,42 @@ func (s *sentence) question() (intent.Intent, bool) {
 	}
 	s.place(t, slots, false)
 	return intent.Intent{Name: "HassGetState", Slots: slots}, true
+}
+
+// refsOfClass returns the name's entities, or, when none has the device
+// class the question asks about and the name begins with a determiner ("is
+// my phone connected" with a sensor called "My Phone"), the entities named
+// by the words after it.
+func (s *sentence) refsOfClass(t target, dc string) []intent.Ref {
+	for _, r := range t.refs {
+		if s.reg.Entity(r.Index).GetDeviceClass() == dc {
+			return t.refs
+		}
+	}
+	c := t.nameChunk
+	if c.end-c.start < 2 || !skipWords[s.toks[c.start]] {
+		return t.refs
+	}
+	n, refs := s.reg.Match(s.toks, c.start+1)
+	if n != c.end-c.start-1 {
+		return t.refs
+	}
+	var out []intent.Ref
+	for _, r := range refs {
+		if r.Kind == intent.RefEntity && s.reg.Entity(r.Index).GetDeviceClass() == dc {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return t.refs
+	}
+	return out
+}
+
+// refines tells that a state word's device class narrows a noun's: the
+// battery that is "charging" is a battery_charging sensor.
+func refines(stateClass, nounClass string) bool {
+	return nounClass != "" && strings.HasPrefix(stateClass, nounClass+"_")
 }
 
 func stateValue(sw stateWord, domain string) string {

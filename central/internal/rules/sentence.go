@@ -85,7 +85,7 @@ func newSentence(toks []string, reg *intent.Registry, pc intent.Context) *senten
 // the same length: the name wins when it names something of that kind and
 // no quantifier ("any gas") makes the word a common noun.
 func (s *sentence) refFitsNoun(refs []intent.Ref, cls *class, i int) bool {
-	if i > 0 && quantifiers[s.toks[i-1]] {
+	if i > 0 && (quantifiers[s.toks[i-1]] || s.toks[i-1] == "there") {
 		return false
 	}
 	for _, r := range refs {
@@ -179,6 +179,7 @@ func (s *sentence) text(from, to int) string {
 type target struct {
 	name       string
 	refs       []intent.Ref // every entity the spoken name may mean
+	nameChunk  chunk        // where the name was said
 	area       string
 	floor      string
 	cls        *class
@@ -207,7 +208,9 @@ var everywhereWords = map[string]bool{"everywhere": true, "house": true, "home":
 
 func (s *sentence) target() target {
 	var t target
-	hasNoun := false
+	// "everything in the garage" means the room even when a device is
+	// also called "Garage".
+	hasNoun := s.has("everything")
 	for _, c := range s.chunks {
 		if c.kind == cNoun {
 			hasNoun = true
@@ -242,7 +245,7 @@ func (s *sentence) target() target {
 			}
 			place := area != nil || floor != nil
 			if ent != nil && (!place || !hasNoun) && t.name == "" {
-				t.name, t.refs = ent.Name, ents
+				t.name, t.refs, t.nameChunk = ent.Name, ents, c
 				continue
 			}
 			if area != nil && t.area == "" {
@@ -250,7 +253,7 @@ func (s *sentence) target() target {
 			} else if floor != nil && t.floor == "" {
 				t.floor = s.reg.Floor(floor.Index).GetName()
 			} else if ent != nil && t.name == "" {
-				t.name, t.refs = ent.Name, ents
+				t.name, t.refs, t.nameChunk = ent.Name, ents, c
 			}
 		case cWord:
 			w := s.toks[c.start]
