@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/homeplane/homeplane/agent/internal/enroll"
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	"github.com/homeplane/homeplane/agent/internal/identity"
+	"github.com/homeplane/homeplane/agent/internal/ledger"
 	"github.com/homeplane/homeplane/agent/internal/outbox"
 	"github.com/homeplane/homeplane/agent/internal/supervisor"
 	"github.com/homeplane/homeplane/agent/internal/uplink"
@@ -93,9 +95,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	d := dispatch.New(&caller{ha: ha, known: k}, dispatch.Options{
 		Logger:     log.With("component", "dispatch"),
 		Registerer: reg,
+		// The ledger answers finished commands from disk; dispatch only
+		// needs to hold running ones and the latest few in memory.
+		CacheSize: 256,
 	})
 	s := newSyncer(ha, nil, k, log.With("component", "sync"))
-	a := &agent{d: d, s: s}
+	led, err := ledger.Open(filepath.Join(cfg.DataDir, "commands"), ledger.Options{Logger: log.With("component", "ledger")})
+	if err != nil {
+		return err
+	}
+	a := &agent{d: d, s: s, ledger: led, log: log.With("component", "commands")}
 	up := uplink.New(id, a, uplink.Options{
 		Logger:               log.With("component", "uplink"),
 		Registerer:           reg,
@@ -205,12 +214,14 @@ func metricsMux(reg *prometheus.Registry, up *uplink.Uplink) *http.ServeMux {
 // agent is the uplink's handler: commands go to dispatch, connects trigger a
 // full entity sync.
 type agent struct {
-	d    *dispatch.Dispatcher
-	s    *syncer
-	ob   *outbox.Outbox
-	sup  *supervisor.Supervisor // nil in adopt mode
-	spec supervisor.Spec
-	runs instanceRuns
+	d      *dispatch.Dispatcher
+	s      *syncer
+	ob     *outbox.Outbox
+	sup    *supervisor.Supervisor // nil in adopt mode
+	spec   supervisor.Spec
+	runs   instanceRuns
+	ledger *ledger.Ledger
+	log    *slog.Logger
 }
 
 // startManaged re-attaches to the container (never restarting a healthy
@@ -232,7 +243,29 @@ func (a *agent) startManaged(ctx context.Context, log *slog.Logger) error {
 
 var _ uplink.Handler = (*agent)(nil)
 
+// HandleCommand runs cmd once across agent restarts: the ledger answers a
+// command an earlier run of the agent saw, and records each new one before
+// it runs. Duplicates within this run are dispatch's and runs' to answer.
 func (a *agent) HandleCommand(ctx context.Context, cmd *homeplanev1.Command) *homeplanev1.Result {
+	if res, ok := a.ledger.Recall(cmd); ok {
+		a.log.Info("command seen before the agent restarted; answering from the ledger",
+			"command_id", cmd.GetId(), "request_id", cmd.GetRequestId(), "ok", res.GetOk())
+		return res
+	}
+	if err := a.ledger.Begin(cmd); err != nil {
+		// Better to run it than to refuse: within this run it still runs once.
+		a.log.Warn("command not recorded before running", "command_id", cmd.GetId(), "error", err)
+	}
+	res := a.handle(ctx, cmd)
+	if res != nil {
+		if err := a.ledger.Finish(cmd, res); err != nil {
+			a.log.Warn("command result not recorded", "command_id", cmd.GetId(), "error", err)
+		}
+	}
+	return res
+}
+
+func (a *agent) handle(ctx context.Context, cmd *homeplanev1.Command) *homeplanev1.Result {
 	if cmd.GetInstance() != nil {
 		return a.runs.do(ctx, cmd.GetId(), func() *homeplanev1.Result { return instanceCommand(ctx, a.sup, a.spec, cmd) })
 	}

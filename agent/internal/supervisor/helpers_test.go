@@ -49,6 +49,8 @@ var (
 	imgs    images
 	imgErr  error
 	dockerC *client.Client
+	// hasimBinary is the static hasim build the images contain.
+	hasimBinary []byte
 )
 
 func TestMain(m *testing.M) {
@@ -109,8 +111,7 @@ func buildHasimImages(c *client.Client) (images, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return images{}, fmt.Errorf("go build hasim: %v: %s", err, out)
 	}
-	binary, err := os.ReadFile(bin)
-	if err != nil {
+	if hasimBinary, err = os.ReadFile(bin); err != nil {
 		return images{}, err
 	}
 	repo := "homeplane-hasim-test-" + runID
@@ -120,14 +121,23 @@ func buildHasimImages(c *client.Client) (images, error) {
 		{out.v2, "2026.2.0", ""},
 		{out.broken, "2026.3.0", `, "--unhealthy"`},
 	} {
-		dockerfile := fmt.Sprintf("FROM scratch\nCOPY hasim /hasim\nLABEL %s=%q %s=%q\n"+
-			"ENTRYPOINT [\"/hasim\", \"--addr\", \"0.0.0.0:8123\", \"--token\", \"test-token\", \"--version\", %q%s]\n",
-			LabelVersion, b.version, testLabel, runID, b.version, b.extra)
-		if err := buildImage(c, b.tag, dockerfile, binary); err != nil {
+		if err := buildImage(c, b.tag, hasimDockerfile(b.version, b.extra), hasimBinary); err != nil {
 			return out, err
 		}
 	}
 	return out, nil
+}
+
+// hasimDockerfile runs hasim reporting version; extra adds arguments (JSON
+// array items with a leading comma), labels adds LABEL key=value lines.
+func hasimDockerfile(version, extra string, labels ...string) string {
+	df := fmt.Sprintf("FROM scratch\nCOPY hasim /hasim\nLABEL %s=%q %s=%q\n"+
+		"ENTRYPOINT [\"/hasim\", \"--addr\", \"0.0.0.0:8123\", \"--token\", \"test-token\", \"--version\", %q%s]\n",
+		LabelVersion, version, testLabel, runID, version, extra)
+	for _, l := range labels {
+		df += "LABEL " + l + "\n"
+	}
+	return df
 }
 
 func buildImage(c *client.Client, tag, dockerfile string, binary []byte) error {
@@ -242,14 +252,19 @@ func fastOptions(name string) Options {
 	}
 }
 
-func newFixture(t testing.TB) *fixture {
+// newFixture starts a supervisor with fastOptions, changed by mods.
+func newFixture(t testing.TB, mods ...func(*Options)) *fixture {
 	t.Helper()
 	d, imgs := needDocker(t)
 	f := &fixture{t: t, docker: d, imgs: imgs, rec: &recorder{},
 		name:    "homeplane-test-" + runID + "-" + randHex(),
 		agentID: "agent-" + randHex(), dir: t.TempDir()}
 	t.Cleanup(func() { cleanupDocker(t, d, f.agentID) })
-	f.start(fastOptions(f.name))
+	opts := fastOptions(f.name)
+	for _, m := range mods {
+		m(&opts)
+	}
+	f.start(opts)
 	return f
 }
 

@@ -43,33 +43,61 @@ type pullMessage struct {
 }
 
 // pull pulls ref, reporting progress at most once a second, and fails when
-// the stream makes no progress for PullStallTimeout.
+// nothing arrives for PullStallTimeout. The stall timer runs from the
+// request on: a registry that never answers the manifest stalls a pull as
+// much as one that stops sending a layer.
 func (s *Supervisor) pull(ctx context.Context, ref string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	progress := make(chan struct{}, 1)
+	go s.watchStall(ctx, cancel, progress)
 	body, err := s.d.ImagePull(ctx, ref, image.PullOptions{})
 	if err != nil {
+		if errors.Is(context.Cause(ctx), ErrPullStalled) {
+			return s.stalled(ref, 0, 0)
+		}
 		return fmt.Errorf("supervisor: pull %s: %w", ref, err)
 	}
+	// Cancelling ctx also ends a read of body that is waiting.
 	defer body.Close()
-	progress := make(chan struct{}, 1)
-	go func() {
-		t := time.NewTimer(s.opts.PullStallTimeout)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-progress:
-				t.Reset(s.opts.PullStallTimeout)
-			case <-t.C:
-				cancel(fmt.Errorf("%w for %v", ErrPullStalled, s.opts.PullStallTimeout))
-				body.Close()
-				return
-			}
-		}
-	}()
 	return s.readPull(ctx, ref, body, progress)
+}
+
+// watchStall cancels ctx with ErrPullStalled when no progress is signalled
+// for PullStallTimeout.
+func (s *Supervisor) watchStall(ctx context.Context, cancel context.CancelCauseFunc, progress <-chan struct{}) {
+	t := time.NewTimer(s.opts.PullStallTimeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-progress:
+			t.Reset(s.opts.PullStallTimeout)
+		case <-t.C:
+			cancel(ErrPullStalled)
+			return
+		}
+	}
+}
+
+// stalled is the error of a stalled pull, saying how far it got.
+func (s *Supervisor) stalled(ref string, cur, tot int64) error {
+	got := "nothing received"
+	if tot > 0 {
+		got = fmt.Sprintf("%s of %s received", sizeText(cur), sizeText(tot))
+	}
+	return fmt.Errorf("%w for %v while pulling %s (%s)", ErrPullStalled, s.opts.PullStallTimeout, ref, got)
+}
+
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 type layer struct{ current, total int64 }
@@ -78,12 +106,15 @@ func (s *Supervisor) readPull(ctx context.Context, ref string, body io.Reader, p
 	dec := json.NewDecoder(body)
 	layers := map[string]*layer{}
 	var lastReport time.Time
-	report := func(done bool) {
-		var cur, tot int64
+	sum := func() (cur, tot int64) {
 		for _, l := range layers {
 			cur += l.current
 			tot += l.total
 		}
+		return cur, tot
+	}
+	report := func(done bool) {
+		cur, tot := sum()
 		p := &homeplanev1.PullProgress{Image: ref, CurrentBytes: uint64(max(cur, 0)), TotalBytes: uint64(max(tot, 0)), Done: done}
 		if tot > 0 {
 			p.Percent = float64(cur) / float64(tot) * 100
@@ -96,13 +127,17 @@ func (s *Supervisor) readPull(ctx context.Context, ref string, body io.Reader, p
 	for {
 		var m pullMessage
 		err := dec.Decode(&m)
-		if errors.Is(err, io.EOF) {
-			report(true)
-			return nil
-		}
 		if err != nil {
-			if cause := context.Cause(ctx); cause != nil {
-				return fmt.Errorf("supervisor: pull %s: %w", ref, cause)
+			if errors.Is(context.Cause(ctx), ErrPullStalled) {
+				cur, tot := sum()
+				return s.stalled(ref, cur, tot)
+			}
+			if errors.Is(err, io.EOF) {
+				report(true)
+				return nil
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("supervisor: pull %s: %w", ref, context.Cause(ctx))
 			}
 			return fmt.Errorf("supervisor: pull %s: read progress: %w", ref, err)
 		}

@@ -91,8 +91,14 @@ func (u *Uplink) dial(ctx context.Context, onMessage func(*conn, mqtt.Message)) 
 }
 
 // publish sends payload at QoS 1 and waits for the broker's acknowledgement.
+// Paho refuses a publish as soon as the connection drops, before the loss
+// handler runs; that too means "keep it for later", not a failed message.
 func (c *conn) publish(ctx context.Context, topic string, retained bool, payload []byte) error {
-	return wait(ctx, c.client.Publish(topic, qos, retained, payload), c.lost, 0)
+	err := wait(ctx, c.client.Publish(topic, qos, retained, payload), c.lost, 0)
+	if errors.Is(err, mqtt.ErrNotConnected) {
+		return ErrDisconnected
+	}
+	return err
 }
 
 // close says goodbye: presence offline (a clean disconnect suppresses the

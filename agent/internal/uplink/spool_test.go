@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/homeplane/homeplane/agent/internal/outbox"
@@ -74,5 +75,14 @@ func TestResultOfALostConnectionGoesThroughTheOutbox(t *testing.T) {
 	eventually(t, "the result delivered after the reconnect", func() bool { return len(b.resultsFor("slow")) >= 1 })
 	if r := b.resultsFor("slow")[0]; !r.GetOk() || r.GetRequestId() != "req-slow" {
 		t.Fatalf("result = %v", r)
+	}
+}
+
+// A publish refused because the connection just dropped must read as
+// offline, or the outbox would discard the message instead of keeping it.
+func TestPublishOnADroppedConnectionIsOffline(t *testing.T) {
+	c := &conn{client: mqtt.NewClient(mqtt.NewClientOptions()), lost: make(chan struct{})}
+	if err := c.publish(context.Background(), "t", false, []byte("x")); !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("publish on a connection that is down = %v, want ErrDisconnected", err)
 	}
 }
