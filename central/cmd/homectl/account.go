@@ -30,32 +30,60 @@ func (a *app) credentialFlags(name string, args []string) (email, password strin
 	if email == "" {
 		return "", "", usagef("%s needs --email", name)
 	}
-	if password == "" {
-		password = a.env.Getenv(envPassword)
-	}
-	if password == "" {
-		password, err = a.promptPassword()
-		if err != nil {
-			return "", "", err
-		}
+	password, err = a.secret(secretSource{value: password, flag: "password", env: envPassword, label: "password"})
+	if err != nil {
+		return "", "", err
 	}
 	return email, password, nil
 }
 
-// promptPassword reads a password from the terminal without echo.
-func (a *app) promptPassword() (string, error) {
+// secretSource says where a password may come from.
+type secretSource struct {
+	value string // the flag's value, if given
+	flag  string // the flag's name, for the message when there is none
+	env   string // the environment variable consulted next
+	label string // what the prompt asks for: "password", "new password"
+	// confirm asks twice on the terminal, for a password that is being set.
+	confirm bool
+}
+
+// secret finds a password in the flag, the environment variable, or a
+// prompt on the terminal, in that order.
+func (a *app) secret(src secretSource) (string, error) {
+	if src.value != "" {
+		return src.value, nil
+	}
+	if v := a.env.Getenv(src.env); v != "" {
+		return v, nil
+	}
 	f, ok := a.env.Stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return "", usagef("no password: pass --password, set %s, or run on a terminal", envPassword)
+		return "", usagef("no %s: pass --%s, set %s, or run on a terminal", src.label, src.flag, src.env)
 	}
-	fmt.Fprint(a.env.Stderr, "Password: ")
+	first, err := a.promptPassword(f, src.label)
+	if err != nil || !src.confirm {
+		return first, err
+	}
+	again, err := a.promptPassword(f, "the "+src.label+" again")
+	if err != nil {
+		return "", err
+	}
+	if again != first {
+		return "", errors.New("the passwords typed differ")
+	}
+	return first, nil
+}
+
+// promptPassword reads a password from the terminal without echo.
+func (a *app) promptPassword(f *os.File, label string) (string, error) {
+	fmt.Fprintf(a.env.Stderr, "%s%s: ", strings.ToUpper(label[:1]), label[1:])
 	b, err := term.ReadPassword(int(f.Fd()))
 	fmt.Fprintln(a.env.Stderr)
 	if err != nil {
-		return "", fmt.Errorf("reading the password: %w", err)
+		return "", fmt.Errorf("reading the %s: %w", label, err)
 	}
 	if strings.TrimSpace(string(b)) == "" {
-		return "", errors.New("empty password")
+		return "", fmt.Errorf("empty %s", label)
 	}
 	return string(b), nil
 }

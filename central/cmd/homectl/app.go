@@ -26,6 +26,7 @@ const (
 	envPassword    = "HOMEPLANE_PASSWORD"
 	envDeviceToken = "HOMEPLANE_DEVICE_TOKEN"
 	envHome        = "HOMEPLANE_HOME"
+	envNewPassword = "HOMEPLANE_NEW_PASSWORD"
 )
 
 const defaultCentralURL = "http://127.0.0.1:8080"
@@ -39,8 +40,11 @@ type environment struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
-	// HTTPClient talks to central; nil means a client with requestTimeout.
+	// HTTPClient talks to central; nil means a client with the request
+	// timeout.
 	HTTPClient *http.Client
+	// RequestTimeout bounds each command's calls; zero means requestTimeout.
+	RequestTimeout time.Duration
 }
 
 // usageError is a mistake on the command line: exit code 2.
@@ -58,13 +62,20 @@ Accounts
   register --email E [--password P]      create an account and log in
   login --email E [--password P]         log in; tokens are kept in the config dir
   logout                                 end the session and forget its tokens
+  password change [--current P] [--new P]
+                                         change your password; every session ends, log in again
+  password forgot --email E              have a reset token sent to the account's address
+  password reset --token T [--new P]     set a new password with a reset token
 
 Homes
   homes [list]                           list your homes
   homes show ID                          one home
   homes create NAME                      create a home
   homes delete ID                        delete a home and everything in it
-  enroll-token [--home ID] [--ttl 1h]    one-time token for the home's agent (printed alone)
+  enroll-token [create] [--home ID] [--ttl 1h]
+                                         one-time token for the home's agent (printed alone)
+  enroll-token revoke [--home ID]        make the home's unused enrollment tokens stop working
+  agent revoke [--home ID]               disconnect the home's agent; it must enroll again
 
 Voice devices
   devices [list] [--home ID]             list a home's voice devices
@@ -76,6 +87,11 @@ Home Assistant
   entities [--home ID]                   what the home's Home Assistant exposes
   say [--home ID] [--device-token T] TEXT
                                          send a sentence, print the answer
+  timers watch [--home ID] [--device-token T]
+                                         print timer events as they happen, until Ctrl-C
+  pipeline [show] [--home ID]            which parsers understand the home's sentences
+  pipeline set rules|llm|plugin|rules_then_llm [--home ID]
+                                         choose them
   instance [status] [--home ID]          the Home Assistant container: state, health, restarts
   instance start|stop|restart|upgrade IMAGE|provision [IMAGE]|remove [--data]
                                          change it; long actions show pull progress
@@ -89,7 +105,7 @@ takes --home, else $HOMEPLANE_HOME, else your only home.
 
 Environment: HOMEPLANE_CENTRAL_URL (default http://127.0.0.1:8080),
 HOMEPLANE_CONFIG_DIR (default <user config dir>/homeplane), HOMEPLANE_PASSWORD,
-HOMEPLANE_HOME, HOMEPLANE_DEVICE_TOKEN.
+HOMEPLANE_NEW_PASSWORD, HOMEPLANE_HOME, HOMEPLANE_DEVICE_TOKEN.
 
 Exit status: 0 ok, 1 error, 2 usage.
 `
@@ -104,15 +120,19 @@ type globals struct {
 type app struct {
 	env *environment
 	globals
-	http *http.Client
+	http    *http.Client
+	timeout time.Duration
 }
 
 // run executes homectl with args (without the program name) and returns the
 // exit code. Errors are printed as one line on stderr.
 func run(ctx context.Context, args []string, env *environment) int {
-	a := &app{env: env, http: env.HTTPClient}
+	a := &app{env: env, http: env.HTTPClient, timeout: env.RequestTimeout}
+	if a.timeout <= 0 {
+		a.timeout = requestTimeout
+	}
 	if a.http == nil {
-		a.http = &http.Client{Timeout: requestTimeout}
+		a.http = &http.Client{Timeout: a.timeout}
 	}
 	a.centralURL = env.Getenv(envCentralURL)
 	if a.centralURL == "" {
@@ -152,6 +172,10 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		"register":     a.register,
 		"login":        a.login,
 		"logout":       a.logout,
+		"password":     a.password,
+		"agent":        a.agent,
+		"pipeline":     a.pipeline,
+		"timers":       a.timers,
 		"homes":        a.homes,
 		"enroll-token": a.enrollToken,
 		"devices":      a.devices,
@@ -168,9 +192,24 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 	if !ok {
 		return usagef("unknown command %q", cmd)
 	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	if streaming[cmd] {
+		return f(ctx, rest)
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	return f(ctx, rest)
+}
+
+// streaming are the commands that run until a stream ends or Ctrl-C: they
+// get no overall deadline and bound their other calls themselves.
+var streaming = map[string]bool{"timers": true}
+
+// untimedHTTP is a.http without its timeout, for calls bounded by their
+// context alone.
+func (a *app) untimedHTTP() *http.Client {
+	hc := *a.http
+	hc.Timeout = 0
+	return &hc
 }
 
 // flags returns a flag set that also knows the global flags, so they may

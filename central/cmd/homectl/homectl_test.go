@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -12,35 +13,47 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/rpc"
 	"github.com/homeplane/homeplane/central/internal/rpc/rpctest"
+	"github.com/homeplane/homeplane/central/internal/timer"
 )
 
-// cli runs homectl in-process against a central serving rpc over fakes.
+// cli runs homectl in-process against a central serving rpc over fakes,
+// with the real timer manager on a clock the test moves.
 type cli struct {
-	t        testing.TB
-	url      string
-	env      map[string]string
-	accounts *rpctest.Accounts
-	homes    *rpctest.Homes
-	intents  *rpctest.Intents
-	store    credentialStore
+	t         testing.TB
+	url       string
+	env       map[string]string
+	accounts  *rpctest.Accounts
+	homes     *rpctest.Homes
+	intents   *rpctest.Intents
+	clock     *manualClock
+	timers    *timer.Manager
+	pipelines *memPipelines
+	store     credentialStore
+	// timeout is the request timeout homectl runs with; zero is its default.
+	timeout time.Duration
 }
 
 func newCLI(t testing.TB) *cli {
 	t.Helper()
 	c := &cli{
-		t:        t,
-		accounts: rpctest.NewAccounts(),
-		homes:    rpctest.NewHomes(),
-		intents:  &rpctest.Intents{},
+		t:         t,
+		accounts:  rpctest.NewAccounts(),
+		homes:     rpctest.NewHomes(),
+		intents:   &rpctest.Intents{},
+		clock:     newManualClock(),
+		pipelines: &memPipelines{},
 	}
+	c.timers = timer.NewManager(timer.Options{Clock: c.clock})
 	c.intents.Answer(rpctest.LightsOn(), nil)
 	srv := httptest.NewServer(rpc.NewHandler(rpc.Deps{
-		Accounts: c.accounts,
-		Homes:    c.homes,
-		Entities: rpctest.Entities{},
-		Intents:  c.intents,
-		Auditor:  &rpctest.Auditor{},
-	}, rpc.Options{}))
+		Accounts:  c.accounts,
+		Homes:     c.homes,
+		Entities:  rpctest.Entities{},
+		Intents:   c.intents,
+		Auditor:   &rpctest.Auditor{},
+		Timers:    c.timers,
+		Pipelines: c.pipelines,
+	}, rpc.Options{Now: c.clock.Now}))
 	t.Cleanup(srv.Close)
 	dir := t.TempDir() + "/config"
 	c.url = srv.URL
@@ -49,16 +62,26 @@ func newCLI(t testing.TB) *cli {
 	return c
 }
 
+// environment is what homectl sees: c.env as it is now, and no terminal.
+func (c *cli) environment(stdout, stderr io.Writer) *environment {
+	env := make(map[string]string, len(c.env))
+	for k, v := range c.env {
+		env[k] = v
+	}
+	return &environment{
+		Stdin:          strings.NewReader(""),
+		Stdout:         stdout,
+		Stderr:         stderr,
+		Getenv:         func(k string) string { return env[k] },
+		RequestTimeout: c.timeout,
+	}
+}
+
 // run runs homectl with args and returns its exit code and output.
 func (c *cli) run(args ...string) (code int, stdout, stderr string) {
 	c.t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(context.Background(), args, &environment{
-		Stdin:  strings.NewReader(""),
-		Stdout: &out,
-		Stderr: &errOut,
-		Getenv: func(k string) string { return c.env[k] },
-	})
+	code = run(context.Background(), args, c.environment(&out, &errOut))
 	return code, out.String(), errOut.String()
 }
 
@@ -315,6 +338,17 @@ func TestUsageAndErrors(t *testing.T) {
 		{"devices add without name", []string{"devices", "add"}, exitUsage, "--name"},
 		{"devices revoke without id", []string{"devices", "revoke"}, exitUsage, "device id"},
 		{"say nothing", []string{"say"}, exitUsage, "sentence"},
+		{"password without command", []string{"password"}, exitUsage, "password needs a command"},
+		{"password unknown", []string{"password", "remember"}, exitUsage, `unknown password command "remember"`},
+		{"password forgot without email", []string{"password", "forgot"}, exitUsage, "--email"},
+		{"password reset without token", []string{"password", "reset", "--new", "new-password"}, exitUsage, "--token"},
+		{"password change with argument", []string{"password", "change", "now"}, exitUsage, "takes no arguments"},
+		{"agent without command", []string{"agent"}, exitUsage, "agent needs a command (revoke)"},
+		{"agent unknown", []string{"agent", "restart"}, exitUsage, `unknown agent command "restart"`},
+		{"agent revoke with argument", []string{"agent", "revoke", "home-1"}, exitUsage, "takes no arguments"},
+		{"timers without command", []string{"timers"}, exitUsage, "timers needs a command (watch)"},
+		{"timers unknown", []string{"timers", "list"}, exitUsage, `unknown timers command "list"`},
+		{"pipeline unknown name", []string{"pipeline", "set", "magic"}, exitUsage, "rules, llm, plugin, rules_then_llm"},
 		{"bad central url", []string{"--central-url", "ftp://x", "login", "--email", "a@example.com", "--password", "p"}, exitUsage, "not an http(s) URL"},
 		{"central down", []string{"--central-url", "http://127.0.0.1:1", "login", "--email", "a@example.com", "--password", "p"}, exitError, "cannot reach central at http://127.0.0.1:1"},
 		{"server-side validation", []string{"register", "--email", "a@example.com", "--password", "short"}, exitError, "invalid_argument"},

@@ -106,9 +106,7 @@ func (a *app) controlInstance(ctx context.Context, poll homeplanev1connect.HomeS
 		return nil, err
 	}
 	base, _ := a.baseURL()
-	hc := *a.http
-	hc.Timeout = 0 // the context bounds this call
-	ctl := homeplanev1connect.NewHomeServiceClient(&hc, base, connect.WithInterceptors(s))
+	ctl := homeplanev1connect.NewHomeServiceClient(a.untimedHTTP(), base, connect.WithInterceptors(s))
 
 	type answer struct {
 		resp *connect.Response[homeplanev1.ControlInstanceResponse]

@@ -1,6 +1,6 @@
-// Command homectl is the homeowner's command line for Homeplane: accounts,
-// homes, agent enrollment, voice devices, entities and sentences, against a
-// central server's Connect API.
+// Command homectl is the homeowner's command line for Homeplane: accounts
+// and passwords, homes, agent enrollment, voice devices, entities,
+// sentences, timers and pipelines, against a central server's Connect API.
 package main
 
 import (

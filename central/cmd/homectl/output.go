@@ -35,6 +35,21 @@ func printJSON(w io.Writer, m proto.Message) error {
 	return err
 }
 
+// printJSONLine prints m as one line, for streams of objects.
+func printJSONLine(w io.Writer, m proto.Message) error {
+	b, err := jsonOptions.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encoding JSON: %w", err)
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		return fmt.Errorf("encoding JSON: %w", err)
+	}
+	out.WriteByte('\n')
+	_, err = out.WriteTo(w)
+	return err
+}
+
 // table writes rows under a header, in aligned columns.
 func table(w io.Writer, header []any, rows [][]any) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

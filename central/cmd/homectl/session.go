@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"connectrpc.com/connect"
@@ -85,14 +86,20 @@ func (s *session) refresh(ctx context.Context) error {
 	return s.store.save(s.creds)
 }
 
+// freshen refreshes the access token when it is about to expire, and
+// reports whether it did.
+func (s *session) freshen(ctx context.Context) (bool, error) {
+	if exp := s.creds.AccessExpiresAt; exp.IsZero() || s.now().Add(refreshSkew).Before(exp) {
+		return false, nil
+	}
+	return true, s.refresh(ctx)
+}
+
 func (s *session) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		refreshed := false
-		if exp := s.creds.AccessExpiresAt; !exp.IsZero() && !s.now().Add(refreshSkew).Before(exp) {
-			if err := s.refresh(ctx); err != nil {
-				return nil, err
-			}
-			refreshed = true
+		refreshed, err := s.freshen(ctx)
+		if err != nil {
+			return nil, err
 		}
 		req.Header().Set("Authorization", "Bearer "+s.creds.AccessToken)
 		resp, err := next(ctx, req)
@@ -109,8 +116,15 @@ func (s *session) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	}
 }
 
+// WrapStreamingClient puts the access token on a stream. A stream cannot
+// be refreshed and retried in here, so its caller freshens the session
+// before opening it and reopens it after a refresh (see watchTimers).
 func (s *session) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", "Bearer "+s.creds.AccessToken)
+		return conn
+	}
 }
 
 func (s *session) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
@@ -128,7 +142,11 @@ func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 }
 
 func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		return conn
+	}
 }
 
 func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
@@ -138,11 +156,19 @@ func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.
 // userClients are the clients of the services a logged-in user calls,
 // sharing one session so a refresh happens at most once.
 type userClients struct {
-	home   homeplanev1connect.HomeServiceClient
-	intent homeplanev1connect.IntentServiceClient
+	session *session
+	auth    homeplanev1connect.AuthServiceClient
+	home    homeplanev1connect.HomeServiceClient
+	intent  homeplanev1connect.IntentServiceClient
 }
 
 func (a *app) userClients() (userClients, error) {
+	return a.userClientsOver(a.http)
+}
+
+// userClientsOver is userClients over hc, for calls that outlive a.http's
+// timeout.
+func (a *app) userClientsOver(hc *http.Client) (userClients, error) {
 	s, err := a.session()
 	if err != nil {
 		return userClients{}, err
@@ -150,7 +176,9 @@ func (a *app) userClients() (userClients, error) {
 	base, _ := a.baseURL()
 	opt := connect.WithInterceptors(s)
 	return userClients{
-		home:   homeplanev1connect.NewHomeServiceClient(a.http, base, opt),
-		intent: homeplanev1connect.NewIntentServiceClient(a.http, base, opt),
+		session: s,
+		auth:    homeplanev1connect.NewAuthServiceClient(hc, base, opt),
+		home:    homeplanev1connect.NewHomeServiceClient(hc, base, opt),
+		intent:  homeplanev1connect.NewIntentServiceClient(hc, base, opt),
 	}, nil
 }
