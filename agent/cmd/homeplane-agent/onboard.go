@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/homeplane/homeplane/agent/internal/atomicfile"
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 )
 
@@ -39,33 +40,12 @@ func loadHAToken(dataDir string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// writePrivate writes b to dir/name with mode 0600 through a temporary file,
-// so a crash leaves the old file or the new one.
+// writePrivate writes b to dir/name with mode 0600, creating dir (0700).
 func writePrivate(dir, name string, b []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
+	return atomicfile.WritePrivate(filepath.Join(dir, name), b)
 }
 
 // onboardHA waits for the managed instance to answer, onboards it with a

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/homeplane/homeplane/agent/internal/atomicfile"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
 
@@ -172,38 +173,8 @@ func Save(dir string, id Identity) error {
 			return fmt.Errorf("tighten state dir: %w", err)
 		}
 	}
-	// CreateTemp makes the file 0600, so the secret is never readable by others.
-	tmp, err := os.CreateTemp(dir, FileName+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create identity: %w", err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("chmod identity: %w", err)
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("write identity: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync identity: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close identity: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, FileName)); err != nil {
-		return fmt.Errorf("rename identity: %w", err)
-	}
-	done = true
-	// Sync the directory so the rename survives a power cut.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := atomicfile.WritePrivate(filepath.Join(dir, FileName), append(b, '\n')); err != nil {
+		return fmt.Errorf("save identity: %w", err)
 	}
 	return nil
 }

@@ -22,6 +22,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+
+	"github.com/homeplane/homeplane/agent/internal/atomicfile"
 )
 
 // CodeInterrupted is the error code of the answer to a command whose run an
@@ -114,6 +116,10 @@ func (l *Ledger) load() error {
 	}
 	now := l.opts.Now()
 	for _, n := range names {
+		if atomicfile.Leftover(n.Name()) {
+			_ = os.Remove(filepath.Join(l.dir, n.Name()))
+			continue
+		}
 		if !strings.HasSuffix(n.Name(), ".json") {
 			continue
 		}
@@ -293,21 +299,5 @@ func writeRecord(path string, r record) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WritePrivate(path, b)
 }

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/homeplane/homeplane/agent/internal/atomicfile"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
@@ -95,6 +96,10 @@ func Open(dir string, next Publisher, opts Options) (*Outbox, error) {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	for _, n := range names {
+		if atomicfile.Leftover(n.Name()) {
+			_ = os.Remove(filepath.Join(dir, n.Name()))
+			continue
+		}
 		seq, kind, ok := parseName(n.Name())
 		if !ok {
 			continue
@@ -175,7 +180,7 @@ func (o *Outbox) store(kind topic.Kind, b []byte) error {
 	defer o.mu.Unlock()
 	o.seq++
 	e := entry{seq: o.seq, kind: kind, size: int64(len(b))}
-	if err := writeFile(filepath.Join(o.dir, fileName(e.seq, kind)), b); err != nil {
+	if err := atomicfile.WritePrivate(filepath.Join(o.dir, fileName(e.seq, kind)), b); err != nil {
 		return fmt.Errorf("outbox: store %s: %w", kind, err)
 	}
 	o.queue = append(o.queue, e)
@@ -206,29 +211,9 @@ func (o *Outbox) trimLocked() {
 func (o *Outbox) saveDroppedLocked() {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], o.dropped)
-	if err := writeFile(filepath.Join(o.dir, droppedFile), b[:]); err != nil {
+	if err := atomicfile.WritePrivate(filepath.Join(o.dir, droppedFile), b[:]); err != nil {
 		o.log.Error("outbox drop count not saved", "error", err)
 	}
-}
-
-func writeFile(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 func (o *Outbox) wake() {
