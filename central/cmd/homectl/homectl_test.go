@@ -27,7 +27,7 @@ type cli struct {
 	intents   *rpctest.Intents
 	clock     *manualClock
 	timers    *timer.Manager
-	pipelines *memPipelines
+	pipelines *rpctest.Pipelines
 	store     credentialStore
 	// timeout is the request timeout homectl runs with; zero is its default.
 	timeout time.Duration
@@ -41,7 +41,7 @@ func newCLI(t testing.TB) *cli {
 		homes:     rpctest.NewHomes(),
 		intents:   &rpctest.Intents{},
 		clock:     newManualClock(),
-		pipelines: &memPipelines{},
+		pipelines: &rpctest.Pipelines{},
 	}
 	c.timers = timer.NewManager(timer.Options{Clock: c.clock})
 	c.intents.Answer(rpctest.LightsOn(), nil)

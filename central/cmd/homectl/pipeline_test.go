@@ -3,39 +3,15 @@ package main
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/rpc/rpctest"
 )
 
-// memPipelines is a hand-written rpc.Pipelines; a home without a choice
-// uses rules, as central's store does.
-type memPipelines struct {
-	mu sync.Mutex
-	m  map[string]intent.Pipeline
-}
+// stored is the pipeline central's store holds for the home.
 
-func (p *memPipelines) Pipeline(_ context.Context, homeID string) (intent.Pipeline, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if got, ok := p.m[homeID]; ok {
-		return got, nil
-	}
-	return intent.PipelineRules, nil
-}
-
-func (p *memPipelines) SetPipeline(_ context.Context, homeID string, pl intent.Pipeline) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[string]intent.Pipeline{}
-	}
-	p.m[homeID] = pl
-	return nil
-}
-
-func (p *memPipelines) stored(t testing.TB, homeID string) intent.Pipeline {
+func stored(t testing.TB, p *rpctest.Pipelines, homeID string) intent.Pipeline {
 	t.Helper()
 	got, err := p.Pipeline(context.Background(), homeID)
 	if err != nil {
@@ -61,7 +37,7 @@ func TestPipelineCommands(t *testing.T) {
 		if out := c.ok("pipeline", "set", name, "--home", homeID); out != "Home "+homeID+" now uses the "+name+" pipeline\n" {
 			t.Errorf("set %s said %q", name, out)
 		}
-		if got := c.pipelines.stored(t, homeID); got != intent.Pipeline(name) {
+		if got := stored(t, c.pipelines, homeID); got != intent.Pipeline(name) {
 			t.Errorf("set %s: central keeps %q", name, got)
 		}
 		var shown struct{ Pipeline string }
@@ -73,7 +49,7 @@ func TestPipelineCommands(t *testing.T) {
 
 	c.fails(exitUsage, "choose rules, llm, plugin, rules_then_llm", "pipeline", "set", "fast")
 	c.fails(exitUsage, "choose rules", "pipeline", "set", "PIPELINE_LLM")
-	if got := c.pipelines.stored(t, homeID); got != intent.PipelineRulesThenLLM {
+	if got := stored(t, c.pipelines, homeID); got != intent.PipelineRulesThenLLM {
 		t.Errorf("a refused name changed the pipeline to %q", got)
 	}
 	c.fails(exitUsage, "takes one of rules, llm", "pipeline", "set")

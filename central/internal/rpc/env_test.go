@@ -55,7 +55,7 @@ type testEnv struct {
 	reg       *prometheus.Registry
 	logs      *syncBuffer
 	timers    *timer.Manager
-	pipelines *memPipelines
+	pipelines *rpctest.Pipelines
 
 	alice, bob, admin  auth.User
 	aliceHome, bobHome home.Home
@@ -73,7 +73,7 @@ func newTestEnv(t testing.TB) *testEnv {
 		reg:       prometheus.NewRegistry(),
 		logs:      &syncBuffer{},
 		timers:    timer.NewManager(timer.Options{}),
-		pipelines: &memPipelines{},
+		pipelines: &rpctest.Pipelines{},
 	}
 	e.intents.Answer(rpctest.LightsOn(), nil)
 	ctx := context.Background()

@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,31 +14,6 @@ import (
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/timer"
 )
-
-// memPipelines is a hand-written intent.PipelineStore.
-type memPipelines struct {
-	mu sync.Mutex
-	m  map[string]intent.Pipeline
-}
-
-func (p *memPipelines) Pipeline(_ context.Context, homeID string) (intent.Pipeline, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if got, ok := p.m[homeID]; ok {
-		return got, nil
-	}
-	return intent.PipelineRules, nil
-}
-
-func (p *memPipelines) SetPipeline(_ context.Context, homeID string, pl intent.Pipeline) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[string]intent.Pipeline{}
-	}
-	p.m[homeID] = pl
-	return nil
-}
 
 // isStreaming reports whether a procedure streams, which the unary JSON
 // probes of the generic tests cannot call.
