@@ -125,7 +125,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	defer closeParsers()
 	var engine *intent.Engine
-	timers := timer.NewManager(timer.Options{Logger: logger, Finished: func(t timer.Timer) {
+	timers := timer.NewManager(timer.Options{Logger: logger, Store: postgres.NewTimerStore(pool), Finished: func(t timer.Timer) {
+		awaitAgent(ctx, router, t.Owner.HomeID)
 		runTimerCommand(ctx, engine, t, logger)
 	}})
 	engine = intent.NewEngine(rules.New(rules.Options{}), entities, router, intent.Options{
@@ -134,6 +135,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		ContextWindow: cfg.ConversationWindow, ContextTTL: time.Duration(cfg.ConversationTTL),
 		Timers: timers, Pipelines: pipelines, Parsers: parsers,
 	})
+	// Timers come back once the engine exists: those that ended while
+	// central was down finish now and run their commands through it.
+	if err := timers.Restore(ctx); err != nil {
+		return err
+	}
 	go sweepConversations(ctx, conversations, time.Duration(cfg.ConversationTTL), logger)
 	ops.admin.Instances = instances // the fleet listing shows each home's Home Assistant
 	api := rpc.NewHandler(rpc.Deps{
@@ -190,6 +196,28 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// agentGrace is how long a finished timer's command waits for its home's
+// agent: after central restarts, the timers that ended meanwhile finish
+// before the agents have reconnected.
+const agentGrace = 30 * time.Second
+
+// awaitAgent returns once the home's agent is connected, or after agentGrace.
+func awaitAgent(ctx context.Context, router *command.Router, homeID string) {
+	deadline := time.NewTimer(agentGrace)
+	defer deadline.Stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for !router.Online(homeID) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // reloadKeys rereads the signing keys every keyReloadInterval, so a key

@@ -46,7 +46,10 @@ func (m *Manager) handle(req intent.TimerRequest, in intent.Intent) (string, err
 		}
 		return "Timer cancelled", nil
 	case "HassCancelAllTimers":
-		n := m.CancelAll(owner, Selector{Area: sel.Area})
+		n, err := m.CancelAll(owner, Selector{Area: sel.Area})
+		if err != nil {
+			return "", err
+		}
 		where := ""
 		if sel.Area != "" {
 			where = " in " + sel.Area
@@ -101,6 +104,8 @@ func Speech(err error) string {
 		return "Sorry, you have several timers. Which one do you mean?"
 	case errors.Is(err, ErrLimit):
 		return "Sorry, I can't set that timer"
+	case errors.Is(err, ErrStore):
+		return "Sorry, I couldn't change your timers right now"
 	}
 	return "Sorry, I couldn't find that timer"
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinel errors.
@@ -22,6 +23,14 @@ var (
 	// ErrLimit means the owner has too many timers or watchers, or asked
 	// for an unreasonable duration.
 	ErrLimit = errors.New("timer limit reached")
+	// ErrStore means the Store failed; the timers are as they were.
+	ErrStore = errors.New("timers could not be stored")
+)
+
+// Bounds of what one timer may hold, so that any Store can keep it.
+const (
+	maxTextChars  = 1000 // name, area and command
+	maxOwnerChars = 128  // home and device ids
 )
 
 // Owner is who set a timer: a voice device of a home, or a user without a
@@ -37,8 +46,8 @@ type Timer struct {
 	Name    string        // spoken name, may be empty
 	Area    string        // area of the device that set it, may be empty
 	Start   time.Duration // the duration it was set for
-	EndsAt  time.Time     // when it finishes, while running
-	Left    time.Duration // what is left, while paused
+	EndsAt  time.Time     // when it finishes, while running; zero while paused
+	Left    time.Duration // what is left, while paused; zero while running
 	Paused  bool
 	Command string // a sentence to carry out when it finishes
 }
@@ -95,11 +104,24 @@ type Options struct {
 	// Finished is called (in its own goroutine) when a timer with a
 	// command finishes, to carry the command out.
 	Finished func(Timer)
+	// Store keeps the timers across restarts; without one they live in
+	// memory only.
+	Store Store
+	// StoreTimeout bounds one Store call; default 5s. The calls are made
+	// under the Manager's lock, so this is also how long a slow database
+	// can hold up the other timers.
+	StoreTimeout time.Duration
+	// RetryDelay is how long a finished timer whose removal from the Store
+	// failed waits before trying again; default 10s.
+	RetryDelay time.Duration
 }
 
 type entry struct {
 	t    Timer
 	stop Stopper
+	// gen tells the current schedule from one a later change replaced but
+	// could no longer stop.
+	gen uint64
 }
 
 type watcher struct {
@@ -115,7 +137,8 @@ type Manager struct {
 	watchers map[Owner]map[*watcher]struct{}
 }
 
-// NewManager returns a Manager with no timers.
+// NewManager returns a Manager with no timers; Restore brings back the
+// stored ones.
 func NewManager(opts Options) *Manager {
 	if opts.Clock == nil {
 		opts.Clock = realClock{}
@@ -132,12 +155,18 @@ func NewManager(opts Options) *Manager {
 	if opts.MaxWatchers <= 0 {
 		opts.MaxWatchers = 4
 	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = 5 * time.Second
+	}
+	if opts.RetryDelay <= 0 {
+		opts.RetryDelay = 10 * time.Second
+	}
 	return &Manager{opts: opts, timers: map[string]*entry{}, watchers: map[Owner]map[*watcher]struct{}{}}
 }
 
 // Start starts a timer for its owner.
 func (m *Manager) Start(t Timer) (Timer, error) {
-	if t.Start <= 0 || t.Start > m.opts.MaxDuration {
+	if t.Start <= 0 || t.Start > m.opts.MaxDuration || !fits(t) {
 		return Timer{}, ErrLimit
 	}
 	m.mu.Lock()
@@ -154,6 +183,9 @@ func (m *Manager) Start(t Timer) (Timer, error) {
 	t.ID = newID()
 	t.Paused, t.Left = false, 0
 	t.EndsAt = m.opts.Clock.Now().Add(t.Start)
+	if err := m.saveLocked(t); err != nil {
+		return Timer{}, err
+	}
 	e := &entry{t: t}
 	m.timers[t.ID] = e
 	m.scheduleLocked(e, t.Start)
@@ -163,17 +195,43 @@ func (m *Manager) Start(t Timer) (Timer, error) {
 
 func (m *Manager) scheduleLocked(e *entry, d time.Duration) {
 	id := e.t.ID
-	e.stop = m.opts.Clock.AfterFunc(d, func() { m.finish(id, e) })
+	e.gen++
+	gen := e.gen
+	e.stop = m.opts.Clock.AfterFunc(d, func() { m.finish(id, e, gen) })
 }
 
-func (m *Manager) finish(id string, e *entry) {
+func (m *Manager) unscheduleLocked(e *entry) {
+	e.gen++
+	if e.stop != nil {
+		e.stop.Stop()
+	}
+}
+
+// finish ends a timer whose time is up. Its removal from the Store comes
+// first: a timer is announced finished (and its command run) only once the
+// Store no longer holds it, so a restart cannot finish it twice.
+func (m *Manager) finish(id string, e *entry, gen uint64) {
 	m.mu.Lock()
 	cur, ok := m.timers[id]
-	if !ok || cur != e || e.t.Paused {
+	if !ok || cur != e || e.t.Paused || e.gen != gen {
+		m.mu.Unlock()
+		return
+	}
+	existed, err := m.deleteLocked(id)
+	if err != nil {
+		m.opts.Logger.Error("finished timer not removed from the store; trying again", "home_id", e.t.Owner.HomeID, "timer_id", id, "retry_in", m.opts.RetryDelay, "err", err)
+		m.scheduleLocked(e, m.opts.RetryDelay)
 		m.mu.Unlock()
 		return
 	}
 	delete(m.timers, id)
+	if !existed {
+		// Someone else removed it (its home was deleted, or another replica
+		// finished or cancelled it): there is nothing left to finish.
+		m.mu.Unlock()
+		m.opts.Logger.Info("timer gone from the store before it finished", "home_id", e.t.Owner.HomeID, "timer_id", id)
+		return
+	}
 	t := e.t
 	m.notifyLocked(Event{Kind: Finished, Timer: t})
 	m.mu.Unlock()
@@ -246,27 +304,36 @@ func (m *Manager) Cancel(owner Owner, sel Selector) (Timer, error) {
 	if err != nil {
 		return Timer{}, err
 	}
-	m.removeLocked(e)
+	if err := m.removeLocked(e); err != nil {
+		return Timer{}, err
+	}
 	return e.t, nil
 }
 
-// CancelAll cancels every timer sel picks and returns how many.
-func (m *Manager) CancelAll(owner Owner, sel Selector) int {
+// CancelAll cancels every timer sel picks and returns how many. When the
+// Store fails it stops there: the count says how many were cancelled.
+func (m *Manager) CancelAll(owner Owner, sel Selector) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	found := m.findLocked(owner, sel)
-	for _, t := range found {
-		m.removeLocked(m.timers[t.ID])
+	n := 0
+	for _, t := range m.findLocked(owner, sel) {
+		if err := m.removeLocked(m.timers[t.ID]); err != nil {
+			return n, err
+		}
+		n++
 	}
-	return len(found)
+	return n, nil
 }
 
-func (m *Manager) removeLocked(e *entry) {
-	if e.stop != nil {
-		e.stop.Stop()
+func (m *Manager) removeLocked(e *entry) error {
+	// A timer the Store no longer holds is as good as cancelled.
+	if _, err := m.deleteLocked(e.t.ID); err != nil {
+		return err
 	}
+	m.unscheduleLocked(e)
 	delete(m.timers, e.t.ID)
 	m.notifyLocked(Event{Kind: Cancelled, Timer: e.t})
+	return nil
 }
 
 // Pause pauses the timer sel picks.
@@ -278,11 +345,14 @@ func (m *Manager) Pause(owner Owner, sel Selector) (Timer, error) {
 		return Timer{}, err
 	}
 	if !e.t.Paused {
-		e.t.Left = e.t.Remaining(m.opts.Clock.Now())
-		e.t.Paused = true
-		if e.stop != nil {
-			e.stop.Stop()
+		t := e.t
+		t.Left = t.Remaining(m.opts.Clock.Now())
+		t.Paused, t.EndsAt = true, time.Time{}
+		if err := m.saveLocked(t); err != nil {
+			return Timer{}, err
 		}
+		e.t = t
+		m.unscheduleLocked(e)
 		m.notifyLocked(Event{Kind: Updated, Timer: e.t})
 	}
 	return e.t, nil
@@ -297,10 +367,14 @@ func (m *Manager) Resume(owner Owner, sel Selector) (Timer, error) {
 		return Timer{}, err
 	}
 	if e.t.Paused {
-		e.t.Paused = false
-		e.t.EndsAt = m.opts.Clock.Now().Add(e.t.Left)
-		m.scheduleLocked(e, e.t.Left)
-		e.t.Left = 0
+		t, left := e.t, e.t.Left
+		t.Paused, t.Left = false, 0
+		t.EndsAt = m.opts.Clock.Now().Add(left)
+		if err := m.saveLocked(t); err != nil {
+			return Timer{}, err
+		}
+		e.t = t
+		m.scheduleLocked(e, left)
 		m.notifyLocked(Event{Kind: Updated, Timer: e.t})
 	}
 	return e.t, nil
@@ -317,13 +391,18 @@ func (m *Manager) Add(owner Owner, sel Selector, delta time.Duration) (Timer, er
 	}
 	now := m.opts.Clock.Now()
 	left := min(max(e.t.Remaining(now)+delta, 0), m.opts.MaxDuration)
-	if e.t.Paused {
-		e.t.Left = left
+	t := e.t
+	if t.Paused {
+		t.Left = left
 	} else {
-		if e.stop != nil {
-			e.stop.Stop()
-		}
-		e.t.EndsAt = now.Add(left)
+		t.EndsAt = now.Add(left)
+	}
+	if err := m.saveLocked(t); err != nil {
+		return Timer{}, err
+	}
+	e.t = t
+	if !t.Paused {
+		m.unscheduleLocked(e)
 		m.scheduleLocked(e, left)
 	}
 	m.notifyLocked(Event{Kind: Updated, Timer: e.t})
@@ -368,6 +447,13 @@ func (m *Manager) notifyLocked(ev Event) {
 			m.opts.Logger.Warn("timer event dropped for a slow watcher", "home_id", ev.Timer.Owner.HomeID, "timer_id", ev.Timer.ID)
 		}
 	}
+}
+
+// fits reports whether t is within the bounds any Store can keep.
+func fits(t Timer) bool {
+	return len(t.Owner.HomeID) <= maxOwnerChars && len(t.Owner.DeviceID) <= maxOwnerChars &&
+		utf8.RuneCountInString(t.Name) <= maxTextChars && utf8.RuneCountInString(t.Area) <= maxTextChars &&
+		utf8.RuneCountInString(t.Command) <= maxTextChars
 }
 
 func equalFold(a, b string) bool {

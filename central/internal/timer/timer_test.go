@@ -8,55 +8,12 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/timer"
+	"github.com/homeplane/homeplane/central/internal/timer/timertest"
 )
 
-// fakeClock fires callbacks when Advance passes their time.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	tasks []*task
-}
-
-type task struct {
-	at      time.Time
-	f       func()
-	stopped bool
-}
-
-func (t *task) Stop() bool { was := !t.stopped; t.stopped = true; return was }
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) timer.Stopper {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &task{at: c.now.Add(d), f: f}
-	c.tasks = append(c.tasks, t)
-	return t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []*task
-	rest := c.tasks[:0]
-	for _, t := range c.tasks {
-		if !t.stopped && !t.at.After(c.now) {
-			due = append(due, t)
-		} else if !t.stopped {
-			rest = append(rest, t)
-		}
-	}
-	c.tasks = rest
-	c.mu.Unlock()
-	for _, t := range due {
-		t.f()
-	}
-}
-
-func newManager(tb testing.TB) (*timer.Manager, *fakeClock) {
+func newManager(tb testing.TB) (*timer.Manager, *timertest.Clock) {
 	tb.Helper()
-	clock := &fakeClock{now: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}
+	clock := timertest.NewClock(time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC))
 	return timer.NewManager(timer.Options{Clock: clock}), clock
 }
 
@@ -113,7 +70,7 @@ func TestTimerConversation(t *testing.T) {
 func TestTimerFinishesAndWatchers(t *testing.T) {
 	var mu sync.Mutex
 	var ran []timer.Timer
-	clock := &fakeClock{now: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}
+	clock := timertest.NewClock(time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC))
 	done := make(chan struct{}, 1)
 	m := timer.NewManager(timer.Options{Clock: clock, MaxWatchers: 1, Finished: func(tm timer.Timer) {
 		mu.Lock()
