@@ -15,6 +15,7 @@ func Normalize(s string) string {
 	b.Grow(len(s) + 8)
 	space := true // suppress leading and repeated spaces
 	prev := rune(0)
+	ordinal := false // a letter right after a digit: "1st", "2nd"
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
@@ -41,6 +42,7 @@ func Normalize(s string) string {
 			b.WriteByte('.')
 			space = false
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			ordinal = ordinal || unicode.IsLetter(r) && unicode.IsDigit(prev)
 			b.WriteRune(unicode.ToLower(r))
 			space = false
 		default:
@@ -51,6 +53,30 @@ func Normalize(s string) string {
 		}
 		prev = r
 	}
-	out := b.String()
-	return strings.TrimRight(out, " ")
+	out := strings.TrimRight(b.String(), " ")
+	if ordinal {
+		out = spellOrdinals(out)
+	}
+	return out
+}
+
+// ordinals spells the numbered ordinals a recogniser writes in digits, so
+// that "1st floor" and "first floor" are the same words.
+var ordinals = map[string]string{
+	"1st": "first", "2nd": "second", "3rd": "third", "4th": "fourth", "5th": "fifth",
+	"6th": "sixth", "7th": "seventh", "8th": "eighth", "9th": "ninth", "10th": "tenth",
+}
+
+func spellOrdinals(s string) string {
+	f := strings.Fields(s)
+	changed := false
+	for i, t := range f {
+		if w, ok := ordinals[t]; ok {
+			f[i], changed = w, true
+		}
+	}
+	if !changed {
+		return s
+	}
+	return strings.Join(f, " ")
 }

@@ -26,7 +26,7 @@ func (s *sentence) polarity() (on, ok bool) {
 			return false, true
 		case w == "on":
 			return true, true
-		case w == "off" || w == "out" && c.start == len(s.toks)-1:
+		case w == "off" || w == "out" && (c.start == len(s.toks)-1 || c.start > 0 && (s.toks[c.start-1] == "turn" || s.toks[c.start-1] == "put")):
 			return false, true
 		case w == "up" && c.start > 0 && (s.toks[c.start-1] == "light" || s.toks[c.start-1] == "lights"):
 			return true, true
@@ -135,6 +135,17 @@ var (
 	minWords = map[string]bool{"min": true, "minimum": true, "lowest": true, "dimmest": true, "least": true}
 )
 
+// toNumber reports whether a number follows "to": "thermostat to 18.5"
+// sets it as surely as with a verb.
+func (s *sentence) toNumber() bool {
+	for _, c := range s.chunks {
+		if c.kind == cNumber && c.start > 0 && s.toks[c.start-1] == "to" {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *sentence) firstNumber() (float64, bool) {
 	for _, c := range s.chunks {
 		if c.kind == cNumber {
@@ -203,7 +214,7 @@ func (s *sentence) climateSet() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	}
 	if !s.has("set", "change", "make", "turn", "adjust", "put", "raise", "lower", "increase", "decrease",
-		"want", "heat", "warm", "cool", "keep", "bring") {
+		"want", "heat", "warm", "cool", "keep", "bring") && !s.toNumber() {
 		return intent.Intent{}, false
 	}
 	v, ok := s.firstNumber()

@@ -17,6 +17,22 @@ func (s *sentence) mediaTarget(slots map[string]any) {
 	s.place(t, slots, true)
 }
 
+// namesPlayer reports whether the sentence names a media player: "turn
+// the telly up to 30 percent" sets its volume.
+func (s *sentence) namesPlayer() bool {
+	for _, c := range s.chunks {
+		if c.kind != cRef {
+			continue
+		}
+		for _, r := range c.refs {
+			if r.Kind == intent.RefEntity && s.reg.Entity(r.Index).GetDomain() == "media_player" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (s *sentence) playWord() int {
 	for _, c := range s.chunks {
 		if c.kind == cWord && s.toks[c.start] == "play" {
@@ -34,7 +50,7 @@ func (s *sentence) media() (intent.Intent, bool) {
 	}
 	track := s.has("track", "song", "item", "episode", "chapter", "tune", "video")
 	switch {
-	case s.has("volume", "louder", "quieter"):
+	case s.has("volume", "louder", "quieter") || s.has("up", "down") && s.has("to") && s.namesPlayer():
 		if v, ok := s.firstNumber(); ok {
 			slots["volume_level"] = number(v)
 			return mk("HassSetVolume")

@@ -28,6 +28,11 @@ func parseNumber(toks []string, i int) (v float64, n int) {
 		}
 		return f, 1
 	}
+	if t == "a" && i+1 < len(toks) && (toks[i+1] == "hundred" || toks[i+1] == "thousand") {
+		// "a hundred percent"
+		w, n := parseWordInt(append([]string{"one"}, toks[i+1:min(i+4, len(toks))]...), 0)
+		return float64(w), n
+	}
 	whole, n := parseWordInt(toks, i)
 	if n == 0 {
 		return 0, 0

@@ -45,7 +45,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Registry, pc 
 	if len(toks) > maxTokens {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
-	toks = dropFiller(toks)
+	toks = reframe(dropFiller(canonical(toks)))
 	if len(toks) == 0 {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
@@ -63,7 +63,59 @@ var leadFillers = [][]string{
 	{"would", "you", "please"}, {"will", "you", "please"},
 	{"could", "you"}, {"can", "you"}, {"would", "you"}, {"will", "you"},
 	{"do", "me", "a", "favor", "and"}, {"do", "me", "a", "favour", "and"}, {"go", "ahead", "and"},
+	{"do", "you", "mind"}, {"would", "you", "mind"}, {"mind"},
 	{"hey"}, {"ok"}, {"okay"}, {"please"}, {"kindly"}, {"just"}, {"now"},
+	{"so"}, {"right"}, {"well"}, {"alright"}, {"oh"}, {"oops"}, {"maybe"},
+}
+
+// hesitations are what a recogniser writes for a speaker's pauses; they
+// carry nothing wherever they fall.
+var hesitations = map[string]bool{"um": true, "umm": true, "uh": true, "uhh": true, "uhm": true, "er": true, "erm": true, "hmm": true, "mm": true}
+
+// embeddedQuestions frame a yes/no question as a request ("let me know
+// whether the door is locked"); each is read as "check if".
+var embeddedQuestions = [][]string{
+	{"let", "me", "know"}, {"i", "want", "to", "know"}, {"id", "like", "to", "know"},
+	{"i", "would", "like", "to", "know"}, {"find", "out"}, {"i", "wonder"}, {"see"},
+	{"do", "you", "know"}, {"tell", "me"}, {"check"},
+}
+
+// canonical rewrites spoken variants into the form the grammar reads:
+// hesitations go and "per cent" is "percent".
+func canonical(toks []string) []string {
+	out := toks[:0:0]
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		switch {
+		case hesitations[t] && len(toks) > 1:
+			continue
+		case t == "per" && i+1 < len(toks) && toks[i+1] == "cent":
+			out = append(out, "percent")
+			i++
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// reframe reads a question put as a request as the question: "tell me
+// whether" is "check if", and "did someone leave" asks what "did I leave"
+// does.
+func reframe(out []string) []string {
+	for _, f := range embeddedQuestions {
+		if n := len(f); hasPrefix(out, f) && n < len(out) && (out[n] == "if" || out[n] == "whether") {
+			out = append([]string{"check", "if"}, out[n+1:]...)
+			break
+		}
+	}
+	if len(out) > 2 && out[0] == "did" && out[2] == "leave" {
+		switch out[1] {
+		case "someone", "somebody", "anyone", "anybody", "we", "you":
+			out[1] = "i"
+		}
+	}
+	return out
 }
 
 func dropFiller(toks []string) []string {
@@ -135,7 +187,7 @@ func (s *sentence) parse() (intent.Intent, bool) {
 // interjections open a sentence without changing what it asks.
 var interjections = map[string]bool{
 	"no": true, "oh": true, "ah": true, "actually": true, "um": true, "uh": true, "hmm": true,
-	"sorry": true, "wait": true, "nah": true, "nope": true, "okay": true, "ok": true,
+	"sorry": true, "wait": true, "nah": true, "nope": true, "okay": true, "ok": true, "oops": true,
 }
 
 func (s *sentence) nevermind() (intent.Intent, bool) {
@@ -170,7 +222,9 @@ func (s *sentence) clock() (intent.Intent, bool) {
 	if s.has("timer", "timers", "alarm", "left", "remaining") {
 		return intent.Intent{}, false
 	}
-	asks := s.has("what", "whats", "tell", "which", "know", "current")
+	// "do you have the time", "have you got the time"
+	asks := s.has("what", "whats", "tell", "which", "know", "current") ||
+		len(s.toks) > 2 && s.has("have", "got") && hasPrefix(s.toks[len(s.toks)-2:], []string{"the", "time"})
 	if !asks && !s.onlyWords("time", "date", "the", "current", "todays", "today") {
 		return intent.Intent{}, false
 	}

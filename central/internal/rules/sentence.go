@@ -50,14 +50,14 @@ func newSentence(toks []string, reg *intent.Registry, pc intent.Context) *senten
 	for i := 0; i < len(toks); {
 		rn, refs := reg.Match(toks, i)
 		ln, cls := matchNoun(toks, i)
-		if pn, prefs := reg.MatchPossessive(toks, i); pn > rn && pn >= ln && i+pn < len(toks) && !verbAfterName[toks[i+pn]] && !isStateWord(toks[i+pn]) {
+		if pn, prefs := reg.MatchPossessive(toks, i); pn > rn && pn > ln && i+pn < len(toks) && !verbAfterName[toks[i+pn]] && !isStateWord(toks[i+pn]) {
 			rn, refs = pn, prefs
 		}
 		if isVerbHere(toks, i) {
 			ln, rn = 0, 0
 		}
 		useRef := rn > 0 && rn >= ln
-		if useRef && rn == ln && !s.refFitsNoun(refs, cls, i) {
+		if useRef && rn == ln && (!s.refFitsNoun(refs, cls, i) || s.placedElsewhere(refs, i+rn)) {
 			useRef = false
 		}
 		switch {
@@ -99,6 +99,44 @@ func (s *sentence) refFitsNoun(refs []intent.Ref, cls *class, i int) bool {
 		case cls.domain == e.GetDomain() && (cls.deviceClass == "" || cls.deviceClass == e.GetDeviceClass()):
 			return true
 		}
+	}
+	return false
+}
+
+// placedElsewhere reports whether the sentence goes on to name an area or
+// floor that none of the entities is in: "the light in the office" is the
+// office's lights, not a lamp called "Light" in the hall.
+func (s *sentence) placedElsewhere(refs []intent.Ref, from int) bool {
+	for _, r := range refs {
+		if r.Kind != intent.RefEntity {
+			return false
+		}
+	}
+	for j := from; j < len(s.toks); j++ {
+		n, places := s.reg.Match(s.toks, j)
+		if n == 0 {
+			continue
+		}
+		for _, p := range places {
+			var in func(area string) bool
+			switch p.Kind {
+			case intent.RefArea:
+				id := s.reg.Area(p.Index).GetId()
+				in = func(area string) bool { return area == id }
+			case intent.RefFloor:
+				id := s.reg.Floor(p.Index).GetId()
+				in = func(area string) bool { return s.reg.FloorIDOfArea(area) == id }
+			default:
+				continue
+			}
+			for _, r := range refs {
+				if in(s.reg.Entity(r.Index).GetAreaId()) {
+					return false
+				}
+			}
+			return true
+		}
+		j += n - 1
 	}
 	return false
 }

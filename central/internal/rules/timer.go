@@ -28,6 +28,31 @@ func unitOf(t string) byte {
 
 var andAHalf = []string{"and", "a", "half"}
 
+// quarterAt reads "(a|three) quarter(s) (of) (an)" at k: the fraction of
+// the unit that follows and the tokens it takes.
+func quarterAt(toks []string, k int) (v float64, n int) {
+	j, count := k, 1
+	if j < len(toks) {
+		switch toks[j] {
+		case "a", "one":
+			j++
+		case "three":
+			j, count = j+1, 3
+		}
+	}
+	if j >= len(toks) || toks[j] != "quarter" && toks[j] != "quarters" {
+		return 0, 0
+	}
+	j++
+	if j < len(toks) && toks[j] == "of" {
+		j++
+	}
+	if j < len(toks) && (toks[j] == "an" || toks[j] == "a") {
+		j++
+	}
+	return float64(count) / 4, j - k
+}
+
 // parseDuration reads "<number> <unit> [and] <number> <unit> ..." at i.
 func parseDuration(toks []string, i int) (d duration, ok bool) {
 	d.start = i
@@ -39,11 +64,14 @@ func parseDuration(toks []string, i int) (d duration, ok bool) {
 		}
 		var v float64
 		var n int
+		qv, qn := quarterAt(toks, k)
 		switch {
 		case k+1 < len(toks) && toks[k] == "half" && (toks[k+1] == "an" || toks[k+1] == "a"):
 			v, n = 0.5, 2 // "half an hour"
 		case k < len(toks) && toks[k] == "half":
 			v, n = 0.5, 1 // "half hour"
+		case qn > 0:
+			v, n = qv, qn // "a quarter of an hour"
 		case k < len(toks) && (toks[k] == "a" || toks[k] == "an"):
 			v, n = 1, 1
 		default:
