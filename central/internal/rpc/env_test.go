@@ -100,6 +100,9 @@ func newTestEnv(t testing.TB) *testEnv {
 		Presence:  rpctest.Presence{OnlineSince: map[string]time.Time{e.aliceHome.ID: time.Unix(1700000100, 0)}},
 		Timers:    e.timers,
 		Pipelines: e.pipelines,
+		// Instance control is wired so that the tenancy tests reach it.
+		InstanceStatus: &instances{status: map[string]*homeplanev1.Instance{}},
+		Commands:       &commands{},
 	}, Options{
 		Logger:     slog.New(NewLogHandler(slog.NewTextHandler(e.logs, nil))),
 		Registerer: e.reg,
