@@ -5,8 +5,11 @@ import (
 )
 
 var (
-	onVerbs  = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true}
-	offVerbs = map[string]bool{"deactivate": true, "disable": true, "close": true, "shut": true, "unlock": true, "kill": true, "stop": true, "lower": true}
+	// powerVerbs take "up" and "down" as a switch: "fire up the heater",
+	// "power down the TV".
+	powerVerbs = map[string]bool{"fire": true, "power": true, "boot": true}
+	onVerbs    = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true}
+	offVerbs   = map[string]bool{"deactivate": true, "disable": true, "close": true, "shut": true, "unlock": true, "kill": true, "stop": true, "lower": true}
 )
 
 // polarity finds whether the sentence switches something on (true) or off.
@@ -30,6 +33,8 @@ func (s *sentence) polarity() (on, ok bool) {
 			return false, true
 		case w == "up" && c.start > 0 && (s.toks[c.start-1] == "light" || s.toks[c.start-1] == "lights"):
 			return true, true
+		case (w == "up" || w == "down") && c.start > 0 && powerVerbs[s.toks[c.start-1]]:
+			return w == "up", true
 		case w == "up" && s.has("pull", "roll"):
 			return true, true
 		case w == "down" && s.has("pull", "roll", "let"):
@@ -51,7 +56,7 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	name := "HassTurnOn"
 	on, ok := s.polarity()
 	switch {
-	case s.has("toggle", "flip"):
+	case s.has("toggle", "flip") && !s.onOffParticle():
 		name = "HassToggle"
 	case ok && !on:
 		name = "HassTurnOff"
@@ -126,6 +131,25 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		slots["name"] = intent.NameAll
 	}
 	return intent.Intent{Name: name, Slots: slots}, true
+}
+
+// onOffParticle reports whether "on" or "off" is said as the verb's particle
+// ("flip the switch on", "flip off the fan"), not as a preposition ("toggle
+// the light on the porch"): it ends the sentence, follows the verb or comes
+// before a place.
+func (s *sentence) onOffParticle() bool {
+	for i, t := range s.toks {
+		if t != "on" && t != "off" {
+			continue
+		}
+		if i == len(s.toks)-1 || i > 0 && (s.toks[i-1] == "flip" || s.toks[i-1] == "toggle") {
+			return true
+		}
+		if next := s.toks[i+1]; next == "in" || next == "now" || next == "again" {
+			return true
+		}
+	}
+	return false
 }
 
 var switchableOrder = []string{"light", "switch", "fan", "cover", "lock", "valve", "scene", "script", "media_player", "climate", "vacuum"}

@@ -107,6 +107,8 @@ var sentenceSets = []struct {
 	{"farmhouse", "farmhouse.jsonl", "farmhouse_home.json", "floor aliases, every sensor, cover and valve class, several players"},
 	{"robustness", "robustness.jsonl", "", "speech as recognised: fillers, false starts, units, British words"},
 	{"flat", "flat.jsonl", "flat_home.json", "names that collide with words and areas, or hold apostrophes"},
+	{"condo", "condo.jsonl", "condo_home.json", "an American condo: floor and area aliases, people, sensors that name their measure"},
+	{"mixed", "mixed.jsonl", "", "what people say to the development home beyond its lines"},
 }
 
 // TestSentenceSets scores each set against its home: language the parser

@@ -84,9 +84,9 @@ var nouns = func() *lexNode {
 	bs("tamper", "tamper sensor", "tamper sensors")
 	bs("heat", "heat sensor", "heat sensors")
 	bs("cold", "cold sensor", "cold sensors")
-	bs("problem", "problem", "problems")
 	bs("update", "update", "updates")
 	add(class{domain: "binary_sensor", deviceClass: "gas", state: "on"}, "gas leak", "gas leaks")
+	add(class{domain: "binary_sensor", deviceClass: "problem", state: "on"}, "problem", "problems", "issue", "issues", "fault", "faults")
 	add(class{domain: "binary_sensor", deviceClass: "smoke", state: "on"}, "fire")
 	add(class{domain: "binary_sensor", deviceClass: "moisture", state: "on"}, "leak", "leaks", "water leak", "water leaks", "flood", "water")
 	return root

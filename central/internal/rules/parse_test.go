@@ -19,6 +19,8 @@ func smallHome(tb testing.TB) *intent.Registry {
 		{EntityId: "lock.front", Name: "Front Door", Domain: "lock", AreaId: "hall"},
 		{EntityId: "cover.study_blind", Name: "Study Blind", Domain: "cover", DeviceClass: "blind", AreaId: "study"},
 		{EntityId: "media_player.radio", Name: "Radio", Domain: "media_player", AreaId: "kitchen"},
+		{EntityId: "sensor.study_temperature", Name: "Study Temperature", Domain: "sensor", DeviceClass: "temperature", AreaId: "study"},
+		{EntityId: "person.ada", Name: "Ada", Domain: "person"},
 	}, []*homeplanev1.Area{
 		{Id: "kitchen", Name: "Kitchen", FloorId: "ground"},
 		{Id: "study", Name: "Study", Aliases: []string{"Office"}, FloorId: "upper"},
@@ -50,6 +52,16 @@ func TestParsePhrasings(t *testing.T) {
 		{"media", "next song on the radio", "", "HassMediaNext", map[string]any{"name": "Radio"}},
 		{"list", "put milk on my shopping list", "", "HassShoppingListAddItem", map[string]any{"item": "milk"}},
 		{"time", "what time is it", "", "HassGetCurrentTime", map[string]any{}},
+		{"power verb", "fire up the reading lamp", "", "HassTurnOn", map[string]any{"name": "Reading Lamp"}},
+		{"flip with particle", "flip the reading lamp off", "", "HassTurnOff", map[string]any{"name": "Reading Lamp"}},
+		{"bare flip", "flip the reading lamp", "", "HassToggle", map[string]any{"name": "Reading Lamp"}},
+		{"whole home", "turn off all the lights in the condo", "", "HassTurnOff", map[string]any{"domain": "light"}},
+		{"person", "is Ada home yet", "", "HassGetState", map[string]any{"domain": "person", "name": "Ada", "state": "home"}},
+		{"sensor by name", "what's the study temperature", "", "HassGetState", map[string]any{"name": "Study Temperature"}},
+		{"sensor and measure", "what is the temperature of the study temperature", "", "HassGetState",
+			map[string]any{"name": "Study Temperature", "domain": "sensor", "device_class": "temperature"}},
+		{"time added", "put 5 more minutes on the tea timer", "", "HassIncreaseTimer", map[string]any{"minutes": 5, "name": "tea"}},
+		{"time taken", "knock 2 minutes off my timer", "", "HassDecreaseTimer", map[string]any{"minutes": 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -91,17 +91,22 @@ func (s *sentence) question() (intent.Intent, bool) {
 		}
 		e := s.reg.Entity(ref.Index)
 		slots["name"] = ref.Name
+		// Words that only a lock, a person or a detector answers carry its
+		// domain; a sensor's only when a measure is said beside its name.
 		switch d := e.GetDomain(); {
-		case d == "lock":
+		case d == "lock" || d == "person":
 			slots["domain"] = d
-		case d == "binary_sensor" || d == "sensor" && e.GetDeviceClass() != "":
+		case d == "binary_sensor" || d == "sensor" && e.GetDeviceClass() != "" && s.saysMeasure(t.nameChunk):
 			slots["domain"] = d
 			if e.GetDeviceClass() != "" {
 				slots["device_class"] = e.GetDeviceClass()
 			}
 		}
-		if hasState {
+		switch {
+		case hasState:
 			slots["state"] = stateValue(sw, e.GetDomain())
+		case t.cls != nil && t.cls.state != "" && e.GetDeviceClass() == t.cls.deviceClass:
+			slots["state"] = t.cls.state // "is the pet feeder having a problem"
 		}
 		if t.area != "" {
 			slots["area"] = t.area
@@ -163,6 +168,29 @@ func (s *sentence) question() (intent.Intent, bool) {
 	}
 	s.place(t, slots, false)
 	return intent.Intent{Name: "HassGetState", Slots: slots}, true
+}
+
+// askWords frame a question about a reading without naming what is
+// measured: "what's the value of the input voltage right now".
+var askWords = map[string]bool{
+	"value": true, "reading": true, "read": true, "reads": true, "say": true, "says": true, "current": true,
+	"currently": true, "right": true, "now": true, "today": true, "at": true, "moment": true, "me": true, "much": true,
+}
+
+// saysMeasure reports whether the question names what is measured apart
+// from the sensor's name ("the furnace temperature", "the log file's
+// size"). A question that only says the name ("what's the bathroom
+// humidity") asks for that entity alone.
+func (s *sentence) saysMeasure(name chunk) bool {
+	for i, t := range s.toks {
+		if i >= name.start && i < name.end {
+			continue
+		}
+		if !questionStarts[t] && !skipWords[t] && !askWords[t] {
+			return true
+		}
+	}
+	return false
 }
 
 // refsOfClass returns the name's entities, or, when none has the device

@@ -242,7 +242,12 @@ func (t target) entity(reg *intent.Registry, domains ...string) (int, bool) {
 	return t.refs[0].Index, true
 }
 
-var everywhereWords = map[string]bool{"everywhere": true, "house": true, "home": true, "apartment": true, "flat": true}
+// everywhereWords name the whole home. A home with an area or floor of that
+// name ("Cottage") has it read as that place, since names are matched first.
+var everywhereWords = map[string]bool{
+	"everywhere": true, "house": true, "home": true, "apartment": true, "flat": true, "place": true,
+	"condo": true, "condominium": true, "townhouse": true, "cottage": true, "bungalow": true, "farmhouse": true,
+}
 
 func (s *sentence) target() target {
 	var t target
@@ -355,6 +360,9 @@ func isVerbHere(toks []string, i int) bool {
 		return i == 0 || next == "the" || next == "my" || next == "our" || next == "all" || next == "every" || next == "up"
 	case "light":
 		return next == "up"
+	case "fire", "power", "boot":
+		// "fire up the heater" holds no fire, unlike "is there a fire up there".
+		return (next == "up" || next == "down") && (i == 0 || !skipWords[toks[i-1]])
 	}
 	return false
 }

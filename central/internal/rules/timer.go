@@ -12,6 +12,7 @@ type duration struct {
 	h, m, s    float64
 	hasH, hasM bool
 	hasS       bool
+	more       bool // "5 more minutes": time added to a timer
 }
 
 func unitOf(t string) byte {
@@ -83,6 +84,7 @@ func parseDuration(toks []string, i int) (d duration, ok bool) {
 		// "two more minutes", "5 extra minutes"
 		for n > 0 && k+n < len(toks) && (toks[k+n] == "more" || toks[k+n] == "extra" || toks[k+n] == "additional") {
 			n++
+			d.more = true
 		}
 		if n == 0 || k+n >= len(toks) {
 			break
@@ -168,6 +170,7 @@ func (s *sentence) timer() (intent.Intent, bool) {
 	slots := map[string]any{}
 	name := ""
 	has := func(ws ...string) bool { return s.has(ws...) }
+	change := s.timerChange(durs)
 	switch {
 	case has("status", "left", "remaining", "longer") || s.hasSeq("how", "long") || s.hasSeq("how", "much", "time"):
 		name = "HassTimerStatus"
@@ -176,6 +179,8 @@ func (s *sentence) timer() (intent.Intent, bool) {
 	case has("decrease", "reduce", "subtract", "shorten", "minus", "take") ||
 		has("remove") && len(durs) > 0 && has("from", "off"):
 		name = "HassDecreaseTimer"
+	case change != "":
+		name = change
 	case has("pause", "hold", "freeze", "suspend"):
 		name = "HassPauseTimer"
 	case has("resume", "continue", "unpause", "unfreeze", "restart"):
@@ -283,6 +288,31 @@ func (s *sentence) timer() (intent.Intent, bool) {
 		}
 	}
 	return intent.Intent{Name: name, Slots: slots}, true
+}
+
+// timerChange reads a change of length from where a duration points, whatever
+// the verb: "put 10 more minutes on", "give it 5 extra minutes" add time,
+// "knock 2 minutes off", "shave a minute from" take it away.
+func (s *sentence) timerChange(durs []duration) string {
+	if s.has("set", "start", "create", "make") {
+		return "" // "set 10 minutes on the oven timer" is a new length
+	}
+	for _, d := range durs {
+		if d.start > 0 && s.toks[d.start-1] == "for" {
+			continue // "a timer for 10 minutes on the oven" is the timer's length
+		}
+		next := ""
+		if d.end < len(s.toks) {
+			next = s.toks[d.end]
+		}
+		switch {
+		case next == "off" || next == "from":
+			return "HassDecreaseTimer"
+		case d.more || next == "on" || next == "onto" || next == "to":
+			return "HassIncreaseTimer"
+		}
+	}
+	return ""
 }
 
 // asksTimeLeft reads "how much time is left" and "how long is left", which
