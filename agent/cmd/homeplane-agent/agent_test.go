@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +21,9 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -170,7 +176,8 @@ func TestAgentEndToEnd(t *testing.T) {
 
 	args := []string{"--central-url", centralSrv.URL, "--ha-url", haSrv.URL, "--ha-token", "ha-token",
 		"--state-dir", stateDir, "--log-level", "debug"}
-	stop := startAgent(t, append(args, "--enrollment-token", "one-time"))
+	metricsAddr := freeAddr(t)
+	stop := startAgent(t, append(args, "--enrollment-token", "one-time", "--metrics-addr", metricsAddr))
 
 	eventually(t, "presence online", func() bool { p := presence(t, srv); return p != nil && p.GetOnline() })
 	if p := presence(t, srv); p.GetHomeAssistantVersion() != hasim.DefaultVersion || p.GetAgentId() != e2eAgent {
@@ -199,6 +206,29 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 	if st, _ := sim.State("light.kitchen_ceiling"); st.State != "on" {
 		t.Fatalf("light is %q after turn_on", st.State)
+	}
+	// The metrics address tells what happened, in a form Prometheus reads.
+	mfs := scrape(t, "http://"+metricsAddr+"/metrics")
+	for name, want := range map[string]float64{
+		"homeplane_agent_mqtt_connected":               1,
+		"homeplane_agent_mqtt_commands_received_total": 1,
+		"homeplane_agent_commands_total":               1,
+	} {
+		var got float64
+		for _, m := range mfs[name].GetMetric() {
+			got += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+		if got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if mfs["process_resident_memory_bytes"] == nil || mfs["homeplane_agent_service_call_seconds"] == nil {
+		t.Errorf("runtime or histogram families missing from /metrics: %v", slices.Collect(maps.Keys(mfs)))
+	}
+	if resp, err := http.Get("http://" + metricsAddr + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz while connected: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	// A change made in Home Assistant reaches central as a delta.
@@ -241,4 +271,34 @@ func TestAgentNeedsTokenWhenNotEnrolled(t *testing.T) {
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("enrollment-token")) {
 		t.Fatalf("run = %v, want an error naming --enrollment-token", err)
 	}
+}
+
+// freeAddr returns a loopback address nothing listens on right now.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// scrape reads a metrics endpoint with the Prometheus text parser.
+func scrape(tb testing.TB, url string) map[string]*dto.MetricFamily {
+	tb.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		tb.Fatalf("GET %s: %v", url, err)
+	}
+	return mfs
 }

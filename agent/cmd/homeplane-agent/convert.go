@@ -30,14 +30,11 @@ func entityProto(e homeassistant.Entity) *homeplanev1.Entity {
 
 // stateProto converts a bare state, filling the registry facts from known
 // when the entity is in it.
-func stateProto(s homeassistant.State, known *homeplanev1.Entity) *homeplanev1.Entity {
+func stateProto(s homeassistant.State, known *facts) *homeplanev1.Entity {
 	out := &homeplanev1.Entity{EntityId: s.EntityID, Domain: domainOf(s.EntityID)}
 	if known != nil {
-		out.Name = known.GetName()
-		out.Aliases = known.GetAliases()
-		out.Domain = known.GetDomain()
-		out.DeviceClass = known.GetDeviceClass()
-		out.AreaId = known.GetAreaId()
+		out.Name, out.Aliases, out.Domain = known.name, known.aliases, known.domain
+		out.DeviceClass, out.AreaId = known.deviceClass, known.areaID
 	}
 	setState(out, s)
 	if out.Name == "" {

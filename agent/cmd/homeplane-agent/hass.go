@@ -27,23 +27,36 @@ var _ homeAssistant = (*homeassistant.Client)(nil)
 // (from deltas and command results) carry names, areas and aliases too.
 type known struct {
 	mu sync.RWMutex
-	by map[string]*homeplanev1.Entity
+	by map[string]facts
+}
+
+// facts are an entity's registry facts: what a bare state lacks. Only these
+// are kept, not the states and attributes, which can be most of a large
+// home's registry.
+type facts struct {
+	name, domain, deviceClass, areaID string
+	aliases                           []string
 }
 
 func (k *known) set(entities []*homeplanev1.Entity) {
-	by := make(map[string]*homeplanev1.Entity, len(entities))
+	by := make(map[string]facts, len(entities))
 	for _, e := range entities {
-		by[e.GetEntityId()] = e
+		by[e.GetEntityId()] = facts{name: e.GetName(), domain: e.GetDomain(), deviceClass: e.GetDeviceClass(),
+			areaID: e.GetAreaId(), aliases: e.GetAliases()}
 	}
 	k.mu.Lock()
 	k.by = by
 	k.mu.Unlock()
 }
 
-func (k *known) get(id string) *homeplanev1.Entity {
+// get returns the facts of an entity of the last full sync, or nil.
+func (k *known) get(id string) *facts {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return k.by[id]
+	if f, ok := k.by[id]; ok {
+		return &f
+	}
+	return nil
 }
 
 // caller adapts the Home Assistant client to dispatch.HomeAssistant.

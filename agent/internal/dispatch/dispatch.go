@@ -10,9 +10,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/homeplane/homeplane/agent/internal/metrics"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
@@ -36,8 +36,9 @@ const (
 
 // Options are the dispatcher's optional settings; zero values pick defaults.
 type Options struct {
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Logger *slog.Logger
+	// Metrics receives the instruments; nil keeps them unexposed.
+	Metrics *metrics.Registry
 	// MaxCalls bounds the service calls in one command (default 32).
 	MaxCalls int
 	// MaxEntityIDs bounds the entity ids of one call (default 256).
@@ -59,7 +60,7 @@ type Dispatcher struct {
 	log     *slog.Logger
 	opts    Options
 	cache   *cache
-	metrics *metrics
+	metrics *dispatchMetrics
 }
 
 // New returns a Dispatcher calling ha.
@@ -90,7 +91,7 @@ func New(ha HomeAssistant, opts Options) *Dispatcher {
 		log:     opts.Logger,
 		opts:    opts,
 		cache:   newCache(opts.CacheSize),
-		metrics: newMetrics(opts.Registerer),
+		metrics: newMetrics(opts.Metrics),
 	}
 }
 

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 )
 
 // CommandError is a WebSocket command's failure result.
@@ -67,9 +69,11 @@ func decodeFrame(b []byte) ([]message, error) {
 	return []message{m}, nil
 }
 
-// session is one authenticated WebSocket connection.
+// session is one authenticated WebSocket connection. One goroutine reads;
+// writes may come from several (Watch pings while its reader waits).
 type session struct {
 	conn    *websocket.Conn
+	writeMu sync.Mutex
 	nextID  atomic.Int64
 	pending []message
 	version string
@@ -95,10 +99,13 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, resp, err := websocket.Dial(ctx, target, &websocket.DialOptions{HTTPClient: c.http})
+	conn, resp, err := c.websocketDialer().DialContext(ctx, target, nil)
+	if resp != nil {
+		resp.Body.Close()
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if err := dialContextError(ctx, err); err != nil {
+			return nil, err
 		}
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			// e.g. 503 while Home Assistant starts: keep the status for errors.Is.
@@ -109,10 +116,36 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 	conn.SetReadLimit(MaxAnswerBytes)
 	s := &session{conn: conn}
 	if err := s.authenticate(ctx, c.bearer()); err != nil {
-		_ = conn.Close(websocket.StatusNormalClosure, "")
+		s.close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// dialContextError returns the context's error when it ended the dial. The
+// dialer bounds the handshake with ctx's deadline on the connection itself,
+// which can expire a moment before ctx reports it.
+func dialContextError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if d, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// websocketDialer dials the way the REST client does: same TLS settings,
+// dialer and proxy when its transport is an *http.Transport.
+func (c *Client) websocketDialer() *websocket.Dialer {
+	d := &websocket.Dialer{HandshakeTimeout: DefaultTimeout, Proxy: http.ProxyFromEnvironment}
+	if t, ok := c.http.Transport.(*http.Transport); ok {
+		d.Proxy, d.NetDialContext = t.Proxy, t.DialContext
+		if t.TLSClientConfig != nil {
+			d.TLSClientConfig = t.TLSClientConfig.Clone()
+		}
+	}
+	return d
 }
 
 func (s *session) authenticate(ctx context.Context, token string) error {
@@ -140,31 +173,56 @@ func (s *session) authenticate(ctx context.Context, token string) error {
 	return fmt.Errorf("home assistant: websocket auth: unexpected %q", m.Type)
 }
 
-func (s *session) close() { _ = s.conn.Close(websocket.StatusNormalClosure, "") }
+// closeWait bounds the close handshake.
+const closeWait = time.Second
+
+// close says goodbye and closes the connection.
+func (s *session) close() {
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	_ = s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWait))
+	_ = s.conn.Close()
+}
 
 func (s *session) write(ctx context.Context, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return s.conn.Write(ctx, websocket.MessageText, b)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	defer context.AfterFunc(ctx, s.abort)()
+	if err := s.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return nil
 }
 
-// read returns the next message. Note that a context ending during a read
-// closes the connection (coder/websocket's rule).
+// abort closes the connection under a blocked read or write when their
+// context ends. Closing is safe from any goroutine (the deadline setters are
+// not), and it happens only once ctx.Err is set, so the caller reports the
+// context's error.
+func (s *session) abort() { _ = s.conn.NetConn().Close() }
+
+// read returns the next message. A context ending during a read closes the
+// connection: a WebSocket cannot resume after an interrupted read.
 func (s *session) read(ctx context.Context) (message, error) {
 	for len(s.pending) == 0 {
-		typ, b, err := s.conn.Read(ctx)
+		stop := context.AfterFunc(ctx, s.abort)
+		typ, b, err := s.conn.ReadMessage()
+		stop()
 		if err != nil {
 			if ctx.Err() != nil {
 				return message{}, ctx.Err()
 			}
-			if errors.Is(err, websocket.ErrMessageTooBig) {
+			if errors.Is(err, websocket.ErrReadLimit) {
 				return message{}, ErrTooLarge
 			}
 			return message{}, err
 		}
-		if typ != websocket.MessageText {
+		if typ != websocket.TextMessage {
 			continue
 		}
 		msgs, err := decodeFrame(b)

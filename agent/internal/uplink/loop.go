@@ -42,7 +42,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				continue
 			}
-			u.metrics.connects.WithLabelValues("error").Inc()
+			u.metrics.connects.With("error").Inc()
 			failures++
 			d := u.backoff(failures)
 			u.log.Warn("mqtt connect failed", "url", u.opts.MQTTURL, "error", err, "attempt", failures, "retry_in", d.Round(time.Millisecond))
@@ -50,7 +50,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 			continue
 		}
 
-		u.metrics.connects.WithLabelValues("ok").Inc()
+		u.metrics.connects.With("ok").Inc()
 		u.log.Info("mqtt connected", "url", u.opts.MQTTURL, "after_failures", failures)
 		start := time.Now()
 		u.setConn(c)
@@ -200,7 +200,7 @@ func (u *Uplink) spoolResult(ctx context.Context, res *homeplanev1.Result) bool 
 }
 
 func (u *Uplink) drop(m mqtt.Message, reason, detail string) {
-	u.metrics.dropped.WithLabelValues(reason).Inc()
+	u.metrics.dropped.With(reason).Inc()
 	u.log.Warn("incoming message dropped", "topic", m.Topic(), "bytes", len(m.Payload()), "reason", detail)
 	m.Ack()
 }

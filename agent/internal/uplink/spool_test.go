@@ -8,8 +8,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/homeplane/homeplane/agent/internal/metrics"
 	"github.com/homeplane/homeplane/agent/internal/outbox"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
@@ -34,8 +34,8 @@ func TestResultOfALostConnectionGoesThroughTheOutbox(t *testing.T) {
 	hook := newHook()
 	b := startBroker(t, "127.0.0.1:0", hook)
 	h := &gatedHandler{started: make(chan struct{}), release: make(chan struct{})}
-	reg := prometheus.NewRegistry()
-	u := New(testIdentity(b.addr), h, Options{Registerer: reg, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	reg := metrics.NewRegistry()
+	u := New(testIdentity(b.addr), h, Options{Metrics: reg, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	ob, err := outbox.Open(t.TempDir(), u, outbox.Options{Offline: ErrDisconnected, RetryInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -16,10 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/homeplane/homeplane/agent/internal/identity"
+	"github.com/homeplane/homeplane/agent/internal/metrics"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
@@ -41,8 +41,9 @@ type Handler interface {
 
 // Options are the uplink's optional settings; zero values pick defaults.
 type Options struct {
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Logger *slog.Logger
+	// Metrics receives the instruments; nil keeps them unexposed.
+	Metrics *metrics.Registry
 	// MQTTURL overrides the broker address in the identity.
 	MQTTURL   string
 	TLSConfig *tls.Config
@@ -80,7 +81,7 @@ type Uplink struct {
 	h       Handler
 	opts    Options
 	log     *slog.Logger
-	metrics *metrics
+	metrics *uplinkMetrics
 
 	cmdTopic, presenceTopic string
 	sem                     chan struct{}
@@ -127,7 +128,7 @@ func New(id identity.Identity, h Handler, opts Options) *Uplink {
 		h:       h,
 		opts:    opts,
 		log:     opts.Logger.With("agent_id", id.AgentID, "home_id", id.HomeID),
-		metrics: newMetrics(opts.Registerer),
+		metrics: newMetrics(opts.Metrics),
 		sem:     make(chan struct{}, opts.MaxConcurrent),
 	}
 	if topic.ValidHomeID(id.HomeID) {
@@ -182,14 +183,14 @@ func (u *Uplink) publishOn(ctx context.Context, c *conn, kind topic.Kind, msg pr
 		return fmt.Errorf("uplink: encode %s: %w", kind, err)
 	}
 	if c == nil {
-		u.metrics.publishErrors.WithLabelValues(string(kind)).Inc()
+		u.metrics.publishErrors.With(string(kind)).Inc()
 		return ErrDisconnected
 	}
 	if err := c.publish(ctx, topic.For(u.id.HomeID, kind), kind.Retained(), b); err != nil {
-		u.metrics.publishErrors.WithLabelValues(string(kind)).Inc()
+		u.metrics.publishErrors.With(string(kind)).Inc()
 		return fmt.Errorf("uplink: publish %s: %w", kind, err)
 	}
-	u.metrics.published.WithLabelValues(string(kind)).Inc()
+	u.metrics.published.With(string(kind)).Inc()
 	return nil
 }
 

@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/homeplane/homeplane/agent/internal/dispatch"
 	"github.com/homeplane/homeplane/agent/internal/identity"
+	"github.com/homeplane/homeplane/agent/internal/metrics"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
@@ -53,7 +55,7 @@ type harness struct {
 	u    *Uplink
 	h    *handler
 	ha   *countingHA
-	reg  *prometheus.Registry
+	reg  *metrics.Registry
 	stop func() // cancels Run and waits for it
 }
 
@@ -74,8 +76,8 @@ func start(tb testing.TB, b *testBroker, opts Options) *harness {
 	tb.Helper()
 	ha := &countingHA{}
 	h := &handler{d: dispatch.New(ha, dispatch.Options{})}
-	reg := prometheus.NewRegistry()
-	opts.Registerer = reg
+	reg := metrics.NewRegistry()
+	opts.Metrics = reg
 	opts.AgentVersion = "test-1"
 	if opts.MinBackoff == 0 {
 		opts.MinBackoff = 10 * time.Millisecond
@@ -329,21 +331,18 @@ func FuzzDecodeCommand(f *testing.F) {
 	})
 }
 
-// counter sums every sample of the named counter family.
-func counter(tb testing.TB, reg *prometheus.Registry, name string) float64 {
+// counter sums every sample of the named counter family, read back from
+// the exposition the agent serves.
+func counter(tb testing.TB, reg *metrics.Registry, name string) float64 {
 	tb.Helper()
-	mfs, err := reg.Gather()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(reg.String()))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += m.GetCounter().GetValue()
-		}
+	for _, m := range mfs[name].GetMetric() {
+		sum += m.GetCounter().GetValue()
 	}
 	return sum
 }
