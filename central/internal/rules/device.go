@@ -44,6 +44,9 @@ func (s *sentence) polarity() (on, ok bool) {
 			return s.has("back", "open", "apart"), true
 		}
 	}
+	if s.getGoing() {
+		return true, true
+	}
 	// "light up the kitchen": "light" was read as a noun.
 	if s.hasSeq("light", "up") {
 		return true, true
@@ -193,12 +196,16 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 	brightWord := s.has("brightness", "bright", "brighter", "dim", "dimmer", "brightest", "dimmest")
 	percent := s.has("percent", "percentage")
 	v, hasNum := s.firstNumber()
+	verb := brightWord || s.has("set", "turn", "change", "make")
+	frac, hasFrac := s.brightnessFraction()
 	switch {
+	case hasFrac: // before the number: "three quarters brightness" is no 3
+		slots["brightness"] = number(frac * 100)
 	case hasNum && (brightWord || percent):
 		slots["brightness"] = number(v)
-	case s.hasAny(maxWords) && (brightWord || s.has("set", "turn", "change", "make")):
+	case s.hasAny(maxWords) && (verb || s.toExtreme(maxWords)) || s.hasSeq("all", "the", "way", "up"):
 		slots["brightness"] = 100
-	case s.hasAny(minWords) && (brightWord || s.has("set", "turn", "change", "make")):
+	case s.hasAny(minWords) && (verb || s.toExtreme(minWords)) || s.hasSeq("all", "the", "way", "down"):
 		slots["brightness"] = 1
 	}
 	for _, c := range s.chunks {
@@ -222,6 +229,34 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 		s.place(t, slots, true)
 	}
 	return intent.Intent{Name: "HassLightSet", Slots: slots}, true
+}
+
+// toExtreme reports "to (the) lowest": the terse "night light to lowest"
+// sets brightness with no verb.
+func (s *sentence) toExtreme(set map[string]bool) bool {
+	for i := 1; i < len(s.toks); i++ {
+		if set[s.toks[i]] && (s.toks[i-1] == "to" || s.toks[i-1] == "the" && i > 1 && s.toks[i-2] == "to") {
+			return true
+		}
+	}
+	return false
+}
+
+// brightnessFraction reads "half brightness", "a quarter brightness" and
+// "three quarters brightness" as a share of full brightness.
+func (s *sentence) brightnessFraction() (float64, bool) {
+	for i := 0; i < len(s.toks); i++ {
+		v, n := 0.0, 0
+		if s.toks[i] == "half" {
+			v, n = 0.5, 1
+		} else if v, n = quarterAt(s.toks, i); n == 0 {
+			continue
+		}
+		if j := i + n; j < len(s.toks) && (s.toks[j] == "brightness" || s.toks[j] == "bright" || s.toks[j] == "power") {
+			return v, true
+		}
+	}
+	return 0, false
 }
 
 func (s *sentence) hasAny(set map[string]bool) bool {

@@ -109,6 +109,8 @@ var sentenceSets = []struct {
 	{"flat", "flat.jsonl", "flat_home.json", "names that collide with words and areas, or hold apostrophes"},
 	{"condo", "condo.jsonl", "condo_home.json", "an American condo: floor and area aliases, people, sensors that name their measure"},
 	{"mixed", "mixed.jsonl", "", "what people say to the development home beyond its lines"},
+	{"semi", "semi.jsonl", "semi_home.json", "a British semi: three floors with aliases, radiators, people, number words"},
+	{"everyday", "everyday.jsonl", "", "indirect questions and recogniser-style speech to the development home"},
 }
 
 // TestSentenceSets scores each set against its home: language the parser

@@ -17,14 +17,14 @@ func (s *sentence) list() (intent.Intent, bool) {
 			l = i
 		}
 	}
-	if l < 1 {
-		return intent.Intent{}, false
-	}
 	add := false
 	verbEnd := 1
 	switch s.toks[0] {
-	case "add", "put", "append", "include", "insert", "write":
+	case "add", "put", "append", "include", "insert", "write", "stick", "pop", "chuck", "jot":
 		add = true
+		if len(s.toks) > 1 && s.toks[1] == "down" {
+			verbEnd = 2 // "jot down eggs on the list"
+		}
 	case "check", "cross", "tick", "mark", "complete", "remove", "delete", "strike", "finish":
 		if len(s.toks) > 1 && s.toks[1] == "off" {
 			verbEnd = 2
@@ -32,11 +32,20 @@ func (s *sentence) list() (intent.Intent, bool) {
 	default:
 		return intent.Intent{}, false
 	}
-	// Walk back from "list": its name, a determiner, then prepositions.
 	j := l
-	for j > verbEnd && !listPreps[s.toks[j-1]] && s.toks[j-1] != "my" && s.toks[j-1] != "the" && s.toks[j-1] != "our" {
-		j--
+	if l < 1 {
+		// "add mow the lawn to my chores": a to-do list said by its name alone.
+		if j = s.todoNameAtEnd(verbEnd); j < 0 {
+			return intent.Intent{}, false
+		}
+		l = len(s.toks)
+	} else {
+		// Walk back from "list" over its name.
+		for j > verbEnd && !listPreps[s.toks[j-1]] && s.toks[j-1] != "my" && s.toks[j-1] != "the" && s.toks[j-1] != "our" {
+			j--
+		}
 	}
+	// Then a determiner, then prepositions.
 	listName := s.text(j, l)
 	for j > verbEnd && (s.toks[j-1] == "my" || s.toks[j-1] == "the" || s.toks[j-1] == "our") {
 		j--
@@ -75,4 +84,21 @@ func (s *sentence) list() (intent.Intent, bool) {
 		return intent.Intent{Name: "HassShoppingListCompleteItem", Slots: slots}, true
 	}
 	return intent.Intent{Name: "HassListCompleteItem", Slots: slots}, true
+}
+
+// todoNameAtEnd returns where the name of a to-do list that ends the
+// sentence begins, or -1.
+func (s *sentence) todoNameAtEnd(from int) int {
+	for k := from + 1; k < len(s.toks); k++ {
+		n, refs := s.reg.Match(s.toks, k)
+		if k+n != len(s.toks) {
+			continue
+		}
+		for _, r := range refs {
+			if r.Kind == intent.RefEntity && s.reg.Entity(r.Index).GetDomain() == "todo" {
+				return k
+			}
+		}
+	}
+	return -1
 }

@@ -167,7 +167,7 @@ func (s *sentence) vacuum() (intent.Intent, bool) {
 	name := "HassVacuumStart"
 	if s.has("dock", "base", "home", "charger", "return", "back") {
 		name = "HassVacuumReturnToBase"
-	} else if !s.has("start", "vacuum", "vacuuming", "clean", "hoover", "hoovering", "run", "go") && s.first() != "vacuum" {
+	} else if !s.has("start", "vacuum", "vacuuming", "clean", "hoover", "hoovering", "run", "go") && s.first() != "vacuum" && !s.getGoing() {
 		return intent.Intent{}, false
 	}
 	slots := map[string]any{}
@@ -178,4 +178,10 @@ func (s *sentence) vacuum() (intent.Intent, bool) {
 		s.place(t, slots, false)
 	}
 	return intent.Intent{Name: name, Slots: slots}, true
+}
+
+// getGoing reads "get the hoover going", "get the fan started": to set
+// something going is to start it.
+func (s *sentence) getGoing() bool {
+	return s.first() == "get" && s.has("going", "started", "running", "moving")
 }

@@ -76,6 +76,72 @@ func TestParsePhrasings(t *testing.T) {
 	}
 }
 
+// spokenHome has names that overlap common nouns: a sensor and a detector
+// of one name, a light named after its room, a vacuum with an alias and a
+// to-do list.
+func spokenHome(tb testing.TB) *intent.Registry {
+	tb.Helper()
+	return intent.NewRegistry([]*homeplanev1.Entity{
+		{EntityId: "light.garage", Name: "Garage Light", Domain: "light", AreaId: "garage"},
+		{EntityId: "light.porch", Name: "Porch Lamp", Domain: "light", AreaId: "porch"},
+		{EntityId: "lock.back", Name: "Back Door", Domain: "lock", AreaId: "porch"},
+		{EntityId: "sensor.cellar", Name: "Cellar", Domain: "sensor", DeviceClass: "temperature", AreaId: "garage"},
+		{EntityId: "sensor.meter", Name: "Meter", Domain: "sensor", DeviceClass: "power", AreaId: "garage"},
+		{EntityId: "binary_sensor.bell_battery", Name: "Bell", Domain: "binary_sensor", DeviceClass: "battery", AreaId: "porch"},
+		{EntityId: "sensor.bell_battery", Name: "Bell", Domain: "sensor", DeviceClass: "battery", AreaId: "porch"},
+		{EntityId: "binary_sensor.tablet_update", Name: "Tablet", Domain: "binary_sensor", DeviceClass: "update"},
+		{EntityId: "vacuum.robbie", Name: "Robbie", Aliases: []string{"Dyson"}, Domain: "vacuum", AreaId: "garage"},
+		{EntityId: "todo.jobs", Name: "Jobs", Domain: "todo"},
+	}, []*homeplanev1.Area{{Id: "garage", Name: "Garage"}, {Id: "porch", Name: "Porch"}}, nil)
+}
+
+// TestParseSpokenForms checks contractions, indirect questions, measure
+// words, brightness and duration fractions and informal verbs.
+func TestParseSpokenForms(t *testing.T) {
+	reg := spokenHome(t)
+	p := New(Options{})
+	tests := []struct {
+		text, want string
+		slots      map[string]any
+	}{
+		{"do you know if the back door's locked", "HassGetState", map[string]any{"name": "Back Door", "domain": "lock", "state": "locked"}},
+		{"can you check whether the garage light's on", "HassGetState", map[string]any{"name": "Garage Light", "state": "on"}},
+		{"could you tell me if the porch lamp's off", "HassGetState", map[string]any{"name": "Porch Lamp", "state": "off"}},
+		{"how cold is the cellar", "HassGetState", map[string]any{"name": "Cellar", "domain": "sensor", "device_class": "temperature"}},
+		{"what's the power reading on the meter", "HassGetState", map[string]any{"name": "Meter", "domain": "sensor", "device_class": "power"}},
+		{"what's the bell battery level", "HassGetState", map[string]any{"name": "Bell", "domain": "sensor", "device_class": "battery"}},
+		{"how much battery has the bell got", "HassGetState", map[string]any{"name": "Bell", "domain": "sensor", "device_class": "battery"}},
+		{"is the bell battery low", "HassGetState", map[string]any{"name": "Bell", "domain": "binary_sensor", "device_class": "battery", "state": "on"}},
+		{"does the tablet have an update", "HassGetState", map[string]any{"name": "Tablet", "domain": "binary_sensor", "device_class": "update", "state": "on"}},
+		{"set the porch lamp to half brightness", "HassLightSet", map[string]any{"name": "Porch Lamp", "brightness": 50}},
+		{"porch lamp to three quarters brightness", "HassLightSet", map[string]any{"name": "Porch Lamp", "brightness": 75}},
+		{"porch lamp to the lowest", "HassLightSet", map[string]any{"name": "Porch Lamp", "brightness": 1}},
+		{"turn the porch lamp all the way up", "HassLightSet", map[string]any{"name": "Porch Lamp", "brightness": 100}},
+		{"turn the porch lamp all the way down", "HassLightSet", map[string]any{"name": "Porch Lamp", "brightness": 1}},
+		{"turn the garage lights down to 30 percent", "HassLightSet", map[string]any{"area": "Garage", "brightness": 30}},
+		{"turn the garage light down to 30 percent", "HassLightSet", map[string]any{"name": "Garage Light", "brightness": 30}},
+		{"set a timer for an hour and a half", "HassStartTimer", map[string]any{"hours": 1, "minutes": 30}},
+		{"set a timer for a minute and a half", "HassStartTimer", map[string]any{"minutes": 1, "seconds": 30}},
+		{"set a timer for one and a half hours", "HassStartTimer", map[string]any{"hours": 1.5}},
+		{"pop oat milk on the shopping list", "HassShoppingListAddItem", map[string]any{"item": "oat milk"}},
+		{"add clean the gutters to my jobs", "HassListAddItem", map[string]any{"item": "clean the gutters", "name": "Jobs"}},
+		{"never mind, sorry", "HassNevermind", map[string]any{}},
+		{"cancel that, thanks", "HassNevermind", map[string]any{}},
+		{"get the dyson going", "HassVacuumStart", map[string]any{"name": "Dyson"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			got, err := p.Parse(context.Background(), tt.text, reg, intent.Context{})
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tt.text, err)
+			}
+			if got.Name != tt.want || !slotsMatch(tt.slots, got.Slots, false) {
+				t.Errorf("Parse(%q) = %s %v, want %s %v", tt.text, got.Name, got.Slots, tt.want, tt.slots)
+			}
+		})
+	}
+}
+
 func TestParseNoIntent(t *testing.T) {
 	reg := smallHome(t)
 	p := New(Options{})

@@ -190,13 +190,19 @@ var interjections = map[string]bool{
 	"sorry": true, "wait": true, "nah": true, "nope": true, "okay": true, "ok": true, "oops": true,
 }
 
+// trailingFillers close a withdrawal without adding to it.
+var trailingFillers = map[string]bool{
+	"then": true, "sorry": true, "anyway": true, "anyways": true, "though": true, "actually": true,
+	"thanks": true, "mate": true, "love": true, "ok": true, "okay": true, "now": true, "please": true,
+}
+
 func (s *sentence) nevermind() (intent.Intent, bool) {
 	toks := s.toks
 	for len(toks) > 1 && interjections[toks[0]] {
 		toks = toks[1:]
 	}
-	if n := len(toks); n > 1 && toks[n-1] == "then" {
-		toks = toks[:n-1] // "never mind then"
+	for n := len(toks); n > 1 && trailingFillers[toks[n-1]]; n-- {
+		toks = toks[:n-1] // "never mind then", "never mind, sorry"
 	}
 	switch strings.Join(toks, " ") {
 	case "never mind", "nevermind", "forget it", "forget about it", "forget that", "cancel", "cancel that",

@@ -32,6 +32,9 @@ func (s *sentence) stateOf() (stateWord, bool) {
 		if d, is := doneStates[w]; is && s.first() == "did" {
 			w = d
 		}
+		if !measuredNotStated(s.toks, c.start) {
+			continue
+		}
 		sw, is := stateWords[w]
 		if w == "off" && c.start > 0 && goingOff[s.toks[c.start-1]] {
 			sw = stateWord{binary: "on"} // an alarm "going off" is triggered
@@ -43,6 +46,29 @@ func (s *sentence) stateOf() (stateWord, bool) {
 		}
 	}
 	return found, ok
+}
+
+// measuredNotStated reports whether the word at i may state a condition:
+// "how cold is the fridge" asks for a reading, and the "on" of "the
+// temperature on the loft sensor" is a preposition.
+func measuredNotStated(toks []string, i int) bool {
+	if i == 1 && toks[0] == "how" {
+		return false
+	}
+	if toks[i] == "on" && i+1 < len(toks) {
+		switch toks[i+1] {
+		case "the", "my", "our", "a", "your":
+			return false
+		}
+	}
+	return true
+}
+
+// asksValue reports whether a question asks for a sensor's value rather
+// than a detector's yes or no: "the doorbell battery level", "how much
+// battery is left", unlike "is the doorbell battery low".
+func (s *sentence) asksValue() bool {
+	return s.has("level", "levels", "percentage", "percent") || s.hasSeq("how", "much")
 }
 
 func (s *sentence) question() (intent.Intent, bool) {
@@ -77,8 +103,12 @@ func (s *sentence) question() (intent.Intent, bool) {
 		}
 		ref := t.refs[0]
 		best := -1
+		value := s.asksValue()
 		for _, r := range t.refs {
 			e := s.reg.Entity(r.Index)
+			if value && e.GetDomain() == "binary_sensor" && len(t.refs) > 1 {
+				continue // a value is read from the sensor of that name
+			}
 			// a binary sensor of the lock class answers "is the pet door locked" too.
 			if wantClass != "" && e.GetDeviceClass() == wantClass || sw.domain != "" && (e.GetDomain() == sw.domain || e.GetDeviceClass() == sw.domain) {
 				ref = r
@@ -107,6 +137,9 @@ func (s *sentence) question() (intent.Intent, bool) {
 			slots["state"] = stateValue(sw, e.GetDomain())
 		case t.cls != nil && t.cls.state != "" && e.GetDeviceClass() == t.cls.deviceClass:
 			slots["state"] = t.cls.state // "is the pet feeder having a problem"
+		case t.cls != nil && t.cls.domain == "binary_sensor" && e.GetDomain() == "binary_sensor" &&
+			e.GetDeviceClass() == t.cls.deviceClass && s.has("have", "has", "there", "any", "available"):
+			slots["state"] = "on" // "does the phone have an update available"
 		}
 		if t.area != "" {
 			slots["area"] = t.area

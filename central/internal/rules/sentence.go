@@ -43,14 +43,47 @@ func isStateWord(t string) bool {
 	return ok
 }
 
+// notPossessed are words that cannot be what a name's possessive owns:
+// "turn the garage lights down to 30" holds the lights of the garage, not
+// the "Garage Light"'s down.
+var notPossessed = map[string]bool{"up": true, "down": true, "to": true, "and": true, "with": true, "for": true, "from": true, "by": true}
+
+// possessedAt reports whether toks[i] may follow a possessive name.
+func possessedAt(toks []string, i int) bool {
+	t := toks[i]
+	if verbAfterName[t] || notPossessed[t] || isStateWord(t) {
+		return false
+	}
+	_, n := parseNumber(toks, i)
+	return n == 0
+}
+
+// isContracted reports whether a yes/no question has lost its verb to a
+// contraction: "check if the front door's locked" arrives as "check if the
+// front doors locked", where "doors" is "door is".
+func isContracted(toks []string) bool {
+	if len(toks) < 3 || toks[0] != "check" || toks[1] != "if" {
+		return false
+	}
+	for _, t := range toks[2:] {
+		switch t {
+		case "is", "are", "was", "were", "has", "have":
+			return false
+		}
+	}
+	return true
+}
+
 var quantifiers = map[string]bool{"any": true, "all": true, "every": true, "each": true, "some": true, "no": true}
 
 func newSentence(toks []string, reg *intent.Registry, pc intent.Context) *sentence {
 	s := &sentence{toks: toks, reg: reg, pc: pc, chunks: make([]chunk, 0, len(toks))}
+	contracted := isContracted(toks)
 	for i := 0; i < len(toks); {
 		rn, refs := reg.Match(toks, i)
 		ln, cls := matchNoun(toks, i)
-		if pn, prefs := reg.MatchPossessive(toks, i); pn > rn && pn > ln && i+pn < len(toks) && !verbAfterName[toks[i+pn]] && !isStateWord(toks[i+pn]) {
+		if pn, prefs := reg.MatchPossessive(toks, i); pn > rn && pn > ln && i+pn < len(toks) &&
+			(possessedAt(toks, i+pn) || contracted && isStateWord(toks[i+pn])) {
 			rn, refs = pn, prefs
 		}
 		if isVerbHere(toks, i) {

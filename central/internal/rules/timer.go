@@ -94,16 +94,28 @@ func parseDuration(toks []string, i int) (d duration, ok bool) {
 			break
 		}
 		next := k + n + 1
-		if hasPrefix(toks[next:], andAHalf) {
-			v, next = v+0.5, next+len(andAHalf) // "an hour and a half"
+		half := hasPrefix(toks[next:], andAHalf)
+		if half {
+			next += len(andAHalf)
 		}
+		// "an hour and a half" is said as an hour, then half of one: it
+		// reads as 1 hour 30 minutes, where "one and a half hours" is 1.5.
 		switch u {
 		case 'h':
 			d.h, d.hasH = v, true
+			if half {
+				d.m, d.hasM = d.m+30, true
+			}
 		case 'm':
 			d.m, d.hasM = v, true
+			if half {
+				d.s, d.hasS = d.s+30, true
+			}
 		case 's':
 			d.s, d.hasS = v, true
+			if half {
+				d.s += 0.5
+			}
 		}
 		ok = true
 		j = next
