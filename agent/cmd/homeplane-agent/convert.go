@@ -28,11 +28,11 @@ func entityProto(e homeassistant.Entity) *homeplanev1.Entity {
 	return out
 }
 
-// stateProto converts a bare state, filling the registry facts from known
+// stateProto converts a bare state, filling the registry facts from k
 // when the entity is in it.
-func stateProto(s homeassistant.State, known *facts) *homeplanev1.Entity {
+func stateProto(s homeassistant.State, k *known) *homeplanev1.Entity {
 	out := &homeplanev1.Entity{EntityId: s.EntityID, Domain: domainOf(s.EntityID)}
-	if known != nil {
+	if known, ok := k.get(s.EntityID); ok {
 		out.Name, out.Aliases, out.Domain = known.name, known.aliases, known.domain
 		out.DeviceClass, out.AreaId = known.deviceClass, known.areaID
 	}

@@ -49,14 +49,12 @@ func (k *known) set(entities []*homeplanev1.Entity) {
 	k.mu.Unlock()
 }
 
-// get returns the facts of an entity of the last full sync, or nil.
-func (k *known) get(id string) *facts {
+// get returns the facts of an entity of the last full sync.
+func (k *known) get(id string) (facts, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	if f, ok := k.by[id]; ok {
-		return &f
-	}
-	return nil
+	f, ok := k.by[id]
+	return f, ok
 }
 
 // caller adapts the Home Assistant client to dispatch.HomeAssistant.
@@ -71,7 +69,7 @@ func (c *caller) CallService(ctx context.Context, domain, service string, data m
 	states, err := c.ha.CallService(ctx, domain, service, data)
 	out := make([]*homeplanev1.Entity, 0, len(states))
 	for _, s := range states {
-		out = append(out, stateProto(s, c.known.get(s.EntityID)))
+		out = append(out, stateProto(s, c.known))
 	}
 	if err != nil && unreachable(err) {
 		return out, fmt.Errorf("%w: %w", dispatch.ErrUnavailable, err)

@@ -193,7 +193,7 @@ func (s *syncer) flushDelta(ctx context.Context) (full bool) {
 			msg.RemovedEntityIds = append(msg.RemovedEntityIds, id)
 			continue
 		}
-		msg.Entities = append(msg.Entities, stateProto(*st, s.known.get(id)))
+		msg.Entities = append(msg.Entities, stateProto(*st, s.known))
 	}
 	err := s.pub.Publish(ctx, topic.Entities, msg)
 	switch {

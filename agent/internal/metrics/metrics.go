@@ -128,13 +128,14 @@ func (v *CounterVec) write(w *bufio.Writer) {
 	for k := range v.byValue {
 		values = append(values, k)
 	}
-	v.mu.Unlock()
 	slices.Sort(values)
-	for _, k := range values {
-		v.mu.Lock()
-		c := v.byValue[k]
-		v.mu.Unlock()
-		sample(w, v.name, "{"+v.label+`="`+escapeLabel(k)+`"}`, float64(c.Value()))
+	counters := make([]*Counter, len(values))
+	for i, k := range values {
+		counters[i] = v.byValue[k]
+	}
+	v.mu.Unlock()
+	for i, k := range values {
+		sample(w, v.name, "{"+v.label+`="`+escapeLabel(k)+`"}`, float64(counters[i].Value()))
 	}
 }
 
