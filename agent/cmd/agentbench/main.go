@@ -1,7 +1,9 @@
 // Command agentbench measures the resident memory of a real homeplane-agent
 // process: idle, and while it answers a steady stream of commands. It runs
 // the agent binary against an embedded MQTT broker and the Home Assistant
-// simulator and reads VmRSS from /proc/PID/status once a second.
+// simulator and reads VmRSS from /proc/PID/status once a second. With
+// -managed it runs the agent in managed mode, owning the simulator as a
+// container on the Docker Engine.
 //
 //	go run ./agent/cmd/agentbench -idle 30s -load 60s -rate 10
 package main
@@ -58,6 +60,8 @@ type config struct {
 	agent      string
 	idle, load time.Duration
 	rate       int
+	smaps      string
+	managed    string // hasim binary to run as the managed container; empty: adopt mode
 }
 
 func run(ctx context.Context) error {
@@ -66,6 +70,8 @@ func run(ctx context.Context) error {
 	flag.DurationVar(&c.idle, "idle", 30*time.Second, "how long to sample the idle agent")
 	flag.DurationVar(&c.load, "load", 60*time.Second, "how long to send commands")
 	flag.IntVar(&c.rate, "rate", 10, "commands per second")
+	flag.StringVar(&c.smaps, "smaps", "", "copy the agent's /proc/PID/smaps here after the load phase")
+	flag.StringVar(&c.managed, "managed", "", "hasim binary: run the agent in managed mode, supervising it as a container on the Docker Engine")
 	flag.Parse()
 	if c.rate < 1 || c.rate > 1000 {
 		return errors.New("-rate must be 1 to 1000")
@@ -86,11 +92,25 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer b.srv.Close()
-	haURL, closeHA, err := startHA()
-	if err != nil {
-		return err
+	var haURL string
+	var agentArgs []string
+	mode := "adopt mode against the Home Assistant simulator"
+	if c.managed == "" {
+		url, closeHA, err := startHA()
+		if err != nil {
+			return err
+		}
+		defer closeHA()
+		haURL = url
+	} else {
+		m, err := prepareManaged(ctx, c.managed, dir)
+		if err != nil {
+			return err
+		}
+		defer m.cleanup()
+		haURL, agentArgs = m.url, m.args
+		mode = "managed mode, supervising the simulator's container " + m.container
 	}
-	defer closeHA()
 
 	stateDir := filepath.Join(dir, "state")
 	err = identity.Save(stateDir, identity.Identity{AgentID: agentID, HomeID: home, MQTTUsername: agentID,
@@ -99,7 +119,8 @@ func run(ctx context.Context) error {
 		return err
 	}
 	logPath := filepath.Join(dir, "agent.log")
-	pid, wait, err := startAgent(c.agent, logPath, "--ha-url", haURL, "--ha-token", haToken, "--state-dir", stateDir, "--log-level", "warn")
+	pid, wait, err := startAgent(c.agent, logPath, append([]string{"--ha-url", haURL, "--ha-token", haToken,
+		"--state-dir", stateDir, "--log-level", "warn"}, agentArgs...)...)
 	if err != nil {
 		return err
 	}
@@ -107,14 +128,18 @@ func run(ctx context.Context) error {
 	if err := b.waitOnline(ctx, 30*time.Second); err != nil {
 		return fmt.Errorf("%w (agent log: %s)", err, tail(logPath))
 	}
+	if err := waitHA(ctx, haURL, 60*time.Second); err != nil {
+		return fmt.Errorf("%w (agent log: %s)", err, tail(logPath))
+	}
 
-	fmt.Printf("agent %s, pid %d, adopt mode against the Home Assistant simulator\n", c.agent, pid)
+	fmt.Printf("agent %s, pid %d, %s\n", c.agent, pid, mode)
 	idle, err := sample(ctx, pid, c.idle)
 	if err != nil {
 		return err
 	}
 	report("idle", c.idle, idle, pid)
 
+	cpu0, start := cpuTicks(pid), time.Now()
 	send := startSending(b, c.rate)
 	loaded, err := sample(ctx, pid, c.load)
 	send.end()
@@ -122,6 +147,13 @@ func run(ctx context.Context) error {
 		return err
 	}
 	report(fmt.Sprintf("%d commands/s", c.rate), c.load, loaded, pid)
+	fmt.Printf("CPU under load: %.1f%% of one core\n",
+		float64(cpuTicks(pid)-cpu0)/clockTicks/time.Since(start).Seconds()*100)
+	if c.smaps != "" {
+		if err := copySmaps(pid, c.smaps); err != nil {
+			return err
+		}
+	}
 	sent, answered, failed, lat := send.summary(b)
 	fmt.Printf("commands: %d sent, %d answered (%d not ok), latency p50 %v p99 %v\n",
 		sent, answered, failed, percentile(lat, 50), percentile(lat, 99))
@@ -133,7 +165,8 @@ func run(ctx context.Context) error {
 
 func build(dir string) (string, error) {
 	bin := filepath.Join(dir, "homeplane-agent")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/homeplane/homeplane/agent/cmd/homeplane-agent")
+	cmd := exec.Command("go", "build", "-tags", "nethttpomithttp2", "-trimpath", "-ldflags=-s -w", "-o", bin,
+		"github.com/homeplane/homeplane/agent/cmd/homeplane-agent") // as the Makefile builds it
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v: %s", err, out)
 	}
@@ -371,4 +404,32 @@ func tail(path string) string {
 		b = b[len(b)-2000:]
 	}
 	return string(b)
+}
+
+// copySmaps keeps the agent's memory map for a per-mapping breakdown.
+func copySmaps(pid int, path string) error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// clockTicks is USER_HZ, which Linux fixes at 100 for /proc.
+const clockTicks = 100
+
+// cpuTicks is the process's user plus system time from /proc/PID/stat.
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields count from the last ')': the command name may hold spaces.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
 }

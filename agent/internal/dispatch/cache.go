@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
@@ -22,8 +24,8 @@ type cache struct {
 type entry struct {
 	id      string
 	done    chan struct{} // closed when result is set
-	result  *homeplanev1.Result
-	expires time.Time // zero while running
+	result  []byte        // the Result in wire form, set before done closes
+	expires time.Time     // zero while running
 }
 
 func newCache(max int) *cache {
@@ -49,10 +51,19 @@ func (c *cache) claim(id string, now time.Time) (e *entry, dup bool) {
 	return e, false
 }
 
-// finish stores the result of a claimed entry and wakes its waiters.
+// finish stores the result of a claimed entry and wakes its waiters. It
+// keeps the wire form: redeliveries are rare, and a Result's message tree
+// (entity states with their attributes) holds several times the memory of
+// its bytes for the whole life of the entry.
 func (c *cache) finish(e *entry, res *homeplanev1.Result, expires time.Time) {
+	b, err := proto.Marshal(res)
+	if err != nil {
+		// Only invalid UTF-8 fails, and dispatch builds its strings from
+		// decoded JSON; a redelivery then gets this instead of nothing.
+		b, _ = proto.Marshal(&homeplanev1.Result{ErrorCode: CodeInvalid, Error: "result could not be encoded: " + err.Error()})
+	}
 	c.mu.Lock()
-	e.result = res
+	e.result = b
 	e.expires = expires
 	c.mu.Unlock()
 	close(e.done)
@@ -83,6 +94,15 @@ func (c *cache) sweep(now time.Time) {
 func (c *cache) remove(el *list.Element) {
 	delete(c.byID, el.Value.(*entry).id)
 	c.order.Remove(el)
+}
+
+// decoded returns the stored Result of a finished entry.
+func (e *entry) decoded() *homeplanev1.Result {
+	res := &homeplanev1.Result{}
+	if err := proto.Unmarshal(e.result, res); err != nil {
+		return &homeplanev1.Result{ErrorCode: CodeInvalid, Error: "stored result unreadable: " + err.Error()}
+	}
+	return res
 }
 
 func (c *cache) len() int {

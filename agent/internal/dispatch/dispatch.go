@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/homeplane/homeplane/agent/internal/metrics"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
@@ -121,7 +119,7 @@ func (d *Dispatcher) Handle(ctx context.Context, cmd *homeplanev1.Command) *home
 		log.Info("duplicate command; answering with its result")
 		select {
 		case <-e.done:
-			return proto.CloneOf(e.result)
+			return e.decoded()
 		case <-ctx.Done():
 			return nil
 		}
@@ -145,7 +143,7 @@ func (d *Dispatcher) Handle(ctx context.Context, cmd *homeplanev1.Command) *home
 		}
 	}
 	d.cache.finish(e, res, keep)
-	return proto.CloneOf(res)
+	return res
 }
 
 func (d *Dispatcher) run(ctx context.Context, log *slog.Logger, cmd *homeplanev1.Command, now time.Time) *homeplanev1.Result {

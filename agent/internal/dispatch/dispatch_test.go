@@ -51,7 +51,8 @@ func (f *fakeHA) CallService(ctx context.Context, domain, service string, data m
 	var out []*homeplanev1.Entity
 	ids, _ := data["entity_id"].([]string)
 	for _, id := range ids {
-		out = append(out, &homeplanev1.Entity{EntityId: id, State: service})
+		attrs, _ := structpb.NewStruct(map[string]any{"brightness": 128, "friendly_name": "Lamp " + id})
+		out = append(out, &homeplanev1.Entity{EntityId: id, State: service, Attributes: attrs})
 	}
 	return out, nil
 }
@@ -245,7 +246,7 @@ func TestDuplicateAfterCompletionResendsResult(t *testing.T) {
 	if ha.callCount() != 1 {
 		t.Fatalf("Home Assistant called %d times, want 1", ha.callCount())
 	}
-	if !proto.Equal(first, second) {
+	if !proto.Equal(first, second) || len(second.GetChanged()) != 1 || second.GetChanged()[0].GetAttributes() == nil {
 		t.Fatalf("duplicate result %v differs from %v", second, first)
 	}
 }

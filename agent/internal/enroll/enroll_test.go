@@ -1,13 +1,17 @@
 package enroll
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
@@ -93,5 +97,73 @@ func TestEnrollErrors(t *testing.T) {
 				t.Fatalf("Enroll = %v, want %v", err, c.want)
 			}
 		})
+	}
+}
+
+func TestEnrollKeepsCentralsMessage(t *testing.T) {
+	url := serve(t, &fakeCentral{resp: goodResponse()})
+	_, err := Enroll(context.Background(), url, "used", "h", "v", nil)
+	if !errors.Is(err, ErrTokenRejected) || !strings.Contains(err.Error(), "unauthenticated: invalid enrollment token") {
+		t.Fatalf("Enroll = %v, want central's code and message", err)
+	}
+}
+
+// TestEnrollOddAnswers covers answers that are not what a Connect handler
+// sends: a proxy in the way, a wrong path, oversized or garbled bodies.
+func TestEnrollOddAnswers(t *testing.T) {
+	good, _ := proto.Marshal(goodResponse())
+	cases := []struct {
+		name        string
+		status      int
+		contentType string
+		body        []byte
+		want        error
+		wantText    string
+	}{
+		{"proxy page", http.StatusBadGateway, "text/html", []byte("<h1>Bad Gateway</h1>"), ErrUnavailable, "unavailable: 502 Bad Gateway"},
+		{"no such procedure", http.StatusNotFound, "text/plain", []byte("404 page not found"), ErrUnavailable, "unimplemented"},
+		{"bare 401", http.StatusUnauthorized, "", nil, ErrTokenRejected, "unauthenticated"},
+		{"JSON that is not a Connect error", http.StatusInternalServerError, "application/json", []byte(`{"oops":1}`), ErrUnavailable, "unknown"},
+		{"oversized", http.StatusOK, "application/proto", bytes.Repeat([]byte{0}, maxResponseBytes+1), ErrBadResponse, "larger than"},
+		{"wrong content type", http.StatusOK, "application/json", []byte(`{"agentId":"a"}`), ErrBadResponse, "not application/proto"},
+		{"garbled message", http.StatusOK, "application/proto", []byte{0x0a, 0xff, 0x01}, ErrBadResponse, ""},
+		{"good answer", http.StatusOK, "application/proto", good, nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodPost || r.URL.Path != procedure || r.Header.Get("Content-Type") != "application/proto" {
+					t.Errorf("request %s %s %q", r.Method, r.URL.Path, r.Header.Get("Content-Type"))
+				}
+				if c.contentType != "" {
+					w.Header().Set("Content-Type", c.contentType)
+				}
+				w.WriteHeader(c.status)
+				w.Write(c.body)
+			}))
+			defer srv.Close()
+			_, err := Enroll(context.Background(), srv.URL, "good", "h", "v", nil)
+			if !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+				t.Fatalf("Enroll = %v, want %v", err, c.want)
+			}
+			if err != nil && !strings.Contains(err.Error(), c.wantText) {
+				t.Fatalf("Enroll = %v, want it to say %q", err, c.wantText)
+			}
+		})
+	}
+}
+
+func TestEnrollCanceled(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := Enroll(ctx, srv.URL, "good", "h", "v", nil)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Enroll = %v, want the context's error", err)
 	}
 }

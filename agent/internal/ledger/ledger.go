@@ -40,7 +40,11 @@ const maxRecordBytes = 1 << 20
 // Options tunes a Ledger; zero values take the defaults in brackets.
 type Options struct {
 	Logger *slog.Logger
-	// MaxEntries bounds the commands remembered; the oldest go first (4096).
+	// MaxEntries bounds the commands remembered; the oldest go first
+	// (1024). A command comes back after a restart while it is in flight:
+	// redelivered by the broker or retried by central within its deadline.
+	// 1024 covers 100 s at 10 commands/s and days at a household's rate;
+	// each costs about 100 bytes of heap and a file.
 	MaxEntries int
 	// TTL is how long a command is remembered, and at least until its
 	// deadline when that is sooner than MaxTTL (1h).
@@ -84,7 +88,7 @@ func Open(dir string, opts Options) (*Ledger, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.MaxEntries <= 0 {
-		opts.MaxEntries = 4096
+		opts.MaxEntries = 1024
 	}
 	if opts.TTL <= 0 {
 		opts.TTL = time.Hour

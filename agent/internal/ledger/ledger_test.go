@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -155,4 +156,35 @@ func TestGarbageInTheDirectory(t *testing.T) {
 	if _, err := os.Stat(bad); !os.IsNotExist(err) {
 		t.Errorf("unreadable record kept: %v", err)
 	}
+}
+
+// BenchmarkIndexMemory reports the heap a full ledger's index holds per
+// command, with ids the length of central's UUIDs.
+func BenchmarkIndexMemory(b *testing.B) {
+	const n = 1024
+	var perEntry float64
+	for b.Loop() {
+		c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		l := open(b, b.TempDir(), c, n)
+		cmds := make([]*homeplanev1.Command, n)
+		for i := range cmds {
+			cmds[i] = cmd(fmt.Sprintf("%08d-1b4d-4e8f-9a6b-0c1d2e3f4a5b", i))
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for _, c := range cmds {
+			if err := l.Begin(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perEntry = (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / n
+		if l.Len() != n {
+			b.Fatalf("Len = %d, want %d", l.Len(), n)
+		}
+		runtime.KeepAlive(cmds)
+	}
+	b.ReportMetric(perEntry, "heap-B/command")
 }
