@@ -37,6 +37,7 @@ import (
 
 	"github.com/homeplane/homeplane/agent/internal/hasim"
 	"github.com/homeplane/homeplane/agent/internal/identity"
+	"github.com/homeplane/homeplane/agent/internal/metrics"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
@@ -139,7 +140,8 @@ func run(ctx context.Context) error {
 	}
 	report("idle", c.idle, idle, pid)
 
-	cpu0, start := cpuTicks(pid), time.Now()
+	stat := fmt.Sprintf("/proc/%d/stat", pid)
+	cpu0, start := metrics.CPUSeconds(stat), time.Now()
 	send := startSending(b, c.rate)
 	loaded, err := sample(ctx, pid, c.load)
 	send.end()
@@ -148,7 +150,7 @@ func run(ctx context.Context) error {
 	}
 	report(fmt.Sprintf("%d commands/s", c.rate), c.load, loaded, pid)
 	fmt.Printf("CPU under load: %.1f%% of one core\n",
-		float64(cpuTicks(pid)-cpu0)/clockTicks/time.Since(start).Seconds()*100)
+		(metrics.CPUSeconds(stat)-cpu0)/time.Since(start).Seconds()*100)
 	if c.smaps != "" {
 		if err := copySmaps(pid, c.smaps); err != nil {
 			return err
@@ -413,23 +415,4 @@ func copySmaps(pid int, path string) error {
 		return err
 	}
 	return os.WriteFile(path, b, 0o644)
-}
-
-// clockTicks is USER_HZ, which Linux fixes at 100 for /proc.
-const clockTicks = 100
-
-// cpuTicks is the process's user plus system time from /proc/PID/stat.
-func cpuTicks(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields count from the last ')': the command name may hold spaces.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s
 }

@@ -47,10 +47,12 @@ func readRuntime(name string) float64 {
 // clockTicks is USER_HZ, which Linux fixes at 100 for the /proc files.
 const clockTicks = 100
 
-// processCPU reads utime and stime from /proc/self/stat; 0 where there is
-// no /proc.
-func processCPU() float64 {
-	b, err := os.ReadFile("/proc/self/stat")
+func processCPU() float64 { return CPUSeconds("/proc/self/stat") }
+
+// CPUSeconds reads utime plus stime from a /proc/PID/stat file; 0 where
+// there is no /proc.
+func CPUSeconds(statPath string) float64 {
+	b, err := os.ReadFile(statPath)
 	if err != nil {
 		return 0
 	}
