@@ -167,7 +167,8 @@ func run(ctx context.Context) error {
 
 func build(dir string) (string, error) {
 	bin := filepath.Join(dir, "homeplane-agent")
-	cmd := exec.Command("go", "build", "-tags", "nethttpomithttp2", "-trimpath", "-ldflags=-s -w", "-o", bin,
+	cmd := exec.Command("go", "build", "-tags", "nethttpomithttp2", "-gcflags=all=-l", "-gcflags=runtime/...=", "-gcflags=go.opentelemetry.io/...=",
+		"-trimpath", "-ldflags=-s -w", "-o", bin,
 		"github.com/homeplane/homeplane/agent/cmd/homeplane-agent") // as the Makefile builds it
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v: %s", err, out)
