@@ -124,6 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	defer led.Close()
 	a := &agent{d: d, s: s, ledger: led, log: log.With("component", "commands")}
 	up := uplink.New(id, a, uplink.Options{
 		Logger:               log.With("component", "uplink"),

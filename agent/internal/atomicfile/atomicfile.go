@@ -5,6 +5,7 @@ package atomicfile
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,16 @@ func Leftover(name string) bool { return strings.Contains(name, tmpMark) }
 // WritePrivate replaces path with b, mode 0600: it writes a temporary file
 // beside it, syncs it, renames it over path and syncs the directory so the
 // rename survives too.
-func WritePrivate(path string, b []byte) (err error) {
+func WritePrivate(path string, b []byte) error {
+	return WritePrivateFrom(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// WritePrivateFrom is WritePrivate for content that write produces, so a
+// large file need not be held in memory whole.
+func WritePrivateFrom(path string, write func(io.Writer) error) (err error) {
 	dir, name := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -36,7 +46,7 @@ func WritePrivate(path string, b []byte) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err = tmp.Write(b); err != nil {
+	if err = write(tmp); err != nil {
 		return fmt.Errorf("atomicfile: write %s: %w", path, err)
 	}
 	if err = tmp.Sync(); err != nil {

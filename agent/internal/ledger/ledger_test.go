@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,6 +35,7 @@ func open(t testing.TB, dir string, c *clock, max int) *Ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { l.Close() })
 	return l
 }
 
@@ -115,9 +117,6 @@ func TestBounds(t *testing.T) {
 		if l.Len() != 3 {
 			t.Fatalf("%d remembered, bound 3", l.Len())
 		}
-		if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 3 {
-			t.Fatalf("%d files on disk, bound 3", len(files))
-		}
 		l = open(t, dir, c, 3)
 		run(t, l, cmd("c4"), &ran)
 		run(t, l, cmd("c0"), &ran)
@@ -141,6 +140,199 @@ func TestBounds(t *testing.T) {
 			t.Fatalf("ran %d, want 3: short forgotten after the TTL, long kept until its deadline", ran)
 		}
 	})
+}
+
+func TestLogStaysBounded(t *testing.T) {
+	dir, c := t.TempDir(), &clock{t: time.Unix(1_800_000_000, 0)}
+	l := open(t, dir, c, 8)
+	ran := 0
+	want := map[string]*homeplanev1.Result{}
+	for i := range 500 {
+		id := fmt.Sprint("c", i)
+		want[id] = run(t, l, cmd(id), &ran)
+		c.add(time.Second)
+		if l.records > 64 {
+			t.Fatalf("after %d commands the log holds %d records; compaction should keep it near 4 × 16", i+1, l.records)
+		}
+	}
+	st, err := os.Stat(filepath.Join(dir, logName))
+	if err != nil || st.Size() != l.size {
+		t.Fatalf("log is %v bytes (%v), the ledger counts %d", st.Size(), err, l.size)
+	}
+	// The newest eight survive compaction and a restart with their results.
+	l = open(t, dir, c, 8)
+	for i := 492; i < 500; i++ {
+		id := fmt.Sprint("c", i)
+		res, ok := l.Recall(cmd(id))
+		if !ok || !proto.Equal(res, want[id]) {
+			t.Fatalf("%s after compaction and restart: %v, %v; want the stored result", id, res, ok)
+		}
+	}
+	if _, ok := l.Recall(cmd("c491")); ok {
+		t.Fatal("c491 answered from the ledger, beyond its bound of 8")
+	}
+}
+
+func TestTornRecordIsCutOff(t *testing.T) {
+	dir, c := t.TempDir(), &clock{t: time.Unix(1_800_000_000, 0)}
+	ran := 0
+	l := open(t, dir, c, 0)
+	for _, id := range []string{"a", "b"} {
+		run(t, l, cmd(id), &ran)
+	}
+	l.Close()
+	// A crash in the middle of the next append leaves half a frame.
+	next, err := frame(record{ID: "c", Expires: c.now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendBytes(t, filepath.Join(dir, logName), next[:len(next)/2])
+
+	l = open(t, dir, c, 0)
+	if l.Len() != 2 {
+		t.Fatalf("%d commands remembered after a torn write, want the 2 before it", l.Len())
+	}
+	run(t, l, cmd("d"), &ran) // lands after the cut, not behind the torn half
+	l = open(t, dir, c, 0)
+	for _, id := range []string{"a", "b", "d"} {
+		if res, ok := l.Recall(cmd(id)); !ok || !res.GetOk() {
+			t.Errorf("%s: %v, %v after restart; want its stored result", id, res, ok)
+		}
+	}
+}
+
+func TestDamagedRecordEndsTheLog(t *testing.T) {
+	dir, c := t.TempDir(), &clock{t: time.Unix(1_800_000_000, 0)}
+	ran := 0
+	l := open(t, dir, c, 0)
+	for _, id := range []string{"a", "b", "c"} {
+		run(t, l, cmd(id), &ran)
+	}
+	second := l.byID["b"].at
+	l.Close()
+	path := filepath.Join(dir, logName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[second+frameHeader+3] ^= 0xff // inside b's finished record
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l = open(t, dir, c, 0)
+	if res, ok := l.Recall(cmd("a")); !ok || !res.GetOk() {
+		t.Errorf("a, before the damage: %v, %v; want its stored result", res, ok)
+	}
+	// b's begin record is intact, so b is known to have started: answered as
+	// interrupted rather than run twice. c, after the damage, is gone.
+	if res, ok := l.Recall(cmd("b")); !ok || res.GetErrorCode() != CodeInterrupted {
+		t.Errorf("b: %v, %v; want the interrupted answer", res, ok)
+	}
+	if _, ok := l.Recall(cmd("c")); ok {
+		t.Error("c, after the damaged record, answered from the log")
+	}
+}
+
+func TestCompactionKeepsADamagedResultAsInterrupted(t *testing.T) {
+	dir, c := t.TempDir(), &clock{t: time.Unix(1_800_000_000, 0)}
+	ran := 0
+	l := open(t, dir, c, 0)
+	for _, id := range []string{"a", "b", "c"} {
+		run(t, l, cmd(id), &ran)
+	}
+	// The disk changes b's result under the running agent.
+	if _, err := l.f.WriteAt([]byte{0xff}, l.byID["b"].at+frameHeader+3); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	l.records = 1 << 20 // due for compaction
+	l.compactLocked()
+	l.mu.Unlock()
+	if l.records != 3 {
+		t.Fatalf("log holds %d records after compaction, want 3", l.records)
+	}
+	for _, l := range []*Ledger{l, open(t, dir, c, 0)} {
+		if res, ok := l.Recall(cmd("b")); !ok || res.GetErrorCode() != CodeInterrupted {
+			t.Errorf("b: %v, %v; want the interrupted answer", res, ok)
+		}
+		for _, id := range []string{"a", "c"} {
+			if res, ok := l.Recall(cmd(id)); !ok || !res.GetOk() {
+				t.Errorf("%s: %v, %v; want its stored result", id, res, ok)
+			}
+		}
+	}
+}
+
+func TestOneFilePerCommandLayoutIsImported(t *testing.T) {
+	dir, c := t.TempDir(), &clock{t: time.Unix(1_800_000_000, 0)}
+	res := &homeplanev1.Result{CommandId: "old", RequestId: "req-old", Ok: true}
+	b, err := proto.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := c.now().Add(time.Hour)
+	writeJSON(t, filepath.Join(dir, "0a1b2c3d4e5f60718293a4b5c6d7e8f9.json"), record{ID: "old", Expires: exp, Result: b})
+	writeJSON(t, filepath.Join(dir, "1a1b2c3d4e5f60718293a4b5c6d7e8f9.json"), record{ID: "running", Expires: exp})
+	writeJSON(t, filepath.Join(dir, "2a1b2c3d4e5f60718293a4b5c6d7e8f9.json"), record{ID: "expired", Expires: c.now()})
+
+	open(t, dir, c, 0).Close()
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 0 {
+		t.Errorf("old record files left: %v", files)
+	}
+	l := open(t, dir, c, 0) // from the log alone now
+	if got, ok := l.Recall(cmd("old")); !ok || !proto.Equal(got, res) {
+		t.Errorf("old: %v, %v; want %v", got, ok, res)
+	}
+	if got, ok := l.Recall(cmd("running")); !ok || got.GetErrorCode() != CodeInterrupted {
+		t.Errorf("running: %v, %v; want the interrupted answer", got, ok)
+	}
+	if _, ok := l.Recall(cmd("expired")); ok || l.Len() != 2 {
+		t.Errorf("expired record imported (%d remembered)", l.Len())
+	}
+}
+
+func TestOversizedResultIsNotKept(t *testing.T) {
+	dir, c := t.TempDir(), &clock{t: time.Unix(1_800_000_000, 0)}
+	l := open(t, dir, c, 0)
+	big := cmd("big")
+	if err := l.Begin(big); err != nil {
+		t.Fatal(err)
+	}
+	res := &homeplanev1.Result{CommandId: "big", Ok: true, Error: string(make([]byte, maxRecordBytes))}
+	if err := l.Finish(big, res); err == nil {
+		t.Fatal("a result over the record bound was accepted")
+	}
+	run(t, l, cmd("after"), new(int))
+	l = open(t, dir, c, 0)
+	if got, ok := l.Recall(big); !ok || got.GetErrorCode() != CodeInterrupted {
+		t.Errorf("big after restart: %v, %v; want the interrupted answer", got, ok)
+	}
+	if got, ok := l.Recall(cmd("after")); !ok || !got.GetOk() {
+		t.Errorf("the command after the oversized result: %v, %v; want its result", got, ok)
+	}
+}
+
+func appendBytes(t *testing.T, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeJSON(t *testing.T, path string, r record) {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestGarbageInTheDirectory(t *testing.T) {
