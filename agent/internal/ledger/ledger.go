@@ -194,10 +194,9 @@ func (l *Ledger) load() error {
 			keep(kept{id: r.ID, expires: r.Expires, done: len(r.Result) > 0, from: -1, result: r.Result})
 		}
 	}
-	src, err := os.Open(filepath.Join(l.dir, logName))
+	src, err := os.Open(filepath.Join(l.dir, logName)) // nil when there is no log yet
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		src = nil
 	case err != nil:
 		return fmt.Errorf("ledger: %w", err)
 	default:
@@ -531,8 +530,13 @@ func (l *Ledger) rewriteLocked(live []*kept, src *os.File) error {
 	}
 	l.f, l.size, l.records = f, size, len(live)
 	for i, k := range live {
-		if e := l.byID[k.id]; e != nil {
-			e.at, e.done, e.stale = at[i], k.done, e.stale || (e.done && !k.done)
+		e := l.byID[k.id]
+		if e == nil {
+			continue
+		}
+		e.at = at[i]
+		if e.done && !k.done { // its result was damaged: interrupted, as after a crash
+			e.done, e.stale = false, true
 		}
 	}
 	return nil

@@ -173,13 +173,37 @@ func TestLogStaysBounded(t *testing.T) {
 	}
 }
 
-func TestTornRecordIsCutOff(t *testing.T) {
+// filled is a ledger in a new directory that has run and finished ids.
+func filled(t *testing.T, ids ...string) (string, *clock, *Ledger) {
+	t.Helper()
 	dir, c := t.TempDir(), &clock{t: time.Unix(1_800_000_000, 0)}
-	ran := 0
 	l := open(t, dir, c, 0)
-	for _, id := range []string{"a", "b"} {
-		run(t, l, cmd(id), &ran)
+	for _, id := range ids {
+		run(t, l, cmd(id), new(int))
 	}
+	return dir, c, l
+}
+
+// wantResults fails unless each id is answered with its stored, ok result.
+func wantResults(t *testing.T, l *Ledger, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if res, ok := l.Recall(cmd(id)); !ok || !res.GetOk() {
+			t.Errorf("%s: %v, %v; want its stored result", id, res, ok)
+		}
+	}
+}
+
+// wantInterrupted fails unless id is answered as interrupted.
+func wantInterrupted(t *testing.T, l *Ledger, id string) {
+	t.Helper()
+	if res, ok := l.Recall(cmd(id)); !ok || res.GetErrorCode() != CodeInterrupted {
+		t.Errorf("%s: %v, %v; want the interrupted answer", id, res, ok)
+	}
+}
+
+func TestTornRecordIsCutOff(t *testing.T) {
+	dir, c, l := filled(t, "a", "b")
 	l.Close()
 	// A crash in the middle of the next append leaves half a frame.
 	next, err := frame(record{ID: "c", Expires: c.now().Add(time.Hour)})
@@ -192,22 +216,12 @@ func TestTornRecordIsCutOff(t *testing.T) {
 	if l.Len() != 2 {
 		t.Fatalf("%d commands remembered after a torn write, want the 2 before it", l.Len())
 	}
-	run(t, l, cmd("d"), &ran) // lands after the cut, not behind the torn half
-	l = open(t, dir, c, 0)
-	for _, id := range []string{"a", "b", "d"} {
-		if res, ok := l.Recall(cmd(id)); !ok || !res.GetOk() {
-			t.Errorf("%s: %v, %v after restart; want its stored result", id, res, ok)
-		}
-	}
+	run(t, l, cmd("d"), new(int)) // lands after the cut, not behind the torn half
+	wantResults(t, open(t, dir, c, 0), "a", "b", "d")
 }
 
 func TestDamagedRecordEndsTheLog(t *testing.T) {
-	dir, c := t.TempDir(), &clock{t: time.Unix(1_800_000_000, 0)}
-	ran := 0
-	l := open(t, dir, c, 0)
-	for _, id := range []string{"a", "b", "c"} {
-		run(t, l, cmd(id), &ran)
-	}
+	dir, c, l := filled(t, "a", "b", "c")
 	second := l.byID["b"].at
 	l.Close()
 	path := filepath.Join(dir, logName)
@@ -220,26 +234,17 @@ func TestDamagedRecordEndsTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	l = open(t, dir, c, 0)
-	if res, ok := l.Recall(cmd("a")); !ok || !res.GetOk() {
-		t.Errorf("a, before the damage: %v, %v; want its stored result", res, ok)
-	}
+	wantResults(t, l, "a") // before the damage
 	// b's begin record is intact, so b is known to have started: answered as
 	// interrupted rather than run twice. c, after the damage, is gone.
-	if res, ok := l.Recall(cmd("b")); !ok || res.GetErrorCode() != CodeInterrupted {
-		t.Errorf("b: %v, %v; want the interrupted answer", res, ok)
-	}
+	wantInterrupted(t, l, "b")
 	if _, ok := l.Recall(cmd("c")); ok {
 		t.Error("c, after the damaged record, answered from the log")
 	}
 }
 
 func TestCompactionKeepsADamagedResultAsInterrupted(t *testing.T) {
-	dir, c := t.TempDir(), &clock{t: time.Unix(1_800_000_000, 0)}
-	ran := 0
-	l := open(t, dir, c, 0)
-	for _, id := range []string{"a", "b", "c"} {
-		run(t, l, cmd(id), &ran)
-	}
+	dir, c, l := filled(t, "a", "b", "c")
 	// The disk changes b's result under the running agent.
 	if _, err := l.f.WriteAt([]byte{0xff}, l.byID["b"].at+frameHeader+3); err != nil {
 		t.Fatal(err)
@@ -252,14 +257,8 @@ func TestCompactionKeepsADamagedResultAsInterrupted(t *testing.T) {
 		t.Fatalf("log holds %d records after compaction, want 3", l.records)
 	}
 	for _, l := range []*Ledger{l, open(t, dir, c, 0)} {
-		if res, ok := l.Recall(cmd("b")); !ok || res.GetErrorCode() != CodeInterrupted {
-			t.Errorf("b: %v, %v; want the interrupted answer", res, ok)
-		}
-		for _, id := range []string{"a", "c"} {
-			if res, ok := l.Recall(cmd(id)); !ok || !res.GetOk() {
-				t.Errorf("%s: %v, %v; want its stored result", id, res, ok)
-			}
-		}
+		wantInterrupted(t, l, "b")
+		wantResults(t, l, "a", "c")
 	}
 }
 
@@ -283,9 +282,7 @@ func TestOneFilePerCommandLayoutIsImported(t *testing.T) {
 	if got, ok := l.Recall(cmd("old")); !ok || !proto.Equal(got, res) {
 		t.Errorf("old: %v, %v; want %v", got, ok, res)
 	}
-	if got, ok := l.Recall(cmd("running")); !ok || got.GetErrorCode() != CodeInterrupted {
-		t.Errorf("running: %v, %v; want the interrupted answer", got, ok)
-	}
+	wantInterrupted(t, l, "running")
 	if _, ok := l.Recall(cmd("expired")); ok || l.Len() != 2 {
 		t.Errorf("expired record imported (%d remembered)", l.Len())
 	}
@@ -304,12 +301,8 @@ func TestOversizedResultIsNotKept(t *testing.T) {
 	}
 	run(t, l, cmd("after"), new(int))
 	l = open(t, dir, c, 0)
-	if got, ok := l.Recall(big); !ok || got.GetErrorCode() != CodeInterrupted {
-		t.Errorf("big after restart: %v, %v; want the interrupted answer", got, ok)
-	}
-	if got, ok := l.Recall(cmd("after")); !ok || !got.GetOk() {
-		t.Errorf("the command after the oversized result: %v, %v; want its result", got, ok)
-	}
+	wantInterrupted(t, l, "big")
+	wantResults(t, l, "after")
 }
 
 func appendBytes(t *testing.T, path string, b []byte) {
