@@ -302,3 +302,14 @@ func scrape(tb testing.TB, url string) map[string]*dto.MetricFamily {
 	}
 	return mfs
 }
+
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

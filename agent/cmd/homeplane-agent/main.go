@@ -22,8 +22,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/homeplane/homeplane/agent/internal/dispatch"
+	"github.com/homeplane/homeplane/agent/internal/backoff"
+	"github.com/homeplane/homeplane/agent/internal/command"
 	"github.com/homeplane/homeplane/agent/internal/enroll"
+	"github.com/homeplane/homeplane/agent/internal/entitysync"
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	"github.com/homeplane/homeplane/agent/internal/identity"
 	"github.com/homeplane/homeplane/agent/internal/ledger"
@@ -111,50 +113,54 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		HTTPClient: &http.Client{Timeout: 30 * time.Second},
 		Logger:     log.With("component", "homeassistant"),
 	})
-	k := &known{}
-	d := dispatch.New(&caller{ha: ha, known: k}, dispatch.Options{
-		Logger:  log.With("component", "dispatch"),
-		Metrics: reg,
-		// The ledger answers finished commands from disk; dispatch only
-		// needs to hold running ones and the latest few in memory.
-		CacheSize: 64,
-	})
-	s := newSyncer(ha, nil, k, log.With("component", "sync"))
+	facts := &homeassistant.Facts{}
 	led, err := ledger.Open(filepath.Join(cfg.DataDir, "commands"), ledger.Options{Logger: log.With("component", "ledger")})
 	if err != nil {
 		return err
 	}
 	defer led.Close()
-	a := &agent{d: d, s: s, ledger: led, log: log.With("component", "commands")}
+
+	// The uplink serves the agent's handler, yet everything that publishes
+	// (the syncer, the outbox, the supervisor through the outbox) does so
+	// through the uplink: the handler is filled in once they exist, before
+	// the uplink runs.
+	a := &agent{}
 	up := uplink.New(id, a, uplink.Options{
 		Logger:               log.With("component", "uplink"),
 		Metrics:              reg,
 		MQTTURL:              mqttURL,
 		AgentVersion:         version,
-		HomeAssistantVersion: s.HomeAssistantVersion,
+		HomeAssistantVersion: facts.Version,
 		MaxBackoff:           cfg.MQTTMaxBackoff,
 		TLSConfig:            tlsConfig,
 	})
-	s.pub = up
-
 	ob, err := newOutbox(cfg, up, log.With("component", "outbox"))
 	if err != nil {
 		return err
 	}
-	a.ob = ob
 	up.SetResultSpool(ob)
+	var sup *supervisor.Supervisor // nil in adopt mode
+	spec := supervisor.Spec{Image: cfg.Image, HostPort: cfg.HAPort}
+	instance := command.NewInstance(nil, spec)
 	if cfg.Mode == "managed" {
-		sup, err := newSupervisor(cfg, id.AgentID, ob, log.With("component", "supervisor"))
-		if err != nil {
+		if sup, err = newSupervisor(cfg, id.AgentID, ob, log.With("component", "supervisor")); err != nil {
 			return err
 		}
-		a.sup, a.spec = sup, supervisor.Spec{Image: cfg.Image, HostPort: cfg.HAPort}
+		instance = command.NewInstance(sup, spec)
+	}
+	clog := log.With("component", "commands")
+	services := command.NewServices(homeassistant.NewServices(ha, facts), command.ServicesOptions{Logger: clog, Metrics: reg})
+	s := entitysync.New(ha, up, facts, log.With("component", "sync"))
+	*a = agent{
+		runner: command.New(services, instance, command.Options{Logger: clog, Metrics: reg, Ledger: led}),
+		syncer: s,
+		outbox: ob,
 	}
 
 	// Best effort, so the first presence message already names the version.
 	vctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	if c, err := ha.Config(vctx); err == nil && c.Version != "" {
-		s.haVersion.Store(&c.Version)
+		facts.SetVersion(c.Version)
 		log.Info("home assistant reachable", "version", c.Version)
 	} else if err != nil {
 		log.Warn("home assistant not reachable yet", "url", cfg.HAURL, "error", err)
@@ -184,11 +190,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	wg.Go(func() { s.Run(ctx) })
 	wg.Go(func() { ob.Run(ctx) })
-	if a.sup != nil {
-		if err := a.startManaged(ctx, log); err != nil {
+	if sup != nil {
+		if err := startManaged(ctx, sup, spec, log); err != nil {
 			log.Error("managed home assistant not started", "error", err)
 		}
-		wg.Go(func() { _ = a.sup.Run(ctx) })
+		wg.Go(func() { _ = sup.Run(ctx) })
 		if haToken == "" {
 			wg.Go(func() {
 				if _, err := onboardHA(ctx, ha, cfg.DataDir, log.With("component", "onboard")); err != nil {
@@ -197,7 +203,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 					}
 					return
 				}
-				s.requestFull()
+				s.RequestFull()
 			})
 		}
 	}
@@ -232,72 +238,23 @@ func metricsMux(reg *metrics.Registry, up *uplink.Uplink) *http.ServeMux {
 	return mux
 }
 
-// agent is the uplink's handler: commands go to dispatch, connects trigger a
-// full entity sync.
+// agent is the uplink's handler: commands go to the runner, connects ask
+// for a full entity sync and wake the outbox.
 type agent struct {
-	d      *dispatch.Dispatcher
-	s      *syncer
-	ob     *outbox.Outbox
-	sup    *supervisor.Supervisor // nil in adopt mode
-	spec   supervisor.Spec
-	runs   instanceRuns
-	ledger *ledger.Ledger
-	log    *slog.Logger
-}
-
-// startManaged re-attaches to the container (never restarting a healthy
-// one), sweeps orphans, and provisions on first start.
-func (a *agent) startManaged(ctx context.Context, log *slog.Logger) error {
-	if err := a.sup.Attach(ctx); err != nil {
-		return err
-	}
-	if n, err := a.sup.Sweep(ctx); err != nil {
-		log.Warn("orphan sweep failed", "error", err)
-	} else if n > 0 {
-		log.Info("removed orphaned containers", "count", n)
-	}
-	if a.sup.Status(ctx).State == supervisor.StateMissing {
-		return a.sup.Provision(ctx, a.spec)
-	}
-	return nil
+	runner *command.Runner
+	syncer *entitysync.Syncer
+	outbox *outbox.Outbox
 }
 
 var _ uplink.Handler = (*agent)(nil)
 
-// HandleCommand runs cmd once across agent restarts: the ledger answers a
-// command an earlier run of the agent saw, and records each new one before
-// it runs. Duplicates within this run are dispatch's and runs' to answer.
 func (a *agent) HandleCommand(ctx context.Context, cmd *homeplanev1.Command) *homeplanev1.Result {
-	if res, ok := a.ledger.Recall(cmd); ok {
-		a.log.Info("command seen before the agent restarted; answering from the ledger",
-			"command_id", cmd.GetId(), "request_id", cmd.GetRequestId(), "ok", res.GetOk())
-		return res
-	}
-	if err := a.ledger.Begin(cmd); err != nil {
-		// Better to run it than to refuse: within this run it still runs once.
-		a.log.Warn("command not recorded before running", "command_id", cmd.GetId(), "error", err)
-	}
-	res := a.handle(ctx, cmd)
-	if res != nil {
-		if err := a.ledger.Finish(cmd, res); err != nil {
-			a.log.Warn("command result not recorded", "command_id", cmd.GetId(), "error", err)
-		}
-	}
-	return res
-}
-
-func (a *agent) handle(ctx context.Context, cmd *homeplanev1.Command) *homeplanev1.Result {
-	if cmd.GetInstance() != nil {
-		return a.runs.do(ctx, cmd.GetId(), func() *homeplanev1.Result { return instanceCommand(ctx, a.sup, a.spec, cmd) })
-	}
-	return a.d.Handle(ctx, cmd)
+	return a.runner.Handle(ctx, cmd)
 }
 
 func (a *agent) OnConnect(context.Context) {
-	a.s.requestFull()
-	if a.ob != nil {
-		a.ob.Kick()
-	}
+	a.syncer.RequestFull()
+	a.outbox.Kick()
 }
 
 // loadOrEnroll returns the stored identity, enrolling first when there is
@@ -333,7 +290,7 @@ func loadOrEnroll(ctx context.Context, cfg config, log *slog.Logger) (identity.I
 		if !errors.Is(err, enroll.ErrUnavailable) || ctx.Err() != nil {
 			return identity.Identity{}, err
 		}
-		d := backoff(failures, time.Second, time.Minute)
+		d := backoff.Jittered(failures, time.Second, time.Minute)
 		log.Warn("enrollment failed; retrying", "central_url", cfg.CentralURL, "error", err, "retry_in", d.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():

@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"time"
 
 	"github.com/docker/docker/client"
 
 	"github.com/homeplane/homeplane/agent/internal/outbox"
 	"github.com/homeplane/homeplane/agent/internal/supervisor"
 	"github.com/homeplane/homeplane/agent/internal/uplink"
-	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
 // newSupervisor connects to the local Docker Engine (negotiating the API
@@ -38,49 +35,19 @@ func newOutbox(cfg config, up *uplink.Uplink, log *slog.Logger) (*outbox.Outbox,
 	})
 }
 
-// instanceCommand runs a lifecycle command against the supervisor.
-func instanceCommand(ctx context.Context, sup *supervisor.Supervisor, spec supervisor.Spec, cmd *homeplanev1.Command) *homeplanev1.Result {
-	res := &homeplanev1.Result{CommandId: cmd.Id, RequestId: cmd.RequestId}
-	if sup == nil {
-		res.ErrorCode, res.Error = "unavailable", "the agent does not manage the Home Assistant container (adopt mode)"
-		return res
+// startManaged re-attaches to the container (never restarting a healthy
+// one), sweeps orphans, and provisions on first start.
+func startManaged(ctx context.Context, sup *supervisor.Supervisor, spec supervisor.Spec, log *slog.Logger) error {
+	if err := sup.Attach(ctx); err != nil {
+		return err
 	}
-	if d := cmd.Deadline; d != nil && time.Now().After(d.AsTime()) {
-		res.ErrorCode, res.Error = "expired", "command arrived after its deadline"
-		return res
+	if n, err := sup.Sweep(ctx); err != nil {
+		log.Warn("orphan sweep failed", "error", err)
+	} else if n > 0 {
+		log.Info("removed orphaned containers", "count", n)
 	}
-	in := cmd.Instance
-	var err error
-	switch in.Action {
-	case homeplanev1.InstanceAction_INSTANCE_ACTION_START:
-		err = sup.Start(ctx)
-	case homeplanev1.InstanceAction_INSTANCE_ACTION_STOP:
-		err = sup.Stop(ctx)
-	case homeplanev1.InstanceAction_INSTANCE_ACTION_RESTART:
-		err = sup.Restart(ctx)
-	case homeplanev1.InstanceAction_INSTANCE_ACTION_UPGRADE:
-		err = sup.Upgrade(ctx, in.Image)
-	case homeplanev1.InstanceAction_INSTANCE_ACTION_PROVISION:
-		if in.Image != "" {
-			spec.Image = in.Image
-		}
-		err = sup.Provision(ctx, spec)
-	case homeplanev1.InstanceAction_INSTANCE_ACTION_REMOVE:
-		err = sup.Remove(ctx, in.RemoveData)
-	case homeplanev1.InstanceAction_INSTANCE_ACTION_UNSPECIFIED:
-		// Status only.
-	default:
-		res.ErrorCode, res.Error = "invalid", fmt.Sprintf("unknown instance action %d", in.Action)
-		return res
+	if sup.Status(ctx).State == supervisor.StateMissing {
+		return sup.Provision(ctx, spec)
 	}
-	res.Instance = sup.Status(ctx)
-	switch {
-	case err == nil:
-		res.Ok = true
-	case errors.Is(err, supervisor.ErrNotProvisioned):
-		res.ErrorCode, res.Error = "invalid", err.Error()
-	default:
-		res.ErrorCode, res.Error = "instance", err.Error()
-	}
-	return res
+	return nil
 }

@@ -42,7 +42,7 @@ import (
 // been done now.
 const CodeInterrupted = "unavailable"
 
-// maxIDLen bounds the ids kept; longer ones are refused by dispatch anyway.
+// maxIDLen bounds the ids kept; the command runner refuses longer ones anyway.
 const maxIDLen = 256
 
 // maxRecordBytes bounds one record; a result larger than that is not kept.

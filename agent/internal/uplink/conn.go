@@ -53,7 +53,8 @@ func (u *Uplink) dial(ctx context.Context, onMessage func(*conn, mqtt.Message)) 
 		SetBinaryWill(u.presenceTopic, u.presence(false), qos, true).
 		// Commands run concurrently, and a command is acknowledged only
 		// once its result is published, so a crash in between means a
-		// redelivery, which dispatch answers from its cache.
+		// redelivery, which the command runner answers from its table of
+		// recent commands or, after an agent restart, from its ledger.
 		SetOrderMatters(false).
 		SetAutoAckDisabled(true).
 		// Queued commands can arrive before SUBSCRIBE is acknowledged.

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/homeplane/homeplane/agent/internal/dispatch"
+	"github.com/homeplane/homeplane/agent/internal/command"
 	"github.com/homeplane/homeplane/agent/internal/identity"
 	"github.com/homeplane/homeplane/agent/internal/metrics"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -25,7 +25,7 @@ const (
 	testAgent = "7c0e5d3a-2f1b-4c8d-9e6f-a1b2c3d4e5f6"
 )
 
-// countingHA is Home Assistant as dispatch sees it, counting calls.
+// countingHA is Home Assistant as the command runner sees it, counting calls.
 type countingHA struct{ calls atomic.Int32 }
 
 func (h *countingHA) CallService(_ context.Context, domain, service string, data map[string]any) ([]*homeplanev1.Entity, error) {
@@ -38,9 +38,9 @@ func (h *countingHA) CallService(_ context.Context, domain, service string, data
 	return out, nil
 }
 
-// handler wires the real dispatcher to the uplink, as main does.
+// handler wires the real command runner to the uplink, as main does.
 type handler struct {
-	d        *dispatch.Dispatcher
+	d        *command.Runner
 	connects atomic.Int32
 }
 
@@ -75,7 +75,7 @@ func testIdentity(addr string) identity.Identity {
 func start(tb testing.TB, b *testBroker, opts Options) *harness {
 	tb.Helper()
 	ha := &countingHA{}
-	h := &handler{d: dispatch.New(ha, dispatch.Options{})}
+	h := &handler{d: command.New(command.NewServices(ha, command.ServicesOptions{}), nil, command.Options{})}
 	reg := metrics.NewRegistry()
 	opts.Metrics = reg
 	opts.AgentVersion = "test-1"

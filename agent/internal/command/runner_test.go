@@ -1,4 +1,4 @@
-package dispatch
+package command
 
 import (
 	"context"
@@ -13,8 +13,14 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
+
+// newRunner runs service commands against ha, in adopt mode.
+func newRunner(ha HomeAssistant, opts Options) *Runner {
+	return New(NewServices(ha, ServicesOptions{}), nil, opts)
+}
 
 // fakeHA records calls and answers them from a script.
 type fakeHA struct {
@@ -78,7 +84,7 @@ func sc(domain, service string, ids ...string) *homeplanev1.ServiceCall {
 
 func TestHandleRunsCallsInOrder(t *testing.T) {
 	ha := &fakeHA{}
-	d := New(ha, Options{})
+	d := newRunner(ha, Options{})
 	data, _ := structpb.NewStruct(map[string]any{"brightness_pct": 40})
 	c2 := sc("light", "turn_on", "light.kitchen", "light.hall")
 	c2.Data = data
@@ -117,12 +123,12 @@ func TestFirstFailureStops(t *testing.T) {
 		wantCode string
 	}{
 		{"home assistant refuses", errors.New("400: Service light.turn_on not found"), CodeHomeAssistant},
-		{"home assistant unreachable", fmt.Errorf("call: %w", ErrUnavailable), CodeUnavailable},
+		{"home assistant unreachable", fmt.Errorf("call: %w", homeassistant.ErrUnavailable), CodeUnavailable},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ha := &fakeHA{fail: "light.turn_on", err: c.err}
-			d := New(ha, Options{})
+			d := newRunner(ha, Options{})
 			res := d.Handle(context.Background(), command("c1",
 				sc("switch", "turn_off", "switch.fan"),
 				sc("light", "turn_on", "light.kitchen"),
@@ -145,7 +151,7 @@ func TestFirstFailureStops(t *testing.T) {
 
 func TestExpired(t *testing.T) {
 	ha := &fakeHA{}
-	d := New(ha, Options{})
+	d := newRunner(ha, Options{})
 	cmd := command("late", sc("light", "turn_on", "light.kitchen"))
 	cmd.Deadline = timestamppb.New(time.Now().Add(-time.Second))
 	res := d.Handle(context.Background(), cmd)
@@ -159,7 +165,7 @@ func TestExpired(t *testing.T) {
 
 func TestDeadlinePassesDuringCall(t *testing.T) {
 	ha := &fakeHA{gate: make(chan struct{})}
-	d := New(ha, Options{})
+	d := newRunner(ha, Options{})
 	cmd := command("slow", sc("light", "turn_on", "light.kitchen"))
 	cmd.Deadline = timestamppb.New(time.Now().Add(50 * time.Millisecond))
 	res := d.Handle(context.Background(), cmd)
@@ -199,7 +205,7 @@ func TestInvalid(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ha := &fakeHA{}
-			res := New(ha, Options{}).Handle(context.Background(), c.cmd)
+			res := newRunner(ha, Options{}).Handle(context.Background(), c.cmd)
 			if res.GetOk() || res.GetErrorCode() != CodeInvalid || res.GetError() == "" {
 				t.Fatalf("result = %v, want invalid with a message", res)
 			}
@@ -235,7 +241,7 @@ func TestValidEntityID(t *testing.T) {
 
 func TestDuplicateAfterCompletionResendsResult(t *testing.T) {
 	ha := &fakeHA{}
-	d := New(ha, Options{})
+	d := newRunner(ha, Options{})
 	cmd := command("c1", sc("light", "turn_on", "light.kitchen"))
 	first := d.Handle(context.Background(), cmd)
 	// The redelivery arrives after the deadline, yet the stored result wins:
@@ -253,7 +259,7 @@ func TestDuplicateAfterCompletionResendsResult(t *testing.T) {
 
 func TestConcurrentDuplicatesRunOnce(t *testing.T) {
 	ha := &fakeHA{gate: make(chan struct{}), started: make(chan struct{}, 16)}
-	d := New(ha, Options{})
+	d := newRunner(ha, Options{})
 	cmd := command("c1", sc("light", "turn_on", "light.kitchen"))
 	const n = 8
 	results := make(chan *homeplanev1.Result, n)
@@ -277,7 +283,7 @@ func TestConcurrentDuplicatesRunOnce(t *testing.T) {
 
 func TestDuplicateWaiterGivesUpWithContext(t *testing.T) {
 	ha := &fakeHA{gate: make(chan struct{}), started: make(chan struct{}, 1)}
-	d := New(ha, Options{})
+	d := newRunner(ha, Options{})
 	cmd := command("c1", sc("light", "turn_on", "light.kitchen"))
 	done := make(chan *homeplanev1.Result)
 	go func() { done <- d.Handle(context.Background(), cmd) }()
@@ -297,13 +303,13 @@ func TestCacheBoundedAndExpires(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
 	ha := &fakeHA{}
-	d := New(ha, Options{CacheSize: 4, CacheTTL: time.Minute, Now: clock})
+	d := newRunner(ha, Options{CacheSize: 4, CacheTTL: time.Minute, Now: clock})
 	for i := range 10 {
 		cmd := command(fmt.Sprint("c", i), sc("light", "turn_on", "light.a"))
 		cmd.Deadline = timestamppb.New(now.Add(time.Second))
 		d.Handle(context.Background(), cmd)
 	}
-	if n := d.cache.len(); n > 4 {
+	if n := d.table.len(); n > 4 {
 		t.Fatalf("cache holds %d entries, bound is 4", n)
 	}
 	// c9 is remembered; after the TTL it is forgotten and would run again.

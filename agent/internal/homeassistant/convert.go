@@ -1,18 +1,32 @@
-package main
+package homeassistant
 
 import (
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
+// FullSync converts a whole registry into the message central keeps its
+// copy of the home from.
+func FullSync(r Registry) *homeplanev1.EntitySync {
+	s := &homeplanev1.EntitySync{Full: true, Time: timestamppb.Now()}
+	for _, e := range r.Entities {
+		s.Entities = append(s.Entities, entityProto(e))
+	}
+	for _, a := range r.Areas {
+		s.Areas = append(s.Areas, &homeplanev1.Area{Id: a.ID, Name: a.Name, Aliases: a.Aliases, FloorId: a.FloorID})
+	}
+	for _, f := range r.Floors {
+		s.Floors = append(s.Floors, &homeplanev1.Floor{Id: f.ID, Name: f.Name, Aliases: f.Aliases, Level: int32(f.Level)})
+	}
+	return s
+}
+
 // entityProto converts a registry entity with its state.
-func entityProto(e homeassistant.Entity) *homeplanev1.Entity {
+func entityProto(e Entity) *homeplanev1.Entity {
 	out := &homeplanev1.Entity{
 		EntityId:    e.EntityID,
 		Name:        e.Name,
@@ -28,11 +42,11 @@ func entityProto(e homeassistant.Entity) *homeplanev1.Entity {
 	return out
 }
 
-// stateProto converts a bare state, filling the registry facts from k
-// when the entity is in it.
-func stateProto(s homeassistant.State, k *known) *homeplanev1.Entity {
+// Entity converts a bare state, filling in the registry facts when the
+// entity is known to f.
+func (f *Facts) Entity(s State) *homeplanev1.Entity {
 	out := &homeplanev1.Entity{EntityId: s.EntityID, Domain: domainOf(s.EntityID)}
-	if known, ok := k.get(s.EntityID); ok {
+	if known, ok := f.entity(s.EntityID); ok {
 		out.Name, out.Aliases, out.Domain = known.name, known.aliases, known.domain
 		out.DeviceClass, out.AreaId = known.deviceClass, known.areaID
 	}
@@ -46,7 +60,7 @@ func stateProto(s homeassistant.State, k *known) *homeplanev1.Entity {
 	return out
 }
 
-func setState(out *homeplanev1.Entity, s homeassistant.State) {
+func setState(out *homeplanev1.Entity, s State) {
 	out.State = s.State
 	out.Attributes = attributes(s.Attributes)
 	if !s.LastChanged.IsZero() {
@@ -72,32 +86,4 @@ func attributes(in map[string]any) *structpb.Struct {
 		out.Fields[k] = pv
 	}
 	return out
-}
-
-func areaProto(a homeassistant.Area) *homeplanev1.Area {
-	return &homeplanev1.Area{Id: a.ID, Name: a.Name, Aliases: a.Aliases, FloorId: a.FloorID}
-}
-
-func floorProto(f homeassistant.Floor) *homeplanev1.Floor {
-	return &homeplanev1.Floor{Id: f.ID, Name: f.Name, Aliases: f.Aliases, Level: int32(f.Level)}
-}
-
-// fullSync converts a whole registry.
-func fullSync(r homeassistant.Registry) *homeplanev1.EntitySync {
-	s := &homeplanev1.EntitySync{Full: true, Time: timestamppb.Now()}
-	for _, e := range r.Entities {
-		s.Entities = append(s.Entities, entityProto(e))
-	}
-	for _, a := range r.Areas {
-		s.Areas = append(s.Areas, areaProto(a))
-	}
-	for _, f := range r.Floors {
-		s.Floors = append(s.Floors, floorProto(f))
-	}
-	return s
-}
-
-func domainOf(entityID string) string {
-	d, _, _ := strings.Cut(entityID, ".")
-	return d
 }

@@ -1,4 +1,4 @@
-package main
+package entitysync
 
 import (
 	"context"
@@ -46,10 +46,6 @@ func newFakeHA() *fakeHA {
 
 func (f *fakeHA) Config(context.Context) (homeassistant.Config, error) {
 	return homeassistant.Config{Version: "2025.1.0"}, nil
-}
-
-func (f *fakeHA) CallService(context.Context, string, string, map[string]any) ([]homeassistant.State, error) {
-	return nil, nil
 }
 
 func (f *fakeHA) Registry(context.Context) (homeassistant.Registry, error) {
@@ -108,10 +104,10 @@ func eventually(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
-func startSyncer(tb testing.TB) (*syncer, *fakeHA, *fakePub) {
+func startSyncer(tb testing.TB) (*Syncer, *fakeHA, *fakePub) {
 	tb.Helper()
 	ha, pub := newFakeHA(), &fakePub{}
-	s := newSyncer(ha, pub, &known{}, slog.New(slog.DiscardHandler))
+	s := New(ha, pub, &homeassistant.Facts{}, slog.New(slog.DiscardHandler))
 	s.debounce = 30 * time.Millisecond
 	s.retryMin, s.retryMax = time.Millisecond, 5*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
@@ -153,8 +149,8 @@ func TestFullSyncConverts(t *testing.T) {
 	if a := m.GetAreas()[0]; a.GetFloorId() != "ground" || a.GetName() != "Kitchen" {
 		t.Fatalf("area = %v", a)
 	}
-	if s.HomeAssistantVersion() != "2025.1.0" {
-		t.Fatalf("version = %q", s.HomeAssistantVersion())
+	if s.facts.Version() != "2025.1.0" {
+		t.Fatalf("version = %q", s.facts.Version())
 	}
 }
 
@@ -201,12 +197,4 @@ func TestRegistryChangeAndWatchLossResync(t *testing.T) {
 	ha.fail <- errors.New("websocket closed")
 	eventually(t, "watch restarted", func() bool { ha.mu.Lock(); defer ha.mu.Unlock(); return ha.watchN >= 2 })
 	eventually(t, "full sync after watch loss", func() bool { return countFull(pub.all()) > n })
-}
-
-func TestBackoffBounded(t *testing.T) {
-	for n := 1; n < 40; n++ {
-		if d := backoff(n, time.Second, time.Minute); d < 0 || d > time.Minute {
-			t.Fatalf("backoff(%d) = %v outside [0, 1m]", n, d)
-		}
-	}
 }

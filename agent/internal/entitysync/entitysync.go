@@ -1,58 +1,69 @@
-package main
+// Package entitysync keeps central's copy of the home's entity registry
+// current: a full sync on every connect and whenever the registry itself
+// changes, and debounced deltas from Home Assistant's state changes in
+// between.
+package entitysync
 
 import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/homeplane/homeplane/agent/internal/backoff"
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	"github.com/homeplane/homeplane/agent/internal/uplink"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
 
-// publisher is how the syncer reaches central.
-type publisher interface {
+// Publisher is how the syncer reaches central.
+type Publisher interface {
 	Publish(ctx context.Context, kind topic.Kind, msg proto.Message) error
 }
 
-var _ publisher = (*uplink.Uplink)(nil)
+var _ Publisher = (*uplink.Uplink)(nil)
+
+// HomeAssistant is what the syncer reads from Home Assistant.
+type HomeAssistant interface {
+	Config(ctx context.Context) (homeassistant.Config, error)
+	Registry(ctx context.Context) (homeassistant.Registry, error)
+	Watch(ctx context.Context, fn func(homeassistant.Change)) error
+}
+
+var _ HomeAssistant = (*homeassistant.Client)(nil)
 
 // maxPending bounds the changes batched between flushes; beyond it a full
 // sync is cheaper than a huge delta.
 const maxPending = 2000
 
-// syncer keeps central's copy of the home's entity registry current: a full
-// sync on every connect and whenever the registry itself changes, and
-// debounced deltas from Home Assistant's state changes in between.
-type syncer struct {
-	ha       homeAssistant
-	pub      publisher
-	known    *known
+// Syncer publishes the home's entity registry to central. It records the
+// registry facts and Home Assistant's version of each full sync in Facts.
+type Syncer struct {
+	ha       HomeAssistant
+	pub      Publisher
+	facts    *homeassistant.Facts
 	log      *slog.Logger
 	debounce time.Duration
 	// retry bounds the delay before retrying a failed full sync or Watch.
 	retryMin, retryMax time.Duration
 
-	haVersion atomic.Pointer[string]
-	full      chan struct{} // a full sync is wanted
-	changed   chan struct{} // pending holds something
+	full    chan struct{} // a full sync is wanted
+	changed chan struct{} // pending holds something
 
 	mu              sync.Mutex
 	pending         map[string]*homeassistant.State // nil: removed
 	registryChanged bool
 }
 
-func newSyncer(ha homeAssistant, pub publisher, k *known, log *slog.Logger) *syncer {
-	return &syncer{
-		ha: ha, pub: pub, known: k, log: log,
+// New returns a Syncer reading ha and publishing through pub.
+func New(ha HomeAssistant, pub Publisher, facts *homeassistant.Facts, log *slog.Logger) *Syncer {
+	return &Syncer{
+		ha: ha, pub: pub, facts: facts, log: log,
 		debounce: 250 * time.Millisecond,
 		retryMin: time.Second, retryMax: time.Minute,
 		full:    make(chan struct{}, 1),
@@ -61,8 +72,8 @@ func newSyncer(ha homeAssistant, pub publisher, k *known, log *slog.Logger) *syn
 	}
 }
 
-// requestFull asks for a full sync soon; requests coalesce.
-func (s *syncer) requestFull() {
+// RequestFull asks for a full sync soon; requests coalesce.
+func (s *Syncer) RequestFull() {
 	select {
 	case s.full <- struct{}{}:
 	default:
@@ -70,7 +81,7 @@ func (s *syncer) requestFull() {
 }
 
 // onChange is Watch's callback: it only records, the loop publishes.
-func (s *syncer) onChange(c homeassistant.Change) {
+func (s *Syncer) onChange(c homeassistant.Change) {
 	s.mu.Lock()
 	switch {
 	case c.RegistryChanged:
@@ -89,16 +100,8 @@ func (s *syncer) onChange(c homeassistant.Change) {
 	}
 }
 
-// HomeAssistantVersion is the version seen at the last full sync.
-func (s *syncer) HomeAssistantVersion() string {
-	if v := s.haVersion.Load(); v != nil {
-		return *v
-	}
-	return ""
-}
-
 // Run publishes syncs until ctx ends, and follows Home Assistant's changes.
-func (s *syncer) Run(ctx context.Context) {
+func (s *Syncer) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.watch(ctx) })
 	defer wg.Wait()
@@ -133,7 +136,7 @@ func (s *syncer) Run(ctx context.Context) {
 				return
 			}
 			failures++
-			d := backoff(failures, s.retryMin, s.retryMax)
+			d := backoff.Jittered(failures, s.retryMin, s.retryMax)
 			s.log.Warn("entity sync failed", "error", err, "retry_in", d.Round(time.Millisecond))
 			retryC = time.After(d)
 			continue
@@ -145,22 +148,22 @@ func (s *syncer) Run(ctx context.Context) {
 
 // fullSync publishes the whole registry. A publish that fails because the
 // uplink is down is not an error: the next connect asks for a full sync.
-func (s *syncer) fullSync(ctx context.Context) error {
+func (s *Syncer) fullSync(ctx context.Context) error {
 	s.mu.Lock()
 	// The snapshot about to be read includes everything pending.
 	clear(s.pending)
 	s.registryChanged = false
 	s.mu.Unlock()
 
-	if cfg, err := s.ha.Config(ctx); err == nil && cfg.Version != "" {
-		s.haVersion.Store(&cfg.Version)
+	if cfg, err := s.ha.Config(ctx); err == nil {
+		s.facts.SetVersion(cfg.Version)
 	}
 	reg, err := s.ha.Registry(ctx)
 	if err != nil {
 		return err
 	}
-	msg := fullSync(reg)
-	s.known.set(msg.Entities)
+	msg := homeassistant.FullSync(reg)
+	s.facts.SetEntities(msg.Entities)
 	err = s.pub.Publish(ctx, topic.Entities, msg)
 	switch {
 	case errors.Is(err, uplink.ErrDisconnected):
@@ -175,7 +178,7 @@ func (s *syncer) fullSync(ctx context.Context) error {
 
 // flushDelta publishes the pending changes; it reports whether a full sync
 // is needed instead.
-func (s *syncer) flushDelta(ctx context.Context) (full bool) {
+func (s *Syncer) flushDelta(ctx context.Context) (full bool) {
 	s.mu.Lock()
 	if s.registryChanged {
 		s.mu.Unlock()
@@ -193,7 +196,7 @@ func (s *syncer) flushDelta(ctx context.Context) (full bool) {
 			msg.RemovedEntityIds = append(msg.RemovedEntityIds, id)
 			continue
 		}
-		msg.Entities = append(msg.Entities, stateProto(*st, s.known))
+		msg.Entities = append(msg.Entities, s.facts.Entity(*st))
 	}
 	err := s.pub.Publish(ctx, topic.Entities, msg)
 	switch {
@@ -210,10 +213,10 @@ func (s *syncer) flushDelta(ctx context.Context) (full bool) {
 
 // watch follows Home Assistant's changes, reconnecting with backoff. Each
 // (re)start asks for a full sync, since changes during the gap are lost.
-func (s *syncer) watch(ctx context.Context) {
+func (s *Syncer) watch(ctx context.Context) {
 	failures := 0
 	for {
-		s.requestFull()
+		s.RequestFull()
 		start := time.Now()
 		err := s.ha.Watch(ctx, s.onChange)
 		if ctx.Err() != nil {
@@ -223,7 +226,7 @@ func (s *syncer) watch(ctx context.Context) {
 			failures = 0
 		}
 		failures++
-		d := backoff(failures, s.retryMin, s.retryMax)
+		d := backoff.Jittered(failures, s.retryMin, s.retryMax)
 		s.log.Warn("home assistant watch ended", "error", err, "retry_in", d.Round(time.Millisecond))
 		t := time.NewTimer(d)
 		select {
@@ -233,13 +236,4 @@ func (s *syncer) watch(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-// backoff is exponential with full jitter: uniform in [0, min(hi, lo·2^(n-1))].
-func backoff(n int, lo, hi time.Duration) time.Duration {
-	ceil := lo
-	for i := 1; i < n && ceil < hi; i++ {
-		ceil *= 2
-	}
-	return rand.N(min(ceil, hi) + 1)
 }

@@ -1,4 +1,4 @@
-package dispatch
+package command
 
 import (
 	"container/list"
@@ -10,11 +10,13 @@ import (
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
-// cache remembers recent command ids and their results. It is bounded: when
-// full, the oldest finished entry goes first; running entries are evicted
-// only when nothing else is left, which the uplink's concurrency bound makes
-// practically impossible.
-type cache struct {
+// table is the agent's one record of the commands of this run: those in
+// flight, whose duplicates wait for them, and the latest finished ones,
+// whose duplicates get their result (the ledger answers older ones, and
+// those of earlier runs). It is bounded: when full, the oldest finished
+// entry goes first; running entries are evicted only when nothing else is
+// left, which the uplink's concurrency bound makes practically impossible.
+type table struct {
 	mu    sync.Mutex
 	max   int
 	byID  map[string]*list.Element
@@ -28,14 +30,14 @@ type entry struct {
 	expires time.Time     // zero while running
 }
 
-func newCache(max int) *cache {
-	return &cache{max: max, byID: map[string]*list.Element{}, order: list.New()}
+func newTable(max int) *table {
+	return &table{max: max, byID: map[string]*list.Element{}, order: list.New()}
 }
 
 // claim returns the entry for id. dup reports whether id was already known
 // (running or finished and not expired); otherwise the caller now owns a
 // fresh running entry and must finish it.
-func (c *cache) claim(id string, now time.Time) (e *entry, dup bool) {
+func (c *table) claim(id string, now time.Time) (e *entry, dup bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.byID[id]; ok {
@@ -55,11 +57,11 @@ func (c *cache) claim(id string, now time.Time) (e *entry, dup bool) {
 // keeps the wire form: redeliveries are rare, and a Result's message tree
 // (entity states with their attributes) holds several times the memory of
 // its bytes for the whole life of the entry.
-func (c *cache) finish(e *entry, res *homeplanev1.Result, expires time.Time) {
+func (c *table) finish(e *entry, res *homeplanev1.Result, expires time.Time) {
 	b, err := proto.Marshal(res)
 	if err != nil {
-		// Only invalid UTF-8 fails, and dispatch builds its strings from
-		// decoded JSON; a redelivery then gets this instead of nothing.
+		// Only invalid UTF-8 fails, and the executors build their strings
+		// from decoded JSON; a redelivery then gets this instead of nothing.
 		b, _ = proto.Marshal(&homeplanev1.Result{ErrorCode: CodeInvalid, Error: "result could not be encoded: " + err.Error()})
 	}
 	c.mu.Lock()
@@ -70,7 +72,7 @@ func (c *cache) finish(e *entry, res *homeplanev1.Result, expires time.Time) {
 }
 
 // sweep drops expired entries and, over capacity, the oldest finished ones.
-func (c *cache) sweep(now time.Time) {
+func (c *table) sweep(now time.Time) {
 	for el := c.order.Front(); el != nil; {
 		next := el.Next()
 		e := el.Value.(*entry)
@@ -91,7 +93,7 @@ func (c *cache) sweep(now time.Time) {
 	}
 }
 
-func (c *cache) remove(el *list.Element) {
+func (c *table) remove(el *list.Element) {
 	delete(c.byID, el.Value.(*entry).id)
 	c.order.Remove(el)
 }
@@ -105,7 +107,7 @@ func (e *entry) decoded() *homeplanev1.Result {
 	return res
 }
 
-func (c *cache) len() int {
+func (c *table) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.order.Len()

@@ -1,4 +1,4 @@
-package dispatch
+package command
 
 import (
 	"errors"
@@ -39,16 +39,16 @@ func checkCommandID(id string) error {
 	return nil
 }
 
-func (d *Dispatcher) validate(in []*homeplanev1.ServiceCall) ([]call, error) {
+func (s *Services) validate(in []*homeplanev1.ServiceCall) ([]call, error) {
 	if len(in) == 0 {
 		return nil, errors.New("command has no service calls")
 	}
-	if len(in) > d.opts.MaxCalls {
-		return nil, fmt.Errorf("command has %d service calls, more than %d", len(in), d.opts.MaxCalls)
+	if len(in) > s.opts.MaxCalls {
+		return nil, fmt.Errorf("command has %d service calls, more than %d", len(in), s.opts.MaxCalls)
 	}
 	out := make([]call, 0, len(in))
 	for i, c := range in {
-		cc, err := d.validateCall(c)
+		cc, err := s.validateCall(c)
 		if err != nil {
 			return nil, fmt.Errorf("call %d: %w", i+1, err)
 		}
@@ -57,15 +57,15 @@ func (d *Dispatcher) validate(in []*homeplanev1.ServiceCall) ([]call, error) {
 	return out, nil
 }
 
-func (d *Dispatcher) validateCall(c *homeplanev1.ServiceCall) (call, error) {
+func (s *Services) validateCall(c *homeplanev1.ServiceCall) (call, error) {
 	if !validSlug(c.GetDomain(), maxNameLen) {
 		return call{}, fmt.Errorf("invalid domain %q", truncate(c.GetDomain(), maxNameLen))
 	}
 	if !validSlug(c.GetService(), maxNameLen) {
 		return call{}, fmt.Errorf("invalid service %q", truncate(c.GetService(), maxNameLen))
 	}
-	if n := len(c.GetEntityIds()); n > d.opts.MaxEntityIDs {
-		return call{}, fmt.Errorf("%d entity ids, more than %d", n, d.opts.MaxEntityIDs)
+	if n := len(c.GetEntityIds()); n > s.opts.MaxEntityIDs {
+		return call{}, fmt.Errorf("%d entity ids, more than %d", n, s.opts.MaxEntityIDs)
 	}
 	for _, id := range c.GetEntityIds() {
 		if !ValidEntityID(id) {
