@@ -16,19 +16,29 @@ GOTESTFLAGS ?= -race -count=1 -timeout 20m
 # binary, nearly all of it resident, for about 5 % more CPU (ADR 0015). The
 # runtime keeps it for its hot paths, OpenTelemetry (linked by the Docker
 # client) because without it its semconv tables become 200 KB of init code.
+# These flags are written here only: agentbench and the end-to-end tests
+# build the agent through `make agent AGENT_OUT=...`.
 AGENT_TAGS    := nethttpomithttp2
 AGENT_GCFLAGS := -gcflags=all=-l -gcflags=runtime/...= -gcflags=go.opentelemetry.io/...=
+AGENT_OUT     ?= $(BIN)/homeplane-agent
+# What `buf breaking` compares the protos with: a git ref, by default where
+# this branch left main (the previous main on main itself).
+BUF_AGAINST ?=
 
 .PHONY: help
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## Build homeplane-central, homeplane-agent, homectl and hasim into bin/
+build: agent ## Build homeplane-central, homeplane-agent, homectl and hasim into bin/
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o $(BIN)/ \
 		./central/cmd/homeplane-central ./central/cmd/homectl ./agent/cmd/hasim
-	CGO_ENABLED=0 go build -tags '$(AGENT_TAGS)' $(AGENT_GCFLAGS) -trimpath -ldflags='-s -w' -o $(BIN)/ ./agent/cmd/homeplane-agent
+
+.PHONY: agent
+agent: ## Build homeplane-agent as shipped into AGENT_OUT (default bin/homeplane-agent)
+	@mkdir -p $(dir $(AGENT_OUT))
+	CGO_ENABLED=0 go build -tags '$(AGENT_TAGS)' $(AGENT_GCFLAGS) -trimpath -ldflags='-s -w' -o $(AGENT_OUT) ./agent/cmd/homeplane-agent
 
 .PHONY: demo
 demo: build ## Run PostgreSQL, central, hasim and an enrolled agent; then try bin/homectl say "turn on the kitchen lights"
@@ -58,10 +68,27 @@ check-generate: generate ## Fail when the committed generated code is not curren
 	@test -z "$$(git status --porcelain -- protocol/gen)" || { echo "protocol/gen has untracked files: run make generate and commit"; exit 1; }
 
 .PHONY: lint
-lint: ## gofmt, go vet and buf lint
+lint: breaking ## gofmt, go vet, buf lint and buf breaking
 	@test -z "$$(gofmt -l protocol central agent | grep -v '/gen/')" || { gofmt -l protocol central agent | grep -v '/gen/'; exit 1; }
 	go vet $(GO_PKGS)
 	cd protocol && $(BUF) lint
+
+# Agents and central upgrade independently, so a .proto change must not
+# break the wire (WIRE_JSON in protocol/buf.yaml). The protos of the base
+# commit are taken with git archive, which works in a worktree and in a
+# fresh clone alike; only main's history is needed.
+.PHONY: breaking
+breaking: ## Fail when the .proto files break the wire against BUF_AGAINST (default: where this branch left main)
+	@base='$(BUF_AGAINST)'; \
+	if [ -z "$$base" ]; then \
+		for m in main origin/main; do base=$$(git merge-base HEAD $$m 2>/dev/null) && break; done; \
+		[ -n "$$base" ] || { echo "buf breaking: no main branch to compare with: git fetch origin main, or set BUF_AGAINST"; exit 1; }; \
+		if [ "$$base" = "$$(git rev-parse HEAD)" ]; then base=$$(git rev-parse -q --verify HEAD^ || echo HEAD); fi; \
+	fi; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	git archive "$$base" protocol/buf.yaml protocol/proto | tar -x -C "$$tmp"; \
+	echo "buf breaking against $$(git rev-parse --short "$$base")"; \
+	cd protocol && $(BUF) breaking --against "$$tmp/protocol"
 
 .PHONY: clean
 clean: ## Remove build output and local service data

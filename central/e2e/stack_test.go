@@ -41,13 +41,13 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// The agent is built as the Makefile ships it: without HTTP/2, for size.
-	for _, args := range [][]string{
-		{"github.com/homeplane/homeplane/central/cmd/homeplane-central", "github.com/homeplane/homeplane/agent/cmd/hasim"},
-		{"-tags", "nethttpomithttp2", "-gcflags=all=-l", "-gcflags=runtime/...=",
-			"-gcflags=go.opentelemetry.io/...=", "github.com/homeplane/homeplane/agent/cmd/homeplane-agent"},
+	// The agent is built as shipped, by the Makefile, which alone holds its
+	// build flags.
+	for _, build := range []*exec.Cmd{
+		exec.Command("go", "build", "-o", dir, "github.com/homeplane/homeplane/central/cmd/homeplane-central",
+			"github.com/homeplane/homeplane/agent/cmd/hasim"),
+		exec.Command("make", "--no-print-directory", "-C", "../..", "agent", "AGENT_OUT="+filepath.Join(dir, "homeplane-agent")),
 	} {
-		build := exec.Command("go", append([]string{"build", "-o", dir}, args...)...)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build binaries: %v\n%s", err, out)

@@ -165,13 +165,17 @@ func run(ctx context.Context) error {
 	return nil
 }
 
+// build builds the agent as shipped: through the Makefile, which alone
+// holds its build flags.
 func build(dir string) (string, error) {
+	work, err := exec.Command("go", "env", "GOWORK").Output()
+	if err != nil || strings.TrimSpace(string(work)) == "" || strings.TrimSpace(string(work)) == "off" {
+		return "", fmt.Errorf("finding the repository (go env GOWORK): %v; run agentbench inside it or pass -agent", err)
+	}
 	bin := filepath.Join(dir, "homeplane-agent")
-	cmd := exec.Command("go", "build", "-tags", "nethttpomithttp2", "-gcflags=all=-l", "-gcflags=runtime/...=", "-gcflags=go.opentelemetry.io/...=",
-		"-trimpath", "-ldflags=-s -w", "-o", bin,
-		"github.com/homeplane/homeplane/agent/cmd/homeplane-agent") // as the Makefile builds it
+	cmd := exec.Command("make", "--no-print-directory", "-C", filepath.Dir(strings.TrimSpace(string(work))), "agent", "AGENT_OUT="+bin)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v: %s", err, out)
+		return "", fmt.Errorf("make agent: %v: %s", err, out)
 	}
 	return bin, nil
 }

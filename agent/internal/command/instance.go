@@ -72,9 +72,16 @@ func (x *Instance) Execute(ctx context.Context, cmd *homeplanev1.Command) *homep
 	case err == nil:
 		res.Ok = true
 	case errors.Is(err, supervisor.ErrNotProvisioned):
-		res.ErrorCode, res.Error = CodeInvalid, err.Error()
+		res = withStatus(fail(CodeInvalid, err.Error()), res.Instance)
+	case errors.Is(err, supervisor.ErrBusy):
+		res = withStatus(fail(CodeBusy, err.Error()), res.Instance)
 	default:
-		res.ErrorCode, res.Error = CodeInstance, err.Error()
+		res = withStatus(fail(CodeInstance, err.Error()), res.Instance)
 	}
+	return res
+}
+
+func withStatus(res *homeplanev1.Result, in *homeplanev1.Instance) *homeplanev1.Result {
+	res.Instance = in
 	return res
 }

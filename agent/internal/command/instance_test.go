@@ -13,6 +13,7 @@ import (
 
 	"github.com/homeplane/homeplane/agent/internal/supervisor"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/vocab"
 )
 
 // fakeSupervisor counts upgrades and can hold them until released.
@@ -73,27 +74,33 @@ func TestInstanceActions(t *testing.T) {
 		name     string
 		sup      Supervisor
 		cmd      *homeplanev1.Command
-		wantCode string
+		wantCode homeplanev1.CommandError
 	}{
 		{"adopt mode refuses", nil, instanceCommand("a", homeplanev1.InstanceAction_INSTANCE_ACTION_START), CodeUnavailable},
 		{"not provisioned is invalid", &fakeSupervisor{err: fmt.Errorf("start: %w", supervisor.ErrNotProvisioned)},
 			instanceCommand("b", homeplanev1.InstanceAction_INSTANCE_ACTION_START), CodeInvalid},
 		{"failure is the instance's", &fakeSupervisor{err: errors.New("rolled back")},
 			instanceCommand("c", homeplanev1.InstanceAction_INSTANCE_ACTION_UPGRADE), CodeInstance},
+		{"another action under way", &fakeSupervisor{err: fmt.Errorf("upgrade: %w", supervisor.ErrBusy)},
+			instanceCommand("g", homeplanev1.InstanceAction_INSTANCE_ACTION_UPGRADE), CodeBusy},
 		{"unknown action", &fakeSupervisor{}, instanceCommand("d", 99), CodeInvalid},
 		{"past its deadline", &fakeSupervisor{}, func() *homeplanev1.Command {
 			c := instanceCommand("e", homeplanev1.InstanceAction_INSTANCE_ACTION_RESTART)
 			c.Deadline = timestamppb.New(time.Now().Add(-time.Second))
 			return c
 		}(), CodeExpired},
-		{"status only", &fakeSupervisor{}, instanceCommand("f", homeplanev1.InstanceAction_INSTANCE_ACTION_UNSPECIFIED), ""},
+		{"status only", &fakeSupervisor{}, instanceCommand("f", homeplanev1.InstanceAction_INSTANCE_ACTION_UNSPECIFIED), 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := New(NewServices(&fakeHA{}, ServicesOptions{}), NewInstance(c.sup, supervisor.Spec{}), Options{})
 			res := r.Handle(context.Background(), c.cmd)
-			if res.GetErrorCode() != c.wantCode || res.GetOk() != (c.wantCode == "") || res.GetCommandId() != c.cmd.GetId() {
-				t.Fatalf("result = %v, want error code %q", res, c.wantCode)
+			if res.GetCode() != c.wantCode || res.GetOk() != (c.wantCode == 0) || res.GetCommandId() != c.cmd.GetId() {
+				t.Fatalf("result = %v, want error code %v", res, c.wantCode)
+			}
+			// Centrals older than the enum read the text.
+			if res.GetErrorCode() != vocab.CodeName(c.wantCode) {
+				t.Fatalf("error_code text = %q, want %q", res.GetErrorCode(), vocab.CodeName(c.wantCode))
 			}
 		})
 	}

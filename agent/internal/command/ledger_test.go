@@ -60,7 +60,7 @@ func TestLedgerAnswersAndRecords(t *testing.T) {
 	}
 	late := command("late", sc("light", "toggle", "light.a"))
 	late.Deadline = timestamppb.New(time.Now().Add(-time.Second))
-	if res := r.Handle(context.Background(), late); res.GetErrorCode() != CodeExpired {
+	if res := r.Handle(context.Background(), late); res.GetCode() != CodeExpired {
 		t.Fatalf("a late command: %v", res)
 	}
 	led.mu.Lock()

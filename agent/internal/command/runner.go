@@ -15,15 +15,18 @@ import (
 	"github.com/homeplane/homeplane/agent/internal/metrics"
 	"github.com/homeplane/homeplane/agent/internal/supervisor"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/vocab"
 )
 
-// Result error codes, as listed in mqtt.proto.
+// The codes of failed results (mqtt.proto's CommandError) the executors
+// and the runner answer with.
 const (
-	CodeExpired       = "expired"
-	CodeInvalid       = "invalid"
-	CodeHomeAssistant = "home_assistant"
-	CodeUnavailable   = "unavailable"
-	CodeInstance      = "instance"
+	CodeExpired       = homeplanev1.CommandError_COMMAND_ERROR_EXPIRED
+	CodeInvalid       = homeplanev1.CommandError_COMMAND_ERROR_INVALID
+	CodeHomeAssistant = homeplanev1.CommandError_COMMAND_ERROR_HOME_ASSISTANT
+	CodeUnavailable   = homeplanev1.CommandError_COMMAND_ERROR_UNAVAILABLE
+	CodeInstance      = homeplanev1.CommandError_COMMAND_ERROR_INSTANCE
+	CodeBusy          = homeplanev1.CommandError_COMMAND_ERROR_BUSY
 )
 
 // Executor runs one kind of command. The Runner has already decided that
@@ -116,13 +119,10 @@ func (r *Runner) Handle(ctx context.Context, cmd *homeplanev1.Command) *homeplan
 	if err := checkCommandID(cmd.GetId()); err != nil {
 		// Without a usable id the command cannot be deduplicated, so it is not run.
 		log.Warn("command refused", "error", err)
-		r.metrics.outcome(CodeInvalid)
-		return &homeplanev1.Result{
-			CommandId: truncate(cmd.GetId(), maxIDLen),
-			RequestId: truncate(cmd.GetRequestId(), maxIDLen),
-			ErrorCode: CodeInvalid,
-			Error:     err.Error(),
-		}
+		r.metrics.outcome(vocab.CodeName(CodeInvalid))
+		res := vocab.Fail(CodeInvalid, err.Error())
+		res.CommandId, res.RequestId = truncate(cmd.GetId(), maxIDLen), truncate(cmd.GetRequestId(), maxIDLen)
+		return res
 	}
 	now := r.opts.Now()
 	e, dup := r.table.claim(cmd.GetId(), now)
@@ -149,7 +149,7 @@ func (r *Runner) Handle(ctx context.Context, cmd *homeplanev1.Command) *homeplan
 	if res.GetOk() {
 		r.metrics.outcome("ok")
 	} else {
-		r.metrics.outcome(res.GetErrorCode())
+		r.metrics.outcome(vocab.CodeName(vocab.CodeOf(res)))
 	}
 	if r.opts.Ledger != nil {
 		if err := r.opts.Ledger.Finish(cmd, res); err != nil {
@@ -206,6 +206,6 @@ func (r *Runner) keep(cmd *homeplanev1.Command, now time.Time) time.Time {
 	return keep
 }
 
-func fail(code, msg string) *homeplanev1.Result {
-	return &homeplanev1.Result{ErrorCode: code, Error: msg}
+func fail(code homeplanev1.CommandError, msg string) *homeplanev1.Result {
+	return vocab.Fail(code, msg)
 }

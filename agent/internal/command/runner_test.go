@@ -89,7 +89,7 @@ func TestHandleRunsCallsInOrder(t *testing.T) {
 	c2 := sc("light", "turn_on", "light.kitchen", "light.hall")
 	c2.Data = data
 	res := d.Handle(context.Background(), command("c1", sc("switch", "turn_off", "switch.fan"), c2))
-	if !res.GetOk() || res.GetErrorCode() != "" {
+	if !res.GetOk() || res.GetCode() != 0 || res.GetErrorCode() != "" {
 		t.Fatalf("result = %v, want ok", res)
 	}
 	if res.GetCommandId() != "c1" || res.GetRequestId() != "req-c1" {
@@ -120,7 +120,7 @@ func TestFirstFailureStops(t *testing.T) {
 	cases := []struct {
 		name     string
 		err      error
-		wantCode string
+		wantCode homeplanev1.CommandError
 	}{
 		{"home assistant refuses", errors.New("400: Service light.turn_on not found"), CodeHomeAssistant},
 		{"home assistant unreachable", fmt.Errorf("call: %w", homeassistant.ErrUnavailable), CodeUnavailable},
@@ -133,8 +133,8 @@ func TestFirstFailureStops(t *testing.T) {
 				sc("switch", "turn_off", "switch.fan"),
 				sc("light", "turn_on", "light.kitchen"),
 				sc("cover", "open_cover", "cover.garage")))
-			if res.GetOk() || res.GetErrorCode() != c.wantCode {
-				t.Fatalf("result = %v, want error code %q", res, c.wantCode)
+			if res.GetOk() || res.GetCode() != c.wantCode {
+				t.Fatalf("result = %v, want error code %v", res, c.wantCode)
 			}
 			if !strings.Contains(res.GetError(), "call 2") || len(res.GetError()) > maxErrorLen+4 {
 				t.Fatalf("error = %q, want a short message naming call 2", res.GetError())
@@ -155,7 +155,7 @@ func TestExpired(t *testing.T) {
 	cmd := command("late", sc("light", "turn_on", "light.kitchen"))
 	cmd.Deadline = timestamppb.New(time.Now().Add(-time.Second))
 	res := d.Handle(context.Background(), cmd)
-	if res.GetOk() || res.GetErrorCode() != CodeExpired {
+	if res.GetOk() || res.GetCode() != CodeExpired {
 		t.Fatalf("result = %v, want expired", res)
 	}
 	if ha.callCount() != 0 {
@@ -169,7 +169,7 @@ func TestDeadlinePassesDuringCall(t *testing.T) {
 	cmd := command("slow", sc("light", "turn_on", "light.kitchen"))
 	cmd.Deadline = timestamppb.New(time.Now().Add(50 * time.Millisecond))
 	res := d.Handle(context.Background(), cmd)
-	if res.GetErrorCode() != CodeExpired {
+	if res.GetCode() != CodeExpired {
 		t.Fatalf("result = %v, want expired", res)
 	}
 }
@@ -206,7 +206,7 @@ func TestInvalid(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ha := &fakeHA{}
 			res := newRunner(ha, Options{}).Handle(context.Background(), c.cmd)
-			if res.GetOk() || res.GetErrorCode() != CodeInvalid || res.GetError() == "" {
+			if res.GetOk() || res.GetCode() != CodeInvalid || res.GetError() == "" {
 				t.Fatalf("result = %v, want invalid with a message", res)
 			}
 			if ha.callCount() != 0 {

@@ -62,7 +62,7 @@ func (c *table) finish(e *entry, res *homeplanev1.Result, expires time.Time) {
 	if err != nil {
 		// Only invalid UTF-8 fails, and the executors build their strings
 		// from decoded JSON; a redelivery then gets this instead of nothing.
-		b, _ = proto.Marshal(&homeplanev1.Result{ErrorCode: CodeInvalid, Error: "result could not be encoded: " + err.Error()})
+		b, _ = proto.Marshal(fail(CodeInvalid, "result could not be encoded: "+err.Error()))
 	}
 	c.mu.Lock()
 	e.result = b
@@ -102,7 +102,7 @@ func (c *table) remove(el *list.Element) {
 func (e *entry) decoded() *homeplanev1.Result {
 	res := &homeplanev1.Result{}
 	if err := proto.Unmarshal(e.result, res); err != nil {
-		return &homeplanev1.Result{ErrorCode: CodeInvalid, Error: "stored result unreadable: " + err.Error()}
+		return fail(CodeInvalid, "stored result unreadable: "+err.Error())
 	}
 	return res
 }

@@ -33,6 +33,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/vocab"
 
 	"github.com/homeplane/homeplane/agent/internal/atomicfile"
 )
@@ -40,7 +41,7 @@ import (
 // CodeInterrupted is the error code of the answer to a command whose run an
 // agent restart interrupted; central treats it as the command not having
 // been done now.
-const CodeInterrupted = "unavailable"
+const CodeInterrupted = homeplanev1.CommandError_COMMAND_ERROR_UNAVAILABLE
 
 // maxIDLen bounds the ids kept; the command runner refuses longer ones anyway.
 const maxIDLen = 256
@@ -354,10 +355,7 @@ func (l *Ledger) Recall(cmd *homeplanev1.Command) (res *homeplanev1.Result, ok b
 	}
 	if !e.done {
 		l.mu.Unlock()
-		return &homeplanev1.Result{
-			CommandId: id, RequestId: cmd.GetRequestId(), ErrorCode: CodeInterrupted,
-			Error: "the agent restarted while this command ran; it is not run again, and whether it took effect is unknown",
-		}, true
+		return interrupted(cmd, "the agent restarted while this command ran; it is not run again, and whether it took effect is unknown"), true
 	}
 	r, err := l.readAtLocked(e.at)
 	l.mu.Unlock()
@@ -370,10 +368,15 @@ func (l *Ledger) Recall(cmd *homeplanev1.Command) (res *homeplanev1.Result, ok b
 	}
 	if err != nil {
 		l.log.Error("stored result unreadable; answering the command as interrupted", "command_id", id, "error", err)
-		return &homeplanev1.Result{CommandId: id, RequestId: cmd.GetRequestId(), ErrorCode: CodeInterrupted,
-			Error: "the agent ran this command before but lost its result"}, true
+		return interrupted(cmd, "the agent ran this command before but lost its result"), true
 	}
 	return res, true
+}
+
+func interrupted(cmd *homeplanev1.Command, msg string) *homeplanev1.Result {
+	res := vocab.Fail(CodeInterrupted, msg)
+	res.CommandId, res.RequestId = cmd.GetId(), cmd.GetRequestId()
+	return res
 }
 
 // readAtLocked reads the record whose frame starts at off.

@@ -100,8 +100,8 @@ func TestInterruptedRunIsNotRepeated(t *testing.T) {
 	// The agent stops before Finish.
 	l = open(t, dir, c, 0)
 	res, ok := l.Recall(&homeplanev1.Command{Id: "upgrade", RequestId: "req-redelivered"})
-	if !ok || res.GetOk() || res.GetErrorCode() != CodeInterrupted || res.GetRequestId() != "req-redelivered" || res.GetCommandId() != "upgrade" {
-		t.Fatalf("redelivery after an interrupted run answered %v, %v; want an %q error", res, ok, CodeInterrupted)
+	if !ok || res.GetOk() || res.GetCode() != CodeInterrupted || res.GetRequestId() != "req-redelivered" || res.GetCommandId() != "upgrade" {
+		t.Fatalf("redelivery after an interrupted run answered %v, %v; want an %v error", res, ok, CodeInterrupted)
 	}
 }
 
@@ -197,7 +197,7 @@ func wantResults(t *testing.T, l *Ledger, ids ...string) {
 // wantInterrupted fails unless id is answered as interrupted.
 func wantInterrupted(t *testing.T, l *Ledger, id string) {
 	t.Helper()
-	if res, ok := l.Recall(cmd(id)); !ok || res.GetErrorCode() != CodeInterrupted {
+	if res, ok := l.Recall(cmd(id)); !ok || res.GetCode() != CodeInterrupted {
 		t.Errorf("%s: %v, %v; want the interrupted answer", id, res, ok)
 	}
 }

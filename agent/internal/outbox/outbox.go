@@ -25,6 +25,7 @@ import (
 	"github.com/homeplane/homeplane/agent/internal/atomicfile"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
+	"github.com/homeplane/homeplane/protocol/vocab"
 )
 
 // Publisher is the uplink: it returns an error wrapping Options.Offline
@@ -266,8 +267,9 @@ func (o *Outbox) Flush(ctx context.Context) error {
 	dropped := o.dropped
 	o.mu.Unlock()
 	if dropped > 0 {
-		ev := &homeplanev1.InstanceEvent{Time: timestamppb.Now(), Kind: "outbox_dropped", Dropped: dropped,
-			Reason: fmt.Sprintf("the outbox was full; %d oldest messages dropped", dropped)}
+		ev := vocab.Event(homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_OUTBOX_DROPPED)
+		ev.Time, ev.Dropped = timestamppb.Now(), dropped
+		ev.Reason = fmt.Sprintf("the outbox was full; %d oldest messages dropped", dropped)
 		if err := o.next.Publish(ctx, topic.Events, ev); err != nil {
 			return err
 		}

@@ -45,7 +45,7 @@ func (s *Supervisor) Provision(ctx context.Context, spec Spec) error {
 		s.update(func(p *persisted) {
 			p.Spec, p.ContainerID, p.Provisioned, p.WantRunning, p.CrashLoop = spec, id, true, true, false
 		})
-		s.event(ctx, "provisioned", "", nil)
+		s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_PROVISIONED, "", nil)
 		return s.startLocked(ctx, "provisioned")
 	})
 }
@@ -120,7 +120,7 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 			return err
 		}
 		s.setHealth(HealthUnknown, "stopped")
-		s.event(ctx, "stopped", "stop requested", nil)
+		s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_STOPPED, "stop requested", nil)
 		return nil
 	})
 }
@@ -166,7 +166,7 @@ func (s *Supervisor) Remove(ctx context.Context, removeData bool) error {
 		if removeData {
 			reason = "data removed"
 		}
-		s.event(ctx, "removed", reason, nil)
+		s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_REMOVED, reason, nil)
 		return nil
 	})
 }
@@ -217,7 +217,7 @@ func (s *Supervisor) startLocked(ctx context.Context, reason string) error {
 	s.health = HealthStarting
 	s.healthErr = ""
 	s.mu.Unlock()
-	s.event(ctx, "started", reason, nil)
+	s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_STARTED, reason, nil)
 	return nil
 }
 
@@ -324,7 +324,7 @@ func (s *Supervisor) Sweep(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("supervisor: remove orphan %s: %w", shortID(c.ID), err)
 		}
 		n++
-		s.event(ctx, "swept", "orphaned container "+strings.Join(c.Names, ","), func(e *homeplanev1.InstanceEvent) { e.ContainerId = c.ID })
+		s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_SWEPT, "orphaned container "+strings.Join(c.Names, ","), func(e *homeplanev1.InstanceEvent) { e.ContainerId = c.ID })
 	}
 	return n, nil
 }

@@ -122,7 +122,7 @@ func (s *Supervisor) readPull(ctx context.Context, ref string, body io.Reader, p
 		if done {
 			p.Percent = 100
 		}
-		s.event(ctx, "pull_progress", "", func(e *homeplanev1.InstanceEvent) { e.Image = ref; e.Pull = p })
+		s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_PULL_PROGRESS, "", func(e *homeplanev1.InstanceEvent) { e.Image = ref; e.Pull = p })
 	}
 	for {
 		var m pullMessage

@@ -25,6 +25,7 @@ import (
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
+	"github.com/homeplane/homeplane/protocol/vocab"
 )
 
 // Docker is the part of the Docker Engine API the supervisor uses;
@@ -269,20 +270,21 @@ func (s *Supervisor) labels(role string) map[string]string {
 
 // event publishes a supervisor event; delivery problems are logged only,
 // since the outbox keeps what cannot be sent now.
-func (s *Supervisor) event(ctx context.Context, kind, reason string, mod func(*homeplanev1.InstanceEvent)) {
-	ev := &homeplanev1.InstanceEvent{Time: timestamp(s.now()), Kind: kind, Reason: reason, Image: s.spec().Image}
+func (s *Supervisor) event(ctx context.Context, kind homeplanev1.InstanceEventKind, reason string, mod func(*homeplanev1.InstanceEvent)) {
+	ev := vocab.Event(kind)
+	ev.Time, ev.Reason, ev.Image = timestamp(s.now()), reason, s.spec().Image
 	s.mu.Lock()
 	ev.ContainerId = s.st.ContainerID
 	s.mu.Unlock()
 	if mod != nil {
 		mod(ev)
 	}
-	s.log.Info("instance event", "kind", kind, "reason", reason, "container_id", shortID(ev.ContainerId))
+	s.log.Info("instance event", "kind", ev.GetKind(), "reason", reason, "container_id", shortID(ev.ContainerId))
 	if s.pub == nil {
 		return
 	}
 	if err := s.pub.Publish(context.WithoutCancel(ctx), topic.Events, ev); err != nil {
-		s.log.Warn("instance event not published", "kind", kind, "error", err)
+		s.log.Warn("instance event not published", "kind", ev.GetKind(), "error", err)
 	}
 }
 

@@ -53,7 +53,7 @@ func (s *Supervisor) Upgrade(ctx context.Context, ref string) error {
 			return s.rollback(ctx, old, err.Error())
 		}
 		s.update(func(p *persisted) { p.Spec = next })
-		s.event(ctx, "upgraded", "from "+old.Image, nil)
+		s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_UPGRADED, "from "+old.Image, nil)
 		return nil
 	})
 }
@@ -92,7 +92,7 @@ func (s *Supervisor) rollback(ctx context.Context, old Spec, reason string) erro
 	if err := s.startLocked(ctx, "rolled back"); err != nil {
 		return fmt.Errorf("supervisor: rollback: %w", err)
 	}
-	s.event(ctx, "rolled_back", reason, func(e *homeplanev1.InstanceEvent) { e.Image = old.Image })
+	s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_ROLLED_BACK, reason, func(e *homeplanev1.InstanceEvent) { e.Image = old.Image })
 	return fmt.Errorf("%w: %s", ErrRolledBack, reason)
 }
 

@@ -55,7 +55,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			switch {
 			case ev.Action == events.ActionOOM:
 				s.setHealth(HealthUnhealthy, "out of memory")
-				s.event(ctx, "died", "out of memory", nil)
+				s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_DIED, "out of memory", nil)
 			case ev.Action == events.ActionDie:
 				if s.idle() {
 					code := ev.Actor.Attributes["exitCode"]
@@ -64,7 +64,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 						reason = "killed out of memory (exit code " + code + ")"
 					}
 					s.setHealth(HealthUnhealthy, reason)
-					s.event(ctx, "died", reason, nil)
+					s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_DIED, reason, nil)
 					schedule(reason)
 				}
 			case strings.HasPrefix(string(ev.Action), string(events.ActionHealthStatus)):
@@ -181,7 +181,7 @@ func (s *Supervisor) probeOnce(ctx context.Context) (string, bool) {
 		s.failures = 0
 		s.health, s.healthErr = HealthHealthy, ""
 		if was != HealthHealthy {
-			go s.event(context.WithoutCancel(ctx), "healthy", "", nil)
+			go s.event(context.WithoutCancel(ctx), homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_HEALTHY, "", nil)
 		}
 		return "", false
 	}
@@ -303,7 +303,7 @@ func (s *Supervisor) watchdogRestart(ctx context.Context, reason string) {
 		}
 		s.update(func(p *persisted) { p.CrashLoop = true })
 		s.setHealth(HealthUnhealthy, "crash loop: "+reason)
-		s.event(ctx, "crash_loop", fmt.Sprintf("%d restarts within %v; last: %s", used, s.opts.BudgetWindow, reason), nil)
+		s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_CRASH_LOOP, fmt.Sprintf("%d restarts within %v; last: %s", used, s.opts.BudgetWindow, reason), nil)
 		return
 	}
 	s.record(reason)
@@ -316,7 +316,7 @@ func (s *Supervisor) watchdogRestart(ctx context.Context, reason string) {
 		err = s.startLocked(ctx, "watchdog: "+reason)
 	}
 	left := int32(s.opts.RestartBudget - used - 1)
-	s.event(ctx, "restarted", reason, func(e *homeplanev1.InstanceEvent) { e.RestartsLeft = left })
+	s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_RESTARTED, reason, func(e *homeplanev1.InstanceEvent) { e.RestartsLeft = left })
 	if err != nil {
 		s.log.Error("watchdog restart failed", "reason", reason, "error", err)
 	}

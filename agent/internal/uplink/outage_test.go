@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strconv"
 	"sync"
@@ -17,9 +18,15 @@ import (
 	"github.com/homeplane/homeplane/protocol/topic"
 )
 
-// brokerDownFor is how long TestNothingLostWhileBrokerIsDown keeps the
-// broker away while the agent goes on producing.
-const brokerDownFor = time.Minute
+// outage is how long TestNothingLostWhileBrokerIsDown keeps the broker
+// away while the agent goes on producing. A few seconds hold several
+// failed reconnects at the uplink's longest backoff and a few hundred
+// messages; -outage=1m is the longer soak.
+var outage = flag.Duration("outage", 5*time.Second, "how long TestNothingLostWhileBrokerIsDown keeps the broker down")
+
+// outageMessages is how many messages the producer sends during the outage,
+// whatever its length.
+const outageMessages = 300
 
 // arrival is one message as central received it: the producer's sequence
 // number, or a drop report.
@@ -188,8 +195,10 @@ func dedupe(list []arrival) ([]arrival, int) {
 
 func TestNothingLostWhileBrokerIsDown(t *testing.T) {
 	if testing.Short() {
-		t.Skipf("skipping in -short: the broker stays down for %v", brokerDownFor)
+		t.Skipf("skipping in -short: the broker stays down for %v", *outage)
 	}
+	brokerDownFor := *outage
+	every := max(brokerDownFor/outageMessages, 5*time.Millisecond)
 	r := startOutageRig(t, 0)
 	var produced int
 	var mu sync.Mutex
@@ -197,7 +206,7 @@ func TestNothingLostWhileBrokerIsDown(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(100 * time.Millisecond)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
@@ -222,7 +231,7 @@ func TestNothingLostWhileBrokerIsDown(t *testing.T) {
 	before := count()
 	time.Sleep(brokerDownFor) // the outage itself, not a wait for an event
 	waiting := r.ob.Len()
-	if held := count() - before; waiting < held-5 || held < int(brokerDownFor/(100*time.Millisecond))/2 {
+	if held := count() - before; waiting < held-5 || held < int(brokerDownFor/every)/2 {
 		t.Fatalf("%d messages produced during the outage, %d kept in the outbox", held, waiting)
 	}
 

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/vocab"
 )
 
 // ApplyTelemetry takes one resource sample; the status it carries replaces
@@ -51,10 +52,15 @@ func (s *Service) ApplyStatus(ctx context.Context, homeID string, in *homeplanev
 
 // ApplyEvent takes one supervisor event. It satisfies command.InstanceSink.
 func (s *Service) ApplyEvent(ctx context.Context, homeID string, ev *homeplanev1.InstanceEvent) error {
-	s.m.event(ev.GetKind())
+	kind := vocab.KindOf(ev)
+	name := vocab.KindName(kind)
+	if name == "" {
+		name = clip(ev.GetKind(), maxStateLen) // a kind newer than this central: shown, counted as other
+	}
+	s.m.event(name)
 	return s.apply(ctx, homeID, func(e *entry) []Restart {
 		at := ev.GetTime()
-		if ev.GetKind() == "pull_progress" {
+		if kind == homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_PULL_PROGRESS {
 			s.pullLocked(e, ev)
 			return nil
 		}
@@ -65,21 +71,22 @@ func (s *Service) ApplyEvent(ctx context.Context, homeID string, ev *homeplanev1
 			return nil // an older event delivered late says nothing new
 		}
 		st := e.status
-		st.LastEvent, st.LastEventReason, st.LastEventTime = clip(ev.GetKind(), maxStateLen), clip(ev.GetReason(), maxTextLen), at
+		st.LastEvent, st.LastEventReason, st.LastEventTime = name, clip(ev.GetReason(), maxTextLen), at
 		// The next sample carries the full status; these keep it right
 		// until then.
-		switch ev.GetKind() {
-		case "stopped":
+		switch kind {
+		case homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_STOPPED:
 			st.State, st.Health = "stopped", "unknown"
-		case "started":
+		case homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_STARTED:
 			st.State, st.Health, st.StartedAt = "running", "starting", at
-		case "died":
+		case homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_DIED:
 			st.State, st.Health = "stopped", "unhealthy"
-		case "crash_loop":
+		case homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_CRASH_LOOP:
 			st.State, st.Health = "crash_loop", "unhealthy"
-		case "removed":
+		case homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_REMOVED:
 			st.State, st.Health = "missing", "unknown"
-		case "upgraded", "rolled_back", "provisioned":
+		case homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_UPGRADED, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_ROLLED_BACK,
+			homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_PROVISIONED:
 			if ev.GetImage() != "" {
 				st.Image = clip(ev.GetImage(), maxTextLen)
 			}

@@ -2,6 +2,7 @@ package instance_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/instance"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/vocab"
 )
 
 const home = "3f2a7c9e-1b4d-4e8f-9a6b-0c1d2e3f4a5b"
@@ -214,20 +216,27 @@ func TestEventsMoveTheState(t *testing.T) {
 		{"removed", "missing", "unknown"},
 	}
 	for _, c := range cases {
-		t.Run(c.kind, func(t *testing.T) {
-			s, _, clk, _ := newService(t)
-			if err := s.ApplyTelemetry(t.Context(), home, sample(clk.t, "running", 1)); err != nil {
-				t.Fatal(err)
-			}
-			ev := &homeplanev1.InstanceEvent{Time: timestamppb.New(clk.t.Add(time.Second)), Kind: c.kind, Reason: "because"}
-			if err := s.ApplyEvent(t.Context(), home, ev); err != nil {
-				t.Fatal(err)
-			}
-			got, _ := s.Get(home)
-			if got.State != c.state || got.Health != c.health || got.LastEvent != c.kind || got.LastEventReason != "because" {
-				t.Fatalf("after %s: state %q health %q last event %q %q", c.kind, got.State, got.Health, got.LastEvent, got.LastEventReason)
-			}
-		})
+		// An older agent names the kind in text only; a newer one sets the enum.
+		for _, typed := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/typed=%v", c.kind, typed), func(t *testing.T) {
+				s, _, clk, _ := newService(t)
+				if err := s.ApplyTelemetry(t.Context(), home, sample(clk.t, "running", 1)); err != nil {
+					t.Fatal(err)
+				}
+				ev := &homeplanev1.InstanceEvent{Kind: c.kind}
+				if typed {
+					ev = &homeplanev1.InstanceEvent{Type: vocab.KindOf(ev)}
+				}
+				ev.Time, ev.Reason = timestamppb.New(clk.t.Add(time.Second)), "because"
+				if err := s.ApplyEvent(t.Context(), home, ev); err != nil {
+					t.Fatal(err)
+				}
+				got, _ := s.Get(home)
+				if got.State != c.state || got.Health != c.health || got.LastEvent != c.kind || got.LastEventReason != "because" {
+					t.Fatalf("after %s: state %q health %q last event %q %q", c.kind, got.State, got.Health, got.LastEvent, got.LastEventReason)
+				}
+			})
+		}
 	}
 }
 

@@ -4,12 +4,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/vocab"
 )
 
-// eventKinds are the supervisor event kinds counted by name; any other kind
-// counts as "other", so an agent cannot grow the label set.
-var eventKinds = []string{"provisioned", "started", "stopped", "restarted", "died", "unhealthy", "healthy",
-	"crash_loop", "pull_progress", "upgraded", "rolled_back", "removed", "swept", "outbox_dropped", "onboarded", "other"}
+// eventKinds are the supervisor event kinds counted by name, those of
+// mqtt.proto's InstanceEventKind; any other kind counts as "other", so an
+// agent cannot grow the label set.
+var eventKinds = func() []string {
+	kinds := []string{"other"}
+	for v := range len(homeplanev1.InstanceEventKind_name) {
+		if name := vocab.KindName(homeplanev1.InstanceEventKind(v)); name != "" {
+			kinds = append(kinds, name)
+		}
+	}
+	return kinds
+}()
 
 type metrics struct {
 	cpu    *prometheus.GaugeVec

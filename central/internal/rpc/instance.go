@@ -13,6 +13,7 @@ import (
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	hv1c "github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
+	"github.com/homeplane/homeplane/protocol/vocab"
 
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/intent"
@@ -205,14 +206,13 @@ func instanceError(err error, res *homeplanev1.Result, timeout time.Duration) er
 		return nil
 	}
 	msg := errors.New(clipText(res.Error, 500))
-	switch res.ErrorCode {
-	case "expired":
+	switch vocab.CodeOf(res) {
+	case homeplanev1.CommandError_COMMAND_ERROR_EXPIRED:
 		return connect.NewError(connect.CodeDeadlineExceeded, msg)
-	case "invalid", "unavailable":
+	case homeplanev1.CommandError_COMMAND_ERROR_INVALID, homeplanev1.CommandError_COMMAND_ERROR_UNAVAILABLE:
 		// Not provisioned, adopt mode, ...: the home is not in a state for it.
 		return connect.NewError(connect.CodeFailedPrecondition, msg)
-	}
-	if strings.Contains(res.Error, "another instance operation is in progress") {
+	case homeplanev1.CommandError_COMMAND_ERROR_BUSY:
 		return connect.NewError(connect.CodeAborted, msg)
 	}
 	return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("the action failed on the home server: %s", msg))

@@ -17,6 +17,7 @@ import (
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
+	"github.com/homeplane/homeplane/protocol/vocab"
 
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
@@ -226,6 +227,17 @@ func TestControlInstance(t *testing.T) {
 			answer: func(cmd *homeplanev1.Command) (*homeplanev1.Result, error) {
 				return &homeplanev1.Result{CommandId: cmd.Id, ErrorCode: "instance", Error: "supervisor: upgrade rolled back: not healthy", Instance: running()}, nil
 			}, wantCode: connect.CodeFailedPrecondition, wantMsg: "rolled back", wantSent: true},
+		{name: "another action under way", req: &homeplanev1.ControlInstanceRequest{Action: restart},
+			answer: func(cmd *homeplanev1.Command) (*homeplanev1.Result, error) {
+				res := vocab.Fail(homeplanev1.CommandError_COMMAND_ERROR_BUSY, "supervisor: upgrade under way")
+				res.CommandId, res.Instance = cmd.Id, running()
+				return res, nil
+			}, wantCode: connect.CodeAborted, wantMsg: "under way", wantSent: true},
+		{name: "the enum wins over the text", req: &homeplanev1.ControlInstanceRequest{Action: restart},
+			answer: func(cmd *homeplanev1.Command) (*homeplanev1.Result, error) {
+				return &homeplanev1.Result{CommandId: cmd.Id, Code: homeplanev1.CommandError_COMMAND_ERROR_EXPIRED, ErrorCode: "invalid",
+					Error: "arrived late", Instance: running()}, nil
+			}, wantCode: connect.CodeDeadlineExceeded, wantMsg: "late", wantSent: true},
 		{name: "upgrade without image", req: &homeplanev1.ControlInstanceRequest{Action: upgrade}, answer: okResult,
 			wantCode: connect.CodeInvalidArgument, wantMsg: "image is required"},
 		{name: "bad image", req: &homeplanev1.ControlInstanceRequest{Action: upgrade, Image: "ha; rm -rf /"}, answer: okResult,

@@ -23,6 +23,179 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// CommandError is why a command failed. Agents also write its name in
+// Result.error_code (see there); new values may be added, and a reader
+// treats a value it does not know like INTERNAL.
+type CommandError int32
+
+const (
+	CommandError_COMMAND_ERROR_UNSPECIFIED CommandError = 0
+	// The command arrived after its deadline, or Home Assistant did not
+	// answer before it; it did not run (or not to its end).
+	CommandError_COMMAND_ERROR_EXPIRED CommandError = 1
+	// The command was malformed or not possible in the current state (an
+	// instance not provisioned, say).
+	CommandError_COMMAND_ERROR_INVALID CommandError = 2
+	// Home Assistant refused a service call.
+	CommandError_COMMAND_ERROR_HOME_ASSISTANT CommandError = 3
+	// Home Assistant could not be reached, the agent does not manage the
+	// container (adopt mode), or an agent restart interrupted the command.
+	CommandError_COMMAND_ERROR_UNAVAILABLE CommandError = 4
+	// An instance action failed on the home server.
+	CommandError_COMMAND_ERROR_INSTANCE CommandError = 5
+	// Another instance action is under way; try again when it is done.
+	CommandError_COMMAND_ERROR_BUSY CommandError = 6
+	// Anything else.
+	CommandError_COMMAND_ERROR_INTERNAL CommandError = 7
+)
+
+// Enum value maps for CommandError.
+var (
+	CommandError_name = map[int32]string{
+		0: "COMMAND_ERROR_UNSPECIFIED",
+		1: "COMMAND_ERROR_EXPIRED",
+		2: "COMMAND_ERROR_INVALID",
+		3: "COMMAND_ERROR_HOME_ASSISTANT",
+		4: "COMMAND_ERROR_UNAVAILABLE",
+		5: "COMMAND_ERROR_INSTANCE",
+		6: "COMMAND_ERROR_BUSY",
+		7: "COMMAND_ERROR_INTERNAL",
+	}
+	CommandError_value = map[string]int32{
+		"COMMAND_ERROR_UNSPECIFIED":    0,
+		"COMMAND_ERROR_EXPIRED":        1,
+		"COMMAND_ERROR_INVALID":        2,
+		"COMMAND_ERROR_HOME_ASSISTANT": 3,
+		"COMMAND_ERROR_UNAVAILABLE":    4,
+		"COMMAND_ERROR_INSTANCE":       5,
+		"COMMAND_ERROR_BUSY":           6,
+		"COMMAND_ERROR_INTERNAL":       7,
+	}
+)
+
+func (x CommandError) Enum() *CommandError {
+	p := new(CommandError)
+	*p = x
+	return p
+}
+
+func (x CommandError) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CommandError) Descriptor() protoreflect.EnumDescriptor {
+	return file_homeplane_v1_mqtt_proto_enumTypes[0].Descriptor()
+}
+
+func (CommandError) Type() protoreflect.EnumType {
+	return &file_homeplane_v1_mqtt_proto_enumTypes[0]
+}
+
+func (x CommandError) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CommandError.Descriptor instead.
+func (CommandError) EnumDescriptor() ([]byte, []int) {
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{0}
+}
+
+// InstanceEventKind is what an InstanceEvent reports. Agents also write its
+// name in InstanceEvent.kind (see there); new values may be added, and a
+// reader counts a value it does not know as other.
+type InstanceEventKind int32
+
+const (
+	InstanceEventKind_INSTANCE_EVENT_KIND_UNSPECIFIED   InstanceEventKind = 0
+	InstanceEventKind_INSTANCE_EVENT_KIND_PROVISIONED   InstanceEventKind = 1
+	InstanceEventKind_INSTANCE_EVENT_KIND_STARTED       InstanceEventKind = 2
+	InstanceEventKind_INSTANCE_EVENT_KIND_STOPPED       InstanceEventKind = 3
+	InstanceEventKind_INSTANCE_EVENT_KIND_RESTARTED     InstanceEventKind = 4
+	InstanceEventKind_INSTANCE_EVENT_KIND_DIED          InstanceEventKind = 5
+	InstanceEventKind_INSTANCE_EVENT_KIND_UNHEALTHY     InstanceEventKind = 6
+	InstanceEventKind_INSTANCE_EVENT_KIND_HEALTHY       InstanceEventKind = 7
+	InstanceEventKind_INSTANCE_EVENT_KIND_CRASH_LOOP    InstanceEventKind = 8
+	InstanceEventKind_INSTANCE_EVENT_KIND_PULL_PROGRESS InstanceEventKind = 9
+	InstanceEventKind_INSTANCE_EVENT_KIND_UPGRADED      InstanceEventKind = 10
+	InstanceEventKind_INSTANCE_EVENT_KIND_ROLLED_BACK   InstanceEventKind = 11
+	InstanceEventKind_INSTANCE_EVENT_KIND_REMOVED       InstanceEventKind = 12
+	InstanceEventKind_INSTANCE_EVENT_KIND_SWEPT         InstanceEventKind = 13
+	// The outbox dropped messages while central was away; see dropped.
+	InstanceEventKind_INSTANCE_EVENT_KIND_OUTBOX_DROPPED InstanceEventKind = 14
+	InstanceEventKind_INSTANCE_EVENT_KIND_ONBOARDED      InstanceEventKind = 15
+	// Home Assistant refused the agent's token.
+	InstanceEventKind_INSTANCE_EVENT_KIND_HA_AUTH_FAILED InstanceEventKind = 16
+)
+
+// Enum value maps for InstanceEventKind.
+var (
+	InstanceEventKind_name = map[int32]string{
+		0:  "INSTANCE_EVENT_KIND_UNSPECIFIED",
+		1:  "INSTANCE_EVENT_KIND_PROVISIONED",
+		2:  "INSTANCE_EVENT_KIND_STARTED",
+		3:  "INSTANCE_EVENT_KIND_STOPPED",
+		4:  "INSTANCE_EVENT_KIND_RESTARTED",
+		5:  "INSTANCE_EVENT_KIND_DIED",
+		6:  "INSTANCE_EVENT_KIND_UNHEALTHY",
+		7:  "INSTANCE_EVENT_KIND_HEALTHY",
+		8:  "INSTANCE_EVENT_KIND_CRASH_LOOP",
+		9:  "INSTANCE_EVENT_KIND_PULL_PROGRESS",
+		10: "INSTANCE_EVENT_KIND_UPGRADED",
+		11: "INSTANCE_EVENT_KIND_ROLLED_BACK",
+		12: "INSTANCE_EVENT_KIND_REMOVED",
+		13: "INSTANCE_EVENT_KIND_SWEPT",
+		14: "INSTANCE_EVENT_KIND_OUTBOX_DROPPED",
+		15: "INSTANCE_EVENT_KIND_ONBOARDED",
+		16: "INSTANCE_EVENT_KIND_HA_AUTH_FAILED",
+	}
+	InstanceEventKind_value = map[string]int32{
+		"INSTANCE_EVENT_KIND_UNSPECIFIED":    0,
+		"INSTANCE_EVENT_KIND_PROVISIONED":    1,
+		"INSTANCE_EVENT_KIND_STARTED":        2,
+		"INSTANCE_EVENT_KIND_STOPPED":        3,
+		"INSTANCE_EVENT_KIND_RESTARTED":      4,
+		"INSTANCE_EVENT_KIND_DIED":           5,
+		"INSTANCE_EVENT_KIND_UNHEALTHY":      6,
+		"INSTANCE_EVENT_KIND_HEALTHY":        7,
+		"INSTANCE_EVENT_KIND_CRASH_LOOP":     8,
+		"INSTANCE_EVENT_KIND_PULL_PROGRESS":  9,
+		"INSTANCE_EVENT_KIND_UPGRADED":       10,
+		"INSTANCE_EVENT_KIND_ROLLED_BACK":    11,
+		"INSTANCE_EVENT_KIND_REMOVED":        12,
+		"INSTANCE_EVENT_KIND_SWEPT":          13,
+		"INSTANCE_EVENT_KIND_OUTBOX_DROPPED": 14,
+		"INSTANCE_EVENT_KIND_ONBOARDED":      15,
+		"INSTANCE_EVENT_KIND_HA_AUTH_FAILED": 16,
+	}
+)
+
+func (x InstanceEventKind) Enum() *InstanceEventKind {
+	p := new(InstanceEventKind)
+	*p = x
+	return p
+}
+
+func (x InstanceEventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InstanceEventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_homeplane_v1_mqtt_proto_enumTypes[1].Descriptor()
+}
+
+func (InstanceEventKind) Type() protoreflect.EnumType {
+	return &file_homeplane_v1_mqtt_proto_enumTypes[1]
+}
+
+func (x InstanceEventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InstanceEventKind.Descriptor instead.
+func (InstanceEventKind) EnumDescriptor() ([]byte, []int) {
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{1}
+}
+
 // Command is what central publishes on homes/{home}/cmd.
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -244,15 +417,21 @@ type Result struct {
 	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	RequestId string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	Ok        bool                   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
-	// Machine-readable failure: "expired", "invalid", "home_assistant", "unavailable".
+	// Why the command failed, as text: the lowercase name of code without
+	// its prefix ("expired", "invalid", "home_assistant", "unavailable",
+	// "instance", "busy"). Kept for centrals older than code; read code, and
+	// this only when code is unset (an agent older than code).
 	ErrorCode string `protobuf:"bytes,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
-	Error     string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// What went wrong, for people and logs.
+	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
 	// States Home Assistant reported as changed by the calls.
 	Changed []*Entity `protobuf:"bytes,6,rep,name=changed,proto3" json:"changed,omitempty"`
 	// Time spent in Home Assistant, microseconds.
 	HomeAssistantUs int64 `protobuf:"varint,7,opt,name=home_assistant_us,json=homeAssistantUs,proto3" json:"home_assistant_us,omitempty"`
 	// The container's status after an instance command.
-	Instance      *Instance `protobuf:"bytes,8,opt,name=instance,proto3" json:"instance,omitempty"`
+	Instance *Instance `protobuf:"bytes,8,opt,name=instance,proto3" json:"instance,omitempty"`
+	// Why the command failed; UNSPECIFIED when ok.
+	Code          CommandError `protobuf:"varint,9,opt,name=code,proto3,enum=homeplane.v1.CommandError" json:"code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -341,6 +520,13 @@ func (x *Result) GetInstance() *Instance {
 		return x.Instance
 	}
 	return nil
+}
+
+func (x *Result) GetCode() CommandError {
+	if x != nil {
+		return x.Code
+	}
+	return CommandError_COMMAND_ERROR_UNSPECIFIED
 }
 
 // Presence is retained on homes/{home}/presence; the agent's Last Will sets
@@ -641,9 +827,10 @@ func (x *Telemetry) GetInstance() *Instance {
 type InstanceEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	// "provisioned", "started", "stopped", "restarted", "died", "unhealthy",
-	// "healthy", "crash_loop", "pull_progress", "upgraded", "rolled_back",
-	// "removed", "swept", "outbox_dropped", "onboarded".
+	// The kind as text: the lowercase name of type without its prefix
+	// ("provisioned", "started", "crash_loop", ...). Kept for centrals older
+	// than type; read type, and this only when type is unset (an agent older
+	// than type).
 	Kind        string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Reason      string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	ContainerId string `protobuf:"bytes,4,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
@@ -654,7 +841,9 @@ type InstanceEvent struct {
 	// Messages the outbox dropped since it last reported, oldest first.
 	Dropped uint64 `protobuf:"varint,8,opt,name=dropped,proto3" json:"dropped,omitempty"`
 	// Restarts left in the current budget window.
-	RestartsLeft  int32 `protobuf:"varint,9,opt,name=restarts_left,json=restartsLeft,proto3" json:"restarts_left,omitempty"`
+	RestartsLeft int32 `protobuf:"varint,9,opt,name=restarts_left,json=restartsLeft,proto3" json:"restarts_left,omitempty"`
+	// What happened.
+	Type          InstanceEventKind `protobuf:"varint,10,opt,name=type,proto3,enum=homeplane.v1.InstanceEventKind" json:"type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -750,6 +939,13 @@ func (x *InstanceEvent) GetRestartsLeft() int32 {
 		return x.RestartsLeft
 	}
 	return 0
+}
+
+func (x *InstanceEvent) GetType() InstanceEventKind {
+	if x != nil {
+		return x.Type
+	}
+	return InstanceEventKind_INSTANCE_EVENT_KIND_UNSPECIFIED
 }
 
 // PullProgress is the state of an image pull.
@@ -852,7 +1048,7 @@ const file_homeplane_v1_mqtt_proto_rawDesc = "" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x1d\n" +
 	"\n" +
 	"entity_ids\x18\x03 \x03(\tR\tentityIds\x12+\n" +
-	"\x04data\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x04data\"\x9b\x02\n" +
+	"\x04data\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x04data\"\xcb\x02\n" +
 	"\x06Result\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x1d\n" +
@@ -864,7 +1060,8 @@ const file_homeplane_v1_mqtt_proto_rawDesc = "" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12.\n" +
 	"\achanged\x18\x06 \x03(\v2\x14.homeplane.v1.EntityR\achanged\x12*\n" +
 	"\x11home_assistant_us\x18\a \x01(\x03R\x0fhomeAssistantUs\x122\n" +
-	"\binstance\x18\b \x01(\v2\x16.homeplane.v1.InstanceR\binstance\"\xc8\x01\n" +
+	"\binstance\x18\b \x01(\v2\x16.homeplane.v1.InstanceR\binstance\x12.\n" +
+	"\x04code\x18\t \x01(\x0e2\x1a.homeplane.v1.CommandErrorR\x04code\"\xc8\x01\n" +
 	"\bPresence\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x16\n" +
 	"\x06online\x18\x02 \x01(\bR\x06online\x12#\n" +
@@ -892,7 +1089,7 @@ const file_homeplane_v1_mqtt_proto_rawDesc = "" +
 	"\x11block_write_bytes\x18\t \x01(\x04R\x0fblockWriteBytes\x12\x12\n" +
 	"\x04pids\x18\n" +
 	" \x01(\x04R\x04pids\x122\n" +
-	"\binstance\x18\v \x01(\v2\x16.homeplane.v1.InstanceR\binstance\"\xb2\x02\n" +
+	"\binstance\x18\v \x01(\v2\x16.homeplane.v1.InstanceR\binstance\"\xe7\x02\n" +
 	"\rInstanceEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
@@ -903,14 +1100,44 @@ const file_homeplane_v1_mqtt_proto_rawDesc = "" +
 	"command_id\x18\x06 \x01(\tR\tcommandId\x12.\n" +
 	"\x04pull\x18\a \x01(\v2\x1a.homeplane.v1.PullProgressR\x04pull\x12\x18\n" +
 	"\adropped\x18\b \x01(\x04R\adropped\x12#\n" +
-	"\rrestarts_left\x18\t \x01(\x05R\frestartsLeft\"\x98\x01\n" +
+	"\rrestarts_left\x18\t \x01(\x05R\frestartsLeft\x123\n" +
+	"\x04type\x18\n" +
+	" \x01(\x0e2\x1f.homeplane.v1.InstanceEventKindR\x04type\"\x98\x01\n" +
 	"\fPullProgress\x12\x14\n" +
 	"\x05image\x18\x01 \x01(\tR\x05image\x12#\n" +
 	"\rcurrent_bytes\x18\x02 \x01(\x04R\fcurrentBytes\x12\x1f\n" +
 	"\vtotal_bytes\x18\x03 \x01(\x04R\n" +
 	"totalBytes\x12\x18\n" +
 	"\apercent\x18\x04 \x01(\x01R\apercent\x12\x12\n" +
-	"\x04done\x18\x05 \x01(\bR\x04doneBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
+	"\x04done\x18\x05 \x01(\bR\x04done*\xf4\x01\n" +
+	"\fCommandError\x12\x1d\n" +
+	"\x19COMMAND_ERROR_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15COMMAND_ERROR_EXPIRED\x10\x01\x12\x19\n" +
+	"\x15COMMAND_ERROR_INVALID\x10\x02\x12 \n" +
+	"\x1cCOMMAND_ERROR_HOME_ASSISTANT\x10\x03\x12\x1d\n" +
+	"\x19COMMAND_ERROR_UNAVAILABLE\x10\x04\x12\x1a\n" +
+	"\x16COMMAND_ERROR_INSTANCE\x10\x05\x12\x16\n" +
+	"\x12COMMAND_ERROR_BUSY\x10\x06\x12\x1a\n" +
+	"\x16COMMAND_ERROR_INTERNAL\x10\a*\xe9\x04\n" +
+	"\x11InstanceEventKind\x12#\n" +
+	"\x1fINSTANCE_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fINSTANCE_EVENT_KIND_PROVISIONED\x10\x01\x12\x1f\n" +
+	"\x1bINSTANCE_EVENT_KIND_STARTED\x10\x02\x12\x1f\n" +
+	"\x1bINSTANCE_EVENT_KIND_STOPPED\x10\x03\x12!\n" +
+	"\x1dINSTANCE_EVENT_KIND_RESTARTED\x10\x04\x12\x1c\n" +
+	"\x18INSTANCE_EVENT_KIND_DIED\x10\x05\x12!\n" +
+	"\x1dINSTANCE_EVENT_KIND_UNHEALTHY\x10\x06\x12\x1f\n" +
+	"\x1bINSTANCE_EVENT_KIND_HEALTHY\x10\a\x12\"\n" +
+	"\x1eINSTANCE_EVENT_KIND_CRASH_LOOP\x10\b\x12%\n" +
+	"!INSTANCE_EVENT_KIND_PULL_PROGRESS\x10\t\x12 \n" +
+	"\x1cINSTANCE_EVENT_KIND_UPGRADED\x10\n" +
+	"\x12#\n" +
+	"\x1fINSTANCE_EVENT_KIND_ROLLED_BACK\x10\v\x12\x1f\n" +
+	"\x1bINSTANCE_EVENT_KIND_REMOVED\x10\f\x12\x1d\n" +
+	"\x19INSTANCE_EVENT_KIND_SWEPT\x10\r\x12&\n" +
+	"\"INSTANCE_EVENT_KIND_OUTBOX_DROPPED\x10\x0e\x12!\n" +
+	"\x1dINSTANCE_EVENT_KIND_ONBOARDED\x10\x0f\x12&\n" +
+	"\"INSTANCE_EVENT_KIND_HA_AUTH_FAILED\x10\x10BFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
 
 var (
 	file_homeplane_v1_mqtt_proto_rawDescOnce sync.Once
@@ -924,47 +1151,52 @@ func file_homeplane_v1_mqtt_proto_rawDescGZIP() []byte {
 	return file_homeplane_v1_mqtt_proto_rawDescData
 }
 
+var file_homeplane_v1_mqtt_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_homeplane_v1_mqtt_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_homeplane_v1_mqtt_proto_goTypes = []any{
-	(*Command)(nil),               // 0: homeplane.v1.Command
-	(*InstanceControl)(nil),       // 1: homeplane.v1.InstanceControl
-	(*ServiceCall)(nil),           // 2: homeplane.v1.ServiceCall
-	(*Result)(nil),                // 3: homeplane.v1.Result
-	(*Presence)(nil),              // 4: homeplane.v1.Presence
-	(*EntitySync)(nil),            // 5: homeplane.v1.EntitySync
-	(*Telemetry)(nil),             // 6: homeplane.v1.Telemetry
-	(*InstanceEvent)(nil),         // 7: homeplane.v1.InstanceEvent
-	(*PullProgress)(nil),          // 8: homeplane.v1.PullProgress
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(InstanceAction)(0),           // 10: homeplane.v1.InstanceAction
-	(*structpb.Struct)(nil),       // 11: google.protobuf.Struct
-	(*Entity)(nil),                // 12: homeplane.v1.Entity
-	(*Instance)(nil),              // 13: homeplane.v1.Instance
-	(*Area)(nil),                  // 14: homeplane.v1.Area
-	(*Floor)(nil),                 // 15: homeplane.v1.Floor
+	(CommandError)(0),             // 0: homeplane.v1.CommandError
+	(InstanceEventKind)(0),        // 1: homeplane.v1.InstanceEventKind
+	(*Command)(nil),               // 2: homeplane.v1.Command
+	(*InstanceControl)(nil),       // 3: homeplane.v1.InstanceControl
+	(*ServiceCall)(nil),           // 4: homeplane.v1.ServiceCall
+	(*Result)(nil),                // 5: homeplane.v1.Result
+	(*Presence)(nil),              // 6: homeplane.v1.Presence
+	(*EntitySync)(nil),            // 7: homeplane.v1.EntitySync
+	(*Telemetry)(nil),             // 8: homeplane.v1.Telemetry
+	(*InstanceEvent)(nil),         // 9: homeplane.v1.InstanceEvent
+	(*PullProgress)(nil),          // 10: homeplane.v1.PullProgress
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(InstanceAction)(0),           // 12: homeplane.v1.InstanceAction
+	(*structpb.Struct)(nil),       // 13: google.protobuf.Struct
+	(*Entity)(nil),                // 14: homeplane.v1.Entity
+	(*Instance)(nil),              // 15: homeplane.v1.Instance
+	(*Area)(nil),                  // 16: homeplane.v1.Area
+	(*Floor)(nil),                 // 17: homeplane.v1.Floor
 }
 var file_homeplane_v1_mqtt_proto_depIdxs = []int32{
-	9,  // 0: homeplane.v1.Command.deadline:type_name -> google.protobuf.Timestamp
-	2,  // 1: homeplane.v1.Command.calls:type_name -> homeplane.v1.ServiceCall
-	1,  // 2: homeplane.v1.Command.instance:type_name -> homeplane.v1.InstanceControl
-	10, // 3: homeplane.v1.InstanceControl.action:type_name -> homeplane.v1.InstanceAction
-	11, // 4: homeplane.v1.ServiceCall.data:type_name -> google.protobuf.Struct
-	12, // 5: homeplane.v1.Result.changed:type_name -> homeplane.v1.Entity
-	13, // 6: homeplane.v1.Result.instance:type_name -> homeplane.v1.Instance
-	9,  // 7: homeplane.v1.Presence.time:type_name -> google.protobuf.Timestamp
-	12, // 8: homeplane.v1.EntitySync.entities:type_name -> homeplane.v1.Entity
-	14, // 9: homeplane.v1.EntitySync.areas:type_name -> homeplane.v1.Area
-	15, // 10: homeplane.v1.EntitySync.floors:type_name -> homeplane.v1.Floor
-	9,  // 11: homeplane.v1.EntitySync.time:type_name -> google.protobuf.Timestamp
-	9,  // 12: homeplane.v1.Telemetry.time:type_name -> google.protobuf.Timestamp
-	13, // 13: homeplane.v1.Telemetry.instance:type_name -> homeplane.v1.Instance
-	9,  // 14: homeplane.v1.InstanceEvent.time:type_name -> google.protobuf.Timestamp
-	8,  // 15: homeplane.v1.InstanceEvent.pull:type_name -> homeplane.v1.PullProgress
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	11, // 0: homeplane.v1.Command.deadline:type_name -> google.protobuf.Timestamp
+	4,  // 1: homeplane.v1.Command.calls:type_name -> homeplane.v1.ServiceCall
+	3,  // 2: homeplane.v1.Command.instance:type_name -> homeplane.v1.InstanceControl
+	12, // 3: homeplane.v1.InstanceControl.action:type_name -> homeplane.v1.InstanceAction
+	13, // 4: homeplane.v1.ServiceCall.data:type_name -> google.protobuf.Struct
+	14, // 5: homeplane.v1.Result.changed:type_name -> homeplane.v1.Entity
+	15, // 6: homeplane.v1.Result.instance:type_name -> homeplane.v1.Instance
+	0,  // 7: homeplane.v1.Result.code:type_name -> homeplane.v1.CommandError
+	11, // 8: homeplane.v1.Presence.time:type_name -> google.protobuf.Timestamp
+	14, // 9: homeplane.v1.EntitySync.entities:type_name -> homeplane.v1.Entity
+	16, // 10: homeplane.v1.EntitySync.areas:type_name -> homeplane.v1.Area
+	17, // 11: homeplane.v1.EntitySync.floors:type_name -> homeplane.v1.Floor
+	11, // 12: homeplane.v1.EntitySync.time:type_name -> google.protobuf.Timestamp
+	11, // 13: homeplane.v1.Telemetry.time:type_name -> google.protobuf.Timestamp
+	15, // 14: homeplane.v1.Telemetry.instance:type_name -> homeplane.v1.Instance
+	11, // 15: homeplane.v1.InstanceEvent.time:type_name -> google.protobuf.Timestamp
+	10, // 16: homeplane.v1.InstanceEvent.pull:type_name -> homeplane.v1.PullProgress
+	1,  // 17: homeplane.v1.InstanceEvent.type:type_name -> homeplane.v1.InstanceEventKind
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_mqtt_proto_init() }
@@ -979,13 +1211,14 @@ func file_homeplane_v1_mqtt_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_homeplane_v1_mqtt_proto_rawDesc), len(file_homeplane_v1_mqtt_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      2,
 			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_homeplane_v1_mqtt_proto_goTypes,
 		DependencyIndexes: file_homeplane_v1_mqtt_proto_depIdxs,
+		EnumInfos:         file_homeplane_v1_mqtt_proto_enumTypes,
 		MessageInfos:      file_homeplane_v1_mqtt_proto_msgTypes,
 	}.Build()
 	File_homeplane_v1_mqtt_proto = out.File
