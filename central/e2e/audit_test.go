@@ -25,7 +25,10 @@ import (
 func TestAuditSurvivesSIGKILL(t *testing.T) {
 	db := testDatabase(t)
 	httpAddr := freeAddr(t)
-	p := start(t, "homeplane-central", "--http-addr", httpAddr, "--mqtt-addr", freeAddr(t), "--database-url", db)
+	// 16 clients as fast as they can go: far past a user's rate limit, so
+	// the test raises it.
+	p := start(t, "homeplane-central", "--http-addr", httpAddr, "--mqtt-addr", freeAddr(t), "--database-url", db,
+		"--user-burst", "100000", "--user-rate", "100000")
 	c := &central{url: "http://" + httpAddr, proc: p}
 	eventually(t, 30*time.Second, "central /readyz", func() bool {
 		resp, err := http.Get(c.url + "/readyz")

@@ -195,11 +195,13 @@ type central struct {
 	intents homeplanev1connect.IntentServiceClient
 }
 
-func startCentral(t testing.TB) *central {
+// startCentral starts central with its default settings, or with args
+// added to them.
+func startCentral(t testing.TB, args ...string) *central {
 	t.Helper()
 	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
-	p := start(t, "homeplane-central",
-		"--http-addr", httpAddr, "--mqtt-addr", mqttAddr, "--database-url", testDatabase(t))
+	p := start(t, "homeplane-central", append([]string{
+		"--http-addr", httpAddr, "--mqtt-addr", mqttAddr, "--database-url", testDatabase(t)}, args...)...)
 	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, proc: p}
 	eventually(t, 30*time.Second, "central /readyz", func() bool {
 		resp, err := http.Get(c.url + "/readyz")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -59,6 +60,17 @@ type config struct {
 	// ParserPlugin is the path of a parser plugin binary the plugin
 	// pipeline runs; empty means none.
 	ParserPlugin string `json:"parser_plugin"`
+	// MaxConnections caps the API's concurrent connections.
+	MaxConnections int `json:"max_connections"`
+	// DeviceBurst and DeviceRate are the token bucket of each voice device
+	// (calls at once, calls a second); UserBurst and UserRate each user's.
+	DeviceBurst int     `json:"device_burst"`
+	DeviceRate  float64 `json:"device_rate"`
+	UserBurst   int     `json:"user_burst"`
+	UserRate    float64 `json:"user_rate"`
+	// SecureCookies marks the dashboard's cookies Secure on plain HTTP,
+	// for a deployment behind a TLS-terminating proxy (--tls-cert implies it).
+	SecureCookies bool `json:"secure_cookies"`
 }
 
 // duration is a time.Duration that reads "15m"-style strings from JSON.
@@ -102,6 +114,11 @@ func defaultConfig() config {
 		ConversationWindow: 5,
 		ConversationTTL:    duration(5 * time.Minute),
 		ShutdownTimeout:    duration(10 * time.Second),
+		MaxConnections:     4096,
+		DeviceBurst:        30,
+		DeviceRate:         5,
+		UserBurst:          100,
+		UserRate:           20,
 	}
 }
 
@@ -160,10 +177,16 @@ func bindFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.LLMAPIKey, "llm-api-key", "", "bearer token for the model server (prefer HOMEPLANE_LLM_API_KEY)")
 	fs.Var(&c.LLMTimeout, "llm-timeout", "bound on one model call (default 20s)")
 	fs.StringVar(&c.ParserPlugin, "parser-plugin", "", "parser plugin binary for the plugin pipeline (default none)")
+	fs.IntVar(&c.MaxConnections, "max-connections", 0, "concurrent API connections at most (default 4096)")
+	fs.IntVar(&c.DeviceBurst, "device-burst", 0, "calls a voice device may make at once (default 30)")
+	fs.Float64Var(&c.DeviceRate, "device-rate", 0, "calls a second a voice device may sustain (default 5)")
+	fs.IntVar(&c.UserBurst, "user-burst", 0, "calls a user may make at once (default 100)")
+	fs.Float64Var(&c.UserRate, "user-rate", 0, "calls a second a user may sustain (default 20)")
+	fs.BoolVar(&c.SecureCookies, "secure-cookies", false, "mark dashboard cookies Secure on plain HTTP, behind a TLS-terminating proxy")
 }
 
 func applyFlags(dst, fl *config, set map[string]bool) {
-	str := map[string]struct{ dst, src *string }{
+	copySet(set, map[string]flagPair[string]{
 		"http-addr":          {&dst.HTTPAddr, &fl.HTTPAddr},
 		"mqtt-addr":          {&dst.MQTTAddr, &fl.MQTTAddr},
 		"mqtt-advertise-url": {&dst.MQTTAdvertise, &fl.MQTTAdvertise},
@@ -180,13 +203,8 @@ func applyFlags(dst, fl *config, set map[string]bool) {
 		"llm-model":          {&dst.LLMModel, &fl.LLMModel},
 		"llm-api-key":        {&dst.LLMAPIKey, &fl.LLMAPIKey},
 		"parser-plugin":      {&dst.ParserPlugin, &fl.ParserPlugin},
-	}
-	for name, p := range str {
-		if set[name] {
-			*p.dst = *p.src
-		}
-	}
-	dur := map[string]struct{ dst, src *duration }{
+	})
+	copySet(set, map[string]flagPair[duration]{
 		"access-token-ttl":  {&dst.AccessTTL, &fl.AccessTTL},
 		"refresh-token-ttl": {&dst.RefreshTTL, &fl.RefreshTTL},
 		"command-timeout":   {&dst.CommandTimeout, &fl.CommandTimeout},
@@ -194,14 +212,29 @@ func applyFlags(dst, fl *config, set map[string]bool) {
 		"audit-retention":   {&dst.AuditRetention, &fl.AuditRetention},
 		"conversation-ttl":  {&dst.ConversationTTL, &fl.ConversationTTL},
 		"llm-timeout":       {&dst.LLMTimeout, &fl.LLMTimeout},
-	}
-	for name, p := range dur {
+	})
+	copySet(set, map[string]flagPair[int]{
+		"conversation-window": {&dst.ConversationWindow, &fl.ConversationWindow},
+		"max-connections":     {&dst.MaxConnections, &fl.MaxConnections},
+		"device-burst":        {&dst.DeviceBurst, &fl.DeviceBurst},
+		"user-burst":          {&dst.UserBurst, &fl.UserBurst},
+	})
+	copySet(set, map[string]flagPair[float64]{
+		"device-rate": {&dst.DeviceRate, &fl.DeviceRate},
+		"user-rate":   {&dst.UserRate, &fl.UserRate},
+	})
+	copySet(set, map[string]flagPair[bool]{"secure-cookies": {&dst.SecureCookies, &fl.SecureCookies}})
+}
+
+// flagPair is a setting in the effective config and in the flags.
+type flagPair[T any] struct{ dst, src *T }
+
+// copySet copies the settings whose flag was set.
+func copySet[T any](set map[string]bool, pairs map[string]flagPair[T]) {
+	for name, p := range pairs {
 		if set[name] {
 			*p.dst = *p.src
 		}
-	}
-	if set["conversation-window"] {
-		dst.ConversationWindow = fl.ConversationWindow
 	}
 }
 
@@ -229,8 +262,7 @@ func applyEnv(c *config, getenv func(string) string) error {
 			*p = v
 		}
 	}
-	var errs []error
-	dur := map[string]*duration{
+	errs := envInto(getenv, map[string]*duration{
 		"HOMEPLANE_ACCESS_TOKEN_TTL":  &c.AccessTTL,
 		"HOMEPLANE_REFRESH_TOKEN_TTL": &c.RefreshTTL,
 		"HOMEPLANE_COMMAND_TIMEOUT":   &c.CommandTimeout,
@@ -238,22 +270,37 @@ func applyEnv(c *config, getenv func(string) string) error {
 		"HOMEPLANE_AUDIT_RETENTION":   &c.AuditRetention,
 		"HOMEPLANE_CONVERSATION_TTL":  &c.ConversationTTL,
 		"HOMEPLANE_LLM_TIMEOUT":       &c.LLMTimeout,
-	}
-	for k, p := range dur {
-		if v := getenv(k); v != "" {
-			if err := p.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", k, err))
-			}
-		}
-	}
-	if v := getenv("HOMEPLANE_CONVERSATION_WINDOW"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("HOMEPLANE_CONVERSATION_WINDOW: %w", err))
-		}
-		c.ConversationWindow = n
-	}
+	}, func(v string) (duration, error) {
+		var d duration
+		return d, d.Set(v)
+	})
+	errs = append(errs, envInto(getenv, map[string]*int{
+		"HOMEPLANE_CONVERSATION_WINDOW": &c.ConversationWindow,
+		"HOMEPLANE_MAX_CONNECTIONS":     &c.MaxConnections,
+		"HOMEPLANE_DEVICE_BURST":        &c.DeviceBurst,
+		"HOMEPLANE_USER_BURST":          &c.UserBurst,
+	}, strconv.Atoi)...)
+	errs = append(errs, envInto(getenv, map[string]*float64{"HOMEPLANE_DEVICE_RATE": &c.DeviceRate, "HOMEPLANE_USER_RATE": &c.UserRate},
+		func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })...)
+	errs = append(errs, envInto(getenv, map[string]*bool{"HOMEPLANE_SECURE_COOKIES": &c.SecureCookies}, strconv.ParseBool)...)
 	return errors.Join(errs...)
+}
+
+// envInto parses the environment variables that are set into their
+// settings, and returns a problem for each one that does not parse.
+func envInto[T any](getenv func(string) string, vars map[string]*T, parse func(string) (T, error)) []error {
+	var errs []error
+	for k, p := range vars {
+		if v := getenv(k); v != "" {
+			x, err := parse(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", k, err))
+				continue
+			}
+			*p = x
+		}
+	}
+	return errs
 }
 
 func readConfigFile(path string, c *config) error {
@@ -335,6 +382,13 @@ func (c config) validate() error {
 	if c.ConversationTTL < duration(time.Second) || c.ConversationTTL > duration(24*time.Hour) {
 		errs = append(errs, errors.New("conversation-ttl must be between 1s and 24h"))
 	}
+	if c.MaxConnections < 16 || c.MaxConnections > 1_000_000 {
+		errs = append(errs, errors.New("max-connections must be between 16 and 1000000"))
+	}
+	if c.DeviceBurst < 1 || c.UserBurst < 1 || !(c.DeviceRate > 0) || !(c.UserRate > 0) ||
+		math.IsInf(c.DeviceRate, 0) || math.IsInf(c.UserRate, 0) {
+		errs = append(errs, errors.New("device-burst, user-burst, device-rate and user-rate must be positive"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -362,6 +416,10 @@ func (c config) LogValue() slog.Value {
 		slog.String("llm_model", c.LLMModel),
 		slog.Bool("llm_api_key_set", c.LLMAPIKey != ""),
 		slog.String("parser_plugin", c.ParserPlugin),
+		slog.Int("max_connections", c.MaxConnections),
+		slog.String("device_rate", fmt.Sprintf("%d burst, %g/s", c.DeviceBurst, c.DeviceRate)),
+		slog.String("user_rate", fmt.Sprintf("%d burst, %g/s", c.UserBurst, c.UserRate)),
+		slog.Bool("secure_cookies", c.SecureCookies),
 	)
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -167,17 +166,6 @@ func runTimerCommand(ctx context.Context, engine *intent.Engine, t timer.Timer, 
 	}
 	logger.InfoContext(ctx, "timer command carried out", "home_id", t.Owner.HomeID, "timer_id", t.ID,
 		"intent", resp.Intent.Name, "success", resp.Success, "error_code", resp.ErrorCode)
-}
-
-// keepStreamsOpen lifts the server's write deadline for WatchTimers, a call
-// a voice device keeps open for as long as it runs.
-func keepStreamsOpen(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/WatchTimers") {
-			_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // optionalParsers builds the LLM and plugin parsers the configuration asks

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,7 +53,7 @@ func newOperations(ctx context.Context, cfg config, pool *pgxpool.Pool, accounts
 		Accounts: accounts, Operators: operators, Audit: auditStore, Usage: reports,
 		Instances: instances, Samples: o.usage, Auditor: o.auditor,
 	}
-	o.webOpts = web.Options{Logger: logger, SecureCookies: cfg.TLSCert != ""}
+	o.webOpts = web.Options{Logger: logger, SecureCookies: cfg.TLSCert != "" || cfg.SecureCookies}
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	o.stop = stop
@@ -76,9 +77,11 @@ func (o *operations) close() {
 
 // withDashboard serves the web dashboard under web.Prefix beside the API;
 // presence comes from the command router, which is built after operations.
-func (o *operations) withDashboard(mux *http.ServeMux, presence web.Presence) http.Handler {
+// The dashboard knows its clients' addresses as the API does, so both
+// share the login limits per address.
+func (o *operations) withDashboard(mux *http.ServeMux, presence web.Presence, proxies []netip.Prefix) http.Handler {
 	deps := o.webDeps
 	deps.Presence = presence
-	mux.Handle(web.Prefix, web.New(deps, o.webOpts))
+	mux.Handle(web.Prefix, rpc.ClientAddrs(proxies, web.New(deps, o.webOpts)))
 	return mux
 }

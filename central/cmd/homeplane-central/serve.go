@@ -155,26 +155,17 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		Admin:          ops.admin,
 		Timers:         timers,
 		Pipelines:      pipelines,
-	}, rpc.Options{Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies})
+	}, rpc.Options{Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies,
+		DeviceRate: rpc.RateLimit{Burst: cfg.DeviceBurst, PerSecond: cfg.DeviceRate},
+		UserRate:   rpc.RateLimit{Burst: cfg.UserBurst, PerSecond: cfg.UserRate},
+	})
 
-	srv := &http.Server{
-		Handler:           keepStreamsOpen(ops.withDashboard(rpc.NewMux(api, readiness(pool), reg), router)),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      rpc.DefaultHandlerTimeout + 10*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		Protocols:         new(http.Protocols),
-	}
-	// HTTP/1.1 and cleartext HTTP/2 (h2c) for gRPC clients without TLS.
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
-	srv.Protocols.SetHTTP2(true)
+	srv := rpc.NewServer(ops.withDashboard(rpc.NewMux(api, readiness(pool), reg), router, proxies), logger)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
+	ln = rpc.LimitListener(ln, cfg.MaxConnections)
 	if tlsConfig != nil {
 		srv.TLSConfig = tlsConfig.Clone()
 		srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}

@@ -49,6 +49,9 @@ type Accounts interface {
 	// SetUserDisabled ends every session of a disabled user at once.
 	SetUserDisabled(ctx context.Context, userID string, disabled bool) error
 	RequestPasswordReset(ctx context.Context, email string) error
+	// SessionsEnded is told that a role change ended every session of the
+	// user, so that their tokens stop working at once.
+	SessionsEnded(userID string)
 }
 
 // Auditor commits security events (audit.Writer).
@@ -134,7 +137,11 @@ func (s *Service) SetUserRole(ctx context.Context, a Actor, userID, role string)
 		return auth.User{}, fmt.Errorf("%w: an operator cannot demote themselves", ErrInvalidInput)
 	}
 	return s.change(ctx, a, userID, "SetUserRole", map[string]any{"role": role}, func() error {
-		return s.store.SetUserRole(ctx, userID, role, s.opts.Now().UTC())
+		if err := s.store.SetUserRole(ctx, userID, role, s.opts.Now().UTC()); err != nil {
+			return err
+		}
+		s.accounts.SessionsEnded(userID)
+		return nil
 	})
 }
 

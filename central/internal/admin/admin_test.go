@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ type fakes struct {
 	users    map[string]auth.User
 	events   []audit.Event
 	resetErr error
+	ended    []string // users whose sessions were ended
 }
 
 func (f *fakes) ListUsers(context.Context, string, string, int) ([]auth.User, error) { return nil, nil }
@@ -45,6 +47,7 @@ func (f *fakes) SetUserDisabled(_ context.Context, id string, d bool) error {
 	return nil
 }
 func (f *fakes) RequestPasswordReset(context.Context, string) error { return f.resetErr }
+func (f *fakes) SessionsEnded(userID string)                        { f.ended = append(f.ended, userID) }
 func (f *fakes) Event(_ context.Context, e audit.Event) error {
 	f.events = append(f.events, e)
 	return nil
@@ -104,6 +107,9 @@ func TestOperatorActions(t *testing.T) {
 			err := tc.do(admin.New(f, f, f, admin.Options{}))
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if tc.name == "promote" && !slices.Contains(f.ended, aliceID) {
+				t.Fatal("the role change did not end alice's sessions at once")
 			}
 			switch {
 			case tc.wantEvent == "" && len(f.events) != 0:

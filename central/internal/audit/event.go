@@ -12,6 +12,7 @@ const (
 	KindAccessDenied = "access_denied" // an authenticated caller refused by the policy
 	KindAdmin        = "admin"         // an operator changed something
 	KindInstance     = "instance"      // a Home Assistant container action
+	KindRateLimited  = "rate_limited"  // a caller over its rate limit; detail "refused" counts the refusals
 )
 
 // Outcomes of security events.

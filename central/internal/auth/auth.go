@@ -65,6 +65,17 @@ type Claims struct {
 	// SessionVersion is the user's session version when the token was
 	// issued; a token older than the user's current version is refused.
 	SessionVersion int64
+	// SessionID names the login session (the refresh-token family) the
+	// token belongs to; once the session ends (Logout), so does the token.
+	// Tokens issued before sessions were named carry none.
+	SessionID string
+}
+
+// SessionEnd tells that sessions ended: every session of UserID, or only
+// the one named SessionID when it is set.
+type SessionEnd struct {
+	UserID    string
+	SessionID string
 }
 
 // SessionState is what Verify needs to know about a token's user beyond the
@@ -146,9 +157,14 @@ type Store interface {
 	// token used and storing Next, or revoking the whole family. It returns
 	// decide's error after committing, or ErrNotFound for an unknown hash.
 	RotateRefreshToken(ctx context.Context, hash []byte, now time.Time, decide func(RefreshState) (Rotation, error)) error
-	// RevokeRefreshFamily revokes the family of the token with the given hash;
-	// an unknown hash is not an error.
-	RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) error
+	// RevokeRefreshFamily revokes the family of the token with the given
+	// hash and returns the family's id; an unknown hash is not an error
+	// and returns "".
+	RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error)
+	// RefreshFamilyLive reports whether the family still has a token that
+	// is not revoked: false for a session ended by Logout, by a reuse, or
+	// by every session of the user ending.
+	RefreshFamilyLive(ctx context.Context, familyID string) (bool, error)
 
 	// UserByID returns the user, the PHC password hash and the session
 	// version, or ErrNotFound.

@@ -392,6 +392,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"expired", sign(with("exp", now.Add(-time.Second).Unix()), key.ID, key.Private)},
 		{"no exp", sign(with("exp", nil), key.ID, key.Private)},
 		{"issued in the future", sign(with("iat", now.Add(time.Hour).Unix()), key.ID, key.Private)},
+		{"no iat", sign(with("iat", nil), key.ID, key.Private)},
 		{"no subject", sign(with("sub", nil), key.ID, key.Private)},
 		{"unknown role", sign(with("role", "root"), key.ID, key.Private)},
 		{"unknown kid", sign(valid, "nope", key.Private)},
@@ -427,4 +428,40 @@ type activeSessions struct{ auth.Store }
 
 func (activeSessions) SessionState(context.Context, string) (auth.SessionState, error) {
 	return auth.SessionState{}, nil
+}
+
+func TestThrottleCountsBeforeTheCheck(t *testing.T) {
+	th := auth.NewThrottle(3, time.Minute, 100)
+	now := time.Unix(1700000000, 0)
+	if !th.Begin("k", now) {
+		t.Fatal("first attempt refused")
+	}
+	if th.Begin("k", now) {
+		t.Fatal("a second attempt was admitted while the first is checked")
+	}
+	th.End("k", false)
+	// Two more failures reach the limit of three.
+	for range 2 {
+		if !th.Begin("k", now) {
+			t.Fatal("attempt under the limit refused")
+		}
+		th.End("k", false)
+	}
+	if th.Begin("k", now) {
+		t.Fatal("a fourth attempt was admitted")
+	}
+	// A refunded attempt (it succeeded) does not count.
+	if !th.Begin("r", now) {
+		t.Fatal("refused")
+	}
+	th.End("r", true)
+	for range 3 {
+		if !th.Begin("r", now) {
+			t.Fatal("a refunded attempt still counts")
+		}
+		th.End("r", false)
+	}
+	if !th.Begin("k", now.Add(time.Minute)) {
+		t.Fatal("the window ended but the key is still refused")
+	}
 }

@@ -46,7 +46,7 @@ func BenchmarkVerify(b *testing.B) {
 		b.Fatal(err)
 	}
 	s := NewService(currentSessions{}, keys, Options{SessionCheckTTL: time.Hour})
-	tok, _, err := s.signAccess(User{ID: "00000000-0000-4000-8000-000000000001", Role: RoleUser}, time.Now())
+	tok, _, err := s.signAccess(User{ID: "00000000-0000-4000-8000-000000000001", Role: RoleUser}, "", time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -96,7 +96,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 	if err := s.store.SetPassword(ctx, u.ID, newPHC, now.UTC()); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	s.sessions.invalidate(u.ID)
+	s.SessionsEnded(u.ID)
 	s.opts.Logger.InfoContext(ctx, "password changed; sessions ended", "user_id", u.ID)
 	return nil
 }
@@ -185,7 +185,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 	if err != nil {
 		return fmt.Errorf("reset password: %w", err)
 	}
-	s.sessions.invalidate(userID)
+	s.SessionsEnded(userID)
 	s.opts.Logger.InfoContext(ctx, "password reset; sessions ended", "user_id", userID)
 	return nil
 }
@@ -196,6 +196,6 @@ func (s *Service) SetUserDisabled(ctx context.Context, userID string, disabled b
 	if err := s.store.SetUserDisabled(ctx, userID, disabled, s.opts.Now().UTC()); err != nil {
 		return fmt.Errorf("set user disabled: %w", err)
 	}
-	s.sessions.invalidate(userID)
+	s.SessionsEnded(userID)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,9 @@ type Options struct {
 	AccountFailures int
 	AddrFailures    int
 	ThrottleWindow  time.Duration
+	// RegistrationsPerAddr bounds Register requests per client address in
+	// each ThrottleWindow (10).
+	RegistrationsPerAddr int
 	// ResetTTL is how long a password reset token works (1h).
 	ResetTTL time.Duration
 	// SessionCheckTTL bounds how long Verify trusts what it last read about
@@ -87,6 +91,9 @@ func (o Options) withDefaults() Options {
 	if o.ThrottleWindow <= 0 {
 		o.ThrottleWindow = 15 * time.Minute
 	}
+	if o.RegistrationsPerAddr <= 0 {
+		o.RegistrationsPerAddr = 10
+	}
 	if o.ResetTTL <= 0 {
 		o.ResetTTL = time.Hour
 	}
@@ -116,7 +123,13 @@ type Service struct {
 	accounts *Throttle // failed logins per account
 	addrs    *Throttle // failed logins and reset requests per client address
 	resets   *Throttle // reset requests per account
-	sessions *sessionCache
+	// registrations counts Register requests per client address.
+	registrations *Throttle
+	sessions      *sessionCache // per user: session version, disabled
+	families      *sessionCache // per login session: Disabled means ended
+
+	listenersMu sync.Mutex
+	listeners   []func(SessionEnd)
 }
 
 // maxThrottleKeys bounds each throttle's memory.
@@ -130,15 +143,17 @@ func NewService(store Store, keys *Keys, opts Options) *Service {
 		panic(fmt.Sprintf("auth: dummy hash: %v", err))
 	}
 	s := &Service{
-		store:     store,
-		opts:      opts,
-		parser:    newParser(opts),
-		hashes:    make(chan struct{}, opts.MaxConcurrentHashes),
-		dummyHash: dummy,
-		accounts:  NewThrottle(opts.AccountFailures, opts.ThrottleWindow, maxThrottleKeys),
-		addrs:     NewThrottle(opts.AddrFailures, opts.ThrottleWindow, maxThrottleKeys),
-		resets:    NewThrottle(resetsPerWindow, opts.ThrottleWindow, maxThrottleKeys),
-		sessions:  newSessionCache(opts.SessionCheckTTL, maxSessionEntries),
+		store:         store,
+		opts:          opts,
+		parser:        newParser(opts),
+		hashes:        make(chan struct{}, opts.MaxConcurrentHashes),
+		dummyHash:     dummy,
+		accounts:      NewThrottle(opts.AccountFailures, opts.ThrottleWindow, maxThrottleKeys),
+		addrs:         NewThrottle(opts.AddrFailures, opts.ThrottleWindow, maxThrottleKeys),
+		resets:        NewThrottle(resetsPerWindow, opts.ThrottleWindow, maxThrottleKeys),
+		registrations: NewThrottle(opts.RegistrationsPerAddr, opts.ThrottleWindow, maxThrottleKeys),
+		sessions:      newSessionCache(opts.SessionCheckTTL, maxSessionEntries),
+		families:      newSessionCache(opts.SessionCheckTTL, maxSessionEntries),
 	}
 	s.keys.Store(keys)
 	return s
@@ -190,8 +205,19 @@ func (s *Service) withHashSlot(ctx context.Context, fn func()) error {
 	return nil
 }
 
-// Register creates a user with role "user" and logs them in.
+// Register creates a user with role "user" and logs them in. A client
+// address (see WithClientAddr) gets RegistrationsPerAddr requests per
+// throttle window, then ErrThrottled.
 func (s *Service) Register(ctx context.Context, email, password string) (User, Tokens, error) {
+	if addr, ok := ClientAddrFrom(ctx); ok {
+		// Every request counts: each costs a hash, and a burst of them
+		// from one address is account farming or enumeration.
+		key := addrKey(addr)
+		if !s.registrations.Allowed(key, s.opts.Now()) {
+			return User{}, Tokens{}, ErrThrottled
+		}
+		s.registrations.Fail(key, s.opts.Now())
+	}
 	email, err := NormalizeEmail(email)
 	if err != nil {
 		return User{}, Tokens{}, err
@@ -229,24 +255,53 @@ const maxPasswordBytes = 4 * MaxPasswordLen
 
 // Login checks a password and starts a session. An unknown email, a wrong
 // password and a malformed email all give ErrInvalidCredentials after the
-// same amount of hashing; too many failures for the account or the client
-// address (see WithClientAddr) give ErrThrottled without any hashing.
+// same amount of hashing. Each attempt counts against the account and the
+// client address (see WithClientAddr) before any hashing, and only one
+// attempt per account and per address is checked at a time: too many
+// failures, or an attempt while another is being checked, give
+// ErrThrottled without any hashing.
 func (s *Service) Login(ctx context.Context, email, password string) (User, Tokens, error) {
 	now := s.opts.Now()
 	acct := accountKey(email)
-	addr, hasAddr := ClientAddrFrom(ctx)
-	if !s.accounts.Allowed(acct, now) || (hasAddr && !s.addrs.Allowed(addrKey(addr), now)) {
+	if !s.accounts.Begin(acct, now) {
 		return User{}, Tokens{}, ErrThrottled
 	}
-	fail := func() {
-		s.accounts.Fail(acct, now)
-		if hasAddr {
-			s.addrs.Fail(addrKey(addr), now)
+	refund := false // the attempt succeeded or was never checked
+	defer func() { s.accounts.End(acct, refund) }()
+	if addr, ok := ClientAddrFrom(ctx); ok {
+		key := addrKey(addr)
+		if !s.addrs.Begin(key, now) {
+			refund = true
+			return User{}, Tokens{}, ErrThrottled
 		}
+		defer func() { s.addrs.End(key, refund) }()
 	}
-	if len(password) > maxPasswordBytes {
-		fail()
+	u, ok, err := s.checkLogin(ctx, email, password)
+	if err != nil {
+		refund = true
+		return User{}, Tokens{}, err
+	}
+	if !ok {
 		return User{}, Tokens{}, ErrInvalidCredentials
+	}
+	refund = true
+	s.accounts.Reset(acct)
+	if u.Disabled {
+		return User{}, Tokens{}, fmt.Errorf("%w: account disabled", ErrInvalidCredentials)
+	}
+	toks, err := s.startSession(ctx, u)
+	if err != nil {
+		return User{}, Tokens{}, err
+	}
+	return u, toks, nil
+}
+
+// checkLogin reports whether password is the one of the account email
+// names, after the same hashing whether or not the account exists, and
+// replaces an outdated hash. An error means no check was made.
+func (s *Service) checkLogin(ctx context.Context, email, password string) (User, bool, error) {
+	if len(password) > maxPasswordBytes {
+		return User{}, false, nil
 	}
 	var (
 		u    User
@@ -259,7 +314,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (User, Toke
 		case err == nil:
 			u, phc, real = got, h, true
 		case !errors.Is(err, ErrNotFound):
-			return User{}, Tokens{}, fmt.Errorf("login: %w", err)
+			return User{}, false, fmt.Errorf("login: %w", err)
 		}
 	}
 	var ok, rehash bool
@@ -272,27 +327,18 @@ func (s *Service) Login(ctx context.Context, email, password string) (User, Toke
 			_, _ = checkHash(s.dummyHash, password)
 		}
 	}); err != nil {
-		return User{}, Tokens{}, err
+		return User{}, false, err
 	}
 	if herr != nil && real {
 		s.opts.Logger.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID, "err", herr)
 	}
 	if !ok || !real {
-		fail()
-		return User{}, Tokens{}, ErrInvalidCredentials
-	}
-	s.accounts.Reset(acct)
-	if u.Disabled {
-		return User{}, Tokens{}, fmt.Errorf("%w: account disabled", ErrInvalidCredentials)
+		return User{}, false, nil
 	}
 	if rehash {
 		s.rehash(ctx, u.ID, phc, password)
 	}
-	toks, err := s.startSession(ctx, u)
-	if err != nil {
-		return User{}, Tokens{}, err
-	}
-	return u, toks, nil
+	return u, true, nil
 }
 
 // rehash replaces an imported or outdated hash with one under today's
@@ -343,7 +389,7 @@ func (s *Service) startSession(ctx context.Context, u User) (Tokens, error) {
 	if err := s.store.CreateRefreshToken(ctx, rt); err != nil {
 		return Tokens{}, fmt.Errorf("store refresh token: %w", err)
 	}
-	access, accessExp, err := s.signAccess(u, now)
+	access, accessExp, err := s.signAccess(u, family, now)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -393,22 +439,28 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Tokens, err
 	if err != nil {
 		return Tokens{}, err
 	}
-	access, accessExp, err := s.signAccess(user, now)
+	access, accessExp, err := s.signAccess(user, nextRT.FamilyID, now)
 	if err != nil {
 		return Tokens{}, err
 	}
 	return Tokens{Access: access, AccessExpires: accessExp, Refresh: next, RefreshExpires: nextRT.Expires}, nil
 }
 
-// Logout ends the session the refresh token belongs to. Access tokens already
-// issued stay valid until they expire (at most AccessTTL).
+// Logout ends the session the refresh token belongs to, and with it the
+// session's access tokens: at once on this replica, within SessionCheckTTL
+// on others.
 func (s *Service) Logout(ctx context.Context, refreshToken string) error {
 	hash, err := refreshHash(refreshToken)
 	if err != nil {
 		return err
 	}
-	if err := s.store.RevokeRefreshFamily(ctx, hash, s.opts.Now().UTC()); err != nil {
+	family, err := s.store.RevokeRefreshFamily(ctx, hash, s.opts.Now().UTC())
+	if err != nil {
 		return fmt.Errorf("logout: %w", err)
+	}
+	if family != "" {
+		s.families.invalidate(family)
+		s.notify(SessionEnd{SessionID: family})
 	}
 	return nil
 }
@@ -431,6 +483,15 @@ func (s *Service) Verify(ctx context.Context, accessToken string) (Claims, error
 	}
 	if st.Disabled || c.SessionVersion < st.Version {
 		return Claims{}, fmt.Errorf("%w: session ended", ErrInvalidToken)
+	}
+	if c.SessionID != "" {
+		live, err := s.sessionLive(ctx, c.SessionID)
+		if err != nil {
+			return Claims{}, err
+		}
+		if !live {
+			return Claims{}, fmt.Errorf("%w: logged out", ErrInvalidToken)
+		}
 	}
 	return c, nil
 }

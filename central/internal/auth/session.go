@@ -77,3 +77,46 @@ func (s *Service) sessionState(ctx context.Context, userID string) (SessionState
 	s.sessions.put(userID, st, now, gen)
 	return st, nil
 }
+
+// sessionLive reports whether the login session (refresh-token family) id
+// has not ended, reading the database at most once per SessionCheckTTL.
+func (s *Service) sessionLive(ctx context.Context, id string) (bool, error) {
+	now := s.opts.Now()
+	st, gen, ok := s.families.get(id, now)
+	if ok {
+		return !st.Disabled, nil
+	}
+	live, err := s.store.RefreshFamilyLive(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	s.families.put(id, SessionState{Disabled: !live}, now, gen)
+	return live, nil
+}
+
+// OnSessionsEnded registers fn to hear of every session this Service ends:
+// password changes and resets, disabling, role changes, logouts. The API
+// closes the ended sessions' open streams with it. fn must not block.
+func (s *Service) OnSessionsEnded(fn func(SessionEnd)) {
+	s.listenersMu.Lock()
+	defer s.listenersMu.Unlock()
+	s.listeners = append(s.listeners, fn)
+}
+
+func (s *Service) notify(e SessionEnd) {
+	s.listenersMu.Lock()
+	ls := s.listeners
+	s.listenersMu.Unlock()
+	for _, fn := range ls {
+		fn(e)
+	}
+}
+
+// SessionsEnded is told that a change made outside this Service (a role
+// change, which bumps the session version in the store) ended every session
+// of the user: what was cached about them is dropped, so their tokens stop
+// working at once here, and listeners hear of it.
+func (s *Service) SessionsEnded(userID string) {
+	s.sessions.invalidate(userID)
+	s.notify(SessionEnd{UserID: userID})
+}

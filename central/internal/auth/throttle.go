@@ -22,6 +22,7 @@ type Throttle struct {
 type throttleEntry struct {
 	failures int
 	until    time.Time
+	busy     bool // an attempt admitted by Begin is being checked
 }
 
 // NewThrottle allows limit failures per key in each window, tracking at
@@ -45,6 +46,14 @@ func (t *Throttle) Allowed(key string, now time.Time) bool {
 func (t *Throttle) Fail(key string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	e := t.entryLocked(key, now)
+	e.failures++
+	t.entries[key] = e
+}
+
+// entryLocked is key's entry in the window running at now, a new one when
+// the last window ended.
+func (t *Throttle) entryLocked(key string, now time.Time) throttleEntry {
 	e, ok := t.entries[key]
 	if !ok || !now.Before(e.until) {
 		if !ok && len(t.entries) >= t.max {
@@ -52,7 +61,40 @@ func (t *Throttle) Fail(key string, now time.Time) {
 		}
 		e = throttleEntry{until: now.Add(t.window)}
 	}
+	return e
+}
+
+// Begin admits one attempt of key, counting it as a failure before it is
+// checked: however many attempts arrive at once, no more than the limit are
+// ever checked. It refuses a key over its limit, and a key with an attempt
+// still in flight, so at most one check per key runs at a time. End must
+// follow every admitted attempt.
+func (t *Throttle) Begin(key string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entryLocked(key, now)
+	if e.busy || e.failures >= t.limit {
+		return false
+	}
 	e.failures++
+	e.busy = true
+	t.entries[key] = e
+	return true
+}
+
+// End finishes an attempt Begin admitted. A refunded attempt (it succeeded,
+// or was never checked) no longer counts as a failure.
+func (t *Throttle) End(key string, refund bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[key]
+	if !ok {
+		return
+	}
+	e.busy = false
+	if refund && e.failures > 0 {
+		e.failures--
+	}
 	t.entries[key] = e
 }
 

@@ -11,6 +11,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// maxSessionIDLen bounds the sid claim; real ones are 36-byte UUIDs.
+const maxSessionIDLen = 64
+
 // maxAccessTokenLen bounds what Verify parses; real tokens are ~400 bytes.
 const maxAccessTokenLen = 4096
 
@@ -19,10 +22,12 @@ type accessClaims struct {
 	Role string `json:"role"`
 	// SessionVersion ("sv") is the user's session version at issue.
 	SessionVersion int64 `json:"sv"`
+	// SessionID ("sid") is the refresh-token family of the login.
+	SessionID string `json:"sid,omitempty"`
 	jwt.RegisteredClaims
 }
 
-func (s *Service) signAccess(u User, now time.Time) (string, time.Time, error) {
+func (s *Service) signAccess(u User, sessionID string, now time.Time) (string, time.Time, error) {
 	exp := now.Add(s.opts.AccessTTL)
 	jti := make([]byte, 16)
 	if _, err := rand.Read(jti); err != nil {
@@ -31,6 +36,7 @@ func (s *Service) signAccess(u User, now time.Time) (string, time.Time, error) {
 	claims := accessClaims{
 		Role:           u.Role,
 		SessionVersion: u.SessionVersion,
+		SessionID:      sessionID,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.opts.Issuer,
 			Subject:   u.ID,
@@ -64,7 +70,7 @@ func (s *Service) keyFunc(t *jwt.Token) (any, error) {
 }
 
 // verifyAccess checks signature, algorithm, issuer, audience, expiry and
-// issue time without touching the database.
+// issue time (both required) without touching the database.
 func (s *Service) verifyAccess(token string) (Claims, error) {
 	if token == "" || len(token) > maxAccessTokenLen {
 		return Claims{}, fmt.Errorf("%w: malformed", ErrInvalidToken)
@@ -74,13 +80,13 @@ func (s *Service) verifyAccess(token string) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	if c.Subject == "" || (c.Role != RoleUser && c.Role != RoleAdmin) || c.ExpiresAt == nil {
+	if c.Subject == "" || (c.Role != RoleUser && c.Role != RoleAdmin) || c.ExpiresAt == nil || c.IssuedAt == nil {
 		return Claims{}, fmt.Errorf("%w: missing claims", ErrInvalidToken)
 	}
-	if c.SessionVersion < 0 {
-		return Claims{}, fmt.Errorf("%w: bad session version", ErrInvalidToken)
+	if c.SessionVersion < 0 || len(c.SessionID) > maxSessionIDLen {
+		return Claims{}, fmt.Errorf("%w: bad session", ErrInvalidToken)
 	}
-	return Claims{UserID: c.Subject, Role: c.Role, Expires: c.ExpiresAt.Time, SessionVersion: c.SessionVersion}, nil
+	return Claims{UserID: c.Subject, Role: c.Role, Expires: c.ExpiresAt.Time, SessionVersion: c.SessionVersion, SessionID: c.SessionID}, nil
 }
 
 func newParser(opts Options) *jwt.Parser {

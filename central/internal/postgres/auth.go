@@ -185,11 +185,29 @@ func (s *AuthStore) RotateRefreshToken(ctx context.Context, hash []byte, now tim
 }
 
 // RevokeRefreshFamily implements auth.Store.
-func (s *AuthStore) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2
-		WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) AND revoked_at IS NULL`, hash, now)
-	if err != nil {
-		return fmt.Errorf("revoke refresh family: %w", err)
+func (s *AuthStore) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (string, error) {
+	var family string
+	err := s.pool.QueryRow(ctx, `SELECT family_id::text FROM refresh_tokens WHERE token_hash = $1`, hash).Scan(&family)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
 	}
-	return nil
+	if err == nil {
+		_, err = s.pool.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2
+			WHERE family_id = $1 AND revoked_at IS NULL`, family, now)
+	}
+	if err != nil {
+		return "", fmt.Errorf("revoke refresh family: %w", err)
+	}
+	return family, nil
+}
+
+// RefreshFamilyLive implements auth.Store.
+func (s *AuthStore) RefreshFamilyLive(ctx context.Context, familyID string) (bool, error) {
+	var live bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM refresh_tokens
+		WHERE family_id = $1::uuid AND revoked_at IS NULL)`, familyID).Scan(&live)
+	if err != nil {
+		return false, fmt.Errorf("refresh family: %w", err)
+	}
+	return live, nil
 }

@@ -24,6 +24,10 @@ type Options struct {
 	Logger  *slog.Logger
 }
 
+// DefaultConnectTimeout bounds one connection attempt when the database URL
+// sets no connect_timeout.
+const DefaultConnectTimeout = 5 * time.Second
+
 // Open connects to the database at url, checks that it answers and, when
 // opts.Migrate is set, brings the schema up to date.
 func Open(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) {
@@ -34,6 +38,12 @@ func Open(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) 
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// A database that does not answer fails each call within this
+		// time (the API answers Unavailable) instead of holding it until
+		// the call's own deadline.
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

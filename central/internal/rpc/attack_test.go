@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,25 +19,39 @@ import (
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
 
+	"github.com/homeplane/homeplane/central/internal/admin"
+	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/broker"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
 	"github.com/homeplane/homeplane/central/internal/rpc/rpctest"
+	"github.com/homeplane/homeplane/central/internal/timer"
+	"github.com/homeplane/homeplane/central/internal/usage"
+	"github.com/homeplane/homeplane/central/internal/web"
 )
 
 // realEnv is the API over the real account and home services, PostgreSQL
 // and the real broker; only the intent engine and the registry are fakes.
 type realEnv struct {
 	c        clients
+	url      string
+	client   *http.Client
+	handler  http.Handler // the API and the dashboard, as central serves them
 	accounts *auth.Service
 	keys     *auth.Keys
 	store    *postgres.AuthStore
 	outbox   *postgres.Outbox
 	homes    *home.Service
 	broker   *broker.Broker
+	audit    *postgres.AuditStore
+	timers   *timer.Manager
 }
+
+// trustLoopback lets the tests name the client's address in
+// X-Forwarded-For, as a proxy on the same host would.
+var trustLoopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 
 func newRealEnv(t *testing.T) *realEnv {
 	t.Helper()
@@ -61,13 +77,34 @@ func newRealEnv(t *testing.T) *realEnv {
 	}
 	intents := &rpctest.Intents{}
 	intents.Answer(rpctest.LightsOn(), nil)
-	h := NewHandler(Deps{
+	e.audit = postgres.NewAuditStore(pool)
+	writer := audit.NewWriter(e.audit, audit.Options{})
+	t.Cleanup(func() { writer.Close() })
+	e.timers = timer.NewManager(timer.Options{})
+	operators := admin.New(postgres.NewAdminStore(pool), e.accounts, writer, admin.Options{})
+	usageStore := postgres.NewUsageStore(pool)
+	rates, err := usage.ParseRates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := usage.NewReporter(usageStore, rates)
+	log := slog.New(slog.DiscardHandler)
+	api := NewHandler(Deps{
 		Accounts: e.accounts, Homes: e.homes, Entities: rpctest.Entities{},
-		Intents: intents, Auditor: &rpctest.Auditor{},
-	}, Options{Logger: slog.New(slog.DiscardHandler)})
-	srv := httptest.NewServer(h)
+		Intents: intents, Auditor: writer, Timers: e.timers,
+		Admin: AdminDeps{Operators: operators, Audit: e.audit, Usage: reports},
+	}, Options{Logger: log, TrustedProxies: trustLoopback})
+	mux := NewMux(api, nil, nil)
+	mux.Handle(web.Prefix, ClientAddrs(trustLoopback, web.New(web.Deps{
+		Accounts: e.accounts, Operators: operators, Audit: e.audit, Usage: reports, Auditor: writer,
+	}, web.Options{Logger: log})))
+	e.handler = mux
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config = NewServer(mux, log)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	e.c = clientsFor(srv)
+	e.url, e.client = srv.URL, srv.Client()
 	return e
 }
 
@@ -280,6 +317,9 @@ func TestAttackSuite(t *testing.T) {
 				t.Fatalf("got %v (%v), want %v", got, err, tc.want)
 			}
 		})
+	}
+	for _, a := range abuses(e) {
+		t.Run(a.name, a.run)
 	}
 	// Bob's home survived every attack.
 	if _, err := e.c.home.GetHome(ctx, as(bob.GetAccessToken(), &homeplanev1.GetHomeRequest{HomeId: bobHome})); err != nil {

@@ -11,6 +11,8 @@ import (
 type Caller struct {
 	UserID string
 	Role   string
+	// SessionID is the login session of a user's access token, if it names one.
+	SessionID string
 
 	DeviceID string
 	HomeID   string

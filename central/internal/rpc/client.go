@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -14,10 +15,9 @@ import (
 // maxForwardedHops bounds how much of an X-Forwarded-For header is read.
 const maxForwardedHops = 16
 
-// clientInterceptor bounds every call with timeout (or its procedure's own,
-// when longer) and puts the client's
-// address in the context (auth.WithClientAddr), for login throttling.
-func clientInterceptor(trusted []netip.Prefix, timeout time.Duration) connect.UnaryInterceptorFunc {
+// timeoutInterceptor bounds every unary call with timeout, or with its
+// procedure's own timeout when that is longer.
+func timeoutInterceptor(timeout time.Duration) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			if req.Spec().IsClient {
@@ -29,12 +29,21 @@ func clientInterceptor(trusted []netip.Prefix, timeout time.Duration) connect.Un
 			}
 			ctx, cancel := context.WithTimeout(ctx, limit)
 			defer cancel()
-			if addr, ok := clientAddr(req.Peer().Addr, req.Header().Values("X-Forwarded-For"), trusted); ok {
-				ctx = auth.WithClientAddr(ctx, addr)
-			}
 			return next(ctx, req)
 		}
 	}
+}
+
+// ClientAddrs puts the address of the client of every request in its
+// context (auth.WithClientAddr), for the login and reset limits. The API
+// and the dashboard share it, and so share those limits.
+func ClientAddrs(trusted []netip.Prefix, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if addr, ok := clientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted); ok {
+			r = r.WithContext(auth.WithClientAddr(r.Context(), addr))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // clientAddr is the client's address: the connection's peer, unless that

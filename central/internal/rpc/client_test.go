@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"testing"
 	"time"
@@ -45,19 +47,27 @@ func TestClientAddr(t *testing.T) {
 	}
 }
 
-func TestClientInterceptorBoundsEveryCall(t *testing.T) {
+func TestTimeoutInterceptorBoundsEveryCall(t *testing.T) {
 	var deadline time.Time
-	var hasAddr bool
 	next := func(ctx context.Context, _ connect.AnyRequest) (connect.AnyResponse, error) {
 		deadline, _ = ctx.Deadline()
-		_, hasAddr = auth.ClientAddrFrom(ctx)
 		return nil, nil
 	}
 	start := time.Now()
-	_, _ = clientInterceptor(nil, time.Minute)(next)(context.Background(), connect.NewRequest(&homeplanev1.ListHomesRequest{}))
+	_, _ = timeoutInterceptor(time.Minute)(next)(context.Background(), connect.NewRequest(&homeplanev1.ListHomesRequest{}))
 	if deadline.IsZero() || deadline.Sub(start) > time.Minute+time.Second {
 		t.Fatalf("handler deadline %v, want within a minute", deadline)
 	}
+}
+
+func TestClientAddrsWithoutPeer(t *testing.T) {
+	var hasAddr bool
+	h := ClientAddrs(nil, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		_, hasAddr = auth.ClientAddrFrom(r.Context())
+	}))
+	r := httptest.NewRequest(http.MethodPost, "/", nil)
+	r.RemoteAddr = ""
+	h.ServeHTTP(httptest.NewRecorder(), r)
 	if hasAddr {
 		t.Fatal("a request without a peer got a client address")
 	}

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/homeplane/homeplane/central/internal/admin"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/registry"
+	"github.com/homeplane/homeplane/central/internal/timer"
 	"github.com/homeplane/homeplane/central/internal/usage"
 )
 
@@ -33,7 +36,7 @@ func domainCode(err error) (connect.Code, bool) {
 		return connect.CodeUnauthenticated, true
 	case errors.Is(err, auth.ErrEmailTaken):
 		return connect.CodeAlreadyExists, true
-	case errors.Is(err, auth.ErrThrottled):
+	case errors.Is(err, auth.ErrThrottled), errors.Is(err, timer.ErrLimit):
 		return connect.CodeResourceExhausted, true
 	case errors.Is(err, intent.ErrHomeOffline):
 		return connect.CodeUnavailable, true
@@ -43,6 +46,22 @@ func domainCode(err error) (connect.Code, bool) {
 		return connect.CodeCanceled, true
 	}
 	return 0, false
+}
+
+// unreachable reports a failure to reach a backing service, such as the
+// database down or not answering: a failed connection attempt (refused,
+// or past the pool's connect timeout), a network error, or a failure the
+// driver marks safe to retry. The call may succeed when retried, so it
+// answers Unavailable rather than Internal.
+func unreachable(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	var connect *pgconn.ConnectError
+	if errors.As(err, &op) || errors.As(err, &dns) || errors.As(err, &connect) {
+		return true
+	}
+	var retry interface{ SafeToRetry() bool }
+	return errors.As(err, &retry) && retry.SafeToRetry()
 }
 
 // mapError is the one place where errors become what the caller sees. Connect
@@ -56,34 +75,61 @@ func mapError(ctx context.Context, log *slog.Logger, procedure string, err error
 	if ce := new(connect.Error); errors.As(err, &ce) {
 		return ce
 	}
+	id := RequestID(ctx)
+	if unreachable(err) {
+		log.WarnContext(ctx, "rpc failed: a backing service is unreachable", "procedure", procedure, requestIDAttr, id, "err", err)
+		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("service temporarily unavailable, try again; request id %s", id))
+	}
 	if code, ok := domainCode(err); ok {
 		return connect.NewError(code, errors.New(err.Error()))
 	}
-	id := RequestID(ctx)
 	log.ErrorContext(ctx, "rpc failed", "procedure", procedure, requestIDAttr, id, "err", err)
 	return connect.NewError(connect.CodeInternal, fmt.Errorf("internal error, request id %s", id))
 }
 
-// requestInterceptor gives every call a request id (in the context and the
-// response header) and maps whatever error the call ends with.
-func requestInterceptor(log *slog.Logger) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if req.Spec().IsClient {
-				return next(ctx, req)
-			}
-			id := newRequestID()
-			ctx = withRequestID(ctx, id)
-			resp, err := next(ctx, req)
-			if err != nil {
-				err = mapError(ctx, log, req.Spec().Procedure, err)
-				if ce := new(connect.Error); errors.As(err, &ce) {
-					ce.Meta().Set(RequestIDHeader, id)
-				}
-				return nil, err
-			}
-			resp.Header().Set(RequestIDHeader, id)
-			return resp, nil
+// requestInterceptor gives every call, unary or streaming, a request id (in
+// the context and the response header) and maps whatever error the call
+// ends with.
+func requestInterceptor(log *slog.Logger) connect.Interceptor { return requests{log} }
+
+type requests struct{ log *slog.Logger }
+
+func (r requests) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			return next(ctx, req)
 		}
+		id := newRequestID()
+		ctx = withRequestID(ctx, id)
+		resp, err := next(ctx, req)
+		if err != nil {
+			return nil, r.mapped(ctx, req.Spec().Procedure, id, err)
+		}
+		resp.Header().Set(RequestIDHeader, id)
+		return resp, nil
 	}
+}
+
+func (r requests) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (r requests) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		id := newRequestID()
+		ctx = withRequestID(ctx, id)
+		conn.ResponseHeader().Set(RequestIDHeader, id)
+		if err := next(ctx, conn); err != nil {
+			return r.mapped(ctx, conn.Spec().Procedure, id, err)
+		}
+		return nil
+	}
+}
+
+func (r requests) mapped(ctx context.Context, procedure, id string, err error) error {
+	err = mapError(ctx, r.log, procedure, err)
+	if ce := new(connect.Error); errors.As(err, &ce) {
+		ce.Meta().Set(RequestIDHeader, id)
+	}
+	return err
 }

@@ -66,3 +66,14 @@ func deniedEvent(ctx context.Context, a Auditor, log *slog.Logger, procedure str
 		log.ErrorContext(ctx, "audit a denied call", "procedure", procedure, "err", err)
 	}
 }
+
+// rateLimitedEvent records a caller over its rate limit; refused stands for
+// the refusals since the last such record.
+func rateLimitedEvent(ctx context.Context, a Auditor, log *slog.Logger, procedure string, c Caller, refused int) {
+	e := audit.Event{Kind: audit.KindRateLimited, UserID: c.UserID, HomeID: c.HomeID, DeviceID: c.DeviceID,
+		Action: procedure, Outcome: audit.OutcomeDenied, Text: "rate limited: " + procedure,
+		Detail: map[string]any{"refused": refused}}
+	if err := securityEvent(ctx, a, e); err != nil {
+		log.ErrorContext(ctx, "audit a rate-limited call", "procedure", procedure, "err", err)
+	}
+}

@@ -95,6 +95,7 @@ func (h *homeService) DeleteHome(ctx context.Context, req *connect.Request[homep
 	if err := h.s.deps.Homes.Delete(ctx, owner, req.Msg.GetHomeId()); err != nil {
 		return nil, err
 	}
+	h.s.streams.homeDeleted(req.Msg.GetHomeId())
 	return connect.NewResponse(&homeplanev1.DeleteHomeResponse{}), nil
 }
 
@@ -176,6 +177,7 @@ func (h *homeService) RevokeDevice(ctx context.Context, req *connect.Request[hom
 	if err := h.s.deps.Homes.RevokeDevice(ctx, owner, req.Msg.GetHomeId(), req.Msg.GetDeviceId()); err != nil {
 		return nil, err
 	}
+	h.s.streams.deviceRevoked(req.Msg.GetDeviceId())
 	return connect.NewResponse(&homeplanev1.RevokeDeviceResponse{}), nil
 }
 

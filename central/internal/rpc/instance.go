@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -56,25 +55,6 @@ const maxInstanceTimeout = 20 * time.Minute
 // procedureTimeouts lift the handler timeout for procedures that wait longer.
 var procedureTimeouts = map[string]time.Duration{
 	hv1c.HomeServiceControlInstanceProcedure: maxInstanceTimeout,
-}
-
-// longCalls extends the HTTP deadlines of the procedures that may run past
-// the server's ReadTimeout and WriteTimeout; every other request keeps them.
-// The read deadline matters too: on HTTP/1.1 an expired one cancels the
-// request's context while the handler still waits. The request body stays
-// bounded by MaxRequestBytes.
-func longCalls(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d, ok := procedureTimeouts[r.URL.Path]; ok {
-			// Not every ResponseWriter supports deadlines; the server's own
-			// timeouts then apply.
-			rc := http.NewResponseController(w)
-			until := time.Now().Add(d + 30*time.Second)
-			_ = rc.SetReadDeadline(until)
-			_ = rc.SetWriteDeadline(until)
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // maxImageChars bounds an image reference: a registry host, a path, a tag

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 )
@@ -24,12 +25,15 @@ var (
 )
 
 // authInterceptor authenticates the caller of every call, unary and
-// streaming alike, according to the policy table and puts the Caller in the
-// context. Its errors are Connect errors already, so mapError passes them
-// through; on streams, where no later interceptor maps errors, it maps them
-// itself so no internal detail reaches the caller.
-func authInterceptor(accounts Accounts, homes Homes, auditor Auditor, log *slog.Logger) connect.Interceptor {
-	return &authGuard{accounts: accounts, homes: homes, auditor: auditor, log: log}
+// streaming alike, according to the policy table, applies the caller's rate
+// limit, grants the procedure's long deadlines, and puts the Caller in the
+// context.
+func authInterceptor(s *server, opts Options) connect.Interceptor {
+	return &authGuard{
+		accounts: s.deps.Accounts, homes: s.deps.Homes, auditor: s.deps.Auditor, log: s.log, now: s.now,
+		devices: newLimiter(opts.DeviceRate.orDefault(DefaultDeviceRate)),
+		users:   newLimiter(opts.UserRate.orDefault(DefaultUserRate)),
+	}
 }
 
 type authGuard struct {
@@ -37,6 +41,9 @@ type authGuard struct {
 	homes    Homes
 	auditor  Auditor // records callers the policy turns away
 	log      *slog.Logger
+	now      func() time.Time
+	// devices and users are the token buckets of authenticated callers.
+	devices, users *limiter
 }
 
 // admit returns the context to run the procedure in, or why not.
@@ -60,7 +67,28 @@ func (g *authGuard) admit(ctx context.Context, procedure string, header http.Hea
 		deniedEvent(ctx, g.auditor, g.log, procedure, caller)
 		return nil, err
 	}
+	now := g.now()
+	if err := g.limit(ctx, procedure, caller, now); err != nil {
+		return nil, err
+	}
+	extendDeadlines(ctx, procedure, now)
 	return withCaller(ctx, caller), nil
+}
+
+// limit takes a token of the caller's bucket: its device's, or its user's.
+func (g *authGuard) limit(ctx context.Context, procedure string, c Caller, now time.Time) error {
+	l, key := g.users, c.UserID
+	if c.IsDevice() {
+		l, key = g.devices, c.DeviceID
+	}
+	ok, report := l.allow(key, now)
+	if ok {
+		return nil
+	}
+	if report > 0 {
+		rateLimitedEvent(ctx, g.auditor, g.log, procedure, c, report)
+	}
+	return connect.NewError(connect.CodeResourceExhausted, errRateLimited)
 }
 
 func (g *authGuard) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
@@ -82,10 +110,9 @@ func (g *authGuard) WrapStreamingClient(next connect.StreamingClientFunc) connec
 
 func (g *authGuard) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		procedure := conn.Spec().Procedure
-		admitted, err := g.admit(ctx, procedure, conn.RequestHeader())
+		admitted, err := g.admit(ctx, conn.Spec().Procedure, conn.RequestHeader())
 		if err != nil {
-			return mapError(ctx, g.log, procedure, err)
+			return err
 		}
 		return next(admitted, conn)
 	}
@@ -126,7 +153,7 @@ func authenticate(ctx context.Context, accounts Accounts, homes Homes, token str
 	if claims.UserID == "" {
 		return Caller{}, connect.NewError(connect.CodeUnauthenticated, errBadToken)
 	}
-	return Caller{UserID: claims.UserID, Role: claims.Role}, nil
+	return Caller{UserID: claims.UserID, Role: claims.Role, SessionID: claims.SessionID}, nil
 }
 
 // unauthenticatedOr answers the generic Unauthenticated error for a rejected

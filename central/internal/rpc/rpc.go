@@ -117,6 +117,9 @@ type Options struct {
 	// HandlerTimeout bounds every call (DefaultHandlerTimeout when zero);
 	// the client's own shorter deadline still wins.
 	HandlerTimeout time.Duration
+	// DeviceRate and UserRate bound the authenticated calls of each voice
+	// device and each user (DefaultDeviceRate, DefaultUserRate when zero).
+	DeviceRate, UserRate RateLimit
 }
 
 // DefaultHandlerTimeout bounds a call when Options leaves it zero. Process
@@ -129,6 +132,13 @@ type server struct {
 	log     *slog.Logger
 	mqttURL string
 	now     func() time.Time
+	streams *streams
+}
+
+// sessionNotifier is an Accounts that tells when it ends sessions
+// (auth.Service), so that their streams close at once.
+type sessionNotifier interface {
+	OnSessionsEnded(fn func(auth.SessionEnd))
 }
 
 // NewHandler returns an http.Handler serving every Connect service under its
@@ -159,7 +169,10 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 	if opts.HandlerTimeout <= 0 {
 		opts.HandlerTimeout = DefaultHandlerTimeout
 	}
-	s := &server{deps: deps, log: opts.Logger, mqttURL: opts.MQTTURL, now: opts.Now}
+	s := &server{deps: deps, log: opts.Logger, mqttURL: opts.MQTTURL, now: opts.Now, streams: newStreams()}
+	if n, ok := deps.Accounts.(sessionNotifier); ok {
+		n.OnSessionsEnded(s.streams.sessionsEnded)
+	}
 
 	// Outermost first: metrics see the final code, errors are mapped before
 	// that, and authentication runs right before the handler.
@@ -168,8 +181,8 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 		connect.WithInterceptors(
 			newMetrics(opts.Registerer),
 			requestInterceptor(s.log),
-			clientInterceptor(opts.TrustedProxies, opts.HandlerTimeout),
-			authInterceptor(deps.Accounts, deps.Homes, deps.Auditor, s.log),
+			timeoutInterceptor(opts.HandlerTimeout),
+			authInterceptor(s, opts),
 		),
 	}
 
@@ -179,5 +192,5 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 	mux.Handle(homeplanev1connect.NewIntentServiceHandler(&intentService{s: s}, handlerOpts...))
 	mux.Handle(homeplanev1connect.NewAgentServiceHandler(&agentService{s: s}, handlerOpts...))
 	mux.Handle(homeplanev1connect.NewAdminServiceHandler(&adminService{s: s}, handlerOpts...))
-	return longCalls(mux)
+	return ClientAddrs(opts.TrustedProxies, withDeadlines(mux))
 }

@@ -3,13 +3,11 @@ package rpc
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"connectrpc.com/connect"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
-	hv1c "github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
 
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/timer"
@@ -29,27 +27,6 @@ type Pipelines interface {
 
 var errNoTimers = errors.New("timers are not served here")
 
-// streamCaller authenticates the caller of a streaming call, which the unary
-// interceptors do not see, against the same policy table.
-func (i *intentService) streamCaller(ctx context.Context, procedure string, h http.Header) (Caller, error) {
-	need, ok := policy[procedure]
-	if !ok {
-		return Caller{}, connect.NewError(connect.CodePermissionDenied, errDenied)
-	}
-	token, err := bearer(h.Get("Authorization"))
-	if err != nil {
-		return Caller{}, connect.NewError(connect.CodeUnauthenticated, err)
-	}
-	caller, err := authenticate(ctx, i.s.deps.Accounts, i.s.deps.Homes, token)
-	if err != nil {
-		return Caller{}, err
-	}
-	if err := allowed(need, caller); err != nil {
-		return Caller{}, err
-	}
-	return caller, nil
-}
-
 // timerOwner is whose timers a caller means: the device's own, or the
 // user's device-less timers in one of the user's homes.
 func (i *intentService) timerOwner(ctx context.Context, caller Caller, homeID string) (timer.Owner, error) {
@@ -68,40 +45,53 @@ func (i *intentService) timerOwner(ctx context.Context, caller Caller, homeID st
 	return timer.Owner{HomeID: h.ID, DeviceID: intent.UserTimerOwner(caller.UserID)}, nil
 }
 
-// WatchTimers streams the caller's timer events until the caller hangs up:
-// first the timers running now, then every change.
+// streamRecheck is how often an open stream checks its caller's credential
+// again: a credential ended on another replica closes the stream within
+// this time (on this replica it closes at once, see streams).
+const streamRecheck = 10 * time.Second
+
+// WatchTimers streams the caller's timer events until the caller hangs up
+// or its credential ends: first the timers running now, then every change.
+// The interceptor authenticated the caller.
 func (i *intentService) WatchTimers(ctx context.Context, req *connect.Request[homeplanev1.WatchTimersRequest], stream *connect.ServerStream[homeplanev1.WatchTimersResponse]) error {
-	procedure := hv1c.IntentServiceWatchTimersProcedure
-	fail := func(err error) error { return mapError(ctx, i.s.log, procedure, err) }
 	if i.s.deps.Timers == nil {
 		return connect.NewError(connect.CodeUnimplemented, errNoTimers)
 	}
-	caller, err := i.streamCaller(ctx, procedure, req.Header())
-	if err != nil {
-		return fail(err)
+	caller, ok := CallerFrom(ctx)
+	if !ok {
+		return connect.NewError(connect.CodePermissionDenied, errDenied)
 	}
 	owner, err := i.timerOwner(ctx, caller, req.Msg.GetHomeId())
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	events, stop, err := i.s.deps.Timers.Watch(owner)
-	if errors.Is(err, timer.ErrLimit) {
-		return connect.NewError(connect.CodeResourceExhausted, err)
-	}
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer stop()
+	ctx, done := i.s.streams.add(ctx, caller, owner.HomeID)
+	defer done()
 	now := i.s.now()
 	for _, t := range i.s.deps.Timers.Find(owner, timer.Selector{}) {
 		if err := stream.Send(timerEvent(timer.Event{Kind: timer.Updated, Timer: t}, now)); err != nil {
 			return nil // the device hung up
 		}
 	}
+	recheck := time.NewTicker(streamRecheck)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), errStreamEnded) {
+				return connect.NewError(connect.CodeUnauthenticated, errStreamEnded)
+			}
 			return nil
+		case <-recheck.C:
+			token, _ := bearer(req.Header().Get("Authorization"))
+			if _, err := authenticate(ctx, i.s.deps.Accounts, i.s.deps.Homes, token); err != nil {
+				return err
+			}
 		case ev, open := <-events:
 			if !open {
 				return nil

@@ -1,10 +1,7 @@
 package web
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -16,7 +13,6 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/admin"
 	"github.com/homeplane/homeplane/central/internal/audit"
-	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/usage"
 )
 
@@ -30,81 +26,6 @@ var funcs = template.FuncMap{
 	"ms": func(us int64) string { return fmt.Sprintf("%.1f ms", float64(us)/1000) },
 	"f2": func(v float64) string { return fmt.Sprintf("%.2f", v) },
 	"f4": func(v float64) string { return fmt.Sprintf("%.4f", v) },
-}
-
-// loginToken is the login form's CSRF token: random, bound to the login
-// cookie by an HMAC under a per-process key.
-func (s *Server) loginToken(nonce string) string {
-	m := hmac.New(sha256.New, s.loginKey)
-	m.Write([]byte(nonce))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// safeNext keeps a post-login redirect inside the dashboard.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, Prefix) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return Prefix
-	}
-	return next
-}
-
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
-	s.showLogin(w, r, http.StatusOK, "")
-}
-
-func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, status int, problem string) {
-	nonce := rand.Text()
-	s.setCookie(w, r, loginCookie, nonce, s.opts.Now().Add(time.Hour))
-	s.render(w, r, "login", status, map[string]any{
-		"Title": "Log in", "CSRF": s.loginToken(nonce), "Next": safeNext(r.FormValue("next")), "Problem": problem,
-	})
-}
-
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie(loginCookie)
-	if err != nil || !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(s.loginToken(c.Value))) {
-		s.showLogin(w, r, http.StatusForbidden, "The form expired. Please try again.")
-		return
-	}
-	email := r.PostFormValue("email")
-	u, toks, err := s.deps.Accounts.Login(r.Context(), email, r.PostFormValue("password"))
-	s.auditLogin(r, u, email, err)
-	if err != nil || u.Role != auth.RoleAdmin {
-		// Wrong password and "not an admin" read alike.
-		s.showLogin(w, r, http.StatusUnauthorized, "Wrong email or password, or not an admin account.")
-		return
-	}
-	s.setCookie(w, r, loginCookie, "", time.Time{})
-	s.setCookie(w, r, sessionCookie, toks.Access, toks.AccessExpires)
-	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
-}
-
-// auditLogin records a dashboard login attempt; a refused one names the
-// email tried (cut to a sane length), a successful one the user.
-func (s *Server) auditLogin(r *http.Request, u auth.User, email string, err error) {
-	if s.deps.Auditor == nil {
-		return
-	}
-	if len(email) > 254 {
-		email = email[:254]
-	}
-	ev := audit.Event{Kind: audit.KindLogin, RequestID: "web-" + rand.Text(), UserID: u.ID, Action: "AdminDashboardLogin",
-		Outcome: audit.OutcomeOK, Detail: map[string]any{"via": "admin dashboard"}}
-	switch {
-	case err != nil:
-		ev.Kind, ev.Outcome, ev.UserID = audit.KindLoginFailed, audit.OutcomeDenied, ""
-		ev.Detail["email"] = email
-	case u.Role != auth.RoleAdmin:
-		ev.Kind, ev.Outcome, ev.Error = audit.KindLoginFailed, audit.OutcomeDenied, "not an admin"
-	}
-	if aerr := s.deps.Auditor.Event(r.Context(), ev); aerr != nil {
-		s.opts.Logger.ErrorContext(r.Context(), "audit dashboard login", "err", aerr)
-	}
-}
-
-func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ session) {
-	s.setCookie(w, r, sessionCookie, "", time.Time{})
-	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 }
 
 func (s *Server) page(sess session, title, nav string) map[string]any {

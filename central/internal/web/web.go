@@ -30,10 +30,12 @@ import (
 	"github.com/homeplane/homeplane/central/internal/usage"
 )
 
-// Accounts logs admins in and checks their session (auth.Service).
+// Accounts logs admins in, checks, renews and ends their sessions (auth.Service).
 type Accounts interface {
 	Login(ctx context.Context, email, password string) (auth.User, auth.Tokens, error)
 	Verify(ctx context.Context, accessToken string) (auth.Claims, error)
+	Refresh(ctx context.Context, refreshToken string) (auth.Tokens, error)
+	Logout(ctx context.Context, refreshToken string) error
 }
 
 // Operators carries out user management and lists the fleet (admin.Service).
@@ -163,6 +165,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 const (
 	sessionCookie = "homeplane_admin"
+	refreshCookie = "homeplane_admin_refresh"
 	loginCookie   = "homeplane_admin_login"
 )
 
@@ -176,15 +179,13 @@ type session struct {
 type handler func(w http.ResponseWriter, r *http.Request, sess session)
 
 // authed runs h for a logged-in admin, sends others to the login page, and
-// checks the CSRF token (and Origin, when sent) of every POST.
+// checks the CSRF token (and Origin, when sent) of every POST. A page
+// loaded after the access token expired renews the session with the
+// refresh token.
 func (s *Server) authed(h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(sessionCookie)
-		var claims auth.Claims
-		if err == nil && len(c.Value) < 4096 {
-			claims, err = s.deps.Accounts.Verify(r.Context(), c.Value)
-		}
-		if err != nil || claims.Role != auth.RoleAdmin {
+		sess, ok := s.session(w, r)
+		if !ok {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/admin/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
@@ -192,7 +193,6 @@ func (s *Server) authed(h handler) http.HandlerFunc {
 			http.Error(w, "log in as an admin first", http.StatusUnauthorized)
 			return
 		}
-		sess := session{claims: claims, token: c.Value, csrf: csrfFor(c.Value)}
 		if r.Method == http.MethodPost && !s.postAllowed(r, sess.csrf) {
 			http.Error(w, "invalid form token: reload the page and try again", http.StatusForbidden)
 			return
@@ -200,6 +200,34 @@ func (s *Server) authed(h handler) http.HandlerFunc {
 		h(w, r, sess)
 	}
 }
+
+// session returns the admin's session from the cookies, renewing it on a
+// GET when the access token expired.
+func (s *Server) session(w http.ResponseWriter, r *http.Request) (session, bool) {
+	ctx := r.Context()
+	if c, err := r.Cookie(sessionCookie); err == nil && len(c.Value) < 4096 {
+		if claims, err := s.deps.Accounts.Verify(ctx, c.Value); err == nil && s.admits(claims) {
+			return session{claims: claims, token: c.Value, csrf: csrfFor(c.Value)}, true
+		}
+	}
+	c, err := r.Cookie(refreshCookie)
+	if err != nil || r.Method != http.MethodGet || len(c.Value) > 4096 {
+		return session{}, false
+	}
+	toks, err := s.deps.Accounts.Refresh(ctx, c.Value)
+	if err != nil {
+		return session{}, false
+	}
+	claims, err := s.deps.Accounts.Verify(ctx, toks.Access)
+	if err != nil || !s.admits(claims) {
+		return session{}, false
+	}
+	s.setSession(w, r, toks)
+	return session{claims: claims, token: toks.Access, csrf: csrfFor(toks.Access)}, true
+}
+
+// admits reports whether the caller may use the dashboard.
+func (s *Server) admits(c auth.Claims) bool { return c.Role == auth.RoleAdmin }
 
 // csrfFor derives the CSRF token from the session token: a cross-site page
 // can neither read the cookie nor compute the token.

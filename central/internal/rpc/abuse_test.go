@@ -1,0 +1,484 @@
+package rpc
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	hv1c "github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
+
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/postgres"
+	"github.com/homeplane/homeplane/central/internal/rpc/rpctest"
+	"github.com/homeplane/homeplane/central/internal/timer"
+)
+
+// abuse is an attack that once succeeded against a running central (the
+// second round of hardening), with what must hold now.
+type abuse struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// from makes req come from addr, as a trusted proxy would say.
+func from[T any](addr string, req *connect.Request[T]) *connect.Request[T] {
+	req.Header().Set("X-Forwarded-For", addr)
+	return req
+}
+
+const password = "correct horse battery"
+
+// admin registers email as an admin and logs in.
+func (e *realEnv) admin(t *testing.T, email string) *homeplanev1.Tokens {
+	t.Helper()
+	e.user(t, email)
+	if err := e.store.SetRoleByEmail(context.Background(), email, auth.RoleAdmin, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.c.auth.Login(context.Background(), as("", &homeplanev1.LoginRequest{Email: email, Password: password}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Msg.GetTokens()
+}
+
+// browser is a dashboard client with its own cookies, coming from addr.
+type browser struct {
+	e    *realEnv
+	c    *http.Client
+	addr string
+}
+
+func (e *realEnv) browser(t *testing.T, addr string) *browser {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Transport: e.client.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &browser{e: e, c: c, addr: addr}
+}
+
+func (b *browser) do(t *testing.T, method, path string, form url.Values) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, b.e.url+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.Header.Set("X-Forwarded-For", b.addr)
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// login submits the dashboard's login form and returns the status.
+func (b *browser) login(t *testing.T, email, pw string) int {
+	t.Helper()
+	_, page := b.do(t, http.MethodGet, "/admin/login", nil)
+	code, _ := b.do(t, http.MethodPost, "/admin/login", url.Values{
+		"email": {email}, "password": {pw}, "csrf": {between(page, `name="csrf" value="`, `"`)}})
+	return code
+}
+
+func between(s, start, end string) string {
+	_, after, _ := strings.Cut(s, start)
+	v, _, _ := strings.Cut(after, end)
+	return v
+}
+
+// auditCount counts the committed audit records f selects.
+func (e *realEnv) auditCount(t *testing.T, f audit.Filter) int {
+	t.Helper()
+	f.Limit = 1000
+	recs, err := e.audit.Records(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(recs)
+}
+
+// abuses are the rows of the second round of hardening, each named by what
+// was tried.
+func abuses(e *realEnv) []abuse {
+	ctx := context.Background()
+	return []abuse{
+		{"1 300 concurrent logins for one account from one address", func(t *testing.T) {
+			e.user(t, "target@example.com")
+			var checked, refused atomic.Int32
+			var wg sync.WaitGroup
+			for range 300 {
+				wg.Go(func() {
+					_, err := e.c.auth.Login(ctx, from("198.51.100.1", as("", &homeplanev1.LoginRequest{
+						Email: "target@example.com", Password: "not the password"})))
+					switch connect.CodeOf(err) {
+					case connect.CodeUnauthenticated:
+						checked.Add(1)
+					case connect.CodeResourceExhausted:
+						refused.Add(1)
+					default:
+						t.Errorf("login: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			// The account allows 10 failures per window.
+			if n := checked.Load(); n > 10 || n == 0 {
+				t.Fatalf("%d wrong passwords were checked (%d refused), want 1 to 10", n, refused.Load())
+			}
+		}},
+		{"4 60 failed dashboard logins with different emails from one address", func(t *testing.T) {
+			b := e.browser(t, "198.51.100.4")
+			checked := 0
+			for i := range 60 {
+				switch code := b.login(t, "guess"+string(rune('a'+i%26))+string(rune('a'+i/26))+"@example.com", "not the password"); code {
+				case http.StatusUnauthorized:
+					checked++
+				case http.StatusTooManyRequests:
+				default:
+					t.Fatalf("login %d: status %d", i, code)
+				}
+			}
+			// The address allows 50 failures per window, shared with the API.
+			if checked > 50 {
+				t.Fatalf("%d dashboard logins were checked, want at most 50", checked)
+			}
+			_, err := e.c.auth.Login(ctx, from("198.51.100.4", as("", &homeplanev1.LoginRequest{Email: "alice@example.com", Password: password})))
+			wantCode(t, err, connect.CodeResourceExhausted)
+		}},
+		registerFlood(e),
+		{"7 a slow unauthenticated body to ControlInstance", func(t *testing.T) {
+			srv := httptest.NewUnstartedServer(e.handler)
+			srv.Config = NewServer(e.handler, slog.New(slog.DiscardHandler))
+			srv.Config.ReadTimeout = time.Second
+			srv.Start()
+			t.Cleanup(srv.Close)
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			if _, err := io.WriteString(conn, "POST "+hv1c.HomeServiceControlInstanceProcedure+" HTTP/1.1\r\nHost: central\r\n"+
+				"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"home_id\":"); err != nil {
+				t.Fatal(err)
+			}
+			// Never send the rest: the server must hang up on its own.
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, err = io.ReadAll(bufio.NewReader(conn))
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the connection was still open after %v", time.Since(start).Round(time.Second))
+			}
+		}},
+		{"7 more connections than the cap", func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := NewServer(e.handler, slog.New(slog.DiscardHandler))
+			go func() { _ = srv.Serve(LimitListener(ln, 2)) }()
+			t.Cleanup(func() { _ = srv.Close() })
+			var idle []net.Conn
+			for range 2 {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				idle = append(idle, c)
+			}
+			got := make(chan error, 1)
+			go func() {
+				c := &http.Client{Timeout: 20 * time.Second}
+				resp, err := c.Get("http://" + ln.Addr().String() + "/healthz")
+				if err == nil {
+					resp.Body.Close()
+				}
+				got <- err
+			}()
+			select {
+			case err := <-got:
+				t.Fatalf("a third connection was served while two were open (err %v)", err)
+			case <-time.After(500 * time.Millisecond):
+			}
+			idle[0].Close()
+			if err := <-got; err != nil {
+				t.Fatalf("after a connection closed: %v", err)
+			}
+		}},
+		{"8 an admin demoted while logged in", func(t *testing.T) {
+			root := e.admin(t, "root@example.com")
+			mia := e.admin(t, "mia@example.com")
+			listUsers := func(tok string) error {
+				_, err := e.c.admin.ListUsers(ctx, as(tok, &homeplanev1.ListUsersRequest{}))
+				return err
+			}
+			if err := listUsers(mia.GetAccessToken()); err != nil {
+				t.Fatal(err)
+			}
+			claims, err := e.accounts.Verify(ctx, mia.GetAccessToken())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.c.admin.SetUserRole(ctx, as(root.GetAccessToken(), &homeplanev1.SetUserRoleRequest{
+				UserId: claims.UserID, Role: auth.RoleUser})); err != nil {
+				t.Fatal(err)
+			}
+			wantCode(t, listUsers(mia.GetAccessToken()), connect.CodeUnauthenticated)
+		}},
+		{"9 a dashboard cookie after logout", func(t *testing.T) {
+			e.admin(t, "ops@example.com")
+			b := e.browser(t, "198.51.100.9")
+			if code := b.login(t, "ops@example.com", password); code != http.StatusSeeOther {
+				t.Fatalf("dashboard login: status %d", code)
+			}
+			u, _ := url.Parse(e.url + "/admin/")
+			cookies := b.c.Jar.Cookies(u)
+			code, page := b.do(t, http.MethodGet, "/admin/", nil)
+			if code != http.StatusOK {
+				t.Fatalf("fleet page: status %d", code)
+			}
+			if code, _ := b.do(t, http.MethodPost, "/admin/logout", url.Values{"csrf": {between(page, `name="csrf" value="`, `"`)}}); code != http.StatusSeeOther {
+				t.Fatalf("logout: status %d", code)
+			}
+			// A copy of the cookies from before the logout.
+			stolen := e.browser(t, "203.0.113.9")
+			stolen.c.Jar.SetCookies(u, cookies)
+			if code, _ := stolen.do(t, http.MethodGet, "/admin/", nil); code != http.StatusSeeOther {
+				t.Fatalf("the old cookies still open the dashboard: status %d, want a redirect to the login", code)
+			}
+		}},
+		{"10 WatchTimers stream of a revoked device", func(t *testing.T) {
+			owner := e.user(t, "tess@example.com").GetAccessToken()
+			homeID := e.createHome(t, owner)
+			r, err := e.c.home.RegisterDevice(ctx, as(owner, &homeplanev1.RegisterDeviceRequest{HomeId: homeID, Name: "Hall"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dev := r.Msg.GetDevice()
+			watchEnds(t, e, r.Msg.GetToken(), "", timer.Owner{HomeID: homeID, DeviceID: dev.GetId()}, func() {
+				if _, err := e.c.home.RevokeDevice(ctx, as(owner, &homeplanev1.RevokeDeviceRequest{HomeId: homeID, DeviceId: dev.GetId()})); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}},
+		{"10 WatchTimers stream of a user who changed their password", func(t *testing.T) {
+			toks := e.user(t, "uma@example.com")
+			homeID := e.createHome(t, toks.GetAccessToken())
+			claims, err := e.accounts.Verify(ctx, toks.GetAccessToken())
+			if err != nil {
+				t.Fatal(err)
+			}
+			watchEnds(t, e, toks.GetAccessToken(), homeID, timer.Owner{HomeID: homeID, DeviceID: intent.UserTimerOwner(claims.UserID)}, func() {
+				if _, err := e.c.auth.ChangePassword(ctx, as(toks.GetAccessToken(), &homeplanev1.ChangePasswordRequest{
+					CurrentPassword: password, NewPassword: "another fine password"})); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}},
+		{"11 PostgreSQL down", func(t *testing.T) {
+			// Nothing listens on the first address; the second accepts
+			// connections and never answers.
+			dead, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			refused := dead.Addr().String()
+			dead.Close()
+			silent, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { silent.Close() })
+			go func() {
+				for {
+					c, err := silent.Accept()
+					if err != nil {
+						return
+					}
+					t.Cleanup(func() { c.Close() })
+				}
+			}()
+			for i, addr := range []string{refused, silent.Addr().String()} {
+				pool, err := pgxpool.New(ctx, "postgres://postgres@"+addr+"/postgres?sslmode=disable&connect_timeout=2")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(pool.Close)
+				accounts := auth.NewService(postgres.NewAuthStore(pool), e.keys, auth.Options{})
+				srv := httptest.NewServer(NewHandler(Deps{Accounts: accounts, Homes: e.homes, Entities: rpctest.Entities{},
+					Intents: &rpctest.Intents{}, Auditor: &rpctest.Auditor{}}, Options{Logger: slog.New(slog.DiscardHandler)}))
+				t.Cleanup(srv.Close)
+				c := clientsFor(srv)
+				start := time.Now()
+				_, err = c.auth.Login(ctx, as("", &homeplanev1.LoginRequest{Email: "alice@example.com", Password: password}))
+				wantCode(t, err, connect.CodeUnavailable)
+				_, err = c.home.ListHomes(ctx, as(e.user(t, fmt.Sprintf("vic%d@example.com", i)).GetAccessToken(), &homeplanev1.ListHomesRequest{}))
+				wantCode(t, err, connect.CodeUnavailable)
+				if d := time.Since(start); d > 10*time.Second {
+					t.Fatalf("answered after %v, want within the connect timeout", d)
+				}
+			}
+		}},
+		{"12 one device token sends 400 Process calls", func(t *testing.T) {
+			owner := e.user(t, "walt@example.com").GetAccessToken()
+			homeID := e.createHome(t, owner)
+			r, err := e.c.home.RegisterDevice(ctx, as(owner, &homeplanev1.RegisterDeviceRequest{HomeId: homeID, Name: "Den"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var executed, refused atomic.Int32
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for range 50 {
+						_, err := e.c.intent.Process(ctx, as(r.Msg.GetToken(), processMsg("turn on the lights", "")))
+						switch {
+						case err == nil:
+							executed.Add(1)
+						case connect.CodeOf(err) == connect.CodeResourceExhausted:
+							refused.Add(1)
+						default:
+							t.Errorf("process: %v", err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			// A device bursts 30 and sustains 5 a second.
+			if limit := 30 + int32(5*time.Since(start).Seconds()) + 1; executed.Load() > limit || refused.Load() == 0 {
+				t.Fatalf("%d calls executed, %d refused; want at most %d executed", executed.Load(), refused.Load(), limit)
+			}
+			if n := e.auditCount(t, audit.Filter{Kind: audit.KindRateLimited, DeviceID: r.Msg.GetDevice().GetId()}); n != 1 {
+				t.Fatalf("%d rate-limit records for the device, want 1 (one a minute)", n)
+			}
+		}},
+		{"12 one user token sends 300 calls", func(t *testing.T) {
+			toks := e.user(t, "xena@example.com")
+			refused := 0
+			for range 300 {
+				_, err := e.c.home.ListHomes(ctx, as(toks.GetAccessToken(), &homeplanev1.ListHomesRequest{}))
+				if connect.CodeOf(err) == connect.CodeResourceExhausted {
+					refused++
+				} else if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if refused == 0 {
+				t.Fatal("a user's 300 calls at once were all served, want some refused (burst 100, 20/s)")
+			}
+		}},
+		{"16 an access token without iat", func(t *testing.T) {
+			key, err := auth.NewSigningKey(time.Now().Add(-time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.AddSigningKey(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.accounts.ReloadKeys(ctx); err != nil {
+				t.Fatal(err)
+			}
+			toks := e.user(t, "yuri@example.com")
+			claims, err := e.accounts.Verify(ctx, toks.GetAccessToken())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": claims.UserID, "role": "user",
+				"iss": "homeplane", "aud": "homeplane", "exp": time.Now().Add(time.Minute).Unix()})
+			tok.Header["kid"] = key.ID
+			signed, err := tok.SignedString(key.Private)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.c.home.ListHomes(ctx, as(signed, &homeplanev1.ListHomesRequest{}))
+			wantCode(t, err, connect.CodeUnauthenticated)
+		}},
+	}
+}
+
+// watchEnds opens a WatchTimers stream with token, waits until it runs (a
+// timer of owner is announced), ends the credential with end, and fails
+// unless the stream closes within seconds.
+func watchEnds(t *testing.T, e *realEnv, token, homeID string, owner timer.Owner, end func()) {
+	t.Helper()
+	if _, err := e.timers.Start(timer.Timer{Owner: owner, Name: "pasta", Start: 10 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := e.c.intent.WatchTimers(ctx, as(token, &homeplanev1.WatchTimersRequest{HomeId: homeID}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if !stream.Receive() {
+		t.Fatalf("stream ended before its first event: %v", stream.Err())
+	}
+	ended := make(chan error, 1)
+	go func() {
+		for stream.Receive() {
+		}
+		ended <- stream.Err()
+	}()
+	end()
+	select {
+	case err := <-ended:
+		if connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Fatalf("stream ended with %v, want unauthenticated", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream is still open 5s after its credential ended")
+	}
+}
+
+// registerFlood is the part of row 6 that holds: one address registering
+// account after account is refused after ten.
+func registerFlood(e *realEnv) abuse {
+	return abuse{"6 one address registers 20 accounts", func(t *testing.T) {
+		ctx := context.Background()
+		created := 0
+		for i := range 20 {
+			_, err := e.c.auth.Register(ctx, from("198.51.100.6", as("", &homeplanev1.RegisterRequest{
+				Email: fmt.Sprintf("farm%d@example.com", i), Password: password})))
+			switch {
+			case err == nil:
+				created++
+			case connect.CodeOf(err) != connect.CodeResourceExhausted:
+				t.Fatalf("register %d: %v", i, err)
+			}
+		}
+		if created > 10 {
+			t.Fatalf("%d accounts registered from one address, want at most 10", created)
+		}
+	}}
+}
