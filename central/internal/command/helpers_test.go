@@ -18,6 +18,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/broker"
 	"github.com/homeplane/homeplane/central/internal/command"
 	"github.com/homeplane/homeplane/central/internal/ingest"
+	"github.com/homeplane/homeplane/central/internal/metrictest"
 	"github.com/homeplane/homeplane/central/internal/presence"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
@@ -254,38 +255,8 @@ func (e *env) waitOnline(tb testing.TB, home string, want bool) {
 	})
 }
 
-// metric reads one counter or gauge sample; labels are name, value pairs.
+// metric reads one sample from reg.
 func metric(tb testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
 	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
-				}
-				if !found {
-					continue next
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	tb.Fatalf("metric %s%v not found", name, labels)
-	return 0
+	return metrictest.Value(tb, reg, name, labels...)
 }

@@ -85,6 +85,11 @@ type Options struct {
 	// Syncs bounds each home's entity syncs (4/s, bursts of 40; the agent
 	// sends a delta at most every 250 ms).
 	Syncs Rate
+	// ConcurrentSyncs bounds the entity syncs applied at once across all
+	// homes (2), so that syncs never hold every database connection and
+	// CPU while requests wait; an agent past it waits, which slows its own
+	// connection and no one else's.
+	ConcurrentSyncs int
 	// SyncBytes bounds each home's entity sync bytes (256 KiB/s, bursts of
 	// 4 MiB: a few full syncs after a reconnect).
 	SyncBytes Rate
@@ -114,6 +119,9 @@ func (o *Options) setDefaults() error {
 		}
 	}
 	dur(&o.SinkTimeout, 10*time.Second)
+	if o.ConcurrentSyncs == 0 {
+		o.ConcurrentSyncs = 2
+	}
 	dur(&o.ClockSkew, 5*time.Minute)
 	dur(&o.MaxAge, 7*24*time.Hour)
 	rate := func(r *Rate, perSecond, burst float64) {
@@ -127,6 +135,9 @@ func (o *Options) setDefaults() error {
 	var errs []error
 	if o.SinkTimeout < 0 || o.ClockSkew < 0 || o.MaxAge < 0 {
 		errs = append(errs, errors.New("negative duration"))
+	}
+	if o.ConcurrentSyncs < 0 {
+		errs = append(errs, errors.New("negative concurrent syncs"))
 	}
 	for _, r := range []Rate{o.Syncs, o.SyncBytes, o.Samples} {
 		if r.PerSecond <= 0 || r.Burst < 1 {
@@ -144,6 +155,7 @@ type Intake struct {
 	log     *slog.Logger
 	m       *metrics
 	budgets *budgets
+	syncing chan struct{} // a slot per sync being applied
 }
 
 // New builds the intake and subscribes it to every home's agent topics.
@@ -164,6 +176,7 @@ func New(sub Subscriber, to Targets, opts Options) (*Intake, error) {
 		log:     opts.Logger,
 		m:       m,
 		budgets: newBudgets(opts),
+		syncing: make(chan struct{}, opts.ConcurrentSyncs),
 	}
 	for _, s := range []struct {
 		kind topic.Kind
@@ -273,6 +286,16 @@ func (in *Intake) onEntities(t string, payload []byte) {
 		return
 	}
 	in.to.Presence.Seen(homeID)
+	// A command's changed states (onResult) do not queue here: they are
+	// small, and someone waits for them.
+	select {
+	case in.syncing <- struct{}{}:
+		defer func() { <-in.syncing }()
+	case <-time.After(in.opts.SinkTimeout):
+		in.m.syncFailures.Inc()
+		in.log.Warn("entity sync not applied: too many syncs under way", "home_id", homeID)
+		return
+	}
 	if in.applySync(homeID, sync) {
 		in.log.Debug("entity sync applied", "home_id", homeID, "full", sync.Full,
 			"entities", len(sync.Entities), "removed", len(sync.RemovedEntityIds))

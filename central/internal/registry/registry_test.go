@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -243,4 +244,65 @@ func equalSnapshots(a, b *registry.Snapshot) bool {
 		slices.EqualFunc(a.Entities, b.Entities, func(x, y *homeplanev1.Entity) bool { return proto.Equal(x, y) }) &&
 		slices.EqualFunc(a.Areas, b.Areas, func(x, y *homeplanev1.Area) bool { return proto.Equal(x, y) }) &&
 		slices.EqualFunc(a.Floors, b.Floors, func(x, y *homeplanev1.Floor) bool { return proto.Equal(x, y) })
+}
+
+func TestByteBudget(t *testing.T) {
+	store, homeID := newHome(t)
+	ctx := context.Background()
+	reg := registry.New(store, registry.Options{Limits: registry.Limits{MaxBytes: 4 << 10}})
+	big := func(id string) *homeplanev1.Entity {
+		return &homeplanev1.Entity{EntityId: id, Name: strings.Repeat("n", 200), State: strings.Repeat("s", 250),
+			Aliases: []string{strings.Repeat("a", 250), strings.Repeat("b", 250), strings.Repeat("c", 250)}}
+	}
+	var entities []*homeplanev1.Entity
+	for i := range 3 {
+		entities = append(entities, big(fmt.Sprintf("sensor.s%d", i)))
+	}
+	if err := reg.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Full: true, Entities: entities}); err != nil {
+		t.Fatal(err)
+	}
+	var refused error
+	for i := 3; refused == nil && i < 100; i++ {
+		refused = reg.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{big(fmt.Sprintf("sensor.s%d", i))}})
+	}
+	if !errors.Is(refused, registry.ErrOverBudget) || !errors.Is(refused, registry.ErrInvalidInput) {
+		t.Fatalf("growing past the budget: err = %v, want ErrOverBudget", refused)
+	}
+	snap, err := registry.New(store, registry.Options{}).Snapshot(ctx, homeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := snap.Size(); n > 4<<10 || n == 0 {
+		t.Fatalf("stored registry is %d bytes, budget 4 KiB", n)
+	}
+}
+
+// TestDeltasOutOfOrder: a state delivered late (older last_changed) does not
+// overwrite a newer one, and a duplicate delta changes nothing.
+func TestDeltasOutOfOrder(t *testing.T) {
+	store, homeID := newHome(t)
+	ctx := context.Background()
+	reg := registry.New(store, registry.Options{})
+	at := func(state string, sec int64) *homeplanev1.EntitySync {
+		e := light("light.kitchen", "Kitchen", "", state)
+		e.LastChanged = timestamppb.New(time.Unix(1_800_000_000+sec, 0))
+		return &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{e}}
+	}
+	for _, s := range []*homeplanev1.EntitySync{at("on", 10), at("off", 20), at("off", 20), at("on", 10)} {
+		if err := reg.ApplySync(ctx, homeID, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, _ := reg.Snapshot(ctx, homeID)
+	if got := strings.Join(ids(snap), ","); got != "light.kitchen=off" {
+		t.Fatalf("after a late delta: %s, want the newer state", got)
+	}
+	// Without last_changed (older agents), the latest delivered wins as before.
+	if err := reg.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{light("light.kitchen", "Kitchen", "", "on")}}); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ = reg.Snapshot(ctx, homeID)
+	if got := strings.Join(ids(snap), ","); got != "light.kitchen=on" {
+		t.Fatalf("delta without last_changed: %s", got)
+	}
 }
