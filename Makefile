@@ -60,7 +60,7 @@ bench: test-services ## Run the benchmarks
 
 .PHONY: generate
 generate: ## Regenerate the protocol code from the .proto files
-	cd protocol && $(BUF) lint && $(BUF) generate
+	cd protocol && $(BUF) lint && $(BUF) generate && $(BUF) generate --template buf.gen.connect.yaml
 
 .PHONY: check-generate
 check-generate: generate ## Fail when the committed generated code is not current

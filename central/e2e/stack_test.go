@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,8 +20,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5"
 
+	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
 )
@@ -58,46 +57,12 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// testDatabase creates a fresh database for one test and returns its URL.
+// testDatabase creates a fresh, migrated database for one test and returns
+// its URL; it is dropped when the test ends.
 func testDatabase(t testing.TB) string {
 	t.Helper()
-	admin := os.Getenv("HOMEPLANE_TEST_DATABASE_URL")
-	if admin == "" {
-		if os.Getenv("HOMEPLANE_REQUIRE_SERVICES") == "1" {
-			t.Fatal("HOMEPLANE_TEST_DATABASE_URL is not set and HOMEPLANE_REQUIRE_SERVICES=1")
-		}
-		t.Skip("PostgreSQL not configured: set HOMEPLANE_TEST_DATABASE_URL (make test does)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("connect to test PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Logf("drop database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("parse HOMEPLANE_TEST_DATABASE_URL: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	_, url := pgtest.NewURL(t)
+	return url
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.

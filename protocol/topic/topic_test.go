@@ -111,3 +111,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestMaxPayload(t *testing.T) {
+	for _, k := range Kinds {
+		if MaxPayload(k) <= 0 || MaxPayload(k) > 1<<20 {
+			t.Errorf("MaxPayload(%s) = %d, want 1 byte to 1 MiB", k, MaxPayload(k))
+		}
+	}
+	if got := MaxPayload(Presence); got != 1<<10 {
+		t.Errorf("presence (and so the Will) may carry %d bytes, want 1 KiB", got)
+	}
+	if got := MaxPayload("nonsense"); got != 0 {
+		t.Errorf("MaxPayload of an unknown kind = %d, want 0", got)
+	}
+}

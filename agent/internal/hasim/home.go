@@ -3,12 +3,13 @@
 package hasim
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/homeplane/homeplane/protocol/fixture"
 )
 
 // Home is the configuration a simulator starts from.
@@ -121,34 +122,6 @@ func DemoHome() *Home {
 	}
 }
 
-// fixtureFile is the shape of the intents evaluation fixtures.
-type fixtureFile struct {
-	Floors []struct {
-		ID      string   `json:"id"`
-		Name    string   `json:"name"`
-		Aliases []string `json:"aliases"`
-		Level   *int     `json:"level"`
-	} `json:"floors"`
-	Areas []struct {
-		ID      string   `json:"id"`
-		Name    string   `json:"name"`
-		Aliases []string `json:"aliases"`
-		FloorID *string  `json:"floor_id"`
-	} `json:"areas"`
-	Entities []struct {
-		ID          *string        `json:"id"`
-		Name        string         `json:"name"`
-		Aliases     []string       `json:"aliases"`
-		Domain      string         `json:"domain"`
-		DeviceClass *string        `json:"device_class"`
-		AreaID      *string        `json:"area_id"`
-		State       *string        `json:"state"`
-		Attributes  map[string]any `json:"attributes"`
-	} `json:"entities"`
-}
-
-const maxHomeFile = 16 << 20
-
 // LoadHome reads a home in the format of the intents evaluation fixtures:
 // floors, areas and entities. A missing state means "off"; entities without
 // an id get one from their domain and name; ids are normalised to valid
@@ -168,16 +141,9 @@ func LoadHome(path string) (*Home, error) {
 
 // ReadHome is LoadHome for an already open file.
 func ReadHome(r io.Reader) (*Home, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxHomeFile+1))
+	ff, err := fixture.Read(r)
 	if err != nil {
 		return nil, err
-	}
-	if len(data) > maxHomeFile {
-		return nil, errors.New("file larger than 16 MiB")
-	}
-	var ff fixtureFile
-	if err := json.Unmarshal(data, &ff); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
 	}
 	h := &Home{LocationName: "Home", TimeZone: "UTC"}
 	var problems []error
@@ -193,11 +159,11 @@ func ReadHome(r io.Reader) (*Home, error) {
 			problems = append(problems, fmt.Errorf("area %q: no id", a.Name))
 			continue
 		}
-		h.Areas = append(h.Areas, Area{ID: a.ID, Name: a.Name, Aliases: a.Aliases, FloorID: deref(a.FloorID)})
+		h.Areas = append(h.Areas, Area{ID: a.ID, Name: a.Name, Aliases: a.Aliases, FloorID: a.FloorID})
 	}
 	seen := map[string]bool{}
 	for i, e := range ff.Entities {
-		id := normaliseEntityID(deref(e.ID), e.Domain, e.Name)
+		id := normaliseEntityID(e.ID, e.Domain, e.Name)
 		if !validEntityID(id) {
 			problems = append(problems, fmt.Errorf("entity %d (%q): invalid entity id %q", i, e.Name, id))
 			continue
@@ -212,21 +178,14 @@ func ReadHome(r io.Reader) (*Home, error) {
 			state = *e.State
 		}
 		h.Entities = append(h.Entities, Entity{
-			ID: id, Name: e.Name, Aliases: e.Aliases, AreaID: deref(e.AreaID),
-			DeviceClass: deref(e.DeviceClass), State: state, Attributes: e.Attributes,
+			ID: id, Name: e.Name, Aliases: e.Aliases, AreaID: e.AreaID,
+			DeviceClass: e.DeviceClass, State: state, Attributes: e.Attributes,
 		})
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
 	return h, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 func normaliseEntityID(id, domain, name string) string {

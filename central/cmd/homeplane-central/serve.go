@@ -18,9 +18,11 @@ import (
 	"github.com/homeplane/homeplane/central/internal/broker"
 	"github.com/homeplane/homeplane/central/internal/command"
 	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/ingest"
 	"github.com/homeplane/homeplane/central/internal/instance"
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/postgres"
+	"github.com/homeplane/homeplane/central/internal/presence"
 	"github.com/homeplane/homeplane/central/internal/registry"
 	"github.com/homeplane/homeplane/central/internal/rpc"
 	"github.com/homeplane/homeplane/central/internal/rules"
@@ -104,14 +106,26 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return err
 	}
 	defer ops.close()
-	router, err := command.New(mqtt, entities, command.Options{
+	// What agents send comes in through ingest, which hands results to the
+	// router, presence to the tracker, syncs to the registry and samples
+	// and events to the instance sinks.
+	agents, err := presence.New(presence.Options{Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	router, err := command.New(mqtt, agents, command.Options{
 		Logger: logger, Registerer: reg, DefaultTimeout: time.Duration(cfg.CommandTimeout),
-		InstanceSinks: []command.InstanceSink{instances, ops.usage},
 	})
 	if err != nil {
 		return err
 	}
-	mqtt.OnConnection(router.SetConnected)
+	if _, err := ingest.New(mqtt, ingest.Targets{
+		Results: router, Presence: agents, Entities: entities,
+		Instances: []ingest.InstanceSink{instances, ops.usage},
+	}, ingest.Options{Logger: logger, Registerer: reg}); err != nil {
+		return err
+	}
+	mqtt.OnConnection(agents.SetConnected)
 	if err := mqtt.Start(ctx); err != nil {
 		return err
 	}
@@ -126,7 +140,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	defer closeParsers()
 	var engine *intent.Engine
 	timers := timer.NewManager(timer.Options{Logger: logger, Store: postgres.NewTimerStore(pool), Finished: func(t timer.Timer) {
-		awaitAgent(ctx, router, t.Owner.HomeID)
+		awaitAgent(ctx, agents, t.Owner.HomeID)
 		runTimerCommand(ctx, engine, t, logger)
 	}})
 	engine = intent.NewEngine(rules.New(rules.Options{}), entities, router, intent.Options{
@@ -148,7 +162,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		Entities: entities,
 		Intents:  engine,
 		Auditor:  ops.auditor,
-		Presence: router,
+		Presence: agents,
 		// Instance control: the status the agents report, commands through the router.
 		InstanceStatus: instances,
 		Commands:       router,
@@ -160,7 +174,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		UserRate:   rpc.RateLimit{Burst: cfg.UserBurst, PerSecond: cfg.UserRate},
 	})
 
-	srv := rpc.NewServer(ops.withDashboard(rpc.NewMux(api, readiness(pool), reg), router, proxies), logger)
+	srv := rpc.NewServer(ops.withDashboard(rpc.NewMux(api, readiness(pool), reg), agents, proxies), logger)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return err
@@ -195,12 +209,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 const agentGrace = 30 * time.Second
 
 // awaitAgent returns once the home's agent is connected, or after agentGrace.
-func awaitAgent(ctx context.Context, router *command.Router, homeID string) {
+func awaitAgent(ctx context.Context, agents *presence.Tracker, homeID string) {
 	deadline := time.NewTimer(agentGrace)
 	defer deadline.Stop()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	for !router.Online(homeID) {
+	for !agents.Online(homeID) {
 		select {
 		case <-ctx.Done():
 			return

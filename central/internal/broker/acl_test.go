@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -42,6 +43,8 @@ func TestConnectAttacks(t *testing.T) {
 			will: &will{topic: "homeassistant/status", retain: true}}, "will"},
 		{"will on sys", clientConfig{agentID: "agent-a", secret: "secret-a",
 			will: &will{topic: "$SYS/broker/clients", retain: true}}, "will"},
+		{"will over 1 KiB", clientConfig{agentID: "agent-a", secret: "secret-a",
+			will: &will{topic: topic.For(homeA, topic.Presence), retain: true, payload: make([]byte, 1025)}}, "will"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -167,24 +170,32 @@ func TestPublishAttacks(t *testing.T) {
 		topic   string
 		retain  bool
 		deliver bool
+		size    int // payload bytes; 0: a short marker
 	}{
-		{"own result", topic.For(homeA, topic.Result), false, true},
-		{"own presence retained", topic.For(homeA, topic.Presence), true, true},
-		{"own entities", topic.For(homeA, topic.Entities), false, true},
-		{"another home's result", topic.For(homeB, topic.Result), false, false},
-		{"another home's presence", topic.For(homeB, topic.Presence), true, false},
-		{"command to itself", topic.For(homeA, topic.Command), false, false},
-		{"command to another home", topic.For(homeB, topic.Command), false, false},
-		{"retained result", topic.For(homeA, topic.Result), true, false},
-		{"retained entities", topic.For(homeA, topic.Entities), true, false},
-		{"unretained presence", topic.For(homeA, topic.Presence), false, false},
-		{"outside the schema", "homeassistant/status", false, false},
-		{"unknown kind", topic.Prefix + homeA + "/shell", false, false},
-		{"sys", "$SYS/broker/version", false, false},
+		{"own result", topic.For(homeA, topic.Result), false, true, 0},
+		// Refused before any presence is retained, so the check below sees none.
+		{"own presence over 1 KiB", topic.For(homeA, topic.Presence), true, false, 1<<10 + 1},
+		{"own presence of 1 KiB", topic.For(homeA, topic.Presence), true, true, 1 << 10},
+		{"own telemetry over 64 KiB", topic.For(homeA, topic.Telemetry), false, false, 64<<10 + 1},
+		{"own presence retained", topic.For(homeA, topic.Presence), true, true, 0},
+		{"own entities", topic.For(homeA, topic.Entities), false, true, 0},
+		{"another home's result", topic.For(homeB, topic.Result), false, false, 0},
+		{"another home's presence", topic.For(homeB, topic.Presence), true, false, 0},
+		{"command to itself", topic.For(homeA, topic.Command), false, false, 0},
+		{"command to another home", topic.For(homeB, topic.Command), false, false, 0},
+		{"retained result", topic.For(homeA, topic.Result), true, false, 0},
+		{"retained entities", topic.For(homeA, topic.Entities), true, false, 0},
+		{"unretained presence", topic.For(homeA, topic.Presence), false, false, 0},
+		{"outside the schema", "homeassistant/status", false, false, 0},
+		{"unknown kind", topic.Prefix + homeA + "/shell", false, false, 0},
+		{"sys", "$SYS/broker/version", false, false, 0},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			payload := fmt.Sprintf("attempt-%d", i)
+			if c.size > 0 {
+				payload += strings.Repeat("x", c.size-len(payload))
+			}
 			if tok := agent.Publish(c.topic, 0, c.retain, payload); tok.Wait() && tok.Error() != nil {
 				t.Fatalf("publish: %v", tok.Error())
 			}

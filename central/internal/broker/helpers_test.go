@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/homeplane/homeplane/central/internal/broker"
+	"github.com/homeplane/homeplane/central/internal/metrictest"
 )
 
 const (
@@ -98,8 +99,9 @@ type clientConfig struct {
 }
 
 type will struct {
-	topic  string
-	retain bool
+	topic   string
+	retain  bool
+	payload []byte // default "gone"
 }
 
 // connect dials b as an MQTT 3.1.1 paho client and returns it with the
@@ -121,7 +123,11 @@ func connect(tb testing.TB, b *broker.Broker, cfg clientConfig) (paho.Client, er
 		SetConnectTimeout(5 * time.Second).
 		SetKeepAlive(30 * time.Second)
 	if cfg.will != nil {
-		opts.SetBinaryWill(cfg.will.topic, []byte("gone"), 1, cfg.will.retain)
+		payload := cfg.will.payload
+		if payload == nil {
+			payload = []byte("gone")
+		}
+		opts.SetBinaryWill(cfg.will.topic, payload, 1, cfg.will.retain)
 	}
 	if cfg.onLost != nil {
 		opts.SetConnectionLostHandler(func(paho.Client, error) { cfg.onLost() })
@@ -207,35 +213,5 @@ func (r *recorder) all() []msg {
 // metricValue reads one sample from reg; labels are name, value pairs.
 func metricValue(tb testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
 	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatalf("gather: %v", err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	tb.Fatalf("metric %s%v not found", name, labels)
-	return 0
+	return metrictest.Value(tb, reg, name, labels...)
 }

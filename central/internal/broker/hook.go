@@ -150,7 +150,8 @@ func (h *hook) admit(cl *mqtt.Client, pk packets.Packet) (reason, home string) {
 		h.cfg.log.Error("mqtt credentials returned an invalid home id", "agent_id", agentID)
 		return refuseCredentials, ""
 	}
-	if w := cl.Properties.Will; w.Flag != 0 && !topic.AgentWillMay(home, w.TopicName, w.Retain) {
+	if w := cl.Properties.Will; w.Flag != 0 && (!topic.AgentWillMay(home, w.TopicName, w.Retain) ||
+		len(w.Payload) > topic.MaxPayload(topic.Presence)) {
 		return refuseWill, ""
 	}
 	return "", home
@@ -275,14 +276,15 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, name string, write bool) bool {
 	return ok
 }
 
-// OnPublish checks the publish as it will be processed: its final topic and
-// its retain flag.
+// OnPublish checks the publish as it will be processed: its final topic, its
+// retain flag and its size (topic.MaxPayload), so that nothing larger is
+// retained or handed on.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil
 	}
 	home, ok := h.home(cl)
-	if ok && topic.AgentMay(home, topic.Publish, pk.TopicName, pk.FixedHeader.Retain) {
+	if ok && topic.AgentMay(home, topic.Publish, pk.TopicName, pk.FixedHeader.Retain) && fits(pk) {
 		return pk, nil
 	}
 	h.deny(cl, home, actionPublish, pk.TopicName)
@@ -295,6 +297,12 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		_ = h.cfg.server.DisconnectClient(cl, packets.ErrNotAuthorized)
 	}
 	return pk, packets.ErrRejectPacket
+}
+
+// fits reports whether the publish is within its kind's payload budget.
+func fits(pk packets.Packet) bool {
+	_, k, err := topic.Parse(pk.TopicName)
+	return err == nil && len(pk.Payload) <= topic.MaxPayload(k)
 }
 
 func (h *hook) deny(cl *mqtt.Client, home, action, name string) {

@@ -17,6 +17,9 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/broker"
 	"github.com/homeplane/homeplane/central/internal/command"
+	"github.com/homeplane/homeplane/central/internal/ingest"
+	"github.com/homeplane/homeplane/central/internal/metrictest"
+	"github.com/homeplane/homeplane/central/internal/presence"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
@@ -38,7 +41,7 @@ func (creds) AuthenticateAgent(_ context.Context, agentID, secret string) (strin
 	return "", errors.New("bad credentials")
 }
 
-// sink is a hand-written EntitySink recording what it is given.
+// sink is a hand-written ingest.EntitySink recording what it is given.
 type sink struct {
 	mu    sync.Mutex
 	got   map[string][]*homeplanev1.EntitySync
@@ -85,6 +88,7 @@ func testLogger() *slog.Logger {
 type env struct {
 	b    *broker.Broker
 	r    *command.Router
+	p    *presence.Tracker
 	sink *sink
 	reg  *prometheus.Registry
 }
@@ -92,9 +96,11 @@ type env struct {
 type envConfig struct {
 	noConnectionEvents bool // rely on presence alone, like an external broker
 	opts               command.Options
+	instances          []ingest.InstanceSink
 }
 
-// newEnv runs a real broker with a router on its inline client.
+// newEnv runs a real broker with a router, the presence tracker and the
+// intake on its inline client.
 func newEnv(tb testing.TB, cfg envConfig) *env {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
@@ -106,12 +112,20 @@ func newEnv(tb testing.TB, cfg envConfig) *env {
 	opts := cfg.opts
 	opts.Logger = testLogger()
 	opts.Registerer = reg
-	r, err := command.New(b, s, opts)
+	p, err := presence.New(presence.Options{Logger: opts.Logger, Registerer: reg})
 	if err != nil {
 		tb.Fatal(err)
 	}
+	r, err := command.New(b, p, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := ingest.New(b, ingest.Targets{Results: r, Presence: p, Entities: s, Instances: cfg.instances},
+		ingest.Options{Logger: opts.Logger, Registerer: reg}); err != nil {
+		tb.Fatal(err)
+	}
 	if !cfg.noConnectionEvents {
-		b.OnConnection(r.SetConnected)
+		b.OnConnection(p.SetConnected)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := b.Start(ctx); err != nil {
@@ -122,7 +136,7 @@ func newEnv(tb testing.TB, cfg envConfig) *env {
 		cancel()
 		_ = b.Close()
 	})
-	return &env{b: b, r: r, sink: s, reg: reg}
+	return &env{b: b, r: r, p: p, sink: s, reg: reg}
 }
 
 // agent is a paho client playing a home's agent.
@@ -237,42 +251,12 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 func (e *env) waitOnline(tb testing.TB, home string, want bool) {
 	tb.Helper()
 	waitFor(tb, home+" online="+map[bool]string{true: "true", false: "false"}[want], func() bool {
-		return e.r.Online(home) == want
+		return e.p.Online(home) == want
 	})
 }
 
-// metric reads one counter or gauge sample; labels are name, value pairs.
+// metric reads one sample from reg.
 func metric(tb testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
 	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
-				}
-				if !found {
-					continue next
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	tb.Fatalf("metric %s%v not found", name, labels)
-	return 0
+	return metrictest.Value(tb, reg, name, labels...)
 }

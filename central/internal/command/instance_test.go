@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/homeplane/homeplane/central/internal/command"
+	"github.com/homeplane/homeplane/central/internal/ingest"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
@@ -58,7 +58,7 @@ func (s *instanceSink) counts(homeID string) (tele, evs int) {
 func TestInstanceMessagesReachEverySink(t *testing.T) {
 	failing := &instanceSink{fail: errors.New("disk full")}
 	good := &instanceSink{}
-	e := newEnv(t, envConfig{opts: command.Options{InstanceSinks: []command.InstanceSink{failing, good}}})
+	e := newEnv(t, envConfig{instances: []ingest.InstanceSink{failing, good}})
 	a := startAgent(t, e, "agent-a", nil)
 	e.waitOnline(t, homeA, true)
 
@@ -109,7 +109,7 @@ func TestInstanceBadPayloads(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := &instanceSink{}
-			e := newEnv(t, envConfig{opts: command.Options{InstanceSinks: []command.InstanceSink{s}}})
+			e := newEnv(t, envConfig{instances: []ingest.InstanceSink{s}})
 			a := startAgent(t, e, "agent-a", nil)
 			e.waitOnline(t, homeA, true)
 			a.publishRaw(topic.For(homeA, c.kind), c.payload, false)

@@ -1,8 +1,8 @@
 // Package command routes commands to homes over MQTT: the router publishes a
 // Command on the home's cmd topic and waits, until the command's deadline,
-// for the Result the home's agent publishes with the same command id. It also
-// knows which homes are online, from the agents' retained presence and the
-// broker's connection events, so a command to an offline home fails at once.
+// for the Result the home's agent publishes with the same command id. Which
+// homes are online is presence's business, and the results reach the router
+// through ingest, which decodes and checks everything agents send.
 package command
 
 import (
@@ -23,16 +23,16 @@ import (
 	"github.com/homeplane/homeplane/protocol/topic"
 )
 
-// Transport is the MQTT connection the router uses: the embedded broker's
-// inline client, or a client of an external broker.
+// Transport is the MQTT connection the router publishes commands on: the
+// embedded broker's inline client, or a client of an external broker.
 type Transport interface {
 	Publish(topic string, payload []byte, retain bool) error
-	Subscribe(filter string, fn func(topic string, payload []byte)) error
 }
 
-// EntitySink takes the entity registry updates agents publish.
-type EntitySink interface {
-	ApplySync(ctx context.Context, homeID string, sync *homeplanev1.EntitySync) error
+// Presence tells whether a home's agent can take a command now
+// (presence.Tracker).
+type Presence interface {
+	Online(homeID string) bool
 }
 
 var _ intent.Executor = (*Router)(nil)
@@ -70,30 +70,22 @@ type Options struct {
 	DefaultTimeout time.Duration
 	// MaxPending bounds commands waiting for their results. Default 10000.
 	MaxPending int
-	// SyncTimeout bounds handing one entity sync to the sink. Default 10s.
-	SyncTimeout time.Duration
-	// Now is the clock for presence times and deadlines. Default time.Now.
+	// Now is the clock for deadlines. Default time.Now.
 	Now func() time.Time
-	// InstanceSinks get every home's telemetry and supervisor events, in
-	// order; none: they are decoded, checked and dropped.
-	InstanceSinks []InstanceSink
 }
 
-// Router sends commands and tracks presence.
+// Router sends commands and matches their results.
 type Router struct {
 	t              Transport
-	sink           EntitySink
-	instanceSinks  []InstanceSink
+	presence       Presence
 	log            *slog.Logger
 	m              *metrics
 	defaultTimeout time.Duration
-	syncTimeout    time.Duration
 	maxPending     int
 	now            func() time.Time
 
 	mu      sync.Mutex
 	pending map[string]*call // by command id
-	homes   map[string]*home // by home id
 }
 
 // call is one command waiting for its result.
@@ -102,11 +94,11 @@ type call struct {
 	done chan *homeplanev1.Result // buffered 1; receives at most one result
 }
 
-// New builds a router on t and subscribes to every home's results, presence,
-// entity syncs, telemetry and supervisor events.
-func New(t Transport, sink EntitySink, opts Options) (*Router, error) {
-	if t == nil || sink == nil {
-		return nil, errors.New("command: nil transport or sink")
+// New builds a router that publishes on t and asks p whether a home is
+// online. Results come in through Deliver.
+func New(t Transport, p Presence, opts Options) (*Router, error) {
+	if t == nil || p == nil {
+		return nil, errors.New("command: nil transport or presence")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -120,47 +112,26 @@ func New(t Transport, sink EntitySink, opts Options) (*Router, error) {
 	if opts.MaxPending == 0 {
 		opts.MaxPending = 10000
 	}
-	if opts.SyncTimeout == 0 {
-		opts.SyncTimeout = 10 * time.Second
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.DefaultTimeout < 0 || opts.MaxPending < 0 || opts.SyncTimeout < 0 {
+	if opts.DefaultTimeout < 0 || opts.MaxPending < 0 {
 		return nil, errors.New("command: negative option")
 	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("command: metrics: %w", err)
 	}
-	r := &Router{
+	return &Router{
 		t:              t,
-		sink:           sink,
-		instanceSinks:  append([]InstanceSink(nil), opts.InstanceSinks...),
+		presence:       p,
 		log:            opts.Logger,
 		m:              m,
 		defaultTimeout: opts.DefaultTimeout,
-		syncTimeout:    opts.SyncTimeout,
 		maxPending:     opts.MaxPending,
 		now:            opts.Now,
 		pending:        make(map[string]*call),
-		homes:          make(map[string]*home),
-	}
-	for _, s := range []struct {
-		kind topic.Kind
-		fn   func(string, []byte)
-	}{
-		{topic.Result, r.onResult},
-		{topic.Presence, r.onPresence},
-		{topic.Entities, r.onEntities},
-		{topic.Telemetry, r.onTelemetry},
-		{topic.Events, r.onEvent},
-	} {
-		if err := t.Subscribe(topic.Filter(s.kind), s.fn); err != nil {
-			return nil, fmt.Errorf("command: subscribe %s: %w", s.kind, err)
-		}
-	}
-	return r, nil
+	}, nil
 }
 
 // Execute sends cmd to the home and waits for its result. It fills in
@@ -191,7 +162,7 @@ func (r *Router) Execute(ctx context.Context, homeID string, cmd *homeplanev1.Co
 	cmd.Deadline = timestamppb.New(deadline)
 	log := r.log.With("request_id", cmd.RequestId, "command_id", cmd.Id, "home_id", homeID)
 
-	if !r.Online(homeID) {
+	if !r.presence.Online(homeID) {
 		r.m.outcome(outcomeOffline)
 		log.Info("command not sent: home offline")
 		return nil, fmt.Errorf("execute: %w", ErrOffline)
@@ -273,4 +244,41 @@ func (r *Router) forget(id string, c *call) {
 		delete(r.pending, id)
 		r.m.pending.Set(float64(len(r.pending)))
 	}
+}
+
+// Deliver hands the router a result the home's agent published. The home is
+// the one the message came from (its topic), never a field of the result. A
+// result nobody waits for, or from a home the command was not sent to, is
+// counted and dropped.
+func (r *Router) Deliver(homeID string, res *homeplanev1.Result) {
+	r.mu.Lock()
+	c, found := r.pending[res.GetCommandId()]
+	match := found && c.home == homeID
+	if match {
+		delete(r.pending, res.GetCommandId())
+		r.m.pending.Set(float64(len(r.pending)))
+	}
+	r.mu.Unlock()
+
+	log := r.log.With("request_id", res.GetRequestId(), "command_id", res.GetCommandId(), "home_id", homeID)
+	switch {
+	case !found:
+		r.m.ignored.WithLabelValues("unknown_command").Inc()
+		log.Debug("result for no waiting command (late or duplicate)")
+	case !match:
+		// Another home answering for a command it was never sent.
+		r.m.ignored.WithLabelValues("wrong_home").Inc()
+		log.Warn("result from a home the command was not sent to")
+	default:
+		c.done <- res // buffered and removed from pending: never blocks
+	}
+}
+
+// Waiting reports whether the command was sent to the home and its result is
+// still awaited.
+func (r *Router) Waiting(homeID, commandID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.pending[commandID]
+	return ok && c.home == homeID
 }

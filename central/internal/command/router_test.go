@@ -272,20 +272,20 @@ func TestPresence(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{noConnectionEvents: !c.events})
-			if e.r.Online(homeA) {
+			if e.p.Online(homeA) {
 				t.Fatal("online before any agent")
 			}
-			if _, ok := e.r.LastSeen(homeA); ok {
+			if _, ok := e.p.LastSeen(homeA); ok {
 				t.Fatal("seen before any agent")
 			}
 			before := time.Now()
 			a := startAgent(t, e, "agent-a", ok)
 			e.waitOnline(t, homeA, true)
-			st, known := e.r.Status(homeA)
+			st, known := e.p.Status(homeA)
 			if !known || !st.Online || st.AgentVersion != "1.2.3" || st.HomeAssistantVersion != "2025.1.0" {
 				t.Fatalf("status = %+v, %v", st, known)
 			}
-			if seen, ok := e.r.LastSeen(homeA); !ok || seen.Before(before) {
+			if seen, ok := e.p.LastSeen(homeA); !ok || seen.Before(before) {
 				t.Fatalf("last seen %v, %v", seen, ok)
 			}
 			if n := metric(t, e.reg, "homeplane_central_homes_online"); n != 1 {
@@ -300,7 +300,7 @@ func TestPresence(t *testing.T) {
 			if _, err := e.r.Execute(t.Context(), homeA, lightsOff()); !errors.Is(err, command.ErrOffline) {
 				t.Fatalf("Execute after drop: %v", err)
 			}
-			if e.r.Online(homeB) {
+			if e.p.Online(homeB) {
 				t.Fatal("unrelated home online")
 			}
 		})
@@ -376,7 +376,7 @@ func TestGarbagePayloadsCounted(t *testing.T) {
 		})
 	}
 	// Garbage changed nothing: the home is still online and answers.
-	if !e.r.Online(homeA) {
+	if !e.p.Online(homeA) {
 		t.Fatal("garbage presence took the home offline")
 	}
 	if e.sink.callCount() != 0 {
@@ -420,11 +420,11 @@ func TestPendingBounded(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	if _, err := command.New(nil, &sink{}, command.Options{}); err == nil {
+	e := newEnv(t, envConfig{})
+	if _, err := command.New(nil, e.p, command.Options{}); err == nil {
 		t.Fatal("nil transport accepted")
 	}
-	e := newEnv(t, envConfig{})
 	if _, err := command.New(e.b, nil, command.Options{}); err == nil {
-		t.Fatal("nil sink accepted")
+		t.Fatal("nil presence accepted")
 	}
 }

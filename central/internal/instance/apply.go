@@ -15,7 +15,7 @@ import (
 )
 
 // ApplyTelemetry takes one resource sample; the status it carries replaces
-// the stored one unless it is older. It satisfies command.InstanceSink.
+// the stored one unless it is older. It satisfies ingest.InstanceSink.
 func (s *Service) ApplyTelemetry(ctx context.Context, homeID string, t *homeplanev1.Telemetry) error {
 	in := t.GetInstance()
 	if in == nil {
@@ -50,7 +50,7 @@ func (s *Service) ApplyStatus(ctx context.Context, homeID string, in *homeplanev
 	return s.apply(ctx, homeID, func(e *entry) []Restart { return s.mergeLocked(e, in) })
 }
 
-// ApplyEvent takes one supervisor event. It satisfies command.InstanceSink.
+// ApplyEvent takes one supervisor event. It satisfies ingest.InstanceSink.
 func (s *Service) ApplyEvent(ctx context.Context, homeID string, ev *homeplanev1.InstanceEvent) error {
 	kind := vocab.KindOf(ev)
 	name := vocab.KindName(kind)

@@ -1,58 +1,24 @@
 package intent
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/homeplane/homeplane/protocol/fixture"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
-
-// maxFixtureBytes bounds a fixture file; the evaluation home is ~60 KiB.
-const maxFixtureBytes = 16 << 20
-
-type fixtureFile struct {
-	Floors []struct {
-		ID      string   `json:"id"`
-		Name    string   `json:"name"`
-		Aliases []string `json:"aliases"`
-	} `json:"floors"`
-	Areas []struct {
-		ID      string   `json:"id"`
-		Name    string   `json:"name"`
-		Aliases []string `json:"aliases"`
-		FloorID string   `json:"floor_id"`
-	} `json:"areas"`
-	Entities []struct {
-		ID          *string        `json:"id"`
-		Name        string         `json:"name"`
-		Aliases     []string       `json:"aliases"`
-		Domain      string         `json:"domain"`
-		DeviceClass *string        `json:"device_class"`
-		AreaID      *string        `json:"area_id"`
-		State       *string        `json:"state"`
-		Attributes  map[string]any `json:"attributes"`
-	} `json:"entities"`
-}
 
 // LoadFixtures reads a home described as JSON (floors, areas, entities with
 // id, name, aliases, domain, device_class, area_id, state, attributes; the
 // format of the intent evaluation set's fixtures.json) into a Registry.
 // Entities without an id get one made from their domain and name.
 func LoadFixtures(r io.Reader) (*Registry, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxFixtureBytes+1))
+	f, err := fixture.Read(r)
 	if err != nil {
-		return nil, fmt.Errorf("read fixtures: %w", err)
-	}
-	if len(data) > maxFixtureBytes {
-		return nil, fmt.Errorf("fixtures larger than %d bytes", maxFixtureBytes)
-	}
-	var f fixtureFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("decode fixtures: %w", err)
+		return nil, err
 	}
 	floors := make([]*homeplanev1.Floor, 0, len(f.Floors))
 	for _, fl := range f.Floors {
@@ -72,10 +38,7 @@ func LoadFixtures(r io.Reader) (*Registry, error) {
 		if e.Domain == "" {
 			return nil, fmt.Errorf("fixture entity %d (%q): no domain", i, e.Name)
 		}
-		id := ""
-		if e.ID != nil {
-			id = *e.ID
-		}
+		id := e.ID
 		if id == "" {
 			id = e.Domain + "." + slug(e.Name)
 			for n := 2; seen[id]; n++ {
@@ -84,12 +47,7 @@ func LoadFixtures(r io.Reader) (*Registry, error) {
 		}
 		seen[id] = true
 		ent := &homeplanev1.Entity{EntityId: id, Name: e.Name, Aliases: e.Aliases, Domain: e.Domain}
-		if e.DeviceClass != nil {
-			ent.DeviceClass = *e.DeviceClass
-		}
-		if e.AreaID != nil {
-			ent.AreaId = *e.AreaID
-		}
+		ent.DeviceClass, ent.AreaId = e.DeviceClass, e.AreaID
 		if e.State != nil {
 			ent.State = *e.State
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/homeplane/homeplane/central/internal/registry"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -19,24 +20,42 @@ type RegistryStore struct {
 	pool *pgxpool.Pool
 }
 
-var _ registry.Store = (*RegistryStore)(nil)
+var _ registry.Backend = (*RegistryStore)(nil)
 
 // NewRegistryStore returns a RegistryStore on pool.
 func NewRegistryStore(pool *pgxpool.Pool) *RegistryStore { return &RegistryStore{pool: pool} }
 
-func decodeSnapshot(doc []byte) (*homeplanev1.ListEntitiesResponse, error) {
+// The document keeps the field names of the wire's ListEntitiesResponse, so
+// rows written before the registry had a Go type of its own still read.
+func decodeSnapshot(doc []byte) (*registry.Snapshot, error) {
 	if doc == nil {
 		return nil, nil
 	}
-	var snap homeplanev1.ListEntitiesResponse
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(doc, &snap); err != nil {
+	var m homeplanev1.ListEntitiesResponse
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(doc, &m); err != nil {
 		return nil, fmt.Errorf("decode registry: %w", err)
 	}
-	return &snap, nil
+	snap := &registry.Snapshot{Entities: m.Entities, Areas: m.Areas, Floors: m.Floors}
+	if m.SyncedAt.IsValid() {
+		snap.SyncedAt = m.SyncedAt.AsTime()
+	}
+	return snap, nil
 }
 
-// LoadRegistry implements registry.Store.
-func (s *RegistryStore) LoadRegistry(ctx context.Context, homeID string) (*homeplanev1.ListEntitiesResponse, int64, error) {
+func encodeSnapshot(snap *registry.Snapshot) ([]byte, error) {
+	m := &homeplanev1.ListEntitiesResponse{Entities: snap.Entities, Areas: snap.Areas, Floors: snap.Floors}
+	if !snap.SyncedAt.IsZero() {
+		m.SyncedAt = timestamppb.New(snap.SyncedAt)
+	}
+	doc, err := protojson.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode registry: %w", err)
+	}
+	return doc, nil
+}
+
+// LoadRegistry implements registry.Backend.
+func (s *RegistryStore) LoadRegistry(ctx context.Context, homeID string) (*registry.Snapshot, int64, error) {
 	var doc []byte
 	var version int64
 	err := s.pool.QueryRow(ctx, "SELECT snapshot, version FROM entity_registries WHERE home_id = $1", homeID).Scan(&doc, &version)
@@ -53,7 +72,7 @@ func (s *RegistryStore) LoadRegistry(ctx context.Context, homeID string) (*homep
 	return snap, version, nil
 }
 
-// RegistryVersion implements registry.Store.
+// RegistryVersion implements registry.Backend.
 func (s *RegistryStore) RegistryVersion(ctx context.Context, homeID string) (int64, error) {
 	var version int64
 	err := s.pool.QueryRow(ctx, "SELECT version FROM entity_registries WHERE home_id = $1", homeID).Scan(&version)
@@ -66,10 +85,10 @@ func (s *RegistryStore) RegistryVersion(ctx context.Context, homeID string) (int
 	return version, nil
 }
 
-// UpdateRegistry implements registry.Store. The row is created empty first
+// UpdateRegistry implements registry.Backend. The row is created empty first
 // so that even the very first syncs of a home serialize on its lock.
 func (s *RegistryStore) UpdateRegistry(ctx context.Context, homeID string,
-	apply func(int64, func() (*homeplanev1.ListEntitiesResponse, error)) (*homeplanev1.ListEntitiesResponse, error),
+	apply func(int64, func() (*registry.Snapshot, error)) (*registry.Snapshot, error),
 ) (int64, error) {
 	var next int64
 	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
@@ -85,7 +104,7 @@ func (s *RegistryStore) UpdateRegistry(ctx context.Context, homeID string,
 			homeID).Scan(&version); err != nil {
 			return err
 		}
-		load := func() (*homeplanev1.ListEntitiesResponse, error) {
+		load := func() (*registry.Snapshot, error) {
 			var doc []byte
 			if err := tx.QueryRow(ctx, "SELECT snapshot FROM entity_registries WHERE home_id = $1", homeID).Scan(&doc); err != nil {
 				return nil, err
@@ -96,9 +115,9 @@ func (s *RegistryStore) UpdateRegistry(ctx context.Context, homeID string,
 		if err != nil {
 			return err
 		}
-		doc, err := protojson.Marshal(snap)
+		doc, err := encodeSnapshot(snap)
 		if err != nil {
-			return fmt.Errorf("encode registry: %w", err)
+			return err
 		}
 		next = version + 1
 		_, err = tx.Exec(ctx, `UPDATE entity_registries SET snapshot = $2, version = $3, updated_at = now()

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -21,14 +23,46 @@ import (
 var (
 	ErrNotFound     = errors.New("not found")
 	ErrInvalidInput = errors.New("invalid input")
+	// ErrOverBudget marks a sync refused because the home's registry would
+	// pass its byte budget (Limits.MaxBytes); it comes with ErrInvalidInput.
+	ErrOverBudget = errors.New("over the home's byte budget")
 )
 
-// Store persists one registry snapshot per home, with a version that grows on
-// every write.
-type Store interface {
+// Snapshot is one home's registry: entities, areas and floors sorted by id.
+// A snapshot handed out by the Store is shared and must not be modified.
+type Snapshot struct {
+	Entities []*homeplanev1.Entity
+	Areas    []*homeplanev1.Area
+	Floors   []*homeplanev1.Floor
+	// SyncedAt is the time of the sync that made it (the agent's clock);
+	// zero when the home never synced.
+	SyncedAt time.Time
+}
+
+// Size is the snapshot's encoded size in bytes, the unit of the byte budgets.
+func (s *Snapshot) Size() int {
+	if s == nil {
+		return 0
+	}
+	n := 0
+	for _, e := range s.Entities {
+		n += proto.Size(e)
+	}
+	for _, a := range s.Areas {
+		n += proto.Size(a)
+	}
+	for _, f := range s.Floors {
+		n += proto.Size(f)
+	}
+	return n
+}
+
+// Backend persists one registry snapshot per home, with a version that grows
+// on every write.
+type Backend interface {
 	// LoadRegistry returns the home's snapshot and version; (nil, 0) when the
 	// home has never synced.
-	LoadRegistry(ctx context.Context, homeID string) (*homeplanev1.ListEntitiesResponse, int64, error)
+	LoadRegistry(ctx context.Context, homeID string) (*Snapshot, int64, error)
 	// RegistryVersion returns the stored version alone (0 when none).
 	RegistryVersion(ctx context.Context, homeID string) (int64, error)
 	// UpdateRegistry locks the home's registry and stores what apply returns
@@ -37,11 +71,11 @@ type Store interface {
 	// that a caller with that version cached need not decode it. It returns
 	// ErrNotFound for an unknown home.
 	UpdateRegistry(ctx context.Context, homeID string,
-		apply func(version int64, load func() (*homeplanev1.ListEntitiesResponse, error)) (*homeplanev1.ListEntitiesResponse, error),
+		apply func(version int64, load func() (*Snapshot, error)) (*Snapshot, error),
 	) (int64, error)
 }
 
-// Options tunes a Registry. Zero fields take the defaults shown.
+// Options tunes a Store. Zero fields take the defaults shown.
 type Options struct {
 	Limits Limits
 	// Recheck is how long a cached snapshot is served before its version is
@@ -49,8 +83,11 @@ type Options struct {
 	Recheck time.Duration
 	// MaxCachedHomes bounds the in-memory cache (10000 homes).
 	MaxCachedHomes int
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// MaxCacheBytes bounds the encoded size of every cached snapshot
+	// together (256 MiB); past it, homes are evicted and reload on demand.
+	MaxCacheBytes int
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -60,6 +97,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxCachedHomes <= 0 {
 		o.MaxCachedHomes = 10000
+	}
+	if o.MaxCacheBytes <= 0 {
+		o.MaxCacheBytes = 256 << 20
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -71,38 +111,40 @@ func (o Options) withDefaults() Options {
 }
 
 type entry struct {
-	snap    *homeplanev1.ListEntitiesResponse
+	snap    *Snapshot
+	size    int // encoded bytes, counted against Options.MaxCacheBytes
 	version int64
 	checked time.Time
 	// index is snap indexed for the intent engine, built on first use.
 	index *intent.Registry
 }
 
-// Registry serves and updates the homes' entity registries.
-type Registry struct {
-	store Store
-	opts  Options
+// Store serves and updates the homes' entity registries.
+type Store struct {
+	backend Backend
+	opts    Options
 
-	mu    sync.Mutex
-	cache map[string]*entry
-	hooks []func(homeID string)
+	mu         sync.Mutex
+	cache      map[string]*entry
+	cacheBytes int // encoded bytes of the cached snapshots
+	hooks      []func(homeID string)
 }
 
-// New returns a Registry on store.
-func New(store Store, opts Options) *Registry {
-	return &Registry{store: store, opts: opts.withDefaults(), cache: make(map[string]*entry)}
+// New returns a Store on backend.
+func New(backend Backend, opts Options) *Store {
+	return &Store{backend: backend, opts: opts.withDefaults(), cache: make(map[string]*entry)}
 }
 
 // OnChange registers fn to be called, after the change is stored, whenever a
 // home's registry changes: through ApplySync here or, noticed by Snapshot,
 // through another replica. fn runs in the caller's goroutine and must be quick.
-func (r *Registry) OnChange(fn func(homeID string)) {
+func (r *Store) OnChange(fn func(homeID string)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.hooks = append(r.hooks, fn)
 }
 
-func (r *Registry) changed(homeID string) {
+func (r *Store) changed(homeID string) {
 	r.mu.Lock()
 	hooks := slices.Clone(r.hooks)
 	r.mu.Unlock()
@@ -114,7 +156,7 @@ func (r *Registry) changed(homeID string) {
 // ApplySync validates a sync from the home's agent and applies it: a full
 // sync replaces the registry, a delta upserts its entities, areas and floors
 // and removes removed_entity_ids.
-func (r *Registry) ApplySync(ctx context.Context, homeID string, sync *homeplanev1.EntitySync) error {
+func (r *Store) ApplySync(ctx context.Context, homeID string, sync *homeplanev1.EntitySync) error {
 	if !home.ValidID(homeID) {
 		return fmt.Errorf("apply sync: %w", ErrNotFound)
 	}
@@ -122,9 +164,9 @@ func (r *Registry) ApplySync(ctx context.Context, homeID string, sync *homeplane
 		return fmt.Errorf("apply sync: %w", err)
 	}
 	now := r.opts.Now()
-	var next *homeplanev1.ListEntitiesResponse
-	version, err := r.store.UpdateRegistry(ctx, homeID, func(version int64, load func() (*homeplanev1.ListEntitiesResponse, error)) (*homeplanev1.ListEntitiesResponse, error) {
-		var cur *homeplanev1.ListEntitiesResponse
+	var next *Snapshot
+	version, err := r.backend.UpdateRegistry(ctx, homeID, func(version int64, load func() (*Snapshot, error)) (*Snapshot, error) {
+		var cur *Snapshot
 		if !sync.GetFull() {
 			if cached, ok := r.cached(homeID, version); ok {
 				cur = cached
@@ -150,14 +192,14 @@ func (r *Registry) ApplySync(ctx context.Context, homeID string, sync *homeplane
 // Snapshot returns the home's registry: an empty one when the home never
 // synced. The result is shared and must not be modified. It does not check
 // who may see the home: callers scope the home id first.
-func (r *Registry) Snapshot(ctx context.Context, homeID string) (*homeplanev1.ListEntitiesResponse, error) {
+func (r *Store) Snapshot(ctx context.Context, homeID string) (*Snapshot, error) {
 	if !home.ValidID(homeID) {
 		return nil, fmt.Errorf("registry snapshot: %w", ErrNotFound)
 	}
 	now := r.opts.Now()
 	r.mu.Lock()
 	e, ok := r.cache[homeID]
-	var snap *homeplanev1.ListEntitiesResponse
+	var snap *Snapshot
 	var version int64
 	if ok {
 		snap, version = e.snap, e.version
@@ -169,7 +211,7 @@ func (r *Registry) Snapshot(ctx context.Context, homeID string) (*homeplanev1.Li
 	r.mu.Unlock()
 
 	if ok {
-		v, err := r.store.RegistryVersion(ctx, homeID)
+		v, err := r.backend.RegistryVersion(ctx, homeID)
 		if err != nil {
 			return nil, fmt.Errorf("registry snapshot: %w", err)
 		}
@@ -182,12 +224,12 @@ func (r *Registry) Snapshot(ctx context.Context, homeID string) (*homeplanev1.Li
 			return snap, nil
 		}
 	}
-	loaded, v, err := r.store.LoadRegistry(ctx, homeID)
+	loaded, v, err := r.backend.LoadRegistry(ctx, homeID)
 	if err != nil {
 		return nil, fmt.Errorf("registry snapshot: %w", err)
 	}
 	if loaded == nil {
-		loaded = &homeplanev1.ListEntitiesResponse{}
+		loaded = &Snapshot{}
 	}
 	r.put(homeID, loaded, v, now)
 	if ok && v != version {
@@ -197,7 +239,7 @@ func (r *Registry) Snapshot(ctx context.Context, homeID string) (*homeplanev1.Li
 }
 
 // cached returns the cached snapshot if it is at the given version.
-func (r *Registry) cached(homeID string, version int64) (*homeplanev1.ListEntitiesResponse, bool) {
+func (r *Store) cached(homeID string, version int64) (*Snapshot, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.cache[homeID]
@@ -208,24 +250,35 @@ func (r *Registry) cached(homeID string, version int64) (*homeplanev1.ListEntiti
 }
 
 // put caches snap unless a newer version is cached already.
-func (r *Registry) put(homeID string, snap *homeplanev1.ListEntitiesResponse, version int64, now time.Time) {
+func (r *Store) put(homeID string, snap *Snapshot, version int64, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if e, ok := r.cache[homeID]; ok && e.version > version {
 		return
 	}
-	if _, ok := r.cache[homeID]; !ok && len(r.cache) >= r.opts.MaxCachedHomes {
-		for k := range r.cache { // evict an arbitrary home; it reloads on demand
-			delete(r.cache, k)
+	r.dropLocked(homeID)
+	size := snap.Size()
+	// Evict arbitrary homes until the new one fits; they reload on demand.
+	for k := range r.cache {
+		if len(r.cache) < r.opts.MaxCachedHomes && r.cacheBytes+size <= r.opts.MaxCacheBytes {
 			break
 		}
+		r.dropLocked(k)
 	}
-	r.cache[homeID] = &entry{snap: snap, version: version, checked: now}
+	r.cache[homeID] = &entry{snap: snap, size: size, version: version, checked: now}
+	r.cacheBytes += size
+}
+
+func (r *Store) dropLocked(homeID string) {
+	if e, ok := r.cache[homeID]; ok {
+		r.cacheBytes -= e.size
+		delete(r.cache, homeID)
+	}
 }
 
 // Forget drops a home from the cache, for example after the home is deleted.
-func (r *Registry) Forget(homeID string) {
+func (r *Store) Forget(homeID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.cache, homeID)
+	r.dropLocked(homeID)
 }

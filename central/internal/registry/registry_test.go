@@ -3,6 +3,8 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -55,9 +57,9 @@ func light(id, name, area, state string) *homeplanev1.Entity {
 	return &homeplanev1.Entity{EntityId: id, Name: name, Domain: strings.Split(id, ".")[0], AreaId: area, State: state, Attributes: attrs}
 }
 
-func ids(snap *homeplanev1.ListEntitiesResponse) []string {
+func ids(snap *registry.Snapshot) []string {
 	var out []string
-	for _, e := range snap.GetEntities() {
+	for _, e := range snap.Entities {
 		out = append(out, e.GetEntityId()+"="+e.GetState())
 	}
 	return out
@@ -72,7 +74,7 @@ func TestFullDeltaAndReload(t *testing.T) {
 	reg.OnChange(func(h string) { mu.Lock(); changes = append(changes, h); mu.Unlock() })
 
 	empty, err := reg.Snapshot(ctx, homeID)
-	if err != nil || len(empty.GetEntities()) != 0 {
+	if err != nil || len(empty.Entities) != 0 {
 		t.Fatalf("Snapshot before any sync = %v, %v", empty, err)
 	}
 
@@ -97,8 +99,8 @@ func TestFullDeltaAndReload(t *testing.T) {
 	if got, want := strings.Join(ids(snap), ","), "light.hall=off,light.kitchen=on,sensor.temp=21.5"; got != want {
 		t.Fatalf("after full sync: %s, want %s", got, want)
 	}
-	if snap.GetEntities()[2].GetDomain() != "sensor" {
-		t.Fatalf("domain not derived from the entity id: %q", snap.GetEntities()[2].GetDomain())
+	if snap.Entities[2].GetDomain() != "sensor" {
+		t.Fatalf("domain not derived from the entity id: %q", snap.Entities[2].GetDomain())
 	}
 
 	delta := &homeplanev1.EntitySync{
@@ -114,8 +116,8 @@ func TestFullDeltaAndReload(t *testing.T) {
 	if got := strings.Join(ids(snap), ","); got != want {
 		t.Fatalf("after delta: %s, want %s", got, want)
 	}
-	if len(snap.GetAreas()) != 3 || len(snap.GetFloors()) != 1 {
-		t.Fatalf("after delta: %d areas, %d floors; want 3 and 1", len(snap.GetAreas()), len(snap.GetFloors()))
+	if len(snap.Areas) != 3 || len(snap.Floors) != 1 {
+		t.Fatalf("after delta: %d areas, %d floors; want 3 and 1", len(snap.Areas), len(snap.Floors))
 	}
 
 	// A fresh registry (another replica, or a restart) loads it from PostgreSQL.
@@ -124,7 +126,7 @@ func TestFullDeltaAndReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !proto.Equal(reloaded, snap) {
+	if !equalSnapshots(reloaded, snap) {
 		t.Fatalf("reloaded snapshot differs:\n got %v\nwant %v", reloaded, snap)
 	}
 	// A delta applied by the fresh registry builds on what the first wrote.
@@ -226,13 +228,81 @@ func TestApplySyncRejects(t *testing.T) {
 			t.Fatalf("err = %v, want ErrInvalidInput", err)
 		}
 		snap, _ := registry.New(store, registry.Options{}).Snapshot(ctx, homeID)
-		if len(snap.GetEntities()) != 3 {
-			t.Fatalf("rejected delta changed the stored registry: %d entities", len(snap.GetEntities()))
+		if len(snap.Entities) != 3 {
+			t.Fatalf("rejected delta changed the stored registry: %d entities", len(snap.Entities))
 		}
 	})
 	for _, id := range []string{"11111111-2222-4333-8444-555555555555", "not-a-uuid"} {
 		if err := reg.ApplySync(ctx, id, &homeplanev1.EntitySync{Full: true}); !errors.Is(err, registry.ErrNotFound) {
 			t.Errorf("ApplySync(%q): err = %v, want ErrNotFound", id, err)
 		}
+	}
+}
+
+func equalSnapshots(a, b *registry.Snapshot) bool {
+	return a.SyncedAt.Equal(b.SyncedAt) &&
+		slices.EqualFunc(a.Entities, b.Entities, func(x, y *homeplanev1.Entity) bool { return proto.Equal(x, y) }) &&
+		slices.EqualFunc(a.Areas, b.Areas, func(x, y *homeplanev1.Area) bool { return proto.Equal(x, y) }) &&
+		slices.EqualFunc(a.Floors, b.Floors, func(x, y *homeplanev1.Floor) bool { return proto.Equal(x, y) })
+}
+
+func TestByteBudget(t *testing.T) {
+	store, homeID := newHome(t)
+	ctx := context.Background()
+	reg := registry.New(store, registry.Options{Limits: registry.Limits{MaxBytes: 4 << 10}})
+	big := func(id string) *homeplanev1.Entity {
+		return &homeplanev1.Entity{EntityId: id, Name: strings.Repeat("n", 200), State: strings.Repeat("s", 250),
+			Aliases: []string{strings.Repeat("a", 250), strings.Repeat("b", 250), strings.Repeat("c", 250)}}
+	}
+	var entities []*homeplanev1.Entity
+	for i := range 3 {
+		entities = append(entities, big(fmt.Sprintf("sensor.s%d", i)))
+	}
+	if err := reg.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Full: true, Entities: entities}); err != nil {
+		t.Fatal(err)
+	}
+	var refused error
+	for i := 3; refused == nil && i < 100; i++ {
+		refused = reg.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{big(fmt.Sprintf("sensor.s%d", i))}})
+	}
+	if !errors.Is(refused, registry.ErrOverBudget) || !errors.Is(refused, registry.ErrInvalidInput) {
+		t.Fatalf("growing past the budget: err = %v, want ErrOverBudget", refused)
+	}
+	snap, err := registry.New(store, registry.Options{}).Snapshot(ctx, homeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := snap.Size(); n > 4<<10 || n == 0 {
+		t.Fatalf("stored registry is %d bytes, budget 4 KiB", n)
+	}
+}
+
+// TestDeltasOutOfOrder: a state delivered late (older last_changed) does not
+// overwrite a newer one, and a duplicate delta changes nothing.
+func TestDeltasOutOfOrder(t *testing.T) {
+	store, homeID := newHome(t)
+	ctx := context.Background()
+	reg := registry.New(store, registry.Options{})
+	at := func(state string, sec int64) *homeplanev1.EntitySync {
+		e := light("light.kitchen", "Kitchen", "", state)
+		e.LastChanged = timestamppb.New(time.Unix(1_800_000_000+sec, 0))
+		return &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{e}}
+	}
+	for _, s := range []*homeplanev1.EntitySync{at("on", 10), at("off", 20), at("off", 20), at("on", 10)} {
+		if err := reg.ApplySync(ctx, homeID, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, _ := reg.Snapshot(ctx, homeID)
+	if got := strings.Join(ids(snap), ","); got != "light.kitchen=off" {
+		t.Fatalf("after a late delta: %s, want the newer state", got)
+	}
+	// Without last_changed (older agents), the latest delivered wins as before.
+	if err := reg.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{light("light.kitchen", "Kitchen", "", "on")}}); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ = reg.Snapshot(ctx, homeID)
+	if got := strings.Join(ids(snap), ","); got != "light.kitchen=on" {
+		t.Fatalf("delta without last_changed: %s", got)
 	}
 }

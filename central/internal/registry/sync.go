@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
@@ -21,6 +20,9 @@ type Limits struct {
 	MaxAliases         int // 32 per entity, area or floor
 	MaxTextLen         int // 255 bytes for ids, names, aliases, states
 	MaxAttributesBytes int // 64 KiB of encoded attributes per entity
+	// MaxBytes bounds the encoded size of the whole registry (1 MiB, what
+	// one full sync can carry through the broker).
+	MaxBytes int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -35,6 +37,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxAliases, 32)
 	def(&l.MaxTextLen, 255)
 	def(&l.MaxAttributesBytes, 64<<10)
+	def(&l.MaxBytes, 1<<20)
 	return l
 }
 
@@ -155,18 +158,22 @@ func slug(s string) bool {
 
 // apply returns the registry after sync, leaving cur (which may be shared)
 // untouched. Entities, areas and floors come out sorted by id.
-func apply(cur *homeplanev1.ListEntitiesResponse, s *homeplanev1.EntitySync, l Limits, now time.Time) (*homeplanev1.ListEntitiesResponse, error) {
+//
+// A delta's entity older than the one held (by last_changed, when both
+// carry it) is skipped: a result's changed states and a delta may arrive in
+// either order, and a duplicate changes nothing.
+func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*Snapshot, error) {
 	entities := map[string]*homeplanev1.Entity{}
 	areas := map[string]*homeplanev1.Area{}
 	floors := map[string]*homeplanev1.Floor{}
 	if !s.GetFull() && cur != nil {
-		for _, e := range cur.GetEntities() {
+		for _, e := range cur.Entities {
 			entities[e.GetEntityId()] = e
 		}
-		for _, a := range cur.GetAreas() {
+		for _, a := range cur.Areas {
 			areas[a.GetId()] = a
 		}
-		for _, f := range cur.GetFloors() {
+		for _, f := range cur.Floors {
 			floors[f.GetId()] = f
 		}
 	}
@@ -174,6 +181,9 @@ func apply(cur *homeplanev1.ListEntitiesResponse, s *homeplanev1.EntitySync, l L
 		delete(entities, id)
 	}
 	for _, e := range s.GetEntities() {
+		if old, ok := entities[e.GetEntityId()]; ok && olderThan(e, old) {
+			continue
+		}
 		if e.GetDomain() == "" {
 			e = proto.CloneOf(e)
 			e.Domain, _ = splitEntityID(e.GetEntityId(), l.MaxTextLen)
@@ -193,16 +203,26 @@ func apply(cur *homeplanev1.ListEntitiesResponse, s *homeplanev1.EntitySync, l L
 		return nil, fmt.Errorf("%w: registry would hold %d areas and %d floors, at most %d and %d",
 			ErrInvalidInput, len(areas), len(floors), l.MaxAreas, l.MaxFloors)
 	}
-	syncedAt := s.GetTime()
-	if syncedAt == nil || !syncedAt.IsValid() {
-		syncedAt = timestamppb.New(now)
+	syncedAt := now
+	if t := s.GetTime(); t.IsValid() {
+		syncedAt = t.AsTime()
 	}
-	return &homeplanev1.ListEntitiesResponse{
+	next := &Snapshot{
 		Entities: sortedValues(entities),
 		Areas:    sortedValues(areas),
 		Floors:   sortedValues(floors),
 		SyncedAt: syncedAt,
-	}, nil
+	}
+	if n := next.Size(); n > l.MaxBytes {
+		return nil, fmt.Errorf("%w: registry would hold %d bytes: %w of %d", ErrInvalidInput, n, ErrOverBudget, l.MaxBytes)
+	}
+	return next, nil
+}
+
+// olderThan reports whether e changed before old, both carrying the time.
+func olderThan(e, old *homeplanev1.Entity) bool {
+	t, o := e.GetLastChanged(), old.GetLastChanged()
+	return t.IsValid() && o.IsValid() && t.AsTime().Before(o.AsTime())
 }
 
 func sortedValues[T any](m map[string]T) []T {

@@ -3,9 +3,9 @@ package rpc
 import (
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
-	"github.com/homeplane/homeplane/central/internal/command"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/presence"
 	"github.com/homeplane/homeplane/central/internal/registry"
 )
 
@@ -13,8 +13,8 @@ import (
 var (
 	_ Accounts = (*auth.Service)(nil)
 	_ Homes    = (*home.Service)(nil)
-	_ Entities = (*registry.Registry)(nil)
+	_ Entities = (*registry.Store)(nil)
 	_ Intents  = (*intent.Engine)(nil)
 	_ Auditor  = (*audit.Writer)(nil)
-	_ Presence = (*command.Router)(nil)
+	_ Presence = (*presence.Tracker)(nil)
 )

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
@@ -194,8 +195,12 @@ func (h *homeService) ListEntities(ctx context.Context, req *connect.Request[hom
 	if err != nil {
 		return nil, err
 	}
-	if snap == nil {
-		snap = &homeplanev1.ListEntitiesResponse{}
+	out := &homeplanev1.ListEntitiesResponse{}
+	if snap != nil {
+		out.Entities, out.Areas, out.Floors = snap.Entities, snap.Areas, snap.Floors
+		if !snap.SyncedAt.IsZero() {
+			out.SyncedAt = timestamppb.New(snap.SyncedAt)
+		}
 	}
-	return connect.NewResponse(snap), nil
+	return connect.NewResponse(out), nil
 }

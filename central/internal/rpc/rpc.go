@@ -15,13 +15,13 @@ import (
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
-	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
 
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/registry"
 )
 
 // Accounts is what rpc needs from the account service (auth.Service).
@@ -53,9 +53,9 @@ type Homes interface {
 	RevokeEnrollmentTokens(ctx context.Context, ownerID, homeID string) (int, error)
 }
 
-// Entities is what rpc needs from the entity registry (registry.Registry).
+// Entities is what rpc needs from the entity registry (registry.Store).
 type Entities interface {
-	Snapshot(ctx context.Context, homeID string) (*homeplanev1.ListEntitiesResponse, error)
+	Snapshot(ctx context.Context, homeID string) (*registry.Snapshot, error)
 }
 
 // Intents is what rpc needs from the intent engine (intent.Engine).
@@ -69,7 +69,7 @@ type Auditor interface {
 	Write(ctx context.Context, r audit.Record) error
 }
 
-// Presence tells whether a home's agent is connected (command.Router).
+// Presence tells whether a home's agent is connected (presence.Tracker).
 type Presence interface {
 	Online(homeID string) bool
 	LastSeen(homeID string) (time.Time, bool)

@@ -6,8 +6,7 @@ import (
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
-// ApplyTelemetry takes one agent resource sample (the command router's
-// InstanceSink).
+// ApplyTelemetry takes one agent resource sample (an ingest.InstanceSink).
 func (r *Recorder) ApplyTelemetry(ctx context.Context, homeID string, t *homeplanev1.Telemetry) error {
 	return r.Add(ctx, homeID, Sample{Time: t.GetTime().AsTime(), CPUPercent: t.GetCpuPercent(), MemoryBytes: t.GetMemoryBytes()})
 }

@@ -63,7 +63,7 @@ type Samples interface {
 	Recent(homeID string) []usage.Sample
 }
 
-// Presence tells whether a home's agent is connected (command.Router).
+// Presence tells whether a home's agent is connected (presence.Tracker).
 type Presence interface {
 	Online(homeID string) bool
 	LastSeen(homeID string) (time.Time, bool)

@@ -17,6 +17,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/registry"
 )
 
 // Accounts knows users by email. Every login and refresh issues fresh
@@ -416,8 +417,8 @@ func (f *Homes) AuthenticateDevice(_ context.Context, token string) (home.Device
 type Entities struct{}
 
 // Snapshot answers one kitchen light.
-func (Entities) Snapshot(_ context.Context, homeID string) (*homeplanev1.ListEntitiesResponse, error) {
-	return &homeplanev1.ListEntitiesResponse{Entities: []*homeplanev1.Entity{
+func (Entities) Snapshot(_ context.Context, homeID string) (*registry.Snapshot, error) {
+	return &registry.Snapshot{Entities: []*homeplanev1.Entity{
 		{EntityId: "light.kitchen", Name: "Kitchen Light " + homeID, Domain: "light", AreaId: "kitchen", State: "off"},
 	}}, nil
 }

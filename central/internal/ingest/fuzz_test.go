@@ -1,4 +1,4 @@
-package command_test
+package ingest_test
 
 import (
 	"context"
@@ -8,19 +8,20 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/homeplane/homeplane/central/internal/command"
+	"github.com/homeplane/homeplane/central/internal/ingest"
 	"github.com/homeplane/homeplane/central/internal/instance"
+	"github.com/homeplane/homeplane/central/internal/presence"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
 
-// fakeTransport hands the router's subscriptions to the test.
+const homeA = "3f2a7c9e-1b4d-4e8f-9a6b-0c1d2e3f4a5b"
+
+// fakeTransport hands the intake's subscriptions to the test.
 type fakeTransport struct {
 	mu   sync.Mutex
 	subs map[string]func(string, []byte)
 }
-
-func (f *fakeTransport) Publish(string, []byte, bool) error { return nil }
 
 func (f *fakeTransport) Subscribe(filter string, fn func(string, []byte)) error {
 	f.mu.Lock()
@@ -36,6 +37,12 @@ type discardSink struct{}
 
 func (discardSink) ApplySync(context.Context, string, *homeplanev1.EntitySync) error { return nil }
 
+// noResults waits for no command.
+type noResults struct{}
+
+func (noResults) Waiting(string, string) bool         { return false }
+func (noResults) Deliver(string, *homeplanev1.Result) {}
+
 // nopStore is an instance.Store that keeps nothing.
 type nopStore struct{}
 
@@ -46,14 +53,14 @@ func (nopStore) SaveInstance(context.Context, string, *homeplanev1.Instance, []i
 func (nopStore) ForgetInstance(context.Context, string) error    { return nil }
 func (nopStore) InstanceHomes(context.Context) ([]string, error) { return nil, nil }
 
-// FuzzInbound feeds arbitrary topics and payloads to the router's handlers:
+// FuzzInbound feeds arbitrary topics and payloads to the intake's handlers:
 // nothing may panic, and a home that never said it was online is not.
 func FuzzInbound(f *testing.F) {
-	presence, _ := proto.Marshal(&homeplanev1.Presence{Online: true, AgentVersion: "1"})
+	announce, _ := proto.Marshal(&homeplanev1.Presence{Online: true, AgentVersion: "1"})
 	result, _ := proto.Marshal(&homeplanev1.Result{CommandId: "x", Ok: true})
 	sync, _ := proto.Marshal(&homeplanev1.EntitySync{Full: true, Entities: []*homeplanev1.Entity{{EntityId: "light.a"}}})
 	f.Add(uint8(0), homeA, result)
-	f.Add(uint8(1), homeA, presence)
+	f.Add(uint8(1), homeA, announce)
 	f.Add(uint8(2), homeA, sync)
 	tele, _ := proto.Marshal(&homeplanev1.Telemetry{Time: timestamppb.Now(), CpuPercent: 5,
 		Instance: &homeplanev1.Instance{State: "running", RecentRestarts: []*homeplanev1.Restart{{Time: timestamppb.Now(), Reason: "x"}}}})
@@ -68,14 +75,18 @@ func FuzzInbound(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := command.New(tr, discardSink{}, command.Options{InstanceSinks: []command.InstanceSink{status}})
+		p, err := presence.New(presence.Options{})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ingest.New(tr, ingest.Targets{Results: noResults{}, Presence: p, Entities: discardSink{},
+			Instances: []ingest.InstanceSink{status}}, ingest.Options{}); err != nil {
 			t.Fatal(err)
 		}
 		kinds := []topic.Kind{topic.Result, topic.Presence, topic.Entities, topic.Telemetry, topic.Events}
 		k := kinds[int(kind)%len(kinds)]
 		tr.subs[topic.Filter(k)](topic.Prefix+home+"/"+string(k), payload)
-		if home != homeA && r.Online(homeA) {
+		if home != homeA && p.Online(homeA) {
 			t.Fatal("message for another topic put home A online")
 		}
 	})
