@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -111,4 +112,14 @@ func slug(s string) string {
 		return "unnamed"
 	}
 	return s
+}
+
+// LoadFixtureFile is LoadFixtures on a file.
+func LoadFixtureFile(path string) (*Registry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open fixtures: %w", err)
+	}
+	defer f.Close()
+	return LoadFixtures(f)
 }

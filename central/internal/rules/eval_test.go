@@ -50,12 +50,7 @@ func evalDir(tb testing.TB) string {
 
 func loadEval(tb testing.TB, dir string) (*intent.Registry, []evalLine) {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(dir, "fixtures.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	reg, err := intent.LoadFixtures(f)
+	reg, err := intent.LoadFixtureFile(filepath.Join(dir, "fixtures.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -132,12 +127,7 @@ func TestSentenceSets(t *testing.T) {
 
 func loadHome(tb testing.TB, file string) *intent.Registry {
 	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", file))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	reg, err := intent.LoadFixtures(f)
+	reg, err := intent.LoadFixtureFile(filepath.Join("testdata", file))
 	if err != nil {
 		tb.Fatal(err)
 	}
