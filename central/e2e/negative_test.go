@@ -205,3 +205,58 @@ func (c *central) auditOf(ctx context.Context, requestID string, outcome, reason
 	defer conn.Close(ctx)
 	return conn.QueryRow(ctx, "SELECT outcome, coalesce(error, '') FROM audit_records WHERE request_id = $1", requestID).Scan(outcome, reason)
 }
+
+// TestSensitivePolicyEndToEnd sets the demo home's policy through the API
+// and unlocks its front door from a voice device: refused under deny,
+// asked and then done under confirm, with Home Assistant seeing only the
+// confirmed call.
+func TestSensitivePolicyEndToEnd(t *testing.T) {
+	c := startCentral(t)
+	ctx := context.Background()
+	owner := c.user(t, "policy@example.com")
+	h := c.enrolledHome(t, owner, "policy-home")
+	calls := watchServiceCalls(t, h)
+	dev, err := c.homes.RegisterDevice(ctx, authed(owner, &homeplanev1.RegisterDeviceRequest{HomeId: h.id, Name: "Hall", Area: "Kitchen"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	say := func(text, conversation string) *homeplanev1.ProcessResponse {
+		t.Helper()
+		resp, err := c.intents.Process(ctx, authed(dev.Msg.GetToken(), &homeplanev1.ProcessRequest{Text: text, ConversationId: conversation}))
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		return resp.Msg
+	}
+	setPolicy := func(p homeplanev1.SensitivePolicy) {
+		t.Helper()
+		if _, err := c.homes.SetSensitivePolicy(ctx, authed(owner, &homeplanev1.SetSensitivePolicyRequest{HomeId: h.id, Policy: p})); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	setPolicy(homeplanev1.SensitivePolicy_SENSITIVE_POLICY_DENY)
+	m := say("unlock the front door", "")
+	var outcome, reason string
+	if err := c.auditOf(ctx, m.GetRequestId(), &outcome, &reason); err != nil || m.GetSuccess() || m.GetErrorCode() != "refused" || outcome != "refused" {
+		t.Fatalf("under deny: %v (audit %q %q, %v)", m, outcome, reason, err)
+	}
+
+	setPolicy(homeplanev1.SensitivePolicy_SENSITIVE_POLICY_CONFIRM)
+	m = say("unlock the front door", "")
+	if m.GetSuccess() || m.GetErrorCode() != "confirm" || m.GetConversationId() == "" {
+		t.Fatalf("under confirm: %v", m)
+	}
+	if st, _ := h.haState("lock.front_door"); st != "locked" {
+		t.Fatalf("front door %q before the yes", st)
+	}
+	if m = say("yes", m.GetConversationId()); !m.GetSuccess() {
+		t.Fatalf("yes: %v", m)
+	}
+	if d, s := calls.next(t); d != "lock" || s != "unlock" {
+		t.Fatalf("first service call Home Assistant saw: %s.%s, want lock.unlock", d, s)
+	}
+	if st, _ := h.haState("lock.front_door"); st != "unlocked" {
+		t.Fatalf("front door %q after the yes", st)
+	}
+}
