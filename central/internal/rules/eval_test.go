@@ -147,7 +147,12 @@ func runEval(t *testing.T, reg *intent.Registry, lines []evalLine, minAccuracy f
 			pc.Area = a
 		}
 		got, err := p.Parse(context.Background(), l.Text, reg, pc)
-		if err != nil && !errors.Is(err, intent.ErrNoIntent) {
+		var unknown *intent.UnknownError
+		switch {
+		case errors.As(err, &unknown):
+			// A refusal of what the home has is a miss.
+			got = intent.Intent{Name: "refused", Slots: map[string]any{"unknown": unknown.Words}}
+		case err != nil && !errors.Is(err, intent.ErrNoIntent):
 			t.Fatalf("%q: %v", l.Text, err)
 		}
 		s := stats[l.Intent]
