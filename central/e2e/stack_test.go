@@ -154,6 +154,7 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 type central struct {
 	url     string
 	mqttURL string
+	db      string // the database URL, for reading the audit log
 	proc    *process
 	auth    homeplanev1connect.AuthServiceClient
 	homes   homeplanev1connect.HomeServiceClient
@@ -165,9 +166,10 @@ type central struct {
 func startCentral(t testing.TB, args ...string) *central {
 	t.Helper()
 	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
+	db := testDatabase(t)
 	p := start(t, "homeplane-central", append([]string{
-		"--http-addr", httpAddr, "--mqtt-addr", mqttAddr, "--database-url", testDatabase(t)}, args...)...)
-	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, proc: p}
+		"--http-addr", httpAddr, "--mqtt-addr", mqttAddr, "--database-url", db}, args...)...)
+	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, proc: p, db: db}
 	eventually(t, 30*time.Second, "central /readyz", func() bool {
 		resp, err := http.Get(c.url + "/readyz")
 		if err != nil {
@@ -225,11 +227,17 @@ func (c *central) createHome(t testing.TB, token, name string) string {
 // its entities.
 func (c *central) enrolledHome(t testing.TB, token, name string) *home {
 	t.Helper()
+	return c.enrolledHomeWith(t, token, name)
+}
+
+// enrolledHomeWith is enrolledHome with more hasim flags ("--home", FILE).
+func (c *central) enrolledHomeWith(t testing.TB, token, name string, hasimArgs ...string) *home {
+	t.Helper()
 	ctx := context.Background()
 	h := &home{id: c.createHome(t, token, name), haToken: "ha-" + name}
 	haAddr := freeAddr(t)
 	h.haURL = "http://" + haAddr
-	start(t, "hasim", "--addr", haAddr, "--token", h.haToken)
+	start(t, "hasim", append([]string{"--addr", haAddr, "--token", h.haToken}, hasimArgs...)...)
 	eventually(t, 10*time.Second, "hasim up", func() bool {
 		_, err := h.haState("light.does_not_exist")
 		return err == errNotFound

@@ -45,6 +45,15 @@ type environment struct {
 	HTTPClient *http.Client
 	// RequestTimeout bounds each command's calls; zero means requestTimeout.
 	RequestTimeout time.Duration
+	// Now tells the time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (a *app) now() time.Time {
+	if a.env.Now != nil {
+		return a.env.Now()
+	}
+	return time.Now()
 }
 
 // usageError is a mistake on the command line: exit code 2.
@@ -85,13 +94,18 @@ Voice devices
 
 Home Assistant
   entities [--home ID]                   what the home's Home Assistant exposes
-  say [--home ID] [--device-token T] TEXT
-                                         send a sentence, print the answer
+  say [--home ID] [--device-token T] [--conversation ID | --new] [--language L] TEXT
+                                         send a sentence, print the answer; the speaker's
+                                         conversation goes on for 5 minutes ("turn it off")
   timers watch [--home ID] [--device-token T]
                                          print timer events as they happen, until Ctrl-C
   pipeline [show] [--home ID]            which parsers understand the home's sentences
   pipeline set rules|llm|plugin|rules_then_llm [--home ID]
                                          choose them
+  policy [show] [--home ID]              what voice devices may do with sensitive actions
+  policy set allow|confirm|deny [--home ID]
+                                         unlocking, opening garage doors, doors, gates, valves:
+                                         run, ask for a "yes" first, or refuse
   instance [status] [--home ID]          the Home Assistant container: state, health, restarts
   instance start|stop|restart|upgrade IMAGE|provision [IMAGE]|remove [--data]
                                          change it; long actions show pull progress
@@ -175,6 +189,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		"password":     a.password,
 		"agent":        a.agent,
 		"pipeline":     a.pipeline,
+		"policy":       a.policy,
 		"timers":       a.timers,
 		"homes":        a.homes,
 		"enroll-token": a.enrollToken,
@@ -185,6 +200,10 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		"instance":     a.instance,
 	}
 	if cmd == "help" {
+		if len(rest) == 1 && commands[rest[0]] != nil {
+			// "homectl help say" is "homectl say -h": its lines and flags.
+			return commands[rest[0]](ctx, []string{"-h"})
+		}
 		fmt.Fprint(a.env.Stdout, usageText)
 		return nil
 	}
@@ -228,6 +247,10 @@ func (a *app) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) && fs.Name() != "homectl" {
+				a.commandHelp(fs)
+				return nil, err
+			}
 			return nil, a.flagError(err)
 		}
 		consumed := len(args) - fs.NArg()
@@ -240,6 +263,28 @@ func (a *app) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		pos, args = append(pos, args[0]), args[1:]
 	}
+}
+
+// commandHelp prints the usage lines of fs's command and its flags.
+func (a *app) commandHelp(fs *flag.FlagSet) {
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(usageText, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  "+fs.Name()+" "):
+			in = true
+		case in && strings.HasPrefix(line, "      "):
+		default:
+			in = false
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	fmt.Fprintf(a.env.Stdout, "usage: homectl %s [flags]\n%s\nFlags:\n", fs.Name(), b.String())
+	fs.SetOutput(a.env.Stdout)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 func (a *app) flagError(err error) error {

@@ -74,6 +74,7 @@ func (c *cli) environment(stdout, stderr io.Writer) *environment {
 		Stderr:         stderr,
 		Getenv:         func(k string) string { return env[k] },
 		RequestTimeout: c.timeout,
+		Now:            c.clock.Now,
 	}
 }
 

@@ -56,32 +56,21 @@ func (a *app) pipeline(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sub := "show"
-	if len(pos) > 0 {
-		sub, pos = pos[0], pos[1:]
+	name, err := showOrSet("pipeline", pos, pipelineChoices())
+	if err != nil {
+		return err
 	}
 	var want homeplanev1.Pipeline
-	switch {
-	case sub == "show" && len(pos) > 0:
-		return usagef("pipeline show takes no arguments")
-	case sub == "set" && len(pos) != 1:
-		return usagef("pipeline set takes one of %s", pipelineChoices())
-	case sub == "set":
-		if want, err = parsePipeline(pos[0]); err != nil {
+	if name != "" {
+		if want, err = parsePipeline(name); err != nil {
 			return err
 		}
-	case sub != "show":
-		return usagef("unknown pipeline command %q (show, set)", sub)
 	}
-	c, err := a.userClients()
+	c, home, err := a.userHome(ctx, *homeID)
 	if err != nil {
 		return err
 	}
-	home, err := a.resolveHome(ctx, c.home, *homeID)
-	if err != nil {
-		return err
-	}
-	if sub == "set" {
+	if name != "" {
 		resp, err := c.intent.SetPipeline(ctx, connect.NewRequest(&homeplanev1.SetPipelineRequest{HomeId: home, Pipeline: want}))
 		if err != nil {
 			return err
@@ -100,4 +89,38 @@ func (a *app) pipeline(ctx context.Context, args []string) error {
 		return printJSON(a.env.Stdout, resp.Msg)
 	}
 	return table(a.env.Stdout, []any{"HOME", "PIPELINE"}, [][]any{{home, pipelineName(resp.Msg.GetPipeline())}})
+}
+
+// showOrSet reads the arguments of a "NAME [show]" / "NAME set VALUE"
+// command: the value to set, or "" to show.
+func showOrSet(name string, pos []string, choices string) (string, error) {
+	sub := "show"
+	if len(pos) > 0 {
+		sub, pos = pos[0], pos[1:]
+	}
+	switch {
+	case sub == "show" && len(pos) > 0:
+		return "", usagef("%s show takes no arguments", name)
+	case sub == "set" && len(pos) != 1:
+		return "", usagef("%s set takes one of %s", name, choices)
+	case sub == "set":
+		return pos[0], nil
+	case sub != "show":
+		return "", usagef("unknown %s command %q (show, set)", name, sub)
+	}
+	return "", nil
+}
+
+// userHome returns the logged-in user's clients and the home a command is
+// about.
+func (a *app) userHome(ctx context.Context, homeFlag string) (userClients, string, error) {
+	c, err := a.userClients()
+	if err != nil {
+		return userClients{}, "", err
+	}
+	home, err := a.resolveHome(ctx, c.home, homeFlag)
+	if err != nil {
+		return userClients{}, "", err
+	}
+	return c, home, nil
 }

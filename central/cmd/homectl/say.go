@@ -13,14 +13,16 @@ import (
 
 // say sends a sentence to the home and prints the answer. With a device
 // token it speaks as that voice device (whose home and area central knows);
-// otherwise as the logged-in user, for the chosen home. The exit status is 0
-// whenever central answered, also when the answer is "I don't understand":
-// --json shows success and error_code.
+// otherwise as the logged-in user, for the chosen home. Like a voice device,
+// it continues the speaker's conversation for five minutes after its last
+// sentence. The exit status is 0 whenever central answered, also when the
+// answer is "I don't understand": --json shows success and error_code.
 func (a *app) say(ctx context.Context, args []string) error {
 	fs := a.flags("say")
 	homeID := homeFlag(fs)
 	deviceToken := fs.String("device-token", "", "speak as the voice device with this token (default $"+envDeviceToken+")")
-	conversation := fs.String("conversation", "", "continue this conversation id")
+	conversation := fs.String("conversation", "", "continue this conversation id (default: this speaker's conversation of the last 5 minutes)")
+	fresh := fs.Bool("new", false, "start a new conversation")
 	language := fs.String("language", "", "BCP 47 language tag (central's default: en)")
 	pos, err := a.parse(fs, args)
 	if err != nil {
@@ -52,9 +54,19 @@ func (a *app) say(ctx context.Context, args []string) error {
 		}
 		client = c.intent
 	}
+	dir, dirErr := configDir(a.env.Getenv)
+	convs, key := conversationStore{dir: dir}, speakerKey(*deviceToken, req.HomeId)
+	if req.ConversationId == "" && !*fresh && dirErr == nil {
+		req.ConversationId = convs.current(key, a.now())
+	}
 	resp, err := client.Process(ctx, connect.NewRequest(req))
 	if err != nil {
 		return err
+	}
+	if id := resp.Msg.GetConversationId(); id != "" && dirErr == nil {
+		if err := convs.remember(key, id, a.now()); err != nil {
+			fmt.Fprintf(a.env.Stderr, "homectl: conversation not kept: %v\n", err)
+		}
 	}
 	if a.json {
 		return printJSON(a.env.Stdout, resp.Msg)

@@ -91,7 +91,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	homes = home.NewService(postgres.NewHomeStore(pool), home.Options{Logger: logger, Disconnector: mqtt})
+	homeStore := postgres.NewHomeStore(pool)
+	homes = home.NewService(homeStore, home.Options{Logger: logger, Disconnector: mqtt})
 	entities := registry.New(postgres.NewRegistryStore(pool), registry.Options{Logger: logger})
 	instances, err := instance.New(postgres.NewInstanceStore(pool), instance.Options{Logger: logger, Registerer: reg})
 	if err != nil {
@@ -147,7 +148,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		Logger: logger, Registerer: reg, CommandTimeout: time.Duration(cfg.CommandTimeout), ParserName: "rules",
 		Conversations: conversations,
 		ContextWindow: cfg.ConversationWindow, ContextTTL: time.Duration(cfg.ConversationTTL),
-		Timers: timers, Pipelines: pipelines, Parsers: parsers,
+		Timers: timers, Pipelines: pipelines, Parsers: parsers, Policies: homeStore,
 	})
 	// Timers come back once the engine exists: those that ended while
 	// central was down finish now and run their commands through it.

@@ -24,6 +24,24 @@ type Home struct {
 	CreatedAt time.Time
 	// Enrolled reports whether an agent has enrolled for the home.
 	Enrolled bool
+	// SensitivePolicy is what voice devices may do with sensitive actions.
+	SensitivePolicy Policy
+}
+
+// Policy is what a home lets voice devices do with sensitive actions:
+// unlocking, opening garage doors, doors, gates and valves.
+type Policy string
+
+// Policies a home can choose.
+const (
+	PolicyAllow   Policy = "allow"   // run them (the default)
+	PolicyConfirm Policy = "confirm" // ask the device for a "yes" first
+	PolicyDeny    Policy = "deny"    // refuse them from voice devices
+)
+
+// Valid reports whether p is one of the policies.
+func (p Policy) Valid() bool {
+	return p == PolicyAllow || p == PolicyConfirm || p == PolicyDeny
 }
 
 // Device is a voice device registered to a home.
@@ -84,6 +102,10 @@ type Store interface {
 	// RevokeEnrollmentTokens marks the home's unused tokens used and returns
 	// how many, or ErrNotFound for the home.
 	RevokeEnrollmentTokens(ctx context.Context, ownerID, homeID string, now time.Time) (int, error)
+
+	// SetSensitivePolicy stores one of the owner's homes' policy, or
+	// returns ErrNotFound for the home.
+	SetSensitivePolicy(ctx context.Context, ownerID, homeID string, p Policy) error
 }
 
 // Disconnector drops live agent connections once their credentials are

@@ -10,6 +10,7 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
 )
@@ -197,6 +198,10 @@ func TestOtherOwnersHomeIsNotFound(t *testing.T) {
 			}},
 			{"ListDevices", func() error { _, err := e.svc.ListDevices(ctx, bob, target.homeID); return err }},
 			{"RevokeDevice", func() error { return e.svc.RevokeDevice(ctx, bob, target.homeID, dev.ID) }},
+			{"SetSensitivePolicy", func() error {
+				_, err := e.svc.SetSensitivePolicy(ctx, bob, target.homeID, home.PolicyAllow)
+				return err
+			}},
 		}
 		for _, c := range calls {
 			t.Run(target.name+"/"+c.name, func(t *testing.T) {
@@ -456,5 +461,32 @@ func TestRegisterDeviceRejects(t *testing.T) {
 				t.Fatalf("err = %v, want ErrInvalidInput", err)
 			}
 		})
+	}
+}
+
+func TestSensitivePolicy(t *testing.T) {
+	e := newEnv(t, home.Options{})
+	ctx := context.Background()
+	alice := newUser(t, e)
+	h := mustCreate(t, e, alice, "Alice's")
+	if h.SensitivePolicy != home.PolicyAllow {
+		t.Fatalf("new home's policy %q, want allow", h.SensitivePolicy)
+	}
+	got, err := e.svc.SetSensitivePolicy(ctx, alice, h.ID, home.PolicyConfirm)
+	if err != nil || got.SensitivePolicy != home.PolicyConfirm {
+		t.Fatalf("SetSensitivePolicy = %+v, %v", got, err)
+	}
+	if g, err := e.svc.Get(ctx, alice, h.ID); err != nil || g.SensitivePolicy != home.PolicyConfirm {
+		t.Fatalf("Get after set = %+v, %v", g, err)
+	}
+	// The engine reads it by home id alone.
+	if p, err := e.store.SensitivePolicy(ctx, h.ID); err != nil || p != intent.PolicyConfirm {
+		t.Fatalf("store policy = %q, %v", p, err)
+	}
+	if _, err := e.svc.SetSensitivePolicy(ctx, alice, h.ID, "sometimes"); !errors.Is(err, home.ErrInvalidInput) {
+		t.Fatalf("unknown policy: err = %v", err)
+	}
+	if g, _ := e.svc.Get(ctx, alice, h.ID); g.SensitivePolicy != home.PolicyConfirm {
+		t.Fatalf("a refused change changed the policy to %q", g.SensitivePolicy)
 	}
 }

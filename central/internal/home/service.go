@@ -133,7 +133,7 @@ func (s *Service) Create(ctx context.Context, ownerID, name string) (Home, error
 	if err != nil {
 		return Home{}, err
 	}
-	h, err := s.store.CreateHome(ctx, Home{ID: id, OwnerID: ownerID, Name: name, CreatedAt: s.opts.Now().UTC()}, s.opts.MaxHomesPerOwner)
+	h, err := s.store.CreateHome(ctx, Home{ID: id, OwnerID: ownerID, Name: name, CreatedAt: s.opts.Now().UTC(), SensitivePolicy: PolicyAllow}, s.opts.MaxHomesPerOwner)
 	if err != nil {
 		return Home{}, fmt.Errorf("create home: %w", err)
 	}
@@ -162,6 +162,21 @@ func (s *Service) Get(ctx context.Context, ownerID, homeID string) (Home, error)
 		return Home{}, fmt.Errorf("get home: %w", err)
 	}
 	return h, nil
+}
+
+// SetSensitivePolicy chooses what the voice devices of one of the owner's
+// homes may do with sensitive actions, and returns the home.
+func (s *Service) SetSensitivePolicy(ctx context.Context, ownerID, homeID string, p Policy) (Home, error) {
+	if !p.Valid() {
+		return Home{}, fmt.Errorf("%w: sensitive policy must be allow, confirm or deny", ErrInvalidInput)
+	}
+	if err := scoped(ownerID, homeID); err != nil {
+		return Home{}, fmt.Errorf("set sensitive policy: %w", err)
+	}
+	if err := s.store.SetSensitivePolicy(ctx, ownerID, homeID, p); err != nil {
+		return Home{}, fmt.Errorf("set sensitive policy: %w", err)
+	}
+	return s.Get(ctx, ownerID, homeID)
 }
 
 // Delete removes one of the owner's homes with its devices, agent and tokens.

@@ -14,6 +14,9 @@ type Turn struct {
 	Intent  Intent    `json:"intent"`
 	Targets []string  `json:"targets,omitempty"` // entity ids acted on or asked about
 	At      time.Time `json:"at"`
+	// Pending marks a sensitive action that waits for Device to say yes.
+	Pending bool   `json:"pending,omitempty"`
+	Device  string `json:"device,omitempty"`
 }
 
 // ConversationStore keeps the recent turns of each conversation of a home.

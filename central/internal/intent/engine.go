@@ -45,6 +45,9 @@ type Options struct {
 	// Parsers are the LLM and plugin parsers pipelines can use (the rules
 	// parser is NewEngine's).
 	Parsers Parsers
+	// Policies tells each home's policy for sensitive actions from voice
+	// devices; without it they are allowed.
+	Policies SensitivePolicies
 }
 
 // Engine processes sentences: parse → resolve → execute → answer.
@@ -114,6 +117,10 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		return resp, fmt.Errorf("home registry: %w", err)
 	}
 
+	if t, ok := e.pendingAction(ctx, req); ok {
+		return e.confirmed(ctx, req, reg, t, resp)
+	}
+
 	parsers, err := e.parserFor(ctx, req.HomeID)
 	if err != nil {
 		return resp, err
@@ -124,6 +131,12 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	resp.ParseDur = time.Since(t0)
 	resp.Parser, resp.LLMTokens = name, tokens.Total()
 	e.stage.WithLabelValues("parse").Observe(resp.ParseDur.Seconds())
+	if u, ok := asUnknown(err); ok {
+		// Understood what to do but not everything it names: acting on
+		// the rest would act on what nobody asked for.
+		resp.Intent, resp.ErrorCode, resp.Speech, resp.Unknown = u.Intent, CodeRefused, u.Speech(), u.Words
+		return resp, nil
+	}
 	if errors.Is(err, ErrNoIntent) {
 		resp.ErrorCode = CodeNoIntent
 		resp.Speech = "Sorry, I couldn't understand that"
@@ -158,7 +171,7 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	resp.ResolveDur = time.Since(t1)
 	e.stage.WithLabelValues("resolve").Observe(resp.ResolveDur.Seconds())
 	if fail != nil {
-		resp.ErrorCode, resp.Speech = fail.code, fail.speech
+		resp.ErrorCode, resp.Speech, resp.Unknown = fail.code, fail.speech, fail.unknown
 		return resp, nil
 	}
 
@@ -196,6 +209,35 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		resp.Speech = "Sorry, none of those devices can do that"
 		return resp, nil
 	}
+	if ok, err := e.sensitiveGate(ctx, req, reg, in, acted, calls, &resp); !ok || err != nil {
+		return resp, err
+	}
+	return e.act(ctx, req, reg, in, calls, acted, resp)
+}
+
+// confirmed runs a sensitive action the device has just said yes to, on
+// the entities it was asked for that the home still has.
+func (e *Engine) confirmed(ctx context.Context, req Request, reg *Registry, t Turn, resp Response) (Response, error) {
+	resp.Intent = t.Intent
+	var idx []int
+	for _, id := range t.Targets {
+		if i, ok := reg.entityByID[id]; ok {
+			idx = append(idx, i)
+		}
+	}
+	calls, acted, err := buildCalls(reg, t.Intent, idx)
+	if err != nil {
+		return resp, err
+	}
+	if len(calls) == 0 {
+		resp.ErrorCode, resp.Speech = CodeNoMatch, "Sorry, none of those devices can do that"
+		return resp, nil
+	}
+	return e.act(ctx, req, reg, t.Intent, calls, acted, resp)
+}
+
+// act executes the calls and answers.
+func (e *Engine) act(ctx context.Context, req Request, reg *Registry, in Intent, calls []*homeplanev1.ServiceCall, acted []int, resp Response) (Response, error) {
 	resp.Executed = calls
 	resp.Targets = targetList(reg, acted, nil)
 
@@ -240,10 +282,10 @@ func (e *Engine) targets(reg *Registry, in Intent) ([]int, *failure) {
 		if i, ok := reg.entityByID["todo.shopping_list"]; ok {
 			return []int{i}, nil
 		}
-		return nil, &failure{CodeNoMatch, "Sorry, there is no shopping list in this home"}
+		return nil, &failure{code: CodeNoMatch, speech: "Sorry, there is no shopping list in this home"}
 	}
 	if _, known := intentDomains[in.Name]; !known && in.Name != "HassGetState" {
-		return nil, &failure{CodeFailed, "Sorry, I can't do that yet"}
+		return nil, &failure{code: CodeFailed, speech: "Sorry, I can't do that yet"}
 	}
 	return resolve(reg, in)
 }

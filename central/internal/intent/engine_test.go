@@ -67,7 +67,7 @@ func TestEngineProcess(t *testing.T) {
 		{name: "lock", text: "lock the front door", wantSpeech: "Locked",
 			wantCalls: []*homeplanev1.ServiceCall{{Domain: "lock", Service: "lock", EntityIds: []string{"lock.front_door"}}}},
 		{name: "unknown device", text: "turn on the disco ball", wantCode: intent.CodeNoIntent},
-		{name: "unknown area", text: "turn off the lights in the garage", wantCode: intent.CodeNoMatch},
+		{name: "unknown area", text: "turn off the lights in the garage", wantCode: intent.CodeRefused},
 		{name: "ambiguous name", text: "turn on the lamp", wantCode: intent.CodeAmbiguous},
 		{name: "offline", text: "turn off the kitchen lights", execErr: fmt.Errorf("publish: %w", intent.ErrHomeOffline),
 			wantCode: intent.CodeHomeOffline, wantSpeech: "Your home is offline right now"},
@@ -75,7 +75,7 @@ func TestEngineProcess(t *testing.T) {
 		{name: "in here", text: "turn off the lights in here", area: "Living Room", wantSpeech: "Turned off the lights",
 			wantCalls: []*homeplanev1.ServiceCall{{Domain: "light", Service: "turn_off", EntityIds: []string{"light.lamp_living", "light.living_spot"}}}},
 		{name: "state question", text: "is the front door locked", wantSpeech: "No, unlocked"},
-		{name: "no lights there", text: "turn on the lights in the hall", wantCode: intent.CodeNoMatch},
+		{name: "no lights there", text: "turn on the lights in the hall", wantCode: intent.CodeRefused},
 		{name: "nonsense", text: "purple monkey dishwasher", wantCode: intent.CodeNoIntent},
 	}
 	for _, tt := range tests {

@@ -3,6 +3,7 @@ package intent
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -69,4 +70,14 @@ func slug(s string) string {
 		return "unnamed"
 	}
 	return s
+}
+
+// LoadFixtureFile is LoadFixtures on a file.
+func LoadFixtureFile(path string) (*Registry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open fixtures: %w", err)
+	}
+	defer f.Close()
+	return LoadFixtures(f)
 }

@@ -122,7 +122,10 @@ type Response struct {
 	ErrorCode      string
 	Executed       []*homeplanev1.ServiceCall
 	Result         *homeplanev1.Result
-	Parser         string
+	// Unknown are the words of a refused sentence that named nothing in
+	// the home ("garden", "side door").
+	Unknown string
+	Parser  string
 	// LLMTokens is what a language model spent understanding the text.
 	LLMTokens  int64
 	ParseDur   time.Duration

@@ -16,6 +16,9 @@ const NameAll = "all"
 // failure is a resolution outcome the engine answers with instead of acting.
 type failure struct {
 	code, speech string
+	// unknown are the words that named nothing in the home, for the audit
+	// record of a refusal.
+	unknown string
 }
 
 // intentDomains lists the domains an intent can act on; intents not listed
@@ -62,7 +65,7 @@ func resolve(reg *Registry, in Intent) ([]int, *failure) {
 	if areaName != "" {
 		a, ok := reg.AreaByName(areaName)
 		if !ok {
-			return nil, &failure{CodeNoMatch, fmt.Sprintf("Sorry, I am not aware of any area called %s", areaName)}
+			return nil, &failure{CodeRefused, fmt.Sprintf("Sorry, I am not aware of any area called %s", areaName), areaName}
 		}
 		area = a
 	}
@@ -70,7 +73,7 @@ func resolve(reg *Registry, in Intent) ([]int, *failure) {
 	if floorName != "" {
 		f, ok := reg.FloorByName(floorName)
 		if !ok {
-			return nil, &failure{CodeNoMatch, fmt.Sprintf("Sorry, I am not aware of any floor called %s", floorName)}
+			return nil, &failure{CodeRefused, fmt.Sprintf("Sorry, I am not aware of any floor called %s", floorName), floorName}
 		}
 		floor = f
 	}
@@ -80,7 +83,7 @@ func resolve(reg *Registry, in Intent) ([]int, *failure) {
 	if byName {
 		cands = slices.Clone(reg.EntitiesNamed(name))
 		if len(cands) == 0 {
-			return nil, &failure{CodeNoMatch, fmt.Sprintf("Sorry, I am not aware of any device called %s", name)}
+			return nil, &failure{CodeRefused, fmt.Sprintf("Sorry, I am not aware of any device called %s", name), name}
 		}
 	} else {
 		cands = reg.candidates(area, floor, domain)
@@ -116,15 +119,18 @@ func resolve(reg *Registry, in Intent) ([]int, *failure) {
 		}
 	}
 	if len(cands) == 0 {
-		return nil, &failure{CodeNoMatch, noMatchSpeech(in, name, byName, area, floor)}
+		speech, what := noMatchSpeech(in, name, byName, area, floor)
+		return nil, &failure{CodeRefused, speech, what}
 	}
 	if byName && len(cands) > 1 && !isQuery(in.Name) {
-		return nil, &failure{CodeAmbiguous, ambiguousSpeech(reg, name, cands)}
+		return nil, &failure{code: CodeAmbiguous, speech: ambiguousSpeech(reg, name, cands)}
 	}
 	return cands, nil
 }
 
-func noMatchSpeech(in Intent, name string, byName bool, area *homeplanev1.Area, floor *homeplanev1.Floor) string {
+// noMatchSpeech words a search that found nothing and returns what was
+// not found ("fan in the Kitchen").
+func noMatchSpeech(in Intent, name string, byName bool, area *homeplanev1.Area, floor *homeplanev1.Floor) (speech, what string) {
 	where := ""
 	switch {
 	case area != nil:
@@ -133,9 +139,9 @@ func noMatchSpeech(in Intent, name string, byName bool, area *homeplanev1.Area, 
 		where = " on the " + floor.GetName()
 	}
 	if byName {
-		return fmt.Sprintf("Sorry, I am not aware of any device called %s%s", name, where)
+		return fmt.Sprintf("Sorry, I am not aware of any device called %s%s", name, where), name + where
 	}
-	what := "device"
+	what = "device"
 	if c := in.Slot("device_class"); c != "" {
 		what = strings.ReplaceAll(c, "_", " ")
 	} else if d := in.Slot("domain"); d != "" {
@@ -143,7 +149,7 @@ func noMatchSpeech(in Intent, name string, byName bool, area *homeplanev1.Area, 
 	} else if ds := intentDomains[in.Name]; len(ds) > 0 && len(ds) < 3 {
 		what = domainNoun(ds[0], false)
 	}
-	return fmt.Sprintf("Sorry, I am not aware of any %s%s", what, where)
+	return fmt.Sprintf("Sorry, I am not aware of any %s%s", what, where), what + where
 }
 
 func ambiguousSpeech(reg *Registry, name string, cands []int) string {
@@ -189,7 +195,7 @@ var ErrUnresolved = errors.New("not resolved")
 // ResolveError says why an intent's slots could not be resolved, in the
 // words the engine would answer with.
 type ResolveError struct {
-	Code   string // CodeNoMatch or CodeAmbiguous
+	Code   string // CodeRefused or CodeAmbiguous
 	Speech string
 }
 

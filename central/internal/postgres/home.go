@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/intent"
 )
 
 // HomeStore keeps homes, devices, enrollment tokens and agents. Every
@@ -24,12 +25,44 @@ var _ home.Store = (*HomeStore)(nil)
 func NewHomeStore(pool *pgxpool.Pool) *HomeStore { return &HomeStore{pool: pool} }
 
 const homeColumns = `h.id, h.owner_id, h.name, h.created_at,
-	EXISTS (SELECT 1 FROM agents a WHERE a.home_id = h.id)`
+	EXISTS (SELECT 1 FROM agents a WHERE a.home_id = h.id), h.sensitive_policy`
 
 func scanHome(row pgx.Row) (home.Home, error) {
 	var h home.Home
-	err := row.Scan(&h.ID, &h.OwnerID, &h.Name, &h.CreatedAt, &h.Enrolled)
+	err := row.Scan(&h.ID, &h.OwnerID, &h.Name, &h.CreatedAt, &h.Enrolled, &h.SensitivePolicy)
 	return h, err
+}
+
+// SetSensitivePolicy implements home.Store.
+func (s *HomeStore) SetSensitivePolicy(ctx context.Context, ownerID, homeID string, p home.Policy) error {
+	tag, err := s.pool.Exec(ctx, "UPDATE homes SET sensitive_policy = $3 WHERE id = $2 AND owner_id = $1", ownerID, homeID, string(p))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return home.ErrNotFound
+	}
+	return nil
+}
+
+var _ intent.SensitivePolicies = (*HomeStore)(nil)
+
+// SensitivePolicy implements intent.SensitivePolicies: the policy of any
+// home, for the engine. A home that does not exist allows, as it can have
+// no devices.
+func (s *HomeStore) SensitivePolicy(ctx context.Context, homeID string) (intent.SensitivePolicy, error) {
+	if !isHomeUUID(homeID) {
+		return intent.PolicyAllow, nil
+	}
+	var p string
+	err := s.pool.QueryRow(ctx, "SELECT sensitive_policy FROM homes WHERE id = $1", homeID).Scan(&p)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return intent.PolicyAllow, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("load sensitive policy: %w", err)
+	}
+	return intent.SensitivePolicy(p), nil
 }
 
 // CreateHome implements home.Store.

@@ -50,6 +50,11 @@ func homeProto(h home.Home, presence Presence) *homeplanev1.Home {
 		CreatedAt: timestamp(h.CreatedAt),
 		Enrolled:  h.Enrolled,
 	}
+	for wire, hp := range sensitivePolicies {
+		if hp == h.SensitivePolicy {
+			p.SensitivePolicy = wire
+		}
+	}
 	if presence != nil {
 		p.Online = presence.Online(h.ID)
 		if seen, ok := presence.LastSeen(h.ID); ok {

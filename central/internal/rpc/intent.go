@@ -26,6 +26,7 @@ const (
 	outcomeFailed   = "failed"   // the engine answered, without success (error_code says why)
 	outcomeError    = "error"    // the engine returned an error
 	outcomeRejected = "rejected" // refused before the engine: bad input or not the caller's home
+	outcomeRefused  = "refused"  // the engine would not act: unknown names or the home's policy
 )
 
 // auditKindIntent is the audit record kind of a Process call.
@@ -74,6 +75,11 @@ func (i *intentService) Process(ctx context.Context, req *connect.Request[homepl
 	case err != nil:
 		rec.Outcome, rec.Error = outcomeError, err.Error()
 		return nil, i.audited(ctx, rec, start, err)
+	case resp.ErrorCode == intent.CodeRefused:
+		rec.Outcome, rec.Error = outcomeRefused, "sensitive action not allowed by the home's policy"
+		if resp.Unknown != "" {
+			rec.Error = "unknown: " + resp.Unknown
+		}
 	case !resp.Success:
 		rec.Outcome, rec.Error = outcomeFailed, resp.ErrorCode
 	default:

@@ -84,7 +84,8 @@ func TestProcessAuditsFailures(t *testing.T) {
 	}{
 		{"engine error", intent.Response{Parser: "rules"}, errors.New("registry: connection reset"), connect.CodeInternal, outcomeError},
 		{"engine timeout", intent.Response{}, fmt.Errorf("execute: %w", context.DeadlineExceeded), connect.CodeDeadlineExceeded, outcomeError},
-		{"no match", intent.Response{Speech: "Sorry, I am not aware of any device called garage", ErrorCode: intent.CodeNoMatch}, nil, 0, outcomeFailed},
+		{"no match", intent.Response{Speech: "Sorry, none of those devices can do that", ErrorCode: intent.CodeNoMatch}, nil, 0, outcomeFailed},
+		{"unknown name", intent.Response{Speech: "Sorry, I am not aware of any device called garage", ErrorCode: intent.CodeRefused, Unknown: "garage"}, nil, 0, outcomeRefused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,7 +94,7 @@ func TestProcessAuditsFailures(t *testing.T) {
 			resp, err := e.clients(connect.WithGRPC()).intent.Process(context.Background(), as(e.deviceToken, processMsg("open the garage", "")))
 			if tt.wantCode != 0 {
 				wantCode(t, err, tt.wantCode)
-			} else if err != nil || resp.Msg.GetSuccess() || resp.Msg.GetErrorCode() != intent.CodeNoMatch {
+			} else if err != nil || resp.Msg.GetSuccess() || resp.Msg.GetErrorCode() != tt.resp.ErrorCode {
 				t.Fatalf("got %v, %v", resp, err)
 			}
 			recs := e.auditor.Records()
@@ -102,6 +103,9 @@ func TestProcessAuditsFailures(t *testing.T) {
 			}
 			if recs[0].Outcome != tt.wantOutcome || recs[0].Error == "" || recs[0].TotalUS < 0 {
 				t.Errorf("audit record %+v", recs[0])
+			}
+			if tt.resp.Unknown != "" && recs[0].Error != "unknown: "+tt.resp.Unknown {
+				t.Errorf("refusal audited without its unknown words: %q", recs[0].Error)
 			}
 		})
 	}

@@ -51,6 +51,7 @@ type Homes interface {
 	AuthenticateDevice(ctx context.Context, token string) (home.Device, error)
 	RevokeAgent(ctx context.Context, ownerID, homeID string) error
 	RevokeEnrollmentTokens(ctx context.Context, ownerID, homeID string) (int, error)
+	SetSensitivePolicy(ctx context.Context, ownerID, homeID string, p home.Policy) (home.Home, error)
 }
 
 // Entities is what rpc needs from the entity registry (registry.Store).

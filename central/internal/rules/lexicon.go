@@ -42,9 +42,9 @@ var nouns = func() *lexNode {
 		}
 	}
 	add(class{domain: "light"}, "light", "lights", "lamp", "lamps", "lighting", "lightbulb", "lightbulbs",
-		"light bulb", "light bulbs", "bulb", "bulbs", "ceiling light", "ceiling lights")
+		"light bulb", "light bulbs", "bulb", "bulbs")
 	add(class{domain: "switch"}, "switch", "switches", "outlet", "outlets", "socket", "sockets", "plug switch")
-	add(class{domain: "fan"}, "fan", "fans", "ceiling fans")
+	add(class{domain: "fan"}, "fan", "fans")
 	add(class{domain: "lock"}, "lock", "locks", "door lock", "door locks")
 	add(class{door: true}, "door", "doors")
 	add(class{window: true}, "window", "windows")

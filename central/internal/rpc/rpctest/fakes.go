@@ -587,3 +587,19 @@ func (p *Pipelines) SetPipeline(_ context.Context, homeID string, pl intent.Pipe
 	p.m[homeID] = pl
 	return nil
 }
+
+// SetSensitivePolicy implements rpc.Homes.
+func (f *Homes) SetSensitivePolicy(_ context.Context, ownerID, homeID string, p home.Policy) (home.Home, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return home.Home{}, f.fail
+	}
+	h, err := f.owned(ownerID, homeID)
+	if err != nil {
+		return home.Home{}, err
+	}
+	h.SensitivePolicy = p
+	f.homes[homeID] = h
+	return h, nil
+}

@@ -23,6 +23,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SensitivePolicy is what a home lets voice devices do with sensitive
+// actions. The home's owner, through a user token, is not bound by it.
+type SensitivePolicy int32
+
+const (
+	SensitivePolicy_SENSITIVE_POLICY_UNSPECIFIED SensitivePolicy = 0
+	// Run them like any other action (the default).
+	SensitivePolicy_SENSITIVE_POLICY_ALLOW SensitivePolicy = 1
+	// Ask first: the device must answer "yes" in the same conversation
+	// within 30 seconds.
+	SensitivePolicy_SENSITIVE_POLICY_CONFIRM SensitivePolicy = 2
+	// Refuse them from voice devices; refusals are audited.
+	SensitivePolicy_SENSITIVE_POLICY_DENY SensitivePolicy = 3
+)
+
+// Enum value maps for SensitivePolicy.
+var (
+	SensitivePolicy_name = map[int32]string{
+		0: "SENSITIVE_POLICY_UNSPECIFIED",
+		1: "SENSITIVE_POLICY_ALLOW",
+		2: "SENSITIVE_POLICY_CONFIRM",
+		3: "SENSITIVE_POLICY_DENY",
+	}
+	SensitivePolicy_value = map[string]int32{
+		"SENSITIVE_POLICY_UNSPECIFIED": 0,
+		"SENSITIVE_POLICY_ALLOW":       1,
+		"SENSITIVE_POLICY_CONFIRM":     2,
+		"SENSITIVE_POLICY_DENY":        3,
+	}
+)
+
+func (x SensitivePolicy) Enum() *SensitivePolicy {
+	p := new(SensitivePolicy)
+	*p = x
+	return p
+}
+
+func (x SensitivePolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SensitivePolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_homeplane_v1_home_proto_enumTypes[0].Descriptor()
+}
+
+func (SensitivePolicy) Type() protoreflect.EnumType {
+	return &file_homeplane_v1_home_proto_enumTypes[0]
+}
+
+func (x SensitivePolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SensitivePolicy.Descriptor instead.
+func (SensitivePolicy) EnumDescriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{0}
+}
+
 type InstanceAction int32
 
 const (
@@ -68,11 +126,11 @@ func (x InstanceAction) String() string {
 }
 
 func (InstanceAction) Descriptor() protoreflect.EnumDescriptor {
-	return file_homeplane_v1_home_proto_enumTypes[0].Descriptor()
+	return file_homeplane_v1_home_proto_enumTypes[1].Descriptor()
 }
 
 func (InstanceAction) Type() protoreflect.EnumType {
-	return &file_homeplane_v1_home_proto_enumTypes[0]
+	return &file_homeplane_v1_home_proto_enumTypes[1]
 }
 
 func (x InstanceAction) Number() protoreflect.EnumNumber {
@@ -81,7 +139,103 @@ func (x InstanceAction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InstanceAction.Descriptor instead.
 func (InstanceAction) EnumDescriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{1}
+}
+
+type SetSensitivePolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HomeId        string                 `protobuf:"bytes,1,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
+	Policy        SensitivePolicy        `protobuf:"varint,2,opt,name=policy,proto3,enum=homeplane.v1.SensitivePolicy" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSensitivePolicyRequest) Reset() {
+	*x = SetSensitivePolicyRequest{}
+	mi := &file_homeplane_v1_home_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSensitivePolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSensitivePolicyRequest) ProtoMessage() {}
+
+func (x *SetSensitivePolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_home_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSensitivePolicyRequest.ProtoReflect.Descriptor instead.
+func (*SetSensitivePolicyRequest) Descriptor() ([]byte, []int) {
 	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SetSensitivePolicyRequest) GetHomeId() string {
+	if x != nil {
+		return x.HomeId
+	}
+	return ""
+}
+
+func (x *SetSensitivePolicyRequest) GetPolicy() SensitivePolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return SensitivePolicy_SENSITIVE_POLICY_UNSPECIFIED
+}
+
+type SetSensitivePolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Home          *Home                  `protobuf:"bytes,1,opt,name=home,proto3" json:"home,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSensitivePolicyResponse) Reset() {
+	*x = SetSensitivePolicyResponse{}
+	mi := &file_homeplane_v1_home_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSensitivePolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSensitivePolicyResponse) ProtoMessage() {}
+
+func (x *SetSensitivePolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_home_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSensitivePolicyResponse.ProtoReflect.Descriptor instead.
+func (*SetSensitivePolicyResponse) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SetSensitivePolicyResponse) GetHome() *Home {
+	if x != nil {
+		return x.Home
+	}
+	return nil
 }
 
 type Home struct {
@@ -93,14 +247,16 @@ type Home struct {
 	Online   bool                   `protobuf:"varint,4,opt,name=online,proto3" json:"online,omitempty"`
 	LastSeen *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	// Whether an agent has enrolled for this home.
-	Enrolled      bool `protobuf:"varint,6,opt,name=enrolled,proto3" json:"enrolled,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Enrolled bool `protobuf:"varint,6,opt,name=enrolled,proto3" json:"enrolled,omitempty"`
+	// What voice devices may do with sensitive actions.
+	SensitivePolicy SensitivePolicy `protobuf:"varint,7,opt,name=sensitive_policy,json=sensitivePolicy,proto3,enum=homeplane.v1.SensitivePolicy" json:"sensitive_policy,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Home) Reset() {
 	*x = Home{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[0]
+	mi := &file_homeplane_v1_home_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -112,7 +268,7 @@ func (x *Home) String() string {
 func (*Home) ProtoMessage() {}
 
 func (x *Home) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[0]
+	mi := &file_homeplane_v1_home_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -125,7 +281,7 @@ func (x *Home) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Home.ProtoReflect.Descriptor instead.
 func (*Home) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{0}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Home) GetId() string {
@@ -170,6 +326,13 @@ func (x *Home) GetEnrolled() bool {
 	return false
 }
 
+func (x *Home) GetSensitivePolicy() SensitivePolicy {
+	if x != nil {
+		return x.SensitivePolicy
+	}
+	return SensitivePolicy_SENSITIVE_POLICY_UNSPECIFIED
+}
+
 type Device struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -185,7 +348,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[1]
+	mi := &file_homeplane_v1_home_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -197,7 +360,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[1]
+	mi := &file_homeplane_v1_home_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -210,7 +373,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{1}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Device) GetId() string {
@@ -264,7 +427,7 @@ type CreateHomeRequest struct {
 
 func (x *CreateHomeRequest) Reset() {
 	*x = CreateHomeRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[2]
+	mi := &file_homeplane_v1_home_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +439,7 @@ func (x *CreateHomeRequest) String() string {
 func (*CreateHomeRequest) ProtoMessage() {}
 
 func (x *CreateHomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[2]
+	mi := &file_homeplane_v1_home_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +452,7 @@ func (x *CreateHomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateHomeRequest.ProtoReflect.Descriptor instead.
 func (*CreateHomeRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{2}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateHomeRequest) GetName() string {
@@ -308,7 +471,7 @@ type CreateHomeResponse struct {
 
 func (x *CreateHomeResponse) Reset() {
 	*x = CreateHomeResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[3]
+	mi := &file_homeplane_v1_home_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -320,7 +483,7 @@ func (x *CreateHomeResponse) String() string {
 func (*CreateHomeResponse) ProtoMessage() {}
 
 func (x *CreateHomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[3]
+	mi := &file_homeplane_v1_home_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -333,7 +496,7 @@ func (x *CreateHomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateHomeResponse.ProtoReflect.Descriptor instead.
 func (*CreateHomeResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{3}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateHomeResponse) GetHome() *Home {
@@ -351,7 +514,7 @@ type ListHomesRequest struct {
 
 func (x *ListHomesRequest) Reset() {
 	*x = ListHomesRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[4]
+	mi := &file_homeplane_v1_home_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -363,7 +526,7 @@ func (x *ListHomesRequest) String() string {
 func (*ListHomesRequest) ProtoMessage() {}
 
 func (x *ListHomesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[4]
+	mi := &file_homeplane_v1_home_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -376,7 +539,7 @@ func (x *ListHomesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHomesRequest.ProtoReflect.Descriptor instead.
 func (*ListHomesRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{4}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{6}
 }
 
 type ListHomesResponse struct {
@@ -388,7 +551,7 @@ type ListHomesResponse struct {
 
 func (x *ListHomesResponse) Reset() {
 	*x = ListHomesResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[5]
+	mi := &file_homeplane_v1_home_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +563,7 @@ func (x *ListHomesResponse) String() string {
 func (*ListHomesResponse) ProtoMessage() {}
 
 func (x *ListHomesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[5]
+	mi := &file_homeplane_v1_home_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +576,7 @@ func (x *ListHomesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHomesResponse.ProtoReflect.Descriptor instead.
 func (*ListHomesResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{5}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListHomesResponse) GetHomes() []*Home {
@@ -432,7 +595,7 @@ type GetHomeRequest struct {
 
 func (x *GetHomeRequest) Reset() {
 	*x = GetHomeRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[6]
+	mi := &file_homeplane_v1_home_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +607,7 @@ func (x *GetHomeRequest) String() string {
 func (*GetHomeRequest) ProtoMessage() {}
 
 func (x *GetHomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[6]
+	mi := &file_homeplane_v1_home_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +620,7 @@ func (x *GetHomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHomeRequest.ProtoReflect.Descriptor instead.
 func (*GetHomeRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{6}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetHomeRequest) GetHomeId() string {
@@ -476,7 +639,7 @@ type GetHomeResponse struct {
 
 func (x *GetHomeResponse) Reset() {
 	*x = GetHomeResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[7]
+	mi := &file_homeplane_v1_home_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +651,7 @@ func (x *GetHomeResponse) String() string {
 func (*GetHomeResponse) ProtoMessage() {}
 
 func (x *GetHomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[7]
+	mi := &file_homeplane_v1_home_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +664,7 @@ func (x *GetHomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHomeResponse.ProtoReflect.Descriptor instead.
 func (*GetHomeResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{7}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetHomeResponse) GetHome() *Home {
@@ -520,7 +683,7 @@ type DeleteHomeRequest struct {
 
 func (x *DeleteHomeRequest) Reset() {
 	*x = DeleteHomeRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[8]
+	mi := &file_homeplane_v1_home_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +695,7 @@ func (x *DeleteHomeRequest) String() string {
 func (*DeleteHomeRequest) ProtoMessage() {}
 
 func (x *DeleteHomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[8]
+	mi := &file_homeplane_v1_home_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +708,7 @@ func (x *DeleteHomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteHomeRequest.ProtoReflect.Descriptor instead.
 func (*DeleteHomeRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{8}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteHomeRequest) GetHomeId() string {
@@ -563,7 +726,7 @@ type DeleteHomeResponse struct {
 
 func (x *DeleteHomeResponse) Reset() {
 	*x = DeleteHomeResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[9]
+	mi := &file_homeplane_v1_home_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -575,7 +738,7 @@ func (x *DeleteHomeResponse) String() string {
 func (*DeleteHomeResponse) ProtoMessage() {}
 
 func (x *DeleteHomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[9]
+	mi := &file_homeplane_v1_home_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -588,7 +751,7 @@ func (x *DeleteHomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteHomeResponse.ProtoReflect.Descriptor instead.
 func (*DeleteHomeResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{9}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{11}
 }
 
 type CreateEnrollmentTokenRequest struct {
@@ -602,7 +765,7 @@ type CreateEnrollmentTokenRequest struct {
 
 func (x *CreateEnrollmentTokenRequest) Reset() {
 	*x = CreateEnrollmentTokenRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[10]
+	mi := &file_homeplane_v1_home_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +777,7 @@ func (x *CreateEnrollmentTokenRequest) String() string {
 func (*CreateEnrollmentTokenRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[10]
+	mi := &file_homeplane_v1_home_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +790,7 @@ func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{10}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateEnrollmentTokenRequest) GetHomeId() string {
@@ -655,7 +818,7 @@ type CreateEnrollmentTokenResponse struct {
 
 func (x *CreateEnrollmentTokenResponse) Reset() {
 	*x = CreateEnrollmentTokenResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[11]
+	mi := &file_homeplane_v1_home_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +830,7 @@ func (x *CreateEnrollmentTokenResponse) String() string {
 func (*CreateEnrollmentTokenResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[11]
+	mi := &file_homeplane_v1_home_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +843,7 @@ func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{11}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateEnrollmentTokenResponse) GetToken() string {
@@ -706,7 +869,7 @@ type RevokeAgentRequest struct {
 
 func (x *RevokeAgentRequest) Reset() {
 	*x = RevokeAgentRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[12]
+	mi := &file_homeplane_v1_home_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -718,7 +881,7 @@ func (x *RevokeAgentRequest) String() string {
 func (*RevokeAgentRequest) ProtoMessage() {}
 
 func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[12]
+	mi := &file_homeplane_v1_home_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -731,7 +894,7 @@ func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{12}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RevokeAgentRequest) GetHomeId() string {
@@ -749,7 +912,7 @@ type RevokeAgentResponse struct {
 
 func (x *RevokeAgentResponse) Reset() {
 	*x = RevokeAgentResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[13]
+	mi := &file_homeplane_v1_home_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +924,7 @@ func (x *RevokeAgentResponse) String() string {
 func (*RevokeAgentResponse) ProtoMessage() {}
 
 func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[13]
+	mi := &file_homeplane_v1_home_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +937,7 @@ func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAgentResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{13}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{15}
 }
 
 type RevokeEnrollmentTokensRequest struct {
@@ -786,7 +949,7 @@ type RevokeEnrollmentTokensRequest struct {
 
 func (x *RevokeEnrollmentTokensRequest) Reset() {
 	*x = RevokeEnrollmentTokensRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[14]
+	mi := &file_homeplane_v1_home_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +961,7 @@ func (x *RevokeEnrollmentTokensRequest) String() string {
 func (*RevokeEnrollmentTokensRequest) ProtoMessage() {}
 
 func (x *RevokeEnrollmentTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[14]
+	mi := &file_homeplane_v1_home_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +974,7 @@ func (x *RevokeEnrollmentTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeEnrollmentTokensRequest.ProtoReflect.Descriptor instead.
 func (*RevokeEnrollmentTokensRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{14}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RevokeEnrollmentTokensRequest) GetHomeId() string {
@@ -831,7 +994,7 @@ type RevokeEnrollmentTokensResponse struct {
 
 func (x *RevokeEnrollmentTokensResponse) Reset() {
 	*x = RevokeEnrollmentTokensResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[15]
+	mi := &file_homeplane_v1_home_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +1006,7 @@ func (x *RevokeEnrollmentTokensResponse) String() string {
 func (*RevokeEnrollmentTokensResponse) ProtoMessage() {}
 
 func (x *RevokeEnrollmentTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[15]
+	mi := &file_homeplane_v1_home_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +1019,7 @@ func (x *RevokeEnrollmentTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeEnrollmentTokensResponse.ProtoReflect.Descriptor instead.
 func (*RevokeEnrollmentTokensResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{15}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RevokeEnrollmentTokensResponse) GetRevoked() int32 {
@@ -878,7 +1041,7 @@ type RegisterDeviceRequest struct {
 
 func (x *RegisterDeviceRequest) Reset() {
 	*x = RegisterDeviceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[16]
+	mi := &file_homeplane_v1_home_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1053,7 @@ func (x *RegisterDeviceRequest) String() string {
 func (*RegisterDeviceRequest) ProtoMessage() {}
 
 func (x *RegisterDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[16]
+	mi := &file_homeplane_v1_home_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1066,7 @@ func (x *RegisterDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RegisterDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{16}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RegisterDeviceRequest) GetHomeId() string {
@@ -938,7 +1101,7 @@ type RegisterDeviceResponse struct {
 
 func (x *RegisterDeviceResponse) Reset() {
 	*x = RegisterDeviceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[17]
+	mi := &file_homeplane_v1_home_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1113,7 @@ func (x *RegisterDeviceResponse) String() string {
 func (*RegisterDeviceResponse) ProtoMessage() {}
 
 func (x *RegisterDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[17]
+	mi := &file_homeplane_v1_home_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1126,7 @@ func (x *RegisterDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RegisterDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{17}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RegisterDeviceResponse) GetDevice() *Device {
@@ -989,7 +1152,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[18]
+	mi := &file_homeplane_v1_home_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1001,7 +1164,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[18]
+	mi := &file_homeplane_v1_home_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1014,7 +1177,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{18}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListDevicesRequest) GetHomeId() string {
@@ -1033,7 +1196,7 @@ type ListDevicesResponse struct {
 
 func (x *ListDevicesResponse) Reset() {
 	*x = ListDevicesResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[19]
+	mi := &file_homeplane_v1_home_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1208,7 @@ func (x *ListDevicesResponse) String() string {
 func (*ListDevicesResponse) ProtoMessage() {}
 
 func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[19]
+	mi := &file_homeplane_v1_home_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1221,7 @@ func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
 func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{19}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListDevicesResponse) GetDevices() []*Device {
@@ -1078,7 +1241,7 @@ type RevokeDeviceRequest struct {
 
 func (x *RevokeDeviceRequest) Reset() {
 	*x = RevokeDeviceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[20]
+	mi := &file_homeplane_v1_home_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1253,7 @@ func (x *RevokeDeviceRequest) String() string {
 func (*RevokeDeviceRequest) ProtoMessage() {}
 
 func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[20]
+	mi := &file_homeplane_v1_home_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1266,7 @@ func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{20}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RevokeDeviceRequest) GetHomeId() string {
@@ -1128,7 +1291,7 @@ type RevokeDeviceResponse struct {
 
 func (x *RevokeDeviceResponse) Reset() {
 	*x = RevokeDeviceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[21]
+	mi := &file_homeplane_v1_home_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1303,7 @@ func (x *RevokeDeviceResponse) String() string {
 func (*RevokeDeviceResponse) ProtoMessage() {}
 
 func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[21]
+	mi := &file_homeplane_v1_home_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1316,7 @@ func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{21}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{23}
 }
 
 type ListEntitiesRequest struct {
@@ -1165,7 +1328,7 @@ type ListEntitiesRequest struct {
 
 func (x *ListEntitiesRequest) Reset() {
 	*x = ListEntitiesRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[22]
+	mi := &file_homeplane_v1_home_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1340,7 @@ func (x *ListEntitiesRequest) String() string {
 func (*ListEntitiesRequest) ProtoMessage() {}
 
 func (x *ListEntitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[22]
+	mi := &file_homeplane_v1_home_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1353,7 @@ func (x *ListEntitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListEntitiesRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{22}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListEntitiesRequest) GetHomeId() string {
@@ -1212,7 +1375,7 @@ type ListEntitiesResponse struct {
 
 func (x *ListEntitiesResponse) Reset() {
 	*x = ListEntitiesResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[23]
+	mi := &file_homeplane_v1_home_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1387,7 @@ func (x *ListEntitiesResponse) String() string {
 func (*ListEntitiesResponse) ProtoMessage() {}
 
 func (x *ListEntitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[23]
+	mi := &file_homeplane_v1_home_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1400,7 @@ func (x *ListEntitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListEntitiesResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{23}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListEntitiesResponse) GetEntities() []*Entity {
@@ -1300,7 +1463,7 @@ type Instance struct {
 
 func (x *Instance) Reset() {
 	*x = Instance{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[24]
+	mi := &file_homeplane_v1_home_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1475,7 @@ func (x *Instance) String() string {
 func (*Instance) ProtoMessage() {}
 
 func (x *Instance) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[24]
+	mi := &file_homeplane_v1_home_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1488,7 @@ func (x *Instance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Instance.ProtoReflect.Descriptor instead.
 func (*Instance) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{24}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Instance) GetState() string {
@@ -1457,7 +1620,7 @@ type InstanceOperation struct {
 
 func (x *InstanceOperation) Reset() {
 	*x = InstanceOperation{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[25]
+	mi := &file_homeplane_v1_home_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1632,7 @@ func (x *InstanceOperation) String() string {
 func (*InstanceOperation) ProtoMessage() {}
 
 func (x *InstanceOperation) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[25]
+	mi := &file_homeplane_v1_home_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1645,7 @@ func (x *InstanceOperation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceOperation.ProtoReflect.Descriptor instead.
 func (*InstanceOperation) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{25}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *InstanceOperation) GetAction() InstanceAction {
@@ -1537,7 +1700,7 @@ type Restart struct {
 
 func (x *Restart) Reset() {
 	*x = Restart{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[26]
+	mi := &file_homeplane_v1_home_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +1712,7 @@ func (x *Restart) String() string {
 func (*Restart) ProtoMessage() {}
 
 func (x *Restart) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[26]
+	mi := &file_homeplane_v1_home_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +1725,7 @@ func (x *Restart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restart.ProtoReflect.Descriptor instead.
 func (*Restart) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{26}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Restart) GetTime() *timestamppb.Timestamp {
@@ -1588,7 +1751,7 @@ type GetInstanceRequest struct {
 
 func (x *GetInstanceRequest) Reset() {
 	*x = GetInstanceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[27]
+	mi := &file_homeplane_v1_home_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1763,7 @@ func (x *GetInstanceRequest) String() string {
 func (*GetInstanceRequest) ProtoMessage() {}
 
 func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[27]
+	mi := &file_homeplane_v1_home_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1776,7 @@ func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceRequest.ProtoReflect.Descriptor instead.
 func (*GetInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{27}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetInstanceRequest) GetHomeId() string {
@@ -1632,7 +1795,7 @@ type GetInstanceResponse struct {
 
 func (x *GetInstanceResponse) Reset() {
 	*x = GetInstanceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[28]
+	mi := &file_homeplane_v1_home_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1807,7 @@ func (x *GetInstanceResponse) String() string {
 func (*GetInstanceResponse) ProtoMessage() {}
 
 func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[28]
+	mi := &file_homeplane_v1_home_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1820,7 @@ func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceResponse.ProtoReflect.Descriptor instead.
 func (*GetInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{28}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetInstanceResponse) GetInstance() *Instance {
@@ -1681,7 +1844,7 @@ type ControlInstanceRequest struct {
 
 func (x *ControlInstanceRequest) Reset() {
 	*x = ControlInstanceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[29]
+	mi := &file_homeplane_v1_home_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1693,7 +1856,7 @@ func (x *ControlInstanceRequest) String() string {
 func (*ControlInstanceRequest) ProtoMessage() {}
 
 func (x *ControlInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[29]
+	mi := &file_homeplane_v1_home_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1706,7 +1869,7 @@ func (x *ControlInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlInstanceRequest.ProtoReflect.Descriptor instead.
 func (*ControlInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{29}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ControlInstanceRequest) GetHomeId() string {
@@ -1746,7 +1909,7 @@ type ControlInstanceResponse struct {
 
 func (x *ControlInstanceResponse) Reset() {
 	*x = ControlInstanceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[30]
+	mi := &file_homeplane_v1_home_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1921,7 @@ func (x *ControlInstanceResponse) String() string {
 func (*ControlInstanceResponse) ProtoMessage() {}
 
 func (x *ControlInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[30]
+	mi := &file_homeplane_v1_home_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1934,7 @@ func (x *ControlInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlInstanceResponse.ProtoReflect.Descriptor instead.
 func (*ControlInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{30}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ControlInstanceResponse) GetInstance() *Instance {
@@ -1785,7 +1948,12 @@ var File_homeplane_v1_home_proto protoreflect.FileDescriptor
 
 const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\n" +
-	"\x17homeplane/v1/home.proto\x12\fhomeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bhomeplane/v1/registry.proto\"\xd2\x01\n" +
+	"\x17homeplane/v1/home.proto\x12\fhomeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bhomeplane/v1/registry.proto\"k\n" +
+	"\x19SetSensitivePolicyRequest\x12\x17\n" +
+	"\ahome_id\x18\x01 \x01(\tR\x06homeId\x125\n" +
+	"\x06policy\x18\x02 \x01(\x0e2\x1d.homeplane.v1.SensitivePolicyR\x06policy\"D\n" +
+	"\x1aSetSensitivePolicyResponse\x12&\n" +
+	"\x04home\x18\x01 \x01(\v2\x12.homeplane.v1.HomeR\x04home\"\x9c\x02\n" +
 	"\x04Home\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x129\n" +
@@ -1793,7 +1961,8 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x16\n" +
 	"\x06online\x18\x04 \x01(\bR\x06online\x127\n" +
 	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x1a\n" +
-	"\benrolled\x18\x06 \x01(\bR\benrolled\"\xae\x01\n" +
+	"\benrolled\x18\x06 \x01(\bR\benrolled\x12H\n" +
+	"\x10sensitive_policy\x18\a \x01(\x0e2\x1d.homeplane.v1.SensitivePolicyR\x0fsensitivePolicy\"\xae\x01\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\ahome_id\x18\x02 \x01(\tR\x06homeId\x12\x12\n" +
@@ -1896,7 +2065,12 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\vremove_data\x18\x04 \x01(\bR\n" +
 	"removeData\"M\n" +
 	"\x17ControlInstanceResponse\x122\n" +
-	"\binstance\x18\x01 \x01(\v2\x16.homeplane.v1.InstanceR\binstance*\xdb\x01\n" +
+	"\binstance\x18\x01 \x01(\v2\x16.homeplane.v1.InstanceR\binstance*\x88\x01\n" +
+	"\x0fSensitivePolicy\x12 \n" +
+	"\x1cSENSITIVE_POLICY_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16SENSITIVE_POLICY_ALLOW\x10\x01\x12\x1c\n" +
+	"\x18SENSITIVE_POLICY_CONFIRM\x10\x02\x12\x19\n" +
+	"\x15SENSITIVE_POLICY_DENY\x10\x03*\xdb\x01\n" +
 	"\x0eInstanceAction\x12\x1f\n" +
 	"\x1bINSTANCE_ACTION_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15INSTANCE_ACTION_START\x10\x01\x12\x18\n" +
@@ -1904,7 +2078,7 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\x17INSTANCE_ACTION_RESTART\x10\x03\x12\x1b\n" +
 	"\x17INSTANCE_ACTION_UPGRADE\x10\x04\x12\x1d\n" +
 	"\x19INSTANCE_ACTION_PROVISION\x10\x05\x12\x1a\n" +
-	"\x16INSTANCE_ACTION_REMOVE\x10\x062\x93\t\n" +
+	"\x16INSTANCE_ACTION_REMOVE\x10\x062\xfc\t\n" +
 	"\vHomeService\x12O\n" +
 	"\n" +
 	"CreateHome\x12\x1f.homeplane.v1.CreateHomeRequest\x1a .homeplane.v1.CreateHomeResponse\x12L\n" +
@@ -1920,7 +2094,8 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\vGetInstance\x12 .homeplane.v1.GetInstanceRequest\x1a!.homeplane.v1.GetInstanceResponse\x12^\n" +
 	"\x0fControlInstance\x12$.homeplane.v1.ControlInstanceRequest\x1a%.homeplane.v1.ControlInstanceResponse\x12R\n" +
 	"\vRevokeAgent\x12 .homeplane.v1.RevokeAgentRequest\x1a!.homeplane.v1.RevokeAgentResponse\x12s\n" +
-	"\x16RevokeEnrollmentTokens\x12+.homeplane.v1.RevokeEnrollmentTokensRequest\x1a,.homeplane.v1.RevokeEnrollmentTokensResponseBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
+	"\x16RevokeEnrollmentTokens\x12+.homeplane.v1.RevokeEnrollmentTokensRequest\x1a,.homeplane.v1.RevokeEnrollmentTokensResponse\x12g\n" +
+	"\x12SetSensitivePolicy\x12'.homeplane.v1.SetSensitivePolicyRequest\x1a(.homeplane.v1.SetSensitivePolicyResponseBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
 
 var (
 	file_homeplane_v1_home_proto_rawDescOnce sync.Once
@@ -1934,104 +2109,112 @@ func file_homeplane_v1_home_proto_rawDescGZIP() []byte {
 	return file_homeplane_v1_home_proto_rawDescData
 }
 
-var file_homeplane_v1_home_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_homeplane_v1_home_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_homeplane_v1_home_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_homeplane_v1_home_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_homeplane_v1_home_proto_goTypes = []any{
-	(InstanceAction)(0),                    // 0: homeplane.v1.InstanceAction
-	(*Home)(nil),                           // 1: homeplane.v1.Home
-	(*Device)(nil),                         // 2: homeplane.v1.Device
-	(*CreateHomeRequest)(nil),              // 3: homeplane.v1.CreateHomeRequest
-	(*CreateHomeResponse)(nil),             // 4: homeplane.v1.CreateHomeResponse
-	(*ListHomesRequest)(nil),               // 5: homeplane.v1.ListHomesRequest
-	(*ListHomesResponse)(nil),              // 6: homeplane.v1.ListHomesResponse
-	(*GetHomeRequest)(nil),                 // 7: homeplane.v1.GetHomeRequest
-	(*GetHomeResponse)(nil),                // 8: homeplane.v1.GetHomeResponse
-	(*DeleteHomeRequest)(nil),              // 9: homeplane.v1.DeleteHomeRequest
-	(*DeleteHomeResponse)(nil),             // 10: homeplane.v1.DeleteHomeResponse
-	(*CreateEnrollmentTokenRequest)(nil),   // 11: homeplane.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil),  // 12: homeplane.v1.CreateEnrollmentTokenResponse
-	(*RevokeAgentRequest)(nil),             // 13: homeplane.v1.RevokeAgentRequest
-	(*RevokeAgentResponse)(nil),            // 14: homeplane.v1.RevokeAgentResponse
-	(*RevokeEnrollmentTokensRequest)(nil),  // 15: homeplane.v1.RevokeEnrollmentTokensRequest
-	(*RevokeEnrollmentTokensResponse)(nil), // 16: homeplane.v1.RevokeEnrollmentTokensResponse
-	(*RegisterDeviceRequest)(nil),          // 17: homeplane.v1.RegisterDeviceRequest
-	(*RegisterDeviceResponse)(nil),         // 18: homeplane.v1.RegisterDeviceResponse
-	(*ListDevicesRequest)(nil),             // 19: homeplane.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),            // 20: homeplane.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),            // 21: homeplane.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil),           // 22: homeplane.v1.RevokeDeviceResponse
-	(*ListEntitiesRequest)(nil),            // 23: homeplane.v1.ListEntitiesRequest
-	(*ListEntitiesResponse)(nil),           // 24: homeplane.v1.ListEntitiesResponse
-	(*Instance)(nil),                       // 25: homeplane.v1.Instance
-	(*InstanceOperation)(nil),              // 26: homeplane.v1.InstanceOperation
-	(*Restart)(nil),                        // 27: homeplane.v1.Restart
-	(*GetInstanceRequest)(nil),             // 28: homeplane.v1.GetInstanceRequest
-	(*GetInstanceResponse)(nil),            // 29: homeplane.v1.GetInstanceResponse
-	(*ControlInstanceRequest)(nil),         // 30: homeplane.v1.ControlInstanceRequest
-	(*ControlInstanceResponse)(nil),        // 31: homeplane.v1.ControlInstanceResponse
-	(*timestamppb.Timestamp)(nil),          // 32: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 33: google.protobuf.Duration
-	(*Entity)(nil),                         // 34: homeplane.v1.Entity
-	(*Area)(nil),                           // 35: homeplane.v1.Area
-	(*Floor)(nil),                          // 36: homeplane.v1.Floor
+	(SensitivePolicy)(0),                   // 0: homeplane.v1.SensitivePolicy
+	(InstanceAction)(0),                    // 1: homeplane.v1.InstanceAction
+	(*SetSensitivePolicyRequest)(nil),      // 2: homeplane.v1.SetSensitivePolicyRequest
+	(*SetSensitivePolicyResponse)(nil),     // 3: homeplane.v1.SetSensitivePolicyResponse
+	(*Home)(nil),                           // 4: homeplane.v1.Home
+	(*Device)(nil),                         // 5: homeplane.v1.Device
+	(*CreateHomeRequest)(nil),              // 6: homeplane.v1.CreateHomeRequest
+	(*CreateHomeResponse)(nil),             // 7: homeplane.v1.CreateHomeResponse
+	(*ListHomesRequest)(nil),               // 8: homeplane.v1.ListHomesRequest
+	(*ListHomesResponse)(nil),              // 9: homeplane.v1.ListHomesResponse
+	(*GetHomeRequest)(nil),                 // 10: homeplane.v1.GetHomeRequest
+	(*GetHomeResponse)(nil),                // 11: homeplane.v1.GetHomeResponse
+	(*DeleteHomeRequest)(nil),              // 12: homeplane.v1.DeleteHomeRequest
+	(*DeleteHomeResponse)(nil),             // 13: homeplane.v1.DeleteHomeResponse
+	(*CreateEnrollmentTokenRequest)(nil),   // 14: homeplane.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil),  // 15: homeplane.v1.CreateEnrollmentTokenResponse
+	(*RevokeAgentRequest)(nil),             // 16: homeplane.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),            // 17: homeplane.v1.RevokeAgentResponse
+	(*RevokeEnrollmentTokensRequest)(nil),  // 18: homeplane.v1.RevokeEnrollmentTokensRequest
+	(*RevokeEnrollmentTokensResponse)(nil), // 19: homeplane.v1.RevokeEnrollmentTokensResponse
+	(*RegisterDeviceRequest)(nil),          // 20: homeplane.v1.RegisterDeviceRequest
+	(*RegisterDeviceResponse)(nil),         // 21: homeplane.v1.RegisterDeviceResponse
+	(*ListDevicesRequest)(nil),             // 22: homeplane.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),            // 23: homeplane.v1.ListDevicesResponse
+	(*RevokeDeviceRequest)(nil),            // 24: homeplane.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),           // 25: homeplane.v1.RevokeDeviceResponse
+	(*ListEntitiesRequest)(nil),            // 26: homeplane.v1.ListEntitiesRequest
+	(*ListEntitiesResponse)(nil),           // 27: homeplane.v1.ListEntitiesResponse
+	(*Instance)(nil),                       // 28: homeplane.v1.Instance
+	(*InstanceOperation)(nil),              // 29: homeplane.v1.InstanceOperation
+	(*Restart)(nil),                        // 30: homeplane.v1.Restart
+	(*GetInstanceRequest)(nil),             // 31: homeplane.v1.GetInstanceRequest
+	(*GetInstanceResponse)(nil),            // 32: homeplane.v1.GetInstanceResponse
+	(*ControlInstanceRequest)(nil),         // 33: homeplane.v1.ControlInstanceRequest
+	(*ControlInstanceResponse)(nil),        // 34: homeplane.v1.ControlInstanceResponse
+	(*timestamppb.Timestamp)(nil),          // 35: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 36: google.protobuf.Duration
+	(*Entity)(nil),                         // 37: homeplane.v1.Entity
+	(*Area)(nil),                           // 38: homeplane.v1.Area
+	(*Floor)(nil),                          // 39: homeplane.v1.Floor
 }
 var file_homeplane_v1_home_proto_depIdxs = []int32{
-	32, // 0: homeplane.v1.Home.created_at:type_name -> google.protobuf.Timestamp
-	32, // 1: homeplane.v1.Home.last_seen:type_name -> google.protobuf.Timestamp
-	32, // 2: homeplane.v1.Device.created_at:type_name -> google.protobuf.Timestamp
-	1,  // 3: homeplane.v1.CreateHomeResponse.home:type_name -> homeplane.v1.Home
-	1,  // 4: homeplane.v1.ListHomesResponse.homes:type_name -> homeplane.v1.Home
-	1,  // 5: homeplane.v1.GetHomeResponse.home:type_name -> homeplane.v1.Home
-	33, // 6: homeplane.v1.CreateEnrollmentTokenRequest.ttl:type_name -> google.protobuf.Duration
-	32, // 7: homeplane.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	2,  // 8: homeplane.v1.RegisterDeviceResponse.device:type_name -> homeplane.v1.Device
-	2,  // 9: homeplane.v1.ListDevicesResponse.devices:type_name -> homeplane.v1.Device
-	34, // 10: homeplane.v1.ListEntitiesResponse.entities:type_name -> homeplane.v1.Entity
-	35, // 11: homeplane.v1.ListEntitiesResponse.areas:type_name -> homeplane.v1.Area
-	36, // 12: homeplane.v1.ListEntitiesResponse.floors:type_name -> homeplane.v1.Floor
-	32, // 13: homeplane.v1.ListEntitiesResponse.synced_at:type_name -> google.protobuf.Timestamp
-	32, // 14: homeplane.v1.Instance.started_at:type_name -> google.protobuf.Timestamp
-	27, // 15: homeplane.v1.Instance.recent_restarts:type_name -> homeplane.v1.Restart
-	32, // 16: homeplane.v1.Instance.updated_at:type_name -> google.protobuf.Timestamp
-	26, // 17: homeplane.v1.Instance.operation:type_name -> homeplane.v1.InstanceOperation
-	32, // 18: homeplane.v1.Instance.last_event_time:type_name -> google.protobuf.Timestamp
-	0,  // 19: homeplane.v1.InstanceOperation.action:type_name -> homeplane.v1.InstanceAction
-	32, // 20: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
-	32, // 21: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
-	25, // 22: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	0,  // 23: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
-	25, // 24: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	3,  // 25: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
-	5,  // 26: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
-	7,  // 27: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
-	9,  // 28: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
-	11, // 29: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
-	17, // 30: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
-	19, // 31: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
-	21, // 32: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
-	23, // 33: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
-	28, // 34: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
-	30, // 35: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
-	13, // 36: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
-	15, // 37: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
-	4,  // 38: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
-	6,  // 39: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
-	8,  // 40: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
-	10, // 41: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
-	12, // 42: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
-	18, // 43: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
-	20, // 44: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
-	22, // 45: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
-	24, // 46: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
-	29, // 47: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
-	31, // 48: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
-	14, // 49: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
-	16, // 50: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
-	38, // [38:51] is the sub-list for method output_type
-	25, // [25:38] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	0,  // 0: homeplane.v1.SetSensitivePolicyRequest.policy:type_name -> homeplane.v1.SensitivePolicy
+	4,  // 1: homeplane.v1.SetSensitivePolicyResponse.home:type_name -> homeplane.v1.Home
+	35, // 2: homeplane.v1.Home.created_at:type_name -> google.protobuf.Timestamp
+	35, // 3: homeplane.v1.Home.last_seen:type_name -> google.protobuf.Timestamp
+	0,  // 4: homeplane.v1.Home.sensitive_policy:type_name -> homeplane.v1.SensitivePolicy
+	35, // 5: homeplane.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	4,  // 6: homeplane.v1.CreateHomeResponse.home:type_name -> homeplane.v1.Home
+	4,  // 7: homeplane.v1.ListHomesResponse.homes:type_name -> homeplane.v1.Home
+	4,  // 8: homeplane.v1.GetHomeResponse.home:type_name -> homeplane.v1.Home
+	36, // 9: homeplane.v1.CreateEnrollmentTokenRequest.ttl:type_name -> google.protobuf.Duration
+	35, // 10: homeplane.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 11: homeplane.v1.RegisterDeviceResponse.device:type_name -> homeplane.v1.Device
+	5,  // 12: homeplane.v1.ListDevicesResponse.devices:type_name -> homeplane.v1.Device
+	37, // 13: homeplane.v1.ListEntitiesResponse.entities:type_name -> homeplane.v1.Entity
+	38, // 14: homeplane.v1.ListEntitiesResponse.areas:type_name -> homeplane.v1.Area
+	39, // 15: homeplane.v1.ListEntitiesResponse.floors:type_name -> homeplane.v1.Floor
+	35, // 16: homeplane.v1.ListEntitiesResponse.synced_at:type_name -> google.protobuf.Timestamp
+	35, // 17: homeplane.v1.Instance.started_at:type_name -> google.protobuf.Timestamp
+	30, // 18: homeplane.v1.Instance.recent_restarts:type_name -> homeplane.v1.Restart
+	35, // 19: homeplane.v1.Instance.updated_at:type_name -> google.protobuf.Timestamp
+	29, // 20: homeplane.v1.Instance.operation:type_name -> homeplane.v1.InstanceOperation
+	35, // 21: homeplane.v1.Instance.last_event_time:type_name -> google.protobuf.Timestamp
+	1,  // 22: homeplane.v1.InstanceOperation.action:type_name -> homeplane.v1.InstanceAction
+	35, // 23: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
+	35, // 24: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
+	28, // 25: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	1,  // 26: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
+	28, // 27: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	6,  // 28: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
+	8,  // 29: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
+	10, // 30: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
+	12, // 31: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
+	14, // 32: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
+	20, // 33: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
+	22, // 34: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
+	24, // 35: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
+	26, // 36: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
+	31, // 37: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
+	33, // 38: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
+	16, // 39: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
+	18, // 40: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
+	2,  // 41: homeplane.v1.HomeService.SetSensitivePolicy:input_type -> homeplane.v1.SetSensitivePolicyRequest
+	7,  // 42: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
+	9,  // 43: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
+	11, // 44: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
+	13, // 45: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
+	15, // 46: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
+	21, // 47: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
+	23, // 48: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
+	25, // 49: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
+	27, // 50: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
+	32, // 51: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
+	34, // 52: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
+	17, // 53: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
+	19, // 54: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
+	3,  // 55: homeplane.v1.HomeService.SetSensitivePolicy:output_type -> homeplane.v1.SetSensitivePolicyResponse
+	42, // [42:56] is the sub-list for method output_type
+	28, // [28:42] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_home_proto_init() }
@@ -2045,8 +2228,8 @@ func file_homeplane_v1_home_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_homeplane_v1_home_proto_rawDesc), len(file_homeplane_v1_home_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   31,
+			NumEnums:      2,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

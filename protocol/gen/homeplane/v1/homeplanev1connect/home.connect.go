@@ -65,6 +65,9 @@ const (
 	// HomeServiceRevokeEnrollmentTokensProcedure is the fully-qualified name of the HomeService's
 	// RevokeEnrollmentTokens RPC.
 	HomeServiceRevokeEnrollmentTokensProcedure = "/homeplane.v1.HomeService/RevokeEnrollmentTokens"
+	// HomeServiceSetSensitivePolicyProcedure is the fully-qualified name of the HomeService's
+	// SetSensitivePolicy RPC.
+	HomeServiceSetSensitivePolicyProcedure = "/homeplane.v1.HomeService/SetSensitivePolicy"
 )
 
 // HomeServiceClient is a client for the homeplane.v1.HomeService service.
@@ -86,6 +89,10 @@ type HomeServiceClient interface {
 	// RevokeEnrollmentTokens makes every unused enrollment token of the home
 	// stop working.
 	RevokeEnrollmentTokens(context.Context, *connect.Request[v1.RevokeEnrollmentTokensRequest]) (*connect.Response[v1.RevokeEnrollmentTokensResponse], error)
+	// SetSensitivePolicy chooses what voice devices may do with sensitive
+	// actions: unlocking, opening garage doors, doors, gates and valves,
+	// disarming alarms.
+	SetSensitivePolicy(context.Context, *connect.Request[v1.SetSensitivePolicyRequest]) (*connect.Response[v1.SetSensitivePolicyResponse], error)
 }
 
 // NewHomeServiceClient constructs a client for the homeplane.v1.HomeService service. By default, it
@@ -177,6 +184,12 @@ func NewHomeServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(homeServiceMethods.ByName("RevokeEnrollmentTokens")),
 			connect.WithClientOptions(opts...),
 		),
+		setSensitivePolicy: connect.NewClient[v1.SetSensitivePolicyRequest, v1.SetSensitivePolicyResponse](
+			httpClient,
+			baseURL+HomeServiceSetSensitivePolicyProcedure,
+			connect.WithSchema(homeServiceMethods.ByName("SetSensitivePolicy")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -195,6 +208,7 @@ type homeServiceClient struct {
 	controlInstance        *connect.Client[v1.ControlInstanceRequest, v1.ControlInstanceResponse]
 	revokeAgent            *connect.Client[v1.RevokeAgentRequest, v1.RevokeAgentResponse]
 	revokeEnrollmentTokens *connect.Client[v1.RevokeEnrollmentTokensRequest, v1.RevokeEnrollmentTokensResponse]
+	setSensitivePolicy     *connect.Client[v1.SetSensitivePolicyRequest, v1.SetSensitivePolicyResponse]
 }
 
 // CreateHome calls homeplane.v1.HomeService.CreateHome.
@@ -262,6 +276,11 @@ func (c *homeServiceClient) RevokeEnrollmentTokens(ctx context.Context, req *con
 	return c.revokeEnrollmentTokens.CallUnary(ctx, req)
 }
 
+// SetSensitivePolicy calls homeplane.v1.HomeService.SetSensitivePolicy.
+func (c *homeServiceClient) SetSensitivePolicy(ctx context.Context, req *connect.Request[v1.SetSensitivePolicyRequest]) (*connect.Response[v1.SetSensitivePolicyResponse], error) {
+	return c.setSensitivePolicy.CallUnary(ctx, req)
+}
+
 // HomeServiceHandler is an implementation of the homeplane.v1.HomeService service.
 type HomeServiceHandler interface {
 	CreateHome(context.Context, *connect.Request[v1.CreateHomeRequest]) (*connect.Response[v1.CreateHomeResponse], error)
@@ -281,6 +300,10 @@ type HomeServiceHandler interface {
 	// RevokeEnrollmentTokens makes every unused enrollment token of the home
 	// stop working.
 	RevokeEnrollmentTokens(context.Context, *connect.Request[v1.RevokeEnrollmentTokensRequest]) (*connect.Response[v1.RevokeEnrollmentTokensResponse], error)
+	// SetSensitivePolicy chooses what voice devices may do with sensitive
+	// actions: unlocking, opening garage doors, doors, gates and valves,
+	// disarming alarms.
+	SetSensitivePolicy(context.Context, *connect.Request[v1.SetSensitivePolicyRequest]) (*connect.Response[v1.SetSensitivePolicyResponse], error)
 }
 
 // NewHomeServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -368,6 +391,12 @@ func NewHomeServiceHandler(svc HomeServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(homeServiceMethods.ByName("RevokeEnrollmentTokens")),
 		connect.WithHandlerOptions(opts...),
 	)
+	homeServiceSetSensitivePolicyHandler := connect.NewUnaryHandler(
+		HomeServiceSetSensitivePolicyProcedure,
+		svc.SetSensitivePolicy,
+		connect.WithSchema(homeServiceMethods.ByName("SetSensitivePolicy")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/homeplane.v1.HomeService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case HomeServiceCreateHomeProcedure:
@@ -396,6 +425,8 @@ func NewHomeServiceHandler(svc HomeServiceHandler, opts ...connect.HandlerOption
 			homeServiceRevokeAgentHandler.ServeHTTP(w, r)
 		case HomeServiceRevokeEnrollmentTokensProcedure:
 			homeServiceRevokeEnrollmentTokensHandler.ServeHTTP(w, r)
+		case HomeServiceSetSensitivePolicyProcedure:
+			homeServiceSetSensitivePolicyHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -455,4 +486,8 @@ func (UnimplementedHomeServiceHandler) RevokeAgent(context.Context, *connect.Req
 
 func (UnimplementedHomeServiceHandler) RevokeEnrollmentTokens(context.Context, *connect.Request[v1.RevokeEnrollmentTokensRequest]) (*connect.Response[v1.RevokeEnrollmentTokensResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.HomeService.RevokeEnrollmentTokens is not implemented"))
+}
+
+func (UnimplementedHomeServiceHandler) SetSensitivePolicy(context.Context, *connect.Request[v1.SetSensitivePolicyRequest]) (*connect.Response[v1.SetSensitivePolicyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.HomeService.SetSensitivePolicy is not implemented"))
 }

@@ -1,0 +1,172 @@
+package rules
+
+import (
+	"strings"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+// The parser reads the words it knows and skips the rest, which is what lets
+// it hear "could you maybe turn on the kitchen lights" as a request. For the
+// target of a command that is dangerous: "turn on the garden lights" in a
+// home without a garden would become "turn on the lights", every light of
+// the house. So every word of a sentence that acts on or asks about the home
+// must be accounted for: a name the home has, a common noun for a device, a
+// number, or a word of the grammar. A word that is none of these names
+// something the home does not have, and the sentence is refused.
+
+// grammarWords are the words the grammar reads or may skip safely: verbs,
+// particles, determiners, prepositions, adverbs, units and the words of its
+// lexicons. A word missing here that people say makes the parser refuse
+// where it could have acted; a word here that names things ("garden")
+// would let it act on the wrong thing, so only function words belong.
+var grammarWords = func() map[string]bool {
+	m := map[string]bool{}
+	add := func(words ...string) {
+		for _, w := range words {
+			for _, t := range strings.Fields(w) {
+				m[t] = true
+			}
+		}
+	}
+	for _, set := range []map[string]bool{skipWords, colors, quantifiers, everywhereWords, interjections,
+		trailingFillers, hesitations, onVerbs, offVerbs, powerVerbs, verbAfterName, notPossessed,
+		questionStarts, goingOff, maxWords, minWords, askWords} {
+		for w := range set {
+			add(w)
+		}
+	}
+	for w := range stateWords {
+		add(w)
+	}
+	for w := range doneStates {
+		add(w)
+	}
+	for _, f := range leadFillers {
+		add(f...)
+	}
+	for _, f := range embeddedQuestions {
+		add(f...)
+	}
+	add(
+		// verbs and particles of commands
+		"turn", "turned", "turning", "switch", "switched", "put", "set", "make", "change", "adjust", "bring",
+		"flip", "toggle", "light", "up", "down", "out", "over", "back", "on", "off", "in", "into", "at", "to",
+		"pull", "roll", "let", "draw", "apart", "keep", "leave", "get", "go", "going", "started", "running",
+		"increase", "decrease", "raise", "lower", "dim", "dimmer", "brighten", "brighter", "bright", "brightness",
+		"warm", "warmer", "cool", "cooler", "heat", "heating", "colder", "hotter", "move", "paint", "colour", "color",
+		"percent", "percentage", "degrees", "degree", "celsius", "fahrenheit", "c", "f", "position", "level",
+		"temperature", "temp", "volume", "louder", "quieter", "way", "fully", "halfway", "half", "quarter", "quarters",
+		// determiners, pronouns, prepositions and conjunctions
+		"it", "them", "they", "its", "their", "there", "here", "me", "i", "we", "us", "you", "im", "ive",
+		"with", "by", "from", "for", "about", "of", "as", "than", "then", "too", "also", "both", "either",
+		"or", "nor", "but", "if", "whether", "again", "still", "already", "yet", "currently", "right", "now",
+		"only", "just", "really", "very", "much", "more", "less", "bit", "little", "lot", "few", "several",
+		"other", "rest", "too", "same", "current", "whole", "entire", "across", "throughout", "around", "inside",
+		"room", "rooms", "area", "areas", "floor", "floors", "everything", "anything", "nothing", "something",
+		// questions
+		"is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "has", "have", "had", "can",
+		"could", "would", "will", "should", "may", "might", "must", "shall", "not", "dont", "doesnt", "isnt",
+		"arent", "wasnt", "werent", "didnt", "cant", "wont", "what", "whats", "which", "who", "whos", "how",
+		"hows", "many", "where", "wheres", "when", "why", "state", "status", "still", "left", "know", "tell",
+		"say", "show", "give", "report", "reading", "value", "currently", "presently", "someone", "anyone",
+		"somebody", "anybody", "people", "everyone", "everybody", "need", "want", "like", "id", "would",
+		"please", "thanks", "thank", "you",
+		// media and vacuums
+		"play", "playing", "pause", "resume", "unpause", "continue", "replay", "skip", "next", "previous", "last",
+		"track", "song", "tune", "episode", "item", "chapter", "video", "playback", "music", "mute", "unmute",
+		"send", "return", "dock", "docked", "base", "charger", "clean", "cleaning", "hoover", "hoovering",
+		"vacuum", "vacuuming", "start", "his", "her",
+		// other ways to ask
+		"stick", "pop", "switching", "turning", "possibly", "cheers", "leaving", "done", "kind", "so", "lets",
+		"transition", "be",
+	)
+	return m
+}()
+
+// guardedIntents are the intents whose whole sentence is a target; free-text
+// intents (media searches, list items, messages, timers) keep words the
+// home does not know on purpose.
+func guardedIntent(name string) bool {
+	switch name {
+	case "HassTurnOn", "HassTurnOff", "HassToggle", "HassLightSet", "HassSetPosition",
+		"HassClimateSetTemperature", "HassMediaPause", "HassMediaUnpause", "HassMediaNext",
+		"HassMediaPrevious", "HassSetVolume", "HassMediaPlayerMute", "HassMediaPlayerUnmute",
+		"HassVacuumStart", "HassVacuumReturnToBase":
+		return true
+	}
+	return false
+}
+
+// unaccounted returns the first run of words the sentence does not account
+// for, as token positions [from, to), or ok false when every word is read.
+func (s *sentence) unaccounted() (from, to int, ok bool) {
+	from = -1
+	for _, c := range s.chunks {
+		known := c.kind != cWord || grammarWords[s.toks[c.start]]
+		switch {
+		case !known && from < 0:
+			from, to = c.start, c.end
+		case !known && c.start == to:
+			to = c.end
+		case from >= 0:
+			return from, to, true
+		}
+	}
+	return from, to, from >= 0
+}
+
+// unknownTarget says what the unaccounted words of a sentence name, in the
+// words Home Assistant answers with: an area ("the garden lights", "in the
+// attic"), a floor ("on the third floor") or a device ("the side door").
+func (s *sentence) unknownTarget(from, to int) *intent.UnknownError {
+	words := s.text(from, to)
+	kind := intent.UnknownDevice
+	// what follows the unknown words: a common noun makes them a modifier
+	var next *chunk
+	for k := range s.chunks {
+		if s.chunks[k].start == to {
+			next = &s.chunks[k]
+		}
+	}
+	before := from - 1
+	for before >= 0 && skipWords[s.toks[before]] {
+		before--
+	}
+	placePrep := false
+	if before >= 0 {
+		switch s.toks[before] {
+		case "in", "at", "inside", "outside", "from":
+			placePrep = true
+		case "on":
+			// "on the porch", not the particle of "turn on the porch light"
+			placePrep = before == 0 || !particleVerbs[s.toks[before-1]]
+		}
+	}
+	switch {
+	case strings.HasSuffix(words, " floor") || next != nil && next.kind == cWord && s.toks[next.start] == "floor":
+		kind = intent.UnknownFloor
+		if !strings.HasSuffix(words, " floor") {
+			words += " floor"
+		}
+	case placePrep:
+		kind = intent.UnknownArea
+	case next != nil && next.kind == cNoun && plural(s.toks[next.end-1]):
+		// "the garden lights": the lights of a place
+		kind = intent.UnknownArea
+	case next != nil && (next.kind == cNoun || next.kind == cRef):
+		// "the side door", "the attic fan": a device of that kind
+		words = s.text(from, next.end)
+	case next != nil && next.kind == cWord && (s.toks[next.start] == "room" || s.toks[next.start] == "rooms"):
+		kind = intent.UnknownArea
+		words = s.text(from, next.end)
+	}
+	return &intent.UnknownError{Kind: kind, Words: words}
+}
+
+// particleVerbs take "on" as their particle: "turn on", "switch on".
+var particleVerbs = map[string]bool{"turn": true, "switch": true, "put": true, "flip": true, "toggle": true, "power": true, "light": true, "lights": true}
+
+func plural(w string) bool {
+	return len(w) > 3 && strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss")
+}
