@@ -75,7 +75,7 @@ type Report struct {
 	// AllConnectedSeconds is from the first connect to the last agent's.
 	AllConnectedSeconds float64          `json:"all_connected_seconds"`
 	Connected           int64            `json:"connected_at_end"`
-	MinConnectedHeld    int64            `json:"min_connected_while_held"`
+	MinConnectedHeld    int64            `json:"min_connected_while_held,omitempty"`
 	ConnectTime         Summary          `json:"connect_time"`
 	ReconnectTime       Summary          `json:"reconnect_time"`
 	ConnectErrors       map[string]int64 `json:"connect_errors"`
@@ -236,7 +236,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	watch.sample()
 	rep.CentralHeldMB = watch.rss("central")
-	rep.MinConnectedHeld = min(minHeld, fleet.Connected())
+	if rep.Storm == nil {
+		rep.MinConnectedHeld = min(minHeld, fleet.Connected())
+	}
 	<-holdCtx.Done()
 	dwg.Wait()
 	rep.HeldSeconds = time.Since(heldFrom).Seconds()

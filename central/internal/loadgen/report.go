@@ -19,7 +19,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("scenario", "%s: %d agents, %d devices at %.0f Process/s, held %.0fs", r.Scenario, r.Agents, r.Devices, r.Rate, r.HeldSeconds)
 	row("provisioning", "%.1fs", r.ProvisionSeconds)
 	row("all connected after", "%.1fs", r.AllConnectedSeconds)
-	row("connected", "%d at the end, at least %d while held", r.Connected, r.MinConnectedHeld)
+	if r.Storm == nil {
+		row("connected", "%d at the end, at least %d while held", r.Connected, r.MinConnectedHeld)
+	} else {
+		row("connected", "%d at the end", r.Connected)
+	}
 	dist("connect time", r.ConnectTime)
 	dist("reconnect time", r.ReconnectTime)
 	row("connect errors", "%s", counted(r.ConnectErrors))
