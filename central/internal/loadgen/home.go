@@ -71,6 +71,11 @@ var (
 	}()
 )
 
+// booted stands for when each simulated Home Assistant last changed its
+// entities before the run; like a real one, it reports a stable
+// last_changed for an entity until the entity changes.
+var booted = time.Now()
+
 // memoryHome is one simulated home's Home Assistant: the base entities with
 // the states service calls have changed.
 type memoryHome struct {
@@ -87,6 +92,9 @@ func (h *memoryHome) state(i int) string {
 
 func (h *memoryHome) entity(i int, now time.Time) *homeplanev1.Entity {
 	e := baseEntities[i]
+	if _, ok := h.changed[e.id]; !ok {
+		now = booted
+	}
 	return &homeplanev1.Entity{
 		EntityId: e.id, Name: e.name, Aliases: e.aliases, Domain: e.domain, DeviceClass: e.deviceClass,
 		AreaId: e.area, State: h.state(i), Attributes: baseAttrs[i], LastChanged: timestamppb.New(now),

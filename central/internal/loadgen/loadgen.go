@@ -167,7 +167,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer st.Close()
-	api := NewAPI(cfg.APIURL, max(cfg.ProvisionConcurrency, 64))
+	// Idle connections enough for the requests in flight at a few thousand per
+	// second, so the devices do not churn through ephemeral ports.
+	api := NewAPI(cfg.APIURL, max(cfg.ProvisionConcurrency, 512))
 	began := time.Now()
 	if len(st.Agents) < cfg.Agents || len(st.Devices) < cfg.Devices {
 		err := Provision(ctx, api, st, cfg.Agents, cfg.Devices, cfg.ProvisionConcurrency, func(a, d int) {

@@ -81,6 +81,7 @@ type procWatch struct {
 
 type watched struct {
 	stats     ProcStats
+	gone      bool // the pid exited; set starts watching the next one
 	last      procSample
 	cpuTotal  time.Duration
 	wallTotal time.Duration
@@ -99,6 +100,7 @@ func (w *procWatch) set(name string, pid int) {
 		w.order = append(w.order, name)
 	}
 	p.stats.PID = pid
+	p.gone = pid <= 0
 	p.last = procSample{}
 }
 
@@ -119,12 +121,12 @@ func (w *procWatch) sample() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range w.procs {
-		if p.stats.PID <= 0 {
+		if p.gone {
 			continue
 		}
 		s, err := readProc(p.stats.PID)
 		if err != nil {
-			p.stats.PID = 0 // gone; a restart sets the new pid
+			p.gone = true
 			continue
 		}
 		mb := float64(s.rssKB) / 1024
