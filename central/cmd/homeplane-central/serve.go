@@ -89,7 +89,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	homes = home.NewService(postgres.NewHomeStore(pool), home.Options{Logger: logger, Disconnector: mqtt})
+	logins, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: 4})
+	if err != nil {
+		return err
+	}
+	defer logins.Close()
+	homes = home.NewService(postgres.NewHomeStore(pool).WithLoginPool(logins), home.Options{Logger: logger, Disconnector: mqtt})
 	entities := registry.New(postgres.NewRegistryStore(pool), registry.Options{Logger: logger})
 	instances, err := instance.New(postgres.NewInstanceStore(pool), instance.Options{Logger: logger, Registerer: reg})
 	if err != nil {
