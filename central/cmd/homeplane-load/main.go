@@ -1,7 +1,7 @@
 // Command homeplane-load puts a fleet of simulated home agents and voice
 // devices on one central and measures it:
 //
-//	homeplane-load connect|steady|storm|replica-kill [flags]
+//	homeplane-load provision|connect|steady|storm|replica-kill [flags]
 //
 // It creates (or reuses, from --state) the homes, agents and devices it
 // needs through central's API, connects the agents over light MQTT
@@ -58,14 +58,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if rep.Scenario == loadgen.ScenarioProvision {
+		return 0
+	}
 	if rep.Connected != int64(rep.Agents) || len(rep.ProcessErrors) > 0 || rep.Storm != nil && !rep.Storm.AllBack {
 		return 2
 	}
 	return 0
 }
 
-const usage = `usage: homeplane-load connect|steady|storm|replica-kill [flags]
+const usage = `usage: homeplane-load provision|connect|steady|storm|replica-kill [flags]
 
+  provision     create the users, homes, agents and devices --state lacks, then stop
   connect       ramp to --agents and hold for --duration
   steady        --agents connected while --devices send --rate Process/s for --duration
   storm         as steady, and --storm-after into it kill central (--storm-signal),

@@ -18,6 +18,7 @@ import (
 
 // Scenarios the generator runs.
 const (
+	ScenarioProvision   = "provision"    // only create what the state file lacks
 	ScenarioConnect     = "connect"      // ramp to N agents and hold
 	ScenarioSteady      = "steady"       // N agents connected, devices at a steady rate
 	ScenarioStorm       = "storm"        // kill and restart central, time until every agent is back
@@ -118,11 +119,11 @@ type Storm struct {
 // Run provisions what is missing and runs the scenario.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	switch cfg.Scenario {
-	case ScenarioConnect, ScenarioSteady, ScenarioStorm:
+	case ScenarioProvision, ScenarioConnect, ScenarioSteady, ScenarioStorm:
 	case ScenarioReplicaKill:
 		return nil, errors.New("replica-kill needs --replicas: central runs as a single replica with its embedded broker today, so there is no replica to kill")
 	default:
-		return nil, fmt.Errorf("unknown scenario %q: connect, steady, storm or replica-kill", cfg.Scenario)
+		return nil, fmt.Errorf("unknown scenario %q: provision, connect, steady, storm or replica-kill", cfg.Scenario)
 	}
 	if cfg.Scenario == ScenarioStorm && cfg.Central == nil {
 		return nil, errors.New("storm restarts central: run it through --central")
@@ -182,6 +183,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	rep.ProvisionSeconds = time.Since(began).Seconds()
+	if cfg.Scenario == ScenarioProvision {
+		rep.Processes = watch.stats()
+		return rep, nil
+	}
 	watch.sample()
 	rep.CentralIdleMB = watch.rss("central")
 

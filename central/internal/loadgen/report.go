@@ -18,6 +18,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	row("scenario", "%s: %d agents, %d devices at %.0f Process/s, held %.0fs", r.Scenario, r.Agents, r.Devices, r.Rate, r.HeldSeconds)
 	row("provisioning", "%.1fs", r.ProvisionSeconds)
+	if r.Scenario == ScenarioProvision {
+		return tw.Flush()
+	}
 	row("all connected after", "%.1fs", r.AllConnectedSeconds)
 	if r.Storm == nil {
 		row("connected", "%d at the end, at least %d while held", r.Connected, r.MinConnectedHeld)
