@@ -30,10 +30,10 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: agent ## Build homeplane-central, homeplane-agent, homectl and hasim into bin/
+build: agent ## Build homeplane-central, homeplane-agent, homectl, hasim and homeplane-load into bin/
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o $(BIN)/ \
-		./central/cmd/homeplane-central ./central/cmd/homectl ./agent/cmd/hasim
+		./central/cmd/homeplane-central ./central/cmd/homectl ./central/cmd/homeplane-load ./agent/cmd/hasim
 
 .PHONY: agent
 agent: ## Build homeplane-agent as shipped into AGENT_OUT (default bin/homeplane-agent)

@@ -91,7 +91,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	homeStore := postgres.NewHomeStore(pool)
+	logins, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: 4})
+	if err != nil {
+		return err
+	}
+	defer logins.Close()
+	homeStore := postgres.NewHomeStore(pool).WithLoginPool(logins)
 	homes = home.NewService(homeStore, home.Options{Logger: logger, Disconnector: mqtt})
 	entities := registry.New(postgres.NewRegistryStore(pool), registry.Options{Logger: logger})
 	instances, err := instance.New(postgres.NewInstanceStore(pool), instance.Options{Logger: logger, Registerer: reg})

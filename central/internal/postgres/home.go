@@ -17,6 +17,18 @@ import (
 // owner-scoped statement names the owner in its WHERE clause.
 type HomeStore struct {
 	pool *pgxpool.Pool
+	// logins, when set, serves agents' logins (AgentSecret).
+	logins *pgxpool.Pool
+}
+
+// WithLoginPool returns the store with agents' logins on a pool of their
+// own. On the shared pool a reconnect storm's entity syncs take every
+// connection and the logins queue behind them until the broker gives up on
+// them; a login is one indexed read, so a few connections serve thousands.
+func (s *HomeStore) WithLoginPool(logins *pgxpool.Pool) *HomeStore {
+	c := *s
+	c.logins = logins
+	return &c
 }
 
 var _ home.Store = (*HomeStore)(nil)
@@ -181,7 +193,11 @@ func (s *HomeStore) Enroll(ctx context.Context, hash []byte, now time.Time, a ho
 func (s *HomeStore) AgentSecret(ctx context.Context, agentID string) (string, []byte, error) {
 	var homeID string
 	var hash []byte
-	err := s.pool.QueryRow(ctx, "SELECT home_id, secret_hash FROM agents WHERE id = $1", agentID).Scan(&homeID, &hash)
+	pool := s.pool
+	if s.logins != nil {
+		pool = s.logins
+	}
+	err := pool.QueryRow(ctx, "SELECT home_id, secret_hash FROM agents WHERE id = $1", agentID).Scan(&homeID, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil, home.ErrNotFound
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,7 +18,8 @@ import (
 
 // Options tunes Open. The zero value is usable.
 type Options struct {
-	// MaxConns caps the pool; zero keeps pgxpool's default (or the URL's pool_max_conns).
+	// MaxConns caps the pool; zero means the URL's pool_max_conns, or
+	// DefaultMaxConns without one.
 	MaxConns int32
 	// Migrate applies pending migrations before Open returns.
 	Migrate bool
@@ -28,6 +30,12 @@ type Options struct {
 // sets no connect_timeout.
 const DefaultConnectTimeout = 5 * time.Second
 
+// DefaultMaxConns is the pool size when neither Options nor the URL set one.
+// pgxpool's own default (four on a two-core machine) lets a reconnect storm's
+// entity syncs hold every connection while agents' logins wait behind them
+// until they time out; the broker runs up to 32 logins at once.
+const DefaultMaxConns = 16
+
 // Open connects to the database at url, checks that it answers and, when
 // opts.Migrate is set, brings the schema up to date.
 func Open(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) {
@@ -36,8 +44,11 @@ func Open(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) 
 		// The error text may echo the password; keep only the kind of problem.
 		return nil, errors.New("postgres: invalid database url")
 	}
-	if opts.MaxConns > 0 {
+	switch {
+	case opts.MaxConns > 0:
 		cfg.MaxConns = opts.MaxConns
+	case !strings.Contains(url, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		// A database that does not answer fails each call within this
