@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/homeplane/homeplane/protocol/envfile"
 )
 
 func main() {
@@ -49,7 +51,16 @@ var commands = map[string]subcommand{
 	"keys":    {"keys rotate: add an access-token signing key without logging anyone out", runKeys},
 }
 
+// secretEnv are the variables that may instead name a file holding the
+// value (HOMEPLANE_DATABASE_URL_FILE, ...), as Docker and Kubernetes
+// secrets are mounted.
+var secretEnv = []string{"HOMEPLANE_DATABASE_URL", "HOMEPLANE_LLM_API_KEY"}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	getenv, err := envfile.Getenv(getenv, secretEnv...)
+	if err != nil {
+		return err
+	}
 	name := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		name, args = args[0], args[1:]
