@@ -40,6 +40,18 @@ agent: ## Build homeplane-agent as shipped into AGENT_OUT (default bin/homeplane
 	@mkdir -p $(dir $(AGENT_OUT))
 	CGO_ENABLED=0 go build -tags '$(AGENT_TAGS)' $(AGENT_GCFLAGS) -trimpath -ldflags='-s -w' -o $(AGENT_OUT) ./agent/cmd/homeplane-agent
 
+.PHONY: images
+images: build ## Build the images compose.yaml runs: homeplane/* from bin/, PostgreSQL and Prometheus from Debian's packages on an mmdebstrap base
+	for b in homeplane-central homeplane-agent hasim; do \
+		docker build -q -f deploy/docker/$$b.Dockerfile -t homeplane/$$b:dev . >/dev/null; echo "homeplane/$$b:dev"; done
+	deploy/images/debian-base.sh homeplane-local/debian-base:bookworm
+	docker build -q -f deploy/images/postgres.Dockerfile -t homeplane-local/postgres:15 . >/dev/null; echo homeplane-local/postgres:15
+	docker build -q -f deploy/images/prometheus.Dockerfile -t homeplane-local/prometheus:2 . >/dev/null; echo homeplane-local/prometheus:2
+
+.PHONY: compose-check
+compose-check: images ## Run the Compose stack (hasim as Home Assistant) and check it end to end
+	deploy/compose/check.sh
+
 .PHONY: demo
 demo: build ## Run PostgreSQL, central, hasim and an enrolled agent; then try bin/homectl say "turn on the kitchen lights"
 	deploy/dev/demo.sh

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/homeplane/homeplane/agent/internal/hasim"
+	"github.com/homeplane/homeplane/protocol/envfile"
 )
 
 type config struct {
@@ -67,6 +68,10 @@ func parseDuration(s string) (time.Duration, error) {
 
 func parse(args []string, getenv func(string) string) (config, error) {
 	fs := flag.NewFlagSet("hasim", flag.ContinueOnError)
+	getenv, err := envfile.Getenv(getenv, "HOMEPLANE_HASIM_TOKEN")
+	if err != nil {
+		return config{}, err
+	}
 	env := func(name, def string) string {
 		if v := getenv("HOMEPLANE_HASIM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); v != "" {
 			return v
@@ -74,7 +79,7 @@ func parse(args []string, getenv func(string) string) (config, error) {
 		return def
 	}
 	addr := fs.String("addr", env("addr", "127.0.0.1:8123"), "listen address")
-	token := fs.String("token", env("token", ""), "long-lived access token clients must present (required)")
+	token := fs.String("token", env("token", ""), "long-lived access token clients must present (required; env HOMEPLANE_HASIM_TOKEN or HOMEPLANE_HASIM_TOKEN_FILE)")
 	home := fs.String("home", env("home", ""), "home file in the intents fixtures format (default: the demo home)")
 	version := fs.String("version", env("version", hasim.DefaultVersion), "Home Assistant version to report")
 	delay := fs.String("delay", env("delay", "0"), "delay before every answer")

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/homeplane/homeplane/protocol/envfile"
 )
 
 // config is the agent's effective configuration: defaults, then HOMEPLANE_*
@@ -78,6 +80,17 @@ func settings(raw map[string]*string) []setting {
 // reports every problem at once.
 func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) (config, error) {
 	raw := map[string]*string{}
+	var secrets []string
+	for _, s := range settings(map[string]*string{}) {
+		if s.secret {
+			secrets = append(secrets, s.env)
+		}
+	}
+	// A secret may come from a file instead: HOMEPLANE_HA_TOKEN_FILE, ...
+	getenv, err := envfile.Getenv(getenv, secrets...)
+	if err != nil {
+		return config{}, err
+	}
 	fs := flag.NewFlagSet("homeplane-agent", flag.ContinueOnError)
 	fs.SetOutput(usageOut)
 	fromEnv := map[string]bool{}
@@ -88,6 +101,9 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 			fromEnv[s.flag] = true
 		}
 		usage := fmt.Sprintf("%s (env %s)", s.usage, s.env)
+		if s.secret {
+			usage = fmt.Sprintf("%s (env %s or %s%s)", s.usage, s.env, s.env, envfile.Suffix)
+		}
 		shown := def
 		if s.secret && def != "" {
 			shown = "" // never print a secret from the environment in -help

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,36 @@ func TestConfigLogMasksSecrets(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&out, nil)).Info("config", "config", cfg)
 	if s := out.String(); strings.Contains(s, "hunter2") || strings.Contains(s, "enroll-me") || !strings.Contains(s, "ha_url") {
 		t.Fatalf("logged config = %s", s)
+	}
+}
+
+func TestParseConfigSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg, err := parseConfig(nil, env(map[string]string{
+		"HOMEPLANE_HA_TOKEN_FILE":         write("ha", "ha-secret\n"),
+		"HOMEPLANE_ENROLLMENT_TOKEN_FILE": write("enroll", "enroll-secret"),
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HAToken != "ha-secret" || cfg.EnrollmentToken != "enroll-secret" {
+		t.Fatalf("tokens from files: ha %q, enrollment %q", cfg.HAToken, cfg.EnrollmentToken)
+	}
+
+	_, err = parseConfig(nil, env(map[string]string{
+		"HOMEPLANE_HA_TOKEN": "t", "HOMEPLANE_HA_TOKEN_FILE": write("ha2", "x"),
+		"HOMEPLANE_ENROLLMENT_TOKEN_FILE": dir + "/missing",
+	}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "HOMEPLANE_HA_TOKEN and HOMEPLANE_HA_TOKEN_FILE are both set") ||
+		!strings.Contains(err.Error(), "HOMEPLANE_ENROLLMENT_TOKEN_FILE") {
+		t.Fatalf("bad secret files: %v", err)
 	}
 }

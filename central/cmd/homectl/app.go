@@ -113,6 +113,7 @@ Home Assistant
 Administration (admins only; see 'homectl admin')
   admin users|homes|audit|usage ...      users, the fleet, the audit log, usage billing
 
+'homectl help COMMAND' (or COMMAND --help) shows a command's flags.
 Flags may come before or after the command. --json prints the full response
 as JSON (proto field names) instead of a table. A command that needs a home
 takes --home, else $HOMEPLANE_HOME, else your only home.
@@ -171,10 +172,9 @@ func run(ctx context.Context, args []string, env *environment) int {
 // dispatch parses the global flags and runs the command named next.
 func (a *app) dispatch(ctx context.Context, args []string) error {
 	fs := a.flags("homectl")
-	fs.Usage = func() { fmt.Fprint(a.env.Stderr, usageText) }
 	// Global flags stop at the command name; the command parses the rest.
 	if err := fs.Parse(args); err != nil {
-		return a.flagError(err)
+		return a.flagError(fs, err)
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
@@ -182,7 +182,24 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return usagef("no command given")
 	}
 	cmd, rest := rest[0], rest[1:]
-	commands := map[string]func(context.Context, []string) error{
+	if cmd == "help" {
+		return a.help(ctx, rest)
+	}
+	f, ok := a.commands()[cmd]
+	if !ok {
+		return usagef("unknown command %q", cmd)
+	}
+	if streaming[cmd] {
+		return f(ctx, rest)
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	return f(ctx, rest)
+}
+
+// commands maps each command's name to the method that runs it.
+func (a *app) commands() map[string]func(context.Context, []string) error {
+	return map[string]func(context.Context, []string) error{
 		"register":     a.register,
 		"login":        a.login,
 		"logout":       a.logout,
@@ -199,24 +216,6 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		"admin":        a.admin,
 		"instance":     a.instance,
 	}
-	if cmd == "help" {
-		if len(rest) == 1 && commands[rest[0]] != nil {
-			// "homectl help say" is "homectl say -h": its lines and flags.
-			return commands[rest[0]](ctx, []string{"-h"})
-		}
-		fmt.Fprint(a.env.Stdout, usageText)
-		return nil
-	}
-	f, ok := commands[cmd]
-	if !ok {
-		return usagef("unknown command %q", cmd)
-	}
-	if streaming[cmd] {
-		return f(ctx, rest)
-	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	return f(ctx, rest)
 }
 
 // streaming are the commands that run until a stream ends or Ctrl-C: they
@@ -247,11 +246,7 @@ func (a *app) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) && fs.Name() != "homectl" {
-				a.commandHelp(fs)
-				return nil, err
-			}
-			return nil, a.flagError(err)
+			return nil, a.flagError(fs, err)
 		}
 		consumed := len(args) - fs.NArg()
 		if consumed > 0 && args[consumed-1] == "--" {
@@ -265,31 +260,11 @@ func (a *app) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// commandHelp prints the usage lines of fs's command and its flags.
-func (a *app) commandHelp(fs *flag.FlagSet) {
-	var b strings.Builder
-	in := false
-	for _, line := range strings.Split(usageText, "\n") {
-		switch {
-		case strings.HasPrefix(line, "  "+fs.Name()+" "):
-			in = true
-		case in && strings.HasPrefix(line, "      "):
-		default:
-			in = false
-		}
-		if in {
-			b.WriteString(line + "\n")
-		}
-	}
-	fmt.Fprintf(a.env.Stdout, "usage: homectl %s [flags]\n%s\nFlags:\n", fs.Name(), b.String())
-	fs.SetOutput(a.env.Stdout)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
-}
-
-func (a *app) flagError(err error) error {
+// flagError turns a flag parsing error into a usage error; -h prints the
+// help of the command fs belongs to.
+func (a *app) flagError(fs *flag.FlagSet, err error) error {
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(a.env.Stdout, usageText)
+		a.printHelp(fs)
 		return err
 	}
 	return usageError{err.Error()}

@@ -11,22 +11,24 @@ import (
 	"github.com/homeplane/homeplane/central/internal/postgres"
 )
 
+const auditUsage = "usage: homeplane-central audit verify --database-url URL"
+
 // runAudit serves "homeplane-central audit verify": it walks the audit hash
 // chain and fails naming the first record that was changed or removed.
 func runAudit(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("usage: homeplane-central audit verify --database-url URL")
+		return errors.New(auditUsage)
 	}
 	fs := flag.NewFlagSet("homeplane-central audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dbURL := fs.String("database-url", getenv("HOMEPLANE_DATABASE_URL"), "PostgreSQL URL (or HOMEPLANE_DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, getenv)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if *dbURL == "" {
+	if dbURL() == "" {
 		return errors.New("audit verify: --database-url is required")
 	}
-	pool, err := postgres.Open(ctx, *dbURL, postgres.Options{MaxConns: 2})
+	pool, err := postgres.Open(ctx, dbURL(), postgres.Options{MaxConns: 2})
 	if err != nil {
 		return err
 	}

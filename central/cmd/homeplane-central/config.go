@@ -12,11 +12,13 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/homeplane/homeplane/central/internal/usage"
+	"github.com/homeplane/homeplane/protocol/envfile"
 )
 
 // config is central's configuration. It is read from defaults, then a JSON
@@ -174,7 +176,7 @@ func bindFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.LLMBackend, "llm-backend", "", "language model API for the llm pipelines: ollama or openai (default none)")
 	fs.StringVar(&c.LLMURL, "llm-url", "", "model server URL, e.g. http://127.0.0.1:11434 or https://host/v1")
 	fs.StringVar(&c.LLMModel, "llm-model", "", "model name")
-	fs.StringVar(&c.LLMAPIKey, "llm-api-key", "", "bearer token for the model server (prefer HOMEPLANE_LLM_API_KEY)")
+	fs.StringVar(&c.LLMAPIKey, "llm-api-key", "", "bearer token for the model server (prefer the environment)")
 	fs.Var(&c.LLMTimeout, "llm-timeout", "bound on one model call (default 20s)")
 	fs.StringVar(&c.ParserPlugin, "parser-plugin", "", "parser plugin binary for the plugin pipeline (default none)")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "concurrent API connections at most (default 4096)")
@@ -183,6 +185,15 @@ func bindFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.UserBurst, "user-burst", 0, "calls a user may make at once (default 100)")
 	fs.Float64Var(&c.UserRate, "user-rate", 0, "calls a second a user may sustain (default 20)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", false, "mark dashboard cookies Secure on plain HTTP, behind a TLS-terminating proxy")
+	// Every flag names its environment variable, so --help lists both.
+	fs.VisitAll(func(f *flag.Flag) {
+		env := envName(f.Name)
+		if slices.Contains(secretEnv, env) {
+			f.Usage += fmt.Sprintf(" (env %s or %s%s)", env, env, envfile.Suffix)
+		} else {
+			f.Usage += fmt.Sprintf(" (env %s)", env)
+		}
+	})
 }
 
 func applyFlags(dst, fl *config, set map[string]bool) {

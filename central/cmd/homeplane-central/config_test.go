@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"strings"
@@ -78,5 +79,39 @@ func TestConfigLogMasksPassword(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "db.internal") {
 		t.Fatalf("database host missing from log: %s", b.String())
+	}
+}
+
+func TestLoadConfigSecretsFromFiles(t *testing.T) {
+	getenv := env(map[string]string{
+		"HOMEPLANE_DATABASE_URL_FILE": "testdata/database_url.secret",
+		"HOMEPLANE_LLM_API_KEY_FILE":  "testdata/llm_api_key.secret",
+	})
+	var got config
+	commands["config-probe"] = subcommand{run: func(_ context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+		var err error
+		got, err = loadConfig(args, getenv, stderr)
+		return err
+	}}
+	t.Cleanup(func() { delete(commands, "config-probe") })
+	if err := run(context.Background(), []string{"config-probe"}, getenv, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got.DatabaseURL != "postgres://homeplane:from-a-file@db:5432/homeplane?sslmode=disable" || got.LLMAPIKey != "key-from-a-file" {
+		t.Fatalf("secrets from files: database %q, llm key %q", got.DatabaseURL, got.LLMAPIKey)
+	}
+
+	err := run(context.Background(), []string{"migrate"}, env(map[string]string{
+		"HOMEPLANE_DATABASE_URL":      "postgres://x/y",
+		"HOMEPLANE_DATABASE_URL_FILE": "testdata/database_url.secret",
+		"HOMEPLANE_LLM_API_KEY_FILE":  "testdata/empty.secret",
+	}), io.Discard)
+	for _, want := range []string{"HOMEPLANE_DATABASE_URL and HOMEPLANE_DATABASE_URL_FILE are both set", "HOMEPLANE_LLM_API_KEY_FILE: testdata/empty.secret is empty"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "from-a-file") {
+		t.Errorf("error shows the secret: %v", err)
 	}
 }

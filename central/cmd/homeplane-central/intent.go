@@ -43,13 +43,15 @@ type parseOutput struct {
 // runIntent serves `homeplane-central intent parse --home FILE`: JSON lines
 // of sentences on standard input, their intents and slots on standard
 // output, for evaluating the parser offline.
+const intentUsage = "usage: homeplane-central intent parse --home FILE < sentences.jsonl"
+
 func runIntent(ctx context.Context, args []string, _ func(string) string, stderr io.Writer) error {
 	return intentCommand(ctx, args, os.Stdin, os.Stdout, stderr)
 }
 
 func intentCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "parse" {
-		return errors.New(`usage: homeplane-central intent parse --home FILE < sentences.jsonl`)
+		return errors.New(intentUsage)
 	}
 	fs := flag.NewFlagSet("intent parse", flag.ContinueOnError)
 	fs.SetOutput(stderr)

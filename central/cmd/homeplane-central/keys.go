@@ -16,23 +16,24 @@ import (
 // a rotated key must not start signing sooner than that.
 const keyReloadInterval = time.Minute
 
+const keysUsage = "usage: homeplane-central keys rotate --database-url URL [--activate-in 5m] [--retain 25h]"
+
 // runKeys serves "homeplane-central keys rotate": a new access-token key
 // that every replica verifies before it signs, without logging anyone out.
 func runKeys(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	const usage = "usage: homeplane-central keys rotate --database-url URL [--activate-in 5m] [--retain 25h]"
 	if len(args) == 0 || args[0] != "rotate" {
-		return errors.New(usage)
+		return errors.New(keysUsage)
 	}
 	fs := flag.NewFlagSet("homeplane-central keys rotate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dbURL := fs.String("database-url", getenv("HOMEPLANE_DATABASE_URL"), "PostgreSQL URL (or HOMEPLANE_DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, getenv)
 	activate := fs.Duration("activate-in", 5*time.Minute, "when the new key starts signing; longer than the servers' key reload interval (1m)")
 	retain := fs.Duration("retain", 25*time.Hour, "how long a replaced key still verifies; longer than the access token lifetime")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	var errs []error
-	if *dbURL == "" {
+	if dbURL() == "" {
 		errs = append(errs, errors.New("--database-url is required"))
 	}
 	if *activate < 2*keyReloadInterval {
@@ -44,7 +45,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("keys rotate: %w", err)
 	}
-	pool, err := postgres.Open(ctx, *dbURL, postgres.Options{Migrate: true, MaxConns: 2})
+	pool, err := postgres.Open(ctx, dbURL(), postgres.Options{Migrate: true, MaxConns: 2})
 	if err != nil {
 		return err
 	}

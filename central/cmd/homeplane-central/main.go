@@ -9,25 +9,21 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/homeplane/homeplane/protocol/envfile"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
+	if err := runMain(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "homeplane-central:", err)
 		os.Exit(1)
 	}
@@ -36,32 +32,41 @@ func main() {
 // subcommand is one subcommand of homeplane-central.
 type subcommand struct {
 	summary string
-	run     func(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error
+	// usage shows how to call it; verbs are the sub-verbs whose flags
+	// "help COMMAND" lists.
+	usage string
+	verbs []string
+	run   func(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error
 }
 
 // commands lists the subcommands; each lives in a file of its own.
 var commands = map[string]subcommand{
-	"serve":   {"run the server (the default)", runServe},
-	"migrate": {"apply database migrations and exit", runMigrate},
-	"intent":  {"parse sentences offline (intent parse --home FILE)", runIntent},
-	"audit":   {"audit verify: check the audit hash chain", runAudit},
-	"users":   {"users import FILE | users promote EMAIL: operator account commands", runUsers},
-	"keys":    {"keys rotate: add an access-token signing key without logging anyone out", runKeys},
+	"serve":   {summary: "run the server (the default)", usage: "usage: homeplane-central [serve] [flags]", run: runServe},
+	"migrate": {summary: "apply database migrations and exit", usage: "usage: homeplane-central migrate [flags]", run: runMigrate},
+	"config":  {summary: "check the configuration and print it, secrets masked", usage: "usage: homeplane-central config [flags]", run: runConfig},
+	"intent":  {summary: "parse sentences offline (intent parse --home FILE)", usage: intentUsage, verbs: []string{"parse"}, run: runIntent},
+	"audit":   {summary: "audit verify: check the audit hash chain", usage: auditUsage, verbs: []string{"verify"}, run: runAudit},
+	"users":   {summary: "users import FILE | users promote EMAIL: operator account commands", usage: usersUsage, verbs: []string{"import", "promote"}, run: runUsers},
+	"keys":    {summary: "keys rotate: add an access-token signing key without logging anyone out", usage: keysUsage, verbs: []string{"rotate"}, run: runKeys},
 }
 
+// secretEnv are the variables that may instead name a file holding the
+// value (HOMEPLANE_DATABASE_URL_FILE, ...), as Docker and Kubernetes
+// secrets are mounted.
+var secretEnv = []string{"HOMEPLANE_DATABASE_URL", "HOMEPLANE_LLM_API_KEY"}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	getenv, err := envfile.Getenv(getenv, secretEnv...)
+	if err != nil {
+		return err
+	}
 	name := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		name, args = args[0], args[1:]
 	}
 	sub, ok := commands[name]
 	if !ok {
-		var names []string
-		for n := range commands {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		return fmt.Errorf("unknown command %q (want one of %s)", name, strings.Join(names, ", "))
+		return fmt.Errorf("unknown command %q (want one of %s; see homeplane-central help)", name, strings.Join(commandNames(), ", "))
 	}
 	return sub.run(ctx, args, getenv, stderr)
 }
@@ -86,4 +91,17 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	return migrate(ctx, cfg, newLogger(cfg.LogLevel, stderr))
+}
+
+// runConfig checks the configuration as serve would read it and prints the
+// effective values, secrets masked; it exits non-zero naming every problem.
+func runConfig(_ context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	for _, a := range cfg.LogValue().Group() {
+		fmt.Fprintf(stderr, "%s=%s\n", a.Key, a.Value)
+	}
+	return nil
 }

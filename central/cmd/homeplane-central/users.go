@@ -29,19 +29,19 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 	verb := args[0]
 	fs := flag.NewFlagSet("homeplane-central users "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dbURL := fs.String("database-url", getenv("HOMEPLANE_DATABASE_URL"), "PostgreSQL URL (or HOMEPLANE_DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, getenv)
 	arg, err := parseWithOneArg(fs, args[1:])
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, usersUsage)
 	}
-	if *dbURL == "" {
+	if dbURL() == "" {
 		return fmt.Errorf("users %s: --database-url is required", verb)
 	}
 	switch verb {
 	case "import":
-		return importUsers(ctx, *dbURL, arg, stderr)
+		return importUsers(ctx, dbURL(), arg, stderr)
 	case "promote":
-		return promoteUser(ctx, *dbURL, arg, stderr)
+		return promoteUser(ctx, dbURL(), arg, stderr)
 	}
 	return fmt.Errorf("unknown users command %q\n%s", verb, usersUsage)
 }

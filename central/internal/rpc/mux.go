@@ -12,8 +12,9 @@ import (
 // readyTimeout bounds one readiness check.
 const readyTimeout = 2 * time.Second
 
-// NewMux serves api (from NewHandler) at "/" together with the operational
-// endpoints:
+// NewMux serves api (from NewHandler) at "/", with JSON bodies on the errors
+// Connect answers without one (withHTTPErrors), together with the
+// operational endpoints:
 //
 //   - GET /healthz: 200 while the process serves HTTP (liveness);
 //   - GET /readyz: 200 when ready returns nil, 503 otherwise (readiness; a
@@ -22,7 +23,7 @@ const readyTimeout = 2 * time.Second
 //     gatherer is nil).
 func NewMux(api http.Handler, ready func(context.Context) error, gatherer prometheus.Gatherer) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/", api)
+	mux.Handle("/", withHTTPErrors(api, DefaultMaxRequestBytes))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
