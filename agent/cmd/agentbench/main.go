@@ -156,9 +156,15 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
-	sent, answered, failed, lat := send.summary(b)
+	sent, answered, failed, lat, rest := send.summary(b)
 	fmt.Printf("commands: %d sent, %d answered (%d not ok), latency p50 %v p99 %v\n",
 		sent, answered, failed, percentile(lat, 50), percentile(lat, 99))
+	ha := make([]time.Duration, 0, len(lat))
+	for i := range lat {
+		ha = append(ha, lat[i]-rest[i])
+	}
+	fmt.Printf("stages: Home Assistant (as the agent timed it) p50 %v p99 %v; the rest (MQTT both ways, receive, ledger, publish) p50 %v p99 %v\n",
+		percentile(ha, 50), percentile(ha, 99), percentile(rest, 50), percentile(rest, 99))
 	if answered < sent*95/100 {
 		return fmt.Errorf("only %d of %d commands answered (agent log: %s)", answered, sent, tail(logPath))
 	}
@@ -187,6 +193,7 @@ type broker struct {
 
 	mu      sync.Mutex
 	results map[string]time.Time
+	ha      map[string]time.Duration // Result.home_assistant_us, the agent's own measure
 	failed  int
 }
 
@@ -202,7 +209,7 @@ func startBroker() (*broker, error) {
 	if err := srv.Serve(); err != nil {
 		return nil, err
 	}
-	b := &broker{srv: srv, url: "tcp://" + l.Address(), results: map[string]time.Time{}}
+	b := &broker{srv: srv, url: "tcp://" + l.Address(), results: map[string]time.Time{}, ha: map[string]time.Duration{}}
 	err := srv.Subscribe(topic.For(home, topic.Result), 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 		var r homeplanev1.Result
 		if proto.Unmarshal(pk.Payload, &r) != nil {
@@ -212,6 +219,7 @@ func startBroker() (*broker, error) {
 		defer b.mu.Unlock()
 		if _, seen := b.results[r.GetCommandId()]; !seen {
 			b.results[r.GetCommandId()] = time.Now()
+			b.ha[r.GetCommandId()] = time.Duration(r.GetHomeAssistantUs()) * time.Microsecond
 			if !r.GetOk() {
 				b.failed++
 			}
@@ -318,7 +326,10 @@ func (s *sender) loop() {
 }
 
 // summary waits briefly for the last answers and reports the outcome.
-func (s *sender) summary(b *broker) (sent, answered, failed int, lat []time.Duration) {
+// summary waits for the last answers and returns each command's latency
+// and its part outside Home Assistant (rest): MQTT both ways, the agent's
+// receive, ledger and publish.
+func (s *sender) summary(b *broker) (sent, answered, failed int, lat, rest []time.Duration) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s.mu.Lock()
@@ -339,9 +350,10 @@ func (s *sender) summary(b *broker) (sent, answered, failed int, lat []time.Dura
 	for id, at := range s.sent {
 		if got, ok := b.results[id]; ok {
 			lat = append(lat, got.Sub(at))
+			rest = append(rest, got.Sub(at)-b.ha[id])
 		}
 	}
-	return sent, answered, b.failed, lat
+	return sent, answered, b.failed, lat, rest
 }
 
 // sample reads VmRSS once a second for d.

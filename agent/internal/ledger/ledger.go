@@ -6,9 +6,14 @@
 // than saying so. The ledger is bounded in entries and in time.
 //
 // On disk it is one append-only log: a record when a command begins and one
-// when it finishes, each a length, a CRC-32C and the record, synced before
-// the call returns. Appending to one open file costs a write and a sync per
-// record, where a file per command cost a create, a rename and two syncs.
+// when it finishes, each a length, a CRC-32C and the record. The begin
+// record is synced before Begin returns: that is what keeps a command from
+// running twice. The finished record is written but not synced; the next
+// sync (of the next begin record, or of a rewrite) takes it to disk. Losing
+// it to a power cut costs little: the command is then answered as
+// interrupted after the restart, and central, which had the result, is no
+// longer waiting for it. So a command costs one sync, where a file per
+// command cost a create, a rename and two.
 // The log is rewritten with only what is remembered when it has grown to a
 // few times that, and at Open, which also cuts off a record a crash left
 // half written.
@@ -137,14 +142,15 @@ func Open(dir string, opts Options) (*Ledger, error) {
 	return l, nil
 }
 
-// Close closes the log. The ledger must not be used afterwards.
+// Close syncs and closes the log. The ledger must not be used afterwards.
 func (l *Ledger) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
 		return nil
 	}
-	err := l.f.Close()
+	// The finished records are not synced as they are written.
+	err := errors.Join(l.f.Sync(), l.f.Close())
 	l.f = nil
 	return err
 }
@@ -402,7 +408,7 @@ func (l *Ledger) Begin(cmd *homeplanev1.Command) error {
 		return nil
 	}
 	e := &entry{id: id, expires: l.expiry(cmd, now)}
-	if _, err := l.appendLocked(record{ID: id, Expires: e.expires}); err != nil {
+	if _, err := l.appendLocked(record{ID: id, Expires: e.expires}, true); err != nil {
 		return fmt.Errorf("ledger: begin %s: %w", id, err)
 	}
 	l.byID[id] = e
@@ -412,7 +418,8 @@ func (l *Ledger) Begin(cmd *homeplanev1.Command) error {
 	return nil
 }
 
-// Finish stores the result of cmd, which Begin recorded.
+// Finish stores the result of cmd, which Begin recorded, without waiting
+// for the disk (see the package comment).
 func (l *Ledger) Finish(cmd *homeplanev1.Command, res *homeplanev1.Result) error {
 	id := cmd.GetId()
 	if !keepable(id) {
@@ -428,7 +435,7 @@ func (l *Ledger) Finish(cmd *homeplanev1.Command, res *homeplanev1.Result) error
 	if e == nil || e.done {
 		return nil // forgotten meanwhile (bound reached), or a duplicate's answer
 	}
-	at, err := l.appendLocked(record{ID: id, Expires: e.expires, Result: b})
+	at, err := l.appendLocked(record{ID: id, Expires: e.expires, Result: b}, false)
 	if err != nil {
 		return fmt.Errorf("ledger: finish %s: %w", id, err)
 	}
@@ -437,10 +444,10 @@ func (l *Ledger) Finish(cmd *homeplanev1.Command, res *homeplanev1.Result) error
 	return nil
 }
 
-// appendLocked writes r at the end of the log and syncs it, returning where
-// its frame starts. A failed write is cut off again, so that a later
-// record does not land behind a torn one.
-func (l *Ledger) appendLocked(r record) (int64, error) {
+// appendLocked writes r at the end of the log, and syncs it when sync is
+// set, returning where its frame starts. A failed write is cut off again,
+// so that a later record does not land behind a torn one.
+func (l *Ledger) appendLocked(r record, sync bool) (int64, error) {
 	if l.f == nil {
 		return 0, errors.New("ledger closed")
 	}
@@ -453,9 +460,11 @@ func (l *Ledger) appendLocked(r record) (int64, error) {
 		_ = l.f.Truncate(at)
 		return 0, err
 	}
-	if err := l.f.Sync(); err != nil {
-		_ = l.f.Truncate(at)
-		return 0, err
+	if sync {
+		if err := l.f.Sync(); err != nil {
+			_ = l.f.Truncate(at)
+			return 0, err
+		}
 	}
 	l.size += int64(len(b))
 	l.records++

@@ -373,3 +373,23 @@ func BenchmarkIndexMemory(b *testing.B) {
 	}
 	b.ReportMetric(perEntry, "heap-B/command")
 }
+
+// BenchmarkCommand is the ledger's part of a command's latency: the begin
+// record before it runs and the finished record with a result after, on the
+// disk of the test's temporary directory.
+func BenchmarkCommand(b *testing.B) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := open(b, b.TempDir(), c, 1024)
+	res := &homeplanev1.Result{Ok: true, Changed: []*homeplanev1.Entity{{EntityId: "light.kitchen", State: "on"}}}
+	i := 0
+	for b.Loop() {
+		x := cmd(fmt.Sprintf("%08d-1b4d-4e8f-9a6b-0c1d2e3f4a5b", i))
+		i++
+		if err := l.Begin(x); err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Finish(x, res); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
