@@ -1,0 +1,148 @@
+package broker
+
+import (
+	"net"
+	"testing"
+	"time"
+)
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func tcpAddr(s string) net.Addr {
+	return &net.TCPAddr{IP: net.ParseIP(s), Port: 40000}
+}
+
+func testLimits() admissionLimits {
+	return admissionLimits{maxOpen: 8, maxPending: 4, maxPendingPerAddr: 2, rate: 100, burst: 100, addrRate: 1, addrBurst: 3}
+}
+
+func TestAdmissionLimits(t *testing.T) {
+	cases := []struct {
+		name string
+		run  func(a *admission, clk *fakeClock) string // the reason of the last admit
+		want string
+	}{
+		{"first connection", func(a *admission, _ *fakeClock) string {
+			_, r := a.admit(tcpAddr("192.0.2.1"))
+			return r
+		}, ""},
+		{"pending per address", func(a *admission, _ *fakeClock) string {
+			a.admit(tcpAddr("192.0.2.1"))
+			a.admit(tcpAddr("192.0.2.1"))
+			_, r := a.admit(tcpAddr("192.0.2.1"))
+			return r
+		}, rejectAddrPending},
+		{"another address is not affected", func(a *admission, _ *fakeClock) string {
+			a.admit(tcpAddr("192.0.2.1"))
+			a.admit(tcpAddr("192.0.2.1"))
+			_, r := a.admit(tcpAddr("192.0.2.2"))
+			return r
+		}, ""},
+		{"one IPv6 /64 is one address", func(a *admission, _ *fakeClock) string {
+			a.admit(tcpAddr("2001:db8::1"))
+			a.admit(tcpAddr("2001:db8::2"))
+			_, r := a.admit(tcpAddr("2001:db8::ffff:3"))
+			return r
+		}, rejectAddrPending},
+		{"pending in total", func(a *admission, _ *fakeClock) string {
+			for _, ip := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"} {
+				a.admit(tcpAddr(ip))
+			}
+			_, r := a.admit(tcpAddr("192.0.2.5"))
+			return r
+		}, rejectPending},
+		{"address rate", func(a *admission, _ *fakeClock) string {
+			for range 3 {
+				k, _ := a.admit(tcpAddr("192.0.2.1"))
+				a.release(k, true)
+			}
+			_, r := a.admit(tcpAddr("192.0.2.1"))
+			return r
+		}, rejectAddrRate},
+		{"address rate refills", func(a *admission, clk *fakeClock) string {
+			for range 3 {
+				k, _ := a.admit(tcpAddr("192.0.2.1"))
+				a.release(k, true)
+			}
+			clk.advance(time.Second)
+			_, r := a.admit(tcpAddr("192.0.2.1"))
+			return r
+		}, ""},
+		{"authenticated connections leave the pending pool", func(a *admission, _ *fakeClock) string {
+			for _, ip := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"} {
+				k, _ := a.admit(tcpAddr(ip))
+				a.authenticated(k)
+			}
+			_, r := a.admit(tcpAddr("192.0.2.5"))
+			return r
+		}, ""},
+		{"every slot taken", func(a *admission, clk *fakeClock) string {
+			for i := range 8 {
+				k, r := a.admit(tcpAddr("192.0.2." + string(rune('1'+i))))
+				if r != "" {
+					return "unexpected " + r
+				}
+				a.authenticated(k)
+			}
+			_, r := a.admit(tcpAddr("198.51.100.1"))
+			return r
+		}, rejectFull},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+			a := newAdmission(testLimits(), clk.now)
+			if got := c.run(a, clk); got != c.want {
+				t.Fatalf("reason = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestAdmissionRate(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	lim := testLimits()
+	lim.rate, lim.burst, lim.addrBurst, lim.addrRate = 2, 2, 10, 10
+	a := newAdmission(lim, clk.now)
+	for i, ip := range []string{"192.0.2.1", "192.0.2.2"} {
+		k, r := a.admit(tcpAddr(ip))
+		if r != "" {
+			t.Fatalf("connection %d refused: %s", i, r)
+		}
+		a.release(k, true)
+	}
+	if _, r := a.admit(tcpAddr("192.0.2.3")); r != rejectRate {
+		t.Fatalf("third connection: %q, want %q", r, rejectRate)
+	}
+	clk.advance(500 * time.Millisecond)
+	if _, r := a.admit(tcpAddr("192.0.2.3")); r != "" {
+		t.Fatalf("after refill: %q", r)
+	}
+}
+
+func TestAdmissionForgetsIdleSources(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	a := newAdmission(testLimits(), clk.now)
+	k1, _ := a.admit(tcpAddr("192.0.2.1"))
+	k2, _ := a.admit(tcpAddr("192.0.2.2"))
+	a.release(k1, true)
+	a.authenticated(k2)
+	// Refused attempts from new addresses leave nothing behind.
+	a.lim.maxOpen = 0
+	for i := range 100 {
+		if _, r := a.admit(&net.TCPAddr{IP: net.IPv4(198, 51, 100, byte(i)), Port: 1}); r != rejectFull {
+			t.Fatalf("admit: %q", r)
+		}
+	}
+	clk.advance(10 * time.Second)
+	a.admit(tcpAddr("203.0.113.1"))
+	if len(a.sources) != 0 {
+		t.Fatalf("sources = %v, want none", a.sources)
+	}
+	if a.open != 1 || a.pending != 0 {
+		t.Fatalf("open %d pending %d, want 1 and 0", a.open, a.pending)
+	}
+}
