@@ -25,7 +25,7 @@ import (
 func TestAuditSurvivesSIGKILL(t *testing.T) {
 	db := testDatabase(t)
 	httpAddr := freeAddr(t)
-	p := start(t, "homeplane-central", "--http-addr", httpAddr, "--mqtt-addr", freeAddr(t), "--database-url", db)
+	p := start(t, "homeplane-central", "--http-addr", httpAddr, "--mqtt-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--database-url", db)
 	c := &central{url: "http://" + httpAddr, proc: p}
 	eventually(t, 30*time.Second, "central /readyz", func() bool {
 		resp, err := http.Get(c.url + "/readyz")

@@ -187,20 +187,21 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 
 // central is a running central server and clients for its API.
 type central struct {
-	url     string
-	mqttURL string
-	proc    *process
-	auth    homeplanev1connect.AuthServiceClient
-	homes   homeplanev1connect.HomeServiceClient
-	intents homeplanev1connect.IntentServiceClient
+	url        string
+	mqttURL    string
+	metricsURL string // /metrics, on a listener apart from the API
+	proc       *process
+	auth       homeplanev1connect.AuthServiceClient
+	homes      homeplanev1connect.HomeServiceClient
+	intents    homeplanev1connect.IntentServiceClient
 }
 
 func startCentral(t testing.TB) *central {
 	t.Helper()
-	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
-	p := start(t, "homeplane-central",
-		"--http-addr", httpAddr, "--mqtt-addr", mqttAddr, "--database-url", testDatabase(t))
-	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, proc: p}
+	httpAddr, mqttAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	p := start(t, "homeplane-central", "--http-addr", httpAddr, "--mqtt-addr", mqttAddr,
+		"--metrics-addr", metricsAddr, "--database-url", testDatabase(t))
+	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, metricsURL: "http://" + metricsAddr + "/metrics", proc: p}
 	eventually(t, 30*time.Second, "central /readyz", func() bool {
 		resp, err := http.Get(c.url + "/readyz")
 		if err != nil {

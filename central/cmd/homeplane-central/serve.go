@@ -55,6 +55,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddr, reg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 
 	authStore := postgres.NewAuthStore(pool)
 	keys, err := auth.LoadKeys(ctx, authStore, time.Now())
@@ -83,9 +88,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	// The broker asks the home service about agents, and the home service
 	// tells the broker whom to disconnect: homes is set before Start.
 	var homes *home.Service
+	mqttOpts, err := cfg.MQTT.options()
+	if err != nil {
+		return err
+	}
+	mqttOpts.Addr, mqttOpts.Logger, mqttOpts.Registerer, mqttOpts.TLSConfig = cfg.MQTTAddr, logger, reg, tlsConfig
 	mqtt, err := broker.New(broker.CredentialsFunc(func(ctx context.Context, agentID, secret string) (string, error) {
 		return homes.AuthenticateAgent(ctx, agentID, secret)
-	}), broker.Options{Addr: cfg.MQTTAddr, Logger: logger, Registerer: reg, TLSConfig: tlsConfig})
+	}), mqttOpts)
 	if err != nil {
 		return err
 	}
@@ -158,7 +168,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}, rpc.Options{Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies})
 
 	srv := &http.Server{
-		Handler:           keepStreamsOpen(ops.withDashboard(rpc.NewMux(api, readiness(pool), reg), router)),
+		Handler:           keepStreamsOpen(ops.withDashboard(rpc.NewMux(api, readiness(pool), nil), router)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      rpc.DefaultHandlerTimeout + 10*time.Second,
