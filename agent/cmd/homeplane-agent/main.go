@@ -117,7 +117,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Metrics: reg,
 		// The ledger answers finished commands from disk; dispatch only
 		// needs to hold running ones and the latest few in memory.
-		CacheSize: 64,
+		CacheSize:      64,
+		AllowedDomains: cfg.AllowedDomains,
 	})
 	s := newSyncer(ha, nil, k, log.With("component", "sync"))
 	led, err := ledger.Open(filepath.Join(cfg.DataDir, "commands"), ledger.Options{Logger: log.With("component", "ledger")})

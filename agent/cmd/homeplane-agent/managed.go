@@ -10,6 +10,7 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/homeplane/homeplane/agent/internal/dispatch"
 	"github.com/homeplane/homeplane/agent/internal/outbox"
 	"github.com/homeplane/homeplane/agent/internal/supervisor"
 	"github.com/homeplane/homeplane/agent/internal/uplink"
@@ -27,6 +28,7 @@ func newSupervisor(cfg config, agentID string, pub supervisor.Publisher, log *sl
 		Logger:         log,
 		SampleInterval: cfg.SampleInterval,
 		Name:           cfg.ContainerName,
+		AllowedImages:  cfg.AllowedImages,
 	})
 }
 
@@ -79,6 +81,8 @@ func instanceCommand(ctx context.Context, sup *supervisor.Supervisor, spec super
 		res.Ok = true
 	case errors.Is(err, supervisor.ErrNotProvisioned):
 		res.ErrorCode, res.Error = "invalid", err.Error()
+	case errors.Is(err, supervisor.ErrImageNotAllowed):
+		res.ErrorCode, res.Error = dispatch.CodeForbidden, err.Error()
 	default:
 		res.ErrorCode, res.Error = "instance", err.Error()
 	}

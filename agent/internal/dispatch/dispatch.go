@@ -30,6 +30,10 @@ const (
 	CodeInvalid       = "invalid"
 	CodeHomeAssistant = "home_assistant"
 	CodeUnavailable   = "unavailable"
+	// CodeForbidden refuses a command outside the agent's own allow-lists
+	// (service domains here, image repositories in the supervisor),
+	// whatever central says.
+	CodeForbidden = "forbidden"
 )
 
 // Options are the dispatcher's optional settings; zero values pick defaults.
@@ -50,6 +54,11 @@ type Options struct {
 	MaxRunTime time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// AllowedDomains, when set, are the only service domains a command may
+	// call, and the only domains its target entities may belong to; a
+	// command with any other is refused whole with CodeForbidden, before
+	// Home Assistant is called. Empty allows every domain.
+	AllowedDomains []string
 }
 
 // Dispatcher runs commands against Home Assistant.
@@ -164,6 +173,9 @@ func (d *Dispatcher) run(ctx context.Context, log *slog.Logger, cmd *homeplanev1
 	calls, err := d.validate(cmd.GetCalls())
 	if err != nil {
 		log.Warn("command refused", "error", err)
+		if errors.Is(err, errForbidden) {
+			return fail(CodeForbidden, err.Error())
+		}
 		return fail(CodeInvalid, err.Error())
 	}
 
