@@ -244,7 +244,8 @@ type Result struct {
 	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	RequestId string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	Ok        bool                   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
-	// Machine-readable failure: "expired", "invalid", "home_assistant", "unavailable".
+	// Machine-readable failure: "expired", "invalid", "home_assistant", "unavailable",
+	// "instance" (a container operation failed), "forbidden" (outside the agent's allow-lists).
 	ErrorCode string `protobuf:"bytes,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	Error     string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
 	// States Home Assistant reported as changed by the calls.
