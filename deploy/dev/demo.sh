@@ -76,9 +76,10 @@ fi
 export HOMEPLANE_HOME=$home_id
 
 agent_args=(--central-url "http://$http_addr" --mqtt-url "tcp://$mqtt_addr" --state-dir "$run/agent"
-  --ha-url "http://$ha_addr" --ha-token "$ha_token")
+  --ha-url "http://$ha_addr" --ha-token-file "$run/ha-token")
 if [ ! -s "$run/agent/identity.json" ]; then
-  agent_args+=(--enrollment-token "$("$bin/homectl" enroll-token 2>/dev/null)")
+  (umask 077; "$bin/homectl" enroll-token 2>/dev/null > "$run/enrollment-token")
+  agent_args+=(--enrollment-token-file "$run/enrollment-token")
 fi
 "$bin/homeplane-agent" "${agent_args[@]}" > "$run/agent.log" 2>&1 &
 pids+=($!)

@@ -146,3 +146,22 @@ func TestAdmissionForgetsIdleSources(t *testing.T) {
 		t.Fatalf("open %d pending %d, want 1 and 0", a.open, a.pending)
 	}
 }
+
+// BenchmarkAdmission is the cost admission adds to each accepted connection
+// (admit, then release), across a thousand source addresses.
+func BenchmarkAdmission(b *testing.B) {
+	a := newAdmission(admissionLimits{maxOpen: 1 << 30, maxPending: 1 << 30, maxPendingPerAddr: 1 << 30,
+		rate: 1e12, burst: 1e12, addrRate: 1e12, addrBurst: 1e12}, nil)
+	addrs := make([]net.Addr, 1000)
+	for i := range addrs {
+		addrs[i] = &net.TCPAddr{IP: net.IPv4(10, 0, byte(i>>8), byte(i)), Port: 1}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		k, r := a.admit(addrs[i%len(addrs)])
+		if r != "" {
+			b.Fatal(r)
+		}
+		a.release(k, true)
+	}
+}
