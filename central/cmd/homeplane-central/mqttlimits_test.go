@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/homeplane/homeplane/central/internal/broker"
 )
 
 func TestMQTTLimitsPrecedence(t *testing.T) {
@@ -53,6 +57,22 @@ func TestMQTTLimitsHelpShowsDefaults(t *testing.T) {
 		"-mqtt-connect-timeout", "(default 5s)", "-metrics-addr"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("help lacks %q", want)
+		}
+	}
+}
+
+// TestMQTTLimitsDocumented keeps docs/protocol.md's table of broker limits
+// in step with the flags and the broker's defaults.
+func TestMQTTLimitsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := broker.Options{}.Defaults()
+	for _, m := range mqttLimitList {
+		row := fmt.Sprintf("| `--mqtt-%s` | %v |", m.name, m.def(def))
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/protocol.md lacks the row %q", row)
 		}
 	}
 }
