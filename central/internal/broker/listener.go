@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -25,6 +27,8 @@ type listener struct {
 	rejected       func(reason string)
 
 	log *slog.Logger
+
+	refusedLogged atomic.Int64 // unix nanoseconds of the last refusal logged
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -113,6 +117,7 @@ func (l *listener) track(conn net.Conn) *admittedConn {
 	if reason != "" {
 		_ = conn.Close()
 		l.rejected(reason)
+		l.logRefusal(key, reason)
 		return nil
 	}
 	ac := &admittedConn{Conn: conn, key: key, adm: l.admission}
@@ -120,6 +125,17 @@ func (l *listener) track(conn net.Conn) *admittedConn {
 	_ = conn.SetDeadline(time.Now().Add(l.connectTimeout))
 	l.conns[ac] = struct{}{}
 	return ac
+}
+
+// logRefusal logs at most one refusal every ten seconds: enough to see an
+// attack and where it comes from, never a log flood. The metric counts all.
+func (l *listener) logRefusal(source netip.Prefix, reason string) {
+	now := time.Now().UnixNano()
+	last := l.refusedLogged.Load()
+	if now-last < int64(10*time.Second) || !l.refusedLogged.CompareAndSwap(last, now) {
+		return
+	}
+	l.log.Warn("mqtt connections refused at accept", "source", source.String(), "reason", reason)
 }
 
 func (l *listener) untrack(ac *admittedConn) {
