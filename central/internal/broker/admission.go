@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -17,9 +16,10 @@ const (
 	rejectAddrPending = "addr_pending" // too many of them from this source address
 	rejectAddrRate    = "addr_rate"    // this source address connects too fast
 	rejectRate        = "rate"         // everyone together connects too fast
+	rejectEvicted     = "evicted"      // pending, and made room for an address holding fewer
 )
 
-var rejectReasons = []string{rejectFull, rejectPending, rejectAddrPending, rejectAddrRate, rejectRate}
+var rejectReasons = []string{rejectFull, rejectPending, rejectAddrPending, rejectAddrRate, rejectRate, rejectEvicted}
 
 // AdmissionOptions bound the connections the broker's listener takes before
 // their agents authenticate. Zero values take the defaults below.
@@ -115,7 +115,7 @@ type admission struct {
 // connections or its bucket refills; it is forgotten after that, so the map
 // holds only addresses seen in the last few seconds.
 type source struct {
-	pending int
+	pending []*admittedConn // oldest first
 	bucket  bucket
 }
 
@@ -126,66 +126,98 @@ func newAdmission(lim admissionLimits, now func() time.Time) *admission {
 	return &admission{lim: lim, now: now, sources: make(map[netip.Prefix]*source)}
 }
 
-// admit decides on a new connection from addr: it returns its source key,
-// or the reason it must be closed.
-func (a *admission) admit(addr net.Addr) (netip.Prefix, string) {
-	key := sourceKey(addr)
+// admit decides on the new connection c: it returns "" when c is admitted
+// (and pending), or the reason it must be closed. When the pending pool is
+// full, a newcomer from an address holding fewer pending connections than
+// the address holding most takes the place of that address's oldest one,
+// which admit returns as evicted for the caller to close: many addresses
+// together cannot keep an agent from another address out either.
+func (a *admission) admit(c *admittedConn) (reason string, evicted *admittedConn) {
+	c.key = sourceKey(c.RemoteAddr())
+	c.adm = a
 	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.sweep(now)
 	// Unknown addresses get no entry until admitted, so refused attempts
 	// from many addresses cost no memory.
-	src := a.sources[key]
+	src := a.sources[c.key]
 	probe := src
 	if probe == nil {
 		probe = &source{}
 	}
 	switch {
 	case a.open >= a.lim.maxOpen:
-		return key, rejectFull
-	case probe.pending >= a.lim.maxPendingPerAddr:
-		return key, rejectAddrPending
-	case a.pending >= a.lim.maxPending:
-		return key, rejectPending
+		return rejectFull, nil
+	case len(probe.pending) >= a.lim.maxPendingPerAddr:
+		return rejectAddrPending, nil
 	case !probe.bucket.ready(now, a.lim.addrRate, a.lim.addrBurst):
-		return key, rejectAddrRate
+		return rejectAddrRate, nil
 	case !a.all.ready(now, a.lim.rate, a.lim.burst):
-		return key, rejectRate
+		return rejectRate, nil
+	}
+	if a.pending >= a.lim.maxPending {
+		heavy := a.heaviestLocked()
+		if heavy == nil || len(heavy.pending) <= len(probe.pending)+1 {
+			return rejectPending, nil
+		}
+		evicted = heavy.pending[0]
+		a.unpendLocked(evicted)
 	}
 	if src == nil {
 		src = probe
-		a.sources[key] = src
+		a.sources[c.key] = src
 	}
 	src.bucket.take()
 	a.all.take()
-	src.pending++
+	src.pending = append(src.pending, c)
+	c.pending = true
 	a.pending++
 	a.open++
-	return key, ""
+	return "", evicted
 }
 
-// authenticated moves a connection of key out of the pending pool.
-func (a *admission) authenticated(key netip.Prefix) {
+// heaviestLocked returns the source with the most pending connections.
+func (a *admission) heaviestLocked() *source {
+	var heavy *source
+	for _, s := range a.sources {
+		if heavy == nil || len(s.pending) > len(heavy.pending) {
+			heavy = s
+		}
+	}
+	return heavy
+}
+
+// authenticated moves c out of the pending pool.
+func (a *admission) authenticated(c *admittedConn) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.unpendLocked(key)
+	a.unpendLocked(c)
 }
 
-// release forgets a closed connection of key.
-func (a *admission) release(key netip.Prefix, pending bool) {
+// release forgets the closed connection c.
+func (a *admission) release(c *admittedConn) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.open--
-	if pending {
-		a.unpendLocked(key)
-	}
+	a.unpendLocked(c)
 }
 
-func (a *admission) unpendLocked(key netip.Prefix) {
+func (a *admission) unpendLocked(c *admittedConn) {
+	if !c.pending {
+		return
+	}
+	c.pending = false
 	a.pending--
-	if s := a.sources[key]; s != nil {
-		s.pending--
+	s := a.sources[c.key]
+	if s == nil {
+		return
+	}
+	for i, p := range s.pending {
+		if p == c {
+			s.pending = append(s.pending[:i], s.pending[i+1:]...)
+			break
+		}
 	}
 }
 
@@ -204,7 +236,7 @@ func (a *admission) sweep(now time.Time) {
 	}
 	a.swept = now
 	for k, s := range a.sources {
-		if s.pending <= 0 && s.bucket.full(now, a.lim.addrRate, a.lim.addrBurst) {
+		if len(s.pending) == 0 && s.bucket.full(now, a.lim.addrRate, a.lim.addrBurst) {
 			delete(a.sources, k)
 		}
 	}
@@ -251,22 +283,15 @@ func (b *bucket) full(now time.Time, rate, burst float64) bool {
 
 // admittedConn is a connection the listener admitted; the hook marks it
 // authenticated when its agent logs in, and the listener releases it when
-// it closes.
+// it closes. pending is guarded by adm.mu.
 type admittedConn struct {
 	net.Conn
 	key     netip.Prefix
 	adm     *admission
-	pending atomic.Bool
+	pending bool
 }
 
-// authenticated takes the connection out of the pending pool; only the
-// first call, or release, counts.
-func (c *admittedConn) authenticated() {
-	if c.pending.CompareAndSwap(true, false) {
-		c.adm.authenticated(c.key)
-	}
-}
+// authenticated takes the connection out of the pending pool.
+func (c *admittedConn) authenticated() { c.adm.authenticated(c) }
 
-func (c *admittedConn) release() {
-	c.adm.release(c.key, c.pending.Swap(false))
-}
+func (c *admittedConn) release() { c.adm.release(c) }

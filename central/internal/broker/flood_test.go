@@ -25,10 +25,12 @@ type flood struct {
 	wg    sync.WaitGroup
 }
 
-func startFlood(tb testing.TB, addr string, sockets, rate int) *flood {
+func startFlood(tb testing.TB, addr string, sockets, rate int, from ...net.IP) *flood {
 	tb.Helper()
 	f := &flood{stop: make(chan struct{})}
-	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}}
+	if len(from) == 0 {
+		from = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
 	tokens := make(chan struct{})
 	f.wg.Add(1)
 	go func() {
@@ -52,7 +54,8 @@ func startFlood(tb testing.TB, addr string, sockets, rate int) *flood {
 			}
 		}
 	}()
-	for range sockets {
+	for i := range sockets {
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: from[i%len(from)]}}
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
@@ -120,29 +123,7 @@ func TestConnectionFloodAttack(t *testing.T) {
 	// A minute: on a loaded machine the attacker dials slower than its rate.
 	waitWithin(t, time.Minute, "the attacker's dials", func() bool { return f.dials.Load() >= sockets })
 
-	var wg sync.WaitGroup
-	errs := make(chan error, agents)
-	for i := range agents {
-		id := fmt.Sprintf("flood-agent-%d", i)
-		creds.add(id, "secret-"+id, homeA)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			c, err := connect(t, b, clientConfig{agentID: id, secret: "secret-" + id, localIP: "127.0.0.2"})
-			switch {
-			case err != nil:
-				errs <- fmt.Errorf("%s refused after %v: %w", id, time.Since(start).Round(time.Millisecond), err)
-			case !c.IsConnected():
-				errs <- fmt.Errorf("%s not connected", id)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	connectAgents(t, b, creds, agents, func(int) string { return "127.0.0.2" })
 
 	// The attack is still on: the broker holds at most the per-address
 	// limit of the attacker's sockets and refuses the rest at accept.
@@ -163,4 +144,76 @@ func TestConnectionFloodAttack(t *testing.T) {
 		}
 	}
 	t.Logf("attacker dials %d, open now %d, refused at accept %v", f.dials.Load(), f.open.Load(), refused)
+}
+
+// connectAgents connects n agents at once, agent i from source(i), each on
+// its first attempt, while an attack goes on.
+func connectAgents(t *testing.T, b *broker.Broker, creds *fakeCreds, n int, source func(i int) string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		id := fmt.Sprintf("flood-agent-%d", i)
+		creds.add(id, "secret-"+id, homeA)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			c, err := connect(t, b, clientConfig{agentID: id, secret: "secret-" + id, localIP: source(i)})
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("%s refused after %v: %w", id, time.Since(start).Round(time.Millisecond), err)
+			case !c.IsConnected():
+				errs <- fmt.Errorf("%s not connected", id)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestConnectionFloodFromManyAddresses spreads the idle sockets over 64
+// addresses, each within its own limit, until together they fill the pool
+// of connections not yet authenticated. Agents from another address still
+// get in: each takes the place of the oldest idle socket of the address
+// holding most. MaxPending is lowered to keep the test small.
+func TestConnectionFloodFromManyAddresses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods the loopback interface")
+	}
+	const (
+		addresses = 64
+		sockets   = 2000
+		agents    = 20
+	)
+	reg := prometheus.NewRegistry()
+	creds := newCreds()
+	b := startBroker(t, creds, reg, func(o *broker.Options) {
+		o.MaxClients = 200
+		o.MaxPending = 256
+		o.MaxPendingPerAddress = 16 // 64 × 16 = 1024 would fit, the pool holds 256
+	})
+	from := make([]net.IP, addresses)
+	for i := range from {
+		from[i] = net.IPv4(127, 0, 1, byte(i+1))
+	}
+	f := startFlood(t, b.Addr().String(), sockets, 2000, from...)
+	waitWithin(t, time.Minute, "the pending pool full", func() bool {
+		return metricValue(t, reg, "homeplane_central_mqtt_pending_connections") >= 256 &&
+			metricValue(t, reg, "homeplane_central_mqtt_connections_rejected_total", "reason", "pending") > 0
+	})
+
+	// Each home has an address of its own.
+	connectAgents(t, b, creds, agents, func(i int) string { return fmt.Sprintf("127.0.0.%d", 2+i) })
+
+	if ev := metricValue(t, reg, "homeplane_central_mqtt_connections_rejected_total", "reason", "evicted"); ev == 0 {
+		t.Error("no idle socket was evicted: the agents did not need the room they got")
+	}
+	if p := metricValue(t, reg, "homeplane_central_mqtt_pending_connections"); p > 256 {
+		t.Errorf("pending = %v, above the pool of 256", p)
+	}
+	t.Logf("attacker dials %d, open now %d", f.dials.Load(), f.open.Load())
 }

@@ -113,15 +113,20 @@ func (l *listener) track(conn net.Conn) *admittedConn {
 		_ = conn.Close()
 		return nil
 	}
-	key, reason := l.admission.admit(conn.RemoteAddr())
+	ac := &admittedConn{Conn: conn}
+	reason, evicted := l.admission.admit(ac)
 	if reason != "" {
 		_ = conn.Close()
 		l.rejected(reason)
-		l.logRefusal(key, reason)
+		l.logRefusal(ac.key, reason)
 		return nil
 	}
-	ac := &admittedConn{Conn: conn, key: key, adm: l.admission}
-	ac.pending.Store(true)
+	if evicted != nil {
+		// Its goroutine sees the close and releases it.
+		_ = evicted.Close()
+		l.rejected(rejectEvicted)
+		l.logRefusal(evicted.key, rejectEvicted)
+	}
 	_ = conn.SetDeadline(time.Now().Add(l.connectTimeout))
 	l.conns[ac] = struct{}{}
 	return ac
