@@ -27,7 +27,7 @@ func TestAuditSurvivesSIGKILL(t *testing.T) {
 	httpAddr := freeAddr(t)
 	// 16 clients as fast as they can go: far past a user's rate limit, so
 	// the test raises it.
-	p := start(t, "homeplane-central", "--http-addr", httpAddr, "--mqtt-addr", freeAddr(t), "--database-url", db,
+	p := start(t, "homeplane-central", "--http-addr", httpAddr, "--mqtt-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--database-url", db,
 		"--user-burst", "100000", "--user-rate", "100000")
 	c := &central{url: "http://" + httpAddr, proc: p}
 	eventually(t, 30*time.Second, "central /readyz", func() bool {

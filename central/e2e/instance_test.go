@@ -143,7 +143,7 @@ func TestManagedInstanceEndToEnd(t *testing.T) {
 	firstStart := in.GetStartedAt().AsTime()
 
 	t.Run("central exports the samples per home", func(t *testing.T) {
-		resp, err := http.Get(c.url + "/metrics")
+		resp, err := http.Get(c.metricsURL)
 		if err != nil {
 			t.Fatal(err)
 		}

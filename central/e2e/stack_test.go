@@ -152,24 +152,25 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 
 // central is a running central server and clients for its API.
 type central struct {
-	url     string
-	mqttURL string
-	db      string // the database URL, for reading the audit log
-	proc    *process
-	auth    homeplanev1connect.AuthServiceClient
-	homes   homeplanev1connect.HomeServiceClient
-	intents homeplanev1connect.IntentServiceClient
+	url        string
+	mqttURL    string
+	metricsURL string // /metrics, on a listener apart from the API
+	db         string // the database URL, for reading the audit log
+	proc       *process
+	auth       homeplanev1connect.AuthServiceClient
+	homes      homeplanev1connect.HomeServiceClient
+	intents    homeplanev1connect.IntentServiceClient
 }
 
 // startCentral starts central with its default settings, or with args
 // added to them.
 func startCentral(t testing.TB, args ...string) *central {
 	t.Helper()
-	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
+	httpAddr, mqttAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	db := testDatabase(t)
-	p := start(t, "homeplane-central", append([]string{
-		"--http-addr", httpAddr, "--mqtt-addr", mqttAddr, "--database-url", db}, args...)...)
-	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, proc: p, db: db}
+	p := start(t, "homeplane-central", append([]string{"--http-addr", httpAddr, "--mqtt-addr", mqttAddr,
+		"--metrics-addr", metricsAddr, "--database-url", db}, args...)...)
+	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, metricsURL: "http://" + metricsAddr + "/metrics", proc: p, db: db}
 	eventually(t, 30*time.Second, "central /readyz", func() bool {
 		resp, err := http.Get(c.url + "/readyz")
 		if err != nil {

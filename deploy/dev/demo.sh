@@ -11,6 +11,7 @@ run=.run/demo
 bin=bin
 http_addr=${HOMEPLANE_DEMO_HTTP_ADDR:-127.0.0.1:8080}
 mqtt_addr=${HOMEPLANE_DEMO_MQTT_ADDR:-127.0.0.1:1883}
+metrics_addr=${HOMEPLANE_DEMO_METRICS_ADDR:-127.0.0.1:9090}
 ha_addr=${HOMEPLANE_DEMO_HA_ADDR:-127.0.0.1:8123}
 pg_port=${HOMEPLANE_DEMO_PG_PORT:-55433}
 email=${HOMEPLANE_DEMO_EMAIL:-demo@homeplane.local}
@@ -56,7 +57,7 @@ ha_token=$(cat "$run/ha-token")
 
 "$bin/hasim" --addr "$ha_addr" --token "$ha_token" > "$run/hasim.log" 2>&1 &
 pids+=($!)
-"$bin/homeplane-central" --http-addr "$http_addr" --mqtt-addr "$mqtt_addr" --database-url "$db" \
+"$bin/homeplane-central" --http-addr "$http_addr" --mqtt-addr "$mqtt_addr" --metrics-addr "$metrics_addr" --database-url "$db" \
   > "$run/central.log" 2>&1 &
 pids+=($!)
 wait_http "http://$http_addr/readyz" central
@@ -75,9 +76,10 @@ fi
 export HOMEPLANE_HOME=$home_id
 
 agent_args=(--central-url "http://$http_addr" --mqtt-url "tcp://$mqtt_addr" --state-dir "$run/agent"
-  --ha-url "http://$ha_addr" --ha-token "$ha_token")
+  --ha-url "http://$ha_addr" --ha-token-file "$run/ha-token")
 if [ ! -s "$run/agent/identity.json" ]; then
-  agent_args+=(--enrollment-token "$("$bin/homectl" enroll-token 2>/dev/null)")
+  (umask 077; "$bin/homectl" enroll-token 2>/dev/null > "$run/enrollment-token")
+  agent_args+=(--enrollment-token-file "$run/enrollment-token")
 fi
 "$bin/homeplane-agent" "${agent_args[@]}" > "$run/agent.log" 2>&1 &
 pids+=($!)
@@ -94,7 +96,7 @@ done
 cat <<MSG
 
 Homeplane is running:
-  central        http://$http_addr  (MQTT broker on $mqtt_addr, metrics at /metrics)
+  central        http://$http_addr  (MQTT broker on $mqtt_addr, metrics at http://$metrics_addr/metrics)
   Home Assistant http://$ha_addr   (simulated demo home)
   agent          enrolled for "Demo Home" ($home_id)
   logs           $run/*.log

@@ -8,12 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/homeplane/homeplane/protocol/envfile"
+	"github.com/homeplane/homeplane/agent/internal/supervisor"
 )
 
 // config is the agent's effective configuration: defaults, then HOMEPLANE_*
@@ -41,6 +42,12 @@ type config struct {
 	// ContainerName names the managed container; its volumes are named
 	// after it.
 	ContainerName string
+	// AllowedImages are the image repositories the supervisor may run:
+	// Home Assistant's own and the configured Image, plus any listed.
+	AllowedImages []string
+	// AllowedDomains, when set, are the only service domains commands may
+	// call; empty allows all.
+	AllowedDomains []string
 }
 
 // setting is one option: its flag, its environment variable and its default.
@@ -54,10 +61,12 @@ func settings(raw map[string]*string) []setting {
 	s := []setting{
 		{flag: "central-url", env: "HOMEPLANE_CENTRAL_URL", def: "http://127.0.0.1:8080", usage: "central's base URL, for enrollment"},
 		{flag: "mqtt-url", env: "HOMEPLANE_MQTT_URL", def: "tcp://127.0.0.1:1883", usage: "MQTT broker URL; overrides the one central advertises at enrollment"},
-		{flag: "enrollment-token", env: "HOMEPLANE_ENROLLMENT_TOKEN", usage: "one-time enrollment token; used only when the state directory holds no identity", secret: true},
+		{flag: "enrollment-token", env: "HOMEPLANE_ENROLLMENT_TOKEN", usage: "one-time enrollment token; used only when the state directory holds no identity (prefer --enrollment-token-file: a flag shows in ps)", secret: true},
+		{flag: "enrollment-token-file", env: "HOMEPLANE_ENROLLMENT_TOKEN_FILE", usage: "file holding the one-time enrollment token"},
 		{flag: "state-dir", env: "HOMEPLANE_STATE_DIR", def: "/var/lib/homeplane-agent", usage: "directory for the agent's identity (kept mode 0700)"},
 		{flag: "ha-url", env: "HOMEPLANE_HA_URL", def: "http://127.0.0.1:8123", usage: "Home Assistant base URL"},
-		{flag: "ha-token", env: "HOMEPLANE_HA_TOKEN", usage: "Home Assistant long-lived access token", secret: true},
+		{flag: "ha-token", env: "HOMEPLANE_HA_TOKEN", usage: "Home Assistant long-lived access token (prefer --ha-token-file: a flag shows in ps)", secret: true},
+		{flag: "ha-token-file", env: "HOMEPLANE_HA_TOKEN_FILE", usage: "file holding the Home Assistant long-lived access token"},
 		{flag: "log-level", env: "HOMEPLANE_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 		{flag: "metrics-addr", env: "HOMEPLANE_METRICS_ADDR", usage: "address for /metrics and /healthz, e.g. 127.0.0.1:9100; empty: off"},
 		{flag: "mqtt-max-backoff", env: "HOMEPLANE_MQTT_MAX_BACKOFF", def: "2m", usage: "longest wait between MQTT reconnect attempts"},
@@ -68,6 +77,8 @@ func settings(raw map[string]*string) []setting {
 		{flag: "data-dir", env: "HOMEPLANE_DATA_DIR", usage: "directory for the outbox and the supervisor's state (default: the state directory)"},
 		{flag: "sample-interval", env: "HOMEPLANE_SAMPLE_INTERVAL", def: "15s", usage: "time between resource samples of the Home Assistant container"},
 		{flag: "container-name", env: "HOMEPLANE_CONTAINER_NAME", def: "homeplane-ha", usage: "name of the managed Home Assistant container; its volumes are named after it"},
+		{flag: "allowed-images", env: "HOMEPLANE_ALLOWED_IMAGES", usage: "comma-separated image repositories (or name/* for all under a name) central may provision besides Home Assistant's own and --image"},
+		{flag: "allowed-domains", env: "HOMEPLANE_ALLOWED_DOMAINS", usage: "comma-separated service domains commands may call, e.g. light,switch,climate; empty: all"},
 	}
 	for i := range s {
 		s[i].value = new(string)
@@ -80,17 +91,8 @@ func settings(raw map[string]*string) []setting {
 // reports every problem at once.
 func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) (config, error) {
 	raw := map[string]*string{}
-	var secrets []string
-	for _, s := range settings(map[string]*string{}) {
-		if s.secret {
-			secrets = append(secrets, s.env)
-		}
-	}
-	// A secret may come from a file instead: HOMEPLANE_HA_TOKEN_FILE, ...
-	getenv, err := envfile.Getenv(getenv, secrets...)
-	if err != nil {
-		return config{}, err
-	}
+	// Each secret has a -file setting of its own (HOMEPLANE_HA_TOKEN_FILE is
+	// --ha-token-file), so the shared *_FILE reader is not needed here.
 	fs := flag.NewFlagSet("homeplane-agent", flag.ContinueOnError)
 	fs.SetOutput(usageOut)
 	fromEnv := map[string]bool{}
@@ -101,9 +103,6 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 			fromEnv[s.flag] = true
 		}
 		usage := fmt.Sprintf("%s (env %s)", s.usage, s.env)
-		if s.secret {
-			usage = fmt.Sprintf("%s (env %s or %s%s)", s.usage, s.env, s.env, envfile.Suffix)
-		}
 		shown := def
 		if s.secret && def != "" {
 			shown = "" // never print a secret from the environment in -help
@@ -134,6 +133,14 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		CAFile:          *raw["ca-file"],
 	}
 	var errs []error
+	for _, t := range []struct {
+		name string
+		dst  *string
+	}{{"enrollment-token", &c.EnrollmentToken}, {"ha-token", &c.HAToken}} {
+		if err := readSecretFile(t.name, *raw[t.name+"-file"], t.dst); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := checkURL(c.CentralURL, "http", "https"); err != nil {
 		errs = append(errs, fmt.Errorf("central-url: %w", err))
 	}
@@ -190,6 +197,16 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	}
 	c.SampleInterval = si
 	c.ContainerName = strings.TrimSpace(*raw["container-name"])
+	c.AllowedImages = append(append(list(*raw["allowed-images"]), supervisor.OfficialImages...), c.Image)
+	if err := supervisor.CheckAllowedImages(c.AllowedImages); err != nil {
+		errs = append(errs, fmt.Errorf("allowed-images: %w", err))
+	}
+	c.AllowedDomains = list(*raw["allowed-domains"])
+	for _, d := range c.AllowedDomains {
+		if !domainName.MatchString(d) {
+			errs = append(errs, fmt.Errorf("allowed-domains: %q is not a service domain", d))
+		}
+	}
 	if !containerName.MatchString(c.ContainerName) {
 		errs = append(errs, fmt.Errorf("container-name: %q is not a container name (letters, digits, _ . -; at most 63)", c.ContainerName))
 	}
@@ -227,12 +244,59 @@ func (c config) LogValue() slog.Value {
 		slog.String("data_dir", c.DataDir),
 		slog.Duration("sample_interval", c.SampleInterval),
 		slog.String("container_name", c.ContainerName),
+		slog.Any("allowed_images", c.AllowedImages),
+		slog.Any("allowed_domains", c.AllowedDomains),
 	)
 }
 
 // containerName is what Docker accepts as a container name, kept short
 // enough for the volume names derived from it.
 var containerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+
+// domainName is Home Assistant's domain syntax.
+var domainName = regexp.MustCompile(`^[a-z0-9]+(_[a-z0-9]+)*$`)
+
+// list splits a comma-separated setting, dropping empty items.
+func list(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// maxSecretFile bounds a token file: tokens are a few hundred bytes.
+const maxSecretFile = 64 << 10
+
+// readSecretFile sets *dst from path, when path is set. The secret itself
+// may then stay out of the command line, which every local user can read
+// in ps. Giving both the secret and its file is an error.
+func readSecretFile(name, path string, dst *string) error {
+	if path == "" {
+		return nil
+	}
+	if *dst != "" {
+		return fmt.Errorf("%s-file: %s is set too; give one of them", name, name)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s-file: %w", name, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s-file: %w", name, err)
+	case len(b) > maxSecretFile:
+		return fmt.Errorf("%s-file: %s is larger than %d bytes", name, path, maxSecretFile)
+	}
+	if *dst = strings.TrimSpace(string(b)); *dst == "" {
+		return fmt.Errorf("%s-file: %s is empty", name, path)
+	}
+	return nil
+}
 
 func mask(secret string) string {
 	if secret == "" {

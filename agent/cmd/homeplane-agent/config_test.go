@@ -111,8 +111,8 @@ func TestParseConfigSecretsFromFiles(t *testing.T) {
 		"HOMEPLANE_HA_TOKEN": "t", "HOMEPLANE_HA_TOKEN_FILE": write("ha2", "x"),
 		"HOMEPLANE_ENROLLMENT_TOKEN_FILE": dir + "/missing",
 	}), io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "HOMEPLANE_HA_TOKEN and HOMEPLANE_HA_TOKEN_FILE are both set") ||
-		!strings.Contains(err.Error(), "HOMEPLANE_ENROLLMENT_TOKEN_FILE") {
+	if err == nil || !strings.Contains(err.Error(), "ha-token is set too") ||
+		!strings.Contains(err.Error(), "enrollment-token-file: open") {
 		t.Fatalf("bad secret files: %v", err)
 	}
 }

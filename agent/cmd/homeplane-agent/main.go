@@ -149,7 +149,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		instance = command.NewInstance(sup, spec)
 	}
 	clog := log.With("component", "commands")
-	services := command.NewServices(homeassistant.NewServices(ha, facts), command.ServicesOptions{Logger: clog, Metrics: reg})
+	services := command.NewServices(homeassistant.NewServices(ha, facts), command.ServicesOptions{Logger: clog, Metrics: reg, AllowedDomains: cfg.AllowedDomains})
 	s := entitysync.New(ha, up, facts, log.With("component", "sync"))
 	*a = agent{
 		runner: command.New(services, instance, command.Options{Logger: clog, Metrics: reg, Ledger: led}),

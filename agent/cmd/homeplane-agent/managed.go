@@ -24,6 +24,7 @@ func newSupervisor(cfg config, agentID string, pub supervisor.Publisher, log *sl
 		Logger:         log,
 		SampleInterval: cfg.SampleInterval,
 		Name:           cfg.ContainerName,
+		AllowedImages:  cfg.AllowedImages,
 	})
 }
 

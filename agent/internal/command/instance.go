@@ -73,6 +73,8 @@ func (x *Instance) Execute(ctx context.Context, cmd *homeplanev1.Command) *homep
 		res.Ok = true
 	case errors.Is(err, supervisor.ErrNotProvisioned):
 		res = withStatus(fail(CodeInvalid, err.Error()), res.Instance)
+	case errors.Is(err, supervisor.ErrImageNotAllowed):
+		res = withStatus(fail(CodeForbidden, err.Error()), res.Instance)
 	case errors.Is(err, supervisor.ErrBusy):
 		res = withStatus(fail(CodeBusy, err.Error()), res.Instance)
 	default:

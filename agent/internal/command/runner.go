@@ -27,6 +27,7 @@ const (
 	CodeUnavailable   = homeplanev1.CommandError_COMMAND_ERROR_UNAVAILABLE
 	CodeInstance      = homeplanev1.CommandError_COMMAND_ERROR_INSTANCE
 	CodeBusy          = homeplanev1.CommandError_COMMAND_ERROR_BUSY
+	CodeForbidden     = homeplanev1.CommandError_COMMAND_ERROR_FORBIDDEN
 )
 
 // Executor runs one kind of command. The Runner has already decided that

@@ -32,6 +32,11 @@ type ServicesOptions struct {
 	MaxCalls int
 	// MaxEntityIDs bounds the entity ids of one call (default 256).
 	MaxEntityIDs int
+	// AllowedDomains, when set, are the only service domains a command may
+	// call, and the only domains its target entities may belong to; a
+	// command with any other is refused whole with CodeForbidden, before
+	// Home Assistant is called. Empty allows every domain.
+	AllowedDomains []string
 }
 
 // Services runs a command's service calls in order, stopping at the first
@@ -65,6 +70,9 @@ func (s *Services) Execute(ctx context.Context, cmd *homeplanev1.Command) *homep
 	calls, err := s.validate(cmd.GetCalls())
 	if err != nil {
 		log.Warn("command refused", "error", err)
+		if errors.Is(err, errForbidden) {
+			return fail(CodeForbidden, err.Error())
+		}
 		return fail(CodeInvalid, err.Error())
 	}
 	res := &homeplanev1.Result{Ok: true}

@@ -3,6 +3,8 @@ package command
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
@@ -49,12 +51,36 @@ func (s *Services) validate(in []*homeplanev1.ServiceCall) ([]call, error) {
 	out := make([]call, 0, len(in))
 	for i, c := range in {
 		cc, err := s.validateCall(c)
+		if err == nil {
+			err = s.checkDomains(c)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("call %d: %w", i+1, err)
 		}
 		out = append(out, cc)
 	}
 	return out, nil
+}
+
+// errForbidden marks a call outside Options.AllowedDomains.
+var errForbidden = errors.New("domain not allowed on this home")
+
+// checkDomains refuses a valid call whose service domain or target
+// entities' domains are outside the allow-list.
+func (s *Services) checkDomains(c *homeplanev1.ServiceCall) error {
+	if len(s.opts.AllowedDomains) == 0 {
+		return nil
+	}
+	if !slices.Contains(s.opts.AllowedDomains, c.GetDomain()) {
+		return fmt.Errorf("%w: %s", errForbidden, c.GetDomain())
+	}
+	for _, id := range c.GetEntityIds() {
+		domain, _, _ := strings.Cut(id, ".")
+		if !slices.Contains(s.opts.AllowedDomains, domain) {
+			return fmt.Errorf("%w: %s (entity %s)", errForbidden, domain, id)
+		}
+	}
+	return nil
 }
 
 func (s *Services) validateCall(c *homeplanev1.ServiceCall) (call, error) {

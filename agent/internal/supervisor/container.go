@@ -25,6 +25,9 @@ func (s *Supervisor) Provision(ctx context.Context, spec Spec) error {
 	if spec.Image == "" {
 		return errors.New("supervisor: provision: an image is required")
 	}
+	if err := s.images.check(spec.Image); err != nil {
+		return err
+	}
 	spec = spec.withDefaults()
 	return s.operate("provision", func() error {
 		if err := s.ensureImage(ctx, spec.Image); err != nil {

@@ -8,6 +8,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -145,6 +146,10 @@ type Options struct {
 	HistoryLen int
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// AllowedImages are the image repositories Provision and Upgrade accept
+	// (see newImagePolicy for the forms); anything else is refused with
+	// ErrImageNotAllowed before Docker is asked. Default: OfficialImages.
+	AllowedImages []string
 }
 
 func (o *Options) defaults() {
@@ -186,6 +191,9 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if len(o.AllowedImages) == 0 {
+		o.AllowedImages = OfficialImages
+	}
 }
 
 // Restart is one recorded restart.
@@ -201,6 +209,7 @@ type Supervisor struct {
 	d        Docker
 	pub      Publisher
 	opts     Options
+	images   imagePolicy
 	log      *slog.Logger
 	agentID  string
 	statePth string
@@ -236,8 +245,13 @@ type persisted struct {
 // (mode 0700) and reports through pub.
 func New(d Docker, pub Publisher, agentID, stateDir string, opts Options) (*Supervisor, error) {
 	opts.defaults()
+	images, err := newImagePolicy(opts.AllowedImages)
+	if err != nil {
+		return nil, fmt.Errorf("supervisor: %w", err)
+	}
 	s := &Supervisor{
-		d: d, pub: pub, opts: opts, log: opts.Logger, agentID: agentID,
+		images: images,
+		d:      d, pub: pub, opts: opts, log: opts.Logger, agentID: agentID,
 		statePth: stateFile(stateDir), health: HealthUnknown, kick: make(chan struct{}, 1),
 	}
 	st, err := loadState(s.statePth)

@@ -26,6 +26,9 @@ func (s *Supervisor) Upgrade(ctx context.Context, ref string) error {
 	if ref == "" {
 		return errors.New("supervisor: upgrade: an image is required")
 	}
+	if err := s.images.check(ref); err != nil {
+		return err
+	}
 	return s.operate("upgrade", func() error {
 		id, err := s.current(ctx)
 		if err != nil {

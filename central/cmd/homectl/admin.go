@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +15,9 @@ import (
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
+
+	"github.com/homeplane/homeplane/central/internal/spreadsheet"
+	"github.com/homeplane/homeplane/central/internal/usage"
 )
 
 const adminUsage = `usage: homectl admin COMMAND (admins only)
@@ -316,10 +318,10 @@ func (t *tableSink) close() error {
 var csvHeader = []string{"id", "time", "request_id", "kind", "user_id", "home_id", "device_id", "text", "intent", "slots",
 	"parser", "executed", "answer", "outcome", "error", "parse_us", "resolve_us", "execute_us", "total_us", "llm_tokens"}
 
-type csvSink struct{ w *csv.Writer }
+type csvSink struct{ w *spreadsheet.Writer }
 
 func newCSVSink(w io.Writer) *csvSink {
-	s := &csvSink{w: csv.NewWriter(w)}
+	s := &csvSink{w: spreadsheet.NewWriter(w)}
 	_ = s.w.Write(csvHeader)
 	return s
 }
@@ -391,14 +393,12 @@ func (a *app) adminUsage(ctx context.Context, args []string) error {
 	cur := resp.Msg.GetCurrency()
 	f4 := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	if *format == "csv" {
-		w := csv.NewWriter(a.env.Stdout)
-		_ = w.Write([]string{"user_id", "email", "home_id", "cpu_core_hours", "memory_gib_hours", "intents", "price", "currency"})
+		lines := make([]usage.Line, 0, len(resp.Msg.GetLines()))
 		for _, l := range resp.Msg.GetLines() {
-			_ = w.Write([]string{l.GetUserId(), l.GetEmail(), l.GetHomeId(), f4(l.GetCpuCoreHours()), f4(l.GetMemoryGibHours()),
-				strconv.FormatInt(l.GetIntents(), 10), f4(l.GetPrice()), cur})
+			lines = append(lines, usage.Line{UserID: l.GetUserId(), Email: l.GetEmail(), HomeID: l.GetHomeId(),
+				CPUCoreHours: l.GetCpuCoreHours(), MemoryGiBHours: l.GetMemoryGibHours(), Intents: l.GetIntents(), Price: l.GetPrice()})
 		}
-		w.Flush()
-		return w.Error()
+		return usage.WriteCSV(a.env.Stdout, lines, cur)
 	}
 	if *format != "table" {
 		return usagef("--format must be table or csv")

@@ -76,6 +76,7 @@ func (reports) Report(context.Context, time.Time, time.Time) ([]usage.Line, erro
 	return []usage.Line{
 		{UserID: "u1", Email: "carol@example.com", HomeID: "h1", CPUCoreHours: 1.5, MemoryGiBHours: 3, Intents: 7, Price: 1.25},
 		{UserID: "u1", Email: "carol@example.com", CPUCoreHours: 1.5, MemoryGiBHours: 3, Intents: 7, Price: 1.25},
+		{UserID: "u2", Email: "=1+2@x.test", HomeID: "h2"},
 	}, nil
 }
 
@@ -89,8 +90,12 @@ func newAdminCLI(t *testing.T) *cli {
 	log := &auditLog{}
 	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	for i := 1200; i >= 1; i-- {
+		text := "turn on, \"the\" lights"
+		if i == 1 {
+			text = "=HYPERLINK(\"http://x.test\")" // a sentence a spreadsheet would run
+		}
 		log.recs = append(log.recs, audit.Record{ID: int64(i), RequestID: fmt.Sprint("r", i), Kind: "intent",
-			Text: "turn on, \"the\" lights", Time: base.Add(time.Duration(i) * time.Minute), Outcome: "ok", TotalUS: 1500})
+			Text: text, Time: base.Add(time.Duration(i) * time.Minute), Outcome: "ok", TotalUS: 1500})
 	}
 	srv := httptest.NewServer(rpc.NewHandler(rpc.Deps{
 		Accounts: c.accounts, Homes: c.homes, Entities: rpctest.Entities{}, Intents: c.intents, Auditor: &rpctest.Auditor{},
@@ -141,6 +146,13 @@ func TestAdminCommands(t *testing.T) {
 	rows, err := csv.NewReader(f).ReadAll()
 	if err != nil || len(rows) != 1201 || rows[0][0] != "id" || rows[1][0] != "1200" || rows[1][7] != `turn on, "the" lights` {
 		t.Fatalf("csv: %d rows, %v; first %v", len(rows), err, rows[:min(2, len(rows))])
+	}
+	if got := rows[1200][7]; got != `'=HYPERLINK("http://x.test")` {
+		t.Errorf("formula sentence exported as %q, want it escaped", got)
+	}
+	usageRows, err := csv.NewReader(strings.NewReader(c.ok("admin", "usage", "--since", "2026-05-01", "--until", "2026-06-01", "--format", "csv"))).ReadAll()
+	if err != nil || len(usageRows) != 4 || usageRows[3][1] != "'=1+2@x.test" || usageRows[1][1] != "carol@example.com" {
+		t.Errorf("usage csv = %q, %v; want the formula email escaped", usageRows, err)
 	}
 	_, out, _ = c.run("admin", "audit", "--limit", "3", "--format", "jsonl")
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "{") {

@@ -25,17 +25,20 @@ import (
 // file (--config), then HOMEPLANE_* environment variables, then flags; later
 // sources win. validate reports every problem at once.
 type config struct {
-	HTTPAddr        string   `json:"http_addr"`
-	MQTTAddr        string   `json:"mqtt_addr"`
-	MQTTAdvertise   string   `json:"mqtt_advertise_url"`
-	DatabaseURL     string   `json:"database_url"`
-	LogLevel        string   `json:"log_level"`
-	Issuer          string   `json:"jwt_issuer"`
-	Audience        string   `json:"jwt_audience"`
-	AccessTTL       duration `json:"access_token_ttl"`
-	RefreshTTL      duration `json:"refresh_token_ttl"`
-	CommandTimeout  duration `json:"command_timeout"`
-	ShutdownTimeout duration `json:"shutdown_timeout"`
+	HTTPAddr      string `json:"http_addr"`
+	MQTTAddr      string `json:"mqtt_addr"`
+	MQTTAdvertise string `json:"mqtt_advertise_url"`
+	// MetricsAddr serves /metrics apart from the API; empty turns it off.
+	MetricsAddr     string     `json:"metrics_addr"`
+	MQTT            mqttLimits `json:"mqtt"`
+	DatabaseURL     string     `json:"database_url"`
+	LogLevel        string     `json:"log_level"`
+	Issuer          string     `json:"jwt_issuer"`
+	Audience        string     `json:"jwt_audience"`
+	AccessTTL       duration   `json:"access_token_ttl"`
+	RefreshTTL      duration   `json:"refresh_token_ttl"`
+	CommandTimeout  duration   `json:"command_timeout"`
+	ShutdownTimeout duration   `json:"shutdown_timeout"`
 	// AuditRetention drops audit records older than this, a month at a
 	// time; zero keeps them forever.
 	AuditRetention duration `json:"audit_retention"`
@@ -107,6 +110,7 @@ func defaultConfig() config {
 	return config{
 		HTTPAddr:           "127.0.0.1:8080",
 		MQTTAddr:           "127.0.0.1:1883",
+		MetricsAddr:        "127.0.0.1:9090",
 		LogLevel:           "info",
 		Issuer:             "homeplane",
 		Audience:           "homeplane-api",
@@ -155,7 +159,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 }
 
 func bindFlags(fs *flag.FlagSet, c *config) {
-	fs.StringVar(&c.HTTPAddr, "http-addr", "", "address of the Connect API, /metrics, /healthz, /readyz (default 127.0.0.1:8080)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "", "address of the Connect API, /healthz, /readyz (default 127.0.0.1:8080)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", `address of /metrics, kept off the API (default 127.0.0.1:9090; "off" disables)`)
+	bindMQTTLimits(fs, &c.MQTT)
 	fs.StringVar(&c.MQTTAddr, "mqtt-addr", "", "address of the embedded MQTT broker (default 127.0.0.1:1883)")
 	fs.StringVar(&c.MQTTAdvertise, "mqtt-advertise-url", "", "broker URL handed to agents at enrollment, e.g. tcp://central.example:1883")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (required)")
@@ -200,6 +206,7 @@ func applyFlags(dst, fl *config, set map[string]bool) {
 	copySet(set, map[string]flagPair[string]{
 		"http-addr":          {&dst.HTTPAddr, &fl.HTTPAddr},
 		"mqtt-addr":          {&dst.MQTTAddr, &fl.MQTTAddr},
+		"metrics-addr":       {&dst.MetricsAddr, &fl.MetricsAddr},
 		"mqtt-advertise-url": {&dst.MQTTAdvertise, &fl.MQTTAdvertise},
 		"database-url":       {&dst.DatabaseURL, &fl.DatabaseURL},
 		"log-level":          {&dst.LogLevel, &fl.LogLevel},
@@ -235,6 +242,7 @@ func applyFlags(dst, fl *config, set map[string]bool) {
 		"user-rate":   {&dst.UserRate, &fl.UserRate},
 	})
 	copySet(set, map[string]flagPair[bool]{"secure-cookies": {&dst.SecureCookies, &fl.SecureCookies}})
+	applyMQTTLimitFlags(&dst.MQTT, &fl.MQTT, set)
 }
 
 // flagPair is a setting in the effective config and in the flags.
@@ -253,6 +261,7 @@ func applyEnv(c *config, getenv func(string) string) error {
 	str := map[string]*string{
 		"HOMEPLANE_HTTP_ADDR":          &c.HTTPAddr,
 		"HOMEPLANE_MQTT_ADDR":          &c.MQTTAddr,
+		"HOMEPLANE_METRICS_ADDR":       &c.MetricsAddr,
 		"HOMEPLANE_MQTT_ADVERTISE_URL": &c.MQTTAdvertise,
 		"HOMEPLANE_DATABASE_URL":       &c.DatabaseURL,
 		"HOMEPLANE_LOG_LEVEL":          &c.LogLevel,
@@ -294,6 +303,7 @@ func applyEnv(c *config, getenv func(string) string) error {
 	errs = append(errs, envInto(getenv, map[string]*float64{"HOMEPLANE_DEVICE_RATE": &c.DeviceRate, "HOMEPLANE_USER_RATE": &c.UserRate},
 		func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })...)
 	errs = append(errs, envInto(getenv, map[string]*bool{"HOMEPLANE_SECURE_COOKIES": &c.SecureCookies}, strconv.ParseBool)...)
+	errs = append(errs, applyMQTTLimitEnv(&c.MQTT, getenv))
 	return errors.Join(errs...)
 }
 
@@ -330,10 +340,16 @@ func readConfigFile(path string, c *config) error {
 
 func (c config) validate() error {
 	var errs []error
-	for name, addr := range map[string]string{"http-addr": c.HTTPAddr, "mqtt-addr": c.MQTTAddr} {
+	for name, addr := range map[string]string{"http-addr": c.HTTPAddr, "mqtt-addr": c.MQTTAddr, "metrics-addr": c.MetricsAddr} {
+		if name == "metrics-addr" && metricsDisabled(addr) {
+			continue
+		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
 		}
+	}
+	if _, err := c.MQTT.options(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("database-url is required (or HOMEPLANE_DATABASE_URL)"))
@@ -416,6 +432,8 @@ func (c config) LogValue() slog.Value {
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("mqtt_addr", c.MQTTAddr),
 		slog.String("mqtt_advertise_url", c.MQTTAdvertise),
+		slog.String("metrics_addr", c.MetricsAddr),
+		slog.Any("mqtt", c.MQTT),
 		slog.String("database_url", db),
 		slog.String("log_level", c.LogLevel),
 		slog.String("access_token_ttl", c.AccessTTL.String()),

@@ -81,39 +81,16 @@ func freeAddr(tb testing.TB) string {
 // broker answer only over TLS, and a client trusting the test CA verifies
 // them.
 func TestServeTLS(t *testing.T) {
-	_, dbURL := pgtest.NewURL(t)
 	certFile, keyFile, pool := writeCert(t)
 	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
-	cfg, err := loadConfig([]string{"--database-url", dbURL, "--http-addr", httpAddr, "--mqtt-addr", mqttAddr,
-		"--tls-cert", certFile, "--tls-key", keyFile}, env(nil), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	startServe(t, "--http-addr", httpAddr, "--mqtt-addr", mqttAddr, "--tls-cert", certFile, "--tls-key", keyFile)
 
 	verified := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-	var resp *http.Response
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err = verified.Get("https://" + httpAddr + "/healthz")
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	resp, err := getWhenUp(verified, "https://"+httpAddr+"/healthz")
 	if err != nil {
 		t.Fatalf("https with the test CA: %v", err)
 	}
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
 		t.Fatalf("healthz over TLS: %s %s", resp.Proto, resp.Status)
 	}
@@ -146,6 +123,81 @@ func TestServeTLS(t *testing.T) {
 	}
 	if err := dial("tcp://"+mqttAddr, nil); err == nil {
 		t.Fatal("plain MQTT connected")
+	}
+}
+
+// startServe runs serve with a fresh database, a free metrics address and
+// args until the test ends.
+func startServe(t *testing.T, args ...string) {
+	t.Helper()
+	_, dbURL := pgtest.NewURL(t)
+	cfg, err := loadConfig(append([]string{"--database-url", dbURL, "--metrics-addr", freeAddr(t)}, args...), env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+}
+
+// getWhenUp polls url until the server answers; the body is read and closed.
+func getWhenUp(c *http.Client, url string) (*http.Response, error) {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := c.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMetricsOffTheAPI is row 13 of the attack suite: /metrics names every
+// home with its resource use and has no login, so the public API port must
+// not serve it; it is served on --metrics-addr (loopback by default).
+func TestMetricsOffTheAPI(t *testing.T) {
+	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	startServe(t, "--http-addr", httpAddr, "--mqtt-addr", freeAddr(t), "--metrics-addr", metricsAddr)
+	c := &http.Client{Timeout: 5 * time.Second}
+	if _, err := getWhenUp(c, "http://"+httpAddr+"/healthz"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || strings.Contains(string(body), "homeplane_central_") {
+		t.Fatalf("API port serves metrics: %s", resp.Status)
+	}
+	resp, err = c.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "homeplane_central_mqtt_pending_connections") {
+		t.Fatalf("metrics listener: %s, %d bytes", resp.Status, len(body))
+	}
+
+	cfg, err := loadConfig([]string{"--database-url", "postgres://x/y"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host, _, _ := net.SplitHostPort(cfg.MetricsAddr); !net.ParseIP(host).IsLoopback() {
+		t.Fatalf("default metrics-addr %q is not loopback", cfg.MetricsAddr)
 	}
 }
 

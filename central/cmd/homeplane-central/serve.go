@@ -57,6 +57,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddr, reg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 
 	authStore := postgres.NewAuthStore(pool)
 	keys, err := auth.LoadKeys(ctx, authStore, time.Now())
@@ -85,9 +90,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	// The broker asks the home service about agents, and the home service
 	// tells the broker whom to disconnect: homes is set before Start.
 	var homes *home.Service
+	mqttOpts, err := cfg.MQTT.options()
+	if err != nil {
+		return err
+	}
+	mqttOpts.Addr, mqttOpts.Logger, mqttOpts.Registerer, mqttOpts.TLSConfig = cfg.MQTTAddr, logger, reg, tlsConfig
 	mqtt, err := broker.New(broker.CredentialsFunc(func(ctx context.Context, agentID, secret string) (string, error) {
 		return homes.AuthenticateAgent(ctx, agentID, secret)
-	}), broker.Options{Addr: cfg.MQTTAddr, Logger: logger, Registerer: reg, TLSConfig: tlsConfig})
+	}), mqttOpts)
 	if err != nil {
 		return err
 	}
@@ -180,7 +190,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		UserRate:   rpc.RateLimit{Burst: cfg.UserBurst, PerSecond: cfg.UserRate},
 	})
 
-	srv := rpc.NewServer(ops.withDashboard(rpc.NewMux(api, readiness(pool), reg), agents, proxies), logger)
+	srv := rpc.NewServer(ops.withDashboard(rpc.NewMux(api, readiness(pool), nil), agents, proxies), logger)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return err

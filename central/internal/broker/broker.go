@@ -63,8 +63,11 @@ type Options struct {
 	// Registerer receives the broker's metrics; default registers nowhere.
 	Registerer prometheus.Registerer
 
-	// MaxClients bounds open connections, authenticated or not. Default 10000.
+	// MaxClients bounds authenticated connections. Default 20000.
 	MaxClients int
+	// Admission bounds the connections not yet authenticated; see
+	// AdmissionOptions.
+	AdmissionOptions
 	// MaxPacketSize bounds any packet a client sends, in bytes. Default 1 MiB,
 	// room for a full entity registry sync.
 	MaxPacketSize uint32
@@ -88,7 +91,7 @@ type Options struct {
 	// before it is dropped.
 	MaxMessageExpiry time.Duration
 	// ConnectTimeout bounds the time from TCP accept to a complete CONNECT
-	// packet (including the TLS handshake). Default 10s.
+	// packet (including the TLS handshake). Default 5s.
 	ConnectTimeout time.Duration
 	// AuthTimeout bounds one Credentials call. Default 5s.
 	AuthTimeout time.Duration
@@ -108,8 +111,9 @@ func (o *Options) setDefaults() error {
 		o.Registerer = prometheus.NewRegistry()
 	}
 	if o.MaxClients == 0 {
-		o.MaxClients = 10000
+		o.MaxClients = 20000
 	}
+	o.AdmissionOptions.setDefaults()
 	if o.MaxPacketSize == 0 {
 		o.MaxPacketSize = 1 << 20
 	}
@@ -132,7 +136,7 @@ func (o *Options) setDefaults() error {
 		o.MaxMessageExpiry = time.Hour
 	}
 	if o.ConnectTimeout == 0 {
-		o.ConnectTimeout = 10 * time.Second
+		o.ConnectTimeout = 5 * time.Second
 	}
 	if o.AuthTimeout == 0 {
 		o.AuthTimeout = 5 * time.Second
@@ -140,7 +144,7 @@ func (o *Options) setDefaults() error {
 	if o.MaxConcurrentAuth == 0 {
 		o.MaxConcurrentAuth = 32
 	}
-	var errs []error
+	errs := []error{o.AdmissionOptions.check()}
 	if o.MaxClients < 0 {
 		errs = append(errs, errors.New("max clients must be positive"))
 	}
@@ -163,6 +167,17 @@ func (o *Options) setDefaults() error {
 		errs = append(errs, errors.New("max concurrent auth must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// Check reports every problem of the options, zero values taking their
+// defaults; New refuses the same options.
+func (o Options) Check() error { return o.setDefaults() }
+
+// Defaults returns the options with every zero value replaced by its
+// default, for configuration help.
+func (o Options) Defaults() Options {
+	_ = o.setDefaults()
+	return o
 }
 
 // Broker is the embedded MQTT broker.
@@ -229,6 +244,10 @@ func New(creds Credentials, opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("broker: add hook: %w", err)
 	}
 
+	adm := newAdmission(opts.limits(opts.MaxClients), nil)
+	if err := watchPending(opts.Registerer, adm.pendingCount); err != nil {
+		return nil, fmt.Errorf("broker: metrics: %w", err)
+	}
 	return &Broker{
 		server: server,
 		hook:   h,
@@ -237,7 +256,7 @@ func New(creds Credentials, opts Options) (*Broker, error) {
 			addr:           opts.Addr,
 			tlsConfig:      opts.TLSConfig,
 			connectTimeout: opts.ConnectTimeout,
-			maxConns:       int64(opts.MaxClients),
+			admission:      adm,
 			rejected:       m.rejected,
 		},
 		log: log,

@@ -50,6 +50,12 @@ func (c *fakeCreds) AuthenticateAgent(_ context.Context, agentID, secret string)
 	return a[1], nil
 }
 
+func (c *fakeCreds) add(agentID, secret, homeID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.agents[agentID] = [2]string{secret, homeID}
+}
+
 func (c *fakeCreds) revoke(agentID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -96,6 +102,7 @@ type clientConfig struct {
 	onLost                    func()
 	onMessage                 func(paho.Message)
 	conn                      *net.Conn // receives the raw connection, to kill it
+	localIP                   string    // source address, e.g. 127.0.0.2; default any
 }
 
 type will struct {
@@ -135,10 +142,16 @@ func connect(tb testing.TB, b *broker.Broker, cfg clientConfig) (paho.Client, er
 	if cfg.onMessage != nil {
 		opts.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { cfg.onMessage(m) })
 	}
-	if cfg.conn != nil {
+	if cfg.conn != nil || cfg.localIP != "" {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		if cfg.localIP != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.localIP)}
+		}
 		opts.SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
-			c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
-			*cfg.conn = c
+			c, err := d.Dial("tcp", u.Host)
+			if cfg.conn != nil {
+				*cfg.conn = c
+			}
 			return c, err
 		})
 	}
@@ -167,7 +180,13 @@ func mustConnect(tb testing.TB, b *broker.Broker, cfg clientConfig) paho.Client 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitWithin(tb, 10*time.Second, what, cond)
+}
+
+// waitWithin polls cond until it holds or d passes.
+func waitWithin(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			tb.Fatalf("timed out waiting for %s", what)

@@ -174,6 +174,9 @@ func (h *hook) authenticate(agentID, secret string) (string, error) {
 // an older session of the same client id, so a takeover counts 1→2→1 and
 // never reports the home disconnected.
 func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
+	if ac, ok := cl.Net.Conn.(*admittedConn); ok {
+		ac.authenticated() // leaves the pending pool for MaxClients' room
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.lookupLocked(cl)

@@ -5,29 +5,34 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
 // listener is a TCP (optionally TLS) listener for mochi that, unlike mochi's
-// own, bounds open connections, gives each connection a deadline to deliver
-// its CONNECT (mochi arms none before it), survives transient accept errors,
-// and closes every connection it handed out when closed.
+// own, admits connections within the limits of its admission (per source
+// address and in total, see admission.go), gives each connection a deadline
+// to deliver its CONNECT (mochi arms none before it), survives transient
+// accept errors, and closes every connection it handed out when closed.
 type listener struct {
 	id             string
 	addr           string
 	tlsConfig      *tls.Config
 	connectTimeout time.Duration
-	maxConns       int64
-	rejected       func()
+	admission      *admission
+	rejected       func(reason string)
 
 	log *slog.Logger
 
+	refusedLogged atomic.Int64 // unix nanoseconds of the last refusal logged
+
 	mu     sync.Mutex
 	ln     net.Listener
-	conns  map[net.Conn]struct{}
+	conns  map[*admittedConn]struct{}
 	closed bool
 }
 
@@ -65,7 +70,7 @@ func (l *listener) Init(log *slog.Logger) error {
 	defer l.mu.Unlock()
 	l.log = log
 	l.ln = ln
-	l.conns = make(map[net.Conn]struct{})
+	l.conns = make(map[*admittedConn]struct{})
 	return nil
 }
 
@@ -85,38 +90,65 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		delay = 0
-		if !l.track(conn) {
+		ac := l.track(conn)
+		if ac == nil {
 			continue
 		}
 		go func() {
-			defer l.untrack(conn)
-			if err := establish(l.id, conn); err != nil {
+			defer l.untrack(ac)
+			if err := establish(l.id, ac); err != nil {
 				l.log.Debug("mqtt connection ended", "remote", conn.RemoteAddr().String(), "error", err)
 			}
 		}()
 	}
 }
 
-// track registers conn, or closes it when the listener is closed or full.
-func (l *listener) track(conn net.Conn) bool {
+// track admits and registers conn, or closes it when the listener is closed
+// or admission refuses it. Refusals are counted, not logged: an attack
+// would flood the log.
+func (l *listener) track(conn net.Conn) *admittedConn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || int64(len(l.conns)) >= l.maxConns {
+	if l.closed {
 		_ = conn.Close()
-		if !l.closed {
-			l.rejected()
-		}
-		return false
+		return nil
+	}
+	ac := &admittedConn{Conn: conn}
+	reason, evicted := l.admission.admit(ac)
+	if reason != "" {
+		_ = conn.Close()
+		l.rejected(reason)
+		l.logRefusal(ac.key, reason)
+		return nil
+	}
+	if evicted != nil {
+		// Its goroutine sees the close and releases it.
+		_ = evicted.Close()
+		l.rejected(rejectEvicted)
+		l.logRefusal(evicted.key, rejectEvicted)
 	}
 	_ = conn.SetDeadline(time.Now().Add(l.connectTimeout))
-	l.conns[conn] = struct{}{}
-	return true
+	l.conns[ac] = struct{}{}
+	return ac
 }
 
-func (l *listener) untrack(conn net.Conn) {
+// logRefusal logs at most one refusal every ten seconds: enough to see an
+// attack and where it comes from, never a log flood. The metric counts all.
+func (l *listener) logRefusal(source netip.Prefix, reason string) {
+	now := time.Now().UnixNano()
+	last := l.refusedLogged.Load()
+	if now-last < int64(10*time.Second) || !l.refusedLogged.CompareAndSwap(last, now) {
+		return
+	}
+	l.log.Warn("mqtt connections refused at accept", "source", source.String(), "reason", reason)
+}
+
+func (l *listener) untrack(ac *admittedConn) {
+	_ = ac.Close() // mochi closes it too; release must not run while it is open
+	ac.release()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.conns, conn)
+	delete(l.conns, ac)
 }
 
 func (l *listener) isClosed() bool {

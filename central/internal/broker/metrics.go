@@ -6,7 +6,7 @@ type metrics struct {
 	clients      prometheus.Gauge
 	authFailures *prometheus.CounterVec
 	aclDenials   *prometheus.CounterVec
-	rejectedConn prometheus.Counter
+	rejectedConn *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -23,13 +23,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "homeplane_central_mqtt_acl_denials_total",
 			Help: "MQTT subscriptions and publishes refused by the ACL, by action.",
 		}, []string{"action"}),
-		rejectedConn: prometheus.NewCounter(prometheus.CounterOpts{
+		rejectedConn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "homeplane_central_mqtt_connections_rejected_total",
-			Help: "TCP connections closed at once because the broker was full.",
-		}),
+			Help: "TCP connections closed at accept by the broker's admission limits, by reason.",
+		}, []string{"reason"}),
 	}
 	for _, r := range []string{refuseNoCredentials, refuseClientID, refuseCredentials, refuseUnavailable, refuseWill} {
 		m.authFailures.WithLabelValues(r)
+	}
+	for _, r := range rejectReasons {
+		m.rejectedConn.WithLabelValues(r)
 	}
 	for _, a := range []string{actionSubscribe, actionPublish} {
 		m.aclDenials.WithLabelValues(a)
@@ -42,4 +45,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) rejected() { m.rejectedConn.Inc() }
+func (m *metrics) rejected(reason string) { m.rejectedConn.WithLabelValues(reason).Inc() }
+
+// watchPending exports the number of connections not yet authenticated.
+func watchPending(reg prometheus.Registerer, pending func() int) error {
+	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "homeplane_central_mqtt_pending_connections",
+		Help: "MQTT connections accepted whose agent has not authenticated yet.",
+	}, func() float64 { return float64(pending()) }))
+}

@@ -194,6 +194,9 @@ func instanceError(err error, res *homeplanev1.Result, timeout time.Duration) er
 		return connect.NewError(connect.CodeFailedPrecondition, msg)
 	case homeplanev1.CommandError_COMMAND_ERROR_BUSY:
 		return connect.NewError(connect.CodeAborted, msg)
+	case homeplanev1.CommandError_COMMAND_ERROR_FORBIDDEN:
+		// The home server's own allow-list refused it (an image not allowed).
+		return connect.NewError(connect.CodePermissionDenied, msg)
 	}
 	return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("the action failed on the home server: %s", msg))
 }

@@ -2,7 +2,6 @@ package usage
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/homeplane/homeplane/central/internal/spreadsheet"
 )
 
 // Rates price resource use.
@@ -136,9 +137,10 @@ func round(v float64, places int) float64 {
 	return math.Round(v*p) / p
 }
 
-// WriteCSV writes lines as CSV with a header row.
+// WriteCSV writes lines as CSV with a header row. Cells a spreadsheet would
+// take for a formula, such as an email starting with "=", are escaped.
 func WriteCSV(w io.Writer, lines []Line, currency string) error {
-	cw := csv.NewWriter(w)
+	cw := spreadsheet.NewWriter(w)
 	_ = cw.Write([]string{"user_id", "email", "home_id", "cpu_core_hours", "memory_gib_hours", "intents", "price", "currency"})
 	for _, l := range lines {
 		_ = cw.Write([]string{l.UserID, l.Email, l.HomeID,

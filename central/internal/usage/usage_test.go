@@ -3,6 +3,7 @@ package usage_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"math"
 	"strings"
@@ -197,5 +198,38 @@ func TestApplyTelemetry(t *testing.T) {
 	}
 	if err := r.Flush(ctx); err != nil || len(store.rows) != 1 || !near(store.rows[0].CPUCoreSeconds, 30) || !near(store.rows[0].MemoryGiBSeconds, 120) {
 		t.Fatalf("rows = %+v, %v", store.rows, err)
+	}
+}
+
+// TestCSVFormulaInjection is row 15 of the attack suite: an email chosen to
+// be a spreadsheet formula is written as text.
+func TestCSVFormulaInjection(t *testing.T) {
+	lines := []usage.Line{
+		{UserID: "u1", Email: "=1+2@x.test", HomeID: "h1", Intents: 3},
+		{UserID: "u2", Email: "@SUM(1)@x.test"},
+		{UserID: "u3", Email: "+cmd@x.test"},
+		{UserID: "u4", Email: "-2@x.test"},
+		{UserID: "u5", Email: "\t=1@x.test"},
+		{UserID: "u6", Email: "alice@example.com"},
+	}
+	var buf bytes.Buffer
+	if err := usage.WriteCSV(&buf, lines, "EUR"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"'=1+2@x.test", "'@SUM(1)@x.test", "'+cmd@x.test", "'-2@x.test", "'\t=1@x.test", "alice@example.com"}
+	if len(rows) != len(want)+1 {
+		t.Fatalf("rows = %q", rows)
+	}
+	for i, w := range want {
+		if rows[i+1][1] != w {
+			t.Errorf("email cell %d = %q, want %q", i, rows[i+1][1], w)
+		}
+	}
+	if rows[1][5] != "3" {
+		t.Errorf("intents cell = %q, want 3", rows[1][5])
 	}
 }

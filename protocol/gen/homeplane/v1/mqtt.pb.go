@@ -47,6 +47,9 @@ const (
 	CommandError_COMMAND_ERROR_BUSY CommandError = 6
 	// Anything else.
 	CommandError_COMMAND_ERROR_INTERNAL CommandError = 7
+	// The command is outside the agent's own allow-lists (service domains,
+	// image repositories): refused whatever central says.
+	CommandError_COMMAND_ERROR_FORBIDDEN CommandError = 8
 )
 
 // Enum value maps for CommandError.
@@ -60,6 +63,7 @@ var (
 		5: "COMMAND_ERROR_INSTANCE",
 		6: "COMMAND_ERROR_BUSY",
 		7: "COMMAND_ERROR_INTERNAL",
+		8: "COMMAND_ERROR_FORBIDDEN",
 	}
 	CommandError_value = map[string]int32{
 		"COMMAND_ERROR_UNSPECIFIED":    0,
@@ -70,6 +74,7 @@ var (
 		"COMMAND_ERROR_INSTANCE":       5,
 		"COMMAND_ERROR_BUSY":           6,
 		"COMMAND_ERROR_INTERNAL":       7,
+		"COMMAND_ERROR_FORBIDDEN":      8,
 	}
 )
 
@@ -419,7 +424,8 @@ type Result struct {
 	Ok        bool                   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
 	// Why the command failed, as text: the lowercase name of code without
 	// its prefix ("expired", "invalid", "home_assistant", "unavailable",
-	// "instance", "busy"). Kept for centrals older than code; read code, and
+	// "instance", "busy",
+	// "forbidden"). Kept for centrals older than code; read code, and
 	// this only when code is unset (an agent older than code).
 	ErrorCode string `protobuf:"bytes,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	// What went wrong, for people and logs.
@@ -1109,7 +1115,7 @@ const file_homeplane_v1_mqtt_proto_rawDesc = "" +
 	"\vtotal_bytes\x18\x03 \x01(\x04R\n" +
 	"totalBytes\x12\x18\n" +
 	"\apercent\x18\x04 \x01(\x01R\apercent\x12\x12\n" +
-	"\x04done\x18\x05 \x01(\bR\x04done*\xf4\x01\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done*\x91\x02\n" +
 	"\fCommandError\x12\x1d\n" +
 	"\x19COMMAND_ERROR_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15COMMAND_ERROR_EXPIRED\x10\x01\x12\x19\n" +
@@ -1118,7 +1124,8 @@ const file_homeplane_v1_mqtt_proto_rawDesc = "" +
 	"\x19COMMAND_ERROR_UNAVAILABLE\x10\x04\x12\x1a\n" +
 	"\x16COMMAND_ERROR_INSTANCE\x10\x05\x12\x16\n" +
 	"\x12COMMAND_ERROR_BUSY\x10\x06\x12\x1a\n" +
-	"\x16COMMAND_ERROR_INTERNAL\x10\a*\xe9\x04\n" +
+	"\x16COMMAND_ERROR_INTERNAL\x10\a\x12\x1b\n" +
+	"\x17COMMAND_ERROR_FORBIDDEN\x10\b*\xe9\x04\n" +
 	"\x11InstanceEventKind\x12#\n" +
 	"\x1fINSTANCE_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fINSTANCE_EVENT_KIND_PROVISIONED\x10\x01\x12\x1f\n" +
