@@ -24,6 +24,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
+	"github.com/homeplane/homeplane/protocol/polltest"
 )
 
 // binDir holds the binaries TestMain builds once for the whole package.
@@ -141,13 +142,7 @@ func (p *process) stop(t testing.TB) {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	polltest.Until(t, d, what, cond)
 }
 
 // central is a running central server and clients for its API.

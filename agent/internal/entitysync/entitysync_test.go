@@ -13,6 +13,7 @@ import (
 
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/polltest"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
 
@@ -95,13 +96,7 @@ func (p *fakePub) all() []*homeplanev1.EntitySync {
 
 func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	polltest.Until(tb, 5*time.Second, what, cond)
 }
 
 func startSyncer(tb testing.TB) (*Syncer, *fakeHA, *fakePub) {

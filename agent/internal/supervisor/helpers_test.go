@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/polltest"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
 
@@ -303,13 +304,7 @@ func (f *fixture) ctx() context.Context {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	polltest.Until(t, within, what, cond)
 }
 
 func (f *fixture) waitHealthy(within time.Duration) *homeplanev1.Instance {

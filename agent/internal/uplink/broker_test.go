@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/polltest"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
 
@@ -218,11 +219,5 @@ func (b *testBroker) sendRaw(tb testing.TB, payload []byte) {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	polltest.Until(tb, 10*time.Second, what, cond)
 }

@@ -176,7 +176,6 @@ func TestPublishAttacks(t *testing.T) {
 		// Refused before any presence is retained, so the check below sees none.
 		{"own presence over 1 KiB", topic.For(homeA, topic.Presence), true, false, 1<<10 + 1},
 		{"own presence of 1 KiB", topic.For(homeA, topic.Presence), true, true, 1 << 10},
-		{"own telemetry over 64 KiB", topic.For(homeA, topic.Telemetry), false, false, 64<<10 + 1},
 		{"own presence retained", topic.For(homeA, topic.Presence), true, true, 0},
 		{"own entities", topic.For(homeA, topic.Entities), false, true, 0},
 		{"another home's result", topic.For(homeB, topic.Result), false, false, 0},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/broker"
 	"github.com/homeplane/homeplane/central/internal/metrictest"
+	"github.com/homeplane/homeplane/protocol/polltest"
 )
 
 const (
@@ -180,19 +181,13 @@ func mustConnect(tb testing.TB, b *broker.Broker, cfg clientConfig) paho.Client 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	waitWithin(tb, 10*time.Second, what, cond)
+	polltest.Until(tb, 10*time.Second, what, cond)
 }
 
 // waitWithin polls cond until it holds or d passes.
 func waitWithin(tb testing.TB, d time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	polltest.Until(tb, d, what, cond)
 }
 
 // recorder keeps every message central's inline client receives.

@@ -280,8 +280,10 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, name string, write bool) bool {
 }
 
 // OnPublish checks the publish as it will be processed: its final topic, its
-// retain flag and its size (topic.MaxPayload), so that nothing larger is
-// retained or handed on.
+// retain flag and, for presence, which the broker keeps, its size
+// (topic.MaxPayload). Other kinds are not kept here; central's intake
+// refuses and counts those over their budget without costing the agent its
+// connection.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil
@@ -302,10 +304,10 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	return pk, packets.ErrRejectPacket
 }
 
-// fits reports whether the publish is within its kind's payload budget.
+// fits reports whether a presence publish is within its payload budget.
 func fits(pk packets.Packet) bool {
 	_, k, err := topic.Parse(pk.TopicName)
-	return err == nil && len(pk.Payload) <= topic.MaxPayload(k)
+	return err == nil && (k != topic.Presence || len(pk.Payload) <= topic.MaxPayload(k))
 }
 
 func (h *hook) deny(cl *mqtt.Client, home, action, name string) {

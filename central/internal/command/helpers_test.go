@@ -21,6 +21,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/metrictest"
 	"github.com/homeplane/homeplane/central/internal/presence"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/polltest"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
 
@@ -239,13 +240,7 @@ func ok(cmd *homeplanev1.Command) *homeplanev1.Result {
 
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	polltest.Until(tb, 10*time.Second, what, cond)
 }
 
 func (e *env) waitOnline(tb testing.TB, home string, want bool) {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/polltest"
 	"github.com/homeplane/homeplane/protocol/topic"
 
 	"github.com/homeplane/homeplane/central/internal/admin"
@@ -165,13 +166,7 @@ func (e *realEnv) agentConn(t *testing.T, enrolled *homeplanev1.EnrollResponse, 
 
 func pollUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	polltest.Until(t, 10*time.Second, what, cond)
 }
 
 // TestAttackSuite runs the attacks of the security model end to end and
