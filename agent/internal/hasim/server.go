@@ -82,6 +82,7 @@ type Server struct {
 	registry map[string]*registryEntry
 	regOrder []string
 	memory   map[string]map[string]any // per-entity values kept while off
+	todo     map[string][]todoItem     // to-do lists' items
 	calls    []ServiceCall
 	subs     map[*subscription]struct{}
 	conns    map[*wsConn]struct{}
@@ -98,7 +99,7 @@ type registryEntry struct {
 // Open builds a simulator for home (nil: DemoHome) with opts, restoring
 // onboarding, tokens and entity states from opts.ConfigDir when it holds them.
 func Open(home *Home, opts Options) (*Server, error) {
-	var restored map[string]State
+	var restored map[string]restoredState
 	var onb onboarding
 	if dir := opts.ConfigDir; dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -124,7 +125,7 @@ func New(home *Home, opts Options) *Server {
 	return newServer(home, opts, &onboarding{}, nil)
 }
 
-func newServer(home *Home, opts Options, onb *onboarding, restored map[string]State) *Server {
+func newServer(home *Home, opts Options, onb *onboarding, restored map[string]restoredState) *Server {
 	if home == nil {
 		home = DemoHome()
 	}
@@ -153,6 +154,7 @@ func newServer(home *Home, opts Options, onb *onboarding, restored map[string]St
 		devices:  slices.Clone(home.Devices),
 		registry: map[string]*registryEntry{},
 		memory:   map[string]map[string]any{},
+		todo:     map[string][]todoItem{},
 		subs:     map[*subscription]struct{}{},
 		conns:    map[*wsConn]struct{}{},
 	}
@@ -186,10 +188,19 @@ func newServer(home *Home, opts Options, onb *onboarding, restored map[string]St
 			s.registry[e.ID] = &registryEntry{Entity: e, regID: randomHex(16), created: now}
 			s.regOrder = append(s.regOrder, e.ID)
 		}
-		if st, ok := restored[e.ID]; ok {
+		if c, ok := e.Attributes[alarmCodeAttr].(string); ok && domainOf(e.ID) == "alarm_control_panel" {
+			s.memory[e.ID] = map[string]any{alarmCodeAttr: c}
+		}
+		if r, ok := restored[e.ID]; ok {
 			// The device kept the state it was last put in.
-			s.states[e.ID] = st
+			s.states[e.ID] = r.State
 			s.order = append(s.order, e.ID)
+			var extra struct {
+				Items []todoItem `json:"items"`
+			}
+			if json.Unmarshal(r.ExtraData, &extra) == nil && extra.Items != nil {
+				s.todo[e.ID] = extra.Items
+			}
 			continue
 		}
 		s.setStateLocked(e.ID, e.State, initialAttributes(e), false, ctx)
@@ -211,8 +222,11 @@ func initialAttributes(e Entity) map[string]any {
 	if _, ok := attrs["device_class"]; !ok && e.DeviceClass != "" {
 		attrs["device_class"] = e.DeviceClass
 	}
-	if domainOf(e.ID) == "light" {
+	switch domainOf(e.ID) {
+	case "light":
 		attrs = initialLightAttributes(e.State, attrs)
+	case "alarm_control_panel":
+		delete(attrs, alarmCodeAttr) // the simulated integration's secret
 	}
 	return attrs
 }

@@ -121,15 +121,15 @@ func writeStorage[T any](dir, key string, version int, data T) error {
 }
 
 // loadRestoredStates returns the states the last run left, by entity id.
-func loadRestoredStates(dir string) (map[string]State, error) {
+func loadRestoredStates(dir string) (map[string]restoredState, error) {
 	var items []restoredState
 	if _, err := readStorage(dir, keyRestoreState, &items); err != nil {
 		return nil, err
 	}
-	out := make(map[string]State, len(items))
+	out := make(map[string]restoredState, len(items))
 	for _, it := range items {
 		if validEntityID(it.State.EntityID) {
-			out[it.State.EntityID] = it.State
+			out[it.State.EntityID] = it
 		}
 	}
 	return out, nil
@@ -154,7 +154,13 @@ func (s *Server) saveStates() {
 	now := isoTime(s.now())
 	items := make([]restoredState, 0, len(s.order))
 	for _, id := range s.order {
-		items = append(items, restoredState{State: s.states[id].clone(), ExtraData: json.RawMessage("null"), LastSeen: now})
+		// Extra data is what an entity keeps beside its state; here a to-do
+		// list's items (core's local_todo keeps them in a file of its own).
+		extra := json.RawMessage("null")
+		if list, ok := s.todo[id]; ok {
+			extra, _ = json.Marshal(map[string]any{"items": list})
+		}
+		items = append(items, restoredState{State: s.states[id].clone(), ExtraData: extra, LastSeen: now})
 	}
 	s.mu.Unlock()
 	if err := writeStorage(s.opts.ConfigDir, keyRestoreState, versionRestoreState, items); err != nil {
