@@ -24,6 +24,7 @@ import (
 
 	"github.com/homeplane/homeplane/agent/internal/dispatch"
 	"github.com/homeplane/homeplane/agent/internal/enroll"
+	"github.com/homeplane/homeplane/agent/internal/hastatus"
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	"github.com/homeplane/homeplane/agent/internal/identity"
 	"github.com/homeplane/homeplane/agent/internal/ledger"
@@ -107,9 +108,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return err
 		}
 	}
+	var haStatus *hastatus.Reporter // set below, before the first call
 	ha := homeassistant.New(cfg.HAURL, haToken, homeassistant.Options{
 		HTTPClient: &http.Client{Timeout: 30 * time.Second},
 		Logger:     log.With("component", "homeassistant"),
+		Observe:    func(err error) { haStatus.Observe(err) },
 	})
 	k := &known{}
 	d := dispatch.New(&caller{ha: ha, known: k}, dispatch.Options{
@@ -150,6 +153,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		a.sup, a.spec = sup, supervisor.Spec{Image: cfg.Image, HostPort: cfg.HAPort}
 	}
+	haStatus = newHAStatus(cfg, ha, ob, a.sup, haToken == "", s.requestFull, log.With("component", "hastatus"))
 
 	// Best effort, so the first presence message already names the version.
 	vctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -184,22 +188,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	wg.Go(func() { s.Run(ctx) })
 	wg.Go(func() { ob.Run(ctx) })
+	wg.Go(func() { haStatus.Run(ctx) })
 	if a.sup != nil {
 		if err := a.startManaged(ctx, log); err != nil {
 			log.Error("managed home assistant not started", "error", err)
 		}
 		wg.Go(func() { _ = a.sup.Run(ctx) })
-		if haToken == "" {
-			wg.Go(func() {
-				if _, err := onboardHA(ctx, ha, cfg.DataDir, log.With("component", "onboard")); err != nil {
-					if ctx.Err() == nil {
-						log.Error("home assistant not onboarded", "error", err)
-					}
-					return
-				}
-				s.requestFull()
-			})
-		}
 	}
 	err = up.Run(ctx)
 	wg.Wait()

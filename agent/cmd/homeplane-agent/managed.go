@@ -10,6 +10,8 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/homeplane/homeplane/agent/internal/hastatus"
+	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	"github.com/homeplane/homeplane/agent/internal/outbox"
 	"github.com/homeplane/homeplane/agent/internal/supervisor"
 	"github.com/homeplane/homeplane/agent/internal/uplink"
@@ -36,6 +38,26 @@ func newOutbox(cfg config, up *uplink.Uplink, log *slog.Logger) (*outbox.Outbox,
 		Logger:  log,
 		Offline: uplink.ErrDisconnected,
 	})
+}
+
+// newHAStatus builds the reporter of Home Assistant's own answers: in
+// managed mode it feeds the supervisor's status and may onboard a wiped
+// instance again; in adopt mode it publishes the status itself.
+// Without a token it onboards first; onboarded is called after each
+// onboarding.
+func newHAStatus(cfg config, ha *homeassistant.Client, pub hastatus.Publisher, sup *supervisor.Supervisor, noToken bool, onboarded func(), log *slog.Logger) *hastatus.Reporter {
+	opts := hastatus.Options{Logger: log, Adopt: sup == nil, Interval: cfg.SampleInterval}
+	if sup != nil {
+		opts.Sink, opts.OnboardAtStart = sup, noToken
+		opts.Reonboard = func(ctx context.Context) error {
+			if _, err := onboardHA(ctx, ha, cfg.DataDir, log); err != nil {
+				return err
+			}
+			onboarded()
+			return nil
+		}
+	}
+	return hastatus.New(ha, pub, opts)
 }
 
 // instanceCommand runs a lifecycle command against the supervisor.

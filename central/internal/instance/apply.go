@@ -79,6 +79,14 @@ func (s *Service) ApplyEvent(ctx context.Context, homeID string, ev *homeplanev1
 			st.State, st.Health = "crash_loop", "unhealthy"
 		case "removed":
 			st.State, st.Health = "missing", "unknown"
+		case "ha_auth_failed":
+			e.authFailed = true
+			st.Health = HealthAuthFailed
+		case "ha_auth_ok", "onboarded":
+			if e.authFailed {
+				e.authFailed = false
+				st.Health = "unknown" // the next status says
+			}
 		case "upgraded", "rolled_back", "provisioned":
 			if ev.GetImage() != "" {
 				st.Image = clip(ev.GetImage(), maxTextLen)
@@ -125,6 +133,13 @@ func (s *Service) mergeLocked(e *entry, in *homeplanev1.Instance) []Restart {
 		LastEvent:        cur.LastEvent,
 		LastEventReason:  cur.LastEventReason,
 		LastEventTime:    cur.LastEventTime,
+		LastSuccessAt:    in.GetLastSuccessAt(),
+	}
+	if e.status.LastSuccessAt == nil {
+		e.status.LastSuccessAt = cur.LastSuccessAt
+	}
+	if e.authFailed && in.GetState() == "running" {
+		e.status.Health = HealthAuthFailed
 	}
 	if e.status.State == "" {
 		e.status.State = "unknown"

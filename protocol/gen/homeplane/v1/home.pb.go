@@ -1294,8 +1294,11 @@ type Instance struct {
 	LastEvent       string                 `protobuf:"bytes,14,opt,name=last_event,json=lastEvent,proto3" json:"last_event,omitempty"`
 	LastEventReason string                 `protobuf:"bytes,15,opt,name=last_event_reason,json=lastEventReason,proto3" json:"last_event_reason,omitempty"`
 	LastEventTime   *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=last_event_time,json=lastEventTime,proto3" json:"last_event_time,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// When Home Assistant last accepted a call from the agent; unset while it
+	// never has.
+	LastSuccessAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=last_success_at,json=lastSuccessAt,proto3" json:"last_success_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Instance) Reset() {
@@ -1436,6 +1439,13 @@ func (x *Instance) GetLastEventReason() string {
 func (x *Instance) GetLastEventTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.LastEventTime
+	}
+	return nil
+}
+
+func (x *Instance) GetLastSuccessAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSuccessAt
 	}
 	return nil
 }
@@ -1851,7 +1861,7 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\bentities\x18\x01 \x03(\v2\x14.homeplane.v1.EntityR\bentities\x12(\n" +
 	"\x05areas\x18\x02 \x03(\v2\x12.homeplane.v1.AreaR\x05areas\x12+\n" +
 	"\x06floors\x18\x03 \x03(\v2\x13.homeplane.v1.FloorR\x06floors\x127\n" +
-	"\tsynced_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bsyncedAt\"\x8e\x05\n" +
+	"\tsynced_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bsyncedAt\"\xd2\x05\n" +
 	"\bInstance\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x16\n" +
 	"\x06health\x18\x02 \x01(\tR\x06health\x12\x14\n" +
@@ -1873,7 +1883,8 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\n" +
 	"last_event\x18\x0e \x01(\tR\tlastEvent\x12*\n" +
 	"\x11last_event_reason\x18\x0f \x01(\tR\x0flastEventReason\x12B\n" +
-	"\x0flast_event_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\rlastEventTime\"\x95\x02\n" +
+	"\x0flast_event_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\rlastEventTime\x12B\n" +
+	"\x0flast_success_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rlastSuccessAt\"\x95\x02\n" +
 	"\x11InstanceOperation\x124\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x1c.homeplane.v1.InstanceActionR\x06action\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x129\n" +
@@ -1995,43 +2006,44 @@ var file_homeplane_v1_home_proto_depIdxs = []int32{
 	32, // 16: homeplane.v1.Instance.updated_at:type_name -> google.protobuf.Timestamp
 	26, // 17: homeplane.v1.Instance.operation:type_name -> homeplane.v1.InstanceOperation
 	32, // 18: homeplane.v1.Instance.last_event_time:type_name -> google.protobuf.Timestamp
-	0,  // 19: homeplane.v1.InstanceOperation.action:type_name -> homeplane.v1.InstanceAction
-	32, // 20: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
-	32, // 21: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
-	25, // 22: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	0,  // 23: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
-	25, // 24: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	3,  // 25: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
-	5,  // 26: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
-	7,  // 27: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
-	9,  // 28: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
-	11, // 29: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
-	17, // 30: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
-	19, // 31: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
-	21, // 32: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
-	23, // 33: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
-	28, // 34: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
-	30, // 35: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
-	13, // 36: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
-	15, // 37: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
-	4,  // 38: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
-	6,  // 39: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
-	8,  // 40: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
-	10, // 41: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
-	12, // 42: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
-	18, // 43: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
-	20, // 44: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
-	22, // 45: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
-	24, // 46: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
-	29, // 47: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
-	31, // 48: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
-	14, // 49: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
-	16, // 50: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
-	38, // [38:51] is the sub-list for method output_type
-	25, // [25:38] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	32, // 19: homeplane.v1.Instance.last_success_at:type_name -> google.protobuf.Timestamp
+	0,  // 20: homeplane.v1.InstanceOperation.action:type_name -> homeplane.v1.InstanceAction
+	32, // 21: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
+	32, // 22: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
+	25, // 23: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	0,  // 24: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
+	25, // 25: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	3,  // 26: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
+	5,  // 27: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
+	7,  // 28: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
+	9,  // 29: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
+	11, // 30: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
+	17, // 31: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
+	19, // 32: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
+	21, // 33: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
+	23, // 34: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
+	28, // 35: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
+	30, // 36: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
+	13, // 37: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
+	15, // 38: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
+	4,  // 39: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
+	6,  // 40: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
+	8,  // 41: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
+	10, // 42: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
+	12, // 43: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
+	18, // 44: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
+	20, // 45: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
+	22, // 46: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
+	24, // 47: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
+	29, // 48: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
+	31, // 49: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
+	14, // 50: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
+	16, // 51: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
+	39, // [39:52] is the sub-list for method output_type
+	26, // [26:39] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_home_proto_init() }
