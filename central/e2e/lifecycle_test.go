@@ -168,4 +168,24 @@ func TestAdoptedHomeReportsWhatHomeAssistantShows(t *testing.T) {
 		in := get(refused)
 		return in.GetHealth() == "auth_failed" && in.GetLastEvent() == "ha_auth_failed" && in.GetLastSuccessAt() == nil
 	})
+
+	t.Run("to-do lists take items", func(t *testing.T) {
+		eventually(t, 30*time.Second, "the adopted home's entities", func() bool {
+			e, err := c.homes.ListEntities(ctx, authed(alice, &homeplanev1.ListEntitiesRequest{HomeId: good}))
+			return err == nil && len(e.Msg.GetEntities()) > 0
+		})
+		h := &home{haURL: "http://" + haAddr, haToken: "right"}
+		for _, tc := range []struct{ text, list, count string }{
+			{"add call the plumber to my personal tasks", "todo.personal_tasks", "1"},
+			{"add milk to the shopping list", "todo.shopping_list", "1"},
+		} {
+			resp, err := c.intents.Process(ctx, authed(alice, &homeplanev1.ProcessRequest{Text: tc.text, HomeId: good}))
+			if err != nil || !resp.Msg.GetSuccess() {
+				t.Fatalf("%q: %v %v", tc.text, resp, err)
+			}
+			if st, err := h.haState(tc.list); err != nil || st != tc.count {
+				t.Errorf("%q: %s = %q, %v; want %s open item", tc.text, tc.list, st, err, tc.count)
+			}
+		}
+	})
 }

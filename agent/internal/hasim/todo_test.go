@@ -168,3 +168,32 @@ func TestFansWithoutTurnOnOffFlags(t *testing.T) {
 		t.Errorf("old fan percentage after off = %v", st.Attributes["percentage"])
 	}
 }
+
+// BenchmarkServiceCall measures a REST service call in memory and with the
+// states written to a configuration directory after it.
+func BenchmarkServiceCall(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		dir  bool
+	}{{"memory", false}, {"config-dir", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			opts := Options{Token: testToken}
+			if bc.dir {
+				opts.ConfigDir = b.TempDir()
+			}
+			s, err := Open(nil, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ts := httptest.NewServer(s.Handler())
+			defer ts.Close()
+			b.ResetTimer()
+			for i := range b.N {
+				svc := []string{"turn_on", "turn_off"}[i%2]
+				if a := api(b, ts, "POST", "/api/services/switch/"+svc, `{"entity_id":"switch.coffee_maker"}`); a.status != http.StatusOK {
+					b.Fatalf("= %d", a.status)
+				}
+			}
+		})
+	}
+}
