@@ -82,7 +82,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	log.Info("starting", "version", version, "config", cfg)
+	if cfg.Mode == "hosting" {
+		return runHosting(ctx, cfg, log)
+	}
+	return runHome(ctx, cfg, log)
+}
 
+// runHome runs the agent of one home until ctx ends.
+func runHome(ctx context.Context, cfg config, log *slog.Logger) error {
 	id, err := loadOrEnroll(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -151,7 +158,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if err != nil {
 			return err
 		}
-		a.sup, a.spec = sup, supervisor.Spec{Image: cfg.Image, HostPort: cfg.HAPort}
+		a.sup, a.spec = sup, supervisor.Spec{Image: cfg.Image, HostPort: cfg.HAPort, MemoryBytes: cfg.MemoryBytes, NanoCPUs: cfg.NanoCPUs}
 	}
 	haStatus = newHAStatus(cfg, ha, ob, a.sup, haToken == "", s.requestFull, log.With("component", "hastatus"))
 
