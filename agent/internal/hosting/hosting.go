@@ -5,8 +5,7 @@
 // out a port another home holds or another process listens on, and keeps
 // its books in one file so an agent restart hands every home its port back.
 //
-// It is the admission part of hosting mode (ADR 0022 lists what remains):
-// the supervisor per home and the MQTT identity per home use it.
+// Run keeps one agent running per home directory (hosting mode, ADR 0022).
 package hosting
 
 import (
