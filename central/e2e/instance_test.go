@@ -46,9 +46,10 @@ func docker(t testing.TB, args ...string) (string, error) {
 }
 
 // hasimImage builds an image FROM scratch holding the static hasim binary
-// TestMain built (CGO_ENABLED=0), tagged name:tag; it is removed when the
-// test ends.
-func hasimImage(t testing.TB, name, version string, fresh bool) string {
+// TestMain built (CGO_ENABLED=0), tagged name:version; it is removed when
+// the test ends. Like Home Assistant's image it keeps its state in /config;
+// extra adds arguments.
+func hasimImage(t testing.TB, name, version string, fresh bool, extra ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	bin, err := os.ReadFile(filepath.Join(binDir, "hasim"))
@@ -61,6 +62,9 @@ func hasimImage(t testing.TB, name, version string, fresh bool) string {
 	auth := `"--token", "e2e-token"`
 	if fresh {
 		auth = `"--fresh"` // not onboarded: the agent creates the owner and its token
+	}
+	for _, a := range append([]string{"--config-dir", "/config"}, extra...) {
+		auth += ", " + strconv.Quote(a)
 	}
 	dockerfile := "FROM scratch\nCOPY hasim /hasim\n" +
 		"LABEL org.opencontainers.image.version=" + strconv.Quote(version) + " io.homeplane.test=e2e\n" +
@@ -85,12 +89,23 @@ func hasimImage(t testing.TB, name, version string, fresh bool) string {
 // not onboarded: the agent gets no Home Assistant token and onboards it.
 func (c *central) managedHome(t testing.TB, token, name string, fresh bool) (homeID, container string) {
 	t.Helper()
-	ctx := context.Background()
+	suffix := randomSuffix()
+	image := hasimImage(t, "homeplane-e2e-hasim-"+suffix, "2026.1.0", fresh)
+	homeID, container, _ = c.managedHomeWith(t, token, name, image, "homeplane-e2e-ha-"+suffix, fresh)
+	return homeID, container
+}
+
+func randomSuffix() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	suffix := hex.EncodeToString(b)
-	image := hasimImage(t, "homeplane-e2e-hasim-"+suffix, "2026.1.0", fresh)
-	container = "homeplane-e2e-ha-" + suffix
+	return hex.EncodeToString(b)
+}
+
+// managedHomeWith is managedHome for a given image and container name; it
+// also returns the agent's state directory.
+func (c *central) managedHomeWith(t testing.TB, token, name, image, container string, fresh bool) (homeID, _, stateDir string) {
+	t.Helper()
+	ctx := context.Background()
 	// Whatever the test leaves, the container and its volumes go.
 	t.Cleanup(func() {
 		_, _ = docker(t, "rm", "--force", container)
@@ -102,8 +117,9 @@ func (c *central) managedHome(t testing.TB, token, name string, fresh bool) (hom
 		t.Fatalf("enrollment token: %v", err)
 	}
 	_, port, _ := strings.Cut(freeAddr(t), ":")
+	stateDir = t.TempDir()
 	args := []string{"--central-url", c.url, "--mqtt-url", c.mqttURL,
-		"--enrollment-token", et.Msg.GetToken(), "--state-dir", t.TempDir(),
+		"--enrollment-token", et.Msg.GetToken(), "--state-dir", stateDir,
 		"--ha-url", "http://127.0.0.1:" + port,
 		"--mode", "managed", "--image", image, "--ha-port", port,
 		"--container-name", container, "--sample-interval", "1s"}
@@ -111,7 +127,7 @@ func (c *central) managedHome(t testing.TB, token, name string, fresh bool) (hom
 		args = append(args, "--ha-token", "e2e-token")
 	}
 	start(t, "homeplane-agent", args...)
-	return homeID, container
+	return homeID, container, stateDir
 }
 
 func TestManagedInstanceEndToEnd(t *testing.T) {

@@ -2,6 +2,12 @@
 //
 //	hasim --addr 127.0.0.1:8123 --token T [--home FILE] [--version V]
 //	      [--delay D] [--start-delay D] [--fail-services] [--unhealthy] [--exit-after D] [--fresh]
+//	      [--config-dir DIR]
+//
+// With --config-dir (the image's /config volume) onboarding, users, tokens
+// and the entities' last states are kept in DIR/.storage, shaped like Home
+// Assistant's own files, so a restarted or re-created container accepts the
+// same tokens and shows the same states.
 //
 // Every flag has an environment equivalent, HOMEPLANE_HASIM_<FLAG> with
 // dashes as underscores (HOMEPLANE_HASIM_TOKEN, HOMEPLANE_HASIM_START_DELAY, ...);
@@ -30,6 +36,7 @@ import (
 
 type config struct {
 	addr, token, home, version   string
+	configDir                    string
 	delay, startDelay, exitAfter time.Duration
 	failServices, unhealthy      bool
 	fresh                        bool
@@ -84,6 +91,7 @@ func parse(args []string, getenv func(string) string) (config, error) {
 	version := fs.String("version", env("version", hasim.DefaultVersion), "Home Assistant version to report")
 	delay := fs.String("delay", env("delay", "0"), "delay before every answer")
 	startDelay := fs.String("start-delay", env("start-delay", "0"), "answer 503 for this long after start")
+	configDir := fs.String("config-dir", env("config-dir", ""), "keep onboarding, tokens and states in DIR/.storage (default: in memory)")
 	exitAfter := fs.String("exit-after", env("exit-after", "0"), "exit with status 1 after this long (0: never)")
 	var problems []error
 	envBool := func(name string) bool {
@@ -99,7 +107,8 @@ func parse(args []string, getenv func(string) string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	cfg := config{addr: *addr, token: *token, home: *home, version: *version, failServices: *failServices, unhealthy: *unhealthy, fresh: *fresh}
+	cfg := config{addr: *addr, token: *token, home: *home, version: *version, configDir: *configDir,
+		failServices: *failServices, unhealthy: *unhealthy, fresh: *fresh}
 	durations := []struct {
 		name string
 		raw  string
@@ -133,10 +142,14 @@ func run(cfg config, log *slog.Logger) error {
 		}
 		home = h
 	}
-	srv := hasim.New(home, hasim.Options{
+	srv, err := hasim.Open(home, hasim.Options{
 		Token: cfg.token, Version: cfg.version, Delay: cfg.delay, StartDelay: cfg.startDelay,
 		FailServices: cfg.failServices, Unhealthy: cfg.unhealthy, Fresh: cfg.fresh, Logger: log,
+		ConfigDir: cfg.configDir,
 	})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -154,7 +167,7 @@ func run(cfg config, log *slog.Logger) error {
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("hasim listening", "addr", ln.Addr().String(), "version", cfg.version,
 		"entities", len(home.Entities), "delay", cfg.delay, "start_delay", cfg.startDelay,
-		"fail_services", cfg.failServices, "unhealthy", cfg.unhealthy)
+		"fail_services", cfg.failServices, "unhealthy", cfg.unhealthy, "config_dir", cfg.configDir)
 	select {
 	case err := <-errc:
 		return err

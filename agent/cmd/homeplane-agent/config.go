@@ -48,6 +48,14 @@ type config struct {
 	// AllowedDomains, when set, are the only service domains commands may
 	// call; empty allows all.
 	AllowedDomains []string
+	// MemoryBytes and NanoCPUs limit the managed container (hosting mode
+	// sets them per home).
+	MemoryBytes, NanoCPUs int64
+	// Hosting mode: many homes' instances, one directory each under
+	// HomesDir, ports from FirstPort–LastPort, HostMemory for all of them.
+	HomesDir            string
+	FirstPort, LastPort int
+	HostMemory          int64
 }
 
 // setting is one option: its flag, its environment variable and its default.
@@ -71,7 +79,7 @@ func settings(raw map[string]*string) []setting {
 		{flag: "metrics-addr", env: "HOMEPLANE_METRICS_ADDR", usage: "address for /metrics and /healthz, e.g. 127.0.0.1:9100; empty: off"},
 		{flag: "mqtt-max-backoff", env: "HOMEPLANE_MQTT_MAX_BACKOFF", def: "2m", usage: "longest wait between MQTT reconnect attempts"},
 		{flag: "ca-file", env: "HOMEPLANE_CA_FILE", usage: "PEM CA certificates that central's TLS certificate must chain to; empty: the system's"},
-		{flag: "mode", env: "HOMEPLANE_MODE", def: "adopt", usage: "adopt (Home Assistant runs on its own) or managed (the agent owns its container)"},
+		{flag: "mode", env: "HOMEPLANE_MODE", def: "adopt", usage: "adopt (Home Assistant runs on its own), managed (the agent owns its container) or hosting (many homes' containers)"},
 		{flag: "image", env: "HOMEPLANE_IMAGE", def: "ghcr.io/home-assistant/home-assistant:stable", usage: "Home Assistant image provisioned in managed mode"},
 		{flag: "ha-port", env: "HOMEPLANE_HA_PORT", def: "8123", usage: "host port Home Assistant is published on (127.0.0.1) in managed mode"},
 		{flag: "data-dir", env: "HOMEPLANE_DATA_DIR", usage: "directory for the outbox and the supervisor's state (default: the state directory)"},
@@ -79,6 +87,9 @@ func settings(raw map[string]*string) []setting {
 		{flag: "container-name", env: "HOMEPLANE_CONTAINER_NAME", def: "homeplane-ha", usage: "name of the managed Home Assistant container; its volumes are named after it"},
 		{flag: "allowed-images", env: "HOMEPLANE_ALLOWED_IMAGES", usage: "comma-separated image repositories (or name/* for all under a name) central may provision besides Home Assistant's own and --image"},
 		{flag: "allowed-domains", env: "HOMEPLANE_ALLOWED_DOMAINS", usage: "comma-separated service domains commands may call, e.g. light,switch,climate; empty: all"},
+		{flag: "homes-dir", env: "HOMEPLANE_HOMES_DIR", usage: "hosting mode: one directory per hosted home (put an enrollment-token file in a new one)"},
+		{flag: "port-range", env: "HOMEPLANE_PORT_RANGE", def: "8200-8300", usage: "hosting mode: host ports for the hosted instances"},
+		{flag: "host-memory", env: "HOMEPLANE_HOST_MEMORY", usage: "hosting mode: memory the hosted containers may use together, e.g. 16GiB (default: the host's less 1 GiB)"},
 	}
 	for i := range s {
 		s[i].value = new(string)
@@ -153,8 +164,8 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	if err := checkURL(c.HAURL, "http", "https"); err != nil {
 		errs = append(errs, fmt.Errorf("ha-url: %w", err))
 	}
-	// In managed mode the agent onboards a fresh instance and mints its own.
-	if c.HAToken == "" && strings.TrimSpace(*raw["mode"]) != "managed" {
+	// In managed and hosting mode the agent onboards a fresh instance and mints its own.
+	if c.HAToken == "" && strings.TrimSpace(*raw["mode"]) == "adopt" {
 		errs = append(errs, errors.New("ha-token: must be set (a Home Assistant long-lived access token)"))
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*raw["log-level"])); err != nil {
@@ -177,11 +188,14 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	if c.DataDir == "" {
 		c.DataDir = c.StateDir
 	}
-	if c.Mode != "adopt" && c.Mode != "managed" {
-		errs = append(errs, fmt.Errorf("mode: %q is not adopt or managed", c.Mode))
+	if c.Mode != "adopt" && c.Mode != "managed" && c.Mode != "hosting" {
+		errs = append(errs, fmt.Errorf("mode: %q is not adopt, managed or hosting", c.Mode))
 	}
-	if c.Mode == "managed" && c.Image == "" {
-		errs = append(errs, errors.New("image: must be set in managed mode"))
+	if c.Mode != "adopt" && c.Image == "" {
+		errs = append(errs, fmt.Errorf("image: must be set in %s mode", c.Mode))
+	}
+	if c.Mode == "hosting" {
+		errs = append(errs, parseHosting(&c, *raw["homes-dir"], *raw["port-range"], *raw["host-memory"])...)
 	}
 	if p, err := strconv.Atoi(*raw["ha-port"]); err != nil || p < 1 || p > 65535 {
 		errs = append(errs, fmt.Errorf("ha-port: %q is not a port", *raw["ha-port"]))
@@ -246,6 +260,10 @@ func (c config) LogValue() slog.Value {
 		slog.String("container_name", c.ContainerName),
 		slog.Any("allowed_images", c.AllowedImages),
 		slog.Any("allowed_domains", c.AllowedDomains),
+		slog.String("homes_dir", c.HomesDir),
+		slog.Int("first_port", c.FirstPort),
+		slog.Int("last_port", c.LastPort),
+		slog.Int64("host_memory", c.HostMemory),
 	)
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/homeplane/homeplane/agent/internal/command"
 	"github.com/homeplane/homeplane/agent/internal/enroll"
 	"github.com/homeplane/homeplane/agent/internal/entitysync"
+	"github.com/homeplane/homeplane/agent/internal/hastatus"
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	"github.com/homeplane/homeplane/agent/internal/identity"
 	"github.com/homeplane/homeplane/agent/internal/ledger"
@@ -83,7 +84,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	log.Info("starting", "version", version, "config", cfg)
+	if cfg.Mode == "hosting" {
+		return runHosting(ctx, cfg, log)
+	}
+	return runHome(ctx, cfg, log)
+}
 
+// runHome runs the agent of one home until ctx ends.
+func runHome(ctx context.Context, cfg config, log *slog.Logger) error {
 	id, err := loadOrEnroll(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -109,9 +117,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return err
 		}
 	}
+	var haStatus *hastatus.Reporter // set below, before the first call
 	ha := homeassistant.New(cfg.HAURL, haToken, homeassistant.Options{
 		HTTPClient: &http.Client{Timeout: 30 * time.Second},
 		Logger:     log.With("component", "homeassistant"),
+		Observe:    func(err error) { haStatus.Observe(err) },
 	})
 	facts := &homeassistant.Facts{}
 	led, err := ledger.Open(filepath.Join(cfg.DataDir, "commands"), ledger.Options{Logger: log.With("component", "ledger")})
@@ -140,7 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	up.SetResultSpool(ob)
 	var sup *supervisor.Supervisor // nil in adopt mode
-	spec := supervisor.Spec{Image: cfg.Image, HostPort: cfg.HAPort}
+	spec := supervisor.Spec{Image: cfg.Image, HostPort: cfg.HAPort, MemoryBytes: cfg.MemoryBytes, NanoCPUs: cfg.NanoCPUs}
 	instance := command.NewInstance(nil, spec)
 	if cfg.Mode == "managed" {
 		if sup, err = newSupervisor(cfg, id.AgentID, ob, log.With("component", "supervisor")); err != nil {
@@ -156,6 +166,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		syncer: s,
 		outbox: ob,
 	}
+	haStatus = newHAStatus(cfg, ha, ob, sup, haToken == "", s.RequestFull, log.With("component", "hastatus"))
 
 	// Best effort, so the first presence message already names the version.
 	vctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -190,22 +201,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	wg.Go(func() { s.Run(ctx) })
 	wg.Go(func() { ob.Run(ctx) })
+	wg.Go(func() { haStatus.Run(ctx) })
 	if sup != nil {
 		if err := startManaged(ctx, sup, spec, log); err != nil {
 			log.Error("managed home assistant not started", "error", err)
 		}
 		wg.Go(func() { _ = sup.Run(ctx) })
-		if haToken == "" {
-			wg.Go(func() {
-				if _, err := onboardHA(ctx, ha, cfg.DataDir, log.With("component", "onboard")); err != nil {
-					if ctx.Err() == nil {
-						log.Error("home assistant not onboarded", "error", err)
-					}
-					return
-				}
-				s.RequestFull()
-			})
-		}
 	}
 	err = up.Run(ctx)
 	wg.Wait()

@@ -8,6 +8,8 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/homeplane/homeplane/agent/internal/hastatus"
+	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	"github.com/homeplane/homeplane/agent/internal/outbox"
 	"github.com/homeplane/homeplane/agent/internal/supervisor"
 	"github.com/homeplane/homeplane/agent/internal/uplink"
@@ -51,4 +53,24 @@ func startManaged(ctx context.Context, sup *supervisor.Supervisor, spec supervis
 		return sup.Provision(ctx, spec)
 	}
 	return nil
+}
+
+// newHAStatus builds the reporter of Home Assistant's own answers: in
+// managed mode it feeds the supervisor's status and may onboard a wiped
+// instance again; in adopt mode it publishes the status itself.
+// Without a token it onboards first; onboarded is called after each
+// onboarding.
+func newHAStatus(cfg config, ha *homeassistant.Client, pub hastatus.Publisher, sup *supervisor.Supervisor, noToken bool, onboarded func(), log *slog.Logger) *hastatus.Reporter {
+	opts := hastatus.Options{Logger: log, Adopt: sup == nil, Interval: cfg.SampleInterval}
+	if sup != nil {
+		opts.Sink, opts.OnboardAtStart = sup, noToken
+		opts.Reonboard = func(ctx context.Context) error {
+			if _, err := onboardHA(ctx, ha, cfg.DataDir, log); err != nil {
+				return err
+			}
+			onboarded()
+			return nil
+		}
+	}
+	return hastatus.New(ha, pub, opts)
 }

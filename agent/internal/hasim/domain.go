@@ -114,6 +114,9 @@ func buildServices() map[string]map[string]serviceSpec {
 		"scene": {
 			"turn_on": {fields: []string{"transition"}, apply: sceneActivate},
 		},
+		"todo":                todoServices(),
+		"alarm_control_panel": alarmServices(),
+		"humidifier":          humidifierServices(),
 		"script": {
 			"turn_on":  {fields: []string{"variables", "wait"}, apply: scriptRun},
 			"turn_off": {apply: onOff("off")},

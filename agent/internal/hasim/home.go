@@ -118,6 +118,13 @@ func DemoHome() *Home {
 			{ID: "valve.garden_water", Name: "Garden Water", AreaID: "garage", DeviceClass: "water", State: "closed",
 				Attributes: map[string]any{"supported_features": 1 | 2}},
 			{ID: "input_boolean.guest_mode", Name: "Guest Mode", State: "off"},
+			{ID: "todo.shopping_list", Name: "Shopping List", State: "0", Attributes: map[string]any{"supported_features": 1 | 2 | 4 | 8}},
+			{ID: "todo.personal_tasks", Name: "Personal Tasks", State: "0", Attributes: map[string]any{"supported_features": 1 | 2 | 4 | 8 | 16 | 64}},
+			{ID: "alarm_control_panel.home_alarm", Name: "Home Alarm", State: "disarmed",
+				Attributes: map[string]any{"supported_features": 1 | 2 | 4 | 8, "code_format": "number", "code_arm_required": true, "changed_by": nil, alarmCodeAttr: "1234"}},
+			{ID: "humidifier.bedroom_humidifier", Name: "Bedroom Humidifier", AreaID: "bedroom", DeviceClass: "humidifier", State: "off",
+				Attributes: map[string]any{"supported_features": 1, "min_humidity": 30, "max_humidity": 80, "humidity": 45,
+					"available_modes": []any{"normal", "eco", "sleep"}, "mode": "normal", "current_humidity": 41}},
 		},
 	}
 }

@@ -96,10 +96,10 @@ func (s *Server) authorised(header string) bool {
 }
 
 func (s *Server) tokenOK(token string) bool {
-	if s.onb.valid(token) {
+	if s.opts.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.opts.Token)) == 1 {
 		return true
 	}
-	return s.opts.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.opts.Token)) == 1
+	return s.validAccessToken(token)
 }
 
 // plain writes aiohttp's plain-text error body, e.g. "401: Unauthorized".

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"reflect"
 	"slices"
 	"sync"
@@ -36,6 +37,12 @@ type Options struct {
 	// creates the owner, and the tokens minted afterwards are accepted
 	// besides Token.
 	Fresh bool
+	// ConfigDir is Home Assistant's configuration directory (/config in the
+	// image): onboarding, the auth store and the entities' last states are
+	// kept in its .storage, so a restarted simulator accepts the same tokens
+	// and shows the same states. Empty keeps everything in memory. Only Open
+	// reads it.
+	ConfigDir string
 	// Logger receives the simulator's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -62,6 +69,8 @@ type Server struct {
 
 	unhealthy atomic.Bool
 	onb       onboarding
+	// persistMu orders writes of the restore-state file.
+	persistMu sync.Mutex
 
 	mu       sync.Mutex
 	config   Home // location and time zone only
@@ -73,9 +82,12 @@ type Server struct {
 	registry map[string]*registryEntry
 	regOrder []string
 	memory   map[string]map[string]any // per-entity values kept while off
+	todo     map[string][]todoItem     // to-do lists' items
 	calls    []ServiceCall
 	subs     map[*subscription]struct{}
 	conns    map[*wsConn]struct{}
+	// statesDirty: a state changed since the restore-state file was written.
+	statesDirty bool
 }
 
 type registryEntry struct {
@@ -84,8 +96,36 @@ type registryEntry struct {
 	created time.Time
 }
 
-// New builds a simulator for home (nil: DemoHome) with opts.
+// Open builds a simulator for home (nil: DemoHome) with opts, restoring
+// onboarding, tokens and entity states from opts.ConfigDir when it holds them.
+func Open(home *Home, opts Options) (*Server, error) {
+	var restored map[string]restoredState
+	var onb onboarding
+	if dir := opts.ConfigDir; dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("hasim: config dir: %w", err)
+		}
+		if err := onb.load(dir); err != nil {
+			return nil, fmt.Errorf("hasim: %w", err)
+		}
+		var err error
+		if restored, err = loadRestoredStates(dir); err != nil {
+			return nil, fmt.Errorf("hasim: %w", err)
+		}
+	}
+	return newServer(home, opts, &onb, restored), nil
+}
+
+// New builds an in-memory simulator for home (nil: DemoHome) with opts;
+// opts.ConfigDir needs Open.
 func New(home *Home, opts Options) *Server {
+	if opts.ConfigDir != "" {
+		panic("hasim: New with a ConfigDir; use Open")
+	}
+	return newServer(home, opts, &onboarding{}, nil)
+}
+
+func newServer(home *Home, opts Options, onb *onboarding, restored map[string]restoredState) *Server {
 	if home == nil {
 		home = DemoHome()
 	}
@@ -114,8 +154,15 @@ func New(home *Home, opts Options) *Server {
 		devices:  slices.Clone(home.Devices),
 		registry: map[string]*registryEntry{},
 		memory:   map[string]map[string]any{},
+		todo:     map[string][]todoItem{},
 		subs:     map[*subscription]struct{}{},
 		conns:    map[*wsConn]struct{}{},
+	}
+	s.onb.done, s.onb.auth = onb.done, onb.auth
+	for _, u := range s.onb.auth.Users {
+		if u.IsOwner {
+			s.userID = u.ID // writes carry the owner's id, as the agent's calls do
+		}
 	}
 	if s.config.LocationName == "" {
 		s.config.LocationName = "Home"
@@ -141,6 +188,21 @@ func New(home *Home, opts Options) *Server {
 			s.registry[e.ID] = &registryEntry{Entity: e, regID: randomHex(16), created: now}
 			s.regOrder = append(s.regOrder, e.ID)
 		}
+		if c, ok := e.Attributes[alarmCodeAttr].(string); ok && domainOf(e.ID) == "alarm_control_panel" {
+			s.memory[e.ID] = map[string]any{alarmCodeAttr: c}
+		}
+		if r, ok := restored[e.ID]; ok {
+			// The device kept the state it was last put in.
+			s.states[e.ID] = r.State
+			s.order = append(s.order, e.ID)
+			var extra struct {
+				Items []todoItem `json:"items"`
+			}
+			if json.Unmarshal(r.ExtraData, &extra) == nil && extra.Items != nil {
+				s.todo[e.ID] = extra.Items
+			}
+			continue
+		}
 		s.setStateLocked(e.ID, e.State, initialAttributes(e), false, ctx)
 	}
 	return s
@@ -160,8 +222,11 @@ func initialAttributes(e Entity) map[string]any {
 	if _, ok := attrs["device_class"]; !ok && e.DeviceClass != "" {
 		attrs["device_class"] = e.DeviceClass
 	}
-	if domainOf(e.ID) == "light" {
+	switch domainOf(e.ID) {
+	case "light":
 		attrs = initialLightAttributes(e.State, attrs)
+	case "alarm_control_panel":
+		delete(attrs, alarmCodeAttr) // the simulated integration's secret
 	}
 	return attrs
 }
@@ -210,19 +275,23 @@ func (s *Server) SetState(entityID, state string, attrs map[string]any) (State, 
 		return State{}, fmt.Errorf("set state: invalid entity id %q", entityID)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if attrs == nil {
 		attrs = s.states[entityID].Attributes
 	}
 	st, _ := s.setStateLocked(entityID, state, attrs, false, s.newContext(s.now()))
-	return st.clone(), nil
+	st = st.clone()
+	s.mu.Unlock()
+	s.saveStates()
+	return st, nil
 }
 
 // RemoveState removes an entity's state, firing state_changed with new_state null.
 func (s *Server) RemoveState(entityID string) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.removeStateLocked(entityID, s.newContext(s.now()))
+	ok := s.removeStateLocked(entityID, s.newContext(s.now()))
+	s.mu.Unlock()
+	s.saveStates()
+	return ok
 }
 
 // CloseConnections drops every WebSocket connection, as a restart would.
@@ -320,6 +389,7 @@ func (s *Server) setStateLocked(id, state string, attrs map[string]any, force bo
 		}, ctx)
 		return old, false
 	}
+	s.statesDirty = true
 	st := State{EntityID: id, State: state, Attributes: attrs, LastChanged: now, LastReported: now, LastUpdated: now, Context: ctx}
 	if exists && old.State == state {
 		st.LastChanged = old.LastChanged
@@ -342,6 +412,7 @@ func (s *Server) removeStateLocked(id string, ctx Context) bool {
 		return false
 	}
 	delete(s.states, id)
+	s.statesDirty = true
 	s.order = slices.DeleteFunc(s.order, func(x string) bool { return x == id })
 	s.fireLocked("state_changed", map[string]any{"entity_id": id, "old_state": old, "new_state": nil}, ctx)
 	return true
@@ -407,5 +478,8 @@ func (s *Server) wait(ctx context.Context) error {
 
 // Handler returns the HTTP handler serving the REST and WebSocket API.
 func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(s.route)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.route(w, r)
+		s.saveStates()
+	})
 }

@@ -52,6 +52,7 @@ type responseKind int
 const (
 	responseNone responseKind = iota
 	responseOptional
+	responseOnly
 )
 
 type serviceSpec struct {
@@ -62,6 +63,9 @@ type serviceSpec struct {
 	extra    bool
 	response responseKind
 	apply    handler
+	// answer gives an entity's part of the service response, keyed by
+	// entity id as core's entity services do.
+	answer func(s *Server, st State, data map[string]any) any
 	// custom services (not entity services) run here instead.
 	custom func(s *Server, call *callState, data map[string]any) error
 }
@@ -112,6 +116,9 @@ func (s *Server) callServiceLocked(domain, service string, data map[string]any, 
 	if returnResponse && spec.response == responseNone {
 		return nil, errNoResponse
 	}
+	if !returnResponse && spec.response == responseOnly {
+		return nil, errResponseRequired
+	}
 	if data == nil {
 		data = map[string]any{}
 	}
@@ -121,11 +128,11 @@ func (s *Server) callServiceLocked(domain, service string, data map[string]any, 
 	if s.opts.FailServices {
 		return nil, errServiceFailed
 	}
-	if err := s.runLocked(domain, service, spec, data, call); err != nil {
-		return nil, err
-	}
 	if returnResponse {
 		call.response = map[string]any{}
+	}
+	if err := s.runLocked(domain, service, spec, data, call); err != nil {
+		return nil, err
 	}
 	return call, nil
 }
@@ -206,6 +213,9 @@ func (s *Server) runLocked(domain, service string, spec serviceSpec, data map[st
 		plan = append(plan, planned{id, w})
 	}
 	for _, p := range plan {
+		if spec.answer != nil && call.response != nil {
+			call.response[p.id] = spec.answer(s, s.states[p.id].clone(), fields)
+		}
 		for _, w := range p.writes {
 			if _, changed := s.setStateLocked(p.id, w.state, w.attrs, false, call.ctx); changed {
 				call.note(p.id)
@@ -223,11 +233,34 @@ func supports(st State, spec serviceSpec) bool {
 	if !ok {
 		return true // entities that do not report features are taken as capable
 	}
-	bits := int(f)
+	bits := turnOnOffCompat(domainOf(st.EntityID), int(f))
 	if bits&spec.features != spec.features {
 		return false
 	}
 	return spec.anyOf == 0 || bits&spec.anyOf != 0
+}
+
+// turnOnOffCompat adds the turn on/off bits to a fan or climate entity that
+// declares neither. Their entity classes gained TURN_ON/TURN_OFF flags in
+// 2024 (climate 2024.2, fan 2024.8); until 2025.1 core added both to every
+// entity whose integration implements turn_on/turn_off without declaring
+// them, and integrations have declared them since. A simulated entity is
+// such an integration's, and homes recorded before the flags existed
+// declare neither: they turn on and off as they did then.
+func turnOnOffCompat(domain string, bits int) int {
+	var on, off int
+	switch domain {
+	case "fan":
+		on, off = 32, 16
+	case "climate":
+		on, off = 256, 128
+	default:
+		return bits
+	}
+	if bits&(on|off) == 0 {
+		bits |= on | off
+	}
+	return bits
 }
 
 // targetsLocked resolves the target keys into explicitly named entity ids and

@@ -218,6 +218,7 @@ func (c *wsConn) handle(ctx context.Context, raw any) {
 		}
 	}
 	cmd.run(c, id, msg)
+	c.s.saveStates()
 }
 
 type command struct {

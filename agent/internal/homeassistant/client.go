@@ -81,6 +81,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
+	// Observe, when set, hears the outcome of every call made with the
+	// token (REST requests and WebSocket logins): nil when Home Assistant
+	// answered it, the error otherwise. Refused tokens come as
+	// ErrUnauthorized; see Refused.
+	Observe func(err error)
 }
 
 // Client talks to one Home Assistant instance. It is safe for concurrent use.
@@ -90,12 +95,13 @@ type Client struct {
 	token   atomic.Pointer[string] // SetToken replaces it after onboarding
 	http    *http.Client
 	log     *slog.Logger
+	observe func(error)
 }
 
 // New returns a client for baseURL (e.g. "http://127.0.0.1:8123") using a
 // long-lived access token. A malformed baseURL surfaces on the first call.
 func New(baseURL, token string, opts Options) *Client {
-	c := &Client{http: opts.HTTPClient, log: opts.Logger}
+	c := &Client{http: opts.HTTPClient, log: opts.Logger, observe: opts.Observe}
 	c.token.Store(&token)
 	if c.http == nil {
 		c.http = &http.Client{Timeout: DefaultTimeout}
@@ -206,7 +212,11 @@ func (c *Client) endpoint(path string) (string, error) {
 }
 
 // do sends one REST request and decodes a successful JSON answer into out.
-func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, body any, out any) (err error) {
+	if c.observe != nil && !strings.HasPrefix(path, "/api/onboarding") {
+		// The onboarding views take no token: their answers say nothing of it.
+		defer func() { c.observe(err) }()
+	}
 	target, err := c.endpoint(path)
 	if err != nil {
 		return err

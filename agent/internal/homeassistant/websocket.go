@@ -115,7 +115,11 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 	}
 	conn.SetReadLimit(MaxAnswerBytes)
 	s := &session{conn: conn}
-	if err := s.authenticate(ctx, c.bearer()); err != nil {
+	err = s.authenticate(ctx, c.bearer())
+	if c.observe != nil {
+		c.observe(err)
+	}
+	if err != nil {
 		s.close()
 		return nil, err
 	}

@@ -55,6 +55,9 @@ func (s *Supervisor) Provision(ctx context.Context, spec Spec) error {
 
 // create makes (but does not start) a container from spec under name.
 func (s *Supervisor) create(ctx context.Context, spec Spec, name string) (string, error) {
+	s.mu.Lock()
+	s.haVersion = "" // a new container: Home Assistant has not said yet
+	s.mu.Unlock()
 	port := nat.Port(strconv.Itoa(spec.ContainerPort) + "/tcp")
 	cfg := &container.Config{
 		Image:  spec.Image,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 )
 
 func TestProvisionBecomesHealthy(t *testing.T) {
@@ -214,4 +215,41 @@ func contains(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestVersionFromHomeAssistantWithoutImageLabel: an image without the OCI
+// version label (the simulator's own Dockerfile, many custom builds) shows
+// the version Home Assistant reports, and none before it has.
+func TestVersionFromHomeAssistantWithoutImageLabel(t *testing.T) {
+	f := newFixture(t)
+	tag := "homeplane-hasim-test-" + runID + ":unlabelled"
+	df := "FROM scratch\nCOPY hasim /hasim\nLABEL " + testLabel + "=" + runID + "\n" +
+		`ENTRYPOINT ["/hasim", "--addr", "0.0.0.0:8123", "--token", "test-token", "--version", "2026.4.0"]` + "\n"
+	if err := buildImage(f.docker, tag, df, hasimBinary); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = f.docker.ImageRemove(context.Background(), tag, image.RemoveOptions{Force: true, PruneChildren: true})
+	})
+	if err := f.sup.Provision(f.ctx(), Spec{Image: tag}); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.waitHealthy(15 * time.Second); st.Version != "" || st.LastSuccessAt != nil {
+		t.Fatalf("before Home Assistant said anything: version %q, last success %v", st.Version, st.LastSuccessAt)
+	}
+	seen := time.Now()
+	f.sup.Observe("2026.4.0", seen)
+	st := f.sup.Status(f.ctx())
+	if st.Version != "2026.4.0" || !st.LastSuccessAt.AsTime().Equal(seen) {
+		t.Fatalf("after Observe: version %q, last success %v", st.Version, st.LastSuccessAt.AsTime())
+	}
+	if err := f.sup.Restart(f.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sup.Upgrade(f.ctx(), f.imgs.v2); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.sup.Status(f.ctx()); st.Version != "2026.2.0" {
+		t.Fatalf("after upgrading to a labelled image: version %q", st.Version)
+	}
 }

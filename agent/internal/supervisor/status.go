@@ -25,6 +25,7 @@ func (s *Supervisor) Status(ctx context.Context) *homeplanev1.Instance {
 	defer s.mu.Unlock()
 	in.Image = s.st.Spec.Image
 	in.Restarts = s.st.TotalRestarts
+	in.LastSuccessAt = timestamp(s.haLastOK)
 	for _, r := range s.st.Restarts {
 		in.RecentRestarts = append(in.RecentRestarts, &homeplanev1.Restart{Time: timestamp(r.Time), Reason: r.Reason})
 	}
@@ -41,6 +42,10 @@ func (s *Supervisor) Status(ctx context.Context) *homeplanev1.Instance {
 	}
 	in.Image = c.Config.Image
 	in.Version = c.Config.Labels[LabelVersion]
+	if in.Version == "" {
+		// Images without the OCI label: the version Home Assistant reports.
+		in.Version = s.haVersion
+	}
 	switch {
 	case c.State.Running:
 		in.State = StateRunning
@@ -57,6 +62,19 @@ func (s *Supervisor) Status(ctx context.Context) *homeplanev1.Instance {
 		in.State = StateStopped
 	}
 	return in
+}
+
+// Observe takes what Home Assistant itself reported: its version (from
+// /api/config) and when it last accepted a call from the agent.
+func (s *Supervisor) Observe(version string, lastOK time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if version != "" {
+		s.haVersion = version
+	}
+	if lastOK.After(s.haLastOK) {
+		s.haLastOK = lastOK
+	}
 }
 
 // Busy names the operation in progress, or "".

@@ -227,6 +227,9 @@ type Supervisor struct {
 	sample    *homeplanev1.Telemetry
 	prevCPU   cpuSample
 	kick      chan struct{}
+	// What Home Assistant itself said (see Observe).
+	haVersion string
+	haLastOK  time.Time
 }
 
 // persisted is the state kept on disk so a restarted agent knows what it owns.

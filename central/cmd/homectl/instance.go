@@ -186,6 +186,9 @@ func writeInstance(w io.Writer, in *homeplanev1.Instance, now time.Time) error {
 		{"CPU", fmt.Sprintf("%.1f%%", in.GetCpuPercent())},
 		{"MEMORY", memory},
 	}
+	if t := in.GetLastSuccessAt(); t != nil {
+		rows = append(rows, []any{"LAST ANSWER", when(t)})
+	}
 	if in.GetLastEvent() != "" {
 		ev := in.GetLastEvent()
 		if r := in.GetLastEventReason(); r != "" {

@@ -85,6 +85,14 @@ func (s *Service) ApplyEvent(ctx context.Context, homeID string, ev *homeplanev1
 			st.State, st.Health = "crash_loop", "unhealthy"
 		case homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_REMOVED:
 			st.State, st.Health = "missing", "unknown"
+		case homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_HA_AUTH_FAILED:
+			e.authFailed = true
+			st.Health = HealthAuthFailed
+		case homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_HA_AUTH_OK, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_ONBOARDED:
+			if e.authFailed {
+				e.authFailed = false
+				st.Health = "unknown" // the next status says
+			}
 		case homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_UPGRADED, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_ROLLED_BACK,
 			homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_PROVISIONED:
 			if ev.GetImage() != "" {
@@ -132,6 +140,13 @@ func (s *Service) mergeLocked(e *entry, in *homeplanev1.Instance) []Restart {
 		LastEvent:        cur.LastEvent,
 		LastEventReason:  cur.LastEventReason,
 		LastEventTime:    cur.LastEventTime,
+		LastSuccessAt:    in.GetLastSuccessAt(),
+	}
+	if e.status.LastSuccessAt == nil {
+		e.status.LastSuccessAt = cur.LastSuccessAt
+	}
+	if e.authFailed && in.GetState() == "running" {
+		e.status.Health = HealthAuthFailed
 	}
 	if e.status.State == "" {
 		e.status.State = "unknown"

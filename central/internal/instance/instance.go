@@ -95,7 +95,15 @@ type entry struct {
 	savedAt   time.Time
 	savedSign string // the status fields that force a write when they change
 	created   time.Time
+	// authFailed: Home Assistant refuses the agent's token (an
+	// ha_auth_failed event, not yet followed by ha_auth_ok or onboarded).
+	// The health shows it until then, whatever the container's probe says.
+	authFailed bool
 }
+
+// HealthAuthFailed is the health of an instance that runs but refuses the
+// agent's token: the home cannot be controlled until an operator acts.
+const HealthAuthFailed = "auth_failed"
 
 // New returns a Service on store. Call Load before serving.
 func New(store Store, opts Options) (*Service, error) {
@@ -136,7 +144,7 @@ func (s *Service) Load(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range recs {
-		e := &entry{status: r.Status, savedAt: s.now()}
+		e := &entry{status: r.Status, savedAt: s.now(), authFailed: r.Status.GetHealth() == HealthAuthFailed}
 		for _, rs := range r.Status.GetRecentRestarts() {
 			e.restarts = append(e.restarts, Restart{Time: rs.GetTime().AsTime(), Reason: rs.GetReason()})
 		}

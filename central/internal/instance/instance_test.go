@@ -287,3 +287,42 @@ func TestPruneForgetsDeletedHomes(t *testing.T) {
 		t.Fatalf("%d up series left", n)
 	}
 }
+
+// TestRefusedTokenShowsUntilAccepted: a running, probe-healthy instance
+// that refuses the agent's token shows auth_failed until the agent says
+// the token is taken again; the last successful call travels along.
+func TestRefusedTokenShowsUntilAccepted(t *testing.T) {
+	s, _, c, _ := newService(t)
+	ctx := context.Background()
+	ok := timestamppb.New(c.t.Add(-time.Minute))
+	healthy := func() *homeplanev1.Telemetry {
+		c.t = c.t.Add(time.Second)
+		tel := sample(c.t, "running", 1)
+		tel.Instance.Health, tel.Instance.LastSuccessAt = "healthy", ok
+		return tel
+	}
+	if err := s.ApplyTelemetry(ctx, home, healthy()); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(time.Second)
+	if err := s.ApplyEvent(ctx, home, &homeplanev1.InstanceEvent{Time: timestamppb.New(c.t), Kind: "ha_auth_failed", Reason: "HTTP 401"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyTelemetry(ctx, home, healthy()); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := s.Get(home)
+	if in.GetHealth() != instance.HealthAuthFailed || in.GetLastEvent() != "ha_auth_failed" || !in.GetLastSuccessAt().AsTime().Equal(ok.AsTime()) {
+		t.Fatalf("after a refusal and a healthy sample: %v", in)
+	}
+	c.t = c.t.Add(time.Second)
+	if err := s.ApplyEvent(ctx, home, &homeplanev1.InstanceEvent{Time: timestamppb.New(c.t), Kind: "ha_auth_ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyTelemetry(ctx, home, healthy()); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := s.Get(home); in.GetHealth() != "healthy" {
+		t.Fatalf("after ha_auth_ok: health %q", in.GetHealth())
+	}
+}

@@ -1457,8 +1457,11 @@ type Instance struct {
 	LastEvent       string                 `protobuf:"bytes,14,opt,name=last_event,json=lastEvent,proto3" json:"last_event,omitempty"`
 	LastEventReason string                 `protobuf:"bytes,15,opt,name=last_event_reason,json=lastEventReason,proto3" json:"last_event_reason,omitempty"`
 	LastEventTime   *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=last_event_time,json=lastEventTime,proto3" json:"last_event_time,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// When Home Assistant last accepted a call from the agent; unset while it
+	// never has.
+	LastSuccessAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=last_success_at,json=lastSuccessAt,proto3" json:"last_success_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Instance) Reset() {
@@ -1599,6 +1602,13 @@ func (x *Instance) GetLastEventReason() string {
 func (x *Instance) GetLastEventTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.LastEventTime
+	}
+	return nil
+}
+
+func (x *Instance) GetLastSuccessAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSuccessAt
 	}
 	return nil
 }
@@ -2020,7 +2030,7 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\bentities\x18\x01 \x03(\v2\x14.homeplane.v1.EntityR\bentities\x12(\n" +
 	"\x05areas\x18\x02 \x03(\v2\x12.homeplane.v1.AreaR\x05areas\x12+\n" +
 	"\x06floors\x18\x03 \x03(\v2\x13.homeplane.v1.FloorR\x06floors\x127\n" +
-	"\tsynced_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bsyncedAt\"\x8e\x05\n" +
+	"\tsynced_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bsyncedAt\"\xd2\x05\n" +
 	"\bInstance\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x16\n" +
 	"\x06health\x18\x02 \x01(\tR\x06health\x12\x14\n" +
@@ -2042,7 +2052,8 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\n" +
 	"last_event\x18\x0e \x01(\tR\tlastEvent\x12*\n" +
 	"\x11last_event_reason\x18\x0f \x01(\tR\x0flastEventReason\x12B\n" +
-	"\x0flast_event_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\rlastEventTime\"\x95\x02\n" +
+	"\x0flast_event_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\rlastEventTime\x12B\n" +
+	"\x0flast_success_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rlastSuccessAt\"\x95\x02\n" +
 	"\x11InstanceOperation\x124\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x1c.homeplane.v1.InstanceActionR\x06action\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x129\n" +
@@ -2176,45 +2187,46 @@ var file_homeplane_v1_home_proto_depIdxs = []int32{
 	35, // 19: homeplane.v1.Instance.updated_at:type_name -> google.protobuf.Timestamp
 	29, // 20: homeplane.v1.Instance.operation:type_name -> homeplane.v1.InstanceOperation
 	35, // 21: homeplane.v1.Instance.last_event_time:type_name -> google.protobuf.Timestamp
-	1,  // 22: homeplane.v1.InstanceOperation.action:type_name -> homeplane.v1.InstanceAction
-	35, // 23: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
-	35, // 24: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
-	28, // 25: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	1,  // 26: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
-	28, // 27: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	6,  // 28: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
-	8,  // 29: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
-	10, // 30: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
-	12, // 31: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
-	14, // 32: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
-	20, // 33: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
-	22, // 34: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
-	24, // 35: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
-	26, // 36: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
-	31, // 37: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
-	33, // 38: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
-	16, // 39: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
-	18, // 40: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
-	2,  // 41: homeplane.v1.HomeService.SetSensitivePolicy:input_type -> homeplane.v1.SetSensitivePolicyRequest
-	7,  // 42: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
-	9,  // 43: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
-	11, // 44: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
-	13, // 45: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
-	15, // 46: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
-	21, // 47: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
-	23, // 48: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
-	25, // 49: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
-	27, // 50: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
-	32, // 51: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
-	34, // 52: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
-	17, // 53: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
-	19, // 54: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
-	3,  // 55: homeplane.v1.HomeService.SetSensitivePolicy:output_type -> homeplane.v1.SetSensitivePolicyResponse
-	42, // [42:56] is the sub-list for method output_type
-	28, // [28:42] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	35, // 22: homeplane.v1.Instance.last_success_at:type_name -> google.protobuf.Timestamp
+	1,  // 23: homeplane.v1.InstanceOperation.action:type_name -> homeplane.v1.InstanceAction
+	35, // 24: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
+	35, // 25: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
+	28, // 26: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	1,  // 27: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
+	28, // 28: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	6,  // 29: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
+	8,  // 30: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
+	10, // 31: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
+	12, // 32: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
+	14, // 33: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
+	20, // 34: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
+	22, // 35: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
+	24, // 36: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
+	26, // 37: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
+	31, // 38: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
+	33, // 39: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
+	16, // 40: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
+	18, // 41: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
+	2,  // 42: homeplane.v1.HomeService.SetSensitivePolicy:input_type -> homeplane.v1.SetSensitivePolicyRequest
+	7,  // 43: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
+	9,  // 44: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
+	11, // 45: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
+	13, // 46: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
+	15, // 47: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
+	21, // 48: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
+	23, // 49: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
+	25, // 50: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
+	27, // 51: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
+	32, // 52: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
+	34, // 53: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
+	17, // 54: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
+	19, // 55: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
+	3,  // 56: homeplane.v1.HomeService.SetSensitivePolicy:output_type -> homeplane.v1.SetSensitivePolicyResponse
+	43, // [43:57] is the sub-list for method output_type
+	29, // [29:43] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_home_proto_init() }

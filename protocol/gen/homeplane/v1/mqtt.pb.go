@@ -128,8 +128,11 @@ const (
 	// The outbox dropped messages while central was away; see dropped.
 	InstanceEventKind_INSTANCE_EVENT_KIND_OUTBOX_DROPPED InstanceEventKind = 14
 	InstanceEventKind_INSTANCE_EVENT_KIND_ONBOARDED      InstanceEventKind = 15
-	// Home Assistant refused the agent's token.
+	// Home Assistant refused the agent's token (HTTP 401 or 403); the agent
+	// reports it once and waits for the operator.
 	InstanceEventKind_INSTANCE_EVENT_KIND_HA_AUTH_FAILED InstanceEventKind = 16
+	// Home Assistant accepts the agent's token again after HA_AUTH_FAILED.
+	InstanceEventKind_INSTANCE_EVENT_KIND_HA_AUTH_OK InstanceEventKind = 17
 )
 
 // Enum value maps for InstanceEventKind.
@@ -152,6 +155,7 @@ var (
 		14: "INSTANCE_EVENT_KIND_OUTBOX_DROPPED",
 		15: "INSTANCE_EVENT_KIND_ONBOARDED",
 		16: "INSTANCE_EVENT_KIND_HA_AUTH_FAILED",
+		17: "INSTANCE_EVENT_KIND_HA_AUTH_OK",
 	}
 	InstanceEventKind_value = map[string]int32{
 		"INSTANCE_EVENT_KIND_UNSPECIFIED":    0,
@@ -171,6 +175,7 @@ var (
 		"INSTANCE_EVENT_KIND_OUTBOX_DROPPED": 14,
 		"INSTANCE_EVENT_KIND_ONBOARDED":      15,
 		"INSTANCE_EVENT_KIND_HA_AUTH_FAILED": 16,
+		"INSTANCE_EVENT_KIND_HA_AUTH_OK":     17,
 	}
 )
 
@@ -1125,7 +1130,7 @@ const file_homeplane_v1_mqtt_proto_rawDesc = "" +
 	"\x16COMMAND_ERROR_INSTANCE\x10\x05\x12\x16\n" +
 	"\x12COMMAND_ERROR_BUSY\x10\x06\x12\x1a\n" +
 	"\x16COMMAND_ERROR_INTERNAL\x10\a\x12\x1b\n" +
-	"\x17COMMAND_ERROR_FORBIDDEN\x10\b*\xe9\x04\n" +
+	"\x17COMMAND_ERROR_FORBIDDEN\x10\b*\x8d\x05\n" +
 	"\x11InstanceEventKind\x12#\n" +
 	"\x1fINSTANCE_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fINSTANCE_EVENT_KIND_PROVISIONED\x10\x01\x12\x1f\n" +
@@ -1144,7 +1149,8 @@ const file_homeplane_v1_mqtt_proto_rawDesc = "" +
 	"\x19INSTANCE_EVENT_KIND_SWEPT\x10\r\x12&\n" +
 	"\"INSTANCE_EVENT_KIND_OUTBOX_DROPPED\x10\x0e\x12!\n" +
 	"\x1dINSTANCE_EVENT_KIND_ONBOARDED\x10\x0f\x12&\n" +
-	"\"INSTANCE_EVENT_KIND_HA_AUTH_FAILED\x10\x10BFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
+	"\"INSTANCE_EVENT_KIND_HA_AUTH_FAILED\x10\x10\x12\"\n" +
+	"\x1eINSTANCE_EVENT_KIND_HA_AUTH_OK\x10\x11BFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
 
 var (
 	file_homeplane_v1_mqtt_proto_rawDescOnce sync.Once

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/homeplane/homeplane/agent/internal/hosting"
+)
+
+// hostingScan is how often the homes directory is read for new homes.
+const hostingScan = 5 * time.Second
+
+// runHosting runs one managed home per directory under --homes-dir in this
+// process: each with its own identity (its own MQTT connection and ACL),
+// container, volume, port from --port-range and limits from its limits.json.
+func runHosting(ctx context.Context, cfg config, log *slog.Logger) error {
+	host, err := hosting.Open(cfg.HomesDir, hosting.Options{FirstPort: cfg.FirstPort, LastPort: cfg.LastPort, MemoryBytes: cfg.HostMemory})
+	if err != nil {
+		return err
+	}
+	return host.Run(ctx, cfg.HomesDir, hostingScan, func(ctx context.Context, h hosting.Home) error {
+		hc := cfg
+		hc.Mode = "managed"
+		hc.StateDir, hc.DataDir, hc.EnrollmentToken = h.Dir, h.Dir, h.EnrollmentToken
+		hc.HAPort, hc.HAURL, hc.HAToken = h.Slot.Port, "http://127.0.0.1:"+strconv.Itoa(h.Slot.Port), ""
+		hc.ContainerName = "homeplane-ha-" + h.Name
+		hc.MemoryBytes, hc.NanoCPUs = h.Slot.Limits.MemoryBytes, h.Slot.Limits.NanoCPUs
+		hc.MetricsAddr = "" // one process, one metrics address: the hosting agent's own
+		return runHome(ctx, hc, log.With("home", h.Name))
+	}, log)
+}
+
+// parseHosting reads the hosting flags into c.
+func parseHosting(c *config, homesDir, portRange, hostMemory string) []error {
+	var errs []error
+	c.HomesDir = homesDir
+	if homesDir == "" {
+		errs = append(errs, errors.New("homes-dir: must be set in hosting mode"))
+	}
+	lo, hi, ok := strings.Cut(portRange, "-")
+	first, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	last, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if !ok || err1 != nil || err2 != nil || first < 1 || last > 65535 || last < first {
+		errs = append(errs, fmt.Errorf("port-range: %q is not FIRST-LAST", portRange))
+	}
+	c.FirstPort, c.LastPort = first, last
+	if hostMemory == "" {
+		total, err := memTotal()
+		if err != nil {
+			return append(errs, fmt.Errorf("host-memory: not set and %w", err))
+		}
+		c.HostMemory = max(total-1<<30, total/2)
+		return errs
+	}
+	n, err := parseBytes(hostMemory)
+	if err != nil || n <= 0 {
+		errs = append(errs, fmt.Errorf("host-memory: %q is not a size such as 16GiB or 512MiB", hostMemory))
+	}
+	c.HostMemory = n
+	return errs
+}
+
+// parseBytes reads "512MiB", "16GiB" or a number of bytes.
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40} {
+		if strings.HasSuffix(s, suffix) {
+			s, mult = strings.TrimSuffix(s, suffix), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	return n * mult, err
+}
+
+// memTotal reads the host's memory from /proc/meminfo.
+func memTotal() (int64, error) {
+	f, err := os.Open(filepath.Join("/proc", "meminfo"))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("MemTotal not in /proc/meminfo")
+}
