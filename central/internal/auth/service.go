@@ -43,6 +43,9 @@ type Options struct {
 	AccountFailures int
 	AddrFailures    int
 	ThrottleWindow  time.Duration
+	// RegistrationsPerAddr bounds Register requests per client address in
+	// each ThrottleWindow (10).
+	RegistrationsPerAddr int
 	// ResetTTL is how long a password reset token works (1h).
 	ResetTTL time.Duration
 	// SessionCheckTTL bounds how long Verify trusts what it last read about
@@ -88,6 +91,9 @@ func (o Options) withDefaults() Options {
 	if o.ThrottleWindow <= 0 {
 		o.ThrottleWindow = 15 * time.Minute
 	}
+	if o.RegistrationsPerAddr <= 0 {
+		o.RegistrationsPerAddr = 10
+	}
 	if o.ResetTTL <= 0 {
 		o.ResetTTL = time.Hour
 	}
@@ -114,11 +120,13 @@ type Service struct {
 	// wrong passwords.
 	dummyHash string
 
-	accounts *Throttle     // failed logins per account
-	addrs    *Throttle     // failed logins and reset requests per client address
-	resets   *Throttle     // reset requests per account
-	sessions *sessionCache // per user: session version, disabled
-	families *sessionCache // per login session: Disabled means ended
+	accounts *Throttle // failed logins per account
+	addrs    *Throttle // failed logins and reset requests per client address
+	resets   *Throttle // reset requests per account
+	// registrations counts Register requests per client address.
+	registrations *Throttle
+	sessions      *sessionCache // per user: session version, disabled
+	families      *sessionCache // per login session: Disabled means ended
 
 	listenersMu sync.Mutex
 	listeners   []func(SessionEnd)
@@ -135,16 +143,17 @@ func NewService(store Store, keys *Keys, opts Options) *Service {
 		panic(fmt.Sprintf("auth: dummy hash: %v", err))
 	}
 	s := &Service{
-		store:     store,
-		opts:      opts,
-		parser:    newParser(opts),
-		hashes:    make(chan struct{}, opts.MaxConcurrentHashes),
-		dummyHash: dummy,
-		accounts:  NewThrottle(opts.AccountFailures, opts.ThrottleWindow, maxThrottleKeys),
-		addrs:     NewThrottle(opts.AddrFailures, opts.ThrottleWindow, maxThrottleKeys),
-		resets:    NewThrottle(resetsPerWindow, opts.ThrottleWindow, maxThrottleKeys),
-		sessions:  newSessionCache(opts.SessionCheckTTL, maxSessionEntries),
-		families:  newSessionCache(opts.SessionCheckTTL, maxSessionEntries),
+		store:         store,
+		opts:          opts,
+		parser:        newParser(opts),
+		hashes:        make(chan struct{}, opts.MaxConcurrentHashes),
+		dummyHash:     dummy,
+		accounts:      NewThrottle(opts.AccountFailures, opts.ThrottleWindow, maxThrottleKeys),
+		addrs:         NewThrottle(opts.AddrFailures, opts.ThrottleWindow, maxThrottleKeys),
+		resets:        NewThrottle(resetsPerWindow, opts.ThrottleWindow, maxThrottleKeys),
+		registrations: NewThrottle(opts.RegistrationsPerAddr, opts.ThrottleWindow, maxThrottleKeys),
+		sessions:      newSessionCache(opts.SessionCheckTTL, maxSessionEntries),
+		families:      newSessionCache(opts.SessionCheckTTL, maxSessionEntries),
 	}
 	s.keys.Store(keys)
 	return s
@@ -196,8 +205,19 @@ func (s *Service) withHashSlot(ctx context.Context, fn func()) error {
 	return nil
 }
 
-// Register creates a user with role "user" and logs them in.
+// Register creates a user with role "user" and logs them in. A client
+// address (see WithClientAddr) gets RegistrationsPerAddr requests per
+// throttle window, then ErrThrottled.
 func (s *Service) Register(ctx context.Context, email, password string) (User, Tokens, error) {
+	if addr, ok := ClientAddrFrom(ctx); ok {
+		// Every request counts: each costs a hash, and a burst of them
+		// from one address is account farming or enumeration.
+		key := addrKey(addr)
+		if !s.registrations.Allowed(key, s.opts.Now()) {
+			return User{}, Tokens{}, ErrThrottled
+		}
+		s.registrations.Fail(key, s.opts.Now())
+	}
 	email, err := NormalizeEmail(email)
 	if err != nil {
 		return User{}, Tokens{}, err

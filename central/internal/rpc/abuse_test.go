@@ -173,6 +173,7 @@ func abuses(e *realEnv) []abuse {
 			_, err := e.c.auth.Login(ctx, from("198.51.100.4", as("", &homeplanev1.LoginRequest{Email: "alice@example.com", Password: password})))
 			wantCode(t, err, connect.CodeResourceExhausted)
 		}},
+		registerFlood(e),
 		{"7 a slow unauthenticated body to ControlInstance", func(t *testing.T) {
 			srv := httptest.NewUnstartedServer(e.handler)
 			srv.Config = NewServer(e.handler, slog.New(slog.DiscardHandler))
@@ -458,4 +459,26 @@ func watchEnds(t *testing.T, e *realEnv, token, homeID string, owner timer.Owner
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stream is still open 5s after its credential ended")
 	}
+}
+
+// registerFlood is the part of row 6 that holds: one address registering
+// account after account is refused after ten.
+func registerFlood(e *realEnv) abuse {
+	return abuse{"6 one address registers 20 accounts", func(t *testing.T) {
+		ctx := context.Background()
+		created := 0
+		for i := range 20 {
+			_, err := e.c.auth.Register(ctx, from("198.51.100.6", as("", &homeplanev1.RegisterRequest{
+				Email: fmt.Sprintf("farm%d@example.com", i), Password: password})))
+			switch {
+			case err == nil:
+				created++
+			case connect.CodeOf(err) != connect.CodeResourceExhausted:
+				t.Fatalf("register %d: %v", i, err)
+			}
+		}
+		if created > 10 {
+			t.Fatalf("%d accounts registered from one address, want at most 10", created)
+		}
+	}}
 }

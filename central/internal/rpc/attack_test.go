@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -47,6 +48,8 @@ type realEnv struct {
 	broker   *broker.Broker
 	audit    *postgres.AuditStore
 	timers   *timer.Manager
+	// registered counts the accounts user made.
+	registered atomic.Int32
 }
 
 // trustLoopback lets the tests name the client's address in
@@ -113,10 +116,13 @@ func clientsFor(srv *httptest.Server) clients {
 	return te.clients()
 }
 
-// user registers email and returns its tokens.
+// user registers email and returns its tokens. Each registration comes from
+// an address of its own, so the suite's many accounts stay under the limit
+// per address.
 func (e *realEnv) user(t *testing.T, email string) *homeplanev1.Tokens {
 	t.Helper()
-	r, err := e.c.auth.Register(context.Background(), as("", &homeplanev1.RegisterRequest{Email: email, Password: "correct horse battery"}))
+	addr := fmt.Sprintf("192.0.2.%d", e.registered.Add(1)%250+1)
+	r, err := e.c.auth.Register(context.Background(), from(addr, as("", &homeplanev1.RegisterRequest{Email: email, Password: "correct horse battery"})))
 	if err != nil {
 		t.Fatal(err)
 	}
