@@ -100,7 +100,7 @@ func newRealEnv(t *testing.T) *realEnv {
 	mux := NewMux(api, nil, nil)
 	mux.Handle(web.Prefix, ClientAddrs(trustLoopback, web.New(web.Deps{
 		Accounts: e.accounts, Operators: operators, Audit: e.audit, Usage: reports, Auditor: writer,
-	}, web.Options{Logger: log})))
+	}, web.Options{Admits: DashboardAdmits, Errors: HTTPError, Logger: log})))
 	e.handler = mux
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Config = NewServer(mux, log)
