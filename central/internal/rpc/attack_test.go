@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,6 +51,8 @@ type realEnv struct {
 	timers   *timer.Manager
 	// registered counts the accounts user made.
 	registered atomic.Int32
+	// dbURL is the test database, at dbAddr.
+	dbURL, dbAddr string
 }
 
 // trustLoopback lets the tests name the client's address in
@@ -58,9 +61,12 @@ var trustLoopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 
 func newRealEnv(t *testing.T) *realEnv {
 	t.Helper()
-	pool := pgtest.New(t)
+	pool, dbURL := pgtest.NewURL(t)
 	ctx := context.Background()
-	e := &realEnv{store: postgres.NewAuthStore(pool), outbox: postgres.NewOutbox(pool)}
+	e := &realEnv{store: postgres.NewAuthStore(pool), outbox: postgres.NewOutbox(pool), dbURL: dbURL}
+	if u, err := url.Parse(dbURL); err == nil {
+		e.dbAddr = u.Host
+	}
 	var err error
 	if e.keys, err = auth.LoadKeys(ctx, e.store, time.Now()); err != nil {
 		t.Fatal(err)
@@ -324,7 +330,7 @@ func TestAttackSuite(t *testing.T) {
 			}
 		})
 	}
-	for _, a := range abuses(e) {
+	for _, a := range append(abuses(e), held(e)...) {
 		t.Run(a.name, a.run)
 	}
 	// Bob's home survived every attack.

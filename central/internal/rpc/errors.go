@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -99,14 +100,18 @@ func (w withDetail) Unwrap() error { return w.error }
 
 // unreachable reports a failure to reach a backing service, such as the
 // database down or not answering: a failed connection attempt (refused,
-// or past the pool's connect timeout), a network error, or a failure the
-// driver marks safe to retry. The call may succeed when retried, so it
-// answers Unavailable rather than Internal.
+// or past the pool's connect timeout), a network error, a connection the
+// database dropped, or a failure the driver marks safe to retry. The call
+// may succeed when retried, so it answers Unavailable rather than Internal.
 func unreachable(err error) bool {
 	var op *net.OpError
 	var dns *net.DNSError
 	var connect *pgconn.ConnectError
 	if errors.As(err, &op) || errors.As(err, &dns) || errors.As(err, &connect) {
+		return true
+	}
+	// A pooled connection the database dropped (it went down meanwhile).
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
 	var retry interface{ SafeToRetry() bool }
