@@ -97,11 +97,11 @@ func (g *authGuard) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if req.Spec().IsClient {
 			return next(ctx, req)
 		}
-		admitted, err := g.admit(ctx, req.Spec().Procedure, req.Header())
+		actx, err := g.admit(ctx, req.Spec().Procedure, req.Header())
 		if err != nil {
 			return nil, err
 		}
-		return next(admitted, req)
+		return next(actx, req)
 	}
 }
 
@@ -111,11 +111,11 @@ func (g *authGuard) WrapStreamingClient(next connect.StreamingClientFunc) connec
 
 func (g *authGuard) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		admitted, err := g.admit(ctx, conn.Spec().Procedure, conn.RequestHeader())
+		actx, err := g.admit(ctx, conn.Spec().Procedure, conn.RequestHeader())
 		if err != nil {
 			return err
 		}
-		return next(admitted, conn)
+		return next(actx, conn)
 	}
 }
 
