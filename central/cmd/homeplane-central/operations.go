@@ -53,7 +53,7 @@ func newOperations(ctx context.Context, cfg config, pool *pgxpool.Pool, accounts
 		Accounts: accounts, Operators: operators, Audit: auditStore, Usage: reports,
 		Instances: instances, Samples: o.usage, Auditor: o.auditor,
 	}
-	o.webOpts = web.Options{Logger: logger, SecureCookies: cfg.TLSCert != "" || cfg.SecureCookies}
+	o.webOpts = web.Options{Admits: rpc.DashboardAdmits, Errors: rpc.HTTPError, Logger: logger, SecureCookies: cfg.TLSCert != "" || cfg.SecureCookies}
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	o.stop = stop

@@ -411,17 +411,6 @@ func TestVerifyRejects(t *testing.T) {
 	}
 }
 
-func TestCallerContext(t *testing.T) {
-	if _, ok := auth.CallerFrom(context.Background()); ok {
-		t.Fatal("empty context carries a caller")
-	}
-	want := auth.Caller{UserID: "u", Role: auth.RoleAdmin, DeviceID: "d", HomeID: "h"}
-	got, ok := auth.CallerFrom(auth.WithCaller(context.Background(), want))
-	if !ok || got != want || !got.IsAdmin() {
-		t.Fatalf("CallerFrom = %+v, %v", got, ok)
-	}
-}
-
 // activeSessions is a Store that knows only that every user's sessions are
 // current (version 0, enabled); any other call panics.
 type activeSessions struct{ auth.Store }

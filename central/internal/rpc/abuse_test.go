@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -175,28 +177,9 @@ func abuses(e *realEnv) []abuse {
 		}},
 		registerFlood(e),
 		{"7 a slow unauthenticated body to ControlInstance", func(t *testing.T) {
-			srv := httptest.NewUnstartedServer(e.handler)
-			srv.Config = NewServer(e.handler, slog.New(slog.DiscardHandler))
-			srv.Config.ReadTimeout = time.Second
-			srv.Start()
-			t.Cleanup(srv.Close)
-			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			start := time.Now()
-			if _, err := io.WriteString(conn, "POST "+hv1c.HomeServiceControlInstanceProcedure+" HTTP/1.1\r\nHost: central\r\n"+
-				"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"home_id\":"); err != nil {
-				t.Fatal(err)
-			}
-			// Never send the rest: the server must hang up on its own.
-			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			_, err = io.ReadAll(bufio.NewReader(conn))
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				t.Fatalf("the connection was still open after %v", time.Since(start).Round(time.Second))
-			}
+			hangsUp(t, e, func(srv *http.Server) { srv.ReadTimeout = time.Second },
+				"POST "+hv1c.HomeServiceControlInstanceProcedure+" HTTP/1.1\r\nHost: central\r\n"+
+					"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"home_id\":")
 		}},
 		{"7 more connections than the cap", func(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -375,7 +358,7 @@ func abuses(e *realEnv) []abuse {
 			}
 			wg.Wait()
 			// A device bursts 30 and sustains 5 a second.
-			if limit := 30 + int32(5*time.Since(start).Seconds()) + 1; executed.Load() > limit || refused.Load() == 0 {
+			if limit := 30 + int32(5*time.Since(start).Seconds()) + 1; executed.Load() > limit || limit < 400 && refused.Load() == 0 {
 				t.Fatalf("%d calls executed, %d refused; want at most %d executed", executed.Load(), refused.Load(), limit)
 			}
 			if n := e.auditCount(t, audit.Filter{Kind: audit.KindRateLimited, DeviceID: r.Msg.GetDevice().GetId()}); n != 1 {
@@ -384,17 +367,29 @@ func abuses(e *realEnv) []abuse {
 		}},
 		{"12 one user token sends 300 calls", func(t *testing.T) {
 			toks := e.user(t, "xena@example.com")
-			refused := 0
-			for range 300 {
-				_, err := e.c.home.ListHomes(ctx, as(toks.GetAccessToken(), &homeplanev1.ListHomesRequest{}))
-				if connect.CodeOf(err) == connect.CodeResourceExhausted {
-					refused++
-				} else if err != nil {
-					t.Fatal(err)
-				}
+			var served, refused atomic.Int32
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range 6 {
+				wg.Go(func() {
+					for range 50 {
+						_, err := e.c.home.ListHomes(ctx, as(toks.GetAccessToken(), &homeplanev1.ListHomesRequest{}))
+						switch {
+						case err == nil:
+							served.Add(1)
+						case connect.CodeOf(err) == connect.CodeResourceExhausted:
+							refused.Add(1)
+						default:
+							t.Errorf("ListHomes: %v", err)
+						}
+					}
+				})
 			}
-			if refused == 0 {
-				t.Fatal("a user's 300 calls at once were all served, want some refused (burst 100, 20/s)")
+			wg.Wait()
+			// A user bursts 100 and sustains 20 a second.
+			elapsed := time.Since(start).Seconds()
+			if limit := 100 + int32(20*elapsed) + 1; served.Load() > limit || limit < 300 && refused.Load() == 0 {
+				t.Fatalf("%d calls served, %d refused in %.1fs; want at most %d served", served.Load(), refused.Load(), elapsed, limit)
 			}
 		}},
 		{"16 an access token without iat", func(t *testing.T) {
@@ -481,4 +476,239 @@ func registerFlood(e *realEnv) abuse {
 			t.Fatalf("%d accounts registered from one address, want at most 10", created)
 		}
 	}}
+}
+
+// held are the attacks of the same round that central already withstood,
+// kept here so that they go on failing.
+func held(e *realEnv) []abuse {
+	ctx := context.Background()
+	post := func(t *testing.T, body io.Reader, header http.Header) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, e.url+hv1c.AuthServiceLoginProcedure, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = header
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		return resp.StatusCode, string(b)
+	}
+	return []abuse{
+		{"held a 5 MB request body", func(t *testing.T) {
+			body := `{"email":"` + strings.Repeat("a", 5<<20) + `@example.com","password":"x"}`
+			if code, msg := post(t, strings.NewReader(body), http.Header{}); !strings.Contains(msg, "resource_exhausted") {
+				t.Fatalf("status %d, %s; want resource_exhausted", code, msg)
+			}
+		}},
+		{"held a gzip bomb", func(t *testing.T) {
+			var bomb bytes.Buffer
+			zw := gzip.NewWriter(&bomb)
+			_, _ = io.WriteString(zw, `{"email":"`)
+			zeros := make([]byte, 1<<20)
+			for range 100 { // 100 MiB once inflated
+				_, _ = zw.Write(zeros)
+			}
+			_ = zw.Close()
+			code, msg := post(t, &bomb, http.Header{"Content-Encoding": {"gzip"}})
+			if !strings.Contains(msg, "resource_exhausted") {
+				t.Fatalf("status %d, %s; want resource_exhausted", code, msg)
+			}
+		}},
+		{"held deeply nested JSON", func(t *testing.T) {
+			body := `{"email":` + strings.Repeat("[", 30000) + strings.Repeat("]", 30000) + `}`
+			if code, msg := post(t, strings.NewReader(body), http.Header{}); !strings.Contains(msg, "invalid_argument") {
+				t.Fatalf("status %d, %s; want invalid_argument", code, msg)
+			}
+		}},
+		{"held slow headers", func(t *testing.T) {
+			hangsUp(t, e, func(srv *http.Server) { srv.ReadHeaderTimeout = time.Second },
+				"POST "+hv1c.AuthServiceLoginProcedure+" HTTP/1.1\r\nHost: central\r\n")
+		}},
+		{"held SQL in every field", func(t *testing.T) {
+			const email = "o'brien@example.com"
+			toks := e.user(t, email)
+			name := `Robert'); DROP TABLE homes; --`
+			r, err := e.c.home.CreateHome(ctx, as(toks.GetAccessToken(), &homeplanev1.CreateHomeRequest{Name: name}))
+			if err != nil || r.Msg.GetHome().GetName() != name {
+				t.Fatalf("CreateHome = %v, %v", r, err)
+			}
+			root := e.admin(t, "sql-admin@example.com")
+			users, err := e.c.admin.ListUsers(ctx, as(root.GetAccessToken(), &homeplanev1.ListUsersRequest{Query: "'; DROP TABLE users; --"}))
+			if err != nil || len(users.Msg.GetUsers()) != 0 {
+				t.Fatalf("ListUsers = %v, %v", users, err)
+			}
+			if _, err := e.c.auth.Login(ctx, as("", &homeplanev1.LoginRequest{Email: email, Password: password})); err != nil {
+				t.Fatalf("login after the attempts: %v", err)
+			}
+		}},
+		{"held markup in names on the dashboard", func(t *testing.T) {
+			toks := e.user(t, "markup@example.com")
+			if _, err := e.c.home.CreateHome(ctx, as(toks.GetAccessToken(), &homeplanev1.CreateHomeRequest{Name: `<script>alert(1)</script>`})); err != nil {
+				t.Fatal(err)
+			}
+			e.admin(t, "markup-admin@example.com")
+			b := e.browser(t, "198.51.100.20")
+			if code := b.login(t, "markup-admin@example.com", password); code != http.StatusSeeOther {
+				t.Fatalf("dashboard login: status %d", code)
+			}
+			code, page := b.do(t, http.MethodGet, "/admin/", nil)
+			if code != http.StatusOK || strings.Contains(page, "<script>alert") || !strings.Contains(page, "&lt;script&gt;alert(1)") {
+				t.Fatalf("fleet page (status %d) does not show the name escaped", code)
+			}
+		}},
+		{"held a forged dashboard form from another origin", func(t *testing.T) {
+			e.admin(t, "origin-admin@example.com")
+			b := e.browser(t, "198.51.100.21")
+			if code := b.login(t, "origin-admin@example.com", password); code != http.StatusSeeOther {
+				t.Fatalf("dashboard login: status %d", code)
+			}
+			_, page := b.do(t, http.MethodGet, "/admin/users", nil)
+			csrf := between(page, `name="csrf" value="`, `"`)
+			req, err := http.NewRequest(http.MethodPost, e.url+"/admin/logout", strings.NewReader(url.Values{"csrf": {csrf}}.Encode()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", "https://evil.example")
+			resp, err := b.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("a form posted from another origin: status %d, want 403", resp.StatusCode)
+			}
+		}},
+		{"held a PostgreSQL outage", func(t *testing.T) {
+			p := newCutProxy(t, e.dbAddr)
+			u, err := url.Parse(e.dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			q.Set("connect_timeout", "2")
+			u.Host, u.RawQuery = p.addr, q.Encode()
+			pool, err := pgxpool.New(ctx, u.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(pool.Close)
+			accounts := auth.NewService(postgres.NewAuthStore(pool), e.keys, auth.Options{})
+			e.user(t, "outage@example.com")
+			login := func() error {
+				_, _, err := accounts.Login(ctx, "outage@example.com", password)
+				return err
+			}
+			if err := login(); err != nil {
+				t.Fatal(err)
+			}
+			p.cut()
+			if err := login(); err == nil || !unreachable(err) {
+				t.Fatalf("login while the database is cut off: %v, want a connection failure", err)
+			}
+			p.restore()
+			pollUntil(t, "logins to work again", func() bool { return login() == nil })
+		}},
+	}
+}
+
+// cutProxy forwards TCP connections to a database until cut.
+type cutProxy struct {
+	t      *testing.T
+	addr   string
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	p := &cutProxy{t: t, target: target}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *cutProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+}
+
+// cut closes the listener and every forwarded connection.
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// restore listens again on the same address.
+func (p *cutProxy) restore() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.serve(ln)
+}
+
+// hangsUp sends the start of a request that never ends to the server as
+// central configures it (with configure's shorter deadline), and fails
+// unless the server hangs up on its own within 10s.
+func hangsUp(t *testing.T, e *realEnv, configure func(*http.Server), partial string) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(e.handler)
+	srv.Config = NewServer(e.handler, slog.New(slog.DiscardHandler))
+	configure(srv.Config)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, partial); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.ReadAll(bufio.NewReader(conn))
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the connection was still open after 10s")
+	}
 }

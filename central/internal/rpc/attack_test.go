@@ -3,10 +3,12 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,6 +50,10 @@ type realEnv struct {
 	broker   *broker.Broker
 	audit    *postgres.AuditStore
 	timers   *timer.Manager
+	// registered counts the accounts user made.
+	registered atomic.Int32
+	// dbURL is the test database, at dbAddr.
+	dbURL, dbAddr string
 }
 
 // trustLoopback lets the tests name the client's address in
@@ -56,9 +62,12 @@ var trustLoopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 
 func newRealEnv(t *testing.T) *realEnv {
 	t.Helper()
-	pool := pgtest.New(t)
+	pool, dbURL := pgtest.NewURL(t)
 	ctx := context.Background()
-	e := &realEnv{store: postgres.NewAuthStore(pool), outbox: postgres.NewOutbox(pool)}
+	e := &realEnv{store: postgres.NewAuthStore(pool), outbox: postgres.NewOutbox(pool), dbURL: dbURL}
+	if u, err := url.Parse(dbURL); err == nil {
+		e.dbAddr = u.Host
+	}
 	var err error
 	if e.keys, err = auth.LoadKeys(ctx, e.store, time.Now()); err != nil {
 		t.Fatal(err)
@@ -98,7 +107,7 @@ func newRealEnv(t *testing.T) *realEnv {
 	mux := NewMux(api, nil, nil)
 	mux.Handle(web.Prefix, ClientAddrs(trustLoopback, web.New(web.Deps{
 		Accounts: e.accounts, Operators: operators, Audit: e.audit, Usage: reports, Auditor: writer,
-	}, web.Options{Logger: log})))
+	}, web.Options{Admits: DashboardAdmits, Errors: HTTPError, Logger: log})))
 	e.handler = mux
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Config = NewServer(mux, log)
@@ -114,10 +123,13 @@ func clientsFor(srv *httptest.Server) clients {
 	return te.clients()
 }
 
-// user registers email and returns its tokens.
+// user registers email and returns its tokens. Each registration comes from
+// an address of its own, so the suite's many accounts stay under the limit
+// per address.
 func (e *realEnv) user(t *testing.T, email string) *homeplanev1.Tokens {
 	t.Helper()
-	r, err := e.c.auth.Register(context.Background(), as("", &homeplanev1.RegisterRequest{Email: email, Password: "correct horse battery"}))
+	addr := fmt.Sprintf("192.0.2.%d", e.registered.Add(1)%250+1)
+	r, err := e.c.auth.Register(context.Background(), from(addr, as("", &homeplanev1.RegisterRequest{Email: email, Password: "correct horse battery"})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +325,7 @@ func TestAttackSuite(t *testing.T) {
 			}
 		})
 	}
-	for _, a := range abuses(e) {
+	for _, a := range append(abuses(e), held(e)...) {
 		t.Run(a.name, a.run)
 	}
 	// Bob's home survived every attack.

@@ -42,7 +42,7 @@ func (a *authService) Login(ctx context.Context, req *connect.Request[homeplanev
 		return nil, err
 	}
 	u, t, err := a.s.deps.Accounts.Login(ctx, m.GetEmail(), m.GetPassword())
-	if err := a.s.loginEvent(ctx, "Login", m.GetEmail(), u, err); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&homeplanev1.LoginResponse{User: userProto(u), Tokens: tokensProto(t)}), nil
@@ -56,7 +56,6 @@ func (a *authService) Refresh(ctx context.Context, req *connect.Request[homeplan
 	}
 	t, err := a.s.deps.Accounts.Refresh(ctx, req.Msg.GetRefreshToken())
 	if err != nil {
-		a.s.refreshEvent(ctx, err)
 		return nil, err
 	}
 	return connect.NewResponse(&homeplanev1.RefreshResponse{Tokens: tokensProto(t)}), nil

@@ -22,9 +22,6 @@ type Caller struct {
 // IsDevice reports whether the caller authenticated with a device token.
 func (c Caller) IsDevice() bool { return c.DeviceID != "" }
 
-// RoleAdmin is the role that may call AdminService.
-const RoleAdmin = "admin"
-
 type callerKey struct{}
 
 type requestIDKey struct{}

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgconn"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/homeplane/homeplane/central/internal/admin"
+	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
@@ -28,7 +32,7 @@ func domainCode(err error) (connect.Code, bool) {
 	switch {
 	case errors.Is(err, home.ErrNotFound), errors.Is(err, registry.ErrNotFound), errors.Is(err, admin.ErrNotFound):
 		return connect.CodeNotFound, true
-	case errors.Is(err, auth.ErrInvalidInput), errors.Is(err, home.ErrInvalidInput),
+	case errors.Is(err, auth.ErrInvalidInput), errors.Is(err, home.ErrInvalidInput), errors.Is(err, audit.ErrInvalidPageToken),
 		errors.Is(err, registry.ErrInvalidInput), errors.Is(err, admin.ErrInvalidInput), errors.Is(err, usage.ErrInvalidInput):
 		return connect.CodeInvalidArgument, true
 	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrInvalidToken),
@@ -44,20 +48,72 @@ func domainCode(err error) (connect.Code, bool) {
 		return connect.CodeDeadlineExceeded, true
 	case errors.Is(err, context.Canceled):
 		return connect.CodeCanceled, true
+	case errors.Is(err, errActionExpired):
+		return connect.CodeDeadlineExceeded, true
+	case errors.Is(err, errActionRefused), errors.Is(err, errActionFailed):
+		return connect.CodeFailedPrecondition, true
+	case errors.Is(err, errActionBusy):
+		return connect.CodeAborted, true
+	case errors.Is(err, errActionForbidden):
+		return connect.CodePermissionDenied, true
 	}
 	return 0, false
 }
 
+// httpStatus is the HTTP status of each code a domain error can have.
+var httpStatus = map[connect.Code]int{
+	connect.CodeNotFound:           http.StatusNotFound,
+	connect.CodeInvalidArgument:    http.StatusBadRequest,
+	connect.CodeUnauthenticated:    http.StatusUnauthorized,
+	connect.CodeAlreadyExists:      http.StatusConflict,
+	connect.CodeResourceExhausted:  http.StatusTooManyRequests,
+	connect.CodeUnavailable:        http.StatusServiceUnavailable,
+	connect.CodeDeadlineExceeded:   http.StatusGatewayTimeout,
+	connect.CodeCanceled:           499, // the client went away
+	connect.CodeFailedPrecondition: http.StatusConflict,
+	connect.CodeAborted:            http.StatusConflict,
+}
+
+// HTTPError is mapError for plain HTTP handlers (the dashboard): the status
+// and message of a domain error, with ok false for any other error, which
+// the handler answers with a generic 500 and logs in full.
+func HTTPError(err error) (status int, msg string, ok bool) {
+	if unreachable(err) {
+		return http.StatusServiceUnavailable, "service temporarily unavailable, try again", true
+	}
+	code, ok := domainCode(err)
+	if !ok {
+		return http.StatusInternalServerError, "internal error", false
+	}
+	if code == connect.CodeNotFound {
+		return http.StatusNotFound, "not found", true
+	}
+	return httpStatus[code], err.Error(), true
+}
+
+// withDetail is an error that carries a message for the caller, which
+// mapError attaches to the Connect error as a detail.
+type withDetail struct {
+	error
+	detail proto.Message
+}
+
+func (w withDetail) Unwrap() error { return w.error }
+
 // unreachable reports a failure to reach a backing service, such as the
 // database down or not answering: a failed connection attempt (refused,
-// or past the pool's connect timeout), a network error, or a failure the
-// driver marks safe to retry. The call may succeed when retried, so it
-// answers Unavailable rather than Internal.
+// or past the pool's connect timeout), a network error, a connection the
+// database dropped, or a failure the driver marks safe to retry. The call
+// may succeed when retried, so it answers Unavailable rather than Internal.
 func unreachable(err error) bool {
 	var op *net.OpError
 	var dns *net.DNSError
 	var connect *pgconn.ConnectError
 	if errors.As(err, &op) || errors.As(err, &dns) || errors.As(err, &connect) {
+		return true
+	}
+	// A pooled connection the database dropped (it went down meanwhile).
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
 	var retry interface{ SafeToRetry() bool }
@@ -81,7 +137,14 @@ func mapError(ctx context.Context, log *slog.Logger, procedure string, err error
 		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("service temporarily unavailable, try again; request id %s", id))
 	}
 	if code, ok := domainCode(err); ok {
-		return connect.NewError(code, errors.New(err.Error()))
+		ce := connect.NewError(code, errors.New(err.Error()))
+		var d withDetail
+		if errors.As(err, &d) {
+			if detail, derr := connect.NewErrorDetail(d.detail); derr == nil {
+				ce.AddDetail(detail)
+			}
+		}
+		return ce
 	}
 	log.ErrorContext(ctx, "rpc failed", "procedure", procedure, requestIDAttr, id, "err", err)
 	return connect.NewError(connect.CodeInternal, fmt.Errorf("internal error, request id %s", id))

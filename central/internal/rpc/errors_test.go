@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/homeplane/homeplane/central/internal/admin"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
@@ -84,6 +86,28 @@ func TestReadyz(t *testing.T) {
 			}
 			if strings.Contains(rec.Body.String(), "refused") {
 				t.Errorf("readyz leaks the cause: %q", rec.Body.String())
+			}
+		})
+	}
+}
+
+func TestHTTPError(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		ok     bool
+	}{
+		{"bad input", fmt.Errorf("%w: query too long", admin.ErrInvalidInput), http.StatusBadRequest, true},
+		{"not found", admin.ErrNotFound, http.StatusNotFound, true},
+		{"database down", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, http.StatusServiceUnavailable, true},
+		{"unexpected", errors.New("boom"), http.StatusInternalServerError, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, msg, ok := HTTPError(tc.err)
+			if status != tc.status || ok != tc.ok || msg == "" || (!ok && strings.Contains(msg, "boom")) {
+				t.Fatalf("HTTPError = %d %q %v, want %d %v", status, msg, ok, tc.status, tc.ok)
 			}
 		})
 	}

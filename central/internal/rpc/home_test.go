@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+
+	"github.com/homeplane/homeplane/central/internal/audit"
 )
 
 func TestHomeFlow(t *testing.T) {
@@ -169,7 +171,7 @@ func TestOtherUsersHomeIsNotFound(t *testing.T) {
 		t.Fatalf("%d audit records, want 2", len(recs))
 	}
 	for _, r := range recs {
-		if r.Outcome != outcomeRejected || r.HomeID != "" || r.UserID != e.alice.ID || r.RequestID == "" {
+		if r.Outcome != audit.OutcomeRejected || r.HomeID != "" || r.UserID != e.alice.ID || r.RequestID == "" {
 			t.Errorf("audit record %+v", r)
 		}
 	}
@@ -224,7 +226,7 @@ func TestDeviceMayOnlyProcessItsOwnHome(t *testing.T) {
 	if reqs[0].HomeID != e.aliceHome.ID || reqs[0].Context.Area != "kitchen" {
 		t.Errorf("engine ran in home %q area %q, want %q %q", reqs[0].HomeID, reqs[0].Context.Area, e.aliceHome.ID, "kitchen")
 	}
-	recs := recordsOf(e, auditKindIntent)
+	recs := recordsOf(e, audit.KindIntent)
 	if len(recs) != 1 || recs[0].DeviceID != e.device.ID || recs[0].HomeID != e.aliceHome.ID || recs[0].UserID != "" {
 		t.Fatalf("audit records %+v", recs)
 	}

@@ -14,7 +14,6 @@ import (
 	hv1c "github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
 	"github.com/homeplane/homeplane/protocol/vocab"
 
-	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/intent"
 )
 
@@ -111,10 +110,7 @@ func (h *homeService) GetInstance(ctx context.Context, req *connect.Request[home
 	return connect.NewResponse(&homeplanev1.GetInstanceResponse{Instance: in}), nil
 }
 
-var (
-	errInstanceUnavailable = errors.New("instance control is not configured on this server")
-	errInstanceOffline     = errors.New("the home's agent is offline; nothing was sent")
-)
+var errInstanceUnavailable = errors.New("instance control is not configured on this server")
 
 func (h *homeService) ControlInstance(ctx context.Context, req *connect.Request[homeplanev1.ControlInstanceRequest]) (*connect.Response[homeplanev1.ControlInstanceResponse], error) {
 	m := req.Msg
@@ -134,6 +130,7 @@ func (h *homeService) ControlInstance(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	homeID := got.ID
+	auditing(ctx).HomeID = homeID // from here on the action is audited
 	timeout := instanceTimeouts[m.GetAction()]
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -156,70 +153,54 @@ func (h *homeService) ControlInstance(ctx context.Context, req *connect.Request[
 		in.Operation = nil
 	}
 	callErr := instanceError(err, res, timeout)
-	if aerr := h.auditInstance(ctx, owner, homeID, m, callErr); aerr != nil {
-		return nil, aerr
-	}
+	h.s.log.InfoContext(ctx, "instance action", requestIDAttr, RequestID(ctx), "home_id", homeID, "action", m.GetAction().String(), "err", callErr)
 	if callErr != nil {
-		if ce := new(connect.Error); in != nil && errors.As(callErr, &ce) {
+		if in != nil {
 			// The status after the failure (a rollback, say) travels along.
-			if detail, derr := connect.NewErrorDetail(in); derr == nil {
-				ce.AddDetail(detail)
-			}
+			return nil, withDetail{callErr, in}
 		}
 		return nil, callErr
 	}
 	return connect.NewResponse(&homeplanev1.ControlInstanceResponse{Instance: in}), nil
 }
 
+// Why an instance action failed on the home server, as the agent said.
+var (
+	errActionExpired = errors.New("the action expired before the agent ran it")
+	errActionRefused = errors.New("the home is not in a state for this action")
+	errActionBusy    = errors.New("another instance operation is in progress")
+	errActionFailed  = errors.New("the action failed on the home server")
+	// The home server's own allow-list refused it (an image not allowed).
+	errActionForbidden = errors.New("the home server does not allow this action")
+)
+
 // instanceError words what went wrong with an instance command for the
-// caller: offline, no answer in time, or the agent's own refusal.
+// caller: offline, no answer in time, or the agent's own refusal. mapError
+// gives each its code.
 func instanceError(err error, res *homeplanev1.Result, timeout time.Duration) error {
 	switch {
 	case errors.Is(err, intent.ErrHomeOffline):
-		return connect.NewError(connect.CodeUnavailable, errInstanceOffline)
+		return fmt.Errorf("the home's agent is offline; nothing was sent (%w)", err)
 	case errors.Is(err, intent.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, fmt.Errorf(
-			"no answer from the home's agent within %v; the action may still finish: check the instance status", timeout))
+		return fmt.Errorf("no answer from the home's agent within %v; the action may still finish: check the instance status (%w)", timeout, err)
 	case err != nil:
 		return err
 	case res.Ok:
 		return nil
 	}
-	msg := errors.New(clipText(res.Error, 500))
+	msg := clipText(res.Error, 500)
 	switch vocab.CodeOf(res) {
 	case homeplanev1.CommandError_COMMAND_ERROR_EXPIRED:
-		return connect.NewError(connect.CodeDeadlineExceeded, msg)
+		return fmt.Errorf("%w: %s", errActionExpired, msg)
 	case homeplanev1.CommandError_COMMAND_ERROR_INVALID, homeplanev1.CommandError_COMMAND_ERROR_UNAVAILABLE:
-		// Not provisioned, adopt mode, ...: the home is not in a state for it.
-		return connect.NewError(connect.CodeFailedPrecondition, msg)
+		// Not provisioned, adopt mode, ...
+		return fmt.Errorf("%w: %s", errActionRefused, msg)
 	case homeplanev1.CommandError_COMMAND_ERROR_BUSY:
-		return connect.NewError(connect.CodeAborted, msg)
+		return fmt.Errorf("%w: %s", errActionBusy, msg)
 	case homeplanev1.CommandError_COMMAND_ERROR_FORBIDDEN:
-		// The home server's own allow-list refused it (an image not allowed).
-		return connect.NewError(connect.CodePermissionDenied, msg)
+		return fmt.Errorf("%w: %s", errActionForbidden, msg)
 	}
-	return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("the action failed on the home server: %s", msg))
-}
-
-// auditInstance commits the record of one instance action; like an intent,
-// no answer leaves without its record.
-func (h *homeService) auditInstance(ctx context.Context, userID, homeID string, m *homeplanev1.ControlInstanceRequest, callErr error) error {
-	action := strings.ToLower(strings.TrimPrefix(m.GetAction().String(), "INSTANCE_ACTION_"))
-	ev := audit.Event{
-		Kind: audit.KindInstance, RequestID: RequestID(ctx), UserID: userID, HomeID: homeID,
-		Action: action, Outcome: audit.OutcomeOK, Text: "instance " + action,
-		Detail: map[string]any{"image": m.GetImage(), "remove_data": m.GetRemoveData()},
-	}
-	if callErr != nil {
-		ev.Outcome, ev.Error = audit.OutcomeFailed, callErr.Error()
-	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
-	defer cancel()
-	h.s.log.InfoContext(ctx, "instance action", requestIDAttr, ev.RequestID, "home_id", homeID, "action", action, "outcome", ev.Outcome)
-	if err := h.s.deps.Auditor.Write(actx, ev.Record()); err != nil {
-		return fmt.Errorf("%w: %v", errAudit, err)
-	}
-	return nil
+	return fmt.Errorf("%w: %s", errActionFailed, msg)
 }
 
 func clipText(s string, n int) string {

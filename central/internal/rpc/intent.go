@@ -3,9 +3,6 @@ package rpc
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -20,18 +17,6 @@ import (
 // DefaultLanguage is the language of a request that names none.
 const DefaultLanguage = "en"
 
-// Audit outcomes written by Process.
-const (
-	outcomeOK       = "ok"       // the engine answered with success
-	outcomeFailed   = "failed"   // the engine answered, without success (error_code says why)
-	outcomeError    = "error"    // the engine returned an error
-	outcomeRejected = "rejected" // refused before the engine: bad input or not the caller's home
-	outcomeRefused  = "refused"  // the engine would not act: unknown names or the home's policy
-)
-
-// auditKindIntent is the audit record kind of a Process call.
-const auditKindIntent = "intent"
-
 // intentService serves IntentService.
 type intentService struct {
 	s *server
@@ -40,53 +25,43 @@ type intentService struct {
 var _ homeplanev1connect.IntentServiceHandler = (*intentService)(nil)
 
 // Process understands one sentence for a home. A device token fixes the home
-// and supplies the area; a user token must name one of the user's homes. An
-// audit record is committed for every call that got past authentication,
-// successful or not, before the call returns.
+// and supplies the area; a user token must name one of the user's homes. It
+// tells the audit decorator how the sentence was understood and carried
+// out; the decorator commits the record of every call that got past
+// authentication, successful or not, before the call returns.
 func (i *intentService) Process(ctx context.Context, req *connect.Request[homeplanev1.ProcessRequest]) (*connect.Response[homeplanev1.ProcessResponse], error) {
-	start := i.s.now()
 	caller, ok := CallerFrom(ctx)
 	if !ok {
 		return nil, connect.NewError(connect.CodePermissionDenied, errDenied)
 	}
-	m := req.Msg
-	rec := audit.Record{
-		RequestID: RequestID(ctx),
-		Kind:      auditKindIntent,
-		UserID:    caller.UserID,
-		DeviceID:  caller.DeviceID,
-		Text:      truncate(m.GetText(), maxTextChars),
-		Time:      start,
-	}
-
-	ireq, err := i.request(ctx, caller, m)
+	ev := auditing(ctx)
+	ireq, err := i.request(ctx, caller, req.Msg)
 	if err != nil {
-		rec.Outcome, rec.Error = outcomeRejected, err.Error()
-		return nil, i.audited(ctx, rec, start, err)
+		ev.Outcome = audit.OutcomeRejected
+		return nil, err
 	}
-	rec.HomeID = ireq.HomeID
+	ev.HomeID = ireq.HomeID
 
 	resp, err := i.s.deps.Intents.Process(ctx, ireq)
-	rec.Intent, rec.Slots, rec.Parser = resp.Intent.Name, resp.Intent.Slots, resp.Parser
-	rec.LLMTokens = int(resp.LLMTokens)
-	rec.ParseUS, rec.ResolveUS, rec.ExecuteUS = resp.ParseDur.Microseconds(), resp.ResolveDur.Microseconds(), resp.ExecuteDur.Microseconds()
-	rec.Executed, rec.Answer = auditJSON(resp.Executed, resp.Result)
+	ev.Trace = &audit.Trace{
+		Intent: resp.Intent.Name, Slots: resp.Intent.Slots, Parser: resp.Parser, LLMTokens: int(resp.LLMTokens),
+		ParseUS: resp.ParseDur.Microseconds(), ResolveUS: resp.ResolveDur.Microseconds(), ExecuteUS: resp.ExecuteDur.Microseconds(),
+	}
+	ev.Trace.Executed, ev.Trace.Answer = auditJSON(resp.Executed, resp.Result)
 	switch {
 	case err != nil:
-		rec.Outcome, rec.Error = outcomeError, err.Error()
-		return nil, i.audited(ctx, rec, start, err)
+		ev.Outcome = audit.OutcomeError
+		return nil, err
 	case resp.ErrorCode == intent.CodeRefused:
-		rec.Outcome, rec.Error = outcomeRefused, "sensitive action not allowed by the home's policy"
+		// The engine would not act: unknown names, or the home's policy.
+		ev.Outcome, ev.Error = audit.OutcomeRefused, "sensitive action not allowed by the home's policy"
 		if resp.Unknown != "" {
-			rec.Error = "unknown: " + resp.Unknown
+			ev.Error = "unknown: " + resp.Unknown
 		}
 	case !resp.Success:
-		rec.Outcome, rec.Error = outcomeFailed, resp.ErrorCode
+		ev.Outcome, ev.Error = audit.OutcomeFailed, resp.ErrorCode
 	default:
-		rec.Outcome = outcomeOK
-	}
-	if err := i.audited(ctx, rec, start, nil); err != nil {
-		return nil, err
+		ev.Outcome = audit.OutcomeOK
 	}
 	return connect.NewResponse(&homeplanev1.ProcessResponse{
 		Speech:         resp.Speech,
@@ -134,23 +109,6 @@ func (i *intentService) request(ctx context.Context, caller Caller, m *homeplane
 	return r, nil
 }
 
-// audited commits rec and returns callErr, or the audit failure when the
-// record could not be committed: no answer leaves without its record. The
-// audit gets its own deadline so a caller that hung up still leaves a trace.
-func (i *intentService) audited(ctx context.Context, rec audit.Record, start time.Time, callErr error) error {
-	rec.TotalUS = i.s.now().Sub(start).Microseconds()
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
-	defer cancel()
-	i.s.log.InfoContext(ctx, "intent processed", requestIDAttr, rec.RequestID, "home_id", rec.HomeID,
-		"device_id", rec.DeviceID, "intent", rec.Intent, "outcome", rec.Outcome, "total_us", rec.TotalUS)
-	if err := i.s.deps.Auditor.Write(actx, rec); err != nil {
-		// %v, not %w: whatever the cause, the caller sees Internal, and
-		// mapError logs the cause once.
-		return fmt.Errorf("%w: %v", errAudit, err)
-	}
-	return callErr
-}
-
 // auditJSON renders what was executed and answered in the protobuf JSON
 // mapping, which the audit log stores as is; encoding/json would spell the
 // generated structs' internals instead.
@@ -178,11 +136,6 @@ func auditJSON(executed []*homeplanev1.ServiceCall, result *homeplanev1.Result) 
 }
 
 var auditJSONOptions = protojson.MarshalOptions{UseProtoNames: true}
-
-// auditTimeout bounds the wait for an audit commit.
-const auditTimeout = 5 * time.Second
-
-var errAudit = errors.New("audit record not committed")
 
 // truncate cuts s to at most n characters, so an oversized text still leaves
 // a bounded trace in the audit log.

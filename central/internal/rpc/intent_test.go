@@ -14,6 +14,7 @@ import (
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 
+	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/intent"
 )
 
@@ -54,7 +55,7 @@ func TestProcessAsUser(t *testing.T) {
 			}
 			r := recs[0]
 			if r.RequestID != m.GetRequestId() || r.UserID != e.alice.ID || r.HomeID != e.aliceHome.ID ||
-				r.Outcome != outcomeOK || r.Intent != "HassTurnOn" || r.Parser != "rules" || r.Text != "turn on the kitchen lights to 30%" || r.Time.IsZero() {
+				r.Outcome != audit.OutcomeOK || r.Intent != "HassTurnOn" || r.Parser != "rules" || r.Text != "turn on the kitchen lights to 30%" || r.Time.IsZero() {
 				t.Errorf("audit record %+v", r)
 			}
 			executed, err := json.Marshal(r.Executed)
@@ -82,10 +83,10 @@ func TestProcessAuditsFailures(t *testing.T) {
 		wantCode    connect.Code // 0: success
 		wantOutcome string
 	}{
-		{"engine error", intent.Response{Parser: "rules"}, errors.New("registry: connection reset"), connect.CodeInternal, outcomeError},
-		{"engine timeout", intent.Response{}, fmt.Errorf("execute: %w", context.DeadlineExceeded), connect.CodeDeadlineExceeded, outcomeError},
-		{"no match", intent.Response{Speech: "Sorry, none of those devices can do that", ErrorCode: intent.CodeNoMatch}, nil, 0, outcomeFailed},
-		{"unknown name", intent.Response{Speech: "Sorry, I am not aware of any device called garage", ErrorCode: intent.CodeRefused, Unknown: "garage"}, nil, 0, outcomeRefused},
+		{"engine error", intent.Response{Parser: "rules"}, errors.New("registry: connection reset"), connect.CodeInternal, audit.OutcomeError},
+		{"engine timeout", intent.Response{}, fmt.Errorf("execute: %w", context.DeadlineExceeded), connect.CodeDeadlineExceeded, audit.OutcomeError},
+		{"no match", intent.Response{Speech: "Sorry, none of those devices can do that", ErrorCode: intent.CodeNoMatch}, nil, 0, audit.OutcomeFailed},
+		{"unknown name", intent.Response{Speech: "Sorry, I am not aware of any device called garage", ErrorCode: intent.CodeRefused, Unknown: "garage"}, nil, 0, audit.OutcomeRefused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

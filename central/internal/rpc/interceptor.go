@@ -3,12 +3,14 @@ package rpc
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"connectrpc.com/connect"
+
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/auth"
 )
 
 // DeviceTokenPrefix marks a voice device's token; anything else in a bearer
@@ -30,7 +32,7 @@ var (
 // context.
 func authInterceptor(s *server, opts Options) connect.Interceptor {
 	return &authGuard{
-		accounts: s.deps.Accounts, homes: s.deps.Homes, auditor: s.deps.Auditor, log: s.log, now: s.now,
+		accounts: s.deps.Accounts, homes: s.deps.Homes, now: s.now,
 		devices: newLimiter(opts.DeviceRate.orDefault(DefaultDeviceRate)),
 		users:   newLimiter(opts.UserRate.orDefault(DefaultUserRate)),
 	}
@@ -39,8 +41,6 @@ func authInterceptor(s *server, opts Options) connect.Interceptor {
 type authGuard struct {
 	accounts Accounts
 	homes    Homes
-	auditor  Auditor // records callers the policy turns away
-	log      *slog.Logger
 	now      func() time.Time
 	// devices and users are the token buckets of authenticated callers.
 	devices, users *limiter
@@ -64,7 +64,7 @@ func (g *authGuard) admit(ctx context.Context, procedure string, header http.Hea
 		return nil, err
 	}
 	if err := allowed(need, caller); err != nil {
-		deniedEvent(ctx, g.auditor, g.log, procedure, caller)
+		refused(ctx, procedure, audit.KindAccessDenied, "not allowed: "+procedure, caller, map[string]any{"role": caller.Role})
 		return nil, err
 	}
 	now := g.now()
@@ -72,6 +72,7 @@ func (g *authGuard) admit(ctx context.Context, procedure string, header http.Hea
 		return nil, err
 	}
 	extendDeadlines(ctx, procedure, now)
+	admitted(ctx, caller)
 	return withCaller(ctx, caller), nil
 }
 
@@ -86,7 +87,7 @@ func (g *authGuard) limit(ctx context.Context, procedure string, c Caller, now t
 		return nil
 	}
 	if report > 0 {
-		rateLimitedEvent(ctx, g.auditor, g.log, procedure, c, report)
+		refused(ctx, procedure, audit.KindRateLimited, "rate limited: "+procedure, c, map[string]any{"refused": report})
 	}
 	return connect.NewError(connect.CodeResourceExhausted, errRateLimited)
 }
@@ -96,11 +97,11 @@ func (g *authGuard) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if req.Spec().IsClient {
 			return next(ctx, req)
 		}
-		admitted, err := g.admit(ctx, req.Spec().Procedure, req.Header())
+		actx, err := g.admit(ctx, req.Spec().Procedure, req.Header())
 		if err != nil {
 			return nil, err
 		}
-		return next(admitted, req)
+		return next(actx, req)
 	}
 }
 
@@ -110,11 +111,11 @@ func (g *authGuard) WrapStreamingClient(next connect.StreamingClientFunc) connec
 
 func (g *authGuard) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		admitted, err := g.admit(ctx, conn.Spec().Procedure, conn.RequestHeader())
+		actx, err := g.admit(ctx, conn.Spec().Procedure, conn.RequestHeader())
 		if err != nil {
 			return err
 		}
-		return next(admitted, conn)
+		return next(actx, conn)
 	}
 }
 
@@ -176,7 +177,7 @@ func allowed(need access, c Caller) error {
 			return nil
 		}
 	case accessAdmin:
-		if !c.IsDevice() && c.Role == RoleAdmin {
+		if !c.IsDevice() && c.Role == auth.RoleAdmin {
 			return nil
 		}
 	}

@@ -2,7 +2,20 @@ package rpc
 
 import (
 	hv1c "github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
+
+	"github.com/homeplane/homeplane/central/internal/auth"
 )
+
+// DashboardPath is where the operators' web dashboard lives. It is in the
+// policy table like a procedure, so the dashboard and AdminService admit
+// the same callers.
+const DashboardPath = "/admin/"
+
+// DashboardAdmits reports whether the holder of a verified access token may
+// use the dashboard, by the policy table.
+func DashboardAdmits(c auth.Claims) bool {
+	return allowed(policy[DashboardPath], Caller{UserID: c.UserID, Role: c.Role}) == nil
+}
 
 // access says who may call a procedure.
 type access int
@@ -72,4 +85,6 @@ var policy = map[string]access{
 	hv1c.AdminServiceListAllHomesProcedure:      accessAdmin,
 	hv1c.AdminServiceQueryAuditProcedure:        accessAdmin,
 	hv1c.AdminServiceGetUsageReportProcedure:    accessAdmin,
+
+	DashboardPath: accessAdmin,
 }

@@ -176,13 +176,15 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 	}
 
 	// Outermost first: metrics see the final code, errors are mapped before
-	// that, and authentication runs right before the handler.
+	// that, the audit decorator sees every call with its request id and the
+	// domain's errors, and authentication runs right before the handler.
 	handlerOpts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(opts.MaxRequestBytes),
 		connect.WithInterceptors(
 			newMetrics(opts.Registerer),
 			requestInterceptor(s.log),
 			timeoutInterceptor(opts.HandlerTimeout),
+			auditor{w: deps.Auditor, log: s.log, now: s.now},
 			authInterceptor(s, opts),
 		),
 	}

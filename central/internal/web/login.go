@@ -1,11 +1,14 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -53,7 +56,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	email := r.PostFormValue("email")
 	u, toks, err := s.deps.Accounts.Login(r.Context(), email, r.PostFormValue("password"))
-	s.auditLogin(r, u, email, err)
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
 		s.showLogin(w, r, http.StatusTooManyRequests, "Too many attempts. Please try again later.")
@@ -81,30 +83,45 @@ func (s *Server) setSession(w http.ResponseWriter, r *http.Request, toks auth.To
 	s.setCookie(w, r, refreshCookie, toks.Refresh, toks.RefreshExpires)
 }
 
-// auditLogin records a dashboard login attempt; a refused one names the
-// email tried (cut to a sane length), a successful one the user.
-func (s *Server) auditLogin(r *http.Request, u auth.User, email string, err error) {
-	if s.deps.Auditor == nil {
-		return
-	}
+// auditedLogins is the audit decorator around the dashboard's logins: every
+// attempt leaves a record, committed before the answer. A refused one
+// names the email tried (cut to a sane length), a successful one the user;
+// a user the dashboard does not admit counts as refused.
+type auditedLogins struct {
+	Accounts
+	auditor Auditor
+	admits  func(auth.Claims) bool
+	log     *slog.Logger
+}
+
+func (a auditedLogins) Login(ctx context.Context, email, password string) (auth.User, auth.Tokens, error) {
+	u, toks, err := a.Accounts.Login(ctx, email, password)
 	if len(email) > 254 {
 		email = email[:254]
 	}
 	ev := audit.Event{Kind: audit.KindLogin, RequestID: "web-" + rand.Text(), UserID: u.ID, Action: "AdminDashboardLogin",
 		Outcome: audit.OutcomeOK, Detail: map[string]any{"via": "admin dashboard"}}
-	if addr, ok := auth.ClientAddrFrom(r.Context()); ok {
-		ev.Detail["client_addr"] = addr.String()
+	if addr, ok := auth.ClientAddrFrom(ctx); ok {
+		ev.ClientAddr = addr.String()
 	}
 	switch {
 	case err != nil:
 		ev.Kind, ev.Outcome, ev.UserID, ev.Error = audit.KindLoginFailed, audit.OutcomeDenied, "", err.Error()
 		ev.Detail["email"] = email
-	case !s.admits(auth.Claims{UserID: u.ID, Role: u.Role}):
+	case !a.admits(auth.Claims{UserID: u.ID, Role: u.Role}):
 		ev.Kind, ev.Outcome, ev.Error = audit.KindLoginFailed, audit.OutcomeDenied, "not an admin"
 	}
-	if aerr := s.deps.Auditor.Event(r.Context(), ev); aerr != nil {
-		s.opts.Logger.ErrorContext(r.Context(), "audit dashboard login", "err", aerr)
+	if aerr := a.auditor.Event(ctx, ev); aerr != nil {
+		a.log.ErrorContext(ctx, "audit dashboard login", "err", aerr)
+		if err == nil {
+			// No session starts without its record.
+			if lerr := a.Accounts.Logout(ctx, toks.Refresh); lerr != nil {
+				a.log.WarnContext(ctx, "end an unaudited dashboard session", "err", lerr)
+			}
+			return auth.User{}, auth.Tokens{}, fmt.Errorf("dashboard login: audit: %w", aerr)
+		}
 	}
+	return u, toks, err
 }
 
 // logout ends the session on the server, not only in the browser: the

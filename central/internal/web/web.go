@@ -14,7 +14,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
-	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -94,6 +93,13 @@ type Deps struct {
 
 // Options tunes the dashboard.
 type Options struct {
+	// Admits says who may use the dashboard (rpc.DashboardAdmits, the API's
+	// policy table); required.
+	Admits func(auth.Claims) bool
+	// Errors words the errors of domain calls for the caller (rpc.HTTPError,
+	// the API's error mapping); ok false means an unexpected error. Nil
+	// treats every error as unexpected.
+	Errors func(error) (status int, msg string, ok bool)
 	Logger *slog.Logger
 	// SecureCookies marks cookies Secure even on plain HTTP, for a server
 	// behind a TLS-terminating proxy. Requests over TLS always get Secure.
@@ -124,14 +130,20 @@ const Prefix = "/admin/"
 // New returns the dashboard. It panics on a missing required dependency,
 // which is a wiring mistake.
 func New(deps Deps, opts Options) *Server {
-	if deps.Accounts == nil || deps.Operators == nil || deps.Audit == nil || deps.Usage == nil {
-		panic("web: Accounts, Operators, Audit and Usage are required")
+	if deps.Accounts == nil || deps.Operators == nil || deps.Audit == nil || deps.Usage == nil || opts.Admits == nil {
+		panic("web: Accounts, Operators, Audit, Usage and Options.Admits are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Errors == nil {
+		opts.Errors = func(error) (int, string, bool) { return 0, "", false }
+	}
+	if deps.Auditor != nil {
+		deps.Accounts = auditedLogins{Accounts: deps.Accounts, auditor: deps.Auditor, admits: opts.Admits, log: opts.Logger}
 	}
 	s := &Server{deps: deps, opts: opts, pages: map[string]*template.Template{}, mux: http.NewServeMux(), loginKey: make([]byte, 32)}
 	_, _ = rand.Read(s.loginKey)
@@ -227,7 +239,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (session, bool)
 }
 
 // admits reports whether the caller may use the dashboard.
-func (s *Server) admits(c auth.Claims) bool { return c.Role == auth.RoleAdmin }
+func (s *Server) admits(c auth.Claims) bool { return s.opts.Admits(c) }
 
 // csrfFor derives the CSRF token from the session token: a cross-site page
 // can neither read the cookie nor compute the token.
@@ -269,15 +281,13 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, sta
 	}
 }
 
-// fail answers an error of a domain call: input problems are shown, the rest logged.
+// fail answers an error of a domain call as Options.Errors words it (the
+// API's error mapping); the rest is logged and answered generically.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, admin.ErrInvalidInput), errors.Is(err, usage.ErrInvalidInput), errors.Is(err, audit.ErrInvalidPageToken):
-		http.Error(w, err.Error(), http.StatusBadRequest)
-	case errors.Is(err, admin.ErrNotFound):
-		http.Error(w, "not found", http.StatusNotFound)
-	default:
-		s.opts.Logger.ErrorContext(r.Context(), "admin page failed", "path", r.URL.Path, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+	if status, msg, ok := s.opts.Errors(err); ok {
+		http.Error(w, msg, status)
+		return
 	}
+	s.opts.Logger.ErrorContext(r.Context(), "admin page failed", "path", r.URL.Path, "err", err)
+	http.Error(w, "internal error", http.StatusInternalServerError)
 }

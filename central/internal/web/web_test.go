@@ -31,6 +31,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
+	"github.com/homeplane/homeplane/central/internal/rpc"
 	"github.com/homeplane/homeplane/central/internal/usage"
 	"github.com/homeplane/homeplane/central/internal/web"
 )
@@ -109,7 +110,10 @@ func newDashboard(t *testing.T) *dashboard {
 		Instances: instances{},
 		Samples:   rec,
 		Auditor:   writer,
-	}, web.Options{})
+	}, web.Options{Admits: rpc.DashboardAdmits, Errors: rpc.HTTPError})
+	if rpc.DashboardPath != web.Prefix {
+		t.Fatalf("the policy table names the dashboard %q, but it lives at %q", rpc.DashboardPath, web.Prefix)
+	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return &dashboard{url: ts.URL, bobID: ids[2], pool: pool}
