@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -81,6 +82,26 @@ func TestDashboardFitsPhoneAndDesktop(t *testing.T) {
 			keepScreenshot(t, name, shot, int(width))
 		}
 	}
+	// The usage page draws a bar per day of the month so far for each of its
+	// four charts, and today's CPU bar is not empty.
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/admin/usage"), chromedp.WaitVisible(chromedp.CSS("svg.bars.price"))); err != nil {
+		t.Fatal(err)
+	}
+	days := time.Now().UTC().Day()
+	bars, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](
+		`["cpu", "mem", "intents", "price"].map(c => document.querySelectorAll("svg.bars." + c + " rect").length)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bars) != 4 || bars[0] != days || bars[3] != days {
+		t.Errorf("usage charts have %v bars, want %d each", bars, days)
+	}
+	today, err := chromedp.Run(ctx, chromedp.Evaluate[float64](
+		`[...document.querySelectorAll("svg.bars.cpu rect")].pop().getBBox().height`))
+	if err != nil || today <= 0 {
+		t.Errorf("today's CPU bar: height %v, %v", today, err)
+	}
+
 	// The clipped sentence keeps its full text for hover.
 	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/admin/audit"), chromedp.WaitVisible(chromedp.CSS("table.audit"))); err != nil {
 		t.Fatal(err)
