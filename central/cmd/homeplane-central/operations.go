@@ -50,7 +50,7 @@ func newOperations(ctx context.Context, cfg config, pool *pgxpool.Pool, accounts
 	o.admin = rpc.AdminDeps{Operators: operators, Audit: auditStore, Usage: reports, Instances: instances}
 	o.webDeps = web.Deps{
 		Accounts: accounts, Operators: operators, Audit: auditStore, Usage: reports,
-		Instances: instances, Samples: o.usage, Auditor: o.auditor,
+		Instances: instances, Samples: o.usage, Auditor: o.auditor, Stats: auditStore,
 	}
 	o.webOpts = web.Options{Logger: logger, SecureCookies: cfg.TLSCert != ""}
 

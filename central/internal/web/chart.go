@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"strings"
 	"time"
+
+	"github.com/homeplane/homeplane/central/internal/audit"
 )
 
 // bar is one bar of a chart: its label (a day) and value.
@@ -77,4 +79,42 @@ func (s *Server) dailyUsage(ctx context.Context, since, until time.Time) (cpu, m
 		intents, price = append(intents, bar{label, float64(n)}), append(price, bar{label, p})
 	}
 	return cpu, mem, intents, price, nil
+}
+
+// statsHours is how far back the Process pictures of the audit page look.
+const statsHours = 24
+
+// processCharts draws the last day of IntentService.Process per hour:
+// requests, the share not answered ok, and the 95th percentile latency.
+func (s *Server) processCharts(ctx context.Context) ([]template.HTML, error) {
+	if s.deps.Stats == nil {
+		return nil, nil
+	}
+	until := s.opts.Now().UTC().Truncate(time.Hour).Add(time.Hour)
+	since := until.Add(-statsHours * time.Hour)
+	stats, err := s.deps.Stats.IntentStats(ctx, since, until)
+	if err != nil {
+		return nil, err
+	}
+	byHour := map[time.Time]audit.HourStats{}
+	for _, h := range stats {
+		byHour[h.Hour] = h
+	}
+	var requests, notOK, p95 []bar
+	for hour := since; hour.Before(until); hour = hour.Add(time.Hour) {
+		h := byHour[hour]
+		label := hour.Format("15:00")
+		share := 0.0
+		if h.Requests > 0 {
+			share = float64(h.NotOK) / float64(h.Requests) * 100
+		}
+		requests = append(requests, bar{label, float64(h.Requests)})
+		notOK = append(notOK, bar{label, share})
+		p95 = append(p95, bar{label, h.P95US / 1000})
+	}
+	return []template.HTML{
+		barChart("Process requests per hour (UTC)", "requests", requests, func(v float64) string { return fmt.Sprintf("%.0f", v) }),
+		barChart("Not answered ok (%)", "errors", notOK, func(v float64) string { return fmt.Sprintf("%.1f %%", v) }),
+		barChart("Latency, 95th percentile (ms)", "latency", p95, func(v float64) string { return fmt.Sprintf("%.0f ms", v) }),
+	}, nil
 }

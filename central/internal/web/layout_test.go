@@ -30,6 +30,15 @@ func TestDashboardFitsPhoneAndDesktop(t *testing.T) {
 		Text: long, Error: "text is longer than 1000 characters"}); err != nil {
 		t.Fatal(err)
 	}
+	for i, us := range []int64{100_000, 200_000, 300_000} {
+		if err := w.Write(context.Background(), audit.Record{RequestID: fmt.Sprint("ok-", i), Kind: audit.KindIntent,
+			Outcome: "ok", Text: "turn on the lights", TotalUS: us}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Write(context.Background(), audit.Record{RequestID: "failed-1", Kind: audit.KindIntent, Outcome: "failed", Text: "open the garden gate"}); err != nil {
+		t.Fatal(err)
+	}
 	w.Close()
 
 	ctx := browser(t)
@@ -105,6 +114,18 @@ func TestDashboardFitsPhoneAndDesktop(t *testing.T) {
 	// The clipped sentence keeps its full text for hover.
 	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/admin/audit"), chromedp.WaitVisible(chromedp.CSS("table.audit"))); err != nil {
 		t.Fatal(err)
+	}
+	// Above the log, this hour's Process requests: 5, 2 of them not ok, p95
+	// of (0, 0, 100, 200, 300 ms) = 280 ms.
+	last, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`["requests", "errors", "latency"].map(c => [...document.querySelectorAll("svg.bars." + c + " rect")].pop().textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour := time.Now().UTC().Format("15:00")
+	want := []string{hour + ": 5", hour + ": 40.0 %", hour + ": 280 ms"}
+	if fmt.Sprint(last) != fmt.Sprint(want) {
+		t.Errorf("Process charts, this hour: %q, want %q", last, want)
 	}
 	title, err := chromedp.Run(ctx, chromedp.Evaluate[string](
 		`[...document.querySelectorAll("table.audit .clip")].map(e => e.title).find(t => t.length > 1000) || ""`))

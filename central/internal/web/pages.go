@@ -297,8 +297,13 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, sess session) {
 	}
 	q := r.URL.Query()
 	q.Del("page_token")
+	charts, err := s.processCharts(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	data := s.page(sess, "Audit", "audit")
-	data["Records"], data["Form"], data["Problem"] = recs, q, problem
+	data["Records"], data["Form"], data["Problem"], data["Charts"] = recs, q, problem, charts
 	if next != "" {
 		q.Set("page_token", next)
 		data["Next"] = "/admin/audit?" + q.Encode()

@@ -109,6 +109,7 @@ func newDashboard(t *testing.T) *dashboard {
 		Instances: instances{},
 		Samples:   rec,
 		Auditor:   writer,
+		Stats:     auditStore,
 	}, web.Options{})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
