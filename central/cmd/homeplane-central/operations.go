@@ -51,7 +51,7 @@ func newOperations(ctx context.Context, cfg config, pool *pgxpool.Pool, accounts
 	o.admin = rpc.AdminDeps{Operators: operators, Audit: auditStore, Usage: reports, Instances: instances}
 	o.webDeps = web.Deps{
 		Accounts: accounts, Operators: operators, Audit: auditStore, Usage: reports,
-		Instances: instances, Samples: o.usage, Auditor: o.auditor,
+		Instances: instances, Samples: o.usage, Auditor: o.auditor, Stats: auditStore,
 	}
 	o.webOpts = web.Options{Admits: rpc.DashboardAdmits, Errors: rpc.HTTPError, Logger: logger, SecureCookies: cfg.TLSCert != "" || cfg.SecureCookies}
 

@@ -23,6 +23,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
@@ -242,6 +243,11 @@ func TestUsersImportAndPromote(t *testing.T) {
 	u, _, err = svc.Login(ctx, "old@example.com", "toomanysecrets")
 	if err != nil || u.Role != auth.RoleAdmin {
 		t.Fatalf("after promote: role %q, %v", u.Role, err)
+	}
+	recs, err := postgres.NewAuditStore(pool).Records(ctx, audit.Filter{Kind: audit.KindAdmin, Intent: "SetUserRole"})
+	if err != nil || len(recs) != 1 || recs[0].Slots["target_user_id"] != u.ID || recs[0].Slots["role"] != auth.RoleAdmin ||
+		!strings.Contains(recs[0].Text, "users promote old@example.com") {
+		t.Fatalf("audit of the promotion: %+v, %v", recs, err)
 	}
 	if err := run(ctx, []string{"users", "promote", "nobody@example.com", "--database-url", dbURL}, env(nil), io.Discard); err == nil {
 		t.Fatal("promoting an unknown user succeeded")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 )
@@ -98,12 +100,29 @@ func promoteUser(ctx context.Context, dbURL, email string, stderr io.Writer) err
 		return err
 	}
 	defer pool.Close()
-	err = postgres.NewAuthStore(pool).SetRoleByEmail(ctx, e, auth.RoleAdmin, time.Now())
+	accounts := postgres.NewAuthStore(pool)
+	err = accounts.SetRoleByEmail(ctx, e, auth.RoleAdmin, time.Now())
 	if errors.Is(err, auth.ErrNotFound) {
 		return fmt.Errorf("users promote: no user %s", e)
 	}
 	if err != nil {
 		return fmt.Errorf("users promote: %w", err)
+	}
+	u, _, err := accounts.UserByEmail(ctx, e)
+	if err != nil {
+		return fmt.Errorf("users promote: %w", err)
+	}
+	// The same record the admin API writes for a role change; the operator
+	// at the console has no user id, so the action names the command.
+	w := audit.NewWriter(postgres.NewAuditStore(pool), audit.Options{})
+	err = w.Event(ctx, audit.Event{Kind: audit.KindAdmin, RequestID: "cli-" + rand.Text(), Action: "SetUserRole",
+		Outcome: audit.OutcomeOK, Text: "homeplane-central users promote " + e,
+		Detail: map[string]any{"role": auth.RoleAdmin, "target_user_id": u.ID, "via": "homeplane-central users promote"}})
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("users promote: %s is an admin, but the audit record failed: %w", e, err)
 	}
 	fmt.Fprintf(stderr, "%s is now an admin; their sessions ended, so they log in again\n", e)
 	return nil

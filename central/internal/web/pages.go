@@ -218,8 +218,13 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, sess session) {
 	}
 	q := r.URL.Query()
 	q.Del("page_token")
+	charts, err := s.processCharts(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	data := s.page(sess, "Audit", "audit")
-	data["Records"], data["Form"], data["Problem"] = recs, q, problem
+	data["Records"], data["Form"], data["Problem"], data["Charts"] = recs, q, problem, charts
 	if next != "" {
 		q.Set("page_token", next)
 		data["Next"] = "/admin/audit?" + q.Encode()
@@ -266,8 +271,22 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, sess session) {
 		s.fail(w, r, err)
 		return
 	}
+	cpu, mem, intents, price, err := s.dailyUsage(r.Context(), since, until)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	data := s.page(sess, "Usage", "usage")
 	data["Lines"], data["Currency"] = lines, s.deps.Usage.Currency()
+	if cpu != nil {
+		cur := s.deps.Usage.Currency()
+		data["Charts"] = []template.HTML{
+			barChart("CPU core-hours per day", "cpu", cpu, func(v float64) string { return fmt.Sprintf("%.3f", v) }),
+			barChart("Memory GiB-hours per day", "mem", mem, func(v float64) string { return fmt.Sprintf("%.2f", v) }),
+			barChart("Intents per day", "intents", intents, func(v float64) string { return fmt.Sprintf("%.0f", v) }),
+			barChart("Price per day ("+cur+")", "price", price, func(v float64) string { return fmt.Sprintf("%.2f", v) }),
+		}
+	}
 	data["Since"], data["Until"] = since.Format("2006-01-02T15:04"), until.Format("2006-01-02T15:04")
 	data["CSV"] = "/admin/usage.csv?since=" + url.QueryEscape(since.Format(time.RFC3339)) + "&until=" + url.QueryEscape(until.Format(time.RFC3339))
 	s.render(w, r, "usage", http.StatusOK, data)

@@ -51,6 +51,11 @@ type AuditLog interface {
 	Records(ctx context.Context, f audit.Filter) ([]audit.Record, error)
 }
 
+// IntentStats sums up intent requests per hour (postgres.AuditStore).
+type IntentStats interface {
+	IntentStats(ctx context.Context, since, until time.Time) ([]audit.HourStats, error)
+}
+
 // UsageReports computes usage reports (usage.Reporter).
 type UsageReports interface {
 	Report(ctx context.Context, since, until time.Time) ([]usage.Line, error)
@@ -79,7 +84,7 @@ type Auditor interface {
 }
 
 // Deps are what the dashboard reads and changes. Presence, Instances,
-// Samples and Auditor may be nil.
+// Samples, Auditor and Stats may be nil.
 type Deps struct {
 	Accounts  Accounts
 	Operators Operators
@@ -89,6 +94,7 @@ type Deps struct {
 	Instances Instances
 	Samples   Samples
 	Auditor   Auditor
+	Stats     IntentStats
 }
 
 // Options tunes the dashboard.

@@ -110,6 +110,7 @@ func newDashboard(t *testing.T) *dashboard {
 		Instances: instances{},
 		Samples:   rec,
 		Auditor:   writer,
+		Stats:     auditStore,
 	}, web.Options{Admits: rpc.DashboardAdmits, Errors: rpc.HTTPError})
 	if rpc.DashboardPath != web.Prefix {
 		t.Fatalf("the policy table names the dashboard %q, but it lives at %q", rpc.DashboardPath, web.Prefix)
@@ -177,23 +178,12 @@ func TestDashboardInChromium(t *testing.T) {
 	d := newDashboard(t)
 	ctx := browser(t)
 
-	// Any page sends a stranger to the login form first.
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(d.url+"/admin/"),
-		chromedp.WaitVisible(chromedp.CSS("#email")),
-		chromedp.SendKeys(chromedp.CSS("#email"), "root@example.com"),
-		chromedp.SendKeys(chromedp.CSS("#password"), password),
-		chromedp.Click(chromedp.CSS("#login")),
-		chromedp.WaitVisible(chromedp.CSS("svg.spark.cpu polyline")),
-	)
-	if err != nil {
-		t.Fatalf("log in and open the fleet page: %v", err)
-	}
+	logIn(t, ctx, d.url)
 	page(t, ctx, "fleet", "main", "Fleet", "1 of 1 homes online", "Alice's flat", "alice@example.com", "healthy", "2026.5.1")
 
 	// Disable bob from the users page.
 	row := "#user-" + d.bobID
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(d.url+"/admin/users"),
 		chromedp.WaitVisible(chromedp.CSS(row+" button.disable")),
 		chromedp.Click(chromedp.CSS(row+" button.disable")),
@@ -218,6 +208,23 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	page(t, ctx, "usage", "table", "alice@example.com", "total", "EUR")
+}
+
+// logIn opens the dashboard, which sends a stranger to the login form
+// first, logs in as the admin and waits for the fleet page.
+func logIn(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(url+"/admin/"),
+		chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), "root@example.com"),
+		chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("svg.spark.cpu polyline")),
+	)
+	if err != nil {
+		t.Fatalf("log in and open the fleet page: %v", err)
+	}
 }
 
 // page checks that the element sel of the current page shows every wanted
