@@ -398,7 +398,12 @@ func respondSpeech(text string) string {
 		return "I was created by the wonderful Home Assistant community, made up of tinkerers world wide."
 	case strings.Contains(t, " thank"):
 		return "You're welcome"
-	case strings.Contains(t, " hello ") || strings.Contains(t, " hi "):
+	case strings.Contains(t, " listening ") || strings.Contains(t, " recording ") || strings.Contains(t, " data ") ||
+		strings.Contains(t, " voice ") || strings.Contains(t, " privacy ") || strings.Contains(t, " spying ") ||
+		strings.Contains(t, " store ") || strings.Contains(t, " keep "):
+		return "I only hear what your voice device sends after its wake word. The text of each request and what was done are kept in your home's audit log; no recording is stored."
+	case strings.Contains(t, " hello ") || strings.Contains(t, " hi ") || strings.Contains(t, " hey ") ||
+		strings.Contains(t, " good morning ") || strings.Contains(t, " good afternoon ") || strings.Contains(t, " good evening "):
 		return "Hello"
 	}
 	return "I can turn things on and off, set lights, covers and thermostats, control media, and answer questions about your home."

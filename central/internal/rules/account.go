@@ -103,7 +103,8 @@ func guardedIntent(name string) bool {
 func (s *sentence) unaccounted() (from, to int, ok bool) {
 	from = -1
 	for _, c := range s.chunks {
-		known := c.kind != cWord || grammarWords[s.toks[c.start]]
+		known := c.kind != cWord || grammarWords[s.toks[c.start]] ||
+			s.toks[c.start] == "space" && c.start > 0 && s.toks[c.start-1] == "this" // "this space" is here
 		switch {
 		case !known && from < 0:
 			from, to = c.start, c.end

@@ -110,7 +110,8 @@ func (s *sentence) turn() (intent.Intent, bool) {
 			domain = "lock"
 		}
 	}
-	if domain == "" && t.area == "" && t.floor == "" || domain == "binary_sensor" || domain == "sensor" {
+	here := t.here && s.pc.Area != "" // "everything in this room"
+	if domain == "" && t.area == "" && t.floor == "" && !here || domain == "binary_sensor" || domain == "sensor" {
 		return intent.Intent{}, false // sensors only report
 	}
 	if domain != "" {

@@ -122,7 +122,7 @@ func TestParseSpokenForms(t *testing.T) {
 		{"turn the garage light down to 30 percent", "HassLightSet", map[string]any{"name": "Garage Light", "brightness": 30}},
 		{"set a timer for an hour and a half", "HassStartTimer", map[string]any{"hours": 1, "minutes": 30}},
 		{"set a timer for a minute and a half", "HassStartTimer", map[string]any{"minutes": 1, "seconds": 30}},
-		{"set a timer for one and a half hours", "HassStartTimer", map[string]any{"hours": 1.5}},
+		{"set a timer for one and a half hours", "HassStartTimer", map[string]any{"hours": 1, "minutes": 30}},
 		{"pop oat milk on the shopping list", "HassShoppingListAddItem", map[string]any{"item": "oat milk"}},
 		{"add clean the gutters to my jobs", "HassListAddItem", map[string]any{"item": "clean the gutters", "name": "Jobs"}},
 		{"never mind, sorry", "HassNevermind", map[string]any{}},

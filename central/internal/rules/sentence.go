@@ -336,7 +336,7 @@ func (s *sentence) target() target {
 			switch {
 			case w == "here":
 				t.here = true
-			case (w == "room" || w == "area") && ci > 0:
+			case (w == "room" || w == "area" || w == "space") && ci > 0:
 				switch s.word(s.chunks[ci-1]) {
 				case "this", "my", "our", "the", "same", "current":
 					t.here = true
