@@ -159,13 +159,16 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 func (s *sentence) vacuum() (intent.Intent, bool) {
 	t := s.target()
 	i, isEnt := t.entity(s.reg, "vacuum")
+	// "clean the living room", "clean the upper floor": a place to clean
+	// is the vacuum's job.
+	cleanPlace := s.first() == "clean" && t.name == "" && t.cls == nil && (t.area != "" || t.floor != "")
 	isVac := isEnt && s.reg.Entity(i).GetDomain() == "vacuum" || t.cls != nil && t.cls.domain == "vacuum" ||
-		s.has("vacuum", "vacuuming", "hoover", "hoovering")
+		s.has("vacuum", "vacuuming", "hoover", "hoovering") || cleanPlace
 	if !isVac {
 		return intent.Intent{}, false
 	}
 	name := "HassVacuumStart"
-	if s.has("dock", "base", "home", "charger", "return", "back") {
+	if s.has("dock", "base", "home", "charger", "return", "back") || s.first() == "stop" {
 		name = "HassVacuumReturnToBase"
 	} else if !s.has("start", "vacuum", "vacuuming", "clean", "hoover", "hoovering", "run", "go") && s.first() != "vacuum" && !s.getGoing() {
 		return intent.Intent{}, false

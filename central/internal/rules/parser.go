@@ -185,6 +185,7 @@ func (s *sentence) parse() (intent.Intent, bool) {
 		(*sentence).climateSet,
 		(*sentence).position,
 		(*sentence).lightSet,
+		(*sentence).water,
 		(*sentence).turn,
 	} {
 		if in, ok := m(s); ok {
