@@ -50,7 +50,7 @@ func (s *sentence) media() (intent.Intent, bool) {
 	}
 	track := s.has("track", "song", "item", "episode", "chapter", "tune", "video")
 	switch {
-	case s.has("volume", "louder", "quieter") || s.has("up", "down") && s.has("to") && s.namesPlayer():
+	case s.has("volume", "louder", "quieter") || s.has("up", "down") && s.has("to") && (s.namesPlayer() || s.has("music")):
 		if v, ok := s.firstNumber(); ok {
 			slots["volume_level"] = number(v)
 			return mk("HassSetVolume")
@@ -65,7 +65,7 @@ func (s *sentence) media() (intent.Intent, bool) {
 	case s.has("previous", "replay", "rewind") || s.has("last") && track || s.hasSeq("go", "back") && !s.has("timer"):
 		return mk("HassMediaPrevious")
 	case s.has("pause") && !s.has("timer"),
-		s.has("stop") && s.has("music", "playback", "playing", "song", "track", "audio", "radio", "podcast"):
+		s.has("stop", "off") && s.has("music", "playback", "playing", "song", "track", "audio", "radio", "podcast"):
 		return mk("HassMediaPause")
 	case s.has("resume", "unpause", "continue"):
 		return mk("HassMediaUnpause")
