@@ -52,9 +52,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Registry, pc 
 	s := newSentence(toks, reg, pc)
 	if in, ok := s.parse(); ok {
 		if guardedIntent(in.Name) {
-			if from, to, unknown := s.unaccounted(); unknown {
-				u := s.unknownTarget(from, to)
-				u.Intent = in
+			if u := s.refusal(in); u != nil {
 				return in, u
 			}
 		}
