@@ -120,6 +120,9 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	if t, ok := e.pendingAction(ctx, req); ok {
 		return e.confirmed(ctx, req, reg, t, resp)
 	}
+	if parts := splitActions(req.Text); len(parts) > 1 {
+		return e.several(ctx, req, parts, resp)
+	}
 
 	parsers, err := e.parserFor(ctx, req.HomeID)
 	if err != nil {
