@@ -57,8 +57,11 @@ func (s *sentence) polarity() (on, ok bool) {
 // water reads valves by their purpose: "water the front yard", "turn off
 // the water in the garden".
 func (s *sentence) water() (intent.Intent, bool) {
+	if !s.hasSeq("water") {
+		return intent.Intent{}, false
+	}
 	t := s.target()
-	if t.name != "" || !s.hasSeq("water") {
+	if t.name != "" {
 		return intent.Intent{}, false
 	}
 	name := ""
