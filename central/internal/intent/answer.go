@@ -43,7 +43,7 @@ func domainNoun(domain string, plural bool) string {
 
 // actionSpeech words the answer to an executed intent the way Home
 // Assistant's English responses do.
-func actionSpeech(reg *Registry, in Intent, acted []int) string {
+func actionSpeech(reg *Index, in Intent, acted []int) string {
 	switch in.Name {
 	case "HassTurnOn", "HassTurnOff":
 		on := in.Name == "HassTurnOn"
@@ -116,7 +116,7 @@ func coverNoun(class string) string {
 	return strings.ReplaceAll(class, "_", " ")
 }
 
-func commonDomain(reg *Registry, idx []int) string {
+func commonDomain(reg *Index, idx []int) string {
 	d := ""
 	for _, i := range idx {
 		ed := reg.entities[i].GetDomain()
@@ -237,7 +237,7 @@ func questionForm(text string) queryForm {
 }
 
 // stateSpeech answers a HassGetState question from the registry's states.
-func stateSpeech(reg *Registry, in Intent, text string, targets []int) string {
+func stateSpeech(reg *Index, in Intent, text string, targets []int) string {
 	want := in.Slot("state")
 	if want == "" {
 		parts := make([]string, 0, len(targets))
@@ -329,7 +329,7 @@ func capitalize(s string) string {
 
 // temperatureSpeech answers HassClimateGetTemperature: a temperature sensor
 // in the place first, else the climate entity's current temperature.
-func temperatureSpeech(reg *Registry, targets []int) (string, bool) {
+func temperatureSpeech(reg *Index, targets []int) (string, bool) {
 	for _, pass := range []string{"sensor", "climate"} {
 		for _, i := range targets {
 			e := reg.entities[i]

@@ -9,7 +9,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/rules"
 )
 
-func fixtureHome(tb testing.TB, file string) *intent.Registry {
+func fixtureHome(tb testing.TB, file string) *intent.Index {
 	tb.Helper()
 	reg, err := intent.LoadFixtureFile(filepath.Join("testdata", file))
 	if err != nil {

@@ -75,7 +75,7 @@ type entry struct {
 	version int64
 	checked time.Time
 	// index is snap indexed for the intent engine, built on first use.
-	index *intent.Registry
+	index *intent.Index
 }
 
 // Registry serves and updates the homes' entity registries.

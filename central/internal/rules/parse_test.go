@@ -11,9 +11,9 @@ import (
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
-func smallHome(tb testing.TB) *intent.Registry {
+func smallHome(tb testing.TB) *intent.Index {
 	tb.Helper()
-	return intent.NewRegistry([]*homeplanev1.Entity{
+	return intent.NewIndex([]*homeplanev1.Entity{
 		{EntityId: "light.kitchen_ceiling", Name: "Kitchen ceiling", Domain: "light", AreaId: "kitchen"},
 		{EntityId: "light.reading", Name: "Reading Lamp", Aliases: []string{"Book light"}, Domain: "light", AreaId: "study"},
 		{EntityId: "lock.front", Name: "Front Door", Domain: "lock", AreaId: "hall"},
@@ -79,9 +79,9 @@ func TestParsePhrasings(t *testing.T) {
 // spokenHome has names that overlap common nouns: a sensor and a detector
 // of one name, a light named after its room, a vacuum with an alias and a
 // to-do list.
-func spokenHome(tb testing.TB) *intent.Registry {
+func spokenHome(tb testing.TB) *intent.Index {
 	tb.Helper()
-	return intent.NewRegistry([]*homeplanev1.Entity{
+	return intent.NewIndex([]*homeplanev1.Entity{
 		{EntityId: "light.garage", Name: "Garage Light", Domain: "light", AreaId: "garage"},
 		{EntityId: "light.porch", Name: "Porch Lamp", Domain: "light", AreaId: "porch"},
 		{EntityId: "lock.back", Name: "Back Door", Domain: "lock", AreaId: "porch"},
@@ -152,7 +152,7 @@ func TestParseNoIntent(t *testing.T) {
 	}
 }
 
-func bigHome(tb testing.TB, n int) *intent.Registry {
+func bigHome(tb testing.TB, n int) *intent.Index {
 	tb.Helper()
 	rooms := []string{"Kitchen", "Living Room", "Bedroom", "Office", "Garage", "Hall", "Bathroom", "Attic", "Cellar", "Porch"}
 	var areas []*homeplanev1.Area
@@ -169,7 +169,7 @@ func bigHome(tb testing.TB, n int) *intent.Registry {
 			Domain: d, AreaId: areas[i%len(areas)].GetId(), State: "off",
 		})
 	}
-	return intent.NewRegistry(ents, areas, nil)
+	return intent.NewIndex(ents, areas, nil)
 }
 
 func BenchmarkParse(b *testing.B) {

@@ -37,7 +37,7 @@ func New(opts Options) *Parser {
 }
 
 // Parse turns a sentence into an intent, or returns intent.ErrNoIntent.
-func (p *Parser) Parse(_ context.Context, text string, reg *intent.Registry, pc intent.Context) (intent.Intent, error) {
+func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc intent.Context) (intent.Intent, error) {
 	if len(text) > p.maxBytes || reg == nil {
 		return intent.Intent{}, intent.ErrNoIntent
 	}

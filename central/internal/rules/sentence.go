@@ -28,7 +28,7 @@ type chunk struct {
 type sentence struct {
 	toks   []string
 	chunks []chunk
-	reg    *intent.Registry
+	reg    *intent.Index
 	pc     intent.Context
 }
 
@@ -76,7 +76,7 @@ func isContracted(toks []string) bool {
 
 var quantifiers = map[string]bool{"any": true, "all": true, "every": true, "each": true, "some": true, "no": true}
 
-func newSentence(toks []string, reg *intent.Registry, pc intent.Context) *sentence {
+func newSentence(toks []string, reg *intent.Index, pc intent.Context) *sentence {
 	s := &sentence{toks: toks, reg: reg, pc: pc, chunks: make([]chunk, 0, len(toks))}
 	contracted := isContracted(toks)
 	for i := 0; i < len(toks); {
@@ -261,7 +261,7 @@ type target struct {
 
 // entity returns the first entity the name may mean, preferring ones in
 // the domains given.
-func (t target) entity(reg *intent.Registry, domains ...string) (int, bool) {
+func (t target) entity(reg *intent.Index, domains ...string) (int, bool) {
 	if len(t.refs) == 0 {
 		return 0, false
 	}
