@@ -63,7 +63,7 @@ func (s *sentence) list() (intent.Intent, bool) {
 	if len(item) == 0 {
 		return intent.Intent{}, false
 	}
-	slots := map[string]any{"item": strings.Join(item, " ")}
+	slots := map[string]any{"item": s.spoken(item)}
 	shopping := listName == "" || listName == "shopping" ||
 		(listName == "grocery" || listName == "groceries") && len(s.reg.EntitiesNamed(listName)) == 0
 	if !shopping {

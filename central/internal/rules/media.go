@@ -130,7 +130,7 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 			// "the podcast The Daily": the title keeps its article.
 			slots["media_class"], q = c, q[1:]
 			if len(q) > 1 && q[0] == "the" {
-				slots["search_query"] = strings.Join(q, " ")
+				slots["search_query"] = s.spoken(q)
 			}
 		}
 	}
@@ -148,7 +148,7 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 		return intent.Intent{Name: "HassMediaUnpause", Slots: slots}, true
 	}
 	if slots["search_query"] == nil {
-		slots["search_query"] = strings.Join(q, " ")
+		slots["search_query"] = s.spoken(q)
 	}
 	if slots["name"] == nil && slots["area"] == nil && s.pc.Area != "" {
 		slots["area"] = s.pc.Area
@@ -187,4 +187,27 @@ func (s *sentence) vacuum() (intent.Intent, bool) {
 // something going is to start it.
 func (s *sentence) getGoing() bool {
 	return s.first() == "get" && s.has("going", "started", "running", "moving")
+}
+
+// titleArticles open a title when said with a capital: "play The Office".
+var titleArticles = map[string]bool{"The": true, "A": true, "An": true}
+
+// spoken returns the words of q as the sentence said them: their case, and
+// a capitalised article before them ("The Office"), since a title is
+// searched as written. Without the original words it is q as read.
+func (s *sentence) spoken(q []string) string {
+	want := strings.Join(q, " ")
+	words := strings.Fields(s.raw)
+	for i := range words {
+		for j := i + 1; j <= len(words) && j-i <= len(q)+1; j++ {
+			if intent.Normalize(strings.Join(words[i:j], " ")) != want {
+				continue
+			}
+			if i > 0 && titleArticles[words[i-1]] {
+				i--
+			}
+			return strings.TrimRight(strings.Join(words[i:j], " "), ".,!?")
+		}
+	}
+	return want
 }

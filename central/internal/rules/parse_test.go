@@ -210,3 +210,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestFreeTextAsSpoken checks what the case-blind scoring cannot: titles
+// and items keep the words as said.
+func TestFreeTextAsSpoken(t *testing.T) {
+	reg := loadHome(t, "bungalow_home.json")
+	p := New(Options{})
+	for _, tc := range []struct{ text, slot, want string }{
+		{"play The Office", "search_query", "The Office"},
+		{"play the beatles on the kitchen speaker", "search_query", "beatles"},
+		{"play A Day in the Life", "search_query", "A Day in the Life"},
+		{"add Oat Milk to my task list", "item", "Oat Milk"},
+	} {
+		got, err := p.Parse(context.Background(), tc.text, reg, intent.Context{Area: "Kitchen"})
+		if err != nil || got.Slots[tc.slot] != tc.want {
+			t.Errorf("%q: %s = %q (%v), want %q", tc.text, tc.slot, got.Slots[tc.slot], err, tc.want)
+		}
+	}
+}

@@ -50,6 +50,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		return intent.Intent{}, intent.ErrNoIntent
 	}
 	s := newSentence(toks, reg, pc)
+	s.raw = text
 	if in, ok := s.parse(); ok {
 		if guardedIntent(in.Name) {
 			if u := s.refusal(in); u != nil {

@@ -26,6 +26,7 @@ type chunk struct {
 
 // sentence is a normalized sentence cut into chunks.
 type sentence struct {
+	raw    string // the sentence as given, for free text said as spoken
 	toks   []string
 	chunks []chunk
 	reg    *intent.Index
