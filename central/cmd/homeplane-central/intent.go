@@ -77,7 +77,7 @@ func intentCommand(ctx context.Context, args []string, stdin io.Reader, stdout, 
 // parseLines parses every JSON line of in and writes one answer line per
 // input line; a line that is not JSON gets an answer with an error, so that
 // the output stays aligned with the input.
-func parseLines(ctx context.Context, p intent.Parser, reg *intent.Registry, in io.Reader, out io.Writer) error {
+func parseLines(ctx context.Context, p intent.Parser, reg *intent.Index, in io.Reader, out io.Writer) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 4096), maxParseLine+1)
 	w := bufio.NewWriter(out)

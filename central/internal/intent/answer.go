@@ -43,7 +43,7 @@ func domainNoun(domain string, plural bool) string {
 
 // actionSpeech words the answer to an executed intent the way Home
 // Assistant's English responses do.
-func actionSpeech(reg *Registry, in Intent, acted []int) string {
+func actionSpeech(reg *Index, in Intent, acted []int) string {
 	switch in.Name {
 	case "HassTurnOn", "HassTurnOff":
 		on := in.Name == "HassTurnOn"
@@ -116,7 +116,7 @@ func coverNoun(class string) string {
 	return strings.ReplaceAll(class, "_", " ")
 }
 
-func commonDomain(reg *Registry, idx []int) string {
+func commonDomain(reg *Index, idx []int) string {
 	d := ""
 	for _, i := range idx {
 		ed := reg.entities[i].GetDomain()
@@ -237,7 +237,7 @@ func questionForm(text string) queryForm {
 }
 
 // stateSpeech answers a HassGetState question from the registry's states.
-func stateSpeech(reg *Registry, in Intent, text string, targets []int) string {
+func stateSpeech(reg *Index, in Intent, text string, targets []int) string {
 	want := in.Slot("state")
 	if want == "" {
 		parts := make([]string, 0, len(targets))
@@ -329,7 +329,7 @@ func capitalize(s string) string {
 
 // temperatureSpeech answers HassClimateGetTemperature: a temperature sensor
 // in the place first, else the climate entity's current temperature.
-func temperatureSpeech(reg *Registry, targets []int) (string, bool) {
+func temperatureSpeech(reg *Index, targets []int) (string, bool) {
 	for _, pass := range []string{"sensor", "climate"} {
 		for _, i := range targets {
 			e := reg.entities[i]
@@ -398,7 +398,12 @@ func respondSpeech(text string) string {
 		return "I was created by the wonderful Home Assistant community, made up of tinkerers world wide."
 	case strings.Contains(t, " thank"):
 		return "You're welcome"
-	case strings.Contains(t, " hello ") || strings.Contains(t, " hi "):
+	case strings.Contains(t, " listening ") || strings.Contains(t, " recording ") || strings.Contains(t, " data ") ||
+		strings.Contains(t, " voice ") || strings.Contains(t, " privacy ") || strings.Contains(t, " spying ") ||
+		strings.Contains(t, " store ") || strings.Contains(t, " keep "):
+		return "I only hear what your voice device sends after its wake word. The text of each request and what was done are kept in your home's audit log; no recording is stored."
+	case strings.Contains(t, " hello ") || strings.Contains(t, " hi ") || strings.Contains(t, " hey ") ||
+		strings.Contains(t, " good morning ") || strings.Contains(t, " good afternoon ") || strings.Contains(t, " good evening "):
 		return "Hello"
 	}
 	return "I can turn things on and off, set lights, covers and thermostats, control media, and answer questions about your home."

@@ -15,7 +15,7 @@ import (
 
 // benchHome builds a home of n entities over 40 areas on 4 floors, named the
 // way people name things ("Kitchen 2 lamp 17"), with a few device classes.
-func benchHome(tb testing.TB, n int) *intent.Registry {
+func benchHome(tb testing.TB, n int) *intent.Index {
 	tb.Helper()
 	rooms := []string{"Kitchen", "Living Room", "Bedroom", "Office", "Garage", "Hall", "Bathroom", "Attic", "Cellar", "Porch"}
 	floors := []*homeplanev1.Floor{{Id: "f0", Name: "Ground Floor"}, {Id: "f1", Name: "First Floor"}, {Id: "f2", Name: "Second Floor"}, {Id: "f3", Name: "Basement"}}
@@ -42,7 +42,7 @@ func benchHome(tb testing.TB, n int) *intent.Registry {
 			Domain: k.domain, DeviceClass: k.class, AreaId: a.GetId(), State: "off",
 		})
 	}
-	return intent.NewRegistry(ents, areas, floors)
+	return intent.NewIndex(ents, areas, floors)
 }
 
 var benchSentences = []string{

@@ -163,7 +163,7 @@ var followFillers = map[string]bool{
 
 // retarget reads a sentence that only names an area, floor or device and
 // applies the last intent to it.
-func retarget(toks []string, reg *Registry, pc Context, last Intent) (Intent, bool) {
+func retarget(toks []string, reg *Index, pc Context, last Intent) (Intent, bool) {
 	rest := make([]string, 0, len(toks))
 	for _, t := range toks {
 		if !followFillers[t] {

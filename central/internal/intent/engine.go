@@ -53,7 +53,7 @@ type Options struct {
 // Engine processes sentences: parse → resolve → execute → answer.
 type Engine struct {
 	parser Parser
-	regs   RegistrySource
+	regs   IndexSource
 	exec   Executor
 	log    *slog.Logger
 	stage  *prometheus.HistogramVec
@@ -62,7 +62,7 @@ type Engine struct {
 
 // NewEngine builds an engine from a parser, the homes' registries and an
 // executor that reaches the homes.
-func NewEngine(p Parser, regs RegistrySource, exec Executor, opts Options) *Engine {
+func NewEngine(p Parser, regs IndexSource, exec Executor, opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -112,13 +112,16 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	if resp.ConversationID == "" {
 		resp.ConversationID = newID()
 	}
-	reg, err := e.regs.Registry(ctx, req.HomeID)
+	reg, err := e.regs.Index(ctx, req.HomeID)
 	if err != nil {
 		return resp, fmt.Errorf("home registry: %w", err)
 	}
 
 	if t, ok := e.pendingAction(ctx, req); ok {
 		return e.confirmed(ctx, req, reg, t, resp)
+	}
+	if parts := splitActions(req.Text); len(parts) > 1 {
+		return e.several(ctx, req, parts, resp)
 	}
 
 	parsers, err := e.parserFor(ctx, req.HomeID)
@@ -217,7 +220,7 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 
 // confirmed runs a sensitive action the device has just said yes to, on
 // the entities it was asked for that the home still has.
-func (e *Engine) confirmed(ctx context.Context, req Request, reg *Registry, t Turn, resp Response) (Response, error) {
+func (e *Engine) confirmed(ctx context.Context, req Request, reg *Index, t Turn, resp Response) (Response, error) {
 	resp.Intent = t.Intent
 	var idx []int
 	for _, id := range t.Targets {
@@ -237,7 +240,7 @@ func (e *Engine) confirmed(ctx context.Context, req Request, reg *Registry, t Tu
 }
 
 // act executes the calls and answers.
-func (e *Engine) act(ctx context.Context, req Request, reg *Registry, in Intent, calls []*homeplanev1.ServiceCall, acted []int, resp Response) (Response, error) {
+func (e *Engine) act(ctx context.Context, req Request, reg *Index, in Intent, calls []*homeplanev1.ServiceCall, acted []int, resp Response) (Response, error) {
 	resp.Executed = calls
 	resp.Targets = targetList(reg, acted, nil)
 
@@ -273,7 +276,7 @@ func (e *Engine) act(ctx context.Context, req Request, reg *Registry, in Intent,
 
 // targets resolves the intent's slots; intents about lists or the shopping
 // list look up their list entity.
-func (e *Engine) targets(reg *Registry, in Intent) ([]int, *failure) {
+func (e *Engine) targets(reg *Index, in Intent) ([]int, *failure) {
 	switch in.Name {
 	case "HassShoppingListAddItem", "HassShoppingListCompleteItem":
 		if ids := reg.EntitiesNamed("shopping list"); len(ids) > 0 {
@@ -324,7 +327,7 @@ func (e *Engine) execute(ctx context.Context, req Request, calls []*homeplanev1.
 	return res, nil
 }
 
-func targetList(reg *Registry, idx []int, changed []*homeplanev1.Entity) []Target {
+func targetList(reg *Index, idx []int, changed []*homeplanev1.Entity) []Target {
 	out := make([]Target, 0, len(idx))
 	for _, i := range idx {
 		ent := reg.entities[i]
@@ -353,7 +356,7 @@ func newID() string {
 
 // parse understands the sentence, reading follow-ups ("turn it off", "and
 // in the bedroom") against the conversation's previous turn.
-func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, reg *Registry) (Intent, string, error) {
+func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, reg *Index) (Intent, string, error) {
 	in, name, err := parseWith(ctx, parsers, req.Text, reg, req.Context)
 	if err != nil && !errors.Is(err, ErrNoIntent) {
 		return in, name, err
@@ -392,7 +395,7 @@ func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, 
 }
 
 // parseWith tries the parsers in order until one understands the text.
-func parseWith(ctx context.Context, parsers []namedParser, text string, reg *Registry, pc Context) (Intent, string, error) {
+func parseWith(ctx context.Context, parsers []namedParser, text string, reg *Index, pc Context) (Intent, string, error) {
 	var in Intent
 	err := ErrNoIntent
 	name := ""
@@ -407,7 +410,7 @@ func parseWith(ctx context.Context, parsers []namedParser, text string, reg *Reg
 }
 
 // remember stores an understood turn; losing it only costs a follow-up.
-func (e *Engine) remember(ctx context.Context, req Request, conversationID string, in Intent, reg *Registry, targets []int) {
+func (e *Engine) remember(ctx context.Context, req Request, conversationID string, in Intent, reg *Index, targets []int) {
 	ids := make([]string, 0, min(len(targets), 50))
 	for _, i := range targets[:min(len(targets), 50)] {
 		ids = append(ids, reg.entities[i].GetEntityId())

@@ -13,9 +13,9 @@ import (
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
-type fakeRegistries struct{ reg *intent.Registry }
+type fakeRegistries struct{ reg *intent.Index }
 
-func (f fakeRegistries) Registry(_ context.Context, homeID string) (*intent.Registry, error) {
+func (f fakeRegistries) Index(_ context.Context, homeID string) (*intent.Index, error) {
 	if homeID != "home-1" {
 		return nil, fmt.Errorf("home %s: not found", homeID)
 	}
@@ -38,9 +38,9 @@ func (f *fakeExecutor) Execute(_ context.Context, _ string, cmd *homeplanev1.Com
 	return &homeplanev1.Result{CommandId: cmd.GetId(), RequestId: cmd.GetRequestId(), Ok: true}, nil
 }
 
-func testHome(tb testing.TB) *intent.Registry {
+func testHome(tb testing.TB) *intent.Index {
 	tb.Helper()
-	return intent.NewRegistry([]*homeplanev1.Entity{
+	return intent.NewIndex([]*homeplanev1.Entity{
 		{EntityId: "light.kitchen_ceiling", Name: "Kitchen ceiling", Domain: "light", AreaId: "kitchen", State: "off"},
 		{EntityId: "light.kitchen_counter", Name: "Kitchen counter", Domain: "light", AreaId: "kitchen", State: "on"},
 		{EntityId: "light.lamp_bed", Name: "Lamp", Domain: "light", AreaId: "bedroom", State: "off"},

@@ -14,9 +14,9 @@ import (
 
 // LoadFixtures reads a home described as JSON (floors, areas, entities with
 // id, name, aliases, domain, device_class, area_id, state, attributes; the
-// format of the intent evaluation set's fixtures.json) into a Registry.
+// format of the intent evaluation set's fixtures.json) into an Index.
 // Entities without an id get one made from their domain and name.
-func LoadFixtures(r io.Reader) (*Registry, error) {
+func LoadFixtures(r io.Reader) (*Index, error) {
 	f, err := fixture.Read(r)
 	if err != nil {
 		return nil, err
@@ -61,7 +61,7 @@ func LoadFixtures(r io.Reader) (*Registry, error) {
 		}
 		entities = append(entities, ent)
 	}
-	return NewRegistry(entities, areas, floors), nil
+	return NewIndex(entities, areas, floors), nil
 }
 
 func slug(s string) string {
@@ -73,7 +73,7 @@ func slug(s string) string {
 }
 
 // LoadFixtureFile is LoadFixtures on a file.
-func LoadFixtureFile(path string) (*Registry, error) {
+func LoadFixtureFile(path string) (*Index, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open fixtures: %w", err)

@@ -60,12 +60,12 @@ type Context struct {
 // Parser turns a sentence into an intent. It returns ErrNoIntent when
 // nothing matched.
 type Parser interface {
-	Parse(ctx context.Context, text string, reg *Registry, pc Context) (Intent, error)
+	Parse(ctx context.Context, text string, reg *Index, pc Context) (Intent, error)
 }
 
-// RegistrySource gives the current registry of a home.
-type RegistrySource interface {
-	Registry(ctx context.Context, homeID string) (*Registry, error)
+// IndexSource gives the current registry of a home.
+type IndexSource interface {
+	Index(ctx context.Context, homeID string) (*Index, error)
 }
 
 // Executor runs a command in a home and returns the home's result. It

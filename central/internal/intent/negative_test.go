@@ -52,7 +52,7 @@ func TestNegativeSetNeverExecutes(t *testing.T) {
 	if len(lines) < 300 {
 		t.Fatalf("negative set holds %d sentences, want at least 300", len(lines))
 	}
-	regs := map[string]*intent.Registry{}
+	regs := map[string]*intent.Index{}
 	for name, path := range negativeHomes {
 		reg, err := intent.LoadFixtureFile(path)
 		if err != nil {

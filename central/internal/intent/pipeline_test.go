@@ -16,7 +16,7 @@ type fakeLLM struct {
 	calls int
 }
 
-func (f *fakeLLM) Parse(ctx context.Context, _ string, _ *intent.Registry, _ intent.Context) (intent.Intent, error) {
+func (f *fakeLLM) Parse(ctx context.Context, _ string, _ *intent.Index, _ intent.Context) (intent.Intent, error) {
 	f.calls++
 	intent.TokensFrom(ctx).Add(42)
 	return f.in, f.err

@@ -110,7 +110,7 @@ func clamp(v, lo, hi float64) float64 {
 
 // buildCalls groups the entities' calls by service and data, keeping the
 // order in which each service first appeared.
-func buildCalls(reg *Registry, in Intent, targets []int) ([]*homeplanev1.ServiceCall, []int, error) {
+func buildCalls(reg *Index, in Intent, targets []int) ([]*homeplanev1.ServiceCall, []int, error) {
 	type group struct {
 		call
 		ids []string

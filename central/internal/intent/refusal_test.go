@@ -9,7 +9,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/rules"
 )
 
-func fixtureHome(tb testing.TB, file string) *intent.Registry {
+func fixtureHome(tb testing.TB, file string) *intent.Index {
 	tb.Helper()
 	reg, err := intent.LoadFixtureFile(filepath.Join("testdata", file))
 	if err != nil {
@@ -33,6 +33,9 @@ func TestIssueTableRefuses(t *testing.T) {
 			{"turn on the lights in the garden", "Sorry, I am not aware of any area called garden"},
 			{"turn on the lights on the third floor", "Sorry, I am not aware of any floor called third floor"},
 			{"turn on the big lamp", "Sorry, I am not aware of any device called big lamp"},
+			// questions are refused too rather than answered about the wrong things
+			{"is the garden light on", "Sorry, I am not aware of any device called garden light"},
+			{"what is the temperature in the attic", "Sorry, I am not aware of any area called attic"},
 		}
 		if home == "cabin_home.json" { // the demo home has a living room
 			cases = append(cases, struct{ text, speech string }{"turn on the living room lights", "Sorry, I am not aware of any area called living room"})

@@ -53,7 +53,7 @@ var switchable = []string{
 
 // resolve finds the entities an intent's slots name. Intents that need no
 // target return nil and no failure.
-func resolve(reg *Registry, in Intent) ([]int, *failure) {
+func resolve(reg *Index, in Intent) ([]int, *failure) {
 	name := in.Slot("name")
 	areaName := in.Slot("area")
 	floorName := in.Slot("floor")
@@ -152,7 +152,7 @@ func noMatchSpeech(in Intent, name string, byName bool, area *homeplanev1.Area, 
 	return fmt.Sprintf("Sorry, I am not aware of any %s%s", what, where), what + where
 }
 
-func ambiguousSpeech(reg *Registry, name string, cands []int) string {
+func ambiguousSpeech(reg *Index, name string, cands []int) string {
 	var opts []string
 	for _, i := range cands {
 		e := reg.entities[i]
@@ -207,7 +207,7 @@ func (e *ResolveError) Unwrap() error { return ErrUnresolved }
 // Resolve finds the entities an intent's slots name in reg, the way the
 // engine does before acting. Intents that need no target return no targets
 // and no error.
-func Resolve(reg *Registry, in Intent) ([]Target, error) {
+func Resolve(reg *Index, in Intent) ([]Target, error) {
 	if !NeedsTarget(in.Name) {
 		return nil, nil
 	}
@@ -220,7 +220,7 @@ func Resolve(reg *Registry, in Intent) ([]Target, error) {
 
 // candidates returns a fresh list of the entities that can match an area,
 // floor or domain, from the narrowest index at hand.
-func (r *Registry) candidates(area *homeplanev1.Area, floor *homeplanev1.Floor, domain string) []int {
+func (r *Index) candidates(area *homeplanev1.Area, floor *homeplanev1.Floor, domain string) []int {
 	switch {
 	case area != nil:
 		return slices.Clone(r.byArea[area.GetId()])

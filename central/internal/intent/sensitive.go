@@ -66,7 +66,7 @@ func isSensitive(domain, service string, e *homeplanev1.Entity) bool {
 
 // sensitiveTargets returns the entities of calls whose action is
 // sensitive.
-func sensitiveTargets(reg *Registry, calls []*homeplanev1.ServiceCall) []int {
+func sensitiveTargets(reg *Index, calls []*homeplanev1.ServiceCall) []int {
 	var out []int
 	for _, c := range calls {
 		for _, id := range c.GetEntityIds() {
@@ -102,7 +102,7 @@ func exactTarget(in Intent, text string, acted, sensitive []int) bool {
 }
 
 // whichOneSpeech asks which of the entities a sensitive action meant.
-func whichOneSpeech(reg *Registry, idx []int) string {
+func whichOneSpeech(reg *Index, idx []int) string {
 	var names []string
 	for _, i := range idx {
 		n := reg.entities[i].GetName()
@@ -123,7 +123,7 @@ func whichOneSpeech(reg *Registry, idx []int) string {
 }
 
 // confirmSpeech asks the device to confirm a sensitive action.
-func confirmSpeech(reg *Registry, idx []int) string {
+func confirmSpeech(reg *Index, idx []int) string {
 	var names []string
 	for _, i := range idx[:min(len(idx), 4)] {
 		names = append(names, "the "+reg.entities[i].GetName())
@@ -139,7 +139,7 @@ var yesWords = map[string]bool{
 
 // sensitiveGate decides whether the sensitive calls of a request may run
 // now. It returns ok true to run them; otherwise resp holds the answer.
-func (e *Engine) sensitiveGate(ctx context.Context, req Request, reg *Registry, in Intent, acted []int, calls []*homeplanev1.ServiceCall, resp *Response) (ok bool, err error) {
+func (e *Engine) sensitiveGate(ctx context.Context, req Request, reg *Index, in Intent, acted []int, calls []*homeplanev1.ServiceCall, resp *Response) (ok bool, err error) {
 	sens := sensitiveTargets(reg, calls)
 	if len(sens) == 0 {
 		return true, nil

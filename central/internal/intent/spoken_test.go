@@ -8,7 +8,7 @@ import (
 )
 
 func TestMatchNumberSaidEitherWay(t *testing.T) {
-	reg := NewRegistry(
+	reg := NewIndex(
 		[]*homeplanev1.Entity{
 			{EntityId: "light.hue_go_2", Name: "Hue Go 2", Domain: "light"},
 			{EntityId: "media_player.sonos_one", Name: "Sonos One", Domain: "media_player"},

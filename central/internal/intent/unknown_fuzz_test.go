@@ -33,7 +33,7 @@ var (
 
 // fuzzHome builds a home of a few areas, each with devices named after the
 // area and their kind.
-func fuzzHome(r *rand.Rand) *intent.Registry {
+func fuzzHome(r *rand.Rand) *intent.Index {
 	var areas []*homeplanev1.Area
 	var ents []*homeplanev1.Entity
 	for _, ai := range r.Perm(len(fuzzAreas))[:2+r.IntN(4)] {
@@ -47,12 +47,12 @@ func fuzzHome(r *rand.Rand) *intent.Registry {
 				Domain: k.domain, DeviceClass: k.class, AreaId: id, State: "off"})
 		}
 	}
-	return intent.NewRegistry(ents, areas, nil)
+	return intent.NewIndex(ents, areas, nil)
 }
 
 // fuzzSentence says a command to a device of the home, with and without one
 // word the home does not know.
-func fuzzSentence(r *rand.Rand, reg *intent.Registry) (plain, withUnknown string) {
+func fuzzSentence(r *rand.Rand, reg *intent.Index) (plain, withUnknown string) {
 	ents := reg.Entities()
 	e := ents[r.IntN(len(ents))]
 	var k = fuzzKinds[0]

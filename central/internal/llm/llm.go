@@ -93,7 +93,7 @@ const maxTextBytes = 2048
 // Parse asks the model what the sentence means and checks the answer
 // against the home's registry. It records the tokens spent on ctx's
 // intent.TokenCount.
-func (c *Client) Parse(ctx context.Context, text string, reg *intent.Registry, pc intent.Context) (intent.Intent, error) {
+func (c *Client) Parse(ctx context.Context, text string, reg *intent.Index, pc intent.Context) (intent.Intent, error) {
 	text = strings.TrimSpace(text)
 	if text == "" || len(text) > maxTextBytes || reg == nil {
 		return intent.Intent{}, intent.ErrNoIntent

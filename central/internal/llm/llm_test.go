@@ -17,9 +17,9 @@ import (
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
-func home(tb testing.TB) *intent.Registry {
+func home(tb testing.TB) *intent.Index {
 	tb.Helper()
-	return intent.NewRegistry([]*homeplanev1.Entity{
+	return intent.NewIndex([]*homeplanev1.Entity{
 		{EntityId: "light.reading", Name: "Reading Lamp", Domain: "light", AreaId: "lounge", State: "off"},
 		{EntityId: "lock.porch", Name: "Porch Door", Domain: "lock", AreaId: "porch", State: "locked"},
 	}, []*homeplanev1.Area{{Id: "lounge", Name: "Lounge"}, {Id: "porch", Name: "Porch"}},

@@ -82,7 +82,7 @@ var numberSlots = []struct {
 }
 
 // systemPrompt tells the model its task, the intents and the home.
-func systemPrompt(reg *intent.Registry, maxEntities int) string {
+func systemPrompt(reg *intent.Index, maxEntities int) string {
 	var b strings.Builder
 	b.WriteString("You turn what a person says to their smart home into one intent, as JSON following the given schema.\n")
 	b.WriteString("Use only entity ids, areas and floors listed below; never invent one. Put the entity ids the sentence names in entity_ids; ")
@@ -129,7 +129,7 @@ const maxFreeText = 200
 
 // decodeAnswer checks the model's JSON against the schema and the registry
 // and turns it into an intent.
-func decodeAnswer(content string, reg *intent.Registry, pc intent.Context) (intent.Intent, error) {
+func decodeAnswer(content string, reg *intent.Index, pc intent.Context) (intent.Intent, error) {
 	dec := json.NewDecoder(bytes.NewReader([]byte(strings.TrimSpace(content))))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()

@@ -148,7 +148,7 @@ func (p *Parser) Close() {
 }
 
 // Parse implements intent.Parser.
-func (p *Parser) Parse(ctx context.Context, text string, reg *intent.Registry, pc intent.Context) (intent.Intent, error) {
+func (p *Parser) Parse(ctx context.Context, text string, reg *intent.Index, pc intent.Context) (intent.Intent, error) {
 	if reg == nil {
 		return intent.Intent{}, intent.ErrNoIntent
 	}

@@ -30,15 +30,15 @@ func buildExample(tb testing.TB) string {
 	return bin
 }
 
-func home(tb testing.TB) *intent.Registry {
+func home(tb testing.TB) *intent.Index {
 	tb.Helper()
-	return intent.NewRegistry([]*homeplanev1.Entity{
+	return intent.NewIndex([]*homeplanev1.Entity{
 		{EntityId: "light.reading", Name: "Reading Lamp", Domain: "light", AreaId: "lounge"},
 	}, []*homeplanev1.Area{{Id: "lounge", Name: "Lounge"}}, nil)
 }
 
 // parseUntil polls Parse until it succeeds or the deadline passes.
-func parseUntil(tb testing.TB, p *plugin.Parser, reg *intent.Registry, text string) intent.Intent {
+func parseUntil(tb testing.TB, p *plugin.Parser, reg *intent.Index, text string) intent.Intent {
 	tb.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

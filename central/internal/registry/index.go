@@ -6,12 +6,12 @@ import (
 	"github.com/homeplane/homeplane/central/internal/intent"
 )
 
-var _ intent.RegistrySource = (*Store)(nil)
+var _ intent.IndexSource = (*Store)(nil)
 
-// Registry returns the home's registry indexed for the intent engine. The
+// Index returns the home's registry indexed for the intent engine. The
 // index is built once per snapshot and shared by every request until the
 // next sync replaces the snapshot.
-func (r *Store) Registry(ctx context.Context, homeID string) (*intent.Registry, error) {
+func (r *Store) Index(ctx context.Context, homeID string) (*intent.Index, error) {
 	snap, err := r.Snapshot(ctx, homeID)
 	if err != nil {
 		return nil, err
@@ -24,7 +24,7 @@ func (r *Store) Registry(ctx context.Context, homeID string) (*intent.Registry, 
 	}
 	r.mu.Unlock()
 
-	idx := intent.NewRegistry(snap.Entities, snap.Areas, snap.Floors)
+	idx := intent.NewIndex(snap.Entities, snap.Areas, snap.Floors)
 	r.mu.Lock()
 	if e, ok := r.cache[homeID]; ok && e.snap == snap {
 		e.index = idx

@@ -116,7 +116,7 @@ type entry struct {
 	version int64
 	checked time.Time
 	// index is snap indexed for the intent engine, built on first use.
-	index *intent.Registry
+	index *intent.Index
 }
 
 // Store serves and updates the homes' entity registries.

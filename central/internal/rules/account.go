@@ -79,7 +79,7 @@ var grammarWords = func() map[string]bool {
 		"vacuum", "vacuuming", "start", "his", "her",
 		// other ways to ask
 		"stick", "pop", "switching", "turning", "possibly", "cheers", "leaving", "done", "kind", "so", "lets",
-		"transition", "be",
+		"transition", "be", "anywhere", "somewhere", "got", "having", "showing", "reading", "reads",
 	)
 	return m
 }()
@@ -92,28 +92,55 @@ func guardedIntent(name string) bool {
 	case "HassTurnOn", "HassTurnOff", "HassToggle", "HassLightSet", "HassSetPosition",
 		"HassClimateSetTemperature", "HassMediaPause", "HassMediaUnpause", "HassMediaNext",
 		"HassMediaPrevious", "HassSetVolume", "HassMediaPlayerMute", "HassMediaPlayerUnmute",
-		"HassVacuumStart", "HassVacuumReturnToBase":
+		"HassVacuumStart", "HassVacuumReturnToBase", "HassGetState", "HassClimateGetTemperature":
 		return true
 	}
 	return false
 }
 
-// unaccounted returns the first run of words the sentence does not account
-// for, as token positions [from, to), or ok false when every word is read.
-func (s *sentence) unaccounted() (from, to int, ok bool) {
-	from = -1
+// unaccounted returns the runs of words the sentence does not account for,
+// as token positions [from, to).
+func (s *sentence) unaccounted() [][2]int {
+	var runs [][2]int
 	for _, c := range s.chunks {
-		known := c.kind != cWord || grammarWords[s.toks[c.start]]
+		known := c.kind != cWord || grammarWords[s.toks[c.start]] ||
+			s.toks[c.start] == "space" && c.start > 0 && s.toks[c.start-1] == "this" // "this space" is here
 		switch {
-		case !known && from < 0:
-			from, to = c.start, c.end
-		case !known && c.start == to:
-			to = c.end
-		case from >= 0:
-			return from, to, true
+		case known:
+		case len(runs) > 0 && runs[len(runs)-1][1] == c.start:
+			runs[len(runs)-1][1] = c.end
+		default:
+			runs = append(runs, [2]int{c.start, c.end})
 		}
 	}
-	return from, to, from >= 0
+	return runs
+}
+
+// refusal returns why a parsed sentence must not be acted on or answered,
+// or nil. A command refuses any word it cannot account for; a question
+// only a word that names a place or a device ("is the garden light on",
+// "the temperature in the attic"), since questions also name measures
+// ("what is the wind speed of the Mistral") that nothing acts on.
+func (s *sentence) refusal(in intent.Intent) *intent.UnknownError {
+	question := in.Name == "HassGetState" || in.Name == "HassClimateGetTemperature"
+	for _, r := range s.unaccounted() {
+		u := s.unknownTarget(r[0], r[1])
+		if !question || u.Kind != intent.UnknownDevice || s.nounAt(r[1]) {
+			u.Intent = in
+			return u
+		}
+	}
+	return nil
+}
+
+// nounAt reports whether a device noun starts at token i.
+func (s *sentence) nounAt(i int) bool {
+	for _, c := range s.chunks {
+		if c.start == i {
+			return c.kind == cNoun
+		}
+	}
+	return false
 }
 
 // unknownTarget says what the unaccounted words of a sentence name, in the

@@ -54,6 +54,30 @@ func (s *sentence) polarity() (on, ok bool) {
 	return false, false
 }
 
+// water reads valves by their purpose: "water the front yard", "turn off
+// the water in the garden".
+func (s *sentence) water() (intent.Intent, bool) {
+	if !s.hasSeq("water") {
+		return intent.Intent{}, false
+	}
+	t := s.target()
+	if t.name != "" {
+		return intent.Intent{}, false
+	}
+	name := ""
+	switch on, ok := s.polarity(); {
+	case s.first() == "water" && (t.area != "" || t.floor != ""):
+		name = "HassTurnOn"
+	case ok && s.first() != "is" && s.first() != "are" && !questionStarts[s.first()]:
+		name = map[bool]string{true: "HassTurnOn", false: "HassTurnOff"}[on]
+	default:
+		return intent.Intent{}, false
+	}
+	slots := map[string]any{"domain": "valve"}
+	s.place(t, slots, true)
+	return intent.Intent{Name: name, Slots: slots}, true
+}
+
 func (s *sentence) turn() (intent.Intent, bool) {
 	t := s.target()
 	name := "HassTurnOn"
@@ -110,7 +134,8 @@ func (s *sentence) turn() (intent.Intent, bool) {
 			domain = "lock"
 		}
 	}
-	if domain == "" && t.area == "" && t.floor == "" || domain == "binary_sensor" || domain == "sensor" {
+	here := t.here && s.pc.Area != "" // "everything in this room"
+	if domain == "" && t.area == "" && t.floor == "" && !here || domain == "binary_sensor" || domain == "sensor" {
 		return intent.Intent{}, false // sensors only report
 	}
 	if domain != "" {

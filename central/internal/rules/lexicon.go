@@ -84,11 +84,14 @@ var nouns = func() *lexNode {
 	bs("tamper", "tamper sensor", "tamper sensors")
 	bs("heat", "heat sensor", "heat sensors")
 	bs("cold", "cold sensor", "cold sensors")
+	bs("light", "light sensor", "light sensors", "light detector", "light detectors")
 	bs("update", "update", "updates")
 	add(class{domain: "binary_sensor", deviceClass: "gas", state: "on"}, "gas leak", "gas leaks")
 	add(class{domain: "binary_sensor", deviceClass: "problem", state: "on"}, "problem", "problems", "issue", "issues", "fault", "faults")
 	add(class{domain: "binary_sensor", deviceClass: "smoke", state: "on"}, "fire")
-	add(class{domain: "binary_sensor", deviceClass: "moisture", state: "on"}, "leak", "leaks", "water leak", "water leaks", "flood", "water")
+	add(class{domain: "binary_sensor", deviceClass: "moisture", state: "on"}, "leak", "leaks", "water leak", "water leaks", "flood", "water", "moisture")
+	// "is light detected": light said as what a detector sees
+	add(class{domain: "binary_sensor", deviceClass: "light", state: "on"}, "light detected", "light detecting")
 	return root
 }()
 
@@ -135,6 +138,9 @@ var stateWords = map[string]stateWord{
 	"okay":         {binary: "off"},
 	"fine":         {binary: "off"},
 	"cold":         {binary: "on", deviceClass: "cold"},
+	"overheating":  {binary: "on", deviceClass: "heat"},
+	"overheated":   {binary: "on", deviceClass: "heat"},
+	"charged":      {binary: "off", deviceClass: "battery"},
 	"hot":          {binary: "on", deviceClass: "heat"},
 	"wet":          {binary: "on", deviceClass: "moisture"},
 	"dry":          {binary: "off", deviceClass: "moisture"},

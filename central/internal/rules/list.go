@@ -63,7 +63,7 @@ func (s *sentence) list() (intent.Intent, bool) {
 	if len(item) == 0 {
 		return intent.Intent{}, false
 	}
-	slots := map[string]any{"item": strings.Join(item, " ")}
+	slots := map[string]any{"item": s.spoken(item)}
 	shopping := listName == "" || listName == "shopping" ||
 		(listName == "grocery" || listName == "groceries") && len(s.reg.EntitiesNamed(listName)) == 0
 	if !shopping {
@@ -72,6 +72,8 @@ func (s *sentence) list() (intent.Intent, bool) {
 			if n > 0 {
 				listName = refs[0].Name
 			}
+		} else if name, ok := s.looseTodo(listName); ok {
+			listName = name // "my task list" for a list called "Tasks"
 		}
 		slots["name"] = listName
 	}
@@ -101,4 +103,25 @@ func (s *sentence) todoNameAtEnd(from int) int {
 		}
 	}
 	return -1
+}
+
+// looseTodo finds the to-do list a name means when it is said in the
+// singular or plural of the list's own name ("task" for "Tasks", "chore"
+// for "Chores"). Only a list is matched, and only one.
+func (s *sentence) looseTodo(said string) (string, bool) {
+	for _, v := range []string{said + "s", strings.TrimSuffix(said, "s"), said + " list"} {
+		if v == said || v == "" {
+			continue
+		}
+		var found []string
+		for _, i := range s.reg.EntitiesNamed(v) {
+			if e := s.reg.Entity(i); e.GetDomain() == "todo" {
+				found = append(found, e.GetName())
+			}
+		}
+		if len(found) == 1 {
+			return found[0], true
+		}
+	}
+	return "", false
 }

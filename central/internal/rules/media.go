@@ -50,7 +50,7 @@ func (s *sentence) media() (intent.Intent, bool) {
 	}
 	track := s.has("track", "song", "item", "episode", "chapter", "tune", "video")
 	switch {
-	case s.has("volume", "louder", "quieter") || s.has("up", "down") && s.has("to") && s.namesPlayer():
+	case s.has("volume", "louder", "quieter") || s.has("up", "down") && s.has("to") && (s.namesPlayer() || s.has("music")):
 		if v, ok := s.firstNumber(); ok {
 			slots["volume_level"] = number(v)
 			return mk("HassSetVolume")
@@ -65,7 +65,7 @@ func (s *sentence) media() (intent.Intent, bool) {
 	case s.has("previous", "replay", "rewind") || s.has("last") && track || s.hasSeq("go", "back") && !s.has("timer"):
 		return mk("HassMediaPrevious")
 	case s.has("pause") && !s.has("timer"),
-		s.has("stop") && s.has("music", "playback", "playing", "song", "track", "audio", "radio", "podcast"):
+		s.has("stop", "off") && s.has("music", "playback", "playing", "song", "track", "audio", "radio", "podcast"):
 		return mk("HassMediaPause")
 	case s.has("resume", "unpause", "continue"):
 		return mk("HassMediaUnpause")
@@ -130,7 +130,7 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 			// "the podcast The Daily": the title keeps its article.
 			slots["media_class"], q = c, q[1:]
 			if len(q) > 1 && q[0] == "the" {
-				slots["search_query"] = strings.Join(q, " ")
+				slots["search_query"] = s.spoken(q)
 			}
 		}
 	}
@@ -148,7 +148,7 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 		return intent.Intent{Name: "HassMediaUnpause", Slots: slots}, true
 	}
 	if slots["search_query"] == nil {
-		slots["search_query"] = strings.Join(q, " ")
+		slots["search_query"] = s.spoken(q)
 	}
 	if slots["name"] == nil && slots["area"] == nil && s.pc.Area != "" {
 		slots["area"] = s.pc.Area
@@ -159,13 +159,16 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 func (s *sentence) vacuum() (intent.Intent, bool) {
 	t := s.target()
 	i, isEnt := t.entity(s.reg, "vacuum")
+	// "clean the living room", "clean the upper floor": a place to clean
+	// is the vacuum's job.
+	cleanPlace := s.first() == "clean" && t.name == "" && t.cls == nil && (t.area != "" || t.floor != "")
 	isVac := isEnt && s.reg.Entity(i).GetDomain() == "vacuum" || t.cls != nil && t.cls.domain == "vacuum" ||
-		s.has("vacuum", "vacuuming", "hoover", "hoovering")
+		s.has("vacuum", "vacuuming", "hoover", "hoovering") || cleanPlace
 	if !isVac {
 		return intent.Intent{}, false
 	}
 	name := "HassVacuumStart"
-	if s.has("dock", "base", "home", "charger", "return", "back") {
+	if s.has("dock", "base", "home", "charger", "return", "back") || s.first() == "stop" {
 		name = "HassVacuumReturnToBase"
 	} else if !s.has("start", "vacuum", "vacuuming", "clean", "hoover", "hoovering", "run", "go") && s.first() != "vacuum" && !s.getGoing() {
 		return intent.Intent{}, false
@@ -184,4 +187,27 @@ func (s *sentence) vacuum() (intent.Intent, bool) {
 // something going is to start it.
 func (s *sentence) getGoing() bool {
 	return s.first() == "get" && s.has("going", "started", "running", "moving")
+}
+
+// titleArticles open a title when said with a capital: "play The Office".
+var titleArticles = map[string]bool{"The": true, "A": true, "An": true}
+
+// spoken returns the words of q as the sentence said them: their case, and
+// a capitalised article before them ("The Office"), since a title is
+// searched as written. Without the original words it is q as read.
+func (s *sentence) spoken(q []string) string {
+	want := strings.Join(q, " ")
+	words := strings.Fields(s.raw)
+	for i := range words {
+		for j := i + 1; j <= len(words) && j-i <= len(q)+1; j++ {
+			if intent.Normalize(strings.Join(words[i:j], " ")) != want {
+				continue
+			}
+			if i > 0 && titleArticles[words[i-1]] {
+				i--
+			}
+			return strings.TrimRight(strings.Join(words[i:j], " "), ".,!?")
+		}
+	}
+	return want
 }

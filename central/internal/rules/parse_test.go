@@ -11,9 +11,9 @@ import (
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
-func smallHome(tb testing.TB) *intent.Registry {
+func smallHome(tb testing.TB) *intent.Index {
 	tb.Helper()
-	return intent.NewRegistry([]*homeplanev1.Entity{
+	return intent.NewIndex([]*homeplanev1.Entity{
 		{EntityId: "light.kitchen_ceiling", Name: "Kitchen ceiling", Domain: "light", AreaId: "kitchen"},
 		{EntityId: "light.reading", Name: "Reading Lamp", Aliases: []string{"Book light"}, Domain: "light", AreaId: "study"},
 		{EntityId: "lock.front", Name: "Front Door", Domain: "lock", AreaId: "hall"},
@@ -79,9 +79,9 @@ func TestParsePhrasings(t *testing.T) {
 // spokenHome has names that overlap common nouns: a sensor and a detector
 // of one name, a light named after its room, a vacuum with an alias and a
 // to-do list.
-func spokenHome(tb testing.TB) *intent.Registry {
+func spokenHome(tb testing.TB) *intent.Index {
 	tb.Helper()
-	return intent.NewRegistry([]*homeplanev1.Entity{
+	return intent.NewIndex([]*homeplanev1.Entity{
 		{EntityId: "light.garage", Name: "Garage Light", Domain: "light", AreaId: "garage"},
 		{EntityId: "light.porch", Name: "Porch Lamp", Domain: "light", AreaId: "porch"},
 		{EntityId: "lock.back", Name: "Back Door", Domain: "lock", AreaId: "porch"},
@@ -122,7 +122,7 @@ func TestParseSpokenForms(t *testing.T) {
 		{"turn the garage light down to 30 percent", "HassLightSet", map[string]any{"name": "Garage Light", "brightness": 30}},
 		{"set a timer for an hour and a half", "HassStartTimer", map[string]any{"hours": 1, "minutes": 30}},
 		{"set a timer for a minute and a half", "HassStartTimer", map[string]any{"minutes": 1, "seconds": 30}},
-		{"set a timer for one and a half hours", "HassStartTimer", map[string]any{"hours": 1.5}},
+		{"set a timer for one and a half hours", "HassStartTimer", map[string]any{"hours": 1, "minutes": 30}},
 		{"pop oat milk on the shopping list", "HassShoppingListAddItem", map[string]any{"item": "oat milk"}},
 		{"add clean the gutters to my jobs", "HassListAddItem", map[string]any{"item": "clean the gutters", "name": "Jobs"}},
 		{"never mind, sorry", "HassNevermind", map[string]any{}},
@@ -152,7 +152,7 @@ func TestParseNoIntent(t *testing.T) {
 	}
 }
 
-func bigHome(tb testing.TB, n int) *intent.Registry {
+func bigHome(tb testing.TB, n int) *intent.Index {
 	tb.Helper()
 	rooms := []string{"Kitchen", "Living Room", "Bedroom", "Office", "Garage", "Hall", "Bathroom", "Attic", "Cellar", "Porch"}
 	var areas []*homeplanev1.Area
@@ -169,7 +169,7 @@ func bigHome(tb testing.TB, n int) *intent.Registry {
 			Domain: d, AreaId: areas[i%len(areas)].GetId(), State: "off",
 		})
 	}
-	return intent.NewRegistry(ents, areas, nil)
+	return intent.NewIndex(ents, areas, nil)
 }
 
 func BenchmarkParse(b *testing.B) {
@@ -209,4 +209,22 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse took %v on %d bytes", d, len(text))
 		}
 	})
+}
+
+// TestFreeTextAsSpoken checks what the case-blind scoring cannot: titles
+// and items keep the words as said.
+func TestFreeTextAsSpoken(t *testing.T) {
+	reg := loadHome(t, "bungalow_home.json")
+	p := New(Options{})
+	for _, tc := range []struct{ text, slot, want string }{
+		{"play The Office", "search_query", "The Office"},
+		{"play the beatles on the kitchen speaker", "search_query", "beatles"},
+		{"play A Day in the Life", "search_query", "A Day in the Life"},
+		{"add Oat Milk to my task list", "item", "Oat Milk"},
+	} {
+		got, err := p.Parse(context.Background(), tc.text, reg, intent.Context{Area: "Kitchen"})
+		if err != nil || got.Slots[tc.slot] != tc.want {
+			t.Errorf("%q: %s = %q (%v), want %q", tc.text, tc.slot, got.Slots[tc.slot], err, tc.want)
+		}
+	}
 }

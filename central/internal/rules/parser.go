@@ -37,11 +37,11 @@ func New(opts Options) *Parser {
 }
 
 // Parse turns a sentence into an intent, or returns intent.ErrNoIntent.
-func (p *Parser) Parse(_ context.Context, text string, reg *intent.Registry, pc intent.Context) (intent.Intent, error) {
+func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc intent.Context) (intent.Intent, error) {
 	if len(text) > p.maxBytes || reg == nil {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
-	toks := strings.Fields(intent.Normalize(text))
+	toks := strings.Fields(intent.Normalize(fractions.Replace(text)))
 	if len(toks) > maxTokens {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
@@ -50,11 +50,10 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Registry, pc 
 		return intent.Intent{}, intent.ErrNoIntent
 	}
 	s := newSentence(toks, reg, pc)
+	s.raw = text
 	if in, ok := s.parse(); ok {
 		if guardedIntent(in.Name) {
-			if from, to, unknown := s.unaccounted(); unknown {
-				u := s.unknownTarget(from, to)
-				u.Intent = in
+			if u := s.refusal(in); u != nil {
 				return in, u
 			}
 		}
@@ -62,6 +61,9 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Registry, pc 
 	}
 	return intent.Intent{}, intent.ErrNoIntent
 }
+
+// fractions are said as words: "1 and a 1/2 hours", "1/2 an hour".
+var fractions = strings.NewReplacer("1/2", " half ", "1/4", " a quarter ", "3/4", " three quarters ")
 
 // leading politeness and request frames, longest first.
 var leadFillers = [][]string{
@@ -182,6 +184,7 @@ func (s *sentence) parse() (intent.Intent, bool) {
 		(*sentence).climateSet,
 		(*sentence).position,
 		(*sentence).lightSet,
+		(*sentence).water,
 		(*sentence).turn,
 	} {
 		if in, ok := m(s); ok {
@@ -220,11 +223,24 @@ func (s *sentence) nevermind() (intent.Intent, bool) {
 	return intent.Intent{}, false
 }
 
+// greetings are whole sentences of small talk ("hey" is dropped as a
+// filler before them).
+var greetings = map[string]bool{
+	"hi": true, "hello": true, "hey": true, "hiya": true, "howdy": true, "there": true, "hi there": true,
+	"hello there": true, "good morning": true, "good afternoon": true, "good evening": true, "morning": true,
+	"how are you": true, "how are you doing": true, "whats up": true, "yo": true,
+}
+
 func (s *sentence) respond() (intent.Intent, bool) {
 	t := " " + strings.Join(s.toks, " ") + " "
+	about := greetings[strings.TrimSpace(t)]
 	for _, p := range []string{" what can i say ", " what can you do ", " who made you ", " who created you ",
-		" who built you ", " what can i ask ", " who are you ", " what are you ", " hello ", " hi there "} {
-		if strings.Contains(t, p) {
+		" who built you ", " what can i ask ", " who are you ", " what are you ", " hello ", " hi there ",
+		// questions about the assistant and privacy
+		" you always listening ", " you listening ", " you recording ", " recording me ", " my data ",
+		" my voice ", " my recordings ", " spying on ", " my privacy ", " you store ", " you keep ",
+	} {
+		if about || strings.Contains(t, p) {
 			return intent.Intent{Name: "HassRespond", Slots: map[string]any{}}, true
 		}
 	}

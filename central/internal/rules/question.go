@@ -78,7 +78,8 @@ func (s *sentence) question() (intent.Intent, bool) {
 	t := s.target()
 	sw, hasState := s.stateOf()
 	// "what's the thermostat at": a thermostat's value is its temperature.
-	temp := s.has("temperature", "temp") || s.first() == "how" && s.has("hot", "warm", "cold", "cool") ||
+	// "how cold is it" asks a temperature; "how many things are cold" counts detectors.
+	temp := s.has("temperature", "temp") || s.first() == "how" && s.has("hot", "warm", "cold", "cool") && !s.has("many") ||
 		s.hasSeq("set", "to") && s.namesClimate() || !hasState && s.namesClimate() && (s.first() == "what" || s.first() == "whats")
 	if temp {
 		i, isEnt := t.entity(s.reg, "climate")

@@ -26,9 +26,10 @@ type chunk struct {
 
 // sentence is a normalized sentence cut into chunks.
 type sentence struct {
+	raw    string // the sentence as given, for free text said as spoken
 	toks   []string
 	chunks []chunk
-	reg    *intent.Registry
+	reg    *intent.Index
 	pc     intent.Context
 }
 
@@ -76,7 +77,7 @@ func isContracted(toks []string) bool {
 
 var quantifiers = map[string]bool{"any": true, "all": true, "every": true, "each": true, "some": true, "no": true}
 
-func newSentence(toks []string, reg *intent.Registry, pc intent.Context) *sentence {
+func newSentence(toks []string, reg *intent.Index, pc intent.Context) *sentence {
 	s := &sentence{toks: toks, reg: reg, pc: pc, chunks: make([]chunk, 0, len(toks))}
 	contracted := isContracted(toks)
 	for i := 0; i < len(toks); {
@@ -261,7 +262,7 @@ type target struct {
 
 // entity returns the first entity the name may mean, preferring ones in
 // the domains given.
-func (t target) entity(reg *intent.Registry, domains ...string) (int, bool) {
+func (t target) entity(reg *intent.Index, domains ...string) (int, bool) {
 	if len(t.refs) == 0 {
 		return 0, false
 	}
@@ -336,7 +337,7 @@ func (s *sentence) target() target {
 			switch {
 			case w == "here":
 				t.here = true
-			case (w == "room" || w == "area") && ci > 0:
+			case (w == "room" || w == "area" || w == "space") && ci > 0:
 				switch s.word(s.chunks[ci-1]) {
 				case "this", "my", "our", "the", "same", "current":
 					t.here = true

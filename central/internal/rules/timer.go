@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math"
 	"strings"
 
 	"github.com/homeplane/homeplane/central/internal/intent"
@@ -98,8 +99,8 @@ func parseDuration(toks []string, i int) (d duration, ok bool) {
 		if half {
 			next += len(andAHalf)
 		}
-		// "an hour and a half" is said as an hour, then half of one: it
-		// reads as 1 hour 30 minutes, where "one and a half hours" is 1.5.
+		// "an hour and a half" is said as an hour, then half of one; fill
+		// makes both it and "one and a half hours" 1 hour 30 minutes.
 		switch u {
 		case 'h':
 			d.h, d.hasH = v, true
@@ -125,9 +126,15 @@ func parseDuration(toks []string, i int) (d duration, ok bool) {
 }
 
 func (d duration) fill(slots map[string]any, prefix string) {
-	if d.hasH && d.h < 1 && !d.hasM {
-		// "half an hour" is thirty minutes.
-		d.m, d.hasM, d.hasH = d.h*60, true, false
+	// Home Assistant fills whole units: "half an hour" is 30 minutes, "5
+	// and a half minutes" 5 minutes 30 seconds.
+	if whole := math.Trunc(d.h); d.hasH && d.h != whole {
+		d.m, d.hasM = d.m+(d.h-whole)*60, true
+		d.h, d.hasH = whole, whole > 0
+	}
+	if whole := math.Trunc(d.m); d.hasM && d.m != whole {
+		d.s, d.hasS = d.s+(d.m-whole)*60, true
+		d.m, d.hasM = whole, whole > 0
 	}
 	if d.hasH {
 		slots[prefix+"hours"] = number(d.h)

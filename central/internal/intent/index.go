@@ -29,10 +29,10 @@ type trieNode struct {
 	refs []Ref
 }
 
-// Registry is an immutable snapshot of a home's entities, areas and floors
+// Index is an immutable snapshot of a home's entities, areas and floors
 // with normalized indices for matching spoken names. It is safe for
 // concurrent use.
-type Registry struct {
+type Index struct {
 	entities []*homeplanev1.Entity
 	areas    []*homeplanev1.Area
 	floors   []*homeplanev1.Floor
@@ -54,10 +54,10 @@ type Registry struct {
 	maxTokens int
 }
 
-// NewRegistry indexes the given entities, areas and floors once. The slices
+// NewIndex indexes the given entities, areas and floors once. The slices
 // and messages must not be modified afterwards.
-func NewRegistry(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors []*homeplanev1.Floor) *Registry {
-	r := &Registry{
+func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors []*homeplanev1.Floor) *Index {
+	r := &Index{
 		entities:    entities,
 		areas:       areas,
 		floors:      floors,
@@ -133,7 +133,7 @@ func names(name string, aliases []string) []string {
 	return append(out, aliases...)
 }
 
-func (r *Registry) add(key string, ref Ref) {
+func (r *Index) add(key string, ref Ref) {
 	n := &r.root
 	tokens := strings.Fields(key)
 	for _, t := range tokens {
@@ -162,7 +162,7 @@ func (r *Registry) add(key string, ref Ref) {
 // tokens[start] (tokens being normalized words) and returns its length in
 // tokens and what it names. n is 0 when nothing matches. The returned slice
 // is shared and must not be modified.
-func (r *Registry) Match(tokens []string, start int) (n int, refs []Ref) {
+func (r *Index) Match(tokens []string, start int) (n int, refs []Ref) {
 	node := &r.root
 	for i := start; i < len(tokens); i++ {
 		node = node.next[tokens[i]]
@@ -178,7 +178,7 @@ func (r *Registry) Match(tokens []string, start int) (n int, refs []Ref) {
 
 // MatchPossessive is Match for a name spoken in the possessive, its
 // apostrophe already dropped: "macrotorrents" in "macrotorrent's speed".
-func (r *Registry) MatchPossessive(tokens []string, start int) (n int, refs []Ref) {
+func (r *Index) MatchPossessive(tokens []string, start int) (n int, refs []Ref) {
 	node := &r.root
 	for i := start; i < len(tokens) && node != nil; i++ {
 		t := tokens[i]
@@ -195,7 +195,7 @@ func (r *Registry) MatchPossessive(tokens []string, start int) (n int, refs []Re
 
 // MatchAll calls fn for every registered phrase starting at tokens[start],
 // shortest first.
-func (r *Registry) MatchAll(tokens []string, start int, fn func(n int, refs []Ref)) {
+func (r *Index) MatchAll(tokens []string, start int, fn func(n int, refs []Ref)) {
 	node := &r.root
 	for i := start; i < len(tokens); i++ {
 		node = node.next[tokens[i]]
@@ -209,25 +209,25 @@ func (r *Registry) MatchAll(tokens []string, start int, fn func(n int, refs []Re
 }
 
 // Entities returns every entity. The slice must not be modified.
-func (r *Registry) Entities() []*homeplanev1.Entity { return r.entities }
+func (r *Index) Entities() []*homeplanev1.Entity { return r.entities }
 
 // Areas returns every area. The slice must not be modified.
-func (r *Registry) Areas() []*homeplanev1.Area { return r.areas }
+func (r *Index) Areas() []*homeplanev1.Area { return r.areas }
 
 // Floors returns every floor. The slice must not be modified.
-func (r *Registry) Floors() []*homeplanev1.Floor { return r.floors }
+func (r *Index) Floors() []*homeplanev1.Floor { return r.floors }
 
 // Entity returns the entity at index i.
-func (r *Registry) Entity(i int) *homeplanev1.Entity { return r.entities[i] }
+func (r *Index) Entity(i int) *homeplanev1.Entity { return r.entities[i] }
 
 // Area returns the area at index i.
-func (r *Registry) Area(i int) *homeplanev1.Area { return r.areas[i] }
+func (r *Index) Area(i int) *homeplanev1.Area { return r.areas[i] }
 
 // Floor returns the floor at index i.
-func (r *Registry) Floor(i int) *homeplanev1.Floor { return r.floors[i] }
+func (r *Index) Floor(i int) *homeplanev1.Floor { return r.floors[i] }
 
 // EntityByID returns the entity with that id.
-func (r *Registry) EntityByID(id string) (*homeplanev1.Entity, bool) {
+func (r *Index) EntityByID(id string) (*homeplanev1.Entity, bool) {
 	i, ok := r.entityByID[id]
 	if !ok {
 		return nil, false
@@ -236,7 +236,7 @@ func (r *Registry) EntityByID(id string) (*homeplanev1.Entity, bool) {
 }
 
 // AreaByID returns the area with that id.
-func (r *Registry) AreaByID(id string) (*homeplanev1.Area, bool) {
+func (r *Index) AreaByID(id string) (*homeplanev1.Area, bool) {
 	i, ok := r.areaByID[id]
 	if !ok {
 		return nil, false
@@ -245,7 +245,7 @@ func (r *Registry) AreaByID(id string) (*homeplanev1.Area, bool) {
 }
 
 // AreaByName finds an area by name or alias, ignoring case and punctuation.
-func (r *Registry) AreaByName(name string) (*homeplanev1.Area, bool) {
+func (r *Index) AreaByName(name string) (*homeplanev1.Area, bool) {
 	i, ok := r.areaNames[Normalize(name)]
 	if !ok {
 		return nil, false
@@ -254,7 +254,7 @@ func (r *Registry) AreaByName(name string) (*homeplanev1.Area, bool) {
 }
 
 // FloorByName finds a floor by name or alias, ignoring case and punctuation.
-func (r *Registry) FloorByName(name string) (*homeplanev1.Floor, bool) {
+func (r *Index) FloorByName(name string) (*homeplanev1.Floor, bool) {
 	i, ok := r.floorNames[Normalize(name)]
 	if !ok {
 		return nil, false
@@ -264,12 +264,12 @@ func (r *Registry) FloorByName(name string) (*homeplanev1.Floor, bool) {
 
 // EntitiesNamed returns the indices of the entities whose name or alias is
 // name, ignoring case and punctuation.
-func (r *Registry) EntitiesNamed(name string) []int {
+func (r *Index) EntitiesNamed(name string) []int {
 	return r.entityNames[Normalize(name)]
 }
 
 // AreaName returns the name of the area with that id, or "".
-func (r *Registry) AreaName(id string) string {
+func (r *Index) AreaName(id string) string {
 	if a, ok := r.AreaByID(id); ok {
 		return a.GetName()
 	}
@@ -277,7 +277,7 @@ func (r *Registry) AreaName(id string) string {
 }
 
 // FloorIDOfArea returns the floor id of the area with that id, or "".
-func (r *Registry) FloorIDOfArea(id string) string {
+func (r *Index) FloorIDOfArea(id string) string {
 	if a, ok := r.AreaByID(id); ok {
 		return a.GetFloorId()
 	}

@@ -1,0 +1,99 @@
+package intent
+
+import (
+	"context"
+	"strings"
+)
+
+// actionVerbs start a command; "and" before one of them begins another
+// action: "turn on the kitchen light and turn off the fan".
+var actionVerbs = map[string]bool{
+	"turn": true, "switch": true, "open": true, "close": true, "shut": true, "lock": true, "unlock": true,
+	"set": true, "dim": true, "start": true, "stop": true, "pause": true, "resume": true, "play": true,
+	"activate": true, "run": true, "lower": true, "raise": true, "make": true, "put": true,
+}
+
+// maxActions bounds how many actions one sentence may hold.
+const maxActions = 4
+
+// splitActions cuts a sentence that asks for several actions in order
+// ("turn on the kitchen light and then turn off the living room light")
+// into one sentence per action. A sentence with one action, or one about a
+// timer (whose "then" says what happens when it ends), stays whole.
+func splitActions(text string) []string {
+	words := strings.Fields(text)
+	norm := strings.Fields(Normalize(text))
+	if len(words) != len(norm) || len(words) < 5 {
+		return nil // punctuation-only words would misalign the two
+	}
+	for _, w := range norm {
+		if w == "timer" || w == "timers" || w == "remind" {
+			return nil
+		}
+	}
+	var parts []string
+	start := 0
+	for i := 1; i < len(norm)-1; i++ {
+		cut, next := false, i+1
+		switch {
+		case norm[i] == "and" && norm[i+1] == "then" && i+2 < len(norm):
+			cut, next = true, i+2
+		case norm[i] == "then":
+			cut = true
+		case norm[i] == "and" && actionVerbs[norm[i+1]]:
+			cut = true
+		}
+		if !cut || i-start < 2 {
+			continue
+		}
+		parts = append(parts, strings.TrimRight(strings.Join(words[start:i], " "), ","))
+		start, i = next, next
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	parts = append(parts, strings.Join(words[start:], " "))
+	if len(parts) > maxActions {
+		return nil
+	}
+	return parts
+}
+
+// several processes the actions of one sentence in order and answers for
+// all of them; an action that fails is said in its own words, and the
+// others still run.
+func (e *Engine) several(ctx context.Context, req Request, parts []string, resp Response) (Response, error) {
+	resp.Success = true
+	var speech []string
+	for _, p := range parts {
+		r := req
+		r.Text, r.ConversationID = p, resp.ConversationID
+		sub, err := e.Process(ctx, r)
+		if err != nil {
+			return resp, err
+		}
+		if resp.Intent.Name == "" {
+			resp.Intent = sub.Intent
+		}
+		resp.Targets = append(resp.Targets, sub.Targets...)
+		resp.Executed = append(resp.Executed, sub.Executed...)
+		resp.ParseDur += sub.ParseDur
+		resp.ResolveDur += sub.ResolveDur
+		resp.ExecuteDur += sub.ExecuteDur
+		resp.LLMTokens += sub.LLMTokens
+		if !sub.Success {
+			resp.Success = false
+			if resp.ErrorCode == "" {
+				resp.ErrorCode, resp.Unknown = sub.ErrorCode, sub.Unknown
+			}
+			if sub.ErrorCode == CodeNoIntent {
+				sub.Speech = "Sorry, I couldn't understand \"" + p + "\""
+			}
+		}
+		if sub.Speech != "" {
+			speech = append(speech, strings.TrimSuffix(sub.Speech, "."))
+		}
+	}
+	resp.Speech = strings.Join(speech, ". ")
+	return resp, nil
+}
