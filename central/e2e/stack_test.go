@@ -157,6 +157,10 @@ type central struct {
 	intents    homeplanev1connect.IntentServiceClient
 }
 
+// unlimited raises the per-device and per-user rate limits past what a test
+// that sends sentences as fast as it can would reach.
+var unlimited = []string{"--device-burst", "100000", "--device-rate", "100000", "--user-burst", "100000", "--user-rate", "100000"}
+
 // startCentral starts central with its default settings, or with args
 // added to them.
 func startCentral(t testing.TB, args ...string) *central {
