@@ -17,7 +17,12 @@ import (
 //   - 413 (a body over maxBody): code "resource_exhausted", as before.
 func withHTTPErrors(next http.Handler, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A shallow copy: the server keeps checking its own Request's body
+		// (was it read to the end?) to decide whether the connection can
+		// serve another request; replacing that one would hide an
+		// unfinished body and keep a stalled connection open.
 		body := &countingBody{ReadCloser: r.Body}
+		r = r.WithContext(r.Context())
 		r.Body = body
 		ew := &errorWriter{ResponseWriter: w, oversized: func() bool {
 			return r.ContentLength > maxBody || body.n > maxBody
