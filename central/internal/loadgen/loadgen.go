@@ -85,6 +85,7 @@ type Report struct {
 	CommandsAnswered    int64            `json:"commands_answered"`
 	Published           int64            `json:"published"`
 	PublishAcked        int64            `json:"publish_acked"`
+	Pings               int64            `json:"pings"`
 
 	Sent          int64            `json:"process_sent"`
 	Answered      int64            `json:"process_answered"`
@@ -262,6 +263,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.CommandsAnswered = fleet.commands.Load()
 	rep.Published = fleet.published.Load()
 	rep.PublishAcked = fleet.acked.Load()
+	rep.Pings = fleet.pings.Load()
 	rep.Sent, rep.Answered, rep.Succeeded = devices.sent.Load(), devices.done.Load(), devices.ok.Load()
 	rep.Latency = devices.Latency.summary()
 	rep.ProcessErrors = devices.Errors.snapshot()
