@@ -84,6 +84,7 @@ type Fleet struct {
 	commands    atomic.Int64
 	published   atomic.Int64
 	acked       atomic.Int64
+	pings       atomic.Int64
 	maxFailures atomic.Int64
 
 	connectTime   *latency // one successful attempt: dial to subscribed
@@ -194,7 +195,9 @@ func (f *Fleet) tick(ctx context.Context) {
 				// Like paho, ping only when nothing else was sent.
 				if err := s.write(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}}, f.opts.WriteTimeout); err != nil {
 					s.nc.Close()
+					continue
 				}
+				f.pings.Add(1)
 			}
 		}
 	}

@@ -85,6 +85,7 @@ type Report struct {
 	CommandsAnswered    int64            `json:"commands_answered"`
 	Published           int64            `json:"published"`
 	PublishAcked        int64            `json:"publish_acked"`
+	Pings               int64            `json:"pings"`
 
 	Sent          int64            `json:"process_sent"`
 	Answered      int64            `json:"process_answered"`
@@ -190,8 +191,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	watch.sample()
 	rep.CentralIdleMB = watch.rss("central")
 
+	devs, err := devicesOf(st, cfg.Agents, cfg.Devices)
+	if err != nil {
+		return nil, err
+	}
 	fleet := NewFleet(st.Agents[:cfg.Agents], cfg.Fleet)
-	devices := NewDevices(api, st.Devices[:cfg.Devices], cfg.Sentences, cfg.RequestTimeout)
+	devices := NewDevices(api, devs, cfg.Sentences, cfg.RequestTimeout)
 	fleetCtx, stopFleet := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -262,6 +267,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.CommandsAnswered = fleet.commands.Load()
 	rep.Published = fleet.published.Load()
 	rep.PublishAcked = fleet.acked.Load()
+	rep.Pings = fleet.pings.Load()
 	rep.Sent, rep.Answered, rep.Succeeded = devices.sent.Load(), devices.done.Load(), devices.ok.Load()
 	rep.Latency = devices.Latency.summary()
 	rep.ProcessErrors = devices.Errors.snapshot()
@@ -270,6 +276,27 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Processes = watch.stats()
 	return rep, nil
+}
+
+// devicesOf picks n devices of homes among the first agents of the state:
+// a device in a home whose agent is not in the run would only hear that its
+// home is offline.
+func devicesOf(st *State, agents, n int) ([]Device, error) {
+	in := make(map[string]bool, agents)
+	for _, a := range st.Agents[:agents] {
+		in[a.HomeID] = true
+	}
+	var out []Device
+	for _, d := range st.Devices {
+		if len(out) < n && in[d.HomeID] {
+			out = append(out, d)
+		}
+	}
+	if len(out) < n {
+		return nil, fmt.Errorf("the state has %d devices in the homes of the first %d agents, %d wanted: provision with --agents %d first, or ask for fewer devices",
+			len(out), agents, n, agents)
+	}
+	return out, nil
 }
 
 // storm kills central at StormAfter into the hold, restarts it at once and

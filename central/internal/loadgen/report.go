@@ -32,7 +32,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("connect errors", "%s", counted(r.ConnectErrors))
 	row("connections lost", "%s", counted(r.ConnectionsLost))
 	row("most failed attempts in a row", "%d", r.MaxFailedAttempts)
-	row("agent messages", "%d published, %d acknowledged, %d commands answered", r.Published, r.PublishAcked, r.CommandsAnswered)
+	row("agent messages", "%d published, %d acknowledged, %d commands answered, %d pings", r.Published, r.PublishAcked, r.CommandsAnswered, r.Pings)
 	if s := r.Storm; s != nil {
 		row("storm", "%s with %d connected; ready after %.1fs; all back after %.1fs (all back: %v)",
 			s.Signal, s.ConnectedAtKill, s.ReadyAfterSeconds, s.AllBackSeconds, s.AllBack)
