@@ -28,7 +28,7 @@ func TestShortRun(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build central: %v\n%s", err, out)
 	}
-	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
+	httpAddr, mqttAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	report, log := filepath.Join(dir, "report.json"), filepath.Join(dir, "central.log")
 	const agents = 300
 	var stdout, stderr bytes.Buffer
@@ -40,8 +40,10 @@ func TestShortRun(t *testing.T) {
 		// machine running the race detector can stall the generator for a
 		// few seconds, so not shorter.
 		"--keepalive", "10s", "--telemetry", "3s", "--deltas", "4s",
-		"--api", "http://" + httpAddr, "--mqtt", mqttAddr, "--state", filepath.Join(dir, "state"),
-		"--central", filepath.Join(dir, "homeplane-central") + " --http-addr " + httpAddr + " --mqtt-addr " + mqttAddr + " --database-url " + dbURL,
+		"--api", "http://" + httpAddr, "--metrics", "http://" + metricsAddr + "/metrics",
+		"--mqtt", mqttAddr, "--state", filepath.Join(dir, "state"),
+		"--central", filepath.Join(dir, "homeplane-central") + " --http-addr " + httpAddr + " --mqtt-addr " + mqttAddr +
+			" --metrics-addr " + metricsAddr + " --database-url " + dbURL,
 		"--central-log", log, "--json", report,
 	}, &stdout, &stderr)
 	if code != 0 {

@@ -14,6 +14,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"connectrpc.com/connect"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
 // Scenarios the generator runs.
@@ -28,9 +32,11 @@ const (
 // Config is one run.
 type Config struct {
 	Scenario string
-	// APIURL is central's HTTP address (http://host:port): the Connect API,
-	// /metrics and /readyz.
+	// APIURL is central's HTTP address (http://host:port): the Connect API
+	// and /readyz.
 	APIURL string
+	// MetricsURL is central's /metrics, on its own listener.
+	MetricsURL string
 	// State is the state file's path.
 	State string
 	// Agents and Devices are the fleet's size.
@@ -222,9 +228,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			fleet.Connected(), cfg.Agents, cfg.ConnectWait, fleet.connectErrors.snapshot())
 	}
 	rep.AllConnectedSeconds = time.Since(connectStart).Seconds()
+	// Central refuses a sentence naming what a home's registry lacks, and
+	// an agent's first full sync may still be queued in central's intake:
+	// the devices start once their homes' entities have arrived.
+	if err := waitForEntities(ctx, api, st, devs, cfg.ConnectWait); err != nil {
+		return nil, err
+	}
 
 	// Hold, with devices talking.
-	before, scrapeErr := scrape(ctx, cfg.APIURL+"/metrics")
+	before, scrapeErr := scrape(ctx, cfg.MetricsURL)
 	holdCtx, stopHold := context.WithTimeout(ctx, cfg.Duration)
 	defer stopHold()
 	var dwg sync.WaitGroup
@@ -254,7 +266,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	<-holdCtx.Done()
 	dwg.Wait()
 	rep.HeldSeconds = time.Since(heldFrom).Seconds()
-	if after, err := scrape(ctx, cfg.APIURL+"/metrics"); err == nil && scrapeErr == nil && cfg.Scenario != ScenarioStorm {
+	if after, err := scrape(ctx, cfg.MetricsURL); err == nil && scrapeErr == nil && cfg.Scenario != ScenarioStorm {
 		rep.CentralStages = stages(before, after)
 	}
 
@@ -297,6 +309,48 @@ func devicesOf(st *State, agents, n int) ([]Device, error) {
 			len(out), agents, n, agents)
 	}
 	return out, nil
+}
+
+// waitForEntities polls, as each home's owner, until every home with a
+// device lists its entities.
+func waitForEntities(ctx context.Context, api *API, st *State, devs []Device, within time.Duration) error {
+	owner := make(map[string]string, len(st.Agents))
+	for _, a := range st.Agents {
+		owner[a.HomeID] = a.Owner
+	}
+	tokens := &tokenCache{api: api, tokens: map[string]string{}, passwords: map[string]string{}}
+	for _, u := range st.Users {
+		tokens.passwords[u.Email] = u.Password
+	}
+	pending := map[string]bool{}
+	for _, d := range devs {
+		pending[d.HomeID] = true
+	}
+	deadline := time.Now().Add(within)
+	for len(pending) > 0 {
+		for home := range pending {
+			err := tokens.do(ctx, owner[home], func(token string) error {
+				resp, err := api.homes.ListEntities(ctx, bearer(token, &homeplanev1.ListEntitiesRequest{HomeId: home}))
+				if err == nil && len(resp.Msg.GetEntities()) > 0 {
+					delete(pending, home)
+				}
+				return err
+			})
+			if err != nil && connect.CodeOf(err) != connect.CodeResourceExhausted {
+				return fmt.Errorf("entities of home %s: %w", home, err)
+			}
+		}
+		if len(pending) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d homes with devices had no entities within %s", len(pending), within)
+		}
+		if !sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // storm kills central at StormAfter into the hold, restarts it at once and
