@@ -108,8 +108,7 @@ func TestNegativeSetReachesNoDevice(t *testing.T) {
 		t.Fatalf("negative set holds %d sentences, want at least 300", n)
 	}
 
-	// 400 sentences as fast as they go: far past a device's rate limit.
-	c := startCentral(t, unlimited...)
+	c := startCentral(t)
 	ctx := context.Background()
 	owner := c.user(t, "negative@example.com")
 	for name, args := range negativeHomes {

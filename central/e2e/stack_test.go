@@ -158,7 +158,9 @@ type central struct {
 }
 
 // unlimited raises the per-device and per-user rate limits past what a test
-// that sends sentences as fast as it can would reach.
+// that sends sentences or polls as fast as it can would reach; every central
+// the tests start has it (the limits themselves are tested in rpc's attack
+// suite, against the same server code).
 var unlimited = []string{"--device-burst", "100000", "--device-rate", "100000", "--user-burst", "100000", "--user-rate", "100000"}
 
 // startCentral starts central with its default settings, or with args
@@ -167,8 +169,8 @@ func startCentral(t testing.TB, args ...string) *central {
 	t.Helper()
 	httpAddr, mqttAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	db := testDatabase(t)
-	p := start(t, "homeplane-central", append([]string{"--http-addr", httpAddr, "--mqtt-addr", mqttAddr,
-		"--metrics-addr", metricsAddr, "--database-url", db}, args...)...)
+	p := start(t, "homeplane-central", append(append([]string{"--http-addr", httpAddr, "--mqtt-addr", mqttAddr,
+		"--metrics-addr", metricsAddr, "--database-url", db}, unlimited...), args...)...)
 	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, metricsURL: "http://" + metricsAddr + "/metrics", proc: p, db: db}
 	eventually(t, 30*time.Second, "central /readyz", func() bool {
 		resp, err := http.Get(c.url + "/readyz")
