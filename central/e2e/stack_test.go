@@ -166,8 +166,14 @@ type central struct {
 // added to them.
 func startCentral(t testing.TB, args ...string) *central {
 	t.Helper()
+	return startCentralOn(t, testDatabase(t), args...)
+}
+
+// startCentralOn starts central on the database db, which another central
+// may share (a second replica).
+func startCentralOn(t testing.TB, db string, args ...string) *central {
+	t.Helper()
 	httpAddr, mqttAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	db := testDatabase(t)
 	p := start(t, "homeplane-central", append([]string{"--http-addr", httpAddr, "--mqtt-addr", mqttAddr,
 		"--metrics-addr", metricsAddr, "--database-url", db}, args...)...)
 	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, metricsURL: "http://" + metricsAddr + "/metrics", proc: p, db: db}

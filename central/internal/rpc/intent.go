@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
@@ -27,6 +28,7 @@ const (
 	outcomeError    = "error"    // the engine returned an error
 	outcomeRejected = "rejected" // refused before the engine: bad input or not the caller's home
 	outcomeRefused  = "refused"  // the engine would not act: unknown names or the home's policy
+	outcomeReplayed = "replayed" // answered from an earlier call with the same idempotency key
 )
 
 // auditKindIntent is the audit record kind of a Process call.
@@ -59,13 +61,49 @@ func (i *intentService) Process(ctx context.Context, req *connect.Request[homepl
 		Time:      start,
 	}
 
+	scope := callerScope(caller)
 	ireq, err := i.request(ctx, caller, m)
+	var key string
+	if err == nil {
+		key, err = requestKey(req.Header(), m.GetIdempotencyKey())
+		ireq.CommandID = commandIDFor(scope, key)
+	}
 	if err != nil {
 		rec.Outcome, rec.Error = outcomeRejected, err.Error()
 		return nil, i.audited(ctx, rec, start, err)
 	}
 	rec.HomeID = ireq.HomeID
+	if key == "" || i.s.deps.Idempotency == nil {
+		out, err := i.process(ctx, rec, start, ireq)
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(out), nil
+	}
+	out := new(homeplanev1.ProcessResponse)
+	_, ran, err := i.s.once(ctx, scope, key, m, out, func(ctx context.Context) (proto.Message, error) {
+		return i.process(ctx, rec, start, ireq)
+	})
+	if !ran {
+		// The first call left its own record; this one says it was answered
+		// from it, or why not.
+		rec.Outcome = outcomeReplayed
+		if err != nil {
+			rec.Outcome, rec.Error = outcomeRejected, err.Error()
+		}
+		if aerr := i.audited(ctx, rec, start, nil); aerr != nil {
+			return nil, aerr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
 
+// process runs one checked request through the engine and commits its
+// audit record.
+func (i *intentService) process(ctx context.Context, rec audit.Record, start time.Time, ireq intent.Request) (*homeplanev1.ProcessResponse, error) {
 	resp, err := i.s.deps.Intents.Process(ctx, ireq)
 	rec.Intent, rec.Slots, rec.Parser = resp.Intent.Name, resp.Intent.Slots, resp.Parser
 	rec.LLMTokens = int(resp.LLMTokens)
@@ -88,7 +126,7 @@ func (i *intentService) Process(ctx context.Context, req *connect.Request[homepl
 	if err := i.audited(ctx, rec, start, nil); err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&homeplanev1.ProcessResponse{
+	return &homeplanev1.ProcessResponse{
 		Speech:         resp.Speech,
 		Intent:         &homeplanev1.Intent{Name: resp.Intent.Name, Slots: slotsProto(resp.Intent.Slots)},
 		Targets:        targetsProto(resp.Targets),
@@ -96,7 +134,7 @@ func (i *intentService) Process(ctx context.Context, req *connect.Request[homepl
 		ConversationId: resp.ConversationID,
 		RequestId:      ireq.RequestID,
 		ErrorCode:      resp.ErrorCode,
-	}), nil
+	}, nil
 }
 
 // request checks m and builds the engine's request for the caller.

@@ -64,6 +64,19 @@ func (s *memStore) Delete(_ context.Context, id string) error {
 	return nil
 }
 
+func (s *memStore) DeleteDue(_ context.Context, id string, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing() {
+		return errDown
+	}
+	if t, ok := s.timers[id]; !ok || t.Paused || t.EndsAt.After(now) {
+		return timer.ErrNotFound
+	}
+	delete(s.timers, id)
+	return nil
+}
+
 func (s *memStore) Load(context.Context) ([]timer.Timer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
