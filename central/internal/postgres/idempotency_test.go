@@ -180,3 +180,32 @@ func TestIdempotencyKeysBoundedAndExpire(t *testing.T) {
 		t.Fatalf("after the purge %d expired and %d live keys; want 0 and alice's k3", expired, live)
 	}
 }
+
+// BenchmarkIdempotencyKeyedCall is what a key adds to a call: the claim
+// and the stored answer (a new key), or the replay (a repeated one).
+func BenchmarkIdempotencyKeyedCall(b *testing.B) {
+	pool := pgtest.New(b)
+	k := &idempotency.Keeper{Store: postgres.NewIdempotencyStore(pool)}
+	ctx := context.Background()
+	scope := idempotency.UserScope("bench")
+	fp := idempotency.Fingerprint("Process", []byte("turn on the lights"))
+	answer := make([]byte, 300) // about a ProcessResponse
+	work := func(context.Context) ([]byte, error) { return answer, nil }
+	b.Run("new key", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, _, err := k.Do(ctx, scope, "n"+strconv.Itoa(i), fp, work); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("repeat", func(b *testing.B) {
+		if _, _, err := k.Do(ctx, scope, "r", fp, work); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, replayed, err := k.Do(ctx, scope, "r", fp, work); err != nil || !replayed {
+				b.Fatal(replayed, err)
+			}
+		}
+	})
+}
