@@ -135,3 +135,56 @@ func TestTimerLeaseOneOwnerAndTakeover(t *testing.T) {
 		t.Errorf("replica b still lists %d finished timers", len(ts))
 	}
 }
+
+// A timer paused through the replica that does not hold the lease is not
+// finished by the holder's stale copy; resumed, it finishes once.
+func TestTimerChangedOnAnotherReplica(t *testing.T) {
+	pool := pgtest.New(t)
+	seedHome(t, pool)
+	var mu sync.Mutex
+	var finished []string
+	newReplica := func(name string) *timer.Manager {
+		return timer.NewManager(timer.Options{
+			Store: postgres.NewTimerStore(pool), Lease: postgres.NewLease(pool, "timers"), Holder: name, LeaseTTL: 600 * time.Millisecond,
+			Finished: func(tm timer.Timer) { mu.Lock(); finished = append(finished, name); mu.Unlock() },
+		})
+	}
+	done := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), finished...) }
+	a, b := newReplica("a"), newReplica("b")
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = a.RunLease(ctx) }()
+	waitFor(t, "replica a to take the lease", 5*time.Second, a.Holds)
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = b.RunLease(ctx) }()
+
+	owner := timer.Owner{HomeID: convHome, DeviceID: "kitchen"}
+	started, err := a.Start(timer.Timer{Owner: owner, Name: "tea", Start: 1500 * time.Millisecond, Command: "turn on the kettle light"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "replica b to see the timer", 5*time.Second, func() bool { return len(b.Find(owner, timer.Selector{})) == 1 })
+	if _, err := b.Pause(owner, timer.Selector{Name: "tea"}); err != nil {
+		t.Fatal(err)
+	}
+	// Past the original end, and a sync later: nothing finished, still paused.
+	waitFor(t, "the original end and a sync", 10*time.Second, func() bool {
+		ts := a.Find(owner, timer.Selector{})
+		return time.Now().After(started.EndsAt.Add(300*time.Millisecond)) && len(ts) == 1 && ts[0].Paused
+	})
+	if got := done(); len(got) != 0 {
+		t.Fatalf("paused timer finished by %v", got)
+	}
+	if _, err := b.Resume(owner, timer.Selector{Name: "tea"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the resumed timer to finish", 10*time.Second, func() bool { return len(done()) > 0 })
+	waitFor(t, "every replica to forget it", 5*time.Second, func() bool {
+		return len(a.Find(owner, timer.Selector{})) == 0 && len(b.Find(owner, timer.Selector{})) == 0
+	})
+	if got := done(); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("finished by %v, want once by the holder a", got)
+	}
+}
