@@ -167,8 +167,14 @@ var unlimited = []string{"--device-burst", "100000", "--device-rate", "100000", 
 // added to them.
 func startCentral(t testing.TB, args ...string) *central {
 	t.Helper()
+	return startCentralOn(t, testDatabase(t), args...)
+}
+
+// startCentralOn starts central on the database db, which another central
+// may share (a second replica).
+func startCentralOn(t testing.TB, db string, args ...string) *central {
+	t.Helper()
 	httpAddr, mqttAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	db := testDatabase(t)
 	p := start(t, "homeplane-central", append(append([]string{"--http-addr", httpAddr, "--mqtt-addr", mqttAddr,
 		"--metrics-addr", metricsAddr, "--database-url", db}, unlimited...), args...)...)
 	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, metricsURL: "http://" + metricsAddr + "/metrics", proc: p, db: db}

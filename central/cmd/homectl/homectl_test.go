@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +33,9 @@ type cli struct {
 	store     credentialStore
 	// timeout is the request timeout homectl runs with; zero is its default.
 	timeout time.Duration
+	// dropProcess makes central carry out the next Process call and then
+	// break the connection instead of answering.
+	dropProcess atomic.Bool
 }
 
 func newCLI(t testing.TB) *cli {
@@ -45,7 +50,7 @@ func newCLI(t testing.TB) *cli {
 	}
 	c.timers = timer.NewManager(timer.Options{Clock: c.clock})
 	c.intents.Answer(rpctest.LightsOn(), nil)
-	srv := httptest.NewServer(rpc.NewHandler(rpc.Deps{
+	srv := httptest.NewServer(c.dropping(rpc.NewHandler(rpc.Deps{
 		Accounts:  c.accounts,
 		Homes:     c.homes,
 		Entities:  rpctest.Entities{},
@@ -53,13 +58,31 @@ func newCLI(t testing.TB) *cli {
 		Auditor:   &rpctest.Auditor{},
 		Timers:    c.timers,
 		Pipelines: c.pipelines,
-	}, rpc.Options{Now: c.clock.Now}))
+	}, rpc.Options{Now: c.clock.Now})))
 	t.Cleanup(srv.Close)
 	dir := t.TempDir() + "/config"
 	c.url = srv.URL
 	c.store = credentialStore{dir: dir}
 	c.env = map[string]string{envCentralURL: srv.URL, envConfigDir: dir}
 	return c
+}
+
+// dropping serves h, but a Process call while dropProcess is set is
+// carried out and its answer lost with the connection.
+func (c *cli) dropping(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/Process") || !c.dropProcess.CompareAndSwap(true, false) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			c.t.Errorf("hijack: %v", err)
+			return
+		}
+		conn.Close()
+	})
 }
 
 // environment is what homectl sees: c.env as it is now, and no terminal.

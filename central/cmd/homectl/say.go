@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"strings"
 
@@ -59,7 +60,15 @@ func (a *app) say(ctx context.Context, args []string) error {
 	if req.ConversationId == "" && !*fresh && dirErr == nil {
 		req.ConversationId = convs.current(key, a.now())
 	}
+	// The key makes the one retry safe: should central have carried the
+	// sentence out before the connection broke, the retry gets that answer
+	// and the home does not run it again.
+	req.IdempotencyKey = rand.Text()
 	resp, err := client.Process(ctx, connect.NewRequest(req))
+	if connect.CodeOf(err) == connect.CodeUnavailable && ctx.Err() == nil {
+		fmt.Fprintf(a.env.Stderr, "homectl: central did not answer (%v); retrying with the same idempotency key\n", err)
+		resp, err = client.Process(ctx, connect.NewRequest(req))
+	}
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
 )
 
 // lastConversation is the conversation id of the last sentence central got.
@@ -53,6 +55,39 @@ func TestSayKeepsTheConversation(t *testing.T) {
 	if got := c.lastConversation(); got != "" {
 		t.Fatalf("the device continued the user's conversation %q", got)
 	}
+}
+
+// say sends an idempotency key; when the connection breaks after central
+// carried the sentence out, it retries once with the same key, so the
+// command sent to the home is the same one (the agent runs it once).
+func TestSayRetriesOnceWithTheSameKey(t *testing.T) {
+	c := newCLI(t)
+	c.ok("register", "--email", "ada@example.com", "--password", "ada-password")
+	c.ok("homes", "create", "Cabin")
+	c.ok("say", "turn on the kitchen lights")
+	c.ok("say", "turn on the kitchen lights")
+	reqs := c.intents.Requests()
+	if len(reqs) != 2 || reqs[0].CommandID == "" || reqs[0].CommandID == reqs[1].CommandID {
+		t.Fatalf("two sentences sent command ids %q; want one key each", commandIDs(reqs))
+	}
+
+	c.dropProcess.Store(true)
+	code, out, errOut := c.run("say", "turn off the kitchen lights")
+	if code != exitOK || !strings.Contains(errOut, "retrying with the same idempotency key") || strings.TrimSpace(out) == "" {
+		t.Fatalf("say after a lost answer: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	reqs = c.intents.Requests()
+	if len(reqs) != 4 || reqs[2].CommandID != reqs[3].CommandID || reqs[2].CommandID == reqs[1].CommandID {
+		t.Fatalf("lost answer and retry sent command ids %q; want the last two equal and new", commandIDs(reqs))
+	}
+}
+
+func commandIDs(reqs []intent.Request) []string {
+	ids := make([]string, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.CommandID
+	}
+	return ids
 }
 
 func TestHelpSay(t *testing.T) {

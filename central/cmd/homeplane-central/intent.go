@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +17,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/llm"
 	"github.com/homeplane/homeplane/central/internal/plugin"
+	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/rules"
 	"github.com/homeplane/homeplane/central/internal/timer"
 )
@@ -153,7 +155,9 @@ func runTimerCommand(ctx context.Context, engine *intent.Engine, t timer.Timer, 
 	if engine == nil || ctx.Err() != nil {
 		return
 	}
-	req := intent.Request{RequestID: "timer-" + t.ID, HomeID: t.Owner.HomeID, Text: t.Command, Context: intent.Context{Area: t.Area}}
+	// The command id follows the timer: however often it is carried out,
+	// the home runs it once.
+	req := intent.Request{RequestID: "timer-" + t.ID, CommandID: "timer-" + t.ID, HomeID: t.Owner.HomeID, Text: t.Command, Context: intent.Context{Area: t.Area}}
 	if user, ok := strings.CutPrefix(t.Owner.DeviceID, "user:"); ok {
 		req.UserID = user
 	} else {
@@ -189,4 +193,37 @@ func optionalParsers(cfg config, logger *slog.Logger) (intent.Parsers, func(), e
 		ps.Plugin, closeFn = p, p.Close
 	}
 	return ps, closeFn, nil
+}
+
+// leaseHolder names this process to the leases replicas share: the host
+// and a random part, so that two processes on one host never share a name.
+func leaseHolder() string {
+	host, _ := os.Hostname()
+	if len(host) > 64 {
+		host = host[:64]
+	}
+	return host + "-" + rand.Text()[:12]
+}
+
+// purgeIdempotencyKeys deletes expired idempotency keys every few minutes,
+// so that keys of callers that never come back do not pile up.
+func purgeIdempotencyKeys(ctx context.Context, s *postgres.IdempotencyStore, logger *slog.Logger) {
+	tick := time.NewTicker(5 * time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			for {
+				n, err := s.PurgeIdempotencyKeys(ctx, 10000)
+				if err != nil && ctx.Err() == nil {
+					logger.WarnContext(ctx, "idempotency key purge failed", "err", err)
+				}
+				if err != nil || n < 10000 {
+					break
+				}
+			}
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/broker"
 	"github.com/homeplane/homeplane/central/internal/command"
 	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/idempotency"
 	"github.com/homeplane/homeplane/central/internal/ingest"
 	"github.com/homeplane/homeplane/central/internal/instance"
 	"github.com/homeplane/homeplane/central/internal/intent"
@@ -155,21 +156,29 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	defer closeParsers()
 	var engine *intent.Engine
-	timers := timer.NewManager(timer.Options{Logger: logger, Store: postgres.NewTimerStore(pool), Finished: func(t timer.Timer) {
-		awaitAgent(ctx, agents, t.Owner.HomeID)
-		runTimerCommand(ctx, engine, t, logger)
-	}})
+	// Replicas of central on one database share the timers; the one that
+	// holds the lease finishes them (ADR 0025).
+	timers := timer.NewManager(timer.Options{Logger: logger, Store: postgres.NewTimerStore(pool),
+		Lease: postgres.NewLease(pool, "timers"), Holder: leaseHolder(),
+		Finished: func(t timer.Timer) {
+			awaitAgent(ctx, agents, t.Owner.HomeID)
+			runTimerCommand(ctx, engine, t, logger)
+		}})
 	engine = intent.NewEngine(rules.New(rules.Options{}), entities, router, intent.Options{
 		Logger: logger, Registerer: reg, CommandTimeout: time.Duration(cfg.CommandTimeout), ParserName: "rules",
 		Conversations: conversations,
 		ContextWindow: cfg.ConversationWindow, ContextTTL: time.Duration(cfg.ConversationTTL),
 		Timers: timers, Pipelines: pipelines, Parsers: parsers, Policies: homeStore,
 	})
-	// Timers come back once the engine exists: those that ended while
-	// central was down finish now and run their commands through it.
-	if err := timers.Restore(ctx); err != nil {
-		return err
-	}
+	// Timers come back once the engine exists: those that ended while no
+	// replica ran them finish once this one holds the lease, and run their
+	// commands through it. The lease is released before the pool closes.
+	timersCtx, stopTimers := context.WithCancel(ctx)
+	timersDone := make(chan struct{})
+	go func() { defer close(timersDone); _ = timers.RunLease(timersCtx) }()
+	defer func() { stopTimers(); <-timersDone }()
+	idem := postgres.NewIdempotencyStore(pool)
+	go purgeIdempotencyKeys(ctx, idem, logger)
 	go sweepConversations(ctx, conversations, time.Duration(cfg.ConversationTTL), logger)
 	ops.admin.Instances = instances // the fleet listing shows each home's Home Assistant
 	api := rpc.NewHandler(rpc.Deps{
@@ -185,6 +194,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		Admin:          ops.admin,
 		Timers:         timers,
 		Pipelines:      pipelines,
+		Idempotency:    &idempotency.Keeper{Store: idem},
 	}, rpc.Options{Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies,
 		DeviceRate: rpc.RateLimit{Burst: cfg.DeviceBurst, PerSecond: cfg.DeviceRate},
 		UserRate:   rpc.RateLimit{Burst: cfg.UserBurst, PerSecond: cfg.UserRate},

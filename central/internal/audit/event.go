@@ -31,6 +31,9 @@ const (
 	// OutcomeRefused is an intent the engine would not act on: it names
 	// what the home lacks, or the home's policy forbids it.
 	OutcomeRefused = "refused"
+	// OutcomeReplayed is a call answered from an earlier one with the same
+	// idempotency key; the earlier call's record says what ran.
+	OutcomeReplayed = "replayed"
 )
 
 // Event is what happened, as the code that saw it tells it: who (the

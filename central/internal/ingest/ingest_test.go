@@ -206,3 +206,46 @@ func TestOptionsValidated(t *testing.T) {
 		t.Error("missing results accepted")
 	}
 }
+
+// hourlyStore keeps what the usage recorder flushes.
+type hourlyStore struct {
+	mu   sync.Mutex
+	rows []usage.Hourly
+}
+
+func (s *hourlyStore) AddHourly(_ context.Context, rows []usage.Hourly) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rows = append(s.rows, rows...)
+	return nil
+}
+
+// Redelivered and reordered telemetry never bills twice: the usage rolled
+// up is that of each interval once.
+func TestTelemetryRedeliveryBillsOnce(t *testing.T) {
+	store := &hourlyStore{}
+	rec := usage.NewRecorder(store, usage.Options{Registerer: prometheus.NewRegistry()})
+	tr, _, _ := newIntake(t, ingest.Options{}, rec)
+	base := time.Now().Truncate(time.Hour).Add(time.Minute)
+	if time.Now().Before(base.Add(time.Minute)) {
+		base = base.Add(-time.Hour) // keep every sample in the past, in one hour
+	}
+	sample := func(s int) *homeplanev1.Telemetry {
+		return &homeplanev1.Telemetry{Time: timestamppb.New(base.Add(time.Duration(s) * time.Second)), CpuPercent: 100, MemoryBytes: 1 << 30}
+	}
+	// 0, 10 twice, 20, 10 late, 0 again, 30 twice.
+	for _, s := range []int{0, 10, 10, 20, 10, 0, 30, 30} {
+		tr.send(t, homeA, topic.Telemetry, sample(s))
+	}
+	if err := rec.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var cpu, mem float64
+	var n int64
+	for _, r := range store.rows {
+		cpu, mem, n = cpu+r.CPUCoreSeconds, mem+r.MemoryGiBSeconds, n+r.Samples
+	}
+	if cpu != 30 || mem != 30 || n != 3 {
+		t.Fatalf("billed %v core-s, %v GiB-s from %d samples; want 30, 30 from 3 (30 s at one core and 1 GiB)", cpu, mem, n)
+	}
+}

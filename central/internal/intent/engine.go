@@ -311,8 +311,12 @@ func (e *Engine) execute(ctx context.Context, req Request, calls []*homeplanev1.
 	ctx, cancel := context.WithTimeout(ctx, e.opts.CommandTimeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
+	id := req.CommandID
+	if id == "" {
+		id = newID()
+	}
 	cmd := &homeplanev1.Command{
-		Id:        newID(),
+		Id:        id,
 		RequestId: req.RequestID,
 		Deadline:  timestamppb.New(deadline),
 		Calls:     calls,

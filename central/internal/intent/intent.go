@@ -98,6 +98,10 @@ type Request struct {
 	Language         string
 	ConversationID   string
 	Context          Context
+	// CommandID, when set, is the id of the command sent to the home
+	// (derived from the caller's idempotency key, so that a retry is one
+	// command to the agent's ledger); empty gets a fresh one.
+	CommandID string
 }
 
 // Error codes of a failed Response.

@@ -58,6 +58,18 @@ func (s *TimerStore) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// DeleteDue implements timer.Store.
+func (s *TimerStore) DeleteDue(ctx context.Context, id string, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM timers WHERE id = $1 AND ends_at IS NOT NULL AND ends_at <= $2", id, now)
+	if err != nil {
+		return fmt.Errorf("delete due timer: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delete due timer %s: %w", id, timer.ErrNotFound)
+	}
+	return nil
+}
+
 // Load implements timer.Store.
 func (s *TimerStore) Load(ctx context.Context) ([]timer.Timer, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, home_id::text, owner, name, area, start_ms, ends_at, left_ms, command

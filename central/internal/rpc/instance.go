@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	hv1c "github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
 	"github.com/homeplane/homeplane/protocol/vocab"
 
+	"github.com/homeplane/homeplane/central/internal/idempotency"
 	"github.com/homeplane/homeplane/central/internal/intent"
 )
 
@@ -131,6 +133,36 @@ func (h *homeService) ControlInstance(ctx context.Context, req *connect.Request[
 	}
 	homeID := got.ID
 	auditing(ctx).HomeID = homeID // from here on the action is audited
+	key, err := requestKey(req.Header(), m.GetIdempotencyKey())
+	if err != nil {
+		return nil, err
+	}
+	scope := callerScope(Caller{UserID: owner})
+	if key == "" || d.Idempotency == nil {
+		out, err := h.controlInstance(ctx, owner, homeID, commandIDFor(scope, key), m)
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(out), nil
+	}
+	out := new(homeplanev1.ControlInstanceResponse)
+	replayed, _, err := h.s.once(ctx, scope, key, m, out, func(ctx context.Context) (proto.Message, error) {
+		return h.controlInstance(ctx, owner, homeID, idempotency.CommandID(scope, key), m)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if replayed {
+		h.s.log.InfoContext(ctx, "instance action answered from an earlier call with the same idempotency key",
+			requestIDAttr, RequestID(ctx), "home_id", homeID)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// controlInstance sends one checked instance action to the home under
+// commandID (fresh when empty) and waits for it.
+func (h *homeService) controlInstance(ctx context.Context, owner, homeID, commandID string, m *homeplanev1.ControlInstanceRequest) (*homeplanev1.ControlInstanceResponse, error) {
+	d := h.s.deps
 	timeout := instanceTimeouts[m.GetAction()]
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -138,6 +170,7 @@ func (h *homeService) ControlInstance(ctx context.Context, req *connect.Request[
 	d.InstanceStatus.Begin(homeID, m.GetAction(), m.GetImage())
 	defer d.InstanceStatus.End(homeID)
 	res, err := d.Commands.Execute(cctx, homeID, &homeplanev1.Command{
+		Id:        commandID,
 		RequestId: RequestID(ctx),
 		Instance:  &homeplanev1.InstanceControl{Action: m.GetAction(), Image: m.GetImage(), RemoveData: m.GetRemoveData()},
 	})
@@ -161,7 +194,7 @@ func (h *homeService) ControlInstance(ctx context.Context, req *connect.Request[
 		}
 		return nil, callErr
 	}
-	return connect.NewResponse(&homeplanev1.ControlInstanceResponse{Instance: in}), nil
+	return &homeplanev1.ControlInstanceResponse{Instance: in}, nil
 }
 
 // Why an instance action failed on the home server, as the agent said.

@@ -22,6 +22,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/idempotency"
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/rpc/rpctest"
 )
@@ -107,6 +108,12 @@ type instanceEnv struct {
 
 func newInstanceEnv(t *testing.T, withDeps bool) *instanceEnv {
 	t.Helper()
+	return newInstanceEnvWith(t, withDeps, nil)
+}
+
+// newInstanceEnvWith is newInstanceEnv with keeper keeping idempotency keys.
+func newInstanceEnvWith(t *testing.T, withDeps bool, keeper *idempotency.Keeper) *instanceEnv {
+	t.Helper()
 	accounts, homes := rpctest.NewAccounts(), rpctest.NewHomes()
 	e := &instanceEnv{
 		insts:   &instances{status: map[string]*homeplanev1.Instance{}},
@@ -122,7 +129,8 @@ func newInstanceEnv(t *testing.T, withDeps bool) *instanceEnv {
 	if e.bobHome, err = homes.Create(t.Context(), e.bob.ID, "Bob's"); err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{Accounts: accounts, Homes: homes, Entities: rpctest.Entities{}, Intents: &rpctest.Intents{}, Auditor: e.auditor}
+	deps := Deps{Accounts: accounts, Homes: homes, Entities: rpctest.Entities{}, Intents: &rpctest.Intents{}, Auditor: e.auditor,
+		Idempotency: keeper}
 	if withDeps {
 		deps.InstanceStatus, deps.Commands = e.insts, e.cmds
 	}

@@ -6,6 +6,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
@@ -28,20 +29,57 @@ var _ homeplanev1connect.IntentServiceHandler = (*intentService)(nil)
 // and supplies the area; a user token must name one of the user's homes. It
 // tells the audit decorator how the sentence was understood and carried
 // out; the decorator commits the record of every call that got past
-// authentication, successful or not, before the call returns.
+// authentication, successful or not, before the call returns. With an
+// idempotency key, a retry (on any replica) gets the first call's answer and
+// the home runs the command once.
 func (i *intentService) Process(ctx context.Context, req *connect.Request[homeplanev1.ProcessRequest]) (*connect.Response[homeplanev1.ProcessResponse], error) {
 	caller, ok := CallerFrom(ctx)
 	if !ok {
 		return nil, connect.NewError(connect.CodePermissionDenied, errDenied)
 	}
 	ev := auditing(ctx)
-	ireq, err := i.request(ctx, caller, req.Msg)
+	m := req.Msg
+	scope := callerScope(caller)
+	ireq, err := i.request(ctx, caller, m)
+	var key string
+	if err == nil {
+		key, err = requestKey(req.Header(), m.GetIdempotencyKey())
+		ireq.CommandID = commandIDFor(scope, key)
+	}
 	if err != nil {
 		ev.Outcome = audit.OutcomeRejected
 		return nil, err
 	}
 	ev.HomeID = ireq.HomeID
+	if key == "" || i.s.deps.Idempotency == nil {
+		out, err := i.process(ctx, ev, ireq)
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(out), nil
+	}
+	out := new(homeplanev1.ProcessResponse)
+	_, ran, err := i.s.once(ctx, scope, key, m, out, func(ctx context.Context) (proto.Message, error) {
+		return i.process(ctx, ev, ireq)
+	})
+	if !ran {
+		// The first call has its own record; this one says it was answered
+		// from it, or why not.
+		ev.Trace = nil
+		ev.Outcome = audit.OutcomeReplayed
+		if err != nil {
+			ev.Outcome, ev.Error = audit.OutcomeRejected, err.Error()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
 
+// process runs one checked request through the engine and tells ev how it
+// went.
+func (i *intentService) process(ctx context.Context, ev *audit.Event, ireq intent.Request) (*homeplanev1.ProcessResponse, error) {
 	resp, err := i.s.deps.Intents.Process(ctx, ireq)
 	ev.Trace = &audit.Trace{
 		Intent: resp.Intent.Name, Slots: resp.Intent.Slots, Parser: resp.Parser, LLMTokens: int(resp.LLMTokens),
@@ -63,7 +101,7 @@ func (i *intentService) Process(ctx context.Context, req *connect.Request[homepl
 	default:
 		ev.Outcome = audit.OutcomeOK
 	}
-	return connect.NewResponse(&homeplanev1.ProcessResponse{
+	return &homeplanev1.ProcessResponse{
 		Speech:         resp.Speech,
 		Intent:         &homeplanev1.Intent{Name: resp.Intent.Name, Slots: slotsProto(resp.Intent.Slots)},
 		Targets:        targetsProto(resp.Targets),
@@ -71,7 +109,7 @@ func (i *intentService) Process(ctx context.Context, req *connect.Request[homepl
 		ConversationId: resp.ConversationID,
 		RequestId:      ireq.RequestID,
 		ErrorCode:      resp.ErrorCode,
-	}), nil
+	}, nil
 }
 
 // request checks m and builds the engine's request for the caller.

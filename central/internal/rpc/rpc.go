@@ -20,6 +20,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/idempotency"
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/registry"
 )
@@ -95,6 +96,11 @@ type Deps struct {
 	// them those answer Unimplemented.
 	Timers    Timers
 	Pipelines Pipelines
+	// Idempotency keeps the answers of Process and ControlInstance calls
+	// made with an idempotency key, for every replica. Without it a key
+	// still fixes the id of the command sent to the home, whose agent then
+	// runs a retry at most once, but the retry's answer is not the first's.
+	Idempotency *idempotency.Keeper
 }
 
 // DefaultMaxRequestBytes bounds a request message when Options leaves it zero.

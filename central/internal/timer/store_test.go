@@ -64,6 +64,19 @@ func (s *memStore) Delete(_ context.Context, id string) error {
 	return nil
 }
 
+func (s *memStore) DeleteDue(_ context.Context, id string, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing() {
+		return errDown
+	}
+	if t, ok := s.timers[id]; !ok || t.Paused || t.EndsAt.After(now) {
+		return timer.ErrNotFound
+	}
+	delete(s.timers, id)
+	return nil
+}
+
 func (s *memStore) Load(context.Context) ([]timer.Timer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -407,4 +420,48 @@ func TestStartRefusesWhatNoStoreCanKeep(t *testing.T) {
 		}
 	}
 	assertMirror(t, m, s)
+}
+
+// A Manager whose copy of a timer is stale (another Manager on the same
+// Store paused it) does not finish it: finishing removes the timer only
+// while the Store still has it running and due.
+func TestStaleCopyDoesNotFinish(t *testing.T) {
+	store := newMemStore()
+	clock := timertest.NewClock(time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC))
+	var finished []string
+	var mu sync.Mutex
+	a := timer.NewManager(timer.Options{Clock: clock, Store: store, Finished: func(tm timer.Timer) {
+		mu.Lock()
+		finished = append(finished, tm.Name)
+		mu.Unlock()
+	}})
+	owner := timer.Owner{HomeID: "home-1", DeviceID: "kitchen"}
+	if _, err := a.Start(timer.Timer{Owner: owner, Name: "tea", Start: time.Minute, Command: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	b := timer.NewManager(timer.Options{Clock: clock, Store: store})
+	if err := b.Restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Pause(owner, timer.Selector{Name: "tea"}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	stored := store.snapshot()
+	if len(stored) != 1 {
+		t.Fatalf("store holds %d timers after the stale copy's end, want the paused one", len(stored))
+	}
+	for _, tm := range stored {
+		if !tm.Paused {
+			t.Fatalf("stored timer %+v is no longer paused", tm)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(finished) != 0 {
+		t.Fatalf("stale copy finished %v", finished)
+	}
+	if got := a.Find(owner, timer.Selector{}); len(got) != 0 {
+		t.Fatalf("the stale copy is still listed: %+v", got)
+	}
 }

@@ -114,10 +114,23 @@ type Options struct {
 	// RetryDelay is how long a finished timer whose removal from the Store
 	// failed waits before trying again; default 10s.
 	RetryDelay time.Duration
+	// Lease, when set, lets several Managers share one Store (replicas of
+	// central): only the one holding the lease finishes timers, the others
+	// keep a copy to answer questions about them. Such a Manager finishes
+	// nothing until RunLease has taken the lease.
+	Lease Lease
+	// Holder names this Manager to the Lease (the replica's id).
+	Holder string
+	// LeaseTTL is how long the lease holds without renewal; default 15s. A
+	// dead holder's timers finish at most about this late.
+	LeaseTTL time.Duration
 }
 
 type entry struct {
-	t    Timer
+	t Timer
+	// ver is the Manager's version when this Manager last changed t, so
+	// that a sync with an older copy of the Store leaves it alone.
+	ver  uint64
 	stop Stopper
 	// gen tells the current schedule from one a later change replaced but
 	// could no longer stop.
@@ -135,6 +148,14 @@ type Manager struct {
 	mu       sync.Mutex
 	timers   map[string]*entry
 	watchers map[Owner]map[*watcher]struct{}
+	// passive is set while another Manager holds the Lease: timers are
+	// kept but not finished here.
+	passive bool
+	// ver counts this Manager's changes (entry.ver); gone holds the
+	// version at which timers left this Manager, until a sync's Load is
+	// newer, so that the sync does not bring them back.
+	ver  uint64
+	gone map[string]uint64
 }
 
 // NewManager returns a Manager with no timers; Restore brings back the
@@ -161,7 +182,11 @@ func NewManager(opts Options) *Manager {
 	if opts.RetryDelay <= 0 {
 		opts.RetryDelay = 10 * time.Second
 	}
-	return &Manager{opts: opts, timers: map[string]*entry{}, watchers: map[Owner]map[*watcher]struct{}{}}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = 15 * time.Second
+	}
+	return &Manager{opts: opts, timers: map[string]*entry{}, watchers: map[Owner]map[*watcher]struct{}{},
+		passive: opts.Lease != nil, gone: map[string]uint64{}}
 }
 
 // Start starts a timer for its owner.
@@ -195,12 +220,16 @@ func (m *Manager) Start(t Timer) (Timer, error) {
 
 func (m *Manager) scheduleLocked(e *entry, d time.Duration) {
 	id := e.t.ID
+	m.ver++
+	e.ver = m.ver
 	e.gen++
 	gen := e.gen
 	e.stop = m.opts.Clock.AfterFunc(d, func() { m.finish(id, e, gen) })
 }
 
 func (m *Manager) unscheduleLocked(e *entry) {
+	m.ver++
+	e.ver = m.ver
 	e.gen++
 	if e.stop != nil {
 		e.stop.Stop()
@@ -213,21 +242,24 @@ func (m *Manager) unscheduleLocked(e *entry) {
 func (m *Manager) finish(id string, e *entry, gen uint64) {
 	m.mu.Lock()
 	cur, ok := m.timers[id]
-	if !ok || cur != e || e.t.Paused || e.gen != gen {
+	if !ok || cur != e || e.t.Paused || e.gen != gen || m.passive {
+		// A passive Manager leaves it to the lease holder; should it take
+		// the lease over, its sync finishes what is due.
 		m.mu.Unlock()
 		return
 	}
-	existed, err := m.deleteLocked(id)
+	existed, err := m.finishLocked(id)
 	if err != nil {
 		m.opts.Logger.Error("finished timer not removed from the store; trying again", "home_id", e.t.Owner.HomeID, "timer_id", id, "retry_in", m.opts.RetryDelay, "err", err)
 		m.scheduleLocked(e, m.opts.RetryDelay)
 		m.mu.Unlock()
 		return
 	}
-	delete(m.timers, id)
+	m.dropLocked(id)
 	if !existed {
-		// Someone else removed it (its home was deleted, or another replica
-		// finished or cancelled it): there is nothing left to finish.
+		// Someone else removed or changed it (its home was deleted, another
+		// replica finished, cancelled, paused or extended it): there is
+		// nothing to finish now; a changed one comes back with the next sync.
 		m.mu.Unlock()
 		m.opts.Logger.Info("timer gone from the store before it finished", "home_id", e.t.Owner.HomeID, "timer_id", id)
 		return
@@ -237,6 +269,15 @@ func (m *Manager) finish(id string, e *entry, gen uint64) {
 	m.mu.Unlock()
 	if t.Command != "" && m.opts.Finished != nil {
 		go m.opts.Finished(t)
+	}
+}
+
+// dropLocked forgets the timer id.
+func (m *Manager) dropLocked(id string) {
+	delete(m.timers, id)
+	if m.opts.Lease != nil {
+		m.ver++
+		m.gone[id] = m.ver
 	}
 }
 
@@ -331,7 +372,7 @@ func (m *Manager) removeLocked(e *entry) error {
 		return err
 	}
 	m.unscheduleLocked(e)
-	delete(m.timers, e.t.ID)
+	m.dropLocked(e.t.ID)
 	m.notifyLocked(Event{Kind: Cancelled, Timer: e.t})
 	return nil
 }

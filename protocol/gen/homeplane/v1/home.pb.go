@@ -1847,9 +1847,13 @@ type ControlInstanceRequest struct {
 	// Image reference for UPGRADE and PROVISION.
 	Image string `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
 	// With REMOVE: also delete the configuration volume.
-	RemoveData    bool `protobuf:"varint,4,opt,name=remove_data,json=removeData,proto3" json:"remove_data,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RemoveData bool `protobuf:"varint,4,opt,name=remove_data,json=removeData,proto3" json:"remove_data,omitempty"`
+	// Makes a retry safe, as ProcessRequest.idempotency_key: the same key
+	// from the same user within 24 hours gets the first answer and the home
+	// runs the action once.
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ControlInstanceRequest) Reset() {
@@ -1908,6 +1912,13 @@ func (x *ControlInstanceRequest) GetRemoveData() bool {
 		return x.RemoveData
 	}
 	return false
+}
+
+func (x *ControlInstanceRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 type ControlInstanceResponse struct {
@@ -2068,13 +2079,14 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\x12GetInstanceRequest\x12\x17\n" +
 	"\ahome_id\x18\x01 \x01(\tR\x06homeId\"I\n" +
 	"\x13GetInstanceResponse\x122\n" +
-	"\binstance\x18\x01 \x01(\v2\x16.homeplane.v1.InstanceR\binstance\"\x9e\x01\n" +
+	"\binstance\x18\x01 \x01(\v2\x16.homeplane.v1.InstanceR\binstance\"\xc7\x01\n" +
 	"\x16ControlInstanceRequest\x12\x17\n" +
 	"\ahome_id\x18\x01 \x01(\tR\x06homeId\x124\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x1c.homeplane.v1.InstanceActionR\x06action\x12\x14\n" +
 	"\x05image\x18\x03 \x01(\tR\x05image\x12\x1f\n" +
 	"\vremove_data\x18\x04 \x01(\bR\n" +
-	"removeData\"M\n" +
+	"removeData\x12'\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"M\n" +
 	"\x17ControlInstanceResponse\x122\n" +
 	"\binstance\x18\x01 \x01(\v2\x16.homeplane.v1.InstanceR\binstance*\x88\x01\n" +
 	"\x0fSensitivePolicy\x12 \n" +

@@ -145,9 +145,18 @@ type ProcessRequest struct {
 	// Required with a user token, ignored with a device token.
 	HomeId string `protobuf:"bytes,3,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
 	// BCP 47 language tag; default "en".
-	Language      string `protobuf:"bytes,4,opt,name=language,proto3" json:"language,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Language string `protobuf:"bytes,4,opt,name=language,proto3" json:"language,omitempty"`
+	// Makes a retry safe: a request repeated with the same key by the same
+	// caller within 24 hours gets the first answer, and the home carries the
+	// command out once. 1 to 128 printable ASCII characters, best a random
+	// UUID per sentence. The Idempotency-Key HTTP header may carry it instead;
+	// if both are given they must be equal. Reusing a key for a different
+	// request is an INVALID_ARGUMENT error; a retry while the first call is
+	// still running waits for it, or gets ABORTED (retry later) after a
+	// while. docs/adr/0025-idempotency-keys-timer-lease-ingestion.md.
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ProcessRequest) Reset() {
@@ -204,6 +213,13 @@ func (x *ProcessRequest) GetHomeId() string {
 func (x *ProcessRequest) GetLanguage() string {
 	if x != nil {
 		return x.Language
+	}
+	return ""
+}
+
+func (x *ProcessRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
 	}
 	return ""
 }
@@ -819,12 +835,13 @@ var File_homeplane_v1_intent_proto protoreflect.FileDescriptor
 
 const file_homeplane_v1_intent_proto_rawDesc = "" +
 	"\n" +
-	"\x19homeplane/v1/intent.proto\x12\fhomeplane.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x82\x01\n" +
+	"\x19homeplane/v1/intent.proto\x12\fhomeplane.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xab\x01\n" +
 	"\x0eProcessRequest\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12'\n" +
 	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12\x17\n" +
 	"\ahome_id\x18\x03 \x01(\tR\x06homeId\x12\x1a\n" +
-	"\blanguage\x18\x04 \x01(\tR\blanguage\"K\n" +
+	"\blanguage\x18\x04 \x01(\tR\blanguage\x12'\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"K\n" +
 	"\x06Intent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\x05slots\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x05slots\"{\n" +
