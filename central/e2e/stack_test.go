@@ -170,7 +170,14 @@ func startCentral(t testing.TB, args ...string) *central {
 	db := testDatabase(t)
 	p := start(t, "homeplane-central", append([]string{"--http-addr", httpAddr, "--mqtt-addr", mqttAddr,
 		"--metrics-addr", metricsAddr, "--database-url", db}, args...)...)
-	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, metricsURL: "http://" + metricsAddr + "/metrics", proc: p, db: db}
+	return waitCentral(t, p, httpAddr, metricsAddr, db, "tcp://"+mqttAddr)
+}
+
+// waitCentral waits until the started central is ready and returns its
+// API clients.
+func waitCentral(t testing.TB, p *process, httpAddr, metricsAddr, db, mqttURL string) *central {
+	t.Helper()
+	c := &central{url: "http://" + httpAddr, mqttURL: mqttURL, metricsURL: "http://" + metricsAddr + "/metrics", proc: p, db: db}
 	eventually(t, 30*time.Second, "central /readyz", func() bool {
 		resp, err := http.Get(c.url + "/readyz")
 		if err != nil {
