@@ -17,6 +17,7 @@ import (
 
 	"connectrpc.com/connect"
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -56,6 +57,7 @@ func needMosquitto(t *testing.T) (bin, plugin string) {
 type externalStack struct {
 	*central
 	mosquitto *process
+	broker    string // tcp://host:port
 }
 
 // startExternal starts Mosquitto with the plugin and central as its client.
@@ -73,7 +75,7 @@ func startExternal(t *testing.T) *externalStack {
 	if err := os.WriteFile(pwFile, []byte(hex.EncodeToString(tok)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	httpAddr, authAddr, brokerAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	authAddr, brokerAddr := freeAddr(t), freeAddr(t)
 	_, port, _ := net.SplitHostPort(brokerAddr)
 	conf := filepath.Join(dir, "mosquitto.conf")
 	// Run as root, mosquitto would switch to its own user, which cannot
@@ -125,10 +127,18 @@ log_type information
 	db := testDatabase(t)
 	t.Setenv("HOMEPLANE_MQTT_PASSWORD_FILE", pwFile)
 	t.Setenv("HOMEPLANE_MQTT_AUTH_TOKEN_FILE", tokenFile)
+	s := &externalStack{mosquitto: m, broker: "tcp://" + brokerAddr}
+	s.central = s.replica(t, db, "a", authAddr)
+	return s
+}
+
+// replica starts a central replica on db and the stack's broker.
+func (s *externalStack) replica(t *testing.T, db, id, authAddr string) *central {
+	t.Helper()
+	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
 	p := start(t, "homeplane-central", "--http-addr", httpAddr, "--metrics-addr", metricsAddr, "--database-url", db,
-		"--mqtt-mode", "external", "--mqtt-broker-url", "tcp://"+brokerAddr, "--replica-id", "a",
-		"--mqtt-auth-addr", authAddr)
-	return &externalStack{central: waitCentral(t, p, httpAddr, metricsAddr, db, "tcp://"+brokerAddr), mosquitto: m}
+		"--mqtt-mode", "external", "--mqtt-broker-url", s.broker, "--replica-id", id, "--mqtt-auth-addr", authAddr)
+	return waitCentral(t, p, httpAddr, metricsAddr, db, s.broker)
 }
 
 // TestExternalBrokerEndToEnd: central as a client of Mosquitto, agents
@@ -158,18 +168,62 @@ func TestExternalBrokerEndToEnd(t *testing.T) {
 
 	t.Run("attacks", func(t *testing.T) { mqttAttacks(t, s, a.id) })
 
+	// A second replica on the same database and broker: its commands'
+	// results reach it (replica a ignores them), it sees the home online,
+	// and a home deleted through it loses its agent at the broker.
+	b := s.replica(t, s.db, "b", freeAddr(t))
+	t.Run("second replica", func(t *testing.T) {
+		eventually(t, 10*time.Second, "replica b sees the home online", func() bool {
+			g, err := b.homes.GetHome(ctx, authed(alice, &homeplanev1.GetHomeRequest{HomeId: a.id}))
+			return err == nil && g.Msg.GetHome().GetOnline()
+		})
+		resp, err := b.intents.Process(ctx, authed(alice, &homeplanev1.ProcessRequest{Text: "turn off the kitchen lights", HomeId: a.id}))
+		if err != nil || !resp.Msg.GetSuccess() {
+			t.Fatalf("Process on replica b: %v %v", err, resp.Msg.GetErrorCode())
+		}
+		for _, id := range lights {
+			if st, err := a.haState(id); err != nil || st != "off" {
+				t.Errorf("%s = %q, %v; want off", id, st, err)
+			}
+		}
+		bob := b.user(t, "bob@example.com")
+		hb := b.enrolledHome(t, bob, "bob-home")
+		if _, err := s.homes.DeleteHome(ctx, authed(bob, &homeplanev1.DeleteHomeRequest{HomeId: hb.id})); err != nil {
+			t.Fatalf("DeleteHome: %v", err)
+		}
+		eventually(t, 15*time.Second, "the deleted home's agent kicked", func() bool {
+			return strings.Count(s.mosquitto.output(), "homeplane: disconnecting ") == 1
+		})
+	})
+
 	t.Run("revoked agent is disconnected", func(t *testing.T) {
+		id := agentID(t, s.central, a.id)
 		if _, err := s.homes.RevokeAgent(ctx, authed(alice, &homeplanev1.RevokeAgentRequest{HomeId: a.id})); err != nil {
 			t.Fatalf("RevokeAgent: %v", err)
 		}
 		eventually(t, 15*time.Second, "the broker to kick the revoked agent", func() bool {
-			return strings.Contains(s.mosquitto.output(), "homeplane: disconnecting ")
+			return strings.Contains(s.mosquitto.output(), "homeplane: disconnecting "+id)
 		})
 		eventually(t, 15*time.Second, "home offline", func() bool {
 			g, err := s.homes.GetHome(ctx, authed(alice, &homeplanev1.GetHomeRequest{HomeId: a.id}))
 			return err == nil && !g.Msg.GetHome().GetOnline()
 		})
 	})
+}
+
+// agentID reads the id of the home's agent from the database.
+func agentID(t *testing.T, c *central, homeID string) string {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var id string
+	if err := conn.QueryRow(context.Background(), "SELECT id::text FROM agents WHERE home_id = $1", homeID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // agentCreds enrolls credentials for a new home of a new user, as an agent
