@@ -28,7 +28,7 @@ import (
 // needMosquitto returns Debian's mosquitto and the Homeplane plugin built
 // for this test, or skips (fails under HOMEPLANE_REQUIRE_SERVICES=1) when
 // either cannot be had.
-func needMosquitto(t *testing.T) (bin, plugin string) {
+func needMosquitto(t testing.TB) (bin, plugin string) {
 	t.Helper()
 	missing := func(why string) {
 		msg := why + " (apt-get install mosquitto mosquitto-dev libmosquitto-dev libcjson-dev libcurl4-openssl-dev)"
@@ -61,7 +61,7 @@ type externalStack struct {
 }
 
 // startExternal starts Mosquitto with the plugin and central as its client.
-func startExternal(t *testing.T) *externalStack {
+func startExternal(t testing.TB) *externalStack {
 	t.Helper()
 	bin, plugin := needMosquitto(t)
 	dir := t.TempDir()
@@ -133,7 +133,7 @@ log_type information
 }
 
 // replica starts a central replica on db and the stack's broker.
-func (s *externalStack) replica(t *testing.T, db, id, authAddr string) *central {
+func (s *externalStack) replica(t testing.TB, db, id, authAddr string) *central {
 	t.Helper()
 	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
 	p := start(t, "homeplane-central", "--http-addr", httpAddr, "--metrics-addr", metricsAddr, "--database-url", db,
@@ -212,7 +212,7 @@ func TestExternalBrokerEndToEnd(t *testing.T) {
 }
 
 // agentID reads the id of the home's agent from the database.
-func agentID(t *testing.T, c *central, homeID string) string {
+func agentID(t testing.TB, c *central, homeID string) string {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), c.db)
 	if err != nil {
@@ -228,7 +228,7 @@ func agentID(t *testing.T, c *central, homeID string) string {
 
 // agentCreds enrolls credentials for a new home of a new user, as an agent
 // would, without running one.
-func agentCreds(t *testing.T, c *central, email string) (homeID, user, pass string) {
+func agentCreds(t testing.TB, c *central, email string) (homeID, user, pass string) {
 	t.Helper()
 	ctx := context.Background()
 	tok := c.user(t, email)
@@ -245,7 +245,7 @@ func agentCreds(t *testing.T, c *central, email string) (homeID, user, pass stri
 	return homeID, en.Msg.GetMqttUsername(), en.Msg.GetMqttPassword()
 }
 
-func dial(t *testing.T, url, id, user, pass string) (paho.Client, error) {
+func dial(t testing.TB, url, id, user, pass string) (paho.Client, error) {
 	t.Helper()
 	cl := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(id).SetUsername(user).SetPassword(pass).
 		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second))
@@ -377,4 +377,29 @@ func mqttAttacks(t *testing.T, s *externalStack, victim string) {
 	case <-time.After(10 * time.Second):
 		t.Error("an oversize packet did not end the connection")
 	}
+}
+
+// BenchmarkExternalLogin measures an agent's CONNECT through Mosquitto, the
+// plugin and central's contract: refused (a contract call each, the secret
+// checked against PostgreSQL's hash through central's cache) and admitted
+// from the plugin's login cache.
+func BenchmarkExternalLogin(b *testing.B) {
+	s := startExternal(b)
+	_, user, pass := agentCreds(b, s.central, "bench@example.com")
+	b.Run("refused", func(b *testing.B) {
+		for range b.N {
+			if _, err := dial(b, s.mqttURL, user, user, pass+"x"); err == nil {
+				b.Fatal("wrong secret admitted")
+			}
+		}
+	})
+	b.Run("admitted", func(b *testing.B) {
+		for range b.N {
+			cl, err := dial(b, s.mqttURL, user, user, pass)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cl.Disconnect(0)
+		}
+	})
 }
