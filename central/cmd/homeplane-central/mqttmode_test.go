@@ -57,4 +57,12 @@ func TestMQTTModeConfig(t *testing.T) {
 			t.Errorf("config output shows a secret: %s", leaked)
 		}
 	}
+
+	// And from the config file, keys as documented.
+	file := secret("central.json", `{"database_url":"postgres://a@b/c","mqtt_mode":"external","mqtt_broker_url":"tls://broker:8883",
+		"replica_id":"b","mqtt_password":"pw","mqtt_auth_addr":"10.0.0.5:8883","mqtt_auth_token":"a-token-of-enough-length"}`)
+	cfg, err = loadConfig([]string{"--config", file}, env(nil), io.Discard)
+	if err != nil || cfg.Mode != mqttExternal || cfg.ReplicaID != "b" || cfg.BrokerURL != "tls://broker:8883" {
+		t.Fatalf("config file: %v %+v", err, cfg.mqttSideConfig)
+	}
 }
