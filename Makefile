@@ -40,6 +40,17 @@ agent: ## Build homeplane-agent as shipped into AGENT_OUT (default bin/homeplane
 	@mkdir -p $(dir $(AGENT_OUT))
 	CGO_ENABLED=0 go build -tags '$(AGENT_TAGS)' $(AGENT_GCFLAGS) -trimpath -ldflags='-s -w' -o $(AGENT_OUT) ./agent/cmd/homeplane-agent
 
+# The Mosquitto plugin that authenticates agents through central's broker
+# contract (deploy/mosquitto); Debian's mosquitto-dev, libmosquitto-dev,
+# libcjson-dev and libcurl4-openssl-dev provide its headers.
+MOSQUITTO_PLUGIN_OUT ?= $(BIN)/homeplane_auth.so
+
+.PHONY: mosquitto-plugin
+mosquitto-plugin: ## Build the Mosquitto auth plugin into MOSQUITTO_PLUGIN_OUT (default bin/homeplane_auth.so)
+	@mkdir -p $(dir $(MOSQUITTO_PLUGIN_OUT))
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O2 -fPIC -shared \
+		-o $(MOSQUITTO_PLUGIN_OUT) deploy/mosquitto/homeplane_auth.c -lcurl -lcjson
+
 .PHONY: images
 images: build ## Build the images compose.yaml runs: homeplane/* from bin/, PostgreSQL and Prometheus from Debian's packages on an mmdebstrap base
 	for b in homeplane-central homeplane-agent hasim; do \

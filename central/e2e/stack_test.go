@@ -177,7 +177,14 @@ func startCentralOn(t testing.TB, db string, args ...string) *central {
 	httpAddr, mqttAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	p := start(t, "homeplane-central", append(append([]string{"--http-addr", httpAddr, "--mqtt-addr", mqttAddr,
 		"--metrics-addr", metricsAddr, "--database-url", db}, unlimited...), args...)...)
-	c := &central{url: "http://" + httpAddr, mqttURL: "tcp://" + mqttAddr, metricsURL: "http://" + metricsAddr + "/metrics", proc: p, db: db}
+	return waitCentral(t, p, httpAddr, metricsAddr, db, "tcp://"+mqttAddr)
+}
+
+// waitCentral waits until the started central is ready and returns its
+// API clients.
+func waitCentral(t testing.TB, p *process, httpAddr, metricsAddr, db, mqttURL string) *central {
+	t.Helper()
+	c := &central{url: "http://" + httpAddr, mqttURL: mqttURL, metricsURL: "http://" + metricsAddr + "/metrics", proc: p, db: db}
 	eventually(t, 30*time.Second, "central /readyz", func() bool {
 		resp, err := http.Get(c.url + "/readyz")
 		if err != nil {

@@ -40,3 +40,31 @@ func AgentWillMay(home, name string, retain bool) bool {
 	h, k, err := Parse(name)
 	return err == nil && h == home && k == Presence && retain && ValidHomeID(home)
 }
+
+// Rule is one permission of an agent, for brokers that take the ACL as a
+// list: the exact topic (no wildcards), the access, and the retain flag a
+// publish must carry.
+type Rule struct {
+	Access Access
+	Topic  string
+	Retain bool
+}
+
+// AgentRules lists everything the agent of home may do, the same rules
+// AgentMay applies: subscribe to its own command topic, publish the
+// agent-side kinds of its own home, retained only where the kind is
+// retained. Anything not listed is denied. Nil for an invalid home id.
+func AgentRules(home string) []Rule {
+	if !ValidHomeID(home) {
+		return nil
+	}
+	rules := make([]Rule, 0, len(Kinds))
+	for _, k := range Kinds {
+		if k.FromAgent() {
+			rules = append(rules, Rule{Access: Publish, Topic: For(home, k), Retain: k.Retained()})
+		} else {
+			rules = append(rules, Rule{Access: Subscribe, Topic: For(home, k)})
+		}
+	}
+	return rules
+}

@@ -29,16 +29,18 @@ type config struct {
 	MQTTAddr      string `json:"mqtt_addr"`
 	MQTTAdvertise string `json:"mqtt_advertise_url"`
 	// MetricsAddr serves /metrics apart from the API; empty turns it off.
-	MetricsAddr     string     `json:"metrics_addr"`
-	MQTT            mqttLimits `json:"mqtt"`
-	DatabaseURL     string     `json:"database_url"`
-	LogLevel        string     `json:"log_level"`
-	Issuer          string     `json:"jwt_issuer"`
-	Audience        string     `json:"jwt_audience"`
-	AccessTTL       duration   `json:"access_token_ttl"`
-	RefreshTTL      duration   `json:"refresh_token_ttl"`
-	CommandTimeout  duration   `json:"command_timeout"`
-	ShutdownTimeout duration   `json:"shutdown_timeout"`
+	MetricsAddr string     `json:"metrics_addr"`
+	MQTT        mqttLimits `json:"mqtt"`
+	// mqttSideConfig: --mqtt-mode, the external broker and its contract.
+	mqttSideConfig
+	DatabaseURL     string   `json:"database_url"`
+	LogLevel        string   `json:"log_level"`
+	Issuer          string   `json:"jwt_issuer"`
+	Audience        string   `json:"jwt_audience"`
+	AccessTTL       duration `json:"access_token_ttl"`
+	RefreshTTL      duration `json:"refresh_token_ttl"`
+	CommandTimeout  duration `json:"command_timeout"`
+	ShutdownTimeout duration `json:"shutdown_timeout"`
 	// AuditRetention drops audit records older than this, a month at a
 	// time; zero keeps them forever.
 	AuditRetention duration `json:"audit_retention"`
@@ -162,6 +164,7 @@ func bindFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", "", "address of the Connect API, /healthz, /readyz (default 127.0.0.1:8080)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", `address of /metrics, kept off the API (default 127.0.0.1:9090; "off" disables)`)
 	bindMQTTLimits(fs, &c.MQTT)
+	bindMQTTSide(fs, &c.mqttSideConfig)
 	fs.StringVar(&c.MQTTAddr, "mqtt-addr", "", "address of the embedded MQTT broker (default 127.0.0.1:1883)")
 	fs.StringVar(&c.MQTTAdvertise, "mqtt-advertise-url", "", "broker URL handed to agents at enrollment, e.g. tcp://central.example:1883")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (required)")
@@ -243,6 +246,7 @@ func applyFlags(dst, fl *config, set map[string]bool) {
 	})
 	copySet(set, map[string]flagPair[bool]{"secure-cookies": {&dst.SecureCookies, &fl.SecureCookies}})
 	applyMQTTLimitFlags(&dst.MQTT, &fl.MQTT, set)
+	applyMQTTSideFlags(&dst.mqttSideConfig, &fl.mqttSideConfig, set)
 }
 
 // flagPair is a setting in the effective config and in the flags.
@@ -304,6 +308,7 @@ func applyEnv(c *config, getenv func(string) string) error {
 		func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })...)
 	errs = append(errs, envInto(getenv, map[string]*bool{"HOMEPLANE_SECURE_COOKIES": &c.SecureCookies}, strconv.ParseBool)...)
 	errs = append(errs, applyMQTTLimitEnv(&c.MQTT, getenv))
+	applyMQTTSideEnv(&c.mqttSideConfig, getenv)
 	return errors.Join(errs...)
 }
 
@@ -349,6 +354,9 @@ func (c config) validate() error {
 		}
 	}
 	if _, err := c.MQTT.options(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.mqttSideConfig.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.DatabaseURL == "" {
@@ -428,7 +436,7 @@ func (c config) LogValue() slog.Value {
 		}
 		db = u.String()
 	}
-	return slog.GroupValue(
+	return slog.GroupValue(append([]slog.Attr{
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("mqtt_addr", c.MQTTAddr),
 		slog.String("mqtt_advertise_url", c.MQTTAdvertise),
@@ -449,7 +457,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("device_rate", fmt.Sprintf("%d burst, %g/s", c.DeviceBurst, c.DeviceRate)),
 		slog.String("user_rate", fmt.Sprintf("%d burst, %g/s", c.UserBurst, c.UserRate)),
 		slog.Bool("secure_cookies", c.SecureCookies),
-	)
+	}, c.mqttSideConfig.logAttrs()...)...)
 }
 
 // proxies parses TrustedProxies.

@@ -53,7 +53,7 @@ var commands = map[string]subcommand{
 // secretEnv are the variables that may instead name a file holding the
 // value (HOMEPLANE_DATABASE_URL_FILE, ...), as Docker and Kubernetes
 // secrets are mounted.
-var secretEnv = []string{"HOMEPLANE_DATABASE_URL", "HOMEPLANE_LLM_API_KEY"}
+var secretEnv = []string{"HOMEPLANE_DATABASE_URL", "HOMEPLANE_LLM_API_KEY", "HOMEPLANE_MQTT_PASSWORD", "HOMEPLANE_MQTT_AUTH_TOKEN"}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	getenv, err := envfile.Getenv(getenv, secretEnv...)

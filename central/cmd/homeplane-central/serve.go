@@ -91,14 +91,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	// The broker asks the home service about agents, and the home service
 	// tells the broker whom to disconnect: homes is set before Start.
 	var homes *home.Service
-	mqttOpts, err := cfg.MQTT.options()
-	if err != nil {
-		return err
-	}
-	mqttOpts.Addr, mqttOpts.Logger, mqttOpts.Registerer, mqttOpts.TLSConfig = cfg.MQTTAddr, logger, reg, tlsConfig
-	mqtt, err := broker.New(broker.CredentialsFunc(func(ctx context.Context, agentID, secret string) (string, error) {
+	mqtt, err := newMQTTSide(cfg, broker.CredentialsFunc(func(ctx context.Context, agentID, secret string) (string, error) {
 		return homes.AuthenticateAgent(ctx, agentID, secret)
-	}), mqttOpts)
+	}), tlsConfig, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -211,7 +206,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
-	logger.Info("serving", "http_addr", ln.Addr().String(), "mqtt_addr", mqtt.Addr().String())
+	logger.Info("serving", "http_addr", ln.Addr().String(), "mqtt_addr", mqtt.Endpoint())
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
