@@ -29,7 +29,8 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 	floorName := in.Slot("floor")
 	domain := in.Slot("domain")
 	class := in.Slot("device_class")
-	allowed := entry(in.Name).Domains
+	row := entry(in.Name)
+	allowed := row.Domains
 
 	var area *homeplanev1.Area
 	if areaName != "" {
@@ -92,7 +93,7 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 		speech, what := noMatchSpeech(in, name, byName, area, floor)
 		return nil, &failure{CodeRefused, speech, what}
 	}
-	if byName && len(cands) > 1 && entry(in.Name).Kind != KindQuery {
+	if byName && len(cands) > 1 && row.Kind != KindQuery {
 		return nil, &failure{code: CodeAmbiguous, speech: ambiguousSpeech(reg, name, cands)}
 	}
 	return cands, nil
