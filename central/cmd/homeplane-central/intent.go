@@ -101,7 +101,7 @@ func parseLines(ctx context.Context, p intent.Parser, reg *intent.Index, in io.R
 			got, err := p.Parse(ctx, req.Text, reg, intent.Context{Area: req.Context.Area})
 			switch {
 			case err == nil:
-				res.Intent = got.Name
+				res.Intent = string(got.Name)
 				if got.Slots != nil {
 					res.Slots = got.Slots
 				}

@@ -44,66 +44,55 @@ func domainNoun(domain string, plural bool) string {
 // actionSpeech words the answer to an executed intent the way Home
 // Assistant's English responses do.
 func actionSpeech(reg *Index, in Intent, acted []int) string {
-	switch in.Name {
-	case "HassTurnOn", "HassTurnOff":
-		on := in.Name == "HassTurnOn"
-		domain := commonDomain(reg, acted)
-		switch domain {
-		case "scene":
-			return "Activated"
-		case "script":
-			return pick(on, "Started", "Stopped")
-		case "lock":
-			return pick(on, "Locked", "Unlocked")
-		case "valve":
-			return pick(on, "Opened", "Closed")
-		case "cover":
-			verb := pick(on, "Opened", "Closed")
-			if c := in.Slot("device_class"); c != "" {
-				return verb + " the " + coverNoun(c)
-			}
-			return verb
-		}
-		verb := pick(on, "Turned on the ", "Turned off the ")
-		single := len(acted) == 1 && in.Slot("name") != "" && in.Slot("name") != NameAll
-		if domain == "" {
-			return verb + pick(single, "device", "devices")
-		}
-		return verb + domainNoun(domain, !single)
-	case "HassToggle":
-		return "Toggled"
-	case "HassLightSet":
-		if _, ok := in.Slots["brightness"]; ok {
-			return "Brightness set"
-		}
-		return "Color set"
-	case "HassClimateSetTemperature":
-		t, _ := in.Number("temperature")
-		return "Temperature set to " + formatNumber(t) + " degrees"
-	case "HassSetPosition":
-		return "Position set"
-	case "HassMediaPause":
-		return "Paused"
-	case "HassMediaUnpause":
-		return "Resumed"
-	case "HassMediaNext":
-		return "Playing next"
-	case "HassMediaPrevious":
-		return "Playing previous"
-	case "HassSetVolume":
-		return "Volume set"
-	case "HassMediaSearchAndPlay":
-		return "Playing media"
-	case "HassVacuumStart":
-		return "Started"
-	case "HassVacuumReturnToBase":
-		return "Returning"
-	case "HassListAddItem", "HassShoppingListAddItem":
-		return "Added " + in.Slot("item")
-	case "HassListCompleteItem", "HassShoppingListCompleteItem":
-		return "Checked off " + in.Slot("item")
+	if done := entry(in.Name).done; done != nil {
+		return done(reg, in, acted)
 	}
 	return "Done"
+}
+
+func doneTurn(reg *Index, in Intent, acted []int) string {
+	on := in.Name == TurnOn
+	domain := commonDomain(reg, acted)
+	switch domain {
+	case "scene":
+		return "Activated"
+	case "script":
+		return pick(on, "Started", "Stopped")
+	case "lock":
+		return pick(on, "Locked", "Unlocked")
+	case "valve":
+		return pick(on, "Opened", "Closed")
+	case "cover":
+		verb := pick(on, "Opened", "Closed")
+		if c := in.Slot("device_class"); c != "" {
+			return verb + " the " + coverNoun(c)
+		}
+		return verb
+	}
+	verb := pick(on, "Turned on the ", "Turned off the ")
+	single := len(acted) == 1 && in.Slot("name") != "" && in.Slot("name") != NameAll
+	if domain == "" {
+		return verb + pick(single, "device", "devices")
+	}
+	return verb + domainNoun(domain, !single)
+}
+
+func doneLightSet(_ *Index, in Intent, _ []int) string {
+	if _, ok := in.Slots["brightness"]; ok {
+		return "Brightness set"
+	}
+	return "Color set"
+}
+
+func doneClimateSet(_ *Index, in Intent, _ []int) string {
+	t, _ := in.Number("temperature")
+	return "Temperature set to " + formatNumber(t) + " degrees"
+}
+
+func doneListAdd(_ *Index, in Intent, _ []int) string { return "Added " + in.Slot("item") }
+
+func doneListComplete(_ *Index, in Intent, _ []int) string {
+	return "Checked off " + in.Slot("item")
 }
 
 func coverNoun(class string) string {

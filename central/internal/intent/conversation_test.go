@@ -15,7 +15,7 @@ func TestEngineFollowUps(t *testing.T) {
 		text, area   string
 		conversation string
 		wantCode     string
-		wantIntent   string
+		wantIntent   intent.Name
 		wantService  string
 		wantIDs      []string
 	}

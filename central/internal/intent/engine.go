@@ -158,14 +158,14 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	}
 	resp.Intent = in
 
-	if isTimer(in.Name) {
+	row := entry(in.Name)
+	switch row.Kind {
+	case KindTimer:
 		resp.Speech, resp.ErrorCode = e.timer(req, in)
 		resp.Success = resp.ErrorCode == ""
 		return resp, nil
-	}
-
-	if speech, ok := e.answerLocally(in, req.Text); ok {
-		resp.Speech, resp.Success = speech, true
+	case KindLocal:
+		resp.Speech, resp.Success = row.local(e.opts.Now(), req.Text), true
 		return resp, nil
 	}
 
@@ -178,27 +178,19 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		return resp, nil
 	}
 
-	if NeedsTarget(in.Name) && len(targets) > 0 {
+	if row.Target && len(targets) > 0 {
 		e.remember(ctx, req, resp.ConversationID, in, reg, targets)
 	}
 
-	if isQuery(in.Name) {
+	if row.Kind == KindQuery {
 		t3 := time.Now()
 		resp.Targets = targetList(reg, targets, nil)
-		switch in.Name {
-		case "HassGetState":
-			resp.Speech = stateSpeech(reg, in, req.Text, targets)
-		case "HassClimateGetTemperature":
-			s, ok := temperatureSpeech(reg, targets)
-			if !ok {
-				resp.ErrorCode, resp.Speech = CodeNoMatch, "Sorry, I don't know the temperature there"
-				return resp, nil
-			}
-			resp.Speech = s
-		case "HassGetWeather":
-			resp.Speech = weatherSpeech(reg.entities[targets[0]])
+		speech, fail := row.answer(reg, in, req.Text, targets)
+		if fail != nil {
+			resp.ErrorCode, resp.Speech = fail.code, fail.speech
+			return resp, nil
 		}
-		resp.Success = true
+		resp.Speech, resp.Success = speech, true
 		e.stage.WithLabelValues("answer").Observe(time.Since(t3).Seconds())
 		return resp, nil
 	}
@@ -274,11 +266,11 @@ func (e *Engine) act(ctx context.Context, req Request, reg *Index, in Intent, ca
 	return resp, nil
 }
 
-// targets resolves the intent's slots; intents about lists or the shopping
-// list look up their list entity.
+// targets resolves the intent's slots; intents about the shopping list
+// look up its list entity.
 func (e *Engine) targets(reg *Index, in Intent) ([]int, *failure) {
-	switch in.Name {
-	case "HassShoppingListAddItem", "HassShoppingListCompleteItem":
+	row := entry(in.Name)
+	if row.list {
 		if ids := reg.EntitiesNamed("shopping list"); len(ids) > 0 {
 			return ids[:1], nil
 		}
@@ -287,24 +279,10 @@ func (e *Engine) targets(reg *Index, in Intent) ([]int, *failure) {
 		}
 		return nil, &failure{code: CodeNoMatch, speech: "Sorry, there is no shopping list in this home"}
 	}
-	if _, known := intentDomains[in.Name]; !known && in.Name != "HassGetState" {
+	if row.Kind != KindAction && row.Kind != KindQuery {
 		return nil, &failure{code: CodeFailed, speech: "Sorry, I can't do that yet"}
 	}
 	return resolve(reg, in)
-}
-
-func (e *Engine) answerLocally(in Intent, text string) (string, bool) {
-	switch in.Name {
-	case "HassGetCurrentTime":
-		return timeSpeech(e.opts.Now()), true
-	case "HassGetCurrentDate":
-		return dateSpeech(e.opts.Now()), true
-	case "HassNevermind":
-		return "", true
-	case "HassRespond":
-		return respondSpeech(text), true
-	}
-	return "", false
 }
 
 func (e *Engine) execute(ctx context.Context, req Request, calls []*homeplanev1.ServiceCall) (*homeplanev1.Result, error) {
@@ -423,15 +401,6 @@ func (e *Engine) remember(ctx context.Context, req Request, conversationID strin
 	if err := e.opts.Conversations.AddTurn(ctx, req.HomeID, conversationID, t, e.opts.ContextWindow); err != nil {
 		e.log.WarnContext(ctx, "conversation turn not stored", "request_id", req.RequestID, "err", err)
 	}
-}
-
-func isTimer(name string) bool {
-	switch name {
-	case "HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer",
-		"HassDecreaseTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus":
-		return true
-	}
-	return false
 }
 
 // timer hands a timer intent to the device's timers.

@@ -27,7 +27,7 @@ var (
 // Intent is a Home Assistant-style intent: a name such as "HassTurnOn" and its
 // slots. Slot values are string, int or float64.
 type Intent struct {
-	Name  string
+	Name  Name
 	Slots map[string]any
 }
 

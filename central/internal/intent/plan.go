@@ -15,86 +15,107 @@ type call struct {
 	data            map[string]any
 }
 
-// serviceFor maps an intent on one entity to the Home Assistant service that
-// carries it out; ok is false when the entity cannot do it.
-func serviceFor(in Intent, e *homeplanev1.Entity) (c call, ok bool) {
+// planTurn carries HassTurnOn and HassTurnOff: the service for one entity,
+// or ok false when the entity cannot do it.
+func planTurn(in Intent, e *homeplanev1.Entity) (call, bool) {
 	d := e.GetDomain()
-	switch in.Name {
-	case "HassTurnOn", "HassTurnOff":
-		on := in.Name == "HassTurnOn"
-		switch d {
-		case "lock":
-			return call{d, pick(on, "lock", "unlock"), nil}, true
-		case "cover":
-			return call{d, pick(on, "open_cover", "close_cover"), nil}, true
-		case "valve":
-			return call{d, pick(on, "open_valve", "close_valve"), nil}, true
-		case "scene":
-			return call{d, "turn_on", nil}, on
-		case "button", "input_button":
-			return call{d, "press", nil}, on
-		case "vacuum":
-			return call{d, pick(on, "start", "return_to_base"), nil}, true
-		case "sensor", "binary_sensor", "person", "weather", "todo", "sun", "zone", "device_tracker":
-			return call{}, false
-		}
-		return call{d, pick(on, "turn_on", "turn_off"), nil}, true
-	case "HassToggle":
-		if d == "sensor" || d == "binary_sensor" {
-			return call{}, false
-		}
-		return call{d, "toggle", nil}, true
-	case "HassLightSet":
-		data := map[string]any{}
-		if b, ok := in.Number("brightness"); ok {
-			data["brightness_pct"] = clamp(b, 0, 100)
-		}
-		if c := in.Slot("color"); c != "" {
-			data["color_name"] = strings.ReplaceAll(c, " ", "")
-		}
-		if t, ok := in.Number("temperature"); ok {
-			data["color_temp_kelvin"] = t
-		}
-		return call{"light", "turn_on", data}, d == "light"
-	case "HassClimateSetTemperature":
-		t, ok := in.Number("temperature")
-		return call{"climate", "set_temperature", map[string]any{"temperature": t}}, ok && d == "climate"
-	case "HassSetPosition":
-		p, ok := in.Number("position")
-		switch d {
-		case "cover":
-			return call{d, "set_cover_position", map[string]any{"position": clamp(p, 0, 100)}}, ok
-		case "valve":
-			return call{d, "set_valve_position", map[string]any{"position": clamp(p, 0, 100)}}, ok
-		}
-	case "HassMediaPause":
-		return call{d, "media_pause", nil}, d == "media_player"
-	case "HassMediaUnpause":
-		return call{d, "media_play", nil}, d == "media_player"
-	case "HassMediaNext":
-		return call{d, "media_next_track", nil}, d == "media_player"
-	case "HassMediaPrevious":
-		return call{d, "media_previous_track", nil}, d == "media_player"
-	case "HassSetVolume":
-		v, ok := in.Number("volume_level")
-		return call{d, "volume_set", map[string]any{"volume_level": clamp(v, 0, 100) / 100}}, ok && d == "media_player"
-	case "HassMediaSearchAndPlay":
-		q := in.Slot("search_query")
-		class := in.Slot("media_class")
-		if class == "" {
-			class = "music"
-		}
-		return call{d, "play_media", map[string]any{"media_content_id": q, "media_content_type": class}}, q != "" && d == "media_player"
-	case "HassVacuumStart":
-		return call{d, "start", nil}, d == "vacuum"
-	case "HassVacuumReturnToBase":
-		return call{d, "return_to_base", nil}, d == "vacuum"
-	case "HassListAddItem", "HassShoppingListAddItem":
-		return call{"todo", "add_item", map[string]any{"item": in.Slot("item")}}, d == "todo"
-	case "HassListCompleteItem", "HassShoppingListCompleteItem":
-		return call{"todo", "update_item", map[string]any{"item": in.Slot("item"), "status": "completed"}}, d == "todo"
+	on := in.Name == TurnOn
+	switch d {
+	case "lock":
+		return call{d, pick(on, "lock", "unlock"), nil}, true
+	case "cover":
+		return call{d, pick(on, "open_cover", "close_cover"), nil}, true
+	case "valve":
+		return call{d, pick(on, "open_valve", "close_valve"), nil}, true
+	case "scene":
+		return call{d, "turn_on", nil}, on
+	case "button", "input_button":
+		return call{d, "press", nil}, on
+	case "vacuum":
+		return call{d, pick(on, "start", "return_to_base"), nil}, true
+	case "sensor", "binary_sensor", "person", "weather", "todo", "sun", "zone", "device_tracker":
+		return call{}, false
+	}
+	return call{d, pick(on, "turn_on", "turn_off"), nil}, true
+}
+
+func planToggle(_ Intent, e *homeplanev1.Entity) (call, bool) {
+	d := e.GetDomain()
+	if d == "sensor" || d == "binary_sensor" {
+		return call{}, false
+	}
+	return call{d, "toggle", nil}, true
+}
+
+func planLightSet(in Intent, e *homeplanev1.Entity) (call, bool) {
+	data := map[string]any{}
+	if b, ok := in.Number("brightness"); ok {
+		data["brightness_pct"] = clamp(b, 0, 100)
+	}
+	if c := in.Slot("color"); c != "" {
+		data["color_name"] = strings.ReplaceAll(c, " ", "")
+	}
+	if t, ok := in.Number("temperature"); ok {
+		data["color_temp_kelvin"] = t
+	}
+	return call{"light", "turn_on", data}, e.GetDomain() == "light"
+}
+
+func planClimateSet(in Intent, e *homeplanev1.Entity) (call, bool) {
+	t, ok := in.Number("temperature")
+	return call{"climate", "set_temperature", map[string]any{"temperature": t}}, ok && e.GetDomain() == "climate"
+}
+
+func planSetPosition(in Intent, e *homeplanev1.Entity) (call, bool) {
+	d := e.GetDomain()
+	p, ok := in.Number("position")
+	switch d {
+	case "cover":
+		return call{d, "set_cover_position", map[string]any{"position": clamp(p, 0, 100)}}, ok
+	case "valve":
+		return call{d, "set_valve_position", map[string]any{"position": clamp(p, 0, 100)}}, ok
 	}
 	return call{}, false
+}
+
+// planMedia is a media player service without data.
+func planMedia(service string) func(Intent, *homeplanev1.Entity) (call, bool) {
+	return func(_ Intent, e *homeplanev1.Entity) (call, bool) {
+		d := e.GetDomain()
+		return call{d, service, nil}, d == "media_player"
+	}
+}
+
+func planSetVolume(in Intent, e *homeplanev1.Entity) (call, bool) {
+	d := e.GetDomain()
+	v, ok := in.Number("volume_level")
+	return call{d, "volume_set", map[string]any{"volume_level": clamp(v, 0, 100) / 100}}, ok && d == "media_player"
+}
+
+func planSearchAndPlay(in Intent, e *homeplanev1.Entity) (call, bool) {
+	d := e.GetDomain()
+	q := in.Slot("search_query")
+	class := in.Slot("media_class")
+	if class == "" {
+		class = "music"
+	}
+	return call{d, "play_media", map[string]any{"media_content_id": q, "media_content_type": class}}, q != "" && d == "media_player"
+}
+
+// planVacuum is a vacuum service without data.
+func planVacuum(service string) func(Intent, *homeplanev1.Entity) (call, bool) {
+	return func(_ Intent, e *homeplanev1.Entity) (call, bool) {
+		d := e.GetDomain()
+		return call{d, service, nil}, d == "vacuum"
+	}
+}
+
+func planListAdd(in Intent, e *homeplanev1.Entity) (call, bool) {
+	return call{"todo", "add_item", map[string]any{"item": in.Slot("item")}}, e.GetDomain() == "todo"
+}
+
+func planListComplete(in Intent, e *homeplanev1.Entity) (call, bool) {
+	return call{"todo", "update_item", map[string]any{"item": in.Slot("item"), "status": "completed"}}, e.GetDomain() == "todo"
 }
 
 func pick(on bool, a, b string) string {
@@ -118,9 +139,13 @@ func buildCalls(reg *Index, in Intent, targets []int) ([]*homeplanev1.ServiceCal
 	var groups []*group
 	index := map[string]*group{}
 	var acted []int
+	plan := entry(in.Name).plan
+	if plan == nil {
+		return nil, nil, nil
+	}
 	for _, i := range targets {
 		e := reg.entities[i]
-		c, ok := serviceFor(in, e)
+		c, ok := plan(in, e)
 		if !ok {
 			continue
 		}

@@ -21,36 +21,6 @@ type failure struct {
 	unknown string
 }
 
-// intentDomains lists the domains an intent can act on; intents not listed
-// accept any domain.
-var intentDomains = map[string][]string{
-	"HassLightSet":              {"light"},
-	"HassClimateSetTemperature": {"climate"},
-	"HassClimateGetTemperature": {"climate", "sensor"},
-	"HassSetPosition":           {"cover", "valve"},
-	"HassMediaPause":            {"media_player"},
-	"HassMediaUnpause":          {"media_player"},
-	"HassMediaNext":             {"media_player"},
-	"HassMediaPrevious":         {"media_player"},
-	"HassSetVolume":             {"media_player"},
-	"HassMediaSearchAndPlay":    {"media_player"},
-	"HassVacuumStart":           {"vacuum"},
-	"HassVacuumReturnToBase":    {"vacuum"},
-	"HassGetWeather":            {"weather"},
-	"HassListAddItem":           {"todo"},
-	"HassListCompleteItem":      {"todo"},
-	"HassTurnOn":                switchable,
-	"HassTurnOff":               switchable,
-	"HassToggle":                switchable,
-}
-
-// switchable are the domains HassTurnOn/HassTurnOff can act on.
-var switchable = []string{
-	"light", "switch", "fan", "cover", "lock", "valve", "scene", "script",
-	"media_player", "climate", "input_boolean", "automation", "humidifier",
-	"siren", "vacuum", "water_heater", "remote", "group", "button", "input_button",
-}
-
 // resolve finds the entities an intent's slots name. Intents that need no
 // target return nil and no failure.
 func resolve(reg *Index, in Intent) ([]int, *failure) {
@@ -59,7 +29,8 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 	floorName := in.Slot("floor")
 	domain := in.Slot("domain")
 	class := in.Slot("device_class")
-	allowed := intentDomains[in.Name]
+	row := entry(in.Name)
+	allowed := row.Domains
 
 	var area *homeplanev1.Area
 	if areaName != "" {
@@ -122,7 +93,7 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 		speech, what := noMatchSpeech(in, name, byName, area, floor)
 		return nil, &failure{CodeRefused, speech, what}
 	}
-	if byName && len(cands) > 1 && !isQuery(in.Name) {
+	if byName && len(cands) > 1 && row.Kind != KindQuery {
 		return nil, &failure{code: CodeAmbiguous, speech: ambiguousSpeech(reg, name, cands)}
 	}
 	return cands, nil
@@ -146,7 +117,7 @@ func noMatchSpeech(in Intent, name string, byName bool, area *homeplanev1.Area, 
 		what = strings.ReplaceAll(c, "_", " ")
 	} else if d := in.Slot("domain"); d != "" {
 		what = domainNoun(d, false)
-	} else if ds := intentDomains[in.Name]; len(ds) > 0 && len(ds) < 3 {
+	} else if ds := entry(in.Name).Domains; len(ds) > 0 && len(ds) < 3 {
 		what = domainNoun(ds[0], false)
 	}
 	return fmt.Sprintf("Sorry, I am not aware of any %s%s", what, where), what + where
@@ -171,14 +142,6 @@ func ambiguousSpeech(reg *Index, name string, cands []int) string {
 		return fmt.Sprintf("Sorry, there are several devices called %s. Which one do you mean?", name)
 	}
 	return fmt.Sprintf("Sorry, %s could mean the %s. Which one do you mean?", name, joinOr(opts))
-}
-
-func isQuery(name string) bool {
-	switch name {
-	case "HassGetState", "HassClimateGetTemperature", "HassGetWeather":
-		return true
-	}
-	return false
 }
 
 func joinOr(items []string) string {
@@ -241,16 +204,4 @@ func (r *Index) candidates(area *homeplanev1.Area, floor *homeplanev1.Floor, dom
 		out[i] = i
 	}
 	return out
-}
-
-// NeedsTarget reports whether an intent acts on or asks about entities of
-// the home; timers, the clock and small talk do not.
-func NeedsTarget(name string) bool {
-	switch name {
-	case "HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassIncreaseTimer",
-		"HassDecreaseTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus",
-		"HassGetCurrentTime", "HassGetCurrentDate", "HassNevermind", "HassRespond", "HassBroadcast":
-		return false
-	}
-	return true
 }

@@ -197,7 +197,7 @@ func (e *Engine) pendingAction(ctx context.Context, req Request) (Turn, bool) {
 		}
 		return turns[0], true
 	}
-	drop := Turn{Intent: Intent{Name: "HassNevermind"}, At: e.opts.Now()}
+	drop := Turn{Intent: Intent{Name: Nevermind}, At: e.opts.Now()}
 	_ = e.opts.Conversations.AddTurn(ctx, req.HomeID, req.ConversationID, drop, e.opts.ContextWindow)
 	return Turn{}, false
 }

@@ -103,7 +103,7 @@ func TestParse(t *testing.T) {
 		name       string
 		model      fakeModel
 		area       string
-		wantIntent string
+		wantIntent intent.Name
 		wantSlots  map[string]any
 		wantErr    error
 	}{

@@ -11,39 +11,22 @@ import (
 	"github.com/homeplane/homeplane/central/internal/intent"
 )
 
-// intents are the intents a model may answer, with what each is for.
-var intents = []struct{ name, use string }{
-	{"HassTurnOn", "turn on, open, lock, activate a scene or script"},
-	{"HassTurnOff", "turn off, close, unlock"},
-	{"HassToggle", "toggle"},
-	{"HassLightSet", "light brightness (0-100) or color"},
-	{"HassGetState", "ask about states (is, are any, which, how many)"},
-	{"HassClimateGetTemperature", "ask the temperature"},
-	{"HassClimateSetTemperature", "set the temperature"},
-	{"HassSetPosition", "set a cover or valve position (0-100)"},
-	{"HassMediaPause", "pause media"}, {"HassMediaUnpause", "resume media"},
-	{"HassMediaNext", "next track"}, {"HassMediaPrevious", "previous track"},
-	{"HassSetVolume", "set volume (0-100)"},
-	{"HassMediaSearchAndPlay", "play something (search_query, media_class)"},
-	{"HassVacuumStart", "start vacuuming"}, {"HassVacuumReturnToBase", "send the vacuum home"},
-	{"HassGetWeather", "weather"}, {"HassGetCurrentTime", "time"}, {"HassGetCurrentDate", "date"},
-	{"HassStartTimer", "start a timer (hours, minutes, seconds, timer_name)"},
-	{"HassCancelTimer", "cancel a timer"}, {"HassCancelAllTimers", "cancel all timers"},
-	{"HassPauseTimer", "pause a timer"}, {"HassUnpauseTimer", "resume a timer"},
-	{"HassIncreaseTimer", "add time to a timer"}, {"HassDecreaseTimer", "remove time from a timer"},
-	{"HassTimerStatus", "time left on a timer"},
-	{"HassShoppingListAddItem", "add an item to the shopping list"},
-	{"HassShoppingListCompleteItem", "check an item off the shopping list"},
-	{"HassListAddItem", "add an item to another to-do list (entity_ids: the list)"},
-	{"HassListCompleteItem", "check an item off another to-do list"},
-	{"HassBroadcast", "announce a message"},
-	{"HassNevermind", "never mind"},
-}
+// offered are the catalogue's intents a model may answer, with what each
+// is for.
+var offered = func() []intent.Entry {
+	var out []intent.Entry
+	for _, e := range intent.Catalogue() {
+		if e.Use != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}()
 
 var intentNames = func() []string {
-	out := make([]string, 0, len(intents)+1)
-	for _, i := range intents {
-		out = append(out, i.name)
+	out := make([]string, 0, len(offered)+1)
+	for _, e := range offered {
+		out = append(out, string(e.Name))
 	}
 	return append(out, "none")
 }()
@@ -89,8 +72,8 @@ func systemPrompt(reg *intent.Index, maxEntities int) string {
 	b.WriteString("for a kind of device in a place (\"the kitchen lights\") leave entity_ids empty and fill area or floor and domain. ")
 	b.WriteString("States are Home Assistant values (on, off, open, closed, locked, unlocked, home). Unused fields are null. ")
 	b.WriteString("If the sentence is not something for the home, answer intent \"none\".\nIntents:\n")
-	for _, i := range intents {
-		fmt.Fprintf(&b, "- %s: %s\n", i.name, i.use)
+	for _, e := range offered {
+		fmt.Fprintf(&b, "- %s: %s\n", e.Name, e.Use)
 	}
 	b.WriteString("Floors: ")
 	for i, f := range reg.Floors() {
@@ -217,10 +200,10 @@ func decodeAnswer(content string, reg *intent.Index, pc intent.Context) (intent.
 	case len(ids) > 1 && slots["area"] == nil && slots["floor"] == nil && slots["domain"] == nil:
 		return intent.Intent{}, fmt.Errorf("%w: several entities without a place or domain", ErrInvalidOutput)
 	}
-	if slots["area"] == nil && slots["floor"] == nil && slots["name"] == nil && slots["domain"] != nil && pc.Area != "" && intent.NeedsTarget(name) {
+	if slots["area"] == nil && slots["floor"] == nil && slots["name"] == nil && slots["domain"] != nil && pc.Area != "" && intent.NeedsTarget(intent.Name(name)) {
 		slots["area"] = pc.Area
 	}
-	return intent.Intent{Name: name, Slots: slots}, nil
+	return intent.Intent{Name: intent.Name(name), Slots: slots}, nil
 }
 
 func entityIDs(v any) ([]string, error) {

@@ -82,7 +82,7 @@ func (i *intentService) Process(ctx context.Context, req *connect.Request[homepl
 func (i *intentService) process(ctx context.Context, ev *audit.Event, ireq intent.Request) (*homeplanev1.ProcessResponse, error) {
 	resp, err := i.s.deps.Intents.Process(ctx, ireq)
 	ev.Trace = &audit.Trace{
-		Intent: resp.Intent.Name, Slots: resp.Intent.Slots, Parser: resp.Parser, LLMTokens: int(resp.LLMTokens),
+		Intent: string(resp.Intent.Name), Slots: resp.Intent.Slots, Parser: resp.Parser, LLMTokens: int(resp.LLMTokens),
 		ParseUS: resp.ParseDur.Microseconds(), ResolveUS: resp.ResolveDur.Microseconds(), ExecuteUS: resp.ExecuteDur.Microseconds(),
 	}
 	ev.Trace.Executed, ev.Trace.Answer = auditJSON(resp.Executed, resp.Result)
@@ -103,7 +103,7 @@ func (i *intentService) process(ctx context.Context, ev *audit.Event, ireq inten
 	}
 	return &homeplanev1.ProcessResponse{
 		Speech:         resp.Speech,
-		Intent:         &homeplanev1.Intent{Name: resp.Intent.Name, Slots: slotsProto(resp.Intent.Slots)},
+		Intent:         &homeplanev1.Intent{Name: string(resp.Intent.Name), Slots: slotsProto(resp.Intent.Slots)},
 		Targets:        targetsProto(resp.Targets),
 		Success:        resp.Success,
 		ConversationId: resp.ConversationID,

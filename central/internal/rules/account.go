@@ -87,12 +87,12 @@ var grammarWords = func() map[string]bool {
 // guardedIntents are the intents whose whole sentence is a target; free-text
 // intents (media searches, list items, messages, timers) keep words the
 // home does not know on purpose.
-func guardedIntent(name string) bool {
+func guardedIntent(name intent.Name) bool {
 	switch name {
-	case "HassTurnOn", "HassTurnOff", "HassToggle", "HassLightSet", "HassSetPosition",
-		"HassClimateSetTemperature", "HassMediaPause", "HassMediaUnpause", "HassMediaNext",
-		"HassMediaPrevious", "HassSetVolume", "HassMediaPlayerMute", "HassMediaPlayerUnmute",
-		"HassVacuumStart", "HassVacuumReturnToBase", "HassGetState", "HassClimateGetTemperature":
+	case intent.TurnOn, intent.TurnOff, intent.Toggle, intent.LightSet, intent.SetPosition,
+		intent.ClimateSetTemperature, intent.MediaPause, intent.MediaUnpause, intent.MediaNext,
+		intent.MediaPrevious, intent.SetVolume, intent.MediaPlayerMute, intent.MediaPlayerUnmute,
+		intent.VacuumStart, intent.VacuumReturnToBase, intent.GetState, intent.ClimateGetTemperature:
 		return true
 	}
 	return false
@@ -122,7 +122,7 @@ func (s *sentence) unaccounted() [][2]int {
 // "the temperature in the attic"), since questions also name measures
 // ("what is the wind speed of the Mistral") that nothing acts on.
 func (s *sentence) refusal(in intent.Intent) *intent.UnknownError {
-	question := in.Name == "HassGetState" || in.Name == "HassClimateGetTemperature"
+	question := in.Name == intent.GetState || in.Name == intent.ClimateGetTemperature
 	for _, r := range s.unaccounted() {
 		u := s.unknownTarget(r[0], r[1])
 		if !question || u.Kind != intent.UnknownDevice || s.nounAt(r[1]) {

@@ -64,12 +64,12 @@ func (s *sentence) water() (intent.Intent, bool) {
 	if t.name != "" {
 		return intent.Intent{}, false
 	}
-	name := ""
+	var name intent.Name
 	switch on, ok := s.polarity(); {
 	case s.first() == "water" && (t.area != "" || t.floor != ""):
-		name = "HassTurnOn"
+		name = intent.TurnOn
 	case ok && s.first() != "is" && s.first() != "are" && !questionStarts[s.first()]:
-		name = map[bool]string{true: "HassTurnOn", false: "HassTurnOff"}[on]
+		name = map[bool]intent.Name{true: intent.TurnOn, false: intent.TurnOff}[on]
 	default:
 		return intent.Intent{}, false
 	}
@@ -80,13 +80,13 @@ func (s *sentence) water() (intent.Intent, bool) {
 
 func (s *sentence) turn() (intent.Intent, bool) {
 	t := s.target()
-	name := "HassTurnOn"
+	name := intent.TurnOn
 	on, ok := s.polarity()
 	switch {
 	case s.has("toggle", "flip") && !s.onOffParticle():
-		name = "HassToggle"
+		name = intent.Toggle
 	case ok && !on:
-		name = "HassTurnOff"
+		name = intent.TurnOff
 	case ok:
 	default:
 		// "transition to party mode", "party mode": scenes and scripts are
@@ -155,7 +155,7 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	switch {
 	case domain == "fan" && !fromContext:
 		slots["name"] = intent.NameAll
-	case domain == "lock" && name == "HassTurnOff" && t.area != "":
+	case domain == "lock" && name == intent.TurnOff && t.area != "":
 		slots["name"] = intent.NameAll
 	}
 	return intent.Intent{Name: name, Slots: slots}, true
@@ -253,7 +253,7 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 	} else {
 		s.place(t, slots, true)
 	}
-	return intent.Intent{Name: "HassLightSet", Slots: slots}, true
+	return intent.Intent{Name: intent.LightSet, Slots: slots}, true
 }
 
 // toExtreme reports "to (the) lowest": the terse "night light to lowest"
@@ -312,7 +312,7 @@ func (s *sentence) climateSet() (intent.Intent, bool) {
 	} else {
 		s.place(t, slots, true)
 	}
-	return intent.Intent{Name: "HassClimateSetTemperature", Slots: slots}, true
+	return intent.Intent{Name: intent.ClimateSetTemperature, Slots: slots}, true
 }
 
 func (s *sentence) position() (intent.Intent, bool) {
@@ -341,14 +341,14 @@ func (s *sentence) position() (intent.Intent, bool) {
 		if domain == "valve" {
 			slots["domain"] = domain
 		}
-		return intent.Intent{Name: "HassSetPosition", Slots: slots}, true
+		return intent.Intent{Name: intent.SetPosition, Slots: slots}, true
 	}
 	slots["domain"] = domain
 	if dc != "" {
 		slots["device_class"] = dc
 	}
 	s.place(t, slots, true)
-	return intent.Intent{Name: "HassSetPosition", Slots: slots}, true
+	return intent.Intent{Name: intent.SetPosition, Slots: slots}, true
 }
 
 // unknownPlace returns the words of a trailing "in the <words>" that name no

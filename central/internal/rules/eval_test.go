@@ -170,7 +170,7 @@ func runEval(t *testing.T, reg *intent.Index, lines []evalLine, minAccuracy floa
 		}
 		s.n++
 		total.n++
-		intentOK := strings.EqualFold(got.Name, l.Intent)
+		intentOK := strings.EqualFold(string(got.Name), l.Intent)
 		exact := intentOK && slotsMatch(l.Slots, got.Slots, l.ContextArea)
 		if intentOK {
 			s.intent++

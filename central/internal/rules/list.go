@@ -79,13 +79,13 @@ func (s *sentence) list() (intent.Intent, bool) {
 	}
 	switch {
 	case add && shopping:
-		return intent.Intent{Name: "HassShoppingListAddItem", Slots: slots}, true
+		return intent.Intent{Name: intent.ShoppingListAddItem, Slots: slots}, true
 	case add:
-		return intent.Intent{Name: "HassListAddItem", Slots: slots}, true
+		return intent.Intent{Name: intent.ListAddItem, Slots: slots}, true
 	case shopping:
-		return intent.Intent{Name: "HassShoppingListCompleteItem", Slots: slots}, true
+		return intent.Intent{Name: intent.ShoppingListComplete, Slots: slots}, true
 	}
-	return intent.Intent{Name: "HassListCompleteItem", Slots: slots}, true
+	return intent.Intent{Name: intent.ListCompleteItem, Slots: slots}, true
 }
 
 // todoNameAtEnd returns where the name of a to-do list that ends the

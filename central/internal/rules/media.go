@@ -44,7 +44,7 @@ func (s *sentence) playWord() int {
 
 func (s *sentence) media() (intent.Intent, bool) {
 	slots := map[string]any{}
-	mk := func(name string) (intent.Intent, bool) {
+	mk := func(name intent.Name) (intent.Intent, bool) {
 		s.mediaTarget(slots)
 		return intent.Intent{Name: name, Slots: slots}, true
 	}
@@ -53,22 +53,22 @@ func (s *sentence) media() (intent.Intent, bool) {
 	case s.has("volume", "louder", "quieter") || s.has("up", "down") && s.has("to") && (s.namesPlayer() || s.has("music")):
 		if v, ok := s.firstNumber(); ok {
 			slots["volume_level"] = number(v)
-			return mk("HassSetVolume")
+			return mk(intent.SetVolume)
 		}
 		return intent.Intent{}, false
 	case s.has("mute", "silence"):
-		return mk("HassMediaPlayerMute")
+		return mk(intent.MediaPlayerMute)
 	case s.has("unmute"):
-		return mk("HassMediaPlayerUnmute")
+		return mk(intent.MediaPlayerUnmute)
 	case s.has("skip") || s.has("next") && (track || s.first() == "next"):
-		return mk("HassMediaNext")
+		return mk(intent.MediaNext)
 	case s.has("previous", "replay", "rewind") || s.has("last") && track || s.hasSeq("go", "back") && !s.has("timer"):
-		return mk("HassMediaPrevious")
+		return mk(intent.MediaPrevious)
 	case s.has("pause") && !s.has("timer"),
 		s.has("stop", "off") && s.has("music", "playback", "playing", "song", "track", "audio", "radio", "podcast"):
-		return mk("HassMediaPause")
+		return mk(intent.MediaPause)
 	case s.has("resume", "unpause", "continue"):
-		return mk("HassMediaUnpause")
+		return mk(intent.MediaUnpause)
 	}
 	if p := s.playWord(); p >= 0 {
 		return s.searchAndPlay(p)
@@ -145,7 +145,7 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 		if slots["name"] == nil && slots["area"] == nil {
 			s.mediaTarget(slots)
 		}
-		return intent.Intent{Name: "HassMediaUnpause", Slots: slots}, true
+		return intent.Intent{Name: intent.MediaUnpause, Slots: slots}, true
 	}
 	if slots["search_query"] == nil {
 		slots["search_query"] = s.spoken(q)
@@ -153,7 +153,7 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 	if slots["name"] == nil && slots["area"] == nil && s.pc.Area != "" {
 		slots["area"] = s.pc.Area
 	}
-	return intent.Intent{Name: "HassMediaSearchAndPlay", Slots: slots}, true
+	return intent.Intent{Name: intent.MediaSearchAndPlay, Slots: slots}, true
 }
 
 func (s *sentence) vacuum() (intent.Intent, bool) {
@@ -167,9 +167,9 @@ func (s *sentence) vacuum() (intent.Intent, bool) {
 	if !isVac {
 		return intent.Intent{}, false
 	}
-	name := "HassVacuumStart"
+	name := intent.VacuumStart
 	if s.has("dock", "base", "home", "charger", "return", "back") || s.first() == "stop" {
-		name = "HassVacuumReturnToBase"
+		name = intent.VacuumReturnToBase
 	} else if !s.has("start", "vacuum", "vacuuming", "clean", "hoover", "hoovering", "run", "go") && s.first() != "vacuum" && !s.getGoing() {
 		return intent.Intent{}, false
 	}

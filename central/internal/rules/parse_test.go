@@ -34,7 +34,7 @@ func TestParsePhrasings(t *testing.T) {
 	p := New(Options{})
 	tests := []struct {
 		name, text, area string
-		want             string
+		want             intent.Name
 		slots            map[string]any
 	}{
 		{"alias", "Please switch the book light on.", "", "HassTurnOn", map[string]any{"name": "Book light"}},
@@ -101,8 +101,9 @@ func TestParseSpokenForms(t *testing.T) {
 	reg := spokenHome(t)
 	p := New(Options{})
 	tests := []struct {
-		text, want string
-		slots      map[string]any
+		text  string
+		want  intent.Name
+		slots map[string]any
 	}{
 		{"do you know if the back door's locked", "HassGetState", map[string]any{"name": "Back Door", "domain": "lock", "state": "locked"}},
 		{"can you check whether the garage light's on", "HassGetState", map[string]any{"name": "Garage Light", "state": "on"}},

@@ -218,7 +218,7 @@ func (s *sentence) nevermind() (intent.Intent, bool) {
 	case "never mind", "nevermind", "forget it", "forget about it", "forget that", "cancel", "cancel that",
 		"nothing", "ignore that", "ignore me", "never mind that", "scratch that", "disregard that",
 		"no thanks", "no thank you", "stop", "abort":
-		return intent.Intent{Name: "HassNevermind", Slots: map[string]any{}}, true
+		return intent.Intent{Name: intent.Nevermind, Slots: map[string]any{}}, true
 	}
 	return intent.Intent{}, false
 }
@@ -241,7 +241,7 @@ func (s *sentence) respond() (intent.Intent, bool) {
 		" my voice ", " my recordings ", " spying on ", " my privacy ", " you store ", " you keep ",
 	} {
 		if about || strings.Contains(t, p) {
-			return intent.Intent{Name: "HassRespond", Slots: map[string]any{}}, true
+			return intent.Intent{Name: intent.Respond, Slots: map[string]any{}}, true
 		}
 	}
 	return intent.Intent{}, false
@@ -258,10 +258,10 @@ func (s *sentence) clock() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	}
 	if s.has("date", "day") && !s.has("time") {
-		return intent.Intent{Name: "HassGetCurrentDate", Slots: map[string]any{}}, true
+		return intent.Intent{Name: intent.GetCurrentDate, Slots: map[string]any{}}, true
 	}
 	if s.has("time") && !s.hasNounOrEntity() {
-		return intent.Intent{Name: "HassGetCurrentTime", Slots: map[string]any{}}, true
+		return intent.Intent{Name: intent.GetCurrentTime, Slots: map[string]any{}}, true
 	}
 	return intent.Intent{}, false
 }
@@ -298,7 +298,7 @@ func (s *sentence) weather() (intent.Intent, bool) {
 			}
 		}
 	}
-	return intent.Intent{Name: "HassGetWeather", Slots: slots}, true
+	return intent.Intent{Name: intent.GetWeather, Slots: slots}, true
 }
 
 // broadcast reads "broadcast <message>", "announce (that) <message>" and
@@ -319,5 +319,5 @@ func (s *sentence) broadcast() (intent.Intent, bool) {
 	if i >= len(s.toks) {
 		return intent.Intent{}, false
 	}
-	return intent.Intent{Name: "HassBroadcast", Slots: map[string]any{"message": s.text(i, len(s.toks))}}, true
+	return intent.Intent{Name: intent.Broadcast, Slots: map[string]any{"message": s.text(i, len(s.toks))}}, true
 }

@@ -90,7 +90,7 @@ func (s *sentence) question() (intent.Intent, bool) {
 			} else {
 				s.place(t, slots, true)
 			}
-			return intent.Intent{Name: "HassClimateGetTemperature", Slots: slots}, true
+			return intent.Intent{Name: intent.ClimateGetTemperature, Slots: slots}, true
 		}
 	}
 	slots := map[string]any{}
@@ -147,7 +147,7 @@ func (s *sentence) question() (intent.Intent, bool) {
 		} else if t.floor != "" {
 			slots["floor"] = t.floor
 		}
-		return intent.Intent{Name: "HassGetState", Slots: slots}, true
+		return intent.Intent{Name: intent.GetState, Slots: slots}, true
 	}
 	domain, dc, implied := "", "", ""
 	if t.cls != nil {
@@ -201,7 +201,7 @@ func (s *sentence) question() (intent.Intent, bool) {
 		slots["state"] = implied
 	}
 	s.place(t, slots, false)
-	return intent.Intent{Name: "HassGetState", Slots: slots}, true
+	return intent.Intent{Name: intent.GetState, Slots: slots}, true
 }
 
 // askWords frame a question about a reading without naming what is

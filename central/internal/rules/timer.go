@@ -181,36 +181,36 @@ func (s *sentence) timer() (intent.Intent, bool) {
 	}
 	if ti < 0 {
 		if s.asksTimeLeft() {
-			return intent.Intent{Name: "HassTimerStatus", Slots: map[string]any{}}, true
+			return intent.Intent{Name: intent.TimerStatus, Slots: map[string]any{}}, true
 		}
 		return s.delayedCommand()
 	}
 	durs := s.durations()
 	slots := map[string]any{}
-	name := ""
+	var name intent.Name
 	has := func(ws ...string) bool { return s.has(ws...) }
 	change := s.timerChange(durs)
 	switch {
 	case has("status", "left", "remaining", "longer") || s.hasSeq("how", "long") || s.hasSeq("how", "much", "time"):
-		name = "HassTimerStatus"
+		name = intent.TimerStatus
 	case has("add", "increase", "extend", "plus", "lengthen"):
-		name = "HassIncreaseTimer"
+		name = intent.IncreaseTimer
 	case has("decrease", "reduce", "subtract", "shorten", "minus", "take") ||
 		has("remove") && len(durs) > 0 && has("from", "off"):
-		name = "HassDecreaseTimer"
+		name = intent.DecreaseTimer
 	case change != "":
 		name = change
 	case has("pause", "hold", "freeze", "suspend"):
-		name = "HassPauseTimer"
+		name = intent.PauseTimer
 	case has("resume", "continue", "unpause", "unfreeze", "restart"):
-		name = "HassUnpauseTimer"
+		name = intent.UnpauseTimer
 	case has("cancel", "stop", "delete", "remove", "end", "kill", "clear", "dismiss", "off", "abort"):
-		name = "HassCancelTimer"
+		name = intent.CancelTimer
 		if s.toks[ti] == "timers" || has("all", "every") {
-			name = "HassCancelAllTimers"
+			name = intent.CancelAllTimers
 		}
 	default:
-		name = "HassStartTimer"
+		name = intent.StartTimer
 	}
 
 	// Which timer: a duration or words just before "timer", or "timer
@@ -270,7 +270,7 @@ func (s *sentence) timer() (intent.Intent, bool) {
 			}
 		}
 	}
-	if name == "HassCancelAllTimers" {
+	if name == intent.CancelAllTimers {
 		delete(slots, "name")
 		t := s.target()
 		if t.area != "" {
@@ -287,13 +287,13 @@ func (s *sentence) timer() (intent.Intent, bool) {
 		}
 	}
 	switch name {
-	case "HassStartTimer":
+	case intent.StartTimer:
 		if ref != nil {
 			ref.fill(slots, "")
 		} else if delta != nil {
 			delta.fill(slots, "")
 		}
-	case "HassIncreaseTimer", "HassDecreaseTimer":
+	case intent.IncreaseTimer, intent.DecreaseTimer:
 		if delta == nil {
 			return intent.Intent{}, false
 		}
@@ -312,7 +312,7 @@ func (s *sentence) timer() (intent.Intent, bool) {
 // timerChange reads a change of length from where a duration points, whatever
 // the verb: "put 10 more minutes on", "give it 5 extra minutes" add time,
 // "knock 2 minutes off", "shave a minute from" take it away.
-func (s *sentence) timerChange(durs []duration) string {
+func (s *sentence) timerChange(durs []duration) intent.Name {
 	if s.has("set", "start", "create", "make") {
 		return "" // "set 10 minutes on the oven timer" is a new length
 	}
@@ -326,9 +326,9 @@ func (s *sentence) timerChange(durs []duration) string {
 		}
 		switch {
 		case next == "off" || next == "from":
-			return "HassDecreaseTimer"
+			return intent.DecreaseTimer
 		case d.more || next == "on" || next == "onto" || next == "to":
-			return "HassIncreaseTimer"
+			return intent.IncreaseTimer
 		}
 	}
 	return ""
@@ -412,7 +412,7 @@ func (s *sentence) delayedCommand() (intent.Intent, bool) {
 	}
 	slots := map[string]any{"conversation_command": strings.Join(cmd, " ")}
 	d.fill(slots, "")
-	return intent.Intent{Name: "HassStartTimer", Slots: slots}, true
+	return intent.Intent{Name: intent.StartTimer, Slots: slots}, true
 }
 
 // skipDeterminers returns the index of the first token at or after i that

@@ -30,7 +30,7 @@ func (m *Manager) handle(req intent.TimerRequest, in intent.Intent) (string, err
 		named = " named " + sel.Name
 	}
 	switch in.Name {
-	case "HassStartTimer":
+	case intent.StartTimer:
 		d := slotDuration(in, "")
 		t, err := m.Start(Timer{Owner: owner, Name: sel.Name, Area: req.Area, Start: d, Command: strings.TrimSpace(in.Slot("conversation_command"))})
 		if err != nil {
@@ -40,12 +40,12 @@ func (m *Manager) handle(req intent.TimerRequest, in intent.Intent) (string, err
 			return "Command will be executed in " + Spoken(d), nil
 		}
 		return "Timer set for " + Spoken(d) + named, nil
-	case "HassCancelTimer":
+	case intent.CancelTimer:
 		if _, err := m.Cancel(owner, sel); err != nil {
 			return "", err
 		}
 		return "Timer cancelled", nil
-	case "HassCancelAllTimers":
+	case intent.CancelAllTimers:
 		n, err := m.CancelAll(owner, Selector{Area: sel.Area})
 		if err != nil {
 			return "", err
@@ -55,30 +55,30 @@ func (m *Manager) handle(req intent.TimerRequest, in intent.Intent) (string, err
 			where = " in " + sel.Area
 		}
 		return fmt.Sprintf("Cancelled %d %s%s", n, plural(n, "timer", "timers"), where), nil
-	case "HassPauseTimer":
+	case intent.PauseTimer:
 		if _, err := m.Pause(owner, sel); err != nil {
 			return "", err
 		}
 		return "Timer paused", nil
-	case "HassUnpauseTimer":
+	case intent.UnpauseTimer:
 		if _, err := m.Resume(owner, sel); err != nil {
 			return "", err
 		}
 		return "Timer resumed", nil
-	case "HassIncreaseTimer", "HassDecreaseTimer":
+	case intent.IncreaseTimer, intent.DecreaseTimer:
 		d := slotDuration(in, "")
 		if d <= 0 {
 			return "", ErrNotFound
 		}
 		delta, word := d, " added to timer"
-		if in.Name == "HassDecreaseTimer" {
+		if in.Name == intent.DecreaseTimer {
 			delta, word = -d, " removed from timer"
 		}
 		if _, err := m.Add(owner, sel, delta); err != nil {
 			return "", err
 		}
 		return Spoken(d) + word + named, nil
-	case "HassTimerStatus":
+	case intent.TimerStatus:
 		found := m.Find(owner, sel)
 		now := m.opts.Clock.Now()
 		switch len(found) {

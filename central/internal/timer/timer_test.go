@@ -19,7 +19,7 @@ func newManager(tb testing.TB) (*timer.Manager, *timertest.Clock) {
 
 func say(tb testing.TB, m *timer.Manager, owner, area, name string, slots map[string]any) (string, error) {
 	tb.Helper()
-	return m.Handle(intent.TimerRequest{HomeID: "h1", Owner: owner, Area: area}, intent.Intent{Name: name, Slots: slots})
+	return m.Handle(intent.TimerRequest{HomeID: "h1", Owner: owner, Area: area}, intent.Intent{Name: intent.Name(name), Slots: slots})
 }
 
 func TestTimerConversation(t *testing.T) {
