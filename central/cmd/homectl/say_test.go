@@ -14,7 +14,7 @@ func (c *cli) lastConversation() string {
 
 func TestSayKeepsTheConversation(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "ada@example.com", "--password", "ada-password")
+	c.signup("ada@example.com", "ada-password")
 	c.ok("homes", "create", "Cabin")
 
 	c.ok("say", "turn on the kitchen lights")
@@ -70,7 +70,7 @@ func TestHelpSay(t *testing.T) {
 
 func TestPolicyCommands(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "bo@example.com", "--password", "bo-password")
+	c.signup("bo@example.com", "bo-password")
 	var created struct{ Home struct{ ID string } }
 	decode(t, c.ok("homes", "create", "Cabin", "--json"), &created)
 	homeID := created.Home.ID

@@ -175,9 +175,14 @@ func Provision(ctx context.Context, api *API, st *State, agents, devices, conc i
 	}
 	if err := parallel(ctx, len(newUsers), min(conc, 4), func(ctx context.Context, i int) error {
 		u := newUsers[i]
-		resp, err := api.auth.Register(ctx, connect.NewRequest(&homeplanev1.RegisterRequest{Email: u.Email, Password: u.Password}))
-		if err != nil {
+		if _, err := api.auth.Register(ctx, connect.NewRequest(&homeplanev1.RegisterRequest{Email: u.Email, Password: u.Password})); err != nil {
 			return fmt.Errorf("register %s: %w", u.Email, err)
+		}
+		// The account works at once only on a central run with
+		// --auto-confirm-registrations, as load runs are.
+		resp, err := api.auth.Login(ctx, connect.NewRequest(&homeplanev1.LoginRequest{Email: u.Email, Password: u.Password}))
+		if err != nil {
+			return fmt.Errorf("log in %s (is central run with --auto-confirm-registrations?): %w", u.Email, err)
 		}
 		tokens.put(u.Email, resp.Msg.GetTokens().GetAccessToken())
 		return st.add(record{User: &u})
