@@ -38,7 +38,7 @@ func TestShortRun(t *testing.T) {
 		// Short intervals so pings, telemetry and entity changes all happen.
 		"--keepalive", "2s", "--telemetry", "1s", "--deltas", "2s",
 		"--api", "http://" + httpAddr, "--mqtt", mqttAddr, "--state", filepath.Join(dir, "state"),
-		"--central", filepath.Join(dir, "homeplane-central") + " --http-addr " + httpAddr + " --mqtt-addr " + mqttAddr + " --database-url " + dbURL,
+		"--central", filepath.Join(dir, "homeplane-central") + " --http-addr " + httpAddr + " --mqtt-addr " + mqttAddr + " --database-url " + dbURL + " --auto-confirm-registrations",
 		"--central-log", log, "--json", report,
 	}, &stdout, &stderr)
 	if code != 0 {
