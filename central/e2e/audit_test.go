@@ -29,7 +29,7 @@ func TestAuditSurvivesSIGKILL(t *testing.T) {
 	// the test raises it.
 	p := start(t, "homeplane-central", "--http-addr", httpAddr, "--mqtt-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--database-url", db,
 		"--user-burst", "100000", "--user-rate", "100000")
-	c := &central{url: "http://" + httpAddr, proc: p}
+	c := &central{url: "http://" + httpAddr, proc: p, db: db}
 	eventually(t, 30*time.Second, "central /readyz", func() bool {
 		resp, err := http.Get(c.url + "/readyz")
 		if err != nil {

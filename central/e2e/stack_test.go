@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -207,14 +209,34 @@ func authed[T any](token string, msg *T) *connect.Request[T] {
 	return r
 }
 
-// user registers a fresh account and returns its access token.
+// confirmToken matches a registration token in a confirmation notice.
+var confirmToken = regexp.MustCompile(`hpc_[A-Za-z0-9_-]{43}`)
+
+// user registers a fresh account, confirms it with the token central left
+// in its outbox, and returns its access token.
 func (c *central) user(t testing.TB, email string) string {
 	t.Helper()
-	resp, err := c.auth.Register(context.Background(), connect.NewRequest(&homeplanev1.RegisterRequest{
+	ctx := context.Background()
+	if _, err := c.auth.Register(ctx, connect.NewRequest(&homeplanev1.RegisterRequest{
 		Email: email, Password: "correct horse battery",
+	})); err != nil {
+		t.Fatalf("register %s: %v", email, err)
+	}
+	conn, err := pgx.Connect(ctx, c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var body string
+	if err := conn.QueryRow(ctx, `SELECT body FROM notification_outbox WHERE email = $1 AND kind = 'confirm_registration'
+		ORDER BY id DESC LIMIT 1`, email).Scan(&body); err != nil {
+		t.Fatalf("confirmation notice of %s: %v", email, err)
+	}
+	resp, err := c.auth.ConfirmRegistration(ctx, connect.NewRequest(&homeplanev1.ConfirmRegistrationRequest{
+		Token: confirmToken.FindString(body),
 	}))
 	if err != nil {
-		t.Fatalf("register %s: %v", email, err)
+		t.Fatalf("confirm %s: %v", email, err)
 	}
 	return resp.Msg.GetTokens().GetAccessToken()
 }

@@ -128,16 +128,40 @@ func (a *app) startSession(base string, user *homeplanev1.User, t *homeplanev1.T
 	return err
 }
 
+// register asks for an account; "register confirm TOKEN" creates it with
+// the token from the confirmation mail and logs in.
 func (a *app) register(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "confirm" {
+		return a.confirmRegistration(ctx, args[1:])
+	}
 	email, password, err := a.credentialFlags("register", args)
 	if err != nil {
 		return err
+	}
+	client, _, err := a.authClient()
+	if err != nil {
+		return err
+	}
+	if _, err := client.Register(ctx, connect.NewRequest(&homeplanev1.RegisterRequest{Email: email, Password: password})); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.env.Stdout, "A confirmation was sent to %s. Run: homectl register confirm TOKEN\n", email)
+	return err
+}
+
+func (a *app) confirmRegistration(ctx context.Context, args []string) error {
+	pos, err := a.parse(a.flags("register confirm"), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("usage: homectl register confirm TOKEN")
 	}
 	client, base, err := a.authClient()
 	if err != nil {
 		return err
 	}
-	resp, err := client.Register(ctx, connect.NewRequest(&homeplanev1.RegisterRequest{Email: email, Password: password}))
+	resp, err := client.ConfirmRegistration(ctx, connect.NewRequest(&homeplanev1.ConfirmRegistrationRequest{Token: pos[0]}))
 	if err != nil {
 		return err
 	}

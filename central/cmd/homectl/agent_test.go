@@ -8,7 +8,7 @@ import (
 
 func TestAgentRevoke(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "lee@example.com", "--password", "lee-password")
+	c.signup("lee@example.com", "lee-password")
 	var created struct{ Home struct{ ID string } }
 	decode(t, c.ok("homes", "create", "Cabin", "--json"), &created)
 	homeID := created.Home.ID

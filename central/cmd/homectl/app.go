@@ -68,7 +68,8 @@ func usagef(format string, args ...any) error {
 const usageText = `usage: homectl [--central-url URL] [--json] COMMAND [ARGS]
 
 Accounts
-  register --email E [--password P]      create an account and log in
+  register --email E [--password P]      ask for an account; a confirmation token is mailed
+  register confirm TOKEN                 create the account with that token and log in
   login --email E [--password P]         log in; tokens are kept in the config dir
   logout                                 end the session and forget its tokens
   password change [--current P] [--new P]

@@ -8,7 +8,7 @@ import (
 
 func TestRevokeEnrollmentTokens(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "kim@example.com", "--password", "kim-password")
+	c.signup("kim@example.com", "kim-password")
 	c.ok("homes", "create", "Cabin")
 	ctx := context.Background()
 

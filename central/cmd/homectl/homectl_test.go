@@ -134,6 +134,21 @@ func (c *cli) fails(want int, msg string, args ...string) {
 	}
 }
 
+// signup registers email, confirms it with the token the mail would carry
+// and returns what the confirmation printed: homectl is then logged in.
+func (c *cli) signup(email, password string) string {
+	c.t.Helper()
+	out := c.ok("register", "--email", email, "--password", password)
+	if !strings.Contains(out, "register confirm") {
+		c.t.Errorf("register said %q", out)
+	}
+	tok := c.accounts.Confirmation(email)
+	if tok == "" {
+		c.t.Fatalf("no confirmation pending for %s", email)
+	}
+	return c.ok("register", "confirm", tok)
+}
+
 // decode parses JSON output into v.
 func decode(t testing.TB, out string, v any) {
 	t.Helper()
@@ -146,7 +161,9 @@ func TestEndToEnd(t *testing.T) {
 	c := newCLI(t)
 
 	c.fails(exitError, "not logged in", "homes")
-	out := c.ok("register", "--email", "carol@example.com", "--password", "carol-password")
+	c.fails(exitUsage, "usage: homectl register confirm TOKEN", "register", "confirm")
+	c.fails(exitError, "unauthenticated", "register", "confirm", "confirm-0")
+	out := c.signup("carol@example.com", "carol-password")
 	if !strings.Contains(out, "carol@example.com") {
 		t.Errorf("register said %q", out)
 	}
@@ -286,7 +303,7 @@ func TestEndToEnd(t *testing.T) {
 
 func TestSessionRefresh(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "dave@example.com", "--password", "dave-password")
+	c.signup("dave@example.com", "dave-password")
 
 	tests := []struct {
 		name  string
@@ -338,7 +355,7 @@ func TestSessionRefresh(t *testing.T) {
 
 func TestCredentialsStayWithTheirCentral(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "erin@example.com", "--password", "erin-password")
+	c.signup("erin@example.com", "erin-password")
 	other := httptest.NewServer(nil)
 	defer other.Close()
 	c.fails(exitError, "logged in to "+c.url, "--central-url", other.URL, "homes")
@@ -389,7 +406,7 @@ func TestUsageAndErrors(t *testing.T) {
 
 func TestInternalErrorIsOneGenericLine(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "fay@example.com", "--password", "fay-password")
+	c.signup("fay@example.com", "fay-password")
 	c.homes.SetFail(errFake("pq: connection to 10.9.8.7 refused\nwith detail"))
 	c.fails(exitError, "internal", "homes")
 	_, _, errOut := c.run("homes")

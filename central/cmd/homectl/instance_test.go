@@ -93,7 +93,7 @@ func newInstanceCLI(t *testing.T) (*cli, *agentFake) {
 	dir := t.TempDir() + "/config"
 	c.url, c.store = srv.URL, credentialStore{dir: dir}
 	c.env = map[string]string{envCentralURL: srv.URL, envConfigDir: dir}
-	c.ok("register", "--email", "dana@example.com", "--password", "dana-password")
+	c.signup("dana@example.com", "dana-password")
 	c.ok("homes", "create", "Cabin")
 	return c, agent
 }

@@ -8,7 +8,7 @@ import (
 
 func TestPasswordChange(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "ivy@example.com", "--password", "ivy-password")
+	c.signup("ivy@example.com", "ivy-password")
 
 	// Refused changes keep the session.
 	c.fails(exitError, "current password is wrong", "password", "change", "--current", "not-my-password", "--new", "ivy-new-password")
@@ -41,7 +41,7 @@ func TestPasswordChange(t *testing.T) {
 
 func TestPasswordForgotAndReset(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "jo@example.com", "--password", "jo-password")
+	c.signup("jo@example.com", "jo-password")
 	user, err := c.store.load()
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ func stored(t testing.TB, p *rpctest.Pipelines, homeID string) intent.Pipeline {
 
 func TestPipelineCommands(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "gil@example.com", "--password", "gil-password")
+	c.signup("gil@example.com", "gil-password")
 	var created struct{ Home struct{ ID string } }
 	decode(t, c.ok("homes", "create", "Cabin", "--json"), &created)
 	homeID := created.Home.ID

@@ -16,7 +16,7 @@ func (c *cli) lastConversation() string {
 
 func TestSayKeepsTheConversation(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "ada@example.com", "--password", "ada-password")
+	c.signup("ada@example.com", "ada-password")
 	c.ok("homes", "create", "Cabin")
 
 	c.ok("say", "turn on the kitchen lights")
@@ -62,7 +62,7 @@ func TestSayKeepsTheConversation(t *testing.T) {
 // command sent to the home is the same one (the agent runs it once).
 func TestSayRetriesOnceWithTheSameKey(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "ada@example.com", "--password", "ada-password")
+	c.signup("ada@example.com", "ada-password")
 	c.ok("homes", "create", "Cabin")
 	c.ok("say", "turn on the kitchen lights")
 	c.ok("say", "turn on the kitchen lights")
@@ -105,7 +105,7 @@ func TestHelpSay(t *testing.T) {
 
 func TestPolicyCommands(t *testing.T) {
 	c := newCLI(t)
-	c.ok("register", "--email", "bo@example.com", "--password", "bo-password")
+	c.signup("bo@example.com", "bo-password")
 	var created struct{ Home struct{ ID string } }
 	decode(t, c.ok("homes", "create", "Cabin", "--json"), &created)
 	homeID := created.Home.ID

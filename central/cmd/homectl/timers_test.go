@@ -147,7 +147,7 @@ func (b *background) interrupt() int {
 // timerHome registers a user with one home and a voice device in it.
 func timerHome(t testing.TB, c *cli) (homeID, deviceID, deviceToken string) {
 	t.Helper()
-	c.ok("register", "--email", "hal@example.com", "--password", "hal-password")
+	c.signup("hal@example.com", "hal-password")
 	var created struct{ Home struct{ ID string } }
 	decode(t, c.ok("homes", "create", "Cabin", "--json"), &created)
 	deviceToken = strings.TrimSpace(c.ok("devices", "add", "--name", "Kitchen satellite", "--area", "kitchen"))

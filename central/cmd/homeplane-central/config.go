@@ -78,6 +78,10 @@ type config struct {
 	// SecureCookies marks the dashboard's cookies Secure on plain HTTP,
 	// for a deployment behind a TLS-terminating proxy (--tls-cert implies it).
 	SecureCookies bool `json:"secure_cookies"`
+	// AutoConfirmRegistrations skips the confirmation mail: for development
+	// and load runs only, since it lets anyone tell a registered address
+	// from a free one (ADR 0027).
+	AutoConfirmRegistrations bool `json:"auto_confirm_registrations"`
 }
 
 // duration is a time.Duration that reads "15m"-style strings from JSON.
@@ -194,6 +198,7 @@ func bindFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.UserBurst, "user-burst", 0, "calls a user may make at once (default 100)")
 	fs.Float64Var(&c.UserRate, "user-rate", 0, "calls a second a user may sustain (default 20)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", false, "mark dashboard cookies Secure on plain HTTP, behind a TLS-terminating proxy")
+	fs.BoolVar(&c.AutoConfirmRegistrations, "auto-confirm-registrations", false, "development and load runs only: accounts work without the confirmation mail, which tells registered addresses from free ones")
 	// Every flag names its environment variable, so --help lists both.
 	fs.VisitAll(func(f *flag.Flag) {
 		env := envName(f.Name)
@@ -244,7 +249,10 @@ func applyFlags(dst, fl *config, set map[string]bool) {
 		"device-rate": {&dst.DeviceRate, &fl.DeviceRate},
 		"user-rate":   {&dst.UserRate, &fl.UserRate},
 	})
-	copySet(set, map[string]flagPair[bool]{"secure-cookies": {&dst.SecureCookies, &fl.SecureCookies}})
+	copySet(set, map[string]flagPair[bool]{
+		"secure-cookies":             {&dst.SecureCookies, &fl.SecureCookies},
+		"auto-confirm-registrations": {&dst.AutoConfirmRegistrations, &fl.AutoConfirmRegistrations},
+	})
 	applyMQTTLimitFlags(&dst.MQTT, &fl.MQTT, set)
 	applyMQTTSideFlags(&dst.mqttSideConfig, &fl.mqttSideConfig, set)
 }
@@ -306,7 +314,10 @@ func applyEnv(c *config, getenv func(string) string) error {
 	}, strconv.Atoi)...)
 	errs = append(errs, envInto(getenv, map[string]*float64{"HOMEPLANE_DEVICE_RATE": &c.DeviceRate, "HOMEPLANE_USER_RATE": &c.UserRate},
 		func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })...)
-	errs = append(errs, envInto(getenv, map[string]*bool{"HOMEPLANE_SECURE_COOKIES": &c.SecureCookies}, strconv.ParseBool)...)
+	errs = append(errs, envInto(getenv, map[string]*bool{
+		"HOMEPLANE_SECURE_COOKIES":             &c.SecureCookies,
+		"HOMEPLANE_AUTO_CONFIRM_REGISTRATIONS": &c.AutoConfirmRegistrations,
+	}, strconv.ParseBool)...)
 	errs = append(errs, applyMQTTLimitEnv(&c.MQTT, getenv))
 	applyMQTTSideEnv(&c.mqttSideConfig, getenv)
 	return errors.Join(errs...)
@@ -457,6 +468,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("device_rate", fmt.Sprintf("%d burst, %g/s", c.DeviceBurst, c.DeviceRate)),
 		slog.String("user_rate", fmt.Sprintf("%d burst, %g/s", c.UserBurst, c.UserRate)),
 		slog.Bool("secure_cookies", c.SecureCookies),
+		slog.Bool("auto_confirm_registrations", c.AutoConfirmRegistrations),
 	}, c.mqttSideConfig.logAttrs()...)...)
 }
 

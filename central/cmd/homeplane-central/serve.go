@@ -70,14 +70,18 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
 	accounts := auth.NewService(authStore, keys, auth.Options{
-		AccessTTL:  time.Duration(cfg.AccessTTL),
-		RefreshTTL: time.Duration(cfg.RefreshTTL),
-		SessionTTL: time.Duration(cfg.RefreshTTL),
-		Issuer:     cfg.Issuer,
-		Audience:   cfg.Audience,
-		Notifier:   postgres.NewOutbox(pool),
-		Logger:     logger,
+		AccessTTL:   time.Duration(cfg.AccessTTL),
+		RefreshTTL:  time.Duration(cfg.RefreshTTL),
+		SessionTTL:  time.Duration(cfg.RefreshTTL),
+		Issuer:      cfg.Issuer,
+		Audience:    cfg.Audience,
+		Notifier:    postgres.NewOutbox(pool),
+		AutoConfirm: cfg.AutoConfirmRegistrations,
+		Logger:      logger,
 	})
+	if cfg.AutoConfirmRegistrations {
+		logger.Warn("registrations are confirmed without mail: for development only, addresses can be enumerated")
+	}
 	go reloadKeys(ctx, accounts, logger)
 	tlsConfig, err := loadTLS(cfg)
 	if err != nil {

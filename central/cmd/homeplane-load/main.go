@@ -93,7 +93,7 @@ func parse(args []string, stderr io.Writer) (loadgen.Config, string, error) {
 	}
 	cfg.Scenario, args = args[0], args[1:]
 
-	fs.StringVar(&cfg.APIURL, "api", "http://127.0.0.1:8080", "central's HTTP address: API, /readyz")
+	fs.StringVar(&cfg.APIURL, "api", "http://127.0.0.1:8080", "central's HTTP address: API, /readyz; the accounts it makes work at once only with central's --auto-confirm-registrations")
 	fs.StringVar(&cfg.MetricsURL, "metrics", "http://127.0.0.1:9090/metrics", "central's /metrics (its --metrics-addr), for its own stage timings")
 	fs.StringVar(&cfg.Fleet.Broker, "mqtt", "127.0.0.1:1883", "the MQTT broker agents connect to, host:port")
 	fs.StringVar(&cfg.State, "state", "homeplane-load.state", "state file of the users, agents and devices created, reused by later runs against the same database")

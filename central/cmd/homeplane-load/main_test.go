@@ -43,7 +43,7 @@ func TestShortRun(t *testing.T) {
 		"--api", "http://" + httpAddr, "--metrics", "http://" + metricsAddr + "/metrics",
 		"--mqtt", mqttAddr, "--state", filepath.Join(dir, "state"),
 		"--central", filepath.Join(dir, "homeplane-central") + " --http-addr " + httpAddr + " --mqtt-addr " + mqttAddr +
-			" --metrics-addr " + metricsAddr + " --database-url " + dbURL,
+			" --metrics-addr " + metricsAddr + " --database-url " + dbURL + " --auto-confirm-registrations",
 		"--central-log", log, "--json", report,
 	}, &stdout, &stderr)
 	if code != 0 {

@@ -181,7 +181,7 @@ func TestOutboxIsTheDefaultNotifier(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := auth.NewService(store, keys, auth.Options{Notifier: outbox})
-	if _, _, err := svc.Register(ctx, "mo@example.com", "correct horse battery"); err != nil {
+	if _, err := svc.CreateUser(ctx, "mo@example.com", "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.RequestPasswordReset(ctx, "mo@example.com"); err != nil {

@@ -187,4 +187,12 @@ type Store interface {
 	// SetUserDisabled disables (ending every session as SetPassword does)
 	// or re-enables a user, or returns ErrNotFound.
 	SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) error
+	// CreatePendingRegistration stores a registration waiting for its
+	// confirmation, dropping expired ones.
+	CreatePendingRegistration(ctx context.Context, p PendingRegistration) error
+	// ConfirmRegistration uses up the unexpired pending registration with
+	// the given hash and creates u with its email and password hash,
+	// atomically. It returns ErrNotFound for a token that is unknown, used
+	// or expired, ErrEmailTaken when the address was registered meanwhile.
+	ConfirmRegistration(ctx context.Context, hash []byte, u User, now time.Time) (User, error)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -50,13 +51,90 @@ func newEnv(tb testing.TB, opts auth.Options) env {
 	return env{svc: auth.NewService(store, keys, opts), store: store, keys: keys, clock: clk}
 }
 
+// register creates a confirmed account and logs it in.
 func register(tb testing.TB, e env, email string) (auth.User, auth.Tokens) {
 	tb.Helper()
-	u, toks, err := e.svc.Register(context.Background(), email, "correct horse battery")
+	ctx := context.Background()
+	if _, err := e.svc.CreateUser(ctx, email, "correct horse battery"); err != nil {
+		tb.Fatalf("CreateUser(%q): %v", email, err)
+	}
+	u, toks, err := e.svc.Login(ctx, email, "correct horse battery")
 	if err != nil {
-		tb.Fatalf("Register(%q): %v", email, err)
+		tb.Fatalf("Login(%q): %v", email, err)
 	}
 	return u, toks
+}
+
+var confirmToken = regexp.MustCompile(`hpc_[A-Za-z0-9_-]{43}`)
+
+func TestRegisterNeedsConfirmation(t *testing.T) {
+	sent := &notices{}
+	e := newEnv(t, auth.Options{Notifier: sent})
+	ctx := context.Background()
+	if err := e.svc.Register(ctx, " New@Example.com", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.svc.Login(ctx, "new@example.com", "correct horse battery"); !errors.Is(err, auth.ErrInvalidCredentials) {
+		t.Fatalf("login before confirmation: %v, want ErrInvalidCredentials", err)
+	}
+	ns := sent.all()
+	if len(ns) != 1 || ns[0].Kind != auth.NoticeConfirmRegistration || ns[0].Email != "new@example.com" {
+		t.Fatalf("notices = %+v, want one confirmation to new@example.com", ns)
+	}
+	tok := confirmToken.FindString(ns[0].Body)
+	u, toks, err := e.svc.ConfirmRegistration(ctx, tok)
+	if err != nil {
+		t.Fatalf("ConfirmRegistration: %v", err)
+	}
+	if u.Email != "new@example.com" || u.Role != auth.RoleUser || toks.Access == "" {
+		t.Fatalf("confirmed %+v, %+v", u, toks)
+	}
+	if _, _, err := e.svc.ConfirmRegistration(ctx, tok); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Fatalf("second use of the token: %v, want ErrInvalidToken", err)
+	}
+	if _, _, err := e.svc.Login(ctx, "new@example.com", "correct horse battery"); err != nil {
+		t.Fatalf("login after confirmation: %v", err)
+	}
+
+	// The registered address is answered alike; its owner hears of it and
+	// the password stays.
+	if err := e.svc.Register(ctx, "new@example.com", "another password"); err != nil {
+		t.Fatalf("Register of a registered address: %v", err)
+	}
+	ns = sent.all()
+	if len(ns) != 2 || ns[1].Kind != auth.NoticeRegistrationAttempt || ns[1].UserID != u.ID || confirmToken.MatchString(ns[1].Body) {
+		t.Fatalf("notice to the owner = %+v", ns[len(ns)-1])
+	}
+	if _, _, err := e.svc.Login(ctx, "new@example.com", "another password"); !errors.Is(err, auth.ErrInvalidCredentials) {
+		t.Fatalf("login with the second password: %v", err)
+	}
+
+	// Two pending registrations of one address: the first confirmed wins.
+	for range 2 {
+		if err := e.svc.Register(ctx, "twice@example.com", "correct horse battery"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns = sent.all()
+	first, second := confirmToken.FindString(ns[2].Body), confirmToken.FindString(ns[3].Body)
+	if _, _, err := e.svc.ConfirmRegistration(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.svc.ConfirmRegistration(ctx, first); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Fatalf("the other pending token: %v, want ErrInvalidToken", err)
+	}
+
+	// Expired and malformed tokens.
+	if err := e.svc.Register(ctx, "late@example.com", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	late := confirmToken.FindString(sent.all()[4].Body)
+	e.clock.Advance(25 * time.Hour)
+	for _, tok := range []string{late, "hpc_short", ""} {
+		if _, _, err := e.svc.ConfirmRegistration(ctx, tok); !errors.Is(err, auth.ErrInvalidToken) {
+			t.Errorf("ConfirmRegistration(%q): %v, want ErrInvalidToken", tok, err)
+		}
+	}
 }
 
 func TestRegisterAndLogin(t *testing.T) {
@@ -76,8 +154,8 @@ func TestRegisterAndLogin(t *testing.T) {
 	if !strings.HasPrefix(toks.Refresh, "hpr_") {
 		t.Fatalf("refresh token %q lacks its prefix", toks.Refresh)
 	}
-	if _, _, err := e.svc.Register(ctx, "alice@example.com", "another password"); !errors.Is(err, auth.ErrEmailTaken) {
-		t.Fatalf("second Register: err = %v, want ErrEmailTaken", err)
+	if _, err := e.svc.CreateUser(ctx, "alice@example.com", "another password"); !errors.Is(err, auth.ErrEmailTaken) {
+		t.Fatalf("second CreateUser: err = %v, want ErrEmailTaken", err)
 	}
 	got, _, err := e.svc.Login(ctx, "ALICE@example.com", "correct horse battery")
 	if err != nil || got.ID != u.ID {
@@ -99,14 +177,14 @@ func TestRegisterRejectsBadInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := e.svc.Register(context.Background(), tc.email, tc.password)
+			err := e.svc.Register(context.Background(), tc.email, tc.password)
 			if !errors.Is(err, auth.ErrInvalidInput) || !strings.Contains(err.Error(), tc.detail) {
 				t.Fatalf("err = %v, want ErrInvalidInput mentioning %q", err, tc.detail)
 			}
 		})
 	}
 	// 128 multi-byte characters are allowed: the bound counts characters.
-	if _, _, err := e.svc.Register(context.Background(), "b@example.com", strings.Repeat("é", 128)); err != nil {
+	if _, err := e.svc.CreateUser(context.Background(), "b@example.com", strings.Repeat("é", 128)); err != nil {
 		t.Fatalf("128 two-byte characters: %v", err)
 	}
 }

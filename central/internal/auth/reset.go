@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Password reset tokens: "hpw_" + base64url of 32 random bytes, stored hashed.
 const (
-	resetPrefix   = "hpw_"
-	resetTokenLen = len(resetPrefix) + 43
+	resetPrefix = "hpw_"
 	// resetsPerWindow bounds the reset notices one account gets per
 	// throttle window, so nobody can flood a user's inbox.
 	resetsPerWindow = 3
@@ -22,22 +22,25 @@ const (
 // NoticePasswordReset is the Kind of a password reset notice.
 const NoticePasswordReset = "password_reset"
 
-func newResetToken() (string, []byte, error) {
+// newToken returns a single-use token (prefix + base64url of 32 random
+// bytes) and the SHA-256 that is stored instead of it.
+func newToken(prefix string) (string, []byte, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		return "", nil, fmt.Errorf("reset token: %w", err)
+		return "", nil, fmt.Errorf("token: %w", err)
 	}
-	tok := resetPrefix + base64.RawURLEncoding.EncodeToString(b)
+	tok := prefix + base64.RawURLEncoding.EncodeToString(b)
 	h := sha256.Sum256([]byte(tok))
 	return tok, h[:], nil
 }
 
-func resetHash(tok string) ([]byte, error) {
-	if len(tok) != resetTokenLen || !strings.HasPrefix(tok, resetPrefix) {
-		return nil, fmt.Errorf("%w: malformed reset token", ErrInvalidToken)
+// tokenHash checks the form of a token newToken(prefix) made and hashes it.
+func tokenHash(prefix, tok string) ([]byte, error) {
+	if len(tok) != len(prefix)+43 || !strings.HasPrefix(tok, prefix) {
+		return nil, fmt.Errorf("%w: malformed token", ErrInvalidToken)
 	}
-	if _, err := base64.RawURLEncoding.Strict().DecodeString(tok[len(resetPrefix):]); err != nil {
-		return nil, fmt.Errorf("%w: malformed reset token", ErrInvalidToken)
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(tok[len(prefix):]); err != nil {
+		return nil, fmt.Errorf("%w: malformed token", ErrInvalidToken)
 	}
 	h := sha256.Sum256([]byte(tok))
 	return h[:], nil
@@ -118,11 +121,9 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 	if err != nil {
 		return nil
 	}
-	acct := "reset:" + e
-	if !s.resets.Allowed(acct, now) {
+	if !s.mayNotify("reset:"+e, now) {
 		return nil
 	}
-	s.resets.Fail(acct, now)
 	u, _, err := s.store.UserByEmail(ctx, e)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -135,7 +136,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 	if s.opts.Notifier == nil {
 		return errors.New("request password reset: no notifier configured")
 	}
-	tok, hash, err := newResetToken()
+	tok, hash, err := newToken(resetPrefix)
 	if err != nil {
 		return err
 	}
@@ -152,6 +153,17 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 	return nil
 }
 
+// mayNotify counts a notice to the address key names and reports whether
+// it stays within the resetsPerWindow notices an address gets per window,
+// so that nobody can flood an inbox.
+func (s *Service) mayNotify(key string, now time.Time) bool {
+	if !s.resets.Allowed(key, now) {
+		return false
+	}
+	s.resets.Fail(key, now)
+	return true
+}
+
 // ResetPassword sets a new password with a reset token, which is used up,
 // and ends every session of the user. An unknown, used or expired token is
 // ErrInvalidToken.
@@ -161,7 +173,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 	if hasAddr && !s.addrs.Allowed(addrKey(addr), now) {
 		return ErrThrottled
 	}
-	hash, err := resetHash(token)
+	hash, err := tokenHash(resetPrefix, token)
 	if err == nil {
 		err = checkPassword(next)
 	}

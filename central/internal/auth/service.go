@@ -48,6 +48,13 @@ type Options struct {
 	RegistrationsPerAddr int
 	// ResetTTL is how long a password reset token works (1h).
 	ResetTTL time.Duration
+	// ConfirmTTL is how long a registration waits for its confirmation (24h).
+	ConfirmTTL time.Duration
+	// AutoConfirm makes Register create the account at once, without the
+	// confirmation mail: for development and load runs only, since then
+	// whether the chosen password logs in tells whether the address was
+	// free (ADR 0027).
+	AutoConfirm bool
 	// SessionCheckTTL bounds how long Verify trusts what it last read about
 	// a user's sessions (5s): a password change, a reset or disabling the
 	// user ends their access tokens on every replica within this time.
@@ -96,6 +103,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ResetTTL <= 0 {
 		o.ResetTTL = time.Hour
+	}
+	if o.ConfirmTTL <= 0 {
+		o.ConfirmTTL = 24 * time.Hour
 	}
 	if o.SessionCheckTTL <= 0 {
 		o.SessionCheckTTL = 5 * time.Second
@@ -203,50 +213,6 @@ func (s *Service) withHashSlot(ctx context.Context, fn func()) error {
 	defer func() { <-s.hashes }()
 	fn()
 	return nil
-}
-
-// Register creates a user with role "user" and logs them in. A client
-// address (see WithClientAddr) gets RegistrationsPerAddr requests per
-// throttle window, then ErrThrottled.
-func (s *Service) Register(ctx context.Context, email, password string) (User, Tokens, error) {
-	if addr, ok := ClientAddrFrom(ctx); ok {
-		// Every request counts: each costs a hash, and a burst of them
-		// from one address is account farming or enumeration.
-		key := addrKey(addr)
-		if !s.registrations.Allowed(key, s.opts.Now()) {
-			return User{}, Tokens{}, ErrThrottled
-		}
-		s.registrations.Fail(key, s.opts.Now())
-	}
-	email, err := NormalizeEmail(email)
-	if err != nil {
-		return User{}, Tokens{}, err
-	}
-	if err := checkPassword(password); err != nil {
-		return User{}, Tokens{}, err
-	}
-	var phc string
-	var herr error
-	if err := s.withHashSlot(ctx, func() { phc, herr = hashPassword(password) }); err != nil {
-		return User{}, Tokens{}, err
-	}
-	if herr != nil {
-		return User{}, Tokens{}, herr
-	}
-	id, err := newUUID()
-	if err != nil {
-		return User{}, Tokens{}, err
-	}
-	u, err := s.store.CreateUser(ctx, User{ID: id, Email: email, Role: RoleUser, CreatedAt: s.opts.Now().UTC()}, phc)
-	if err != nil {
-		return User{}, Tokens{}, fmt.Errorf("register: %w", err)
-	}
-	toks, err := s.startSession(ctx, u)
-	if err != nil {
-		return User{}, Tokens{}, err
-	}
-	s.opts.Logger.InfoContext(ctx, "user registered", "user_id", u.ID)
-	return u, toks, nil
 }
 
 // maxPasswordBytes rejects absurd inputs before any hashing: 128 characters

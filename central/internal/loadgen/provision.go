@@ -175,11 +175,12 @@ func Provision(ctx context.Context, api *API, st *State, agents, devices, conc i
 	}
 	if err := parallel(ctx, len(newUsers), min(conc, 4), func(ctx context.Context, i int) error {
 		u := newUsers[i]
-		resp, err := api.auth.Register(ctx, connect.NewRequest(&homeplanev1.RegisterRequest{Email: u.Email, Password: u.Password}))
-		if err != nil {
+		// The account works at once only on a central run with
+		// --auto-confirm-registrations, as load runs are; its token
+		// comes from the first login.
+		if _, err := api.auth.Register(ctx, connect.NewRequest(&homeplanev1.RegisterRequest{Email: u.Email, Password: u.Password})); err != nil {
 			return fmt.Errorf("register %s: %w", u.Email, err)
 		}
-		tokens.put(u.Email, resp.Msg.GetTokens().GetAccessToken())
 		return st.add(record{User: &u})
 	}); err != nil {
 		return err
@@ -267,8 +268,11 @@ func enrollHome(ctx context.Context, api *API, token, owner string) (*Agent, err
 type tokenCache struct {
 	api       *API
 	passwords map[string]string
-	mu        sync.Mutex
-	tokens    map[string]string
+	// login lets one Login run at a time: central checks one per client
+	// address at a time and refuses the others.
+	login  sync.Mutex
+	mu     sync.Mutex
+	tokens map[string]string
 }
 
 func (c *tokenCache) put(email, token string) {
@@ -284,9 +288,11 @@ func (c *tokenCache) get(ctx context.Context, email string, fresh bool) (string,
 	if ok && !fresh {
 		return t, nil
 	}
+	c.login.Lock()
 	resp, err := c.api.auth.Login(ctx, connect.NewRequest(&homeplanev1.LoginRequest{Email: email, Password: c.passwords[email]}))
+	c.login.Unlock()
 	if err != nil {
-		return "", fmt.Errorf("log in %s: %w", email, err)
+		return "", fmt.Errorf("log in %s (central needs --auto-confirm-registrations for new accounts): %w", email, err)
 	}
 	t = resp.Msg.GetTokens().GetAccessToken()
 	c.put(email, t)

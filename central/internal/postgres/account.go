@@ -230,3 +230,50 @@ func (o *Outbox) ListNotices(ctx context.Context, afterID int64, limit int) ([]O
 		return n, err
 	})
 }
+
+// CreatePendingRegistration implements auth.Store.
+func (s *AuthStore) CreatePendingRegistration(ctx context.Context, p auth.PendingRegistration) error {
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM pending_registrations WHERE expires_at <= $1", p.Created); err != nil {
+			return fmt.Errorf("drop expired registrations: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO pending_registrations (token_hash, email, password_hash, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5)`, p.Hash, p.Email, p.PasswordHash, p.Created, p.Expires); err != nil {
+			return fmt.Errorf("create pending registration: %w", err)
+		}
+		return nil
+	})
+}
+
+// ConfirmRegistration implements auth.Store. The DELETE makes the token
+// single-use even when two requests race; the other pending registrations
+// of the address go with it.
+func (s *AuthStore) ConfirmRegistration(ctx context.Context, hash []byte, u auth.User, now time.Time) (auth.User, error) {
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var phc string
+		err := tx.QueryRow(ctx, `DELETE FROM pending_registrations WHERE token_hash = $1 AND expires_at > $2
+			RETURNING email, password_hash`, hash, now).Scan(&u.Email, &phc)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return auth.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("confirm registration: %w", err)
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM pending_registrations WHERE email = $1", u.Email); err != nil {
+			return fmt.Errorf("confirm registration: %w", err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO users (id, email, password_hash, role, disabled, created_at)
+			VALUES ($1, $2, $3, $4, false, $5)`, u.ID, u.Email, phc, u.Role, u.CreatedAt)
+		if isCode(err, codeUniqueViolation) {
+			return auth.ErrEmailTaken
+		}
+		if err != nil {
+			return fmt.Errorf("confirm registration: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return auth.User{}, err
+	}
+	return u, nil
+}

@@ -23,6 +23,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	hv1c "github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
@@ -175,7 +176,7 @@ func abuses(e *realEnv) []abuse {
 			_, err := e.c.auth.Login(ctx, from("198.51.100.4", as("", &homeplanev1.LoginRequest{Email: "alice@example.com", Password: password})))
 			wantCode(t, err, connect.CodeResourceExhausted)
 		}},
-		registerFlood(e),
+		registerAlike(e),
 		{"7 a slow unauthenticated body to ControlInstance", func(t *testing.T) {
 			hangsUp(t, e, func(srv *http.Server) { srv.ReadTimeout = time.Second },
 				"POST "+hv1c.HomeServiceControlInstanceProcedure+" HTTP/1.1\r\nHost: central\r\n"+
@@ -456,24 +457,59 @@ func watchEnds(t *testing.T, e *realEnv, token, homeID string, owner timer.Owner
 	}
 }
 
-// registerFlood is the part of row 6 that holds: one address registering
-// account after account is refused after ten.
-func registerFlood(e *realEnv) abuse {
-	return abuse{"6 one address registers 20 accounts", func(t *testing.T) {
+// registerAlike is row 6: Register answers a registered address as it
+// answers a new one, tells the owner instead, makes the new account wait
+// for the token mailed to its address, and refuses one address registering
+// account after account after ten.
+func registerAlike(e *realEnv) abuse {
+	return abuse{"6 Register with an existing email", func(t *testing.T) {
 		ctx := context.Background()
-		created := 0
+		e.user(t, "taken6@example.com")
+		register := func(addr, email, pw string) (*homeplanev1.RegisterResponse, error) {
+			r, err := e.c.auth.Register(ctx, from(addr, as("", &homeplanev1.RegisterRequest{Email: email, Password: pw})))
+			if err != nil {
+				return nil, err
+			}
+			return r.Msg, nil
+		}
+		taken, err := register("198.51.100.60", "taken6@example.com", "the attacker's password")
+		if err != nil {
+			t.Fatalf("register of a registered address answered %v", err)
+		}
+		fresh, err := register("198.51.100.60", "fresh6@example.com", password)
+		if err != nil {
+			t.Fatalf("register of a new address answered %v", err)
+		}
+		if !proto.Equal(taken, fresh) {
+			t.Fatalf("answers differ: %v for a registered address, %v for a new one", taken, fresh)
+		}
+		if body := e.notice(t, "taken6@example.com", auth.NoticeRegistrationAttempt); body == "" || confirmToken.MatchString(body) {
+			t.Fatalf("the owner of the registered address was told %q", body)
+		}
+		_, err = e.c.auth.Login(ctx, as("", &homeplanev1.LoginRequest{Email: "taken6@example.com", Password: "the attacker's password"}))
+		wantCode(t, err, connect.CodeUnauthenticated)
+		_, err = e.c.auth.Login(ctx, as("", &homeplanev1.LoginRequest{Email: "fresh6@example.com", Password: password}))
+		wantCode(t, err, connect.CodeUnauthenticated) // not confirmed yet
+		tok := confirmToken.FindString(e.notice(t, "fresh6@example.com", auth.NoticeConfirmRegistration))
+		if _, err := e.c.auth.ConfirmRegistration(ctx, as("", &homeplanev1.ConfirmRegistrationRequest{Token: tok})); err != nil {
+			t.Fatalf("confirm: %v", err)
+		}
+		if _, err := e.c.auth.Login(ctx, as("", &homeplanev1.LoginRequest{Email: "fresh6@example.com", Password: password})); err != nil {
+			t.Fatalf("login after confirmation: %v", err)
+		}
+
+		accepted := 0
 		for i := range 20 {
-			_, err := e.c.auth.Register(ctx, from("198.51.100.6", as("", &homeplanev1.RegisterRequest{
-				Email: fmt.Sprintf("farm%d@example.com", i), Password: password})))
+			_, err := register("198.51.100.6", fmt.Sprintf("farm%d@example.com", i), password)
 			switch {
 			case err == nil:
-				created++
+				accepted++
 			case connect.CodeOf(err) != connect.CodeResourceExhausted:
 				t.Fatalf("register %d: %v", i, err)
 			}
 		}
-		if created > 10 {
-			t.Fatalf("%d accounts registered from one address, want at most 10", created)
+		if accepted > 10 {
+			t.Fatalf("%d registrations accepted from one address, want at most 10", accepted)
 		}
 	}}
 }

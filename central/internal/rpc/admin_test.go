@@ -67,7 +67,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 		usage: rec,
 	}
 	for _, email := range []string{"root@example.com", "alice@example.com", "bob@example.com", "carol@example.org"} {
-		if _, _, err := accounts.Register(ctx, email, "a long enough password"); err != nil {
+		if _, err := accounts.CreateUser(ctx, email, "a long enough password"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,11 +130,36 @@ func clientsFor(srv *httptest.Server) clients {
 func (e *realEnv) user(t *testing.T, email string) *homeplanev1.Tokens {
 	t.Helper()
 	addr := fmt.Sprintf("192.0.2.%d", e.registered.Add(1)%250+1)
-	r, err := e.c.auth.Register(context.Background(), from(addr, as("", &homeplanev1.RegisterRequest{Email: email, Password: "correct horse battery"})))
+	ctx := context.Background()
+	if _, err := e.c.auth.Register(ctx, from(addr, as("", &homeplanev1.RegisterRequest{Email: email, Password: "correct horse battery"}))); err != nil {
+		t.Fatal(err)
+	}
+	tok := confirmToken.FindString(e.notice(t, email, auth.NoticeConfirmRegistration))
+	r, err := e.c.auth.ConfirmRegistration(ctx, from(addr, as("", &homeplanev1.ConfirmRegistrationRequest{Token: tok})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r.Msg.GetTokens()
+}
+
+// confirmToken matches a registration token in a confirmation notice.
+var confirmToken = regexp.MustCompile(`hpc_[A-Za-z0-9_-]{43}`)
+
+// notice returns the body of the newest notice of kind for email in the
+// outbox, or "" when there is none.
+func (e *realEnv) notice(t *testing.T, email, kind string) string {
+	t.Helper()
+	ns, err := e.outbox.ListNotices(context.Background(), 0, 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := ""
+	for _, n := range ns {
+		if n.Email == email && n.Kind == kind {
+			body = n.Body
+		}
+	}
+	return body
 }
 
 func (e *realEnv) createHome(t *testing.T, access string) string {

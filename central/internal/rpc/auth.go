@@ -29,11 +29,24 @@ func (a *authService) Register(ctx context.Context, req *connect.Request[homepla
 	if err := checkCredentials(m.GetEmail(), m.GetPassword()); err != nil {
 		return nil, err
 	}
-	u, t, err := a.s.deps.Accounts.Register(ctx, m.GetEmail(), m.GetPassword())
+	if err := a.s.deps.Accounts.Register(ctx, m.GetEmail(), m.GetPassword()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&homeplanev1.RegisterResponse{}), nil
+}
+
+// ConfirmRegistration creates the account the token names and logs it in.
+func (a *authService) ConfirmRegistration(ctx context.Context, req *connect.Request[homeplanev1.ConfirmRegistrationRequest]) (*connect.Response[homeplanev1.ConfirmRegistrationResponse], error) {
+	var c check
+	c.field("token", req.Msg.GetToken(), true, maxSecretChars)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	u, t, err := a.s.deps.Accounts.ConfirmRegistration(ctx, req.Msg.GetToken())
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&homeplanev1.RegisterResponse{User: userProto(u), Tokens: tokensProto(t)}), nil
+	return connect.NewResponse(&homeplanev1.ConfirmRegistrationResponse{User: userProto(u), Tokens: tokensProto(t)}), nil
 }
 
 func (a *authService) Login(ctx context.Context, req *connect.Request[homeplanev1.LoginRequest]) (*connect.Response[homeplanev1.LoginResponse], error) {

@@ -58,15 +58,22 @@ func TestAuthFlow(t *testing.T) {
 			c := e.clients(p.opts...)
 			ctx := context.Background()
 
-			reg, err := c.auth.Register(ctx, as("", &homeplanev1.RegisterRequest{Email: "carol@example.com", Password: "carol-password"}))
+			if _, err := c.auth.Register(ctx, as("", &homeplanev1.RegisterRequest{Email: "carol@example.com", Password: "carol-password"})); err != nil {
+				t.Fatal(err)
+			}
+			_, err := c.auth.ConfirmRegistration(ctx, as("", &homeplanev1.ConfirmRegistrationRequest{Token: "confirm-0"}))
+			wantCode(t, err, connect.CodeUnauthenticated)
+			reg, err := c.auth.ConfirmRegistration(ctx, as("", &homeplanev1.ConfirmRegistrationRequest{Token: e.accounts.Confirmation("carol@example.com")}))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if reg.Msg.GetUser().GetEmail() != "carol@example.com" || reg.Msg.GetTokens().GetAccessToken() == "" {
-				t.Fatalf("register answered %v", reg.Msg)
+				t.Fatalf("confirmation answered %v", reg.Msg)
 			}
-			_, err = c.auth.Register(ctx, as("", &homeplanev1.RegisterRequest{Email: "carol@example.com", Password: "carol-password"}))
-			wantCode(t, err, connect.CodeAlreadyExists)
+			// A registered address is answered as a new one.
+			if _, err = c.auth.Register(ctx, as("", &homeplanev1.RegisterRequest{Email: "carol@example.com", Password: "carol-password"})); err != nil {
+				t.Fatalf("register of a taken address answered %v", err)
+			}
 			_, err = c.auth.Register(ctx, as("", &homeplanev1.RegisterRequest{Email: "dave@example.com", Password: "short"}))
 			wantCode(t, err, connect.CodeInvalidArgument)
 			_, err = c.auth.Register(ctx, as("", &homeplanev1.RegisterRequest{Email: "", Password: ""}))

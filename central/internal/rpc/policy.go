@@ -49,6 +49,7 @@ func (a access) String() string {
 // refused (a test checks that every procedure of every service is listed).
 var policy = map[string]access{
 	hv1c.AuthServiceRegisterProcedure:             accessPublic,
+	hv1c.AuthServiceConfirmRegistrationProcedure:  accessPublic, // the token is the credential
 	hv1c.AuthServiceLoginProcedure:                accessPublic,
 	hv1c.AuthServiceRefreshProcedure:              accessPublic,
 	hv1c.AuthServiceLogoutProcedure:               accessPublic, // the refresh token is the credential

@@ -27,7 +27,8 @@ import (
 
 // Accounts is what rpc needs from the account service (auth.Service).
 type Accounts interface {
-	Register(ctx context.Context, email, password string) (auth.User, auth.Tokens, error)
+	Register(ctx context.Context, email, password string) error
+	ConfirmRegistration(ctx context.Context, token string) (auth.User, auth.Tokens, error)
 	Login(ctx context.Context, email, password string) (auth.User, auth.Tokens, error)
 	Refresh(ctx context.Context, refreshToken string) (auth.Tokens, error)
 	Logout(ctx context.Context, refreshToken string) error

@@ -71,7 +71,7 @@ func newDashboard(t *testing.T) *dashboard {
 	accounts := auth.NewService(authStore, keys, auth.Options{Notifier: postgres.NewOutbox(pool)})
 	var ids []string
 	for _, email := range []string{"root@example.com", "alice@example.com", "bob@example.com"} {
-		u, _, err := accounts.Register(ctx, email, password)
+		u, err := accounts.CreateUser(ctx, email, password)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,11 +28,12 @@ type Accounts struct {
 	mu      sync.Mutex
 	users   map[string]auth.User // by email
 	byID    map[string]auth.User
-	pass    map[string]string // by email
-	access  map[string]string // token → user id
-	refresh map[string]string // token → user id
-	used    map[string]string // rotated refresh token → user id
-	resets  map[string]string // reset token → user id
+	pass    map[string]string    // by email
+	access  map[string]string    // token → user id
+	refresh map[string]string    // token → user id
+	used    map[string]string    // rotated refresh token → user id
+	resets  map[string]string    // reset token → user id
+	pending map[string][2]string // registration token → email, password
 	next    int
 }
 
@@ -82,17 +83,51 @@ func (f *Accounts) issue(u auth.User) auth.Tokens {
 	return t
 }
 
-// Register implements rpc.Accounts.
-func (f *Accounts) Register(_ context.Context, email, password string) (auth.User, auth.Tokens, error) {
+// Register implements rpc.Accounts: a new address gets a pending
+// registration whose token Confirmations hands out; a registered one
+// nothing, answered alike.
+func (f *Accounts) Register(_ context.Context, email, password string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, taken := f.users[email]; taken {
-		return auth.User{}, auth.Tokens{}, fmt.Errorf("register: %w", auth.ErrEmailTaken)
-	}
 	if len(password) < 8 {
-		return auth.User{}, auth.Tokens{}, fmt.Errorf("%w: password shorter than 8 characters", auth.ErrInvalidInput)
+		return fmt.Errorf("%w: password shorter than 8 characters", auth.ErrInvalidInput)
 	}
-	u := f.addUser(email, password, auth.RoleUser)
+	if _, taken := f.users[email]; taken {
+		return nil
+	}
+	if f.pending == nil {
+		f.pending = map[string][2]string{}
+	}
+	f.next++
+	f.pending[fmt.Sprintf("confirm-%d", f.next)] = [2]string{email, password}
+	return nil
+}
+
+// Confirmation returns the token of email's pending registration, or "".
+func (f *Accounts) Confirmation(email string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for tok, p := range f.pending {
+		if p[0] == email {
+			return tok
+		}
+	}
+	return ""
+}
+
+// ConfirmRegistration implements rpc.Accounts.
+func (f *Accounts) ConfirmRegistration(_ context.Context, token string) (auth.User, auth.Tokens, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.pending[token]
+	if !ok {
+		return auth.User{}, auth.Tokens{}, fmt.Errorf("%w: unknown registration token", auth.ErrInvalidToken)
+	}
+	delete(f.pending, token)
+	if _, taken := f.users[p[0]]; taken {
+		return auth.User{}, auth.Tokens{}, fmt.Errorf("%w: unknown registration token", auth.ErrInvalidToken)
+	}
+	u := f.addUser(p[0], p[1], auth.RoleUser)
 	return u, f.issue(u), nil
 }
 

@@ -220,10 +220,9 @@ func (x *RegisterRequest) GetPassword() string {
 	return ""
 }
 
+// RegisterResponse is empty: it tells nothing about the address.
 type RegisterResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	Tokens        *Tokens                `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -258,14 +257,96 @@ func (*RegisterResponse) Descriptor() ([]byte, []int) {
 	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *RegisterResponse) GetUser() *User {
+type ConfirmRegistrationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmRegistrationRequest) Reset() {
+	*x = ConfirmRegistrationRequest{}
+	mi := &file_homeplane_v1_auth_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmRegistrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmRegistrationRequest) ProtoMessage() {}
+
+func (x *ConfirmRegistrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_auth_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmRegistrationRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmRegistrationRequest) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ConfirmRegistrationRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type ConfirmRegistrationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Tokens        *Tokens                `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmRegistrationResponse) Reset() {
+	*x = ConfirmRegistrationResponse{}
+	mi := &file_homeplane_v1_auth_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmRegistrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmRegistrationResponse) ProtoMessage() {}
+
+func (x *ConfirmRegistrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_auth_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmRegistrationResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmRegistrationResponse) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ConfirmRegistrationResponse) GetUser() *User {
 	if x != nil {
 		return x.User
 	}
 	return nil
 }
 
-func (x *RegisterResponse) GetTokens() *Tokens {
+func (x *ConfirmRegistrationResponse) GetTokens() *Tokens {
 	if x != nil {
 		return x.Tokens
 	}
@@ -282,7 +363,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_homeplane_v1_auth_proto_msgTypes[4]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -294,7 +375,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_auth_proto_msgTypes[4]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -307,7 +388,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{4}
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LoginRequest) GetEmail() string {
@@ -334,7 +415,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_homeplane_v1_auth_proto_msgTypes[5]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +427,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_auth_proto_msgTypes[5]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +440,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{5}
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LoginResponse) GetUser() *User {
@@ -385,7 +466,7 @@ type RefreshRequest struct {
 
 func (x *RefreshRequest) Reset() {
 	*x = RefreshRequest{}
-	mi := &file_homeplane_v1_auth_proto_msgTypes[6]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +478,7 @@ func (x *RefreshRequest) String() string {
 func (*RefreshRequest) ProtoMessage() {}
 
 func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_auth_proto_msgTypes[6]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +491,7 @@ func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshRequest.ProtoReflect.Descriptor instead.
 func (*RefreshRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{6}
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RefreshRequest) GetRefreshToken() string {
@@ -429,7 +510,7 @@ type RefreshResponse struct {
 
 func (x *RefreshResponse) Reset() {
 	*x = RefreshResponse{}
-	mi := &file_homeplane_v1_auth_proto_msgTypes[7]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +522,7 @@ func (x *RefreshResponse) String() string {
 func (*RefreshResponse) ProtoMessage() {}
 
 func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_auth_proto_msgTypes[7]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +535,7 @@ func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshResponse.ProtoReflect.Descriptor instead.
 func (*RefreshResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{7}
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RefreshResponse) GetTokens() *Tokens {
@@ -473,7 +554,7 @@ type LogoutRequest struct {
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_homeplane_v1_auth_proto_msgTypes[8]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +566,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_auth_proto_msgTypes[8]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +579,7 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{8}
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LogoutRequest) GetRefreshToken() string {
@@ -516,7 +597,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_homeplane_v1_auth_proto_msgTypes[9]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +609,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_auth_proto_msgTypes[9]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +622,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{9}
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{11}
 }
 
 type ChangePasswordRequest struct {
@@ -554,7 +635,7 @@ type ChangePasswordRequest struct {
 
 func (x *ChangePasswordRequest) Reset() {
 	*x = ChangePasswordRequest{}
-	mi := &file_homeplane_v1_auth_proto_msgTypes[10]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +647,7 @@ func (x *ChangePasswordRequest) String() string {
 func (*ChangePasswordRequest) ProtoMessage() {}
 
 func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_auth_proto_msgTypes[10]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +660,7 @@ func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{10}
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ChangePasswordRequest) GetCurrentPassword() string {
@@ -604,7 +685,7 @@ type ChangePasswordResponse struct {
 
 func (x *ChangePasswordResponse) Reset() {
 	*x = ChangePasswordResponse{}
-	mi := &file_homeplane_v1_auth_proto_msgTypes[11]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +697,7 @@ func (x *ChangePasswordResponse) String() string {
 func (*ChangePasswordResponse) ProtoMessage() {}
 
 func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_auth_proto_msgTypes[11]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +710,7 @@ func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
 func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{11}
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{13}
 }
 
 type RequestPasswordResetRequest struct {
@@ -641,7 +722,7 @@ type RequestPasswordResetRequest struct {
 
 func (x *RequestPasswordResetRequest) Reset() {
 	*x = RequestPasswordResetRequest{}
-	mi := &file_homeplane_v1_auth_proto_msgTypes[12]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +734,7 @@ func (x *RequestPasswordResetRequest) String() string {
 func (*RequestPasswordResetRequest) ProtoMessage() {}
 
 func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_auth_proto_msgTypes[12]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +747,7 @@ func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{12}
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RequestPasswordResetRequest) GetEmail() string {
@@ -684,7 +765,7 @@ type RequestPasswordResetResponse struct {
 
 func (x *RequestPasswordResetResponse) Reset() {
 	*x = RequestPasswordResetResponse{}
-	mi := &file_homeplane_v1_auth_proto_msgTypes[13]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +777,7 @@ func (x *RequestPasswordResetResponse) String() string {
 func (*RequestPasswordResetResponse) ProtoMessage() {}
 
 func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_auth_proto_msgTypes[13]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +790,7 @@ func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{13}
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{15}
 }
 
 type ResetPasswordRequest struct {
@@ -722,7 +803,7 @@ type ResetPasswordRequest struct {
 
 func (x *ResetPasswordRequest) Reset() {
 	*x = ResetPasswordRequest{}
-	mi := &file_homeplane_v1_auth_proto_msgTypes[14]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +815,7 @@ func (x *ResetPasswordRequest) String() string {
 func (*ResetPasswordRequest) ProtoMessage() {}
 
 func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_auth_proto_msgTypes[14]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +828,7 @@ func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{14}
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResetPasswordRequest) GetResetToken() string {
@@ -772,7 +853,7 @@ type ResetPasswordResponse struct {
 
 func (x *ResetPasswordResponse) Reset() {
 	*x = ResetPasswordResponse{}
-	mi := &file_homeplane_v1_auth_proto_msgTypes[15]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +865,7 @@ func (x *ResetPasswordResponse) String() string {
 func (*ResetPasswordResponse) ProtoMessage() {}
 
 func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_auth_proto_msgTypes[15]
+	mi := &file_homeplane_v1_auth_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +878,7 @@ func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{15}
+	return file_homeplane_v1_auth_proto_rawDescGZIP(), []int{17}
 }
 
 var File_homeplane_v1_auth_proto protoreflect.FileDescriptor
@@ -819,8 +900,11 @@ const file_homeplane_v1_auth_proto_rawDesc = "" +
 	"\x12refresh_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x10refreshExpiresAt\"C\n" +
 	"\x0fRegisterRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"h\n" +
-	"\x10RegisterResponse\x12&\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\",\n" +
+	"\x10RegisterResponseJ\x04\b\x01\x10\x02J\x04\b\x02\x10\x03R\x04userR\x06tokens\"2\n" +
+	"\x1aConfirmRegistrationRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"s\n" +
+	"\x1bConfirmRegistrationResponse\x12&\n" +
 	"\x04user\x18\x01 \x01(\v2\x12.homeplane.v1.UserR\x04user\x12,\n" +
 	"\x06tokens\x18\x02 \x01(\v2\x14.homeplane.v1.TokensR\x06tokens\"@\n" +
 	"\fLoginRequest\x12\x14\n" +
@@ -847,9 +931,10 @@ const file_homeplane_v1_auth_proto_rawDesc = "" +
 	"\vreset_token\x18\x01 \x01(\tR\n" +
 	"resetToken\x12!\n" +
 	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x17\n" +
-	"\x15ResetPasswordResponse2\xcd\x04\n" +
+	"\x15ResetPasswordResponse2\xb9\x05\n" +
 	"\vAuthService\x12I\n" +
-	"\bRegister\x12\x1d.homeplane.v1.RegisterRequest\x1a\x1e.homeplane.v1.RegisterResponse\x12@\n" +
+	"\bRegister\x12\x1d.homeplane.v1.RegisterRequest\x1a\x1e.homeplane.v1.RegisterResponse\x12j\n" +
+	"\x13ConfirmRegistration\x12(.homeplane.v1.ConfirmRegistrationRequest\x1a).homeplane.v1.ConfirmRegistrationResponse\x12@\n" +
 	"\x05Login\x12\x1a.homeplane.v1.LoginRequest\x1a\x1b.homeplane.v1.LoginResponse\x12F\n" +
 	"\aRefresh\x12\x1c.homeplane.v1.RefreshRequest\x1a\x1d.homeplane.v1.RefreshResponse\x12C\n" +
 	"\x06Logout\x12\x1b.homeplane.v1.LogoutRequest\x1a\x1c.homeplane.v1.LogoutResponse\x12[\n" +
@@ -869,51 +954,55 @@ func file_homeplane_v1_auth_proto_rawDescGZIP() []byte {
 	return file_homeplane_v1_auth_proto_rawDescData
 }
 
-var file_homeplane_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_homeplane_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_homeplane_v1_auth_proto_goTypes = []any{
 	(*User)(nil),                         // 0: homeplane.v1.User
 	(*Tokens)(nil),                       // 1: homeplane.v1.Tokens
 	(*RegisterRequest)(nil),              // 2: homeplane.v1.RegisterRequest
 	(*RegisterResponse)(nil),             // 3: homeplane.v1.RegisterResponse
-	(*LoginRequest)(nil),                 // 4: homeplane.v1.LoginRequest
-	(*LoginResponse)(nil),                // 5: homeplane.v1.LoginResponse
-	(*RefreshRequest)(nil),               // 6: homeplane.v1.RefreshRequest
-	(*RefreshResponse)(nil),              // 7: homeplane.v1.RefreshResponse
-	(*LogoutRequest)(nil),                // 8: homeplane.v1.LogoutRequest
-	(*LogoutResponse)(nil),               // 9: homeplane.v1.LogoutResponse
-	(*ChangePasswordRequest)(nil),        // 10: homeplane.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),       // 11: homeplane.v1.ChangePasswordResponse
-	(*RequestPasswordResetRequest)(nil),  // 12: homeplane.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil), // 13: homeplane.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),         // 14: homeplane.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),        // 15: homeplane.v1.ResetPasswordResponse
-	(*timestamppb.Timestamp)(nil),        // 16: google.protobuf.Timestamp
+	(*ConfirmRegistrationRequest)(nil),   // 4: homeplane.v1.ConfirmRegistrationRequest
+	(*ConfirmRegistrationResponse)(nil),  // 5: homeplane.v1.ConfirmRegistrationResponse
+	(*LoginRequest)(nil),                 // 6: homeplane.v1.LoginRequest
+	(*LoginResponse)(nil),                // 7: homeplane.v1.LoginResponse
+	(*RefreshRequest)(nil),               // 8: homeplane.v1.RefreshRequest
+	(*RefreshResponse)(nil),              // 9: homeplane.v1.RefreshResponse
+	(*LogoutRequest)(nil),                // 10: homeplane.v1.LogoutRequest
+	(*LogoutResponse)(nil),               // 11: homeplane.v1.LogoutResponse
+	(*ChangePasswordRequest)(nil),        // 12: homeplane.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),       // 13: homeplane.v1.ChangePasswordResponse
+	(*RequestPasswordResetRequest)(nil),  // 14: homeplane.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil), // 15: homeplane.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),         // 16: homeplane.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),        // 17: homeplane.v1.ResetPasswordResponse
+	(*timestamppb.Timestamp)(nil),        // 18: google.protobuf.Timestamp
 }
 var file_homeplane_v1_auth_proto_depIdxs = []int32{
-	16, // 0: homeplane.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	16, // 1: homeplane.v1.Tokens.access_expires_at:type_name -> google.protobuf.Timestamp
-	16, // 2: homeplane.v1.Tokens.refresh_expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 3: homeplane.v1.RegisterResponse.user:type_name -> homeplane.v1.User
-	1,  // 4: homeplane.v1.RegisterResponse.tokens:type_name -> homeplane.v1.Tokens
+	18, // 0: homeplane.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	18, // 1: homeplane.v1.Tokens.access_expires_at:type_name -> google.protobuf.Timestamp
+	18, // 2: homeplane.v1.Tokens.refresh_expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 3: homeplane.v1.ConfirmRegistrationResponse.user:type_name -> homeplane.v1.User
+	1,  // 4: homeplane.v1.ConfirmRegistrationResponse.tokens:type_name -> homeplane.v1.Tokens
 	0,  // 5: homeplane.v1.LoginResponse.user:type_name -> homeplane.v1.User
 	1,  // 6: homeplane.v1.LoginResponse.tokens:type_name -> homeplane.v1.Tokens
 	1,  // 7: homeplane.v1.RefreshResponse.tokens:type_name -> homeplane.v1.Tokens
 	2,  // 8: homeplane.v1.AuthService.Register:input_type -> homeplane.v1.RegisterRequest
-	4,  // 9: homeplane.v1.AuthService.Login:input_type -> homeplane.v1.LoginRequest
-	6,  // 10: homeplane.v1.AuthService.Refresh:input_type -> homeplane.v1.RefreshRequest
-	8,  // 11: homeplane.v1.AuthService.Logout:input_type -> homeplane.v1.LogoutRequest
-	10, // 12: homeplane.v1.AuthService.ChangePassword:input_type -> homeplane.v1.ChangePasswordRequest
-	12, // 13: homeplane.v1.AuthService.RequestPasswordReset:input_type -> homeplane.v1.RequestPasswordResetRequest
-	14, // 14: homeplane.v1.AuthService.ResetPassword:input_type -> homeplane.v1.ResetPasswordRequest
-	3,  // 15: homeplane.v1.AuthService.Register:output_type -> homeplane.v1.RegisterResponse
-	5,  // 16: homeplane.v1.AuthService.Login:output_type -> homeplane.v1.LoginResponse
-	7,  // 17: homeplane.v1.AuthService.Refresh:output_type -> homeplane.v1.RefreshResponse
-	9,  // 18: homeplane.v1.AuthService.Logout:output_type -> homeplane.v1.LogoutResponse
-	11, // 19: homeplane.v1.AuthService.ChangePassword:output_type -> homeplane.v1.ChangePasswordResponse
-	13, // 20: homeplane.v1.AuthService.RequestPasswordReset:output_type -> homeplane.v1.RequestPasswordResetResponse
-	15, // 21: homeplane.v1.AuthService.ResetPassword:output_type -> homeplane.v1.ResetPasswordResponse
-	15, // [15:22] is the sub-list for method output_type
-	8,  // [8:15] is the sub-list for method input_type
+	4,  // 9: homeplane.v1.AuthService.ConfirmRegistration:input_type -> homeplane.v1.ConfirmRegistrationRequest
+	6,  // 10: homeplane.v1.AuthService.Login:input_type -> homeplane.v1.LoginRequest
+	8,  // 11: homeplane.v1.AuthService.Refresh:input_type -> homeplane.v1.RefreshRequest
+	10, // 12: homeplane.v1.AuthService.Logout:input_type -> homeplane.v1.LogoutRequest
+	12, // 13: homeplane.v1.AuthService.ChangePassword:input_type -> homeplane.v1.ChangePasswordRequest
+	14, // 14: homeplane.v1.AuthService.RequestPasswordReset:input_type -> homeplane.v1.RequestPasswordResetRequest
+	16, // 15: homeplane.v1.AuthService.ResetPassword:input_type -> homeplane.v1.ResetPasswordRequest
+	3,  // 16: homeplane.v1.AuthService.Register:output_type -> homeplane.v1.RegisterResponse
+	5,  // 17: homeplane.v1.AuthService.ConfirmRegistration:output_type -> homeplane.v1.ConfirmRegistrationResponse
+	7,  // 18: homeplane.v1.AuthService.Login:output_type -> homeplane.v1.LoginResponse
+	9,  // 19: homeplane.v1.AuthService.Refresh:output_type -> homeplane.v1.RefreshResponse
+	11, // 20: homeplane.v1.AuthService.Logout:output_type -> homeplane.v1.LogoutResponse
+	13, // 21: homeplane.v1.AuthService.ChangePassword:output_type -> homeplane.v1.ChangePasswordResponse
+	15, // 22: homeplane.v1.AuthService.RequestPasswordReset:output_type -> homeplane.v1.RequestPasswordResetResponse
+	17, // 23: homeplane.v1.AuthService.ResetPassword:output_type -> homeplane.v1.ResetPasswordResponse
+	16, // [16:24] is the sub-list for method output_type
+	8,  // [8:16] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -930,7 +1019,7 @@ func file_homeplane_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_homeplane_v1_auth_proto_rawDesc), len(file_homeplane_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

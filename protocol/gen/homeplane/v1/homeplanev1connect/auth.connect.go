@@ -35,6 +35,9 @@ const (
 const (
 	// AuthServiceRegisterProcedure is the fully-qualified name of the AuthService's Register RPC.
 	AuthServiceRegisterProcedure = "/homeplane.v1.AuthService/Register"
+	// AuthServiceConfirmRegistrationProcedure is the fully-qualified name of the AuthService's
+	// ConfirmRegistration RPC.
+	AuthServiceConfirmRegistrationProcedure = "/homeplane.v1.AuthService/ConfirmRegistration"
 	// AuthServiceLoginProcedure is the fully-qualified name of the AuthService's Login RPC.
 	AuthServiceLoginProcedure = "/homeplane.v1.AuthService/Login"
 	// AuthServiceRefreshProcedure is the fully-qualified name of the AuthService's Refresh RPC.
@@ -54,7 +57,13 @@ const (
 
 // AuthServiceClient is a client for the homeplane.v1.AuthService service.
 type AuthServiceClient interface {
+	// Register answers alike for every address: a new one gets a
+	// confirmation token by mail, the owner of a registered one a notice
+	// that someone tried. The account exists once confirmed.
 	Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error)
+	// ConfirmRegistration creates the account with the token from the
+	// confirmation mail and logs its user in.
+	ConfirmRegistration(context.Context, *connect.Request[v1.ConfirmRegistrationRequest]) (*connect.Response[v1.ConfirmRegistrationResponse], error)
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
@@ -78,6 +87,12 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			httpClient,
 			baseURL+AuthServiceRegisterProcedure,
 			connect.WithSchema(authServiceMethods.ByName("Register")),
+			connect.WithClientOptions(opts...),
+		),
+		confirmRegistration: connect.NewClient[v1.ConfirmRegistrationRequest, v1.ConfirmRegistrationResponse](
+			httpClient,
+			baseURL+AuthServiceConfirmRegistrationProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ConfirmRegistration")),
 			connect.WithClientOptions(opts...),
 		),
 		login: connect.NewClient[v1.LoginRequest, v1.LoginResponse](
@@ -122,6 +137,7 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 // authServiceClient implements AuthServiceClient.
 type authServiceClient struct {
 	register             *connect.Client[v1.RegisterRequest, v1.RegisterResponse]
+	confirmRegistration  *connect.Client[v1.ConfirmRegistrationRequest, v1.ConfirmRegistrationResponse]
 	login                *connect.Client[v1.LoginRequest, v1.LoginResponse]
 	refresh              *connect.Client[v1.RefreshRequest, v1.RefreshResponse]
 	logout               *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
@@ -133,6 +149,11 @@ type authServiceClient struct {
 // Register calls homeplane.v1.AuthService.Register.
 func (c *authServiceClient) Register(ctx context.Context, req *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error) {
 	return c.register.CallUnary(ctx, req)
+}
+
+// ConfirmRegistration calls homeplane.v1.AuthService.ConfirmRegistration.
+func (c *authServiceClient) ConfirmRegistration(ctx context.Context, req *connect.Request[v1.ConfirmRegistrationRequest]) (*connect.Response[v1.ConfirmRegistrationResponse], error) {
+	return c.confirmRegistration.CallUnary(ctx, req)
 }
 
 // Login calls homeplane.v1.AuthService.Login.
@@ -167,7 +188,13 @@ func (c *authServiceClient) ResetPassword(ctx context.Context, req *connect.Requ
 
 // AuthServiceHandler is an implementation of the homeplane.v1.AuthService service.
 type AuthServiceHandler interface {
+	// Register answers alike for every address: a new one gets a
+	// confirmation token by mail, the owner of a registered one a notice
+	// that someone tried. The account exists once confirmed.
 	Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error)
+	// ConfirmRegistration creates the account with the token from the
+	// confirmation mail and logs its user in.
+	ConfirmRegistration(context.Context, *connect.Request[v1.ConfirmRegistrationRequest]) (*connect.Response[v1.ConfirmRegistrationResponse], error)
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
@@ -187,6 +214,12 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		AuthServiceRegisterProcedure,
 		svc.Register,
 		connect.WithSchema(authServiceMethods.ByName("Register")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceConfirmRegistrationHandler := connect.NewUnaryHandler(
+		AuthServiceConfirmRegistrationProcedure,
+		svc.ConfirmRegistration,
+		connect.WithSchema(authServiceMethods.ByName("ConfirmRegistration")),
 		connect.WithHandlerOptions(opts...),
 	)
 	authServiceLoginHandler := connect.NewUnaryHandler(
@@ -229,6 +262,8 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		switch r.URL.Path {
 		case AuthServiceRegisterProcedure:
 			authServiceRegisterHandler.ServeHTTP(w, r)
+		case AuthServiceConfirmRegistrationProcedure:
+			authServiceConfirmRegistrationHandler.ServeHTTP(w, r)
 		case AuthServiceLoginProcedure:
 			authServiceLoginHandler.ServeHTTP(w, r)
 		case AuthServiceRefreshProcedure:
@@ -252,6 +287,10 @@ type UnimplementedAuthServiceHandler struct{}
 
 func (UnimplementedAuthServiceHandler) Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.AuthService.Register is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ConfirmRegistration(context.Context, *connect.Request[v1.ConfirmRegistrationRequest]) (*connect.Response[v1.ConfirmRegistrationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.AuthService.ConfirmRegistration is not implemented"))
 }
 
 func (UnimplementedAuthServiceHandler) Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error) {
