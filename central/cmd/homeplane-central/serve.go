@@ -135,12 +135,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if _, err := ingest.New(mqtt, ingest.Targets{
+	intake, err := ingest.New(mqtt, ingest.Targets{
 		Results: router, Presence: agents, Entities: entities,
 		Instances: []ingest.InstanceSink{instances, ops.usage},
-	}, ingest.Options{Logger: logger, Registerer: reg}); err != nil {
+	}, ingest.Options{Logger: logger, Registerer: reg})
+	if err != nil {
 		return err
 	}
+	defer intake.Close() // after the transport closes: what is queued is applied
 	mqtt.OnConnection(agents.SetConnected)
 	if err := mqtt.Start(ctx); err != nil {
 		return err

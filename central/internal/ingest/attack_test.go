@@ -38,6 +38,7 @@ type stack struct {
 	reg      *prometheus.Registry
 	entities *registry.Store
 	engine   *intent.Engine
+	in       *ingest.Intake
 	agents   map[string]string // agent id → home id; the secret is "s-" + agent id
 }
 
@@ -81,10 +82,11 @@ func newStack(t *testing.T, homes int) (*stack, []string) {
 		t.Fatal(err)
 	}
 	s.entities = registry.New(postgres.NewRegistryStore(pool), registry.Options{})
-	if _, err := ingest.New(s.b, ingest.Targets{Results: router, Presence: p, Entities: s.entities},
+	if s.in, err = ingest.New(s.b, ingest.Targets{Results: router, Presence: p, Entities: s.entities},
 		ingest.Options{Registerer: s.reg}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.in.Close)
 	s.b.OnConnection(p.SetConnected)
 	bctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); _ = s.b.Close() })
@@ -191,6 +193,9 @@ func TestAttackEntityFlood(t *testing.T) {
 	if err := publish(legit, legitHome, topic.Presence, &homeplanev1.Presence{AgentId: legitID, Online: true}, true); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.in.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
 	process := func() time.Duration {
 		start := time.Now()
 		resp, err := s.engine.Process(ctx, intent.Request{HomeID: legitHome, Text: "turn on the kitchen light"})
@@ -235,6 +240,9 @@ func TestAttackEntityFlood(t *testing.T) {
 	slowest = max(slowest, process())
 	for _, c := range clients {
 		c.Disconnect(0)
+	}
+	if err := s.in.Drain(ctx); err != nil {
+		t.Fatal(err)
 	}
 	deltas = nil // the attackers' own buffers are not central's memory
 	after := heapBytes()

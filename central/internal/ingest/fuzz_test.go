@@ -19,8 +19,9 @@ const homeA = "3f2a7c9e-1b4d-4e8f-9a6b-0c1d2e3f4a5b"
 
 // fakeTransport hands the intake's subscriptions to the test.
 type fakeTransport struct {
-	mu   sync.Mutex
-	subs map[string]func(string, []byte)
+	mu    sync.Mutex
+	subs  map[string]func(string, []byte)
+	after func() // run after each message the test sends
 }
 
 func (f *fakeTransport) Subscribe(filter string, fn func(string, []byte)) error {
@@ -79,10 +80,12 @@ func FuzzInbound(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ingest.New(tr, ingest.Targets{Results: noResults{}, Presence: p, Entities: discardSink{},
-			Instances: []ingest.InstanceSink{status}}, ingest.Options{}); err != nil {
+		in, err := ingest.New(tr, ingest.Targets{Results: noResults{}, Presence: p, Entities: discardSink{},
+			Instances: []ingest.InstanceSink{status}}, ingest.Options{})
+		if err != nil {
 			t.Fatal(err)
 		}
+		defer in.Close()
 		kinds := []topic.Kind{topic.Result, topic.Presence, topic.Entities, topic.Telemetry, topic.Events}
 		k := kinds[int(kind)%len(kinds)]
 		tr.subs[topic.Filter(k)](topic.Prefix+home+"/"+string(k), payload)

@@ -85,11 +85,16 @@ type Options struct {
 	// Syncs bounds each home's entity syncs (4/s, bursts of 40; the agent
 	// sends a delta at most every 250 ms).
 	Syncs Rate
-	// ConcurrentSyncs bounds the entity syncs applied at once across all
-	// homes (2), so that syncs never hold every database connection and
-	// CPU while requests wait; an agent past it waits, which slows its own
-	// connection and no one else's.
-	ConcurrentSyncs int
+	// Workers apply what is queued (2): the database work of ingest never
+	// holds more connections and CPU than this while requests wait. A home
+	// always goes to the same worker, so its messages apply in order.
+	Workers int
+	// QueueBytes bounds the payload bytes queued or being applied (64 MiB;
+	// each message counts 512 bytes more). Past it a sample is dropped and
+	// counted; a sync or event waits up to QueueWait (5s), which slows the
+	// agent's own connection, and is dropped, counted and logged after.
+	QueueBytes int
+	QueueWait  time.Duration
 	// SyncBytes bounds each home's entity sync bytes (256 KiB/s, bursts of
 	// 4 MiB: a few full syncs after a reconnect).
 	SyncBytes Rate
@@ -119,9 +124,13 @@ func (o *Options) setDefaults() error {
 		}
 	}
 	dur(&o.SinkTimeout, 10*time.Second)
-	if o.ConcurrentSyncs == 0 {
-		o.ConcurrentSyncs = 2
+	if o.Workers == 0 {
+		o.Workers = 2
 	}
+	if o.QueueBytes == 0 {
+		o.QueueBytes = 64 << 20
+	}
+	dur(&o.QueueWait, 5*time.Second)
 	dur(&o.ClockSkew, 5*time.Minute)
 	dur(&o.MaxAge, 7*24*time.Hour)
 	rate := func(r *Rate, perSecond, burst float64) {
@@ -133,11 +142,11 @@ func (o *Options) setDefaults() error {
 	rate(&o.SyncBytes, 256<<10, 4<<20)
 	rate(&o.Samples, 20, 200)
 	var errs []error
-	if o.SinkTimeout < 0 || o.ClockSkew < 0 || o.MaxAge < 0 {
+	if o.SinkTimeout < 0 || o.ClockSkew < 0 || o.MaxAge < 0 || o.QueueWait < 0 {
 		errs = append(errs, errors.New("negative duration"))
 	}
-	if o.ConcurrentSyncs < 0 {
-		errs = append(errs, errors.New("negative concurrent syncs"))
+	if o.Workers < 0 || o.QueueBytes < 0 {
+		errs = append(errs, errors.New("negative workers or queue bytes"))
 	}
 	for _, r := range []Rate{o.Syncs, o.SyncBytes, o.Samples} {
 		if r.PerSecond <= 0 || r.Burst < 1 {
@@ -155,7 +164,7 @@ type Intake struct {
 	log     *slog.Logger
 	m       *metrics
 	budgets *budgets
-	syncing chan struct{} // a slot per sync being applied
+	queue   *queue
 }
 
 // New builds the intake and subscribes it to every home's agent topics.
@@ -176,8 +185,8 @@ func New(sub Subscriber, to Targets, opts Options) (*Intake, error) {
 		log:     opts.Logger,
 		m:       m,
 		budgets: newBudgets(opts),
-		syncing: make(chan struct{}, opts.ConcurrentSyncs),
 	}
+	in.queue = newQueue(opts.Workers, opts.QueueBytes, in.apply, func(b int) { m.queueBytes.Set(float64(b)) })
 	for _, s := range []struct {
 		kind topic.Kind
 		fn   func(string, []byte)
@@ -189,16 +198,25 @@ func New(sub Subscriber, to Targets, opts Options) (*Intake, error) {
 		{topic.Events, in.onEvent},
 	} {
 		if err := sub.Subscribe(topic.Filter(s.kind), s.fn); err != nil {
+			in.queue.close()
 			return nil, fmt.Errorf("ingest: subscribe %s: %w", s.kind, err)
 		}
 	}
 	return in, nil
 }
 
+// Drain waits until everything queued so far is applied.
+func (in *Intake) Drain(ctx context.Context) error { return in.queue.drain(ctx) }
+
+// Close applies what is queued and stops the workers. Close the transport
+// first: what arrives later is dropped and counted.
+func (in *Intake) Close() { in.queue.close() }
+
 // The handlers run on the transport's delivery goroutine (for the embedded
 // broker, the publishing agent's own reader). They never panic on input and
-// keep their work short; an entity sync blocks that agent's reader while the
-// registry works, which is the backpressure it should feel.
+// do no database work: they check, decode and queue (queue.go). Only a
+// sync or event that finds the queue full waits, which is the backpressure
+// its agent should feel.
 
 var (
 	errNoCommandID = errors.New("result without command id")
@@ -261,9 +279,12 @@ func (in *Intake) onResult(t string, payload []byte) {
 	in.to.Presence.Seen(homeID)
 	// The states the command changed go into the registry before the caller
 	// hears back, so a question right after an action is answered from the
-	// new states rather than from the agent's next delta.
+	// new states rather than from the agent's next delta; they queue behind
+	// the home's earlier syncs, which must not overwrite them. Someone
+	// waits for it and it is small: it is never refused for room.
 	if len(res.Changed) > 0 && in.to.Results.Waiting(homeID, res.CommandId) {
-		in.applySync(homeID, &homeplanev1.EntitySync{Entities: res.Changed})
+		in.enqueue(homeID, topic.Result, &item{kind: itemResult, size: len(payload), result: res})
+		return
 	}
 	in.to.Results.Deliver(homeID, res)
 }
@@ -286,19 +307,57 @@ func (in *Intake) onEntities(t string, payload []byte) {
 		return
 	}
 	in.to.Presence.Seen(homeID)
-	// A command's changed states (onResult) do not queue here: they are
-	// small, and someone waits for them.
-	select {
-	case in.syncing <- struct{}{}:
-		defer func() { <-in.syncing }()
-	case <-time.After(in.opts.SinkTimeout):
-		in.m.syncFailures.Inc()
-		in.log.Warn("entity sync not applied: too many syncs under way", "home_id", homeID)
+	in.enqueue(homeID, topic.Entities, &item{kind: itemSync, size: len(payload), sync: sync})
+}
+
+// enqueue hands it to the workers. A sample finding no room is dropped at
+// once; a sync or event waits for room, then is dropped and logged.
+func (in *Intake) enqueue(homeID string, kind topic.Kind, it *item) {
+	it.size += itemOverhead
+	it.queued = time.Now()
+	wait := in.opts.QueueWait
+	if it.kind == itemTelemetry {
+		wait = 0
+	}
+	if !in.queue.reserve(it.size, wait, it.kind == itemResult) {
+		in.m.dropped.WithLabelValues(string(kind)).Inc()
+		if it.kind != itemTelemetry || in.budgets.shouldLog(homeID, in.opts.Now()) {
+			in.log.Warn("mqtt message dropped: ingest queue full", "kind", kind, "home_id", homeID)
+		}
 		return
 	}
-	if in.applySync(homeID, sync) {
-		in.log.Debug("entity sync applied", "home_id", homeID, "full", sync.Full,
-			"entities", len(sync.Entities), "removed", len(sync.RemovedEntityIds))
+	replaced, ok := in.queue.push(homeID, it)
+	if !ok {
+		in.queue.release(it.size)
+		in.m.dropped.WithLabelValues(string(kind)).Inc()
+		in.log.Warn("mqtt message dropped: ingest closed", "kind", kind, "home_id", homeID)
+		return
+	}
+	if replaced > 0 {
+		in.m.coalesced.WithLabelValues(string(kind)).Add(float64(replaced))
+	}
+}
+
+// apply runs on a worker: it hands one queued message to its owners.
+func (in *Intake) apply(homeID string, it *item) {
+	in.m.queueWait.Observe(time.Since(it.queued).Seconds())
+	switch it.kind {
+	case itemSync:
+		if in.applySync(homeID, it.sync) {
+			in.log.Debug("entity sync applied", "home_id", homeID, "full", it.sync.Full,
+				"entities", len(it.sync.Entities), "removed", len(it.sync.RemovedEntityIds))
+		}
+	case itemResult:
+		in.applySync(homeID, &homeplanev1.EntitySync{Entities: it.result.Changed})
+		in.to.Results.Deliver(homeID, it.result)
+	case itemTelemetry:
+		in.toSinks(homeID, topic.Telemetry, func(ctx context.Context, s InstanceSink) error {
+			return s.ApplyTelemetry(ctx, homeID, it.tel)
+		})
+	case itemEvent:
+		in.toSinks(homeID, topic.Events, func(ctx context.Context, s InstanceSink) error {
+			return s.ApplyEvent(ctx, homeID, it.ev)
+		})
 	}
 }
 

@@ -58,8 +58,16 @@ func newIntake(t *testing.T, opts ingest.Options, sinks ...ingest.InstanceSink) 
 		t.Fatal(err)
 	}
 	opts.Registerer = reg
-	if _, err := ingest.New(tr, ingest.Targets{Results: noResults{}, Presence: p, Entities: entities, Instances: sinks}, opts); err != nil {
+	in, err := ingest.New(tr, ingest.Targets{Results: noResults{}, Presence: p, Entities: entities, Instances: sinks}, opts)
+	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
+	// Each send returns once it is applied, as these tests count what was.
+	tr.after = func() {
+		if err := in.Drain(context.Background()); err != nil {
+			t.Error(err)
+		}
 	}
 	return tr, entities, reg
 }
@@ -78,6 +86,9 @@ func (f *fakeTransport) sendRaw(home string, k topic.Kind, b []byte) {
 	fn := f.subs[topic.Filter(k)]
 	f.mu.Unlock()
 	fn(topic.For(home, k), b)
+	if f.after != nil {
+		f.after()
+	}
 }
 
 func TestSyncRatePerHome(t *testing.T) {
@@ -196,7 +207,7 @@ func TestAttackTelemetryPoison(t *testing.T) {
 func TestOptionsValidated(t *testing.T) {
 	p, _ := presence.New(presence.Options{})
 	for i, o := range []ingest.Options{
-		{SinkTimeout: -1}, {ConcurrentSyncs: -1}, {Syncs: ingest.Rate{PerSecond: 1}}, {Samples: ingest.Rate{Burst: 5}},
+		{SinkTimeout: -1}, {Workers: -1}, {QueueBytes: -1}, {Syncs: ingest.Rate{PerSecond: 1}}, {Samples: ingest.Rate{Burst: 5}},
 	} {
 		if _, err := ingest.New(&fakeTransport{}, ingest.Targets{Results: noResults{}, Presence: p, Entities: &countingSink{}}, o); err == nil {
 			t.Errorf("options %d (%+v) accepted", i, o)

@@ -25,9 +25,9 @@ func (in *Intake) onTelemetry(t string, payload []byte) {
 		in.refuse(topic.Telemetry, homeID, reason, err)
 		return
 	}
-	in.toSinks(homeID, topic.Telemetry, func(ctx context.Context, s InstanceSink) error {
-		return s.ApplyTelemetry(ctx, homeID, m)
-	})
+	if in.admitSample(homeID, topic.Telemetry) {
+		in.enqueue(homeID, topic.Telemetry, &item{kind: itemTelemetry, size: len(payload), tel: m})
+	}
 }
 
 func (in *Intake) onEvent(t string, payload []byte) {
@@ -48,9 +48,9 @@ func (in *Intake) onEvent(t string, payload []byte) {
 		in.refuse(topic.Events, homeID, reasonNonFinite, fmt.Errorf("pull percent %v", p))
 		return
 	}
-	in.toSinks(homeID, topic.Events, func(ctx context.Context, s InstanceSink) error {
-		return s.ApplyEvent(ctx, homeID, m)
-	})
+	if in.admitSample(homeID, topic.Events) {
+		in.enqueue(homeID, topic.Events, &item{kind: itemEvent, size: len(payload), ev: m})
+	}
 }
 
 // timed reports whether the message carries a valid time, counting it as
@@ -98,16 +98,20 @@ func (in *Intake) checkTime(what string, ts *timestamppb.Timestamp) error {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-// toSinks hands one message to every sink, each with its own deadline, so a
-// slow sink does not eat the others' time. A failing sink is counted and
-// logged; the others still get the message. The home's sample rate is
-// checked first.
-func (in *Intake) toSinks(homeID string, kind topic.Kind, fn func(context.Context, InstanceSink) error) {
+// admitSample checks the home's sample rate and marks the home seen.
+func (in *Intake) admitSample(homeID string, kind topic.Kind) bool {
 	if err := in.budgets.sample(homeID, in.opts.Now()); err != nil {
 		in.refuse(kind, homeID, reasonRate, err)
-		return
+		return false
 	}
 	in.to.Presence.Seen(homeID)
+	return true
+}
+
+// toSinks hands one message to every sink, each with its own deadline, so a
+// slow sink does not eat the others' time. A failing sink is counted and
+// logged; the others still get the message.
+func (in *Intake) toSinks(homeID string, kind topic.Kind, fn func(context.Context, InstanceSink) error) {
 	for _, s := range in.to.Instances {
 		ctx, cancel := context.WithTimeout(context.Background(), in.opts.SinkTimeout)
 		err := fn(ctx, s)

@@ -20,6 +20,10 @@ type metrics struct {
 	refused          *prometheus.CounterVec
 	syncFailures     prometheus.Counter
 	instanceFailures *prometheus.CounterVec
+	dropped          *prometheus.CounterVec
+	coalesced        *prometheus.CounterVec
+	queueBytes       prometheus.Gauge
+	queueWait        prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -40,6 +44,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "homeplane_central_instance_sink_failures_total",
 			Help: "Telemetry samples and supervisor events a sink did not apply, by kind.",
 		}, []string{"kind"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "homeplane_central_ingest_dropped_total",
+			Help: "Agent messages dropped because the ingest queue was full (or closed), by kind.",
+		}, []string{"kind"}),
+		coalesced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "homeplane_central_ingest_coalesced_total",
+			Help: "Queued agent messages replaced by a newer one of the same home before being applied: syncs by a full sync, samples by a sample.",
+		}, []string{"kind"}),
+		queueBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "homeplane_central_ingest_queue_bytes",
+			Help: "Bytes of agent messages queued or being applied (payloads plus a fixed cost each).",
+		}),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "homeplane_central_ingest_queue_seconds",
+			Help:    "Time agent messages waited in the ingest queue before being applied.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
 	}
 	for _, k := range []string{"topic", "result", "presence", "entities", "telemetry", "events"} {
 		m.badPayloads.WithLabelValues(k)
@@ -56,7 +77,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			m.refused.WithLabelValues(string(k), r)
 		}
 	}
-	for _, c := range []prometheus.Collector{m.badPayloads, m.refused, m.syncFailures, m.instanceFailures} {
+	for _, k := range []topic.Kind{topic.Entities, topic.Result, topic.Telemetry, topic.Events} {
+		m.dropped.WithLabelValues(string(k))
+	}
+	m.coalesced.WithLabelValues(string(topic.Entities))
+	m.coalesced.WithLabelValues(string(topic.Telemetry))
+	for _, c := range []prometheus.Collector{m.badPayloads, m.refused, m.syncFailures, m.instanceFailures,
+		m.dropped, m.coalesced, m.queueBytes, m.queueWait} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
