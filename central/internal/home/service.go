@@ -72,18 +72,23 @@ type Service struct {
 	// dummyHash is compared against for unknown agents so that they take as
 	// long as known ones.
 	dummyHash []byte
+	logins    *loginBatcher // nil when the store reads one agent at a time
 }
 
 // NewService returns a Service on store.
 func NewService(store Store, opts Options) *Service {
 	opts = opts.withDefaults()
-	return &Service{
+	s := &Service{
 		store:     store,
 		opts:      opts,
 		devices:   newCache[string, Device](opts.CacheTTL, opts.CacheSize),
 		agents:    newCache[string, agentCred](opts.CacheTTL, opts.CacheSize),
 		dummyHash: hashSecret("dummy"),
 	}
+	if b, ok := store.(AgentSecretsStore); ok {
+		s.logins = newLoginBatcher(b)
+	}
+	return s
 }
 
 const (
@@ -268,7 +273,7 @@ func (s *Service) AuthenticateAgent(ctx context.Context, agentID, secret string)
 	cred, ok := s.agents.get(agentID, now)
 	if !ok {
 		gen := s.agents.generation()
-		homeID, hash, err := s.store.AgentSecret(ctx, agentID)
+		homeID, hash, err := s.agentSecret(ctx, agentID)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			subtle.ConstantTimeCompare(got, s.dummyHash)
@@ -283,6 +288,22 @@ func (s *Service) AuthenticateAgent(ctx context.Context, agentID, secret string)
 		return "", ErrUnauthenticated
 	}
 	return cred.homeID, nil
+}
+
+// agentSecret reads one agent's secret, in a batch with the other agents
+// logging in at the same time when the store can.
+func (s *Service) agentSecret(ctx context.Context, agentID string) (string, []byte, error) {
+	if s.logins == nil {
+		return s.store.AgentSecret(ctx, agentID)
+	}
+	sec, found, err := s.logins.lookup(ctx, agentID)
+	switch {
+	case err != nil:
+		return "", nil, err
+	case !found:
+		return "", nil, ErrNotFound
+	}
+	return sec.HomeID, sec.Hash, nil
 }
 
 // RegisterDevice adds a voice device to one of the owner's homes and returns

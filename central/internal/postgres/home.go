@@ -189,6 +189,31 @@ func (s *HomeStore) Enroll(ctx context.Context, hash []byte, now time.Time, a ho
 	return homeID, replaced, nil
 }
 
+var _ home.AgentSecretsStore = (*HomeStore)(nil)
+
+// AgentSecrets implements home.AgentSecretsStore, on the login pool.
+func (s *HomeStore) AgentSecrets(ctx context.Context, agentIDs []string) (map[string]home.AgentSecret, error) {
+	pool := s.pool
+	if s.logins != nil {
+		pool = s.logins
+	}
+	rows, err := pool.Query(ctx, "SELECT id::text, home_id::text, secret_hash FROM agents WHERE id = ANY($1::uuid[])", agentIDs)
+	if err != nil {
+		return nil, err
+	}
+	found := make(map[string]home.AgentSecret, len(agentIDs))
+	var id string
+	var sec home.AgentSecret
+	_, err = pgx.ForEachRow(rows, []any{&id, &sec.HomeID, &sec.Hash}, func() error {
+		found[id] = home.AgentSecret{HomeID: sec.HomeID, Hash: append([]byte(nil), sec.Hash...)}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
 // AgentSecret implements home.Store.
 func (s *HomeStore) AgentSecret(ctx context.Context, agentID string) (string, []byte, error) {
 	var homeID string
