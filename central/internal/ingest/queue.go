@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,6 +53,7 @@ type item struct {
 type homeWork struct {
 	items []*item
 	tel   *item // the queued sample, replaced in place by a newer one
+	ready bool  // on the ready list (not taken by the worker)
 }
 
 type shard struct {
@@ -149,10 +151,15 @@ func (q *queue) push(homeID string, it *item) (replaced int, ok bool) {
 	}
 	w := s.homes[homeID]
 	if w == nil {
-		w = &homeWork{}
+		w = &homeWork{ready: true}
 		s.homes[homeID] = w
 		s.ready = append(s.ready, homeID)
 		s.wake.Signal()
+	}
+	if it.kind == itemResult && w.ready {
+		// Someone waits for a result: its home goes before the homes
+		// that only have syncs and samples waiting.
+		s.toFront(homeID)
 	}
 	switch {
 	case it.kind == itemTelemetry && w.tel != nil:
@@ -186,6 +193,25 @@ func (q *queue) push(homeID string, it *item) (replaced int, ok bool) {
 	return replaced, true
 }
 
+// toFront moves the home, which is on the ready list, to its front, behind
+// the homes moved there before it (results keep their order).
+func (s *shard) toFront(homeID string) {
+	i := slices.Index(s.ready, homeID)
+	j := 0
+	for j < i && s.homes[s.ready[j]].urgent() {
+		j++
+	}
+	if i > j {
+		copy(s.ready[j+1:i+1], s.ready[j:i])
+		s.ready[j] = homeID
+	}
+}
+
+// urgent reports whether a result waits among the home's items.
+func (w *homeWork) urgent() bool {
+	return slices.ContainsFunc(w.items, func(it *item) bool { return it.kind == itemResult })
+}
+
 // work applies its shard's homes in turn, each home's items in order.
 func (q *queue) work(s *shard) {
 	defer q.workers.Done()
@@ -203,7 +229,7 @@ func (q *queue) work(s *shard) {
 		s.ready = s.ready[1:]
 		w := s.homes[homeID]
 		items := w.items
-		w.items, w.tel = nil, nil
+		w.items, w.tel, w.ready = nil, nil, false
 		s.mu.Unlock()
 
 		for _, it := range items {
@@ -213,7 +239,11 @@ func (q *queue) work(s *shard) {
 
 		s.mu.Lock()
 		if len(w.items) > 0 {
+			w.ready = true
 			s.ready = append(s.ready, homeID)
+			if w.urgent() {
+				s.toFront(homeID)
+			}
 		} else {
 			delete(s.homes, homeID)
 		}

@@ -23,7 +23,8 @@ type gate struct {
 	mu      sync.Mutex
 	open    chan struct{}
 	entered chan struct{} // one per call, before it waits for open
-	applied map[string][]string // home → "sync:<first entity>" / "tel:<cpu>" / "result:<id>"
+	applied map[string][]string // home → "sync:<first entity>" / "tel:<cpu>" / "event:<kind>"
+	all     []string            // every home's, in the order applied
 }
 
 func newGate() *gate {
@@ -39,6 +40,7 @@ func (g *gate) record(home, what string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.applied[home] = append(g.applied[home], what)
+	g.all = append(g.all, what)
 }
 
 func (g *gate) got(home string) []string {
@@ -253,5 +255,32 @@ func TestQueueLosesNothingUnderConcurrency(t *testing.T) {
 	}
 	if n := metric(t, reg, "homeplane_central_ingest_dropped_total", "kind", "entities"); n != 0 {
 		t.Errorf("dropped{entities} = %v", n)
+	}
+}
+
+// A result someone waits for goes before the syncs of other homes queued
+// earlier, yet after its own home's.
+func TestQueueResultsGoFirst(t *testing.T) {
+	tr, g, d, in, _ := queued(t, ingest.Options{Workers: 1})
+	home := func(i int) string { return fmt.Sprintf("0b9c8d7e-6f5a-4b3c-2d1e-%012d", i) }
+	tr.send(t, home(0), topic.Entities, syncOf(true, "held"))
+	<-g.entered
+	for i := 1; i <= 3; i++ {
+		tr.send(t, home(i), topic.Entities, syncOf(true, fmt.Sprint("other", i)))
+	}
+	tr.send(t, home(4), topic.Entities, syncOf(false, "before"))
+	tr.send(t, home(5), topic.Result, &homeplanev1.Result{CommandId: "c5", Changed: []*homeplanev1.Entity{{EntityId: "r5"}}})
+	tr.send(t, home(4), topic.Result, &homeplanev1.Result{CommandId: "c4", Changed: []*homeplanev1.Entity{{EntityId: "r4"}}})
+	close(g.open)
+	drain(t, in)
+	g.mu.Lock()
+	got := append([]string(nil), g.all...)
+	g.mu.Unlock()
+	want := []string{"sync:held", "sync:r5", "sync:before", "sync:r4", "sync:other1", "sync:other2", "sync:other3"}
+	if !equal(got, want) {
+		t.Errorf("applied %v, want %v", got, want)
+	}
+	if got := d.at["c4"]; !equal(got, []string{"sync:before", "sync:r4"}) {
+		t.Errorf("result c4 delivered when its home had %v", got)
 	}
 }
