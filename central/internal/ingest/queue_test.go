@@ -22,7 +22,7 @@ import (
 type gate struct {
 	mu      sync.Mutex
 	open    chan struct{}
-	entered chan struct{} // one per call, before it waits for open
+	entered chan struct{}       // one per call, before it waits for open
 	applied map[string][]string // home → "sync:<first entity>" / "tel:<cpu>" / "event:<kind>"
 	all     []string            // every home's, in the order applied
 }
