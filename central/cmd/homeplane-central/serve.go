@@ -34,6 +34,11 @@ import (
 // forgotten.
 const instancePruneInterval = 5 * time.Minute
 
+// ingestWorkers apply what agents send: four of the main pool's 16
+// connections at most, so requests keep twelve; commits wait for the disk,
+// and four overlap them where two could not keep up with 2,000 agents.
+const ingestWorkers = 4
+
 // migrate applies the embedded migrations and exits.
 func migrate(ctx context.Context, cfg config, logger *slog.Logger) error {
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Migrate: true, Logger: logger})
@@ -138,7 +143,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	intake, err := ingest.New(mqtt, ingest.Targets{
 		Results: router, Presence: agents, Entities: entities,
 		Instances: []ingest.InstanceSink{instances, ops.usage},
-	}, ingest.Options{Logger: logger, Registerer: reg})
+	}, ingest.Options{Logger: logger, Registerer: reg, Workers: ingestWorkers})
 	if err != nil {
 		return err
 	}
