@@ -252,7 +252,9 @@ func (r *Recorder) Run(ctx context.Context) {
 
 // Dropped is the counter of samples not billed for reason (late, backlog),
 // for tests and diagnostics.
-func (r *Recorder) Dropped(reason string) prometheus.Counter { return r.dropped.WithLabelValues(reason) }
+func (r *Recorder) Dropped(reason string) prometheus.Counter {
+	return r.dropped.WithLabelValues(reason)
+}
 
 // CPUGauge is the CPU gauge of a home, for tests and diagnostics.
 func (r *Recorder) CPUGauge(homeID string) prometheus.Gauge { return r.cpu.WithLabelValues(homeID) }
