@@ -33,6 +33,9 @@ type Agent struct {
 type Device struct {
 	HomeID string `json:"home_id"`
 	Token  string `json:"token"`
+	// ID scopes the device's idempotency keys (state files of older runs
+	// lack it).
+	ID string `json:"id,omitempty"`
 }
 
 // user is an account the fleet's homes belong to; central caps the homes
@@ -230,7 +233,7 @@ func Provision(ctx context.Context, api *API, st *State, agents, devices, conc i
 			if err != nil {
 				return fmt.Errorf("register device: %w", err)
 			}
-			if err := st.add(record{Device: &Device{HomeID: a.HomeID, Token: resp.Msg.GetToken()}}); err != nil {
+			if err := st.add(record{Device: &Device{HomeID: a.HomeID, Token: resp.Msg.GetToken(), ID: resp.Msg.GetDevice().GetId()}}); err != nil {
 				return err
 			}
 			if progress != nil {
