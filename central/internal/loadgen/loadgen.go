@@ -337,6 +337,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.ReplicaKill = replicaKillReport(keyed.resultsByDue(), runs, len(cfg.Replicas), cfg.Kill, killedAt, window)
 		rep.Sent, rep.Answered, rep.Succeeded = keyed.sent.Load(), keyed.done.Load(), keyed.ok.Load()
 		rep.ProcessErrors = rep.ReplicaKill.Errors
+		rep.Latency = rep.ReplicaKill.Latency
 	}
 	if rep.CentralIdleMB > 0 && cfg.Scenario != ScenarioStorm {
 		rep.RSSPerAgentKiB = (rep.CentralHeldMB - rep.CentralIdleMB) * 1024 / float64(cfg.Agents)

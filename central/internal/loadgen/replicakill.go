@@ -47,12 +47,14 @@ type ReplicaKill struct {
 	// Before, During and After are the latencies of the requests sent
 	// first to the surviving replica and answered by it without a retry:
 	// before the kill, in the Window after it, and after that.
-	Window      float64          `json:"window_seconds"`
-	Before      Summary          `json:"survivor_before"`
-	During      Summary          `json:"survivor_during"`
-	After       Summary          `json:"survivor_after"`
-	RetriedTime Summary          `json:"retried_latency"`
-	Errors      map[string]int64 `json:"errors"`
+	Window      float64 `json:"window_seconds"`
+	Before      Summary `json:"survivor_before"`
+	During      Summary `json:"survivor_during"`
+	After       Summary `json:"survivor_after"`
+	RetriedTime Summary `json:"retried_latency"`
+	// Latency is every request's, retries included.
+	Latency Summary          `json:"latency"`
+	Errors  map[string]int64 `json:"errors"`
 }
 
 // keyedResult is one keyed request's fate.
@@ -67,9 +69,11 @@ type keyedResult struct {
 }
 
 // KeyedDevices send Process open loop, like Devices, with an idempotency
-// key per request, to the replicas round robin; a request that gets no
-// answer (the replica is gone) is sent with the same key to the next
-// replica, up to three times in all.
+// key per request, to the replicas round robin. A request whose replica is
+// unreachable is sent with the same key to the next replica; one that
+// timed out or found its key's first run still claimed (by a replica that
+// died mid-call, until the claim expires) is sent to the same replica
+// again; four attempts in all.
 type KeyedDevices struct {
 	apis      []*API
 	devices   []Device
@@ -128,8 +132,9 @@ func (d *KeyedDevices) one(ctx context.Context, due time.Time, dev Device, text 
 	key := rand.Text()
 	r := keyedResult{commandID: idempotency.CommandID(idempotency.DeviceScope(dev.ID), key), first: first, due: due}
 	req := &homeplanev1.ProcessRequest{Text: text, IdempotencyKey: key}
-	for r.attempts < 3 {
-		api := d.apis[(first+r.attempts)%len(d.apis)]
+	replica := first
+	for r.attempts < 4 {
+		api := d.apis[replica%len(d.apis)]
 		r.attempts++
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.timeout)
 		resp, err := api.intent.Process(actx, bearer(dev.Token, req))
@@ -139,10 +144,14 @@ func (d *KeyedDevices) one(ctx context.Context, due time.Time, dev Device, text 
 			r.ok, r.code = true, ""
 		case err == nil:
 			r.code = "answer_" + resp.Msg.GetErrorCode()
-		case code == connect.CodeUnavailable || code == connect.CodeUnknown || code == connect.CodeAborted ||
-			code == connect.CodeDeadlineExceeded || code == connect.CodeCanceled:
-			// No answer: the replica is gone, or the first attempt's run
-			// is still claimed. The next replica gets the same key.
+		case code == connect.CodeUnavailable || code == connect.CodeUnknown:
+			// The replica is gone: the next one gets the same key.
+			r.code = "rpc_" + code.String()
+			replica++
+			continue
+		case code == connect.CodeAborted || code == connect.CodeDeadlineExceeded:
+			// The key's first run is still claimed: the same replica
+			// answers once it is done or the claim expired.
 			r.code = "rpc_" + code.String()
 			continue
 		default:
@@ -163,7 +172,7 @@ func (d *KeyedDevices) one(ctx context.Context, due time.Time, dev Device, text 
 func replicaKillReport(results []keyedResult, runs map[string]int, replicas int, kill *Kill, killedAt time.Time, window time.Duration) *ReplicaKill {
 	rk := &ReplicaKill{Replicas: replicas, KilledAfterSecond: kill.After.Seconds(), Window: window.Seconds(),
 		RunsOfOK: map[string]int64{}, RunsOfRetried: map[string]int64{}, Errors: map[string]int64{}}
-	before, during, after, retried := newLatency(), newLatency(), newLatency(), newLatency()
+	before, during, after, retried, all := newLatency(), newLatency(), newLatency(), newLatency(), newLatency()
 	bucket := func(n int) string {
 		if n >= 2 {
 			return "2+"
@@ -172,6 +181,7 @@ func replicaKillReport(results []keyedResult, runs map[string]int, replicas int,
 	}
 	for _, r := range results {
 		rk.Requests++
+		all.record(r.took)
 		n := runs[r.commandID]
 		if r.ok {
 			rk.OK++
@@ -202,6 +212,7 @@ func replicaKillReport(results []keyedResult, runs map[string]int, replicas int,
 		}
 	}
 	rk.Before, rk.During, rk.After, rk.RetriedTime = before.summary(), during.summary(), after.summary(), retried.summary()
+	rk.Latency = all.summary()
 	return rk
 }
 
