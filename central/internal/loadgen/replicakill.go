@@ -106,13 +106,7 @@ func (d *KeyedDevices) Run(ctx context.Context, rate float64) {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	interval := time.Duration(float64(time.Second) / rate)
-	begin := time.Now()
-	for i := 0; ; i++ {
-		due := begin.Add(time.Duration(i) * interval)
-		if !sleepUntil(ctx, due) {
-			return
-		}
+	openLoop(ctx, rate, func(i int, due time.Time) {
 		dev := d.devices[i%len(d.devices)]
 		s := d.sentences[(i/len(d.devices))%len(d.sentences)]
 		first := i % len(d.apis)
@@ -125,7 +119,7 @@ func (d *KeyedDevices) Run(ctx context.Context, rate float64) {
 			d.results = append(d.results, r)
 			d.mu.Unlock()
 		}()
-	}
+	})
 }
 
 func (d *KeyedDevices) one(ctx context.Context, due time.Time, dev Device, text string, first int) keyedResult {
