@@ -60,8 +60,9 @@ type externalStack struct {
 	broker    string // tcp://host:port
 }
 
-// startExternal starts Mosquitto with the plugin and central as its client.
-func startExternal(t testing.TB) *externalStack {
+// startExternal starts Mosquitto with the plugin and central as its client,
+// with args added to central's.
+func startExternal(t testing.TB, args ...string) *externalStack {
 	t.Helper()
 	bin, plugin := needMosquitto(t)
 	dir := t.TempDir()
@@ -128,16 +129,17 @@ log_type information
 	t.Setenv("HOMEPLANE_MQTT_PASSWORD_FILE", pwFile)
 	t.Setenv("HOMEPLANE_MQTT_AUTH_TOKEN_FILE", tokenFile)
 	s := &externalStack{mosquitto: m, broker: "tcp://" + brokerAddr}
-	s.central = s.replica(t, db, "a", authAddr)
+	s.central = s.replica(t, db, "a", authAddr, args...)
 	return s
 }
 
-// replica starts a central replica on db and the stack's broker.
-func (s *externalStack) replica(t testing.TB, db, id, authAddr string) *central {
+// replica starts a central replica on db and the stack's broker, with args
+// added to its flags.
+func (s *externalStack) replica(t testing.TB, db, id, authAddr string, args ...string) *central {
 	t.Helper()
 	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
-	p := start(t, "homeplane-central", "--http-addr", httpAddr, "--metrics-addr", metricsAddr, "--database-url", db,
-		"--mqtt-mode", "external", "--mqtt-broker-url", s.broker, "--replica-id", id, "--mqtt-auth-addr", authAddr)
+	p := start(t, "homeplane-central", append([]string{"--http-addr", httpAddr, "--metrics-addr", metricsAddr, "--database-url", db,
+		"--mqtt-mode", "external", "--mqtt-broker-url", s.broker, "--replica-id", id, "--mqtt-auth-addr", authAddr}, args...)...)
 	return waitCentral(t, p, httpAddr, metricsAddr, db, s.broker)
 }
 

@@ -195,9 +195,14 @@ func optionalParsers(cfg config, logger *slog.Logger) (intent.Parsers, func(), e
 	return ps, closeFn, nil
 }
 
-// leaseHolder names this process to the leases replicas share: the host
-// and a random part, so that two processes on one host never share a name.
-func leaseHolder() string {
+// leaseHolder names this process to the leases replicas share: its
+// --replica-id, so that operators see which replica holds a lease (the ids
+// are unique: the broker admits one connection per id); without one (a
+// single central) the host and a random part.
+func leaseHolder(replicaID string) string {
+	if replicaID != "" {
+		return replicaID
+	}
 	host, _ := os.Hostname()
 	if len(host) > 64 {
 		host = host[:64]

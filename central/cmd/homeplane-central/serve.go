@@ -165,7 +165,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	// Replicas of central on one database share the timers; the one that
 	// holds the lease finishes them (ADR 0025).
 	timers := timer.NewManager(timer.Options{Logger: logger, Store: postgres.NewTimerStore(pool),
-		Lease: postgres.NewLease(pool, "timers"), Holder: leaseHolder(),
+		Lease: postgres.NewLease(pool, "timers"), Holder: leaseHolder(cfg.ReplicaID),
 		Finished: func(t timer.Timer) {
 			awaitAgent(ctx, agents, t.Owner.HomeID)
 			runTimerCommand(ctx, engine, t, logger)

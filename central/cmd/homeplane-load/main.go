@@ -64,6 +64,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if rep.Connected != int64(rep.Agents) || len(rep.ProcessErrors) > 0 || rep.Storm != nil && !rep.Storm.AllBack {
 		return 2
 	}
+	if k := rep.ReplicaKill; k != nil && (k.RunsOfOK["1"] != k.OK || k.RunsOfRetried["2+"] > 0) {
+		return 2 // a command ran other than once
+	}
 	return 0
 }
 
@@ -74,7 +77,10 @@ const usage = `usage: homeplane-load provision|connect|steady|storm|replica-kill
   steady        --agents connected while --devices send --rate Process/s for --duration
   storm         as steady, and --storm-after into it kill central (--storm-signal),
                 restart it and time until every agent is back (needs --central)
-  replica-kill  kill one central replica mid-load (needs --replicas)
+  replica-kill  as steady with an idempotency key per request, sent round robin to
+                --replicas (central replicas on one external broker), retried
+                with the same key on the next; --kill-after into the hold
+                kill -9 --kill-pid, the replica at --kill-replica
 
 flags:
 `
@@ -118,7 +124,10 @@ func parse(args []string, stderr io.Writer) (loadgen.Config, string, error) {
 	fs.IntVar(&cfg.BrokerPID, "broker-pid", 0, "pid of an external MQTT broker, to sample its RSS and CPU")
 	fs.DurationVar(&cfg.StormAfter, "storm-after", 10*time.Second, "storm: when, into the hold, central is killed")
 	signalName := fs.String("storm-signal", "kill", "storm: kill (SIGKILL) or term (SIGTERM, a clean shutdown)")
-	fs.IntVar(&cfg.Replicas, "replicas", 0, "replica-kill: central replicas to run")
+	replicas := fs.String("replicas", "", "replica-kill: API addresses of the replicas, comma separated (the first provisions, in place of --api)")
+	killPID := fs.Int("kill-pid", 0, "replica-kill: process id of the replica to kill -9")
+	killReplica := fs.Int("kill-replica", -1, "replica-kill: which of --replicas --kill-pid is, from 0 (default: the last)")
+	killAfter := fs.Duration("kill-after", 10*time.Second, "replica-kill: when, into the hold, the replica is killed")
 	jsonPath := fs.String("json", "", "write the report as JSON to this file (- for standard output)")
 	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", time.Second, "how often the progress line is printed")
 	if err := fs.Parse(args); err != nil {
@@ -173,6 +182,20 @@ func parse(args []string, stderr io.Writer) (loadgen.Config, string, error) {
 			}
 		}
 		cfg.Central = &loadgen.Central{Command: parts[0], Args: parts[1:], Log: log, ReadyURL: strings.TrimRight(cfg.APIURL, "/") + "/readyz"}
+	}
+	if *replicas != "" {
+		for _, u := range strings.Split(*replicas, ",") {
+			cfg.Replicas = append(cfg.Replicas, strings.TrimSpace(u))
+		}
+		cfg.APIURL = cfg.Replicas[0]
+	}
+	if *killPID > 0 {
+		idx := *killReplica
+		if idx < 0 {
+			idx = len(cfg.Replicas) - 1
+		}
+		pid := *killPID
+		cfg.Kill = &loadgen.Kill{After: *killAfter, Replica: idx, Do: func() error { return syscall.Kill(pid, syscall.SIGKILL) }}
 	}
 	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
 	return cfg, *jsonPath, errors.Join(problems...)

@@ -91,12 +91,20 @@ func TestShortRun(t *testing.T) {
 	}
 }
 
-// TestReplicaKillNeedsReplicas: the scenario exists, and says why it cannot
-// run yet.
+// TestReplicaKillNeedsReplicas: replica-kill runs only with two replicas
+// and one of them to kill (the scenario itself runs in e2e's
+// TestReplicaKill).
 func TestReplicaKillNeedsReplicas(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"replica-kill", "--state", filepath.Join(t.TempDir(), "s")}, &stdout, &stderr); code != 1 || !bytes.Contains(stderr.Bytes(), []byte("needs --replicas")) {
-		t.Fatalf("exit %d, stderr %q; want 1 and a message naming --replicas", code, &stderr)
+	for name, args := range map[string][]string{
+		"none":        {},
+		"one replica": {"--replicas", "http://127.0.0.1:1", "--kill-pid", "2147483647"},
+		"no kill":     {"--replicas", "http://127.0.0.1:1,http://127.0.0.1:2"},
+	} {
+		var stdout, stderr bytes.Buffer
+		args = append([]string{"replica-kill", "--state", filepath.Join(t.TempDir(), "s")}, args...)
+		if code := run(args, &stdout, &stderr); code != 1 || !bytes.Contains(stderr.Bytes(), []byte("needs --replicas")) {
+			t.Errorf("%s: exit %d, stderr %q; want 1 and a message naming --replicas", name, code, &stderr)
+		}
 	}
 }
 

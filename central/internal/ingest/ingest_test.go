@@ -12,6 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/homeplane/homeplane/central/internal/ingest"
+	"github.com/homeplane/homeplane/central/internal/postgres"
+	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
 	"github.com/homeplane/homeplane/central/internal/presence"
 	"github.com/homeplane/homeplane/central/internal/usage"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -148,7 +150,8 @@ func TestPayloadBudgetPerKind(t *testing.T) {
 
 type noStore struct{}
 
-func (noStore) AddHourly(context.Context, []usage.Hourly) error { return nil }
+func (noStore) AddSamples(context.Context, []usage.HomeSample, time.Duration) error { return nil }
+func (noStore) PurgeSamples(context.Context, time.Time) error                       { return nil }
 
 // TestAttackTelemetryPoison: a sample with a value that is not a number, or
 // dated in the year 9999, is refused and counted, and real samples after it
@@ -218,25 +221,18 @@ func TestOptionsValidated(t *testing.T) {
 	}
 }
 
-// hourlyStore keeps what the usage recorder flushes.
-type hourlyStore struct {
-	mu   sync.Mutex
-	rows []usage.Hourly
-}
-
-func (s *hourlyStore) AddHourly(_ context.Context, rows []usage.Hourly) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rows = append(s.rows, rows...)
-	return nil
-}
-
-// Redelivered and reordered telemetry never bills twice: the usage rolled
-// up is that of each interval once.
+// Telemetry redelivered, reordered and spread over two replicas (two
+// intakes and recorders on one PostgreSQL, as shared subscriptions deliver
+// it) is billed once: the usage rolled up is that of each interval once.
 func TestTelemetryRedeliveryBillsOnce(t *testing.T) {
-	store := &hourlyStore{}
-	rec := usage.NewRecorder(store, usage.Options{Registerer: prometheus.NewRegistry()})
-	tr, _, _ := newIntake(t, ingest.Options{}, rec)
+	store := postgres.NewUsageStore(pgtest.New(t))
+	var recs []*usage.Recorder
+	var intakes []*fakeTransport
+	for range 2 {
+		rec := usage.NewRecorder(store, usage.Options{Registerer: prometheus.NewRegistry()})
+		tr, _, _ := newIntake(t, ingest.Options{}, rec)
+		recs, intakes = append(recs, rec), append(intakes, tr)
+	}
 	base := time.Now().Truncate(time.Hour).Add(time.Minute)
 	if time.Now().Before(base.Add(time.Minute)) {
 		base = base.Add(-time.Hour) // keep every sample in the past, in one hour
@@ -244,19 +240,25 @@ func TestTelemetryRedeliveryBillsOnce(t *testing.T) {
 	sample := func(s int) *homeplanev1.Telemetry {
 		return &homeplanev1.Telemetry{Time: timestamppb.New(base.Add(time.Duration(s) * time.Second)), CpuPercent: 100, MemoryBytes: 1 << 30}
 	}
-	// 0, 10 twice, 20, 10 late, 0 again, 30 twice.
-	for _, s := range []int{0, 10, 10, 20, 10, 0, 30, 30} {
-		tr.send(t, homeA, topic.Telemetry, sample(s))
+	// Replica 0 gets 0, 10 twice, 20; replica 1 gets 10 and 0 late, 30
+	// twice, and 20 again; each flushes after every sample.
+	for i, s := range []int{0, 10, 10, 20, 10, 0, 30, 30, 20} {
+		r := min(i/4, 1)
+		intakes[r].send(t, homeA, topic.Telemetry, sample(s))
+		if err := recs[r].Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := rec.Flush(context.Background()); err != nil {
+	rows, err := store.History(context.Background(), homeA, time.Time{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	var cpu, mem float64
 	var n int64
-	for _, r := range store.rows {
+	for _, r := range rows {
 		cpu, mem, n = cpu+r.CPUCoreSeconds, mem+r.MemoryGiBSeconds, n+r.Samples
 	}
-	if cpu != 30 || mem != 30 || n != 3 {
+	if math.Abs(cpu-30) > 1e-9 || math.Abs(mem-30) > 1e-9 || n != 3 {
 		t.Fatalf("billed %v core-s, %v GiB-s from %d samples; want 30, 30 from 3 (30 s at one core and 1 GiB)", cpu, mem, n)
 	}
 }

@@ -112,13 +112,7 @@ func (d *Devices) Run(ctx context.Context, rate float64) {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	interval := time.Duration(float64(time.Second) / rate)
-	begin := time.Now()
-	for i := 0; ; i++ {
-		due := begin.Add(time.Duration(i) * interval)
-		if !sleepUntil(ctx, due) {
-			return
-		}
+	openLoop(ctx, rate, func(i int, due time.Time) {
 		t := &turns[i%len(turns)]
 		dev := d.devices[i%len(d.devices)]
 		s := d.sentences[t.next]
@@ -135,6 +129,20 @@ func (d *Devices) Run(ctx context.Context, rate float64) {
 			defer wg.Done()
 			d.one(ctx, due, dev, s, prev, answered)
 		}()
+	})
+}
+
+// openLoop calls send for request i at start + i/rate, whatever happened
+// to the ones before, until ctx ends.
+func openLoop(ctx context.Context, rate float64, send func(i int, due time.Time)) {
+	interval := time.Duration(float64(time.Second) / rate)
+	begin := time.Now()
+	for i := 0; ; i++ {
+		due := begin.Add(time.Duration(i) * interval)
+		if !sleepUntil(ctx, due) {
+			return
+		}
+		send(i, due)
 	}
 }
 

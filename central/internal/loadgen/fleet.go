@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -47,6 +48,9 @@ type FleetOptions struct {
 	// WriteTimeout bounds one write; a connection whose write times out is
 	// closed (5s).
 	WriteTimeout time.Duration
+	// CountRuns keeps how often each command id ran (Fleet.Runs), for
+	// scenarios that check commands run once.
+	CountRuns bool
 }
 
 func (o *FleetOptions) setDefaults() {
@@ -87,6 +91,9 @@ type Fleet struct {
 	pings       atomic.Int64
 	maxFailures atomic.Int64
 
+	runsMu sync.Mutex
+	runs   map[string]int // command id → times run, with CountRuns
+
 	connectTime   *latency // one successful attempt: dial to subscribed
 	reconnectTime *latency // connection lost to connected again, backoff included
 	connectErrors counts
@@ -100,22 +107,42 @@ type simAgent struct {
 	id   Agent
 	home memoryHome
 
-	mu      sync.Mutex
-	s       *session
-	lastCmd string
-	lastRes []byte
+	mu     sync.Mutex
+	s      *session
+	ledger [ledgerSize]ledgerEntry
+	next   int
+}
+
+// ledgerSize is how many recent commands a simulated agent remembers, so
+// that a command redelivered or resent by another replica (the same id)
+// is answered without running again, as the agent's ledger does.
+const ledgerSize = 16
+
+type ledgerEntry struct {
+	id  string
+	res []byte
 }
 
 // NewFleet prepares one simulated agent per identity.
 func NewFleet(ids []Agent, opts FleetOptions) *Fleet {
 	opts.setDefaults()
-	f := &Fleet{opts: opts, connectTime: newLatency(), reconnectTime: newLatency()}
+	f := &Fleet{opts: opts, connectTime: newLatency(), reconnectTime: newLatency(), runs: map[string]int{}}
 	f.agents = make([]*simAgent, len(ids))
 	for i, id := range ids {
 		f.agents[i] = &simAgent{f: f, idx: i, id: id}
 	}
 	return f
 }
+
+// Runs returns how often each command id ran, with CountRuns.
+func (f *Fleet) Runs() map[string]int {
+	f.runsMu.Lock()
+	defer f.runsMu.Unlock()
+	return maps.Clone(f.runs)
+}
+
+// EverLost is how many connections were lost since the start.
+func (f *Fleet) EverLost() int64 { return f.everLost.Load() }
 
 // Size is the number of agents; Connected how many are connected now.
 func (f *Fleet) Size() int        { return len(f.agents) }
@@ -385,16 +412,33 @@ func (a *simAgent) handle(s *session, pk packets.Packet) {
 		return
 	}
 	a.f.commands.Add(1)
-	var res []byte
-	if cmd.GetId() != "" && cmd.GetId() == a.lastCmd {
-		res = a.lastRes
-	} else {
+	res := a.answered(cmd.GetId())
+	if res == nil {
 		res, _ = proto.Marshal(a.home.run(cmd))
-		a.lastCmd, a.lastRes = cmd.GetId(), res
+		a.ledger[a.next] = ledgerEntry{id: cmd.GetId(), res: res}
+		a.next = (a.next + 1) % ledgerSize
+		if a.f.opts.CountRuns {
+			a.f.runsMu.Lock()
+			a.f.runs[cmd.GetId()]++
+			a.f.runsMu.Unlock()
+		}
 	}
 	if a.publish(s, topic.Result, false, res) {
 		ack()
 	}
+}
+
+// answered is the result of a command id run before, or nil.
+func (a *simAgent) answered(id string) []byte {
+	if id == "" {
+		return nil
+	}
+	for _, e := range a.ledger {
+		if e.id == id {
+			return e.res
+		}
+	}
+	return nil
 }
 
 // classify names an error for the counts: a CONNACK code, a timeout, a

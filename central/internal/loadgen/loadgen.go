@@ -51,8 +51,16 @@ type Config struct {
 	// how (default SIGKILL).
 	StormAfter  time.Duration
 	StormSignal syscall.Signal
-	// Replicas is the number of central replicas, for replica-kill.
-	Replicas int
+	// Replicas are the API addresses of central's replicas, for
+	// replica-kill (the first is also APIURL, where provisioning goes);
+	// Kill ends one of them mid-hold.
+	Replicas []string
+	Kill     *Kill
+	// ExtraDevices, for replica-kill, are devices in homes outside the
+	// fleet (real agents'); Runs, when set, counts how often each command
+	// id ran there.
+	ExtraDevices []Device
+	Runs         func() map[string]int
 	// Sentences the devices say; RequestTimeout bounds one Process.
 	Sentences      []Sentence
 	RequestTimeout time.Duration
@@ -99,7 +107,8 @@ type Report struct {
 	Latency       Summary          `json:"process_latency"`
 	ProcessErrors map[string]int64 `json:"process_errors"`
 
-	Storm *Storm `json:"storm,omitempty"`
+	Storm       *Storm       `json:"storm,omitempty"`
+	ReplicaKill *ReplicaKill `json:"replica_kill,omitempty"`
 
 	Processes []ProcStats `json:"processes"`
 	// CentralIdleMB is central's RSS before the fleet connected;
@@ -128,7 +137,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	switch cfg.Scenario {
 	case ScenarioProvision, ScenarioConnect, ScenarioSteady, ScenarioStorm:
 	case ScenarioReplicaKill:
-		return nil, errors.New("replica-kill needs --replicas: central runs as a single replica with its embedded broker today, so there is no replica to kill")
+		if len(cfg.Replicas) < 2 || cfg.Kill == nil || cfg.Kill.Do == nil || cfg.Kill.Replica < 0 || cfg.Kill.Replica >= len(cfg.Replicas) {
+			return nil, errors.New("replica-kill needs --replicas (two or more API addresses of central replicas on one broker) and the replica to kill (--kill-pid)")
+		}
+		if cfg.Kill.After >= cfg.Duration {
+			return nil, errors.New("replica-kill: make --duration longer than --kill-after")
+		}
 	default:
 		return nil, fmt.Errorf("unknown scenario %q: provision, connect, steady, storm or replica-kill", cfg.Scenario)
 	}
@@ -201,6 +215,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	var keyed *KeyedDevices
+	if cfg.Scenario == ScenarioReplicaKill {
+		cfg.Fleet.CountRuns = true
+		apis := []*API{api}
+		for _, u := range cfg.Replicas[1:] {
+			apis = append(apis, NewAPI(strings.TrimRight(u, "/"), 512))
+		}
+		if keyed, err = NewKeyedDevices(apis, append(devs, cfg.ExtraDevices...), cfg.Sentences, cfg.RequestTimeout); err != nil {
+			return nil, err
+		}
+	}
 	fleet := NewFleet(st.Agents[:cfg.Agents], cfg.Fleet)
 	devices := NewDevices(api, devs, cfg.Sentences, cfg.RequestTimeout)
 	fleetCtx, stopFleet := context.WithCancel(context.WithoutCancel(ctx))
@@ -243,10 +268,27 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	dwg.Add(1)
 	go func() {
 		defer dwg.Done()
-		devices.Run(holdCtx, cfg.Rate)
+		if keyed != nil {
+			keyed.Run(holdCtx, cfg.Rate)
+		} else {
+			devices.Run(holdCtx, cfg.Rate)
+		}
 	}()
 	heldFrom := time.Now()
 	minHeld := fleet.Connected()
+	var killedAt time.Time
+	if keyed != nil {
+		dwg.Add(1)
+		go func() {
+			defer dwg.Done()
+			if sleepUntil(holdCtx, heldFrom.Add(cfg.Kill.After)) {
+				killedAt = time.Now()
+				if err := cfg.Kill.Do(); err != nil && cfg.Progress != nil {
+					fmt.Fprintln(cfg.Progress, "kill replica:", err)
+				}
+			}
+		}()
+	}
 	if cfg.Scenario == ScenarioStorm {
 		rep.Storm, err = storm(holdCtx, cfg, fleet, watch)
 		if err != nil {
@@ -283,6 +325,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Sent, rep.Answered, rep.Succeeded = devices.sent.Load(), devices.done.Load(), devices.ok.Load()
 	rep.Latency = devices.Latency.summary()
 	rep.ProcessErrors = devices.Errors.snapshot()
+	if keyed != nil {
+		if killedAt.IsZero() {
+			return nil, errors.New("replica-kill: the hold ended before the kill")
+		}
+		runs := fleet.Runs()
+		if cfg.Runs != nil {
+			runs = mergeRuns(runs, cfg.Runs())
+		}
+		window := min(5*time.Second, (cfg.Duration-cfg.Kill.After)/2)
+		rep.ReplicaKill = replicaKillReport(keyed.resultsByDue(), runs, len(cfg.Replicas), cfg.Kill, killedAt, window)
+		rep.Sent, rep.Answered, rep.Succeeded = keyed.sent.Load(), keyed.done.Load(), keyed.ok.Load()
+		rep.ProcessErrors = rep.ReplicaKill.Errors
+		rep.Latency = rep.ReplicaKill.Latency
+	}
 	if rep.CentralIdleMB > 0 && cfg.Scenario != ScenarioStorm {
 		rep.RSSPerAgentKiB = (rep.CentralHeldMB - rep.CentralIdleMB) * 1024 / float64(cfg.Agents)
 	}

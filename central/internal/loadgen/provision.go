@@ -33,6 +33,9 @@ type Agent struct {
 type Device struct {
 	HomeID string `json:"home_id"`
 	Token  string `json:"token"`
+	// ID scopes the device's idempotency keys (state files of older runs
+	// lack it).
+	ID string `json:"id,omitempty"`
 }
 
 // user is an account the fleet's homes belong to; central caps the homes
@@ -173,12 +176,20 @@ func Provision(ctx context.Context, api *API, st *State, agents, devices, conc i
 			slots = append(slots, u.Email)
 		}
 	}
+	firstNew := len(st.Users)
 	if err := parallel(ctx, len(newUsers), min(conc, 4), func(ctx context.Context, i int) error {
 		u := newUsers[i]
 		// The account works at once only on a central run with
 		// --auto-confirm-registrations, as load runs are; its token
 		// comes from the first login.
-		if _, err := api.auth.Register(ctx, connect.NewRequest(&homeplanev1.RegisterRequest{Email: u.Email, Password: u.Password})); err != nil {
+		// Central allows a client address a few registrations per window;
+		// each account says it comes from an address of its own in the
+		// benchmarking range 198.18.0.0/15, which central believes only
+		// when --trusted-proxies names the generator's address.
+		req := connect.NewRequest(&homeplanev1.RegisterRequest{Email: u.Email, Password: u.Password})
+		n := firstNew + i
+		req.Header().Set("X-Forwarded-For", fmt.Sprintf("198.%d.%d.%d", 18+n>>16&1, n>>8&255, n&255))
+		if _, err := api.auth.Register(ctx, req); err != nil {
 			return fmt.Errorf("register %s: %w", u.Email, err)
 		}
 		return st.add(record{User: &u})
@@ -230,7 +241,7 @@ func Provision(ctx context.Context, api *API, st *State, agents, devices, conc i
 			if err != nil {
 				return fmt.Errorf("register device: %w", err)
 			}
-			if err := st.add(record{Device: &Device{HomeID: a.HomeID, Token: resp.Msg.GetToken()}}); err != nil {
+			if err := st.add(record{Device: &Device{HomeID: a.HomeID, Token: resp.Msg.GetToken(), ID: resp.Msg.GetDevice().GetId()}}); err != nil {
 				return err
 			}
 			if progress != nil {

@@ -37,6 +37,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("storm", "%s with %d connected; ready after %.1fs; all back after %.1fs (all back: %v)",
 			s.Signal, s.ConnectedAtKill, s.ReadyAfterSeconds, s.AllBackSeconds, s.AllBack)
 	}
+	if k := r.ReplicaKill; k != nil {
+		row("replica kill", "1 of %d replicas killed -9 %.0fs into the hold", k.Replicas, k.KilledAfterSecond)
+		row("requests", "%d sent with a key, %d answered ok, %d not; %d retried on another replica (%d ok)",
+			k.Requests, k.OK, k.Failed, k.Retried, k.RetriedOK)
+		row("runs per command", "answered ok: %s; retried: %s", counted(k.RunsOfOK), counted(k.RunsOfRetried))
+		dist("survivor before", k.Before)
+		dist(fmt.Sprintf("survivor first %.0fs after", k.Window), k.During)
+		dist("survivor after that", k.After)
+		dist("retried requests", k.RetriedTime)
+		row("errors", "%s", counted(k.Errors))
+	}
 	if r.Sent > 0 {
 		row("Process", "%d sent, %d answered, %d succeeded", r.Sent, r.Answered, r.Succeeded)
 		dist("Process latency", r.Latency)

@@ -166,15 +166,13 @@ func (r *Store) ApplySync(ctx context.Context, homeID string, sync *homeplanev1.
 	now := r.opts.Now()
 	var next *Snapshot
 	version, err := r.backend.UpdateRegistry(ctx, homeID, func(version int64, load func() (*Snapshot, error)) (*Snapshot, error) {
-		var cur *Snapshot
-		if !sync.GetFull() {
-			if cached, ok := r.cached(homeID, version); ok {
-				cur = cached
-			} else {
-				var err error
-				if cur, err = load(); err != nil {
-					return nil, err
-				}
+		// A full sync needs the registry too: one that arrives late
+		// (ADR 0031) must not replace it.
+		cur, ok := r.cached(homeID, version)
+		if !ok {
+			var err error
+			if cur, err = load(); err != nil {
+				return nil, err
 			}
 		}
 		var err error

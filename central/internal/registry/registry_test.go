@@ -306,3 +306,83 @@ func TestDeltasOutOfOrder(t *testing.T) {
 		t.Fatalf("delta without last_changed: %s", got)
 	}
 }
+
+// Syncs reaching two replicas late and out of order (by the agent's
+// EntitySync.time) change nothing that a newer sync set; what a late delta
+// says of an entity changed after everything held still counts.
+func TestLateSyncsChangeNothing(t *testing.T) {
+	store, homeID := newHome(t)
+	ctx := context.Background()
+	// Each replica checks the stored version on every read.
+	opts := registry.Options{Recheck: time.Nanosecond}
+	replicas := []*registry.Store{registry.New(store, opts), registry.New(store, opts)}
+	base := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+	ent := func(id, state string, changed, brightness int) *homeplanev1.Entity {
+		e := light(id, id, "", state)
+		e.LastChanged = timestamppb.New(base.Add(time.Duration(changed) * time.Second))
+		e.Attributes.Fields["brightness"] = structpb.NewNumberValue(float64(brightness))
+		return e
+	}
+	sync := func(sent int, full bool, removed []string, es ...*homeplanev1.Entity) *homeplanev1.EntitySync {
+		return &homeplanev1.EntitySync{Time: timestamppb.New(base.Add(time.Duration(sent) * time.Second)), Full: full,
+			Entities: es, RemovedEntityIds: removed, Areas: []*homeplanev1.Area{{Id: fmt.Sprint("area", sent), Name: "A"}}}
+	}
+	steps := []struct {
+		name string
+		sync *homeplanev1.EntitySync
+		want string // entity=state/brightness, then areas
+	}{
+		{"full", sync(100, true, nil, ent("light.kitchen", "off", 90, 1), ent("light.hall", "on", 90, 1)),
+			"light.hall=on/1 light.kitchen=off/1 | area100"},
+		{"delta", sync(120, false, nil, ent("light.kitchen", "on", 120, 1)),
+			"light.hall=on/1 light.kitchen=on/1 | area100 area120"},
+		{"delta of another entity", sync(130, false, nil, ent("light.hall", "off", 130, 1)),
+			"light.hall=off/1 light.kitchen=on/1 | area100 area120 area130"},
+		{"late delta of both", sync(110, false, nil, ent("light.kitchen", "off", 110, 1), ent("light.hall", "on", 110, 1)),
+			"light.hall=off/1 light.kitchen=on/1 | area100 area120 area130"},
+		{"late delta of an entity changed after everything held", sync(115, false, nil, ent("light.porch", "on", 115, 1)),
+			"light.hall=off/1 light.kitchen=on/1 light.porch=on/1 | area100 area120 area130"},
+		{"late removal of an entity changed since", sync(111, false, []string{"light.porch", "light.hall"}),
+			"light.hall=off/1 light.kitchen=on/1 light.porch=on/1 | area100 area120 area130"},
+		{"late full sync", sync(105, true, nil, ent("light.kitchen", "off", 90, 1)),
+			"light.hall=off/1 light.kitchen=on/1 light.porch=on/1 | area100 area120 area130"},
+		{"attributes change, last_changed does not", sync(140, false, nil, ent("light.kitchen", "on", 120, 100)),
+			"light.hall=off/1 light.kitchen=on/100 light.porch=on/1 | area100 area120 area130 area140"},
+		{"late attributes of the same last_changed", sync(135, false, nil, ent("light.kitchen", "on", 120, 50)),
+			"light.hall=off/1 light.kitchen=on/100 light.porch=on/1 | area100 area120 area130 area140"},
+		{"duplicate", sync(140, false, nil, ent("light.kitchen", "on", 120, 100)),
+			"light.hall=off/1 light.kitchen=on/100 light.porch=on/1 | area100 area120 area130 area140"},
+		{"removal in order", sync(150, false, []string{"light.porch"}),
+			"light.hall=off/1 light.kitchen=on/100 | area100 area120 area130 area140 area150"},
+		{"newer full sync replaces", sync(200, true, nil, ent("light.kitchen", "off", 190, 1)),
+			"light.kitchen=off/1 | area200"},
+	}
+	for i, st := range steps {
+		reg := replicas[i%2]
+		if err := reg.ApplySync(ctx, homeID, st.sync); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		snap, err := replicas[(i+1)%2].Snapshot(ctx, homeID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range snap.Entities {
+			got = append(got, fmt.Sprintf("%s=%s/%v", e.GetEntityId(), e.GetState(), e.GetAttributes().AsMap()["brightness"]))
+		}
+		got = append(got, "|")
+		for _, a := range snap.Areas {
+			got = append(got, a.GetId())
+		}
+		if g := strings.Join(got, " "); g != st.want {
+			t.Fatalf("after %s: %s\nwant %s", st.name, g, st.want)
+		}
+	}
+	// A result's changed states carry no time and leave the registry's as is.
+	if err := replicas[0].ApplySync(ctx, homeID, &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{ent("light.kitchen", "on", 250, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _ := replicas[0].Snapshot(ctx, homeID); !snap.SyncedAt.Equal(base.Add(200 * time.Second)) {
+		t.Fatalf("synced at %v after a timeless sync, want the last sync's %v", snap.SyncedAt, base.Add(200*time.Second))
+	}
+}

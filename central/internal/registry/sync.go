@@ -156,17 +156,37 @@ func slug(s string) bool {
 	return true
 }
 
+// maxSyncSkew is how far ahead of central's clock a sync's time counts: a
+// home whose agent's clock runs fast would otherwise make its next syncs
+// look late until the clock caught up.
+const maxSyncSkew = 5 * time.Minute
+
 // apply returns the registry after sync, leaving cur (which may be shared)
 // untouched. Entities, areas and floors come out sorted by id.
 //
 // A delta's entity older than the one held (by last_changed, when both
 // carry it) is skipped: a result's changed states and a delta may arrive in
 // either order, and a duplicate changes nothing.
+//
+// A sync dated before the registry's (the agent's clock, EntitySync.time)
+// arrived late, through a redelivery or another replica (ADR 0031): it
+// changes only entities it shows changed after the ones held, removes only
+// entities unchanged since it was sent, leaves areas and floors alone, and,
+// full or not, replaces nothing. A sync without a time (a result's changed
+// states) leaves the registry's time as it is.
 func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*Snapshot, error) {
+	var sent time.Time
+	if t := s.GetTime(); t.IsValid() {
+		sent = t.AsTime()
+		if limit := now.Add(maxSyncSkew); sent.After(limit) {
+			sent = limit
+		}
+	}
+	late := cur != nil && !sent.IsZero() && sent.Before(cur.SyncedAt)
 	entities := map[string]*homeplanev1.Entity{}
 	areas := map[string]*homeplanev1.Area{}
 	floors := map[string]*homeplanev1.Floor{}
-	if !s.GetFull() && cur != nil {
+	if (!s.GetFull() || late) && cur != nil {
 		for _, e := range cur.Entities {
 			entities[e.GetEntityId()] = e
 		}
@@ -178,10 +198,13 @@ func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*
 		}
 	}
 	for _, id := range s.GetRemovedEntityIds() {
+		if old, ok := entities[id]; ok && late && !changedBy(old, sent) {
+			continue
+		}
 		delete(entities, id)
 	}
 	for _, e := range s.GetEntities() {
-		if old, ok := entities[e.GetEntityId()]; ok && olderThan(e, old) {
+		if old, ok := entities[e.GetEntityId()]; ok && (olderThan(e, old) || late && !olderThan(old, e)) {
 			continue
 		}
 		if e.GetDomain() == "" {
@@ -190,11 +213,13 @@ func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*
 		}
 		entities[e.GetEntityId()] = e
 	}
-	for _, a := range s.GetAreas() {
-		areas[a.GetId()] = a
-	}
-	for _, f := range s.GetFloors() {
-		floors[f.GetId()] = f
+	if !late {
+		for _, a := range s.GetAreas() {
+			areas[a.GetId()] = a
+		}
+		for _, f := range s.GetFloors() {
+			floors[f.GetId()] = f
+		}
 	}
 	if len(entities) > l.MaxEntities {
 		return nil, fmt.Errorf("%w: registry would hold %d entities, at most %d", ErrInvalidInput, len(entities), l.MaxEntities)
@@ -203,9 +228,12 @@ func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*
 		return nil, fmt.Errorf("%w: registry would hold %d areas and %d floors, at most %d and %d",
 			ErrInvalidInput, len(areas), len(floors), l.MaxAreas, l.MaxFloors)
 	}
-	syncedAt := now
-	if t := s.GetTime(); t.IsValid() {
-		syncedAt = t.AsTime()
+	syncedAt := sent
+	switch {
+	case cur != nil && !cur.SyncedAt.IsZero() && (late || sent.IsZero()):
+		syncedAt = cur.SyncedAt
+	case sent.IsZero():
+		syncedAt = now
 	}
 	next := &Snapshot{
 		Entities: sortedValues(entities),
@@ -217,6 +245,13 @@ func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*
 		return nil, fmt.Errorf("%w: registry would hold %d bytes: %w of %d", ErrInvalidInput, n, ErrOverBudget, l.MaxBytes)
 	}
 	return next, nil
+}
+
+// changedBy reports whether the entity held is known to be no newer than
+// a sync sent at t, so that the sync may remove it.
+func changedBy(e *homeplanev1.Entity, t time.Time) bool {
+	c := e.GetLastChanged()
+	return c.IsValid() && !c.AsTime().After(t)
 }
 
 // olderThan reports whether e changed before old, both carrying the time.

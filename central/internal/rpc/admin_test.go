@@ -201,8 +201,9 @@ func TestAdminServiceHomesAndUsage(t *testing.T) {
 		t.Fatalf("ListAllHomes = %v, %v", homes, err)
 	}
 
-	// Two hours of one full core and 2 GiB, sampled every minute.
-	start := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	// Two hours of one full core and 2 GiB, sampled every minute, recent
+	// enough to be billed (usage.Options.MaxLate).
+	start := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
 	for i := range 121 {
 		if err := e.usage.Add(ctx, e.homeID, usage.Sample{Time: start.Add(time.Duration(i) * time.Minute), CPUPercent: 100, MemoryBytes: 2 << 30}); err != nil {
 			t.Fatal(err)

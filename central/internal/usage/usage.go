@@ -2,6 +2,11 @@
 // Assistant containers into per-home Prometheus gauges and hourly rollups
 // (CPU core-seconds, memory GiB-seconds), and computes the billing report
 // from the rollups and the audited intents.
+//
+// Several replicas may receive one home's samples, some twice, some out of
+// order (ADR 0031): the Store records each (home, time) once and recomputes
+// the hours a new sample touches from everything recorded, so a sample is
+// billed once whichever replica, and however often, it arrived.
 package usage
 
 import (
@@ -13,6 +18,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/homeplane/homeplane/central/internal/home"
 )
 
 // ErrInvalidInput is returned for a bad period or rate.
@@ -34,10 +41,22 @@ type Hourly struct {
 	Samples          int64
 }
 
-// Store keeps the hourly rollups (postgres.UsageStore).
+// HomeSample is a sample of one home.
+type HomeSample struct {
+	HomeID string
+	Sample
+}
+
+// Store keeps the samples and the hourly rollups (postgres.UsageStore).
 type Store interface {
-	// AddHourly adds the rows to what is stored for their home and hour.
-	AddHourly(ctx context.Context, rows []Hourly) error
+	// AddSamples records the samples, ignoring those recorded already (the
+	// same home and time), and recomputes from every recorded sample the
+	// hourly rollups a new one changes: a sample stands for the time since
+	// its home's previous one, at most maxGap, billed to the hour it falls
+	// in; a home's first sample stands for nothing.
+	AddSamples(ctx context.Context, samples []HomeSample, maxGap time.Duration) error
+	// PurgeSamples deletes the samples older than before; the rollups stay.
+	PurgeSamples(ctx context.Context, before time.Time) error
 }
 
 // Options tunes a Recorder. Zero fields take the defaults shown.
@@ -46,14 +65,23 @@ type Options struct {
 	// away does not bill its absence at its last rate.
 	MaxGap time.Duration
 	// Recent is how many samples per home are kept for charts (120).
-	Recent     int
-	Every      time.Duration // flush interval of Run (1m)
+	Recent int
+	Every  time.Duration // flush interval of Run (1m)
+	// MaxLate is how old a sample may be and still be billed (6h): an
+	// agent's outbox delivers what it kept while central was away. The
+	// Store keeps samples MaxLate plus an hour and MaxGap, so that a late
+	// sample finds its neighbours.
+	MaxLate time.Duration
+	// MaxPending bounds the samples waiting for the Store (100,000); past
+	// it, while the Store fails, the newest are dropped and counted.
+	MaxPending int
+	Now        func() time.Time // time.Now
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
 
-// Recorder integrates samples into hourly rollups in memory and flushes them
-// to the Store; it also exports the latest sample per home as gauges.
+// Recorder batches samples to the Store, which bills them; it also exports
+// the latest sample per home it received as gauges.
 type Recorder struct {
 	store Store
 	opts  Options
@@ -61,15 +89,12 @@ type Recorder struct {
 	mu      sync.Mutex
 	last    map[string]Sample
 	recent  map[string][]Sample
-	pending map[hourKey]*Hourly
+	pending []HomeSample
+	purged  time.Time
 
 	cpu, mem *prometheus.GaugeVec
 	seen     *prometheus.GaugeVec
-}
-
-type hourKey struct {
-	home string
-	hour int64
+	dropped  *prometheus.CounterVec
 }
 
 // NewRecorder returns a Recorder on store.
@@ -83,12 +108,21 @@ func NewRecorder(store Store, opts Options) *Recorder {
 	if opts.Every <= 0 {
 		opts.Every = time.Minute
 	}
+	if opts.MaxLate <= 0 {
+		opts.MaxLate = 6 * time.Hour
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 100_000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Recorder{
 		store: store, opts: opts,
-		last: map[string]Sample{}, recent: map[string][]Sample{}, pending: map[hourKey]*Hourly{},
+		last: map[string]Sample{}, recent: map[string][]Sample{},
 		cpu: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "homeplane_central_home_cpu_cores", Help: "CPU cores the home's Home Assistant container uses, latest sample.",
 		}, []string{"home_id"}),
@@ -98,25 +132,36 @@ func NewRecorder(store Store, opts Options) *Recorder {
 		seen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "homeplane_central_home_telemetry_timestamp_seconds", Help: "Time of the home's latest resource sample.",
 		}, []string{"home_id"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "homeplane_central_usage_samples_dropped_total", Help: "Resource samples not billed: too late, or while the store failed and too many waited.",
+		}, []string{"reason"}),
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(r.cpu, r.mem, r.seen)
+		opts.Registerer.MustRegister(r.cpu, r.mem, r.seen, r.dropped)
 	}
 	return r
 }
 
-// Add records one sample of homeID. The sample stands for the time since
-// the home's previous one (at most MaxGap); a home's first sample only sets
-// the gauges. Samples older than the previous one are ignored.
+// Add records one sample of homeID for the Store's next Flush. Only a
+// sample newer than the latest this Recorder saw moves the gauges; billing
+// is the Store's, over the samples of every replica.
 func (r *Recorder) Add(_ context.Context, homeID string, s Sample) error {
-	if homeID == "" || s.Time.IsZero() || s.CPUPercent < 0 || s.CPUPercent > 100*4096 {
-		return fmt.Errorf("%w: sample needs a home, a time and a sane cpu value", ErrInvalidInput)
+	if !home.ValidID(homeID) || s.Time.IsZero() || s.CPUPercent < 0 || s.CPUPercent > 100*4096 || s.MemoryBytes > 1<<53 {
+		return fmt.Errorf("%w: sample needs a home, a time and sane cpu and memory values", ErrInvalidInput)
 	}
-	s.Time = s.Time.UTC()
+	// The Store keeps microseconds: two times that differ by less are one sample.
+	s.Time = s.Time.UTC().Truncate(time.Microsecond)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	prev, seen := r.last[homeID]
-	if seen && !s.Time.After(prev.Time) {
+	switch {
+	case s.Time.Before(r.opts.Now().Add(-r.opts.MaxLate)):
+		r.dropped.WithLabelValues("late").Inc()
+	case len(r.pending) >= r.opts.MaxPending:
+		r.dropped.WithLabelValues("backlog").Inc()
+	default:
+		r.pending = append(r.pending, HomeSample{HomeID: homeID, Sample: s})
+	}
+	if prev, seen := r.last[homeID]; seen && !s.Time.After(prev.Time) {
 		return nil
 	}
 	r.last[homeID] = s
@@ -125,24 +170,9 @@ func (r *Recorder) Add(_ context.Context, homeID string, s Sample) error {
 		rec = rec[len(rec)-r.opts.Recent:]
 	}
 	r.recent[homeID] = rec
-	cores := s.CPUPercent / 100
-	r.cpu.WithLabelValues(homeID).Set(cores)
+	r.cpu.WithLabelValues(homeID).Set(s.CPUPercent / 100)
 	r.mem.WithLabelValues(homeID).Set(float64(s.MemoryBytes))
 	r.seen.WithLabelValues(homeID).Set(float64(s.Time.UnixMilli()) / 1000)
-	if !seen {
-		return nil
-	}
-	dt := min(s.Time.Sub(prev.Time), r.opts.MaxGap).Seconds()
-	hour := s.Time.Truncate(time.Hour)
-	k := hourKey{homeID, hour.Unix()}
-	h := r.pending[k]
-	if h == nil {
-		h = &Hourly{HomeID: homeID, Hour: hour}
-		r.pending[k] = h
-	}
-	h.CPUCoreSeconds += cores * dt
-	h.MemoryGiBSeconds += float64(s.MemoryBytes) / (1 << 30) * dt
-	h.Samples++
 	return nil
 }
 
@@ -164,35 +194,40 @@ func (r *Recorder) Forget(homeID string) {
 	r.seen.DeleteLabelValues(homeID)
 }
 
-// Flush writes the pending rollups. On failure they are kept for the next try.
+// Flush hands the pending samples to the Store. On failure they are kept
+// for the next try (up to MaxPending). About once an hour it also purges
+// the samples too old to matter.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.mu.Lock()
-	rows := make([]Hourly, 0, len(r.pending))
-	for _, h := range r.pending {
-		rows = append(rows, *h)
-	}
-	r.pending = map[hourKey]*Hourly{}
+	batch := r.pending
+	r.pending = nil
+	purge := r.opts.Now().Sub(r.purged) >= time.Hour
 	r.mu.Unlock()
-	if len(rows) == 0 {
-		return nil
-	}
-	if err := r.store.AddHourly(ctx, rows); err != nil {
-		r.mu.Lock()
-		for _, h := range rows {
-			k := hourKey{h.HomeID, h.Hour.Unix()}
-			if p := r.pending[k]; p != nil {
-				p.CPUCoreSeconds += h.CPUCoreSeconds
-				p.MemoryGiBSeconds += h.MemoryGiBSeconds
-				p.Samples += h.Samples
-			} else {
-				r.pending[k] = &h
-			}
+	if len(batch) > 0 {
+		if err := r.store.AddSamples(ctx, batch, r.opts.MaxGap); err != nil {
+			r.mu.Lock()
+			keep := min(len(batch), max(0, r.opts.MaxPending-len(r.pending)))
+			r.dropped.WithLabelValues("backlog").Add(float64(len(batch) - keep))
+			r.pending = append(batch[:keep:keep], r.pending...)
+			r.mu.Unlock()
+			return fmt.Errorf("usage: flush: %w", err)
 		}
+	}
+	if purge {
+		if err := r.store.PurgeSamples(ctx, r.opts.Now().Add(-r.Retention())); err != nil {
+			return fmt.Errorf("usage: purge samples: %w", err)
+		}
+		r.mu.Lock()
+		r.purged = r.opts.Now()
 		r.mu.Unlock()
-		return fmt.Errorf("usage: flush: %w", err)
 	}
 	return nil
 }
+
+// Retention is how long the Store must keep samples: a sample MaxLate old
+// still finds its predecessor (up to MaxGap before it) and every sample of
+// its hour.
+func (r *Recorder) Retention() time.Duration { return r.opts.MaxLate + time.Hour + r.opts.MaxGap }
 
 // Run flushes every opts.Every until ctx ends, then once more.
 func (r *Recorder) Run(ctx context.Context) {
@@ -213,6 +248,12 @@ func (r *Recorder) Run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// Dropped is the counter of samples not billed for reason (late, backlog),
+// for tests and diagnostics.
+func (r *Recorder) Dropped(reason string) prometheus.Counter {
+	return r.dropped.WithLabelValues(reason)
 }
 
 // CPUGauge is the CPU gauge of a home, for tests and diagnostics.

@@ -17,22 +17,14 @@ import (
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 
+	"github.com/homeplane/homeplane/central/internal/postgres"
+	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
 	"github.com/homeplane/homeplane/central/internal/usage"
 )
 
-// memStore is a hand-written usage.Store and usage.ReportStore.
+// memStore is a hand-written usage.ReportStore.
 type memStore struct {
-	rows []usage.Hourly
-	fail error
 	home []usage.HomeUsage
-}
-
-func (m *memStore) AddHourly(_ context.Context, rows []usage.Hourly) error {
-	if m.fail != nil {
-		return m.fail
-	}
-	m.rows = append(m.rows, rows...)
-	return nil
 }
 
 func (m *memStore) HomeUsage(context.Context, time.Time, time.Time) ([]usage.HomeUsage, error) {
@@ -40,6 +32,38 @@ func (m *memStore) HomeUsage(context.Context, time.Time, time.Time) ([]usage.Hom
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
+
+const h1 = "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+
+// failing is a Store that fails while fail is set.
+type failing struct {
+	usage.Store
+	fail error
+}
+
+func (f *failing) AddSamples(ctx context.Context, s []usage.HomeSample, gap time.Duration) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	return f.Store.AddSamples(ctx, s, gap)
+}
+
+// billed sums what PostgreSQL rolled up for the home.
+func billed(t *testing.T, store *postgres.UsageStore, homeID string) (cpu, mem float64, n int64) {
+	t.Helper()
+	rows, err := store.History(context.Background(), homeID, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		cpu, mem, n = cpu+r.CPUCoreSeconds, mem+r.MemoryGiBSeconds, n+r.Samples
+	}
+	return cpu, mem, n
+}
+
+// at is a Recorder clock two hours after base, so that base's samples are
+// late but not too late.
+func at(base time.Time) func() time.Time { return func() time.Time { return base.Add(2 * time.Hour) } }
 
 func TestRecorderIntegrates(t *testing.T) {
 	base := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
@@ -59,30 +83,37 @@ func TestRecorderIntegrates(t *testing.T) {
 			{Time: base, CPUPercent: 100},
 			{Time: base.Add(40 * time.Minute), CPUPercent: 100},
 		}, wantCPU: 300, wantCount: 1},
-		{name: "older samples are ignored", samples: []usage.Sample{
-			{Time: base.Add(time.Minute), CPUPercent: 100},
+		{name: "a sample arriving late is billed in its place", samples: []usage.Sample{
 			{Time: base, CPUPercent: 100},
-		}},
+			{Time: base.Add(2 * time.Minute), CPUPercent: 300},
+			{Time: base.Add(time.Minute), CPUPercent: 200},
+		}, wantCPU: 120 + 180, wantCount: 2},
+		{name: "a duplicate is billed once", samples: []usage.Sample{
+			{Time: base, CPUPercent: 100},
+			{Time: base.Add(time.Minute), CPUPercent: 100},
+			{Time: base.Add(time.Minute), CPUPercent: 100},
+		}, wantCPU: 60, wantCount: 1},
+		{name: "an interval crossing the hour is billed to the later sample's hour", samples: []usage.Sample{
+			{Time: base.Add(-30 * time.Second), CPUPercent: 100},
+			{Time: base.Add(30 * time.Second), CPUPercent: 100},
+		}, wantCPU: 60, wantCount: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			store := &memStore{}
+			store := postgres.NewUsageStore(pgtest.New(t))
 			reg := prometheus.NewRegistry()
-			r := usage.NewRecorder(store, usage.Options{Registerer: reg})
+			r := usage.NewRecorder(store, usage.Options{Registerer: reg, Now: at(base)})
 			ctx := context.Background()
 			for _, s := range tc.samples {
-				if err := r.Add(ctx, "h1", s); err != nil {
+				if err := r.Add(ctx, h1, s); err != nil {
+					t.Fatal(err)
+				}
+				// One flush per sample: the order the store sees them in.
+				if err := r.Flush(ctx); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := r.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			var cpu, mem float64
-			var n int64
-			for _, row := range store.rows {
-				cpu, mem, n = cpu+row.CPUCoreSeconds, mem+row.MemoryGiBSeconds, n+row.Samples
-			}
+			cpu, mem, n := billed(t, store, h1)
 			if !near(cpu, tc.wantCPU) || !near(mem, tc.wantMem) || n != tc.wantCount {
 				t.Fatalf("rolled up cpu=%v mem=%v samples=%d, want %v %v %d", cpu, mem, n, tc.wantCPU, tc.wantMem, tc.wantCount)
 			}
@@ -92,26 +123,68 @@ func TestRecorderIntegrates(t *testing.T) {
 					last = s
 				}
 			}
-			if got := testutil.ToFloat64(r.CPUGauge("h1")); !near(got, last.CPUPercent/100) {
+			if got := testutil.ToFloat64(r.CPUGauge(h1)); !near(got, last.CPUPercent/100) {
 				t.Fatalf("cpu gauge = %v, want %v", got, last.CPUPercent/100)
 			}
 		})
 	}
 }
 
-func TestRecorderKeepsRollupsWhenFlushFails(t *testing.T) {
-	store := &memStore{fail: errors.New("db down")}
-	r := usage.NewRecorder(store, usage.Options{})
-	ctx := context.Background()
+func TestRecorderKeepsSamplesWhenFlushFails(t *testing.T) {
+	pg := postgres.NewUsageStore(pgtest.New(t))
+	store := &failing{Store: pg, fail: errors.New("db down")}
 	base := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	_ = r.Add(ctx, "h1", usage.Sample{Time: base, CPUPercent: 100})
-	_ = r.Add(ctx, "h1", usage.Sample{Time: base.Add(time.Minute), CPUPercent: 100})
+	reg := prometheus.NewRegistry()
+	r := usage.NewRecorder(store, usage.Options{Now: at(base), MaxPending: 2, Registerer: reg})
+	ctx := context.Background()
+	for i := range 3 {
+		if err := r.Add(ctx, h1, usage.Sample{Time: base.Add(time.Duration(i) * time.Minute), CPUPercent: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := r.Flush(ctx); err == nil {
 		t.Fatal("Flush succeeded on a failing store")
 	}
 	store.fail = nil
-	if err := r.Flush(ctx); err != nil || len(store.rows) != 1 || !near(store.rows[0].CPUCoreSeconds, 60) {
-		t.Fatalf("after retry: %+v, %v", store.rows, err)
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cpu, _, n := billed(t, pg, h1); !near(cpu, 60) || n != 1 {
+		t.Fatalf("after retry: %v core-s from %d samples; want 60 from 1 (the third sample was past MaxPending)", cpu, n)
+	}
+	if n := testutil.ToFloat64(r.Dropped("backlog")); n != 1 {
+		t.Fatalf("dropped{backlog} = %v, want 1", n)
+	}
+	if err := r.Add(ctx, h1, usage.Sample{Time: base.Add(-5 * time.Hour), CPUPercent: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.ToFloat64(r.Dropped("late")); n != 1 {
+		t.Fatalf("dropped{late} = %v, want 1 for a sample older than MaxLate", n)
+	}
+}
+
+// Purging keeps what a late sample still needs and the rollups.
+func TestPurgeSamples(t *testing.T) {
+	pool := pgtest.New(t)
+	store := postgres.NewUsageStore(pool)
+	base := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	var s []usage.HomeSample
+	for i := range 3 {
+		s = append(s, usage.HomeSample{HomeID: h1, Sample: usage.Sample{Time: base.Add(time.Duration(i) * time.Hour), CPUPercent: 100}})
+	}
+	if err := store.AddSamples(ctx, s, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PurgeSamples(ctx, base.Add(90*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM usage_samples").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d samples left, %v; want 1", n, err)
+	}
+	if cpu, _, n := billed(t, store, h1); !near(cpu, 600) || n != 2 {
+		t.Fatalf("rollups after purge: %v core-s from %d samples; want 600 from 2", cpu, n)
 	}
 }
 
@@ -179,25 +252,31 @@ func TestReportPricesAndTotals(t *testing.T) {
 }
 
 func TestApplyTelemetry(t *testing.T) {
-	store := &memStore{}
-	r := usage.NewRecorder(store, usage.Options{})
-	ctx := context.Background()
+	store := postgres.NewUsageStore(pgtest.New(t))
 	base := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	r := usage.NewRecorder(store, usage.Options{Now: at(base)})
+	ctx := context.Background()
 	for i := range 2 {
-		err := r.ApplyTelemetry(ctx, "h1", &homeplanev1.Telemetry{Time: timestamppb.New(base.Add(time.Duration(i) * time.Minute)),
+		err := r.ApplyTelemetry(ctx, h1, &homeplanev1.Telemetry{Time: timestamppb.New(base.Add(time.Duration(i) * time.Minute)),
 			CpuPercent: 50, MemoryBytes: 2 << 30})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := r.ApplyTelemetry(ctx, "h1", &homeplanev1.Telemetry{CpuPercent: -5}); !errors.Is(err, usage.ErrInvalidInput) {
+	if err := r.ApplyTelemetry(ctx, h1, &homeplanev1.Telemetry{CpuPercent: -5}); !errors.Is(err, usage.ErrInvalidInput) {
 		t.Fatalf("bad sample: %v", err)
 	}
-	if rec := r.Recent("h1"); len(rec) != 2 || rec[1].MemoryBytes != 2<<30 {
+	if err := r.ApplyTelemetry(ctx, "h1", &homeplanev1.Telemetry{Time: timestamppb.New(base), CpuPercent: 5}); !errors.Is(err, usage.ErrInvalidInput) {
+		t.Fatalf("sample of a home id that is no uuid: %v", err)
+	}
+	if rec := r.Recent(h1); len(rec) != 2 || rec[1].MemoryBytes != 2<<30 {
 		t.Fatalf("recent = %+v", rec)
 	}
-	if err := r.Flush(ctx); err != nil || len(store.rows) != 1 || !near(store.rows[0].CPUCoreSeconds, 30) || !near(store.rows[0].MemoryGiBSeconds, 120) {
-		t.Fatalf("rows = %+v, %v", store.rows, err)
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cpu, mem, _ := billed(t, store, h1); !near(cpu, 30) || !near(mem, 120) {
+		t.Fatalf("billed %v core-s, %v GiB-s; want 30, 120", cpu, mem)
 	}
 }
 
