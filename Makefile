@@ -54,12 +54,13 @@ mosquitto-plugin: ## Build the Mosquitto auth plugin into MOSQUITTO_PLUGIN_OUT (
 		-o $(MOSQUITTO_PLUGIN_OUT) deploy/mosquitto/homeplane_auth.c -lcurl -lcjson
 
 .PHONY: images
-images: build ## Build the images compose.yaml runs: homeplane/* from bin/, PostgreSQL and Prometheus from Debian's packages on an mmdebstrap base
+images: build mosquitto-plugin ## Build the images compose.yaml runs: homeplane/* from bin/, PostgreSQL, Prometheus and Mosquitto from Debian's packages on an mmdebstrap base
 	for b in homeplane-central homeplane-agent hasim; do \
 		docker build -q -f deploy/docker/$$b.Dockerfile -t homeplane/$$b:dev . >/dev/null; echo "homeplane/$$b:dev"; done
 	deploy/images/debian-base.sh homeplane-local/debian-base:bookworm
 	docker build -q -f deploy/images/postgres.Dockerfile -t homeplane-local/postgres:15 . >/dev/null; echo homeplane-local/postgres:15
 	docker build -q -f deploy/images/prometheus.Dockerfile -t homeplane-local/prometheus:2 . >/dev/null; echo homeplane-local/prometheus:2
+	docker build -q -f deploy/images/mosquitto.Dockerfile -t homeplane-local/mosquitto:2 . >/dev/null; echo homeplane-local/mosquitto:2
 
 .PHONY: compose-check
 compose-check: images ## Run the Compose stack (hasim as Home Assistant) and check it end to end

@@ -384,7 +384,7 @@ func TestCentralDeploymentMatchesCentral(t *testing.T) {
 	}
 
 	// Services: the API and the broker contract reach central's ports.
-	for svc, port := range map[string]string{"central": "http", "central-mqtt-auth": "mqtt-auth"} {
+	for svc, port := range map[string]string{"central": "http", "homeplane-mqtt-auth": "mqtt-auth"} {
 		s := m.services[svc]
 		if s == nil {
 			t.Errorf("no Service %q", svc)
@@ -510,8 +510,8 @@ func TestContractOnlyFromTheBroker(t *testing.T) {
 }
 
 // TestMosquittoConfiguration: the broker's configuration is the repository's
-// deploy/mosquitto/mosquitto.conf but for the contract's address, which is
-// the central-mqtt-auth Service; its token file is mounted from the secret
+// deploy/mosquitto/mosquitto.conf, whose contract address is the
+// homeplane-mqtt-auth Service; its token file is mounted from the secret
 // central reads its token from.
 func TestMosquittoConfiguration(t *testing.T) {
 	m := load(t)
@@ -526,7 +526,7 @@ func TestMosquittoConfiguration(t *testing.T) {
 	}
 	want := directives(string(repo))
 	for k, v := range want {
-		if k != "plugin_opt_url" && got[k] != v {
+		if got[k] != v {
 			t.Errorf("mosquitto.conf %s = %q, deploy/mosquitto has %q", k, got[k], v)
 		}
 	}
@@ -540,9 +540,9 @@ func TestMosquittoConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := m.services["central-mqtt-auth"]
+	auth := m.services["homeplane-mqtt-auth"]
 	if auth == nil || u.Hostname() != auth.Name || u.Port() != strconv.Itoa(int(auth.Spec.Ports[0].Port)) || u.Path != "/mqtt/v1/authn" {
-		t.Errorf("plugin_opt_url %s is not the central-mqtt-auth Service's contract", u)
+		t.Errorf("plugin_opt_url %s is not the homeplane-mqtt-auth Service's contract", u)
 	}
 
 	d := m.deployments["mosquitto"]
