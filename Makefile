@@ -6,7 +6,9 @@ SHELL := /usr/bin/env bash
 BIN        := bin
 RUN        := .run
 BUF        := go run github.com/bufbuild/buf/cmd/buf@v1.75.0
-GO_PKGS    := ./protocol/... ./central/... ./agent/...
+# deploy/kubernetes is a module of its own (the Kubernetes API types its
+# manifest test needs stay out of central's go.mod).
+GO_PKGS    := ./protocol/... ./central/... ./agent/... ./deploy/kubernetes/...
 TEST_PG    := $(RUN)/pgtest
 TEST_PORT  ?= 55432
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
@@ -52,12 +54,13 @@ mosquitto-plugin: ## Build the Mosquitto auth plugin into MOSQUITTO_PLUGIN_OUT (
 		-o $(MOSQUITTO_PLUGIN_OUT) deploy/mosquitto/homeplane_auth.c -lcurl -lcjson
 
 .PHONY: images
-images: build ## Build the images compose.yaml runs: homeplane/* from bin/, PostgreSQL and Prometheus from Debian's packages on an mmdebstrap base
+images: build mosquitto-plugin ## Build the images compose.yaml runs: homeplane/* from bin/, PostgreSQL, Prometheus and Mosquitto from Debian's packages on an mmdebstrap base
 	for b in homeplane-central homeplane-agent hasim; do \
 		docker build -q -f deploy/docker/$$b.Dockerfile -t homeplane/$$b:dev . >/dev/null; echo "homeplane/$$b:dev"; done
 	deploy/images/debian-base.sh homeplane-local/debian-base:bookworm
 	docker build -q -f deploy/images/postgres.Dockerfile -t homeplane-local/postgres:15 . >/dev/null; echo homeplane-local/postgres:15
 	docker build -q -f deploy/images/prometheus.Dockerfile -t homeplane-local/prometheus:2 . >/dev/null; echo homeplane-local/prometheus:2
+	docker build -q -f deploy/images/mosquitto.Dockerfile -t homeplane-local/mosquitto:2 . >/dev/null; echo homeplane-local/mosquitto:2
 
 .PHONY: compose-check
 compose-check: images ## Run the Compose stack (hasim as Home Assistant) and check it end to end
@@ -92,7 +95,7 @@ check-generate: generate ## Fail when the committed generated code is not curren
 
 .PHONY: lint
 lint: breaking ## gofmt, go vet, buf lint and buf breaking
-	@test -z "$$(gofmt -l protocol central agent | grep -v '/gen/')" || { gofmt -l protocol central agent | grep -v '/gen/'; exit 1; }
+	@test -z "$$(gofmt -l protocol central agent deploy/kubernetes | grep -v '/gen/')" || { gofmt -l protocol central agent deploy/kubernetes | grep -v '/gen/'; exit 1; }
 	go vet $(GO_PKGS)
 	cd protocol && $(BUF) lint
 

@@ -128,7 +128,7 @@ func TestReplicaKill(t *testing.T) {
 		t.Errorf("simulated agents: %d connected at the end, at least %d while held, lost %v; want 200, 200, none",
 			rep.Connected, rep.MinConnectedHeld, rep.ConnectionsLost)
 	}
-	log := s.mosquitto.output()
+	log := s.mosquitto.Output()
 	for home, id := range realIDs {
 		if n := strings.Count(log, " as "+id+" "); n != 1 {
 			t.Errorf("real agent of home %s connected %d times to the broker, want once", home, n)

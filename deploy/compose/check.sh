@@ -3,7 +3,10 @@
 # hasim in place of Home Assistant, and checks it end to end: a user
 # registers, enrolls the agent, a sentence turns on a light in the simulated
 # home, Prometheus scrapes central and the agent and has loaded the rules,
-# and `down -v` leaves no container, volume or network behind. Also checks
+# then the same home moves to the "replicas" profile: two centrals in
+# external MQTT mode on Mosquitto with the Homeplane plugin, an agent
+# connected through the broker, a sentence sent to either replica; and
+# `down -v` leaves no container, volume or network behind. Also checks
 # the configuration of the llm profile and of Grafana's provisioning (no
 # Ollama or Grafana image can be built here). Run through `make compose-check`.
 set -euo pipefail
@@ -16,7 +19,12 @@ export HOMEPLANE_MQTT_PORT=${HOMEPLANE_MQTT_PORT:-28883}
 export HOMEPLANE_HA_PORT=${HOMEPLANE_HA_PORT:-28123}
 export HOMEPLANE_PROMETHEUS_PORT=${HOMEPLANE_PROMETHEUS_PORT:-29090}
 export HOMEPLANE_GRAFANA_PORT=${HOMEPLANE_GRAFANA_PORT:-23000}
+export HOMEPLANE_BROKER_PORT=${HOMEPLANE_BROKER_PORT:-28884}
+export HOMEPLANE_REPLICA_A_PORT=${HOMEPLANE_REPLICA_A_PORT:-28081}
+export HOMEPLANE_REPLICA_B_PORT=${HOMEPLANE_REPLICA_B_PORT:-28082}
 central="http://127.0.0.1:$HOMEPLANE_HTTP_PORT"
+replica_a="http://127.0.0.1:$HOMEPLANE_REPLICA_A_PORT"
+replica_b="http://127.0.0.1:$HOMEPLANE_REPLICA_B_PORT"
 prom="http://127.0.0.1:$HOMEPLANE_PROMETHEUS_PORT"
 
 if docker compose version >/dev/null 2>&1; then
@@ -27,19 +35,22 @@ else
   echo "compose-check: neither 'docker compose' nor docker-compose is installed" >&2
   exit 1
 fi
+# The replicas profile is on throughout, so that down removes its services
+# too; every up names the services it starts.
 compose() {
   "${compose_bin[@]}" --env-file "$root/deploy/compose/local.env" -p "$project" \
-    -f "$root/compose.yaml" -f "$root/deploy/compose/hasim.yaml" "$@"
+    -f "$root/compose.yaml" -f "$root/deploy/compose/hasim.yaml" --profile replicas "$@"
 }
 step() { printf 'compose-check: %s\n' "$*"; }
 fail() { printf 'compose-check: FAIL: %s\n' "$*" >&2; exit 1; }
 
 # poll DEADLINE_SECONDS WHAT COMMAND...: run COMMAND until it succeeds.
 poll() {
-  local deadline=$((SECONDS + $1)) what=$2
+  local within=$1 what=$2
+  local deadline=$((SECONDS + within))
   shift 2
   until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || fail "$what (gave up after $1 s)"
+    [ $SECONDS -lt $deadline ] || fail "$what (gave up after $within s)"
     sleep 1
   done
 }
@@ -70,7 +81,17 @@ assert "type: prometheus" in ds and "http://prometheus:9090" in ds, "datasource 
 prov = (d / "provisioning/dashboards/homeplane.yaml").read_text()
 assert "/var/lib/homeplane-dashboards" in prov, "dashboard provider path"
 PY
-compose config -q
+step "replicas profile: configuration"
+replicas=$(compose config)
+for svc in mosquitto central-a central-b agent-replicas; do
+  grep -q "^  $svc:" <<<"$replicas" || fail "the replicas profile lacks $svc"
+done
+sed -n '/^  central-a:/,/^  [a-z]/p' <<<"$plain" | grep -q -- '- replicas' || fail "central-a is not in the replicas profile alone"
+# Central accepts the replicas' settings (the files stand in for the secrets).
+out=$(env HOMEPLANE_DATABASE_URL=postgres://x@127.0.0.1/x HOMEPLANE_MQTT_MODE=external \
+  HOMEPLANE_MQTT_BROKER_URL=tcp://mosquitto:1883 HOMEPLANE_REPLICA_ID=a HOMEPLANE_MQTT_AUTH_ADDR=0.0.0.0:8883 \
+  HOMEPLANE_MQTT_PASSWORD_FILE=deploy/secrets/mqtt_password.txt HOMEPLANE_MQTT_AUTH_TOKEN_FILE=deploy/secrets/mqtt_auth_token.txt \
+  bin/homeplane-central config 2>&1 >/dev/null) || fail "central rejects the replicas' settings: $out"
 
 # --- the running stack ----------------------------------------------------
 cleanup() {
@@ -112,14 +133,51 @@ step "a sentence turns on a light"
 say_ok() { bin/homectl say "turn on the kitchen lights" | tee "$tmp/say" | grep -q "Turned on"; }
 poll 60 "the kitchen lights turned on (last answer: $(cat "$tmp/say" 2>/dev/null))" say_ok
 ha_token=$(tr -d '\n' < deploy/secrets/ha_token.txt)
-curl -fsS -H "Authorization: Bearer $ha_token" "http://127.0.0.1:$HOMEPLANE_HA_PORT/api/states/light.kitchen_ceiling" |
-  grep -q '"state": *"on"' || fail "hasim does not show light.kitchen_ceiling on"
+light() {
+  curl -fsS -H "Authorization: Bearer $ha_token" "http://127.0.0.1:$HOMEPLANE_HA_PORT/api/states/light.kitchen_ceiling" |
+    grep -q "\"state\": *\"$1\""
+}
+light on || fail "hasim does not show light.kitchen_ceiling on"
 
 step "prometheus scrapes central and the agent, with the rules loaded"
 up_is_one() { curl -fsS "$prom/api/v1/query" --data-urlencode "query=up{job=\"$1\"} == 1" | grep -q '"value"'; }
 poll 90 "prometheus scraped homeplane-central" up_is_one homeplane-central
 poll 90 "prometheus scraped homeplane-agent" up_is_one homeplane-agent
 curl -fsS "$prom/api/v1/rules" | grep -q HomeplaneAuditCommitsFailing || fail "prometheus has not loaded homeplane-rules.yml"
+
+step "replicas: the home moves to two centrals on Mosquitto"
+compose rm -fsv central agent >/dev/null 2>&1
+compose up -d mosquitto central-a central-b
+poll 120 "central-a became ready" curl -fsS "$replica_a/readyz"
+poll 120 "central-b became ready" curl -fsS "$replica_b/readyz"
+# homectl keeps one central per config directory: one for each replica.
+at() { # at URL homectl-args...: homectl logged in at that replica
+  local url=$1
+  shift
+  HOMEPLANE_CENTRAL_URL=$url HOMEPLANE_CONFIG_DIR="$tmp/homectl-${url##*:}" bin/homectl "$@"
+}
+for r in "$replica_a" "$replica_b"; do
+  at "$r" login --email check@homeplane.local >/dev/null || fail "cannot log in at $r"
+done
+# A new agent for the home (enrolling again revokes the old one's
+# credentials), enrolled through central-a, connected to the broker.
+token=$(at "$replica_a" enroll-token) || fail "no enrollment token from central-a"
+HOMEPLANE_ENROLLMENT_TOKEN=$token compose up -d agent-replicas
+online_at() { at "$1" homes --json | grep -q '"online": *true'; }
+for r in "$replica_a" "$replica_b"; do
+  poll 90 "the home came online at $r" online_at "$r"
+done
+# Central's four connections and the agent's, all admitted by the plugin.
+compose logs --no-color mosquitto | grep 'New client connected' | grep -qv "as central-" ||
+  fail "no agent connected to mosquitto"
+say_at() { # say_at URL SENTENCE EXPECT
+  at "$1" say "$2" | tee "$tmp/say" | grep -q "$3"
+}
+step "replicas: a sentence through central-b, then one through central-a"
+poll 60 "central-b turned the lights off (last answer: $(cat "$tmp/say" 2>/dev/null))" say_at "$replica_b" "turn off the kitchen lights" "Turned off"
+light off || fail "hasim does not show light.kitchen_ceiling off after central-b"
+poll 60 "central-a turned the lights on (last answer: $(cat "$tmp/say" 2>/dev/null))" say_at "$replica_a" "turn on the kitchen lights" "Turned on"
+light on || fail "hasim does not show light.kitchen_ceiling on after central-a"
 
 step "down -v leaves nothing"
 compose down -v --remove-orphans

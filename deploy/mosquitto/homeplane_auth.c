@@ -15,7 +15,9 @@
  *
  * Options (plugin_opt_*): url (required), token_file or token (required),
  * timeout_ms (default 2000), cache_seconds (default 5; 0 turns the login
- * cache off).
+ * cache off), max_retained_bytes (default 1024: an agent retains only its
+ * presence, which central bounds to 1 KiB, topic.MaxPayload; larger retained
+ * publishes and Wills are denied, as the embedded broker denies them).
  */
 #include <ctype.h>
 #include <stdbool.h>
@@ -71,6 +73,7 @@ static struct curl_slist *headers;
 static char *url;
 static long timeout_ms = 2000;
 static long cache_seconds = 5;
+static long max_retained_bytes = 1024;
 static struct conn *conns[BUCKETS];
 static struct login cache[CACHE_SLOTS];
 
@@ -356,7 +359,8 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 			}
 			break;
 		case MOSQ_ACL_WRITE:
-			if(!r->subscribe && r->retain == ed->retain && ed->qos <= 1){
+			if(!r->subscribe && r->retain == ed->retain && ed->qos <= 1 &&
+					(!ed->retain || ed->payloadlen <= (uint32_t)max_retained_bytes)){
 				return MOSQ_ERR_SUCCESS;
 			}
 			break;
@@ -493,10 +497,13 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
 			timeout_ms = strtol(opts[i].value, NULL, 10);
 		}else if(strcmp(opts[i].key, "cache_seconds") == 0){
 			cache_seconds = strtol(opts[i].value, NULL, 10);
+		}else if(strcmp(opts[i].key, "max_retained_bytes") == 0){
+			max_retained_bytes = strtol(opts[i].value, NULL, 10);
 		}
 	}
-	if(!url || !token || timeout_ms <= 0 || timeout_ms > 30000 || cache_seconds < 0 || cache_seconds > 300){
-		mosquitto_log_printf(MOSQ_LOG_ERR, "homeplane: plugin_opt_url and plugin_opt_token_file are required; timeout_ms 1-30000, cache_seconds 0-300");
+	if(!url || !token || timeout_ms <= 0 || timeout_ms > 30000 || cache_seconds < 0 || cache_seconds > 300 ||
+			max_retained_bytes < 0 || max_retained_bytes > 1048576){
+		mosquitto_log_printf(MOSQ_LOG_ERR, "homeplane: plugin_opt_url and plugin_opt_token_file are required; timeout_ms 1-30000, cache_seconds 0-300, max_retained_bytes 0-1048576");
 		free(token);
 		return MOSQ_ERR_INVAL;
 	}

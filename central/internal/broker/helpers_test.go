@@ -5,7 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/url"
+	neturl "net/url"
 	"os"
 	"sync"
 	"testing"
@@ -112,15 +112,24 @@ type will struct {
 	payload []byte // default "gone"
 }
 
+// waitTime bounds a wait for one broker answer.
+const waitTime = 10 * time.Second
+
 // connect dials b as an MQTT 3.1.1 paho client and returns it with the
 // CONNECT outcome. The client is disconnected when the test ends.
 func connect(tb testing.TB, b *broker.Broker, cfg clientConfig) (paho.Client, error) {
+	tb.Helper()
+	return dial(tb, "tcp://"+b.Addr().String(), cfg)
+}
+
+// dial connects to the broker at url (tcp://host:port) as connect does.
+func dial(tb testing.TB, url string, cfg clientConfig) (paho.Client, error) {
 	tb.Helper()
 	if cfg.clientID == "" {
 		cfg.clientID = cfg.agentID
 	}
 	opts := paho.NewClientOptions().
-		AddBroker("tcp://" + b.Addr().String()).
+		AddBroker(url).
 		SetClientID(cfg.clientID).
 		SetUsername(cfg.agentID).
 		SetPassword(cfg.secret).
@@ -148,7 +157,7 @@ func connect(tb testing.TB, b *broker.Broker, cfg clientConfig) (paho.Client, er
 		if cfg.localIP != "" {
 			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.localIP)}
 		}
-		opts.SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+		opts.SetCustomOpenConnectionFn(func(u *neturl.URL, _ paho.ClientOptions) (net.Conn, error) {
 			c, err := d.Dial("tcp", u.Host)
 			if cfg.conn != nil {
 				*cfg.conn = c
@@ -158,7 +167,7 @@ func connect(tb testing.TB, b *broker.Broker, cfg clientConfig) (paho.Client, er
 	}
 	c := paho.NewClient(opts)
 	tok := c.Connect()
-	if !tok.WaitTimeout(10 * time.Second) {
+	if !tok.WaitTimeout(waitTime) {
 		tb.Fatalf("connect %s: no CONNACK", cfg.clientID)
 	}
 	if err := tok.Error(); err != nil {
@@ -171,7 +180,13 @@ func connect(tb testing.TB, b *broker.Broker, cfg clientConfig) (paho.Client, er
 // mustConnect connects an agent that must be admitted.
 func mustConnect(tb testing.TB, b *broker.Broker, cfg clientConfig) paho.Client {
 	tb.Helper()
-	c, err := connect(tb, b, cfg)
+	return mustDial(tb, "tcp://"+b.Addr().String(), cfg)
+}
+
+// mustDial dials a client that must be admitted.
+func mustDial(tb testing.TB, url string, cfg clientConfig) paho.Client {
+	tb.Helper()
+	c, err := dial(tb, url, cfg)
 	if err != nil {
 		tb.Fatalf("connect %s: %v", cfg.agentID, err)
 	}
