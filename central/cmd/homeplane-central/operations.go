@@ -52,6 +52,7 @@ func newOperations(ctx context.Context, cfg config, pool *pgxpool.Pool, accounts
 	o.webDeps = web.Deps{
 		Accounts: accounts, Operators: operators, Audit: auditStore, Usage: reports,
 		Instances: instances, Samples: o.usage, Auditor: o.auditor, Stats: auditStore,
+		Fleet: postgres.NewFleetStore(pool),
 	}
 	o.webOpts = web.Options{Admits: rpc.DashboardAdmits, Errors: rpc.HTTPError, Logger: logger, SecureCookies: cfg.TLSCert != "" || cfg.SecureCookies}
 

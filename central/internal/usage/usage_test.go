@@ -35,6 +35,10 @@ func (m *memStore) AddHourly(_ context.Context, rows []usage.Hourly) error {
 	return nil
 }
 
+func (m *memStore) DailyUsage(context.Context, time.Time, time.Time, usage.Scope) ([]usage.DayUsage, error) {
+	return nil, nil
+}
+
 func (m *memStore) HomeUsage(context.Context, time.Time, time.Time) ([]usage.HomeUsage, error) {
 	return m.home, nil
 }
