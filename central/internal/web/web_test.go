@@ -54,9 +54,11 @@ func (instances) Instance(string) (*homeplanev1.Instance, bool) {
 // dashboard is the dashboard over a real database, with an admin, alice
 // (owning a home with an hour of samples) and bob.
 type dashboard struct {
-	url   string
-	bobID string
-	pool  *pgxpool.Pool
+	url     string
+	bobID   string
+	aliceID string
+	homeID  string // Alice's
+	pool    *pgxpool.Pool
 }
 
 func newDashboard(t *testing.T) *dashboard {
@@ -111,13 +113,14 @@ func newDashboard(t *testing.T) *dashboard {
 		Samples:   rec,
 		Auditor:   writer,
 		Stats:     auditStore,
+		Fleet:     postgres.NewFleetStore(pool),
 	}, web.Options{Admits: rpc.DashboardAdmits, Errors: rpc.HTTPError})
 	if rpc.DashboardPath != web.Prefix {
 		t.Fatalf("the policy table names the dashboard %q, but it lives at %q", rpc.DashboardPath, web.Prefix)
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	return &dashboard{url: ts.URL, bobID: ids[2], pool: pool}
+	return &dashboard{url: ts.URL, bobID: ids[2], aliceID: ids[1], homeID: h.ID, pool: pool}
 }
 
 // browser starts headless Chromium, or skips when it is not installed.
