@@ -204,6 +204,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		Timers:         timers,
 		Pipelines:      pipelines,
 		Idempotency:    &idempotency.Keeper{Store: idem},
+		Usage:          ops.reports,
 	}, rpc.Options{Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies,
 		DeviceRate: rpc.RateLimit{Burst: cfg.DeviceBurst, PerSecond: cfg.DeviceRate},
 		UserRate:   rpc.RateLimit{Burst: cfg.UserBurst, PerSecond: cfg.UserRate},
