@@ -420,3 +420,39 @@ func unique(xs []string) map[string]bool {
 	}
 	return m
 }
+
+// The pictures' parameters come from outside: an unknown range, an
+// overlong home id or a usage period too long to draw answer clearly and
+// draw nothing.
+func TestChartParametersAreChecked(t *testing.T) {
+	d := newDashboard(t)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	d.logIn(t, c)
+	for _, tc := range []struct {
+		path, want string
+		status     int
+	}{
+		{"/admin/?range=1y", "range", http.StatusBadRequest},
+		{"/admin/usage?home=" + strings.Repeat("x", 65), "too long", http.StatusBadRequest},
+	} {
+		resp, err := c.Get(d.url + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := new(bytes.Buffer)
+		_, _ = body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(body.String(), tc.want) {
+			t.Errorf("GET %s: %d %q, want %d naming %q", tc.path, resp.StatusCode, body.String(), tc.status, tc.want)
+		}
+	}
+	// A period over usage.MaxDays shows the table without charts.
+	long := get(t, c, d.url+"/admin/usage?since=2026-01-01&until=2026-06-01")
+	if strings.Contains(long, "svg class=\"bars") || !strings.Contains(long, "<table") {
+		t.Error("a five-month period drew daily charts")
+	}
+	if page := get(t, c, d.url+"/admin/?range=90d"); !strings.Contains(page, `class="on">90d`) || strings.Count(page, "<rect ") != 180 {
+		t.Errorf("the 90-day range: not chosen, or not 90 bars in each of its two bar charts")
+	}
+}
