@@ -82,6 +82,9 @@ Homes
   homes show ID                          one home
   homes create NAME                      create a home
   homes delete ID                        delete a home and everything in it
+  usage [--home ID] [--since T] [--until T]
+                                         your use per day (all your homes, or one), priced;
+                                         by default this month so far
   enroll-token [create] [--home ID] [--ttl 1h]
                                          one-time token for the home's agent (printed alone)
   enroll-token revoke [--home ID]        make the home's unused enrollment tokens stop working
@@ -216,6 +219,7 @@ func (a *app) commands() map[string]func(context.Context, []string) error {
 		"say":          a.say,
 		"admin":        a.admin,
 		"instance":     a.instance,
+		"usage":        a.usage,
 	}
 }
 

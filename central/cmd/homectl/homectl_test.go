@@ -58,6 +58,7 @@ func newCLI(t testing.TB) *cli {
 		Auditor:   &rpctest.Auditor{},
 		Timers:    c.timers,
 		Pipelines: c.pipelines,
+		Usage:     oneDayUsage{},
 	}, rpc.Options{Now: c.clock.Now})))
 	t.Cleanup(srv.Close)
 	dir := t.TempDir() + "/config"

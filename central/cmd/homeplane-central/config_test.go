@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,38 @@ func TestLoadConfigSecretsFromFiles(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "from-a-file") {
 		t.Errorf("error shows the secret: %v", err)
+	}
+}
+
+// TestLLMProfileConfiguresCentral reads the compose llm profile's env file:
+// compose passes each of its HOMEPLANE_ variables on to central, and
+// central takes them as its llm backend (no model can run here, so this is
+// what is checked of the profile).
+func TestLLMProfileConfiguresCentral(t *testing.T) {
+	b, err := os.ReadFile("../../../deploy/compose/llm.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compose, err := os.ReadFile("../../../compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"HOMEPLANE_DATABASE_URL": "postgres://x@127.0.0.1/x"}
+	for line := range strings.Lines(string(b)) {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok || strings.HasPrefix(k, "#") || !strings.HasPrefix(k, "HOMEPLANE_") {
+			continue
+		}
+		vars[k] = v
+		if !strings.Contains(string(compose), k+": ${"+k) {
+			t.Errorf("compose.yaml does not pass %s on to central", k)
+		}
+	}
+	cfg, err := loadConfig(nil, env(vars), io.Discard)
+	if err != nil {
+		t.Fatalf("central rejects the llm profile: %v", err)
+	}
+	if cfg.LLMBackend != "ollama" || cfg.LLMURL != vars["HOMEPLANE_LLM_URL"] || cfg.LLMModel == "" || !strings.Contains(cfg.LLMURL, "ollama:11434") {
+		t.Fatalf("llm backend %q at %q, model %q: want ollama at the ollama service", cfg.LLMBackend, cfg.LLMURL, cfg.LLMModel)
 	}
 }

@@ -24,6 +24,7 @@ import (
 type operations struct {
 	auditor *audit.Writer
 	usage   *usage.Recorder
+	reports *usage.Reporter
 	admin   rpc.AdminDeps
 	webDeps web.Deps
 	webOpts web.Options
@@ -48,10 +49,12 @@ func newOperations(ctx context.Context, cfg config, pool *pgxpool.Pool, accounts
 	}
 	operators := admin.New(postgres.NewAdminStore(pool), accounts, o.auditor, admin.Options{Logger: logger})
 	reports := usage.NewReporter(usageStore, rates)
+	o.reports = reports
 	o.admin = rpc.AdminDeps{Operators: operators, Audit: auditStore, Usage: reports, Instances: instances}
 	o.webDeps = web.Deps{
 		Accounts: accounts, Operators: operators, Audit: auditStore, Usage: reports,
 		Instances: instances, Samples: o.usage, Auditor: o.auditor, Stats: auditStore,
+		Fleet: postgres.NewFleetStore(pool),
 	}
 	o.webOpts = web.Options{Admits: rpc.DashboardAdmits, Errors: rpc.HTTPError, Logger: logger, SecureCookies: cfg.TLSCert != "" || cfg.SecureCookies}
 

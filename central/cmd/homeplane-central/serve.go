@@ -17,6 +17,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/broker"
 	"github.com/homeplane/homeplane/central/internal/command"
+	"github.com/homeplane/homeplane/central/internal/fleet"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/idempotency"
 	"github.com/homeplane/homeplane/central/internal/ingest"
@@ -149,6 +150,15 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	defer intake.Close() // after the transport closes: what is queued is applied
 	mqtt.OnConnection(agents.SetConnected)
+	// One replica, the holder of the lease "fleet", records the fleet every
+	// minute for the dashboard's history (ADR 0035); stopped, and the lease
+	// released, before the pool closes.
+	sampler := fleet.NewSampler(postgres.NewFleetStore(pool), postgres.NewLease(pool, "fleet"), agents.OnlineCount,
+		fleet.Options{Holder: leaseHolder(cfg.ReplicaID), Logger: logger})
+	fleetCtx, stopFleet := context.WithCancel(ctx)
+	fleetDone := make(chan struct{})
+	go func() { defer close(fleetDone); sampler.Run(fleetCtx) }()
+	defer func() { stopFleet(); <-fleetDone }()
 	if err := mqtt.Start(ctx); err != nil {
 		return err
 	}
@@ -201,6 +211,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		Timers:         timers,
 		Pipelines:      pipelines,
 		Idempotency:    &idempotency.Keeper{Store: idem},
+		Usage:          ops.reports,
 	}, rpc.Options{Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies,
 		DeviceRate: rpc.RateLimit{Burst: cfg.DeviceBurst, PerSecond: cfg.DeviceRate},
 		UserRate:   rpc.RateLimit{Burst: cfg.UserBurst, PerSecond: cfg.UserRate},

@@ -162,6 +162,33 @@ func (s *UsageStore) HomeUsage(ctx context.Context, since, until time.Time) ([]u
 	})
 }
 
+// DailyUsage implements usage.ReportStore: the homes of the scope that
+// exist now, their rollups and intents summed per UTC day.
+func (s *UsageStore) DailyUsage(ctx context.Context, since, until time.Time, sc usage.Scope) ([]usage.DayUsage, error) {
+	rows, err := s.pool.Query(ctx, `
+		WITH sel AS (
+			SELECT id FROM homes WHERE ($3 = '' OR owner_id::text = $3) AND ($4 = '' OR id::text = $4)
+		), r AS (
+			SELECT date_bin('1 day', hour, 'epoch'::timestamptz) AS day,
+				sum(cpu_core_seconds) / 3600 AS cpu, sum(memory_gib_seconds) / 3600 AS mem
+			FROM usage_hourly WHERE hour >= $1 AND hour < $2 AND home_id IN (SELECT id FROM sel) GROUP BY 1
+		), i AS (
+			SELECT date_bin('1 day', time, 'epoch'::timestamptz) AS day, count(*) AS n FROM audit_records
+			WHERE kind = 'intent' AND time >= $1 AND time < $2 AND home_id IN (SELECT id::text FROM sel) GROUP BY 1
+		)
+		SELECT coalesce(r.day, i.day), coalesce(r.cpu, 0), coalesce(r.mem, 0), coalesce(i.n, 0)
+		FROM r FULL JOIN i ON i.day = r.day ORDER BY 1`, since, until, sc.UserID, sc.HomeID)
+	if err != nil {
+		return nil, fmt.Errorf("daily usage: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (usage.DayUsage, error) {
+		var d usage.DayUsage
+		err := r.Scan(&d.Day, &d.CPUCoreHours, &d.MemoryGiBHours, &d.Intents)
+		d.Day = d.Day.UTC()
+		return d, err
+	})
+}
+
 // History returns a home's hourly rollups since the given time, oldest first.
 func (s *UsageStore) History(ctx context.Context, homeID string, since time.Time) ([]usage.Hourly, error) {
 	rows, err := s.pool.Query(ctx, `SELECT home_id::text, hour, cpu_core_seconds, memory_gib_seconds, samples

@@ -88,6 +88,19 @@ func (t *Tracker) Online(homeID string) bool {
 	return t.homes[homeID].online()
 }
 
+// OnlineCount is how many homes' agents are online now.
+func (t *Tracker) OnlineCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, h := range t.homes {
+		if h.online() {
+			n++
+		}
+	}
+	return n
+}
+
 // LastSeen is when the tracker last heard from the home's agent.
 func (t *Tracker) LastSeen(homeID string) (time.Time, bool) {
 	t.mu.Lock()

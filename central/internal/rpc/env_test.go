@@ -56,6 +56,7 @@ type testEnv struct {
 	logs      *syncBuffer
 	timers    *timer.Manager
 	pipelines *rpctest.Pipelines
+	usage     *dailyUsage
 
 	alice, bob, admin  auth.User
 	aliceHome, bobHome home.Home
@@ -74,6 +75,7 @@ func newTestEnv(t testing.TB) *testEnv {
 		logs:      &syncBuffer{},
 		timers:    timer.NewManager(timer.Options{}),
 		pipelines: &rpctest.Pipelines{},
+		usage:     &dailyUsage{},
 	}
 	e.intents.Answer(rpctest.LightsOn(), nil)
 	ctx := context.Background()
@@ -103,6 +105,7 @@ func newTestEnv(t testing.TB) *testEnv {
 		// Instance control is wired so that the tenancy tests reach it.
 		InstanceStatus: &instances{status: map[string]*homeplanev1.Instance{}},
 		Commands:       &commands{},
+		Usage:          e.usage,
 	}, Options{
 		Logger:     slog.New(NewLogHandler(slog.NewTextHandler(e.logs, nil))),
 		Registerer: e.reg,

@@ -16,6 +16,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/admin"
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/fleet"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/registry"
@@ -33,7 +34,8 @@ func domainCode(err error) (connect.Code, bool) {
 	case errors.Is(err, home.ErrNotFound), errors.Is(err, registry.ErrNotFound), errors.Is(err, admin.ErrNotFound):
 		return connect.CodeNotFound, true
 	case errors.Is(err, auth.ErrInvalidInput), errors.Is(err, home.ErrInvalidInput), errors.Is(err, audit.ErrInvalidPageToken),
-		errors.Is(err, registry.ErrInvalidInput), errors.Is(err, admin.ErrInvalidInput), errors.Is(err, usage.ErrInvalidInput):
+		errors.Is(err, registry.ErrInvalidInput), errors.Is(err, admin.ErrInvalidInput), errors.Is(err, usage.ErrInvalidInput),
+		errors.Is(err, fleet.ErrInvalidInput):
 		return connect.CodeInvalidArgument, true
 	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrInvalidToken),
 		errors.Is(err, home.ErrUnauthenticated):

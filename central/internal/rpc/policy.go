@@ -71,6 +71,7 @@ var policy = map[string]access{
 	hv1c.HomeServiceRevokeAgentProcedure:            accessUser,
 	hv1c.HomeServiceRevokeEnrollmentTokensProcedure: accessUser,
 	hv1c.HomeServiceSetSensitivePolicyProcedure:     accessUser,
+	hv1c.HomeServiceGetUsageProcedure:               accessUser,
 
 	hv1c.IntentServiceProcessProcedure:     accessUserOrDevice,
 	hv1c.IntentServiceWatchTimersProcedure: accessUserOrDevice,

@@ -102,6 +102,9 @@ type Deps struct {
 	// still fixes the id of the command sent to the home, whose agent then
 	// runs a retry at most once, but the retry's answer is not the first's.
 	Idempotency *idempotency.Keeper
+	// Usage serves GetUsage, a user's own use per day; without it GetUsage
+	// answers Unimplemented.
+	Usage DailyUsage
 }
 
 // DefaultMaxRequestBytes bounds a request message when Options leaves it zero.

@@ -68,9 +68,27 @@ type HomeUsage struct {
 	Intents        int64
 }
 
-// ReportStore sums the rollups and the audited intents per home.
+// Scope narrows usage to one user's homes, one home, or (both) one home
+// of that user; empty fields do not narrow.
+type Scope struct {
+	UserID string
+	HomeID string
+}
+
+// DayUsage is the use of the homes in a scope on one day (UTC).
+type DayUsage struct {
+	Day            time.Time
+	CPUCoreHours   float64
+	MemoryGiBHours float64
+	Intents        int64
+}
+
+// ReportStore sums the rollups and the audited intents per home, and per
+// day for a scope.
 type ReportStore interface {
 	HomeUsage(ctx context.Context, since, until time.Time) ([]HomeUsage, error)
+	// DailyUsage returns the days of [since, until) with any use, oldest first.
+	DailyUsage(ctx context.Context, since, until time.Time, s Scope) ([]DayUsage, error)
 }
 
 // Line is one line of the report: a home, or a user's total (HomeID empty).
@@ -165,6 +183,43 @@ func NewReporter(store ReportStore, rates Rates) *Reporter {
 // Report is Report at the Reporter's rates.
 func (r *Reporter) Report(ctx context.Context, since, until time.Time) ([]Line, error) {
 	return Report(ctx, r.store, r.rates, since, until)
+}
+
+// Day is the priced use of a scope on one day.
+type Day struct {
+	DayUsage
+	Price float64
+}
+
+// MaxDays bounds the days of a daily series.
+const MaxDays = 92
+
+// Daily prices the use of the scope for each UTC day from since's day up
+// to until, at most MaxDays; a day without use is there with zeros.
+func (r *Reporter) Daily(ctx context.Context, since, until time.Time, s Scope) ([]Day, error) {
+	if len(s.UserID) > 64 || len(s.HomeID) > 64 {
+		return nil, fmt.Errorf("%w: user or home id too long", ErrInvalidInput)
+	}
+	since, until = since.UTC().Truncate(24*time.Hour), until.UTC()
+	if !until.After(since) || until.Sub(since) > MaxDays*24*time.Hour {
+		return nil, fmt.Errorf("%w: a daily series covers one to %d days", ErrInvalidInput, MaxDays)
+	}
+	got, err := r.store.DailyUsage(ctx, since, until, s)
+	if err != nil {
+		return nil, fmt.Errorf("daily usage: %w", err)
+	}
+	byDay := make(map[time.Time]DayUsage, len(got))
+	for _, d := range got {
+		byDay[d.Day.UTC()] = d
+	}
+	var out []Day
+	for day := since; day.Before(until); day = day.Add(24 * time.Hour) {
+		d := byDay[day]
+		d.Day = day
+		out = append(out, Day{DayUsage: d, Price: round(d.CPUCoreHours*r.rates.CPUCoreHour+
+			d.MemoryGiBHours*r.rates.MemoryGiBHour+float64(d.Intents)*r.rates.Intent, 4)})
+	}
+	return out, nil
 }
 
 // Currency is the currency of the prices.

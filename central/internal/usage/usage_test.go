@@ -27,6 +27,10 @@ type memStore struct {
 	home []usage.HomeUsage
 }
 
+func (m *memStore) DailyUsage(context.Context, time.Time, time.Time, usage.Scope) ([]usage.DayUsage, error) {
+	return nil, nil
+}
+
 func (m *memStore) HomeUsage(context.Context, time.Time, time.Time) ([]usage.HomeUsage, error) {
 	return m.home, nil
 }

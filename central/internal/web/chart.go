@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"html"
 	"html/template"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/fleet"
+	"github.com/homeplane/homeplane/central/internal/usage"
 )
 
 // bar is one bar of a chart: its label (a day) and value.
@@ -51,34 +54,133 @@ func barChart(title, class string, bars []bar, format func(float64) string) temp
 	return template.HTML(b.String()) // every outside string above is escaped
 }
 
-// maxChartDays bounds the per-day charts of the usage page; a longer
-// period shows the table only.
-const maxChartDays = 62
+// series is one line of a line chart; NaN is a gap (nothing recorded).
+type series struct {
+	Name, Class string
+	Values      []float64
+}
 
-// dailyUsage totals the usage of every home for each day of the period.
-func (s *Server) dailyUsage(ctx context.Context, since, until time.Time) (cpu, mem, intents, price []bar, err error) {
-	day := since.UTC().Truncate(24 * time.Hour)
-	if until.Sub(day) > maxChartDays*24*time.Hour {
-		return nil, nil, nil, nil, nil
+// lineChart draws series over shared labels as an inline SVG like
+// barChart: one scale from zero to the peak, a dot per value with its label
+// and value on hover, the line broken where nothing was recorded.
+func lineChart(title string, labels []string, ss []series, format func(float64) string) template.HTML {
+	const width, height, top, bottom = 600.0, 200.0, 34.0, 34.0
+	var b strings.Builder
+	fmt.Fprintf(&b, `<figure class="chart-box"><figcaption>%s`, html.EscapeString(title))
+	for _, s := range ss {
+		fmt.Fprintf(&b, ` <span class="key %s">%s</span>`, html.EscapeString(s.Class), html.EscapeString(s.Name))
 	}
-	for ; day.Before(until); day = day.Add(24 * time.Hour) {
-		lines, err := s.deps.Usage.Report(ctx, day, day.Add(24*time.Hour))
-		if err != nil {
-			return nil, nil, nil, nil, err
+	fmt.Fprintf(&b, `</figcaption><svg class="lines" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s">`, width, height, html.EscapeString(title))
+	fmt.Fprintf(&b, `<line class="axis" x1="0" y1="%.1f" x2="%.0f" y2="%.1f"/>`, height-bottom, width, height-bottom)
+	peak, seen := 0.0, false
+	for _, s := range ss {
+		for _, v := range s.Values {
+			if !math.IsNaN(v) {
+				peak, seen = max(peak, v), true
+			}
 		}
-		label := day.Format("Jan 2")
-		var c, m, p float64
-		var n int64
-		for _, l := range lines {
-			if l.HomeID == "" { // a user's total line
+	}
+	if !seen || len(labels) == 0 {
+		b.WriteString(`<text x="0" y="24">no data</text></svg></figure>`)
+		return template.HTML(b.String()) // the title is escaped
+	}
+	step := width / float64(len(labels))
+	x := func(i int) float64 { return float64(i)*step + step/2 }
+	y := func(v float64) float64 {
+		if peak == 0 {
+			return height - bottom
+		}
+		return height - bottom - v/peak*(height-top-bottom)
+	}
+	for _, s := range ss {
+		fmt.Fprintf(&b, `<g class="%s">`, html.EscapeString(s.Class))
+		var pts []string
+		line := func() {
+			if len(pts) > 1 {
+				fmt.Fprintf(&b, `<polyline points="%s"/>`, strings.Join(pts, " "))
+			}
+			pts = pts[:0]
+		}
+		for i, v := range s.Values {
+			if math.IsNaN(v) {
+				line()
 				continue
 			}
-			c, m, n, p = c+l.CPUCoreHours, m+l.MemoryGiBHours, n+l.Intents, p+l.Price
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(i), y(v)))
 		}
-		cpu, mem = append(cpu, bar{label, c}), append(mem, bar{label, m})
-		intents, price = append(intents, bar{label, float64(n)}), append(price, bar{label, p})
+		line()
+		for i, v := range s.Values {
+			if !math.IsNaN(v) {
+				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3"><title>%s: %s %s</title></circle>`,
+					x(i), y(v), html.EscapeString(labels[i]), html.EscapeString(format(v)), html.EscapeString(s.Name))
+			}
+		}
+		b.WriteString(`</g>`)
 	}
-	return cpu, mem, intents, price, nil
+	fmt.Fprintf(&b, `<text x="0" y="24">peak %s</text>`, html.EscapeString(format(peak)))
+	fmt.Fprintf(&b, `<text x="0" y="%.0f">%s</text>`, height-8, html.EscapeString(labels[0]))
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="end">%s</text>`, width, height-8, html.EscapeString(labels[len(labels)-1]))
+	b.WriteString(`</svg></figure>`)
+	return template.HTML(b.String()) // every outside string above is escaped
+}
+
+// fleetCharts draws the fleet over r: homes, online and running as lines,
+// crash loops and restarts per bucket as bars.
+func (s *Server) fleetCharts(ctx context.Context, r fleet.Range) ([]template.HTML, error) {
+	points, err := fleet.History(ctx, s.deps.Fleet, r, s.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	layout := "Jan 2 15:04"
+	if r.Bucket >= 24*time.Hour {
+		layout = "Jan 2"
+	}
+	labels := make([]string, len(points))
+	homes, online, running := make([]float64, len(points)), make([]float64, len(points)), make([]float64, len(points))
+	var loops, restarts []bar
+	for i, p := range points {
+		labels[i] = p.At.Format(layout)
+		if p.Minutes == 0 {
+			homes[i], online[i], running[i] = math.NaN(), math.NaN(), math.NaN()
+		} else {
+			homes[i], online[i], running[i] = p.Homes, p.Online, p.Running
+		}
+		loops = append(loops, bar{labels[i], p.CrashLoops})
+		restarts = append(restarts, bar{labels[i], float64(p.Restarts)})
+	}
+	one := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+	return []template.HTML{
+		lineChart("Homes (UTC)", labels, []series{
+			{"homes", "homes", homes}, {"online", "online", online}, {"running", "running", running},
+		}, func(v float64) string { return fmt.Sprintf("%.0f", v) }),
+		barChart("Homes in a crash loop", "loops", loops, one),
+		barChart("Restarts", "restarts", restarts, func(v float64) string { return fmt.Sprintf("%.0f", v) }),
+	}, nil
+}
+
+// usageCharts draws the scope's use per day of the period, up to
+// usage.MaxDays; a longer period shows the table only (nil).
+func (s *Server) usageCharts(ctx context.Context, since, until time.Time, sc usage.Scope) ([]template.HTML, error) {
+	if until.Sub(since.UTC().Truncate(24*time.Hour)) > usage.MaxDays*24*time.Hour {
+		return nil, nil
+	}
+	days, err := s.deps.Usage.Daily(ctx, since, until, sc)
+	if err != nil {
+		return nil, err
+	}
+	var cpu, mem, intents, price []bar
+	for _, d := range days {
+		label := d.Day.Format("Jan 2")
+		cpu, mem = append(cpu, bar{label, d.CPUCoreHours}), append(mem, bar{label, d.MemoryGiBHours})
+		intents, price = append(intents, bar{label, float64(d.Intents)}), append(price, bar{label, d.Price})
+	}
+	cur := s.deps.Usage.Currency()
+	return []template.HTML{
+		barChart("CPU core-hours per day", "cpu", cpu, func(v float64) string { return fmt.Sprintf("%.3f", v) }),
+		barChart("Memory GiB-hours per day", "mem", mem, func(v float64) string { return fmt.Sprintf("%.2f", v) }),
+		barChart("Intents per day", "intents", intents, func(v float64) string { return fmt.Sprintf("%.0f", v) }),
+		barChart("Price per day ("+cur+")", "price", price, func(v float64) string { return fmt.Sprintf("%.2f", v) }),
+	}, nil
 }
 
 // statsHours is how far back the Process pictures of the audit page look.

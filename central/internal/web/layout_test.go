@@ -40,6 +40,14 @@ func TestDashboardFitsPhoneAndDesktop(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
+	// The last hour of the fleet, a snapshot a minute: one home, online
+	// and running, a restart each minute.
+	for i := 1; i <= 60; i++ {
+		if _, err := d.pool.Exec(context.Background(), `INSERT INTO fleet_snapshots (at, homes, online, running, crash_loops, restarts)
+			VALUES (date_trunc('minute', now()) - $1 * interval '1 minute', 1, 1, 1, 0, 1)`, i); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	ctx := browser(t)
 	logIn(t, ctx, d.url)
@@ -48,6 +56,9 @@ func TestDashboardFitsPhoneAndDesktop(t *testing.T) {
 		{"users", "/admin/users", "table"},
 		{"audit", "/admin/audit", "table.audit"},
 		{"usage", "/admin/usage", "table"},
+		{"fleet-7d", "/admin/?range=7d", "svg.lines"},
+		{"usage-home", "/admin/usage?home=" + d.homeID, "svg.bars.price"},
+		{"usage-user", "/admin/usage?user=" + d.aliceID, "svg.bars.price"},
 	}
 	for _, width := range []int64{390, 1280} {
 		for _, p := range pages {
@@ -109,6 +120,50 @@ func TestDashboardFitsPhoneAndDesktop(t *testing.T) {
 		`[...document.querySelectorAll("svg.bars.cpu rect")].pop().getBBox().height`))
 	if err != nil || today <= 0 {
 		t.Errorf("today's CPU bar: height %v, %v", today, err)
+	}
+
+	// The fleet over the default 24 hours: the online line ends at 1 in
+	// this quarter hour, and the restart bars add up to the hour's 60.
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/admin/"), chromedp.WaitVisible(chromedp.CSS("svg.lines"))); err != nil {
+		t.Fatal(err)
+	}
+	fleetNow, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[
+		[...document.querySelectorAll("svg.lines .online circle")].pop().textContent,
+		String([...document.querySelectorAll("svg.bars.restarts rect")].reduce((n, r) => n + Number(r.textContent.split(": ")[1]), 0)),
+		String(document.querySelectorAll("svg.bars.restarts rect").length),
+		document.querySelector(".ranges a.on").textContent]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The newest snapshot is of the minute before this one.
+	quarter := time.Now().UTC().Truncate(time.Minute).Add(-time.Minute).Truncate(15 * time.Minute)
+	wantFleet := []string{quarter.Format("Jan 2 15:04") + ": 1 online", "60", "96", "24h"}
+	if fmt.Sprint(fleetNow) != fmt.Sprint(wantFleet) {
+		t.Errorf("fleet charts: %q, want %q", fleetNow, wantFleet)
+	}
+	// Labels stay readable: the chart's text is at least 9 px high on a phone.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 800), chromedp.Navigate(d.url+"/admin/"), chromedp.WaitVisible(chromedp.CSS("svg.lines"))); err != nil {
+		t.Fatal(err)
+	}
+	textPx, err := chromedp.Run(ctx, chromedp.Evaluate[float64](
+		`Math.min(...[...document.querySelectorAll("svg.lines text, svg.bars text")].map(e => e.getBoundingClientRect().height))`))
+	if err != nil || textPx < 9 {
+		t.Errorf("chart labels at 390 px are %.1f px high (%v), want at least 9", textPx, err)
+	}
+	// Usage per home and per user: Alice's home has today's CPU; Bob owns
+	// nothing, so his charts are flat.
+	for _, c := range []struct {
+		query string
+		used  bool
+	}{{"home=" + d.homeID, true}, {"user=" + d.aliceID, true}, {"user=" + d.bobID, false}} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/admin/usage?"+c.query), chromedp.WaitVisible(chromedp.CSS("svg.bars.cpu"))); err != nil {
+			t.Fatal(err)
+		}
+		h, err := chromedp.Run(ctx, chromedp.Evaluate[float64](
+			`[...document.querySelectorAll("svg.bars.cpu rect")].pop().getBBox().height`))
+		if err != nil || (h > 0) != c.used {
+			t.Errorf("usage?%s: today's CPU bar is %.1f high (%v), want used %v", c.query, h, err, c.used)
+		}
 	}
 
 	// The clipped sentence keeps its full text for hover.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/admin"
 	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/fleet"
 	"github.com/homeplane/homeplane/central/internal/usage"
 )
 
@@ -61,6 +62,11 @@ func nextPage(r *http.Request, more bool, after string) string {
 }
 
 func (s *Server) fleet(w http.ResponseWriter, r *http.Request, sess session) {
+	span, err := fleet.RangeNamed(r.FormValue("range"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	homes, err := s.deps.Operators.Homes(r.Context(), r.FormValue("after"), fleetPageRows+1)
 	if err != nil {
 		s.fail(w, r, err)
@@ -103,6 +109,17 @@ func (s *Server) fleet(w http.ResponseWriter, r *http.Request, sess session) {
 		data["Next"] = nextPage(r, more, homes[len(homes)-1].Home.ID)
 	}
 	data["Paged"] = more || r.FormValue("after") != ""
+	if s.deps.Fleet != nil {
+		if data["Charts"], err = s.fleetCharts(r.Context(), span); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		ranges := make([]map[string]any, len(fleet.Ranges))
+		for i, fr := range fleet.Ranges {
+			ranges[i] = map[string]any{"Name": fr.Name, "On": fr.Name == span.Name, "URL": "/admin/?range=" + fr.Name}
+		}
+		data["Ranges"] = ranges
+	}
 	s.render(w, r, "fleet", http.StatusOK, data)
 }
 
@@ -271,25 +288,53 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, sess session) {
 		s.fail(w, r, err)
 		return
 	}
-	cpu, mem, intents, price, err := s.dailyUsage(r.Context(), since, until)
+	// The charts show every home, one user's or one home's: the table's
+	// links choose.
+	sc := usage.Scope{UserID: r.FormValue("user"), HomeID: r.FormValue("home")}
+	charts, err := s.usageCharts(r.Context(), since, until, sc)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	data := s.page(sess, "Usage", "usage")
-	data["Lines"], data["Currency"] = lines, s.deps.Usage.Currency()
-	if cpu != nil {
-		cur := s.deps.Usage.Currency()
-		data["Charts"] = []template.HTML{
-			barChart("CPU core-hours per day", "cpu", cpu, func(v float64) string { return fmt.Sprintf("%.3f", v) }),
-			barChart("Memory GiB-hours per day", "mem", mem, func(v float64) string { return fmt.Sprintf("%.2f", v) }),
-			barChart("Intents per day", "intents", intents, func(v float64) string { return fmt.Sprintf("%.0f", v) }),
-			barChart("Price per day ("+cur+")", "price", price, func(v float64) string { return fmt.Sprintf("%.2f", v) }),
+	data["Lines"], data["Currency"], data["Charts"] = lines, s.deps.Usage.Currency(), charts
+	period := url.Values{"since": {since.Format("2006-01-02T15:04")}, "until": {until.Format("2006-01-02T15:04")}}
+	link := func(k, v string) string {
+		q := url.Values{"since": period["since"], "until": period["until"]}
+		if k != "" {
+			q.Set(k, v)
 		}
+		return "/admin/usage?" + q.Encode()
 	}
-	data["Since"], data["Until"] = since.Format("2006-01-02T15:04"), until.Format("2006-01-02T15:04")
+	data["Scope"], data["AllURL"] = usageScopeName(lines, sc), link("", "")
+	data["UserURL"] = func(id string) string { return link("user", id) }
+	data["HomeURL"] = func(id string) string { return link("home", id) }
+	data["ScopeUser"], data["ScopeHome"] = sc.UserID, sc.HomeID
+	data["Since"], data["Until"] = period.Get("since"), period.Get("until")
 	data["CSV"] = "/admin/usage.csv?since=" + url.QueryEscape(since.Format(time.RFC3339)) + "&until=" + url.QueryEscape(until.Format(time.RFC3339))
 	s.render(w, r, "usage", http.StatusOK, data)
+}
+
+// usageScopeName words the charts' scope for their heading, from the
+// report's lines; an id not among them is shown as given.
+func usageScopeName(lines []usage.Line, sc usage.Scope) string {
+	switch {
+	case sc.HomeID != "":
+		for _, l := range lines {
+			if l.HomeID == sc.HomeID {
+				return "home " + l.HomeID + " of " + l.Email
+			}
+		}
+		return "home " + sc.HomeID
+	case sc.UserID != "":
+		for _, l := range lines {
+			if l.UserID == sc.UserID {
+				return "the homes of " + l.Email
+			}
+		}
+		return "the homes of user " + sc.UserID
+	}
+	return "every home"
 }
 
 func (s *Server) usageCSV(w http.ResponseWriter, r *http.Request, _ session) {

@@ -26,6 +26,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/admin"
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/fleet"
 	"github.com/homeplane/homeplane/central/internal/usage"
 )
 
@@ -59,6 +60,7 @@ type IntentStats interface {
 // UsageReports computes usage reports (usage.Reporter).
 type UsageReports interface {
 	Report(ctx context.Context, since, until time.Time) ([]usage.Line, error)
+	Daily(ctx context.Context, since, until time.Time, s usage.Scope) ([]usage.Day, error)
 	Currency() string
 }
 
@@ -84,7 +86,7 @@ type Auditor interface {
 }
 
 // Deps are what the dashboard reads and changes. Presence, Instances,
-// Samples, Auditor and Stats may be nil.
+// Samples, Auditor, Stats and Fleet may be nil.
 type Deps struct {
 	Accounts  Accounts
 	Operators Operators
@@ -95,6 +97,7 @@ type Deps struct {
 	Samples   Samples
 	Auditor   Auditor
 	Stats     IntentStats
+	Fleet     fleet.Reader
 }
 
 // Options tunes the dashboard.

@@ -54,9 +54,11 @@ func (instances) Instance(string) (*homeplanev1.Instance, bool) {
 // dashboard is the dashboard over a real database, with an admin, alice
 // (owning a home with an hour of samples) and bob.
 type dashboard struct {
-	url   string
-	bobID string
-	pool  *pgxpool.Pool
+	url     string
+	bobID   string
+	aliceID string
+	homeID  string // Alice's
+	pool    *pgxpool.Pool
 }
 
 func newDashboard(t *testing.T) *dashboard {
@@ -111,13 +113,14 @@ func newDashboard(t *testing.T) *dashboard {
 		Samples:   rec,
 		Auditor:   writer,
 		Stats:     auditStore,
+		Fleet:     postgres.NewFleetStore(pool),
 	}, web.Options{Admits: rpc.DashboardAdmits, Errors: rpc.HTTPError})
 	if rpc.DashboardPath != web.Prefix {
 		t.Fatalf("the policy table names the dashboard %q, but it lives at %q", rpc.DashboardPath, web.Prefix)
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	return &dashboard{url: ts.URL, bobID: ids[2], pool: pool}
+	return &dashboard{url: ts.URL, bobID: ids[2], aliceID: ids[1], homeID: h.ID, pool: pool}
 }
 
 // browser starts headless Chromium, or skips when it is not installed.
@@ -416,4 +419,40 @@ func unique(xs []string) map[string]bool {
 		m[x] = true
 	}
 	return m
+}
+
+// The pictures' parameters come from outside: an unknown range, an
+// overlong home id or a usage period too long to draw answer clearly and
+// draw nothing.
+func TestChartParametersAreChecked(t *testing.T) {
+	d := newDashboard(t)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	d.logIn(t, c)
+	for _, tc := range []struct {
+		path, want string
+		status     int
+	}{
+		{"/admin/?range=1y", "range", http.StatusBadRequest},
+		{"/admin/usage?home=" + strings.Repeat("x", 65), "too long", http.StatusBadRequest},
+	} {
+		resp, err := c.Get(d.url + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := new(bytes.Buffer)
+		_, _ = body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(body.String(), tc.want) {
+			t.Errorf("GET %s: %d %q, want %d naming %q", tc.path, resp.StatusCode, body.String(), tc.status, tc.want)
+		}
+	}
+	// A period over usage.MaxDays shows the table without charts.
+	long := get(t, c, d.url+"/admin/usage?since=2026-01-01&until=2026-06-01")
+	if strings.Contains(long, "svg class=\"bars") || !strings.Contains(long, "<table") {
+		t.Error("a five-month period drew daily charts")
+	}
+	if page := get(t, c, d.url+"/admin/?range=90d"); !strings.Contains(page, `class="on">90d`) || strings.Count(page, "<rect ") != 180 {
+		t.Errorf("the 90-day range: not chosen, or not 90 bars in each of its two bar charts")
+	}
 }

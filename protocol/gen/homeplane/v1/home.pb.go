@@ -1840,6 +1840,197 @@ func (x *GetInstanceResponse) GetInstance() *Instance {
 	return nil
 }
 
+// GetUsageRequest covers the UTC days from since's day to until, at most 92.
+type GetUsageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HomeId        string                 `protobuf:"bytes,1,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
+	Since         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageRequest) Reset() {
+	*x = GetUsageRequest{}
+	mi := &file_homeplane_v1_home_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageRequest) ProtoMessage() {}
+
+func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_home_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageRequest) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GetUsageRequest) GetHomeId() string {
+	if x != nil {
+		return x.HomeId
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *GetUsageRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+// UsageDay is the use of one UTC day: the Home Assistant containers' CPU
+// and memory over time, the audited intents, and their price.
+type UsageDay struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Day            *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=day,proto3" json:"day,omitempty"`
+	CpuCoreHours   float64                `protobuf:"fixed64,2,opt,name=cpu_core_hours,json=cpuCoreHours,proto3" json:"cpu_core_hours,omitempty"`
+	MemoryGibHours float64                `protobuf:"fixed64,3,opt,name=memory_gib_hours,json=memoryGibHours,proto3" json:"memory_gib_hours,omitempty"`
+	Intents        int64                  `protobuf:"varint,4,opt,name=intents,proto3" json:"intents,omitempty"`
+	Price          float64                `protobuf:"fixed64,5,opt,name=price,proto3" json:"price,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *UsageDay) Reset() {
+	*x = UsageDay{}
+	mi := &file_homeplane_v1_home_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageDay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageDay) ProtoMessage() {}
+
+func (x *UsageDay) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_home_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageDay.ProtoReflect.Descriptor instead.
+func (*UsageDay) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *UsageDay) GetDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Day
+	}
+	return nil
+}
+
+func (x *UsageDay) GetCpuCoreHours() float64 {
+	if x != nil {
+		return x.CpuCoreHours
+	}
+	return 0
+}
+
+func (x *UsageDay) GetMemoryGibHours() float64 {
+	if x != nil {
+		return x.MemoryGibHours
+	}
+	return 0
+}
+
+func (x *UsageDay) GetIntents() int64 {
+	if x != nil {
+		return x.Intents
+	}
+	return 0
+}
+
+func (x *UsageDay) GetPrice() float64 {
+	if x != nil {
+		return x.Price
+	}
+	return 0
+}
+
+type GetUsageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Days          []*UsageDay            `protobuf:"bytes,1,rep,name=days,proto3" json:"days,omitempty"`
+	Currency      string                 `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageResponse) Reset() {
+	*x = GetUsageResponse{}
+	mi := &file_homeplane_v1_home_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageResponse) ProtoMessage() {}
+
+func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_home_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
+func (*GetUsageResponse) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetUsageResponse) GetDays() []*UsageDay {
+	if x != nil {
+		return x.Days
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
 type ControlInstanceRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	HomeId string                 `protobuf:"bytes,1,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
@@ -1858,7 +2049,7 @@ type ControlInstanceRequest struct {
 
 func (x *ControlInstanceRequest) Reset() {
 	*x = ControlInstanceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[31]
+	mi := &file_homeplane_v1_home_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1870,7 +2061,7 @@ func (x *ControlInstanceRequest) String() string {
 func (*ControlInstanceRequest) ProtoMessage() {}
 
 func (x *ControlInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[31]
+	mi := &file_homeplane_v1_home_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1883,7 +2074,7 @@ func (x *ControlInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlInstanceRequest.ProtoReflect.Descriptor instead.
 func (*ControlInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{31}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ControlInstanceRequest) GetHomeId() string {
@@ -1930,7 +2121,7 @@ type ControlInstanceResponse struct {
 
 func (x *ControlInstanceResponse) Reset() {
 	*x = ControlInstanceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[32]
+	mi := &file_homeplane_v1_home_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1942,7 +2133,7 @@ func (x *ControlInstanceResponse) String() string {
 func (*ControlInstanceResponse) ProtoMessage() {}
 
 func (x *ControlInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[32]
+	mi := &file_homeplane_v1_home_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1955,7 +2146,7 @@ func (x *ControlInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlInstanceResponse.ProtoReflect.Descriptor instead.
 func (*ControlInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{32}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ControlInstanceResponse) GetInstance() *Instance {
@@ -2079,7 +2270,20 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\x12GetInstanceRequest\x12\x17\n" +
 	"\ahome_id\x18\x01 \x01(\tR\x06homeId\"I\n" +
 	"\x13GetInstanceResponse\x122\n" +
-	"\binstance\x18\x01 \x01(\v2\x16.homeplane.v1.InstanceR\binstance\"\xc7\x01\n" +
+	"\binstance\x18\x01 \x01(\v2\x16.homeplane.v1.InstanceR\binstance\"\x8e\x01\n" +
+	"\x0fGetUsageRequest\x12\x17\n" +
+	"\ahome_id\x18\x01 \x01(\tR\x06homeId\x120\n" +
+	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\xb8\x01\n" +
+	"\bUsageDay\x12,\n" +
+	"\x03day\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x03day\x12$\n" +
+	"\x0ecpu_core_hours\x18\x02 \x01(\x01R\fcpuCoreHours\x12(\n" +
+	"\x10memory_gib_hours\x18\x03 \x01(\x01R\x0ememoryGibHours\x12\x18\n" +
+	"\aintents\x18\x04 \x01(\x03R\aintents\x12\x14\n" +
+	"\x05price\x18\x05 \x01(\x01R\x05price\"Z\n" +
+	"\x10GetUsageResponse\x12*\n" +
+	"\x04days\x18\x01 \x03(\v2\x16.homeplane.v1.UsageDayR\x04days\x12\x1a\n" +
+	"\bcurrency\x18\x02 \x01(\tR\bcurrency\"\xc7\x01\n" +
 	"\x16ControlInstanceRequest\x12\x17\n" +
 	"\ahome_id\x18\x01 \x01(\tR\x06homeId\x124\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x1c.homeplane.v1.InstanceActionR\x06action\x12\x14\n" +
@@ -2101,7 +2305,8 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\x17INSTANCE_ACTION_RESTART\x10\x03\x12\x1b\n" +
 	"\x17INSTANCE_ACTION_UPGRADE\x10\x04\x12\x1d\n" +
 	"\x19INSTANCE_ACTION_PROVISION\x10\x05\x12\x1a\n" +
-	"\x16INSTANCE_ACTION_REMOVE\x10\x062\xfc\t\n" +
+	"\x16INSTANCE_ACTION_REMOVE\x10\x062\xc7\n" +
+	"\n" +
 	"\vHomeService\x12O\n" +
 	"\n" +
 	"CreateHome\x12\x1f.homeplane.v1.CreateHomeRequest\x1a .homeplane.v1.CreateHomeResponse\x12L\n" +
@@ -2118,7 +2323,8 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\x0fControlInstance\x12$.homeplane.v1.ControlInstanceRequest\x1a%.homeplane.v1.ControlInstanceResponse\x12R\n" +
 	"\vRevokeAgent\x12 .homeplane.v1.RevokeAgentRequest\x1a!.homeplane.v1.RevokeAgentResponse\x12s\n" +
 	"\x16RevokeEnrollmentTokens\x12+.homeplane.v1.RevokeEnrollmentTokensRequest\x1a,.homeplane.v1.RevokeEnrollmentTokensResponse\x12g\n" +
-	"\x12SetSensitivePolicy\x12'.homeplane.v1.SetSensitivePolicyRequest\x1a(.homeplane.v1.SetSensitivePolicyResponseBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
+	"\x12SetSensitivePolicy\x12'.homeplane.v1.SetSensitivePolicyRequest\x1a(.homeplane.v1.SetSensitivePolicyResponse\x12I\n" +
+	"\bGetUsage\x12\x1d.homeplane.v1.GetUsageRequest\x1a\x1e.homeplane.v1.GetUsageResponseBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
 
 var (
 	file_homeplane_v1_home_proto_rawDescOnce sync.Once
@@ -2133,7 +2339,7 @@ func file_homeplane_v1_home_proto_rawDescGZIP() []byte {
 }
 
 var file_homeplane_v1_home_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_homeplane_v1_home_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_homeplane_v1_home_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_homeplane_v1_home_proto_goTypes = []any{
 	(SensitivePolicy)(0),                   // 0: homeplane.v1.SensitivePolicy
 	(InstanceAction)(0),                    // 1: homeplane.v1.InstanceAction
@@ -2168,77 +2374,86 @@ var file_homeplane_v1_home_proto_goTypes = []any{
 	(*Restart)(nil),                        // 30: homeplane.v1.Restart
 	(*GetInstanceRequest)(nil),             // 31: homeplane.v1.GetInstanceRequest
 	(*GetInstanceResponse)(nil),            // 32: homeplane.v1.GetInstanceResponse
-	(*ControlInstanceRequest)(nil),         // 33: homeplane.v1.ControlInstanceRequest
-	(*ControlInstanceResponse)(nil),        // 34: homeplane.v1.ControlInstanceResponse
-	(*timestamppb.Timestamp)(nil),          // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 36: google.protobuf.Duration
-	(*Entity)(nil),                         // 37: homeplane.v1.Entity
-	(*Area)(nil),                           // 38: homeplane.v1.Area
-	(*Floor)(nil),                          // 39: homeplane.v1.Floor
+	(*GetUsageRequest)(nil),                // 33: homeplane.v1.GetUsageRequest
+	(*UsageDay)(nil),                       // 34: homeplane.v1.UsageDay
+	(*GetUsageResponse)(nil),               // 35: homeplane.v1.GetUsageResponse
+	(*ControlInstanceRequest)(nil),         // 36: homeplane.v1.ControlInstanceRequest
+	(*ControlInstanceResponse)(nil),        // 37: homeplane.v1.ControlInstanceResponse
+	(*timestamppb.Timestamp)(nil),          // 38: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 39: google.protobuf.Duration
+	(*Entity)(nil),                         // 40: homeplane.v1.Entity
+	(*Area)(nil),                           // 41: homeplane.v1.Area
+	(*Floor)(nil),                          // 42: homeplane.v1.Floor
 }
 var file_homeplane_v1_home_proto_depIdxs = []int32{
 	0,  // 0: homeplane.v1.SetSensitivePolicyRequest.policy:type_name -> homeplane.v1.SensitivePolicy
 	4,  // 1: homeplane.v1.SetSensitivePolicyResponse.home:type_name -> homeplane.v1.Home
-	35, // 2: homeplane.v1.Home.created_at:type_name -> google.protobuf.Timestamp
-	35, // 3: homeplane.v1.Home.last_seen:type_name -> google.protobuf.Timestamp
+	38, // 2: homeplane.v1.Home.created_at:type_name -> google.protobuf.Timestamp
+	38, // 3: homeplane.v1.Home.last_seen:type_name -> google.protobuf.Timestamp
 	0,  // 4: homeplane.v1.Home.sensitive_policy:type_name -> homeplane.v1.SensitivePolicy
-	35, // 5: homeplane.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	38, // 5: homeplane.v1.Device.created_at:type_name -> google.protobuf.Timestamp
 	4,  // 6: homeplane.v1.CreateHomeResponse.home:type_name -> homeplane.v1.Home
 	4,  // 7: homeplane.v1.ListHomesResponse.homes:type_name -> homeplane.v1.Home
 	4,  // 8: homeplane.v1.GetHomeResponse.home:type_name -> homeplane.v1.Home
-	36, // 9: homeplane.v1.CreateEnrollmentTokenRequest.ttl:type_name -> google.protobuf.Duration
-	35, // 10: homeplane.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	39, // 9: homeplane.v1.CreateEnrollmentTokenRequest.ttl:type_name -> google.protobuf.Duration
+	38, // 10: homeplane.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
 	5,  // 11: homeplane.v1.RegisterDeviceResponse.device:type_name -> homeplane.v1.Device
 	5,  // 12: homeplane.v1.ListDevicesResponse.devices:type_name -> homeplane.v1.Device
-	37, // 13: homeplane.v1.ListEntitiesResponse.entities:type_name -> homeplane.v1.Entity
-	38, // 14: homeplane.v1.ListEntitiesResponse.areas:type_name -> homeplane.v1.Area
-	39, // 15: homeplane.v1.ListEntitiesResponse.floors:type_name -> homeplane.v1.Floor
-	35, // 16: homeplane.v1.ListEntitiesResponse.synced_at:type_name -> google.protobuf.Timestamp
-	35, // 17: homeplane.v1.Instance.started_at:type_name -> google.protobuf.Timestamp
+	40, // 13: homeplane.v1.ListEntitiesResponse.entities:type_name -> homeplane.v1.Entity
+	41, // 14: homeplane.v1.ListEntitiesResponse.areas:type_name -> homeplane.v1.Area
+	42, // 15: homeplane.v1.ListEntitiesResponse.floors:type_name -> homeplane.v1.Floor
+	38, // 16: homeplane.v1.ListEntitiesResponse.synced_at:type_name -> google.protobuf.Timestamp
+	38, // 17: homeplane.v1.Instance.started_at:type_name -> google.protobuf.Timestamp
 	30, // 18: homeplane.v1.Instance.recent_restarts:type_name -> homeplane.v1.Restart
-	35, // 19: homeplane.v1.Instance.updated_at:type_name -> google.protobuf.Timestamp
+	38, // 19: homeplane.v1.Instance.updated_at:type_name -> google.protobuf.Timestamp
 	29, // 20: homeplane.v1.Instance.operation:type_name -> homeplane.v1.InstanceOperation
-	35, // 21: homeplane.v1.Instance.last_event_time:type_name -> google.protobuf.Timestamp
-	35, // 22: homeplane.v1.Instance.last_success_at:type_name -> google.protobuf.Timestamp
+	38, // 21: homeplane.v1.Instance.last_event_time:type_name -> google.protobuf.Timestamp
+	38, // 22: homeplane.v1.Instance.last_success_at:type_name -> google.protobuf.Timestamp
 	1,  // 23: homeplane.v1.InstanceOperation.action:type_name -> homeplane.v1.InstanceAction
-	35, // 24: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
-	35, // 25: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
+	38, // 24: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
+	38, // 25: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
 	28, // 26: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	1,  // 27: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
-	28, // 28: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	6,  // 29: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
-	8,  // 30: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
-	10, // 31: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
-	12, // 32: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
-	14, // 33: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
-	20, // 34: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
-	22, // 35: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
-	24, // 36: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
-	26, // 37: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
-	31, // 38: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
-	33, // 39: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
-	16, // 40: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
-	18, // 41: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
-	2,  // 42: homeplane.v1.HomeService.SetSensitivePolicy:input_type -> homeplane.v1.SetSensitivePolicyRequest
-	7,  // 43: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
-	9,  // 44: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
-	11, // 45: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
-	13, // 46: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
-	15, // 47: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
-	21, // 48: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
-	23, // 49: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
-	25, // 50: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
-	27, // 51: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
-	32, // 52: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
-	34, // 53: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
-	17, // 54: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
-	19, // 55: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
-	3,  // 56: homeplane.v1.HomeService.SetSensitivePolicy:output_type -> homeplane.v1.SetSensitivePolicyResponse
-	43, // [43:57] is the sub-list for method output_type
-	29, // [29:43] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	38, // 27: homeplane.v1.GetUsageRequest.since:type_name -> google.protobuf.Timestamp
+	38, // 28: homeplane.v1.GetUsageRequest.until:type_name -> google.protobuf.Timestamp
+	38, // 29: homeplane.v1.UsageDay.day:type_name -> google.protobuf.Timestamp
+	34, // 30: homeplane.v1.GetUsageResponse.days:type_name -> homeplane.v1.UsageDay
+	1,  // 31: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
+	28, // 32: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	6,  // 33: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
+	8,  // 34: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
+	10, // 35: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
+	12, // 36: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
+	14, // 37: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
+	20, // 38: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
+	22, // 39: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
+	24, // 40: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
+	26, // 41: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
+	31, // 42: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
+	36, // 43: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
+	16, // 44: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
+	18, // 45: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
+	2,  // 46: homeplane.v1.HomeService.SetSensitivePolicy:input_type -> homeplane.v1.SetSensitivePolicyRequest
+	33, // 47: homeplane.v1.HomeService.GetUsage:input_type -> homeplane.v1.GetUsageRequest
+	7,  // 48: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
+	9,  // 49: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
+	11, // 50: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
+	13, // 51: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
+	15, // 52: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
+	21, // 53: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
+	23, // 54: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
+	25, // 55: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
+	27, // 56: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
+	32, // 57: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
+	37, // 58: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
+	17, // 59: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
+	19, // 60: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
+	3,  // 61: homeplane.v1.HomeService.SetSensitivePolicy:output_type -> homeplane.v1.SetSensitivePolicyResponse
+	35, // 62: homeplane.v1.HomeService.GetUsage:output_type -> homeplane.v1.GetUsageResponse
+	48, // [48:63] is the sub-list for method output_type
+	33, // [33:48] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_home_proto_init() }
@@ -2253,7 +2468,7 @@ func file_homeplane_v1_home_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_homeplane_v1_home_proto_rawDesc), len(file_homeplane_v1_home_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   33,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -68,6 +68,8 @@ const (
 	// HomeServiceSetSensitivePolicyProcedure is the fully-qualified name of the HomeService's
 	// SetSensitivePolicy RPC.
 	HomeServiceSetSensitivePolicyProcedure = "/homeplane.v1.HomeService/SetSensitivePolicy"
+	// HomeServiceGetUsageProcedure is the fully-qualified name of the HomeService's GetUsage RPC.
+	HomeServiceGetUsageProcedure = "/homeplane.v1.HomeService/GetUsage"
 )
 
 // HomeServiceClient is a client for the homeplane.v1.HomeService service.
@@ -93,6 +95,9 @@ type HomeServiceClient interface {
 	// actions: unlocking, opening garage doors, doors, gates and valves,
 	// disarming alarms.
 	SetSensitivePolicy(context.Context, *connect.Request[v1.SetSensitivePolicyRequest]) (*connect.Response[v1.SetSensitivePolicyResponse], error)
+	// GetUsage is the caller's use per UTC day, priced: of one of their homes,
+	// or of all of them when home_id is empty.
+	GetUsage(context.Context, *connect.Request[v1.GetUsageRequest]) (*connect.Response[v1.GetUsageResponse], error)
 }
 
 // NewHomeServiceClient constructs a client for the homeplane.v1.HomeService service. By default, it
@@ -190,6 +195,12 @@ func NewHomeServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(homeServiceMethods.ByName("SetSensitivePolicy")),
 			connect.WithClientOptions(opts...),
 		),
+		getUsage: connect.NewClient[v1.GetUsageRequest, v1.GetUsageResponse](
+			httpClient,
+			baseURL+HomeServiceGetUsageProcedure,
+			connect.WithSchema(homeServiceMethods.ByName("GetUsage")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -209,6 +220,7 @@ type homeServiceClient struct {
 	revokeAgent            *connect.Client[v1.RevokeAgentRequest, v1.RevokeAgentResponse]
 	revokeEnrollmentTokens *connect.Client[v1.RevokeEnrollmentTokensRequest, v1.RevokeEnrollmentTokensResponse]
 	setSensitivePolicy     *connect.Client[v1.SetSensitivePolicyRequest, v1.SetSensitivePolicyResponse]
+	getUsage               *connect.Client[v1.GetUsageRequest, v1.GetUsageResponse]
 }
 
 // CreateHome calls homeplane.v1.HomeService.CreateHome.
@@ -281,6 +293,11 @@ func (c *homeServiceClient) SetSensitivePolicy(ctx context.Context, req *connect
 	return c.setSensitivePolicy.CallUnary(ctx, req)
 }
 
+// GetUsage calls homeplane.v1.HomeService.GetUsage.
+func (c *homeServiceClient) GetUsage(ctx context.Context, req *connect.Request[v1.GetUsageRequest]) (*connect.Response[v1.GetUsageResponse], error) {
+	return c.getUsage.CallUnary(ctx, req)
+}
+
 // HomeServiceHandler is an implementation of the homeplane.v1.HomeService service.
 type HomeServiceHandler interface {
 	CreateHome(context.Context, *connect.Request[v1.CreateHomeRequest]) (*connect.Response[v1.CreateHomeResponse], error)
@@ -304,6 +321,9 @@ type HomeServiceHandler interface {
 	// actions: unlocking, opening garage doors, doors, gates and valves,
 	// disarming alarms.
 	SetSensitivePolicy(context.Context, *connect.Request[v1.SetSensitivePolicyRequest]) (*connect.Response[v1.SetSensitivePolicyResponse], error)
+	// GetUsage is the caller's use per UTC day, priced: of one of their homes,
+	// or of all of them when home_id is empty.
+	GetUsage(context.Context, *connect.Request[v1.GetUsageRequest]) (*connect.Response[v1.GetUsageResponse], error)
 }
 
 // NewHomeServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -397,6 +417,12 @@ func NewHomeServiceHandler(svc HomeServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(homeServiceMethods.ByName("SetSensitivePolicy")),
 		connect.WithHandlerOptions(opts...),
 	)
+	homeServiceGetUsageHandler := connect.NewUnaryHandler(
+		HomeServiceGetUsageProcedure,
+		svc.GetUsage,
+		connect.WithSchema(homeServiceMethods.ByName("GetUsage")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/homeplane.v1.HomeService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case HomeServiceCreateHomeProcedure:
@@ -427,6 +453,8 @@ func NewHomeServiceHandler(svc HomeServiceHandler, opts ...connect.HandlerOption
 			homeServiceRevokeEnrollmentTokensHandler.ServeHTTP(w, r)
 		case HomeServiceSetSensitivePolicyProcedure:
 			homeServiceSetSensitivePolicyHandler.ServeHTTP(w, r)
+		case HomeServiceGetUsageProcedure:
+			homeServiceGetUsageHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -490,4 +518,8 @@ func (UnimplementedHomeServiceHandler) RevokeEnrollmentTokens(context.Context, *
 
 func (UnimplementedHomeServiceHandler) SetSensitivePolicy(context.Context, *connect.Request[v1.SetSensitivePolicyRequest]) (*connect.Response[v1.SetSensitivePolicyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.HomeService.SetSensitivePolicy is not implemented"))
+}
+
+func (UnimplementedHomeServiceHandler) GetUsage(context.Context, *connect.Request[v1.GetUsageRequest]) (*connect.Response[v1.GetUsageResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.HomeService.GetUsage is not implemented"))
 }
