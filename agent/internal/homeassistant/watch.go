@@ -87,6 +87,11 @@ func (c *Client) Watch(ctx context.Context, fn func(Change)) error {
 	}
 	cancelSetup()
 	c.log.Debug("watching home assistant", "version", s.version)
+	// Service calls use this connection until it ends.
+	s.serve()
+	c.live.Store(s)
+	defer s.lose()
+	defer c.live.CompareAndSwap(s, nil)
 
 	// A heartbeat notices a connection that died without closing.
 	var lastSeen atomic.Int64
@@ -129,7 +134,12 @@ func (c *Client) Watch(ctx context.Context, fn func(Change)) error {
 			return fmt.Errorf("watch: connection lost: %w", err)
 		}
 		lastSeen.Store(time.Now().UnixNano())
-		if m.Type != "event" {
+		switch m.Type {
+		case "result":
+			s.settle(m)
+			continue
+		case "event":
+		default:
 			continue
 		}
 		ch, ok, err := decodeEvent(m.Event)
@@ -137,8 +147,12 @@ func (c *Client) Watch(ctx context.Context, fn func(Change)) error {
 			c.log.Warn("skipping malformed event", "err", err)
 			continue
 		}
-		if ok {
-			fn(ch)
+		if !ok {
+			continue
 		}
+		if ch.New != nil {
+			s.changed(*ch.New)
+		}
+		fn(ch)
 	}
 }
