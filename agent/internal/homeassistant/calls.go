@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Service calls go over the WebSocket that Watch holds open when there is
@@ -104,11 +105,9 @@ func (s *session) callService(ctx context.Context, domain, service string, data 
 		}
 		return nil, false, err
 	}
-	select {
-	case <-c.done:
-	case <-ctx.Done():
+	if err := s.await(ctx, c); err != nil {
 		s.forget(id)
-		return nil, true, ctx.Err()
+		return nil, true, err
 	}
 	switch m := c.result; {
 	case c.err != nil:
@@ -123,6 +122,41 @@ func (s *session) callService(ctx context.Context, domain, service string, data 
 		c.changed = []State{}
 	}
 	return c.changed, true, nil
+}
+
+// probeAfter is how long a call waits on a silent connection before it
+// asks whether the connection is alive; a connection that stays silent as
+// long again after the ping is closed. A connection that died without
+// closing (a proxy in between, a frozen host) then fails the call in
+// seconds, where Watch's heartbeat would take a minute.
+var probeAfter = 2 * time.Second
+
+// await waits for c's result, probing a silent connection.
+func (s *session) await(ctx context.Context, c *call) error {
+	t := time.NewTimer(probeAfter)
+	defer t.Stop()
+	pinged := false
+	for {
+		select {
+		case <-c.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		switch quiet := s.quietFor(); {
+		case quiet < probeAfter:
+			pinged = false // Home Assistant talks; the call is slow
+		case !pinged:
+			pinged = true
+			pctx, cancel := context.WithTimeout(ctx, probeAfter)
+			_, _ = s.send(pctx, "ping", nil)
+			cancel()
+		default:
+			s.abort() // Watch's read fails and the call fails as lost
+		}
+		t.Reset(probeAfter)
+	}
 }
 
 // callLive calls over Watch's session when there is one; ok is false when

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,5 +234,111 @@ func TestCallServiceHonoursDeadlineOverWebSocket(t *testing.T) {
 	}
 	if c.live.Load() != s || !lastCall(t, sim).WebSocket {
 		t.Fatal("the late answer cost the connection")
+	}
+}
+
+// freezer forwards TCP connections to target until frozen; then it
+// swallows everything both ways without closing, as a stuck proxy or a
+// host gone dark would.
+type freezer struct {
+	ln     net.Listener
+	target string
+	frozen atomic.Bool
+}
+
+func startFreezer(t *testing.T, target string) *freezer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{ln: ln, target: target}
+	var conns sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); f.frozen.Store(false) })
+	go func() {
+		for {
+			down, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				down.Close()
+				continue
+			}
+			conns.Go(func() { f.pipe(up, down) })
+			conns.Go(func() { f.pipe(down, up) })
+		}
+	}()
+	return f
+}
+
+func (f *freezer) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		if f.frozen.Load() {
+			continue
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// TestCallServiceOnDeadConnection: a WebSocket that stops carrying anything
+// without closing fails a call within a few probe intervals, not at the
+// command's deadline, and without the call reaching Home Assistant.
+func TestCallServiceOnDeadConnection(t *testing.T) {
+	defer func(d time.Duration) { probeAfter = d }(probeAfter)
+	probeAfter = 200 * time.Millisecond
+	sim, ts := startSim(t, hasim.Options{})
+	f := startFreezer(t, strings.TrimPrefix(ts.URL, "http://"))
+	c := New("http://"+f.ln.Addr().String(), token, Options{})
+	stop := watching(t, c, sim)
+	f.frozen.Store(true)
+	start := time.Now()
+	_, err := c.CallService(testContext(t), "light", "turn_on", map[string]any{"entity_id": "light.kitchen_ceiling"})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("err %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the call took %v on a dead connection", took)
+	}
+	if err := stop(); err == nil || errors.Is(err, context.Canceled) {
+		t.Fatalf("Watch returned %v, want the lost connection", err)
+	}
+	if n := sim.CallCount(); n != 0 {
+		t.Fatalf("%d calls reached Home Assistant", n)
+	}
+}
+
+// TestCallServiceSlowAnswerKeepsConnection: a call Home Assistant takes
+// longer to answer than the probe interval, on a connection that answers
+// pings, is waited for.
+func TestCallServiceSlowAnswerKeepsConnection(t *testing.T) {
+	defer func(d time.Duration) { probeAfter = d }(probeAfter)
+	probeAfter = 100 * time.Millisecond
+	sim, ts := startSim(t, hasim.Options{Delay: 60 * time.Millisecond})
+	c := New(ts.URL, token, Options{})
+	watching(t, c, sim)
+	s := c.live.Load()
+	// Five queued toggles take 300 ms, the connection answering each in turn.
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			if _, err := c.CallService(testContext(t), "switch", "toggle", map[string]any{"entity_id": "switch.coffee_maker"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if c.live.Load() != s {
+		t.Fatal("a slow answer cost the connection")
 	}
 }

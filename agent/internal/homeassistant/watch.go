@@ -94,8 +94,7 @@ func (c *Client) Watch(ctx context.Context, fn func(Change)) error {
 	defer c.live.CompareAndSwap(s, nil)
 
 	// A heartbeat notices a connection that died without closing.
-	var lastSeen atomic.Int64
-	lastSeen.Store(time.Now().UnixNano())
+	s.seen()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var stale atomic.Bool
@@ -108,7 +107,7 @@ func (c *Client) Watch(ctx context.Context, fn func(Change)) error {
 				return
 			case <-t.C:
 			}
-			if time.Since(time.Unix(0, lastSeen.Load())) > 2*pingInterval {
+			if s.quietFor() > 2*pingInterval {
 				stale.Store(true)
 				cancel()
 				return
@@ -133,7 +132,7 @@ func (c *Client) Watch(ctx context.Context, fn func(Change)) error {
 			}
 			return fmt.Errorf("watch: connection lost: %w", err)
 		}
-		lastSeen.Store(time.Now().UnixNano())
+		s.seen()
 		switch m.Type {
 		case "result":
 			s.settle(m)

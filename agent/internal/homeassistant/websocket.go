@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -85,7 +86,14 @@ type session struct {
 	callMu sync.Mutex
 	calls  map[int64]*call
 	lost   error
+	// lastSeen is when Watch last read a message (unix nanoseconds).
+	lastSeen atomic.Int64
 }
+
+func (s *session) seen() { s.lastSeen.Store(time.Now().UnixNano()) }
+
+// quietFor is how long the connection has said nothing.
+func (s *session) quietFor() time.Duration { return time.Since(time.Unix(0, s.lastSeen.Load())) }
 
 func (c *Client) websocketURL() (string, error) {
 	if c.baseErr != nil {
