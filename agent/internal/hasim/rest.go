@@ -316,7 +316,7 @@ func (s *Server) postService(w http.ResponseWriter, r *http.Request, domain, ser
 	}
 	_, returnResponse := r.URL.Query()["return_response"]
 	s.mu.Lock()
-	call, err := s.callServiceLocked(domain, service, data, returnResponse)
+	call, err := s.callServiceLocked(domain, service, data, returnResponse, false)
 	var changed []State
 	if err == nil {
 		for _, id := range call.changed {

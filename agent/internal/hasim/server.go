@@ -58,6 +58,8 @@ type ServiceCall struct {
 	Service string
 	Data    map[string]any
 	Time    time.Time
+	// WebSocket tells a call_service command from a REST request.
+	WebSocket bool
 }
 
 // Server is a simulated Home Assistant instance. It is safe for concurrent use.

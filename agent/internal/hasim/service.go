@@ -108,7 +108,7 @@ func (s *Server) servicesLocked() map[string]map[string]serviceSpec {
 
 // callServiceLocked runs a service call the way core's ServiceRegistry does.
 // returnResponse: the caller asked for the service response.
-func (s *Server) callServiceLocked(domain, service string, data map[string]any, returnResponse bool) (*callState, error) {
+func (s *Server) callServiceLocked(domain, service string, data map[string]any, returnResponse, websocket bool) (*callState, error) {
 	spec, ok := s.servicesLocked()[domain][service]
 	if !ok {
 		return nil, errServiceNotFound
@@ -122,7 +122,7 @@ func (s *Server) callServiceLocked(domain, service string, data map[string]any, 
 	if data == nil {
 		data = map[string]any{}
 	}
-	s.calls = append(s.calls, ServiceCall{Domain: domain, Service: service, Data: cloneAttrs(data), Time: s.now()})
+	s.calls = append(s.calls, ServiceCall{Domain: domain, Service: service, Data: cloneAttrs(data), Time: s.now(), WebSocket: websocket})
 	call := &callState{ctx: s.newContext(s.now())}
 	s.fireLocked("call_service", map[string]any{"domain": domain, "service": service, "service_data": data}, call.ctx)
 	if s.opts.FailServices {

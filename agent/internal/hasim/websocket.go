@@ -288,7 +288,7 @@ func (c *wsConn) callService(id int64, msg map[string]any) {
 	}
 	data = normaliseAttrs(data) // json.Number → float64
 	c.s.mu.Lock()
-	call, err := c.s.callServiceLocked(domain, service, data, returnResponse)
+	call, err := c.s.callServiceLocked(domain, service, data, returnResponse, true)
 	c.s.mu.Unlock()
 	var inv *invalidError
 	var val *validationError

@@ -93,6 +93,8 @@ type Client struct {
 	base    *url.URL
 	baseErr error
 	token   atomic.Pointer[string] // SetToken replaces it after onboarding
+	// live is the session Watch holds open, once it is subscribed.
+	live    atomic.Pointer[session]
 	http    *http.Client
 	log     *slog.Logger
 	observe func(error)
@@ -316,15 +318,24 @@ func validName(s string) bool {
 }
 
 // CallService calls domain.service with data (targets such as "entity_id"
-// go at the top level) and returns the states the call changed. Home
-// Assistant does not report a service's validation message over REST: such
-// failures come back as a *StatusError with status 500.
+// go at the top level) and returns the states the call changed. It goes
+// over the WebSocket a running Watch holds, else over REST. Home Assistant
+// answers a refusal over the WebSocket as a *CommandError; over REST it
+// does not report a service's validation message, and such failures come
+// back as a *StatusError with status 500. A connection lost before the
+// answer wraps ErrUnavailable: the call may have run and is not repeated.
 func (c *Client) CallService(ctx context.Context, domain, service string, data map[string]any) ([]State, error) {
 	if !validName(domain) || !validName(service) {
 		return nil, fmt.Errorf("call service %q.%q: invalid name: %w", domain, service, ErrBadRequest)
 	}
 	if data == nil {
 		data = map[string]any{}
+	}
+	if changed, ok, err := c.callLive(ctx, domain, service, data); ok {
+		if err != nil {
+			return nil, fmt.Errorf("call service %s.%s: %w", domain, service, err)
+		}
+		return changed, nil
 	}
 	var changed []State
 	if err := c.do(ctx, http.MethodPost, "/api/services/"+domain+"/"+service, data, &changed); err != nil {

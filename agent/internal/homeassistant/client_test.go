@@ -58,42 +58,21 @@ func TestCallService(t *testing.T) {
 	sim, ts := startSim(t, hasim.Options{})
 	c := New(ts.URL, token, Options{})
 	ctx := testContext(t)
-	tests := []struct {
-		name           string
-		domain, svc    string
-		data           map[string]any
-		wantChanged    []string
-		entity, state  string
-		wantErr        error
-		wantStatusCode int
-	}{
-		{name: "light on", domain: "light", svc: "turn_on", data: map[string]any{"entity_id": "light.kitchen_ceiling", "brightness_pct": 20},
-			wantChanged: []string{"light.kitchen_ceiling"}, entity: "light.kitchen_ceiling", state: "on"},
-		{name: "lock unlock", domain: "lock", svc: "unlock", data: map[string]any{"entity_id": "lock.front_door"},
-			wantChanged: []string{"lock.front_door"}, entity: "lock.front_door", state: "unlocked"},
-		{name: "no change", domain: "lock", svc: "unlock", data: map[string]any{"entity_id": "lock.front_door"},
-			wantChanged: []string{}, entity: "lock.front_door", state: "unlocked"},
-		{name: "area lights off", domain: "light", svc: "turn_off", data: map[string]any{"area_id": "kitchen"},
-			wantChanged: []string{"light.kitchen_ceiling"}, entity: "light.kitchen_ceiling", state: "off"},
-		{name: "unknown service", domain: "light", svc: "explode", data: map[string]any{"entity_id": "light.kitchen_ceiling"},
-			wantErr: ErrBadRequest, wantStatusCode: 400},
-		{name: "validation error is a 500", domain: "climate", svc: "set_temperature", data: map[string]any{"entity_id": "climate.thermostat", "temperature": 80},
-			wantStatusCode: 500, entity: "climate.thermostat", state: "heat"},
-		{name: "invalid name refused locally", domain: "light/../x", svc: "turn_on", wantErr: ErrBadRequest},
-	}
+	tests := append(serviceCases(),
+		serviceCase{name: "invalid name refused locally", domain: "light/../x", svc: "turn_on", restErr: ErrBadRequest})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			changed, err := c.CallService(ctx, tc.domain, tc.svc, tc.data)
-			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
-				t.Fatalf("err %v, want %v", err, tc.wantErr)
+			if tc.restErr != nil && !errors.Is(err, tc.restErr) {
+				t.Fatalf("err %v, want %v", err, tc.restErr)
 			}
-			if tc.wantStatusCode != 0 {
+			if tc.restStatus != 0 {
 				var se *StatusError
-				if !errors.As(err, &se) || se.StatusCode != tc.wantStatusCode {
-					t.Fatalf("err %v, want status %d", err, tc.wantStatusCode)
+				if !errors.As(err, &se) || se.StatusCode != tc.restStatus {
+					t.Fatalf("err %v, want status %d", err, tc.restStatus)
 				}
 			}
-			if tc.wantErr == nil && tc.wantStatusCode == 0 {
+			if tc.restErr == nil && tc.restStatus == 0 {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -268,5 +247,36 @@ func TestFailingServices(t *testing.T) {
 	}
 	if st, _ := sim.State("switch.coffee_maker"); st.State != "off" || sim.CallCount() != 1 {
 		t.Fatalf("state %q after %d calls", st.State, sim.CallCount())
+	}
+}
+
+// serviceCase is a service call and what Home Assistant answers to it over
+// REST and over the WebSocket.
+type serviceCase struct {
+	name          string
+	domain, svc   string
+	data          map[string]any
+	wantChanged   []string
+	entity, state string
+	restErr       error
+	restStatus    int
+	wsErr         error
+	wsCode        string
+}
+
+func serviceCases() []serviceCase {
+	return []serviceCase{
+		{name: "light on", domain: "light", svc: "turn_on", data: map[string]any{"entity_id": "light.kitchen_ceiling", "brightness_pct": 20},
+			wantChanged: []string{"light.kitchen_ceiling"}, entity: "light.kitchen_ceiling", state: "on"},
+		{name: "lock unlock", domain: "lock", svc: "unlock", data: map[string]any{"entity_id": "lock.front_door"},
+			wantChanged: []string{"lock.front_door"}, entity: "lock.front_door", state: "unlocked"},
+		{name: "no change", domain: "lock", svc: "unlock", data: map[string]any{"entity_id": "lock.front_door"},
+			wantChanged: []string{}, entity: "lock.front_door", state: "unlocked"},
+		{name: "area lights off", domain: "light", svc: "turn_off", data: map[string]any{"area_id": "kitchen"},
+			wantChanged: []string{"light.kitchen_ceiling"}, entity: "light.kitchen_ceiling", state: "off"},
+		{name: "unknown service", domain: "light", svc: "explode", data: map[string]any{"entity_id": "light.kitchen_ceiling"},
+			restErr: ErrBadRequest, restStatus: 400, wsErr: ErrNotFound, wsCode: "not_found"},
+		{name: "validation error", domain: "climate", svc: "set_temperature", data: map[string]any{"entity_id": "climate.thermostat", "temperature": 80},
+			restStatus: 500, wsErr: ErrBadRequest, wsCode: "service_validation_error", entity: "climate.thermostat", state: "heat"},
 	}
 }

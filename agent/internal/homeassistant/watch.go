@@ -87,10 +87,14 @@ func (c *Client) Watch(ctx context.Context, fn func(Change)) error {
 	}
 	cancelSetup()
 	c.log.Debug("watching home assistant", "version", s.version)
+	// Service calls use this connection until it ends.
+	s.serve()
+	c.live.Store(s)
+	defer s.lose()
+	defer c.live.CompareAndSwap(s, nil)
 
 	// A heartbeat notices a connection that died without closing.
-	var lastSeen atomic.Int64
-	lastSeen.Store(time.Now().UnixNano())
+	s.seen()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var stale atomic.Bool
@@ -103,7 +107,7 @@ func (c *Client) Watch(ctx context.Context, fn func(Change)) error {
 				return
 			case <-t.C:
 			}
-			if time.Since(time.Unix(0, lastSeen.Load())) > 2*pingInterval {
+			if s.quietFor() > 2*pingInterval {
 				stale.Store(true)
 				cancel()
 				return
@@ -128,8 +132,13 @@ func (c *Client) Watch(ctx context.Context, fn func(Change)) error {
 			}
 			return fmt.Errorf("watch: connection lost: %w", err)
 		}
-		lastSeen.Store(time.Now().UnixNano())
-		if m.Type != "event" {
+		s.seen()
+		switch m.Type {
+		case "result":
+			s.settle(m)
+			continue
+		case "event":
+		default:
 			continue
 		}
 		ch, ok, err := decodeEvent(m.Event)
@@ -137,8 +146,12 @@ func (c *Client) Watch(ctx context.Context, fn func(Change)) error {
 			c.log.Warn("skipping malformed event", "err", err)
 			continue
 		}
-		if ok {
-			fn(ch)
+		if !ok {
+			continue
 		}
+		if ch.New != nil {
+			s.changed(*ch.New)
+		}
+		fn(ch)
 	}
 }

@@ -70,14 +70,30 @@ func decodeFrame(b []byte) ([]message, error) {
 }
 
 // session is one authenticated WebSocket connection. One goroutine reads;
-// writes may come from several (Watch pings while its reader waits).
+// writes may come from several (Watch pings and service calls while its
+// reader waits).
 type session struct {
 	conn    *websocket.Conn
 	writeMu sync.Mutex
-	nextID  atomic.Int64
+	// nextID is taken under writeMu, so that ids go out in increasing
+	// order: Home Assistant refuses an id lower than one it has seen.
+	nextID  int64
 	pending []message
 	version string
+
+	// calls are the service calls waiting for their result on Watch's
+	// session; lost is set once it is gone.
+	callMu sync.Mutex
+	calls  map[int64]*call
+	lost   error
+	// lastSeen is when Watch last read a message (unix nanoseconds).
+	lastSeen atomic.Int64
 }
+
+func (s *session) seen() { s.lastSeen.Store(time.Now().UnixNano()) }
+
+// quietFor is how long the connection has said nothing.
+func (s *session) quietFor() time.Duration { return time.Since(time.Unix(0, s.lastSeen.Load())) }
 
 func (c *Client) websocketURL() (string, error) {
 	if c.baseErr != nil {
@@ -194,6 +210,10 @@ func (s *session) write(ctx context.Context, v any) error {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	return s.writeLocked(ctx, b)
+}
+
+func (s *session) writeLocked(ctx context.Context, b []byte) error {
 	defer context.AfterFunc(ctx, s.abort)()
 	if err := s.conn.WriteMessage(websocket.TextMessage, b); err != nil {
 		if ctx.Err() != nil {
@@ -242,13 +262,31 @@ func (s *session) read(ctx context.Context) (message, error) {
 
 // send writes a command with a fresh id and returns the id.
 func (s *session) send(ctx context.Context, typ string, fields map[string]any) (int64, error) {
-	id := s.nextID.Add(1)
+	return s.sendAs(ctx, typ, fields, nil)
+}
+
+// sendAs is send with before, when set, called with the id before the
+// command goes out; its error stops it from going out.
+func (s *session) sendAs(ctx context.Context, typ string, fields map[string]any, before func(id int64) error) (int64, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	id := s.nextID + 1
 	msg := map[string]any{"id": id, "type": typ}
 	for k, v := range fields {
 		msg[k] = v
 	}
-	if err := s.write(ctx, msg); err != nil {
+	b, err := json.Marshal(msg)
+	if err != nil {
 		return 0, err
+	}
+	s.nextID = id
+	if before != nil {
+		if err := before(id); err != nil {
+			return id, err
+		}
+	}
+	if err := s.writeLocked(ctx, b); err != nil {
+		return id, err
 	}
 	return id, nil
 }

@@ -322,7 +322,7 @@ func targetList(reg *Index, idx []int, changed []*homeplanev1.Entity) []Target {
 		out = append(out, Target{
 			EntityID: ent.GetEntityId(),
 			Name:     ent.GetName(),
-			Area:     reg.AreaName(ent.GetAreaId()),
+			Area:     reg.entityAreaName(i),
 			Domain:   ent.GetDomain(),
 			State:    state,
 		})

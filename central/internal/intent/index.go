@@ -49,6 +49,13 @@ type Index struct {
 	// kitchen lights" does not walk every entity of a large home
 	byArea   map[string][]int
 	byDomain map[string][]int
+	// entityArea is each entity's area index (-1 for none or an unknown
+	// area), so that filtering by floor does not look up ids per entity.
+	entityArea []int32
+	// normalized holds the normalized form of every registered name and
+	// alias as written, since slots carry names as registered and
+	// resolution would otherwise normalize them again for every sentence.
+	normalized map[string]string
 
 	root      trieNode
 	maxTokens int
@@ -67,11 +74,13 @@ func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors 
 		entityNames: make(map[string][]int, len(entities)),
 		areaNames:   make(map[string]int, len(areas)),
 		floorNames:  make(map[string]int, len(floors)),
+		entityArea:  make([]int32, len(entities)),
+		normalized:  make(map[string]string, len(entities)+len(areas)+len(floors)),
 	}
 	for i, f := range floors {
 		r.floorByID[f.GetId()] = i
 		for _, n := range names(f.GetName(), f.GetAliases()) {
-			for _, k := range spokenKeys(n) {
+			for _, k := range r.spokenKeys(n) {
 				if _, ok := r.floorNames[k]; !ok {
 					r.floorNames[k] = i
 				}
@@ -82,7 +91,7 @@ func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors 
 	for i, a := range areas {
 		r.areaByID[a.GetId()] = i
 		for _, n := range names(a.GetName(), a.GetAliases()) {
-			for _, k := range spokenKeys(n) {
+			for _, k := range r.spokenKeys(n) {
 				if _, ok := r.areaNames[k]; !ok {
 					r.areaNames[k] = i
 				}
@@ -96,9 +105,13 @@ func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors 
 		r.entityByID[e.GetEntityId()] = i
 		r.byArea[e.GetAreaId()] = append(r.byArea[e.GetAreaId()], i)
 		r.byDomain[e.GetDomain()] = append(r.byDomain[e.GetDomain()], i)
+		r.entityArea[i] = -1
+		if a, ok := r.areaByID[e.GetAreaId()]; ok {
+			r.entityArea[i] = int32(a)
+		}
 		seen := map[string]bool{}
 		for _, n := range names(e.GetName(), e.GetAliases()) {
-			for _, k := range spokenKeys(n) {
+			for _, k := range r.spokenKeys(n) {
 				if seen[k] {
 					continue
 				}
@@ -114,8 +127,9 @@ func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors 
 // spokenKeys returns the normalized keys a name is found by: the name
 // itself and, when it holds a number, the name with the number said the
 // other way.
-func spokenKeys(name string) []string {
+func (r *Index) spokenKeys(name string) []string {
 	k := Normalize(name)
+	r.normalized[name] = k
 	if k == "" {
 		return nil
 	}
@@ -244,34 +258,68 @@ func (r *Index) AreaByID(id string) (*homeplanev1.Area, bool) {
 	return r.areas[i], true
 }
 
+// key normalizes a name, without work for one registered as written.
+func (r *Index) key(name string) string {
+	if k, ok := r.normalized[name]; ok {
+		return k
+	}
+	return Normalize(name)
+}
+
 // AreaByName finds an area by name or alias, ignoring case and punctuation.
 func (r *Index) AreaByName(name string) (*homeplanev1.Area, bool) {
-	i, ok := r.areaNames[Normalize(name)]
+	i, ok := r.areaIndex(name)
 	if !ok {
 		return nil, false
 	}
 	return r.areas[i], true
 }
 
+func (r *Index) areaIndex(name string) (int, bool) {
+	i, ok := r.areaNames[r.key(name)]
+	return i, ok
+}
+
 // FloorByName finds a floor by name or alias, ignoring case and punctuation.
 func (r *Index) FloorByName(name string) (*homeplanev1.Floor, bool) {
-	i, ok := r.floorNames[Normalize(name)]
+	i, ok := r.floorIndex(name)
 	if !ok {
 		return nil, false
 	}
 	return r.floors[i], true
 }
 
+func (r *Index) floorIndex(name string) (int, bool) {
+	i, ok := r.floorNames[r.key(name)]
+	return i, ok
+}
+
 // EntitiesNamed returns the indices of the entities whose name or alias is
 // name, ignoring case and punctuation.
 func (r *Index) EntitiesNamed(name string) []int {
-	return r.entityNames[Normalize(name)]
+	return r.entityNames[r.key(name)]
 }
 
 // AreaName returns the name of the area with that id, or "".
 func (r *Index) AreaName(id string) string {
 	if a, ok := r.AreaByID(id); ok {
 		return a.GetName()
+	}
+	return ""
+}
+
+// entityFloorID returns the floor id of entity i's area, or "".
+func (r *Index) entityFloorID(i int) string {
+	if a := r.entityArea[i]; a >= 0 {
+		return r.areas[a].GetFloorId()
+	}
+	return ""
+}
+
+// entityAreaName returns the name of entity i's area, or "".
+func (r *Index) entityAreaName(i int) string {
+	if a := r.entityArea[i]; a >= 0 {
+		return r.areas[a].GetName()
 	}
 	return ""
 }

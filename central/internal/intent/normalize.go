@@ -11,6 +11,14 @@ import (
 // names and sentences compare regardless of case and punctuation. A dot or
 // comma between two digits is kept as a decimal point.
 func Normalize(s string) string {
+	if normalized(s) {
+		return s
+	}
+	return fold(s)
+}
+
+// fold is Normalize's general case.
+func fold(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 8)
 	space := true // suppress leading and repeated spaces
@@ -58,6 +66,35 @@ func Normalize(s string) string {
 		out = spellOrdinals(out)
 	}
 	return out
+}
+
+// normalized reports whether s is already what Normalize makes of it: lower
+// case ASCII words of letters and digits, one space apart, no ordinal
+// ("1st") to spell. Recognisers often write exactly that, and the parser
+// then needs no copy of the sentence.
+func normalized(s string) bool {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return s == ""
+	}
+	var prev byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			if prev >= '0' && prev <= '9' {
+				return false
+			}
+		case c >= '0' && c <= '9':
+		case c == ' ':
+			if prev == ' ' {
+				return false
+			}
+		default:
+			return false
+		}
+		prev = c
+	}
+	return true
 }
 
 // ordinals spells the numbered ordinals a recogniser writes in digits, so

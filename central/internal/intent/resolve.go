@@ -62,22 +62,27 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 	keep := func(pred func(e *homeplanev1.Entity) bool) {
 		cands = slices.DeleteFunc(cands, func(i int) bool { return !pred(reg.entities[i]) })
 	}
-	if len(allowed) > 0 {
+	// A domain the intent allows makes the allowed domains' test redundant.
+	if len(allowed) > 0 && (domain == "" || !slices.Contains(allowed, domain)) {
 		keep(func(e *homeplanev1.Entity) bool { return slices.Contains(allowed, e.GetDomain()) })
 	}
-	if domain != "" {
+	// Candidates taken from the domain's own list need no domain test.
+	if domain != "" && (byName || area != nil) {
 		keep(func(e *homeplanev1.Entity) bool { return e.GetDomain() == domain })
 	}
 	if class != "" {
 		keep(func(e *homeplanev1.Entity) bool { return e.GetDeviceClass() == class })
 	}
 	if area != nil || floor != nil {
-		before := slices.Clone(cands)
-		keep(func(e *homeplanev1.Entity) bool {
-			if area != nil && e.GetAreaId() != area.GetId() {
-				return false
+		var before []int
+		if byName {
+			before = slices.Clone(cands)
+		}
+		cands = slices.DeleteFunc(cands, func(i int) bool {
+			if area != nil && reg.entities[i].GetAreaId() != area.GetId() {
+				return true
 			}
-			return floor == nil || reg.FloorIDOfArea(e.GetAreaId()) == floor.GetId()
+			return floor != nil && reg.entityFloorID(i) != floor.GetId()
 		})
 		// A scene or script spoken "in the kitchen" usually has no area of
 		// its own; the name alone then decides.

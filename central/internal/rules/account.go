@@ -62,7 +62,7 @@ var grammarWords = func() map[string]bool {
 		"with", "by", "from", "for", "about", "of", "as", "than", "then", "too", "also", "both", "either",
 		"or", "nor", "but", "if", "whether", "again", "still", "already", "yet", "currently", "right", "now",
 		"only", "just", "really", "very", "much", "more", "less", "bit", "little", "lot", "few", "several",
-		"other", "rest", "too", "same", "current", "whole", "entire", "across", "throughout", "around", "inside",
+		"other", "rest", "too", "same", "current", "whole", "entire", "across", "throughout", "around", "inside", "enough",
 		"room", "rooms", "area", "areas", "floor", "floors", "everything", "anything", "nothing", "something",
 		// questions
 		"is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "has", "have", "had", "can",

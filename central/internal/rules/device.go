@@ -69,7 +69,10 @@ func (s *sentence) water() (intent.Intent, bool) {
 	case s.first() == "water" && (t.area != "" || t.floor != ""):
 		name = intent.TurnOn
 	case ok && s.first() != "is" && s.first() != "are" && !questionStarts[s.first()]:
-		name = map[bool]intent.Name{true: intent.TurnOn, false: intent.TurnOff}[on]
+		name = intent.TurnOff
+		if on {
+			name = intent.TurnOn
+		}
 	default:
 		return intent.Intent{}, false
 	}
@@ -217,7 +220,13 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 			return intent.Intent{}, false
 		}
 	}
-	slots := map[string]any{}
+	var slots map[string]any // made once the sentence sets something
+	set := func(k string, v any) {
+		if slots == nil {
+			slots = map[string]any{}
+		}
+		slots[k] = v
+	}
 	brightWord := s.has("brightness", "bright", "brighter", "dim", "dimmer", "brightest", "dimmest")
 	percent := s.has("percent", "percentage")
 	v, hasNum := s.firstNumber()
@@ -225,17 +234,17 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 	frac, hasFrac := s.brightnessFraction()
 	switch {
 	case hasFrac: // before the number: "three quarters brightness" is no 3
-		slots["brightness"] = number(frac * 100)
+		set("brightness", number(frac*100))
 	case hasNum && (brightWord || percent):
-		slots["brightness"] = number(v)
+		set("brightness", number(v))
 	case s.hasAny(maxWords) && (verb || s.toExtreme(maxWords)) || s.hasSeq("all", "the", "way", "up"):
-		slots["brightness"] = 100
+		set("brightness", 100)
 	case s.hasAny(minWords) && (verb || s.toExtreme(minWords)) || s.hasSeq("all", "the", "way", "down"):
-		slots["brightness"] = 1
+		set("brightness", 1)
 	}
 	for _, c := range s.chunks {
 		if c.kind == cWord && colors[s.toks[c.start]] && s.has("set", "make", "change", "turn", "color", "colour", "paint", "switch") {
-			slots["color"] = s.toks[c.start]
+			set("color", s.toks[c.start])
 			break
 		}
 	}
@@ -324,8 +333,10 @@ func (s *sentence) position() (intent.Intent, bool) {
 	} else if t.cls != nil {
 		domain, dc = t.cls.domain, t.cls.deviceClass
 		if t.cls.window || t.cls.door {
-			domain = "cover"
-			dc = map[bool]string{true: "window", false: "door"}[t.cls.window]
+			domain, dc = "cover", "door"
+			if t.cls.window {
+				dc = "window"
+			}
 		}
 	}
 	if domain != "cover" && domain != "valve" {

@@ -146,6 +146,9 @@ var stateWords = map[string]stateWord{
 	"dry":          {binary: "off", deviceClass: "moisture"},
 	"leaking":      {binary: "on", deviceClass: "moisture"},
 	"detected":     {binary: "on"},
+	"detecting":    {binary: "on"}, // "is the motion sensor detecting anything"
+	"sensing":      {binary: "on"},
+	"dark":         {binary: "off", deviceClass: "light"}, // a light detector sees no light
 	"triggered":    {binary: "on"},
 	"active":       {binary: "on"},
 	"clear":        {binary: "off"},

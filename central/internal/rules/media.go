@@ -42,9 +42,31 @@ func (s *sentence) playWord() int {
 	return -1
 }
 
+// mediaWords are the words without one of which a sentence is no media
+// command; most sentences are not, and media's many tests are then skipped.
+var mediaWords = map[string]bool{
+	"volume": true, "louder": true, "quieter": true, "up": true, "down": true, "mute": true, "silence": true,
+	"unmute": true, "skip": true, "next": true, "previous": true, "replay": true, "rewind": true, "last": true,
+	"go": true, "pause": true, "stop": true, "off": true, "resume": true, "unpause": true, "continue": true,
+	"play": true,
+}
+
 func (s *sentence) media() (intent.Intent, bool) {
-	slots := map[string]any{}
+	mentioned := false
+	for _, t := range s.toks {
+		if mediaWords[t] {
+			mentioned = true
+			break
+		}
+	}
+	if !mentioned {
+		return intent.Intent{}, false
+	}
+	var slots map[string]any // made once the sentence is known to be media
 	mk := func(name intent.Name) (intent.Intent, bool) {
+		if slots == nil {
+			slots = map[string]any{}
+		}
 		s.mediaTarget(slots)
 		return intent.Intent{Name: name, Slots: slots}, true
 	}
@@ -52,7 +74,7 @@ func (s *sentence) media() (intent.Intent, bool) {
 	switch {
 	case s.has("volume", "louder", "quieter") || s.has("up", "down") && s.has("to") && (s.namesPlayer() || s.has("music")):
 		if v, ok := s.firstNumber(); ok {
-			slots["volume_level"] = number(v)
+			slots = map[string]any{"volume_level": number(v)}
 			return mk(intent.SetVolume)
 		}
 		return intent.Intent{}, false

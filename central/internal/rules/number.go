@@ -14,6 +14,19 @@ var tensNumbers = map[string]int{
 	"seventy": 70, "eighty": 80, "ninety": 90,
 }
 
+// numberWords holds every word parseWordInt starts a number with, so that
+// the words of a sentence that are not numbers cost one lookup.
+var numberWords = func() map[string]bool {
+	m := map[string]bool{}
+	for w := range smallNumbers {
+		m[w] = true
+	}
+	for w := range tensNumbers {
+		m[w] = true
+	}
+	return m
+}()
+
 // parseNumber reads a number written in digits ("20.5") or words ("twenty
 // point five", "one hundred") at toks[i]; n is the number of tokens used.
 func parseNumber(toks []string, i int) (v float64, n int) {
@@ -32,6 +45,9 @@ func parseNumber(toks []string, i int) (v float64, n int) {
 		// "a hundred percent"
 		w, n := parseWordInt(append([]string{"one"}, toks[i+1:min(i+4, len(toks))]...), 0)
 		return float64(w), n
+	}
+	if !numberWords[t] {
+		return 0, 0
 	}
 	whole, n := parseWordInt(toks, i)
 	if n == 0 {

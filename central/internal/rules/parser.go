@@ -7,6 +7,7 @@ package rules
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"github.com/homeplane/homeplane/central/internal/intent"
 )
@@ -41,15 +42,22 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	if len(text) > p.maxBytes || reg == nil {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
-	toks := strings.Fields(intent.Normalize(fractions.Replace(text)))
-	if len(toks) > maxTokens {
+	norm := text
+	if strings.IndexByte(text, '/') >= 0 {
+		norm = fractions.Replace(text)
+	}
+	s := sentences.Get().(*sentence)
+	defer s.release()
+	toks, ok := fields(s.tokBuf[:0], intent.Normalize(norm))
+	s.tokBuf = toks
+	if !ok {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
 	toks = reframe(dropFiller(canonical(toks)))
 	if len(toks) == 0 {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
-	s := newSentence(toks, reg, pc)
+	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
 		if guardedIntent(in.Name) {
@@ -60,6 +68,39 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		return in, nil
 	}
 	return intent.Intent{}, intent.ErrNoIntent
+}
+
+// sentences are reused between calls: cutting a sentence into words and
+// chunks then costs no allocation. Nothing a parse returns refers to them.
+var sentences = sync.Pool{New: func() any { return new(sentence) }}
+
+// release returns s to the pool, dropping what it refers to.
+func (s *sentence) release() {
+	clear(s.tokBuf[:cap(s.tokBuf)])
+	clear(s.chunks[:cap(s.chunks)])
+	*s = sentence{tokBuf: s.tokBuf[:0], chunks: s.chunks[:0]}
+	sentences.Put(s)
+}
+
+// fields appends the words of normalized text to toks; ok is false when
+// there are more than maxTokens.
+func fields(toks []string, text string) (_ []string, ok bool) {
+	for i := 0; i < len(text); {
+		if text[i] == ' ' {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(text) && text[j] != ' ' {
+			j++
+		}
+		if len(toks) == maxTokens {
+			return toks, false
+		}
+		toks = append(toks, text[i:j])
+		i = j
+	}
+	return toks, true
 }
 
 // fractions are said as words: "1 and a 1/2 hours", "1/2 an hour".
@@ -92,7 +133,7 @@ var embeddedQuestions = [][]string{
 // canonical rewrites spoken variants into the form the grammar reads:
 // hesitations go and "per cent" is "percent".
 func canonical(toks []string) []string {
-	out := toks[:0:0]
+	out := toks[:0] // in place: a word is written no later than it is read
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
 		switch {
@@ -139,7 +180,7 @@ func dropFiller(toks []string) []string {
 		}
 	}
 	// "please", "for me", "thanks" anywhere else carry nothing.
-	out := toks[:0:0]
+	out := toks[:0] // in place, as in canonical
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
 		switch {
@@ -170,7 +211,19 @@ func hasPrefix(toks, p []string) bool {
 }
 
 func (s *sentence) parse() (intent.Intent, bool) {
-	for _, m := range []func(*sentence) (intent.Intent, bool){
+	for _, m := range readings {
+		if in, ok := m(s); ok {
+			return in, true
+		}
+	}
+	return intent.Intent{}, false
+}
+
+// readings are the grammar's readings of a sentence, tried in order.
+var readings []func(*sentence) (intent.Intent, bool)
+
+func init() {
+	readings = []func(*sentence) (intent.Intent, bool){
 		(*sentence).broadcast,
 		(*sentence).nevermind,
 		(*sentence).respond,
@@ -186,12 +239,7 @@ func (s *sentence) parse() (intent.Intent, bool) {
 		(*sentence).lightSet,
 		(*sentence).water,
 		(*sentence).turn,
-	} {
-		if in, ok := m(s); ok {
-			return in, true
-		}
 	}
-	return intent.Intent{}, false
 }
 
 // interjections open a sentence without changing what it asks.
@@ -214,35 +262,90 @@ func (s *sentence) nevermind() (intent.Intent, bool) {
 	for n := len(toks); n > 1 && trailingFillers[toks[n-1]]; n-- {
 		toks = toks[:n-1] // "never mind then", "never mind, sorry"
 	}
-	switch strings.Join(toks, " ") {
-	case "never mind", "nevermind", "forget it", "forget about it", "forget that", "cancel", "cancel that",
-		"nothing", "ignore that", "ignore me", "never mind that", "scratch that", "disregard that",
-		"no thanks", "no thank you", "stop", "abort":
+	if isPhrase(withdrawals, toks) {
 		return intent.Intent{Name: intent.Nevermind, Slots: map[string]any{}}, true
 	}
 	return intent.Intent{}, false
 }
 
+var withdrawals = newPhraseSet(map[string]bool{
+	"never mind": true, "nevermind": true, "forget it": true, "forget about it": true, "forget that": true,
+	"cancel": true, "cancel that": true, "nothing": true, "ignore that": true, "ignore me": true,
+	"never mind that": true, "scratch that": true, "disregard that": true, "no thanks": true,
+	"no thank you": true, "stop": true, "abort": true,
+})
+
+// phraseSet is a set of whole sentences.
+type phraseSet struct {
+	m        map[string]bool
+	maxWords int
+}
+
+func newPhraseSet(m map[string]bool) phraseSet {
+	ps := phraseSet{m: m}
+	for p := range m {
+		ps.maxWords = max(ps.maxWords, len(strings.Fields(p)))
+	}
+	return ps
+}
+
+// isPhrase reports whether toks, said one after the other, are one of the
+// phrases of set, without building the sentence as a string.
+func isPhrase(set phraseSet, toks []string) bool {
+	if len(toks) > set.maxWords {
+		return false
+	}
+	var buf [64]byte
+	b := buf[:0]
+	for i, t := range toks {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, t...)
+	}
+	return set.m[string(b)]
+}
+
 // greetings are whole sentences of small talk ("hey" is dropped as a
 // filler before them).
-var greetings = map[string]bool{
+var greetings = newPhraseSet(map[string]bool{
 	"hi": true, "hello": true, "hey": true, "hiya": true, "howdy": true, "there": true, "hi there": true,
 	"hello there": true, "good morning": true, "good afternoon": true, "good evening": true, "morning": true,
 	"how are you": true, "how are you doing": true, "whats up": true, "yo": true,
+})
+
+// aboutAssistant are words anywhere in a sentence that make it small talk
+// or a question about the assistant and privacy.
+var aboutAssistant = phrases("what can i say", "what can you do", "who made you", "who created you",
+	"who built you", "what can i ask", "who are you", "what are you", "hello", "hi there",
+	"you always listening", "you listening", "you recording", "recording me", "my data",
+	"my voice", "my recordings", "spying on", "my privacy", "you store", "you keep")
+
+// phrases indexes word sequences by their first word.
+func phrases(ps ...string) map[string][][]string {
+	out := map[string][][]string{}
+	for _, p := range ps {
+		f := strings.Fields(p)
+		out[f[0]] = append(out[f[0]], f)
+	}
+	return out
+}
+
+// hasPhrase reports whether one of the phrases is said somewhere in toks.
+func hasPhrase(toks []string, ps map[string][][]string) bool {
+	for i, t := range toks {
+		for _, p := range ps[t] {
+			if hasPrefix(toks[i:], p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *sentence) respond() (intent.Intent, bool) {
-	t := " " + strings.Join(s.toks, " ") + " "
-	about := greetings[strings.TrimSpace(t)]
-	for _, p := range []string{" what can i say ", " what can you do ", " who made you ", " who created you ",
-		" who built you ", " what can i ask ", " who are you ", " what are you ", " hello ", " hi there ",
-		// questions about the assistant and privacy
-		" you always listening ", " you listening ", " you recording ", " recording me ", " my data ",
-		" my voice ", " my recordings ", " spying on ", " my privacy ", " you store ", " you keep ",
-	} {
-		if about || strings.Contains(t, p) {
-			return intent.Intent{Name: intent.Respond, Slots: map[string]any{}}, true
-		}
+	if isPhrase(greetings, s.toks) || hasPhrase(s.toks, aboutAssistant) {
+		return intent.Intent{Name: intent.Respond, Slots: map[string]any{}}, true
 	}
 	return intent.Intent{}, false
 }

@@ -93,8 +93,8 @@ func (s *sentence) question() (intent.Intent, bool) {
 			return intent.Intent{Name: intent.ClimateGetTemperature, Slots: slots}, true
 		}
 	}
-	slots := map[string]any{}
 	if t.name != "" {
+		slots := map[string]any{}
 		wantClass := sw.deviceClass
 		if t.cls != nil && t.cls.deviceClass != "" && !refines(sw.deviceClass, t.cls.deviceClass) {
 			wantClass = t.cls.deviceClass
@@ -166,6 +166,10 @@ func (s *sentence) question() (intent.Intent, bool) {
 			domain, dc = "binary_sensor", sw.deviceClass
 		}
 	}
+	if domain == "light" && !hasState && s.lightAsSeen() {
+		// "is there light in the garden": light as what a detector sees.
+		domain, dc, implied = "binary_sensor", "light", "on"
+	}
 	if domain == "" && (s.first() == "who" || s.first() == "whos") {
 		domain = "person" // "who's home"
 	}
@@ -185,7 +189,7 @@ func (s *sentence) question() (intent.Intent, bool) {
 	if domain == "" || (!hasState && implied == "" && domain != "person") {
 		return intent.Intent{}, false
 	}
-	slots["domain"] = domain
+	slots := map[string]any{"domain": domain}
 	if dc != "" {
 		slots["device_class"] = dc
 	}
@@ -202,6 +206,33 @@ func (s *sentence) question() (intent.Intent, bool) {
 	}
 	s.place(t, slots, false)
 	return intent.Intent{Name: intent.GetState, Slots: slots}, true
+}
+
+// lightAsSeen reports whether the sentence's first device noun is light
+// said as a mass noun ("is there light", "any light in the garage"), not a
+// lamp ("is there a light on"), in a home that has a light detector to
+// answer it.
+func (s *sentence) lightAsSeen() bool {
+	for _, c := range s.chunks {
+		if c.kind != cNoun {
+			continue
+		}
+		if c.end-c.start != 1 || s.toks[c.start] != "light" || c.start == 0 {
+			return false
+		}
+		switch s.toks[c.start-1] {
+		case "there", "any", "some", "enough", "no":
+		default:
+			return false
+		}
+		for _, e := range s.reg.Entities() {
+			if e.GetDomain() == "binary_sensor" && e.GetDeviceClass() == "light" {
+				return true
+			}
+		}
+		return false
+	}
+	return false
 }
 
 // askWords frame a question about a reading without naming what is

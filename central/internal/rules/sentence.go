@@ -31,6 +31,11 @@ type sentence struct {
 	chunks []chunk
 	reg    *intent.Index
 	pc     intent.Context
+	// tgt is what target found, once tgtDone.
+	tgt     target
+	tgtDone bool
+	// tokBuf holds the words between uses of a pooled sentence.
+	tokBuf []string
 }
 
 // verbAfterName follows a plural noun rather than a possessive name:
@@ -78,7 +83,14 @@ func isContracted(toks []string) bool {
 var quantifiers = map[string]bool{"any": true, "all": true, "every": true, "each": true, "some": true, "no": true}
 
 func newSentence(toks []string, reg *intent.Index, pc intent.Context) *sentence {
-	s := &sentence{toks: toks, reg: reg, pc: pc, chunks: make([]chunk, 0, len(toks))}
+	s := &sentence{}
+	s.init(toks, reg, pc)
+	return s
+}
+
+// init cuts toks into chunks, reusing s's chunk storage.
+func (s *sentence) init(toks []string, reg *intent.Index, pc intent.Context) {
+	s.toks, s.reg, s.pc, s.chunks = toks, reg, pc, s.chunks[:0]
 	contracted := isContracted(toks)
 	for i := 0; i < len(toks); {
 		rn, refs := reg.Match(toks, i)
@@ -112,7 +124,6 @@ func newSentence(toks []string, reg *intent.Index, pc intent.Context) *sentence 
 		s.chunks = append(s.chunks, chunk{kind: cWord, start: i, end: i + 1})
 		i++
 	}
-	return s
 }
 
 // refFitsNoun decides a tie between a registered name and a common noun of
@@ -283,7 +294,16 @@ var everywhereWords = map[string]bool{
 	"condo": true, "condominium": true, "townhouse": true, "cottage": true, "bungalow": true, "farmhouse": true,
 }
 
+// target returns what the sentence points at; the grammar's readings ask
+// for it in turn, so it is found once.
 func (s *sentence) target() target {
+	if !s.tgtDone {
+		s.tgt, s.tgtDone = s.findTarget(), true
+	}
+	return s.tgt
+}
+
+func (s *sentence) findTarget() target {
 	var t target
 	// "everything in the garage" means the room even when a device is
 	// also called "Garage".
@@ -301,7 +321,7 @@ func (s *sentence) target() target {
 			}
 		case cRef:
 			var ent, area, floor *intent.Ref
-			var ents []intent.Ref
+			nEnts := 0
 			for k := range c.refs {
 				r := &c.refs[k]
 				switch r.Kind {
@@ -309,7 +329,7 @@ func (s *sentence) target() target {
 					if ent == nil {
 						ent = r
 					}
-					ents = append(ents, *r)
+					nEnts++
 				case intent.RefArea:
 					if area == nil {
 						area = r
@@ -321,6 +341,15 @@ func (s *sentence) target() target {
 				}
 			}
 			place := area != nil || floor != nil
+			ents := c.refs // shared with the index: never modified
+			if nEnts != len(c.refs) {
+				ents = make([]intent.Ref, 0, nEnts)
+				for _, r := range c.refs {
+					if r.Kind == intent.RefEntity {
+						ents = append(ents, r)
+					}
+				}
+			}
 			if ent != nil && (!place || !hasNoun) && t.name == "" {
 				t.name, t.refs, t.nameChunk = ent.Name, ents, c
 				continue
