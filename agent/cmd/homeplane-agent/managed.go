@@ -61,7 +61,8 @@ func startManaged(ctx context.Context, sup *supervisor.Supervisor, spec supervis
 // Without a token it onboards first; onboarded is called after each
 // onboarding.
 func newHAStatus(cfg config, ha *homeassistant.Client, pub hastatus.Publisher, sup *supervisor.Supervisor, noToken bool, onboarded func(), log *slog.Logger) *hastatus.Reporter {
-	opts := hastatus.Options{Logger: log, Adopt: sup == nil, Interval: cfg.SampleInterval}
+	opts := hastatus.Options{Logger: log, Adopt: sup == nil, Interval: cfg.SampleInterval,
+		StateFile: filepath.Join(cfg.DataDir, "ha-status.json")}
 	if sup != nil {
 		opts.Sink, opts.OnboardAtStart = sup, noToken
 		opts.Reonboard = func(ctx context.Context) error {
