@@ -1460,6 +1460,9 @@ type Instance struct {
 	// When Home Assistant last accepted a call from the agent; unset while it
 	// never has.
 	LastSuccessAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=last_success_at,json=lastSuccessAt,proto3" json:"last_success_at,omitempty"`
+	// The container limits central keeps for the home (SetInstanceLimits);
+	// unset when it keeps none and the agent's own apply.
+	Limits        *InstanceLimits `protobuf:"bytes,18,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1613,6 +1616,67 @@ func (x *Instance) GetLastSuccessAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Instance) GetLimits() *InstanceLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// InstanceLimits bound a Home Assistant container; 0 means no limit.
+type InstanceLimits struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	MemoryBytes int64                  `protobuf:"varint,1,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	// CPU in billionths of a CPU (1000000000 is one CPU), as Docker counts.
+	NanoCpus      int64 `protobuf:"varint,2,opt,name=nano_cpus,json=nanoCpus,proto3" json:"nano_cpus,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstanceLimits) Reset() {
+	*x = InstanceLimits{}
+	mi := &file_homeplane_v1_home_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceLimits) ProtoMessage() {}
+
+func (x *InstanceLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_home_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceLimits.ProtoReflect.Descriptor instead.
+func (*InstanceLimits) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *InstanceLimits) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *InstanceLimits) GetNanoCpus() int64 {
+	if x != nil {
+		return x.NanoCpus
+	}
+	return 0
+}
+
 // InstanceOperation is a lifecycle action under way on the container.
 type InstanceOperation struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1630,7 +1694,7 @@ type InstanceOperation struct {
 
 func (x *InstanceOperation) Reset() {
 	*x = InstanceOperation{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[27]
+	mi := &file_homeplane_v1_home_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1706,7 @@ func (x *InstanceOperation) String() string {
 func (*InstanceOperation) ProtoMessage() {}
 
 func (x *InstanceOperation) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[27]
+	mi := &file_homeplane_v1_home_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1719,7 @@ func (x *InstanceOperation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceOperation.ProtoReflect.Descriptor instead.
 func (*InstanceOperation) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{27}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *InstanceOperation) GetAction() InstanceAction {
@@ -1710,7 +1774,7 @@ type Restart struct {
 
 func (x *Restart) Reset() {
 	*x = Restart{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[28]
+	mi := &file_homeplane_v1_home_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1722,7 +1786,7 @@ func (x *Restart) String() string {
 func (*Restart) ProtoMessage() {}
 
 func (x *Restart) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[28]
+	mi := &file_homeplane_v1_home_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1735,7 +1799,7 @@ func (x *Restart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restart.ProtoReflect.Descriptor instead.
 func (*Restart) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{28}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Restart) GetTime() *timestamppb.Timestamp {
@@ -1761,7 +1825,7 @@ type GetInstanceRequest struct {
 
 func (x *GetInstanceRequest) Reset() {
 	*x = GetInstanceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[29]
+	mi := &file_homeplane_v1_home_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +1837,7 @@ func (x *GetInstanceRequest) String() string {
 func (*GetInstanceRequest) ProtoMessage() {}
 
 func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[29]
+	mi := &file_homeplane_v1_home_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +1850,7 @@ func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceRequest.ProtoReflect.Descriptor instead.
 func (*GetInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{29}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetInstanceRequest) GetHomeId() string {
@@ -1805,7 +1869,7 @@ type GetInstanceResponse struct {
 
 func (x *GetInstanceResponse) Reset() {
 	*x = GetInstanceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[30]
+	mi := &file_homeplane_v1_home_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +1881,7 @@ func (x *GetInstanceResponse) String() string {
 func (*GetInstanceResponse) ProtoMessage() {}
 
 func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[30]
+	mi := &file_homeplane_v1_home_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +1894,7 @@ func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceResponse.ProtoReflect.Descriptor instead.
 func (*GetInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{30}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetInstanceResponse) GetInstance() *Instance {
@@ -1858,7 +1922,7 @@ type ControlInstanceRequest struct {
 
 func (x *ControlInstanceRequest) Reset() {
 	*x = ControlInstanceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[31]
+	mi := &file_homeplane_v1_home_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1870,7 +1934,7 @@ func (x *ControlInstanceRequest) String() string {
 func (*ControlInstanceRequest) ProtoMessage() {}
 
 func (x *ControlInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[31]
+	mi := &file_homeplane_v1_home_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1883,7 +1947,7 @@ func (x *ControlInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlInstanceRequest.ProtoReflect.Descriptor instead.
 func (*ControlInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{31}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ControlInstanceRequest) GetHomeId() string {
@@ -1930,7 +1994,7 @@ type ControlInstanceResponse struct {
 
 func (x *ControlInstanceResponse) Reset() {
 	*x = ControlInstanceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[32]
+	mi := &file_homeplane_v1_home_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1942,7 +2006,7 @@ func (x *ControlInstanceResponse) String() string {
 func (*ControlInstanceResponse) ProtoMessage() {}
 
 func (x *ControlInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[32]
+	mi := &file_homeplane_v1_home_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1955,7 +2019,7 @@ func (x *ControlInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlInstanceResponse.ProtoReflect.Descriptor instead.
 func (*ControlInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{32}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ControlInstanceResponse) GetInstance() *Instance {
@@ -2041,7 +2105,7 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\bentities\x18\x01 \x03(\v2\x14.homeplane.v1.EntityR\bentities\x12(\n" +
 	"\x05areas\x18\x02 \x03(\v2\x12.homeplane.v1.AreaR\x05areas\x12+\n" +
 	"\x06floors\x18\x03 \x03(\v2\x13.homeplane.v1.FloorR\x06floors\x127\n" +
-	"\tsynced_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bsyncedAt\"\xd2\x05\n" +
+	"\tsynced_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bsyncedAt\"\x88\x06\n" +
 	"\bInstance\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x16\n" +
 	"\x06health\x18\x02 \x01(\tR\x06health\x12\x14\n" +
@@ -2064,7 +2128,11 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"last_event\x18\x0e \x01(\tR\tlastEvent\x12*\n" +
 	"\x11last_event_reason\x18\x0f \x01(\tR\x0flastEventReason\x12B\n" +
 	"\x0flast_event_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\rlastEventTime\x12B\n" +
-	"\x0flast_success_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rlastSuccessAt\"\x95\x02\n" +
+	"\x0flast_success_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rlastSuccessAt\x124\n" +
+	"\x06limits\x18\x12 \x01(\v2\x1c.homeplane.v1.InstanceLimitsR\x06limits\"P\n" +
+	"\x0eInstanceLimits\x12!\n" +
+	"\fmemory_bytes\x18\x01 \x01(\x03R\vmemoryBytes\x12\x1b\n" +
+	"\tnano_cpus\x18\x02 \x01(\x03R\bnanoCpus\"\x95\x02\n" +
 	"\x11InstanceOperation\x124\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x1c.homeplane.v1.InstanceActionR\x06action\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x129\n" +
@@ -2133,7 +2201,7 @@ func file_homeplane_v1_home_proto_rawDescGZIP() []byte {
 }
 
 var file_homeplane_v1_home_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_homeplane_v1_home_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_homeplane_v1_home_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_homeplane_v1_home_proto_goTypes = []any{
 	(SensitivePolicy)(0),                   // 0: homeplane.v1.SensitivePolicy
 	(InstanceAction)(0),                    // 1: homeplane.v1.InstanceAction
@@ -2164,81 +2232,83 @@ var file_homeplane_v1_home_proto_goTypes = []any{
 	(*ListEntitiesRequest)(nil),            // 26: homeplane.v1.ListEntitiesRequest
 	(*ListEntitiesResponse)(nil),           // 27: homeplane.v1.ListEntitiesResponse
 	(*Instance)(nil),                       // 28: homeplane.v1.Instance
-	(*InstanceOperation)(nil),              // 29: homeplane.v1.InstanceOperation
-	(*Restart)(nil),                        // 30: homeplane.v1.Restart
-	(*GetInstanceRequest)(nil),             // 31: homeplane.v1.GetInstanceRequest
-	(*GetInstanceResponse)(nil),            // 32: homeplane.v1.GetInstanceResponse
-	(*ControlInstanceRequest)(nil),         // 33: homeplane.v1.ControlInstanceRequest
-	(*ControlInstanceResponse)(nil),        // 34: homeplane.v1.ControlInstanceResponse
-	(*timestamppb.Timestamp)(nil),          // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 36: google.protobuf.Duration
-	(*Entity)(nil),                         // 37: homeplane.v1.Entity
-	(*Area)(nil),                           // 38: homeplane.v1.Area
-	(*Floor)(nil),                          // 39: homeplane.v1.Floor
+	(*InstanceLimits)(nil),                 // 29: homeplane.v1.InstanceLimits
+	(*InstanceOperation)(nil),              // 30: homeplane.v1.InstanceOperation
+	(*Restart)(nil),                        // 31: homeplane.v1.Restart
+	(*GetInstanceRequest)(nil),             // 32: homeplane.v1.GetInstanceRequest
+	(*GetInstanceResponse)(nil),            // 33: homeplane.v1.GetInstanceResponse
+	(*ControlInstanceRequest)(nil),         // 34: homeplane.v1.ControlInstanceRequest
+	(*ControlInstanceResponse)(nil),        // 35: homeplane.v1.ControlInstanceResponse
+	(*timestamppb.Timestamp)(nil),          // 36: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 37: google.protobuf.Duration
+	(*Entity)(nil),                         // 38: homeplane.v1.Entity
+	(*Area)(nil),                           // 39: homeplane.v1.Area
+	(*Floor)(nil),                          // 40: homeplane.v1.Floor
 }
 var file_homeplane_v1_home_proto_depIdxs = []int32{
 	0,  // 0: homeplane.v1.SetSensitivePolicyRequest.policy:type_name -> homeplane.v1.SensitivePolicy
 	4,  // 1: homeplane.v1.SetSensitivePolicyResponse.home:type_name -> homeplane.v1.Home
-	35, // 2: homeplane.v1.Home.created_at:type_name -> google.protobuf.Timestamp
-	35, // 3: homeplane.v1.Home.last_seen:type_name -> google.protobuf.Timestamp
+	36, // 2: homeplane.v1.Home.created_at:type_name -> google.protobuf.Timestamp
+	36, // 3: homeplane.v1.Home.last_seen:type_name -> google.protobuf.Timestamp
 	0,  // 4: homeplane.v1.Home.sensitive_policy:type_name -> homeplane.v1.SensitivePolicy
-	35, // 5: homeplane.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	36, // 5: homeplane.v1.Device.created_at:type_name -> google.protobuf.Timestamp
 	4,  // 6: homeplane.v1.CreateHomeResponse.home:type_name -> homeplane.v1.Home
 	4,  // 7: homeplane.v1.ListHomesResponse.homes:type_name -> homeplane.v1.Home
 	4,  // 8: homeplane.v1.GetHomeResponse.home:type_name -> homeplane.v1.Home
-	36, // 9: homeplane.v1.CreateEnrollmentTokenRequest.ttl:type_name -> google.protobuf.Duration
-	35, // 10: homeplane.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 9: homeplane.v1.CreateEnrollmentTokenRequest.ttl:type_name -> google.protobuf.Duration
+	36, // 10: homeplane.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
 	5,  // 11: homeplane.v1.RegisterDeviceResponse.device:type_name -> homeplane.v1.Device
 	5,  // 12: homeplane.v1.ListDevicesResponse.devices:type_name -> homeplane.v1.Device
-	37, // 13: homeplane.v1.ListEntitiesResponse.entities:type_name -> homeplane.v1.Entity
-	38, // 14: homeplane.v1.ListEntitiesResponse.areas:type_name -> homeplane.v1.Area
-	39, // 15: homeplane.v1.ListEntitiesResponse.floors:type_name -> homeplane.v1.Floor
-	35, // 16: homeplane.v1.ListEntitiesResponse.synced_at:type_name -> google.protobuf.Timestamp
-	35, // 17: homeplane.v1.Instance.started_at:type_name -> google.protobuf.Timestamp
-	30, // 18: homeplane.v1.Instance.recent_restarts:type_name -> homeplane.v1.Restart
-	35, // 19: homeplane.v1.Instance.updated_at:type_name -> google.protobuf.Timestamp
-	29, // 20: homeplane.v1.Instance.operation:type_name -> homeplane.v1.InstanceOperation
-	35, // 21: homeplane.v1.Instance.last_event_time:type_name -> google.protobuf.Timestamp
-	35, // 22: homeplane.v1.Instance.last_success_at:type_name -> google.protobuf.Timestamp
-	1,  // 23: homeplane.v1.InstanceOperation.action:type_name -> homeplane.v1.InstanceAction
-	35, // 24: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
-	35, // 25: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
-	28, // 26: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	1,  // 27: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
-	28, // 28: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	6,  // 29: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
-	8,  // 30: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
-	10, // 31: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
-	12, // 32: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
-	14, // 33: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
-	20, // 34: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
-	22, // 35: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
-	24, // 36: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
-	26, // 37: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
-	31, // 38: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
-	33, // 39: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
-	16, // 40: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
-	18, // 41: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
-	2,  // 42: homeplane.v1.HomeService.SetSensitivePolicy:input_type -> homeplane.v1.SetSensitivePolicyRequest
-	7,  // 43: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
-	9,  // 44: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
-	11, // 45: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
-	13, // 46: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
-	15, // 47: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
-	21, // 48: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
-	23, // 49: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
-	25, // 50: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
-	27, // 51: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
-	32, // 52: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
-	34, // 53: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
-	17, // 54: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
-	19, // 55: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
-	3,  // 56: homeplane.v1.HomeService.SetSensitivePolicy:output_type -> homeplane.v1.SetSensitivePolicyResponse
-	43, // [43:57] is the sub-list for method output_type
-	29, // [29:43] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	38, // 13: homeplane.v1.ListEntitiesResponse.entities:type_name -> homeplane.v1.Entity
+	39, // 14: homeplane.v1.ListEntitiesResponse.areas:type_name -> homeplane.v1.Area
+	40, // 15: homeplane.v1.ListEntitiesResponse.floors:type_name -> homeplane.v1.Floor
+	36, // 16: homeplane.v1.ListEntitiesResponse.synced_at:type_name -> google.protobuf.Timestamp
+	36, // 17: homeplane.v1.Instance.started_at:type_name -> google.protobuf.Timestamp
+	31, // 18: homeplane.v1.Instance.recent_restarts:type_name -> homeplane.v1.Restart
+	36, // 19: homeplane.v1.Instance.updated_at:type_name -> google.protobuf.Timestamp
+	30, // 20: homeplane.v1.Instance.operation:type_name -> homeplane.v1.InstanceOperation
+	36, // 21: homeplane.v1.Instance.last_event_time:type_name -> google.protobuf.Timestamp
+	36, // 22: homeplane.v1.Instance.last_success_at:type_name -> google.protobuf.Timestamp
+	29, // 23: homeplane.v1.Instance.limits:type_name -> homeplane.v1.InstanceLimits
+	1,  // 24: homeplane.v1.InstanceOperation.action:type_name -> homeplane.v1.InstanceAction
+	36, // 25: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
+	36, // 26: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
+	28, // 27: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	1,  // 28: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
+	28, // 29: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	6,  // 30: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
+	8,  // 31: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
+	10, // 32: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
+	12, // 33: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
+	14, // 34: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
+	20, // 35: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
+	22, // 36: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
+	24, // 37: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
+	26, // 38: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
+	32, // 39: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
+	34, // 40: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
+	16, // 41: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
+	18, // 42: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
+	2,  // 43: homeplane.v1.HomeService.SetSensitivePolicy:input_type -> homeplane.v1.SetSensitivePolicyRequest
+	7,  // 44: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
+	9,  // 45: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
+	11, // 46: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
+	13, // 47: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
+	15, // 48: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
+	21, // 49: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
+	23, // 50: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
+	25, // 51: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
+	27, // 52: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
+	33, // 53: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
+	35, // 54: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
+	17, // 55: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
+	19, // 56: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
+	3,  // 57: homeplane.v1.HomeService.SetSensitivePolicy:output_type -> homeplane.v1.SetSensitivePolicyResponse
+	44, // [44:58] is the sub-list for method output_type
+	30, // [30:44] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_home_proto_init() }
@@ -2253,7 +2323,7 @@ func file_homeplane_v1_home_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_homeplane_v1_home_proto_rawDesc), len(file_homeplane_v1_home_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   33,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
