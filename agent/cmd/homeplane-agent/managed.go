@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 
 	"github.com/docker/docker/client"
 
+	"github.com/homeplane/homeplane/agent/internal/command"
 	"github.com/homeplane/homeplane/agent/internal/hastatus"
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	"github.com/homeplane/homeplane/agent/internal/outbox"
@@ -74,4 +76,11 @@ func newHAStatus(cfg config, ha *homeassistant.Client, pub hastatus.Publisher, s
 		}
 	}
 	return hastatus.New(ha, pub, opts)
+}
+
+// hostSize is this machine's memory and CPUs, which no limit may exceed;
+// unknown memory is not checked.
+func hostSize() command.HostSize {
+	mem, _ := memTotal()
+	return command.HostSize{MemoryBytes: mem, NanoCPUs: int64(runtime.NumCPU()) * 1e9}
 }

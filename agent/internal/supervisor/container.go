@@ -166,7 +166,9 @@ func (s *Supervisor) Remove(ctx context.Context, removeData bool) error {
 				}
 			}
 		}
-		s.update(func(p *persisted) { *p = persisted{Restarts: p.Restarts, TotalRestarts: p.TotalRestarts, Limits: p.Limits} })
+		s.update(func(p *persisted) {
+			*p = persisted{Restarts: p.Restarts, TotalRestarts: p.TotalRestarts, Limits: p.Limits}
+		})
 		s.setHealth(HealthUnknown, "removed")
 		reason := "data kept"
 		if removeData {
