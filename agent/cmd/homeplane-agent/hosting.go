@@ -21,7 +21,8 @@ const hostingScan = 5 * time.Second
 
 // runHosting runs one managed home per directory under --homes-dir in this
 // process: each with its own identity (its own MQTT connection and ACL),
-// container, volume, port from --port-range and limits from its limits.json.
+// container, volume, port from --port-range and limits from its limits.json
+// until central sets its own (ADR 0033).
 func runHosting(ctx context.Context, cfg config, log *slog.Logger) error {
 	host, err := hosting.Open(cfg.HomesDir, hosting.Options{FirstPort: cfg.FirstPort, LastPort: cfg.LastPort, MemoryBytes: cfg.HostMemory})
 	if err != nil {

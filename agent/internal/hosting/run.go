@@ -77,13 +77,18 @@ func (h *Host) Run(ctx context.Context, dir string, interval time.Duration, star
 		}
 		present := map[string]bool{}
 		for _, name := range names {
-			if _, err := os.Stat(filepath.Join(dir, name, ReleasedFile)); err == nil {
-				continue
-			}
-			present[name] = true
 			mu.Lock()
 			_, ok := running[name]
 			mu.Unlock()
+			if _, err := os.Stat(filepath.Join(dir, name, ReleasedFile)); err == nil {
+				if !ok {
+					// Released before the agent last stopped: the slot may
+					// still be booked.
+					_ = h.Release(name)
+				}
+				continue
+			}
+			present[name] = true
 			if ok {
 				continue
 			}
