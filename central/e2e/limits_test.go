@@ -206,4 +206,3 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
-
