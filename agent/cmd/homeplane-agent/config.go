@@ -51,6 +51,9 @@ type config struct {
 	// MemoryBytes and NanoCPUs limit the managed container (hosting mode
 	// sets them per home).
 	MemoryBytes, NanoCPUs int64
+	// hosted is set for a home of the hosting agent: its books admit
+	// central's limits and central's release ends the home.
+	hosted *hostedHome
 	// Hosting mode: many homes' instances, one directory each under
 	// HomesDir, ports from FirstPort–LastPort, HostMemory for all of them.
 	HomesDir            string

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/homeplane/homeplane/agent/internal/hosting"
+	"github.com/homeplane/homeplane/agent/internal/supervisor"
 )
 
 // hostingScan is how often the homes directory is read for new homes.
@@ -20,7 +21,8 @@ const hostingScan = 5 * time.Second
 
 // runHosting runs one managed home per directory under --homes-dir in this
 // process: each with its own identity (its own MQTT connection and ACL),
-// container, volume, port from --port-range and limits from its limits.json.
+// container, volume, port from --port-range and limits from its limits.json
+// until central sets its own (ADR 0033).
 func runHosting(ctx context.Context, cfg config, log *slog.Logger) error {
 	host, err := hosting.Open(cfg.HomesDir, hosting.Options{FirstPort: cfg.FirstPort, LastPort: cfg.LastPort, MemoryBytes: cfg.HostMemory})
 	if err != nil {
@@ -33,9 +35,38 @@ func runHosting(ctx context.Context, cfg config, log *slog.Logger) error {
 		hc.HAPort, hc.HAURL, hc.HAToken = h.Slot.Port, "http://127.0.0.1:"+strconv.Itoa(h.Slot.Port), ""
 		hc.ContainerName = "homeplane-ha-" + h.Name
 		hc.MemoryBytes, hc.NanoCPUs = h.Slot.Limits.MemoryBytes, h.Slot.Limits.NanoCPUs
+		hc.hosted = &hostedHome{
+			admit: func(l supervisor.Limits) error {
+				_, err := host.Resize(h.Name, hosting.Limits{MemoryBytes: l.MemoryBytes, NanoCPUs: l.NanoCPUs})
+				return err
+			},
+			release: h.Release,
+		}
 		hc.MetricsAddr = "" // one process, one metrics address: the hosting agent's own
 		return runHome(ctx, hc, log.With("home", h.Name))
 	}, log)
+}
+
+// hostedHome is what a hosted home's agent gets from the hosting agent.
+type hostedHome struct {
+	admit   func(supervisor.Limits) error
+	release func(reason string) error
+}
+
+// removeReleased removes the container of a home whose context ended with
+// hosting.ErrReleased; its volume stays until the operator purges it (ADR
+// 0033).
+func removeReleased(ctx context.Context, sup *supervisor.Supervisor, log *slog.Logger) {
+	if sup == nil || !errors.Is(context.Cause(ctx), hosting.ErrReleased) {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if err := sup.Remove(rctx, false); err != nil {
+		log.Error("released home's container not removed", "error", err)
+		return
+	}
+	log.Info("released home's container removed; its volume is kept")
 }
 
 // parseHosting reads the hosting flags into c.

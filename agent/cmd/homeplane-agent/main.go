@@ -157,6 +157,11 @@ func runHome(ctx context.Context, cfg config, log *slog.Logger) error {
 			return err
 		}
 		instance = command.NewInstance(sup, spec)
+		instance.Host = hostSize()
+		if h := cfg.hosted; h != nil {
+			instance.Admit = h.admit
+			instance.Release = func(context.Context) error { return h.release("released by central") }
+		}
 	}
 	clog := log.With("component", "commands")
 	services := command.NewServices(homeassistant.NewServices(ha, facts), command.ServicesOptions{Logger: clog, Metrics: reg, AllowedDomains: cfg.AllowedDomains})
@@ -210,6 +215,7 @@ func runHome(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	err = up.Run(ctx)
 	wg.Wait()
+	removeReleased(ctx, sup, log)
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 
 	"github.com/docker/docker/client"
 
+	"github.com/homeplane/homeplane/agent/internal/command"
 	"github.com/homeplane/homeplane/agent/internal/hastatus"
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	"github.com/homeplane/homeplane/agent/internal/outbox"
@@ -61,7 +63,8 @@ func startManaged(ctx context.Context, sup *supervisor.Supervisor, spec supervis
 // Without a token it onboards first; onboarded is called after each
 // onboarding.
 func newHAStatus(cfg config, ha *homeassistant.Client, pub hastatus.Publisher, sup *supervisor.Supervisor, noToken bool, onboarded func(), log *slog.Logger) *hastatus.Reporter {
-	opts := hastatus.Options{Logger: log, Adopt: sup == nil, Interval: cfg.SampleInterval}
+	opts := hastatus.Options{Logger: log, Adopt: sup == nil, Interval: cfg.SampleInterval,
+		StateFile: filepath.Join(cfg.DataDir, "ha-status.json")}
 	if sup != nil {
 		opts.Sink, opts.OnboardAtStart = sup, noToken
 		opts.Reonboard = func(ctx context.Context) error {
@@ -73,4 +76,11 @@ func newHAStatus(cfg config, ha *homeassistant.Client, pub hastatus.Publisher, s
 		}
 	}
 	return hastatus.New(ha, pub, opts)
+}
+
+// hostSize is this machine's memory and CPUs, which no limit may exceed;
+// unknown memory is not checked.
+func hostSize() command.HostSize {
+	mem, _ := memTotal()
+	return command.HostSize{MemoryBytes: mem, NanoCPUs: int64(runtime.NumCPU()) * 1e9}
 }

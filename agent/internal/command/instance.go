@@ -18,15 +18,34 @@ type Supervisor interface {
 	Upgrade(ctx context.Context, ref string) error
 	Provision(ctx context.Context, spec supervisor.Spec) error
 	Remove(ctx context.Context, removeData bool) error
+	SetLimits(ctx context.Context, l supervisor.Limits) error
 	Status(ctx context.Context) *homeplanev1.Instance
 }
 
 var _ Supervisor = (*supervisor.Supervisor)(nil)
 
-// Instance runs lifecycle actions on the Home Assistant container.
+// Instance runs lifecycle actions on the Home Assistant container, and
+// applies the configuration central sends (InstanceConfig).
 type Instance struct {
 	sup  Supervisor
 	spec supervisor.Spec
+
+	// Admit, when set, must accept limits before they are applied: the
+	// hosting agent books them against the server's memory. Without it
+	// limits are checked against this host's memory and CPUs.
+	Admit func(supervisor.Limits) error
+	// Release, when set, runs when central released the home: the hosting
+	// agent removes its container and frees its port. Without it a release
+	// is logged and the container left to the operator.
+	Release func(ctx context.Context) error
+	// Host is this machine's memory and CPUs, for checking limits.
+	Host HostSize
+}
+
+// HostSize is what a machine has; zero fields are not checked.
+type HostSize struct {
+	MemoryBytes int64
+	NanoCPUs    int64
 }
 
 var _ Executor = (*Instance)(nil)
@@ -42,6 +61,9 @@ func NewInstance(sup Supervisor, spec supervisor.Spec) *Instance {
 func (x *Instance) Execute(ctx context.Context, cmd *homeplanev1.Command) *homeplanev1.Result {
 	if x.sup == nil {
 		return fail(CodeUnavailable, "the agent does not manage the Home Assistant container (adopt mode)")
+	}
+	if c := cmd.GetConfig(); c != nil {
+		return x.configure(ctx, c)
 	}
 	in := cmd.GetInstance()
 	var err error
@@ -86,4 +108,53 @@ func (x *Instance) Execute(ctx context.Context, cmd *homeplanev1.Command) *homep
 func withStatus(res *homeplanev1.Result, in *homeplanev1.Instance) *homeplanev1.Result {
 	res.Instance = in
 	return res
+}
+
+// configure applies central's configuration: a release, or limits (central's,
+// or the agent's own when central keeps none).
+func (x *Instance) configure(ctx context.Context, c *homeplanev1.InstanceConfig) *homeplanev1.Result {
+	if c.GetReleased() {
+		if x.Release == nil {
+			return &homeplanev1.Result{Ok: true, Instance: x.sup.Status(ctx)}
+		}
+		if err := x.Release(ctx); err != nil {
+			return fail(CodeInstance, err.Error())
+		}
+		return &homeplanev1.Result{Ok: true}
+	}
+	l := supervisor.Limits{MemoryBytes: x.spec.MemoryBytes, NanoCPUs: x.spec.NanoCPUs}
+	if cl := c.GetLimits(); cl != nil {
+		l = supervisor.Limits{MemoryBytes: cl.GetMemoryBytes(), NanoCPUs: cl.GetNanoCpus()}
+	}
+	if err := x.admit(l); err != nil {
+		return withStatus(fail(CodeInvalid, err.Error()), x.sup.Status(ctx))
+	}
+	if err := x.sup.SetLimits(ctx, l); err != nil {
+		return withStatus(fail(CodeInstance, err.Error()), x.sup.Status(ctx))
+	}
+	return &homeplanev1.Result{Ok: true, Instance: x.sup.Status(ctx)}
+}
+
+// minMemory is the least memory Docker lets a container have.
+const minMemory = 6 << 20
+
+// admit checks limits against the host, or hands them to Admit.
+func (x *Instance) admit(l supervisor.Limits) error {
+	switch {
+	case l.MemoryBytes < 0 || l.NanoCPUs < 0:
+		return errors.New("limits must not be negative")
+	case l.MemoryBytes > 0 && l.MemoryBytes < minMemory:
+		return fmt.Errorf("a memory limit of %d bytes is below Docker's minimum of 6 MiB", l.MemoryBytes)
+	case l.NanoCPUs > 0 && l.NanoCPUs < 10_000_000:
+		return fmt.Errorf("a CPU limit of %d nano CPUs is below Docker's minimum of 0.01 CPU", l.NanoCPUs)
+	case x.Host.NanoCPUs > 0 && l.NanoCPUs > x.Host.NanoCPUs:
+		return fmt.Errorf("a CPU limit of %.2f CPUs is more than this host's %.2f", float64(l.NanoCPUs)/1e9, float64(x.Host.NanoCPUs)/1e9)
+	}
+	if x.Admit != nil {
+		return x.Admit(l)
+	}
+	if x.Host.MemoryBytes > 0 && l.MemoryBytes > x.Host.MemoryBytes {
+		return fmt.Errorf("a memory limit of %d MiB is more than this host's %d MiB", l.MemoryBytes>>20, x.Host.MemoryBytes>>20)
+	}
+	return nil
 }

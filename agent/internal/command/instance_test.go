@@ -22,6 +22,7 @@ type fakeSupervisor struct {
 	release  chan struct{}
 	err      error
 	spec     supervisor.Spec
+	limits   []supervisor.Limits
 }
 
 func (f *fakeSupervisor) Start(context.Context) error   { return f.err }
@@ -39,6 +40,10 @@ func (f *fakeSupervisor) Provision(_ context.Context, spec supervisor.Spec) erro
 	return f.err
 }
 func (f *fakeSupervisor) Remove(context.Context, bool) error { return f.err }
+func (f *fakeSupervisor) SetLimits(_ context.Context, l supervisor.Limits) error {
+	f.limits = append(f.limits, l)
+	return f.err
+}
 func (f *fakeSupervisor) Status(context.Context) *homeplanev1.Instance {
 	return &homeplanev1.Instance{State: "running"}
 }
@@ -114,5 +119,63 @@ func TestProvisionTakesTheCommandsImage(t *testing.T) {
 	}
 	if sup.spec.Image != "ha:2026.2" || sup.spec.HostPort != 8123 {
 		t.Fatalf("provisioned with %+v, want the command's image and the configured port", sup.spec)
+	}
+}
+
+func configCommand(id string, c *homeplanev1.InstanceConfig) *homeplanev1.Command {
+	return &homeplanev1.Command{Id: id, Deadline: timestamppb.New(time.Now().Add(time.Minute)), Config: c}
+}
+
+// Central's limits are checked and applied; without them the agent's own
+// apply again; what a host cannot give is refused with the reason.
+func TestConfigLimits(t *testing.T) {
+	sup := &fakeSupervisor{}
+	x := NewInstance(sup, supervisor.Spec{MemoryBytes: 512 << 20, NanoCPUs: 1e9})
+	x.Host = HostSize{MemoryBytes: 4 << 30, NanoCPUs: 2e9}
+	r := New(NewServices(&fakeHA{}, ServicesOptions{}), x, Options{})
+	lim := func(m, c int64) *homeplanev1.InstanceConfig {
+		return &homeplanev1.InstanceConfig{Limits: &homeplanev1.InstanceLimits{MemoryBytes: m, NanoCpus: c}}
+	}
+	if res := r.Handle(context.Background(), configCommand("l1", lim(1<<30, 5e8))); !res.GetOk() {
+		t.Fatalf("limits refused: %v", res)
+	}
+	if res := r.Handle(context.Background(), configCommand("l2", &homeplanev1.InstanceConfig{})); !res.GetOk() {
+		t.Fatalf("clearing refused: %v", res)
+	}
+	want := []supervisor.Limits{{MemoryBytes: 1 << 30, NanoCPUs: 5e8}, {MemoryBytes: 512 << 20, NanoCPUs: 1e9}}
+	if fmt.Sprint(sup.limits) != fmt.Sprint(want) {
+		t.Fatalf("applied %v, want %v", sup.limits, want)
+	}
+	for i, c := range []*homeplanev1.InstanceConfig{lim(-1, 0), lim(1<<20, 0), lim(0, 1000), lim(8<<30, 0), lim(0, 3e9)} {
+		res := r.Handle(context.Background(), configCommand(fmt.Sprint("bad", i), c))
+		if res.GetOk() || vocab.CodeOf(res) != CodeInvalid || res.GetError() == "" {
+			t.Errorf("%v: got %v, want invalid with a reason", c, res)
+		}
+	}
+	if len(sup.limits) != 2 {
+		t.Errorf("refused limits reached the supervisor: %v", sup.limits)
+	}
+	// The hosting agent's books decide instead of the host's size.
+	x.Admit = func(l supervisor.Limits) error { return errors.New("not enough memory left on this server") }
+	if res := r.Handle(context.Background(), configCommand("h1", lim(64<<20, 0))); res.GetOk() || res.GetError() != "not enough memory left on this server" {
+		t.Fatalf("admission ignored: %v", res)
+	}
+}
+
+func TestConfigRelease(t *testing.T) {
+	sup := &fakeSupervisor{}
+	x := NewInstance(sup, supervisor.Spec{})
+	r := New(NewServices(&fakeHA{}, ServicesOptions{}), x, Options{})
+	rel := &homeplanev1.InstanceConfig{Released: true}
+	if res := r.Handle(context.Background(), configCommand("r1", rel)); !res.GetOk() {
+		t.Fatalf("managed mode: %v", res)
+	}
+	var released atomic.Int32
+	x.Release = func(context.Context) error { released.Add(1); return nil }
+	if res := r.Handle(context.Background(), configCommand("r2", rel)); !res.GetOk() || released.Load() != 1 {
+		t.Fatalf("hosting mode: %v, released %d", res, released.Load())
+	}
+	if res := New(NewServices(&fakeHA{}, ServicesOptions{}), NewInstance(nil, supervisor.Spec{}), Options{}).Handle(context.Background(), configCommand("r3", rel)); vocab.CodeOf(res) != CodeUnavailable {
+		t.Fatalf("adopt mode: %v", res)
 	}
 }

@@ -184,7 +184,7 @@ func (r *Runner) run(ctx context.Context, log *slog.Logger, cmd *homeplanev1.Com
 			log.Warn("command not recorded before running", "error", err)
 		}
 	}
-	if cmd.GetInstance() != nil {
+	if cmd.GetInstance() != nil || cmd.GetConfig() != nil {
 		// An instance action runs to its end whatever the deadline: an
 		// upgrade stopped halfway leaves the container in between.
 		return r.instance.Execute(ctx, cmd)

@@ -12,14 +12,18 @@ package hastatus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/homeplane/homeplane/agent/internal/atomicfile"
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/topic"
@@ -70,6 +74,10 @@ type Options struct {
 	OnboardAtStart bool
 	// Sink, when set, hears the version and the last successful call.
 	Sink Sink
+	// StateFile, when set, keeps the last successful call across agent
+	// restarts. It is written at most once a probe Interval, never on the
+	// command path, whose only fsync is the ledger's.
+	StateFile string
 	// Now is the clock (time.Now).
 	Now func() time.Time
 }
@@ -88,7 +96,13 @@ type Reporter struct {
 	reported bool // the refusal was published
 	reason   string
 	lastOK   time.Time
+	saved    time.Time // lastOK as StateFile holds it
 	version  string
+}
+
+// saved is what StateFile holds.
+type savedState struct {
+	LastSuccessAt time.Time `json:"last_success_at"`
 }
 
 // New returns a Reporter; run it with Run.
@@ -105,7 +119,49 @@ func New(ha HomeAssistant, pub Publisher, opts Options) *Reporter {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Reporter{ha: ha, pub: pub, opts: opts, log: opts.Logger, kick: make(chan struct{}, 1)}
+	r := &Reporter{ha: ha, pub: pub, opts: opts, log: opts.Logger, kick: make(chan struct{}, 1)}
+	r.lastOK = r.load()
+	r.saved = r.lastOK
+	return r
+}
+
+// load reads the last successful call StateFile kept; an unreadable file
+// only costs that time, so it is logged and ignored.
+func (r *Reporter) load() time.Time {
+	if r.opts.StateFile == "" {
+		return time.Time{}
+	}
+	b, err := os.ReadFile(r.opts.StateFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}
+	}
+	var st savedState
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+	}
+	if err != nil {
+		r.log.Warn("last successful call not restored", "file", r.opts.StateFile, "error", err)
+		return time.Time{}
+	}
+	return st.LastSuccessAt
+}
+
+// save writes the last successful call to StateFile when it changed.
+func (r *Reporter) save() {
+	r.mu.Lock()
+	lastOK, saved := r.lastOK, r.saved
+	r.mu.Unlock()
+	if r.opts.StateFile == "" || !lastOK.After(saved) {
+		return
+	}
+	b, _ := json.Marshal(savedState{LastSuccessAt: lastOK.UTC()})
+	if err := atomicfile.WritePrivate(r.opts.StateFile, b); err != nil {
+		r.log.Warn("last successful call not saved", "file", r.opts.StateFile, "error", err)
+		return
+	}
+	r.mu.Lock()
+	r.saved = lastOK
+	r.mu.Unlock()
 }
 
 // Observe takes the outcome of one call made with the token.
@@ -165,6 +221,7 @@ func (r *Reporter) Run(ctx context.Context) {
 		}
 	}
 	r.probe(ctx)
+	defer r.save()
 	for {
 		select {
 		case <-ctx.Done():
@@ -198,6 +255,7 @@ func (r *Reporter) probe(ctx context.Context) {
 	r.mu.Lock()
 	version, lastOK := r.version, r.lastOK
 	r.mu.Unlock()
+	r.save()
 	if r.opts.Sink != nil {
 		r.opts.Sink.Observe(version, lastOK)
 	}

@@ -3,6 +3,9 @@ package hastatus
 import (
 	"context"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -196,4 +199,61 @@ func TestManagedModeOnboardsAgainOnlyWhenHomeAssistantHasNoOwner(t *testing.T) {
 			t.Errorf("events = %v, want only onboarded", k)
 		}
 	})
+}
+
+// The last successful call survives an agent restart, and is written by
+// the probe or at the end, not by the call itself.
+func TestLastSuccessSurvivesARestart(t *testing.T) {
+	sim := hasim.New(nil, hasim.Options{Token: "good"})
+	ts := httptest.NewServer(sim.Handler())
+	t.Cleanup(ts.Close)
+	file := filepath.Join(t.TempDir(), "ha-status.json")
+	pub := &published{}
+	var rep *Reporter
+	ha := homeassistant.New(ts.URL, "good", homeassistant.Options{Observe: func(err error) { rep.Observe(err) }})
+	rep = New(ha, pub, Options{Interval: time.Hour, StateFile: file})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rep.Run(ctx); close(done) }()
+	eventually(t, "a first success", func() bool { return !rep.LastOK().IsZero() })
+	first := rep.LastOK()
+	time.Sleep(5 * time.Millisecond)
+	if _, err := ha.CallService(ctx, "light", "turn_on", map[string]any{"entity_id": "light.kitchen_ceiling"}); err != nil {
+		t.Fatal(err)
+	}
+	last := rep.LastOK()
+	if !last.After(first) {
+		t.Fatalf("last success %v not after %v", last, first)
+	}
+	if b, err := os.ReadFile(file); err != nil || strings.Contains(string(b), last.UTC().Format(time.RFC3339Nano)) {
+		t.Fatalf("the call itself wrote the file: %q, %v", b, err)
+	}
+	cancel()
+	<-done
+
+	// The restarted agent starts from what was saved, with Home Assistant away.
+	ts.Close()
+	rep2 := New(ha, pub, Options{Adopt: true, Interval: time.Hour, StateFile: file})
+	if got := rep2.LastOK(); !got.Equal(last) {
+		t.Fatalf("after restart last success = %v, want %v", got, last)
+	}
+	sk := &sink{}
+	rep3 := New(ha, pub, Options{Interval: time.Hour, StateFile: file, Sink: sk})
+	ctx3, cancel3 := context.WithCancel(context.Background())
+	done3 := make(chan struct{})
+	go func() { rep3.Run(ctx3); close(done3) }()
+	eventually(t, "the saved time reaches the supervisor", func() bool { _, ok := sk.get(); return ok.Equal(last) })
+	cancel3()
+	<-done3
+}
+
+func TestUnreadableStateFileIsIgnored(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "ha-status.json")
+	if err := os.WriteFile(file, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep := New(homeassistant.New("http://127.0.0.1:1", "x", homeassistant.Options{}), &published{}, Options{StateFile: file})
+	if !rep.LastOK().IsZero() {
+		t.Fatalf("last success from a broken file: %v", rep.LastOK())
+	}
 }

@@ -41,6 +41,9 @@ type Slot struct {
 	HomeID string `json:"home_id"`
 	Port   int    `json:"port"`
 	Limits Limits `json:"limits"`
+	// Central: the limits are central's (Resize), which win over the
+	// home's limits.json when the agent starts again.
+	Central bool `json:"central,omitempty"`
 }
 
 // Options tunes a Host.
@@ -117,11 +120,10 @@ func (h *Host) Admit(homeID string, lim Limits) (Slot, error) {
 
 func (h *Host) admitLocked(homeID string, lim Limits) (Slot, error) {
 	if i := h.indexLocked(homeID); i >= 0 {
-		if err := h.fitsLocked(homeID, lim); err != nil {
-			return Slot{}, err
+		if h.slots[i].Central {
+			return h.slots[i], nil
 		}
-		h.slots[i].Limits = lim
-		return h.slots[i], h.saveLocked()
+		return h.resizeLocked(i, lim, false)
 	}
 	if err := h.fitsLocked(homeID, lim); err != nil {
 		return Slot{}, err
@@ -139,14 +141,29 @@ func (h *Host) admitLocked(homeID string, lim Limits) (Slot, error) {
 	return s, nil
 }
 
-// Resize changes a hosted home's limits, refusing memory the server lacks.
+// Resize changes a hosted home's limits to central's, refusing memory the
+// server lacks.
 func (h *Host) Resize(homeID string, lim Limits) (Slot, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.indexLocked(homeID) < 0 {
+	i := h.indexLocked(homeID)
+	if i < 0 {
 		return Slot{}, fmt.Errorf("%w: %s", ErrUnknownHome, homeID)
 	}
-	return h.admitLocked(homeID, lim)
+	return h.resizeLocked(i, lim, true)
+}
+
+func (h *Host) resizeLocked(i int, lim Limits, central bool) (Slot, error) {
+	if err := h.fitsLocked(h.slots[i].HomeID, lim); err != nil {
+		return Slot{}, err
+	}
+	old := h.slots[i]
+	h.slots[i].Limits, h.slots[i].Central = lim, central
+	if err := h.saveLocked(); err != nil {
+		h.slots[i] = old
+		return Slot{}, err
+	}
+	return h.slots[i], nil
 }
 
 // Release frees a home's port and memory.

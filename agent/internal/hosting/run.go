@@ -25,7 +25,15 @@ const (
 	LimitsFile = "limits.json"
 	// RefusedFile says why the home could not be hosted; it goes once it is.
 	RefusedFile = "refused"
+	// ReleasedFile says when and why central released the home; a home
+	// with one is not hosted again until the operator removes it.
+	ReleasedFile = "released"
 )
+
+// ErrReleased is the cause of the context of a home that is no longer
+// hosted: central released it or its directory was removed. The home's
+// agent removes its container before it returns (ADR 0033).
+var ErrReleased = errors.New("hosting: home released")
 
 // homeName is what a home's directory may be called: it becomes part of its
 // container's name.
@@ -39,6 +47,9 @@ type Home struct {
 	Dir             string
 	EnrollmentToken string
 	Slot            Slot
+	// Release marks the home released and ends its context with
+	// ErrReleased; its slot is freed once its agent has returned.
+	Release func(reason string) error
 }
 
 // Starter runs one home's agent until ctx ends.
@@ -46,15 +57,16 @@ type Starter func(ctx context.Context, h Home) error
 
 // Run keeps one agent running per home directory under dir: new
 // directories are admitted (a port and their memory booked) and started,
-// removed ones are stopped and released. It rescans every interval until
-// ctx ends, and returns when every home's agent has stopped.
+// removed ones and those central released are stopped with ErrReleased and
+// their slots freed. It rescans every interval until ctx ends, and returns
+// when every home's agent has stopped.
 func (h *Host) Run(ctx context.Context, dir string, interval time.Duration, start Starter, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("hosting: %w", err)
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	running := map[string]context.CancelFunc{}
+	running := map[string]context.CancelCauseFunc{}
 	var mu sync.Mutex
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -65,10 +77,18 @@ func (h *Host) Run(ctx context.Context, dir string, interval time.Duration, star
 		}
 		present := map[string]bool{}
 		for _, name := range names {
-			present[name] = true
 			mu.Lock()
 			_, ok := running[name]
 			mu.Unlock()
+			if _, err := os.Stat(filepath.Join(dir, name, ReleasedFile)); err == nil {
+				if !ok {
+					// Released before the agent last stopped: the slot may
+					// still be booked.
+					_ = h.Release(name)
+				}
+				continue
+			}
+			present[name] = true
 			if ok {
 				continue
 			}
@@ -79,7 +99,15 @@ func (h *Host) Run(ctx context.Context, dir string, interval time.Duration, star
 				continue
 			}
 			_ = os.Remove(filepath.Join(dir, name, RefusedFile))
-			hctx, cancel := context.WithCancel(ctx)
+			hctx, cancel := context.WithCancelCause(ctx)
+			home.Release = func(reason string) error {
+				stamp := time.Now().UTC().Format(time.RFC3339) + " " + reason + "\n"
+				if err := atomicfile.WritePrivate(filepath.Join(home.Dir, ReleasedFile), []byte(stamp)); err != nil {
+					return fmt.Errorf("hosting: %w", err)
+				}
+				cancel(ErrReleased)
+				return nil
+			}
 			mu.Lock()
 			running[name] = cancel
 			mu.Unlock()
@@ -89,20 +117,24 @@ func (h *Host) Run(ctx context.Context, dir string, interval time.Duration, star
 				if err != nil && hctx.Err() == nil {
 					log.Error("hosted home stopped; it starts again at the next scan", "home", name, "error", err)
 				}
+				if errors.Is(context.Cause(hctx), ErrReleased) {
+					// Its container is gone now, so the port is free.
+					if err := h.Release(name); err != nil && !errors.Is(err, ErrUnknownHome) {
+						log.Warn("home not released", "home", name, "error", err)
+					}
+					log.Info("home released", "home", name)
+				}
 				mu.Lock()
 				delete(running, name)
 				mu.Unlock()
-				cancel()
+				cancel(nil)
 			})
 		}
 		mu.Lock()
 		for name, cancel := range running {
 			if !present[name] {
-				log.Info("home directory removed; no longer hosting it", "home", name)
-				cancel()
-				if err := h.Release(name); err != nil && !errors.Is(err, ErrUnknownHome) {
-					log.Warn("home not released", "home", name, "error", err)
-				}
+				log.Info("home directory removed or released; no longer hosting it", "home", name)
+				cancel(ErrReleased)
 			}
 		}
 		mu.Unlock()

@@ -28,7 +28,7 @@ func (s *Supervisor) Provision(ctx context.Context, spec Spec) error {
 	if err := s.images.check(spec.Image); err != nil {
 		return err
 	}
-	spec = spec.withDefaults()
+	spec = s.withLimits(spec.withDefaults())
 	return s.operate("provision", func() error {
 		if err := s.ensureImage(ctx, spec.Image); err != nil {
 			return err
@@ -166,7 +166,9 @@ func (s *Supervisor) Remove(ctx context.Context, removeData bool) error {
 				}
 			}
 		}
-		s.update(func(p *persisted) { *p = persisted{Restarts: p.Restarts, TotalRestarts: p.TotalRestarts} })
+		s.update(func(p *persisted) {
+			*p = persisted{Restarts: p.Restarts, TotalRestarts: p.TotalRestarts, Limits: p.Limits}
+		})
 		s.setHealth(HealthUnknown, "removed")
 		reason := "data kept"
 		if removeData {

@@ -38,6 +38,7 @@ type Docker interface {
 	ContainerRestart(ctx context.Context, id string, options container.StopOptions) error
 	ContainerRemove(ctx context.Context, id string, options container.RemoveOptions) error
 	ContainerRename(ctx context.Context, id, newName string) error
+	ContainerUpdate(ctx context.Context, id string, updateConfig container.UpdateConfig) (container.UpdateResponse, error)
 	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
 	ContainerStatsOneShot(ctx context.Context, id string) (container.StatsResponseReader, error)
@@ -242,6 +243,8 @@ type persisted struct {
 	Restarts      []Restart `json:"restarts"`
 	TotalRestarts int32     `json:"total_restarts"`
 	Snapshot      string    `json:"snapshot,omitempty"`
+	// Limits, once set (by central), win over the spec of any provision.
+	Limits *Limits `json:"limits,omitempty"`
 }
 
 // New returns a supervisor for agentID that keeps its state in stateDir

@@ -30,7 +30,11 @@ const adminUsage = `usage: homectl admin COMMAND (admins only)
         filters: --user --home --device --intent --outcome --kind --text
                  --since --until (RFC 3339 or YYYY-MM-DD)
   usage --since T --until T [--format table|csv]
-                                           usage and price per home and user`
+                                           usage and price per home and user
+  limits HOME_ID [--memory SIZE] [--cpus N] | --clear
+                                           set a home's container limits (512MiB,
+                                           2GiB; 0.5 CPUs; 0: none); --clear
+                                           returns to the agent's own`
 
 // adminPage is the page size homectl asks for when it walks a listing.
 const adminPage = 500
@@ -43,6 +47,7 @@ func (a *app) admin(ctx context.Context, args []string) error {
 	sub, rest := args[0], args[1:]
 	cmds := map[string]func(context.Context, []string) error{
 		"users": a.adminUsers, "homes": a.adminHomes, "audit": a.adminAudit, "usage": a.adminUsage,
+		"limits": a.adminLimits,
 	}
 	f, ok := cmds[sub]
 	if !ok {
@@ -413,4 +418,82 @@ func (a *app) adminUsage(ctx context.Context, args []string) error {
 			strconv.FormatFloat(l.GetPrice(), 'f', 2, 64) + " " + cur})
 	}
 	return table(a.env.Stdout, []any{"USER", "HOME", "CPU CORE-H", "MEMORY GIB-H", "INTENTS", "PRICE"}, rows)
+}
+
+func (a *app) adminLimits(ctx context.Context, args []string) error {
+	fs := a.flags("admin limits")
+	memory := fs.String("memory", "0", "memory limit: 512MiB, 2GiB or bytes; 0 for none")
+	cpus := fs.Float64("cpus", 0, "CPU limit in CPUs, 0.01 or more; 0 for none")
+	clear := fs.Bool("clear", false, "forget central's limits; the agent's own apply")
+	pos, err := a.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("admin limits takes a home id\n%s", adminUsage)
+	}
+	req := &homeplanev1.SetInstanceLimitsRequest{HomeId: pos[0]}
+	if !*clear {
+		mem, err := parseSize(*memory)
+		if err != nil {
+			return usagef("--memory: %v", err)
+		}
+		if *cpus < 0 || *cpus > 1e6 {
+			return usagef("--cpus: %v is not a number of CPUs", *cpus)
+		}
+		req.Limits = &homeplanev1.InstanceLimits{MemoryBytes: mem, NanoCpus: int64(*cpus * 1e9)}
+	}
+	c, err := a.adminClient()
+	if err != nil {
+		return err
+	}
+	resp, err := c.SetInstanceLimits(ctx, connect.NewRequest(req))
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return printJSON(a.env.Stdout, resp.Msg)
+	}
+	what := "cleared; the agent's own limits apply"
+	if l := resp.Msg.GetLimits(); l != nil {
+		what = limitsText(l)
+	}
+	state := "applied by the agent"
+	if !resp.Msg.GetDelivered() {
+		state = "the agent is offline; it gets them when it connects"
+	}
+	_, err = fmt.Fprintf(a.env.Stdout, "Limits of home %s: %s (%s)\n", pos[0], what, state)
+	return err
+}
+
+// parseSize reads "512MiB", "2GiB" or a number of bytes.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(rest), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size such as 512MiB or 2GiB", s)
+	}
+	return n * mult, nil
+}
+
+// limitsText is how limits read: "memory 512.0 MiB, 0.50 CPUs".
+func limitsText(l *homeplanev1.InstanceLimits) string {
+	mem, cpu := "no memory limit", "no CPU limit"
+	if m := l.GetMemoryBytes(); m > 0 {
+		mem = "memory " + bytesText(uint64(m))
+	}
+	if c := l.GetNanoCpus(); c > 0 {
+		cpu = fmt.Sprintf("%.2f CPUs", float64(c)/1e9)
+	}
+	return mem + ", " + cpu
 }

@@ -8,13 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 
 	"github.com/homeplane/homeplane/central/internal/admin"
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/limits"
 	"github.com/homeplane/homeplane/central/internal/rpc"
 	"github.com/homeplane/homeplane/central/internal/rpc/rpctest"
 	"github.com/homeplane/homeplane/central/internal/usage"
@@ -82,6 +86,30 @@ func (reports) Report(context.Context, time.Time, time.Time) ([]usage.Line, erro
 
 func (reports) Currency() string { return "EUR" }
 
+// limitsSvc keeps one home's limits, "h1", whose agent is offline.
+var limitsSvc = limits.New(&oneHomeLimits{}, nil, limits.Options{})
+
+type oneHomeLimits struct {
+	mu sync.Mutex
+	l  *homeplanev1.InstanceLimits
+}
+
+func (o *oneHomeLimits) Limits(context.Context, string) (*homeplanev1.InstanceLimits, bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.l, o.l != nil, nil
+}
+
+func (o *oneHomeLimits) SetLimits(_ context.Context, id string, l *homeplanev1.InstanceLimits) error {
+	if id != "h1" {
+		return limits.ErrNotFound
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.l = l
+	return nil
+}
+
 func newAdminCLI(t *testing.T) *cli {
 	t.Helper()
 	c := newCLI(t)
@@ -99,7 +127,8 @@ func newAdminCLI(t *testing.T) *cli {
 	}
 	srv := httptest.NewServer(rpc.NewHandler(rpc.Deps{
 		Accounts: c.accounts, Homes: c.homes, Entities: rpctest.Entities{}, Intents: c.intents, Auditor: &rpctest.Auditor{},
-		Admin: rpc.AdminDeps{Operators: ops, Audit: log, Usage: reports{}},
+		Admin:  rpc.AdminDeps{Operators: ops, Audit: log, Usage: reports{}},
+		Limits: limitsSvc,
 	}, rpc.Options{}))
 	t.Cleanup(srv.Close)
 	c.url, c.env[envCentralURL] = srv.URL, srv.URL
@@ -127,6 +156,12 @@ func TestAdminCommands(t *testing.T) {
 	}
 	if out := c.ok("admin", "usage", "--since", "2026-05-01", "--until", "2026-06-01"); !strings.Contains(out, "1.25 EUR") || !strings.Contains(out, "(user total)") {
 		t.Errorf("usage table:\n%s", out)
+	}
+	if out := c.ok("admin", "limits", "h1", "--memory", "768MiB", "--cpus", "0.5"); !strings.Contains(out, "memory 768.0 MiB, 0.50 CPUs") || !strings.Contains(out, "offline") {
+		t.Errorf("limits said:\n%s", out)
+	}
+	if out := c.ok("admin", "limits", "h1", "--clear"); !strings.Contains(out, "cleared") {
+		t.Errorf("limits --clear said:\n%s", out)
 	}
 
 	// The default audit table shows a page; an export walks every page.
@@ -170,6 +205,10 @@ func TestAdminCommands(t *testing.T) {
 		{"bad time", []string{"admin", "audit", "--since", "yesterday"}, exitUsage, "--since"},
 		{"usage needs a period", []string{"admin", "usage"}, exitUsage, "--since and --until"},
 		{"unknown command", []string{"admin", "fleet"}, exitUsage, "unknown admin command"},
+		{"bad size", []string{"admin", "limits", "h1", "--memory", "lots"}, exitUsage, "--memory"},
+		{"limits need a home", []string{"admin", "limits"}, exitUsage, "takes a home id"},
+		{"limits out of bounds", []string{"admin", "limits", "h1", "--memory", "1MiB"}, exitError, "6 MiB"},
+		{"limits of an unknown home", []string{"admin", "limits", "h2", "--memory", "1GiB"}, exitError, "not_found"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -186,6 +186,9 @@ func writeInstance(w io.Writer, in *homeplanev1.Instance, now time.Time) error {
 		{"CPU", fmt.Sprintf("%.1f%%", in.GetCpuPercent())},
 		{"MEMORY", memory},
 	}
+	if l := in.GetLimits(); l != nil {
+		rows = append(rows, []any{"LIMITS", limitsText(l) + " (set by an operator)"})
+	}
 	if t := in.GetLastSuccessAt(); t != nil {
 		rows = append(rows, []any{"LAST ANSWER", when(t)})
 	}

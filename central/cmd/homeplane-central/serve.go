@@ -23,6 +23,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/ingest"
 	"github.com/homeplane/homeplane/central/internal/instance"
 	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/limits"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/presence"
 	"github.com/homeplane/homeplane/central/internal/registry"
@@ -131,7 +132,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	// What agents send comes in through ingest, which hands results to the
 	// router, presence to the tracker, syncs to the registry and samples
 	// and events to the instance sinks.
-	agents, err := presence.New(presence.Options{Logger: logger, Registerer: reg})
+	// An agent coming online gets its home's instance limits again: it may
+	// have missed a change while away (ADR 0033).
+	var instanceLimits *limits.Service
+	agents, err := presence.New(presence.Options{Logger: logger, Registerer: reg,
+		OnOnline: func(homeID string) { instanceLimits.Resend(ctx, homeID) }})
 	if err != nil {
 		return err
 	}
@@ -141,6 +146,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	instanceLimits = limits.New(postgres.NewLimitsStore(pool), router, limits.Options{Logger: logger})
 	intake, err := ingest.New(mqtt, ingest.Targets{
 		Results: router, Presence: agents, Entities: entities,
 		Instances: []ingest.InstanceSink{instances, ops.usage},
@@ -207,6 +213,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		// Instance control: the status the agents report, commands through the router.
 		InstanceStatus: instances,
 		Commands:       router,
+		Limits:         instanceLimits,
 		Admin:          ops.admin,
 		Timers:         timers,
 		Pipelines:      pipelines,

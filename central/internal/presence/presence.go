@@ -48,13 +48,17 @@ type Options struct {
 	Logger     *slog.Logger          // default discards
 	Registerer prometheus.Registerer // default registers nowhere
 	Now        func() time.Time      // default time.Now
+	// OnOnline, when set, runs in its own goroutine each time a home's
+	// agent comes online, to send it what it may have missed.
+	OnOnline func(homeID string)
 }
 
 // Tracker holds every home's agent presence.
 type Tracker struct {
-	log    *slog.Logger
-	now    func() time.Time
-	online prometheus.Gauge
+	log      *slog.Logger
+	now      func() time.Time
+	online   prometheus.Gauge
+	onOnline func(homeID string)
 
 	mu    sync.Mutex
 	homes map[string]*home // by home id
@@ -78,7 +82,7 @@ func New(opts Options) (*Tracker, error) {
 	if err := opts.Registerer.Register(online); err != nil {
 		return nil, fmt.Errorf("presence: metrics: %w", err)
 	}
-	return &Tracker{log: opts.Logger, now: opts.Now, online: online, homes: make(map[string]*home)}, nil
+	return &Tracker{log: opts.Logger, now: opts.Now, online: online, onOnline: opts.OnOnline, homes: make(map[string]*home)}, nil
 }
 
 // Online reports whether the home's agent can take a command now.
@@ -173,6 +177,9 @@ func (t *Tracker) update(homeID string, fn func(*home)) {
 	switch now := h.online(); {
 	case now && !was:
 		t.online.Inc()
+		if t.onOnline != nil {
+			go t.onOnline(homeID)
+		}
 	case was && !now:
 		t.online.Dec()
 	}

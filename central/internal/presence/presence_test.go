@@ -57,3 +57,32 @@ func TestTracker(t *testing.T) {
 		t.Fatalf("an offline presence cleared the versions: %+v", st)
 	}
 }
+
+// OnOnline runs once per coming online, not for every message while online.
+func TestOnOnline(t *testing.T) {
+	came := make(chan string, 10)
+	tr, err := presence.New(presence.Options{OnOnline: func(id string) { came <- id }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Announce(home, &homeplanev1.Presence{Online: true})
+	tr.Seen(home)
+	tr.Announce(home, &homeplanev1.Presence{Online: true})
+	tr.SetConnected(home, false)
+	tr.SetConnected(home, true)
+	for range 2 {
+		select {
+		case id := <-came:
+			if id != home {
+				t.Fatalf("online %q", id)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("OnOnline not called")
+		}
+	}
+	select {
+	case <-came:
+		t.Fatal("OnOnline called while already online")
+	case <-time.After(100 * time.Millisecond):
+	}
+}

@@ -44,6 +44,14 @@ type Instances interface {
 	Instance(homeID string) (*homeplanev1.Instance, bool)
 }
 
+// InstanceLimits keeps and delivers the limits of homes' containers
+// (limits.Service).
+type InstanceLimits interface {
+	Get(ctx context.Context, homeID string) (*homeplanev1.InstanceLimits, error)
+	Set(ctx context.Context, homeID string, l *homeplanev1.InstanceLimits) (delivered bool, err error)
+	Release(ctx context.Context, homeID string)
+}
+
 // AdminDeps are what AdminService calls. Without Operators every procedure
 // answers Unimplemented; Instances may be nil (no instance status shown).
 type AdminDeps struct {
@@ -336,4 +344,23 @@ func (a *adminService) GetUsageReport(ctx context.Context, req *connect.Request[
 			CpuCoreHours: l.CPUCoreHours, MemoryGibHours: l.MemoryGiBHours, Intents: l.Intents, Price: l.Price})
 	}
 	return connect.NewResponse(resp), nil
+}
+
+func (a *adminService) SetInstanceLimits(ctx context.Context, req *connect.Request[homeplanev1.SetInstanceLimitsRequest]) (*connect.Response[homeplanev1.SetInstanceLimitsResponse], error) {
+	lim := a.s.deps.Limits
+	if lim == nil {
+		return nil, connect.NewError(connect.CodeUnimplemented, errInstanceUnavailable)
+	}
+	m := req.Msg
+	var c check
+	c.field("home_id", m.GetHomeId(), true, maxIDChars)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	auditing(ctx).HomeID = m.GetHomeId() // from here on the change is audited
+	delivered, err := lim.Set(ctx, m.GetHomeId(), m.GetLimits())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&homeplanev1.SetInstanceLimitsResponse{Limits: m.GetLimits(), Delivered: delivered}), nil
 }

@@ -58,10 +58,11 @@ func always(error) bool { return true }
 
 // auditRules are the procedures whose calls leave a record by themselves.
 var auditRules = map[string]auditRule{
-	hv1c.AuthServiceLoginProcedure:           {finish: finishLogin, must: func(err error) bool { return err == nil }},
-	hv1c.AuthServiceRefreshProcedure:         {finish: finishRefresh},
-	hv1c.IntentServiceProcessProcedure:       {finish: finishIntent, must: always},
-	hv1c.HomeServiceControlInstanceProcedure: {finish: finishInstance, must: always},
+	hv1c.AuthServiceLoginProcedure:              {finish: finishLogin, must: func(err error) bool { return err == nil }},
+	hv1c.AuthServiceRefreshProcedure:            {finish: finishRefresh},
+	hv1c.IntentServiceProcessProcedure:          {finish: finishIntent, must: always},
+	hv1c.HomeServiceControlInstanceProcedure:    {finish: finishInstance, must: always},
+	hv1c.AdminServiceSetInstanceLimitsProcedure: {finish: finishLimits, must: always},
 }
 
 // maxAuditedEmail bounds an email copied into a record from a request.
@@ -118,6 +119,21 @@ func finishInstance(ev *audit.Event, req, _ any, err error) {
 	action := strings.ToLower(strings.TrimPrefix(m.GetAction().String(), "INSTANCE_ACTION_"))
 	ev.Kind, ev.Action, ev.Text, ev.Outcome = audit.KindInstance, action, "instance "+action, audit.OutcomeOK
 	ev.Detail = map[string]any{"image": m.GetImage(), "remove_data": m.GetRemoveData()}
+	if err != nil {
+		ev.Outcome, ev.Error = audit.OutcomeFailed, err.Error()
+	}
+}
+
+func finishLimits(ev *audit.Event, req, resp any, err error) {
+	if ev.HomeID == "" {
+		return
+	}
+	l := req.(*homeplanev1.SetInstanceLimitsRequest).GetLimits()
+	ev.Kind, ev.Action, ev.Text, ev.Outcome = audit.KindInstance, "set_limits", "instance limits", audit.OutcomeOK
+	ev.Detail = map[string]any{"cleared": l == nil, "memory_bytes": l.GetMemoryBytes(), "nano_cpus": l.GetNanoCpus()}
+	if r, ok := resp.(*homeplanev1.SetInstanceLimitsResponse); ok {
+		ev.Detail["delivered"] = r.GetDelivered()
+	}
 	if err != nil {
 		ev.Outcome, ev.Error = audit.OutcomeFailed, err.Error()
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/fleet"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/limits"
 	"github.com/homeplane/homeplane/central/internal/registry"
 	"github.com/homeplane/homeplane/central/internal/timer"
 	"github.com/homeplane/homeplane/central/internal/usage"
@@ -31,8 +32,13 @@ const RequestIDHeader = "Homeplane-Request-Id"
 // domainCode is the Connect code of a domain sentinel error, if err wraps one.
 func domainCode(err error) (connect.Code, bool) {
 	switch {
-	case errors.Is(err, home.ErrNotFound), errors.Is(err, registry.ErrNotFound), errors.Is(err, admin.ErrNotFound):
+	case errors.Is(err, home.ErrNotFound), errors.Is(err, registry.ErrNotFound), errors.Is(err, admin.ErrNotFound),
+		errors.Is(err, limits.ErrNotFound):
 		return connect.CodeNotFound, true
+	case errors.Is(err, limits.ErrInvalid):
+		return connect.CodeInvalidArgument, true
+	case errors.Is(err, limits.ErrRefused):
+		return connect.CodeFailedPrecondition, true
 	case errors.Is(err, auth.ErrInvalidInput), errors.Is(err, home.ErrInvalidInput), errors.Is(err, audit.ErrInvalidPageToken),
 		errors.Is(err, registry.ErrInvalidInput), errors.Is(err, admin.ErrInvalidInput), errors.Is(err, usage.ErrInvalidInput),
 		errors.Is(err, fleet.ErrInvalidInput):

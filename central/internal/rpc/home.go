@@ -93,6 +93,9 @@ func (h *homeService) DeleteHome(ctx context.Context, req *connect.Request[homep
 	if err != nil {
 		return nil, err
 	}
+	if err := h.release(ctx, owner, req.Msg.GetHomeId()); err != nil {
+		return nil, err
+	}
 	if err := h.s.deps.Homes.Delete(ctx, owner, req.Msg.GetHomeId()); err != nil {
 		return nil, err
 	}
@@ -203,4 +206,19 @@ func (h *homeService) ListEntities(ctx context.Context, req *connect.Request[hom
 		}
 	}
 	return connect.NewResponse(out), nil
+}
+
+// release tells the agent of an owned home, if it is online, that the home
+// is released, before it is deleted or its agent revoked: a hosting agent
+// removes the container (ADR 0033).
+func (h *homeService) release(ctx context.Context, owner, homeID string) error {
+	if h.s.deps.Limits == nil {
+		return nil
+	}
+	got, err := h.s.deps.Homes.Get(ctx, owner, homeID)
+	if err != nil {
+		return err
+	}
+	h.s.deps.Limits.Release(ctx, got.ID)
+	return nil
 }

@@ -109,6 +109,16 @@ func (h *homeService) GetInstance(ctx context.Context, req *connect.Request[home
 		// An owned home whose agent never reported: known, status unknown.
 		in = &homeplanev1.Instance{State: "unknown", Health: "unknown"}
 	}
+	if lim := h.s.deps.Limits; lim != nil {
+		l, err := lim.Get(ctx, got.ID)
+		if err != nil {
+			return nil, err
+		}
+		if l != nil {
+			in = proto.CloneOf(in) // the status is shared
+			in.Limits = l
+		}
+	}
 	return connect.NewResponse(&homeplanev1.GetInstanceResponse{Instance: in}), nil
 }
 

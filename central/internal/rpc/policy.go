@@ -87,6 +87,7 @@ var policy = map[string]access{
 	hv1c.AdminServiceListAllHomesProcedure:      accessAdmin,
 	hv1c.AdminServiceQueryAuditProcedure:        accessAdmin,
 	hv1c.AdminServiceGetUsageReportProcedure:    accessAdmin,
+	hv1c.AdminServiceSetInstanceLimitsProcedure: accessAdmin,
 
 	DashboardPath: accessAdmin,
 }

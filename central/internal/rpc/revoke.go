@@ -13,6 +13,9 @@ func (h *homeService) RevokeAgent(ctx context.Context, req *connect.Request[home
 	if err != nil {
 		return nil, err
 	}
+	if err := h.release(ctx, owner, req.Msg.GetHomeId()); err != nil {
+		return nil, err
+	}
 	if err := h.s.deps.Homes.RevokeAgent(ctx, owner, req.Msg.GetHomeId()); err != nil {
 		return nil, err
 	}

@@ -93,6 +93,10 @@ type Deps struct {
 	// without them those answer Unimplemented.
 	InstanceStatus InstanceStatus
 	Commands       Commands
+	// Limits serves SetInstanceLimits and the limits in GetInstance, and
+	// tells a home's agent when DeleteHome or RevokeAgent releases it;
+	// without it SetInstanceLimits answers Unimplemented.
+	Limits InstanceLimits
 	// Timers serves WatchTimers and Pipelines Get/SetPipeline; without
 	// them those answer Unimplemented.
 	Timers    Timers

@@ -1174,6 +1174,114 @@ func (x *GetUsageReportResponse) GetCurrency() string {
 	return ""
 }
 
+type SetInstanceLimitsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	HomeId string                 `protobuf:"bytes,1,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
+	// The new limits; unset clears central's, and the agent's own apply again.
+	Limits        *InstanceLimits `protobuf:"bytes,2,opt,name=limits,proto3" json:"limits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetInstanceLimitsRequest) Reset() {
+	*x = SetInstanceLimitsRequest{}
+	mi := &file_homeplane_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetInstanceLimitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetInstanceLimitsRequest) ProtoMessage() {}
+
+func (x *SetInstanceLimitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetInstanceLimitsRequest.ProtoReflect.Descriptor instead.
+func (*SetInstanceLimitsRequest) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetInstanceLimitsRequest) GetHomeId() string {
+	if x != nil {
+		return x.HomeId
+	}
+	return ""
+}
+
+func (x *SetInstanceLimitsRequest) GetLimits() *InstanceLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+type SetInstanceLimitsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What central keeps now; unset when cleared.
+	Limits *InstanceLimits `protobuf:"bytes,1,opt,name=limits,proto3" json:"limits,omitempty"`
+	// The agent applied them; false when it is offline and gets them when it
+	// connects.
+	Delivered     bool `protobuf:"varint,2,opt,name=delivered,proto3" json:"delivered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetInstanceLimitsResponse) Reset() {
+	*x = SetInstanceLimitsResponse{}
+	mi := &file_homeplane_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetInstanceLimitsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetInstanceLimitsResponse) ProtoMessage() {}
+
+func (x *SetInstanceLimitsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetInstanceLimitsResponse.ProtoReflect.Descriptor instead.
+func (*SetInstanceLimitsResponse) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SetInstanceLimitsResponse) GetLimits() *InstanceLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *SetInstanceLimitsResponse) GetDelivered() bool {
+	if x != nil {
+		return x.Delivered
+	}
+	return false
+}
+
 var File_homeplane_v1_admin_proto protoreflect.FileDescriptor
 
 const file_homeplane_v1_admin_proto_rawDesc = "" +
@@ -1272,7 +1380,13 @@ const file_homeplane_v1_admin_proto_rawDesc = "" +
 	"\x05price\x18\a \x01(\x01R\x05price\"c\n" +
 	"\x16GetUsageReportResponse\x12-\n" +
 	"\x05lines\x18\x01 \x03(\v2\x17.homeplane.v1.UsageLineR\x05lines\x12\x1a\n" +
-	"\bcurrency\x18\x02 \x01(\tR\bcurrency2\xfb\x04\n" +
+	"\bcurrency\x18\x02 \x01(\tR\bcurrency\"i\n" +
+	"\x18SetInstanceLimitsRequest\x12\x17\n" +
+	"\ahome_id\x18\x01 \x01(\tR\x06homeId\x124\n" +
+	"\x06limits\x18\x02 \x01(\v2\x1c.homeplane.v1.InstanceLimitsR\x06limits\"o\n" +
+	"\x19SetInstanceLimitsResponse\x124\n" +
+	"\x06limits\x18\x01 \x01(\v2\x1c.homeplane.v1.InstanceLimitsR\x06limits\x12\x1c\n" +
+	"\tdelivered\x18\x02 \x01(\bR\tdelivered2\xe1\x05\n" +
 	"\fAdminService\x12L\n" +
 	"\tListUsers\x12\x1e.homeplane.v1.ListUsersRequest\x1a\x1f.homeplane.v1.ListUsersResponse\x12^\n" +
 	"\x0fSetUserDisabled\x12$.homeplane.v1.SetUserDisabledRequest\x1a%.homeplane.v1.SetUserDisabledResponse\x12R\n" +
@@ -1281,7 +1395,8 @@ const file_homeplane_v1_admin_proto_rawDesc = "" +
 	"\fListAllHomes\x12!.homeplane.v1.ListAllHomesRequest\x1a\".homeplane.v1.ListAllHomesResponse\x12O\n" +
 	"\n" +
 	"QueryAudit\x12\x1f.homeplane.v1.QueryAuditRequest\x1a .homeplane.v1.QueryAuditResponse\x12[\n" +
-	"\x0eGetUsageReport\x12#.homeplane.v1.GetUsageReportRequest\x1a$.homeplane.v1.GetUsageReportResponseBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
+	"\x0eGetUsageReport\x12#.homeplane.v1.GetUsageReportRequest\x1a$.homeplane.v1.GetUsageReportResponse\x12d\n" +
+	"\x11SetInstanceLimits\x12&.homeplane.v1.SetInstanceLimitsRequest\x1a'.homeplane.v1.SetInstanceLimitsResponseBFZDgithub.com/homeplane/homeplane/protocol/gen/homeplane/v1;homeplanev1b\x06proto3"
 
 var (
 	file_homeplane_v1_admin_proto_rawDescOnce sync.Once
@@ -1295,7 +1410,7 @@ func file_homeplane_v1_admin_proto_rawDescGZIP() []byte {
 	return file_homeplane_v1_admin_proto_rawDescData
 }
 
-var file_homeplane_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_homeplane_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_homeplane_v1_admin_proto_goTypes = []any{
 	(*ListUsersRequest)(nil),          // 0: homeplane.v1.ListUsersRequest
 	(*ListUsersResponse)(nil),         // 1: homeplane.v1.ListUsersResponse
@@ -1314,48 +1429,55 @@ var file_homeplane_v1_admin_proto_goTypes = []any{
 	(*GetUsageReportRequest)(nil),     // 14: homeplane.v1.GetUsageReportRequest
 	(*UsageLine)(nil),                 // 15: homeplane.v1.UsageLine
 	(*GetUsageReportResponse)(nil),    // 16: homeplane.v1.GetUsageReportResponse
-	(*User)(nil),                      // 17: homeplane.v1.User
-	(*Home)(nil),                      // 18: homeplane.v1.Home
-	(*Instance)(nil),                  // 19: homeplane.v1.Instance
-	(*timestamppb.Timestamp)(nil),     // 20: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),           // 21: google.protobuf.Struct
+	(*SetInstanceLimitsRequest)(nil),  // 17: homeplane.v1.SetInstanceLimitsRequest
+	(*SetInstanceLimitsResponse)(nil), // 18: homeplane.v1.SetInstanceLimitsResponse
+	(*User)(nil),                      // 19: homeplane.v1.User
+	(*Home)(nil),                      // 20: homeplane.v1.Home
+	(*Instance)(nil),                  // 21: homeplane.v1.Instance
+	(*timestamppb.Timestamp)(nil),     // 22: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),           // 23: google.protobuf.Struct
+	(*InstanceLimits)(nil),            // 24: homeplane.v1.InstanceLimits
 }
 var file_homeplane_v1_admin_proto_depIdxs = []int32{
-	17, // 0: homeplane.v1.ListUsersResponse.users:type_name -> homeplane.v1.User
-	17, // 1: homeplane.v1.SetUserDisabledResponse.user:type_name -> homeplane.v1.User
-	17, // 2: homeplane.v1.SetUserRoleResponse.user:type_name -> homeplane.v1.User
-	18, // 3: homeplane.v1.FleetHome.home:type_name -> homeplane.v1.Home
-	17, // 4: homeplane.v1.FleetHome.owner:type_name -> homeplane.v1.User
-	19, // 5: homeplane.v1.FleetHome.instance:type_name -> homeplane.v1.Instance
+	19, // 0: homeplane.v1.ListUsersResponse.users:type_name -> homeplane.v1.User
+	19, // 1: homeplane.v1.SetUserDisabledResponse.user:type_name -> homeplane.v1.User
+	19, // 2: homeplane.v1.SetUserRoleResponse.user:type_name -> homeplane.v1.User
+	20, // 3: homeplane.v1.FleetHome.home:type_name -> homeplane.v1.Home
+	19, // 4: homeplane.v1.FleetHome.owner:type_name -> homeplane.v1.User
+	21, // 5: homeplane.v1.FleetHome.instance:type_name -> homeplane.v1.Instance
 	8,  // 6: homeplane.v1.ListAllHomesResponse.homes:type_name -> homeplane.v1.FleetHome
-	20, // 7: homeplane.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	21, // 8: homeplane.v1.AuditRecord.slots:type_name -> google.protobuf.Struct
-	21, // 9: homeplane.v1.AuditRecord.executed:type_name -> google.protobuf.Struct
-	20, // 10: homeplane.v1.QueryAuditRequest.since:type_name -> google.protobuf.Timestamp
-	20, // 11: homeplane.v1.QueryAuditRequest.until:type_name -> google.protobuf.Timestamp
+	22, // 7: homeplane.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	23, // 8: homeplane.v1.AuditRecord.slots:type_name -> google.protobuf.Struct
+	23, // 9: homeplane.v1.AuditRecord.executed:type_name -> google.protobuf.Struct
+	22, // 10: homeplane.v1.QueryAuditRequest.since:type_name -> google.protobuf.Timestamp
+	22, // 11: homeplane.v1.QueryAuditRequest.until:type_name -> google.protobuf.Timestamp
 	11, // 12: homeplane.v1.QueryAuditResponse.records:type_name -> homeplane.v1.AuditRecord
-	20, // 13: homeplane.v1.GetUsageReportRequest.since:type_name -> google.protobuf.Timestamp
-	20, // 14: homeplane.v1.GetUsageReportRequest.until:type_name -> google.protobuf.Timestamp
+	22, // 13: homeplane.v1.GetUsageReportRequest.since:type_name -> google.protobuf.Timestamp
+	22, // 14: homeplane.v1.GetUsageReportRequest.until:type_name -> google.protobuf.Timestamp
 	15, // 15: homeplane.v1.GetUsageReportResponse.lines:type_name -> homeplane.v1.UsageLine
-	0,  // 16: homeplane.v1.AdminService.ListUsers:input_type -> homeplane.v1.ListUsersRequest
-	2,  // 17: homeplane.v1.AdminService.SetUserDisabled:input_type -> homeplane.v1.SetUserDisabledRequest
-	4,  // 18: homeplane.v1.AdminService.SetUserRole:input_type -> homeplane.v1.SetUserRoleRequest
-	6,  // 19: homeplane.v1.AdminService.ResetUserPassword:input_type -> homeplane.v1.ResetUserPasswordRequest
-	9,  // 20: homeplane.v1.AdminService.ListAllHomes:input_type -> homeplane.v1.ListAllHomesRequest
-	12, // 21: homeplane.v1.AdminService.QueryAudit:input_type -> homeplane.v1.QueryAuditRequest
-	14, // 22: homeplane.v1.AdminService.GetUsageReport:input_type -> homeplane.v1.GetUsageReportRequest
-	1,  // 23: homeplane.v1.AdminService.ListUsers:output_type -> homeplane.v1.ListUsersResponse
-	3,  // 24: homeplane.v1.AdminService.SetUserDisabled:output_type -> homeplane.v1.SetUserDisabledResponse
-	5,  // 25: homeplane.v1.AdminService.SetUserRole:output_type -> homeplane.v1.SetUserRoleResponse
-	7,  // 26: homeplane.v1.AdminService.ResetUserPassword:output_type -> homeplane.v1.ResetUserPasswordResponse
-	10, // 27: homeplane.v1.AdminService.ListAllHomes:output_type -> homeplane.v1.ListAllHomesResponse
-	13, // 28: homeplane.v1.AdminService.QueryAudit:output_type -> homeplane.v1.QueryAuditResponse
-	16, // 29: homeplane.v1.AdminService.GetUsageReport:output_type -> homeplane.v1.GetUsageReportResponse
-	23, // [23:30] is the sub-list for method output_type
-	16, // [16:23] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	24, // 16: homeplane.v1.SetInstanceLimitsRequest.limits:type_name -> homeplane.v1.InstanceLimits
+	24, // 17: homeplane.v1.SetInstanceLimitsResponse.limits:type_name -> homeplane.v1.InstanceLimits
+	0,  // 18: homeplane.v1.AdminService.ListUsers:input_type -> homeplane.v1.ListUsersRequest
+	2,  // 19: homeplane.v1.AdminService.SetUserDisabled:input_type -> homeplane.v1.SetUserDisabledRequest
+	4,  // 20: homeplane.v1.AdminService.SetUserRole:input_type -> homeplane.v1.SetUserRoleRequest
+	6,  // 21: homeplane.v1.AdminService.ResetUserPassword:input_type -> homeplane.v1.ResetUserPasswordRequest
+	9,  // 22: homeplane.v1.AdminService.ListAllHomes:input_type -> homeplane.v1.ListAllHomesRequest
+	12, // 23: homeplane.v1.AdminService.QueryAudit:input_type -> homeplane.v1.QueryAuditRequest
+	14, // 24: homeplane.v1.AdminService.GetUsageReport:input_type -> homeplane.v1.GetUsageReportRequest
+	17, // 25: homeplane.v1.AdminService.SetInstanceLimits:input_type -> homeplane.v1.SetInstanceLimitsRequest
+	1,  // 26: homeplane.v1.AdminService.ListUsers:output_type -> homeplane.v1.ListUsersResponse
+	3,  // 27: homeplane.v1.AdminService.SetUserDisabled:output_type -> homeplane.v1.SetUserDisabledResponse
+	5,  // 28: homeplane.v1.AdminService.SetUserRole:output_type -> homeplane.v1.SetUserRoleResponse
+	7,  // 29: homeplane.v1.AdminService.ResetUserPassword:output_type -> homeplane.v1.ResetUserPasswordResponse
+	10, // 30: homeplane.v1.AdminService.ListAllHomes:output_type -> homeplane.v1.ListAllHomesResponse
+	13, // 31: homeplane.v1.AdminService.QueryAudit:output_type -> homeplane.v1.QueryAuditResponse
+	16, // 32: homeplane.v1.AdminService.GetUsageReport:output_type -> homeplane.v1.GetUsageReportResponse
+	18, // 33: homeplane.v1.AdminService.SetInstanceLimits:output_type -> homeplane.v1.SetInstanceLimitsResponse
+	26, // [26:34] is the sub-list for method output_type
+	18, // [18:26] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_admin_proto_init() }
@@ -1371,7 +1493,7 @@ func file_homeplane_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_homeplane_v1_admin_proto_rawDesc), len(file_homeplane_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1460,6 +1460,9 @@ type Instance struct {
 	// When Home Assistant last accepted a call from the agent; unset while it
 	// never has.
 	LastSuccessAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=last_success_at,json=lastSuccessAt,proto3" json:"last_success_at,omitempty"`
+	// The container limits central keeps for the home (SetInstanceLimits);
+	// unset when it keeps none and the agent's own apply.
+	Limits        *InstanceLimits `protobuf:"bytes,18,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1613,6 +1616,67 @@ func (x *Instance) GetLastSuccessAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Instance) GetLimits() *InstanceLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// InstanceLimits bound a Home Assistant container; 0 means no limit.
+type InstanceLimits struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	MemoryBytes int64                  `protobuf:"varint,1,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	// CPU in billionths of a CPU (1000000000 is one CPU), as Docker counts.
+	NanoCpus      int64 `protobuf:"varint,2,opt,name=nano_cpus,json=nanoCpus,proto3" json:"nano_cpus,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstanceLimits) Reset() {
+	*x = InstanceLimits{}
+	mi := &file_homeplane_v1_home_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceLimits) ProtoMessage() {}
+
+func (x *InstanceLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_home_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceLimits.ProtoReflect.Descriptor instead.
+func (*InstanceLimits) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *InstanceLimits) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *InstanceLimits) GetNanoCpus() int64 {
+	if x != nil {
+		return x.NanoCpus
+	}
+	return 0
+}
+
 // InstanceOperation is a lifecycle action under way on the container.
 type InstanceOperation struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1630,7 +1694,7 @@ type InstanceOperation struct {
 
 func (x *InstanceOperation) Reset() {
 	*x = InstanceOperation{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[27]
+	mi := &file_homeplane_v1_home_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1706,7 @@ func (x *InstanceOperation) String() string {
 func (*InstanceOperation) ProtoMessage() {}
 
 func (x *InstanceOperation) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[27]
+	mi := &file_homeplane_v1_home_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1719,7 @@ func (x *InstanceOperation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceOperation.ProtoReflect.Descriptor instead.
 func (*InstanceOperation) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{27}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *InstanceOperation) GetAction() InstanceAction {
@@ -1710,7 +1774,7 @@ type Restart struct {
 
 func (x *Restart) Reset() {
 	*x = Restart{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[28]
+	mi := &file_homeplane_v1_home_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1722,7 +1786,7 @@ func (x *Restart) String() string {
 func (*Restart) ProtoMessage() {}
 
 func (x *Restart) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[28]
+	mi := &file_homeplane_v1_home_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1735,7 +1799,7 @@ func (x *Restart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restart.ProtoReflect.Descriptor instead.
 func (*Restart) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{28}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Restart) GetTime() *timestamppb.Timestamp {
@@ -1761,7 +1825,7 @@ type GetInstanceRequest struct {
 
 func (x *GetInstanceRequest) Reset() {
 	*x = GetInstanceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[29]
+	mi := &file_homeplane_v1_home_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +1837,7 @@ func (x *GetInstanceRequest) String() string {
 func (*GetInstanceRequest) ProtoMessage() {}
 
 func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[29]
+	mi := &file_homeplane_v1_home_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +1850,7 @@ func (x *GetInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceRequest.ProtoReflect.Descriptor instead.
 func (*GetInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{29}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetInstanceRequest) GetHomeId() string {
@@ -1805,7 +1869,7 @@ type GetInstanceResponse struct {
 
 func (x *GetInstanceResponse) Reset() {
 	*x = GetInstanceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[30]
+	mi := &file_homeplane_v1_home_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +1881,7 @@ func (x *GetInstanceResponse) String() string {
 func (*GetInstanceResponse) ProtoMessage() {}
 
 func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[30]
+	mi := &file_homeplane_v1_home_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +1894,7 @@ func (x *GetInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstanceResponse.ProtoReflect.Descriptor instead.
 func (*GetInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{30}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetInstanceResponse) GetInstance() *Instance {
@@ -1852,7 +1916,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[31]
+	mi := &file_homeplane_v1_home_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1864,7 +1928,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[31]
+	mi := &file_homeplane_v1_home_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1877,7 +1941,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{31}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetUsageRequest) GetHomeId() string {
@@ -1916,7 +1980,7 @@ type UsageDay struct {
 
 func (x *UsageDay) Reset() {
 	*x = UsageDay{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[32]
+	mi := &file_homeplane_v1_home_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1928,7 +1992,7 @@ func (x *UsageDay) String() string {
 func (*UsageDay) ProtoMessage() {}
 
 func (x *UsageDay) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[32]
+	mi := &file_homeplane_v1_home_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1941,7 +2005,7 @@ func (x *UsageDay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageDay.ProtoReflect.Descriptor instead.
 func (*UsageDay) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{32}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UsageDay) GetDay() *timestamppb.Timestamp {
@@ -1989,7 +2053,7 @@ type GetUsageResponse struct {
 
 func (x *GetUsageResponse) Reset() {
 	*x = GetUsageResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[33]
+	mi := &file_homeplane_v1_home_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2065,7 @@ func (x *GetUsageResponse) String() string {
 func (*GetUsageResponse) ProtoMessage() {}
 
 func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[33]
+	mi := &file_homeplane_v1_home_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2078,7 @@ func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{33}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetUsageResponse) GetDays() []*UsageDay {
@@ -2049,7 +2113,7 @@ type ControlInstanceRequest struct {
 
 func (x *ControlInstanceRequest) Reset() {
 	*x = ControlInstanceRequest{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[34]
+	mi := &file_homeplane_v1_home_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2125,7 @@ func (x *ControlInstanceRequest) String() string {
 func (*ControlInstanceRequest) ProtoMessage() {}
 
 func (x *ControlInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[34]
+	mi := &file_homeplane_v1_home_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2138,7 @@ func (x *ControlInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlInstanceRequest.ProtoReflect.Descriptor instead.
 func (*ControlInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{34}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ControlInstanceRequest) GetHomeId() string {
@@ -2121,7 +2185,7 @@ type ControlInstanceResponse struct {
 
 func (x *ControlInstanceResponse) Reset() {
 	*x = ControlInstanceResponse{}
-	mi := &file_homeplane_v1_home_proto_msgTypes[35]
+	mi := &file_homeplane_v1_home_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2197,7 @@ func (x *ControlInstanceResponse) String() string {
 func (*ControlInstanceResponse) ProtoMessage() {}
 
 func (x *ControlInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_home_proto_msgTypes[35]
+	mi := &file_homeplane_v1_home_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,7 +2210,7 @@ func (x *ControlInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlInstanceResponse.ProtoReflect.Descriptor instead.
 func (*ControlInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{35}
+	return file_homeplane_v1_home_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ControlInstanceResponse) GetInstance() *Instance {
@@ -2232,7 +2296,7 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"\bentities\x18\x01 \x03(\v2\x14.homeplane.v1.EntityR\bentities\x12(\n" +
 	"\x05areas\x18\x02 \x03(\v2\x12.homeplane.v1.AreaR\x05areas\x12+\n" +
 	"\x06floors\x18\x03 \x03(\v2\x13.homeplane.v1.FloorR\x06floors\x127\n" +
-	"\tsynced_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bsyncedAt\"\xd2\x05\n" +
+	"\tsynced_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bsyncedAt\"\x88\x06\n" +
 	"\bInstance\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x16\n" +
 	"\x06health\x18\x02 \x01(\tR\x06health\x12\x14\n" +
@@ -2255,7 +2319,11 @@ const file_homeplane_v1_home_proto_rawDesc = "" +
 	"last_event\x18\x0e \x01(\tR\tlastEvent\x12*\n" +
 	"\x11last_event_reason\x18\x0f \x01(\tR\x0flastEventReason\x12B\n" +
 	"\x0flast_event_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\rlastEventTime\x12B\n" +
-	"\x0flast_success_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rlastSuccessAt\"\x95\x02\n" +
+	"\x0flast_success_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rlastSuccessAt\x124\n" +
+	"\x06limits\x18\x12 \x01(\v2\x1c.homeplane.v1.InstanceLimitsR\x06limits\"P\n" +
+	"\x0eInstanceLimits\x12!\n" +
+	"\fmemory_bytes\x18\x01 \x01(\x03R\vmemoryBytes\x12\x1b\n" +
+	"\tnano_cpus\x18\x02 \x01(\x03R\bnanoCpus\"\x95\x02\n" +
 	"\x11InstanceOperation\x124\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x1c.homeplane.v1.InstanceActionR\x06action\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x129\n" +
@@ -2339,7 +2407,7 @@ func file_homeplane_v1_home_proto_rawDescGZIP() []byte {
 }
 
 var file_homeplane_v1_home_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_homeplane_v1_home_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_homeplane_v1_home_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_homeplane_v1_home_proto_goTypes = []any{
 	(SensitivePolicy)(0),                   // 0: homeplane.v1.SensitivePolicy
 	(InstanceAction)(0),                    // 1: homeplane.v1.InstanceAction
@@ -2370,90 +2438,92 @@ var file_homeplane_v1_home_proto_goTypes = []any{
 	(*ListEntitiesRequest)(nil),            // 26: homeplane.v1.ListEntitiesRequest
 	(*ListEntitiesResponse)(nil),           // 27: homeplane.v1.ListEntitiesResponse
 	(*Instance)(nil),                       // 28: homeplane.v1.Instance
-	(*InstanceOperation)(nil),              // 29: homeplane.v1.InstanceOperation
-	(*Restart)(nil),                        // 30: homeplane.v1.Restart
-	(*GetInstanceRequest)(nil),             // 31: homeplane.v1.GetInstanceRequest
-	(*GetInstanceResponse)(nil),            // 32: homeplane.v1.GetInstanceResponse
-	(*GetUsageRequest)(nil),                // 33: homeplane.v1.GetUsageRequest
-	(*UsageDay)(nil),                       // 34: homeplane.v1.UsageDay
-	(*GetUsageResponse)(nil),               // 35: homeplane.v1.GetUsageResponse
-	(*ControlInstanceRequest)(nil),         // 36: homeplane.v1.ControlInstanceRequest
-	(*ControlInstanceResponse)(nil),        // 37: homeplane.v1.ControlInstanceResponse
-	(*timestamppb.Timestamp)(nil),          // 38: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 39: google.protobuf.Duration
-	(*Entity)(nil),                         // 40: homeplane.v1.Entity
-	(*Area)(nil),                           // 41: homeplane.v1.Area
-	(*Floor)(nil),                          // 42: homeplane.v1.Floor
+	(*InstanceLimits)(nil),                 // 29: homeplane.v1.InstanceLimits
+	(*InstanceOperation)(nil),              // 30: homeplane.v1.InstanceOperation
+	(*Restart)(nil),                        // 31: homeplane.v1.Restart
+	(*GetInstanceRequest)(nil),             // 32: homeplane.v1.GetInstanceRequest
+	(*GetInstanceResponse)(nil),            // 33: homeplane.v1.GetInstanceResponse
+	(*GetUsageRequest)(nil),                // 34: homeplane.v1.GetUsageRequest
+	(*UsageDay)(nil),                       // 35: homeplane.v1.UsageDay
+	(*GetUsageResponse)(nil),               // 36: homeplane.v1.GetUsageResponse
+	(*ControlInstanceRequest)(nil),         // 37: homeplane.v1.ControlInstanceRequest
+	(*ControlInstanceResponse)(nil),        // 38: homeplane.v1.ControlInstanceResponse
+	(*timestamppb.Timestamp)(nil),          // 39: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 40: google.protobuf.Duration
+	(*Entity)(nil),                         // 41: homeplane.v1.Entity
+	(*Area)(nil),                           // 42: homeplane.v1.Area
+	(*Floor)(nil),                          // 43: homeplane.v1.Floor
 }
 var file_homeplane_v1_home_proto_depIdxs = []int32{
 	0,  // 0: homeplane.v1.SetSensitivePolicyRequest.policy:type_name -> homeplane.v1.SensitivePolicy
 	4,  // 1: homeplane.v1.SetSensitivePolicyResponse.home:type_name -> homeplane.v1.Home
-	38, // 2: homeplane.v1.Home.created_at:type_name -> google.protobuf.Timestamp
-	38, // 3: homeplane.v1.Home.last_seen:type_name -> google.protobuf.Timestamp
+	39, // 2: homeplane.v1.Home.created_at:type_name -> google.protobuf.Timestamp
+	39, // 3: homeplane.v1.Home.last_seen:type_name -> google.protobuf.Timestamp
 	0,  // 4: homeplane.v1.Home.sensitive_policy:type_name -> homeplane.v1.SensitivePolicy
-	38, // 5: homeplane.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	39, // 5: homeplane.v1.Device.created_at:type_name -> google.protobuf.Timestamp
 	4,  // 6: homeplane.v1.CreateHomeResponse.home:type_name -> homeplane.v1.Home
 	4,  // 7: homeplane.v1.ListHomesResponse.homes:type_name -> homeplane.v1.Home
 	4,  // 8: homeplane.v1.GetHomeResponse.home:type_name -> homeplane.v1.Home
-	39, // 9: homeplane.v1.CreateEnrollmentTokenRequest.ttl:type_name -> google.protobuf.Duration
-	38, // 10: homeplane.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	40, // 9: homeplane.v1.CreateEnrollmentTokenRequest.ttl:type_name -> google.protobuf.Duration
+	39, // 10: homeplane.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
 	5,  // 11: homeplane.v1.RegisterDeviceResponse.device:type_name -> homeplane.v1.Device
 	5,  // 12: homeplane.v1.ListDevicesResponse.devices:type_name -> homeplane.v1.Device
-	40, // 13: homeplane.v1.ListEntitiesResponse.entities:type_name -> homeplane.v1.Entity
-	41, // 14: homeplane.v1.ListEntitiesResponse.areas:type_name -> homeplane.v1.Area
-	42, // 15: homeplane.v1.ListEntitiesResponse.floors:type_name -> homeplane.v1.Floor
-	38, // 16: homeplane.v1.ListEntitiesResponse.synced_at:type_name -> google.protobuf.Timestamp
-	38, // 17: homeplane.v1.Instance.started_at:type_name -> google.protobuf.Timestamp
-	30, // 18: homeplane.v1.Instance.recent_restarts:type_name -> homeplane.v1.Restart
-	38, // 19: homeplane.v1.Instance.updated_at:type_name -> google.protobuf.Timestamp
-	29, // 20: homeplane.v1.Instance.operation:type_name -> homeplane.v1.InstanceOperation
-	38, // 21: homeplane.v1.Instance.last_event_time:type_name -> google.protobuf.Timestamp
-	38, // 22: homeplane.v1.Instance.last_success_at:type_name -> google.protobuf.Timestamp
-	1,  // 23: homeplane.v1.InstanceOperation.action:type_name -> homeplane.v1.InstanceAction
-	38, // 24: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
-	38, // 25: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
-	28, // 26: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	38, // 27: homeplane.v1.GetUsageRequest.since:type_name -> google.protobuf.Timestamp
-	38, // 28: homeplane.v1.GetUsageRequest.until:type_name -> google.protobuf.Timestamp
-	38, // 29: homeplane.v1.UsageDay.day:type_name -> google.protobuf.Timestamp
-	34, // 30: homeplane.v1.GetUsageResponse.days:type_name -> homeplane.v1.UsageDay
-	1,  // 31: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
-	28, // 32: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
-	6,  // 33: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
-	8,  // 34: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
-	10, // 35: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
-	12, // 36: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
-	14, // 37: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
-	20, // 38: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
-	22, // 39: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
-	24, // 40: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
-	26, // 41: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
-	31, // 42: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
-	36, // 43: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
-	16, // 44: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
-	18, // 45: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
-	2,  // 46: homeplane.v1.HomeService.SetSensitivePolicy:input_type -> homeplane.v1.SetSensitivePolicyRequest
-	33, // 47: homeplane.v1.HomeService.GetUsage:input_type -> homeplane.v1.GetUsageRequest
-	7,  // 48: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
-	9,  // 49: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
-	11, // 50: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
-	13, // 51: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
-	15, // 52: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
-	21, // 53: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
-	23, // 54: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
-	25, // 55: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
-	27, // 56: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
-	32, // 57: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
-	37, // 58: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
-	17, // 59: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
-	19, // 60: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
-	3,  // 61: homeplane.v1.HomeService.SetSensitivePolicy:output_type -> homeplane.v1.SetSensitivePolicyResponse
-	35, // 62: homeplane.v1.HomeService.GetUsage:output_type -> homeplane.v1.GetUsageResponse
-	48, // [48:63] is the sub-list for method output_type
-	33, // [33:48] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	41, // 13: homeplane.v1.ListEntitiesResponse.entities:type_name -> homeplane.v1.Entity
+	42, // 14: homeplane.v1.ListEntitiesResponse.areas:type_name -> homeplane.v1.Area
+	43, // 15: homeplane.v1.ListEntitiesResponse.floors:type_name -> homeplane.v1.Floor
+	39, // 16: homeplane.v1.ListEntitiesResponse.synced_at:type_name -> google.protobuf.Timestamp
+	39, // 17: homeplane.v1.Instance.started_at:type_name -> google.protobuf.Timestamp
+	31, // 18: homeplane.v1.Instance.recent_restarts:type_name -> homeplane.v1.Restart
+	39, // 19: homeplane.v1.Instance.updated_at:type_name -> google.protobuf.Timestamp
+	30, // 20: homeplane.v1.Instance.operation:type_name -> homeplane.v1.InstanceOperation
+	39, // 21: homeplane.v1.Instance.last_event_time:type_name -> google.protobuf.Timestamp
+	39, // 22: homeplane.v1.Instance.last_success_at:type_name -> google.protobuf.Timestamp
+	29, // 23: homeplane.v1.Instance.limits:type_name -> homeplane.v1.InstanceLimits
+	1,  // 24: homeplane.v1.InstanceOperation.action:type_name -> homeplane.v1.InstanceAction
+	39, // 25: homeplane.v1.InstanceOperation.started_at:type_name -> google.protobuf.Timestamp
+	39, // 26: homeplane.v1.Restart.time:type_name -> google.protobuf.Timestamp
+	28, // 27: homeplane.v1.GetInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	39, // 28: homeplane.v1.GetUsageRequest.since:type_name -> google.protobuf.Timestamp
+	39, // 29: homeplane.v1.GetUsageRequest.until:type_name -> google.protobuf.Timestamp
+	39, // 30: homeplane.v1.UsageDay.day:type_name -> google.protobuf.Timestamp
+	35, // 31: homeplane.v1.GetUsageResponse.days:type_name -> homeplane.v1.UsageDay
+	1,  // 32: homeplane.v1.ControlInstanceRequest.action:type_name -> homeplane.v1.InstanceAction
+	28, // 33: homeplane.v1.ControlInstanceResponse.instance:type_name -> homeplane.v1.Instance
+	6,  // 34: homeplane.v1.HomeService.CreateHome:input_type -> homeplane.v1.CreateHomeRequest
+	8,  // 35: homeplane.v1.HomeService.ListHomes:input_type -> homeplane.v1.ListHomesRequest
+	10, // 36: homeplane.v1.HomeService.GetHome:input_type -> homeplane.v1.GetHomeRequest
+	12, // 37: homeplane.v1.HomeService.DeleteHome:input_type -> homeplane.v1.DeleteHomeRequest
+	14, // 38: homeplane.v1.HomeService.CreateEnrollmentToken:input_type -> homeplane.v1.CreateEnrollmentTokenRequest
+	20, // 39: homeplane.v1.HomeService.RegisterDevice:input_type -> homeplane.v1.RegisterDeviceRequest
+	22, // 40: homeplane.v1.HomeService.ListDevices:input_type -> homeplane.v1.ListDevicesRequest
+	24, // 41: homeplane.v1.HomeService.RevokeDevice:input_type -> homeplane.v1.RevokeDeviceRequest
+	26, // 42: homeplane.v1.HomeService.ListEntities:input_type -> homeplane.v1.ListEntitiesRequest
+	32, // 43: homeplane.v1.HomeService.GetInstance:input_type -> homeplane.v1.GetInstanceRequest
+	37, // 44: homeplane.v1.HomeService.ControlInstance:input_type -> homeplane.v1.ControlInstanceRequest
+	16, // 45: homeplane.v1.HomeService.RevokeAgent:input_type -> homeplane.v1.RevokeAgentRequest
+	18, // 46: homeplane.v1.HomeService.RevokeEnrollmentTokens:input_type -> homeplane.v1.RevokeEnrollmentTokensRequest
+	2,  // 47: homeplane.v1.HomeService.SetSensitivePolicy:input_type -> homeplane.v1.SetSensitivePolicyRequest
+	34, // 48: homeplane.v1.HomeService.GetUsage:input_type -> homeplane.v1.GetUsageRequest
+	7,  // 49: homeplane.v1.HomeService.CreateHome:output_type -> homeplane.v1.CreateHomeResponse
+	9,  // 50: homeplane.v1.HomeService.ListHomes:output_type -> homeplane.v1.ListHomesResponse
+	11, // 51: homeplane.v1.HomeService.GetHome:output_type -> homeplane.v1.GetHomeResponse
+	13, // 52: homeplane.v1.HomeService.DeleteHome:output_type -> homeplane.v1.DeleteHomeResponse
+	15, // 53: homeplane.v1.HomeService.CreateEnrollmentToken:output_type -> homeplane.v1.CreateEnrollmentTokenResponse
+	21, // 54: homeplane.v1.HomeService.RegisterDevice:output_type -> homeplane.v1.RegisterDeviceResponse
+	23, // 55: homeplane.v1.HomeService.ListDevices:output_type -> homeplane.v1.ListDevicesResponse
+	25, // 56: homeplane.v1.HomeService.RevokeDevice:output_type -> homeplane.v1.RevokeDeviceResponse
+	27, // 57: homeplane.v1.HomeService.ListEntities:output_type -> homeplane.v1.ListEntitiesResponse
+	33, // 58: homeplane.v1.HomeService.GetInstance:output_type -> homeplane.v1.GetInstanceResponse
+	38, // 59: homeplane.v1.HomeService.ControlInstance:output_type -> homeplane.v1.ControlInstanceResponse
+	17, // 60: homeplane.v1.HomeService.RevokeAgent:output_type -> homeplane.v1.RevokeAgentResponse
+	19, // 61: homeplane.v1.HomeService.RevokeEnrollmentTokens:output_type -> homeplane.v1.RevokeEnrollmentTokensResponse
+	3,  // 62: homeplane.v1.HomeService.SetSensitivePolicy:output_type -> homeplane.v1.SetSensitivePolicyResponse
+	36, // 63: homeplane.v1.HomeService.GetUsage:output_type -> homeplane.v1.GetUsageResponse
+	49, // [49:64] is the sub-list for method output_type
+	34, // [34:49] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_home_proto_init() }
@@ -2468,7 +2538,7 @@ func file_homeplane_v1_home_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_homeplane_v1_home_proto_rawDesc), len(file_homeplane_v1_home_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

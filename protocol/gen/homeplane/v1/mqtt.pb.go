@@ -219,7 +219,11 @@ type Command struct {
 	Calls []*ServiceCall `protobuf:"bytes,4,rep,name=calls,proto3" json:"calls,omitempty"`
 	// When set, the command acts on the Home Assistant container instead of
 	// calling services; calls must then be empty.
-	Instance      *InstanceControl `protobuf:"bytes,5,opt,name=instance,proto3" json:"instance,omitempty"`
+	Instance *InstanceControl `protobuf:"bytes,5,opt,name=instance,proto3" json:"instance,omitempty"`
+	// When set, the command carries the home's hosting configuration from
+	// central; calls and instance must then be empty. Central sends it when
+	// it changes and each time the agent comes online.
+	Config        *InstanceConfig `protobuf:"bytes,6,opt,name=config,proto3" json:"config,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -289,6 +293,69 @@ func (x *Command) GetInstance() *InstanceControl {
 	return nil
 }
 
+func (x *Command) GetConfig() *InstanceConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+// InstanceConfig is what central decides about a home's container.
+type InstanceConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Central's limits; unset: the agent's own (limits.json, flags) apply.
+	Limits *InstanceLimits `protobuf:"bytes,1,opt,name=limits,proto3" json:"limits,omitempty"`
+	// The home was deleted or its agent revoked: a hosting agent removes the
+	// container and frees its port (ADR 0033).
+	Released      bool `protobuf:"varint,2,opt,name=released,proto3" json:"released,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstanceConfig) Reset() {
+	*x = InstanceConfig{}
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceConfig) ProtoMessage() {}
+
+func (x *InstanceConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceConfig.ProtoReflect.Descriptor instead.
+func (*InstanceConfig) Descriptor() ([]byte, []int) {
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InstanceConfig) GetLimits() *InstanceLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *InstanceConfig) GetReleased() bool {
+	if x != nil {
+		return x.Released
+	}
+	return false
+}
+
 // InstanceControl is a lifecycle action on the Home Assistant container.
 type InstanceControl struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -303,7 +370,7 @@ type InstanceControl struct {
 
 func (x *InstanceControl) Reset() {
 	*x = InstanceControl{}
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[1]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -315,7 +382,7 @@ func (x *InstanceControl) String() string {
 func (*InstanceControl) ProtoMessage() {}
 
 func (x *InstanceControl) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[1]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -328,7 +395,7 @@ func (x *InstanceControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceControl.ProtoReflect.Descriptor instead.
 func (*InstanceControl) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{1}
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *InstanceControl) GetAction() InstanceAction {
@@ -365,7 +432,7 @@ type ServiceCall struct {
 
 func (x *ServiceCall) Reset() {
 	*x = ServiceCall{}
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[2]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +444,7 @@ func (x *ServiceCall) String() string {
 func (*ServiceCall) ProtoMessage() {}
 
 func (x *ServiceCall) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[2]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +457,7 @@ func (x *ServiceCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceCall.ProtoReflect.Descriptor instead.
 func (*ServiceCall) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{2}
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ServiceCall) GetDomain() string {
@@ -449,7 +516,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[3]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +528,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[3]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +541,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{3}
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Result) GetCommandId() string {
@@ -555,7 +622,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[4]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +634,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[4]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +647,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{4}
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Presence) GetAgentId() string {
@@ -634,7 +701,7 @@ type EntitySync struct {
 
 func (x *EntitySync) Reset() {
 	*x = EntitySync{}
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[5]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +713,7 @@ func (x *EntitySync) String() string {
 func (*EntitySync) ProtoMessage() {}
 
 func (x *EntitySync) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[5]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +726,7 @@ func (x *EntitySync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntitySync.ProtoReflect.Descriptor instead.
 func (*EntitySync) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{5}
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EntitySync) GetFull() bool {
@@ -728,7 +795,7 @@ type Telemetry struct {
 
 func (x *Telemetry) Reset() {
 	*x = Telemetry{}
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[6]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +807,7 @@ func (x *Telemetry) String() string {
 func (*Telemetry) ProtoMessage() {}
 
 func (x *Telemetry) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[6]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +820,7 @@ func (x *Telemetry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Telemetry.ProtoReflect.Descriptor instead.
 func (*Telemetry) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{6}
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Telemetry) GetTime() *timestamppb.Timestamp {
@@ -861,7 +928,7 @@ type InstanceEvent struct {
 
 func (x *InstanceEvent) Reset() {
 	*x = InstanceEvent{}
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[7]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +940,7 @@ func (x *InstanceEvent) String() string {
 func (*InstanceEvent) ProtoMessage() {}
 
 func (x *InstanceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[7]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +953,7 @@ func (x *InstanceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceEvent.ProtoReflect.Descriptor instead.
 func (*InstanceEvent) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{7}
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *InstanceEvent) GetTime() *timestamppb.Timestamp {
@@ -974,7 +1041,7 @@ type PullProgress struct {
 
 func (x *PullProgress) Reset() {
 	*x = PullProgress{}
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[8]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1053,7 @@ func (x *PullProgress) String() string {
 func (*PullProgress) ProtoMessage() {}
 
 func (x *PullProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_homeplane_v1_mqtt_proto_msgTypes[8]
+	mi := &file_homeplane_v1_mqtt_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1066,7 @@ func (x *PullProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullProgress.ProtoReflect.Descriptor instead.
 func (*PullProgress) Descriptor() ([]byte, []int) {
-	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{8}
+	return file_homeplane_v1_mqtt_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PullProgress) GetImage() string {
@@ -1041,14 +1108,18 @@ var File_homeplane_v1_mqtt_proto protoreflect.FileDescriptor
 
 const file_homeplane_v1_mqtt_proto_rawDesc = "" +
 	"\n" +
-	"\x17homeplane/v1/mqtt.proto\x12\fhomeplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17homeplane/v1/home.proto\x1a\x1bhomeplane/v1/registry.proto\"\xdc\x01\n" +
+	"\x17homeplane/v1/mqtt.proto\x12\fhomeplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17homeplane/v1/home.proto\x1a\x1bhomeplane/v1/registry.proto\"\x92\x02\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tR\trequestId\x126\n" +
 	"\bdeadline\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12/\n" +
 	"\x05calls\x18\x04 \x03(\v2\x19.homeplane.v1.ServiceCallR\x05calls\x129\n" +
-	"\binstance\x18\x05 \x01(\v2\x1d.homeplane.v1.InstanceControlR\binstance\"~\n" +
+	"\binstance\x18\x05 \x01(\v2\x1d.homeplane.v1.InstanceControlR\binstance\x124\n" +
+	"\x06config\x18\x06 \x01(\v2\x1c.homeplane.v1.InstanceConfigR\x06config\"b\n" +
+	"\x0eInstanceConfig\x124\n" +
+	"\x06limits\x18\x01 \x01(\v2\x1c.homeplane.v1.InstanceLimitsR\x06limits\x12\x1a\n" +
+	"\breleased\x18\x02 \x01(\bR\breleased\"~\n" +
 	"\x0fInstanceControl\x124\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x1c.homeplane.v1.InstanceActionR\x06action\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x1f\n" +
@@ -1165,51 +1236,55 @@ func file_homeplane_v1_mqtt_proto_rawDescGZIP() []byte {
 }
 
 var file_homeplane_v1_mqtt_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_homeplane_v1_mqtt_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_homeplane_v1_mqtt_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_homeplane_v1_mqtt_proto_goTypes = []any{
 	(CommandError)(0),             // 0: homeplane.v1.CommandError
 	(InstanceEventKind)(0),        // 1: homeplane.v1.InstanceEventKind
 	(*Command)(nil),               // 2: homeplane.v1.Command
-	(*InstanceControl)(nil),       // 3: homeplane.v1.InstanceControl
-	(*ServiceCall)(nil),           // 4: homeplane.v1.ServiceCall
-	(*Result)(nil),                // 5: homeplane.v1.Result
-	(*Presence)(nil),              // 6: homeplane.v1.Presence
-	(*EntitySync)(nil),            // 7: homeplane.v1.EntitySync
-	(*Telemetry)(nil),             // 8: homeplane.v1.Telemetry
-	(*InstanceEvent)(nil),         // 9: homeplane.v1.InstanceEvent
-	(*PullProgress)(nil),          // 10: homeplane.v1.PullProgress
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(InstanceAction)(0),           // 12: homeplane.v1.InstanceAction
-	(*structpb.Struct)(nil),       // 13: google.protobuf.Struct
-	(*Entity)(nil),                // 14: homeplane.v1.Entity
-	(*Instance)(nil),              // 15: homeplane.v1.Instance
-	(*Area)(nil),                  // 16: homeplane.v1.Area
-	(*Floor)(nil),                 // 17: homeplane.v1.Floor
+	(*InstanceConfig)(nil),        // 3: homeplane.v1.InstanceConfig
+	(*InstanceControl)(nil),       // 4: homeplane.v1.InstanceControl
+	(*ServiceCall)(nil),           // 5: homeplane.v1.ServiceCall
+	(*Result)(nil),                // 6: homeplane.v1.Result
+	(*Presence)(nil),              // 7: homeplane.v1.Presence
+	(*EntitySync)(nil),            // 8: homeplane.v1.EntitySync
+	(*Telemetry)(nil),             // 9: homeplane.v1.Telemetry
+	(*InstanceEvent)(nil),         // 10: homeplane.v1.InstanceEvent
+	(*PullProgress)(nil),          // 11: homeplane.v1.PullProgress
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*InstanceLimits)(nil),        // 13: homeplane.v1.InstanceLimits
+	(InstanceAction)(0),           // 14: homeplane.v1.InstanceAction
+	(*structpb.Struct)(nil),       // 15: google.protobuf.Struct
+	(*Entity)(nil),                // 16: homeplane.v1.Entity
+	(*Instance)(nil),              // 17: homeplane.v1.Instance
+	(*Area)(nil),                  // 18: homeplane.v1.Area
+	(*Floor)(nil),                 // 19: homeplane.v1.Floor
 }
 var file_homeplane_v1_mqtt_proto_depIdxs = []int32{
-	11, // 0: homeplane.v1.Command.deadline:type_name -> google.protobuf.Timestamp
-	4,  // 1: homeplane.v1.Command.calls:type_name -> homeplane.v1.ServiceCall
-	3,  // 2: homeplane.v1.Command.instance:type_name -> homeplane.v1.InstanceControl
-	12, // 3: homeplane.v1.InstanceControl.action:type_name -> homeplane.v1.InstanceAction
-	13, // 4: homeplane.v1.ServiceCall.data:type_name -> google.protobuf.Struct
-	14, // 5: homeplane.v1.Result.changed:type_name -> homeplane.v1.Entity
-	15, // 6: homeplane.v1.Result.instance:type_name -> homeplane.v1.Instance
-	0,  // 7: homeplane.v1.Result.code:type_name -> homeplane.v1.CommandError
-	11, // 8: homeplane.v1.Presence.time:type_name -> google.protobuf.Timestamp
-	14, // 9: homeplane.v1.EntitySync.entities:type_name -> homeplane.v1.Entity
-	16, // 10: homeplane.v1.EntitySync.areas:type_name -> homeplane.v1.Area
-	17, // 11: homeplane.v1.EntitySync.floors:type_name -> homeplane.v1.Floor
-	11, // 12: homeplane.v1.EntitySync.time:type_name -> google.protobuf.Timestamp
-	11, // 13: homeplane.v1.Telemetry.time:type_name -> google.protobuf.Timestamp
-	15, // 14: homeplane.v1.Telemetry.instance:type_name -> homeplane.v1.Instance
-	11, // 15: homeplane.v1.InstanceEvent.time:type_name -> google.protobuf.Timestamp
-	10, // 16: homeplane.v1.InstanceEvent.pull:type_name -> homeplane.v1.PullProgress
-	1,  // 17: homeplane.v1.InstanceEvent.type:type_name -> homeplane.v1.InstanceEventKind
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	12, // 0: homeplane.v1.Command.deadline:type_name -> google.protobuf.Timestamp
+	5,  // 1: homeplane.v1.Command.calls:type_name -> homeplane.v1.ServiceCall
+	4,  // 2: homeplane.v1.Command.instance:type_name -> homeplane.v1.InstanceControl
+	3,  // 3: homeplane.v1.Command.config:type_name -> homeplane.v1.InstanceConfig
+	13, // 4: homeplane.v1.InstanceConfig.limits:type_name -> homeplane.v1.InstanceLimits
+	14, // 5: homeplane.v1.InstanceControl.action:type_name -> homeplane.v1.InstanceAction
+	15, // 6: homeplane.v1.ServiceCall.data:type_name -> google.protobuf.Struct
+	16, // 7: homeplane.v1.Result.changed:type_name -> homeplane.v1.Entity
+	17, // 8: homeplane.v1.Result.instance:type_name -> homeplane.v1.Instance
+	0,  // 9: homeplane.v1.Result.code:type_name -> homeplane.v1.CommandError
+	12, // 10: homeplane.v1.Presence.time:type_name -> google.protobuf.Timestamp
+	16, // 11: homeplane.v1.EntitySync.entities:type_name -> homeplane.v1.Entity
+	18, // 12: homeplane.v1.EntitySync.areas:type_name -> homeplane.v1.Area
+	19, // 13: homeplane.v1.EntitySync.floors:type_name -> homeplane.v1.Floor
+	12, // 14: homeplane.v1.EntitySync.time:type_name -> google.protobuf.Timestamp
+	12, // 15: homeplane.v1.Telemetry.time:type_name -> google.protobuf.Timestamp
+	17, // 16: homeplane.v1.Telemetry.instance:type_name -> homeplane.v1.Instance
+	12, // 17: homeplane.v1.InstanceEvent.time:type_name -> google.protobuf.Timestamp
+	11, // 18: homeplane.v1.InstanceEvent.pull:type_name -> homeplane.v1.PullProgress
+	1,  // 19: homeplane.v1.InstanceEvent.type:type_name -> homeplane.v1.InstanceEventKind
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_mqtt_proto_init() }
@@ -1225,7 +1300,7 @@ func file_homeplane_v1_mqtt_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_homeplane_v1_mqtt_proto_rawDesc), len(file_homeplane_v1_mqtt_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

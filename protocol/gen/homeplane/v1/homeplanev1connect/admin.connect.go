@@ -52,6 +52,9 @@ const (
 	// AdminServiceGetUsageReportProcedure is the fully-qualified name of the AdminService's
 	// GetUsageReport RPC.
 	AdminServiceGetUsageReportProcedure = "/homeplane.v1.AdminService/GetUsageReport"
+	// AdminServiceSetInstanceLimitsProcedure is the fully-qualified name of the AdminService's
+	// SetInstanceLimits RPC.
+	AdminServiceSetInstanceLimitsProcedure = "/homeplane.v1.AdminService/SetInstanceLimits"
 )
 
 // AdminServiceClient is a client for the homeplane.v1.AdminService service.
@@ -63,6 +66,10 @@ type AdminServiceClient interface {
 	ListAllHomes(context.Context, *connect.Request[v1.ListAllHomesRequest]) (*connect.Response[v1.ListAllHomesResponse], error)
 	QueryAudit(context.Context, *connect.Request[v1.QueryAuditRequest]) (*connect.Response[v1.QueryAuditResponse], error)
 	GetUsageReport(context.Context, *connect.Request[v1.GetUsageReportRequest]) (*connect.Response[v1.GetUsageReportResponse], error)
+	// SetInstanceLimits sets the CPU and memory a home's Home Assistant
+	// container may use. Central keeps them and delivers them to the home's
+	// agent now, or when it next connects; they win over the agent's own.
+	SetInstanceLimits(context.Context, *connect.Request[v1.SetInstanceLimitsRequest]) (*connect.Response[v1.SetInstanceLimitsResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the homeplane.v1.AdminService service. By default,
@@ -118,6 +125,12 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("GetUsageReport")),
 			connect.WithClientOptions(opts...),
 		),
+		setInstanceLimits: connect.NewClient[v1.SetInstanceLimitsRequest, v1.SetInstanceLimitsResponse](
+			httpClient,
+			baseURL+AdminServiceSetInstanceLimitsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("SetInstanceLimits")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -130,6 +143,7 @@ type adminServiceClient struct {
 	listAllHomes      *connect.Client[v1.ListAllHomesRequest, v1.ListAllHomesResponse]
 	queryAudit        *connect.Client[v1.QueryAuditRequest, v1.QueryAuditResponse]
 	getUsageReport    *connect.Client[v1.GetUsageReportRequest, v1.GetUsageReportResponse]
+	setInstanceLimits *connect.Client[v1.SetInstanceLimitsRequest, v1.SetInstanceLimitsResponse]
 }
 
 // ListUsers calls homeplane.v1.AdminService.ListUsers.
@@ -167,6 +181,11 @@ func (c *adminServiceClient) GetUsageReport(ctx context.Context, req *connect.Re
 	return c.getUsageReport.CallUnary(ctx, req)
 }
 
+// SetInstanceLimits calls homeplane.v1.AdminService.SetInstanceLimits.
+func (c *adminServiceClient) SetInstanceLimits(ctx context.Context, req *connect.Request[v1.SetInstanceLimitsRequest]) (*connect.Response[v1.SetInstanceLimitsResponse], error) {
+	return c.setInstanceLimits.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the homeplane.v1.AdminService service.
 type AdminServiceHandler interface {
 	ListUsers(context.Context, *connect.Request[v1.ListUsersRequest]) (*connect.Response[v1.ListUsersResponse], error)
@@ -176,6 +195,10 @@ type AdminServiceHandler interface {
 	ListAllHomes(context.Context, *connect.Request[v1.ListAllHomesRequest]) (*connect.Response[v1.ListAllHomesResponse], error)
 	QueryAudit(context.Context, *connect.Request[v1.QueryAuditRequest]) (*connect.Response[v1.QueryAuditResponse], error)
 	GetUsageReport(context.Context, *connect.Request[v1.GetUsageReportRequest]) (*connect.Response[v1.GetUsageReportResponse], error)
+	// SetInstanceLimits sets the CPU and memory a home's Home Assistant
+	// container may use. Central keeps them and delivers them to the home's
+	// agent now, or when it next connects; they win over the agent's own.
+	SetInstanceLimits(context.Context, *connect.Request[v1.SetInstanceLimitsRequest]) (*connect.Response[v1.SetInstanceLimitsResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -227,6 +250,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("GetUsageReport")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceSetInstanceLimitsHandler := connect.NewUnaryHandler(
+		AdminServiceSetInstanceLimitsProcedure,
+		svc.SetInstanceLimits,
+		connect.WithSchema(adminServiceMethods.ByName("SetInstanceLimits")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/homeplane.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceListUsersProcedure:
@@ -243,6 +272,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceQueryAuditHandler.ServeHTTP(w, r)
 		case AdminServiceGetUsageReportProcedure:
 			adminServiceGetUsageReportHandler.ServeHTTP(w, r)
+		case AdminServiceSetInstanceLimitsProcedure:
+			adminServiceSetInstanceLimitsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -278,4 +309,8 @@ func (UnimplementedAdminServiceHandler) QueryAudit(context.Context, *connect.Req
 
 func (UnimplementedAdminServiceHandler) GetUsageReport(context.Context, *connect.Request[v1.GetUsageReportRequest]) (*connect.Response[v1.GetUsageReportResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.AdminService.GetUsageReport is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) SetInstanceLimits(context.Context, *connect.Request[v1.SetInstanceLimitsRequest]) (*connect.Response[v1.SetInstanceLimitsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("homeplane.v1.AdminService.SetInstanceLimits is not implemented"))
 }
