@@ -18,6 +18,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/pairing"
 	"github.com/homeplane/homeplane/central/internal/registry"
 	"github.com/homeplane/homeplane/central/internal/timer"
 	"github.com/homeplane/homeplane/central/internal/usage"
@@ -30,13 +31,14 @@ const RequestIDHeader = "Homeplane-Request-Id"
 // domainCode is the Connect code of a domain sentinel error, if err wraps one.
 func domainCode(err error) (connect.Code, bool) {
 	switch {
-	case errors.Is(err, home.ErrNotFound), errors.Is(err, registry.ErrNotFound), errors.Is(err, admin.ErrNotFound):
+	case errors.Is(err, home.ErrNotFound), errors.Is(err, registry.ErrNotFound), errors.Is(err, admin.ErrNotFound),
+		errors.Is(err, pairing.ErrNotFound):
 		return connect.CodeNotFound, true
 	case errors.Is(err, auth.ErrInvalidInput), errors.Is(err, home.ErrInvalidInput), errors.Is(err, audit.ErrInvalidPageToken),
 		errors.Is(err, registry.ErrInvalidInput), errors.Is(err, admin.ErrInvalidInput), errors.Is(err, usage.ErrInvalidInput):
 		return connect.CodeInvalidArgument, true
 	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrInvalidToken),
-		errors.Is(err, home.ErrUnauthenticated):
+		errors.Is(err, home.ErrUnauthenticated), errors.Is(err, pairing.ErrInvalidGrant):
 		return connect.CodeUnauthenticated, true
 	case errors.Is(err, auth.ErrEmailTaken):
 		return connect.CodeAlreadyExists, true
