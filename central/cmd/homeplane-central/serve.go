@@ -22,6 +22,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/ingest"
 	"github.com/homeplane/homeplane/central/internal/instance"
 	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/pairing"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/presence"
 	"github.com/homeplane/homeplane/central/internal/registry"
@@ -180,6 +181,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	go purgeIdempotencyKeys(ctx, idem, logger)
 	go sweepConversations(ctx, conversations, time.Duration(cfg.ConversationTTL), logger)
 	ops.admin.Instances = instances // the fleet listing shows each home's Home Assistant
+	pairings := pairing.NewService(postgres.NewPairingStore(pool), homes, ops.auditor, pairing.Options{
+		TTL: time.Duration(cfg.PairingTTL), Interval: time.Duration(cfg.PairingInterval), Logger: logger,
+	})
 	api := rpc.NewHandler(rpc.Deps{
 		Accounts: accounts,
 		Homes:    homes,
@@ -194,7 +198,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		Timers:         timers,
 		Pipelines:      pipelines,
 		Idempotency:    &idempotency.Keeper{Store: idem},
-	}, rpc.Options{Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies,
+		Pairings:       pairings,
+	}, rpc.Options{PublicURL: cfg.PublicURL, Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies,
 		DeviceRate: rpc.RateLimit{Burst: cfg.DeviceBurst, PerSecond: cfg.DeviceRate},
 		UserRate:   rpc.RateLimit{Burst: cfg.UserBurst, PerSecond: cfg.UserRate},
 	})
