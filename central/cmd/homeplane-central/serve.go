@@ -204,6 +204,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		UserRate:   rpc.RateLimit{Burst: cfg.UserBurst, PerSecond: cfg.UserRate},
 	})
 
+	ops.webDeps.Homes, ops.webDeps.Pairings = homes, pairings
 	srv := rpc.NewServer(ops.withDashboard(rpc.NewMux(api, readiness(pool), nil), agents, proxies), logger)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

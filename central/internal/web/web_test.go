@@ -29,6 +29,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/pairing"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
 	"github.com/homeplane/homeplane/central/internal/rpc"
@@ -54,9 +55,11 @@ func (instances) Instance(string) (*homeplanev1.Instance, bool) {
 // dashboard is the dashboard over a real database, with an admin, alice
 // (owning a home with an hour of samples) and bob.
 type dashboard struct {
-	url   string
-	bobID string
-	pool  *pgxpool.Pool
+	url      string
+	bobID    string
+	pool     *pgxpool.Pool
+	pairings *pairing.Service
+	homeID   string // alice's home
 }
 
 func newDashboard(t *testing.T) *dashboard {
@@ -100,6 +103,7 @@ func newDashboard(t *testing.T) *dashboard {
 	if err := rec.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	pairings := pairing.NewService(postgres.NewPairingStore(pool), homes, writer, pairing.Options{})
 	rates, _ := usage.ParseRates("cpu_core_hour=0.05,memory_gib_hour=0.01,currency=EUR")
 	srv := web.New(web.Deps{
 		Accounts:  accounts,
@@ -111,13 +115,18 @@ func newDashboard(t *testing.T) *dashboard {
 		Samples:   rec,
 		Auditor:   writer,
 		Stats:     auditStore,
+		Homes:     homes,
+		Pairings:  pairings,
 	}, web.Options{Admits: rpc.DashboardAdmits, Errors: rpc.HTTPError})
 	if rpc.DashboardPath != web.Prefix {
 		t.Fatalf("the policy table names the dashboard %q, but it lives at %q", rpc.DashboardPath, web.Prefix)
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	return &dashboard{url: ts.URL, bobID: ids[2], pool: pool}
+	if rpc.PairPath != web.PairPath {
+		t.Fatalf("the API hands out %q as the verification URI, but the page lives at %q", rpc.PairPath, web.PairPath)
+	}
+	return &dashboard{url: ts.URL, bobID: ids[2], pool: pool, pairings: pairings, homeID: h.ID}
 }
 
 // browser starts headless Chromium, or skips when it is not installed.
