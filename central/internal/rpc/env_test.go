@@ -56,6 +56,7 @@ type testEnv struct {
 	logs      *syncBuffer
 	timers    *timer.Manager
 	pipelines *rpctest.Pipelines
+	pairings  *fakePairings
 
 	alice, bob, admin  auth.User
 	aliceHome, bobHome home.Home
@@ -75,6 +76,7 @@ func newTestEnv(t testing.TB) *testEnv {
 		timers:    timer.NewManager(timer.Options{}),
 		pipelines: &rpctest.Pipelines{},
 	}
+	e.pairings = &fakePairings{homes: e.homes}
 	e.intents.Answer(rpctest.LightsOn(), nil)
 	ctx := context.Background()
 	e.alice = e.accounts.AddUser("alice@example.com", "alice-password", auth.RoleUser)
@@ -103,6 +105,7 @@ func newTestEnv(t testing.TB) *testEnv {
 		// Instance control is wired so that the tenancy tests reach it.
 		InstanceStatus: &instances{status: map[string]*homeplanev1.Instance{}},
 		Commands:       &commands{},
+		Pairings:       e.pairings,
 	}, Options{
 		Logger:     slog.New(NewLogHandler(slog.NewTextHandler(e.logs, nil))),
 		Registerer: e.reg,
