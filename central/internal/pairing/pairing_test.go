@@ -42,7 +42,7 @@ type fixture struct {
 	aliceHome, bobHm string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	pool := pgtest.New(t)
@@ -62,7 +62,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	// The real home service, with the device cache off so a revocation
 	// is seen at once.
-	f.homes = home.NewService(postgres.NewHomeStore(pool), home.Options{CacheTTL: -1})
+	f.homes = home.NewService(postgres.NewHomeStore(pool), home.Options{CacheTTL: -1, MaxDevicesPerHome: 1 << 20})
 	a, err := f.homes.Create(ctx, f.alice, "Alice's flat")
 	if err != nil {
 		t.Fatal(err)
