@@ -47,7 +47,7 @@ func runMain(m *testing.M) int {
 	// build flags.
 	for _, build := range []*exec.Cmd{
 		exec.Command("go", "build", "-o", dir, "github.com/homeplane/homeplane/central/cmd/homeplane-central",
-			"github.com/homeplane/homeplane/agent/cmd/hasim"),
+			"github.com/homeplane/homeplane/central/cmd/homectl", "github.com/homeplane/homeplane/agent/cmd/hasim"),
 		exec.Command("make", "--no-print-directory", "-C", "../..", "agent", "AGENT_OUT="+filepath.Join(dir, "homeplane-agent")),
 	} {
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -95,6 +95,13 @@ Voice devices
   devices add [--home ID] --name N [--area A]
                                          register a device; its token is printed alone, once
   devices revoke [--home ID] DEVICE_ID   revoke a device's token
+  pair [--home ID] [--name N] [--area A] CODE
+                                         approve the voice device showing CODE (XXXX-XXXX)
+                                         for the home; it gets its token on its next poll
+  pair deny CODE                         refuse the device showing CODE
+  device pair [--name N] [--token-file F] [--poll-every D]
+                                         act as a voice device (RFC 8628): show a code a
+                                         person approves, then print the device token alone
 
 Home Assistant
   entities [--home ID]                   what the home's Home Assistant exposes
@@ -220,12 +227,14 @@ func (a *app) commands() map[string]func(context.Context, []string) error {
 		"admin":        a.admin,
 		"instance":     a.instance,
 		"usage":        a.usage,
+		"pair":         a.pair,
+		"device":       a.device,
 	}
 }
 
 // streaming are the commands that run until a stream ends or Ctrl-C: they
 // get no overall deadline and bound their other calls themselves.
-var streaming = map[string]bool{"timers": true}
+var streaming = map[string]bool{"timers": true, "device": true}
 
 // untimedHTTP is a.http without its timeout, for calls bounded by their
 // context alone.

@@ -82,6 +82,14 @@ type config struct {
 	// and load runs only, since it lets anyone tell a registered address
 	// from a free one (ADR 0027).
 	AutoConfirmRegistrations bool `json:"auto_confirm_registrations"`
+	// PublicURL is central's address as people and devices reach it, the
+	// base of the pairing page's address handed to devices; empty takes
+	// the address each request came to.
+	PublicURL string `json:"public_url"`
+	// PairingTTL is how long a device's pairing codes live;
+	// PairingInterval how long it waits between polls.
+	PairingTTL      duration `json:"pairing_ttl"`
+	PairingInterval duration `json:"pairing_interval"`
 }
 
 // duration is a time.Duration that reads "15m"-style strings from JSON.
@@ -198,6 +206,9 @@ func bindFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.UserBurst, "user-burst", 0, "calls a user may make at once (default 100)")
 	fs.Float64Var(&c.UserRate, "user-rate", 0, "calls a second a user may sustain (default 20)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", false, "mark dashboard cookies Secure on plain HTTP, behind a TLS-terminating proxy")
+	fs.StringVar(&c.PublicURL, "public-url", "", "central's address as devices and people reach it, e.g. https://central.example (default: the address each request came to)")
+	fs.Var(&c.PairingTTL, "pairing-ttl", "how long a device's pairing codes live (default 10m)")
+	fs.Var(&c.PairingInterval, "pairing-interval", "whole seconds a pairing device waits between polls (default 5s)")
 	fs.BoolVar(&c.AutoConfirmRegistrations, "auto-confirm-registrations", false, "development and load runs only: accounts work without the confirmation mail, which tells registered addresses from free ones")
 	// Every flag names its environment variable, so --help lists both.
 	fs.VisitAll(func(f *flag.Flag) {
@@ -229,6 +240,7 @@ func applyFlags(dst, fl *config, set map[string]bool) {
 		"llm-model":          {&dst.LLMModel, &fl.LLMModel},
 		"llm-api-key":        {&dst.LLMAPIKey, &fl.LLMAPIKey},
 		"parser-plugin":      {&dst.ParserPlugin, &fl.ParserPlugin},
+		"public-url":         {&dst.PublicURL, &fl.PublicURL},
 	})
 	copySet(set, map[string]flagPair[duration]{
 		"access-token-ttl":  {&dst.AccessTTL, &fl.AccessTTL},
@@ -238,6 +250,8 @@ func applyFlags(dst, fl *config, set map[string]bool) {
 		"audit-retention":   {&dst.AuditRetention, &fl.AuditRetention},
 		"conversation-ttl":  {&dst.ConversationTTL, &fl.ConversationTTL},
 		"llm-timeout":       {&dst.LLMTimeout, &fl.LLMTimeout},
+		"pairing-ttl":       {&dst.PairingTTL, &fl.PairingTTL},
+		"pairing-interval":  {&dst.PairingInterval, &fl.PairingInterval},
 	})
 	copySet(set, map[string]flagPair[int]{
 		"conversation-window": {&dst.ConversationWindow, &fl.ConversationWindow},
@@ -288,6 +302,7 @@ func applyEnv(c *config, getenv func(string) string) error {
 		"HOMEPLANE_LLM_MODEL":          &c.LLMModel,
 		"HOMEPLANE_LLM_API_KEY":        &c.LLMAPIKey,
 		"HOMEPLANE_PARSER_PLUGIN":      &c.ParserPlugin,
+		"HOMEPLANE_PUBLIC_URL":         &c.PublicURL,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -302,6 +317,8 @@ func applyEnv(c *config, getenv func(string) string) error {
 		"HOMEPLANE_AUDIT_RETENTION":   &c.AuditRetention,
 		"HOMEPLANE_CONVERSATION_TTL":  &c.ConversationTTL,
 		"HOMEPLANE_LLM_TIMEOUT":       &c.LLMTimeout,
+		"HOMEPLANE_PAIRING_TTL":       &c.PairingTTL,
+		"HOMEPLANE_PAIRING_INTERVAL":  &c.PairingInterval,
 	}, func(v string) (duration, error) {
 		var d duration
 		return d, d.Set(v)
@@ -379,6 +396,17 @@ func (c config) validate() error {
 		if u, err := url.Parse(c.MQTTAdvertise); err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls") {
 			errs = append(errs, errors.New("mqtt-advertise-url must be a tcp:// or tls:// URL"))
 		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("public-url must be an http:// or https:// URL"))
+		}
+	}
+	if p := time.Duration(c.PairingInterval); p < 0 || p%time.Second != 0 || p > time.Minute {
+		errs = append(errs, errors.New("pairing-interval must be whole seconds, at most 1m"))
+	}
+	if p := time.Duration(c.PairingTTL); p != 0 && (p < 10*time.Second || p > time.Hour) {
+		errs = append(errs, errors.New("pairing-ttl must be 10s to 1h"))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)

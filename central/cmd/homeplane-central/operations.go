@@ -85,6 +85,10 @@ func (o *operations) close() {
 func (o *operations) withDashboard(mux *http.ServeMux, presence web.Presence, proxies []netip.Prefix) http.Handler {
 	deps := o.webDeps
 	deps.Presence = presence
-	mux.Handle(web.Prefix, rpc.ClientAddrs(proxies, web.New(deps, o.webOpts)))
+	dashboard := rpc.ClientAddrs(proxies, web.New(deps, o.webOpts))
+	mux.Handle(web.Prefix, dashboard)
+	// The pairing page, where a person approves a device's code.
+	mux.Handle(web.PairPath, dashboard)
+	mux.Handle(web.PairPath+"/", dashboard)
 	return mux
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/instance"
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/limits"
+	"github.com/homeplane/homeplane/central/internal/pairing"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/presence"
 	"github.com/homeplane/homeplane/central/internal/registry"
@@ -203,6 +204,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	go purgeIdempotencyKeys(ctx, idem, logger)
 	go sweepConversations(ctx, conversations, time.Duration(cfg.ConversationTTL), logger)
 	ops.admin.Instances = instances // the fleet listing shows each home's Home Assistant
+	pairings := pairing.NewService(postgres.NewPairingStore(pool), homes, ops.auditor, pairing.Options{
+		TTL: time.Duration(cfg.PairingTTL), Interval: time.Duration(cfg.PairingInterval), Logger: logger,
+	})
 	api := rpc.NewHandler(rpc.Deps{
 		Accounts: accounts,
 		Homes:    homes,
@@ -219,11 +223,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		Pipelines:      pipelines,
 		Idempotency:    &idempotency.Keeper{Store: idem},
 		Usage:          ops.reports,
-	}, rpc.Options{Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies,
+		Pairings:       pairings,
+	}, rpc.Options{PublicURL: cfg.PublicURL, Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies,
 		DeviceRate: rpc.RateLimit{Burst: cfg.DeviceBurst, PerSecond: cfg.DeviceRate},
 		UserRate:   rpc.RateLimit{Burst: cfg.UserBurst, PerSecond: cfg.UserRate},
 	})
 
+	ops.webDeps.Homes, ops.webDeps.Pairings = homes, pairings
 	srv := rpc.NewServer(ops.withDashboard(rpc.NewMux(api, readiness(pool), nil), agents, proxies), logger)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

@@ -16,6 +16,7 @@ const (
 	KindAdmin        = "admin"         // an operator changed something
 	KindInstance     = "instance"      // a Home Assistant container action
 	KindRateLimited  = "rate_limited"  // a caller over its rate limit; detail "refused" counts the refusals
+	KindPairing      = "pairing"       // a person approved or denied a device's pairing, or tried a wrong user code
 )
 
 // Outcomes.

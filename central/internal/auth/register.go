@@ -41,7 +41,7 @@ func (s *Service) Register(ctx context.Context, email, password string) error {
 	if addr, ok := ClientAddrFrom(ctx); ok {
 		// Every request counts: each costs a hash, and a burst of them
 		// from one address is account farming or enumeration.
-		key := addrKey(addr)
+		key := AddrKey(addr)
 		if !s.registrations.Allowed(key, now) {
 			return ErrThrottled
 		}
@@ -104,12 +104,12 @@ func (s *Service) Register(ctx context.Context, email, password string) error {
 func (s *Service) ConfirmRegistration(ctx context.Context, token string) (User, Tokens, error) {
 	now := s.opts.Now()
 	addr, hasAddr := ClientAddrFrom(ctx)
-	if hasAddr && !s.addrs.Allowed(addrKey(addr), now) {
+	if hasAddr && !s.addrs.Allowed(AddrKey(addr), now) {
 		return User{}, Tokens{}, ErrThrottled
 	}
 	fail := func(err error) (User, Tokens, error) {
 		if hasAddr {
-			s.addrs.Fail(addrKey(addr), now)
+			s.addrs.Fail(AddrKey(addr), now)
 		}
 		return User{}, Tokens{}, err
 	}

@@ -111,7 +111,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 func (s *Service) RequestPasswordReset(ctx context.Context, email string) error {
 	now := s.opts.Now()
 	if addr, ok := ClientAddrFrom(ctx); ok {
-		key := addrKey(addr)
+		key := AddrKey(addr)
 		if !s.addrs.Allowed(key, now) {
 			return ErrThrottled
 		}
@@ -170,7 +170,7 @@ func (s *Service) mayNotify(key string, now time.Time) bool {
 func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 	now := s.opts.Now()
 	addr, hasAddr := ClientAddrFrom(ctx)
-	if hasAddr && !s.addrs.Allowed(addrKey(addr), now) {
+	if hasAddr && !s.addrs.Allowed(AddrKey(addr), now) {
 		return ErrThrottled
 	}
 	hash, err := tokenHash(resetPrefix, token)
@@ -179,7 +179,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 	}
 	if err != nil {
 		if hasAddr {
-			s.addrs.Fail(addrKey(addr), now)
+			s.addrs.Fail(AddrKey(addr), now)
 		}
 		return err
 	}
@@ -190,7 +190,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 	userID, err := s.store.UsePasswordReset(ctx, hash, phc, now.UTC())
 	if errors.Is(err, ErrNotFound) {
 		if hasAddr {
-			s.addrs.Fail(addrKey(addr), now)
+			s.addrs.Fail(AddrKey(addr), now)
 		}
 		return fmt.Errorf("%w: unknown, used or expired reset token", ErrInvalidToken)
 	}

@@ -235,7 +235,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (User, Toke
 	refund := false // the attempt succeeded or was never checked
 	defer func() { s.accounts.End(acct, refund) }()
 	if addr, ok := ClientAddrFrom(ctx); ok {
-		key := addrKey(addr)
+		key := AddrKey(addr)
 		if !s.addrs.Begin(key, now) {
 			refund = true
 			return User{}, Tokens{}, ErrThrottled

@@ -139,9 +139,9 @@ func ClientAddrFrom(ctx context.Context) (netip.Addr, bool) {
 	return a, ok && a.IsValid()
 }
 
-// addrKey is the throttle key of a client address: IPv6 clients are
+// AddrKey is the throttle key of a client address: IPv6 clients are
 // counted per /64, which is what one subscriber usually holds.
-func addrKey(a netip.Addr) string {
+func AddrKey(a netip.Addr) string {
 	a = a.Unmap()
 	if a.Is6() {
 		p, _ := a.Prefix(64)

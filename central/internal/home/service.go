@@ -96,7 +96,12 @@ const (
 	maxLabelLen = 255 // hostname and version
 )
 
-// checkName trims a user-given name and checks its length and characters.
+// CheckName trims a user-given name and checks its length and characters,
+// as every name of a home or device is checked.
+func CheckName(field, s string, allowEmpty bool) (string, error) {
+	return checkName(field, s, allowEmpty)
+}
+
 func checkName(field, s string, allowEmpty bool) (string, error) {
 	s = strings.TrimSpace(s)
 	if !utf8.ValidString(s) {

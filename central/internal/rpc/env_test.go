@@ -57,6 +57,7 @@ type testEnv struct {
 	timers    *timer.Manager
 	pipelines *rpctest.Pipelines
 	usage     *dailyUsage
+	pairings  *fakePairings
 
 	alice, bob, admin  auth.User
 	aliceHome, bobHome home.Home
@@ -77,6 +78,7 @@ func newTestEnv(t testing.TB) *testEnv {
 		pipelines: &rpctest.Pipelines{},
 		usage:     &dailyUsage{},
 	}
+	e.pairings = &fakePairings{homes: e.homes}
 	e.intents.Answer(rpctest.LightsOn(), nil)
 	ctx := context.Background()
 	e.alice = e.accounts.AddUser("alice@example.com", "alice-password", auth.RoleUser)
@@ -106,6 +108,7 @@ func newTestEnv(t testing.TB) *testEnv {
 		InstanceStatus: &instances{status: map[string]*homeplanev1.Instance{}},
 		Commands:       &commands{},
 		Usage:          e.usage,
+		Pairings:       e.pairings,
 	}, Options{
 		Logger:     slog.New(NewLogHandler(slog.NewTextHandler(e.logs, nil))),
 		Registerer: e.reg,

@@ -20,6 +20,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/limits"
+	"github.com/homeplane/homeplane/central/internal/pairing"
 	"github.com/homeplane/homeplane/central/internal/registry"
 	"github.com/homeplane/homeplane/central/internal/timer"
 	"github.com/homeplane/homeplane/central/internal/usage"
@@ -33,7 +34,7 @@ const RequestIDHeader = "Homeplane-Request-Id"
 func domainCode(err error) (connect.Code, bool) {
 	switch {
 	case errors.Is(err, home.ErrNotFound), errors.Is(err, registry.ErrNotFound), errors.Is(err, admin.ErrNotFound),
-		errors.Is(err, limits.ErrNotFound):
+		errors.Is(err, limits.ErrNotFound), errors.Is(err, pairing.ErrNotFound):
 		return connect.CodeNotFound, true
 	case errors.Is(err, limits.ErrInvalid):
 		return connect.CodeInvalidArgument, true
@@ -44,7 +45,7 @@ func domainCode(err error) (connect.Code, bool) {
 		errors.Is(err, fleet.ErrInvalidInput):
 		return connect.CodeInvalidArgument, true
 	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrInvalidToken),
-		errors.Is(err, home.ErrUnauthenticated):
+		errors.Is(err, home.ErrUnauthenticated), errors.Is(err, pairing.ErrInvalidGrant):
 		return connect.CodeUnauthenticated, true
 	case errors.Is(err, auth.ErrEmailTaken):
 		return connect.CodeAlreadyExists, true

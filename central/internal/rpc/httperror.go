@@ -58,7 +58,13 @@ func (w *errorWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	var errCode, msg string
+	jsonAlready := w.Header().Get("Content-Type") == "application/json"
 	switch {
+	case jsonAlready && code != http.StatusTooManyRequests:
+		// A handler that words its own JSON errors (the pairing form
+		// endpoints) keeps them.
+		w.ResponseWriter.WriteHeader(code)
+		return
 	case code == http.StatusTooManyRequests && w.oversized():
 		code, errCode, msg = http.StatusRequestEntityTooLarge, "resource_exhausted",
 			"request body is larger than "+strconv.FormatInt(w.maxBody>>10, 10)+" KiB"

@@ -89,5 +89,10 @@ var policy = map[string]access{
 	hv1c.AdminServiceGetUsageReportProcedure:    accessAdmin,
 	hv1c.AdminServiceSetInstanceLimitsProcedure: accessAdmin,
 
+	hv1c.PairingServiceStartPairingProcedure:   accessPublic, // a device without a token yet
+	hv1c.PairingServicePollPairingProcedure:    accessPublic, // the device code is the credential
+	hv1c.PairingServiceApprovePairingProcedure: accessUser,
+	hv1c.PairingServiceDenyPairingProcedure:    accessUser,
+
 	DashboardPath: accessAdmin,
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -109,6 +110,9 @@ type Deps struct {
 	// Usage serves GetUsage, a user's own use per day; without it GetUsage
 	// answers Unimplemented.
 	Usage DailyUsage
+	// Pairings serves PairingService and RFC 8628's form endpoints;
+	// without it those answer Unimplemented and 404.
+	Pairings Pairings
 }
 
 // DefaultMaxRequestBytes bounds a request message when Options leaves it zero.
@@ -135,6 +139,10 @@ type Options struct {
 	// DeviceRate and UserRate bound the authenticated calls of each voice
 	// device and each user (DefaultDeviceRate, DefaultUserRate when zero).
 	DeviceRate, UserRate RateLimit
+	// PublicURL is central's address as devices and people reach it
+	// ("https://central.example"), the base of the pairing verification
+	// URI; empty takes the scheme and host each request came to.
+	PublicURL string
 }
 
 // DefaultHandlerTimeout bounds a call when Options leaves it zero. Process
@@ -148,6 +156,8 @@ type server struct {
 	mqttURL string
 	now     func() time.Time
 	streams *streams
+	// publicURL is Options.PublicURL without a trailing slash.
+	publicURL string
 }
 
 // sessionNotifier is an Accounts that tells when it ends sessions
@@ -184,7 +194,8 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 	if opts.HandlerTimeout <= 0 {
 		opts.HandlerTimeout = DefaultHandlerTimeout
 	}
-	s := &server{deps: deps, log: opts.Logger, mqttURL: opts.MQTTURL, now: opts.Now, streams: newStreams()}
+	s := &server{deps: deps, log: opts.Logger, mqttURL: opts.MQTTURL, now: opts.Now, streams: newStreams(),
+		publicURL: strings.TrimRight(opts.PublicURL, "/")}
 	if n, ok := deps.Accounts.(sessionNotifier); ok {
 		n.OnSessionsEnded(s.streams.sessionsEnded)
 	}
@@ -209,5 +220,8 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 	mux.Handle(homeplanev1connect.NewIntentServiceHandler(&intentService{s: s}, handlerOpts...))
 	mux.Handle(homeplanev1connect.NewAgentServiceHandler(&agentService{s: s}, handlerOpts...))
 	mux.Handle(homeplanev1connect.NewAdminServiceHandler(&adminService{s: s}, handlerOpts...))
-	return ClientAddrs(opts.TrustedProxies, withDeadlines(mux))
+	mux.Handle(homeplanev1connect.NewPairingServiceHandler(&pairingService{s: s}, handlerOpts...))
+	mux.HandleFunc("POST "+DeviceAuthorizationPath, s.deviceAuthorization)
+	mux.HandleFunc("POST "+TokenPath, s.token)
+	return ClientAddrs(opts.TrustedProxies, withOrigin(withDeadlines(mux)))
 }

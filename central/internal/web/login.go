@@ -25,62 +25,70 @@ func (s *Server) loginToken(nonce string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// safeNext keeps a post-login redirect inside the dashboard.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, Prefix) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return Prefix
+// safeNext keeps a post-login redirect inside sc's part of the site.
+func safeNext(sc scope, next string) string {
+	if !strings.HasPrefix(next, sc.path) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return sc.path
 	}
 	return next
 }
 
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
-	s.showLogin(w, r, http.StatusOK, "")
+// loginPageIn serves sc's login form.
+func (s *Server) loginPageIn(sc scope) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.showLogin(sc, w, r, http.StatusOK, "") }
 }
 
-func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, status int, problem string) {
+func (s *Server) showLogin(sc scope, w http.ResponseWriter, r *http.Request, status int, problem string) {
 	nonce := rand.Text()
-	s.setCookie(w, r, loginCookie, nonce, s.opts.Now().Add(time.Hour))
+	s.setCookie(sc, w, r, sc.login, nonce, s.opts.Now().Add(time.Hour))
 	s.render(w, r, "login", status, map[string]any{
-		"Title": "Log in", "CSRF": s.loginToken(nonce), "Next": safeNext(r.FormValue("next")), "Problem": problem,
+		"Title": "Log in", "CSRF": s.loginToken(nonce), "Next": safeNext(sc, r.FormValue("next")), "Problem": problem,
+		"Heading": sc.heading, "Action": loginPath(sc),
 	})
 }
 
-// login starts a dashboard session. The request's context carries the
+// loginIn starts a session in sc. The request's context carries the
 // client's address (rpc.ClientAddrs), so failures count against the same
 // per-account and per-address limits as the API's logins.
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie(loginCookie)
-	if err != nil || !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(s.loginToken(c.Value))) {
-		s.showLogin(w, r, http.StatusForbidden, "The form expired. Please try again.")
-		return
-	}
-	email := r.PostFormValue("email")
-	u, toks, err := s.deps.Accounts.Login(r.Context(), email, r.PostFormValue("password"))
-	switch {
-	case errors.Is(err, auth.ErrThrottled):
-		s.showLogin(w, r, http.StatusTooManyRequests, "Too many attempts. Please try again later.")
-		return
-	case err == nil && !s.admits(auth.Claims{UserID: u.ID, Role: u.Role}):
-		// Not an admin: the session just started is of no use here.
-		if lerr := s.deps.Accounts.Logout(r.Context(), toks.Refresh); lerr != nil {
-			s.opts.Logger.WarnContext(r.Context(), "end a non-admin's dashboard session", "err", lerr)
+func (s *Server) loginIn(sc scope) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(sc.login)
+		if err != nil || !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(s.loginToken(c.Value))) {
+			s.showLogin(sc, w, r, http.StatusForbidden, "The form expired. Please try again.")
+			return
 		}
-		fallthrough
-	case err != nil:
-		// Wrong password and "not an admin" read alike.
-		s.showLogin(w, r, http.StatusUnauthorized, "Wrong email or password, or not an admin account.")
-		return
+		email := r.PostFormValue("email")
+		u, toks, err := sc.accounts.Login(r.Context(), email, r.PostFormValue("password"))
+		switch {
+		case errors.Is(err, auth.ErrThrottled):
+			s.showLogin(sc, w, r, http.StatusTooManyRequests, "Too many attempts. Please try again later.")
+			return
+		case err == nil && !sc.admits(auth.Claims{UserID: u.ID, Role: u.Role}):
+			// Not admitted here: the session just started is of no use.
+			if lerr := sc.accounts.Logout(r.Context(), toks.Refresh); lerr != nil {
+				s.opts.Logger.WarnContext(r.Context(), "end a session not admitted here", "path", sc.path, "err", lerr)
+			}
+			fallthrough
+		case err != nil:
+			// Wrong password and "not an admin" read alike.
+			problem := "Wrong email or password."
+			if sc.path == Prefix {
+				problem = "Wrong email or password, or not an admin account."
+			}
+			s.showLogin(sc, w, r, http.StatusUnauthorized, problem)
+			return
+		}
+		s.setCookie(sc, w, r, sc.login, "", time.Time{})
+		s.setSession(sc, w, r, toks)
+		http.Redirect(w, r, safeNext(sc, r.PostFormValue("next")), http.StatusSeeOther)
 	}
-	s.setCookie(w, r, loginCookie, "", time.Time{})
-	s.setSession(w, r, toks)
-	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
-// setSession stores a session's tokens in its cookies: the access token is
-// the session, the refresh token renews it and lets logout end it.
-func (s *Server) setSession(w http.ResponseWriter, r *http.Request, toks auth.Tokens) {
-	s.setCookie(w, r, sessionCookie, toks.Access, toks.AccessExpires)
-	s.setCookie(w, r, refreshCookie, toks.Refresh, toks.RefreshExpires)
+// setSession stores a session's tokens in sc's cookies: the access token
+// is the session, the refresh token renews it and lets logout end it.
+func (s *Server) setSession(sc scope, w http.ResponseWriter, r *http.Request, toks auth.Tokens) {
+	s.setCookie(sc, w, r, sc.session, toks.Access, toks.AccessExpires)
+	s.setCookie(sc, w, r, sc.refresh, toks.Refresh, toks.RefreshExpires)
 }
 
 // auditedLogins is the audit decorator around the dashboard's logins: every
@@ -92,6 +100,8 @@ type auditedLogins struct {
 	auditor Auditor
 	admits  func(auth.Claims) bool
 	log     *slog.Logger
+	via     string // "admin dashboard", "pairing page"
+	action  string // "AdminDashboardLogin", "PairPageLogin"
 }
 
 func (a auditedLogins) Login(ctx context.Context, email, password string) (auth.User, auth.Tokens, error) {
@@ -99,8 +109,8 @@ func (a auditedLogins) Login(ctx context.Context, email, password string) (auth.
 	if len(email) > 254 {
 		email = email[:254]
 	}
-	ev := audit.Event{Kind: audit.KindLogin, RequestID: "web-" + rand.Text(), UserID: u.ID, Action: "AdminDashboardLogin",
-		Outcome: audit.OutcomeOK, Detail: map[string]any{"via": "admin dashboard"}}
+	ev := audit.Event{Kind: audit.KindLogin, RequestID: "web-" + rand.Text(), UserID: u.ID, Action: a.action,
+		Outcome: audit.OutcomeOK, Detail: map[string]any{"via": a.via}}
 	if addr, ok := auth.ClientAddrFrom(ctx); ok {
 		ev.ClientAddr = addr.String()
 	}
@@ -134,7 +144,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ session) {
 			return
 		}
 	}
-	s.setCookie(w, r, sessionCookie, "", time.Time{})
-	s.setCookie(w, r, refreshCookie, "", time.Time{})
+	s.setCookie(s.admin, w, r, sessionCookie, "", time.Time{})
+	s.setCookie(s.admin, w, r, refreshCookie, "", time.Time{})
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 }

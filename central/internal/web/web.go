@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -27,6 +28,8 @@ import (
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/fleet"
+	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/pairing"
 	"github.com/homeplane/homeplane/central/internal/usage"
 )
 
@@ -85,8 +88,20 @@ type Auditor interface {
 	Event(ctx context.Context, e audit.Event) error
 }
 
+// Homes lists a user's homes for the pairing page (home.Service).
+type Homes interface {
+	List(ctx context.Context, ownerID string) ([]home.Home, error)
+}
+
+// Pairings answers the codes voice devices show (pairing.Service).
+type Pairings interface {
+	Approve(ctx context.Context, a pairing.Actor, userCode, homeID, name, area string) (string, error)
+	Deny(ctx context.Context, a pairing.Actor, userCode string) error
+}
+
 // Deps are what the dashboard reads and changes. Presence, Instances,
-// Samples, Auditor, Stats and Fleet may be nil.
+// Samples, Auditor, Stats and Fleet may be nil; without Homes and Pairings
+// there is no pairing page.
 type Deps struct {
 	Accounts  Accounts
 	Operators Operators
@@ -98,6 +113,8 @@ type Deps struct {
 	Auditor   Auditor
 	Stats     IntentStats
 	Fleet     fleet.Reader
+	Homes     Homes
+	Pairings  Pairings
 }
 
 // Options tunes the dashboard.
@@ -131,7 +148,23 @@ type Server struct {
 	// loginKey signs the login form's CSRF token; a restart only means
 	// reloading the login page.
 	loginKey []byte
+	// admin is the dashboard's part of the site, pair the pairing page's.
+	admin, pair scope
 }
+
+// scope is a part of the site with its own session cookies, login form
+// and rule of who may use it: the dashboard admits admins, the pairing
+// page every user.
+type scope struct {
+	path                    string // where it lives and its cookies apply
+	session, refresh, login string // cookie names
+	heading                 string // of its login form
+	accounts                Accounts
+	admits                  func(auth.Claims) bool
+}
+
+// PairPath is the page where a person approves a voice device's code.
+const PairPath = "/pair"
 
 // Prefix is where the dashboard lives.
 const Prefix = "/admin/"
@@ -151,18 +184,27 @@ func New(deps Deps, opts Options) *Server {
 	if opts.Errors == nil {
 		opts.Errors = func(error) (int, string, bool) { return 0, "", false }
 	}
+	anyUser := func(c auth.Claims) bool { return c.UserID != "" }
+	pairAccounts := deps.Accounts
 	if deps.Auditor != nil {
-		deps.Accounts = auditedLogins{Accounts: deps.Accounts, auditor: deps.Auditor, admits: opts.Admits, log: opts.Logger}
+		pairAccounts = auditedLogins{Accounts: deps.Accounts, auditor: deps.Auditor, admits: anyUser, log: opts.Logger,
+			via: "pairing page", action: "PairPageLogin"}
+		deps.Accounts = auditedLogins{Accounts: deps.Accounts, auditor: deps.Auditor, admits: opts.Admits, log: opts.Logger,
+			via: "admin dashboard", action: "AdminDashboardLogin"}
 	}
 	s := &Server{deps: deps, opts: opts, pages: map[string]*template.Template{}, mux: http.NewServeMux(), loginKey: make([]byte, 32)}
+	s.admin = scope{path: Prefix, session: sessionCookie, refresh: refreshCookie, login: loginCookie,
+		heading: "Operator login", accounts: deps.Accounts, admits: opts.Admits}
+	s.pair = scope{path: PairPath, session: "homeplane_pair", refresh: "homeplane_pair_refresh", login: "homeplane_pair_login",
+		heading: "Log in to pair a device", accounts: pairAccounts, admits: anyUser}
 	_, _ = rand.Read(s.loginKey)
-	for _, name := range []string{"login", "fleet", "users", "audit", "usage"} {
+	for _, name := range []string{"login", "fleet", "users", "audit", "usage", "pair"} {
 		s.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html"))
 	}
 	static, _ := fs.Sub(staticFiles, "static")
 	s.mux.Handle("GET /admin/static/", http.StripPrefix("/admin/static/", http.FileServerFS(static)))
-	s.mux.HandleFunc("GET /admin/login", s.loginPage)
-	s.mux.HandleFunc("POST /admin/login", s.login)
+	s.mux.HandleFunc("GET /admin/login", s.loginPageIn(s.admin))
+	s.mux.HandleFunc("POST /admin/login", s.loginIn(s.admin))
 	s.mux.HandleFunc("POST /admin/logout", s.authed(s.logout))
 	s.mux.HandleFunc("GET /admin/{$}", s.authed(s.fleet))
 	s.mux.HandleFunc("GET /admin/users", s.authed(s.users))
@@ -170,6 +212,12 @@ func New(deps Deps, opts Options) *Server {
 	s.mux.HandleFunc("GET /admin/audit", s.authed(s.audit))
 	s.mux.HandleFunc("GET /admin/usage", s.authed(s.usage))
 	s.mux.HandleFunc("GET /admin/usage.csv", s.authed(s.usageCSV))
+	if deps.Homes != nil && deps.Pairings != nil {
+		s.mux.HandleFunc("GET "+PairPath+"/login", s.loginPageIn(s.pair))
+		s.mux.HandleFunc("POST "+PairPath+"/login", s.loginIn(s.pair))
+		s.mux.HandleFunc("GET "+PairPath, s.authedIn(s.pair, s.pairPage))
+		s.mux.HandleFunc("POST "+PairPath, s.authedIn(s.pair, s.pairDecide))
+	}
 	return s
 }
 
@@ -203,15 +251,18 @@ type handler func(w http.ResponseWriter, r *http.Request, sess session)
 // checks the CSRF token (and Origin, when sent) of every POST. A page
 // loaded after the access token expired renews the session with the
 // refresh token.
-func (s *Server) authed(h handler) http.HandlerFunc {
+func (s *Server) authed(h handler) http.HandlerFunc { return s.authedIn(s.admin, h) }
+
+// authedIn is authed for the part of the site sc.
+func (s *Server) authedIn(sc scope, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		sess, ok := s.session(w, r)
+		sess, ok := s.sessionIn(sc, w, r)
 		if !ok {
 			if r.Method == http.MethodGet {
-				http.Redirect(w, r, "/admin/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				http.Redirect(w, r, loginPath(sc)+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
-			http.Error(w, "log in as an admin first", http.StatusUnauthorized)
+			http.Error(w, "log in first", http.StatusUnauthorized)
 			return
 		}
 		if r.Method == http.MethodPost && !s.postAllowed(r, sess.csrf) {
@@ -222,28 +273,31 @@ func (s *Server) authed(h handler) http.HandlerFunc {
 	}
 }
 
-// session returns the admin's session from the cookies, renewing it on a
+// loginPath is where sc's login form lives.
+func loginPath(sc scope) string { return strings.TrimSuffix(sc.path, "/") + "/login" }
+
+// sessionIn returns the session of sc from its cookies, renewing it on a
 // GET when the access token expired.
-func (s *Server) session(w http.ResponseWriter, r *http.Request) (session, bool) {
+func (s *Server) sessionIn(sc scope, w http.ResponseWriter, r *http.Request) (session, bool) {
 	ctx := r.Context()
-	if c, err := r.Cookie(sessionCookie); err == nil && len(c.Value) < 4096 {
-		if claims, err := s.deps.Accounts.Verify(ctx, c.Value); err == nil && s.admits(claims) {
+	if c, err := r.Cookie(sc.session); err == nil && len(c.Value) < 4096 {
+		if claims, err := sc.accounts.Verify(ctx, c.Value); err == nil && sc.admits(claims) {
 			return session{claims: claims, token: c.Value, csrf: csrfFor(c.Value)}, true
 		}
 	}
-	c, err := r.Cookie(refreshCookie)
+	c, err := r.Cookie(sc.refresh)
 	if err != nil || r.Method != http.MethodGet || len(c.Value) > 4096 {
 		return session{}, false
 	}
-	toks, err := s.deps.Accounts.Refresh(ctx, c.Value)
+	toks, err := sc.accounts.Refresh(ctx, c.Value)
 	if err != nil {
 		return session{}, false
 	}
-	claims, err := s.deps.Accounts.Verify(ctx, toks.Access)
-	if err != nil || !s.admits(claims) {
+	claims, err := sc.accounts.Verify(ctx, toks.Access)
+	if err != nil || !sc.admits(claims) {
 		return session{}, false
 	}
-	s.setSession(w, r, toks)
+	s.setSession(sc, w, r, toks)
 	return session{claims: claims, token: toks.Access, csrf: csrfFor(toks.Access)}, true
 }
 
@@ -271,8 +325,8 @@ func (s *Server) postAllowed(r *http.Request, want string) bool {
 
 func (s *Server) secure(r *http.Request) bool { return r.TLS != nil || s.opts.SecureCookies }
 
-func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
-	c := &http.Cookie{Name: name, Value: value, Path: Prefix, HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode}
+func (s *Server) setCookie(sc scope, w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
+	c := &http.Cookie{Name: name, Value: value, Path: sc.path, HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode}
 	if expires.IsZero() {
 		c.MaxAge = -1
 	} else {

@@ -29,6 +29,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/pairing"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
 	"github.com/homeplane/homeplane/central/internal/rpc"
@@ -54,11 +55,12 @@ func (instances) Instance(string) (*homeplanev1.Instance, bool) {
 // dashboard is the dashboard over a real database, with an admin, alice
 // (owning a home with an hour of samples) and bob.
 type dashboard struct {
-	url     string
-	bobID   string
-	aliceID string
-	homeID  string // Alice's
-	pool    *pgxpool.Pool
+	url      string
+	bobID    string
+	aliceID  string
+	homeID   string // Alice's
+	pool     *pgxpool.Pool
+	pairings *pairing.Service
 }
 
 func newDashboard(t *testing.T) *dashboard {
@@ -102,6 +104,7 @@ func newDashboard(t *testing.T) *dashboard {
 	if err := rec.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	pairings := pairing.NewService(postgres.NewPairingStore(pool), homes, writer, pairing.Options{})
 	rates, _ := usage.ParseRates("cpu_core_hour=0.05,memory_gib_hour=0.01,currency=EUR")
 	srv := web.New(web.Deps{
 		Accounts:  accounts,
@@ -114,13 +117,18 @@ func newDashboard(t *testing.T) *dashboard {
 		Auditor:   writer,
 		Stats:     auditStore,
 		Fleet:     postgres.NewFleetStore(pool),
+		Homes:     homes,
+		Pairings:  pairings,
 	}, web.Options{Admits: rpc.DashboardAdmits, Errors: rpc.HTTPError})
 	if rpc.DashboardPath != web.Prefix {
 		t.Fatalf("the policy table names the dashboard %q, but it lives at %q", rpc.DashboardPath, web.Prefix)
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	return &dashboard{url: ts.URL, bobID: ids[2], aliceID: ids[1], homeID: h.ID, pool: pool}
+	if rpc.PairPath != web.PairPath {
+		t.Fatalf("the API hands out %q as the verification URI, but the page lives at %q", rpc.PairPath, web.PairPath)
+	}
+	return &dashboard{url: ts.URL, bobID: ids[2], aliceID: ids[1], homeID: h.ID, pool: pool, pairings: pairings}
 }
 
 // browser starts headless Chromium, or skips when it is not installed.
