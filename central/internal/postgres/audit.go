@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +47,7 @@ func NewAuditStore(pool *pgxpool.Pool) *AuditStore {
 var auditColumns = []string{
 	"id", "request_id", "kind", "user_id", "home_id", "device_id", "time", "text", "intent", "slots", "parser",
 	"executed", "answer", "outcome", "error", "parse_us", "resolve_us", "execute_us", "total_us", "llm_tokens",
-	"prev_hash", "hash",
+	"prev_hash", "hash", "action", "detail", "client_addr",
 }
 
 // jsonValue encodes v for a jsonb column; nil stays NULL.
@@ -92,7 +93,7 @@ INSERT INTO audit_records (` + strings.Join(auditColumns, ", ") + `)
 SELECT * FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
 	$11::timestamptz[], $12::text[], $13::text[], $14::jsonb[], $15::text[], $16::jsonb[], $17::jsonb[],
 	$18::text[], $19::text[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], $24::int[],
-	$25::bytea[], $26::bytea[])
+	$25::bytea[], $26::bytea[], $27::text[], $28::jsonb[], $29::inet[])
 WHERE EXISTS (SELECT 1 FROM head)`
 
 // maxAtHead is the largest batch insertAtHead takes: a batch that large
@@ -223,6 +224,7 @@ func columnsOf(rs []audit.Record) ([]any, error) {
 		times                               = make([]time.Time, n)
 		tokens                              = make([]int32, n)
 		prevHashes, hashes                  = make([][]byte, n), make([][]byte, n)
+		actions, details, addrs             = make([]string, n), make([]any, n), make([]*netip.Addr, n)
 	)
 	for i, r := range rs {
 		var err error
@@ -235,13 +237,18 @@ func columnsOf(rs []audit.Record) ([]any, error) {
 		if answers[i], err = jsonValue(r.Answer); err != nil {
 			return nil, fmt.Errorf("encode answer: %w", err)
 		}
+		if details[i], err = jsonValue(r.Detail); err != nil {
+			return nil, fmt.Errorf("encode detail: %w", err)
+		}
+		actions[i], addrs[i] = r.Action, addrOrNil(r.ClientAddr)
 		ids[i], requestIDs[i], kinds[i], users[i], homes[i], devices[i] = r.ID, r.RequestID, r.Kind, r.UserID, r.HomeID, r.DeviceID
 		times[i], texts[i], intents[i], parsers[i], outcomes[i], errs[i] = r.Time, r.Text, r.Intent, r.Parser, r.Outcome, r.Error
 		parse[i], resolve[i], execute[i], total[i], tokens[i] = r.ParseUS, r.ResolveUS, r.ExecuteUS, r.TotalUS, int32(r.LLMTokens)
 		prevHashes[i], hashes[i] = r.PrevHash, r.Hash
 	}
 	return []any{ids, requestIDs, kinds, users, homes, devices, times, texts, intents, slots, parsers,
-		executed, answers, outcomes, errs, parse, resolve, execute, total, tokens, prevHashes, hashes}, nil
+		executed, answers, outcomes, errs, parse, resolve, execute, total, tokens, prevHashes, hashes,
+		actions, details, addrs}, nil
 }
 
 func recordRow(r audit.Record) ([]any, error) {
@@ -257,11 +264,23 @@ func recordRow(r audit.Record) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode answer: %w", err)
 	}
+	detail, err := jsonValue(r.Detail)
+	if err != nil {
+		return nil, fmt.Errorf("encode detail: %w", err)
+	}
 	return []any{
 		r.ID, r.RequestID, r.Kind, r.UserID, r.HomeID, r.DeviceID, r.Time, r.Text, r.Intent, slots, r.Parser,
 		executed, answer, r.Outcome, r.Error, r.ParseUS, r.ResolveUS, r.ExecuteUS, r.TotalUS, int32(r.LLMTokens),
-		r.PrevHash, r.Hash,
+		r.PrevHash, r.Hash, r.Action, detail, addrOrNil(r.ClientAddr),
 	}, nil
+}
+
+// addrOrNil is a for an inet column, or NULL when a is unset.
+func addrOrNil(a netip.Addr) *netip.Addr {
+	if !a.IsValid() {
+		return nil
+	}
+	return &a
 }
 
 // monthOf names the partition month of t.
@@ -380,10 +399,15 @@ func walk(ctx context.Context, q querier, after int64, fn func(audit.Record) err
 func scanRecord(row pgx.Row) (audit.Record, error) {
 	var r audit.Record
 	var tokens int32
+	var addr *netip.Addr
 	err := row.Scan(&r.ID, &r.RequestID, &r.Kind, &r.UserID, &r.HomeID, &r.DeviceID, &r.Time, &r.Text, &r.Intent,
 		&r.Slots, &r.Parser, &r.Executed, &r.Answer, &r.Outcome, &r.Error,
-		&r.ParseUS, &r.ResolveUS, &r.ExecuteUS, &r.TotalUS, &tokens, &r.PrevHash, &r.Hash)
+		&r.ParseUS, &r.ResolveUS, &r.ExecuteUS, &r.TotalUS, &tokens, &r.PrevHash, &r.Hash,
+		&r.Action, &r.Detail, &addr)
 	r.LLMTokens = int(tokens)
+	if addr != nil {
+		r.ClientAddr = *addr
+	}
 	return r, err
 }
 
@@ -399,11 +423,17 @@ func (s *AuditStore) Records(ctx context.Context, f audit.Filter) ([]audit.Recor
 		col, v string
 	}{
 		{"home_id", f.HomeID}, {"user_id", f.UserID}, {"device_id", f.DeviceID}, {"request_id", f.RequestID},
-		{"kind", f.Kind}, {"intent", f.Intent}, {"outcome", f.Outcome},
+		{"kind", f.Kind}, {"outcome", f.Outcome},
 	} {
 		if eq.v != "" {
 			add(eq.col+" = $%d", eq.v)
 		}
+	}
+	if f.Intent != "" {
+		// A security event's action counts as its intent, as it always
+		// did: older records keep it in the intent column, newer in action.
+		args = append(args, f.Intent)
+		where = append(where, fmt.Sprintf("(intent = $%d OR action = $%[1]d)", len(args)))
 	}
 	if f.Text != "" {
 		// With a selective equality filter, the rows of that home, user or
