@@ -47,7 +47,7 @@ type Event struct {
 	HomeID     string
 	DeviceID   string
 	ClientAddr netip.Addr // the address the request came from, if known
-	Action     string // for example "SetUserDisabled" or "restart"
+	Action     string     // for example "SetUserDisabled" or "restart"
 	Outcome    string
 	Text       string // a short human description
 	Detail     map[string]any
@@ -141,12 +141,6 @@ func (r Record) Shown() (intent string, slots map[string]any) {
 
 func (r Record) hasSecurityFields() bool {
 	return r.Action != "" || r.Detail != nil || r.ClientAddr.IsValid()
-}
-
-// ShownIntent is the intent column as shown (see Shown).
-func (r Record) ShownIntent() string {
-	intent, _ := r.Shown()
-	return intent
 }
 
 // Event commits the record of e; like Write it returns once committed.
