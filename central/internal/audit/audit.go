@@ -46,7 +46,7 @@ type Record struct {
 	// Action, Detail and ClientAddr describe a security event: what was
 	// done, its particulars and where the request came from. Records
 	// written before these fields existed keep a security event's action in
-	// Intent and its details, with "client_addr", in Slots; Event reads
+	// Intent and its details, with "client_addr", in Slots; Record.Security reads
 	// either shape.
 	Action     string
 	Detail     map[string]any
