@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
@@ -18,29 +20,7 @@ import (
 func TestAuditMigrationKeepsOldRecords(t *testing.T) {
 	pool := pgtest.New(t)
 	ctx := context.Background()
-	ms, err := postgres.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pool.Exec(ctx, "DROP SCHEMA public CASCADE; CREATE SCHEMA public"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-		checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.Version >= 5 {
-			break
-		}
-		if _, err := pool.Exec(ctx, m.SQL); err != nil {
-			t.Fatalf("apply %s: %v", m.Name, err)
-		}
-		if _, err := pool.Exec(ctx, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-			m.Version, m.Name, m.Checksum); err != nil {
-			t.Fatal(err)
-		}
-	}
+	migrateBelow(t, pool, 5)
 	months := []time.Time{
 		time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC),
 		time.Date(2026, 1, 15, 8, 0, 0, 0, time.UTC),
@@ -85,29 +65,7 @@ func TestAuditMigrationKeepsOldRecords(t *testing.T) {
 func TestSecurityColumnsMigrationKeepsChain(t *testing.T) {
 	pool := pgtest.New(t)
 	ctx := context.Background()
-	ms, err := postgres.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pool.Exec(ctx, "DROP SCHEMA public CASCADE; CREATE SCHEMA public"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-		checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.Version >= 8 {
-			break
-		}
-		if _, err := pool.Exec(ctx, m.SQL); err != nil {
-			t.Fatalf("apply %s: %v", m.Name, err)
-		}
-		if _, err := pool.Exec(ctx, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-			m.Version, m.Name, m.Checksum); err != nil {
-			t.Fatal(err)
-		}
-	}
+	migrateBelow(t, pool, 8)
 	at := time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC)
 	old := []audit.Record{
 		{RequestID: "old-intent", Kind: audit.KindIntent, HomeID: "h", Text: "turn on", Intent: "HassTurnOn",
@@ -118,6 +76,7 @@ func TestSecurityColumnsMigrationKeepsChain(t *testing.T) {
 	}
 	// Chain them as the writer did before 0008, into the columns that existed then.
 	var prev []byte
+	var err error
 	for i := range old {
 		r := &old[i]
 		r.ID, r.Time, r.PrevHash = int64(i+1), at.Add(time.Duration(i)*time.Minute), prev
@@ -184,5 +143,35 @@ func TestSecurityColumnsMigrationKeepsChain(t *testing.T) {
 	}
 	if intent, slots := intents[0].Shown(); intent != "HassTurnOn" || slots["area"] != "kitchen" {
 		t.Errorf("intent shown as %q %v", intent, slots)
+	}
+}
+
+// migrateBelow empties the database and applies the migrations numbered
+// below version, recording them as applied, as a database of that age was.
+func migrateBelow(t *testing.T, pool *pgxpool.Pool, version int) {
+	t.Helper()
+	ctx := context.Background()
+	ms, err := postgres.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "DROP SCHEMA public CASCADE; CREATE SCHEMA public"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+		checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Version >= version {
+			break
+		}
+		if _, err := pool.Exec(ctx, m.SQL); err != nil {
+			t.Fatalf("apply %s: %v", m.Name, err)
+		}
+		if _, err := pool.Exec(ctx, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+			m.Version, m.Name, m.Checksum); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
