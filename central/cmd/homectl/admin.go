@@ -11,6 +11,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -321,7 +322,8 @@ func (t *tableSink) close() error {
 }
 
 var csvHeader = []string{"id", "time", "request_id", "kind", "user_id", "home_id", "device_id", "text", "intent", "slots",
-	"parser", "executed", "answer", "outcome", "error", "parse_us", "resolve_us", "execute_us", "total_us", "llm_tokens"}
+	"parser", "executed", "answer", "outcome", "error", "parse_us", "resolve_us", "execute_us", "total_us", "llm_tokens",
+	"action", "detail", "client_addr"}
 
 type csvSink struct{ w *spreadsheet.Writer }
 
@@ -332,16 +334,21 @@ func newCSVSink(w io.Writer) *csvSink {
 }
 
 func (s *csvSink) add(r *homeplanev1.AuditRecord) error {
-	slots := ""
-	if r.GetSlots() != nil {
-		b, _ := protojson.Marshal(r.GetSlots())
-		slots = string(b)
-	}
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	return s.w.Write([]string{i(r.GetId()), r.GetTime().AsTime().UTC().Format(time.RFC3339Nano), r.GetRequestId(), r.GetKind(),
-		r.GetUserId(), r.GetHomeId(), r.GetDeviceId(), r.GetText(), r.GetIntent(), slots, r.GetParser(), r.GetExecutedJson(),
-		r.GetAnswerJson(), r.GetOutcome(), r.GetError(), i(r.GetParseUs()), i(r.GetResolveUs()), i(r.GetExecuteUs()),
-		i(r.GetLatencyUs()), i(int64(r.GetLlmTokens()))})
+		r.GetUserId(), r.GetHomeId(), r.GetDeviceId(), r.GetText(), r.GetIntent(), structJSON(r.GetSlots()), r.GetParser(),
+		r.GetExecutedJson(), r.GetAnswerJson(), r.GetOutcome(), r.GetError(), i(r.GetParseUs()), i(r.GetResolveUs()),
+		i(r.GetExecuteUs()), i(r.GetLatencyUs()), i(int64(r.GetLlmTokens())),
+		r.GetAction(), structJSON(r.GetDetail()), r.GetClientAddr()})
+}
+
+// structJSON is v as JSON text, empty when absent.
+func structJSON(v *structpb.Struct) string {
+	if v == nil {
+		return ""
+	}
+	b, _ := protojson.Marshal(v)
+	return string(b)
 }
 
 func (s *csvSink) close() error {

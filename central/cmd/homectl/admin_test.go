@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,8 +124,16 @@ func newAdminCLI(t *testing.T) *cli {
 		if i == 1 {
 			text = "=HYPERLINK(\"http://x.test\")" // a sentence a spreadsheet would run
 		}
-		log.recs = append(log.recs, audit.Record{ID: int64(i), RequestID: fmt.Sprint("r", i), Kind: "intent",
-			Text: text, Time: base.Add(time.Duration(i) * time.Minute), Outcome: "ok", TotalUS: 1500})
+		r := audit.Record{ID: int64(i), RequestID: fmt.Sprint("r", i), Kind: "intent",
+			Text: text, Time: base.Add(time.Duration(i) * time.Minute), Outcome: "ok", TotalUS: 1500}
+		if i == 2 {
+			// A security event whose action and details a spreadsheet would run.
+			r = audit.Event{Kind: audit.KindLoginFailed, RequestID: "r2", Time: r.Time, Outcome: audit.OutcomeDenied,
+				Action: "=cmd|' /C calc'!A0", Detail: map[string]any{"email": "@SUM(1)"},
+				ClientAddr: netip.MustParseAddr("2001:db8::2")}.Record()
+			r.ID = 2
+		}
+		log.recs = append(log.recs, r)
 	}
 	srv := httptest.NewServer(rpc.NewHandler(rpc.Deps{
 		Accounts: c.accounts, Homes: c.homes, Entities: rpctest.Entities{}, Intents: c.intents, Auditor: &rpctest.Auditor{},
@@ -184,6 +194,19 @@ func TestAdminCommands(t *testing.T) {
 	}
 	if got := rows[1200][7]; got != `'=HYPERLINK("http://x.test")` {
 		t.Errorf("formula sentence exported as %q, want it escaped", got)
+	}
+	// A security event: its action in the intent column, as before, and
+	// in its own, both escaped; details and address in theirs.
+	ev := map[string]string{}
+	for i, name := range rows[0] {
+		ev[name] = rows[1199][i]
+	}
+	var detail, slots map[string]any
+	if ev["id"] != "2" || ev["intent"] != `'=cmd|' /C calc'!A0` || ev["action"] != `'=cmd|' /C calc'!A0` ||
+		ev["client_addr"] != "2001:db8::2" ||
+		json.Unmarshal([]byte(ev["detail"]), &detail) != nil || len(detail) != 1 || detail["email"] != "@SUM(1)" ||
+		json.Unmarshal([]byte(ev["slots"]), &slots) != nil || len(slots) != 2 || slots["client_addr"] != "2001:db8::2" {
+		t.Errorf("security event exported as %v", ev)
 	}
 	usageRows, err := csv.NewReader(strings.NewReader(c.ok("admin", "usage", "--since", "2026-05-01", "--until", "2026-06-01", "--format", "csv"))).ReadAll()
 	if err != nil || len(usageRows) != 4 || usageRows[3][1] != "'=1+2@x.test" || usageRows[1][1] != "carol@example.com" {

@@ -245,7 +245,7 @@ func TestUsersImportAndPromote(t *testing.T) {
 		t.Fatalf("after promote: role %q, %v", u.Role, err)
 	}
 	recs, err := postgres.NewAuditStore(pool).Records(ctx, audit.Filter{Kind: audit.KindAdmin, Intent: "SetUserRole"})
-	if err != nil || len(recs) != 1 || recs[0].Slots["target_user_id"] != u.ID || recs[0].Slots["role"] != auth.RoleAdmin ||
+	if err != nil || len(recs) != 1 || recs[0].Detail["target_user_id"] != u.ID || recs[0].Detail["role"] != auth.RoleAdmin ||
 		!strings.Contains(recs[0].Text, "users promote old@example.com") {
 		t.Fatalf("audit of the promotion: %+v, %v", recs, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,14 @@ type Record struct {
 	ExecuteUS int64
 	TotalUS   int64
 	LLMTokens int
+	// Action, Detail and ClientAddr describe a security event: what was
+	// done, its particulars and where the request came from. Records
+	// written before these fields existed keep a security event's action in
+	// Intent and its details, with "client_addr", in Slots; Record.Security reads
+	// either shape.
+	Action     string
+	Detail     map[string]any
+	ClientAddr netip.Addr
 	// PrevHash and Hash link the record into the tamper-evident chain; the
 	// store fills them in under its chain lock (see Digest).
 	PrevHash []byte
@@ -243,18 +252,20 @@ func (w *Writer) prepare(r Record) (Record, error) {
 	// PostgreSQL keeps microseconds; the hash must see what is stored.
 	r.Time = r.Time.UTC().Truncate(time.Microsecond)
 	const maxShort = 255
-	for _, f := range []*string{&r.RequestID, &r.Kind, &r.UserID, &r.HomeID, &r.DeviceID, &r.Intent, &r.Parser, &r.Outcome} {
+	for _, f := range []*string{&r.RequestID, &r.Kind, &r.UserID, &r.HomeID, &r.DeviceID, &r.Intent, &r.Parser, &r.Outcome, &r.Action} {
 		*f = clip(*f, maxShort)
 	}
 	r.Text = clip(r.Text, w.opts.MaxTextLen)
 	r.Error = clip(r.Error, w.opts.MaxTextLen)
+	// PostgreSQL's inet has no zones.
+	r.ClientAddr = r.ClientAddr.WithZone("")
 
-	slots, err := w.bound(r.Slots)
-	if err != nil {
+	var err error
+	if r.Slots, err = w.boundMap(r.Slots); err != nil {
 		return r, fmt.Errorf("audit: slots: %w", err)
 	}
-	if m, ok := slots.(map[string]any); ok || slots == nil {
-		r.Slots = m
+	if r.Detail, err = w.boundMap(r.Detail); err != nil {
+		return r, fmt.Errorf("audit: detail: %w", err)
 	}
 	if r.Executed, err = w.bound(r.Executed); err != nil {
 		return r, fmt.Errorf("audit: executed: %w", err)
@@ -264,8 +275,8 @@ func (w *Writer) prepare(r Record) (Record, error) {
 	}
 	// Executed and answer travel on as their canonical JSON: hashed and
 	// stored as the same bytes, encoded once.
-	var js [3][]byte
-	for i, v := range []any{r.Slots, r.Executed, r.Answer} {
+	var js [4][]byte
+	for i, v := range []any{r.Slots, r.Executed, r.Answer, r.Detail} {
 		if js[i], err = CanonicalJSON(v); err != nil {
 			return r, fmt.Errorf("audit: encode: %w", err)
 		}
@@ -273,6 +284,16 @@ func (w *Writer) prepare(r Record) (Record, error) {
 	r.Executed, r.Answer = rawOrNil(js[1]), rawOrNil(js[2])
 	r.Sum = contentSum(r, js)
 	return r, nil
+}
+
+// boundMap is bound for a map-valued field.
+func (w *Writer) boundMap(m map[string]any) (map[string]any, error) {
+	v, err := w.bound(m)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := v.(map[string]any)
+	return b, nil
 }
 
 // bound encodes v once to check its size and replaces an oversized value by

@@ -137,9 +137,15 @@ func Link(prev []byte, id int64, sum []byte) []byte {
 // ContentSum is SHA-256 over every stored field of r but its ID and chain
 // links. JSON values are hashed in canonical form (CanonicalJSON) so that
 // the database's own JSON formatting does not matter.
+//
+// The security event fields (Action, Detail, ClientAddr) are hashed only
+// when one of them is set, after all the others and behind a tag of their
+// own: a record without them hashes exactly as records did before they
+// existed, so those records still verify, and the encoding stays
+// unambiguous because the fields before the tag are self-delimiting.
 func ContentSum(r Record) ([]byte, error) {
-	var js [3][]byte
-	for i, v := range []any{r.Slots, r.Executed, r.Answer} {
+	var js [4][]byte
+	for i, v := range []any{r.Slots, r.Executed, r.Answer, r.Detail} {
 		b, err := CanonicalJSON(v)
 		if err != nil {
 			return nil, err
@@ -149,7 +155,10 @@ func ContentSum(r Record) ([]byte, error) {
 	return contentSum(r, js), nil
 }
 
-func contentSum(r Record, js [3][]byte) []byte {
+// securityTag opens the security event fields in the hashed content.
+const securityTag = "homeplane-audit-security-v1"
+
+func contentSum(r Record, js [4][]byte) []byte {
 	h := sha256.New()
 	var buf [binary.MaxVarintLen64]byte
 	put := func(b []byte) {
@@ -165,11 +174,21 @@ func contentSum(r Record, js [3][]byte) []byte {
 		put([]byte(s))
 	}
 	num(r.Time.UnixMicro())
-	for _, b := range js {
+	for _, b := range js[:3] {
 		put(b)
 	}
 	for _, v := range []int64{r.ParseUS, r.ResolveUS, r.ExecuteUS, r.TotalUS, int64(r.LLMTokens)} {
 		num(v)
+	}
+	if r.Action != "" || js[3] != nil || r.ClientAddr.IsValid() {
+		put([]byte(securityTag))
+		put([]byte(r.Action))
+		put(js[3])
+		var addr []byte
+		if r.ClientAddr.IsValid() {
+			addr, _ = r.ClientAddr.MarshalText()
+		}
+		put(addr)
 	}
 	return h.Sum(nil)
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"net/netip"
 	"time"
 )
 
@@ -46,8 +47,8 @@ type Event struct {
 	UserID     string // who acted
 	HomeID     string
 	DeviceID   string
-	ClientAddr string // the address the request came from, if known
-	Action     string // for example "SetUserDisabled" or "restart"
+	ClientAddr netip.Addr // the address the request came from, if known
+	Action     string     // for example "SetUserDisabled" or "restart"
 	Outcome    string
 	Text       string // a short human description
 	Detail     map[string]any
@@ -71,9 +72,9 @@ type Trace struct {
 	LLMTokens int
 }
 
-// Record returns the audit record of e. A security event's action is stored
-// in the intent column (so the intent filter finds it) and its details,
-// with the client's address, in the slots.
+// Record returns the audit record of e: an intent's trace goes to the
+// intent columns, a security event's action, details and client address to
+// their own.
 func (e Event) Record() Record {
 	r := Record{
 		RequestID: e.RequestID, Kind: e.Kind, UserID: e.UserID, HomeID: e.HomeID, DeviceID: e.DeviceID,
@@ -84,15 +85,63 @@ func (e Event) Record() Record {
 		r.ParseUS, r.ResolveUS, r.ExecuteUS, r.TotalUS, r.LLMTokens = t.ParseUS, t.ResolveUS, t.ExecuteUS, t.TotalUS, t.LLMTokens
 		return r
 	}
-	r.Intent, r.Slots = e.Action, e.Detail
-	if e.ClientAddr != "" {
-		r.Slots = make(map[string]any, len(e.Detail)+1)
-		for k, v := range e.Detail {
-			r.Slots[k] = v
-		}
-		r.Slots["client_addr"] = e.ClientAddr
-	}
+	r.Action, r.Detail, r.ClientAddr = e.Action, e.Detail, e.ClientAddr
 	return r
+}
+
+// legacyAddrKey is the slot that held a security event's client address in
+// records written before Record had a ClientAddr.
+const legacyAddrKey = "client_addr"
+
+// Security returns the action, details and client address of a security
+// event, whichever shape r was stored in: records written before Action,
+// Detail and ClientAddr existed keep them in Intent and Slots, and cannot be
+// moved without breaking their hashes (ADR 0029). An intent record has none.
+func (r Record) Security() (action string, detail map[string]any, addr netip.Addr) {
+	switch {
+	case r.Kind == KindIntent:
+		return "", nil, netip.Addr{}
+	case r.hasSecurityFields():
+		return r.Action, r.Detail, r.ClientAddr
+	}
+	raw, _ := r.Slots[legacyAddrKey].(string)
+	addr, err := netip.ParseAddr(raw)
+	if err != nil {
+		// None, or not an address after all: leave it among the details.
+		return r.Intent, r.Slots, netip.Addr{}
+	}
+	for k, v := range r.Slots {
+		if k == legacyAddrKey {
+			continue
+		}
+		if detail == nil {
+			detail = make(map[string]any, len(r.Slots)-1)
+		}
+		detail[k] = v
+	}
+	return r.Intent, detail, addr
+}
+
+// Shown returns the intent and slots as the API and the dashboard have
+// always shown them: for a security event, its action as the intent and
+// its details, with "client_addr", as the slots.
+func (r Record) Shown() (intent string, slots map[string]any) {
+	if r.Kind == KindIntent || !r.hasSecurityFields() {
+		return r.Intent, r.Slots
+	}
+	if !r.ClientAddr.IsValid() {
+		return r.Action, r.Detail
+	}
+	slots = make(map[string]any, len(r.Detail)+1)
+	for k, v := range r.Detail {
+		slots[k] = v
+	}
+	slots[legacyAddrKey] = r.ClientAddr.String()
+	return r.Action, slots
+}
+
+func (r Record) hasSecurityFields() bool {
+	return r.Action != "" || r.Detail != nil || r.ClientAddr.IsValid()
 }
 
 // Event commits the record of e; like Write it returns once committed.

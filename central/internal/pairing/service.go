@@ -214,7 +214,7 @@ func (s *Service) decide(ctx context.Context, a Actor, userCode string, d Decisi
 	ev := audit.Event{Kind: audit.KindPairing, RequestID: a.RequestID, UserID: a.UserID, Action: action,
 		Outcome: audit.OutcomeOK, Time: now}
 	if hasAddr {
-		ev.ClientAddr = addr.String()
+		ev.ClientAddr = addr
 	}
 	code, valid := NormalizeUserCode(userCode)
 	var client, name string

@@ -300,16 +300,29 @@ func (a *adminService) QueryAudit(ctx context.Context, req *connect.Request[home
 	return connect.NewResponse(resp), nil
 }
 
-// AuditRecordProto converts an audit record for the API.
+// AuditRecordProto converts an audit record for the API. Intent and slots
+// show a security event as they always have, whichever shape it was stored
+// in; action, detail and client_addr show it apart.
 func AuditRecordProto(r audit.Record) *homeplanev1.AuditRecord {
+	intent, slots := r.Shown()
+	action, detail, addr := r.Security()
 	p := &homeplanev1.AuditRecord{
 		Id: r.ID, RequestId: r.RequestID, Time: timestamp(r.Time), Kind: r.Kind, UserId: r.UserID, HomeId: r.HomeID,
-		DeviceId: r.DeviceID, Text: r.Text, Intent: r.Intent, Parser: r.Parser, Outcome: r.Outcome, Error: r.Error,
+		DeviceId: r.DeviceID, Text: r.Text, Intent: intent, Parser: r.Parser, Outcome: r.Outcome, Error: r.Error,
 		LatencyUs: r.TotalUS, ParseUs: r.ParseUS, ResolveUs: r.ResolveUS, ExecuteUs: r.ExecuteUS, LlmTokens: int32(r.LLMTokens),
+		Action: action,
 	}
-	if len(r.Slots) > 0 {
-		if s, err := structpb.NewStruct(r.Slots); err == nil {
+	if addr.IsValid() {
+		p.ClientAddr = addr.String()
+	}
+	if len(slots) > 0 {
+		if s, err := structpb.NewStruct(slots); err == nil {
 			p.Slots = s
+		}
+	}
+	if len(detail) > 0 {
+		if s, err := structpb.NewStruct(detail); err == nil {
+			p.Detail = s
 		}
 	}
 	if m, ok := r.Executed.(map[string]any); ok {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -180,6 +182,17 @@ func TestAdminServiceUsers(t *testing.T) {
 	if len(recs) != 2 || recs[0].GetIntent() != "ResetUserPassword" || recs[1].GetIntent() != "SetUserRole" || q.Msg.GetNextPageToken() == "" {
 		t.Fatalf("audit page 1 = %v", q.Msg)
 	}
+	// The action shows as the intent, as it always did, and apart; so do
+	// the details, as the slots and apart.
+	role0 := recs[1]
+	if role0.GetAction() != "SetUserRole" || role0.GetDetail().AsMap()["role"] != "admin" || role0.GetSlots().AsMap()["role"] != "admin" {
+		t.Fatalf("SetUserRole record = %v", role0)
+	}
+	// The intent filter finds security events by their action.
+	byAction, err := e.admin.QueryAudit(ctx, bearer(e.rootTok, &homeplanev1.QueryAuditRequest{Intent: "SetUserRole"}))
+	if err != nil || len(byAction.Msg.GetRecords()) != 1 || byAction.Msg.GetRecords()[0].GetId() != role0.GetId() {
+		t.Fatalf("QueryAudit(intent=SetUserRole) = %v, %v", byAction, err)
+	}
 	q2, err := e.admin.QueryAudit(ctx, bearer(e.rootTok, &homeplanev1.QueryAuditRequest{Kind: audit.KindAdmin, PageSize: 10, PageToken: q.Msg.GetNextPageToken()}))
 	if err != nil {
 		t.Fatal(err)
@@ -231,5 +244,31 @@ func TestAdminServiceHomesAndUsage(t *testing.T) {
 	if _, err := e.admin.GetUsageReport(ctx, bearer(e.rootTok, &homeplanev1.GetUsageReportRequest{
 		Since: timestamppb.New(start), Until: timestamppb.New(start)})); connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Fatalf("empty period: %v", err)
+	}
+}
+
+// TestAuditRecordProtoShowsBothShapesAlike: a security event stored before
+// it had columns of its own (action in intent, client address among the
+// slots) and one stored in them look the same to API users.
+func TestAuditRecordProtoShowsBothShapesAlike(t *testing.T) {
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	old := audit.Record{ID: 1, RequestID: "r", Kind: audit.KindAdmin, UserID: "admin-1", Time: at, Outcome: audit.OutcomeOK,
+		Intent: "SetUserDisabled", Slots: map[string]any{"target_user_id": "u2", "client_addr": "2001:db8::7"}}
+	current := audit.Event{Kind: audit.KindAdmin, RequestID: "r", UserID: "admin-1", Time: at, Outcome: audit.OutcomeOK,
+		Action: "SetUserDisabled", Detail: map[string]any{"target_user_id": "u2"}, ClientAddr: netip.MustParseAddr("2001:db8::7")}.Record()
+	current.ID = 1
+	a, b := rpc.AuditRecordProto(old), rpc.AuditRecordProto(current)
+	if !proto.Equal(a, b) {
+		t.Fatalf("old shape shown as %v\nnew shape shown as %v", a, b)
+	}
+	if a.GetIntent() != "SetUserDisabled" || a.GetAction() != "SetUserDisabled" || a.GetClientAddr() != "2001:db8::7" ||
+		a.GetSlots().AsMap()["client_addr"] != "2001:db8::7" || a.GetDetail().AsMap()["client_addr"] != nil ||
+		a.GetDetail().AsMap()["target_user_id"] != "u2" {
+		t.Fatalf("shown as %v", a)
+	}
+	intent := rpc.AuditRecordProto(audit.Record{Kind: audit.KindIntent, Intent: "HassTurnOn", Slots: map[string]any{"area": "kitchen"}})
+	if intent.GetIntent() != "HassTurnOn" || intent.GetSlots().AsMap()["area"] != "kitchen" || intent.GetAction() != "" ||
+		intent.GetDetail() != nil || intent.GetClientAddr() != "" {
+		t.Fatalf("intent shown as %v", intent)
 	}
 }

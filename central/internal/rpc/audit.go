@@ -189,7 +189,7 @@ func (a auditor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect
 func (a auditor) begin(ctx context.Context) *callAudit {
 	ca := &callAudit{ev: audit.Event{RequestID: RequestID(ctx), Time: a.now()}}
 	if addr, ok := auth.ClientAddrFrom(ctx); ok {
-		ca.ev.ClientAddr = addr.String()
+		ca.ev.ClientAddr = addr
 	}
 	return ca
 }

@@ -29,7 +29,8 @@ func TestSecurityEventsAreAudited(t *testing.T) {
 	_, err := c.auth.Login(ctx, as("", &homeplanev1.LoginRequest{Email: "alice@example.com", Password: "not-her-password"}))
 	wantCode(t, err, connect.CodeUnauthenticated)
 	failed := recordsOf(e, audit.KindLoginFailed)
-	if len(failed) != 1 || failed[0].Outcome != audit.OutcomeDenied || failed[0].Slots["email"] != "alice@example.com" || failed[0].RequestID == "" {
+	if len(failed) != 1 || failed[0].Outcome != audit.OutcomeDenied || failed[0].Detail["email"] != "alice@example.com" || failed[0].RequestID == "" ||
+		!failed[0].ClientAddr.IsLoopback() || failed[0].Intent != "" || failed[0].Slots != nil {
 		t.Fatalf("refused login audited as %+v", failed)
 	}
 
@@ -38,7 +39,7 @@ func TestSecurityEventsAreAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := recordsOf(e, audit.KindLogin)
-	if len(ok) != 1 || ok[0].UserID != e.alice.ID || ok[0].Outcome != audit.OutcomeOK || ok[0].Intent != "Login" {
+	if len(ok) != 1 || ok[0].UserID != e.alice.ID || ok[0].Outcome != audit.OutcomeOK || ok[0].Action != "Login" {
 		t.Fatalf("login audited as %+v", ok)
 	}
 
@@ -64,7 +65,7 @@ func TestSecurityEventsAreAudited(t *testing.T) {
 	if len(denied) != 2 {
 		t.Fatalf("denied calls audited as %+v", denied)
 	}
-	if denied[0].UserID != e.alice.ID || denied[0].Intent != "/homeplane.v1.AdminService/ListUsers" {
+	if denied[0].UserID != e.alice.ID || denied[0].Action != "/homeplane.v1.AdminService/ListUsers" {
 		t.Errorf("homeowner's denied call audited as %+v", denied[0])
 	}
 	if denied[1].DeviceID != e.device.ID || denied[1].HomeID != e.aliceHome.ID {

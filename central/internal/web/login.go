@@ -112,7 +112,7 @@ func (a auditedLogins) Login(ctx context.Context, email, password string) (auth.
 	ev := audit.Event{Kind: audit.KindLogin, RequestID: "web-" + rand.Text(), UserID: u.ID, Action: a.action,
 		Outcome: audit.OutcomeOK, Detail: map[string]any{"via": a.via}}
 	if addr, ok := auth.ClientAddrFrom(ctx); ok {
-		ev.ClientAddr = addr.String()
+		ev.ClientAddr = addr
 	}
 	switch {
 	case err != nil:

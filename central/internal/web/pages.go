@@ -190,6 +190,15 @@ func (s *Server) userAction(w http.ResponseWriter, r *http.Request, sess session
 	http.Redirect(w, r, "/admin/users?q="+url.QueryEscape(r.PostFormValue("q"))+"&notice="+url.QueryEscape(notice), http.StatusSeeOther)
 }
 
+// auditRow is one record on the audit page: the intent column shows a
+// security event's action, whichever shape the record was stored in, and
+// the client's address goes with it.
+type auditRow struct {
+	audit.Record
+	Intent     string
+	ClientAddr string
+}
+
 func (s *Server) audit(w http.ResponseWriter, r *http.Request, sess session) {
 	f := audit.Filter{
 		UserID: r.FormValue("user"), HomeID: r.FormValue("home"), DeviceID: r.FormValue("device"),
@@ -240,8 +249,16 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, sess session) {
 		s.fail(w, r, err)
 		return
 	}
+	rows := make([]auditRow, len(recs))
+	for i, rec := range recs {
+		rows[i] = auditRow{Record: rec}
+		rows[i].Intent, _ = rec.Shown()
+		if _, _, addr := rec.Security(); addr.IsValid() {
+			rows[i].ClientAddr = addr.String()
+		}
+	}
 	data := s.page(sess, "Audit", "audit")
-	data["Records"], data["Form"], data["Problem"], data["Charts"] = recs, q, problem, charts
+	data["Records"], data["Form"], data["Problem"], data["Charts"] = rows, q, problem, charts
 	if next != "" {
 		q.Set("page_token", next)
 		data["Next"] = "/admin/audit?" + q.Encode()

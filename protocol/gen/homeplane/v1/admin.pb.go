@@ -616,7 +616,14 @@ type AuditRecord struct {
 	ExecuteUs    int64  `protobuf:"varint,19,opt,name=execute_us,json=executeUs,proto3" json:"execute_us,omitempty"`
 	LlmTokens    int32  `protobuf:"varint,20,opt,name=llm_tokens,json=llmTokens,proto3" json:"llm_tokens,omitempty"`
 	// The record's position in the audit hash chain.
-	Id            int64 `protobuf:"varint,21,opt,name=id,proto3" json:"id,omitempty"`
+	Id int64 `protobuf:"varint,21,opt,name=id,proto3" json:"id,omitempty"`
+	// A security event's action, details and client address. Intent and
+	// slots still show them as they always have (the action as the intent,
+	// the details with "client_addr" as the slots); these say the same
+	// apart. Empty for an intent record.
+	Action        string           `protobuf:"bytes,22,opt,name=action,proto3" json:"action,omitempty"`
+	Detail        *structpb.Struct `protobuf:"bytes,23,opt,name=detail,proto3" json:"detail,omitempty"`
+	ClientAddr    string           `protobuf:"bytes,24,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -798,13 +805,35 @@ func (x *AuditRecord) GetId() int64 {
 	return 0
 }
 
+func (x *AuditRecord) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetDetail() *structpb.Struct {
+	if x != nil {
+		return x.Detail
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetClientAddr() string {
+	if x != nil {
+		return x.ClientAddr
+	}
+	return ""
+}
+
 type QueryAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Filters select records with equal fields; text matches a substring of
 	// the request text, case-insensitively. Records come newest first.
-	UserId    string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	HomeId    string                 `protobuf:"bytes,2,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
-	DeviceId  string                 `protobuf:"bytes,3,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	UserId   string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	HomeId   string `protobuf:"bytes,2,opt,name=home_id,json=homeId,proto3" json:"home_id,omitempty"`
+	DeviceId string `protobuf:"bytes,3,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// An intent name, or the action of a security event.
 	Intent    string                 `protobuf:"bytes,4,opt,name=intent,proto3" json:"intent,omitempty"`
 	Outcome   string                 `protobuf:"bytes,5,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	Since     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since,proto3" json:"since,omitempty"`
@@ -1320,7 +1349,7 @@ const file_homeplane_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"m\n" +
 	"\x14ListAllHomesResponse\x12-\n" +
 	"\x05homes\x18\x01 \x03(\v2\x17.homeplane.v1.FleetHomeR\x05homes\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x84\x05\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xee\x05\n" +
 	"\vAuditRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1349,7 +1378,11 @@ const file_homeplane_v1_admin_proto_rawDesc = "" +
 	"execute_us\x18\x13 \x01(\x03R\texecuteUs\x12\x1d\n" +
 	"\n" +
 	"llm_tokens\x18\x14 \x01(\x05R\tllmTokens\x12\x0e\n" +
-	"\x02id\x18\x15 \x01(\x03R\x02id\"\xdc\x02\n" +
+	"\x02id\x18\x15 \x01(\x03R\x02id\x12\x16\n" +
+	"\x06action\x18\x16 \x01(\tR\x06action\x12/\n" +
+	"\x06detail\x18\x17 \x01(\v2\x17.google.protobuf.StructR\x06detail\x12\x1f\n" +
+	"\vclient_addr\x18\x18 \x01(\tR\n" +
+	"clientAddr\"\xdc\x02\n" +
 	"\x11QueryAuditRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\ahome_id\x18\x02 \x01(\tR\x06homeId\x12\x1b\n" +
@@ -1449,35 +1482,36 @@ var file_homeplane_v1_admin_proto_depIdxs = []int32{
 	22, // 7: homeplane.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
 	23, // 8: homeplane.v1.AuditRecord.slots:type_name -> google.protobuf.Struct
 	23, // 9: homeplane.v1.AuditRecord.executed:type_name -> google.protobuf.Struct
-	22, // 10: homeplane.v1.QueryAuditRequest.since:type_name -> google.protobuf.Timestamp
-	22, // 11: homeplane.v1.QueryAuditRequest.until:type_name -> google.protobuf.Timestamp
-	11, // 12: homeplane.v1.QueryAuditResponse.records:type_name -> homeplane.v1.AuditRecord
-	22, // 13: homeplane.v1.GetUsageReportRequest.since:type_name -> google.protobuf.Timestamp
-	22, // 14: homeplane.v1.GetUsageReportRequest.until:type_name -> google.protobuf.Timestamp
-	15, // 15: homeplane.v1.GetUsageReportResponse.lines:type_name -> homeplane.v1.UsageLine
-	24, // 16: homeplane.v1.SetInstanceLimitsRequest.limits:type_name -> homeplane.v1.InstanceLimits
-	24, // 17: homeplane.v1.SetInstanceLimitsResponse.limits:type_name -> homeplane.v1.InstanceLimits
-	0,  // 18: homeplane.v1.AdminService.ListUsers:input_type -> homeplane.v1.ListUsersRequest
-	2,  // 19: homeplane.v1.AdminService.SetUserDisabled:input_type -> homeplane.v1.SetUserDisabledRequest
-	4,  // 20: homeplane.v1.AdminService.SetUserRole:input_type -> homeplane.v1.SetUserRoleRequest
-	6,  // 21: homeplane.v1.AdminService.ResetUserPassword:input_type -> homeplane.v1.ResetUserPasswordRequest
-	9,  // 22: homeplane.v1.AdminService.ListAllHomes:input_type -> homeplane.v1.ListAllHomesRequest
-	12, // 23: homeplane.v1.AdminService.QueryAudit:input_type -> homeplane.v1.QueryAuditRequest
-	14, // 24: homeplane.v1.AdminService.GetUsageReport:input_type -> homeplane.v1.GetUsageReportRequest
-	17, // 25: homeplane.v1.AdminService.SetInstanceLimits:input_type -> homeplane.v1.SetInstanceLimitsRequest
-	1,  // 26: homeplane.v1.AdminService.ListUsers:output_type -> homeplane.v1.ListUsersResponse
-	3,  // 27: homeplane.v1.AdminService.SetUserDisabled:output_type -> homeplane.v1.SetUserDisabledResponse
-	5,  // 28: homeplane.v1.AdminService.SetUserRole:output_type -> homeplane.v1.SetUserRoleResponse
-	7,  // 29: homeplane.v1.AdminService.ResetUserPassword:output_type -> homeplane.v1.ResetUserPasswordResponse
-	10, // 30: homeplane.v1.AdminService.ListAllHomes:output_type -> homeplane.v1.ListAllHomesResponse
-	13, // 31: homeplane.v1.AdminService.QueryAudit:output_type -> homeplane.v1.QueryAuditResponse
-	16, // 32: homeplane.v1.AdminService.GetUsageReport:output_type -> homeplane.v1.GetUsageReportResponse
-	18, // 33: homeplane.v1.AdminService.SetInstanceLimits:output_type -> homeplane.v1.SetInstanceLimitsResponse
-	26, // [26:34] is the sub-list for method output_type
-	18, // [18:26] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	23, // 10: homeplane.v1.AuditRecord.detail:type_name -> google.protobuf.Struct
+	22, // 11: homeplane.v1.QueryAuditRequest.since:type_name -> google.protobuf.Timestamp
+	22, // 12: homeplane.v1.QueryAuditRequest.until:type_name -> google.protobuf.Timestamp
+	11, // 13: homeplane.v1.QueryAuditResponse.records:type_name -> homeplane.v1.AuditRecord
+	22, // 14: homeplane.v1.GetUsageReportRequest.since:type_name -> google.protobuf.Timestamp
+	22, // 15: homeplane.v1.GetUsageReportRequest.until:type_name -> google.protobuf.Timestamp
+	15, // 16: homeplane.v1.GetUsageReportResponse.lines:type_name -> homeplane.v1.UsageLine
+	24, // 17: homeplane.v1.SetInstanceLimitsRequest.limits:type_name -> homeplane.v1.InstanceLimits
+	24, // 18: homeplane.v1.SetInstanceLimitsResponse.limits:type_name -> homeplane.v1.InstanceLimits
+	0,  // 19: homeplane.v1.AdminService.ListUsers:input_type -> homeplane.v1.ListUsersRequest
+	2,  // 20: homeplane.v1.AdminService.SetUserDisabled:input_type -> homeplane.v1.SetUserDisabledRequest
+	4,  // 21: homeplane.v1.AdminService.SetUserRole:input_type -> homeplane.v1.SetUserRoleRequest
+	6,  // 22: homeplane.v1.AdminService.ResetUserPassword:input_type -> homeplane.v1.ResetUserPasswordRequest
+	9,  // 23: homeplane.v1.AdminService.ListAllHomes:input_type -> homeplane.v1.ListAllHomesRequest
+	12, // 24: homeplane.v1.AdminService.QueryAudit:input_type -> homeplane.v1.QueryAuditRequest
+	14, // 25: homeplane.v1.AdminService.GetUsageReport:input_type -> homeplane.v1.GetUsageReportRequest
+	17, // 26: homeplane.v1.AdminService.SetInstanceLimits:input_type -> homeplane.v1.SetInstanceLimitsRequest
+	1,  // 27: homeplane.v1.AdminService.ListUsers:output_type -> homeplane.v1.ListUsersResponse
+	3,  // 28: homeplane.v1.AdminService.SetUserDisabled:output_type -> homeplane.v1.SetUserDisabledResponse
+	5,  // 29: homeplane.v1.AdminService.SetUserRole:output_type -> homeplane.v1.SetUserRoleResponse
+	7,  // 30: homeplane.v1.AdminService.ResetUserPassword:output_type -> homeplane.v1.ResetUserPasswordResponse
+	10, // 31: homeplane.v1.AdminService.ListAllHomes:output_type -> homeplane.v1.ListAllHomesResponse
+	13, // 32: homeplane.v1.AdminService.QueryAudit:output_type -> homeplane.v1.QueryAuditResponse
+	16, // 33: homeplane.v1.AdminService.GetUsageReport:output_type -> homeplane.v1.GetUsageReportResponse
+	18, // 34: homeplane.v1.AdminService.SetInstanceLimits:output_type -> homeplane.v1.SetInstanceLimitsResponse
+	27, // [27:35] is the sub-list for method output_type
+	19, // [19:27] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_homeplane_v1_admin_proto_init() }
