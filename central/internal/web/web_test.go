@@ -23,6 +23,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 
 	"github.com/homeplane/homeplane/central/internal/admin"
@@ -49,7 +51,9 @@ func (p presence) LastSeen(string) (time.Time, bool) { return p.at, true }
 type instances struct{}
 
 func (instances) Instance(string) (*homeplanev1.Instance, bool) {
-	return &homeplanev1.Instance{State: "running", Health: "healthy", Version: "2026.5.1", Restarts: 2, CpuPercent: 12.5, MemoryBytes: 420 << 20}, true
+	// An adopted instance: the agent reports what Home Assistant's API shows.
+	return &homeplanev1.Instance{State: "running", Health: "healthy", Version: "2026.5.1", Restarts: 2, CpuPercent: 12.5, MemoryBytes: 420 << 20,
+		Mode: "adopted", LastSuccessAt: timestamppb.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))}, true
 }
 
 // dashboard is the dashboard over a real database, with an admin, alice
@@ -192,7 +196,7 @@ func TestDashboardInChromium(t *testing.T) {
 	ctx := browser(t)
 
 	logIn(t, ctx, d.url)
-	page(t, ctx, "fleet", "main", "Fleet", "1 of 1 homes online", "Alice's flat", "alice@example.com", "healthy", "2026.5.1")
+	page(t, ctx, "fleet", "main", "Fleet", "1 of 1 homes online", "Alice's flat", "alice@example.com", "healthy", "2026.5.1", "adopted")
 
 	// Disable bob from the users page.
 	row := "#user-" + d.bobID
