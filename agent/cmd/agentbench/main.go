@@ -159,6 +159,11 @@ func run(ctx context.Context) error {
 	sent, answered, failed, lat, rest := send.summary(b)
 	fmt.Printf("commands: %d sent, %d answered (%d not ok), latency p50 %v p99 %v\n",
 		sent, answered, failed, percentile(lat, 50), percentile(lat, 99))
+	b.mu.Lock()
+	for why, n := range b.why {
+		fmt.Printf("  not ok %d×: %s\n", n, why)
+	}
+	b.mu.Unlock()
 	ha := make([]time.Duration, 0, len(lat))
 	for i := range lat {
 		ha = append(ha, lat[i]-rest[i])
@@ -195,6 +200,9 @@ type broker struct {
 	results map[string]time.Time
 	ha      map[string]time.Duration // Result.home_assistant_us, the agent's own measure
 	failed  int
+	// why counts the failed results by code and message, so a run that
+	// fails says why after its temporary directory is gone.
+	why map[string]int
 }
 
 func startBroker() (*broker, error) {
@@ -209,7 +217,7 @@ func startBroker() (*broker, error) {
 	if err := srv.Serve(); err != nil {
 		return nil, err
 	}
-	b := &broker{srv: srv, url: "tcp://" + l.Address(), results: map[string]time.Time{}, ha: map[string]time.Duration{}}
+	b := &broker{srv: srv, url: "tcp://" + l.Address(), results: map[string]time.Time{}, ha: map[string]time.Duration{}, why: map[string]int{}}
 	err := srv.Subscribe(topic.For(home, topic.Result), 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 		var r homeplanev1.Result
 		if proto.Unmarshal(pk.Payload, &r) != nil {
@@ -222,6 +230,9 @@ func startBroker() (*broker, error) {
 			b.ha[r.GetCommandId()] = time.Duration(r.GetHomeAssistantUs()) * time.Microsecond
 			if !r.GetOk() {
 				b.failed++
+				if len(b.why) < 20 {
+					b.why[r.GetCode().String()+": "+r.GetError()]++
+				}
 			}
 		}
 	})
