@@ -230,8 +230,9 @@ func startBroker() (*broker, error) {
 			b.ha[r.GetCommandId()] = time.Duration(r.GetHomeAssistantUs()) * time.Microsecond
 			if !r.GetOk() {
 				b.failed++
-				if len(b.why) < 20 {
-					b.why[r.GetCode().String()+": "+r.GetError()]++
+				why := r.GetCode().String() + ": " + r.GetError()
+				if _, ok := b.why[why]; ok || len(b.why) < 20 {
+					b.why[why]++
 				}
 			}
 		}
