@@ -35,6 +35,8 @@ listener 18460 127.0.0.1
 allow_anonymous false
 persistence false
 max_packet_size 1048576
+# As deploy/mosquitto/mosquitto.conf: room for a whole fleet connecting at once.
+max_queued_messages 100000
 plugin $dir/homeplane_auth.so
 plugin_opt_url http://127.0.0.1:18461/mqtt/v1/authn
 plugin_opt_token_file $dir/token

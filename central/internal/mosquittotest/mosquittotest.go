@@ -74,7 +74,7 @@ allow_anonymous false
 persistence false
 max_packet_size 1048576
 max_inflight_messages 64
-max_queued_messages 1000
+max_queued_messages 100000
 max_keepalive 300
 plugin %s
 plugin_opt_url %s
