@@ -125,11 +125,16 @@ func (s *session) callService(ctx context.Context, domain, service string, data 
 }
 
 // probeAfter is how long a call waits on a silent connection before it
-// asks whether the connection is alive; a connection that stays silent as
-// long again after the ping is closed. A connection that died without
+// asks whether the connection is alive; a connection silent for abortAfter
+// in all, the ping unanswered, is closed. A connection that died without
 // closing (a proxy in between, a frozen host) then fails the call in
-// seconds, where Watch's heartbeat would take a minute.
-var probeAfter = 2 * time.Second
+// seconds, where Watch's heartbeat would take a minute, while a Home
+// Assistant whose event loop stalls for a few seconds (a small host busy
+// with its recorder) keeps its connection and the subscription with it.
+var (
+	probeAfter = 2 * time.Second
+	abortAfter = 10 * time.Second
+)
 
 // await waits for c's result, probing a silent connection.
 func (s *session) await(ctx context.Context, c *call) error {
@@ -152,7 +157,7 @@ func (s *session) await(ctx context.Context, c *call) error {
 			pctx, cancel := context.WithTimeout(ctx, probeAfter)
 			_, _ = s.send(pctx, "ping", nil)
 			cancel()
-		default:
+		case quiet >= abortAfter:
 			s.abort() // Watch's read fails and the call fails as lost
 		}
 		t.Reset(probeAfter)

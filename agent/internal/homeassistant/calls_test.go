@@ -295,8 +295,8 @@ func (f *freezer) pipe(dst, src net.Conn) {
 // without closing fails a call within a few probe intervals, not at the
 // command's deadline, and without the call reaching Home Assistant.
 func TestCallServiceOnDeadConnection(t *testing.T) {
-	defer func(d time.Duration) { probeAfter = d }(probeAfter)
-	probeAfter = 200 * time.Millisecond
+	defer func(p, a time.Duration) { probeAfter, abortAfter = p, a }(probeAfter, abortAfter)
+	probeAfter, abortAfter = 200*time.Millisecond, time.Second
 	sim, ts := startSim(t, hasim.Options{})
 	f := startFreezer(t, strings.TrimPrefix(ts.URL, "http://"))
 	c := New("http://"+f.ln.Addr().String(), token, Options{})
@@ -340,5 +340,24 @@ func TestCallServiceSlowAnswerKeepsConnection(t *testing.T) {
 	wg.Wait()
 	if c.live.Load() != s {
 		t.Fatal("a slow answer cost the connection")
+	}
+}
+
+// TestCallServiceStalledHomeAssistantKeepsConnection: a Home Assistant that
+// says nothing for longer than the probe, pings included, but less than
+// abortAfter (its event loop stalled) keeps its connection, and the call is
+// answered.
+func TestCallServiceStalledHomeAssistantKeepsConnection(t *testing.T) {
+	defer func(p, a time.Duration) { probeAfter, abortAfter = p, a }(probeAfter, abortAfter)
+	probeAfter, abortAfter = 100*time.Millisecond, 5*time.Second
+	sim, ts := startSim(t, hasim.Options{Delay: time.Second})
+	c := New(ts.URL, token, Options{})
+	watching(t, c, sim)
+	s := c.live.Load()
+	if _, err := c.CallService(testContext(t), "switch", "toggle", map[string]any{"entity_id": "switch.coffee_maker"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.live.Load() != s {
+		t.Fatal("a stall shorter than abortAfter cost the connection")
 	}
 }
