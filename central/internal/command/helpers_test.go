@@ -50,7 +50,9 @@ type sink struct {
 	calls int
 }
 
-func (s *sink) ApplySync(ctx context.Context, homeID string, sync *homeplanev1.EntitySync) error {
+func (s *sink) Patch(string, []*homeplanev1.Entity) bool { return false }
+
+func (s *sink) ApplySync(ctx context.Context, homeID string, syncs ...*homeplanev1.EntitySync) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
@@ -63,7 +65,7 @@ func (s *sink) ApplySync(ctx context.Context, homeID string, sync *homeplanev1.E
 	if s.got == nil {
 		s.got = make(map[string][]*homeplanev1.EntitySync)
 	}
-	s.got[homeID] = append(s.got[homeID], sync)
+	s.got[homeID] = append(s.got[homeID], syncs...)
 	return nil
 }
 

@@ -48,7 +48,12 @@ type Presence interface {
 // EntitySink takes the entity registry updates agents publish
 // (registry.Store).
 type EntitySink interface {
-	ApplySync(ctx context.Context, homeID string, sync *homeplanev1.EntitySync) error
+	// ApplySync stores the home's syncs in order, in one write; a sync it
+	// refuses does not keep the others out.
+	ApplySync(ctx context.Context, homeID string, syncs ...*homeplanev1.EntitySync) error
+	// Patch serves a result's changed states at once, before they are
+	// stored; false when it cannot, and then they must be stored first.
+	Patch(homeID string, changed []*homeplanev1.Entity) bool
 }
 
 // InstanceSink takes what the agents' supervisors report about their Home
@@ -277,16 +282,24 @@ func (in *Intake) onResult(t string, payload []byte) {
 		return
 	}
 	in.to.Presence.Seen(homeID)
-	// The states the command changed go into the registry before the caller
-	// hears back, so a question right after an action is answered from the
-	// new states rather than from the agent's next delta; they queue behind
-	// the home's earlier syncs, which must not overwrite them. Someone
-	// waits for it and it is small: it is never refused for room.
-	if len(res.Changed) > 0 && in.to.Results.Waiting(homeID, res.CommandId) {
-		in.enqueue(homeID, topic.Result, &item{kind: itemResult, size: len(payload), result: res})
+	if len(res.Changed) == 0 || !in.to.Results.Waiting(homeID, res.CommandId) {
+		in.to.Results.Deliver(homeID, res)
 		return
 	}
-	in.to.Results.Deliver(homeID, res)
+	// The states the command changed are served before the caller hears
+	// back, so a question right after an action is answered from the new
+	// states rather than from the agent's next delta. The cached registry
+	// takes them at once and the database write follows in the home's
+	// queue, so the answer never waits for PostgreSQL (ADR 0037); only a
+	// home whose registry is not cached has its states stored first. Either
+	// way the item is small and someone waits: it is never refused for room.
+	if in.to.Entities.Patch(homeID, res.Changed) {
+		in.to.Results.Deliver(homeID, res)
+		in.enqueue(homeID, topic.Result, &item{kind: itemChanged, size: len(payload),
+			sync: &homeplanev1.EntitySync{Entities: res.Changed}})
+		return
+	}
+	in.enqueue(homeID, topic.Result, &item{kind: itemResult, size: len(payload), result: res})
 }
 
 func (in *Intake) onPresence(t string, payload []byte) {
@@ -319,7 +332,7 @@ func (in *Intake) enqueue(homeID string, kind topic.Kind, it *item) {
 	if it.kind == itemTelemetry {
 		wait = 0
 	}
-	if !in.queue.reserve(it.size, wait, it.kind == itemResult) {
+	if !in.queue.reserve(it.size, wait, it.kind == itemResult || it.kind == itemChanged) {
 		in.m.dropped.WithLabelValues(string(kind)).Inc()
 		if it.kind != itemTelemetry || in.budgets.shouldLog(homeID, in.opts.Now()) {
 			in.log.Warn("mqtt message dropped: ingest queue full", "kind", kind, "home_id", homeID)
@@ -338,38 +351,66 @@ func (in *Intake) enqueue(homeID string, kind topic.Kind, it *item) {
 	}
 }
 
-// apply runs on a worker: it hands one queued message to its owners.
-func (in *Intake) apply(homeID string, it *item) {
-	in.m.queueWait.Observe(time.Since(it.queued).Seconds())
-	switch it.kind {
-	case itemSync:
-		if in.applySync(homeID, it.sync) {
-			in.log.Debug("entity sync applied", "home_id", homeID, "full", it.sync.Full,
-				"entities", len(it.sync.Entities), "removed", len(it.sync.RemovedEntityIds))
+// apply runs on a worker: it hands one home's queued messages to their
+// owners, in order. Each run of registry work (syncs and results' changed
+// states) is stored in one write, then the results in it are delivered.
+func (in *Intake) apply(homeID string, items []*item) {
+	now := time.Now()
+	for _, it := range items {
+		in.m.queueWait.Observe(now.Sub(it.queued).Seconds())
+	}
+	for len(items) > 0 {
+		n := 0
+		for n < len(items) && items[n].entities() {
+			n++
 		}
-	case itemResult:
-		in.applySync(homeID, &homeplanev1.EntitySync{Entities: it.result.Changed})
-		in.to.Results.Deliver(homeID, it.result)
-	case itemTelemetry:
-		in.toSinks(homeID, topic.Telemetry, func(ctx context.Context, s InstanceSink) error {
-			return s.ApplyTelemetry(ctx, homeID, it.tel)
-		})
-	case itemEvent:
-		in.toSinks(homeID, topic.Events, func(ctx context.Context, s InstanceSink) error {
-			return s.ApplyEvent(ctx, homeID, it.ev)
-		})
+		if n > 0 {
+			in.applyEntities(homeID, items[:n])
+			items = items[n:]
+			continue
+		}
+		it := items[0]
+		items = items[1:]
+		switch it.kind {
+		case itemTelemetry:
+			in.toSinks(homeID, topic.Telemetry, func(ctx context.Context, s InstanceSink) error {
+				return s.ApplyTelemetry(ctx, homeID, it.tel)
+			})
+		case itemEvent:
+			in.toSinks(homeID, topic.Events, func(ctx context.Context, s InstanceSink) error {
+				return s.ApplyEvent(ctx, homeID, it.ev)
+			})
+		}
 	}
 }
 
-func (in *Intake) applySync(homeID string, sync *homeplanev1.EntitySync) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), in.opts.SinkTimeout)
-	defer cancel()
-	if err := in.to.Entities.ApplySync(ctx, homeID, sync); err != nil {
-		in.m.syncFailures.Inc()
-		in.log.Warn("entity sync not applied", "home_id", homeID, "full", sync.Full, "error", err)
-		return false
+func (in *Intake) applyEntities(homeID string, items []*item) {
+	syncs := make([]*homeplanev1.EntitySync, len(items))
+	for i, it := range items {
+		syncs[i] = it.sync
+		if it.kind == itemResult {
+			syncs[i] = &homeplanev1.EntitySync{Entities: it.result.Changed}
+		}
 	}
-	return true
+	ctx, cancel := context.WithTimeout(context.Background(), in.opts.SinkTimeout)
+	err := in.to.Entities.ApplySync(ctx, homeID, syncs...)
+	cancel()
+	if err != nil {
+		failed := 1
+		var j interface{ Unwrap() []error }
+		if errors.As(err, &j) {
+			failed = len(j.Unwrap())
+		}
+		in.m.syncFailures.Add(float64(failed))
+		in.log.Warn("entity sync not applied", "home_id", homeID, "syncs", len(syncs), "error", err)
+	} else {
+		in.log.Debug("entity syncs applied", "home_id", homeID, "syncs", len(syncs))
+	}
+	for _, it := range items {
+		if it.kind == itemResult {
+			in.to.Results.Deliver(homeID, it.result)
+		}
+	}
 }
 
 func clipTopic(t string) string {

@@ -26,12 +26,14 @@ type countingSink struct {
 	n  int
 }
 
-func (s *countingSink) ApplySync(context.Context, string, *homeplanev1.EntitySync) error {
+func (s *countingSink) ApplySync(_ context.Context, _ string, syncs ...*homeplanev1.EntitySync) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.n++
+	s.n += len(syncs)
 	return nil
 }
+
+func (s *countingSink) Patch(string, []*homeplanev1.Entity) bool { return false }
 
 func (s *countingSink) count() int {
 	s.mu.Lock()

@@ -30,8 +30,9 @@ const itemOverhead = 512
 type itemKind uint8
 
 const (
-	itemSync itemKind = iota
-	itemResult
+	itemSync    itemKind = iota
+	itemChanged          // a delivered result's changed states, to store
+	itemResult           // a result to deliver once its changed states are stored
 	itemTelemetry
 	itemEvent
 )
@@ -41,10 +42,16 @@ type item struct {
 	kind   itemKind
 	size   int
 	queued time.Time
-	sync   *homeplanev1.EntitySync
-	result *homeplanev1.Result // its Changed states go in, then it is delivered
+	sync   *homeplanev1.EntitySync // itemSync and itemChanged
+	result *homeplanev1.Result
 	tel    *homeplanev1.Telemetry
 	ev     *homeplanev1.InstanceEvent
+}
+
+// entities reports whether the item is registry work, which a worker stores
+// together with the home's neighbouring registry work.
+func (it *item) entities() bool {
+	return it.kind == itemSync || it.kind == itemChanged || it.kind == itemResult
 }
 
 // homeWork is one home's queued items, oldest first. A home is in its
@@ -68,7 +75,7 @@ type shard struct {
 type queue struct {
 	shards   []*shard
 	maxBytes int
-	apply    func(homeID string, it *item)
+	apply    func(homeID string, items []*item)
 	observe  func(bytes int)
 	workers  sync.WaitGroup
 
@@ -77,7 +84,7 @@ type queue struct {
 	freed chan struct{} // closed and replaced whenever bytes go down
 }
 
-func newQueue(workers, maxBytes int, apply func(string, *item), observe func(int)) *queue {
+func newQueue(workers, maxBytes int, apply func(string, []*item), observe func(int)) *queue {
 	q := &queue{maxBytes: maxBytes, apply: apply, observe: observe, freed: make(chan struct{})}
 	for range workers {
 		s := &shard{homes: make(map[string]*homeWork)}
@@ -232,10 +239,12 @@ func (q *queue) work(s *shard) {
 		w.items, w.tel, w.ready = nil, nil, false
 		s.mu.Unlock()
 
+		q.apply(homeID, items)
+		size := 0
 		for _, it := range items {
-			q.apply(homeID, it)
-			q.release(it.size)
+			size += it.size
 		}
+		q.release(size)
 
 		s.mu.Lock()
 		if len(w.items) > 0 {

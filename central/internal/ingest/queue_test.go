@@ -25,6 +25,9 @@ type gate struct {
 	entered chan struct{}       // one per call, before it waits for open
 	applied map[string][]string // home → "sync:<first entity>" / "tel:<cpu>" / "event:<kind>"
 	all     []string            // every home's, in the order applied
+	writes  int                 // ApplySync calls
+	patch   bool                // Patch takes results' states
+	patched map[string][]string // home → "patch:<first entity>"
 }
 
 func newGate() *gate {
@@ -49,9 +52,27 @@ func (g *gate) got(home string) []string {
 	return append([]string(nil), g.applied[home]...)
 }
 
-func (g *gate) ApplySync(_ context.Context, home string, s *homeplanev1.EntitySync) error {
-	g.record(home, "sync:"+s.GetEntities()[0].GetEntityId())
+func (g *gate) ApplySync(_ context.Context, home string, syncs ...*homeplanev1.EntitySync) error {
+	g.mu.Lock()
+	g.writes++
+	g.mu.Unlock()
+	for _, s := range syncs {
+		g.record(home, "sync:"+s.GetEntities()[0].GetEntityId())
+	}
 	return nil
+}
+
+func (g *gate) Patch(home string, changed []*homeplanev1.Entity) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.patch {
+		return false
+	}
+	if g.patched == nil {
+		g.patched = map[string][]string{}
+	}
+	g.patched[home] = append(g.patched[home], "patch:"+changed[0].GetEntityId())
+	return true
 }
 
 func (g *gate) ApplyTelemetry(_ context.Context, home string, t *homeplanev1.Telemetry) error {
@@ -282,5 +303,50 @@ func TestQueueResultsGoFirst(t *testing.T) {
 	}
 	if got := d.at["c4"]; !equal(got, []string{"sync:before", "sync:r4"}) {
 		t.Errorf("result c4 delivered when its home had %v", got)
+	}
+}
+
+// A result whose states the registry serves at once is delivered without
+// waiting for the queue; its states are stored afterwards, in one write with
+// the home's other queued registry work.
+func TestQueuePatchedResultIsDeliveredAtOnce(t *testing.T) {
+	tr, g, d, in, reg := queued(t, ingest.Options{Workers: 1})
+	g.mu.Lock()
+	g.patch = true
+	g.mu.Unlock()
+	tr.send(t, homeA, topic.Entities, syncOf(true, "first"))
+	<-g.entered
+	tr.send(t, homeA, topic.Entities, syncOf(false, "d1"))
+	tr.send(t, homeA, topic.Entities, syncOf(false, "d2"))
+	tr.send(t, homeA, topic.Result, &homeplanev1.Result{CommandId: "c1", Changed: []*homeplanev1.Entity{{EntityId: "r1"}}})
+	tr.send(t, homeA, topic.Entities, syncOf(false, "d3"))
+
+	// The worker is still held in the first sync, yet c1 has its answer.
+	d.mu.Lock()
+	at, ok := d.at["c1"]
+	d.mu.Unlock()
+	if !ok || len(at) != 0 {
+		t.Fatalf("c1 delivered = %v (home had %v), want delivered before anything was stored", ok, at)
+	}
+	g.mu.Lock()
+	patched := append([]string(nil), g.patched[homeA]...)
+	g.mu.Unlock()
+	if !equal(patched, []string{"patch:r1"}) {
+		t.Errorf("patched %v, want [patch:r1]", patched)
+	}
+
+	close(g.open)
+	drain(t, in)
+	if got, want := g.got(homeA), []string{"sync:first", "sync:d1", "sync:d2", "sync:r1", "sync:d3"}; !equal(got, want) {
+		t.Errorf("stored %v, want %v", got, want)
+	}
+	g.mu.Lock()
+	writes := g.writes
+	g.mu.Unlock()
+	if writes != 2 {
+		t.Errorf("%d registry writes, want 2: the held one, then everything queued behind it in one", writes)
+	}
+	if n := metric(t, reg, "homeplane_central_ingest_queue_bytes"); n != 0 {
+		t.Errorf("queue bytes %v after draining, want 0", n)
 	}
 }

@@ -153,15 +153,26 @@ func (r *Store) changed(homeID string) {
 	}
 }
 
-// ApplySync validates a sync from the home's agent and applies it: a full
-// sync replaces the registry, a delta upserts its entities, areas and floors
-// and removes removed_entity_ids.
-func (r *Store) ApplySync(ctx context.Context, homeID string, sync *homeplanev1.EntitySync) error {
+// ApplySync validates syncs from the home's agent and applies them in
+// order, in one write: a full sync replaces the registry, a delta upserts
+// its entities, areas and floors and removes removed_entity_ids. A sync that
+// is malformed or would pass a limit is skipped and the others still apply;
+// the error names each one skipped.
+func (r *Store) ApplySync(ctx context.Context, homeID string, syncs ...*homeplanev1.EntitySync) error {
 	if !home.ValidID(homeID) {
 		return fmt.Errorf("apply sync: %w", ErrNotFound)
 	}
-	if err := r.opts.Limits.check(sync); err != nil {
-		return fmt.Errorf("apply sync: %w", err)
+	var refused []error
+	valid := make([]*homeplanev1.EntitySync, 0, len(syncs))
+	for _, s := range syncs {
+		if err := r.opts.Limits.check(s); err != nil {
+			refused = append(refused, err)
+			continue
+		}
+		valid = append(valid, s)
+	}
+	if len(valid) == 0 {
+		return fmt.Errorf("apply sync: %w", errors.Join(refused...))
 	}
 	now := r.opts.Now()
 	var next *Snapshot
@@ -175,16 +186,74 @@ func (r *Store) ApplySync(ctx context.Context, homeID string, sync *homeplanev1.
 				return nil, err
 			}
 		}
-		var err error
-		next, err = apply(cur, sync, r.opts.Limits, now)
-		return next, err
+		rejected := refused[:len(refused):len(refused)]
+		next = cur
+		for _, s := range valid {
+			n, err := apply(next, s, r.opts.Limits, now)
+			if err != nil {
+				rejected = append(rejected, err)
+				continue
+			}
+			next = n
+		}
+		if next == cur {
+			// Nothing applied: keep the stored version.
+			return nil, errors.Join(rejected...)
+		}
+		refused = rejected
+		return next, nil
 	})
 	if err != nil {
 		return fmt.Errorf("apply sync: %w", err)
 	}
 	r.put(homeID, next, version, now)
 	r.changed(homeID)
+	if len(refused) > 0 {
+		return fmt.Errorf("apply sync: %w", errors.Join(refused...))
+	}
 	return nil
+}
+
+// Patch puts a command result's changed states into the cached registry at
+// once, before they are stored, so that a question right after an action is
+// answered from the new states while the write waits its turn. The caller
+// stores the same states through ApplySync afterwards; apply keeps the newer
+// of two states of an entity (by last_changed), so a sync stored in between
+// cannot set an entity back. Patch reports false, changing nothing, when the
+// home's registry is not cached or the states are refused: the caller then
+// stores them first.
+func (r *Store) Patch(homeID string, changed []*homeplanev1.Entity) bool {
+	delta := &homeplanev1.EntitySync{Entities: changed}
+	if len(changed) == 0 || r.opts.Limits.check(delta) != nil {
+		return false
+	}
+	r.mu.Lock()
+	e, ok := r.cache[homeID]
+	var cur *Snapshot
+	if ok {
+		cur = e.snap
+	}
+	r.mu.Unlock()
+	if !ok {
+		return false
+	}
+	next, err := apply(cur, delta, r.opts.Limits, r.opts.Now())
+	if err != nil {
+		return false
+	}
+	r.mu.Lock()
+	e, ok = r.cache[homeID]
+	if !ok || e.snap != cur {
+		// Replaced while we applied: the caller stores first instead.
+		r.mu.Unlock()
+		return false
+	}
+	size := next.Size()
+	r.cacheBytes += size - e.size
+	e.snap, e.size, e.index = next, size, nil
+	r.mu.Unlock()
+	r.changed(homeID)
+	return true
 }
 
 // Snapshot returns the home's registry: an empty one when the home never

@@ -386,3 +386,121 @@ func TestLateSyncsChangeNothing(t *testing.T) {
 		t.Fatalf("synced at %v after a timeless sync, want the last sync's %v", snap.SyncedAt, base.Add(200*time.Second))
 	}
 }
+
+// Patch serves a result's changed states before they are stored, and a
+// sync stored after it, even a full one sent before the change, cannot set
+// them back.
+func TestPatchServesChangedStatesAtOnce(t *testing.T) {
+	store, homeID := newHome(t)
+	ctx := context.Background()
+	reg := registry.New(store, registry.Options{})
+	var changes int
+	var mu sync.Mutex
+	reg.OnChange(func(string) { mu.Lock(); changes++; mu.Unlock() })
+	base := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+	kitchen := func(state string, changed int) *homeplanev1.Entity {
+		e := light("light.kitchen", "Kitchen", "", state)
+		e.LastChanged = timestamppb.New(base.Add(time.Duration(changed) * time.Second))
+		return e
+	}
+	full := func(sent int, es ...*homeplanev1.Entity) *homeplanev1.EntitySync {
+		return &homeplanev1.EntitySync{Full: true, Time: timestamppb.New(base.Add(time.Duration(sent) * time.Second)), Entities: es}
+	}
+	state := func(r *registry.Store) string {
+		t.Helper()
+		snap, err := r.Snapshot(ctx, homeID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(ids(snap), ",")
+	}
+
+	if reg.Patch(homeID, []*homeplanev1.Entity{kitchen("on", 20)}) {
+		t.Fatal("Patch of a home never cached reported true")
+	}
+	if err := reg.ApplySync(ctx, homeID, full(10, kitchen("off", 5), light("light.hall", "Hall", "", "off"))); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := store.RegistryVersion(ctx, homeID)
+	mu.Lock()
+	changes = 0
+	mu.Unlock()
+
+	if !reg.Patch(homeID, []*homeplanev1.Entity{kitchen("on", 20)}) {
+		t.Fatal("Patch of a cached home reported false")
+	}
+	if got := state(reg); got != "light.hall=off,light.kitchen=on" {
+		t.Fatalf("served after Patch: %s", got)
+	}
+	mu.Lock()
+	if changes != 1 {
+		t.Errorf("OnChange called %d times by Patch, want 1", changes)
+	}
+	mu.Unlock()
+	if v, _ := store.RegistryVersion(ctx, homeID); v != before {
+		t.Fatalf("Patch wrote to the database: version %d → %d", before, v)
+	}
+	if got := state(registry.New(store, registry.Options{})); got != "light.hall=off,light.kitchen=off" {
+		t.Fatalf("stored before the write: %s", got)
+	}
+	if reg.Patch(homeID, []*homeplanev1.Entity{{EntityId: "Not An Id"}}) {
+		t.Fatal("Patch took a malformed entity")
+	}
+
+	// A full sync the agent sent before the change, stored after Patch,
+	// keeps the newer state; then the result's own write lands.
+	if err := reg.ApplySync(ctx, homeID, full(15, kitchen("off", 5), light("light.hall", "Hall", "", "on"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(reg); got != "light.hall=on,light.kitchen=on" {
+		t.Fatalf("after a full sync older than the change: %s", got)
+	}
+	if err := reg.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{kitchen("on", 20)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(registry.New(store, registry.Options{})); got != "light.hall=on,light.kitchen=on" {
+		t.Fatalf("stored: %s", got)
+	}
+	// A newer full sync still replaces.
+	if err := reg.ApplySync(ctx, homeID, full(30, kitchen("off", 25))); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(reg); got != "light.kitchen=off" {
+		t.Fatalf("after a newer full sync: %s", got)
+	}
+}
+
+// Several syncs go in one write, in order; one that is refused does not
+// keep the others out, and the error says it was refused.
+func TestApplySeveralSyncsInOneWrite(t *testing.T) {
+	store, homeID := newHome(t)
+	ctx := context.Background()
+	reg := registry.New(store, registry.Options{})
+	if err := reg.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := store.RegistryVersion(ctx, homeID)
+	err := reg.ApplySync(ctx, homeID,
+		&homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{light("light.a", "A", "", "on")}},
+		&homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{{EntityId: "bad id"}}},
+		&homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{light("light.b", "B", "", "on")}},
+		&homeplanev1.EntitySync{RemovedEntityIds: []string{"light.a"}},
+	)
+	if !errors.Is(err, registry.ErrInvalidInput) {
+		t.Fatalf("err = %v, want the refused sync named", err)
+	}
+	if v, _ := store.RegistryVersion(ctx, homeID); v != before+1 {
+		t.Fatalf("version %d → %d, want one write", before, v)
+	}
+	snap, _ := registry.New(store, registry.Options{}).Snapshot(ctx, homeID)
+	if got := strings.Join(ids(snap), ","); got != "light.b=on" {
+		t.Fatalf("stored %s, want light.b=on", got)
+	}
+	// When every sync is refused nothing is written.
+	if err := reg.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Full: true, RemovedEntityIds: []string{"light.b"}}); !errors.Is(err, registry.ErrInvalidInput) {
+		t.Fatalf("err = %v", err)
+	}
+	if v, _ := store.RegistryVersion(ctx, homeID); v != before+1 {
+		t.Fatalf("a refused sync wrote: version %d", v)
+	}
+}

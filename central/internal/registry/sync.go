@@ -164,9 +164,9 @@ const maxSyncSkew = 5 * time.Minute
 // apply returns the registry after sync, leaving cur (which may be shared)
 // untouched. Entities, areas and floors come out sorted by id.
 //
-// A delta's entity older than the one held (by last_changed, when both
-// carry it) is skipped: a result's changed states and a delta may arrive in
-// either order, and a duplicate changes nothing.
+// An entity older than the one held (by last_changed, when both carry it)
+// is skipped, in a full sync as in a delta: a result's changed states and a
+// sync may arrive in either order, and a duplicate changes nothing.
 //
 // A sync dated before the registry's (the agent's clock, EntitySync.time)
 // arrived late, through a redelivery or another replica (ADR 0031): it
@@ -186,6 +186,13 @@ func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*
 	entities := map[string]*homeplanev1.Entity{}
 	areas := map[string]*homeplanev1.Area{}
 	floors := map[string]*homeplanev1.Floor{}
+	held := entities
+	if cur != nil && s.GetFull() && !late {
+		held = make(map[string]*homeplanev1.Entity, len(cur.Entities))
+		for _, e := range cur.Entities {
+			held[e.GetEntityId()] = e
+		}
+	}
 	if (!s.GetFull() || late) && cur != nil {
 		for _, e := range cur.Entities {
 			entities[e.GetEntityId()] = e
@@ -204,7 +211,10 @@ func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*
 		delete(entities, id)
 	}
 	for _, e := range s.GetEntities() {
-		if old, ok := entities[e.GetEntityId()]; ok && (olderThan(e, old) || late && !olderThan(old, e)) {
+		if old, ok := held[e.GetEntityId()]; ok && (olderThan(e, old) || late && !olderThan(old, e)) {
+			// What is held is newer: a result's changed states
+			// (Store.Patch) may be ahead of the syncs still queued.
+			entities[old.GetEntityId()] = old
 			continue
 		}
 		if e.GetDomain() == "" {
