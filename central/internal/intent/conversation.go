@@ -26,6 +26,12 @@ type ConversationStore interface {
 	Turns(ctx context.Context, homeID, conversationID string, limit int, since time.Time) ([]Turn, error)
 	// AddTurn appends a turn and forgets all but the newest keep turns.
 	AddTurn(ctx context.Context, homeID, conversationID string, t Turn, keep int) error
+	// AddContextTurn is AddTurn for a turn that only gives a follow-up its
+	// context ("turn it off"). It may return before the turn is durable:
+	// losing the newest such turn in a database crash costs a question
+	// back, never an action. Turns a confirmation relies on go through
+	// AddTurn.
+	AddContextTurn(ctx context.Context, homeID, conversationID string, t Turn, keep int) error
 }
 
 // MemoryConversations is a ConversationStore in process memory, for a single
@@ -59,6 +65,11 @@ func (m *MemoryConversations) Turns(_ context.Context, homeID, conversationID st
 		}
 	}
 	return out, nil
+}
+
+// AddContextTurn implements ConversationStore; in memory it is AddTurn.
+func (m *MemoryConversations) AddContextTurn(ctx context.Context, homeID, conversationID string, t Turn, keep int) error {
+	return m.AddTurn(ctx, homeID, conversationID, t, keep)
 }
 
 // AddTurn implements ConversationStore.

@@ -398,7 +398,7 @@ func (e *Engine) remember(ctx context.Context, req Request, conversationID strin
 		ids = append(ids, reg.entities[i].GetEntityId())
 	}
 	t := Turn{Intent: in, Targets: ids, At: e.opts.Now()}
-	if err := e.opts.Conversations.AddTurn(ctx, req.HomeID, conversationID, t, e.opts.ContextWindow); err != nil {
+	if err := e.opts.Conversations.AddContextTurn(ctx, req.HomeID, conversationID, t, e.opts.ContextWindow); err != nil {
 		e.log.WarnContext(ctx, "conversation turn not stored", "request_id", req.RequestID, "err", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/homeplane/homeplane/central/internal/intent"
@@ -59,6 +60,19 @@ func (s *ConversationStore) Turns(ctx context.Context, homeID, conversationID st
 // deletes all but the newest keep turns of the conversation, in one
 // transaction.
 func (s *ConversationStore) AddTurn(ctx context.Context, homeID, conversationID string, t intent.Turn, keep int) error {
+	return s.addTurn(ctx, true, homeID, conversationID, t, keep)
+}
+
+// AddContextTurn implements intent.ConversationStore: AddTurn with the
+// commit not waiting for the WAL to reach the disk (synchronous_commit off
+// for that transaction alone). Every targeted request stores such a turn
+// before it acts, so this takes a disk flush out of each command's path;
+// a database crash loses at most the last fraction of a second of them.
+func (s *ConversationStore) AddContextTurn(ctx context.Context, homeID, conversationID string, t intent.Turn, keep int) error {
+	return s.addTurn(ctx, false, homeID, conversationID, t, keep)
+}
+
+func (s *ConversationStore) addTurn(ctx context.Context, durable bool, homeID, conversationID string, t intent.Turn, keep int) error {
 	if !isHomeUUID(homeID) {
 		return fmt.Errorf("conversation turn: home %q: not a home id", homeID)
 	}
@@ -66,7 +80,7 @@ func (s *ConversationStore) AddTurn(ctx context.Context, homeID, conversationID 
 	if err != nil {
 		return fmt.Errorf("encode conversation turn: %w", err)
 	}
-	batch := `WITH ins AS (
+	const add = `WITH ins AS (
 		INSERT INTO conversation_turns (home_id, conversation_id, at, turn) VALUES ($1, $2, $3, $4) RETURNING seq
 	)
 	DELETE FROM conversation_turns
@@ -76,11 +90,27 @@ func (s *ConversationStore) AddTurn(ctx context.Context, homeID, conversationID 
 	)`
 	// The CTE's insert is not visible to the DELETE's subquery, so the
 	// offset counts one turn less.
-	if _, err := s.pool.Exec(ctx, batch, homeID, conversationID, t.At, doc, max(keep-1, 0)); err != nil {
+	args := []any{homeID, conversationID, t.At, doc, max(keep-1, 0)}
+	if durable {
+		if _, err := s.pool.Exec(ctx, add, args...); err != nil {
+			return fmt.Errorf("store conversation turn: %w", err)
+		}
+		return nil
+	}
+	// A batch is one implicit transaction (one Sync), so the local setting
+	// covers the turn's commit and nothing after it, in one round trip.
+	b := &pgx.Batch{}
+	b.Queue(asyncCommit)
+	b.Queue(add, args...)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("store conversation turn: %w", err)
 	}
 	return nil
 }
+
+// asyncCommit makes the current transaction's commit return before its WAL
+// is flushed.
+const asyncCommit = "SELECT set_config('synchronous_commit', 'off', true)"
 
 // SweepConversations deletes turns older than before and returns how many.
 func (s *ConversationStore) SweepConversations(ctx context.Context, before time.Time) (int64, error) {

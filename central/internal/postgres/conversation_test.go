@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/homeplane/homeplane/central/internal/intent"
@@ -49,8 +50,12 @@ func TestConversationStore(t *testing.T) {
 			Targets: []string{"light.kitchen"},
 			At:      t0.Add(time.Duration(i) * time.Second),
 		}
-		if err := a.AddTurn(ctx, convHome, "conv-1", turn, 3); err != nil {
-			t.Fatalf("AddTurn %d: %v", i, err)
+		add := a.AddTurn
+		if i%2 == 1 {
+			add = a.AddContextTurn
+		}
+		if err := add(ctx, convHome, "conv-1", turn, 3); err != nil {
+			t.Fatalf("turn %d: %v", i, err)
 		}
 	}
 	got, err := b.Turns(ctx, convHome, "conv-1", 10, time.Time{})
@@ -128,5 +133,50 @@ func TestPipelineStore(t *testing.T) {
 	}
 	if p, err := s.Pipeline(ctx, "nope"); err != nil || p != intent.PipelineRules {
 		t.Errorf("malformed home: %q, %v", p, err)
+	}
+}
+
+// A context turn's commit skips the wait for the disk, and only its own:
+// the setting is local to the batch's implicit transaction, so the pooled
+// connection goes back to durable commits.
+func TestContextTurnCommitsAsynchronouslyAlone(t *testing.T) {
+	_, url := pgtest.NewURL(t)
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 1 // every call below uses the same connection
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	seedHome(t, pool)
+
+	b := &pgx.Batch{}
+	b.Queue("SELECT set_config('synchronous_commit', 'off', true)")
+	var inside string
+	b.Queue("SHOW synchronous_commit").QueryRow(func(r pgx.Row) error { return r.Scan(&inside) })
+	if err := pool.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if inside != "off" {
+		t.Fatalf("synchronous_commit inside the batch = %q, want off", inside)
+	}
+
+	store := postgres.NewConversationStore(pool)
+	if err := store.AddContextTurn(ctx, convHome, "c", intent.Turn{At: time.Now()}, 3); err != nil {
+		t.Fatal(err)
+	}
+	var after string
+	if err := pool.QueryRow(ctx, "SHOW synchronous_commit").Scan(&after); err != nil || after != "on" {
+		t.Fatalf("synchronous_commit after a context turn = %q (%v), want on", after, err)
+	}
+	if turns, err := store.Turns(ctx, convHome, "c", 5, time.Time{}); err != nil || len(turns) != 1 {
+		t.Fatalf("Turns = %d, %v; want the context turn", len(turns), err)
+	}
+	if err := store.AddContextTurn(ctx, "not-a-uuid", "c", intent.Turn{At: time.Now()}, 3); err == nil {
+		t.Error("AddContextTurn accepted a malformed home id")
 	}
 }
