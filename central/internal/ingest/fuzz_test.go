@@ -37,7 +37,7 @@ func (f *fakeTransport) Subscribe(filter string, fn func(string, []byte)) error 
 type discardSink struct{}
 
 func (discardSink) ApplySync(context.Context, string, ...*homeplanev1.EntitySync) error { return nil }
-func (discardSink) Patch(string, []*homeplanev1.Entity) bool                           { return false }
+func (discardSink) Patch(string, []*homeplanev1.Entity) bool                            { return false }
 
 // noResults waits for no command.
 type noResults struct{}

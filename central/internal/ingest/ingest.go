@@ -288,15 +288,14 @@ func (in *Intake) onResult(t string, payload []byte) {
 	}
 	// The states the command changed are served before the caller hears
 	// back, so a question right after an action is answered from the new
-	// states rather than from the agent's next delta. The cached registry
-	// takes them at once and the database write follows in the home's
-	// queue, so the answer never waits for PostgreSQL (ADR 0037); only a
-	// home whose registry is not cached has its states stored first. Either
-	// way the item is small and someone waits: it is never refused for room.
+	// states. The cached registry takes them at once and the answer never
+	// waits for PostgreSQL: the database gets the same states from the
+	// agent's own delta, which follows every change Home Assistant reports
+	// (ADR 0037). Only a home whose registry is not cached has its states
+	// stored first; that item is small and someone waits: it is never
+	// refused for room.
 	if in.to.Entities.Patch(homeID, res.Changed) {
 		in.to.Results.Deliver(homeID, res)
-		in.enqueue(homeID, topic.Result, &item{kind: itemChanged, size: len(payload),
-			sync: &homeplanev1.EntitySync{Entities: res.Changed}})
 		return
 	}
 	in.enqueue(homeID, topic.Result, &item{kind: itemResult, size: len(payload), result: res})
@@ -332,7 +331,7 @@ func (in *Intake) enqueue(homeID string, kind topic.Kind, it *item) {
 	if it.kind == itemTelemetry {
 		wait = 0
 	}
-	if !in.queue.reserve(it.size, wait, it.kind == itemResult || it.kind == itemChanged) {
+	if !in.queue.reserve(it.size, wait, it.kind == itemResult) {
 		in.m.dropped.WithLabelValues(string(kind)).Inc()
 		if it.kind != itemTelemetry || in.budgets.shouldLog(homeID, in.opts.Now()) {
 			in.log.Warn("mqtt message dropped: ingest queue full", "kind", kind, "home_id", homeID)
@@ -352,8 +351,9 @@ func (in *Intake) enqueue(homeID string, kind topic.Kind, it *item) {
 }
 
 // apply runs on a worker: it hands one home's queued messages to their
-// owners, in order. Each run of registry work (syncs and results' changed
-// states) is stored in one write, then the results in it are delivered.
+// owners, in order. Each run of registry work (syncs and the changed states
+// of results waiting for them) is stored in one write, then the results in
+// it are delivered.
 func (in *Intake) apply(homeID string, items []*item) {
 	now := time.Now()
 	for _, it := range items {

@@ -30,9 +30,8 @@ const itemOverhead = 512
 type itemKind uint8
 
 const (
-	itemSync    itemKind = iota
-	itemChanged          // a delivered result's changed states, to store
-	itemResult           // a result to deliver once its changed states are stored
+	itemSync   itemKind = iota
+	itemResult          // a result to deliver once its changed states are stored
 	itemTelemetry
 	itemEvent
 )
@@ -42,7 +41,7 @@ type item struct {
 	kind   itemKind
 	size   int
 	queued time.Time
-	sync   *homeplanev1.EntitySync // itemSync and itemChanged
+	sync   *homeplanev1.EntitySync
 	result *homeplanev1.Result
 	tel    *homeplanev1.Telemetry
 	ev     *homeplanev1.InstanceEvent
@@ -51,7 +50,7 @@ type item struct {
 // entities reports whether the item is registry work, which a worker stores
 // together with the home's neighbouring registry work.
 func (it *item) entities() bool {
-	return it.kind == itemSync || it.kind == itemChanged || it.kind == itemResult
+	return it.kind == itemSync || it.kind == itemResult
 }
 
 // homeWork is one home's queued items, oldest first. A home is in its

@@ -111,7 +111,16 @@ type simAgent struct {
 	s      *session
 	ledger [ledgerSize]ledgerEntry
 	next   int
+
+	dmu       sync.Mutex
+	pending   map[string]*homeplanev1.Entity // changed states for the next delta
+	lastDelta time.Time
+	flushing  bool // a delta is due
 }
+
+// deltaEvery is the shortest gap between two of an agent's entity deltas,
+// as the agent's syncer keeps it.
+const deltaEvery = 250 * time.Millisecond
 
 // ledgerSize is how many recent commands a simulated agent remembers, so
 // that a command redelivered or resent by another replica (the same id)
@@ -395,7 +404,9 @@ func (a *simAgent) serve(ctx context.Context, s *session, early []packets.Packet
 
 // handle answers one command: run it against the in-memory home, publish
 // the result, then acknowledge the command, as the agent does. A redelivered
-// command gets the same result without running again.
+// command gets the same result without running again. States the command
+// changed follow in an entity delta, as the agent's syncer sends one for
+// every change Home Assistant reports.
 func (a *simAgent) handle(s *session, pk packets.Packet) {
 	ack := func() {
 		if pk.FixedHeader.Qos > 0 {
@@ -413,8 +424,11 @@ func (a *simAgent) handle(s *session, pk packets.Packet) {
 	}
 	a.f.commands.Add(1)
 	res := a.answered(cmd.GetId())
+	var changed []*homeplanev1.Entity
 	if res == nil {
-		res, _ = proto.Marshal(a.home.run(cmd))
+		r := a.home.run(cmd)
+		changed = r.GetChanged()
+		res, _ = proto.Marshal(r)
 		a.ledger[a.next] = ledgerEntry{id: cmd.GetId(), res: res}
 		a.next = (a.next + 1) % ledgerSize
 		if a.f.opts.CountRuns {
@@ -423,8 +437,50 @@ func (a *simAgent) handle(s *session, pk packets.Packet) {
 			a.f.runsMu.Unlock()
 		}
 	}
-	if a.publish(s, topic.Result, false, res) {
-		ack()
+	if !a.publish(s, topic.Result, false, res) {
+		return
+	}
+	ack()
+	if len(changed) > 0 {
+		a.queueDelta(changed)
+	}
+}
+
+// queueDelta sends changed states in the next delta, at once when the last
+// one is deltaEvery old, else when it will be.
+func (a *simAgent) queueDelta(changed []*homeplanev1.Entity) {
+	a.dmu.Lock()
+	if a.pending == nil {
+		a.pending = make(map[string]*homeplanev1.Entity)
+	}
+	for _, e := range changed {
+		a.pending[e.GetEntityId()] = e
+	}
+	if a.flushing {
+		a.dmu.Unlock()
+		return
+	}
+	a.flushing = true
+	wait := deltaEvery - time.Since(a.lastDelta)
+	a.dmu.Unlock()
+	if wait <= 0 {
+		a.flushDelta()
+		return
+	}
+	time.AfterFunc(wait, a.flushDelta)
+}
+
+func (a *simAgent) flushDelta() {
+	a.dmu.Lock()
+	sync := &homeplanev1.EntitySync{Time: timestamppb.Now()}
+	for _, e := range a.pending {
+		sync.Entities = append(sync.Entities, e)
+	}
+	clear(a.pending)
+	a.lastDelta, a.flushing = time.Now(), false
+	a.dmu.Unlock()
+	if s := a.session(); s != nil && len(sync.Entities) > 0 {
+		a.publishMsg(s, topic.Entities, sync)
 	}
 }
 
