@@ -129,3 +129,18 @@ func (s *RegistryStore) UpdateRegistry(ctx context.Context, homeID string,
 	}
 	return next, nil
 }
+
+// SwapRegistry implements registry.Backend: one UPDATE that matches only
+// while the row is still at version, so no lock is held across round trips.
+func (s *RegistryStore) SwapRegistry(ctx context.Context, homeID string, version int64, snap *registry.Snapshot) (bool, error) {
+	doc, err := encodeSnapshot(snap)
+	if err != nil {
+		return false, err
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE entity_registries SET snapshot = $3, version = $2 + 1, updated_at = now()
+		WHERE home_id = $1 AND version = $2`, homeID, version, doc)
+	if err != nil {
+		return false, fmt.Errorf("swap registry: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

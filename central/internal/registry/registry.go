@@ -73,6 +73,9 @@ type Backend interface {
 	UpdateRegistry(ctx context.Context, homeID string,
 		apply func(version int64, load func() (*Snapshot, error)) (*Snapshot, error),
 	) (int64, error)
+	// SwapRegistry stores snap as version+1 if the stored version is still
+	// version, in one round trip, and reports whether it did.
+	SwapRegistry(ctx context.Context, homeID string, version int64, snap *Snapshot) (bool, error)
 }
 
 // Options tunes a Store. Zero fields take the defaults shown.
@@ -175,6 +178,9 @@ func (r *Store) ApplySync(ctx context.Context, homeID string, syncs ...*homeplan
 		return fmt.Errorf("apply sync: %w", errors.Join(refused...))
 	}
 	now := r.opts.Now()
+	if done, err := r.swap(ctx, homeID, valid, refused, now); done {
+		return err
+	}
 	var next *Snapshot
 	version, err := r.backend.UpdateRegistry(ctx, homeID, func(version int64, load func() (*Snapshot, error)) (*Snapshot, error) {
 		// A full sync needs the registry too: one that arrives late
@@ -186,26 +192,67 @@ func (r *Store) ApplySync(ctx context.Context, homeID string, syncs ...*homeplan
 				return nil, err
 			}
 		}
-		rejected := refused[:len(refused):len(refused)]
-		next = cur
-		for _, s := range valid {
-			n, err := apply(next, s, r.opts.Limits, now)
-			if err != nil {
-				rejected = append(rejected, err)
-				continue
-			}
-			next = n
-		}
+		var rejected []error
+		next, rejected = applyAll(cur, valid, r.opts.Limits, now)
 		if next == cur {
 			// Nothing applied: keep the stored version.
-			return nil, errors.Join(rejected...)
+			return nil, errors.Join(append(refused, rejected...)...)
 		}
-		refused = rejected
+		refused = append(refused, rejected...)
 		return next, nil
 	})
 	if err != nil {
 		return fmt.Errorf("apply sync: %w", err)
 	}
+	return r.stored(homeID, next, version, now, refused)
+}
+
+// swap is ApplySync's fast path: on the cached snapshot, stored only if
+// nobody wrote since it was cached, in one round trip and without a row
+// lock. It reports false, having changed nothing, when the locked path must
+// run instead.
+func (r *Store) swap(ctx context.Context, homeID string, syncs []*homeplanev1.EntitySync, refused []error, now time.Time) (bool, error) {
+	r.mu.Lock()
+	e, ok := r.cache[homeID]
+	var cur *Snapshot
+	var version int64
+	if ok {
+		cur, version = e.snap, e.version
+	}
+	r.mu.Unlock()
+	if !ok || version == 0 {
+		return false, nil
+	}
+	next, rejected := applyAll(cur, syncs, r.opts.Limits, now)
+	refused = append(refused, rejected...)
+	if next == cur {
+		return true, fmt.Errorf("apply sync: %w", errors.Join(refused...))
+	}
+	swapped, err := r.backend.SwapRegistry(ctx, homeID, version, next)
+	if err != nil || !swapped {
+		return false, nil
+	}
+	return true, r.stored(homeID, next, version+1, now, refused)
+}
+
+// applyAll applies syncs in order to cur, skipping each that apply refuses;
+// it returns cur itself when none applied.
+func applyAll(cur *Snapshot, syncs []*homeplanev1.EntitySync, l Limits, now time.Time) (*Snapshot, []error) {
+	var refused []error
+	next := cur
+	for _, s := range syncs {
+		n, err := apply(next, s, l, now)
+		if err != nil {
+			refused = append(refused, err)
+			continue
+		}
+		next = n
+	}
+	return next, refused
+}
+
+// stored caches what was written and tells the hooks.
+func (r *Store) stored(homeID string, next *Snapshot, version int64, now time.Time, refused []error) error {
 	r.put(homeID, next, version, now)
 	r.changed(homeID)
 	if len(refused) > 0 {
