@@ -150,6 +150,7 @@ func (w *Writer) Write(ctx context.Context, r Record) error {
 		return err
 	}
 	p := &pending{r: r, done: make(chan error, 1)}
+	start := time.Now()
 	select {
 	case <-w.closing:
 		return ErrClosed
@@ -167,6 +168,7 @@ func (w *Writer) Write(ctx context.Context, r Record) error {
 		if err != nil {
 			return fmt.Errorf("audit: write: %w", err)
 		}
+		w.m.wait.Observe(time.Since(start).Seconds())
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("audit: wait for commit: %w", ctx.Err())

@@ -10,6 +10,7 @@ import (
 type writerMetrics struct {
 	batch    prometheus.Histogram
 	commit   prometheus.Histogram
+	wait     prometheus.Histogram
 	queue    prometheus.Gauge
 	failures prometheus.Counter
 	records  prometheus.Counter
@@ -25,6 +26,10 @@ func newWriterMetrics(reg prometheus.Registerer) writerMetrics {
 			Name: "homeplane_central_audit_commit_seconds", Help: "Duration of one audit commit.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12),
 		}),
+		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "homeplane_central_audit_write_seconds", Help: "Time a request waits for its record: the queue, then the commit.",
+			Buckets: prometheus.ExponentialBuckets(0.00025, 2, 14),
+		}),
 		queue: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "homeplane_central_audit_queue_records", Help: "Records waiting for an audit commit.",
 		}),
@@ -36,7 +41,7 @@ func newWriterMetrics(reg prometheus.Registerer) writerMetrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batch, m.commit, m.queue, m.failures, m.records)
+		reg.MustRegister(m.batch, m.commit, m.wait, m.queue, m.failures, m.records)
 	}
 	return m
 }

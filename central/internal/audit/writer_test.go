@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/homeplane/homeplane/central/internal/audit"
 )
 
@@ -35,7 +38,8 @@ func (s *slowStore) InsertRecords(_ context.Context, rs []audit.Record) error {
 
 func TestWriterGroupCommit(t *testing.T) {
 	store := &slowStore{delay: 5 * time.Millisecond}
-	w := audit.NewWriter(store, audit.Options{})
+	reg := prometheus.NewRegistry()
+	w := audit.NewWriter(store, audit.Options{Registerer: reg})
 	defer w.Close()
 	const n = 200
 	var wg sync.WaitGroup
@@ -59,6 +63,23 @@ func TestWriterGroupCommit(t *testing.T) {
 	}
 	if store.commits >= n/2 {
 		t.Fatalf("%d commits for %d records: records did not share commits", store.commits, n)
+	}
+	// Each caller's wait is measured, and none is shorter than a commit.
+	var m dto.Metric
+	h, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range h {
+		if f.GetName() == "homeplane_central_audit_write_seconds" {
+			m = *f.GetMetric()[0]
+		}
+	}
+	if got := m.GetHistogram().GetSampleCount(); got != n {
+		t.Fatalf("audit_write_seconds counted %d waits, want %d", got, n)
+	}
+	if min := store.delay.Seconds() * n; m.GetHistogram().GetSampleSum() < min {
+		t.Fatalf("waits sum to %.3fs, less than every caller waiting one commit (%.3fs)", m.GetHistogram().GetSampleSum(), min)
 	}
 }
 

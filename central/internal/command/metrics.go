@@ -18,7 +18,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "homeplane_central_command_seconds",
 			Help:    "Time from publishing a command to its result or timeout.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+			Buckets: []float64{.0005, .001, .0015, .002, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "homeplane_central_commands_pending",

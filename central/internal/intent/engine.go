@@ -86,7 +86,7 @@ func NewEngine(p Parser, regs IndexSource, exec Executor, opts Options) *Engine 
 	}
 	stage := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "homeplane_central_intent_stage_seconds",
-		Help:    "Time spent in each intent engine stage (parse, resolve, execute, answer).",
+		Help:    "Time spent in each intent engine stage (registry, parse, resolve, context, execute, answer).",
 		Buckets: []float64{.00001, .00005, .0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5, 10},
 	}, []string{"stage"})
 	if opts.Registerer != nil {
@@ -112,10 +112,12 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	if resp.ConversationID == "" {
 		resp.ConversationID = newID()
 	}
+	t0 := time.Now()
 	reg, err := e.regs.Index(ctx, req.HomeID)
 	if err != nil {
 		return resp, fmt.Errorf("home registry: %w", err)
 	}
+	e.stage.WithLabelValues("registry").Observe(time.Since(t0).Seconds())
 
 	if t, ok := e.pendingAction(ctx, req); ok {
 		return e.confirmed(ctx, req, reg, t, resp)
@@ -129,7 +131,7 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		return resp, err
 	}
 	tokens := &TokenCount{}
-	t0 := time.Now()
+	t0 = time.Now()
 	in, name, err := e.parse(WithTokenCount(ctx, tokens), parsers, req, reg)
 	resp.ParseDur = time.Since(t0)
 	resp.Parser, resp.LLMTokens = name, tokens.Total()
@@ -179,7 +181,9 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	}
 
 	if row.Target && len(targets) > 0 {
+		t2 := time.Now()
 		e.remember(ctx, req, resp.ConversationID, in, reg, targets)
+		e.stage.WithLabelValues("context").Observe(time.Since(t2).Seconds())
 	}
 
 	if row.Kind == KindQuery {

@@ -24,7 +24,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "homeplane_central_rpc_seconds",
 			Help:    "RPC handling time, by procedure.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			Buckets: []float64{.0005, .001, .0015, .002, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"procedure"}),
 	}
 	if reg != nil {
