@@ -180,10 +180,20 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		return resp, nil
 	}
 
+	// The context turn is stored while the request goes on (an action's
+	// round trip to the home takes as long as the write), and is stored
+	// before the answer leaves, so a follow-up always finds it.
+	remembered := func() {}
 	if row.Target && len(targets) > 0 {
-		t2 := time.Now()
-		e.remember(ctx, req, resp.ConversationID, in, reg, targets)
-		e.stage.WithLabelValues("context").Observe(time.Since(t2).Seconds())
+		done, conv := make(chan struct{}), resp.ConversationID
+		go func() {
+			defer close(done)
+			t2 := time.Now()
+			e.remember(ctx, req, conv, in, reg, targets)
+			e.stage.WithLabelValues("context").Observe(time.Since(t2).Seconds())
+		}()
+		remembered = func() { <-done }
+		defer remembered()
 	}
 
 	if row.Kind == KindQuery {
@@ -207,6 +217,10 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		resp.ErrorCode = CodeNoMatch
 		resp.Speech = "Sorry, none of those devices can do that"
 		return resp, nil
+	}
+	if len(sensitiveTargets(reg, calls)) > 0 {
+		// A pending confirmation must be the conversation's newest turn.
+		remembered()
 	}
 	if ok, err := e.sensitiveGate(ctx, req, reg, in, acted, calls, &resp); !ok || err != nil {
 		return resp, err
