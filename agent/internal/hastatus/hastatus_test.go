@@ -217,6 +217,11 @@ func TestLastSuccessSurvivesARestart(t *testing.T) {
 	go func() { rep.Run(ctx); close(done) }()
 	eventually(t, "a first success", func() bool { return !rep.LastOK().IsZero() })
 	first := rep.LastOK()
+	// The probe saves it just after noting it in memory.
+	eventually(t, "the first success saved", func() bool {
+		b, err := os.ReadFile(file)
+		return err == nil && strings.Contains(string(b), first.UTC().Format(time.RFC3339Nano))
+	})
 	time.Sleep(5 * time.Millisecond)
 	if _, err := ha.CallService(ctx, "light", "turn_on", map[string]any{"entity_id": "light.kitchen_ceiling"}); err != nil {
 		t.Fatal(err)
