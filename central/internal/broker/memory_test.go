@@ -72,7 +72,7 @@ type memorySnapshot struct {
 	// stackSettled is StackInuse after further GCs.
 	stackSettled uint64
 	numGC        uint32
-	goroutines int
+	goroutines   int
 }
 
 func takeSnapshot(tb testing.TB) memorySnapshot {
