@@ -33,12 +33,14 @@ import (
 //	HOMEPLANE_MEMORY_AGENTS=5000 go test -run '^TestMemoryPerAgent$' -v -timeout 10m ./central/internal/broker/
 //
 // HOMEPLANE_MEMORY_PROFILE=FILE also writes a heap profile with the fleet
-// connected. The agents are homeplane-load's simulated ones (a full entity
+// connected; HOMEPLANE_MEMORY_BARE=1 gives ingest handlers that drop
+// everything, to tell the broker's share from central's. The agents are homeplane-load's simulated ones (a full entity
 // sync and a retained presence on every connect, telemetry every 15 s), run
 // in a child process so that their own memory is not counted.
 const (
 	memoryAgentsEnv  = "HOMEPLANE_MEMORY_AGENTS"
 	memoryProfileEnv = "HOMEPLANE_MEMORY_PROFILE"
+	memoryBareEnv    = "HOMEPLANE_MEMORY_BARE"
 	memoryFleetEnv   = "HOMEPLANE_MEMORY_FLEET" // set in the child: the broker's address
 )
 
@@ -165,7 +167,7 @@ func TestMemoryPerAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sub ingest.Subscriber = b
-	if os.Getenv("HOMEPLANE_MEMORY_BARE") != "" {
+	if os.Getenv(memoryBareEnv) != "" {
 		sub = bareSubscriber{b}
 	}
 	intake, err := ingest.New(sub, ingest.Targets{Results: router, Presence: agents, Entities: discardEntities{}},
@@ -272,8 +274,9 @@ func runMemoryFleet(t *testing.T, addr string) {
 	loadgen.NewFleet(ids, loadgen.FleetOptions{Broker: addr, Sources: memorySources()}).Run(ctx)
 }
 
+// bareSubscriber subscribes handlers that do nothing in place of ingest's.
 type bareSubscriber struct{ b ingest.Subscriber }
 
-func (s bareSubscriber) Subscribe(filter string, fn func(string, []byte)) error {
+func (s bareSubscriber) Subscribe(filter string, _ func(string, []byte)) error {
 	return s.b.Subscribe(filter, func(string, []byte) {})
 }

@@ -62,9 +62,9 @@ func watchPending(reg prometheus.Registerer, pending func() int) error {
 
 // watchDropped exports mochi's counts of publishes to clients it dropped:
 // those finding the client's write queue full (ClientWriteBuffer), and the
-// QoS 1/2 ones finding its inflight window full (MaxInflight) or its
-// receive maximum used up. Either way the message is gone, and central's
-// command to that agent times out.
+// QoS 1/2 ones finding its inflight window full (MaxInflight) or no packet
+// id left. Either way the message is gone, and central's command to that
+// agent times out.
 func watchDropped(reg prometheus.Registerer, info *system.Info) error {
 	for _, d := range []struct {
 		reason string
