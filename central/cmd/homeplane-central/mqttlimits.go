@@ -30,6 +30,7 @@ type mqttLimits struct {
 	MaxInflight          int      `json:"max_inflight"`
 	ReceiveMaximum       int      `json:"receive_maximum"`
 	ClientWriteBuffer    int      `json:"client_write_buffer"`
+	ClientReadBuffer     int      `json:"client_read_buffer"`
 	MaxKeepalive         duration `json:"max_keepalive"`
 	MaxSessionExpiry     duration `json:"max_session_expiry"`
 	MaxMessageExpiry     duration `json:"max_message_expiry"`
@@ -70,8 +71,10 @@ var mqttLimitList = []mqttLimit{
 		func(l *mqttLimits) flag.Value { return (*intValue)(&l.MaxInflight) }, func(o broker.Options) any { return o.MaxInflight }},
 	{"receive-maximum", "unacknowledged QoS 1/2 publishes one agent may send",
 		func(l *mqttLimits) flag.Value { return (*intValue)(&l.ReceiveMaximum) }, func(o broker.Options) any { return o.ReceiveMaximum }},
-	{"client-write-buffer", "packets queued for writing to one agent",
+	{"client-write-buffer", "publishes queued for writing to one agent; 0 follows max-inflight",
 		func(l *mqttLimits) flag.Value { return (*intValue)(&l.ClientWriteBuffer) }, func(o broker.Options) any { return o.ClientWriteBuffer }},
+	{"client-read-buffer", "bytes of the buffer each agent's connection is read through; larger packets pass it",
+		func(l *mqttLimits) flag.Value { return (*intValue)(&l.ClientReadBuffer) }, func(o broker.Options) any { return o.ClientReadBuffer }},
 	{"max-keepalive", "keepalive imposed on agents asking for more or none",
 		func(l *mqttLimits) flag.Value { return &l.MaxKeepalive }, func(o broker.Options) any { return o.MaxKeepalive }},
 	{"max-session-expiry", "how long a disconnected agent's session is kept",
@@ -137,6 +140,7 @@ func (l mqttLimits) options() (broker.Options, error) {
 		MaxInflight:       uint16(max(0, min(l.MaxInflight, math.MaxUint16))),
 		ReceiveMaximum:    uint16(max(0, min(l.ReceiveMaximum, math.MaxUint16))),
 		ClientWriteBuffer: l.ClientWriteBuffer,
+		ClientReadBuffer:  l.ClientReadBuffer,
 		MaxKeepalive:      time.Duration(l.MaxKeepalive),
 		MaxSessionExpiry:  time.Duration(l.MaxSessionExpiry),
 		MaxMessageExpiry:  time.Duration(l.MaxMessageExpiry),

@@ -33,6 +33,48 @@ func TestMQTTLimitsPrecedence(t *testing.T) {
 	}
 }
 
+// The connection buffers: the read buffer is taken from a flag or the
+// environment and checked, and the write queue follows the inflight window
+// unless set.
+func TestMQTTConnectionBuffers(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		args              []string
+		env               map[string]string
+		wantRead, wantWin int
+		wantErr           string
+	}{
+		{name: "defaults", wantRead: 512, wantWin: 64},
+		{name: "read buffer flag", args: []string{"--mqtt-client-read-buffer", "2048"}, wantRead: 2048, wantWin: 64},
+		{name: "read buffer env", env: map[string]string{"HOMEPLANE_MQTT_CLIENT_READ_BUFFER": "1024"}, wantRead: 1024, wantWin: 64},
+		{name: "write queue follows max inflight", args: []string{"--mqtt-max-inflight", "20"}, wantRead: 512, wantWin: 20},
+		{name: "write queue set", args: []string{"--mqtt-max-inflight", "20", "--mqtt-client-write-buffer", "100"}, wantRead: 512, wantWin: 100},
+		{name: "read buffer too small", args: []string{"--mqtt-client-read-buffer", "8"}, wantErr: "read buffer"},
+		{name: "read buffer too large", env: map[string]string{"HOMEPLANE_MQTT_CLIENT_READ_BUFFER": "1000000"}, wantErr: "read buffer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadConfig(append([]string{"--database-url", "postgres://x/y"}, tc.args...), env(tc.env), io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one about %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := cfg.MQTT.options()
+			if err != nil {
+				t.Fatal(err)
+			}
+			o = o.Defaults()
+			if o.ClientReadBuffer != tc.wantRead || o.ClientWriteBuffer != tc.wantWin {
+				t.Fatalf("read buffer %d, write queue %d; want %d, %d", o.ClientReadBuffer, o.ClientWriteBuffer, tc.wantRead, tc.wantWin)
+			}
+		})
+	}
+}
+
 func TestMQTTLimitsRejected(t *testing.T) {
 	_, err := loadConfig([]string{"--database-url", "postgres://x/y", "--mqtt-max-inflight", "70000", "--mqtt-max-keepalive", "1ms"},
 		env(map[string]string{"HOMEPLANE_MQTT_MAX_PENDING": "-1"}), io.Discard)

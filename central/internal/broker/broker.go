@@ -76,9 +76,20 @@ type Options struct {
 	// ReceiveMaximum bounds the QoS 1/2 publishes a client may have
 	// unacknowledged towards the broker. Default 32.
 	ReceiveMaximum uint16
-	// ClientWriteBuffer bounds the packets queued for writing to one client;
-	// mochi allocates the queue up front for every client. Default 128.
+	// ClientWriteBuffer bounds the publishes queued for writing to one
+	// client; mochi allocates the queue (a pointer a slot) up front for
+	// every client, and drops a publish that finds it full (counted in
+	// homeplane_central_mqtt_messages_dropped_total). Default MaxInflight:
+	// a QoS 1 publish needs an inflight slot before it is queued, so
+	// slots beyond MaxInflight would only ever hold QoS 0 ones, which
+	// central does not send.
 	ClientWriteBuffer int
+	// ClientReadBuffer is the size of the buffer each client's connection
+	// is read through, held for the whole connection. Packets larger than
+	// it (an entity sync) are read past it, straight into their own
+	// allocation. Default 512 bytes: an agent's other packets (acks,
+	// pings, presence, results, samples) fit in one read.
+	ClientReadBuffer int
 	// MaxKeepalive caps the keepalive a client may ask for, and is imposed on
 	// clients asking for none, so idle dead connections are found. Default 5m.
 	MaxKeepalive time.Duration
@@ -124,7 +135,10 @@ func (o *Options) setDefaults() error {
 		o.ReceiveMaximum = 32
 	}
 	if o.ClientWriteBuffer == 0 {
-		o.ClientWriteBuffer = 128
+		o.ClientWriteBuffer = int(o.MaxInflight)
+	}
+	if o.ClientReadBuffer == 0 {
+		o.ClientReadBuffer = 512
 	}
 	if o.MaxKeepalive == 0 {
 		o.MaxKeepalive = 5 * time.Minute
@@ -151,6 +165,9 @@ func (o *Options) setDefaults() error {
 	if o.ClientWriteBuffer < 0 || o.ClientWriteBuffer > math.MaxInt32 {
 		errs = append(errs, errors.New("client write buffer out of range"))
 	}
+	if o.ClientReadBuffer < minReadBuffer || o.ClientReadBuffer > maxReadBuffer {
+		errs = append(errs, fmt.Errorf("client read buffer must be between %d and %d bytes", minReadBuffer, maxReadBuffer))
+	}
 	if o.MaxKeepalive < time.Second || o.MaxKeepalive > math.MaxUint16*time.Second {
 		errs = append(errs, errors.New("max keepalive must be between 1s and 65535s"))
 	}
@@ -168,6 +185,13 @@ func (o *Options) setDefaults() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Bounds of Options.ClientReadBuffer: bufio reads through no less than 16
+// bytes, and more than 64 KiB a connection would cost gigabytes at 15,000.
+const (
+	minReadBuffer = 16
+	maxReadBuffer = 64 << 10
+)
 
 // Check reports every problem of the options, zero values taking their
 // defaults; New refuses the same options.
@@ -223,8 +247,10 @@ func New(creds Credentials, opts Options) (*Broker, error) {
 
 	log := opts.Logger
 	server := mqtt.New(&mqtt.Options{
-		Capabilities:             caps,
-		ClientNetReadBufferSize:  4096,
+		Capabilities:            caps,
+		ClientNetReadBufferSize: opts.ClientReadBuffer,
+		// Not a buffer held per client: the size at which mochi flushes
+		// the publishes it gathers while more are queued.
 		ClientNetWriteBufferSize: 4096,
 		Logger:                   log.With("component", "mqtt"),
 		SysTopicResendInterval:   60, // nobody may read $SYS; don't refresh it every second
@@ -246,6 +272,9 @@ func New(creds Credentials, opts Options) (*Broker, error) {
 
 	adm := newAdmission(opts.limits(opts.MaxClients), nil)
 	if err := watchPending(opts.Registerer, adm.pendingCount); err != nil {
+		return nil, fmt.Errorf("broker: metrics: %w", err)
+	}
+	if err := watchDropped(opts.Registerer, server.Info); err != nil {
 		return nil, fmt.Errorf("broker: metrics: %w", err)
 	}
 	return &Broker{

@@ -104,6 +104,7 @@ type clientConfig struct {
 	onMessage                 func(paho.Message)
 	conn                      *net.Conn // receives the raw connection, to kill it
 	localIP                   string    // source address, e.g. 127.0.0.2; default any
+	noAck                     bool      // acknowledge no QoS 1 message
 }
 
 type will struct {
@@ -139,6 +140,9 @@ func dial(tb testing.TB, url string, cfg clientConfig) (paho.Client, error) {
 		SetConnectRetry(false).
 		SetConnectTimeout(5 * time.Second).
 		SetKeepAlive(30 * time.Second)
+	if cfg.noAck {
+		opts.SetAutoAckDisabled(true)
+	}
 	if cfg.will != nil {
 		payload := cfg.will.payload
 		if payload == nil {

@@ -1,6 +1,11 @@
 package broker
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/mochi-mqtt/server/v2/system"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	clients      prometheus.Gauge
@@ -53,4 +58,29 @@ func watchPending(reg prometheus.Registerer, pending func() int) error {
 		Name: "homeplane_central_mqtt_pending_connections",
 		Help: "MQTT connections accepted whose agent has not authenticated yet.",
 	}, func() float64 { return float64(pending()) }))
+}
+
+// watchDropped exports mochi's counts of publishes to clients it dropped:
+// those finding the client's write queue full (ClientWriteBuffer), and the
+// QoS 1/2 ones finding its inflight window full (MaxInflight) or no packet
+// id left. Either way the message is gone, and central's command to that
+// agent times out.
+func watchDropped(reg prometheus.Registerer, info *system.Info) error {
+	for _, d := range []struct {
+		reason string
+		n      *int64
+	}{
+		{"write_queue", &info.MessagesDropped},
+		{"inflight", &info.InflightDropped},
+	} {
+		err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "homeplane_central_mqtt_messages_dropped_total",
+			Help:        "Publishes to MQTT clients the embedded broker dropped, by reason.",
+			ConstLabels: prometheus.Labels{"reason": d.reason},
+		}, func() float64 { return float64(atomic.LoadInt64(d.n)) }))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
