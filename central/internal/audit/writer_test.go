@@ -65,14 +65,14 @@ func TestWriterGroupCommit(t *testing.T) {
 		t.Fatalf("%d commits for %d records: records did not share commits", store.commits, n)
 	}
 	// Each caller's wait is measured, and none is shorter than a commit.
-	var m dto.Metric
+	m := &dto.Metric{}
 	h, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range h {
 		if f.GetName() == "homeplane_central_audit_write_seconds" {
-			m = *f.GetMetric()[0]
+			m = f.GetMetric()[0]
 		}
 	}
 	if got := m.GetHistogram().GetSampleCount(); got != n {

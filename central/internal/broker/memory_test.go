@@ -141,7 +141,10 @@ func (memoryCreds) AuthenticateAgent(_ context.Context, agentID, secret string) 
 // discardEntities stands for the registry, which is measured with central.
 type discardEntities struct{}
 
-func (discardEntities) ApplySync(context.Context, string, *homeplanev1.EntitySync) error { return nil }
+func (discardEntities) ApplySync(context.Context, string, ...*homeplanev1.EntitySync) error {
+	return nil
+}
+func (discardEntities) Patch(string, []*homeplanev1.Entity) bool { return false }
 
 func TestMemoryPerAgent(t *testing.T) {
 	if addr := os.Getenv(memoryFleetEnv); addr != "" {
