@@ -24,6 +24,7 @@ type mqttLimits struct {
 	AddressAcceptRate    float64  `json:"address_accept_rate"`
 	AddressAcceptBurst   int      `json:"address_accept_burst"`
 	ConnectTimeout       duration `json:"connect_timeout"`
+	WriteTimeout         duration `json:"write_timeout"`
 	AuthTimeout          duration `json:"auth_timeout"`
 	MaxConcurrentAuth    int      `json:"max_concurrent_auth"`
 	MaxPacketSize        int      `json:"max_packet_size"`
@@ -61,6 +62,8 @@ var mqttLimitList = []mqttLimit{
 		func(l *mqttLimits) flag.Value { return (*intValue)(&l.AddressAcceptBurst) }, func(o broker.Options) any { return o.AddressAcceptBurst }},
 	{"connect-timeout", "time from accept (TLS handshake included) to the CONNECT packet",
 		func(l *mqttLimits) flag.Value { return &l.ConnectTimeout }, func(o broker.Options) any { return o.ConnectTimeout }},
+	{"write-timeout", "bound on one write to an agent; an agent that reads nothing for it is disconnected",
+		func(l *mqttLimits) flag.Value { return &l.WriteTimeout }, func(o broker.Options) any { return o.WriteTimeout }},
 	{"auth-timeout", "bound on checking one agent's credentials",
 		func(l *mqttLimits) flag.Value { return &l.AuthTimeout }, func(o broker.Options) any { return o.AuthTimeout }},
 	{"max-concurrent-auth", "credential checks in flight",
@@ -134,6 +137,7 @@ func (l mqttLimits) options() (broker.Options, error) {
 			AddressAcceptRate: l.AddressAcceptRate, AddressAcceptBurst: l.AddressAcceptBurst,
 		},
 		ConnectTimeout:    time.Duration(l.ConnectTimeout),
+		WriteTimeout:      time.Duration(l.WriteTimeout),
 		AuthTimeout:       time.Duration(l.AuthTimeout),
 		MaxConcurrentAuth: l.MaxConcurrentAuth,
 		MaxPacketSize:     uint32(max(0, min(l.MaxPacketSize, math.MaxUint32))),

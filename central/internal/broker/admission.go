@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 )
@@ -286,10 +287,30 @@ func (b *bucket) full(now time.Time, rate, burst float64) bool {
 // it closes. pending is guarded by adm.mu.
 type admittedConn struct {
 	net.Conn
-	key     netip.Prefix
-	adm     *admission
-	pending bool
+	key          netip.Prefix
+	adm          *admission
+	pending      bool
+	writeTimeout time.Duration
 }
+
+// Write bounds each write by the write timeout. mochi only logs a failed
+// write and goes on, so a write that times out closes the connection: its
+// reader then ends the client, and the agent reconnects.
+func (c *admittedConn) Write(b []byte) (int, error) {
+	if c.writeTimeout <= 0 {
+		return c.Conn.Write(b)
+	}
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	n, err := c.Conn.Write(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = c.Conn.Close()
+	}
+	return n, err
+}
+
+// SetDeadline sets the read deadline only: mochi refreshes it on every
+// packet it reads (1.5 × keepalive), which must not lift the write timeout.
+func (c *admittedConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
 
 // authenticated takes the connection out of the pending pool.
 func (c *admittedConn) authenticated() { c.adm.authenticated(c) }

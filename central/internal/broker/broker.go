@@ -104,6 +104,11 @@ type Options struct {
 	// ConnectTimeout bounds the time from TCP accept to a complete CONNECT
 	// packet (including the TLS handshake). Default 5s.
 	ConnectTimeout time.Duration
+	// WriteTimeout bounds one write to an agent. Default 30s. An agent
+	// that reads nothing then loses its connection instead of holding
+	// mochi's lock on its client, and with it central's publishes to it,
+	// until the keepalive deadline, which every packet it sends extends.
+	WriteTimeout time.Duration
 	// AuthTimeout bounds one Credentials call. Default 5s.
 	AuthTimeout time.Duration
 	// MaxConcurrentAuth bounds Credentials calls in flight, so a reconnect
@@ -155,6 +160,9 @@ func (o *Options) setDefaults() error {
 	if o.AuthTimeout == 0 {
 		o.AuthTimeout = 5 * time.Second
 	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
 	if o.MaxConcurrentAuth == 0 {
 		o.MaxConcurrentAuth = 32
 	}
@@ -177,7 +185,7 @@ func (o *Options) setDefaults() error {
 	if o.MaxMessageExpiry < time.Second {
 		errs = append(errs, errors.New("max message expiry must be at least 1s"))
 	}
-	if o.ConnectTimeout < 0 || o.AuthTimeout < 0 {
+	if o.ConnectTimeout < 0 || o.AuthTimeout < 0 || o.WriteTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must be positive"))
 	}
 	if o.MaxConcurrentAuth < 0 {
@@ -285,6 +293,7 @@ func New(creds Credentials, opts Options) (*Broker, error) {
 			addr:           opts.Addr,
 			tlsConfig:      opts.TLSConfig,
 			connectTimeout: opts.ConnectTimeout,
+			writeTimeout:   opts.WriteTimeout,
 			admission:      adm,
 			rejected:       m.rejected,
 		},

@@ -163,3 +163,57 @@ func TestFullWriteQueueDropsAndCounts(t *testing.T) {
 		t.Fatalf("%v agents connected, want the stalled one still connected", n)
 	}
 }
+
+// An agent that stops reading while central publishes to it at QoS 1 is
+// dropped once a write to it has waited WriteTimeout, and central's
+// publishes return, instead of waiting for its keepalive deadline (90 s
+// here), which every packet it sends would push on.
+func TestStalledAgentIsDroppedAfterWriteTimeout(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := startBroker(t, newCreds(), reg, func(o *broker.Options) { o.WriteTimeout = 300 * time.Millisecond })
+	cmds := topic.For(homeA, topic.Command)
+
+	conn, err := net.Dial("tcp", b.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetReadBuffer(4 << 10)
+	}
+	var login bytes.Buffer
+	connect := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 4,
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 60, ClientIdentifier: "agent-a",
+			UsernameFlag: true, Username: []byte("agent-a"), PasswordFlag: true, Password: []byte("secret-a")},
+	}
+	subscribe := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, ProtocolVersion: 4, PacketID: 1,
+		Filters: packets.Subscriptions{{Filter: cmds, Qos: 1}},
+	}
+	if err := errors.Join(connect.ConnectEncode(&login), subscribe.SubscribeEncode(&login)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write(login.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the agent connected", func() bool { return metricValue(t, reg, "homeplane_central_mqtt_clients") == 1 })
+
+	// Keep publishing until the agent is gone; every call must return.
+	payload := bytes.Repeat([]byte("x"), 256<<10)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for metricValue(t, reg, "homeplane_central_mqtt_clients") > 0 {
+			_ = b.Publish(cmds, payload, false)
+		}
+	}()
+	select {
+	case <-published:
+	case <-time.After(15 * time.Second):
+		t.Fatal("central's publishes to a stalled agent still blocked after 15 s")
+	}
+	if n := metricValue(t, reg, "homeplane_central_mqtt_clients"); n != 0 {
+		t.Fatalf("%v agents connected, want the stalled one dropped", n)
+	}
+}

@@ -23,6 +23,7 @@ type listener struct {
 	addr           string
 	tlsConfig      *tls.Config
 	connectTimeout time.Duration
+	writeTimeout   time.Duration
 	admission      *admission
 	rejected       func(reason string)
 
@@ -113,7 +114,7 @@ func (l *listener) track(conn net.Conn) *admittedConn {
 		_ = conn.Close()
 		return nil
 	}
-	ac := &admittedConn{Conn: conn}
+	ac := &admittedConn{Conn: conn, writeTimeout: l.writeTimeout}
 	reason, evicted := l.admission.admit(ac)
 	if reason != "" {
 		_ = conn.Close()
