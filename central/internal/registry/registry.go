@@ -262,13 +262,14 @@ func (r *Store) stored(homeID string, next *Snapshot, version int64, now time.Ti
 }
 
 // Patch puts a command result's changed states into the cached registry at
-// once, before they are stored, so that a question right after an action is
-// answered from the new states while the write waits its turn. The caller
-// stores the same states through ApplySync afterwards; apply keeps the newer
-// of two states of an entity (by last_changed), so a sync stored in between
-// cannot set an entity back. Patch reports false, changing nothing, when the
-// home's registry is not cached or the states are refused: the caller then
-// stores them first.
+// once, before any write, so that a question right after an action is
+// answered from the new states. The database gets them from the agent's own
+// delta (or with the next write of this home, which starts from the patched
+// snapshot); apply keeps the newer of two states of an entity (by
+// last_changed), so a sync stored in between cannot set an entity back.
+// Patch does not change the cached version. It reports false, changing
+// nothing, when the home's registry is not cached or the states are
+// refused: the caller then stores them first.
 func (r *Store) Patch(homeID string, changed []*homeplanev1.Entity) bool {
 	delta := &homeplanev1.EntitySync{Entities: changed}
 	if len(changed) == 0 || r.opts.Limits.check(delta) != nil {
