@@ -396,7 +396,9 @@ func (in *Intake) applyEntities(homeID string, items []*item) {
 	err := in.to.Entities.ApplySync(ctx, homeID, syncs...)
 	cancel()
 	if err != nil {
-		failed := 1
+		// Refusals come joined, one per sync refused; any other error
+		// (the database) kept every sync out.
+		failed := len(syncs)
 		var j interface{ Unwrap() []error }
 		if errors.As(err, &j) {
 			failed = len(j.Unwrap())
