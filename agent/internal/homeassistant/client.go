@@ -215,9 +215,10 @@ func (c *Client) endpoint(path string) (string, error) {
 
 // do sends one REST request and decodes a successful JSON answer into out.
 func (c *Client) do(ctx context.Context, method, path string, body any, out any) (err error) {
-	if c.observe != nil && !strings.HasPrefix(path, "/api/onboarding") {
+	tok := c.token.Load()
+	if !strings.HasPrefix(path, "/api/onboarding") {
 		// The onboarding views take no token: their answers say nothing of it.
-		defer func() { c.observe(err) }()
+		defer func() { c.observeWith(tok, err) }()
 	}
 	target, err := c.endpoint(path)
 	if err != nil {
@@ -240,7 +241,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	if err != nil {
 		return fmt.Errorf("home assistant: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.bearer())
+	req.Header.Set("Authorization", "Bearer "+*tok)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -24,7 +24,15 @@ type Owner struct {
 // onboarding minted; calls already under way keep the old one.
 func (c *Client) SetToken(token string) { c.token.Store(&token) }
 
-func (c *Client) bearer() string { return *c.token.Load() }
+// observeWith reports the outcome of a call made with tok. A refusal of a
+// token SetToken has replaced since is not reported: it says nothing of
+// the token in use, and would read as the new one being refused.
+func (c *Client) observeWith(tok *string, err error) {
+	if c.observe == nil || errors.Is(err, ErrUnauthorized) && c.token.Load() != tok {
+		return
+	}
+	c.observe(err)
+}
 
 // Onboarded reports whether the instance has its owner already
 // (GET /api/onboarding, which needs no token).

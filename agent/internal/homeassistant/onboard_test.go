@@ -2,6 +2,9 @@ package homeassistant
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"github.com/homeplane/homeplane/agent/internal/hasim"
@@ -43,5 +46,41 @@ func TestOnboardAnOnboardedInstance(t *testing.T) {
 	_, err := c.Onboard(testContext(t), Owner{Name: "O", Username: "o", Password: "p", Language: "en"}, "homeplane-agent", 10)
 	if !errors.Is(err, ErrOnboarded) {
 		t.Fatalf("Onboard = %v, want ErrOnboarded", err)
+	}
+}
+
+// A call refused for a token that was replaced while it was in flight is
+// not reported: the refusal is of the old token, not of the one in use.
+func TestRefusalOfAReplacedTokenIsNotObserved(t *testing.T) {
+	arrived, answer := make(chan struct{}), make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer old" {
+			close(arrived)
+			<-answer
+			http.Error(w, `{"message":"unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte(`{"message":"API running."}`))
+	}))
+	t.Cleanup(ts.Close)
+	var mu sync.Mutex
+	var observed []error
+	c := New(ts.URL, "old", Options{Observe: func(err error) { mu.Lock(); observed = append(observed, err); mu.Unlock() }})
+	ctx := testContext(t)
+	stale := make(chan error, 1)
+	go func() { stale <- c.Ping(ctx) }()
+	<-arrived
+	c.SetToken("new")
+	close(answer)
+	if err := <-stale; !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("call with the old token = %v, want ErrUnauthorized", err)
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("call with the new token: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(observed) != 1 || observed[0] != nil {
+		t.Fatalf("observed %v, want only the new token's success", observed)
 	}
 }

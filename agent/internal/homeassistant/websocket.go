@@ -131,10 +131,9 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 	}
 	conn.SetReadLimit(MaxAnswerBytes)
 	s := &session{conn: conn}
-	err = s.authenticate(ctx, c.bearer())
-	if c.observe != nil {
-		c.observe(err)
-	}
+	tok := c.token.Load()
+	err = s.authenticate(ctx, *tok)
+	c.observeWith(tok, err)
 	if err != nil {
 		s.close()
 		return nil, err
