@@ -35,6 +35,11 @@ type listener struct {
 	ln     net.Listener
 	conns  map[*admittedConn]struct{}
 	closed bool
+	// serving counts the connections handed to mochi. Close waits for them:
+	// mochi counts its clients in a WaitGroup that its own Close waits on
+	// right after ours returns, and a connection it is given while it waits
+	// would be an Add racing that Wait.
+	serving sync.WaitGroup
 }
 
 var _ listeners.Listener = (*listener)(nil)
@@ -96,6 +101,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		go func() {
+			defer l.serving.Done()
 			defer l.untrack(ac)
 			if err := establish(l.id, ac); err != nil {
 				l.log.Debug("mqtt connection ended", "remote", conn.RemoteAddr().String(), "error", err)
@@ -130,6 +136,7 @@ func (l *listener) track(conn net.Conn) *admittedConn {
 	}
 	_ = conn.SetDeadline(time.Now().Add(l.connectTimeout))
 	l.conns[ac] = struct{}{}
+	l.serving.Add(1) // under mu, before closed: never concurrent with Close's Wait
 	return ac
 }
 
@@ -173,10 +180,11 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	}
 	closeClients(l.id) // graceful: a DISCONNECT to every client mochi knows
 	// Connections still in their handshake are unknown to mochi; closing
-	// them lets mochi's wait for its clients end.
+	// them ends their goroutines too.
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	for c := range l.conns {
 		_ = c.Close()
 	}
+	l.mu.Unlock()
+	l.serving.Wait()
 }
