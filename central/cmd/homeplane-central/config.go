@@ -75,6 +75,9 @@ type config struct {
 	DeviceRate  float64 `json:"device_rate"`
 	UserBurst   int     `json:"user_burst"`
 	UserRate    float64 `json:"user_rate"`
+	// OverloadTarget is the audit backlog above which sentences are shed
+	// (rpc.Overload); zero takes rpc's default, negative never sheds.
+	OverloadTarget duration `json:"overload_target"`
 	// SecureCookies marks the dashboard's cookies Secure on plain HTTP,
 	// for a deployment behind a TLS-terminating proxy (--tls-cert implies it).
 	SecureCookies bool `json:"secure_cookies"`
@@ -186,6 +189,7 @@ func bindFlags(fs *flag.FlagSet, c *config) {
 	fs.Var(&c.AccessTTL, "access-token-ttl", "access token lifetime (default 15m)")
 	fs.Var(&c.RefreshTTL, "refresh-token-ttl", "refresh token absolute lifetime (default 168h)")
 	fs.Var(&c.CommandTimeout, "command-timeout", "how long a command may wait for the home (default 5s)")
+	fs.Var(&c.OverloadTarget, "overload-target", "audit backlog above which new sentences are refused while it lasts twice as long (default 250ms; -1s never refuses)")
 	fs.Var(&c.ShutdownTimeout, "shutdown-timeout", "grace period for in-flight requests on shutdown (default 10s)")
 	fs.Var(&c.AuditRetention, "audit-retention", "drop audit records older than this, by month (default 0: keep)")
 	fs.StringVar(&c.UsageRates, "usage-rates", "", "prices, e.g. cpu_core_hour=0.02,memory_gib_hour=0.005,intent=0.0001,currency=EUR")
@@ -246,6 +250,7 @@ func applyFlags(dst, fl *config, set map[string]bool) {
 		"access-token-ttl":  {&dst.AccessTTL, &fl.AccessTTL},
 		"refresh-token-ttl": {&dst.RefreshTTL, &fl.RefreshTTL},
 		"command-timeout":   {&dst.CommandTimeout, &fl.CommandTimeout},
+		"overload-target":   {&dst.OverloadTarget, &fl.OverloadTarget},
 		"shutdown-timeout":  {&dst.ShutdownTimeout, &fl.ShutdownTimeout},
 		"audit-retention":   {&dst.AuditRetention, &fl.AuditRetention},
 		"conversation-ttl":  {&dst.ConversationTTL, &fl.ConversationTTL},
@@ -319,6 +324,7 @@ func applyEnv(c *config, getenv func(string) string) error {
 		"HOMEPLANE_LLM_TIMEOUT":       &c.LLMTimeout,
 		"HOMEPLANE_PAIRING_TTL":       &c.PairingTTL,
 		"HOMEPLANE_PAIRING_INTERVAL":  &c.PairingInterval,
+		"HOMEPLANE_OVERLOAD_TARGET":   &c.OverloadTarget,
 	}, func(v string) (duration, error) {
 		var d duration
 		return d, d.Set(v)

@@ -227,6 +227,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}, rpc.Options{PublicURL: cfg.PublicURL, Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies,
 		DeviceRate: rpc.RateLimit{Burst: cfg.DeviceBurst, PerSecond: cfg.DeviceRate},
 		UserRate:   rpc.RateLimit{Burst: cfg.UserBurst, PerSecond: cfg.UserRate},
+		Overload:   rpc.Overload{Backlog: ops.auditor.Backlog, Target: time.Duration(cfg.OverloadTarget)},
 	})
 
 	ops.webDeps.Homes, ops.webDeps.Pairings = homes, pairings

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -97,12 +98,17 @@ type Writer struct {
 	done    chan struct{}
 	once    sync.Once
 	m       writerMetrics
+	// since is when the oldest record of the batch being committed, or of
+	// the last one while more wait, was queued (unix nanoseconds); 0 when
+	// nothing waits. See Backlog.
+	since atomic.Int64
 }
 
 // pending is a record waiting for its commit.
 type pending struct {
-	r    Record
-	done chan error
+	r      Record
+	done   chan error
+	queued int64 // unix nanoseconds
 }
 
 // NewWriter returns a Writer on store and starts its committer; Close stops it.
@@ -149,8 +155,8 @@ func (w *Writer) Write(ctx context.Context, r Record) error {
 	if err != nil {
 		return err
 	}
-	p := &pending{r: r, done: make(chan error, 1)}
 	start := time.Now()
+	p := &pending{r: r, done: make(chan error, 1), queued: start.UnixNano()}
 	select {
 	case <-w.closing:
 		return ErrClosed
@@ -181,6 +187,18 @@ func (w *Writer) Close() error {
 	w.once.Do(func() { close(w.closing) })
 	<-w.done
 	return nil
+}
+
+// Backlog is how long the records now being committed have waited: the
+// age of the oldest one, 0 when the writer is idle. Every request that
+// waits for its record waits at least this long, so it measures how far
+// the writer, and the database behind it, are behind the requests.
+func (w *Writer) Backlog() time.Duration {
+	since := w.since.Load()
+	if since == 0 {
+		return 0
+	}
+	return max(time.Duration(time.Now().UnixNano()-since), 0)
 }
 
 // run commits queued records until Close, then drains the queue.
@@ -228,6 +246,7 @@ func (w *Writer) gather(batch []*pending) []*pending {
 const commitTimeout = 10 * time.Second
 
 func (w *Writer) commit(batch []*pending) {
+	w.since.Store(batch[0].queued) // the queue is FIFO: the first is the oldest
 	rs := make([]Record, len(batch))
 	for i, p := range batch {
 		rs[i] = p.r
@@ -239,6 +258,9 @@ func (w *Writer) commit(batch []*pending) {
 	w.m.observe(len(batch), time.Since(start), len(w.queue), err)
 	if err != nil {
 		w.opts.Logger.Error("audit commit failed", "records", len(batch), "err", err)
+	}
+	if len(w.queue) == 0 {
+		w.since.Store(0) // idle; a record queued since is picked up at once
 	}
 	for _, p := range batch {
 		p.done <- err

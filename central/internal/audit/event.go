@@ -18,6 +18,7 @@ const (
 	KindInstance     = "instance"      // a Home Assistant container action
 	KindRateLimited  = "rate_limited"  // a caller over its rate limit; detail "refused" counts the refusals
 	KindPairing      = "pairing"       // a person approved or denied a device's pairing, or tried a wrong user code
+	KindOverloaded   = "overloaded"    // sentences shed while central was overloaded; detail "refused" counts them
 )
 
 // Outcomes.

@@ -160,3 +160,55 @@ func TestPageToken(t *testing.T) {
 		})
 	}
 }
+
+// gateStore holds each commit until released.
+type gateStore struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *gateStore) InsertRecords(ctx context.Context, _ []audit.Record) error {
+	s.entered <- struct{}{}
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func TestBacklogIsTheAgeOfTheOldestRecordWaiting(t *testing.T) {
+	store := &gateStore{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	w := audit.NewWriter(store, audit.Options{})
+	defer w.Close()
+	if b := w.Backlog(); b != 0 {
+		t.Fatalf("idle writer: backlog %v", b)
+	}
+	written := make(chan error, 2)
+	write := func(id string) {
+		go func() { written <- w.Write(context.Background(), audit.Record{RequestID: id, Kind: audit.KindIntent}) }()
+	}
+	write("first")
+	<-store.entered // its commit hangs
+	write("second")
+	time.Sleep(30 * time.Millisecond) // let the first record age
+	if b := w.Backlog(); b < 30*time.Millisecond || b > 10*time.Second {
+		t.Errorf("backlog during a hung commit = %v, want the first record's age", b)
+	}
+	store.release <- struct{}{}
+	<-store.entered // the second record's commit: its age, not the first's
+	// It was queued just after the first commit began, so it is nearly
+	// as old (its goroutine may have started a little late).
+	if b := w.Backlog(); b < 15*time.Millisecond {
+		t.Errorf("backlog of the second commit = %v; the second record waited about 30ms", b)
+	}
+	store.release <- struct{}{}
+	for range 2 {
+		if err := <-written; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b := w.Backlog(); b != 0 {
+		t.Fatalf("backlog after every record was committed = %v", b)
+	}
+}

@@ -65,7 +65,7 @@ type testEnv struct {
 	deviceToken        string
 }
 
-func newTestEnv(t testing.TB) *testEnv {
+func newTestEnv(t testing.TB, configure ...func(*Options)) *testEnv {
 	t.Helper()
 	e := &testEnv{
 		accounts:  rpctest.NewAccounts(),
@@ -95,6 +95,14 @@ func newTestEnv(t testing.TB) *testEnv {
 		t.Fatal(err)
 	}
 
+	opts := Options{
+		Logger:     slog.New(NewLogHandler(slog.NewTextHandler(e.logs, nil))),
+		Registerer: e.reg,
+		MQTTURL:    "mqtts://broker.example:8883",
+	}
+	for _, c := range configure {
+		c(&opts)
+	}
 	h := NewHandler(Deps{
 		Accounts:  e.accounts,
 		Homes:     e.homes,
@@ -109,11 +117,7 @@ func newTestEnv(t testing.TB) *testEnv {
 		Commands:       &commands{},
 		Usage:          e.usage,
 		Pairings:       e.pairings,
-	}, Options{
-		Logger:     slog.New(NewLogHandler(slog.NewTextHandler(e.logs, nil))),
-		Registerer: e.reg,
-		MQTTURL:    "mqtts://broker.example:8883",
-	})
+	}, opts)
 	srv := httptest.NewUnstartedServer(NewMux(h, nil, e.reg))
 	srv.EnableHTTP2 = true // gRPC needs HTTP/2
 	srv.StartTLS()

@@ -143,6 +143,9 @@ type Options struct {
 	// ("https://central.example"), the base of the pairing verification
 	// URI; empty takes the scheme and host each request came to.
 	PublicURL string
+	// Overload sheds sentences while central is overloaded; its zero value
+	// sheds nothing (no Backlog to watch).
+	Overload Overload
 }
 
 // DefaultHandlerTimeout bounds a call when Options leaves it zero. Process
