@@ -35,7 +35,6 @@ func authInterceptor(s *server, opts Options) connect.Interceptor {
 		accounts: s.deps.Accounts, homes: s.deps.Homes, now: s.now,
 		devices: newLimiter(opts.DeviceRate.orDefault(DefaultDeviceRate)),
 		users:   newLimiter(opts.UserRate.orDefault(DefaultUserRate)),
-		shed:    newShedder(opts.Overload, opts.Registerer),
 	}
 }
 
@@ -45,8 +44,6 @@ type authGuard struct {
 	now      func() time.Time
 	// devices and users are the token buckets of authenticated callers.
 	devices, users *limiter
-	// shed refuses sentences while central is overloaded; nil never does.
-	shed *shedder
 }
 
 // admit returns the context to run the procedure in, or why not.
@@ -73,12 +70,6 @@ func (g *authGuard) admit(ctx context.Context, procedure string, header http.Hea
 	now := g.now()
 	if err := g.limit(ctx, procedure, caller, now); err != nil {
 		return nil, err
-	}
-	if g.shed.sheds(procedure, now) {
-		if n := g.shed.report(now); n > 0 {
-			refused(ctx, procedure, audit.KindOverloaded, "overloaded: "+procedure, caller, map[string]any{"refused": n})
-		}
-		return nil, overloadedError()
 	}
 	extendDeadlines(ctx, procedure, now)
 	admitted(ctx, caller)

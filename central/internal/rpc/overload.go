@@ -1,112 +1,182 @@
 package rpc
 
 import (
+	"context"
 	"errors"
-	"sync/atomic"
+	"log/slog"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/auth"
 	hv1c "github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
 )
 
-// Overload sheds sentences while central cannot keep up with them. Every
-// Process call waits for its audit record's commit, so the age of the
-// oldest record waiting (audit.Writer.Backlog) is how far behind central
-// is: when it stays above Target for twice as long, new sentences are
-// refused at once, before any work is spent on them, instead of joining a
-// queue that only grows until every request times out. Calls already
-// admitted finish; the other procedures (administration, logins) are not
-// shed, so operators keep their view of an overloaded central (ADR 0038).
+// Overload bounds the sentences central works on at once by what it keeps
+// up with. Every Process call waits for its audit record's commit, so the
+// age of the oldest record waiting (audit.Writer.Backlog) tells how far
+// behind central is. The number of sentences in flight is capped by a
+// limit that shrinks while the backlog is above Target and grows back
+// while it is below (additive increase, multiplicative decrease); a
+// sentence over the limit is refused at once, before any work is spent on
+// it, instead of joining a queue that grows until every request times out.
+// Only sentences are limited: administration and logins keep working on an
+// overloaded central (ADR 0040).
 type Overload struct {
 	// Backlog reports how long the records being committed have waited;
-	// nil disables shedding.
+	// nil disables the limit.
 	Backlog func() time.Duration
 	// Target is the backlog above which central counts as behind
-	// (DefaultOverloadTarget when zero; negative disables shedding).
+	// (DefaultOverloadTarget when zero; negative disables the limit).
 	Target time.Duration
 }
 
-// DefaultOverloadTarget is well above the audit wait of a loaded but
-// keeping-up central (p99 0.14 s at 500 Process/s with 15,000 agents on
-// two cores), and well below the seconds a voice device waits.
+// DefaultOverloadTarget is well above the audit wait of a loaded central
+// that keeps up (p99 0.14 s at 500 Process/s with 15,000 agents on two
+// cores), and well below the seconds a voice device waits for an answer.
 const DefaultOverloadTarget = 250 * time.Millisecond
+
+// The limit's range and steps. It starts at its ceiling, so a central that
+// keeps up never refuses; sentences waiting on slow homes hold slots but
+// add no backlog, so the limit grows to cover them.
+const (
+	maxInflightSentences = 4096
+	minInflightSentences = 4
+	limitDecrease        = 0.75 // of the sentences in flight, each step behind
+	limitIncrease        = 1.1  // each step caught up, plus one
+)
 
 var errOverloaded = errors.New("central is overloaded; try again in a moment")
 
-// shedder decides, call by call, whether central is overloaded.
+// shedder is the limit; nil never sheds.
 type shedder struct {
-	backlog  func() time.Duration
-	target   time.Duration
-	interval time.Duration
-	// above is when the backlog was first seen above target (unix
-	// nanoseconds), 0 while it is below.
-	above atomic.Int64
-	// reported is when a shed call was last audited, refused how many
-	// calls were shed since.
-	reported atomic.Int64
-	refused  atomic.Int64
-	shed     prometheus.Counter
+	backlog func() time.Duration
+	target  time.Duration
+	step    time.Duration // between adjustments
+	now     func() time.Time
+	report  func(ctx context.Context, refused int)
+
+	mu       sync.Mutex
+	limit    float64
+	inflight int
+	adjusted time.Time
+	reported time.Time // when shed calls were last audited
+	refused  int       // shed calls since
+
+	shed  prometheus.Counter
+	gauge prometheus.Gauge
 }
 
-func newShedder(o Overload, reg prometheus.Registerer) *shedder {
+func newShedder(o Overload, reg prometheus.Registerer, now func() time.Time, report func(ctx context.Context, refused int)) *shedder {
 	if o.Target == 0 {
 		o.Target = DefaultOverloadTarget
 	}
 	if o.Backlog == nil || o.Target < 0 {
 		return nil
 	}
-	s := &shedder{backlog: o.Backlog, target: o.Target, interval: 2 * o.Target,
+	s := &shedder{backlog: o.Backlog, target: o.Target, step: max(o.Target/2, 10*time.Millisecond), now: now, report: report,
+		limit: maxInflightSentences,
 		shed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "homeplane_central_process_shed_total",
-			Help: "Sentences refused at once because central was overloaded (its audit backlog stayed above the target).",
-		})}
+			Help: "Sentences refused at once because central was overloaded (over the limit of sentences in flight).",
+		}),
+		gauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "homeplane_central_process_inflight_limit",
+			Help: "The limit of sentences in flight, shrunk while the audit backlog is above the overload target.",
+		}),
+	}
+	s.gauge.Set(s.limit)
 	if reg != nil {
-		reg.MustRegister(s.shed)
+		reg.MustRegister(s.shed, s.gauge)
 	}
 	return s
 }
 
-// sheds reports whether procedure is refused now. Only sentences are shed.
-func (s *shedder) sheds(procedure string, now time.Time) bool {
-	if s == nil || procedure != hv1c.IntentServiceProcessProcedure {
-		return false
-	}
-	if s.backlog() <= s.target {
-		if s.above.Load() != 0 {
-			s.above.Store(0)
+// acquire takes a slot for a sentence, or reports that it is shed and
+// whether (how many shed calls) to audit now.
+func (s *shedder) acquire() (ok bool, report int) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Sub(s.adjusted) >= s.step {
+		s.adjusted = now
+		if s.backlog() > s.target {
+			// From what is in flight, not from a ceiling never reached.
+			s.limit = max(minInflightSentences, min(s.limit, float64(s.inflight))*limitDecrease)
+		} else {
+			s.limit = min(maxInflightSentences, s.limit*limitIncrease+1)
 		}
-		return false
+		s.gauge.Set(s.limit)
 	}
-	t := now.UnixNano()
-	first := s.above.Load()
-	if first == 0 {
-		s.above.CompareAndSwap(0, t)
-		return false
-	}
-	if t-first < int64(s.interval) {
-		return false // a slow commit or two, not a standing queue
+	if float64(s.inflight) < s.limit {
+		s.inflight++
+		return true, 0
 	}
 	s.shed.Inc()
-	s.refused.Add(1)
-	return true
-}
-
-// report says whether this shed call is to be audited, with the number of
-// shed calls it stands for: the first, then at most one a reportEvery.
-func (s *shedder) report(now time.Time) int64 {
-	t, last := now.UnixNano(), s.reported.Load()
-	if last != 0 && t-last < int64(reportEvery) || !s.reported.CompareAndSwap(last, t) {
-		return 0
+	s.refused++
+	if !s.reported.IsZero() && now.Sub(s.reported) < reportEvery {
+		return false, 0
 	}
-	return s.refused.Swap(0)
+	s.reported, report, s.refused = now, s.refused, 0
+	return false, report
 }
 
-// overloadedError is what a shed caller gets: Unavailable, which clients
-// retry, with a hint of when.
-func overloadedError() error {
-	err := connect.NewError(connect.CodeUnavailable, errOverloaded)
-	err.Meta().Set("Retry-After", "1")
-	return err
+func (s *shedder) release() {
+	s.mu.Lock()
+	s.inflight--
+	s.mu.Unlock()
+}
+
+// WrapUnary limits Process. It runs outside the auditor, so a sentence's
+// slot is held until its record is committed, and a shed one leaves no
+// record of its own.
+func (s *shedder) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient || req.Spec().Procedure != hv1c.IntentServiceProcessProcedure {
+			return next(ctx, req)
+		}
+		ok, report := s.acquire()
+		if !ok {
+			if report > 0 {
+				s.report(ctx, report)
+			}
+			err := connect.NewError(connect.CodeUnavailable, errOverloaded)
+			err.Meta().Set("Retry-After", "1")
+			return nil, err
+		}
+		defer s.release()
+		return next(ctx, req)
+	}
+}
+
+func (s *shedder) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (s *shedder) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+// reportShed returns the shedder's report: one overloaded record for the
+// calls shed since the last, written in the background so that the shed
+// call is answered at once.
+func reportShed(w Auditor, log *slog.Logger, now func() time.Time) func(ctx context.Context, refused int) {
+	return func(ctx context.Context, refused int) {
+		ev := audit.Event{Kind: audit.KindOverloaded, RequestID: RequestID(ctx), Time: now(),
+			Action: hv1c.IntentServiceProcessProcedure, Outcome: audit.OutcomeDenied,
+			Text: "overloaded: sentences refused", Detail: map[string]any{"refused": refused}}
+		if addr, ok := auth.ClientAddrFrom(ctx); ok {
+			ev.ClientAddr = addr
+		}
+		go func() {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+			defer cancel()
+			if err := w.Write(actx, ev.Record()); err != nil {
+				log.Error("audit record not committed", "kind", ev.Kind, "err", err)
+			}
+		}()
+	}
 }

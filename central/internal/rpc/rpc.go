@@ -210,18 +210,18 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 	}
 
 	// Outermost first: metrics see the final code, errors are mapped before
-	// that, the audit decorator sees every call with its request id and the
-	// domain's errors, and authentication runs right before the handler.
+	// that, the overload limit holds a sentence's slot until its record is
+	// committed, the audit decorator sees every call with its request id and
+	// the domain's errors, and authentication runs right before the handler.
+	interceptors := []connect.Interceptor{newMetrics(opts.Registerer), requestInterceptor(s.log), timeoutInterceptor(opts.HandlerTimeout)}
+	if shed := newShedder(opts.Overload, opts.Registerer, s.now, reportShed(deps.Auditor, s.log, s.now)); shed != nil {
+		interceptors = append(interceptors, shed)
+	}
+	interceptors = append(interceptors, auditor{w: deps.Auditor, log: s.log, now: s.now}, authInterceptor(s, opts))
 	handlerOpts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(opts.MaxRequestBytes),
 		connect.WithCompressMinBytes(compressMinBytes),
-		connect.WithInterceptors(
-			newMetrics(opts.Registerer),
-			requestInterceptor(s.log),
-			timeoutInterceptor(opts.HandlerTimeout),
-			auditor{w: deps.Auditor, log: s.log, now: s.now},
-			authInterceptor(s, opts),
-		),
+		connect.WithInterceptors(interceptors...),
 	}
 
 	mux := http.NewServeMux()
