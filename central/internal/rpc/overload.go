@@ -19,7 +19,7 @@ import (
 // up with. Every Process call waits for its audit record's commit, so the
 // age of the oldest record waiting (audit.Writer.Backlog) tells how far
 // behind central is. The number of sentences in flight is capped by a
-// limit that shrinks while the backlog is above Target and grows back
+// limit that shrinks while the backlog stays above Target and grows back
 // while it is below (additive increase, multiplicative decrease); a
 // sentence over the limit is refused at once, before any work is spent on
 // it, instead of joining a queue that grows until every request times out.
@@ -63,6 +63,7 @@ type shedder struct {
 	limit    float64
 	inflight int
 	adjusted time.Time
+	behind   bool // the backlog was above the target at the last adjustment
 	reported time.Time // when shed calls were last audited
 	refused  int       // shed calls since
 
@@ -103,12 +104,17 @@ func (s *shedder) acquire() (ok bool, report int) {
 	defer s.mu.Unlock()
 	if now.Sub(s.adjusted) >= s.step {
 		s.adjusted = now
-		if s.backlog() > s.target {
-			// From what is in flight, not from a ceiling never reached.
+		behind := s.backlog() > s.target
+		switch {
+		case behind && s.behind:
+			// Behind for a whole step: a standing queue, not a slow
+			// commit. From what is in flight, not from a ceiling never
+			// reached.
 			s.limit = max(minInflightSentences, min(s.limit, float64(s.inflight))*limitDecrease)
-		} else {
+		case !behind:
 			s.limit = min(maxInflightSentences, s.limit*limitIncrease+1)
 		}
+		s.behind = behind
 		s.gauge.Set(s.limit)
 	}
 	if float64(s.inflight) < s.limit {
