@@ -63,7 +63,7 @@ type shedder struct {
 	limit    float64
 	inflight int
 	adjusted time.Time
-	behind   bool // the backlog was above the target at the last adjustment
+	behind   bool      // the backlog was above the target at the last adjustment
 	reported time.Time // when shed calls were last audited
 	refused  int       // shed calls since
 
