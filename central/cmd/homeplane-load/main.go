@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -32,13 +33,28 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	cfg, jsonPath, err := parse(args, stderr)
+	cfg, out, err := parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "homeplane-load:", err)
 		return 1
+	}
+	jsonPath := out.json
+	if out.cpuProfile != "" {
+		// The generator shares the machine with what it measures: its own
+		// cost is worth knowing.
+		f, err := os.Create(out.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "homeplane-load:", err)
+			return 1
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -85,7 +101,13 @@ const usage = `usage: homeplane-load provision|connect|steady|storm|replica-kill
 flags:
 `
 
-func parse(args []string, stderr io.Writer) (loadgen.Config, string, error) {
+// outputs are the files a run writes besides its table.
+type outputs struct {
+	json       string // the report as JSON, "-" for standard output
+	cpuProfile string // the generator's own CPU profile
+}
+
+func parse(args []string, stderr io.Writer) (loadgen.Config, outputs, error) {
 	cfg := loadgen.Config{Progress: stderr}
 	fs := flag.NewFlagSet("homeplane-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -95,7 +117,7 @@ func parse(args []string, stderr io.Writer) (loadgen.Config, string, error) {
 	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fs.Usage()
-		return cfg, "", errors.New("name a scenario first")
+		return cfg, outputs{}, errors.New("name a scenario first")
 	}
 	cfg.Scenario, args = args[0], args[1:]
 
@@ -129,9 +151,10 @@ func parse(args []string, stderr io.Writer) (loadgen.Config, string, error) {
 	killReplica := fs.Int("kill-replica", -1, "replica-kill: which of --replicas --kill-pid is, from 0 (default: the last)")
 	killAfter := fs.Duration("kill-after", 10*time.Second, "replica-kill: when, into the hold, the replica is killed")
 	jsonPath := fs.String("json", "", "write the report as JSON to this file (- for standard output)")
+	cpuProfile := fs.String("cpuprofile", "", "write the generator's own CPU profile to this file")
 	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", time.Second, "how often the progress line is printed")
 	if err := fs.Parse(args); err != nil {
-		return cfg, "", err
+		return cfg, outputs{}, err
 	}
 
 	var problems []error
@@ -198,7 +221,7 @@ func parse(args []string, stderr io.Writer) (loadgen.Config, string, error) {
 		cfg.Kill = &loadgen.Kill{After: *killAfter, Replica: idx, Do: func() error { return syscall.Kill(pid, syscall.SIGKILL) }}
 	}
 	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
-	return cfg, *jsonPath, errors.Join(problems...)
+	return cfg, outputs{json: *jsonPath, cpuProfile: *cpuProfile}, errors.Join(problems...)
 }
 
 // parseSources reads "a-b" (an address range) or "a,b,c".

@@ -44,13 +44,16 @@ func TestShortRun(t *testing.T) {
 		"--mqtt", mqttAddr, "--state", filepath.Join(dir, "state"),
 		"--central", filepath.Join(dir, "homeplane-central") + " --http-addr " + httpAddr + " --mqtt-addr " + mqttAddr +
 			" --metrics-addr " + metricsAddr + " --database-url " + dbURL + " --auto-confirm-registrations",
-		"--central-log", log, "--json", report,
+		"--central-log", log, "--json", report, "--cpuprofile", filepath.Join(dir, "cpu.pprof"),
 	}, &stdout, &stderr)
 	if code != 0 {
 		out, _ := os.ReadFile(log)
 		t.Fatalf("homeplane-load exited %d\nstdout:\n%s\nstderr:\n%s\ncentral:\n%s", code, &stdout, &stderr, out)
 	}
 	t.Logf("\n%s", &stdout)
+	if st, err := os.Stat(filepath.Join(dir, "cpu.pprof")); err != nil || st.Size() == 0 {
+		t.Errorf("no CPU profile of the generator: %v", err)
+	}
 
 	b, err := os.ReadFile(report)
 	if err != nil {
