@@ -235,7 +235,9 @@ func TestIndexCarriedOverOnlyForStates(t *testing.T) {
 		{"same area again", func() error {
 			return reg.ApplySync(ctx, testHome, &homeplanev1.EntitySync{Areas: []*homeplanev1.Area{{Id: "study", Name: "Study"}}, Time: timestamppb.New(at())})
 		}, true, nil},
-		{"rename", func() error { return reg.ApplySync(ctx, testHome, delta(lamp("light.a", "Reading lamp", "study", "off", at()))) }, false,
+		{"rename", func() error {
+			return reg.ApplySync(ctx, testHome, delta(lamp("light.a", "Reading lamp", "study", "off", at())))
+		}, false,
 			func(t *testing.T) {
 				idx, _ := reg.Index(ctx, testHome)
 				if got := idx.EntitiesNamed("reading lamp"); len(got) != 1 || idx.Entity(got[0]).GetState() != "off" {
@@ -255,7 +257,9 @@ func TestIndexCarriedOverOnlyForStates(t *testing.T) {
 				t.Errorf("alias not found: %v", got)
 			}
 		}},
-		{"move to another area", func() error { return reg.ApplySync(ctx, testHome, delta(lamp("light.b", "Hall lamp", "study", "on", at()))) }, false, nil},
+		{"move to another area", func() error {
+			return reg.ApplySync(ctx, testHome, delta(lamp("light.b", "Hall lamp", "study", "on", at())))
+		}, false, nil},
 		{"device class", func() error {
 			e := lamp("light.b", "Hall lamp", "study", "on", at())
 			e.DeviceClass = "lamp"
@@ -283,7 +287,9 @@ func TestIndexCarriedOverOnlyForStates(t *testing.T) {
 			return reg.ApplySync(ctx, testHome, &homeplanev1.EntitySync{Full: true, Time: timestamppb.New(at()),
 				Entities: []*homeplanev1.Entity{lamp("light.a", "Reading lamp", "study", "on", now)}})
 		}, false, nil},
-		{"state after the full sync", func() error { return reg.ApplySync(ctx, testHome, delta(lamp("light.a", "Reading lamp", "study", "off", at()))) }, true,
+		{"state after the full sync", func() error {
+			return reg.ApplySync(ctx, testHome, delta(lamp("light.a", "Reading lamp", "study", "off", at())))
+		}, true,
 			func(t *testing.T) { wantState(t, reg, "light.a", "off") }},
 	}
 	for _, st := range steps {
