@@ -278,20 +278,14 @@ func appendNumber(b []byte, n float64) ([]byte, error) {
 // appendString writes s as a JSON string, escaping what JSON requires as
 // protojson does, and refuses invalid UTF-8.
 func appendString(b []byte, s string) ([]byte, error) {
+	if !utf8.ValidString(s) {
+		return nil, errInvalidUTF8
+	}
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && n == 1 {
-				return nil, errInvalidUTF8
-			}
-			i += n
-			continue
-		}
-		if c >= ' ' && c != '"' && c != '\\' {
-			i++
+		if !mustEscape[c] {
 			continue
 		}
 		b = append(b, s[start:i]...)
@@ -312,12 +306,21 @@ func appendString(b []byte, s string) ([]byte, error) {
 			const hex = "0123456789abcdef"
 			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		}
-		i++
-		start = i
+		start = i + 1
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"'), nil
 }
+
+// mustEscape marks the bytes a JSON string cannot hold as they are: control
+// characters, the quote and the backslash (UTF-8 sequences pass).
+var mustEscape = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 // The range protojson accepts for a google.protobuf.Timestamp: years 1 to 9999.
 const (
