@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -75,6 +76,40 @@ func realisticSnapshot(tb testing.TB) *registry.Snapshot {
 		})
 	}
 	return snap
+}
+
+// TestRealisticSnapshotSetsEveryField keeps the round-trip tests honest
+// when the messages grow: a field the fixture leaves unset would not show
+// an encoder that leaves it out.
+func TestRealisticSnapshotSetsEveryField(t *testing.T) {
+	snap := realisticSnapshot(t)
+	var msgs []proto.Message
+	msgs = append(msgs, &homeplanev1.ListEntitiesResponse{Entities: snap.Entities, Areas: snap.Areas,
+		Floors: snap.Floors, SyncedAt: timestamppb.New(snap.SyncedAt)})
+	for _, e := range snap.Entities {
+		msgs = append(msgs, e)
+	}
+	for _, a := range snap.Areas {
+		msgs = append(msgs, a)
+	}
+	for _, f := range snap.Floors {
+		msgs = append(msgs, f)
+	}
+	set := map[protoreflect.FullName]bool{}
+	for _, m := range msgs {
+		m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+			set[fd.FullName()] = true
+			return true
+		})
+	}
+	for _, m := range []proto.Message{&homeplanev1.ListEntitiesResponse{}, &homeplanev1.Entity{}, &homeplanev1.Area{}, &homeplanev1.Floor{}} {
+		fields := m.ProtoReflect().Descriptor().Fields()
+		for i := range fields.Len() {
+			if fd := fields.Get(i); !set[fd.FullName()] {
+				t.Errorf("the fixture sets no %s", fd.FullName())
+			}
+		}
+	}
 }
 
 // protojsonSnapshot is the document as protojson writes it, the reference
