@@ -10,8 +10,6 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/homeplane/homeplane/central/internal/auth"
-	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
 	"github.com/homeplane/homeplane/central/internal/registry"
@@ -23,17 +21,8 @@ import (
 // writes, and reads them back equal from jsonb.
 func TestRegistryDocumentThroughJSONB(t *testing.T) {
 	pool := pgtest.New(t)
+	seedHome(t, pool)
 	ctx := context.Background()
-	owner := "00000000-0000-4000-8000-000000000001"
-	if _, err := postgres.NewAuthStore(pool).CreateUser(ctx, auth.User{
-		ID: owner, Email: "o@example.com", Role: auth.RoleUser, CreatedAt: time.Now(),
-	}, "unused"); err != nil {
-		t.Fatal(err)
-	}
-	h, err := home.NewService(postgres.NewHomeStore(pool), home.Options{}).Create(ctx, owner, "Home")
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := postgres.NewRegistryStore(pool)
 
 	// jsonb refuses \u0000, with protojson's documents as with these.
@@ -59,7 +48,7 @@ func TestRegistryDocumentThroughJSONB(t *testing.T) {
 	}
 	check := func(how string) {
 		t.Helper()
-		got, _, err := store.LoadRegistry(ctx, h.ID)
+		got, _, err := store.LoadRegistry(ctx, convHome)
 		if err != nil {
 			t.Fatalf("%s: %v", how, err)
 		}
@@ -71,20 +60,20 @@ func TestRegistryDocumentThroughJSONB(t *testing.T) {
 			t.Errorf("%s: synced at %v, want %v", how, got.SyncedAt, snap.SyncedAt)
 		}
 	}
-	version, err := store.UpdateRegistry(ctx, h.ID, func(int64, func() (*registry.Snapshot, error)) (*registry.Snapshot, error) {
+	version, err := store.UpdateRegistry(ctx, convHome, func(int64, func() (*registry.Snapshot, error)) (*registry.Snapshot, error) {
 		return snap, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("UpdateRegistry")
-	if ok, err := store.SwapRegistry(ctx, h.ID, version, snap); err != nil || !ok {
+	if ok, err := store.SwapRegistry(ctx, convHome, version, snap); err != nil || !ok {
 		t.Fatalf("SwapRegistry = %v, %v", ok, err)
 	}
 	check("SwapRegistry")
 
 	bad := &registry.Snapshot{Entities: []*homeplanev1.Entity{{EntityId: "sensor.a", State: string([]byte{0xff})}}}
-	if _, err := store.SwapRegistry(ctx, h.ID, version+1, bad); err == nil {
+	if _, err := store.SwapRegistry(ctx, convHome, version+1, bad); err == nil {
 		t.Error("SwapRegistry stored invalid UTF-8")
 	}
 	check("after the refused write")

@@ -63,61 +63,22 @@ func encodeSnapshot(snap *registry.Snapshot) (*docBuf, error) {
 
 // appendSnapshot appends snap's document to b.
 func appendSnapshot(b []byte, snap *registry.Snapshot) ([]byte, error) {
-	var err error
 	o := object{b: append(b, '{')}
-	if len(snap.Entities) > 0 {
-		o.name("entities")
-		o.b = append(o.b, '[')
-		for i, e := range snap.Entities {
-			if i > 0 {
-				o.b = append(o.b, ',')
-			}
-			if o.b, err = appendEntity(o.b, e); err != nil {
-				return nil, err
-			}
-		}
-		o.b = append(o.b, ']')
-	}
-	if len(snap.Areas) > 0 {
-		o.name("areas")
-		o.b = append(o.b, '[')
-		for i, a := range snap.Areas {
-			if i > 0 {
-				o.b = append(o.b, ',')
-			}
-			if o.b, err = appendArea(o.b, a); err != nil {
-				return nil, err
-			}
-		}
-		o.b = append(o.b, ']')
-	}
-	if len(snap.Floors) > 0 {
-		o.name("floors")
-		o.b = append(o.b, '[')
-		for i, f := range snap.Floors {
-			if i > 0 {
-				o.b = append(o.b, ',')
-			}
-			if o.b, err = appendFloor(o.b, f); err != nil {
-				return nil, err
-			}
-		}
-		o.b = append(o.b, ']')
-	}
-	if !snap.SyncedAt.IsZero() {
+	list(&o, "entities", snap.Entities, appendEntity)
+	list(&o, "areas", snap.Areas, appendArea)
+	list(&o, "floors", snap.Floors, appendFloor)
+	if !snap.SyncedAt.IsZero() && o.err == nil {
 		o.name("syncedAt")
-		if o.b, err = appendTimestamp(o.b, snap.SyncedAt.Unix(), int64(snap.SyncedAt.Nanosecond())); err != nil {
-			return nil, err
-		}
+		o.b, o.err = appendTimestamp(o.b, snap.SyncedAt.Unix(), int64(snap.SyncedAt.Nanosecond()))
 	}
-	return append(o.b, '}'), nil
+	return o.end()
 }
 
 func appendEntity(b []byte, e *homeplanev1.Entity) ([]byte, error) {
 	o := object{b: append(b, '{')}
 	o.str("entityId", e.GetEntityId())
 	o.str("name", e.GetName())
-	o.strs("aliases", e.GetAliases())
+	list(&o, "aliases", e.GetAliases(), appendString)
 	o.str("domain", e.GetDomain())
 	o.str("deviceClass", e.GetDeviceClass())
 	o.str("areaId", e.GetAreaId())
@@ -137,7 +98,7 @@ func appendArea(b []byte, a *homeplanev1.Area) ([]byte, error) {
 	o := object{b: append(b, '{')}
 	o.str("id", a.GetId())
 	o.str("name", a.GetName())
-	o.strs("aliases", a.GetAliases())
+	list(&o, "aliases", a.GetAliases(), appendString)
 	o.str("floorId", a.GetFloorId())
 	return o.end()
 }
@@ -146,7 +107,7 @@ func appendFloor(b []byte, f *homeplanev1.Floor) ([]byte, error) {
 	o := object{b: append(b, '{')}
 	o.str("id", f.GetId())
 	o.str("name", f.GetName())
-	o.strs("aliases", f.GetAliases())
+	list(&o, "aliases", f.GetAliases(), appendString)
 	if f.GetLevel() != 0 {
 		o.name("level")
 		o.b = strconv.AppendInt(o.b, int64(f.GetLevel()), 10)
@@ -181,7 +142,15 @@ func (o *object) str(n, v string) {
 	o.b, o.err = appendString(o.b, v)
 }
 
-func (o *object) strs(n string, vs []string) {
+func (o *object) end() ([]byte, error) {
+	if o.err != nil {
+		return nil, o.err
+	}
+	return append(o.b, '}'), nil
+}
+
+// list writes a member holding a list, left out when empty.
+func list[T any](o *object, n string, vs []T, appendOne func([]byte, T) ([]byte, error)) {
 	if len(vs) == 0 || o.err != nil {
 		return
 	}
@@ -191,18 +160,11 @@ func (o *object) strs(n string, vs []string) {
 		if i > 0 {
 			o.b = append(o.b, ',')
 		}
-		if o.b, o.err = appendString(o.b, v); o.err != nil {
+		if o.b, o.err = appendOne(o.b, v); o.err != nil {
 			return
 		}
 	}
 	o.b = append(o.b, ']')
-}
-
-func (o *object) end() ([]byte, error) {
-	if o.err != nil {
-		return nil, o.err
-	}
-	return append(o.b, '}'), nil
 }
 
 func appendStruct(b []byte, s *structpb.Struct) ([]byte, error) {
