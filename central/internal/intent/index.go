@@ -124,6 +124,21 @@ func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors 
 	return r
 }
 
+// WithStates returns the index for a registry that differs from this one's
+// at most in entity states, attributes and last_changed: the same entities
+// in the same order, with the same ids, names, aliases, domains, device
+// classes and areas, and equal areas and floors. What the index derives
+// from names is shared; answers read states from the new entities. Given
+// slices of other lengths, it indexes them afresh.
+func (r *Index) WithStates(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors []*homeplanev1.Floor) *Index {
+	if len(entities) != len(r.entities) || len(areas) != len(r.areas) || len(floors) != len(r.floors) {
+		return NewIndex(entities, areas, floors)
+	}
+	next := *r
+	next.entities, next.areas, next.floors = entities, areas, floors
+	return &next
+}
+
 // spokenKeys returns the normalized keys a name is found by: the name
 // itself and, when it holds a number, the name with the number said the
 // other way.

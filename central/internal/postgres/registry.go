@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/homeplane/homeplane/central/internal/registry"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -40,18 +39,6 @@ func decodeSnapshot(doc []byte) (*registry.Snapshot, error) {
 		snap.SyncedAt = m.SyncedAt.AsTime()
 	}
 	return snap, nil
-}
-
-func encodeSnapshot(snap *registry.Snapshot) ([]byte, error) {
-	m := &homeplanev1.ListEntitiesResponse{Entities: snap.Entities, Areas: snap.Areas, Floors: snap.Floors}
-	if !snap.SyncedAt.IsZero() {
-		m.SyncedAt = timestamppb.New(snap.SyncedAt)
-	}
-	doc, err := protojson.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode registry: %w", err)
-	}
-	return doc, nil
 }
 
 // LoadRegistry implements registry.Backend.
@@ -119,9 +106,10 @@ func (s *RegistryStore) UpdateRegistry(ctx context.Context, homeID string,
 		if err != nil {
 			return err
 		}
+		defer doc.release()
 		next = version + 1
 		_, err = tx.Exec(ctx, `UPDATE entity_registries SET snapshot = $2, version = $3, updated_at = now()
-			WHERE home_id = $1`, homeID, doc, next)
+			WHERE home_id = $1`, homeID, doc.b, next)
 		return err
 	})
 	if err != nil {
@@ -137,8 +125,9 @@ func (s *RegistryStore) SwapRegistry(ctx context.Context, homeID string, version
 	if err != nil {
 		return false, err
 	}
+	defer doc.release()
 	tag, err := s.pool.Exec(ctx, `UPDATE entity_registries SET snapshot = $3, version = $2 + 1, updated_at = now()
-		WHERE home_id = $1 AND version = $2`, homeID, version, doc)
+		WHERE home_id = $1 AND version = $2`, homeID, version, doc.b)
 	if err != nil {
 		return false, fmt.Errorf("swap registry: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -37,12 +38,29 @@ type Snapshot struct {
 	// SyncedAt is the time of the sync that made it (the agent's clock);
 	// zero when the home never synced.
 	SyncedAt time.Time
+
+	// size is Size()+1 once known (0: not yet), set by apply from the
+	// previous snapshot's or on first use; atomic because snapshots are
+	// shared between goroutines.
+	size int64
+	// shape names the snapshot's names, aliases, domains, device classes,
+	// areas, floors and entity set: snapshots with the same shape (not 0)
+	// differ at most in states, attributes and last_changed, so that one's
+	// name index serves the other (see Store.Index).
+	shape uint64
 }
 
-// Size is the snapshot's encoded size in bytes, the unit of the byte budgets.
+// shapes hands out the shapes of snapshots.
+var shapes atomic.Uint64
+
+// Size is the snapshot's encoded size in bytes, the unit of the byte
+// budgets. It is computed once per snapshot, or carried over by apply.
 func (s *Snapshot) Size() int {
 	if s == nil {
 		return 0
+	}
+	if n := atomic.LoadInt64(&s.size); n > 0 {
+		return int(n - 1)
 	}
 	n := 0
 	for _, e := range s.Entities {
@@ -54,6 +72,7 @@ func (s *Snapshot) Size() int {
 	for _, f := range s.Floors {
 		n += proto.Size(f)
 	}
+	atomic.StoreInt64(&s.size, int64(n)+1)
 	return n
 }
 
@@ -298,7 +317,7 @@ func (r *Store) Patch(homeID string, changed []*homeplanev1.Entity) bool {
 	}
 	size := next.Size()
 	r.cacheBytes += size - e.size
-	e.snap, e.size, e.index = next, size, nil
+	e.snap, e.size, e.index = next, size, restated(e, next)
 	r.mu.Unlock()
 	r.changed(homeID)
 	return true
@@ -368,8 +387,12 @@ func (r *Store) cached(homeID string, version int64) (*Snapshot, bool) {
 func (r *Store) put(homeID string, snap *Snapshot, version int64, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e, ok := r.cache[homeID]; ok && e.version > version {
-		return
+	var index *intent.Index
+	if e, ok := r.cache[homeID]; ok {
+		if e.version > version {
+			return
+		}
+		index = restated(e, snap)
 	}
 	r.dropLocked(homeID)
 	size := snap.Size()
@@ -380,7 +403,7 @@ func (r *Store) put(homeID string, snap *Snapshot, version int64, now time.Time)
 		}
 		r.dropLocked(k)
 	}
-	r.cache[homeID] = &entry{snap: snap, size: size, version: version, checked: now}
+	r.cache[homeID] = &entry{snap: snap, size: size, version: version, checked: now, index: index}
 	r.cacheBytes += size
 }
 

@@ -187,6 +187,15 @@ func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*
 	areas := map[string]*homeplanev1.Area{}
 	floors := map[string]*homeplanev1.Floor{}
 	held := entities
+	// Unless a full sync replaces the registry, the result starts from cur:
+	// its size follows from cur's by what the sync changes, and it keeps
+	// cur's shape while the sync changes only states.
+	carried := !s.GetFull() || late
+	size := 0
+	if carried {
+		size = cur.Size()
+	}
+	same := carried && cur != nil && cur.shape != 0
 	if cur != nil && s.GetFull() && !late {
 		held = make(map[string]*homeplanev1.Entity, len(cur.Entities))
 		for _, e := range cur.Entities {
@@ -205,8 +214,13 @@ func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*
 		}
 	}
 	for _, id := range s.GetRemovedEntityIds() {
-		if old, ok := entities[id]; ok && late && !changedBy(old, sent) {
+		old, ok := entities[id]
+		if ok && late && !changedBy(old, sent) {
 			continue
+		}
+		if ok {
+			size -= proto.Size(old)
+			same = false
 		}
 		delete(entities, id)
 	}
@@ -221,13 +235,27 @@ func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*
 			e = proto.CloneOf(e)
 			e.Domain, _ = splitEntityID(e.GetEntityId(), l.MaxTextLen)
 		}
+		if carried {
+			old, ok := entities[e.GetEntityId()]
+			if ok {
+				size -= proto.Size(old)
+			}
+			size += proto.Size(e)
+			same = same && ok && sameNames(old, e)
+		}
 		entities[e.GetEntityId()] = e
 	}
 	if !late {
 		for _, a := range s.GetAreas() {
+			if carried {
+				size, same = resized(size, same, areas[a.GetId()], a)
+			}
 			areas[a.GetId()] = a
 		}
 		for _, f := range s.GetFloors() {
+			if carried {
+				size, same = resized(size, same, floors[f.GetId()], f)
+			}
 			floors[f.GetId()] = f
 		}
 	}
@@ -251,10 +279,40 @@ func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*
 		Floors:   sortedValues(floors),
 		SyncedAt: syncedAt,
 	}
+	if carried {
+		next.size = int64(size) + 1
+	}
+	if same {
+		next.shape = cur.shape
+	} else {
+		next.shape = shapes.Add(1)
+	}
 	if n := next.Size(); n > l.MaxBytes {
 		return nil, fmt.Errorf("%w: registry would hold %d bytes: %w of %d", ErrInvalidInput, n, ErrOverBudget, l.MaxBytes)
 	}
 	return next, nil
+}
+
+// resized returns the size of a registry of size after old (nil when none)
+// is replaced by m, and whether its shape stays the same, which it does
+// only if it did and m equals old.
+func resized[M interface {
+	proto.Message
+	comparable
+}](size int, same bool, old, m M) (int, bool) {
+	var none M
+	if old != none {
+		size -= proto.Size(old)
+	}
+	return size + proto.Size(m), same && old != none && proto.Equal(old, m)
+}
+
+// sameNames reports whether e differs from old at most in its state,
+// attributes and last_changed: in nothing the name index holds.
+func sameNames(old, e *homeplanev1.Entity) bool {
+	return old.GetEntityId() == e.GetEntityId() && old.GetName() == e.GetName() &&
+		old.GetDomain() == e.GetDomain() && old.GetDeviceClass() == e.GetDeviceClass() &&
+		old.GetAreaId() == e.GetAreaId() && slices.Equal(old.GetAliases(), e.GetAliases())
 }
 
 // changedBy reports whether the entity held is known to be no newer than
