@@ -58,6 +58,11 @@ type Record struct {
 	// Sum is ContentSum of the record, computed by Write in the caller's
 	// goroutine so that the store's serialized commit only links it.
 	Sum []byte
+	// SlotsJSON and DetailJSON are Slots and Detail as Write encoded them,
+	// the bytes a store would get from encoding the maps itself, so that
+	// the serialized commit does not encode them again. Nil when the map
+	// is, or when the record did not come through Write.
+	SlotsJSON, DetailJSON json.RawMessage
 }
 
 // Store persists records.
@@ -247,7 +252,7 @@ func (w *Writer) commit(batch []*pending) {
 
 // prepare validates and bounds r the way it will be stored and hashed.
 func (w *Writer) prepare(r Record) (Record, error) {
-	r.ID, r.PrevHash, r.Hash, r.Sum = 0, nil, nil, nil
+	r.ID, r.PrevHash, r.Hash, r.Sum, r.SlotsJSON, r.DetailJSON = 0, nil, nil, nil, nil, nil
 	if r.Time.IsZero() {
 		r.Time = w.opts.Now()
 	}
@@ -267,10 +272,10 @@ func (w *Writer) prepare(r Record) (Record, error) {
 	// for executed and answer, stored as is.
 	var js [4][]byte
 	var err error
-	if r.Slots, js[0], err = w.boundMap(r.Slots); err != nil {
+	if r.Slots, r.SlotsJSON, js[0], err = w.boundMap(r.Slots); err != nil {
 		return r, fmt.Errorf("audit: slots: %w", err)
 	}
-	if r.Detail, js[3], err = w.boundMap(r.Detail); err != nil {
+	if r.Detail, r.DetailJSON, js[3], err = w.boundMap(r.Detail); err != nil {
 		return r, fmt.Errorf("audit: detail: %w", err)
 	}
 	if js[1], err = w.bound(r.Executed); err != nil {
@@ -285,28 +290,36 @@ func (w *Writer) prepare(r Record) (Record, error) {
 }
 
 // boundMap is bound for a map-valued field, which stays a map: m itself,
-// or what is left of it once bounded and cleaned.
-func (w *Writer) boundMap(m map[string]any) (map[string]any, []byte, error) {
+// or what is left of it once bounded and cleaned. It returns that map, its
+// encoding as stored, and its canonical encoding.
+func (w *Writer) boundMap(m map[string]any) (map[string]any, json.RawMessage, []byte, error) {
 	if m == nil {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if len(b) > w.opts.MaxJSONBytes {
 		note := w.truncated(len(b))
 		canon, err := CanonicalJSON(note)
-		return note, canon, err
+		return note, canon, canon, err
 	}
 	clean, changed := cleanJSON(b)
 	canon, err := CanonicalJSON(json.RawMessage(clean))
-	if err != nil || !changed {
-		return m, canon, err
+	if err != nil {
+		return nil, nil, nil, err
 	}
+	if !changed {
+		return m, b, canon, nil
+	}
+	// What is left is decoded from the cleaned encoding, whose own
+	// encoding is its canonical form.
 	var cleaned map[string]any
-	err = json.Unmarshal(clean, &cleaned)
-	return cleaned, canon, err
+	if err := json.Unmarshal(clean, &cleaned); err != nil {
+		return nil, nil, nil, err
+	}
+	return cleaned, canon, canon, nil
 }
 
 // bound encodes v once to check its size, replaces an oversized value by a

@@ -124,6 +124,18 @@ func TestPrepareEncodesAsBefore(t *testing.T) {
 					t.Errorf("%s: %s, before %s", field, show(gw[0]), show(gw[1]))
 				}
 			}
+			// The encodings handed to the store are what it would make of
+			// the maps.
+			for field, enc := range map[string][2]any{"slots": {got.SlotsJSON, want.Slots}, "detail": {got.DetailJSON, want.Detail}} {
+				m := enc[1].(map[string]any)
+				var wantEnc []byte
+				if m != nil {
+					wantEnc, _ = json.Marshal(m)
+				}
+				if gotEnc := enc[0].(json.RawMessage); !bytes.Equal(gotEnc, wantEnc) || (gotEnc == nil) != (wantEnc == nil) {
+					t.Errorf("%s encoded %q, the store would encode %q", field, gotEnc, wantEnc)
+				}
+			}
 			// The sum is the one a reader computes from the stored values.
 			if sum, err := ContentSum(got); err != nil || !bytes.Equal(sum, got.Sum) {
 				t.Errorf("ContentSum of the prepared record %x, %v; prepare's %x", sum, err, got.Sum)
