@@ -54,7 +54,11 @@ func appendCanonical(dst, raw []byte) (out []byte, null bool, err error) {
 		}
 		return dst, false, errors.New("audit: invalid JSON")
 	}
-	c := canonicalizer{src: raw}
+	c := canonicalizer{src: raw, members: make([]member, 0, 16)}
+	if dst == nil {
+		// The canonical form is about as long as the compact input.
+		dst = make([]byte, 0, len(raw))
+	}
 	c.space()
 	if c.src[c.pos] == 'n' {
 		return dst, true, nil
