@@ -91,7 +91,8 @@ func (c *canonicalizer) value(dst []byte) ([]byte, error) {
 		if fast {
 			return append(dst, s...), nil
 		}
-		return appendString(dst, s)
+		_, enc, err := reencode(s)
+		return append(dst, enc...), err
 	case 't':
 		c.pos += len("true")
 		return append(dst, "true"...), nil
@@ -144,11 +145,7 @@ func (c *canonicalizer) object(dst []byte) ([]byte, error) {
 		quoted, fast := c.str()
 		m := member{key: quoted[1 : len(quoted)-1]}
 		if !fast {
-			var k string
-			if err := json.Unmarshal(quoted, &k); err != nil {
-				return dst, err
-			}
-			enc, err := json.Marshal(k)
+			k, enc, err := reencode(quoted)
 			if err != nil {
 				return dst, err
 			}
@@ -228,18 +225,14 @@ func (c *canonicalizer) str() (quoted []byte, fast bool) {
 	}
 }
 
-// appendString appends the string quoted (a JSON string, with escapes) the
-// way encoding/json encodes its decoded value.
-func appendString(dst, quoted []byte) ([]byte, error) {
-	var s string
-	if err := json.Unmarshal(quoted, &s); err != nil {
-		return dst, err
+// reencode decodes the JSON string quoted and encodes it again the way
+// encoding/json does.
+func reencode(quoted []byte) (decoded string, encoded []byte, err error) {
+	if err := json.Unmarshal(quoted, &decoded); err != nil {
+		return "", nil, err
 	}
-	b, err := json.Marshal(s)
-	if err != nil {
-		return dst, err
-	}
-	return append(dst, b...), nil
+	encoded, err = json.Marshal(decoded)
+	return decoded, encoded, err
 }
 
 // number appends the number at c.pos as a float64 encodes. An integer of

@@ -39,17 +39,9 @@ func formerBound(v any, max int) (any, error) {
 	return json.RawMessage(clean), nil
 }
 
+// formerCanonical is CanonicalJSON as it was: encoded (a raw value
+// compacted), decoded into generic values, encoded again.
 func formerCanonical(v any) ([]byte, error) {
-	switch t := v.(type) {
-	case nil:
-		return nil, nil
-	case map[string]any:
-		if t == nil {
-			return nil, nil
-		}
-	case json.RawMessage:
-		return roundTrip(t)
-	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err

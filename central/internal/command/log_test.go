@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -33,24 +32,6 @@ type online bool
 
 func (o online) Online(string) bool { return bool(o) }
 
-// lockedBuffer is a log sink safe for the router's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestExecuteLogsWithTheCommandsIdentifiers checks the lines the router
 // writes, now that it builds their logger only for a line it writes: each
 // names the request, the command and the home, and a command that succeeds
@@ -67,7 +48,8 @@ func TestExecuteLogsWithTheCommandsIdentifiers(t *testing.T) {
 		{"offline", slog.LevelInfo, false, []string{"command not sent: home offline"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var out lockedBuffer
+			// Execute writes every line in this goroutine.
+			var out bytes.Buffer
 			agent := &echoAgent{home: "home-1"}
 			r, err := New(agent, online(tc.online), Options{
 				Logger: slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: tc.level})),
