@@ -59,6 +59,11 @@ type Record struct {
 	// Sum is ContentSum of the record, computed by Write in the caller's
 	// goroutine so that the store's serialized commit only links it.
 	Sum []byte
+	// SlotsJSON and DetailJSON are Slots and Detail as Write encoded them,
+	// the bytes a store would get from encoding the maps itself, so that
+	// the serialized commit does not encode them again. Nil when the map
+	// is, or when the record did not come through Write.
+	SlotsJSON, DetailJSON json.RawMessage
 }
 
 // Store persists records.
@@ -269,7 +274,7 @@ func (w *Writer) commit(batch []*pending) {
 
 // prepare validates and bounds r the way it will be stored and hashed.
 func (w *Writer) prepare(r Record) (Record, error) {
-	r.ID, r.PrevHash, r.Hash, r.Sum = 0, nil, nil, nil
+	r.ID, r.PrevHash, r.Hash, r.Sum, r.SlotsJSON, r.DetailJSON = 0, nil, nil, nil, nil, nil
 	if r.Time.IsZero() {
 		r.Time = w.opts.Now()
 	}
@@ -284,69 +289,99 @@ func (w *Writer) prepare(r Record) (Record, error) {
 	// PostgreSQL's inet has no zones.
 	r.ClientAddr = r.ClientAddr.WithZone("")
 
+	// Each JSON value is encoded once: that encoding is held to the size
+	// limit, cleaned, and brought into canonical form, which is hashed and,
+	// for executed and answer, stored as is.
+	var js [4][]byte
 	var err error
-	if r.Slots, err = w.boundMap(r.Slots); err != nil {
+	if r.Slots, r.SlotsJSON, js[0], err = w.boundMap(r.Slots); err != nil {
 		return r, fmt.Errorf("audit: slots: %w", err)
 	}
-	if r.Detail, err = w.boundMap(r.Detail); err != nil {
+	if r.Detail, r.DetailJSON, js[3], err = w.boundMap(r.Detail); err != nil {
 		return r, fmt.Errorf("audit: detail: %w", err)
 	}
-	if r.Executed, err = w.bound(r.Executed); err != nil {
+	if js[1], err = w.bound(r.Executed); err != nil {
 		return r, fmt.Errorf("audit: executed: %w", err)
 	}
-	if r.Answer, err = w.bound(r.Answer); err != nil {
+	if js[2], err = w.bound(r.Answer); err != nil {
 		return r, fmt.Errorf("audit: answer: %w", err)
-	}
-	// Executed and answer travel on as their canonical JSON: hashed and
-	// stored as the same bytes, encoded once.
-	var js [4][]byte
-	for i, v := range []any{r.Slots, r.Executed, r.Answer, r.Detail} {
-		if js[i], err = CanonicalJSON(v); err != nil {
-			return r, fmt.Errorf("audit: encode: %w", err)
-		}
 	}
 	r.Executed, r.Answer = rawOrNil(js[1]), rawOrNil(js[2])
 	r.Sum = contentSum(r, js)
 	return r, nil
 }
 
-// boundMap is bound for a map-valued field.
-func (w *Writer) boundMap(m map[string]any) (map[string]any, error) {
-	v, err := w.bound(m)
-	if err != nil {
-		return nil, err
+// boundMap is bound for a map-valued field, which stays a map: m itself,
+// or what is left of it once bounded and cleaned. It returns that map, its
+// encoding as stored, and its canonical encoding.
+func (w *Writer) boundMap(m map[string]any) (map[string]any, json.RawMessage, []byte, error) {
+	if m == nil {
+		return nil, nil, nil, nil
 	}
-	b, _ := v.(map[string]any)
-	return b, nil
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(b) > w.opts.MaxJSONBytes {
+		note := w.truncated(len(b))
+		canon, err := CanonicalJSON(note)
+		return note, canon, canon, err
+	}
+	clean, changed := cleanJSON(b)
+	canon, err := CanonicalJSON(json.RawMessage(clean))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !changed {
+		return m, b, canon, nil
+	}
+	// What is left is decoded from the cleaned encoding, whose own
+	// encoding is its canonical form.
+	var cleaned map[string]any
+	if err := json.Unmarshal(clean, &cleaned); err != nil {
+		return nil, nil, nil, err
+	}
+	return cleaned, canon, canon, nil
 }
 
-// bound encodes v once to check its size and replaces an oversized value by
-// a note saying how large it was. The encoded form is what gets stored.
-func (w *Writer) bound(v any) (any, error) {
+// bound encodes v once to check its size, replaces an oversized value by a
+// note saying how large it was, and returns the canonical JSON of what is
+// left, nil for nothing (nil, or JSON null).
+func (w *Writer) bound(v any) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
-	if m, ok := v.(map[string]any); ok && m == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > w.opts.MaxJSONBytes {
-		return map[string]any{"truncated": true, "bytes": len(b)}, nil
-	}
-	// PostgreSQL's jsonb cannot hold U+0000.
-	clean := bytes.ReplaceAll(b, []byte(`\u0000`), []byte(`\ufffd`))
-	if _, ok := v.(map[string]any); ok {
-		if bytes.Equal(clean, b) {
-			return v, nil
+	var b []byte
+	// Encoding JSON compacts it and escapes <, > and & (six bytes at
+	// most for one), so a value that short is within the limit whatever
+	// the encoding.
+	if raw, ok := v.(json.RawMessage); ok && raw != nil && len(raw) <= w.opts.MaxJSONBytes/6 {
+		b = raw
+	} else {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return nil, err
 		}
-		var m map[string]any
-		err := json.Unmarshal(clean, &m)
-		return m, err
+		if len(b) > w.opts.MaxJSONBytes {
+			return CanonicalJSON(w.truncated(len(b)))
+		}
 	}
-	return json.RawMessage(clean), nil
+	clean, _ := cleanJSON(b)
+	return CanonicalJSON(json.RawMessage(clean))
+}
+
+// truncated is the note that stands for a value of n bytes over the limit.
+func (w *Writer) truncated(n int) map[string]any {
+	return map[string]any{"truncated": true, "bytes": n}
+}
+
+// cleanJSON replaces the escaped U+0000 in b, which PostgreSQL's jsonb
+// cannot hold, and reports whether there was any; b itself when not.
+func cleanJSON(b []byte) ([]byte, bool) {
+	if !bytes.Contains(b, []byte(`\u0000`)) {
+		return b, false
+	}
+	return bytes.ReplaceAll(b, []byte(`\u0000`), []byte(`\ufffd`)), true
 }
 
 // clip cuts s to at most n bytes on a character boundary and makes it valid UTF-8.

@@ -193,9 +193,10 @@ func contentSum(r Record, js [4][]byte) []byte {
 	return h.Sum(nil)
 }
 
-// CanonicalJSON encodes v with sorted keys and no insignificant space, after
-// a round trip through generic values so that equal JSON gives equal bytes.
-// A nil value (or nil map) gives nil.
+// CanonicalJSON encodes v with sorted keys and no insignificant space, the
+// bytes a round trip through generic values gives (see appendCanonical), so
+// that equal JSON gives equal bytes. A nil value (or nil map, or JSON null)
+// gives nil.
 func CanonicalJSON(v any) ([]byte, error) {
 	var raw []byte
 	switch t := v.(type) {
@@ -217,12 +218,9 @@ func CanonicalJSON(v any) ([]byte, error) {
 		}
 		raw = b
 	}
-	var g any
-	if err := json.Unmarshal(raw, &g); err != nil {
+	b, null, err := appendCanonical(nil, raw)
+	if err != nil || null {
 		return nil, err
 	}
-	if g == nil {
-		return nil, nil
-	}
-	return json.Marshal(g)
+	return b, nil
 }

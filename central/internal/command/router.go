@@ -160,11 +160,15 @@ func (r *Router) Execute(ctx context.Context, homeID string, cmd *homeplanev1.Co
 		deadline = cmd.Deadline.AsTime()
 	}
 	cmd.Deadline = timestamppb.New(deadline)
-	log := r.log.With("request_id", cmd.RequestId, "command_id", cmd.Id, "home_id", homeID)
+	// The logger with the command's identifiers is made only for a line
+	// that is written: With formats them at once, and a command that
+	// succeeds writes none at the default level.
+	log := func() *slog.Logger { return r.logFor(cmd.RequestId, cmd.Id, homeID) }
+	debug := r.log.Enabled(ctx, slog.LevelDebug)
 
 	if !r.presence.Online(homeID) {
 		r.m.outcome(outcomeOffline)
-		log.Info("command not sent: home offline")
+		log().Info("command not sent: home offline")
 		return nil, fmt.Errorf("execute: %w", ErrOffline)
 	}
 	wait := deadline.Sub(start)
@@ -181,7 +185,7 @@ func (r *Router) Execute(ctx context.Context, homeID string, cmd *homeplanev1.Co
 	if err := r.register(cmd.Id, c); err != nil {
 		if errors.Is(err, ErrBusy) {
 			r.m.outcome(outcomeBusy)
-			log.Warn("command not sent: too many in flight")
+			log().Warn("command not sent: too many in flight")
 		}
 		return nil, fmt.Errorf("execute: %w", err)
 	}
@@ -191,10 +195,12 @@ func (r *Router) Execute(ctx context.Context, homeID string, cmd *homeplanev1.Co
 	// returns.
 	if err := r.t.Publish(topic.For(homeID, topic.Command), payload, false); err != nil {
 		r.m.outcome(outcomeError)
-		log.Error("command publish failed", "error", err)
+		log().Error("command publish failed", "error", err)
 		return nil, fmt.Errorf("execute: publish: %w", err)
 	}
-	log.Debug("command sent", "calls", len(cmd.Calls), "deadline", deadline)
+	if debug {
+		log().Debug("command sent", "calls", len(cmd.Calls), "deadline", deadline)
+	}
 
 	// Timers run on the real clock; Now only decides where the deadline is.
 	timer := time.NewTimer(wait)
@@ -204,11 +210,13 @@ func (r *Router) Execute(ctx context.Context, homeID string, cmd *homeplanev1.Co
 		r.m.seconds.Observe(r.now().Sub(start).Seconds())
 		if !res.Ok {
 			r.m.outcome(outcomeFailed)
-			log.Info("command failed", "error_code", res.ErrorCode, "error", res.Error)
+			log().Info("command failed", "error_code", res.ErrorCode, "error", res.Error)
 			return res, nil
 		}
 		r.m.outcome(outcomeOK)
-		log.Debug("command succeeded", "home_assistant_us", res.HomeAssistantUs)
+		if debug {
+			log().Debug("command succeeded", "home_assistant_us", res.HomeAssistantUs)
+		}
 		return res, nil
 	case <-timer.C:
 	case <-ctx.Done():
@@ -219,7 +227,7 @@ func (r *Router) Execute(ctx context.Context, homeID string, cmd *homeplanev1.Co
 	}
 	r.m.seconds.Observe(r.now().Sub(start).Seconds())
 	r.m.outcome(outcomeTimeout)
-	log.Warn("command timed out", "waited", r.now().Sub(start))
+	log().Warn("command timed out", "waited", r.now().Sub(start))
 	return nil, fmt.Errorf("execute: %w", ErrTimeout)
 }
 
@@ -260,18 +268,24 @@ func (r *Router) Deliver(homeID string, res *homeplanev1.Result) {
 	}
 	r.mu.Unlock()
 
-	log := r.log.With("request_id", res.GetRequestId(), "command_id", res.GetCommandId(), "home_id", homeID)
 	switch {
 	case !found:
 		r.m.ignored.WithLabelValues("unknown_command").Inc()
-		log.Debug("result for no waiting command (late or duplicate)")
+		if r.log.Enabled(context.Background(), slog.LevelDebug) {
+			r.logFor(res.GetRequestId(), res.GetCommandId(), homeID).Debug("result for no waiting command (late or duplicate)")
+		}
 	case !match:
 		// Another home answering for a command it was never sent.
 		r.m.ignored.WithLabelValues("wrong_home").Inc()
-		log.Warn("result from a home the command was not sent to")
+		r.logFor(res.GetRequestId(), res.GetCommandId(), homeID).Warn("result from a home the command was not sent to")
 	default:
 		c.done <- res // buffered and removed from pending: never blocks
 	}
+}
+
+// logFor is the router's logger with a command's identifiers.
+func (r *Router) logFor(requestID, commandID, homeID string) *slog.Logger {
+	return r.log.With("request_id", requestID, "command_id", commandID, "home_id", homeID)
 }
 
 // Waiting reports whether the command was sent to the home and its result is

@@ -17,6 +17,11 @@ import (
 // way people name things ("Kitchen 2 lamp 17"), with a few device classes.
 func benchHome(tb testing.TB, n int) *intent.Index {
 	tb.Helper()
+	return intent.NewIndex(benchRegistry(n))
+}
+
+// benchRegistry is a home of n entities in 40 areas on 4 floors.
+func benchRegistry(n int) ([]*homeplanev1.Entity, []*homeplanev1.Area, []*homeplanev1.Floor) {
 	rooms := []string{"Kitchen", "Living Room", "Bedroom", "Office", "Garage", "Hall", "Bathroom", "Attic", "Cellar", "Porch"}
 	floors := []*homeplanev1.Floor{{Id: "f0", Name: "Ground Floor"}, {Id: "f1", Name: "First Floor"}, {Id: "f2", Name: "Second Floor"}, {Id: "f3", Name: "Basement"}}
 	var areas []*homeplanev1.Area
@@ -42,7 +47,21 @@ func benchHome(tb testing.TB, n int) *intent.Index {
 			Domain: k.domain, DeviceClass: k.class, AreaId: a.GetId(), State: "off",
 		})
 	}
-	return intent.NewIndex(ents, areas, floors)
+	return ents, areas, floors
+}
+
+// BenchmarkNewIndex indexes a home's names, as the registry does whenever
+// the home's states change.
+func BenchmarkNewIndex(b *testing.B) {
+	for _, n := range []int{30, 1000} {
+		b.Run(fmt.Sprintf("entities=%d", n), func(b *testing.B) {
+			ents, areas, floors := benchRegistry(n)
+			b.ReportAllocs()
+			for b.Loop() {
+				intent.NewIndex(ents, areas, floors)
+			}
+		})
+	}
 }
 
 var benchSentences = []string{

@@ -1,6 +1,7 @@
 package intent
 
 import (
+	"slices"
 	"strings"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -77,10 +78,15 @@ func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors 
 		entityArea:  make([]int32, len(entities)),
 		normalized:  make(map[string]string, len(entities)+len(areas)+len(floors)),
 	}
+	// Scratch space for the names and keys of one thing at a time: a
+	// registry change rebuilds the index, so its garbage counts.
+	var nameBuf, keyBuf, seen []string
 	for i, f := range floors {
 		r.floorByID[f.GetId()] = i
-		for _, n := range names(f.GetName(), f.GetAliases()) {
-			for _, k := range r.spokenKeys(n) {
+		nameBuf = names(nameBuf[:0], f.GetName(), f.GetAliases())
+		for _, n := range nameBuf {
+			keyBuf = r.spokenKeys(keyBuf[:0], n)
+			for _, k := range keyBuf {
 				if _, ok := r.floorNames[k]; !ok {
 					r.floorNames[k] = i
 				}
@@ -90,8 +96,10 @@ func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors 
 	}
 	for i, a := range areas {
 		r.areaByID[a.GetId()] = i
-		for _, n := range names(a.GetName(), a.GetAliases()) {
-			for _, k := range r.spokenKeys(n) {
+		nameBuf = names(nameBuf[:0], a.GetName(), a.GetAliases())
+		for _, n := range nameBuf {
+			keyBuf = r.spokenKeys(keyBuf[:0], n)
+			for _, k := range keyBuf {
 				if _, ok := r.areaNames[k]; !ok {
 					r.areaNames[k] = i
 				}
@@ -109,13 +117,15 @@ func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors 
 		if a, ok := r.areaByID[e.GetAreaId()]; ok {
 			r.entityArea[i] = int32(a)
 		}
-		seen := map[string]bool{}
-		for _, n := range names(e.GetName(), e.GetAliases()) {
-			for _, k := range r.spokenKeys(n) {
-				if seen[k] {
+		seen = seen[:0]
+		nameBuf = names(nameBuf[:0], e.GetName(), e.GetAliases())
+		for _, n := range nameBuf {
+			keyBuf = r.spokenKeys(keyBuf[:0], n)
+			for _, k := range keyBuf {
+				if slices.Contains(seen, k) {
 					continue
 				}
-				seen[k] = true
+				seen = append(seen, k)
 				r.entityNames[k] = append(r.entityNames[k], i)
 				r.add(k, Ref{Kind: RefEntity, Index: i, Name: n})
 			}
@@ -139,33 +149,35 @@ func (r *Index) WithStates(entities []*homeplanev1.Entity, areas []*homeplanev1.
 	return &next
 }
 
-// spokenKeys returns the normalized keys a name is found by: the name
-// itself and, when it holds a number, the name with the number said the
-// other way.
-func (r *Index) spokenKeys(name string) []string {
+// spokenKeys appends to dst the normalized keys a name is found by: the
+// name itself and, when it holds a number, the name with the number said
+// the other way.
+func (r *Index) spokenKeys(dst []string, name string) []string {
 	k := Normalize(name)
 	r.normalized[name] = k
 	if k == "" {
-		return nil
+		return dst
 	}
+	dst = append(dst, k)
 	if v, ok := numberVariant(k); ok {
-		return []string{k, v}
+		dst = append(dst, v)
 	}
-	return []string{k}
+	return dst
 }
 
-func names(name string, aliases []string) []string {
-	out := make([]string, 0, 1+len(aliases))
+// names appends to dst a thing's name, if it has one, and its aliases.
+func names(dst []string, name string, aliases []string) []string {
 	if name != "" {
-		out = append(out, name)
+		dst = append(dst, name)
 	}
-	return append(out, aliases...)
+	return append(dst, aliases...)
 }
 
 func (r *Index) add(key string, ref Ref) {
 	n := &r.root
-	tokens := strings.Fields(key)
-	for _, t := range tokens {
+	tokens := 0
+	for t := range strings.FieldsSeq(key) {
+		tokens++
 		if n.next == nil {
 			n.next = make(map[string]*trieNode)
 		}
@@ -182,8 +194,8 @@ func (r *Index) add(key string, ref Ref) {
 		}
 	}
 	n.refs = append(n.refs, ref)
-	if len(tokens) > r.maxTokens {
-		r.maxTokens = len(tokens)
+	if tokens > r.maxTokens {
+		r.maxTokens = tokens
 	}
 }
 

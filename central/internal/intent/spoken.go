@@ -23,6 +23,21 @@ var wordDigits = func() map[string]string {
 // digits and words ("bedroom 2" ↔ "bedroom two"), or false when the name
 // holds no number.
 func numberVariant(key string) (string, bool) {
+	// Most names hold no number: find that out without splitting them.
+	found := false
+	for t := range strings.FieldsSeq(key) {
+		if _, ok := digitWords[t]; ok {
+			found = true
+			break
+		}
+		if _, ok := wordDigits[t]; ok {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return "", false
+	}
 	toks := strings.Fields(key)
 	changed := false
 	for i, t := range toks {

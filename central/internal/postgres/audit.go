@@ -69,6 +69,15 @@ func jsonValue(v any) (any, error) {
 	return string(b), nil
 }
 
+// encodedJSON is jsonValue of m, taking the encoding the audit writer
+// already made of it when there is one.
+func encodedJSON(enc json.RawMessage, m map[string]any) (any, error) {
+	if enc != nil {
+		return string(enc), nil
+	}
+	return jsonValue(m)
+}
+
 // InsertRecords implements audit.Store: it numbers and hashes the records
 // onto the chain and writes them all in one transaction, so a whole batch
 // shares a single commit.
@@ -228,7 +237,7 @@ func columnsOf(rs []audit.Record) ([]any, error) {
 	)
 	for i, r := range rs {
 		var err error
-		if slots[i], err = jsonValue(r.Slots); err != nil {
+		if slots[i], err = encodedJSON(r.SlotsJSON, r.Slots); err != nil {
 			return nil, fmt.Errorf("encode slots: %w", err)
 		}
 		if executed[i], err = jsonValue(r.Executed); err != nil {
@@ -237,7 +246,7 @@ func columnsOf(rs []audit.Record) ([]any, error) {
 		if answers[i], err = jsonValue(r.Answer); err != nil {
 			return nil, fmt.Errorf("encode answer: %w", err)
 		}
-		if details[i], err = jsonValue(r.Detail); err != nil {
+		if details[i], err = encodedJSON(r.DetailJSON, r.Detail); err != nil {
 			return nil, fmt.Errorf("encode detail: %w", err)
 		}
 		actions[i], addrs[i] = textOrNil(r.Action), addrOrNil(r.ClientAddr)
@@ -252,7 +261,7 @@ func columnsOf(rs []audit.Record) ([]any, error) {
 }
 
 func recordRow(r audit.Record) ([]any, error) {
-	slots, err := jsonValue(r.Slots)
+	slots, err := encodedJSON(r.SlotsJSON, r.Slots)
 	if err != nil {
 		return nil, fmt.Errorf("encode slots: %w", err)
 	}
@@ -264,7 +273,7 @@ func recordRow(r audit.Record) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode answer: %w", err)
 	}
-	detail, err := jsonValue(r.Detail)
+	detail, err := encodedJSON(r.DetailJSON, r.Detail)
 	if err != nil {
 		return nil, fmt.Errorf("encode detail: %w", err)
 	}

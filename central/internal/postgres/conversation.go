@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,7 +78,7 @@ func (s *ConversationStore) addTurn(ctx context.Context, durable bool, homeID, c
 	if !isHomeUUID(homeID) {
 		return fmt.Errorf("conversation turn: home %q: not a home id", homeID)
 	}
-	doc, err := json.Marshal(t)
+	doc, err := turnJSON(t)
 	if err != nil {
 		return fmt.Errorf("encode conversation turn: %w", err)
 	}
@@ -106,6 +108,92 @@ func (s *ConversationStore) addTurn(ctx context.Context, durable bool, homeID, c
 		return fmt.Errorf("store conversation turn: %w", err)
 	}
 	return nil
+}
+
+// turnJSON is json.Marshal(t), written out for the shapes every turn has
+// (string slots, entity ids): the reflection that encoding/json spends on a
+// map of interface values cost as much CPU as the rest of storing the turn.
+// Anything else in the slots is left to encoding/json.
+func turnJSON(t intent.Turn) ([]byte, error) {
+	b := make([]byte, 0, 128+32*len(t.Targets))
+	b = append(b, `{"intent":{"Name":`...)
+	b = appendJSONString(b, string(t.Intent.Name))
+	b = append(b, `,"Slots":`...)
+	if t.Intent.Slots == nil {
+		b = append(b, "null"...)
+	} else {
+		keys := make([]string, 0, len(t.Intent.Slots))
+		for k := range t.Intent.Slots {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			var err error
+			if b, err = appendJSONValue(b, t.Intent.Slots[k]); err != nil {
+				return nil, err
+			}
+		}
+		b = append(b, '}')
+	}
+	b = append(b, '}')
+	if len(t.Targets) > 0 {
+		b = append(b, `,"targets":[`...)
+		for i, id := range t.Targets {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, id)
+		}
+		b = append(b, ']')
+	}
+	at, err := t.At.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	b = append(append(b, `,"at":`...), at...)
+	if t.Pending {
+		b = append(b, `,"pending":true`...)
+	}
+	if t.Device != "" {
+		b = append(b, `,"device":`...)
+		b = appendJSONString(b, t.Device)
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONValue appends v as encoding/json encodes it.
+func appendJSONValue(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case string:
+		return appendJSONString(b, v), nil
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case bool:
+		return strconv.AppendBool(b, v), nil
+	}
+	enc, err := json.Marshal(v)
+	return append(b, enc...), err
+}
+
+// appendJSONString appends s as encoding/json encodes it: as is when it
+// holds nothing to escape (printable ASCII but for ", \, <, > and &),
+// otherwise by encoding/json itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, _ := json.Marshal(s) // a string always encodes
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // asyncCommit makes the current transaction's commit return before its WAL

@@ -149,28 +149,35 @@ func (i *intentService) request(ctx context.Context, caller Caller, m *homeplane
 
 // auditJSON renders what was executed and answered in the protobuf JSON
 // mapping, which the audit log stores as is; encoding/json would spell the
-// generated structs' internals instead.
+// generated structs' internals instead. The calls are one JSON array,
+// encoded into one buffer.
 func auditJSON(executed []*homeplanev1.ServiceCall, result *homeplanev1.Result) (any, any) {
 	var ex, ans any
 	if len(executed) > 0 {
-		calls := make([]json.RawMessage, 0, len(executed))
-		for _, c := range executed {
-			b, err := auditJSONOptions.Marshal(c)
-			if err != nil {
-				b, _ = json.Marshal(map[string]string{"unencodable": err.Error()})
+		b := append(make([]byte, 0, 256*len(executed)), '[')
+		for i, c := range executed {
+			if i > 0 {
+				b = append(b, ',')
 			}
-			calls = append(calls, b)
+			b = appendAuditJSON(b, c)
 		}
-		ex = calls
+		ex = json.RawMessage(append(b, ']'))
 	}
 	if result != nil {
-		b, err := auditJSONOptions.Marshal(result)
-		if err != nil {
-			b, _ = json.Marshal(map[string]string{"unencodable": err.Error()})
-		}
-		ans = json.RawMessage(b)
+		ans = json.RawMessage(appendAuditJSON(nil, result))
 	}
 	return ex, ans
+}
+
+// appendAuditJSON appends m in the protobuf JSON mapping, or a note saying
+// why it could not be encoded.
+func appendAuditJSON(b []byte, m proto.Message) []byte {
+	out, err := auditJSONOptions.MarshalAppend(b, m)
+	if err != nil {
+		note, _ := json.Marshal(map[string]string{"unencodable": err.Error()})
+		return append(b, note...)
+	}
+	return out
 }
 
 var auditJSONOptions = protojson.MarshalOptions{UseProtoNames: true}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 
@@ -237,5 +238,36 @@ func TestProcessContinuesConversation(t *testing.T) {
 	}
 	if reqs := e.intents.Requests(); len(reqs) != 1 || reqs[0].ConversationID != "conv-42" {
 		t.Errorf("engine got %+v", reqs)
+	}
+}
+
+// TestAuditJSONHashesAsBefore keeps the executed calls, now encoded as one
+// JSON array, hashing and storing as the list of encoded calls did.
+func TestAuditJSONHashesAsBefore(t *testing.T) {
+	data, err := structpb.NewStruct(map[string]any{"brightness_pct": 30, "name": "<kitchen & hall>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := []*homeplanev1.ServiceCall{
+		{Domain: "light", Service: "turn_on", EntityIds: []string{"light.kitchen", "light.hall"}, Data: data},
+		{Domain: "lock", Service: "lock", EntityIds: []string{"lock.front_door"}},
+	}
+	executed, _ := auditJSON(calls, nil)
+	former := make([]json.RawMessage, len(calls))
+	for i, c := range calls {
+		if former[i], err = auditJSONOptions.Marshal(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := audit.CanonicalJSON(executed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := audit.CanonicalJSON(former)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("executed %s, %v; before %s", got, err, want)
+	}
+	if !strings.HasPrefix(string(got), `[{"data":{"brightness_pct":30,"name":"\u003ckitchen \u0026 hall\u003e"},"domain":"light"`) {
+		t.Fatalf("executed %s", got)
 	}
 }
