@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"encoding/json"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -42,5 +44,22 @@ func checkTurnJSON(t *testing.T, turn intent.Turn) {
 	got, err := turnJSON(turn)
 	if (err != nil) != (wantErr != nil) || string(got) != string(want) {
 		t.Fatalf("turnJSON\n %s, %v\nencoding/json\n %s, %v", got, err, want, wantErr)
+	}
+}
+
+// TestTurnJSONKnowsEveryField fails when a field is added to a turn: the
+// written-out encoding would leave it out of every stored turn.
+func TestTurnJSONKnowsEveryField(t *testing.T) {
+	for typ, want := range map[reflect.Type][]string{
+		reflect.TypeFor[intent.Turn]():   {"Intent", "Targets", "At", "Pending", "Device"},
+		reflect.TypeFor[intent.Intent](): {"Name", "Slots"},
+	} {
+		var got []string
+		for f := range typ.Fields() {
+			got = append(got, f.Name)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s has fields %v; turnJSON writes %v: teach it the new ones", typ, got, want)
+		}
 	}
 }
