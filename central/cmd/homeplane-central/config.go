@@ -189,7 +189,7 @@ func bindFlags(fs *flag.FlagSet, c *config) {
 	fs.Var(&c.AccessTTL, "access-token-ttl", "access token lifetime (default 15m)")
 	fs.Var(&c.RefreshTTL, "refresh-token-ttl", "refresh token absolute lifetime (default 168h)")
 	fs.Var(&c.CommandTimeout, "command-timeout", "how long a command may wait for the home (default 5s)")
-	fs.Var(&c.OverloadTarget, "overload-target", "audit backlog above which new sentences are refused while it lasts twice as long (default 250ms; -1s never refuses)")
+	fs.Var(&c.OverloadTarget, "overload-target", "audit backlog above which new sentences are refused while it lasts twice as long (default 500ms; -1s never refuses)")
 	fs.Var(&c.ShutdownTimeout, "shutdown-timeout", "grace period for in-flight requests on shutdown (default 10s)")
 	fs.Var(&c.AuditRetention, "audit-retention", "drop audit records older than this, by month (default 0: keep)")
 	fs.StringVar(&c.UsageRates, "usage-rates", "", "prices, e.g. cpu_core_hour=0.02,memory_gib_hour=0.005,intent=0.0001,currency=EUR")
