@@ -21,6 +21,10 @@ const (
 	KindOverloaded   = "overloaded"    // sentences shed while central was overloaded; detail "refused" counts them
 )
 
+// Kinds lists every record kind, for pickers such as the dashboard's.
+var Kinds = []string{KindIntent, KindAdmin, KindLogin, KindLoginFailed, KindRefreshReuse, KindAccessDenied,
+	KindInstance, KindRateLimited, KindPairing, KindOverloaded}
+
 // Outcomes.
 const (
 	OutcomeOK     = "ok"

@@ -259,6 +259,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, sess session) {
 	}
 	data := s.page(sess, "Audit", "audit")
 	data["Records"], data["Form"], data["Problem"], data["Charts"] = rows, q, problem, charts
+	data["Kinds"] = audit.Kinds
 	if next != "" {
 		q.Set("page_token", next)
 		data["Next"] = "/admin/audit?" + q.Encode()

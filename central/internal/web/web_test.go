@@ -216,6 +216,18 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	page(t, ctx, "audit", "table.audit", "DisableUser", "admin")
+	// Every kind can be picked, and the one searched for stays picked.
+	picked, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("select[name=kind]").value`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("select[name=kind] option")].map(o => o.value)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append([]string{""}, audit.Kinds...); picked != "admin" || !slices.Equal(kinds, want) {
+		t.Errorf("kind picker: %q picked of %q, want admin of %q", picked, kinds, want)
+	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/admin/audit?kind=login"), chromedp.WaitVisible(chromedp.CSS("table.audit"))); err != nil {
 		t.Fatal(err)
 	}
