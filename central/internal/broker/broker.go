@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -356,7 +357,10 @@ func (b *Broker) Subscribe(filter string, fn func(topic string, payload []byte))
 	}
 	id := int(b.subID.Add(1))
 	err := b.server.Subscribe(filter, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-		fn(pk.TopicName, pk.Payload)
+		// mochi's topic is a view into the whole packet it read, so a home id
+		// cut from it and kept as a map key or label would keep an entity
+		// sync's kilobytes alive with it: the handler gets a copy.
+		fn(strings.Clone(pk.TopicName), pk.Payload)
 	})
 	if err != nil {
 		return fmt.Errorf("broker: subscribe %q: %w", filter, err)
