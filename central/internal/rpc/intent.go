@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/pbjson"
 )
 
 // DefaultLanguage is the language of a request that names none.
@@ -159,28 +159,27 @@ func auditJSON(executed []*homeplanev1.ServiceCall, result *homeplanev1.Result) 
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendAuditJSON(b, c)
+			b = appendAuditJSON(b, c, pbjson.AppendServiceCall)
 		}
 		ex = json.RawMessage(append(b, ']'))
 	}
 	if result != nil {
-		ans = json.RawMessage(appendAuditJSON(nil, result))
+		ans = json.RawMessage(appendAuditJSON(nil, result, pbjson.AppendResult))
 	}
 	return ex, ans
 }
 
-// appendAuditJSON appends m in the protobuf JSON mapping, or a note saying
-// why it could not be encoded.
-func appendAuditJSON(b []byte, m proto.Message) []byte {
-	out, err := auditJSONOptions.MarshalAppend(b, m)
+// appendAuditJSON appends m in the protobuf JSON mapping with proto names,
+// or a note saying why it could not be encoded. It runs for every executed
+// request, so the two messages it meets are written without reflection.
+func appendAuditJSON[M proto.Message](b []byte, m M, appendMsg func([]byte, M) ([]byte, error)) []byte {
+	out, err := appendMsg(b, m)
 	if err != nil {
 		note, _ := json.Marshal(map[string]string{"unencodable": err.Error()})
 		return append(b, note...)
 	}
 	return out
 }
-
-var auditJSONOptions = protojson.MarshalOptions{UseProtoNames: true}
 
 // truncate cuts s to at most n characters, so an oversized text still leaves
 // a bounded trace in the audit log.

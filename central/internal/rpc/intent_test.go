@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -255,7 +256,7 @@ func TestAuditJSONHashesAsBefore(t *testing.T) {
 	executed, _ := auditJSON(calls, nil)
 	former := make([]json.RawMessage, len(calls))
 	for i, c := range calls {
-		if former[i], err = auditJSONOptions.Marshal(c); err != nil {
+		if former[i], err = (protojson.MarshalOptions{UseProtoNames: true}).Marshal(c); err != nil {
 			t.Fatal(err)
 		}
 	}
