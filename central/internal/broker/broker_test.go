@@ -99,14 +99,35 @@ func TestWillFiresWhenConnectionDies(t *testing.T) {
 	}
 	_ = conn.Close() // a crash: no DISCONNECT packet
 	waitFor(t, "will", func() bool { return central.has(topic.For(homeA, topic.Presence), "gone") })
+}
 
-	// The Will is retained: a later subscriber sees it.
-	late := &recorder{}
-	if err := b.Subscribe(topic.For(homeA, topic.Presence), late.record); err != nil {
+// Agents publish their presence, and their Wills, retained, as the protocol
+// has them do for brokers that replicas share. The embedded broker's only
+// subscriber is central, subscribed from the start: it gets every message,
+// and the broker keeps none (ADR 0041).
+func TestEmbeddedBrokerKeepsNothingRetained(t *testing.T) {
+	b := startBroker(t, newCreds(), prometheus.NewRegistry())
+	central := &recorder{}
+	if err := b.Subscribe(topic.Filter(topic.Presence), central.record); err != nil {
 		t.Fatal(err)
 	}
-	if !late.has(topic.For(homeA, topic.Presence), "gone") {
-		t.Fatalf("will not retained: %v", late.all())
+	presence := topic.For(homeA, topic.Presence)
+	var conn net.Conn
+	agent := mustConnect(t, b, clientConfig{agentID: "agent-a", secret: "secret-a", conn: &conn,
+		will: &will{topic: presence, retain: true}})
+	if tok := agent.Publish(presence, 1, true, "online"); !tok.WaitTimeout(waitTime) || tok.Error() != nil {
+		t.Fatalf("publish presence: %v", tok.Error())
+	}
+	waitFor(t, "presence", func() bool { return central.has(presence, "online") })
+	_ = conn.Close()
+	waitFor(t, "will", func() bool { return central.has(presence, "gone") })
+
+	late := &recorder{}
+	if err := b.Subscribe(topic.Filter(topic.Presence), late.record); err != nil {
+		t.Fatal(err)
+	}
+	if got := late.all(); len(got) != 0 {
+		t.Fatalf("a later subscriber got retained %v", got)
 	}
 }
 

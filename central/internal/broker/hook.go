@@ -74,7 +74,7 @@ func (h *hook) ID() string { return "homeplane-agent-acl" }
 func (h *hook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablish,
-		mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnDisconnect, mqtt.OnClientExpired:
+		mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWill, mqtt.OnDisconnect, mqtt.OnClientExpired:
 		return true
 	}
 	return false
@@ -280,16 +280,21 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, name string, write bool) bool {
 }
 
 // OnPublish checks the publish as it will be processed: its final topic, its
-// retain flag and, for presence, which the broker keeps, its size
-// (topic.MaxPayload). Other kinds are not kept here; central's intake
-// refuses and counts those over their budget without costing the agent its
-// connection.
+// retain flag and, for presence, its size (topic.MaxPayload). Other kinds
+// are bounded by central's intake, which refuses and counts those over their
+// budget without costing the agent its connection.
+//
+// An allowed publish is passed on unretained: the only subscriber is
+// central, subscribed before the first agent connects, so a retained copy
+// would never be read, yet mochi would keep one per home and copy them all
+// every second looking for expired ones (ADR 0041).
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil
 	}
 	home, ok := h.home(cl)
 	if ok && topic.AgentMay(home, topic.Publish, pk.TopicName, pk.FixedHeader.Retain) && fits(pk) {
+		pk.FixedHeader.Retain = false
 		return pk, nil
 	}
 	h.deny(cl, home, actionPublish, pk.TopicName)
@@ -302,6 +307,13 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		_ = h.cfg.server.DisconnectClient(cl, packets.ErrNotAuthorized)
 	}
 	return pk, packets.ErrRejectPacket
+}
+
+// OnWill sends an agent's Will (its presence, checked at CONNECT) unretained,
+// as OnPublish does its publishes.
+func (h *hook) OnWill(_ *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	will.Retain = false
+	return will, nil
 }
 
 // fits reports whether a presence publish is within its payload budget.
