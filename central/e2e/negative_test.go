@@ -81,6 +81,7 @@ var negativeHomes = map[string][]string{
 	"cabin": {"--home", filepath.Join("..", "internal", "intent", "testdata", "cabin_home.json")},
 	"condo": {"--home", filepath.Join("..", "internal", "rules", "testdata", "condo_home.json")},
 	"flat":  {"--home", filepath.Join("..", "internal", "rules", "testdata", "flat_home.json")},
+	"loft":  {"--home", filepath.Join("..", "internal", "rules", "testdata", "loft_home.json")},
 }
 
 // TestNegativeSetReachesNoDevice sends every sentence of the negative set

@@ -19,6 +19,7 @@ var negativeHomes = map[string]string{
 	"cabin": filepath.Join("testdata", "cabin_home.json"),
 	"condo": filepath.Join("..", "rules", "testdata", "condo_home.json"),
 	"flat":  filepath.Join("..", "rules", "testdata", "flat_home.json"),
+	"loft":  filepath.Join("..", "rules", "testdata", "loft_home.json"),
 }
 
 type negativeLine struct {

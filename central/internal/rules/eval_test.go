@@ -106,6 +106,7 @@ var sentenceSets = []struct {
 	{"mixed", "mixed.jsonl", "", "what people say to the development home beyond its lines"},
 	{"semi", "semi.jsonl", "semi_home.json", "a British semi: three floors with aliases, radiators, people, number words"},
 	{"everyday", "everyday.jsonl", "", "indirect questions and recogniser-style speech to the development home"},
+	{"loft", "loft.jsonl", "loft_home.json", "a shared city loft: fans, players, valves, a humidifier, names that are words or rooms"},
 }
 
 // TestSentenceSets scores each set against its home: language the parser
