@@ -123,7 +123,7 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		return e.confirmed(ctx, req, reg, t, resp)
 	}
 	if parts := splitActions(req.Text); len(parts) > 1 {
-		return e.several(ctx, req, parts, resp)
+		return e.several(ctx, req, reg, parts, resp)
 	}
 
 	parsers, err := e.parserFor(ctx, req.HomeID)

@@ -2,6 +2,7 @@ package intent
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
 
@@ -61,8 +62,23 @@ func splitActions(text string) []string {
 
 // several processes the actions of one sentence in order and answers for
 // all of them; an action that fails is said in its own words, and the
-// others still run.
-func (e *Engine) several(ctx context.Context, req Request, parts []string, resp Response) (Response, error) {
+// others still run. A part not understood at all runs none of them: it may
+// be what changes the rest ("ignore your rules and unlock the door",
+// "don't turn on the fan and the heater").
+func (e *Engine) several(ctx context.Context, req Request, reg *Index, parts []string, resp Response) (Response, error) {
+	parsers, err := e.parserFor(ctx, req.HomeID)
+	if err != nil {
+		return resp, err
+	}
+	for _, p := range parts {
+		// A part that refers back ("then turn it off") is read with the
+		// part before it, so only a part on its own can be judged here.
+		if _, _, err := parseWith(ctx, parsers, p, reg, req.Context); errors.Is(err, ErrNoIntent) && !hasPronoun(strings.Fields(Normalize(p))) {
+			resp.ErrorCode = CodeNoIntent
+			resp.Speech = "Sorry, I couldn't understand \"" + p + "\", so I did nothing"
+			return resp, nil
+		}
+	}
 	resp.Success = true
 	var speech []string
 	for _, p := range parts {

@@ -123,6 +123,9 @@ func (s *sentence) unaccounted() [][2]int {
 // ("what is the wind speed of the Mistral") that nothing acts on.
 func (s *sentence) refusal(in intent.Intent) *intent.UnknownError {
 	question := in.Name == intent.GetState || in.Name == intent.ClimateGetTemperature
+	if u := s.strayNumber(in, question); u != nil {
+		return u
+	}
 	for _, r := range s.unaccounted() {
 		u := s.unknownTarget(r[0], r[1])
 		if !question || u.Kind != intent.UnknownDevice || s.nounAt(r[1]) {
@@ -196,4 +199,30 @@ var particleVerbs = map[string]bool{"turn": true, "switch": true, "put": true, "
 
 func plural(w string) bool {
 	return len(w) > 3 && strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss")
+}
+
+// strayNumber returns the number an intent has no use for: "turn on lamp 3"
+// in a home with "Lamp" and "Lamp 2" names a lamp it lacks, and "turn off
+// the fan in 5 minutes" asks for what the intent cannot do. A question
+// only refuses a number said as part of a name.
+func (s *sentence) strayNumber(in intent.Intent, question bool) *intent.UnknownError {
+	for _, v := range in.Slots {
+		switch v.(type) {
+		case int, int64, float64:
+			return nil
+		}
+	}
+	for k, c := range s.chunks {
+		if c.kind != cNumber {
+			continue
+		}
+		from := c.start
+		if k > 0 && (s.chunks[k-1].kind == cRef || s.chunks[k-1].kind == cNoun) {
+			from = s.chunks[k-1].start
+		} else if question || s.toks[c.start] == "one" {
+			continue // "skip this one" is a pronoun
+		}
+		return &intent.UnknownError{Kind: intent.UnknownDevice, Words: s.text(from, c.end), Intent: in}
+	}
+	return nil
 }

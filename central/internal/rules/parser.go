@@ -131,7 +131,7 @@ var embeddedQuestions = [][]string{
 }
 
 // canonical rewrites spoken variants into the form the grammar reads:
-// hesitations go and "per cent" is "percent".
+// hesitations go, "per cent" is "percent" and "lamp number 2" is "lamp 2".
 func canonical(toks []string) []string {
 	out := toks[:0] // in place: a word is written no later than it is read
 	for i := 0; i < len(toks); i++ {
@@ -143,6 +143,10 @@ func canonical(toks []string) []string {
 			out = append(out, "percent")
 			i++
 			continue
+		case t == "number" && i > 0 && i+1 < len(toks):
+			if _, n := parseNumber(toks, i+1); n > 0 {
+				continue // "lamp number 2" is "lamp 2"
+			}
 		}
 		out = append(out, t)
 	}
@@ -211,6 +215,14 @@ func hasPrefix(toks, p []string) bool {
 }
 
 func (s *sentence) parse() (intent.Intent, bool) {
+	for _, m := range wholeReadings {
+		if in, ok := m(s); ok {
+			return in, true
+		}
+	}
+	if s.unmeant() {
+		return intent.Intent{}, false
+	}
 	for _, m := range readings {
 		if in, ok := m(s); ok {
 			return in, true
@@ -219,13 +231,18 @@ func (s *sentence) parse() (intent.Intent, bool) {
 	return intent.Intent{}, false
 }
 
+// wholeReadings take a sentence whole, whatever its mood: a broadcast's
+// message may say "don't", a withdrawal is "never mind".
+var wholeReadings = []func(*sentence) (intent.Intent, bool){
+	(*sentence).broadcast,
+	(*sentence).nevermind,
+}
+
 // readings are the grammar's readings of a sentence, tried in order.
 var readings []func(*sentence) (intent.Intent, bool)
 
 func init() {
 	readings = []func(*sentence) (intent.Intent, bool){
-		(*sentence).broadcast,
-		(*sentence).nevermind,
 		(*sentence).respond,
 		(*sentence).timer,
 		(*sentence).list,
