@@ -11,6 +11,9 @@ func (s *sentence) mediaTarget(slots map[string]any) {
 	t := s.target()
 	if i, ok := t.entity(s.reg, "media_player"); ok && s.reg.Entity(i).GetDomain() == "media_player" {
 		slots["name"] = t.name
+		if t.area != "" {
+			slots["area"] = t.area // "pause the bedroom tv": the bedroom's, if it has one
+		}
 		return
 	}
 	t.name = ""
@@ -136,6 +139,12 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 		}
 		break
 	}
+	if slots["name"] == nil && slots["area"] == nil {
+		if at := s.strayPlayer(p+1, end); at > 0 {
+			// "play jazz on the garage speaker": a player the home lacks
+			s.stray = &intent.UnknownError{Kind: intent.UnknownDevice, Words: s.text(at, end)}
+		}
+	}
 	q := s.toks[p+1 : end]
 	for len(q) > 0 && (q[0] == "the" || q[0] == "some" || q[0] == "a") {
 		q = q[1:]
@@ -176,6 +185,28 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 		slots["area"] = s.pc.Area
 	}
 	return intent.Intent{Name: intent.MediaSearchAndPlay, Slots: slots}, true
+}
+
+// playerWords end what can only be a player's name.
+var playerWords = map[string]bool{"speaker": true, "speakers": true, "tv": true, "telly": true, "television": true,
+	"radio": true, "stereo": true, "soundbar": true}
+
+// strayPlayer returns where the words of a player end a search ("on the
+// garage speaker") that names no player of the home, or 0.
+func (s *sentence) strayPlayer(from, end int) int {
+	if end-from < 3 || !playerWords[s.toks[end-1]] {
+		return 0
+	}
+	for i := end - 2; i > from; i-- {
+		if s.toks[i] == "on" || s.toks[i] == "in" {
+			j := i + 1
+			for j < end-1 && (s.toks[j] == "the" || s.toks[j] == "my") {
+				j++
+			}
+			return j
+		}
+	}
+	return 0
 }
 
 func (s *sentence) vacuum() (intent.Intent, bool) {

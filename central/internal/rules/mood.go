@@ -48,6 +48,13 @@ func (s *sentence) unmeant() bool {
 			return true
 		}
 	}
+	for len(toks) > 1 && interjections[toks[0]] {
+		toks = toks[1:]
+	}
+	if toks[0] == "leave" || toks[0] == "keep" {
+		return true // "leave the pendants on" changes nothing
+	}
+	toks = s.toks
 	for i, t := range toks {
 		switch {
 		case forbidding[t] && !(t == "never" && i+1 < len(toks) && toks[i+1] == "mind") || meta[t]:

@@ -60,6 +60,14 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
+		if s.stray != nil {
+			s.stray.Intent = in
+			return in, s.stray
+		}
+		if t := s.tgt; s.tgtDone && t.conflicts && guardedIntent(in.Name) {
+			// Two places, neither in the other: nothing is both.
+			return in, &intent.UnknownError{Kind: intent.UnknownDevice, Words: s.text(t.placeChunk.start, t.conflict.end), Intent: in}
+		}
 		if guardedIntent(in.Name) {
 			if u := s.refusal(in); u != nil {
 				return in, u
