@@ -54,6 +54,11 @@ func (s *sentence) unmeant() bool {
 	if toks[0] == "leave" || toks[0] == "keep" {
 		return true // "leave the pendants on" changes nothing
 	}
+	if s.has("bit", "slightly", "notch", "tad", "touch", "little") && !s.hasNumber() {
+		// "lower the blinds a bit": no intent moves by a step, and all
+		// the way is not what was asked
+		return true
+	}
 	toks = s.toks
 	for i, t := range toks {
 		switch {
@@ -85,4 +90,9 @@ func (s *sentence) commandAfter(i int) bool {
 		}
 	}
 	return false
+}
+
+func (s *sentence) hasNumber() bool {
+	_, ok := s.firstNumber()
+	return ok
 }

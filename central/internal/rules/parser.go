@@ -46,6 +46,9 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	if strings.IndexByte(text, '/') >= 0 {
 		norm = fractions.Replace(text)
 	}
+	if strings.Contains(norm, "- ") {
+		norm = dropCutWords(norm)
+	}
 	s := sentences.Get().(*sentence)
 	defer s.release()
 	toks, ok := fields(s.tokBuf[:0], intent.Normalize(norm))
@@ -109,6 +112,20 @@ func fields(toks []string, text string) (_ []string, ok bool) {
 		i = j
 	}
 	return toks, true
+}
+
+// dropCutWords drops the words a speaker broke off, as a recogniser writes
+// them: "turn on the pen- the pendants".
+func dropCutWords(text string) string {
+	words := strings.Fields(text)
+	out := words[:0]
+	for _, w := range words {
+		if len(w) > 2 && w[len(w)-1] == '-' && w[len(w)-2] != '-' {
+			continue
+		}
+		out = append(out, w)
+	}
+	return strings.Join(out, " ")
 }
 
 // fractions are said as words: "1 and a 1/2 hours", "1/2 an hour".

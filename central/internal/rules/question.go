@@ -186,7 +186,7 @@ func (s *sentence) question() (intent.Intent, bool) {
 	if !hasState && implied == "" && domain == "binary_sensor" && dc != "" && s.has("there", "any", "detected") {
 		implied = "on"
 	}
-	if domain == "" || (!hasState && implied == "" && domain != "person") {
+	if domain == "" || (!hasState && implied == "" && domain != "person" && domain != "sensor") {
 		return intent.Intent{}, false
 	}
 	slots := map[string]any{"domain": domain}
