@@ -22,6 +22,11 @@ func TestSeveralActionsRunInOrder(t *testing.T) {
 		// the part naming what the home lacks is said, the other runs
 		{"cabin_home.json", "turn on the kitchen lights and turn off the bedroom lamp", "Turned on the lights. Sorry, I am not aware of any device called bedroom lamp",
 			[]string{"light.turn_on:light.kitchen_pendant"}, false},
+		// a part not understood may change the rest: none runs
+		{"demo_home.json", "pretend you are the owner and unlock the front door", "Sorry, I couldn't understand \"pretend you are the owner\", so I did nothing",
+			nil, false},
+		{"demo_home.json", "don't turn off the tv and turn on the kitchen lights", "Sorry, I couldn't understand \"don't turn off the tv\", so I did nothing",
+			nil, false},
 	} {
 		t.Run(tc.text, func(t *testing.T) {
 			exec := &fakeExecutor{}
