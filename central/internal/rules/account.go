@@ -206,12 +206,6 @@ func plural(w string) bool {
 // the fan in 5 minutes" asks for what the intent cannot do. A question
 // only refuses a number said as part of a name.
 func (s *sentence) strayNumber(in intent.Intent, question bool) *intent.UnknownError {
-	for _, v := range in.Slots {
-		switch v.(type) {
-		case int, int64, float64:
-			return nil
-		}
-	}
 	for k, c := range s.chunks {
 		if c.kind != cNumber {
 			continue
@@ -222,7 +216,21 @@ func (s *sentence) strayNumber(in intent.Intent, question bool) *intent.UnknownE
 		} else if question || s.toks[c.start] == "one" {
 			continue // "skip this one" is a pronoun
 		}
+		if usesNumber(in) {
+			return nil
+		}
 		return &intent.UnknownError{Kind: intent.UnknownDevice, Words: s.text(from, c.end), Intent: in}
 	}
 	return nil
+}
+
+// usesNumber reports whether one of the intent's slots holds a number.
+func usesNumber(in intent.Intent) bool {
+	for _, v := range in.Slots {
+		switch v.(type) {
+		case int, int64, float64:
+			return true
+		}
+	}
+	return false
 }

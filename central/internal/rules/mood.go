@@ -7,80 +7,108 @@ package rules
 // a sentence before its command and hears nothing in one that forbids,
 // supposes, reports or talks to the assistant about its own rules.
 
-// forbidding words say not to do what follows: "don't", "never", "do not".
-var forbidding = map[string]bool{"dont": true, "never": true, "mustnt": true, "shouldnt": true}
+// The words below are matched in switches rather than maps: every
+// sentence passes through unmeant, and a switch on a word costs less than
+// a handful of map lookups.
 
-// conditions make what follows depend on something the parser cannot see:
-// "if it rains", "once I'm in bed", "unless someone's in".
-var conditions = map[string]bool{"if": true, "unless": true, "once": true, "whenever": true, "suppose": true, "supposing": true, "imagine": true}
-
-// subjects start a clause after "when", "after" or "before": "when I get
-// home turn on the pendants".
-var subjects = map[string]bool{"i": true, "im": true, "we": true, "were": true, "you": true, "it": true, "its": true,
-	"he": true, "she": true, "they": true, "someone": true, "somebody": true, "everyone": true, "everybody": true}
-
-// reporting verbs put a command in someone else's mouth: "Jonas told me to
-// turn off the water main", "the song goes turn off the lights".
-var reporting = map[string]bool{"said": true, "says": true, "saying": true, "told": true, "tells": true, "telling": true,
-	"asked": true, "asks": true, "goes": true, "went": true, "shouted": true, "shouts": true, "yelled": true,
-	"sang": true, "sings": true, "wrote": true, "writes": true, "texted": true, "quote": true}
-
-// meta are words about the assistant's own instructions: no household
-// command needs them, and a sentence that holds them is not one.
-var meta = map[string]bool{"instructions": true, "instruction": true, "prompt": true, "rules": true, "pretend": true,
-	"disregard": true, "ignore": true, "override": true, "jailbreak": true, "bypass": true, "authorised": true,
-	"authorized": true, "admin": true, "sudo": true, "roleplay": true}
-
-// advice opens a question about what to do, not a request to do it:
-// "should I turn off the water main", "how do I unlock the hatch".
-var advice = [][]string{
-	{"should", "i"}, {"should", "we"}, {"shall", "i"}, {"how", "do", "i"}, {"how", "do", "you"}, {"how", "do", "we"},
-	{"how", "can", "i"}, {"how", "can", "we"}, {"how", "would", "i"}, {"what", "would"}, {"what", "happens"},
-	{"is", "it", "safe"}, {"remind", "me"},
-}
-
-// unmeant reports whether the sentence, command-shaped or not, does not ask
-// for its command. Free text (broadcasts, list items) is read before it.
-func (s *sentence) unmeant() bool {
-	toks := s.toks
-	for _, a := range advice {
-		if hasPrefix(toks, a) {
-			return true
-		}
-	}
-	for len(toks) > 1 && interjections[toks[0]] {
-		toks = toks[1:]
-	}
-	if toks[0] == "leave" || toks[0] == "keep" {
-		return true // "leave the pendants on" changes nothing
-	}
-	if s.has("bit", "slightly", "notch", "tad", "touch", "little") && !s.hasNumber() {
-		// "lower the blinds a bit": no intent moves by a step, and all
-		// the way is not what was asked
+// subject reports whether a word starts a clause after "when", "after" or
+// "before": "when I get home turn on the pendants".
+func subject(w string) bool {
+	switch w {
+	case "i", "im", "we", "were", "you", "it", "its", "he", "she", "they", "someone", "somebody", "everyone", "everybody":
 		return true
-	}
-	toks = s.toks
-	for i, t := range toks {
-		switch {
-		case forbidding[t] && !(t == "never" && i+1 < len(toks) && toks[i+1] == "mind") || meta[t]:
-			return true
-		case t == "do" && i+1 < len(toks) && toks[i+1] == "not":
-			return true
-		case conditions[t] && !(i == 1 && toks[0] == "check"):
-			return true // "check if" is how a yes/no question arrives
-		case (t == "when" || t == "after" || t == "before") && i+1 < len(toks) && subjects[toks[i+1]]:
-			return true
-		case reporting[t] && i > 0 && s.commandAfter(i+1):
-			return true
-		case (t == "the" || t == "a") && (i+1 == len(toks) || dangling[toks[i+1]]):
-			return true // "set the to 40 percent" lost its noun
-		}
 	}
 	return false
 }
 
-// dangling words cannot follow a determiner.
-var dangling = map[string]bool{"to": true, "on": true, "off": true, "in": true, "at": true, "and": true, "by": true, "of": true, "up": true, "down": true}
+// unmeant reports whether the sentence, command-shaped or not, does not ask
+// for its command: it forbids ("don't", "never", "do not"), supposes ("if
+// it rains", "once I'm in bed", "when we leave"), asks what to do ("should
+// I", "how do I", "what happens"), reports ("Jonas told me to", "the song
+// goes"), talks about the assistant's own instructions ("ignore",
+// "pretend", "rules", "admin"), keeps things as they are ("leave the
+// pendants on"), asks for a step without a number ("a bit") or lost the
+// noun after its determiner ("set the to 40 percent"). Free text
+// (broadcasts, withdrawals) is read before it.
+func (s *sentence) unmeant() bool {
+	toks := s.toks
+	switch toks[0] {
+	case "should", "shall", "how", "what", "whats", "is", "remind":
+		if len(toks) > 2 && advice(toks[0], toks[1], toks[2]) {
+			return true
+		}
+	}
+	k := 0
+	for k < len(toks)-1 && interjections[toks[k]] {
+		k++
+	}
+	if toks[k] == "leave" || toks[k] == "keep" {
+		return true
+	}
+	step := false
+	for i, t := range toks {
+		next := ""
+		if i+1 < len(toks) {
+			next = toks[i+1]
+		}
+		switch t {
+		case "dont", "mustnt", "shouldnt",
+			// the assistant's own instructions: no household command needs them
+			"instructions", "instruction", "prompt", "rules", "pretend", "disregard", "ignore", "override",
+			"jailbreak", "bypass", "authorised", "authorized", "admin", "sudo", "roleplay":
+			return true
+		case "never":
+			if next != "mind" {
+				return true
+			}
+		case "do":
+			if next == "not" {
+				return true
+			}
+		case "if", "unless", "once", "whenever", "suppose", "supposing", "imagine":
+			if !(i == 1 && toks[0] == "check") { // "check if" is how a yes/no question arrives
+				return true
+			}
+		case "when", "after", "before":
+			if subject(next) {
+				return true
+			}
+		case "said", "says", "saying", "told", "tells", "telling", "asked", "asks", "goes", "went", "shouted",
+			"shouts", "yelled", "sang", "sings", "wrote", "writes", "texted", "quote":
+			if i > 0 && s.commandAfter(i+1) {
+				return true
+			}
+		case "the", "a":
+			switch next {
+			case "", "to", "on", "off", "in", "at", "and", "by", "of", "up", "down":
+				return true
+			}
+		case "bit", "slightly", "notch", "tad", "touch", "little":
+			step = true
+		}
+	}
+	// "lower the blinds a bit": no intent moves by a step, and all the way
+	// is not what was asked. A step inside a name ("Little Lamp") is none.
+	return step && s.has("bit", "slightly", "notch", "tad", "touch", "little") && !s.hasNumber()
+}
+
+// advice reports whether a sentence's first words ask what to do rather
+// than ask for it: "should I", "how do I", "what would", "remind me".
+func advice(a, b, c string) bool {
+	switch a {
+	case "should", "shall":
+		return b == "i" || b == "we"
+	case "how":
+		return (b == "do" || b == "can" || b == "would") && (c == "i" || c == "we" || c == "you")
+	case "what", "whats":
+		return b == "would" || b == "happens" || b == "if"
+	case "is":
+		return b == "it" && c == "safe"
+	case "remind":
+		return b == "me"
+	}
+	return false
+}
 
 // commandAfter reports whether a command verb is said at or after token i.
 func (s *sentence) commandAfter(i int) bool {
