@@ -55,6 +55,9 @@ var mediaWords = map[string]bool{
 }
 
 func (s *sentence) media() (intent.Intent, bool) {
+	if in, ok := s.putOn(); ok {
+		return in, true
+	}
 	mentioned := false
 	for _, t := range s.toks {
 		if mediaWords[t] {
@@ -99,6 +102,29 @@ func (s *sentence) media() (intent.Intent, bool) {
 		return s.searchAndPlay(p)
 	}
 	return intent.Intent{}, false
+}
+
+// putOn reads "put on <what> on <player>", a British way to ask to play:
+// "put on Desert Island Discs on the Echo". What is put on names nothing
+// of the home, else it is "put on the kettle".
+func (s *sentence) putOn() (intent.Intent, bool) {
+	if len(s.toks) < 5 || s.toks[0] != "put" || s.toks[1] != "on" || !s.namesPlayer() {
+		return intent.Intent{}, false
+	}
+	for _, c := range s.chunks {
+		if c.start >= 2 && (c.kind == cRef || c.kind == cNoun) {
+			if c.start > 3 && s.toks[c.start-1] == "the" && (s.toks[c.start-2] == "on" || s.toks[c.start-2] == "in") {
+				break // the player, after what is put on
+			}
+			return intent.Intent{}, false
+		}
+	}
+	in, ok := s.searchAndPlay(1)
+	if !ok || in.Name != intent.MediaSearchAndPlay || in.Slots["name"] == nil && in.Slots["area"] == nil {
+		s.stray = nil
+		return intent.Intent{}, false
+	}
+	return in, true
 }
 
 var mediaClasses = map[string]string{

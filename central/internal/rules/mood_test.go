@@ -82,6 +82,10 @@ func TestLoftPhrasings(t *testing.T) {
 		{"turn on the ree- the reading light", "", intent.TurnOn, map[string]any{"name": "Reading Light"}},
 		{"switch on plug number three", "", intent.TurnOn, map[string]any{"name": "Plug 3"}},
 		{"retract the awning please", "", intent.TurnOff, map[string]any{"name": "Awning"}},
+		{"put on nils frahm on the studio speaker", "", intent.MediaSearchAndPlay, map[string]any{"search_query": "nils frahm", "name": "Studio Speaker"}},
+		{"put on the kettle", "", intent.TurnOn, map[string]any{"name": "Kettle"}},
+		{"put on the tv light on the tv", "", intent.TurnOn, map[string]any{"name": "TV Light"}},
+		{"is jonas out right now", "", intent.GetState, map[string]any{"domain": "person", "name": "Jonas", "state": "not_home"}},
 	} {
 		t.Run(tc.text, func(t *testing.T) {
 			in, err := p.Parse(context.Background(), tc.text, reg, intent.Context{Area: tc.area})

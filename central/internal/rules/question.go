@@ -36,6 +36,13 @@ func (s *sentence) stateOf() (stateWord, bool) {
 			continue
 		}
 		sw, is := stateWords[w]
+		if w == "out" && saidLast(s.toks[c.start+1:]) && s.target().name != "" && s.target().cls == nil {
+			// "is Grace out (right now)": said last of someone, out is
+			// away; of a device ("the light out in the garden") a place
+			if i, _ := s.target().entity(s.reg, "person"); s.reg.Entity(i).GetDomain() == "person" {
+				sw, is = stateWords["away"], true
+			}
+		}
 		if w == "off" && c.start > 0 && goingOff[s.toks[c.start-1]] {
 			sw = stateWord{binary: "on"} // an alarm "going off" is triggered
 		}
@@ -46,6 +53,18 @@ func (s *sentence) stateOf() (stateWord, bool) {
 		}
 	}
 	return found, ok
+}
+
+// saidLast reports whether only words of time follow: "out right now".
+func saidLast(rest []string) bool {
+	for _, t := range rest {
+		switch t {
+		case "right", "now", "yet", "today", "tonight", "still", "currently", "again":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // measuredNotStated reports whether the word at i may state a condition:
