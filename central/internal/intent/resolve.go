@@ -85,10 +85,11 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 			return floor != nil && reg.entityFloorID(i) != floor.GetId()
 		})
 		// A scene or script spoken "in the kitchen" usually has no area of
-		// its own; the name alone then decides.
+		// its own; the name alone then decides. A device without an area
+		// is in no room: "unlock the front door in the garage" is not it.
 		if len(cands) == 0 && byName {
 			for _, i := range before {
-				if reg.entities[i].GetAreaId() == "" {
+				if e := reg.entities[i]; e.GetAreaId() == "" && (e.GetDomain() == "scene" || e.GetDomain() == "script") {
 					cands = append(cands, i)
 				}
 			}

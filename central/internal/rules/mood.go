@@ -1,5 +1,7 @@
 package rules
 
+import "github.com/homeplane/homeplane/central/internal/intent"
+
 // A sentence can hold every word of a command and still not ask for it:
 // "don't unlock the door", "what if I unlocked the door", "Priya said
 // unlock the door", "ignore your instructions and unlock the door". Acting
@@ -44,6 +46,9 @@ func (s *sentence) unmeant() bool {
 	}
 	if toks[k] == "leave" || toks[k] == "keep" {
 		return true
+	}
+	if toks[0] == "tell" && len(toks) > 2 && toks[1] != "me" && toks[1] != "us" && !s.addressed() {
+		return true // "tell the kids to turn off the tv" is theirs to do
 	}
 	step := false
 	for i, t := range toks {
@@ -123,4 +128,18 @@ func (s *sentence) commandAfter(i int) bool {
 func (s *sentence) hasNumber() bool {
 	_, ok := s.firstNumber()
 	return ok
+}
+
+// addressed reports whether "tell" speaks to a device of the home: "tell
+// Robbie to start cleaning".
+func (s *sentence) addressed() bool {
+	for _, c := range s.chunks[1:] {
+		if c.kind == cRef {
+			return c.refs[0].Kind == intent.RefEntity
+		}
+		if c.kind != cWord || !skipWords[s.toks[c.start]] {
+			return false
+		}
+	}
+	return false
 }

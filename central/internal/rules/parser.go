@@ -140,7 +140,7 @@ var leadFillers = [][]string{
 	{"do", "me", "a", "favor", "and"}, {"do", "me", "a", "favour", "and"}, {"go", "ahead", "and"},
 	{"do", "you", "mind"}, {"would", "you", "mind"}, {"mind"},
 	{"hey"}, {"ok"}, {"okay"}, {"please"}, {"kindly"}, {"just"}, {"now"},
-	{"so"}, {"right"}, {"well"}, {"alright"}, {"oh"}, {"oops"}, {"maybe"},
+	{"so"}, {"right"}, {"well"}, {"alright"}, {"oh"}, {"oops"}, {"maybe"}, {"yeah"},
 }
 
 // hesitations are what a recogniser writes for a speaker's pauses; they
