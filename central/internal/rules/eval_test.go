@@ -107,6 +107,7 @@ var sentenceSets = []struct {
 	{"semi", "semi.jsonl", "semi_home.json", "a British semi: three floors with aliases, radiators, people, number words"},
 	{"everyday", "everyday.jsonl", "", "indirect questions and recogniser-style speech to the development home"},
 	{"loft", "loft.jsonl", "loft_home.json", "a shared city loft: fans, players, valves, a humidifier, names that are words or rooms"},
+	{"family", "family.jsonl", "family_home.json", "a family house: kids' rooms by name, a name in two rooms, garage doors, pool, sprinklers, thermostats"},
 }
 
 // TestSentenceSets scores each set against its home: language the parser
