@@ -142,6 +142,9 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		resp.Intent, resp.ErrorCode, resp.Speech, resp.Unknown = u.Intent, CodeRefused, u.Speech(), u.Words
 		return resp, nil
 	}
+	if st, ok := asSeveral(err); ok {
+		return e.severalTargets(ctx, req, reg, st, resp)
+	}
 	if errors.Is(err, ErrNoIntent) {
 		resp.ErrorCode = CodeNoIntent
 		resp.Speech = "Sorry, I couldn't understand that"

@@ -54,7 +54,7 @@ var grammarWords = func() map[string]bool {
 		"flip", "toggle", "light", "up", "down", "out", "over", "back", "on", "off", "in", "into", "at", "to",
 		"pull", "roll", "let", "draw", "apart", "keep", "leave", "get", "go", "going", "started", "running",
 		"increase", "decrease", "raise", "lower", "dim", "dimmer", "brighten", "brighter", "bright", "brightness",
-		"warm", "warmer", "cool", "cooler", "heat", "heating", "colder", "hotter", "move", "paint", "colour", "color",
+		"warm", "warmer", "cool", "cooler", "heat", "heating", "colder", "hotter", "chilly", "freezing", "move", "paint", "colour", "color",
 		"percent", "percentage", "degrees", "degree", "celsius", "fahrenheit", "c", "f", "position", "level",
 		"temperature", "temp", "volume", "louder", "quieter", "way", "fully", "halfway", "half", "quarter", "quarters",
 		// determiners, pronouns, prepositions and conjunctions

@@ -158,10 +158,13 @@ func runEval(t *testing.T, reg *intent.Index, lines []evalLine, minAccuracy floa
 		}
 		got, err := p.Parse(context.Background(), l.Text, reg, pc)
 		var unknown *intent.UnknownError
+		var several *intent.SeveralTargets
 		switch {
 		case errors.As(err, &unknown):
 			// A refusal of what the home has is a miss.
 			got = intent.Intent{Name: "refused", Slots: map[string]any{"unknown": unknown.Words}}
+		case errors.As(err, &several):
+			got = intent.Intent{Name: "several", Slots: map[string]any{"parts": several.Parts}}
 		case err != nil && !errors.Is(err, intent.ErrNoIntent):
 			t.Fatalf("%q: %v", l.Text, err)
 		}

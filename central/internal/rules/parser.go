@@ -67,14 +67,23 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 			s.stray.Intent = in
 			return in, s.stray
 		}
-		if t := s.tgt; s.tgtDone && t.conflicts && guardedIntent(in.Name) {
+		if !guardedIntent(in.Name) {
+			return in, nil
+		}
+		u := s.refusal(in)
+		if u == nil {
+			if parts, or := s.several(); or {
+				return intent.Intent{}, intent.ErrNoIntent // a choice names nothing to act on
+			} else if parts != nil {
+				return in, &intent.SeveralTargets{Intent: in, Parts: parts}
+			}
+		}
+		if t := s.tgt; s.tgtDone && t.conflicts {
 			// Two places, neither in the other: nothing is both.
 			return in, &intent.UnknownError{Kind: intent.UnknownDevice, Words: s.text(t.placeChunk.start, t.conflict.end), Intent: in}
 		}
-		if guardedIntent(in.Name) {
-			if u := s.refusal(in); u != nil {
-				return in, u
-			}
+		if u != nil {
+			return in, u
 		}
 		return in, nil
 	}

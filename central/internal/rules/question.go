@@ -98,7 +98,10 @@ func (s *sentence) question() (intent.Intent, bool) {
 	sw, hasState := s.stateOf()
 	// "what's the thermostat at": a thermostat's value is its temperature.
 	// "how cold is it" asks a temperature; "how many things are cold" counts detectors.
+	// "is it warm in the office", "is the bedroom too hot" ask it of a place.
 	temp := s.has("temperature", "temp") || s.first() == "how" && s.has("hot", "warm", "cold", "cool") && !s.has("many") ||
+		s.first() == "is" && t.name == "" && t.cls == nil && (t.area != "" || t.floor != "" || t.here || len(s.toks) > 1 && s.toks[1] == "it") &&
+			s.has("hot", "warm", "cold", "cool", "chilly", "freezing") && len(s.unaccounted()) == 0 ||
 		s.hasSeq("set", "to") && s.namesClimate() || !hasState && s.namesClimate() && (s.first() == "what" || s.first() == "whats")
 	if temp {
 		i, isEnt := t.entity(s.reg, "climate")
