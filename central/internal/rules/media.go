@@ -172,6 +172,7 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 		}
 	}
 	q := s.toks[p+1 : end]
+	some := len(q) > 0 && q[0] == "some" // "play some music" asks for new music
 	for len(q) > 0 && (q[0] == "the" || q[0] == "some" || q[0] == "a") {
 		q = q[1:]
 	}
@@ -197,7 +198,7 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 	for len(q) > 0 && q[0] == "the" {
 		q = q[1:]
 	}
-	if len(q) == 0 || len(q) == 1 && (q[0] == "music" || q[0] == "media") {
+	if len(q) == 0 || len(q) == 1 && (q[0] == "music" && !some || q[0] == "media") {
 		delete(slots, "media_class")
 		if slots["name"] == nil && slots["area"] == nil {
 			s.mediaTarget(slots)

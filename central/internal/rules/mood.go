@@ -90,11 +90,28 @@ func (s *sentence) unmeant() bool {
 			}
 		case "bit", "slightly", "notch", "tad", "touch", "little":
 			step = true
+		case "how":
+			if next == "to" { // "do you know how to turn on the sprinklers"
+				return true
+			}
+		default:
+			if i > 0 && !questionStarts[toks[0]] && pastAction(t) && (subject(toks[i-1]) || toks[i-1] == "already" || toks[i-1] == "just") {
+				return true // "I turned off the lights" tells what was done; "have I locked" asks
+			}
 		}
 	}
 	// "lower the blinds a bit": no intent moves by a step, and all the way
 	// is not what was asked. A step inside a name ("Little Lamp") is none.
 	return step && s.has("bit", "slightly", "notch", "tad", "touch", "little") && !s.hasNumber()
+}
+
+// pastAction reports whether a word tells a command as done.
+func pastAction(w string) bool {
+	switch w {
+	case "turned", "switched", "unlocked", "locked", "opened", "closed", "started", "stopped", "dimmed", "paused":
+		return true
+	}
+	return false
 }
 
 // advice reports whether a sentence's first words ask what to do rather

@@ -217,15 +217,17 @@ func dropFiller(toks []string) []string {
 			}
 		}
 	}
-	// "please", "for me", "thanks" anywhere else carry nothing.
+	// "please", "for me", "thanks" anywhere else carry nothing; what is
+	// said to be announced is kept whole.
+	spoken := len(toks) > 0 && (toks[0] == "announce" || toks[0] == "broadcast" || toks[0] == "tell")
 	out := toks[:0] // in place, as in canonical
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
 		switch {
 		case t == "please" || t == "kindly":
 			continue
-		case t == "for" && i+1 < len(toks) && toks[i+1] == "me" && i+2 == len(toks):
-			i++
+		case t == "for" && !spoken && forWhom(toks[i+1:]):
+			i = len(toks)
 			continue
 		case (t == "thanks" || t == "thank") && i > 0 && i >= len(toks)-2:
 			i = len(toks)
@@ -233,7 +235,50 @@ func dropFiller(toks []string) []string {
 		}
 		out = append(out, t)
 	}
-	return out
+	if spoken {
+		return out
+	}
+	return dropAsleep(out)
+}
+
+// beneficiaries are who a request ending "for the kids" is done for.
+var beneficiaries = map[string]bool{"me": true, "us": true, "him": true, "her": true, "them": true,
+	"kids": true, "children": true, "baby": true, "boys": true, "girls": true, "everyone": true, "guests": true}
+
+// forWhom reports whether the words after a "for" that ends a sentence say
+// who it is for: "for me", "for the kids".
+func forWhom(rest []string) bool {
+	if len(rest) == 2 && (rest[0] == "the" || rest[0] == "my" || rest[0] == "our") {
+		rest = rest[1:]
+	}
+	return len(rest) == 1 && beneficiaries[rest[0]]
+}
+
+// sleepers say who is asleep in a reason given after a request: "turn off
+// the lights she's asleep".
+var sleepers = map[string]bool{"shes": true, "hes": true, "theyre": true, "babys": true, "everyones": true}
+
+// dropAsleep drops a trailing reason that someone is asleep ("she's
+// asleep", "the baby's still sleeping").
+func dropAsleep(toks []string) []string {
+	n := len(toks)
+	if n < 4 || toks[n-1] != "asleep" && toks[n-1] != "sleeping" {
+		return toks
+	}
+	i := n - 2
+	if toks[i] == "still" || toks[i] == "fast" {
+		i--
+	}
+	if !sleepers[toks[i]] {
+		return toks
+	}
+	if toks[i] == "babys" && toks[i-1] == "the" {
+		i--
+	}
+	if i < 2 {
+		return toks
+	}
+	return toks[:i]
 }
 
 func hasPrefix(toks, p []string) bool {
