@@ -90,6 +90,9 @@ func (s *sentence) unmeant() bool {
 			}
 		case "bit", "slightly", "notch", "tad", "touch", "little":
 			step = true
+		case "but", "except", "excluding":
+			// "all the lights but the pendants": what is left out is named
+			return true
 		case "how":
 			if next == "to" { // "do you know how to turn on the sprinklers"
 				return true

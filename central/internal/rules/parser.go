@@ -72,7 +72,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		}
 		u := s.refusal(in)
 		if u == nil {
-			if parts, or := s.several(); or {
+			if parts, unclear := s.several(in.Name == intent.GetState || in.Name == intent.ClimateGetTemperature); unclear {
 				return intent.Intent{}, intent.ErrNoIntent // a choice names nothing to act on
 			} else if parts != nil {
 				return in, &intent.SeveralTargets{Intent: in, Parts: parts}

@@ -28,6 +28,9 @@ func TestSeveralTargetsAreSaidOncePerTarget(t *testing.T) {
 			[]string{"turn off the lava lamp in leos room", "turn off the desk fan in leos room", "turn off the big light in leos room"}},
 		{"family_home.json", "are the pool pump and the ev charger on", []string{"are the pool pump on", "are the ev charger on"}},
 		{"family_home.json", "make the fairy lights and the lava lamp red", []string{"make the fairy lights red", "make the lava lamp red"}},
+		{"loft_home.json", "turn off the light strip as well as the pendants", []string{"turn off the light strip", "turn off the pendants"}},
+		{"loft_home.json", "turn off the light strip with the pendants", []string{"turn off the light strip", "turn off the pendants"}},
+		{"loft_home.json", "turn on lamp 2 tv light and pendants", []string{"turn on lamp 2", "turn on tv light", "turn on pendants"}},
 	} {
 		t.Run(tc.text, func(t *testing.T) {
 			_, err := p.Parse(context.Background(), tc.text, loadHome(t, tc.home), intent.Context{})
@@ -37,10 +40,18 @@ func TestSeveralTargetsAreSaidOncePerTarget(t *testing.T) {
 			}
 		})
 	}
-	// a choice names nothing to act on; an "and" inside a name is no list
+	// a choice, names with nothing joining them and what is left out name
+	// nothing to act on; an "and" inside a name is no list
 	reg := loadHome(t, "family_home.json")
-	if in, err := p.Parse(context.Background(), "turn off the pool pump or the ev charger", reg, intent.Context{}); !errors.Is(err, intent.ErrNoIntent) {
-		t.Errorf("a choice read as %s %v (err %v)", in.Name, in.Slots, err)
+	for _, text := range []string{
+		"turn off the pool pump or the ev charger",
+		"turn on the lava lamp the desk fan",
+		"turn on emma's lamp night light",
+		"turn off all the lights but the night light",
+	} {
+		if in, err := p.Parse(context.Background(), text, reg, intent.Context{}); !errors.Is(err, intent.ErrNoIntent) {
+			t.Errorf("%q read as %s %v (err %v)", text, in.Name, in.Slots, err)
+		}
 	}
 	in, err := p.Parse(context.Background(), "turn on the lights in mum and dad's room", reg, intent.Context{})
 	if err != nil || in.Slots["area"] != "Master Bedroom" {
