@@ -180,6 +180,11 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	e.stage.WithLabelValues("resolve").Observe(resp.ResolveDur.Seconds())
 	if fail != nil {
 		resp.ErrorCode, resp.Speech, resp.Unknown = fail.code, fail.speech, fail.unknown
+		if fail.code == CodeAmbiguous && row.Target {
+			// The answer to "which one?" names the player, place or
+			// device, and is read against what was asked.
+			e.remember(ctx, req, resp.ConversationID, in, reg, nil)
+		}
 		return resp, nil
 	}
 

@@ -51,3 +51,30 @@ func TestPlayWithoutAPlayerAsks(t *testing.T) {
 		})
 	}
 }
+
+// TestWhichPlayerIsAnswered checks that the answer to "which player?"
+// plays what was asked there, and does not switch the player on.
+func TestWhichPlayerIsAnswered(t *testing.T) {
+	reg, err := intent.LoadFixtureFile(filepath.Join("..", "rules", "testdata", "family_home.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, answer := range []string{"on the kitchen speaker", "the kitchen speaker", "in the kitchen"} {
+		t.Run(answer, func(t *testing.T) {
+			exec := &fakeExecutor{}
+			e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{reg}, exec, intent.Options{})
+			first, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: "play some jazz", DeviceID: "d1"})
+			if err != nil || first.ErrorCode != intent.CodeAmbiguous {
+				t.Fatalf("play some jazz: code %q (%v)", first.ErrorCode, err)
+			}
+			resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: answer, DeviceID: "d1", ConversationID: first.ConversationID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"media_player.play_media:media_player.kitchen_speaker"}
+			if got := calledEntities(exec); !slices.Equal(got, want) || resp.Intent.Slot("search_query") != "jazz" {
+				t.Fatalf("calls %v, intent %s %v: %q", got, resp.Intent.Name, resp.Intent.Slots, resp.Speech)
+			}
+		})
+	}
+}

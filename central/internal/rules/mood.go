@@ -47,6 +47,9 @@ func (s *sentence) unmeant() bool {
 	if toks[k] == "leave" || toks[k] == "keep" {
 		return true
 	}
+	if len(toks) > 2 && (toks[0] == "on" || toks[0] == "in" || toks[0] == "at") && (toks[1] == "the" || toks[1] == "my") {
+		return true // "on the kitchen speaker" answers "which one?"; it asks for nothing itself
+	}
 	if toks[0] == "tell" && len(toks) > 2 && toks[1] != "me" && toks[1] != "us" && !s.addressed() {
 		return true // "tell the kids to turn off the tv" is theirs to do
 	}
