@@ -219,13 +219,38 @@ func retarget(toks []string, reg *Index, pc Context, last Intent) (Intent, bool)
 			}
 		}
 	}
+	// A new place keeps a name it holds ("which Big Light?" "in the living
+	// room"); a name it lacks gives way to the kind of device, and without
+	// one the place alone would mean everything in it.
+	placed := func(in func(i int) bool) bool {
+		name := last.Slot("name")
+		if name == "" || strings.EqualFold(name, NameAll) {
+			return true
+		}
+		for _, i := range reg.EntitiesNamed(name) {
+			if in(i) {
+				return true
+			}
+		}
+		if last.Slot("domain") == "" {
+			return false
+		}
+		dropName()
+		return true
+	}
 	switch {
 	case area != nil:
-		dropName()
+		id := reg.Area(area.Index).GetId()
+		if !placed(func(i int) bool { return reg.entities[i].GetAreaId() == id }) {
+			return Intent{}, false
+		}
 		delete(slots, "floor")
 		slots["area"] = reg.Area(area.Index).GetName()
 	case floor != nil:
-		dropName()
+		id := reg.Floor(floor.Index).GetId()
+		if !placed(func(i int) bool { return reg.entityFloorID(i) == id }) {
+			return Intent{}, false
+		}
 		delete(slots, "area")
 		slots["floor"] = reg.Floor(floor.Index).GetName()
 	case ent != nil:

@@ -37,6 +37,15 @@ func TestEngineFollowUps(t *testing.T) {
 			{text: "what about the bedroom?", conversation: "c1", wantIntent: "HassTurnOff", wantService: "light.turn_off",
 				wantIDs: []string{"light.lamp_bed"}},
 		}},
+		{name: "which one, answered with a place", steps: []step{
+			{text: "turn on the lamp", conversation: "c1", wantCode: intent.CodeAmbiguous},
+			{text: "in the bedroom", conversation: "c1", wantIntent: "HassTurnOn", wantService: "light.turn_on", wantIDs: []string{"light.lamp_bed"}},
+		}},
+		{name: "a named device's name is not dropped for a place", steps: []step{
+			{text: "turn on the spot", conversation: "c1", wantIntent: "HassTurnOn", wantService: "light.turn_on", wantIDs: []string{"light.living_spot"}},
+			// not everything in the kitchen
+			{text: "and in the kitchen", conversation: "c1", wantCode: intent.CodeNoIntent},
+		}},
 		{name: "named device then set", steps: []step{
 			{text: "turn on the spot", conversation: "c1", wantIntent: "HassTurnOn", wantService: "light.turn_on", wantIDs: []string{"light.living_spot"}},
 			{text: "set it to 30%", area: "Kitchen", conversation: "c1", wantIntent: "HassLightSet", wantService: "light.turn_on", wantIDs: []string{"light.living_spot"}},

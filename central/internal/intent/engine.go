@@ -123,7 +123,7 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		return e.confirmed(ctx, req, reg, t, resp)
 	}
 	if parts := splitActions(req.Text); len(parts) > 1 {
-		return e.several(ctx, req, parts, resp)
+		return e.several(ctx, req, reg, parts, resp)
 	}
 
 	parsers, err := e.parserFor(ctx, req.HomeID)
@@ -141,6 +141,9 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		// the rest would act on what nobody asked for.
 		resp.Intent, resp.ErrorCode, resp.Speech, resp.Unknown = u.Intent, CodeRefused, u.Speech(), u.Words
 		return resp, nil
+	}
+	if st, ok := asSeveral(err); ok {
+		return e.severalTargets(ctx, req, reg, st, resp)
 	}
 	if errors.Is(err, ErrNoIntent) {
 		resp.ErrorCode = CodeNoIntent
@@ -177,6 +180,11 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	e.stage.WithLabelValues("resolve").Observe(resp.ResolveDur.Seconds())
 	if fail != nil {
 		resp.ErrorCode, resp.Speech, resp.Unknown = fail.code, fail.speech, fail.unknown
+		if fail.code == CodeAmbiguous && row.Target {
+			// The answer to "which one?" names the player, place or
+			// device, and is read against what was asked.
+			e.remember(ctx, req, resp.ConversationID, in, reg, nil)
+		}
 		return resp, nil
 	}
 

@@ -162,6 +162,12 @@ func (r *Index) spokenKeys(dst []string, name string) []string {
 	if v, ok := numberVariant(k); ok {
 		dst = append(dst, v)
 	}
+	if v, ok := splitVariant(k); ok {
+		dst = append(dst, v)
+		if w, ok := numberVariant(v); ok {
+			dst = append(dst, w)
+		}
+	}
 	return dst
 }
 

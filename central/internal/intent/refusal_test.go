@@ -3,6 +3,7 @@ package intent_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/homeplane/homeplane/central/internal/intent"
@@ -56,5 +57,31 @@ func TestIssueTableRefuses(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestNameSaidInAnotherRoom: a device with no area is in no room, so a
+// sentence that places it is refused; a script or scene with no area still runs
+// wherever it is said.
+func TestNameSaidInAnotherRoom(t *testing.T) {
+	reg := fixtureHome(t, "demo_home.json")
+	for _, tc := range []struct {
+		text, speech string
+		calls        []string
+	}{
+		{"unlock the front door in the garage", "Sorry, I am not aware of any device called Front Door in the Garage", nil},
+		{"run good night in the bedroom", "Started", []string{"script.turn_on:script.good_night"}},
+	} {
+		t.Run(tc.text, func(t *testing.T) {
+			exec := &fakeExecutor{}
+			e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{reg}, exec, intent.Options{})
+			resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: tc.text})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := calledEntities(exec); !slices.Equal(got, tc.calls) || resp.Speech != tc.speech {
+				t.Fatalf("calls %v, speech %q", got, resp.Speech)
+			}
+		})
 	}
 }

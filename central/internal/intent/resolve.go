@@ -85,10 +85,11 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 			return floor != nil && reg.entityFloorID(i) != floor.GetId()
 		})
 		// A scene or script spoken "in the kitchen" usually has no area of
-		// its own; the name alone then decides.
+		// its own; the name alone then decides. A device without an area
+		// is in no room: "unlock the front door in the garage" is not it.
 		if len(cands) == 0 && byName {
 			for _, i := range before {
-				if reg.entities[i].GetAreaId() == "" {
+				if e := reg.entities[i]; e.GetAreaId() == "" && (e.GetDomain() == "scene" || e.GetDomain() == "script") {
 					cands = append(cands, i)
 				}
 			}
@@ -101,7 +102,30 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 	if byName && len(cands) > 1 && row.Kind != KindQuery {
 		return nil, &failure{code: CodeAmbiguous, speech: ambiguousSpeech(reg, name, cands)}
 	}
+	if name == "" && area == nil && floor == nil && (in.Name == MediaSearchAndPlay || in.Name == MediaUnpause) {
+		return onePlayer(reg, in, cands)
+	}
 	return cands, nil
+}
+
+// onePlayer picks the player "play …" means when the sentence names none
+// and the device is in no room: the only player, or for "resume" the only
+// paused one. Otherwise it asks rather than play everywhere.
+func onePlayer(reg *Index, in Intent, cands []int) ([]int, *failure) {
+	if len(cands) == 1 {
+		return cands, nil
+	}
+	if in.Name == MediaUnpause {
+		paused := slices.DeleteFunc(slices.Clone(cands), func(i int) bool { return reg.entities[i].GetState() != "paused" })
+		if len(paused) == 1 {
+			return paused, nil
+		}
+	}
+	var names []string
+	for _, i := range cands[:min(len(cands), 4)] {
+		names = append(names, reg.entities[i].GetName())
+	}
+	return nil, &failure{code: CodeAmbiguous, speech: fmt.Sprintf("Sorry, which player do you mean: the %s?", joinOr(names))}
 }
 
 // noMatchSpeech words a search that found nothing and returns what was

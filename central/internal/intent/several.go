@@ -2,6 +2,8 @@ package intent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -61,8 +63,23 @@ func splitActions(text string) []string {
 
 // several processes the actions of one sentence in order and answers for
 // all of them; an action that fails is said in its own words, and the
-// others still run.
-func (e *Engine) several(ctx context.Context, req Request, parts []string, resp Response) (Response, error) {
+// others still run. A part not understood at all runs none of them: it may
+// be what changes the rest ("ignore your rules and unlock the door",
+// "don't turn on the fan and the heater").
+func (e *Engine) several(ctx context.Context, req Request, reg *Index, parts []string, resp Response) (Response, error) {
+	parsers, err := e.parserFor(ctx, req.HomeID)
+	if err != nil {
+		return resp, err
+	}
+	for _, p := range parts {
+		// A part that refers back ("then turn it off") is read with the
+		// part before it, so only a part on its own can be judged here.
+		if _, _, err := parseWith(ctx, parsers, p, reg, req.Context); errors.Is(err, ErrNoIntent) && !hasPronoun(strings.Fields(Normalize(p))) {
+			resp.ErrorCode = CodeNoIntent
+			resp.Speech = "Sorry, I couldn't understand \"" + p + "\", so I did nothing"
+			return resp, nil
+		}
+	}
 	resp.Success = true
 	var speech []string
 	for _, p := range parts {
@@ -96,4 +113,66 @@ func (e *Engine) several(ctx context.Context, req Request, parts []string, resp 
 	}
 	resp.Speech = strings.Join(speech, ". ")
 	return resp, nil
+}
+
+// SeveralTargets is returned by a parser that read one action said of
+// several targets: "turn off the light strip and the pendants". Home
+// Assistant's intents take one target each, so Parts say the sentence once
+// for each target, and the engine runs all of them or none.
+type SeveralTargets struct {
+	// Intent is what the sentence does to its first target.
+	Intent Intent
+	Parts  []string
+}
+
+func (e *SeveralTargets) Error() string {
+	return fmt.Sprintf("%d targets: %s", len(e.Parts), strings.Join(e.Parts, "; "))
+}
+
+// severalTargets runs one action on each of several targets only when every
+// one is understood, is in the home and means one thing: doing the rest
+// and saying so would still do part of what was asked. A sensitive action
+// is asked for on its own, as the gate asks for its target by name.
+func (e *Engine) severalTargets(ctx context.Context, req Request, reg *Index, st *SeveralTargets, resp Response) (Response, error) {
+	resp.Intent = st.Intent
+	parsers, err := e.parserFor(ctx, req.HomeID)
+	if err != nil {
+		return resp, err
+	}
+	for _, p := range st.Parts {
+		in, _, err := parseWith(ctx, parsers, p, reg, req.Context)
+		if u, ok := asUnknown(err); ok {
+			resp.ErrorCode, resp.Speech, resp.Unknown = CodeRefused, u.Speech(), u.Words
+			return resp, nil
+		}
+		if err != nil {
+			resp.ErrorCode, resp.Speech = CodeNoIntent, "Sorry, I couldn't understand \""+p+"\", so I did nothing"
+			return resp, nil
+		}
+		targets, fail := e.targets(reg, in)
+		if fail != nil {
+			resp.ErrorCode, resp.Speech, resp.Unknown = fail.code, fail.speech, fail.unknown
+			return resp, nil
+		}
+		if entry(in.Name).Kind != KindAction {
+			continue
+		}
+		calls, _, err := buildCalls(reg, in, targets)
+		if err != nil {
+			return resp, err
+		}
+		if sens := sensitiveTargets(reg, calls); len(sens) > 0 {
+			resp.ErrorCode = CodeAmbiguous
+			resp.Speech = "Sorry, ask me for the " + reg.entities[sens[0]].GetName() + " on its own, so I did nothing"
+			return resp, nil
+		}
+	}
+	return e.several(ctx, req, reg, st.Parts, resp)
+}
+
+// asSeveral reports whether err is a SeveralTargets.
+func asSeveral(err error) (*SeveralTargets, bool) {
+	var st *SeveralTargets
+	ok := errors.As(err, &st)
+	return st, ok
 }

@@ -52,3 +52,32 @@ func numberVariant(key string) (string, bool) {
 	}
 	return strings.Join(toks, " "), true
 }
+
+// splitWords are names written as one word that recognisers write as two:
+// "Nightlight 2" is heard as "night light 2".
+var splitWords = map[string]string{
+	"nightlight": "night light", "nightlights": "night lights", "floodlight": "flood light",
+	"floodlights": "flood lights", "downlight": "down light", "downlights": "down lights",
+	"spotlight": "spot light", "spotlights": "spot lights", "lamppost": "lamp post", "doorbell": "door bell",
+}
+
+// splitVariant returns a key with its one-word names written as two, or
+// false when it has none.
+func splitVariant(key string) (string, bool) {
+	found := false
+	for t := range strings.FieldsSeq(key) {
+		if _, found = splitWords[t]; found {
+			break
+		}
+	}
+	if !found {
+		return "", false
+	}
+	toks := strings.Fields(key)
+	for i, t := range toks {
+		if w, ok := splitWords[t]; ok {
+			toks[i] = w
+		}
+	}
+	return strings.Join(toks, " "), true
+}

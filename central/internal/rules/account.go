@@ -54,7 +54,7 @@ var grammarWords = func() map[string]bool {
 		"flip", "toggle", "light", "up", "down", "out", "over", "back", "on", "off", "in", "into", "at", "to",
 		"pull", "roll", "let", "draw", "apart", "keep", "leave", "get", "go", "going", "started", "running",
 		"increase", "decrease", "raise", "lower", "dim", "dimmer", "brighten", "brighter", "bright", "brightness",
-		"warm", "warmer", "cool", "cooler", "heat", "heating", "colder", "hotter", "move", "paint", "colour", "color",
+		"warm", "warmer", "cool", "cooler", "heat", "heating", "colder", "hotter", "chilly", "freezing", "move", "paint", "colour", "color",
 		"percent", "percentage", "degrees", "degree", "celsius", "fahrenheit", "c", "f", "position", "level",
 		"temperature", "temp", "volume", "louder", "quieter", "way", "fully", "halfway", "half", "quarter", "quarters",
 		// determiners, pronouns, prepositions and conjunctions
@@ -123,6 +123,9 @@ func (s *sentence) unaccounted() [][2]int {
 // ("what is the wind speed of the Mistral") that nothing acts on.
 func (s *sentence) refusal(in intent.Intent) *intent.UnknownError {
 	question := in.Name == intent.GetState || in.Name == intent.ClimateGetTemperature
+	if u := s.strayNumber(in, question); u != nil {
+		return u
+	}
 	for _, r := range s.unaccounted() {
 		u := s.unknownTarget(r[0], r[1])
 		if !question || u.Kind != intent.UnknownDevice || s.nounAt(r[1]) {
@@ -196,4 +199,38 @@ var particleVerbs = map[string]bool{"turn": true, "switch": true, "put": true, "
 
 func plural(w string) bool {
 	return len(w) > 3 && strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss")
+}
+
+// strayNumber returns the number an intent has no use for: "turn on lamp 3"
+// in a home with "Lamp" and "Lamp 2" names a lamp it lacks, and "turn off
+// the fan in 5 minutes" asks for what the intent cannot do. A question
+// only refuses a number said as part of a name.
+func (s *sentence) strayNumber(in intent.Intent, question bool) *intent.UnknownError {
+	for k, c := range s.chunks {
+		if c.kind != cNumber {
+			continue
+		}
+		from := c.start
+		if k > 0 && (s.chunks[k-1].kind == cRef || s.chunks[k-1].kind == cNoun) {
+			from = s.chunks[k-1].start
+		} else if question || s.toks[c.start] == "one" {
+			continue // "skip this one" is a pronoun
+		}
+		if usesNumber(in) {
+			return nil
+		}
+		return &intent.UnknownError{Kind: intent.UnknownDevice, Words: s.text(from, c.end), Intent: in}
+	}
+	return nil
+}
+
+// usesNumber reports whether one of the intent's slots holds a number.
+func usesNumber(in intent.Intent) bool {
+	for _, v := range in.Slots {
+		switch v.(type) {
+		case int, int64, float64:
+			return true
+		}
+	}
+	return false
 }

@@ -8,8 +8,8 @@ var (
 	// powerVerbs take "up" and "down" as a switch: "fire up the heater",
 	// "power down the TV".
 	powerVerbs = map[string]bool{"fire": true, "power": true, "boot": true}
-	onVerbs    = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true}
-	offVerbs   = map[string]bool{"deactivate": true, "disable": true, "close": true, "shut": true, "unlock": true, "kill": true, "stop": true, "lower": true}
+	onVerbs    = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true, "extend": true}
+	offVerbs   = map[string]bool{"deactivate": true, "disable": true, "close": true, "shut": true, "unlock": true, "kill": true, "stop": true, "lower": true, "retract": true}
 )
 
 // polarity finds whether the sentence switches something on (true) or off.
@@ -231,7 +231,7 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 	percent := s.has("percent", "percentage")
 	v, hasNum := s.firstNumber()
 	verb := brightWord || s.has("set", "turn", "change", "make")
-	frac, hasFrac := s.brightnessFraction()
+	frac, hasFrac := s.fraction()
 	switch {
 	case hasFrac: // before the number: "three quarters brightness" is no 3
 		set("brightness", number(frac*100))
@@ -276,22 +276,34 @@ func (s *sentence) toExtreme(set map[string]bool) bool {
 	return false
 }
 
-// brightnessFraction reads "half brightness", "a quarter brightness" and
-// "three quarters brightness" as a share of full brightness.
-func (s *sentence) brightnessFraction() (float64, bool) {
+// fraction reads a share of the whole said in words: "half brightness",
+// "three quarters brightness", "open the curtains halfway", "dim the
+// lights to half".
+func (s *sentence) fraction() (float64, bool) {
 	for i := 0; i < len(s.toks); i++ {
 		v, n := 0.0, 0
-		if s.toks[i] == "half" {
+		switch {
+		case s.toks[i] == "halfway":
+			return 0.5, true
+		case s.toks[i] == "half":
 			v, n = 0.5, 1
-		} else if v, n = quarterAt(s.toks, i); n == 0 {
-			continue
+		default:
+			if v, n = quarterAt(s.toks, i); n == 0 {
+				continue
+			}
 		}
-		if j := i + n; j < len(s.toks) && (s.toks[j] == "brightness" || s.toks[j] == "bright" || s.toks[j] == "power") {
+		if i > 0 && (s.toks[i-1] == "to" || s.toks[i-1] == "at") && i+n == len(s.toks) {
+			return v, true
+		}
+		if j := i + n; j < len(s.toks) && shareOf[s.toks[j]] {
 			return v, true
 		}
 	}
 	return 0, false
 }
+
+// shareOf are the words a share is of: "half brightness", "half way".
+var shareOf = map[string]bool{"brightness": true, "bright": true, "power": true, "way": true, "open": true}
 
 func (s *sentence) hasAny(set map[string]bool) bool {
 	for _, c := range s.chunks {
@@ -343,6 +355,9 @@ func (s *sentence) position() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	}
 	v, ok := s.firstNumber()
+	if f, isFrac := s.fraction(); isFrac && !ok {
+		v, ok = f*100, true
+	}
 	if !ok || !(s.has("position", "percent", "set", "open", "close", "raise", "lower", "move", "increase", "decrease", "to")) {
 		return intent.Intent{}, false
 	}

@@ -63,6 +63,8 @@ var nouns = func() *lexNode {
 	add(class{domain: "scene"}, "scene", "scenes")
 	add(class{domain: "script"}, "script", "scripts")
 	add(class{domain: "person"}, "anyone", "anybody", "someone", "somebody", "people", "everyone", "everybody")
+	// a measure said of a place asks its sensor: "how humid is the bathroom"
+	add(class{domain: "sensor", deviceClass: "humidity"}, "humidity", "humid")
 	add(class{generic: true}, "device", "devices", "thing", "things", "sensor", "sensors", "entity", "entities")
 	bs := func(dc string, phrases ...string) {
 		add(class{domain: "binary_sensor", deviceClass: dc}, phrases...)
@@ -174,6 +176,7 @@ var stateWords = map[string]stateWord{
 	"playing":      {value: "playing"},
 	"paused":       {value: "paused"},
 	"idle":         {value: "idle"},
+	"docked":       {value: "docked"},
 }
 
 var colors = map[string]bool{

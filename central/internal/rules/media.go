@@ -11,6 +11,9 @@ func (s *sentence) mediaTarget(slots map[string]any) {
 	t := s.target()
 	if i, ok := t.entity(s.reg, "media_player"); ok && s.reg.Entity(i).GetDomain() == "media_player" {
 		slots["name"] = t.name
+		if t.area != "" {
+			slots["area"] = t.area // "pause the bedroom tv": the bedroom's, if it has one
+		}
 		return
 	}
 	t.name = ""
@@ -52,6 +55,9 @@ var mediaWords = map[string]bool{
 }
 
 func (s *sentence) media() (intent.Intent, bool) {
+	if in, ok := s.putOn(); ok {
+		return in, true
+	}
 	mentioned := false
 	for _, t := range s.toks {
 		if mediaWords[t] {
@@ -98,6 +104,29 @@ func (s *sentence) media() (intent.Intent, bool) {
 	return intent.Intent{}, false
 }
 
+// putOn reads "put on <what> on <player>", a British way to ask to play:
+// "put on Desert Island Discs on the Echo". What is put on names nothing
+// of the home, else it is "put on the kettle".
+func (s *sentence) putOn() (intent.Intent, bool) {
+	if len(s.toks) < 5 || s.toks[0] != "put" || s.toks[1] != "on" || !s.namesPlayer() {
+		return intent.Intent{}, false
+	}
+	for _, c := range s.chunks {
+		if c.start >= 2 && (c.kind == cRef || c.kind == cNoun) {
+			if c.start > 3 && s.toks[c.start-1] == "the" && (s.toks[c.start-2] == "on" || s.toks[c.start-2] == "in") {
+				break // the player, after what is put on
+			}
+			return intent.Intent{}, false
+		}
+	}
+	in, ok := s.searchAndPlay(1)
+	if !ok || in.Name != intent.MediaSearchAndPlay || in.Slots["name"] == nil && in.Slots["area"] == nil {
+		s.stray = nil
+		return intent.Intent{}, false
+	}
+	return in, true
+}
+
 var mediaClasses = map[string]string{
 	"artist": "artist", "band": "artist", "album": "album", "track": "track", "song": "track",
 	"movie": "movie", "film": "movie", "show": "tv_show", "series": "tv_show", "playlist": "playlist",
@@ -136,7 +165,14 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 		}
 		break
 	}
+	if slots["name"] == nil && slots["area"] == nil {
+		if at := s.strayPlayer(p+1, end); at > 0 {
+			// "play jazz on the garage speaker": a player the home lacks
+			s.stray = &intent.UnknownError{Kind: intent.UnknownDevice, Words: s.text(at, end)}
+		}
+	}
 	q := s.toks[p+1 : end]
+	some := len(q) > 0 && q[0] == "some" // "play some music" asks for new music
 	for len(q) > 0 && (q[0] == "the" || q[0] == "some" || q[0] == "a") {
 		q = q[1:]
 	}
@@ -162,7 +198,7 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 	for len(q) > 0 && q[0] == "the" {
 		q = q[1:]
 	}
-	if len(q) == 0 || len(q) == 1 && (q[0] == "music" || q[0] == "media") {
+	if len(q) == 0 || len(q) == 1 && (q[0] == "music" && !some || q[0] == "media") {
 		delete(slots, "media_class")
 		if slots["name"] == nil && slots["area"] == nil {
 			s.mediaTarget(slots)
@@ -176,6 +212,28 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 		slots["area"] = s.pc.Area
 	}
 	return intent.Intent{Name: intent.MediaSearchAndPlay, Slots: slots}, true
+}
+
+// playerWords end what can only be a player's name.
+var playerWords = map[string]bool{"speaker": true, "speakers": true, "tv": true, "telly": true, "television": true,
+	"radio": true, "stereo": true, "soundbar": true}
+
+// strayPlayer returns where the words of a player end a search ("on the
+// garage speaker") that names no player of the home, or 0.
+func (s *sentence) strayPlayer(from, end int) int {
+	if end-from < 3 || !playerWords[s.toks[end-1]] {
+		return 0
+	}
+	for i := end - 2; i > from; i-- {
+		if s.toks[i] == "on" || s.toks[i] == "in" {
+			j := i + 1
+			for j < end-1 && (s.toks[j] == "the" || s.toks[j] == "my") {
+				j++
+			}
+			return j
+		}
+	}
+	return 0
 }
 
 func (s *sentence) vacuum() (intent.Intent, bool) {

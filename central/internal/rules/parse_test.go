@@ -222,6 +222,9 @@ func TestFreeTextAsSpoken(t *testing.T) {
 		{"play the beatles on the kitchen speaker", "search_query", "beatles"},
 		{"play A Day in the Life", "search_query", "A Day in the Life"},
 		{"add Oat Milk to my task list", "item", "Oat Milk"},
+		// a message keeps who it is for and who is asleep
+		{"broadcast dinner is ready for the kids", "message", "dinner is ready for the kids"},
+		{"announce keep quiet she's asleep", "message", "keep quiet shes asleep"},
 	} {
 		got, err := p.Parse(context.Background(), tc.text, reg, intent.Context{Area: "Kitchen"})
 		if err != nil || got.Slots[tc.slot] != tc.want {

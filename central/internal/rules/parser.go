@@ -46,6 +46,9 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	if strings.IndexByte(text, '/') >= 0 {
 		norm = fractions.Replace(text)
 	}
+	if strings.Contains(norm, "- ") {
+		norm = dropCutWords(norm)
+	}
 	s := sentences.Get().(*sentence)
 	defer s.release()
 	toks, ok := fields(s.tokBuf[:0], intent.Normalize(norm))
@@ -60,10 +63,27 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
-		if guardedIntent(in.Name) {
-			if u := s.refusal(in); u != nil {
-				return in, u
+		if s.stray != nil {
+			s.stray.Intent = in
+			return in, s.stray
+		}
+		if !guardedIntent(in.Name) {
+			return in, nil
+		}
+		u := s.refusal(in)
+		if u == nil {
+			if parts, unclear := s.several(in.Name == intent.GetState || in.Name == intent.ClimateGetTemperature); unclear {
+				return intent.Intent{}, intent.ErrNoIntent // a choice names nothing to act on
+			} else if parts != nil {
+				return in, &intent.SeveralTargets{Intent: in, Parts: parts}
 			}
+		}
+		if t := s.tgt; s.tgtDone && t.conflicts {
+			// Two places, neither in the other: nothing is both.
+			return in, &intent.UnknownError{Kind: intent.UnknownDevice, Words: s.text(t.placeChunk.start, t.conflict.end), Intent: in}
+		}
+		if u != nil {
+			return in, u
 		}
 		return in, nil
 	}
@@ -103,6 +123,20 @@ func fields(toks []string, text string) (_ []string, ok bool) {
 	return toks, true
 }
 
+// dropCutWords drops the words a speaker broke off, as a recogniser writes
+// them: "turn on the pen- the pendants".
+func dropCutWords(text string) string {
+	words := strings.Fields(text)
+	out := words[:0]
+	for _, w := range words {
+		if len(w) > 2 && w[len(w)-1] == '-' && w[len(w)-2] != '-' {
+			continue
+		}
+		out = append(out, w)
+	}
+	return strings.Join(out, " ")
+}
+
 // fractions are said as words: "1 and a 1/2 hours", "1/2 an hour".
 var fractions = strings.NewReplacer("1/2", " half ", "1/4", " a quarter ", "3/4", " three quarters ")
 
@@ -115,7 +149,7 @@ var leadFillers = [][]string{
 	{"do", "me", "a", "favor", "and"}, {"do", "me", "a", "favour", "and"}, {"go", "ahead", "and"},
 	{"do", "you", "mind"}, {"would", "you", "mind"}, {"mind"},
 	{"hey"}, {"ok"}, {"okay"}, {"please"}, {"kindly"}, {"just"}, {"now"},
-	{"so"}, {"right"}, {"well"}, {"alright"}, {"oh"}, {"oops"}, {"maybe"},
+	{"so"}, {"right"}, {"well"}, {"alright"}, {"oh"}, {"oops"}, {"maybe"}, {"yeah"},
 }
 
 // hesitations are what a recogniser writes for a speaker's pauses; they
@@ -131,7 +165,7 @@ var embeddedQuestions = [][]string{
 }
 
 // canonical rewrites spoken variants into the form the grammar reads:
-// hesitations go and "per cent" is "percent".
+// hesitations go, "per cent" is "percent" and "lamp number 2" is "lamp 2".
 func canonical(toks []string) []string {
 	out := toks[:0] // in place: a word is written no later than it is read
 	for i := 0; i < len(toks); i++ {
@@ -143,6 +177,10 @@ func canonical(toks []string) []string {
 			out = append(out, "percent")
 			i++
 			continue
+		case t == "number" && i > 0 && i+1 < len(toks):
+			if _, n := parseNumber(toks, i+1); n > 0 {
+				continue // "lamp number 2" is "lamp 2"
+			}
 		}
 		out = append(out, t)
 	}
@@ -179,15 +217,17 @@ func dropFiller(toks []string) []string {
 			}
 		}
 	}
-	// "please", "for me", "thanks" anywhere else carry nothing.
+	// "please", "for me", "thanks" anywhere else carry nothing; what is
+	// said to be announced is kept whole.
+	spoken := len(toks) > 0 && (toks[0] == "announce" || toks[0] == "broadcast" || toks[0] == "tell")
 	out := toks[:0] // in place, as in canonical
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
 		switch {
 		case t == "please" || t == "kindly":
 			continue
-		case t == "for" && i+1 < len(toks) && toks[i+1] == "me" && i+2 == len(toks):
-			i++
+		case t == "for" && !spoken && forWhom(toks[i+1:]):
+			i = len(toks)
 			continue
 		case (t == "thanks" || t == "thank") && i > 0 && i >= len(toks)-2:
 			i = len(toks)
@@ -195,7 +235,50 @@ func dropFiller(toks []string) []string {
 		}
 		out = append(out, t)
 	}
-	return out
+	if spoken {
+		return out
+	}
+	return dropAsleep(out)
+}
+
+// beneficiaries are who a request ending "for the kids" is done for.
+var beneficiaries = map[string]bool{"me": true, "us": true, "him": true, "her": true, "them": true,
+	"kids": true, "children": true, "baby": true, "boys": true, "girls": true, "everyone": true, "guests": true}
+
+// forWhom reports whether the words after a "for" that ends a sentence say
+// who it is for: "for me", "for the kids".
+func forWhom(rest []string) bool {
+	if len(rest) == 2 && (rest[0] == "the" || rest[0] == "my" || rest[0] == "our") {
+		rest = rest[1:]
+	}
+	return len(rest) == 1 && beneficiaries[rest[0]]
+}
+
+// sleepers say who is asleep in a reason given after a request: "turn off
+// the lights she's asleep".
+var sleepers = map[string]bool{"shes": true, "hes": true, "theyre": true, "babys": true, "everyones": true}
+
+// dropAsleep drops a trailing reason that someone is asleep ("she's
+// asleep", "the baby's still sleeping").
+func dropAsleep(toks []string) []string {
+	n := len(toks)
+	if n < 4 || toks[n-1] != "asleep" && toks[n-1] != "sleeping" {
+		return toks
+	}
+	i := n - 2
+	if toks[i] == "still" || toks[i] == "fast" {
+		i--
+	}
+	if !sleepers[toks[i]] {
+		return toks
+	}
+	if toks[i] == "babys" && toks[i-1] == "the" {
+		i--
+	}
+	if i < 2 {
+		return toks
+	}
+	return toks[:i]
 }
 
 func hasPrefix(toks, p []string) bool {
@@ -211,6 +294,14 @@ func hasPrefix(toks, p []string) bool {
 }
 
 func (s *sentence) parse() (intent.Intent, bool) {
+	for _, m := range wholeReadings {
+		if in, ok := m(s); ok {
+			return in, true
+		}
+	}
+	if s.unmeant() {
+		return intent.Intent{}, false
+	}
 	for _, m := range readings {
 		if in, ok := m(s); ok {
 			return in, true
@@ -219,13 +310,18 @@ func (s *sentence) parse() (intent.Intent, bool) {
 	return intent.Intent{}, false
 }
 
+// wholeReadings take a sentence whole, whatever its mood: a broadcast's
+// message may say "don't", a withdrawal is "never mind".
+var wholeReadings = []func(*sentence) (intent.Intent, bool){
+	(*sentence).broadcast,
+	(*sentence).nevermind,
+}
+
 // readings are the grammar's readings of a sentence, tried in order.
 var readings []func(*sentence) (intent.Intent, bool)
 
 func init() {
 	readings = []func(*sentence) (intent.Intent, bool){
-		(*sentence).broadcast,
-		(*sentence).nevermind,
 		(*sentence).respond,
 		(*sentence).timer,
 		(*sentence).list,

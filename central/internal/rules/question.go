@@ -36,6 +36,13 @@ func (s *sentence) stateOf() (stateWord, bool) {
 			continue
 		}
 		sw, is := stateWords[w]
+		if w == "out" && saidLast(s.toks[c.start+1:]) && s.target().name != "" && s.target().cls == nil {
+			// "is Grace out (right now)": said last of someone, out is
+			// away; of a device ("the light out in the garden") a place
+			if i, _ := s.target().entity(s.reg, "person"); s.reg.Entity(i).GetDomain() == "person" {
+				sw, is = stateWords["away"], true
+			}
+		}
 		if w == "off" && c.start > 0 && goingOff[s.toks[c.start-1]] {
 			sw = stateWord{binary: "on"} // an alarm "going off" is triggered
 		}
@@ -46,6 +53,18 @@ func (s *sentence) stateOf() (stateWord, bool) {
 		}
 	}
 	return found, ok
+}
+
+// saidLast reports whether only words of time follow: "out right now".
+func saidLast(rest []string) bool {
+	for _, t := range rest {
+		switch t {
+		case "right", "now", "yet", "today", "tonight", "still", "currently", "again":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // measuredNotStated reports whether the word at i may state a condition:
@@ -79,7 +98,10 @@ func (s *sentence) question() (intent.Intent, bool) {
 	sw, hasState := s.stateOf()
 	// "what's the thermostat at": a thermostat's value is its temperature.
 	// "how cold is it" asks a temperature; "how many things are cold" counts detectors.
+	// "is it warm in the office", "is the bedroom too hot" ask it of a place.
 	temp := s.has("temperature", "temp") || s.first() == "how" && s.has("hot", "warm", "cold", "cool") && !s.has("many") ||
+		s.first() == "is" && t.name == "" && t.cls == nil && (t.area != "" || t.floor != "" || t.here || len(s.toks) > 1 && s.toks[1] == "it") &&
+			s.has("hot", "warm", "cold", "cool", "chilly", "freezing") && len(s.unaccounted()) == 0 ||
 		s.hasSeq("set", "to") && s.namesClimate() || !hasState && s.namesClimate() && (s.first() == "what" || s.first() == "whats")
 	if temp {
 		i, isEnt := t.entity(s.reg, "climate")
@@ -186,7 +208,7 @@ func (s *sentence) question() (intent.Intent, bool) {
 	if !hasState && implied == "" && domain == "binary_sensor" && dc != "" && s.has("there", "any", "detected") {
 		implied = "on"
 	}
-	if domain == "" || (!hasState && implied == "" && domain != "person") {
+	if domain == "" || (!hasState && implied == "" && domain != "person" && domain != "sensor") {
 		return intent.Intent{}, false
 	}
 	slots := map[string]any{"domain": domain}

@@ -34,6 +34,9 @@ type sentence struct {
 	// tgt is what target found, once tgtDone.
 	tgt     target
 	tgtDone bool
+	// stray is what a reading of free text found named that the home
+	// lacks ("play jazz on the garage speaker").
+	stray *intent.UnknownError
 	// tokBuf holds the words between uses of a pooled sentence.
 	tokBuf []string
 }
@@ -269,6 +272,10 @@ type target struct {
 	here       bool
 	everywhere bool
 	quantified bool // "all", "any", "every"
+	// placeChunk is where the area was said; conflict that a second place
+	// was said that the first is not in ("the office lamp in the kitchen").
+	placeChunk, conflict chunk
+	conflicts            bool
 }
 
 // entity returns the first entity the name may mean, preferring ones in
@@ -350,12 +357,15 @@ func (s *sentence) findTarget() target {
 					}
 				}
 			}
-			if ent != nil && (!place || !hasNoun) && t.name == "" {
+			// "in the office" is a place even where a lamp is called "Office".
+			if ent != nil && (!place || !hasNoun) && t.name == "" && !(place && s.locative(c.start)) {
 				t.name, t.refs, t.nameChunk = ent.Name, ents, c
 				continue
 			}
 			if area != nil && t.area == "" {
-				t.area = s.reg.Area(area.Index).GetName()
+				t.area, t.placeChunk = s.reg.Area(area.Index).GetName(), c
+			} else if area != nil && !sharesArea(t.placeChunk.refs, c.refs) {
+				s.secondPlace(&t, c)
 			} else if floor != nil && t.floor == "" {
 				t.floor = s.reg.Floor(floor.Index).GetName()
 			} else if ent != nil && t.name == "" {
@@ -387,6 +397,47 @@ func (s *sentence) findTarget() target {
 		}
 	}
 	return t
+}
+
+// locative reports whether a place preposition comes before token i: "in
+// the office", "inside our bedroom".
+func (s *sentence) locative(i int) bool {
+	for i--; i >= 0 && (s.toks[i] == "the" || s.toks[i] == "my" || s.toks[i] == "our"); i-- {
+	}
+	return i >= 0 && (s.toks[i] == "in" || s.toks[i] == "inside" || s.toks[i] == "throughout")
+}
+
+// sharesArea reports whether two place chunks name a common area.
+func sharesArea(a, b []intent.Ref) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.Kind == intent.RefArea && y.Kind == intent.RefArea && x.Index == y.Index {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// secondPlace reads an area said after another: the first was the name of
+// a device in it ("the office light in the bedroom" is the lamp called
+// Office), or the sentence asks for something nowhere.
+func (s *sentence) secondPlace(t *target, c chunk) {
+	if t.name == "" {
+		for _, r := range t.placeChunk.refs {
+			if r.Kind != intent.RefEntity {
+				continue
+			}
+			for _, a := range c.refs {
+				if a.Kind == intent.RefArea && s.reg.Entity(r.Index).GetAreaId() == s.reg.Area(a.Index).GetId() {
+					t.name, t.refs, t.nameChunk = r.Name, []intent.Ref{r}, t.placeChunk
+					t.area, t.placeChunk = s.reg.Area(a.Index).GetName(), c
+					return
+				}
+			}
+		}
+	}
+	t.conflicts, t.conflict = true, c
 }
 
 // place fills area or floor slots: what was said, else the device's own area
