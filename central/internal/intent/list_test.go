@@ -181,3 +181,28 @@ func TestPendingStaysNewest(t *testing.T) {
 		{text: "yes", calls: []string{"lock.unlock:lock.front_door"}},
 	})
 }
+
+// TestListAnsweredOnce checks that a list done is answered in one
+// sentence naming each target, and a list not done in each part's words.
+func TestListAnsweredOnce(t *testing.T) {
+	for _, tc := range []struct {
+		text, speech string
+		err          error
+	}{
+		{"lock the front door and the back door", "Locked the Front Door and the Back Door", nil},
+		{"turn on the kitchen lights, the lava lamp and the desk fan", "Turned on the Kitchen lights, the Lava Lamp and the Desk Fan", nil},
+		{"turn off the lava lamp and the desk fan", "Your home is offline right now. Your home is offline right now", intent.ErrHomeOffline},
+	} {
+		t.Run(tc.text, func(t *testing.T) {
+			exec := &fakeExecutor{err: tc.err}
+			e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{familyHome(t)}, exec, intent.Options{})
+			resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: tc.text})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Speech != tc.speech || resp.Success != (tc.err == nil) {
+				t.Fatalf("speech %q, success %v; want %q", resp.Speech, resp.Success, tc.speech)
+			}
+		})
+	}
+}
