@@ -30,28 +30,34 @@ func (w *whichPart) speech() string {
 
 // listReference reads a follow-up to a list. A plural pronoun says the
 // sentence once for each target, as the list did; a singular one asks
-// which target it was, never picks one.
-func listReference(ctx context.Context, parsers []namedParser, toks []string, reg *Index, pc Context, parts []Part) (Intent, string, error, bool) {
+// which target it was. Neither ever picks one target: a sentence that
+// refers back but cannot be read so is not understood. ok is false for a
+// sentence without a pronoun.
+func listReference(ctx context.Context, parsers []namedParser, toks []string, reg *Index, pc Context, parts []Part) (in Intent, name string, err error, ok bool) {
 	plain, one, several := plainPronouns(toks)
-	if one == several {
+	if !one && !several {
 		return Intent{}, "", nil, false
 	}
 	texts := make([]string, 0, len(parts))
 	for _, p := range parts {
 		text, ok := withReference(plain, p.Intent)
 		if !ok {
-			return Intent{}, "", nil, false
+			return Intent{}, "", ErrNoIntent, true
 		}
 		texts = append(texts, text)
 	}
-	first, name, err := parseWith(ctx, parsers, texts[0], reg, pc)
-	if err != nil {
-		return Intent{}, "", nil, false
+	for _, text := range texts {
+		if in, name, err = parseWith(ctx, parsers, text, reg, pc); err == nil {
+			break
+		}
 	}
-	if several {
-		return first, name, &SeveralTargets{Intent: first, Parts: texts}, true
+	switch {
+	case err != nil || one && several:
+		return Intent{}, "", ErrNoIntent, true
+	case several:
+		return in, name, &SeveralTargets{Intent: in, Parts: texts}, true
 	}
-	return first, name, &whichPart{in: first, parts: parts}, true
+	return in, name, &whichPart{in: in, parts: parts}, true
 }
 
 // ordinals pick one option of a question by its place in the list.
@@ -128,10 +134,9 @@ func (e *Engine) choice(ctx context.Context, req Request, reg *Index) (Turn, []i
 func (e *Engine) chosen(ctx context.Context, req Request, reg *Index, t Turn, idx []int, resp Response) (Response, error) {
 	in := chosenIntent(reg, t.Intent, idx)
 	resp.Intent = in
-	// Stored before the gate, which may store a pending action after it.
-	e.remember(ctx, req, resp.ConversationID, Turn{Intent: in}, reg, idx)
 	row := entry(in.Name)
 	if row.Kind == KindQuery {
+		e.remember(ctx, req, resp.ConversationID, Turn{Intent: in}, reg, idx)
 		return e.answer(reg, in, req.Text, idx, resp), nil
 	}
 	if row.Kind != KindAction {
@@ -147,9 +152,12 @@ func (e *Engine) chosen(ctx context.Context, req Request, reg *Index, t Turn, id
 		return resp, nil
 	}
 	if sens := sensitiveTargets(reg, calls); len(acted) > 1 && len(sens) > 0 {
+		// The question stays the newest turn, for an answer naming one.
 		resp.ErrorCode, resp.Speech = CodeAmbiguous, whichOneSpeech(reg, sens)
 		return resp, nil
 	}
+	// Stored before the gate, which may store a pending action after it.
+	e.remember(ctx, req, resp.ConversationID, Turn{Intent: in}, reg, idx)
 	if ok, err := e.sensitiveGate(ctx, req, reg, in, acted, calls, &resp); !ok || err != nil {
 		return resp, err
 	}

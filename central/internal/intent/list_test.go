@@ -132,6 +132,11 @@ func TestWhichOneIsAnswered(t *testing.T) {
 		{"every player", []convStep{jazz, {text: "all of them", calls: []string{
 			"media_player.play_media:media_player.tv", "media_player.play_media:media_player.kitchen_speaker",
 			"media_player.play_media:media_player.playroom_speaker", "media_player.play_media:media_player.emma_speaker"}}}},
+		// the gate's question lists the locks it would open
+		{"a lock by order", []convStep{{text: "unlock the doors", code: intent.CodeAmbiguous,
+			speech: "Sorry, which one do you mean: the Front Door, the Back Door or the Shed Lock?"},
+			{text: "the second one", calls: []string{"lock.unlock:lock.back_door"}}}},
+		{"locks, all of them", []convStep{{text: "unlock the doors", code: intent.CodeAmbiguous}, {text: "all of them", code: intent.CodeNoIntent}}},
 		// an answer with no question is not understood
 		{"no question", []convStep{{text: "turn on the lava lamp", calls: []string{"light.turn_on:light.lava_lamp"}}, {text: "the second one", code: intent.CodeNoIntent}}},
 	} {
@@ -156,7 +161,8 @@ func TestChoiceOfLocks(t *testing.T) {
 		policy intent.SensitivePolicy
 		steps  []convStep
 	}{
-		{"both", intent.PolicyAllow, []convStep{ask, {text: "both", code: intent.CodeAmbiguous}}},
+		{"both", intent.PolicyAllow, []convStep{ask, {text: "both", code: intent.CodeAmbiguous},
+			{text: "the second one", calls: []string{"lock.unlock:lock.side_door_2"}}}},
 		{"the second one", intent.PolicyAllow, []convStep{ask, {text: "the second one", calls: []string{"lock.unlock:lock.side_door_2"}}}},
 		// the confirmation asked for the choice is the newest turn
 		{"confirmed", intent.PolicyConfirm, []convStep{ask, {text: "the first one", code: intent.CodeConfirm},
