@@ -161,23 +161,14 @@ func noMatchSpeech(in Intent, name string, byName bool, area *homeplanev1.Area, 
 // ambiguous asks which of the devices a name means, listing up to four
 // kinds and places as the options an answer can pick by place.
 func ambiguous(reg *Index, name string, cands []int) *failure {
-	var opts []string
-	var groups [][]int
-	for _, i := range cands {
+	opts, groups := options(cands, func(i int) string {
 		e := reg.entities[i]
 		d := domainNoun(e.GetDomain(), false)
 		if a := reg.AreaName(e.GetAreaId()); a != "" {
 			d += " in the " + a
 		}
-		k := slices.Index(opts, d)
-		if k < 0 && len(opts) == 4 {
-			continue
-		}
-		if k < 0 {
-			opts, groups, k = append(opts, d), append(groups, nil), len(opts)
-		}
-		groups[k] = append(groups[k], i)
-	}
+		return d
+	})
 	f := &failure{code: CodeAmbiguous, matches: cands}
 	if len(opts) < 2 {
 		f.speech = fmt.Sprintf("Sorry, there are several devices called %s. Which one do you mean?", name)
@@ -186,6 +177,25 @@ func ambiguous(reg *Index, name string, cands []int) *failure {
 	f.speech = fmt.Sprintf("Sorry, %s could mean the %s. Which one do you mean?", name, joinOr(opts))
 	f.options = groups
 	return f
+}
+
+// options are the first four labels of idx, in order, with the entities
+// each stands for.
+func options(idx []int, label func(i int) string) ([]string, [][]int) {
+	var labels []string
+	var groups [][]int
+	for _, i := range idx {
+		l := label(i)
+		k := slices.Index(labels, l)
+		if k < 0 && len(labels) == 4 {
+			continue
+		}
+		if k < 0 {
+			labels, groups, k = append(labels, l), append(groups, nil), len(labels)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	return labels, groups
 }
 
 func joinOr(items []string) string {

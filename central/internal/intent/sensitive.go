@@ -3,7 +3,6 @@ package intent
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -110,26 +109,16 @@ func whichOneSpeech(reg *Index, idx []int) string {
 // whichOne asks which of the entities a sensitive action meant, and
 // returns the entities of each name it listed.
 func whichOne(reg *Index, idx []int) (string, [][]int) {
-	var names []string
-	var options [][]int
-	for _, i := range idx {
-		n := reg.entities[i].GetName()
-		if n == "" {
-			n = reg.entities[i].GetEntityId()
+	names, groups := options(idx, func(i int) string {
+		if n := reg.entities[i].GetName(); n != "" {
+			return n
 		}
-		k := slices.Index(names, n)
-		if k < 0 && len(names) == 4 {
-			continue
-		}
-		if k < 0 {
-			names, options, k = append(names, n), append(options, nil), len(names)
-		}
-		options[k] = append(options[k], i)
-	}
+		return reg.entities[i].GetEntityId()
+	})
 	if len(names) == 1 {
 		return fmt.Sprintf("Sorry, I only do that when you name it. Do you mean the %s?", names[0]), nil
 	}
-	return fmt.Sprintf("Sorry, which one do you mean: the %s?", joinOr(names)), options
+	return fmt.Sprintf("Sorry, which one do you mean: the %s?", joinOr(names)), groups
 }
 
 // confirmSpeech asks the device to confirm a sensitive action.
