@@ -218,17 +218,22 @@ func referencePhrase(in Intent) string {
 // followFillers open or close a follow-up that only names a new place or
 // device: "and in the bedroom", "what about the kitchen", "the hall too".
 var followFillers = map[string]bool{
-	"and": true, "what": true, "about": true, "one": true, "how": true, "also": true, "same": true, "for": true,
+	"and": true, "what": true, "about": true, "how": true, "also": true, "same": true, "for": true,
 	"now": true, "then": true, "too": true, "as": true, "well": true, "please": true, "do": true,
 	"in": true, "on": true, "at": true, "the": true, "my": true, "our": true, "of": true, "with": true,
 }
+
+// placeWords say where "the one" is.
+var placeWords = map[string]bool{"in": true, "on": true, "at": true, "upstairs": true, "downstairs": true}
 
 // retarget reads a sentence that only names an area, floor or device and
 // applies the last intent to it.
 func retarget(toks []string, reg *Index, pc Context, last Intent) (Intent, bool) {
 	rest := make([]string, 0, len(toks))
-	for _, t := range toks {
-		if !followFillers[t] {
+	for i, t := range toks {
+		// "the one in Leo's room"; "one" elsewhere may be in a name
+		one := (t == "one" || t == "ones") && i+1 < len(toks) && placeWords[toks[i+1]]
+		if !followFillers[t] && !one {
 			rest = append(rest, t)
 		}
 	}
