@@ -50,9 +50,8 @@ func actionSpeech(reg *Index, in Intent, acted []int) string {
 	return "Done"
 }
 
-func doneTurn(reg *Index, in Intent, acted []int) string {
-	on := in.Name == TurnOn
-	domain := commonDomain(reg, acted)
+// turnVerb is how switching something of a domain on or off is said.
+func turnVerb(on bool, domain string) string {
 	switch domain {
 	case "scene":
 		return "Activated"
@@ -60,21 +59,54 @@ func doneTurn(reg *Index, in Intent, acted []int) string {
 		return pick(on, "Started", "Stopped")
 	case "lock":
 		return pick(on, "Locked", "Unlocked")
-	case "valve":
+	case "valve", "cover":
 		return pick(on, "Opened", "Closed")
+	}
+	return pick(on, "Turned on", "Turned off")
+}
+
+func doneTurn(reg *Index, in Intent, acted []int) string {
+	domain := commonDomain(reg, acted)
+	verb := turnVerb(in.Name == TurnOn, domain)
+	switch domain {
+	case "scene", "script", "lock", "valve":
+		return verb
 	case "cover":
-		verb := pick(on, "Opened", "Closed")
 		if c := in.Slot("device_class"); c != "" {
 			return verb + " the " + coverNoun(c)
 		}
 		return verb
 	}
-	verb := pick(on, "Turned on the ", "Turned off the ")
 	single := len(acted) == 1 && in.Slot("name") != "" && in.Slot("name") != NameAll
 	if domain == "" {
-		return verb + pick(single, "device", "devices")
+		return verb + " the " + pick(single, "device", "devices")
 	}
-	return verb + domainNoun(domain, !single)
+	return verb + " the " + domainNoun(domain, !single)
+}
+
+// listSpeech answers a list switched on or off in one sentence, naming
+// each target as it was understood: "Turned off the Lamp and the Fan".
+func listSpeech(reg *Index, subs []Response) (string, bool) {
+	name := subs[0].Intent.Name
+	if name != TurnOn && name != TurnOff {
+		return "", false
+	}
+	var acted []int
+	phrases := make([]string, 0, len(subs))
+	for _, sub := range subs {
+		p := referencePhrase(sub.Intent)
+		if sub.Intent.Name != name || p == "" {
+			return "", false
+		}
+		phrases = append(phrases, p)
+		for _, tg := range sub.Targets {
+			if i, ok := reg.entityByID[tg.EntityID]; ok {
+				acted = append(acted, i)
+			}
+		}
+	}
+	last := len(phrases) - 1
+	return turnVerb(name == TurnOn, commonDomain(reg, acted)) + " " + strings.Join(phrases[:last], ", ") + " and " + phrases[last], true
 }
 
 func doneLightSet(_ *Index, in Intent, _ []int) string {

@@ -17,6 +17,21 @@ type Turn struct {
 	// Pending marks a sensitive action that waits for Device to say yes.
 	Pending bool   `json:"pending,omitempty"`
 	Device  string `json:"device,omitempty"`
+	// Parts are the targets of a list ("turn off the lamp and the fan"),
+	// each as its own request: "them" means all of them.
+	Parts []Part `json:"parts,omitempty"`
+	// Options are the entities of each choice a "which one?" listed, in
+	// the order said, so "the second one" can answer it.
+	Options [][]string `json:"options,omitempty"`
+	// Matches marks a question about several matches of one request,
+	// which "both" or "all of them" answers with every one of Targets.
+	Matches bool `json:"matches,omitempty"`
+}
+
+// Part is one target of a list and the entities it meant.
+type Part struct {
+	Intent  Intent   `json:"intent"`
+	Targets []string `json:"targets,omitempty"`
 }
 
 // ConversationStore keeps the recent turns of each conversation of a home.
@@ -100,8 +115,41 @@ func (m *MemoryConversations) evictLocked() {
 	delete(m.convs, oldest)
 }
 
-// pronouns stand for what the previous turn was about.
+// pronouns stand for what the previous turn was about; "it" and "that"
+// for one thing.
 var pronouns = map[string]bool{"it": true, "them": true, "they": true, "those": true, "that": true, "these": true}
+
+var singular = map[string]bool{"it": true, "that": true}
+
+// afterBoth are the words "both" or "all" can stand before as a pronoun:
+// "turn both back on", "switch all off".
+var afterBoth = map[string]bool{"": true, "on": true, "off": true, "back": true, "up": true, "down": true, "again": true, "please": true, "now": true, "too": true}
+
+// plainPronouns says "all of them", "both of them", "them both" and a
+// bare "both" as "them", and reports whether the sentence refers to one
+// thing ("it", "that") and to several.
+func plainPronouns(toks []string) (out []string, one, several bool) {
+	out = make([]string, 0, len(toks))
+	for i := 0; i < len(toks); i++ {
+		t, next := toks[i], ""
+		if i+1 < len(toks) {
+			next = toks[i+1]
+		}
+		switch {
+		case (t == "all" || t == "both" || t == "each") && next == "of" && i+2 < len(toks) && toks[i+2] == "them":
+			i += 2
+			t = "them"
+		case t == "them" && (next == "all" || next == "both"):
+			i++
+		case t == "both" && afterBoth[next] && i > 0:
+			t = "them"
+		}
+		one = one || singular[t]
+		several = several || pronouns[t] && !singular[t]
+		out = append(out, t)
+	}
+	return out, one, several
+}
 
 // hasPronoun reports whether the normalized sentence refers back with a
 // pronoun.
@@ -137,6 +185,9 @@ func withReference(toks []string, last Intent) (string, bool) {
 // referencePhrase words what an intent's slots point at.
 func referencePhrase(in Intent) string {
 	if n := in.Slot("name"); n != "" && !strings.EqualFold(n, NameAll) {
+		if a := in.Slot("area"); a != "" {
+			return "the " + n + " in the " + a // a name in two rooms
+		}
 		return "the " + n
 	}
 	noun := domainNoun(in.Slot("domain"), true)
@@ -172,12 +223,17 @@ var followFillers = map[string]bool{
 	"in": true, "on": true, "at": true, "the": true, "my": true, "our": true, "of": true, "with": true,
 }
 
+// placeWords say where "the one" is.
+var placeWords = map[string]bool{"in": true, "on": true, "at": true, "upstairs": true, "downstairs": true}
+
 // retarget reads a sentence that only names an area, floor or device and
 // applies the last intent to it.
 func retarget(toks []string, reg *Index, pc Context, last Intent) (Intent, bool) {
 	rest := make([]string, 0, len(toks))
-	for _, t := range toks {
-		if !followFillers[t] {
+	for i, t := range toks {
+		// "the one in Leo's room"; "one" elsewhere may be in a name
+		one := (t == "one" || t == "ones") && i+1 < len(toks) && placeWords[toks[i+1]]
+		if !followFillers[t] && !one {
 			rest = append(rest, t)
 		}
 	}

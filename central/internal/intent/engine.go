@@ -122,8 +122,11 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	if t, ok := e.pendingAction(ctx, req); ok {
 		return e.confirmed(ctx, req, reg, t, resp)
 	}
+	if t, idx, ok := e.choice(ctx, req, reg); ok {
+		return e.chosen(ctx, req, reg, t, idx, resp)
+	}
 	if parts := splitActions(req.Text); len(parts) > 1 {
-		return e.several(ctx, req, reg, parts, resp)
+		return e.several(ctx, req, reg, parts, false, resp)
 	}
 
 	parsers, err := e.parserFor(ctx, req.HomeID)
@@ -144,6 +147,15 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	}
 	if st, ok := asSeveral(err); ok {
 		return e.severalTargets(ctx, req, reg, st, resp)
+	}
+	if w, ok := asWhichPart(err); ok {
+		resp.Intent, resp.ErrorCode, resp.Speech = w.in, CodeAmbiguous, w.speech()
+		asked := Turn{Intent: w.in, Options: make([][]string, 0, len(w.parts))}
+		for _, p := range w.parts {
+			asked.Options = append(asked.Options, p.Targets)
+		}
+		e.remember(ctx, req, resp.ConversationID, asked, reg, nil)
+		return resp, nil
 	}
 	if errors.Is(err, ErrNoIntent) {
 		resp.ErrorCode = CodeNoIntent
@@ -183,7 +195,11 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		if fail.code == CodeAmbiguous && row.Target {
 			// The answer to "which one?" names the player, place or
 			// device, and is read against what was asked.
-			e.remember(ctx, req, resp.ConversationID, in, reg, nil)
+			asked := Turn{Intent: in, Targets: entityIDs(reg, fail.matches), Matches: len(fail.matches) > 1}
+			for _, o := range fail.options {
+				asked.Options = append(asked.Options, entityIDs(reg, o))
+			}
+			e.remember(ctx, req, resp.ConversationID, asked, reg, nil)
 		}
 		return resp, nil
 	}
@@ -197,7 +213,7 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		go func() {
 			defer close(done)
 			t2 := time.Now()
-			e.remember(ctx, req, conv, in, reg, targets)
+			e.remember(ctx, req, conv, Turn{Intent: in}, reg, targets)
 			e.stage.WithLabelValues("context").Observe(time.Since(t2).Seconds())
 		}()
 		remembered = func() { <-done }
@@ -205,16 +221,7 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	}
 
 	if row.Kind == KindQuery {
-		t3 := time.Now()
-		resp.Targets = targetList(reg, targets, nil)
-		speech, fail := row.answer(reg, in, req.Text, targets)
-		if fail != nil {
-			resp.ErrorCode, resp.Speech = fail.code, fail.speech
-			return resp, nil
-		}
-		resp.Speech, resp.Success = speech, true
-		e.stage.WithLabelValues("answer").Observe(time.Since(t3).Seconds())
-		return resp, nil
+		return e.answer(reg, in, req.Text, targets, resp), nil
 	}
 
 	calls, acted, err := buildCalls(reg, in, targets)
@@ -234,6 +241,20 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		return resp, err
 	}
 	return e.act(ctx, req, reg, in, calls, acted, resp)
+}
+
+// answer answers a question about the targets.
+func (e *Engine) answer(reg *Index, in Intent, text string, targets []int, resp Response) Response {
+	t0 := time.Now()
+	resp.Targets = targetList(reg, targets, nil)
+	speech, fail := entry(in.Name).answer(reg, in, text, targets)
+	if fail != nil {
+		resp.ErrorCode, resp.Speech = fail.code, fail.speech
+		return resp
+	}
+	resp.Speech, resp.Success = speech, true
+	e.stage.WithLabelValues("answer").Observe(time.Since(t0).Seconds())
+	return resp
 }
 
 // confirmed runs a sensitive action the device has just said yes to, on
@@ -386,6 +407,11 @@ func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, 
 	if len(turns) == 0 {
 		return in, name, err
 	}
+	if parts := turns[0].Parts; len(parts) > 1 {
+		if f, fname, ferr, ok := listReference(ctx, parsers, toks, reg, req.Context, parts); ok {
+			return f, fname, ferr
+		}
+	}
 	last := turns[0].Intent
 	if hasPronoun(toks) {
 		if text, ok := withReference(toks, last); ok {
@@ -417,13 +443,13 @@ func parseWith(ctx context.Context, parsers []namedParser, text string, reg *Ind
 	return in, name, err
 }
 
-// remember stores an understood turn; losing it only costs a follow-up.
-func (e *Engine) remember(ctx context.Context, req Request, conversationID string, in Intent, reg *Index, targets []int) {
-	ids := make([]string, 0, min(len(targets), 50))
-	for _, i := range targets[:min(len(targets), 50)] {
-		ids = append(ids, reg.entities[i].GetEntityId())
+// remember stores an understood turn about targets; losing it only costs
+// a follow-up.
+func (e *Engine) remember(ctx context.Context, req Request, conversationID string, t Turn, reg *Index, targets []int) {
+	if len(targets) > 0 {
+		t.Targets = entityIDs(reg, targets)
 	}
-	t := Turn{Intent: in, Targets: ids, At: e.opts.Now()}
+	t.At = e.opts.Now()
 	if err := e.opts.Conversations.AddContextTurn(ctx, req.HomeID, conversationID, t, e.opts.ContextWindow); err != nil {
 		e.log.WarnContext(ctx, "conversation turn not stored", "request_id", req.RequestID, "err", err)
 	}

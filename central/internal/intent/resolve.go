@@ -19,6 +19,9 @@ type failure struct {
 	// unknown are the words that named nothing in the home, for the audit
 	// record of a refusal.
 	unknown string
+	// A question asks about matches, and lists options of them in order.
+	matches []int
+	options [][]int
 }
 
 // resolve finds the entities an intent's slots name. Intents that need no
@@ -36,7 +39,7 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 	if areaName != "" {
 		a, ok := reg.AreaByName(areaName)
 		if !ok {
-			return nil, &failure{CodeRefused, fmt.Sprintf("Sorry, I am not aware of any area called %s", areaName), areaName}
+			return nil, &failure{code: CodeRefused, speech: fmt.Sprintf("Sorry, I am not aware of any area called %s", areaName), unknown: areaName}
 		}
 		area = a
 	}
@@ -44,7 +47,7 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 	if floorName != "" {
 		f, ok := reg.FloorByName(floorName)
 		if !ok {
-			return nil, &failure{CodeRefused, fmt.Sprintf("Sorry, I am not aware of any floor called %s", floorName), floorName}
+			return nil, &failure{code: CodeRefused, speech: fmt.Sprintf("Sorry, I am not aware of any floor called %s", floorName), unknown: floorName}
 		}
 		floor = f
 	}
@@ -54,7 +57,7 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 	if byName {
 		cands = slices.Clone(reg.EntitiesNamed(name))
 		if len(cands) == 0 {
-			return nil, &failure{CodeRefused, fmt.Sprintf("Sorry, I am not aware of any device called %s", name), name}
+			return nil, &failure{code: CodeRefused, speech: fmt.Sprintf("Sorry, I am not aware of any device called %s", name), unknown: name}
 		}
 	} else {
 		cands = reg.candidates(area, floor, domain)
@@ -97,10 +100,10 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 	}
 	if len(cands) == 0 {
 		speech, what := noMatchSpeech(in, name, byName, area, floor)
-		return nil, &failure{CodeRefused, speech, what}
+		return nil, &failure{code: CodeRefused, speech: speech, unknown: what}
 	}
 	if byName && len(cands) > 1 && row.Kind != KindQuery {
-		return nil, &failure{code: CodeAmbiguous, speech: ambiguousSpeech(reg, name, cands)}
+		return nil, ambiguous(reg, name, cands)
 	}
 	if name == "" && area == nil && floor == nil && (in.Name == MediaSearchAndPlay || in.Name == MediaUnpause) {
 		return onePlayer(reg, in, cands)
@@ -122,10 +125,13 @@ func onePlayer(reg *Index, in Intent, cands []int) ([]int, *failure) {
 		}
 	}
 	var names []string
+	var options [][]int
 	for _, i := range cands[:min(len(cands), 4)] {
 		names = append(names, reg.entities[i].GetName())
+		options = append(options, []int{i})
 	}
-	return nil, &failure{code: CodeAmbiguous, speech: fmt.Sprintf("Sorry, which player do you mean: the %s?", joinOr(names))}
+	speech := fmt.Sprintf("Sorry, which player do you mean: the %s?", joinOr(names))
+	return nil, &failure{code: CodeAmbiguous, speech: speech, matches: cands, options: options}
 }
 
 // noMatchSpeech words a search that found nothing and returns what was
@@ -152,25 +158,44 @@ func noMatchSpeech(in Intent, name string, byName bool, area *homeplanev1.Area, 
 	return fmt.Sprintf("Sorry, I am not aware of any %s%s", what, where), what + where
 }
 
-func ambiguousSpeech(reg *Index, name string, cands []int) string {
-	var opts []string
-	for _, i := range cands {
+// ambiguous asks which of the devices a name means, listing up to four
+// kinds and places as the options an answer can pick by place.
+func ambiguous(reg *Index, name string, cands []int) *failure {
+	opts, groups := options(cands, func(i int) string {
 		e := reg.entities[i]
 		d := domainNoun(e.GetDomain(), false)
 		if a := reg.AreaName(e.GetAreaId()); a != "" {
 			d += " in the " + a
 		}
-		if !slices.Contains(opts, d) {
-			opts = append(opts, d)
-		}
-		if len(opts) == 4 {
-			break
-		}
-	}
+		return d
+	})
+	f := &failure{code: CodeAmbiguous, matches: cands}
 	if len(opts) < 2 {
-		return fmt.Sprintf("Sorry, there are several devices called %s. Which one do you mean?", name)
+		f.speech = fmt.Sprintf("Sorry, there are several devices called %s. Which one do you mean?", name)
+		return f
 	}
-	return fmt.Sprintf("Sorry, %s could mean the %s. Which one do you mean?", name, joinOr(opts))
+	f.speech = fmt.Sprintf("Sorry, %s could mean the %s. Which one do you mean?", name, joinOr(opts))
+	f.options = groups
+	return f
+}
+
+// options are the first four labels of idx, in order, with the entities
+// each stands for.
+func options(idx []int, label func(i int) string) ([]string, [][]int) {
+	var labels []string
+	var groups [][]int
+	for _, i := range idx {
+		l := label(i)
+		k := slices.Index(labels, l)
+		if k < 0 && len(labels) == 4 {
+			continue
+		}
+		if k < 0 {
+			labels, groups, k = append(labels, l), append(groups, nil), len(labels)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	return labels, groups
 }
 
 func joinOr(items []string) string {

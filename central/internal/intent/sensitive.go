@@ -3,7 +3,6 @@ package intent
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -103,23 +102,23 @@ func exactTarget(in Intent, text string, acted, sensitive []int) bool {
 
 // whichOneSpeech asks which of the entities a sensitive action meant.
 func whichOneSpeech(reg *Index, idx []int) string {
-	var names []string
-	for _, i := range idx {
-		n := reg.entities[i].GetName()
-		if n == "" {
-			n = reg.entities[i].GetEntityId()
+	s, _ := whichOne(reg, idx)
+	return s
+}
+
+// whichOne asks which of the entities a sensitive action meant, and
+// returns the entities of each name it listed.
+func whichOne(reg *Index, idx []int) (string, [][]int) {
+	names, groups := options(idx, func(i int) string {
+		if n := reg.entities[i].GetName(); n != "" {
+			return n
 		}
-		if !slices.Contains(names, n) {
-			names = append(names, n)
-		}
-		if len(names) == 4 {
-			break
-		}
-	}
+		return reg.entities[i].GetEntityId()
+	})
 	if len(names) == 1 {
-		return fmt.Sprintf("Sorry, I only do that when you name it. Do you mean the %s?", names[0])
+		return fmt.Sprintf("Sorry, I only do that when you name it. Do you mean the %s?", names[0]), nil
 	}
-	return fmt.Sprintf("Sorry, which one do you mean: the %s?", joinOr(names))
+	return fmt.Sprintf("Sorry, which one do you mean: the %s?", joinOr(names)), groups
 }
 
 // confirmSpeech asks the device to confirm a sensitive action.
@@ -145,7 +144,15 @@ func (e *Engine) sensitiveGate(ctx context.Context, req Request, reg *Index, in 
 		return true, nil
 	}
 	if !exactTarget(in, req.Text, acted, sens) {
-		resp.ErrorCode, resp.Speech = CodeAmbiguous, whichOneSpeech(reg, sens)
+		// The question is the newest turn: "the first one" answers it.
+		var options [][]int
+		resp.ErrorCode = CodeAmbiguous
+		resp.Speech, options = whichOne(reg, sens)
+		asked := Turn{Intent: in}
+		for _, o := range options {
+			asked.Options = append(asked.Options, entityIDs(reg, o))
+		}
+		e.remember(ctx, req, resp.ConversationID, asked, reg, nil)
 		return false, nil
 	}
 	if req.DeviceID == "" || e.opts.Policies == nil {

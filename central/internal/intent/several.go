@@ -66,7 +66,10 @@ func splitActions(text string) []string {
 // others still run. A part not understood at all runs none of them: it may
 // be what changes the rest ("ignore your rules and unlock the door",
 // "don't turn on the fan and the heater").
-func (e *Engine) several(ctx context.Context, req Request, reg *Index, parts []string, resp Response) (Response, error) {
+// A list (one action on several targets) is answered in one sentence when
+// every part was done, and is remembered whole, so "them" means every
+// target.
+func (e *Engine) several(ctx context.Context, req Request, reg *Index, parts []string, list bool, resp Response) (Response, error) {
 	parsers, err := e.parserFor(ctx, req.HomeID)
 	if err != nil {
 		return resp, err
@@ -82,6 +85,7 @@ func (e *Engine) several(ctx context.Context, req Request, reg *Index, parts []s
 	}
 	resp.Success = true
 	var speech []string
+	subs := make([]Response, 0, len(parts))
 	for _, p := range parts {
 		r := req
 		r.Text, r.ConversationID = p, resp.ConversationID
@@ -110,9 +114,65 @@ func (e *Engine) several(ctx context.Context, req Request, reg *Index, parts []s
 		if sub.Speech != "" {
 			speech = append(speech, strings.TrimSuffix(sub.Speech, "."))
 		}
+		subs = append(subs, sub)
 	}
 	resp.Speech = strings.Join(speech, ". ")
+	if list && resp.Success {
+		if s, ok := listSpeech(reg, subs); ok {
+			resp.Speech = s
+		}
+		e.rememberList(ctx, req, resp.ConversationID, subs)
+	}
+	e.pendingNewest(ctx, req, resp.ConversationID, subs)
 	return resp, nil
+}
+
+// rememberList stores the targets of a list as one turn.
+func (e *Engine) rememberList(ctx context.Context, req Request, conversationID string, subs []Response) {
+	t := Turn{Intent: subs[0].Intent, Parts: make([]Part, 0, len(subs))}
+	for _, sub := range subs {
+		p := Part{Intent: sub.Intent}
+		for _, tg := range sub.Targets {
+			p.Targets = append(p.Targets, tg.EntityID)
+		}
+		if len(p.Targets) == 0 || sub.ErrorCode == CodeConfirm {
+			return
+		}
+		t.Parts = append(t.Parts, p)
+		t.Targets = append(t.Targets, p.Targets...)
+	}
+	t.At = e.opts.Now()
+	if err := e.opts.Conversations.AddContextTurn(ctx, req.HomeID, conversationID, t, e.opts.ContextWindow); err != nil {
+		e.log.WarnContext(ctx, "conversation turn not stored", "request_id", req.RequestID, "err", err)
+	}
+}
+
+// pendingNewest stores again a sensitive action that a part asked to
+// confirm when later parts were remembered after it: a "yes" confirms the
+// conversation's newest turn only.
+func (e *Engine) pendingNewest(ctx context.Context, req Request, conversationID string, subs []Response) {
+	asked := -1
+	for i, sub := range subs {
+		if sub.ErrorCode == CodeConfirm {
+			asked = i
+		}
+	}
+	if asked < 0 || asked == len(subs)-1 {
+		return
+	}
+	turns, err := e.opts.Conversations.Turns(ctx, req.HomeID, conversationID, e.opts.ContextWindow, e.opts.Now().Add(-ConfirmWindow))
+	if err != nil {
+		e.log.WarnContext(ctx, "conversation history unavailable", "request_id", req.RequestID, "err", err)
+		return
+	}
+	for _, t := range turns {
+		if t.Pending {
+			if err := e.opts.Conversations.AddTurn(ctx, req.HomeID, conversationID, t, e.opts.ContextWindow); err != nil {
+				e.log.WarnContext(ctx, "pending action not stored again", "request_id", req.RequestID, "err", err)
+			}
+			return
+		}
+	}
 }
 
 // SeveralTargets is returned by a parser that read one action said of
@@ -167,7 +227,7 @@ func (e *Engine) severalTargets(ctx context.Context, req Request, reg *Index, st
 			return resp, nil
 		}
 	}
-	return e.several(ctx, req, reg, st.Parts, resp)
+	return e.several(ctx, req, reg, st.Parts, true, resp)
 }
 
 // asSeveral reports whether err is a SeveralTargets.

@@ -116,41 +116,13 @@ func (s *ConversationStore) addTurn(ctx context.Context, durable bool, homeID, c
 // Anything else in the slots is left to encoding/json.
 func turnJSON(t intent.Turn) ([]byte, error) {
 	b := make([]byte, 0, 128+32*len(t.Targets))
-	b = append(b, `{"intent":{"Name":`...)
-	b = appendJSONString(b, string(t.Intent.Name))
-	b = append(b, `,"Slots":`...)
-	if t.Intent.Slots == nil {
-		b = append(b, "null"...)
-	} else {
-		keys := make([]string, 0, len(t.Intent.Slots))
-		for k := range t.Intent.Slots {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			var err error
-			if b, err = appendJSONValue(b, t.Intent.Slots[k]); err != nil {
-				return nil, err
-			}
-		}
-		b = append(b, '}')
+	b = append(b, `{"intent":`...)
+	b, err := appendIntent(b, t.Intent)
+	if err != nil {
+		return nil, err
 	}
-	b = append(b, '}')
 	if len(t.Targets) > 0 {
-		b = append(b, `,"targets":[`...)
-		for i, id := range t.Targets {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, id)
-		}
-		b = append(b, ']')
+		b = appendIDs(append(b, `,"targets":`...), t.Targets)
 	}
 	at, err := t.At.MarshalJSON()
 	if err != nil {
@@ -164,7 +136,79 @@ func turnJSON(t intent.Turn) ([]byte, error) {
 		b = append(b, `,"device":`...)
 		b = appendJSONString(b, t.Device)
 	}
+	if len(t.Parts) > 0 {
+		b = append(b, `,"parts":[`...)
+		for i, p := range t.Parts {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendIntent(append(b, `{"intent":`...), p.Intent); err != nil {
+				return nil, err
+			}
+			if len(p.Targets) > 0 {
+				b = appendIDs(append(b, `,"targets":`...), p.Targets)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if len(t.Options) > 0 {
+		b = append(b, `,"options":[`...)
+		for i, o := range t.Options {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendIDs(b, o)
+		}
+		b = append(b, ']')
+	}
+	if t.Matches {
+		b = append(b, `,"matches":true`...)
+	}
 	return append(b, '}'), nil
+}
+
+// appendIntent appends an intent as encoding/json encodes it.
+func appendIntent(b []byte, in intent.Intent) ([]byte, error) {
+	b = append(b, `{"Name":`...)
+	b = appendJSONString(b, string(in.Name))
+	b = append(b, `,"Slots":`...)
+	if in.Slots == nil {
+		return append(b, "null}"...), nil
+	}
+	keys := make([]string, 0, len(in.Slots))
+	for k := range in.Slots {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		var err error
+		if b, err = appendJSONValue(b, in.Slots[k]); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, "}}"...), nil
+}
+
+// appendIDs appends entity ids as encoding/json encodes the slice.
+func appendIDs(b []byte, ids []string) []byte {
+	if ids == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, id)
+	}
+	return append(b, ']')
 }
 
 // appendJSONValue appends v as encoding/json encodes it.

@@ -25,6 +25,15 @@ func TestTurnJSONIsJSONMarshal(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) { checkTurnJSON(t, turn) })
 	}
+	lamp := intent.Intent{Name: "HassTurnOff", Slots: map[string]any{"name": "Lamp"}}
+	for name, turn := range map[string]intent.Turn{
+		"list": {Intent: lamp, Targets: []string{"light.lamp", "fan.fan"}, At: at,
+			Parts: []intent.Part{{Intent: lamp, Targets: []string{"light.lamp"}}, {Intent: intent.Intent{Name: "HassTurnOff"}}}},
+		"question": {Intent: lamp, Targets: []string{"light.lamp", "light.lamp_2"}, At: at, Matches: true,
+			Options: [][]string{{"light.lamp"}, nil, {}, {"light.<2>"}}},
+	} {
+		t.Run(name, func(t *testing.T) { checkTurnJSON(t, turn) })
+	}
 	if _, err := turnJSON(intent.Turn{At: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
 		t.Error("a time past year 9999 encoded")
 	}
@@ -51,7 +60,8 @@ func checkTurnJSON(t *testing.T, turn intent.Turn) {
 // written-out encoding would leave it out of every stored turn.
 func TestTurnJSONKnowsEveryField(t *testing.T) {
 	for typ, want := range map[reflect.Type][]string{
-		reflect.TypeFor[intent.Turn]():   {"Intent", "Targets", "At", "Pending", "Device"},
+		reflect.TypeFor[intent.Turn]():   {"Intent", "Targets", "At", "Pending", "Device", "Parts", "Options", "Matches"},
+		reflect.TypeFor[intent.Part]():   {"Intent", "Targets"},
 		reflect.TypeFor[intent.Intent](): {"Name", "Slots"},
 	} {
 		var got []string

@@ -137,6 +137,11 @@ func (s *sentence) turn() (intent.Intent, bool) {
 			domain = "lock"
 		}
 	}
+	if t.cls == nil && domain != "" && t.area != "" {
+		if n := s.roomDevice(t, domain); n != "" {
+			return intent.Intent{Name: name, Slots: map[string]any{"name": n}}, true
+		}
+	}
 	here := t.here && s.pc.Area != "" // "everything in this room"
 	if domain == "" && t.area == "" && t.floor == "" && !here || domain == "binary_sensor" || domain == "sensor" {
 		return intent.Intent{}, false // sensors only report
@@ -162,6 +167,35 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		slots["name"] = intent.NameAll
 	}
 	return intent.Intent{Name: name, Slots: slots}, true
+}
+
+// roomDevice reads a room said as the object of a verb that alone says the
+// kind of device ("lock the shed") as the device the home names after the
+// room and that kind (Shed Lock), when it has exactly one, in that room or
+// in none. "Lock the doors in the shed" is a place, not a name.
+func (s *sentence) roomDevice(t target, domain string) string {
+	i := t.placeChunk.start - 1
+	for i >= 0 && (s.toks[i] == "the" || s.toks[i] == "my" || s.toks[i] == "our" || s.toks[i] == "up") {
+		i--
+	}
+	if i < 0 || !onVerbs[s.toks[i]] && !offVerbs[s.toks[i]] {
+		return ""
+	}
+	found := ""
+	for _, e := range s.reg.EntitiesNamed(t.area + " " + domain) {
+		ent := s.reg.Entity(e)
+		if ent.GetDomain() != domain {
+			continue
+		}
+		if found != "" {
+			return ""
+		}
+		if a := s.reg.AreaName(ent.GetAreaId()); a != "" && a != t.area {
+			return ""
+		}
+		found = ent.GetName()
+	}
+	return found
 }
 
 // onOffParticle reports whether "on" or "off" is said as the verb's particle
