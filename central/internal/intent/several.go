@@ -70,17 +70,19 @@ func splitActions(text string) []string {
 // every part was done, and is remembered whole, so "them" means every
 // target.
 func (e *Engine) several(ctx context.Context, req Request, reg *Index, parts []string, list bool, resp Response) (Response, error) {
-	parsers, err := e.parserFor(ctx, req.HomeID)
-	if err != nil {
-		return resp, err
-	}
-	for _, p := range parts {
-		// A part that refers back ("then turn it off") is read with the
-		// part before it, so only a part on its own can be judged here.
-		if _, _, err := parseWith(ctx, parsers, p, reg, req.Context); errors.Is(err, ErrNoIntent) && !hasPronoun(strings.Fields(Normalize(p))) {
-			resp.ErrorCode = CodeNoIntent
-			resp.Speech = "Sorry, I couldn't understand \"" + p + "\", so I did nothing"
-			return resp, nil
+	if !list { // severalTargets has read every part of a list already
+		parsers, err := e.parserFor(ctx, req.HomeID)
+		if err != nil {
+			return resp, err
+		}
+		for _, p := range parts {
+			// A part that refers back ("then turn it off") is read with the
+			// part before it, so only a part on its own can be judged here.
+			if _, _, err := parseWith(ctx, parsers, p, reg, req.Context); errors.Is(err, ErrNoIntent) && !hasPronoun(strings.Fields(Normalize(p))) {
+				resp.ErrorCode = CodeNoIntent
+				resp.Speech = "Sorry, I couldn't understand \"" + p + "\", so I did nothing"
+				return resp, nil
+			}
 		}
 	}
 	resp.Success = true
@@ -141,10 +143,7 @@ func (e *Engine) rememberList(ctx context.Context, req Request, conversationID s
 		t.Parts = append(t.Parts, p)
 		t.Targets = append(t.Targets, p.Targets...)
 	}
-	t.At = e.opts.Now()
-	if err := e.opts.Conversations.AddContextTurn(ctx, req.HomeID, conversationID, t, e.opts.ContextWindow); err != nil {
-		e.log.WarnContext(ctx, "conversation turn not stored", "request_id", req.RequestID, "err", err)
-	}
+	e.remember(ctx, req, conversationID, t, nil, nil)
 }
 
 // pendingNewest stores again a sensitive action that a part asked to
