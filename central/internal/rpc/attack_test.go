@@ -51,6 +51,7 @@ type realEnv struct {
 	broker   *broker.Broker
 	audit    *postgres.AuditStore
 	timers   *timer.Manager
+	intents  *rpctest.Intents
 	// registered counts the accounts user made.
 	registered atomic.Int32
 	// dbURL is the test database, at dbAddr.
@@ -88,6 +89,7 @@ func newRealEnv(t *testing.T) *realEnv {
 	}
 	intents := &rpctest.Intents{}
 	intents.Answer(rpctest.LightsOn(), nil)
+	e.intents = intents
 	e.audit = postgres.NewAuditStore(pool)
 	writer := audit.NewWriter(e.audit, audit.Options{})
 	t.Cleanup(func() { writer.Close() })
