@@ -115,10 +115,22 @@ func checkName(field, s string, allowEmpty bool) (string, error) {
 		}
 		return "", fmt.Errorf("%w: %s must be %d to %d characters", ErrInvalidInput, field, lo, maxNameLen)
 	}
-	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
-		return "", fmt.Errorf("%w: %s must not contain control characters", ErrInvalidInput, field)
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || DirectionControl(r) }) >= 0 {
+		return "", fmt.Errorf("%w: %s must not contain control or text-direction characters", ErrInvalidInput, field)
 	}
 	return s, nil
+}
+
+// DirectionControl reports the invisible characters that reorder the text
+// around them (Unicode's bidirectional embeddings, overrides, isolates and
+// marks): in a name they make a dashboard or an app show one thing ("Front
+// door") while the name is another, and no spoken or typed name needs them.
+func DirectionControl(r rune) bool {
+	switch {
+	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069':
+		return true
+	}
+	return r == '\u200e' || r == '\u200f' || r == '\u061c'
 }
 
 // scoped checks the ids of an owner-scoped call. A malformed home id is

@@ -116,6 +116,7 @@ func (i *intentService) process(ctx context.Context, ev *audit.Event, ireq inten
 func (i *intentService) request(ctx context.Context, caller Caller, m *homeplanev1.ProcessRequest) (intent.Request, error) {
 	var c check
 	c.field("text", m.GetText(), true, maxTextChars)
+	c.plain("text", m.GetText())
 	c.field("conversation_id", m.GetConversationId(), false, maxIDChars)
 	c.field("language", m.GetLanguage(), false, maxLanguageChars)
 	if !caller.IsDevice() {

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
+
+	"github.com/homeplane/homeplane/central/internal/home"
 )
 
 // Input limits, checked before any domain call so an oversized field never
@@ -33,6 +36,18 @@ func (c *check) field(name, value string, required bool, max int) {
 		c.problems = append(c.problems, name+" is required")
 	case n > max:
 		c.problems = append(c.problems, fmt.Sprintf("%s is longer than %d characters", name, max))
+	}
+}
+
+// plain checks that a free text (a sentence) holds no control character
+// but tab and line breaks, and no text-direction control: a NUL or an
+// escape sequence has no meaning in what a person says, and a direction
+// override makes the audit log show another sentence than the one run.
+func (c *check) plain(name, value string) {
+	if strings.IndexFunc(value, func(r rune) bool {
+		return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' || home.DirectionControl(r)
+	}) >= 0 {
+		c.problems = append(c.problems, name+" must not contain control or text-direction characters")
 	}
 }
 
