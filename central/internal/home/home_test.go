@@ -455,12 +455,36 @@ func TestRegisterDeviceRejects(t *testing.T) {
 		{"empty name", "", "kitchen"},
 		{"long area", "Speaker", strings.Repeat("a", 101)},
 		{"newline in name", "a\nb", ""},
+		{"right-to-left override in name", "Kitchen\u202e", ""},
+		{"isolate in area", "Speaker", "\u2067hall\u2069"},
+		{"zero-width space in name", "Hall\u200b", ""},
+		{"byte order mark in area", "Speaker", "\ufeffhall"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, _, err := e.svc.RegisterDevice(context.Background(), owner, h.ID, tc.device, tc.area); !errors.Is(err, home.ErrInvalidInput) {
 				t.Fatalf("err = %v, want ErrInvalidInput", err)
 			}
 		})
+	}
+}
+
+func TestNamesMayUseJoiners(t *testing.T) {
+	// The zero-width joiner and non-joiner are part of emoji and of some
+	// scripts' spelling; they stay allowed where the invisible ones are not.
+	for _, name := range []string{"\U0001F468\u200d\U0001F469\u200d\U0001F467 room", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"} {
+		if _, err := home.CheckName("name", name, false); err != nil {
+			t.Errorf("CheckName(%q): %v", name, err)
+		}
+	}
+	for _, r := range []rune{'\u202e', '\u2066', '\u200b', '\u2060', '\ufeff', '\u00ad'} {
+		if !home.Invisible(r) {
+			t.Errorf("Invisible(%U) = false", r)
+		}
+	}
+	for _, r := range []rune{'\u200d', '\u200c', 'a', ' ', '\u00e9'} {
+		if home.Invisible(r) {
+			t.Errorf("Invisible(%U) = true", r)
+		}
 	}
 }
 

@@ -115,22 +115,31 @@ func checkName(field, s string, allowEmpty bool) (string, error) {
 		}
 		return "", fmt.Errorf("%w: %s must be %d to %d characters", ErrInvalidInput, field, lo, maxNameLen)
 	}
-	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || DirectionControl(r) }) >= 0 {
-		return "", fmt.Errorf("%w: %s must not contain control or text-direction characters", ErrInvalidInput, field)
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || Invisible(r) }) >= 0 {
+		return "", fmt.Errorf("%w: %s must not contain control or invisible characters", ErrInvalidInput, field)
 	}
 	return s, nil
 }
 
-// DirectionControl reports the invisible characters that reorder the text
-// around them (Unicode's bidirectional embeddings, overrides, isolates and
-// marks): in a name they make a dashboard or an app show one thing ("Front
-// door") while the name is another, and no spoken or typed name needs them.
-func DirectionControl(r rune) bool {
+// Invisible reports the characters that change how text reads without
+// being seen: Unicode's bidirectional embeddings, overrides, isolates and
+// marks, which reorder the text around them (a dashboard or an app shows
+// "Front door" while the name is another), and the zero-width space, word
+// joiner, invisible operators, soft hyphen and byte order mark, which make
+// two different strings look the same ("Hall" and "Hall" plus a zero-width
+// space; "un⁠lock", which a search for "unlock" misses). No spoken or typed
+// name needs them. The zero-width joiner and non-joiner stay allowed: some
+// scripts and emoji are written with them.
+func Invisible(r rune) bool {
 	switch {
-	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069':
+	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069', r >= '\u2060' && r <= '\u2064':
 		return true
 	}
-	return r == '\u200e' || r == '\u200f' || r == '\u061c'
+	switch r {
+	case '\u200b', '\u200e', '\u200f', '\u061c', '\u00ad', '\u180e', '\ufeff':
+		return true
+	}
+	return false
 }
 
 // scoped checks the ids of an owner-scoped call. A malformed home id is

@@ -40,14 +40,15 @@ func (c *check) field(name, value string, required bool, max int) {
 }
 
 // plain checks that a free text (a sentence) holds no control character
-// but tab and line breaks, and no text-direction control: a NUL or an
-// escape sequence has no meaning in what a person says, and a direction
-// override makes the audit log show another sentence than the one run.
+// but tab and line breaks, and no invisible character (home.Invisible): a
+// NUL or an escape sequence has no meaning in what a person says, and an
+// invisible character makes the audit log show, or a search of it miss,
+// another sentence than the one run.
 func (c *check) plain(name, value string) {
 	if strings.IndexFunc(value, func(r rune) bool {
-		return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' || home.DirectionControl(r)
+		return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' || home.Invisible(r)
 	}) >= 0 {
-		c.problems = append(c.problems, name+" must not contain control or text-direction characters")
+		c.problems = append(c.problems, name+" must not contain control or invisible characters")
 	}
 }
 
