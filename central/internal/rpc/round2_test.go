@@ -766,7 +766,8 @@ func r2MQTT(e *r2Env) []r2 {
 		{"mqtt/session takeover with the right client id and a wrong secret", func(t *testing.T) {
 			en := enroll(t, e.alice.GetAccessToken(), e.aliceHome)
 			var lost atomic.Bool
-			if _, err := e.agentConn(t, en, &lost); err != nil {
+			cl, err := e.agentConn(t, en, &lost)
+			if err != nil {
 				t.Fatal(err)
 			}
 			bad := proto.Clone(en).(*homeplanev1.EnrollResponse)
@@ -774,8 +775,12 @@ func r2MQTT(e *r2Env) []r2 {
 			if _, err := e.agentConn(t, bad, nil); err == nil {
 				t.Fatal("admitted with a wrong secret")
 			}
-			time.Sleep(200 * time.Millisecond) // a takeover would close the first within this
-			if lost.Load() {
+			// A takeover happens before the CONNACK; the first connection
+			// still round-trips a QoS 1 publish after the refusal.
+			if tok := cl.Publish(topic.For(e.aliceHome, topic.Telemetry), 1, false, "alive"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				t.Fatalf("the first connection is gone: %v", tok.Error())
+			}
+			if lost.Load() || !cl.IsConnected() {
 				t.Fatal("the refused connection took over the agent's session")
 			}
 		}},
