@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -718,16 +719,16 @@ func r2MQTT(e *r2Env) []r2 {
 	}
 	// seen records what central's inline client receives on every home's
 	// results and entities.
-	var seenMu = make(chan struct{}, 1)
+	var seenMu sync.Mutex
 	seen := map[string][]string{}
 	record := func(tp string, payload []byte) {
-		seenMu <- struct{}{}
+		seenMu.Lock()
+		defer seenMu.Unlock()
 		seen[tp] = append(seen[tp], string(payload))
-		<-seenMu
 	}
 	got := func(tp, payload string) bool {
-		seenMu <- struct{}{}
-		defer func() { <-seenMu }()
+		seenMu.Lock()
+		defer seenMu.Unlock()
 		for _, p := range seen[tp] {
 			if p == payload {
 				return true
