@@ -19,8 +19,9 @@ import (
 	"github.com/homeplane/homeplane/central/internal/web"
 )
 
-// operations is what operators use: the audit writer with its retention,
-// usage rollups, AdminService's dependencies and the web dashboard.
+// operations is what operators use: the audit writer with its retention and
+// text index upkeep, usage rollups, AdminService's dependencies and the web
+// dashboard.
 type operations struct {
 	auditor *audit.Writer
 	usage   *usage.Recorder
@@ -32,8 +33,9 @@ type operations struct {
 	done    chan struct{}
 }
 
-// newOperations starts the audit writer, the retention loop and the usage
-// flusher; close stops them, committing what is queued.
+// newOperations starts the audit writer, the retention loop, the text
+// index's merges and the usage flusher; close stops them, committing what
+// is queued.
 func newOperations(ctx context.Context, cfg config, pool *pgxpool.Pool, accounts *auth.Service, instances rpc.Instances,
 	reg prometheus.Registerer, logger *slog.Logger) (*operations, error) {
 	rates, err := usage.ParseRates(cfg.UsageRates)
@@ -62,6 +64,7 @@ func newOperations(ctx context.Context, cfg config, pool *pgxpool.Pool, accounts
 	o.stop = stop
 	go func() {
 		defer close(o.done)
+		go auditStore.KeepTextIndexClean(bg, postgres.TextCleanOptions{Logger: logger, Registerer: reg})
 		if cfg.AuditRetention > 0 {
 			go audit.RunRetention(bg, auditStore, time.Duration(cfg.AuditRetention), audit.RetentionOptions{Logger: logger})
 		}

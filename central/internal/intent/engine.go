@@ -206,7 +206,8 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 
 	// The context turn is stored while the request goes on (an action's
 	// round trip to the home takes as long as the write), and is stored
-	// before the answer leaves, so a follow-up always finds it.
+	// before the answer leaves, so a follow-up always finds it: here, or
+	// where DeferTurnWait says.
 	remembered := func() {}
 	if row.Target && len(targets) > 0 {
 		done, conv := make(chan struct{}), resp.ConversationID
@@ -217,7 +218,9 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 			e.stage.WithLabelValues("context").Observe(time.Since(t2).Seconds())
 		}()
 		remembered = func() { <-done }
-		defer remembered()
+		if !HandTurnWait(ctx, remembered) {
+			defer remembered()
+		}
 	}
 
 	if row.Kind == KindQuery {
@@ -441,6 +444,27 @@ func parseWith(ctx context.Context, parsers []namedParser, text string, reg *Ind
 		}
 	}
 	return in, name, err
+}
+
+type turnWaitKey struct{}
+
+// DeferTurnWait returns a context under which Process does not wait for the
+// context turn it stores beside an action before returning, but hands the
+// wait to hold. The caller must run every wait it is handed before the
+// answer leaves, so that a follow-up still finds the turn; what it does in
+// between (central commits the audit record) overlaps the turn's write.
+func DeferTurnWait(ctx context.Context, hold func(wait func())) context.Context {
+	return context.WithValue(ctx, turnWaitKey{}, hold)
+}
+
+// HandTurnWait gives wait to the hold DeferTurnWait put in ctx, and reports
+// false when there is none: the caller then waits itself.
+func HandTurnWait(ctx context.Context, wait func()) bool {
+	hold, ok := ctx.Value(turnWaitKey{}).(func(func()))
+	if ok {
+		hold(wait)
+	}
+	return ok
 }
 
 // remember stores an understood turn about targets; losing it only costs

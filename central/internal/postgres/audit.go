@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +27,8 @@ type AuditStore struct {
 	// head is the chain head this store wrote last; while nobody else
 	// writes, the next commit can build on it without reading it first.
 	head chainHead
+	// written counts the records committed, for KeepTextIndexClean.
+	written atomic.Int64
 }
 
 type chainHead struct {
@@ -86,10 +89,13 @@ func (s *AuditStore) InsertRecords(ctx context.Context, rs []audit.Record) error
 		return nil
 	}
 	done, err := s.insertAtHead(ctx, rs)
-	if done || err != nil {
-		return err
+	if !done && err == nil {
+		err = s.insertLocked(ctx, rs)
 	}
-	return s.insertLocked(ctx, rs)
+	if err == nil {
+		s.written.Add(int64(len(rs)))
+	}
+	return err
 }
 
 // insertAtHeadSQL swaps the chain head and inserts the records in one

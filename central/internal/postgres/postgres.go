@@ -83,6 +83,7 @@ func Open(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) 
 const (
 	codeUniqueViolation     = "23505"
 	codeForeignKeyViolation = "23503"
+	codeInsufficientPriv    = "42501"
 )
 
 func isCode(err error, code string) bool {

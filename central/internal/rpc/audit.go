@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/auth"
+	"github.com/homeplane/homeplane/central/internal/intent"
 )
 
 // Auditing is a decorator around every service: it keeps one typed event
@@ -32,6 +34,27 @@ type callAudit struct {
 	// notable makes the event worth a record even for a procedure without
 	// a rule: a caller the policy turned away, a caller over its limit.
 	notable bool
+	// beforeReply runs after the record is committed and before the
+	// answer leaves (the engine's conversation turn, see
+	// intent.DeferTurnWait).
+	mu          sync.Mutex
+	beforeReply []func()
+}
+
+// deferredTurns returns ctx under which the intent engine leaves its wait
+// for the conversation turn to the decorator, which runs it after the
+// record's commit: the two writes overlap instead of following each other.
+// Outside the decorator the engine waits itself.
+func deferredTurns(ctx context.Context) context.Context {
+	ca, ok := ctx.Value(auditKey{}).(*callAudit)
+	if !ok {
+		return ctx
+	}
+	return intent.DeferTurnWait(ctx, func(wait func()) {
+		ca.mu.Lock()
+		defer ca.mu.Unlock()
+		ca.beforeReply = append(ca.beforeReply, wait)
+	})
 }
 
 type auditKey struct{}
@@ -164,7 +187,14 @@ func (a auditor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if resp != nil {
 			msg = resp.Any()
 		}
-		if aerr := a.commit(ctx, procedure, ca, req.Any(), msg, err); aerr != nil {
+		aerr := a.commit(ctx, procedure, ca, req.Any(), msg, err)
+		ca.mu.Lock()
+		waits := ca.beforeReply
+		ca.mu.Unlock()
+		for _, wait := range waits {
+			wait()
+		}
+		if aerr != nil {
 			return nil, aerr
 		}
 		return resp, err

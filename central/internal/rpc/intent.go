@@ -51,6 +51,7 @@ func (i *intentService) Process(ctx context.Context, req *connect.Request[homepl
 		return nil, err
 	}
 	ev.HomeID = ireq.HomeID
+	ctx = deferredTurns(ctx)
 	if key == "" || i.s.deps.Idempotency == nil {
 		out, err := i.process(ctx, ev, ireq)
 		if err != nil {

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -270,5 +272,37 @@ func TestAuditJSONHashesAsBefore(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(got), `[{"data":{"brightness_pct":30,"name":"\u003ckitchen \u0026 hall\u003e"},"domain":"light"`) {
 		t.Fatalf("executed %s", got)
+	}
+}
+
+// TestProcessRecordsWhileTheTurnIsStored: the audit record is committed
+// while the engine's conversation turn is still being stored, and the
+// answer leaves only once the turn is there (a follow-up finds it).
+func TestProcessRecordsWhileTheTurnIsStored(t *testing.T) {
+	e := newTestEnv(t)
+	stored := make(chan struct{})
+	release := sync.OnceFunc(func() { close(stored) })
+	defer release() // a failed check must not leave the handler waiting
+	e.intents.HoldTurns(stored)
+	answered := make(chan error, 1)
+	go func() {
+		_, err := e.clients().intent.Process(context.Background(), as(accessToken(e.alice), processMsg("turn on the kitchen lights", e.aliceHome.ID)))
+		answered <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.auditor.Records()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no audit record while the turn was being stored")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case err := <-answered:
+		t.Fatalf("answered (%v) before the turn was stored", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	if err := <-answered; err != nil {
+		t.Fatal(err)
 	}
 }

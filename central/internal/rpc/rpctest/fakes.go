@@ -476,26 +476,42 @@ func LightsOn() intent.Response {
 
 // Intents records the requests it gets and answers resp, err.
 type Intents struct {
-	mu   sync.Mutex
-	reqs []intent.Request
-	resp intent.Response
-	err  error
+	mu     sync.Mutex
+	reqs   []intent.Request
+	resp   intent.Response
+	err    error
+	stored chan struct{}
 }
 
 // Process records req and answers what Answer set, continuing the
-// request's conversation or starting one as the engine does.
-func (f *Intents) Process(_ context.Context, req intent.Request) (intent.Response, error) {
+// request's conversation or starting one as the engine does. After
+// HoldTurns it stores a conversation turn as the engine does, one that
+// takes until the channel is closed.
+func (f *Intents) Process(ctx context.Context, req intent.Request) (intent.Response, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.reqs = append(f.reqs, req)
-	resp := f.resp
+	resp, err, stored := f.resp, f.err, f.stored
 	if resp.ConversationID == "" {
 		resp.ConversationID = req.ConversationID
 	}
 	if resp.ConversationID == "" {
 		resp.ConversationID = fmt.Sprintf("conversation-%d", len(f.reqs))
 	}
-	return resp, f.err
+	f.mu.Unlock()
+	if stored != nil {
+		if wait := func() { <-stored }; !intent.HandTurnWait(ctx, wait) {
+			wait()
+		}
+	}
+	return resp, err
+}
+
+// HoldTurns makes every later Process store a turn that is stored once
+// stored is closed.
+func (f *Intents) HoldTurns(stored chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stored = stored
 }
 
 // Answer sets what Process answers from now on.
