@@ -8,9 +8,12 @@ var (
 	// powerVerbs take "up" and "down" as a switch: "fire up the heater",
 	// "power down the TV".
 	powerVerbs = map[string]bool{"fire": true, "power": true, "boot": true}
-	onVerbs    = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true, "extend": true}
+	onVerbs    = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "light": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true, "extend": true}
 	offVerbs   = map[string]bool{"deactivate": true, "disable": true, "close": true, "shut": true, "unlock": true, "kill": true, "stop": true, "lower": true, "retract": true}
 )
+
+// tints qualify a colour into one the light's colour slot cannot hold.
+var tints = map[string]bool{"warm": true, "cool": true, "cold": true, "soft": true, "daylight": true, "natural": true}
 
 // polarity finds whether the sentence switches something on (true) or off.
 func (s *sentence) polarity() (on, ok bool) {
@@ -178,8 +181,8 @@ func (s *sentence) roomDevice(t target, domain string) string {
 	for i >= 0 && (s.toks[i] == "the" || s.toks[i] == "my" || s.toks[i] == "our" || s.toks[i] == "up") {
 		i--
 	}
-	if i < 0 || !onVerbs[s.toks[i]] && !offVerbs[s.toks[i]] {
-		return ""
+	if i < 0 || !onVerbs[s.toks[i]] && !offVerbs[s.toks[i]] || s.toks[i] == "light" {
+		return "" // "light up the garage" lights the room, every light of it
 	}
 	found := ""
 	for _, e := range s.reg.EntitiesNamed(t.area + " " + domain) {
@@ -278,6 +281,11 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 	}
 	for _, c := range s.chunks {
 		if c.kind == cWord && colors[s.toks[c.start]] && s.has("set", "make", "change", "turn", "color", "colour", "paint", "switch") {
+			if c.start > 0 && tints[s.toks[c.start-1]] {
+				// "warm white" is a colour temperature, not the white
+				// of a colour wheel; setting that is not what was asked.
+				return intent.Intent{}, false
+			}
 			set("color", s.toks[c.start])
 			break
 		}
@@ -364,6 +372,10 @@ func (s *sentence) climateSet() (intent.Intent, bool) {
 	slots := map[string]any{"temperature": number(v)}
 	if i, isEnt := t.entity(s.reg, "climate"); isEnt && s.reg.Entity(i).GetDomain() == "climate" {
 		slots["name"] = t.name
+	} else if isEnt && s.reg.Entity(i).GetDomain() != "sensor" {
+		// "set the hot tub to 40 degrees" names a device with no
+		// temperature to set; the place it is in is not what was asked.
+		return intent.Intent{}, false
 	} else {
 		s.place(t, slots, true)
 	}

@@ -78,7 +78,15 @@ func (s *sentence) unmeant() bool {
 				return true
 			}
 		case "when", "after", "before":
-			if subject(next) {
+			if subject(next) || t == "when" && (determiner(next) || i > 0 && !auxiliary(next)) {
+				return true // "when the guests leave", "unlock it when they arrive"
+			}
+		case "why":
+			// a reason asked ("why is the fence on") is no command, and
+			// "why don't you unlock it" is not one said plainly either
+			return true
+		case "next":
+			if next == "door" { // "the lights next door" are the neighbours'
 				return true
 			}
 		case "said", "says", "saying", "told", "tells", "telling", "asked", "asks", "goes", "went", "shouted",
@@ -101,7 +109,8 @@ func (s *sentence) unmeant() bool {
 				return true
 			}
 		default:
-			if i > 0 && !questionStarts[toks[0]] && pastAction(t) && (subject(toks[i-1]) || toks[i-1] == "already" || toks[i-1] == "just") {
+			if i > 0 && (!questionStarts[toks[0]] || toks[i-1] == "who") && pastAction(t) &&
+				(subject(toks[i-1]) || toks[i-1] == "already" || toks[i-1] == "just" || toks[i-1] == "who") {
 				return true // "I turned off the lights" tells what was done; "have I locked" asks
 			}
 		}
@@ -109,6 +118,37 @@ func (s *sentence) unmeant() bool {
 	// "lower the blinds a bit": no intent moves by a step, and all the way
 	// is not what was asked. A step inside a name ("Little Lamp") is none.
 	return step && s.has("bit", "slightly", "notch", "tad", "touch", "little") && !s.hasNumber()
+}
+
+// determiner reports whether a word starts a noun phrase: "when the
+// guests leave" starts a clause where "when is" asks a time.
+func determiner(w string) bool {
+	switch w {
+	case "the", "a", "an", "my", "our", "your", "his", "her", "their", "everyone", "everybody", "nobody":
+		return true
+	}
+	return false
+}
+
+// auxiliary reports whether a word after "when" makes it a question: "when
+// will the timer end".
+func auxiliary(w string) bool {
+	switch w {
+	case "is", "are", "was", "were", "will", "does", "do", "did", "can", "should", "would", "has", "have":
+		return true
+	}
+	return false
+}
+
+// secret reports whether a word asks for a secret of the home ("what's the
+// code for the key safe"): no state of a device holds one, and reading out
+// the nearest state instead answers what was not asked.
+func secret(w string) bool {
+	switch w {
+	case "code", "codes", "pin", "passcode", "password", "passwords", "combination", "passphrase":
+		return true
+	}
+	return false
 }
 
 // pastAction reports whether a word tells a command as done.

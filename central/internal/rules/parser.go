@@ -60,6 +60,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	if len(toks) == 0 {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
+	homeWords(toks, reg)
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
@@ -69,6 +70,11 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		}
 		if !guardedIntent(in.Name) {
 			return in, nil
+		}
+		for _, c := range s.chunks {
+			if c.kind == cWord && secret(s.toks[c.start]) {
+				return intent.Intent{}, intent.ErrNoIntent
+			}
 		}
 		u := s.refusal(in)
 		if u == nil {
@@ -88,6 +94,22 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		return in, nil
 	}
 	return intent.Intent{}, intent.ErrNoIntent
+}
+
+// everydayWords are what people call a device in a word of their own:
+// "the telly" is the TV, unless the home names something Telly.
+var everydayWords = map[string]string{"telly": "tv", "television": "tv"}
+
+// homeWords rewrites, in place, an everyday word for a device into the
+// word the home's names use, when no name of the home starts with it.
+func homeWords(toks []string, reg *intent.Index) {
+	for i, t := range toks {
+		if w, ok := everydayWords[t]; ok {
+			if n, _ := reg.Match(toks, i); n == 0 {
+				toks[i] = w
+			}
+		}
+	}
 }
 
 // sentences are reused between calls: cutting a sentence into words and
@@ -484,7 +506,7 @@ func (s *sentence) onlyWords(words ...string) bool {
 }
 
 func (s *sentence) weather() (intent.Intent, bool) {
-	if !s.has("weather", "forecast") {
+	if !s.has("weather", "forecast") && !s.asksSky() {
 		return intent.Intent{}, false
 	}
 	slots := map[string]any{}
@@ -498,6 +520,26 @@ func (s *sentence) weather() (intent.Intent, bool) {
 		}
 	}
 	return intent.Intent{Name: intent.GetWeather, Slots: slots}, true
+}
+
+// asksSky reports a question about the sky said without "weather": "will
+// it rain today", "is it going to snow". A name of the home said in it
+// ("is it raining in the courtyard") leaves it to the home's sensors.
+func (s *sentence) asksSky() bool {
+	if len(s.toks) < 3 || s.toks[1] != "it" || !s.has("rain", "raining", "snow", "snowing", "sunny", "windy", "shower", "showers") {
+		return false
+	}
+	switch s.toks[0] {
+	case "will", "is", "does", "could", "might", "should":
+	default:
+		return false
+	}
+	for _, c := range s.chunks {
+		if c.kind == cRef || c.kind == cNoun {
+			return false
+		}
+	}
+	return true
 }
 
 // broadcast reads "broadcast <message>", "announce (that) <message>" and
