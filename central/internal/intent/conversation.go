@@ -227,12 +227,17 @@ var followFillers = map[string]bool{
 var placeWords = map[string]bool{"in": true, "on": true, "at": true, "upstairs": true, "downstairs": true}
 
 // retarget reads a sentence that only names an area, floor or device and
-// applies the last intent to it.
-func retarget(toks []string, reg *Index, pc Context, last Intent) (Intent, bool) {
+// applies the last intent to it. "The one in the bedroom" answers a
+// question (asked): said after anything else it picks from nothing, and
+// acting on a guess at what it meant is worse than asking again.
+func retarget(toks []string, reg *Index, pc Context, last Intent, asked bool) (Intent, bool) {
 	rest := make([]string, 0, len(toks))
 	for i, t := range toks {
 		// "the one in Leo's room"; "one" elsewhere may be in a name
 		one := (t == "one" || t == "ones") && i+1 < len(toks) && placeWords[toks[i+1]]
+		if one && !asked {
+			return Intent{}, false
+		}
 		if !followFillers[t] && !one {
 			rest = append(rest, t)
 		}

@@ -116,7 +116,8 @@ func whichOne(reg *Index, idx []int) (string, [][]int) {
 		return reg.entities[i].GetEntityId()
 	})
 	if len(names) == 1 {
-		return fmt.Sprintf("Sorry, I only do that when you name it. Do you mean the %s?", names[0]), nil
+		// The one option is kept, for "yes" to take it.
+		return fmt.Sprintf("Sorry, I only do that when you name it. Do you mean the %s?", names[0]), groups
 	}
 	return fmt.Sprintf("Sorry, which one do you mean: the %s?", joinOr(names)), groups
 }
