@@ -188,6 +188,9 @@ func TestAnswersThatReferBack(t *testing.T) {
 		{"yes", garage, []convStep{doYouMean, {text: "yes", calls: []string{open}}}},
 		{"yes please", garage, []convStep{doYouMean, {text: "yes please", calls: []string{open}}}},
 		{"no", garage, []convStep{doYouMean, {text: "no", speech: "OK, I left it"}, {text: "yes", code: intent.CodeNoIntent}}},
+		// "close the shed" closes what closes there: its lock is not
+		// unlocked, nor offered to "yes"
+		{"close the shed", nil, []convStep{{text: "close the shed", code: intent.CodeRefused}, {text: "yes", code: intent.CodeNoIntent}}},
 		{"yes to which one", nil, []convStep{big, {text: "yes", code: intent.CodeNoIntent}}},
 		{"no to which one", nil, []convStep{big, {text: "no", code: intent.CodeNoIntent}}},
 		// a follow-up the chosen device cannot do is refused, not done elsewhere

@@ -134,10 +134,14 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	}
 	if domain == "" {
 		switch {
-		case s.has("illuminate") || s.hasSeq("light", "up"):
-			domain = "light"
+		case s.has("illuminate") || s.hasSeq("light", "up") || s.chunks[0].kind == cWord && s.toks[0] == "light":
+			domain = "light" // "light the courtyard" lights it, and does nothing else there
 		case s.has("lock", "unlock"):
 			domain = "lock"
+		case s.opensPlace():
+			// "open the shed" opens what opens there; its light and its
+			// lock are no covers.
+			domain = "cover"
 		}
 	}
 	if t.cls == nil && domain != "" && t.area != "" {
@@ -199,6 +203,20 @@ func (s *sentence) roomDevice(t target, domain string) string {
 		found = ent.GetName()
 	}
 	return found
+}
+
+// opensPlace reports whether the verb opens or closes ("open the shed",
+// "lower the snug"); "shut off" and "shut down" switch off.
+func (s *sentence) opensPlace() bool {
+	for i, t := range s.toks {
+		switch t {
+		case "open", "close", "raise", "lower", "extend", "retract", "draw":
+			return true
+		case "shut":
+			return i+1 >= len(s.toks) || s.toks[i+1] != "off" && s.toks[i+1] != "down"
+		}
+	}
+	return false
 }
 
 // onOffParticle reports whether "on" or "off" is said as the verb's particle
