@@ -2,6 +2,7 @@ package intent_test
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -216,6 +217,39 @@ func TestAnswersThatReferBack(t *testing.T) {
 			}
 			exec := &fakeExecutor{}
 			e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{home}, exec, intent.Options{})
+			converse(t, e, exec, tc.steps)
+		})
+	}
+}
+
+// TestBarnConversations runs several actions said at once and follow-ups
+// in the barn home, which no rule of the parser was written from.
+func TestBarnConversations(t *testing.T) {
+	reg, err := intent.LoadFixtureFile(filepath.Join("..", "rules", "testdata", "barn_home.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bedside := convStep{text: "turn on the bedside lamp", code: intent.CodeAmbiguous}
+	for _, tc := range []struct {
+		name  string
+		steps []convStep
+	}{
+		{"two actions", []convStep{{text: "turn off the hot tub and lock the barn doors", calls: []string{"switch.turn_off:switch.hot_tub", "lock.lock:lock.barn_doors"}}}},
+		{"then", []convStep{{text: "switch off the festoon then close the yard gate", calls: []string{"light.turn_off:light.festoon", "cover.close_cover:cover.yard_gate"}}}},
+		{"and the other", []convStep{{text: "turn off the hot tub", calls: []string{"switch.turn_off:switch.hot_tub"}},
+			{text: "and the festoon", calls: []string{"light.turn_off:light.festoon"}}}},
+		{"which bedside lamp, by place", []convStep{bedside, {text: "the one in the granary", calls: []string{"light.turn_on:light.granary_bedside"}}}},
+		{"which bedside lamp, by order", []convStep{bedside, {text: "turn off the first one", calls: []string{"light.turn_off:light.hayloft_bedside"}}}},
+		{"the gate offered", []convStep{{text: "open the yard", code: intent.CodeAmbiguous, speech: "Sorry, I only do that when you name it. Do you mean the Yard Gate?"},
+			{text: "yes", calls: []string{"cover.open_cover:cover.yard_gate"}}}},
+		{"a door sensor is not a door", []convStep{{text: "is the paddock gate open"},
+			{text: "close it", code: intent.CodeNoMatch, speech: "Sorry, the Paddock Gate can't do that"}}},
+		{"the tub's temperature is not the tub", []convStep{{text: "how hot is the hot tub"},
+			{text: "turn it off", code: intent.CodeNoMatch, speech: "Sorry, the Hot Tub Temperature can't do that"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exec := &fakeExecutor{}
+			e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{reg}, exec, intent.Options{})
 			converse(t, e, exec, tc.steps)
 		})
 	}
