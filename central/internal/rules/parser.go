@@ -96,17 +96,16 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	return intent.Intent{}, intent.ErrNoIntent
 }
 
-// everydayWords are what people call a device in a word of their own:
-// "the telly" is the TV, unless the home names something Telly.
-var everydayWords = map[string]string{"telly": "tv", "television": "tv"}
-
-// homeWords rewrites, in place, an everyday word for a device into the
-// word the home's names use, when no name of the home starts with it.
+// homeWords rewrites, in place, what people call a device in a word of
+// their own into the word the home's names use: "the telly" is the TV,
+// unless a name of the home starts with "telly". A switch, not a map:
+// every word of every sentence passes here.
 func homeWords(toks []string, reg *intent.Index) {
 	for i, t := range toks {
-		if w, ok := everydayWords[t]; ok {
+		switch t {
+		case "telly", "television":
 			if n, _ := reg.Match(toks, i); n == 0 {
-				toks[i] = w
+				toks[i] = "tv"
 			}
 		}
 	}
