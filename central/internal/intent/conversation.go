@@ -331,3 +331,35 @@ func retarget(toks []string, reg *Index, pc Context, last Intent, asked bool) (I
 	}
 	return Intent{Name: last.Name, Slots: slots}, true
 }
+
+// within reports whether every target is one of the entity ids.
+func within(reg *Index, targets []int, ids []string) bool {
+	for _, i := range targets {
+		if !slices.Contains(ids, reg.entities[i].GetEntityId()) {
+			return false
+		}
+	}
+	return true
+}
+
+// cannotSpeech says that what a sentence referred to cannot do what it
+// asked: "Sorry, the Bathroom Humidity can't do that".
+func cannotSpeech(reg *Index, ids []string) string {
+	var names []string
+	for _, id := range ids[:min(len(ids), 4)] {
+		if i, ok := reg.entityByID[id]; ok {
+			if reg.entities[i].GetDomain() == "person" {
+				names = append(names, reg.entities[i].GetName())
+			} else {
+				names = append(names, "the "+reg.entities[i].GetName())
+			}
+		}
+	}
+	if len(names) == 0 {
+		return "Sorry, I can't do that"
+	}
+	if len(names) == 1 {
+		return "Sorry, " + names[0] + " can't do that"
+	}
+	return "Sorry, " + strings.Join(names, " and ") + " can't do that"
+}

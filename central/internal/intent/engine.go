@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -457,38 +456,6 @@ func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, 
 		}
 	}
 	return in, name, nil, err
-}
-
-// within reports whether every target is one of the entity ids.
-func within(reg *Index, targets []int, ids []string) bool {
-	for _, i := range targets {
-		if !slices.Contains(ids, reg.entities[i].GetEntityId()) {
-			return false
-		}
-	}
-	return true
-}
-
-// cannotSpeech says that what a sentence referred to cannot do what it
-// asked: "Sorry, the Bathroom Humidity can't do that".
-func cannotSpeech(reg *Index, ids []string) string {
-	var names []string
-	for _, id := range ids[:min(len(ids), 4)] {
-		if i, ok := reg.entityByID[id]; ok {
-			if reg.entities[i].GetDomain() == "person" {
-				names = append(names, reg.entities[i].GetName())
-			} else {
-				names = append(names, "the "+reg.entities[i].GetName())
-			}
-		}
-	}
-	if len(names) == 0 {
-		return "Sorry, I can't do that"
-	}
-	if len(names) == 1 {
-		return "Sorry, " + names[0] + " can't do that"
-	}
-	return "Sorry, " + strings.Join(names, " and ") + " can't do that"
 }
 
 // parseWith tries the parsers in order until one understands the text.

@@ -504,43 +504,6 @@ func (s *sentence) onlyWords(words ...string) bool {
 	return true
 }
 
-func (s *sentence) weather() (intent.Intent, bool) {
-	if !s.has("weather", "forecast") && !s.asksSky() {
-		return intent.Intent{}, false
-	}
-	slots := map[string]any{}
-	for _, c := range s.chunks {
-		if c.kind == cRef {
-			for _, r := range c.refs {
-				if r.Kind == intent.RefEntity && s.reg.Entity(r.Index).GetDomain() == "weather" {
-					slots["name"] = r.Name
-				}
-			}
-		}
-	}
-	return intent.Intent{Name: intent.GetWeather, Slots: slots}, true
-}
-
-// asksSky reports a question about the sky said without "weather": "will
-// it rain today", "is it going to snow". A name of the home said in it
-// ("is it raining in the courtyard") leaves it to the home's sensors.
-func (s *sentence) asksSky() bool {
-	if len(s.toks) < 3 || s.toks[1] != "it" || !s.has("rain", "raining", "snow", "snowing", "sunny", "windy", "shower", "showers") {
-		return false
-	}
-	switch s.toks[0] {
-	case "will", "is", "does", "could", "might", "should":
-	default:
-		return false
-	}
-	for _, c := range s.chunks {
-		if c.kind == cRef || c.kind == cNoun {
-			return false
-		}
-	}
-	return true
-}
-
 // broadcast reads "broadcast <message>", "announce (that) <message>" and
 // "tell everyone (that) <message>".
 func (s *sentence) broadcast() (intent.Intent, bool) {
