@@ -78,15 +78,7 @@ func (s *sentence) unmeant() bool {
 				return true
 			}
 		case "when", "after", "before":
-			if subject(next) || t == "when" && (determiner(next) || i > 0 && !auxiliary(next)) {
-				return true // "when the guests leave", "unlock it when they arrive"
-			}
-		case "why":
-			// a reason asked ("why is the fence on") is no command, and
-			// "why don't you unlock it" is not one said plainly either
-			return true
-		case "next":
-			if next == "door" { // "the lights next door" are the neighbours'
+			if subject(next) {
 				return true
 			}
 		case "said", "says", "saying", "told", "tells", "telling", "asked", "asks", "goes", "went", "shouted",
@@ -136,6 +128,37 @@ func auxiliary(w string) bool {
 	switch w {
 	case "is", "are", "was", "were", "will", "does", "do", "did", "can", "should", "would", "has", "have":
 		return true
+	}
+	return false
+}
+
+// asksNoCommand reports whether a sentence read as a command or a question
+// about the home holds a clause that makes it none: a condition ("when the
+// guests leave unlock the key safe"), a reason ("why is the fence on"),
+// a secret ("the code for the key safe") or another home ("the lights next
+// door"). Free text (a song, a list item, a timer's name) may hold the
+// same words, so only the readings of the home's devices are checked.
+func (s *sentence) asksNoCommand() bool {
+	for _, c := range s.chunks {
+		if c.kind != cWord {
+			continue
+		}
+		t, next := s.toks[c.start], ""
+		if c.start+1 < len(s.toks) {
+			next = s.toks[c.start+1]
+		}
+		switch {
+		case t == "when" && (determiner(next) || c.start > 0 && !auxiliary(next)):
+			return true // "when the guests leave", "unlock it when they arrive"
+		case t == "why":
+			// a reason asked is no command, and "why don't you unlock it"
+			// is not one said plainly either
+			return true
+		case t == "next" && next == "door": // the neighbours' lights
+			return true
+		case secret(t):
+			return true
+		}
 	}
 	return false
 }

@@ -144,6 +144,11 @@ func TestBarnSentencesThatAskNothing(t *testing.T) {
 		{"activate cozy night", intent.TurnOn, "Cosy Night"},
 		{"turn the telly off", intent.TurnOff, "TV"},
 		{"will it rain tomorrow", intent.GetWeather, ""},
+		// free text keeps the words that make a command none
+		{"play when doves cry on the radio", intent.MediaSearchAndPlay, "Radio"},
+		{"play the girl next door on the radio", intent.MediaSearchAndPlay, "Radio"},
+		{"add why not to the shopping list", intent.ShoppingListAddItem, ""},
+		{"set a timer for when the pizza is done", intent.StartTimer, ""},
 	} {
 		in, err := p.Parse(context.Background(), tc.text, reg, intent.Context{})
 		if err != nil || in.Name != tc.want || tc.slot != "" && in.Slot("name") != tc.slot {

@@ -71,10 +71,8 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		if !guardedIntent(in.Name) {
 			return in, nil
 		}
-		for _, c := range s.chunks {
-			if c.kind == cWord && secret(s.toks[c.start]) {
-				return intent.Intent{}, intent.ErrNoIntent
-			}
+		if s.asksNoCommand() {
+			return intent.Intent{}, intent.ErrNoIntent
 		}
 		u := s.refusal(in)
 		if u == nil {
