@@ -83,6 +83,7 @@ var negativeHomes = map[string][]string{
 	"flat":   {"--home", filepath.Join("..", "internal", "rules", "testdata", "flat_home.json")},
 	"loft":   {"--home", filepath.Join("..", "internal", "rules", "testdata", "loft_home.json")},
 	"family": {"--home", filepath.Join("..", "internal", "rules", "testdata", "family_home.json")},
+	"barn":   {"--home", filepath.Join("..", "internal", "rules", "testdata", "barn_home.json")},
 }
 
 // TestNegativeSetReachesNoDevice sends every sentence of the negative set

@@ -98,16 +98,21 @@ func (e *Engine) choice(ctx context.Context, req Request, reg *Index) (Turn, []i
 		return Turn{}, nil, false
 	}
 	k, all, ok := choiceOf(toks)
-	if !ok {
+	yes := yesWords[strings.Join(toks, " ")]
+	if !ok && !yes {
 		return Turn{}, nil, false
 	}
 	turns, err := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
-	if err != nil || len(turns) == 0 || len(turns[0].Options) < 2 {
+	if err != nil || len(turns) == 0 || len(turns[0].Options) == 0 {
 		return Turn{}, nil, false
 	}
 	t := turns[0]
 	var ids []string
 	switch {
+	case yes && !yesNo(t):
+		return Turn{}, nil, false // "yes" does not say which of several
+	case yes:
+		ids = t.Options[0]
 	case all && t.Matches:
 		ids = t.Targets
 	case all:
@@ -126,6 +131,107 @@ func (e *Engine) choice(ctx context.Context, req Request, reg *Index) (Turn, []i
 		}
 	}
 	return t, idx, len(idx) > 0
+}
+
+// yesNo reports whether a question offered one option ("Do you mean the
+// Shed Lock?"), which "yes" takes and "no" declines. A question about
+// several matches of one name lists options too, but asks which.
+func yesNo(t Turn) bool {
+	return len(t.Options) == 1 && !t.Matches
+}
+
+// noWords decline what a yes/no question offered.
+var noWords = map[string]bool{"no": true, "nope": true, "no thanks": true, "no thank you": true, "nah": true, "no dont": true}
+
+// declined answers "no" to a question that offered one option: nothing is
+// done, and a "yes" after it finds no question.
+func (e *Engine) declined(ctx context.Context, req Request, resp Response) (Response, bool) {
+	if req.ConversationID == "" {
+		return resp, false
+	}
+	toks := strings.Fields(Normalize(req.Text))
+	if len(toks) == 0 || len(toks) > 3 || !noWords[strings.Join(toks, " ")] {
+		return resp, false
+	}
+	turns, err := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
+	if err != nil || len(turns) == 0 || !yesNo(turns[0]) {
+		return resp, false
+	}
+	drop := Turn{Intent: Intent{Name: Nevermind}, At: e.opts.Now()}
+	if err := e.opts.Conversations.AddTurn(ctx, req.HomeID, req.ConversationID, drop, e.opts.ContextWindow); err != nil {
+		e.log.WarnContext(ctx, "conversation turn not stored", "request_id", req.RequestID, "err", err)
+	}
+	resp.Intent = Intent{Name: Nevermind, Slots: map[string]any{}}
+	resp.Success, resp.Speech = true, "OK, I left it"
+	return resp, true
+}
+
+// choiceCommand reads a whole command that answers "which one?" by order
+// ("turn off the second one", "set the first one to 30 percent"): the
+// sentence is said again with the option it picks named, and the ids it
+// picked are all it may act on. ok is false for any other sentence.
+func (e *Engine) choiceCommand(ctx context.Context, req Request, reg *Index) (text string, ids []string, ok bool) {
+	if req.ConversationID == "" {
+		return "", nil, false
+	}
+	toks := strings.Fields(Normalize(req.Text))
+	if len(toks) < 3 || len(toks) > 12 {
+		return "", nil, false
+	}
+	i, j := ordinalPhrase(toks)
+	if i < 0 || i == 0 && j == len(toks) {
+		return "", nil, false // a bare answer is choice's
+	}
+	turns, err := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
+	if err != nil || len(turns) == 0 || len(turns[0].Options) == 0 {
+		return "", nil, false
+	}
+	t := turns[0]
+	switch k := places[toks[i+1]]; {
+	case k < 0:
+		ids = t.Options[len(t.Options)-1]
+	case k < len(t.Options):
+		ids = t.Options[k]
+	default:
+		return "", nil, false
+	}
+	var idx []int
+	for _, id := range ids {
+		if n, ok := reg.entityByID[id]; ok {
+			idx = append(idx, n)
+		}
+	}
+	if len(idx) == 0 {
+		return "", nil, false
+	}
+	phrase := referencePhrase(chosenIntent(reg, t.Intent, idx))
+	if phrase == "" {
+		return "", nil, false
+	}
+	out := append(append(append(make([]string, 0, len(toks)+4), toks[:i]...), phrase), toks[j:]...)
+	return strings.Join(out, " "), ids, true
+}
+
+// afterOrdinal are the words that may follow "the second" when it picks an
+// option: "turn the second on"; "the first floor" names a floor instead.
+var afterOrdinal = map[string]bool{"on": true, "off": true, "up": true, "down": true, "to": true, "back": true, "please": true, "too": true, "again": true}
+
+// ordinalPhrase finds "the second (one)" in toks: its first token and the
+// token after it, or -1.
+func ordinalPhrase(toks []string) (i, j int) {
+	for i = 0; i+1 < len(toks); i++ {
+		if _, ok := places[toks[i+1]]; !ok || toks[i] != "the" {
+			continue
+		}
+		j = i + 2
+		switch {
+		case j < len(toks) && toks[j] == "one":
+			return i, j + 1
+		case j == len(toks) || afterOrdinal[toks[j]]:
+			return i, j
+		}
+	}
+	return -1, -1
 }
 
 // chosen does what was asked on the entities an answer picked, answering

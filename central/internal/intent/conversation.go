@@ -227,12 +227,17 @@ var followFillers = map[string]bool{
 var placeWords = map[string]bool{"in": true, "on": true, "at": true, "upstairs": true, "downstairs": true}
 
 // retarget reads a sentence that only names an area, floor or device and
-// applies the last intent to it.
-func retarget(toks []string, reg *Index, pc Context, last Intent) (Intent, bool) {
+// applies the last intent to it. "The one in the bedroom" answers a
+// question (asked): said after anything else it picks from nothing, and
+// acting on a guess at what it meant is worse than asking again.
+func retarget(toks []string, reg *Index, pc Context, last Intent, asked bool) (Intent, bool) {
 	rest := make([]string, 0, len(toks))
 	for i, t := range toks {
 		// "the one in Leo's room"; "one" elsewhere may be in a name
 		one := (t == "one" || t == "ones") && i+1 < len(toks) && placeWords[toks[i+1]]
+		if one && !asked {
+			return Intent{}, false
+		}
 		if !followFillers[t] && !one {
 			rest = append(rest, t)
 		}
@@ -325,4 +330,36 @@ func retarget(toks []string, reg *Index, pc Context, last Intent) (Intent, bool)
 		return Intent{}, false
 	}
 	return Intent{Name: last.Name, Slots: slots}, true
+}
+
+// within reports whether every target is one of the entity ids.
+func within(reg *Index, targets []int, ids []string) bool {
+	for _, i := range targets {
+		if !slices.Contains(ids, reg.entities[i].GetEntityId()) {
+			return false
+		}
+	}
+	return true
+}
+
+// cannotSpeech says that what a sentence referred to cannot do what it
+// asked: "Sorry, the Bathroom Humidity can't do that".
+func cannotSpeech(reg *Index, ids []string) string {
+	var names []string
+	for _, id := range ids[:min(len(ids), 4)] {
+		if i, ok := reg.entityByID[id]; ok {
+			if reg.entities[i].GetDomain() == "person" {
+				names = append(names, reg.entities[i].GetName())
+			} else {
+				names = append(names, "the "+reg.entities[i].GetName())
+			}
+		}
+	}
+	if len(names) == 0 {
+		return "Sorry, I can't do that"
+	}
+	if len(names) == 1 {
+		return "Sorry, " + names[0] + " can't do that"
+	}
+	return "Sorry, " + strings.Join(names, " and ") + " can't do that"
 }

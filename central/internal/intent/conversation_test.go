@@ -2,12 +2,14 @@ package intent_test
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/homeplane/homeplane/central/internal/intent"
 	"github.com/homeplane/homeplane/central/internal/rules"
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
 func TestEngineFollowUps(t *testing.T) {
@@ -149,5 +151,106 @@ func TestMemoryConversationsWindow(t *testing.T) {
 	_ = m.AddTurn(ctx, "h", "c3", intent.Turn{At: t0.Add(2 * time.Minute)}, 3)
 	if old, _ := m.Turns(ctx, "h", "c", 10, time.Time{}); len(old) != 0 {
 		t.Errorf("stalest conversation kept beyond the bound: %v", old)
+	}
+}
+
+// TestAnswersThatReferBack checks the answers a question invites and the
+// follow-ups that refer back: each acts on what it picked or referred to,
+// or on nothing.
+func TestAnswersThatReferBack(t *testing.T) {
+	const (
+		living = "light.turn_on:light.living_big_light"
+		leosOn = "light.turn_on:light.leo_big_light"
+		leoOff = "light.turn_off:light.leo_big_light"
+		open   = "cover.open_cover:cover.garage_door"
+	)
+	big := convStep{text: "turn on the big light", code: intent.CodeAmbiguous}
+	garage := intent.NewIndex([]*homeplanev1.Entity{
+		{EntityId: "cover.garage_door", Name: "Garage Door", Domain: "cover", DeviceClass: "garage", AreaId: "garage", State: "closed"},
+		{EntityId: "light.garage", Name: "Strip Light", Domain: "light", AreaId: "garage", State: "off"},
+	}, []*homeplanev1.Area{{Id: "garage", Name: "Garage"}}, nil)
+	doYouMean := convStep{text: "open the garage", code: intent.CodeAmbiguous, speech: "Sorry, I only do that when you name it. Do you mean the Garage Door?"}
+	for _, tc := range []struct {
+		name  string
+		home  *intent.Index
+		steps []convStep
+	}{
+		// a whole sentence answers "which one?" by order, with its own verb
+		{"turn off the second one", nil, []convStep{big, {text: "turn off the second one", calls: []string{leoOff}},
+			{text: "turn it on", calls: []string{leosOn}}}},
+		{"turn on the first one please", nil, []convStep{big, {text: "turn on the first one please", calls: []string{living}}}},
+		{"switch the last one on", nil, []convStep{big, {text: "switch the last one on", calls: []string{leosOn}}}},
+		{"an order with no question", nil, []convStep{{text: "turn on the lava lamp", calls: []string{"light.turn_on:light.lava_lamp"}},
+			{text: "turn off the second one", code: intent.CodeNoIntent}}},
+		{"an order past the options", nil, []convStep{big, {text: "turn off the third one", code: intent.CodeNoIntent}}},
+		// "the first floor" is a floor, not an option
+		{"the first floor", nil, []convStep{big, {text: "is the first floor light on", speech: "Yes, Night Light and Landing Light"}}},
+		// "Do you mean the X?" keeps its one option for "yes"
+		{"yes", garage, []convStep{doYouMean, {text: "yes", calls: []string{open}}}},
+		{"yes please", garage, []convStep{doYouMean, {text: "yes please", calls: []string{open}}}},
+		{"no", garage, []convStep{doYouMean, {text: "no", speech: "OK, I left it"}, {text: "yes", code: intent.CodeNoIntent}}},
+		// "close the shed" closes what closes there: its lock is not
+		// unlocked, nor offered to "yes"
+		{"close the shed", nil, []convStep{{text: "close the shed", code: intent.CodeRefused}, {text: "yes", code: intent.CodeNoIntent}}},
+		{"yes to which one", nil, []convStep{big, {text: "yes", code: intent.CodeNoIntent}}},
+		{"no to which one", nil, []convStep{big, {text: "no", code: intent.CodeNoIntent}}},
+		// a follow-up the chosen device cannot do is refused, not done elsewhere
+		{"a sensor chosen, then turn it off", nil, []convStep{{text: "how humid is the bathroom"},
+			{text: "turn it off", code: intent.CodeNoMatch, speech: "Sorry, the Bathroom Humidity can't do that"}}},
+		{"a detector asked of a place, then turn it off", nil, []convStep{{text: "is there any motion in the nursery"},
+			{text: "turn it off", code: intent.CodeNoMatch, speech: "Sorry, the Nursery Motion can't do that"}}},
+		{"a sensor named, then switch that off", nil, []convStep{{text: "what's the pool temperature"},
+			{text: "switch that off", code: intent.CodeNoMatch}}},
+		{"a question then what it can do", nil, []convStep{{text: "is the pool pump on"},
+			{text: "turn it off", calls: []string{"switch.turn_off:switch.pool_pump"}}}},
+		// "the one in ..." with nothing asked picks from nothing
+		{"the one in a room, nothing asked", nil, []convStep{{text: "turn on the kitchen lights",
+			calls: []string{"light.turn_on:light.downlights", "light.turn_on:light.island"}},
+			{text: "the one in the playroom", code: intent.CodeNoIntent},
+			{text: "and in the playroom", calls: []string{"light.turn_on:light.fairy_lights"}}}},
+		{"the one in a room, asked", nil, []convStep{big, {text: "the one in the living room", calls: []string{living}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := tc.home
+			if home == nil {
+				home = familyHome(t)
+			}
+			exec := &fakeExecutor{}
+			e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{home}, exec, intent.Options{})
+			converse(t, e, exec, tc.steps)
+		})
+	}
+}
+
+// TestBarnConversations runs several actions said at once and follow-ups
+// in the barn home, which no rule of the parser was written from.
+func TestBarnConversations(t *testing.T) {
+	reg, err := intent.LoadFixtureFile(filepath.Join("..", "rules", "testdata", "barn_home.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bedside := convStep{text: "turn on the bedside lamp", code: intent.CodeAmbiguous}
+	for _, tc := range []struct {
+		name  string
+		steps []convStep
+	}{
+		{"two actions", []convStep{{text: "turn off the hot tub and lock the barn doors", calls: []string{"switch.turn_off:switch.hot_tub", "lock.lock:lock.barn_doors"}}}},
+		{"then", []convStep{{text: "switch off the festoon then close the yard gate", calls: []string{"light.turn_off:light.festoon", "cover.close_cover:cover.yard_gate"}}}},
+		{"and the other", []convStep{{text: "turn off the hot tub", calls: []string{"switch.turn_off:switch.hot_tub"}},
+			{text: "and the festoon", calls: []string{"light.turn_off:light.festoon"}}}},
+		{"which bedside lamp, by place", []convStep{bedside, {text: "the one in the granary", calls: []string{"light.turn_on:light.granary_bedside"}}}},
+		{"which bedside lamp, by order", []convStep{bedside, {text: "turn off the first one", calls: []string{"light.turn_off:light.hayloft_bedside"}}}},
+		{"the gate offered", []convStep{{text: "open the yard", code: intent.CodeAmbiguous, speech: "Sorry, I only do that when you name it. Do you mean the Yard Gate?"},
+			{text: "yes", calls: []string{"cover.open_cover:cover.yard_gate"}}}},
+		{"a door sensor is not a door", []convStep{{text: "is the paddock gate open"},
+			{text: "close it", code: intent.CodeNoMatch, speech: "Sorry, the Paddock Gate can't do that"}}},
+		{"the tub's temperature is not the tub", []convStep{{text: "how hot is the hot tub"},
+			{text: "turn it off", code: intent.CodeNoMatch, speech: "Sorry, the Hot Tub Temperature can't do that"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exec := &fakeExecutor{}
+			e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{reg}, exec, intent.Options{})
+			converse(t, e, exec, tc.steps)
+		})
 	}
 }

@@ -125,6 +125,15 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	if t, idx, ok := e.choice(ctx, req, reg); ok {
 		return e.chosen(ctx, req, reg, t, idx, resp)
 	}
+	if r, ok := e.declined(ctx, req, resp); ok {
+		return r, nil
+	}
+	// about are the entities a sentence that refers back may act on: the
+	// option it picked, or what the turn before was about.
+	var about []string
+	if text, ids, ok := e.choiceCommand(ctx, req, reg); ok {
+		req.Text, about = text, ids
+	}
 	if parts := splitActions(req.Text); len(parts) > 1 {
 		return e.several(ctx, req, reg, parts, false, resp)
 	}
@@ -135,10 +144,19 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	}
 	tokens := &TokenCount{}
 	t0 = time.Now()
-	in, name, err := e.parse(WithTokenCount(ctx, tokens), parsers, req, reg)
+	in, name, referred, err := e.parse(WithTokenCount(ctx, tokens), parsers, req, reg)
 	resp.ParseDur = time.Since(t0)
 	resp.Parser, resp.LLMTokens = name, tokens.Total()
 	e.stage.WithLabelValues("parse").Observe(resp.ParseDur.Seconds())
+	if referred != nil {
+		about = referred
+	}
+	if _, ok := asUnknown(err); ok && about != nil {
+		// "turn it off" said of a sensor names nothing unknown: what it
+		// refers to cannot do it.
+		resp.ErrorCode, resp.Speech = CodeNoMatch, cannotSpeech(reg, about)
+		return resp, nil
+	}
 	if u, ok := asUnknown(err); ok {
 		// Understood what to do but not everything it names: acting on
 		// the rest would act on what nobody asked for.
@@ -190,6 +208,13 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	targets, fail := e.targets(reg, in)
 	resp.ResolveDur = time.Since(t1)
 	e.stage.WithLabelValues("resolve").Observe(resp.ResolveDur.Seconds())
+	if about != nil && row.Target && (fail != nil || !within(reg, targets, about)) {
+		// A sentence that refers back acts on what it refers to or on
+		// nothing: read with that thing's name, it may find another
+		// device of the place or a device of a like name.
+		resp.ErrorCode, resp.Speech = CodeNoMatch, cannotSpeech(reg, about)
+		return resp, nil
+	}
 	if fail != nil {
 		resp.ErrorCode, resp.Speech, resp.Unknown = fail.code, fail.speech, fail.unknown
 		if fail.code == CodeAmbiguous && row.Target {
@@ -387,48 +412,53 @@ func newID() string {
 }
 
 // parse understands the sentence, reading follow-ups ("turn it off", "and
-// in the bedroom") against the conversation's previous turn.
-func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, reg *Index) (Intent, string, error) {
+// in the bedroom") against the conversation's previous turn. referred are
+// the entities of that turn when the sentence refers to them by a pronoun.
+func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, reg *Index) (_ Intent, _ string, referred []string, _ error) {
 	in, name, err := parseWith(ctx, parsers, req.Text, reg, req.Context)
 	if err != nil && !errors.Is(err, ErrNoIntent) {
-		return in, name, err
+		return in, name, nil, err
 	}
 	concrete := err == nil && (!NeedsTarget(in.Name) || in.Slot("name") != "")
 	if concrete || req.ConversationID == "" {
-		return in, name, err
+		return in, name, nil, err
 	}
 	toks := strings.Fields(Normalize(req.Text))
 	if len(toks) == 0 || len(toks) > 16 {
-		return in, name, err
+		return in, name, nil, err
 	}
 	turns, herr := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
 	if herr != nil {
 		// Without history the sentence is still answered on its own.
 		e.log.WarnContext(ctx, "conversation history unavailable", "request_id", req.RequestID, "err", herr)
-		return in, name, err
+		return in, name, nil, err
 	}
 	if len(turns) == 0 {
-		return in, name, err
+		return in, name, nil, err
 	}
 	if parts := turns[0].Parts; len(parts) > 1 {
 		if f, fname, ferr, ok := listReference(ctx, parsers, toks, reg, req.Context, parts); ok {
-			return f, fname, ferr
+			return f, fname, nil, ferr
 		}
 	}
 	last := turns[0].Intent
 	if hasPronoun(toks) {
 		if text, ok := withReference(toks, last); ok {
-			if f, fname, ferr := parseWith(ctx, parsers, text, reg, req.Context); ferr == nil {
-				return f, fname, nil
+			f, fname, ferr := parseWith(ctx, parsers, text, reg, req.Context)
+			if ferr == nil {
+				return f, fname, turns[0].Targets, nil
+			}
+			if _, unknown := asUnknown(ferr); unknown && len(turns[0].Targets) > 0 {
+				return f, fname, turns[0].Targets, ferr
 			}
 		}
 	}
 	if err != nil {
-		if f, ok := retarget(toks, reg, req.Context, last); ok {
-			return f, name, nil
+		if f, ok := retarget(toks, reg, req.Context, last, len(turns[0].Options) > 0); ok {
+			return f, name, nil, nil
 		}
 	}
-	return in, name, err
+	return in, name, nil, err
 }
 
 // parseWith tries the parsers in order until one understands the text.

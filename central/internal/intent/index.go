@@ -168,6 +168,9 @@ func (r *Index) spokenKeys(dst []string, name string) []string {
 			dst = append(dst, w)
 		}
 	}
+	if v, ok := spellingVariant(k); ok {
+		dst = append(dst, v)
+	}
 	return dst
 }
 

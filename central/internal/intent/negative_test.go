@@ -21,6 +21,7 @@ var negativeHomes = map[string]string{
 	"flat":   filepath.Join("..", "rules", "testdata", "flat_home.json"),
 	"loft":   filepath.Join("..", "rules", "testdata", "loft_home.json"),
 	"family": filepath.Join("..", "rules", "testdata", "family_home.json"),
+	"barn":   filepath.Join("..", "rules", "testdata", "barn_home.json"),
 }
 
 type negativeLine struct {

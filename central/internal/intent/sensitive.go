@@ -3,6 +3,7 @@ package intent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,7 +93,11 @@ func exactTarget(in Intent, text string, acted, sensitive []int) bool {
 	if !kind {
 		return false
 	}
-	for _, t := range strings.Fields(Normalize(text)) {
+	toks := strings.Fields(Normalize(text))
+	if in.Slot("domain") == "cover" && in.Slot("device_class") == "" && !slices.Contains(toks, "cover") && !slices.Contains(toks, "covers") {
+		return false // "open the garage": the verb, not the sentence, said what opens
+	}
+	for _, t := range toks {
 		if allWords[t] {
 			return true
 		}
@@ -116,7 +121,8 @@ func whichOne(reg *Index, idx []int) (string, [][]int) {
 		return reg.entities[i].GetEntityId()
 	})
 	if len(names) == 1 {
-		return fmt.Sprintf("Sorry, I only do that when you name it. Do you mean the %s?", names[0]), nil
+		// The one option is kept, for "yes" to take it.
+		return fmt.Sprintf("Sorry, I only do that when you name it. Do you mean the %s?", names[0]), groups
 	}
 	return fmt.Sprintf("Sorry, which one do you mean: the %s?", joinOr(names)), groups
 }

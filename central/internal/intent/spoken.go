@@ -54,11 +54,28 @@ func numberVariant(key string) (string, bool) {
 }
 
 // splitWords are names written as one word that recognisers write as two:
-// "Nightlight 2" is heard as "night light 2".
+// "Nightlight 2" is heard as "night light 2". Words made with "light" or
+// "lighter" ("Uplighter", "Skylight") are split by splitWord without a
+// list.
 var splitWords = map[string]string{
-	"nightlight": "night light", "nightlights": "night lights", "floodlight": "flood light",
-	"floodlights": "flood lights", "downlight": "down light", "downlights": "down lights",
-	"spotlight": "spot light", "spotlights": "spot lights", "lamppost": "lamp post", "doorbell": "door bell",
+	"lamppost": "lamp post", "doorbell": "door bell",
+}
+
+// lightHeads are the second halves of a compound a recogniser hears as
+// two words: "up lighter", "flood lights".
+var lightHeads = []string{"lighters", "lighter", "lights", "light"}
+
+// splitWord returns a word of a name written as two, or false.
+func splitWord(t string) (string, bool) {
+	if w, ok := splitWords[t]; ok {
+		return w, true
+	}
+	for _, h := range lightHeads {
+		if len(t) >= len(h)+2 && strings.HasSuffix(t, h) {
+			return t[:len(t)-len(h)] + " " + h, true
+		}
+	}
+	return "", false
 }
 
 // splitVariant returns a key with its one-word names written as two, or
@@ -66,7 +83,7 @@ var splitWords = map[string]string{
 func splitVariant(key string) (string, bool) {
 	found := false
 	for t := range strings.FieldsSeq(key) {
-		if _, found = splitWords[t]; found {
+		if _, found = splitWord(t); found {
 			break
 		}
 	}
@@ -75,7 +92,37 @@ func splitVariant(key string) (string, bool) {
 	}
 	toks := strings.Fields(key)
 	for i, t := range toks {
-		if w, ok := splitWords[t]; ok {
+		if w, ok := splitWord(t); ok {
+			toks[i] = w
+		}
+	}
+	return strings.Join(toks, " "), true
+}
+
+// spellings are words of names spelled one way in Britain and another in
+// America: a name is found by either.
+var spellings = map[string]string{
+	"cosy": "cozy", "cozy": "cosy", "colour": "color", "color": "colour", "grey": "gray", "gray": "grey",
+	"centre": "center", "center": "centre", "theatre": "theater", "theater": "theatre",
+	"favourite": "favorite", "favorite": "favourite", "mum": "mom", "mom": "mum",
+	"aluminium": "aluminum", "aluminum": "aluminium", "storey": "story", "pyjama": "pajama", "pajama": "pyjama",
+}
+
+// spellingVariant returns a key with its words spelled the other way, or
+// false when it has none to spell.
+func spellingVariant(key string) (string, bool) {
+	found := false
+	for t := range strings.FieldsSeq(key) {
+		if _, found = spellings[t]; found {
+			break
+		}
+	}
+	if !found {
+		return "", false
+	}
+	toks := strings.Fields(key)
+	for i, t := range toks {
+		if w, ok := spellings[t]; ok {
 			toks[i] = w
 		}
 	}

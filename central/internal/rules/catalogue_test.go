@@ -40,7 +40,7 @@ func TestCatalogueMatchesGrammar(t *testing.T) {
 	answered := map[intent.Name]string{}
 	for _, s := range sets {
 		for _, l := range s.lines {
-			if l.Intent != "" {
+			if l.Intent != "" && l.Intent != "several" { // a list is its parts' intent, said once each
 				if _, ok := intent.Lookup(intent.Name(l.Intent)); !ok {
 					t.Errorf("%q: expected intent %s has no catalogue row", l.Text, l.Intent)
 				}
@@ -51,9 +51,12 @@ func TestCatalogueMatchesGrammar(t *testing.T) {
 			}
 			got, err := p.Parse(context.Background(), l.Text, s.reg, pc)
 			var unknown *intent.UnknownError
+			var several *intent.SeveralTargets
 			switch {
 			case errors.As(err, &unknown):
 				got = unknown.Intent
+			case errors.As(err, &several):
+				got = several.Intent
 			case errors.Is(err, intent.ErrNoIntent):
 				continue
 			case err != nil:

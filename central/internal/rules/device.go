@@ -8,9 +8,12 @@ var (
 	// powerVerbs take "up" and "down" as a switch: "fire up the heater",
 	// "power down the TV".
 	powerVerbs = map[string]bool{"fire": true, "power": true, "boot": true}
-	onVerbs    = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true, "extend": true}
+	onVerbs    = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "light": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true, "extend": true}
 	offVerbs   = map[string]bool{"deactivate": true, "disable": true, "close": true, "shut": true, "unlock": true, "kill": true, "stop": true, "lower": true, "retract": true}
 )
+
+// tints qualify a colour into one the light's colour slot cannot hold.
+var tints = map[string]bool{"warm": true, "cool": true, "cold": true, "soft": true, "daylight": true, "natural": true}
 
 // polarity finds whether the sentence switches something on (true) or off.
 func (s *sentence) polarity() (on, ok bool) {
@@ -131,10 +134,14 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	}
 	if domain == "" {
 		switch {
-		case s.has("illuminate") || s.hasSeq("light", "up"):
-			domain = "light"
+		case s.has("illuminate") || s.hasSeq("light", "up") || s.chunks[0].kind == cWord && s.toks[0] == "light":
+			domain = "light" // "light the courtyard" lights it, and does nothing else there
 		case s.has("lock", "unlock"):
 			domain = "lock"
+		case s.opensPlace():
+			// "open the shed" opens what opens there; its light and its
+			// lock are no covers.
+			domain = "cover"
 		}
 	}
 	if t.cls == nil && domain != "" && t.area != "" {
@@ -178,8 +185,8 @@ func (s *sentence) roomDevice(t target, domain string) string {
 	for i >= 0 && (s.toks[i] == "the" || s.toks[i] == "my" || s.toks[i] == "our" || s.toks[i] == "up") {
 		i--
 	}
-	if i < 0 || !onVerbs[s.toks[i]] && !offVerbs[s.toks[i]] {
-		return ""
+	if i < 0 || !onVerbs[s.toks[i]] && !offVerbs[s.toks[i]] || s.toks[i] == "light" {
+		return "" // "light up the garage" lights the room, every light of it
 	}
 	found := ""
 	for _, e := range s.reg.EntitiesNamed(t.area + " " + domain) {
@@ -196,6 +203,20 @@ func (s *sentence) roomDevice(t target, domain string) string {
 		found = ent.GetName()
 	}
 	return found
+}
+
+// opensPlace reports whether the verb opens or closes ("open the shed",
+// "lower the snug"); "shut off" and "shut down" switch off.
+func (s *sentence) opensPlace() bool {
+	for i, t := range s.toks {
+		switch t {
+		case "open", "close", "raise", "lower", "extend", "retract", "draw":
+			return true
+		case "shut":
+			return i+1 >= len(s.toks) || s.toks[i+1] != "off" && s.toks[i+1] != "down"
+		}
+	}
+	return false
 }
 
 // onOffParticle reports whether "on" or "off" is said as the verb's particle
@@ -278,6 +299,11 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 	}
 	for _, c := range s.chunks {
 		if c.kind == cWord && colors[s.toks[c.start]] && s.has("set", "make", "change", "turn", "color", "colour", "paint", "switch") {
+			if c.start > 0 && tints[s.toks[c.start-1]] {
+				// "warm white" is a colour temperature, not the white
+				// of a colour wheel; setting that is not what was asked.
+				return intent.Intent{}, false
+			}
 			set("color", s.toks[c.start])
 			break
 		}
@@ -364,6 +390,10 @@ func (s *sentence) climateSet() (intent.Intent, bool) {
 	slots := map[string]any{"temperature": number(v)}
 	if i, isEnt := t.entity(s.reg, "climate"); isEnt && s.reg.Entity(i).GetDomain() == "climate" {
 		slots["name"] = t.name
+	} else if isEnt && s.reg.Entity(i).GetDomain() != "sensor" {
+		// "set the hot tub to 40 degrees" names a device with no
+		// temperature to set; the place it is in is not what was asked.
+		return intent.Intent{}, false
 	} else {
 		s.place(t, slots, true)
 	}

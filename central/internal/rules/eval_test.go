@@ -108,6 +108,7 @@ var sentenceSets = []struct {
 	{"everyday", "everyday.jsonl", "", "indirect questions and recogniser-style speech to the development home"},
 	{"loft", "loft.jsonl", "loft_home.json", "a shared city loft: fans, players, valves, a humidifier, names that are words or rooms"},
 	{"family", "family.jsonl", "family_home.json", "a family house: kids' rooms by name, a name in two rooms, garage doors, pool, sprinklers, thermostats"},
+	{"barn", "barn.jsonl", "barn_home.json", "a holiday barn with an annex and workshop: farm room names, a lamp named after another room, a key safe, a stopcock"},
 }
 
 // TestSentenceSets scores each set against its home: language the parser

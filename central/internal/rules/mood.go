@@ -101,7 +101,8 @@ func (s *sentence) unmeant() bool {
 				return true
 			}
 		default:
-			if i > 0 && !questionStarts[toks[0]] && pastAction(t) && (subject(toks[i-1]) || toks[i-1] == "already" || toks[i-1] == "just") {
+			if i > 0 && (!questionStarts[toks[0]] || toks[i-1] == "who") && pastAction(t) &&
+				(subject(toks[i-1]) || toks[i-1] == "already" || toks[i-1] == "just" || toks[i-1] == "who") {
 				return true // "I turned off the lights" tells what was done; "have I locked" asks
 			}
 		}
@@ -109,6 +110,68 @@ func (s *sentence) unmeant() bool {
 	// "lower the blinds a bit": no intent moves by a step, and all the way
 	// is not what was asked. A step inside a name ("Little Lamp") is none.
 	return step && s.has("bit", "slightly", "notch", "tad", "touch", "little") && !s.hasNumber()
+}
+
+// determiner reports whether a word starts a noun phrase: "when the
+// guests leave" starts a clause where "when is" asks a time.
+func determiner(w string) bool {
+	switch w {
+	case "the", "a", "an", "my", "our", "your", "his", "her", "their", "everyone", "everybody", "nobody":
+		return true
+	}
+	return false
+}
+
+// auxiliary reports whether a word after "when" makes it a question: "when
+// will the timer end".
+func auxiliary(w string) bool {
+	switch w {
+	case "is", "are", "was", "were", "will", "does", "do", "did", "can", "should", "would", "has", "have":
+		return true
+	}
+	return false
+}
+
+// asksNoCommand reports whether a sentence read as a command or a question
+// about the home holds a clause that makes it none: a condition ("when the
+// guests leave unlock the key safe"), a reason ("why is the fence on"),
+// a secret ("the code for the key safe") or another home ("the lights next
+// door"). Free text (a song, a list item, a timer's name) may hold the
+// same words, so only the readings of the home's devices are checked.
+func (s *sentence) asksNoCommand() bool {
+	for _, c := range s.chunks {
+		if c.kind != cWord {
+			continue
+		}
+		t, next := s.toks[c.start], ""
+		if c.start+1 < len(s.toks) {
+			next = s.toks[c.start+1]
+		}
+		switch {
+		case t == "when" && (determiner(next) || c.start > 0 && !auxiliary(next)):
+			return true // "when the guests leave", "unlock it when they arrive"
+		case t == "why":
+			// a reason asked is no command, and "why don't you unlock it"
+			// is not one said plainly either
+			return true
+		case t == "next" && next == "door": // the neighbours' lights
+			return true
+		case secret(t):
+			return true
+		}
+	}
+	return false
+}
+
+// secret reports whether a word asks for a secret of the home ("what's the
+// code for the key safe"): no state of a device holds one, and reading out
+// the nearest state instead answers what was not asked.
+func secret(w string) bool {
+	switch w {
+	case "code", "codes", "pin", "passcode", "password", "passwords", "combination", "passphrase":
+		return true
+	}
+	return false
 }
 
 // pastAction reports whether a word tells a command as done.

@@ -102,3 +102,69 @@ func TestLoftPhrasings(t *testing.T) {
 		})
 	}
 }
+
+// TestBarnSentencesThatAskNothing holds the barn's sentences that name its
+// devices in a reason, a condition, a secret or a question about the past.
+func TestBarnSentencesThatAskNothing(t *testing.T) {
+	reg := loadHome(t, "barn_home.json")
+	p := New(Options{})
+	for _, text := range []string{
+		"why is the electric fence on",
+		"why don't you unlock the barn doors",
+		"when the guests leave unlock the key safe",
+		"unlock the key safe when the cleaner arrives",
+		"who turned on the hot tub",
+		"what's the code for the key safe",
+		"tell me the key safe code",
+		"turn on the lights at the farmhouse next door",
+		"set the hot tub to 40 degrees",
+		"how cold is the lantern",
+		"make the festoon warm white",
+	} {
+		t.Run(text, func(t *testing.T) {
+			in, err := p.Parse(context.Background(), text, reg, intent.Context{})
+			if !errors.Is(err, intent.ErrNoIntent) {
+				t.Fatalf("read as %s %v (err %v)", in.Name, in.Slots, err)
+			}
+		})
+	}
+	// what is asked plainly is read
+	for _, tc := range []struct {
+		text string
+		want intent.Name
+		slot string
+	}{
+		{"when is the hot tub timer done", intent.TimerStatus, ""},
+		{"when will the hot tub timer end", intent.TimerStatus, ""},
+		{"who is home", intent.GetState, ""},
+		{"is the key safe locked", intent.GetState, "Key Safe"},
+		{"how hot is the hot tub", intent.GetState, "Hot Tub Temperature"},
+		{"light the lantern", intent.TurnOn, "Lantern"},
+		{"turn on up lighter two", intent.TurnOn, "Uplighter 2"},
+		{"activate cozy night", intent.TurnOn, "Cosy Night"},
+		{"turn the telly off", intent.TurnOff, "TV"},
+		{"will it rain tomorrow", intent.GetWeather, ""},
+		// free text keeps the words that make a command none
+		{"play when doves cry on the radio", intent.MediaSearchAndPlay, "Radio"},
+		{"play the girl next door on the radio", intent.MediaSearchAndPlay, "Radio"},
+		{"add why not to the shopping list", intent.ShoppingListAddItem, ""},
+		{"set a timer for when the pizza is done", intent.StartTimer, ""},
+	} {
+		in, err := p.Parse(context.Background(), tc.text, reg, intent.Context{})
+		if err != nil || in.Name != tc.want || tc.slot != "" && in.Slot("name") != tc.slot {
+			t.Errorf("%q: %s %v (err %v), want %s %q", tc.text, in.Name, in.Slots, err, tc.want, tc.slot)
+		}
+	}
+	// a verb that opens names what opens; "light" what lights
+	for _, tc := range []struct{ text, domain string }{
+		{"open the workshop", "cover"},
+		{"close the annex", "cover"},
+		{"light the courtyard", "light"},
+		{"shut off the workshop", ""},
+	} {
+		in, err := p.Parse(context.Background(), tc.text, reg, intent.Context{})
+		if err != nil || in.Slot("domain") != tc.domain {
+			t.Errorf("%q: %s %v (err %v), want domain %q", tc.text, in.Name, in.Slots, err, tc.domain)
+		}
+	}
+}

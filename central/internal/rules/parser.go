@@ -60,6 +60,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	if len(toks) == 0 {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
+	homeWords(toks, reg)
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
@@ -69,6 +70,9 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		}
 		if !guardedIntent(in.Name) {
 			return in, nil
+		}
+		if s.asksNoCommand() {
+			return intent.Intent{}, intent.ErrNoIntent
 		}
 		u := s.refusal(in)
 		if u == nil {
@@ -88,6 +92,21 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		return in, nil
 	}
 	return intent.Intent{}, intent.ErrNoIntent
+}
+
+// homeWords rewrites, in place, what people call a device in a word of
+// their own into the word the home's names use: "the telly" is the TV,
+// unless a name of the home starts with "telly". A switch, not a map:
+// every word of every sentence passes here.
+func homeWords(toks []string, reg *intent.Index) {
+	for i, t := range toks {
+		switch t {
+		case "telly", "television":
+			if n, _ := reg.Match(toks, i); n == 0 {
+				toks[i] = "tv"
+			}
+		}
+	}
 }
 
 // sentences are reused between calls: cutting a sentence into words and
@@ -481,23 +500,6 @@ func (s *sentence) onlyWords(words ...string) bool {
 		}
 	}
 	return true
-}
-
-func (s *sentence) weather() (intent.Intent, bool) {
-	if !s.has("weather", "forecast") {
-		return intent.Intent{}, false
-	}
-	slots := map[string]any{}
-	for _, c := range s.chunks {
-		if c.kind == cRef {
-			for _, r := range c.refs {
-				if r.Kind == intent.RefEntity && s.reg.Entity(r.Index).GetDomain() == "weather" {
-					slots["name"] = r.Name
-				}
-			}
-		}
-	}
-	return intent.Intent{Name: intent.GetWeather, Slots: slots}, true
 }
 
 // broadcast reads "broadcast <message>", "announce (that) <message>" and

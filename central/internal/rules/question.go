@@ -105,6 +105,14 @@ func (s *sentence) question() (intent.Intent, bool) {
 		s.hasSeq("set", "to") && s.namesClimate() || !hasState && s.namesClimate() && (s.first() == "what" || s.first() == "whats")
 	if temp {
 		i, isEnt := t.entity(s.reg, "climate")
+		if isEnt && s.reg.Entity(i).GetDomain() != "climate" && s.reg.Entity(i).GetDomain() != "sensor" {
+			// "how hot is the hot tub": the device's own sensor answers, or
+			// nothing does; its on/off state is not its temperature.
+			if name, ok := s.sensorOf(t, "temperature"); ok {
+				return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": name}}, true
+			}
+			return intent.Intent{}, false
+		}
 		if !isEnt || s.reg.Entity(i).GetDomain() == "climate" {
 			slots := map[string]any{}
 			if isEnt {
@@ -339,4 +347,17 @@ func (s *sentence) classOverlap(dc string) int {
 		}
 	}
 	return n
+}
+
+// sensorOf returns the name of the sensor that measures dc for the device
+// t names, called after it: "Hot Tub Temperature" for the Hot Tub.
+func (s *sentence) sensorOf(t target, dc string) (string, bool) {
+	for _, r := range t.refs {
+		for _, k := range s.reg.EntitiesNamed(s.reg.Entity(r.Index).GetName() + " " + dc) {
+			if e := s.reg.Entity(k); e.GetDomain() == "sensor" && e.GetDeviceClass() == dc {
+				return e.GetName(), true
+			}
+		}
+	}
+	return "", false
 }

@@ -473,7 +473,8 @@ func isVerbHere(toks []string, i int) bool {
 		// "I'm leaving, lock the front door"; "is the lock on" is a noun.
 		return i == 0 || next == "the" || next == "my" || next == "our" || next == "all" || next == "every" || next == "up"
 	case "light":
-		return next == "up"
+		// "light the lantern": said first, before its object, a verb
+		return next == "up" || i == 0 && (next == "the" || next == "my" || next == "our" || next == "all" || next == "every")
 	case "fire", "power", "boot":
 		// "fire up the heater" holds no fire, unlike "is there a fire up there".
 		return (next == "up" || next == "down") && (i == 0 || !skipWords[toks[i-1]])

@@ -191,7 +191,9 @@ func (s *sentence) timer() (intent.Intent, bool) {
 	has := func(ws ...string) bool { return s.has(ws...) }
 	change := s.timerChange(durs)
 	switch {
-	case has("status", "left", "remaining", "longer") || s.hasSeq("how", "long") || s.hasSeq("how", "much", "time"):
+	case has("status", "left", "remaining", "longer") || s.hasSeq("how", "long") || s.hasSeq("how", "much", "time") ||
+		s.first() == "when" || s.first() == "is" && has("done", "finished", "up"):
+		// "when will the timer end" asks; it does not end it
 		name = intent.TimerStatus
 	case has("add", "increase", "extend", "plus", "lengthen"):
 		name = intent.IncreaseTimer
