@@ -111,6 +111,10 @@ func (e *Engine) choice(ctx context.Context, req Request, reg *Index) (Turn, []i
 	switch {
 	case yes && !yesNo(t):
 		return Turn{}, nil, false // "yes" does not say which of several
+	case yes && (t.Device != req.DeviceID || e.opts.Now().Sub(t.At) > ConfirmWindow):
+		// A bare "yes" may take a sensitive action: only from the device
+		// that was asked, and only while the question is fresh.
+		return Turn{}, nil, false
 	case yes:
 		ids = t.Options[0]
 	case all && t.Matches:

@@ -15,6 +15,7 @@ type Turn struct {
 	Targets []string  `json:"targets,omitempty"` // entity ids acted on or asked about
 	At      time.Time `json:"at"`
 	// Pending marks a sensitive action that waits for Device to say yes.
+	// Device also binds a yes/no question's "yes" (see choice).
 	Pending bool   `json:"pending,omitempty"`
 	Device  string `json:"device,omitempty"`
 	// Parts are the targets of a list ("turn off the lamp and the fan"),

@@ -254,3 +254,48 @@ func TestBarnConversations(t *testing.T) {
 		})
 	}
 }
+
+// TestYesIsBoundLikeAConfirmation: the "yes" that takes the one option of
+// "Do you mean the Garage Door?" opens it only from the device that was
+// asked and within ConfirmWindow, as a pending confirmation is bound.
+func TestYesIsBoundLikeAConfirmation(t *testing.T) {
+	garage := intent.NewIndex([]*homeplanev1.Entity{
+		{EntityId: "cover.garage_door", Name: "Garage Door", Domain: "cover", DeviceClass: "garage", AreaId: "garage", State: "closed"},
+		{EntityId: "light.garage", Name: "Strip Light", Domain: "light", AreaId: "garage", State: "off"},
+	}, []*homeplanev1.Area{{Id: "garage", Name: "Garage"}}, nil)
+	for _, tc := range []struct {
+		name   string
+		device string
+		after  time.Duration
+		opens  bool
+	}{
+		{"the asked device, at once", "d1", time.Second, true},
+		{"the asked device, at the window's end", "d1", intent.ConfirmWindow, true},
+		{"the asked device, too late", "d1", intent.ConfirmWindow + time.Second, false},
+		{"another device of the home", "d2", time.Second, false},
+		{"no device (an app)", "", time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+			exec := &fakeExecutor{}
+			e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{garage}, exec,
+				intent.Options{Now: func() time.Time { return now }})
+			ctx := context.Background()
+			asked, err := e.Process(ctx, intent.Request{HomeID: "home-1", DeviceID: "d1", Text: "open the garage"})
+			if err != nil || asked.ErrorCode != intent.CodeAmbiguous {
+				t.Fatalf("open the garage = %+v, %v; want Do you mean", asked, err)
+			}
+			now = now.Add(tc.after)
+			resp, err := e.Process(ctx, intent.Request{HomeID: "home-1", DeviceID: tc.device, Text: "yes", ConversationID: asked.ConversationID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if opened := len(exec.cmds) == 1; opened != tc.opens {
+				t.Fatalf("yes ran %d commands (answer %+v), want the door opened: %v", len(exec.cmds), resp, tc.opens)
+			}
+			if !tc.opens && resp.Success {
+				t.Errorf("a yes that ran nothing was answered as done: %+v", resp)
+			}
+		})
+	}
+}

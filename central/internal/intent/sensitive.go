@@ -154,7 +154,9 @@ func (e *Engine) sensitiveGate(ctx context.Context, req Request, reg *Index, in 
 		var options [][]int
 		resp.ErrorCode = CodeAmbiguous
 		resp.Speech, options = whichOne(reg, sens)
-		asked := Turn{Intent: in}
+		// A "yes" to "Do you mean the X?" is bound like a confirmation:
+		// the same device, within ConfirmWindow.
+		asked := Turn{Intent: in, Device: req.DeviceID}
 		for _, o := range options {
 			asked.Options = append(asked.Options, entityIDs(reg, o))
 		}
