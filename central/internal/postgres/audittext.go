@@ -16,8 +16,8 @@ import (
 // merge itself: tens of milliseconds inside the audit writer's one commit,
 // which every request then waiting for its record sits behind. The store
 // merges the list on a connection of its own instead, about once a second
-// while records are written, so the list stays small and a commit never
-// finds it full. (Turning fastupdate off also ends the stalls, but makes
+// while records are written, so the list holds about a second of records,
+// far below the limit, and a commit does not find it full. (Turning fastupdate off also ends the stalls, but makes
 // every insert update the index in place: a slower median.)
 
 // TextCleanOptions tunes KeepTextIndexClean. Zero fields take the defaults
