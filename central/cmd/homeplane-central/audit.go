@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/homeplane/homeplane/central/internal/audit"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 )
 
@@ -33,7 +32,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer pool.Close()
-	v, err := audit.Verify(ctx, postgres.NewAuditStore(pool))
+	v, err := postgres.NewAuditStore(pool).Verify(ctx)
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}

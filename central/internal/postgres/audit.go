@@ -381,9 +381,40 @@ func seal(ctx context.Context, tx pgx.Tx, lastID int64) ([]byte, error) {
 
 // ChainHead implements audit.ChainSource.
 func (s *AuditStore) ChainHead(ctx context.Context) (audit.Head, error) {
+	return chainHeadOf(ctx, s.pool)
+}
+
+// Verify checks the chain as of one snapshot: the head and the records are
+// read in one repeatable-read transaction, so a record committed while the
+// chain is walked is not mistaken for a changed one (audit.Verify on the
+// store itself reads them apart, which is only right when nothing writes).
+func (s *AuditStore) Verify(ctx context.Context) (audit.Verified, error) {
+	var v audit.Verified
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		v, err = audit.Verify(ctx, snapshotChain{tx})
+		return err
+	})
+	return v, err
+}
+
+// snapshotChain is the chain as one transaction sees it.
+type snapshotChain struct{ tx pgx.Tx }
+
+func (c snapshotChain) ChainHead(ctx context.Context) (audit.Head, error) {
+	return chainHeadOf(ctx, c.tx)
+}
+
+func (c snapshotChain) WalkRecords(ctx context.Context, after int64, fn func(audit.Record) error) error {
+	return walk(ctx, c.tx, after, fn)
+}
+
+func chainHeadOf(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}) (audit.Head, error) {
 	var h audit.Head
 	var sealed bool
-	err := s.pool.QueryRow(ctx, "SELECT last_id, last_hash, anchor_id, anchor_hash, sealed FROM audit_chain").
+	err := q.QueryRow(ctx, "SELECT last_id, last_hash, anchor_id, anchor_hash, sealed FROM audit_chain").
 		Scan(&h.LastID, &h.LastHash, &h.AnchorID, &h.AnchorHash, &sealed)
 	if err != nil {
 		return h, fmt.Errorf("read audit chain: %w", err)
