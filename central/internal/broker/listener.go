@@ -178,13 +178,17 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	if ln != nil {
 		_ = ln.Close()
 	}
-	closeClients(l.id) // graceful: a DISCONNECT to every client mochi knows
-	// Connections still in their handshake are unknown to mochi; closing
-	// them ends their goroutines too.
+	// Every connection is closed, and every client ended by mochi, before
+	// mochi is asked to close the listener's clients: its
+	// closeListenerClients (v2.7.9) takes the clients' read lock twice over
+	// (GetByListener calls Len), which deadlocks when a client that ends
+	// at that moment asks for the write lock in between. Wills fire as for
+	// any connection that drops; MQTT 5 clients get no DISCONNECT first.
 	l.mu.Lock()
 	for c := range l.conns {
 		_ = c.Close()
 	}
 	l.mu.Unlock()
 	l.serving.Wait()
+	closeClients(l.id) // none of this listener's are left
 }
