@@ -172,6 +172,16 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	defer mqtt.Close()
 
 	conversations := postgres.NewConversationStore(pool)
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "homeplane_central_conversation_turn_writes_total",
+			Help: "Writes of context turns; each stores a batch of them in one transaction.",
+		}, func() float64 { w, _ := conversations.TurnWrites(); return float64(w) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "homeplane_central_conversation_turns_written_total",
+			Help: "Context turns those writes stored.",
+		}, func() float64 { _, n := conversations.TurnWrites(); return float64(n) }),
+	)
 	pipelines := intent.NewPipelineCache(postgres.NewPipelineStore(pool), 0)
 	parsers, closeParsers, err := optionalParsers(cfg, logger)
 	if err != nil {

@@ -3,12 +3,16 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/homeplane/homeplane/central/internal/intent"
@@ -17,8 +21,39 @@ import (
 // ConversationStore keeps conversation turns in PostgreSQL so that any
 // central replica can serve the next turn.
 type ConversationStore struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	turns turnBatches
 }
+
+// turnBatches writes context turns together: the turns that arrive while a
+// write is under way wait for the next, which stores them all in one round
+// trip and one commit. Every request that acts stores such a turn, so under
+// load this takes the per-transaction work (a pool connection, a network
+// round trip, a commit) from each request and pays it once per batch.
+type turnBatches struct {
+	mu      sync.Mutex
+	queue   []*queuedTurn
+	writers int // writes under way, at most maxTurnWriters
+
+	writes, written atomic.Uint64
+}
+
+// queuedTurn is one turn's statement arguments and where its outcome goes.
+type queuedTurn struct {
+	args []any
+	done chan error // buffered: the writer never waits for the caller
+}
+
+const (
+	// maxTurnWriters writes may run at once: one more than a single writer
+	// lets a batch start while another waits for the database.
+	maxTurnWriters = 2
+	// maxTurnBatch bounds one write's statements.
+	maxTurnBatch = 256
+	// turnWriteTimeout bounds a batch's write; it is no caller's own, since
+	// a caller that gives up must not fail the others' turns.
+	turnWriteTimeout = 10 * time.Second
+)
 
 var _ intent.ConversationStore = (*ConversationStore)(nil)
 
@@ -62,7 +97,14 @@ func (s *ConversationStore) Turns(ctx context.Context, homeID, conversationID st
 // deletes all but the newest keep turns of the conversation, in one
 // transaction.
 func (s *ConversationStore) AddTurn(ctx context.Context, homeID, conversationID string, t intent.Turn, keep int) error {
-	return s.addTurn(ctx, true, homeID, conversationID, t, keep)
+	args, err := turnArgs(homeID, conversationID, t, keep)
+	if err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, addTurnSQL, args...); err != nil {
+		return fmt.Errorf("store conversation turn: %w", err)
+	}
+	return nil
 }
 
 // AddContextTurn implements intent.ConversationStore: AddTurn with the
@@ -70,19 +112,106 @@ func (s *ConversationStore) AddTurn(ctx context.Context, homeID, conversationID 
 // for that transaction alone). Every targeted request stores such a turn
 // before it acts, so this takes a disk flush out of each command's path;
 // a database crash loses at most the last fraction of a second of them.
+//
+// Turns are written in batches (turnBatches); the call returns once its own
+// turn is committed, or with ctx's error when ctx ends first, in which case
+// the turn may still be stored.
 func (s *ConversationStore) AddContextTurn(ctx context.Context, homeID, conversationID string, t intent.Turn, keep int) error {
-	return s.addTurn(ctx, false, homeID, conversationID, t, keep)
+	args, err := turnArgs(homeID, conversationID, t, keep)
+	if err != nil {
+		return err
+	}
+	q := &queuedTurn{args: args, done: make(chan error, 1)}
+	b := &s.turns
+	b.mu.Lock()
+	b.queue = append(b.queue, q)
+	start := b.writers < maxTurnWriters
+	if start {
+		b.writers++
+	}
+	b.mu.Unlock()
+	if start {
+		go s.writeTurns()
+	}
+	select {
+	case err := <-q.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-func (s *ConversationStore) addTurn(ctx context.Context, durable bool, homeID, conversationID string, t intent.Turn, keep int) error {
+// writeTurns writes queued turns, a batch at a time, until none is left.
+func (s *ConversationStore) writeTurns() {
+	b := &s.turns
+	for {
+		b.mu.Lock()
+		n := min(len(b.queue), maxTurnBatch)
+		if n == 0 {
+			b.writers--
+			b.mu.Unlock()
+			return
+		}
+		batch := slices.Clone(b.queue[:n])
+		b.queue = slices.Delete(b.queue, 0, n)
+		b.mu.Unlock()
+		s.writeBatch(batch)
+	}
+}
+
+// writeBatch stores batch in one transaction committed without waiting for
+// the WAL flush. When the transaction fails (a turn of a home deleted just
+// then breaks its foreign key), each turn is tried alone, so one bad turn
+// costs no other its context.
+func (s *ConversationStore) writeBatch(batch []*queuedTurn) {
+	ctx, cancel := context.WithTimeout(context.Background(), turnWriteTimeout)
+	defer cancel()
+	s.turns.writes.Add(1)
+	s.turns.written.Add(uint64(len(batch)))
+	pb := &pgx.Batch{}
+	pb.Queue(asyncCommit)
+	for _, q := range batch {
+		pb.Queue(addTurnSQL, q.args...)
+	}
+	err := s.pool.SendBatch(ctx, pb).Close()
+	var pgErr *pgconn.PgError
+	if len(batch) > 1 && errors.As(err, &pgErr) {
+		for _, q := range batch {
+			s.writeBatch([]*queuedTurn{q})
+		}
+		return
+	}
+	if err != nil {
+		err = fmt.Errorf("store conversation turn: %w", err)
+	}
+	for _, q := range batch {
+		q.done <- err
+	}
+}
+
+// TurnWrites reports how many context-turn writes were made and how many
+// turns they stored; their ratio is the batch size.
+func (s *ConversationStore) TurnWrites() (writes, turns uint64) {
+	return s.turns.writes.Load(), s.turns.written.Load()
+}
+
+// turnArgs checks a turn and returns addTurnSQL's arguments for it.
+func turnArgs(homeID, conversationID string, t intent.Turn, keep int) ([]any, error) {
 	if !isHomeUUID(homeID) {
-		return fmt.Errorf("conversation turn: home %q: not a home id", homeID)
+		return nil, fmt.Errorf("conversation turn: home %q: not a home id", homeID)
 	}
 	doc, err := turnJSON(t)
 	if err != nil {
-		return fmt.Errorf("encode conversation turn: %w", err)
+		return nil, fmt.Errorf("encode conversation turn: %w", err)
 	}
-	const add = `WITH ins AS (
+	// The CTE's insert is not visible to the DELETE's subquery, so the
+	// offset counts one turn less.
+	return []any{homeID, conversationID, t.At, doc, max(keep-1, 0)}, nil
+}
+
+// addTurnSQL appends a turn and deletes all but the newest keep turns of
+// its conversation.
+const addTurnSQL = `WITH ins AS (
 		INSERT INTO conversation_turns (home_id, conversation_id, at, turn) VALUES ($1, $2, $3, $4) RETURNING seq
 	)
 	DELETE FROM conversation_turns
@@ -90,25 +219,6 @@ func (s *ConversationStore) addTurn(ctx context.Context, durable bool, homeID, c
 		SELECT seq FROM conversation_turns WHERE home_id = $1 AND conversation_id = $2
 		ORDER BY seq DESC OFFSET $5 LIMIT 1
 	)`
-	// The CTE's insert is not visible to the DELETE's subquery, so the
-	// offset counts one turn less.
-	args := []any{homeID, conversationID, t.At, doc, max(keep-1, 0)}
-	if durable {
-		if _, err := s.pool.Exec(ctx, add, args...); err != nil {
-			return fmt.Errorf("store conversation turn: %w", err)
-		}
-		return nil
-	}
-	// A batch is one implicit transaction (one Sync), so the local setting
-	// covers the turn's commit and nothing after it, in one round trip.
-	b := &pgx.Batch{}
-	b.Queue(asyncCommit)
-	b.Queue(add, args...)
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("store conversation turn: %w", err)
-	}
-	return nil
-}
 
 // turnJSON is json.Marshal(t), written out for the shapes every turn has
 // (string slots, entity ids): the reflection that encoding/json spends on a

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -178,5 +179,109 @@ func TestContextTurnCommitsAsynchronouslyAlone(t *testing.T) {
 	}
 	if err := store.AddContextTurn(ctx, "not-a-uuid", "c", intent.Turn{At: time.Now()}, 3); err == nil {
 		t.Error("AddContextTurn accepted a malformed home id")
+	}
+}
+
+// holdTurnWriters locks the turns' table, then starts one context turn
+// per writer, so both writers wait on the lock and every turn added next
+// queues; the returned func releases the lock.
+func holdTurnWriters(t *testing.T, pool *pgxpool.Pool, store *postgres.ConversationStore) (release func(), held chan error) {
+	t.Helper()
+	ctx := context.Background()
+	lock, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, "LOCK TABLE conversation_turns IN EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	writes, _ := store.TurnWrites()
+	held = make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			held <- store.AddContextTurn(ctx, convHome, "held-"+string(rune('a'+i)), intent.Turn{At: time.Now()}, 3)
+		}()
+		waitFor(t, "a writer to wait on the lock", 10*time.Second, func() bool { w, _ := store.TurnWrites(); return w == writes+uint64(i)+1 })
+	}
+	return func() {
+		if err := lock.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}, held
+}
+
+func TestContextTurnsShareOneWrite(t *testing.T) {
+	pool := pgtest.New(t)
+	seedHome(t, pool)
+	store := postgres.NewConversationStore(pool)
+	ctx := context.Background()
+
+	release, held := holdTurnWriters(t, pool, store)
+	const convs, per = 10, 10
+	errs := make(chan error, convs*per)
+	for i := range convs * per {
+		go func() {
+			turn := intent.Turn{Intent: intent.Intent{Name: "HassTurnOn"}, At: time.Now()}
+			errs <- store.AddContextTurn(ctx, convHome, "conv-"+strconv.Itoa(i%convs), turn, 3)
+		}()
+	}
+	waitFor(t, "every turn to queue", 10*time.Second, func() bool { return postgres.QueuedTurns(store) == convs*per })
+	release()
+	for range convs * per {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+	}
+	writes, turns := store.TurnWrites()
+	if turns != convs*per+2 || writes != 3 {
+		t.Fatalf("%d turns in %d writes; want %d turns in 3 (two held, then one for the queue)", turns, writes, convs*per+2)
+	}
+	for i := range convs {
+		got, err := store.Turns(ctx, convHome, "conv-"+strconv.Itoa(i), 10, time.Time{})
+		if err != nil || len(got) != 3 {
+			t.Fatalf("conversation %d kept %d turns (%v), want the newest 3", i, len(got), err)
+		}
+	}
+}
+
+func TestContextTurnOfAGoneHomeFailsAlone(t *testing.T) {
+	pool := pgtest.New(t)
+	seedHome(t, pool)
+	store := postgres.NewConversationStore(pool)
+	ctx := context.Background()
+
+	release, held := holdTurnWriters(t, pool, store)
+	type outcome struct {
+		home string
+		err  error
+	}
+	out := make(chan outcome, 6)
+	homes := []string{convHome, convHome, convNone, convHome, convHome, convHome}
+	for i, home := range homes {
+		go func() {
+			out <- outcome{home, store.AddContextTurn(ctx, home, "gone-"+strconv.Itoa(i), intent.Turn{At: time.Now()}, 3)}
+		}()
+	}
+	waitFor(t, "every turn to queue", 10*time.Second, func() bool { return postgres.QueuedTurns(store) == len(homes) })
+	release()
+	<-held
+	<-held
+	for range homes {
+		o := <-out
+		if o.home == convNone && o.err == nil {
+			t.Error("a turn for a home that does not exist was stored")
+		}
+		if o.home == convHome && o.err != nil {
+			t.Errorf("a good turn failed beside the bad one: %v", o.err)
+		}
+	}
+	var n int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM conversation_turns WHERE conversation_id LIKE 'gone-%'").Scan(&n); err != nil || n != 5 {
+		t.Fatalf("%d turns stored (%v), want the 5 good ones", n, err)
 	}
 }
