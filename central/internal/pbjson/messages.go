@@ -89,3 +89,36 @@ func appendEnum(b []byte, v int32, names map[int32]string) ([]byte, error) {
 	}
 	return strconv.AppendInt(b, int64(v), 10), nil
 }
+
+// AppendProcessResponse writes a ProcessResponse with json names, as the
+// Connect JSON codec sends it to a voice device.
+func AppendProcessResponse(b []byte, r *homeplanev1.ProcessResponse) ([]byte, error) {
+	o := Start(b)
+	o.Str("speech", r.GetSpeech())
+	if in := r.GetIntent(); in != nil {
+		o.Member("intent", func(b []byte) ([]byte, error) {
+			o := Start(b)
+			o.Str("name", in.GetName())
+			if s := in.GetSlots(); s != nil {
+				o.Member("slots", func(b []byte) ([]byte, error) { return AppendStruct(b, s) })
+			}
+			return o.End()
+		})
+	}
+	List(&o, "targets", r.GetTargets(), appendTarget)
+	o.Bool("success", r.GetSuccess())
+	o.Str("conversationId", r.GetConversationId())
+	o.Str("requestId", r.GetRequestId())
+	o.Str("errorCode", r.GetErrorCode())
+	return o.End()
+}
+
+func appendTarget(b []byte, t *homeplanev1.Target) ([]byte, error) {
+	o := Start(b)
+	o.Str("entityId", t.GetEntityId())
+	o.Str("name", t.GetName())
+	o.Str("area", t.GetArea())
+	o.Str("domain", t.GetDomain())
+	o.Str("state", t.GetState())
+	return o.End()
+}

@@ -51,18 +51,33 @@ func fullCall(tb testing.TB) *homeplanev1.ServiceCall {
 	}
 }
 
+// fullAnswer sets every field a ProcessResponse and its parts have.
+func fullAnswer(tb testing.TB) *homeplanev1.ProcessResponse {
+	return &homeplanev1.ProcessResponse{
+		Speech: nasty,
+		Intent: &homeplanev1.Intent{Name: "HassLightSet", Slots: attrs(tb, map[string]any{"name": nasty, "brightness": 30.0, "l": []any{"a", 1.5}})},
+		Targets: []*homeplanev1.Target{
+			{EntityId: "light.a", Name: nasty, Area: "Hall", Domain: "light", State: "on"},
+			{},
+		},
+		Success: true, ConversationId: nasty, RequestId: "req-1", ErrorCode: "no_match",
+	}
+}
+
 // TestFixturesSetEveryField keeps the comparisons honest when the messages
 // grow: a field left unset would not show an encoder that leaves it out.
 func TestFixturesSetEveryField(t *testing.T) {
 	set := map[protoreflect.FullName]bool{}
 	r := fullResult(t)
-	for _, m := range []proto.Message{r, r.Changed[0], fullCall(t)} {
+	a := fullAnswer(t)
+	for _, m := range []proto.Message{r, r.Changed[0], fullCall(t), a, a.Intent, a.Targets[0]} {
 		m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
 			set[fd.FullName()] = true
 			return true
 		})
 	}
-	for _, m := range []proto.Message{&homeplanev1.Result{}, &homeplanev1.Entity{}, &homeplanev1.ServiceCall{}} {
+	for _, m := range []proto.Message{&homeplanev1.Result{}, &homeplanev1.Entity{}, &homeplanev1.ServiceCall{},
+		&homeplanev1.ProcessResponse{}, &homeplanev1.Intent{}, &homeplanev1.Target{}} {
 		fields := m.ProtoReflect().Descriptor().Fields()
 		for i := range fields.Len() {
 			if fd := fields.Get(i); !set[fd.FullName()] {
@@ -132,6 +147,56 @@ func TestMessagesMatchProtojson(t *testing.T) {
 	}
 }
 
+func TestProcessResponseMatchesProtojson(t *testing.T) {
+	for name, r := range map[string]*homeplanev1.ProcessResponse{
+		"full":         fullAnswer(t),
+		"empty":        {},
+		"empty intent": {Intent: &homeplanev1.Intent{}, Targets: []*homeplanev1.Target{}},
+		"empty slots":  {Intent: &homeplanev1.Intent{Name: "HassTurnOn", Slots: &structpb.Struct{}}, Success: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := pbjson.AppendProcessResponse([]byte("prefix"), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := protojson.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameJSON(t, got[len("prefix"):], want)
+		})
+	}
+	bad := &homeplanev1.ProcessResponse{Targets: []*homeplanev1.Target{{Name: "\xff"}}}
+	if _, err := protojson.Marshal(bad); err == nil {
+		t.Fatal("protojson took invalid UTF-8")
+	}
+	if got, err := pbjson.AppendProcessResponse(nil, bad); err == nil {
+		t.Errorf("invalid UTF-8: encoded as %s, want an error", got)
+	}
+}
+
+func FuzzProcessResponse(f *testing.F) {
+	f.Add(nasty, "HassTurnOn", "name", "Kitchen", "light.kitchen", true)
+	f.Add("\xff", "", "", "", "", false)
+	f.Fuzz(func(t *testing.T, speech, intentName, slot, value, entity string, ok bool) {
+		r := &homeplanev1.ProcessResponse{
+			Speech: speech, Success: ok, ConversationId: value, ErrorCode: slot,
+			Intent: &homeplanev1.Intent{Name: intentName, Slots: &structpb.Struct{Fields: map[string]*structpb.Value{
+				slot: structpb.NewStringValue(value),
+			}}},
+			Targets: []*homeplanev1.Target{{EntityId: entity, Name: value, State: speech}},
+		}
+		want, wantErr := protojson.Marshal(r)
+		got, err := pbjson.AppendProcessResponse(nil, r)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("error %v, protojson's %v", err, wantErr)
+		}
+		if err == nil {
+			sameJSON(t, got, want)
+		}
+	})
+}
+
 func TestMessagesRefuseWhatProtojsonRefuses(t *testing.T) {
 	for name, c := range map[string]*homeplanev1.ServiceCall{
 		"invalid UTF-8 entity": {EntityIds: []string{"light.\xff"}},
@@ -168,6 +233,34 @@ func FuzzServiceCall(f *testing.F) {
 		}
 		if werr == nil {
 			sameJSON(t, got, want)
+		}
+	})
+}
+
+// BenchmarkProcessResponse compares the answer's encoding with protojson's:
+// go test -run '^$' -bench ProcessResponse -benchmem ./internal/pbjson/
+func BenchmarkProcessResponse(b *testing.B) {
+	r := &homeplanev1.ProcessResponse{
+		Speech: "Turned on the lights", Intent: &homeplanev1.Intent{Name: "HassTurnOn", Slots: attrs(b, map[string]any{"area": "Kitchen", "domain": "light"})},
+		Targets: []*homeplanev1.Target{
+			{EntityId: "light.kitchen_ceiling", Name: "Kitchen Ceiling", Area: "Kitchen", Domain: "light", State: "on"},
+			{EntityId: "light.kitchen_counter", Name: "Kitchen Counter", Area: "Kitchen", Domain: "light", State: "on"},
+		},
+		Success: true, ConversationId: "0f8a4c52-8d1e-4c1b-9b5e-2d7d3f6a9e11", RequestId: "01JEXAMPLE0000000000000000",
+	}
+	buf := make([]byte, 0, 1024)
+	b.Run("protojson", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := (protojson.MarshalOptions{}).MarshalAppend(buf[:0], r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pbjson", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := pbjson.AppendProcessResponse(buf[:0], r); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

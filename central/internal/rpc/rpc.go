@@ -218,11 +218,11 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 		interceptors = append(interceptors, shed)
 	}
 	interceptors = append(interceptors, auditor{w: deps.Auditor, log: s.log, now: s.now}, authInterceptor(s, opts))
-	handlerOpts := []connect.HandlerOption{
+	handlerOpts := append(jsonCodecs(),
 		connect.WithReadMaxBytes(opts.MaxRequestBytes),
 		connect.WithCompressMinBytes(compressMinBytes),
 		connect.WithInterceptors(interceptors...),
-	}
+	)
 
 	mux := http.NewServeMux()
 	mux.Handle(homeplanev1connect.NewAuthServiceHandler(&authService{s: s}, handlerOpts...))
