@@ -34,7 +34,9 @@ func (s *sentence) polarity() (on, ok bool) {
 			return true, true
 		case w == "off" || w == "out" && (c.start == len(s.toks)-1 || c.start > 0 && (s.toks[c.start-1] == "turn" || s.toks[c.start-1] == "put")):
 			return false, true
-		case w == "up" && c.start > 0 && (s.toks[c.start-1] == "light" || s.toks[c.start-1] == "lights"):
+		case w == "up" && c.start > 0 && (s.toks[c.start-1] == "light" || s.toks[c.start-1] == "lights") && !s.has("turn"):
+			// "lights up" lights them; "turn the lights up" asks for more
+			// of them, a step no intent takes
 			return true, true
 		case (w == "up" || w == "down") && c.start > 0 && powerVerbs[s.toks[c.start-1]]:
 			return w == "up", true
@@ -108,7 +110,13 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	if t.name != "" {
 		i, _ := t.entity(s.reg, switchableOrder...)
 		slots["name"] = t.name
-		if d := s.reg.Entity(i).GetDomain(); d == "scene" || d == "script" || d == "valve" {
+		d := s.reg.Entity(i).GetDomain()
+		if d == "lock" && !s.has("lock", "unlock") {
+			// Only "lock" and "unlock" say what a lock is to do: "open the
+			// front door" does not lock it, nor "turn off" unlock it.
+			return intent.Intent{}, false
+		}
+		if d == "scene" || d == "script" || d == "valve" {
 			slots["domain"] = d
 		}
 		if t.area != "" {

@@ -65,6 +65,9 @@ var nouns = func() *lexNode {
 	add(class{domain: "person"}, "anyone", "anybody", "someone", "somebody", "people", "everyone", "everybody")
 	// a measure said of a place asks its sensor: "how humid is the bathroom"
 	add(class{domain: "sensor", deviceClass: "humidity"}, "humidity", "humid")
+	add(class{domain: "sensor", deviceClass: "carbon_dioxide"}, "co2", "co2 level", "carbon dioxide", "carbon dioxide level")
+	add(class{domain: "sensor", deviceClass: "sound_pressure"}, "noise level", "noisy", "sound level")
+	add(class{domain: "sensor", deviceClass: "power"}, "power draw", "power usage", "power use", "power consumption", "wattage")
 	add(class{generic: true}, "device", "devices", "thing", "things", "sensor", "sensors", "entity", "entities")
 	bs := func(dc string, phrases ...string) {
 		add(class{domain: "binary_sensor", deviceClass: dc}, phrases...)

@@ -83,6 +83,26 @@ func isContracted(toks []string) bool {
 	return true
 }
 
+// particleName reports whether a one-word name that is also a particle
+// ("Up", a room) is said as the particle: "lock up the studio", "turn the
+// heating up". Only after a preposition or determiner is it the name:
+// "the lights in up".
+func particleName(toks []string, i int) bool {
+	switch toks[i] {
+	case "up", "down", "on", "off", "out", "over", "in":
+	default:
+		return false
+	}
+	if i == 0 {
+		return true
+	}
+	switch toks[i-1] {
+	case "in", "into", "at", "to", "from", "the", "of":
+		return false
+	}
+	return true
+}
+
 var quantifiers = map[string]bool{"any": true, "all": true, "every": true, "each": true, "some": true, "no": true}
 
 func newSentence(toks []string, reg *intent.Index, pc intent.Context) *sentence {
@@ -102,7 +122,7 @@ func (s *sentence) init(toks []string, reg *intent.Index, pc intent.Context) {
 			(possessedAt(toks, i+pn) || contracted && isStateWord(toks[i+pn])) {
 			rn, refs = pn, prefs
 		}
-		if isVerbHere(toks, i) {
+		if isVerbHere(toks, i) || rn == 1 && particleName(toks, i) {
 			ln, rn = 0, 0
 		}
 		useRef := rn > 0 && rn >= ln
