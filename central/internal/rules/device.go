@@ -363,7 +363,14 @@ func (s *sentence) fraction() (float64, bool) {
 		if i > 0 && (s.toks[i-1] == "to" || s.toks[i-1] == "at") && i+n == len(s.toks) {
 			return v, true
 		}
-		if j := i + n; j < len(s.toks) && shareOf[s.toks[j]] {
+		j := i + n
+		if j+1 < len(s.toks) && s.toks[j] == "of" {
+			j++ // "half of the way"
+		}
+		if j+1 < len(s.toks) && s.toks[j] == "the" {
+			j++ // "a quarter of the way"
+		}
+		if j < len(s.toks) && shareOf[s.toks[j]] {
 			return v, true
 		}
 	}
@@ -427,7 +434,7 @@ func (s *sentence) position() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	}
 	v, ok := s.firstNumber()
-	if f, isFrac := s.fraction(); isFrac && !ok {
+	if f, isFrac := s.fraction(); isFrac { // before the number: "three quarters of the way" is no 3
 		v, ok = f*100, true
 	}
 	if !ok || !(s.has("position", "percent", "set", "open", "close", "raise", "lower", "move", "increase", "decrease", "to")) {

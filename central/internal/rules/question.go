@@ -203,6 +203,13 @@ func (s *sentence) question() (intent.Intent, bool) {
 	if domain == "" && (s.first() == "who" || s.first() == "whos") {
 		domain = "person" // "who's home"
 	}
+	if domain == "person" && t.area != "" && !hasState {
+		// "is anyone in the booth": a person is in no room; the room's
+		// own detector answers, or nothing does.
+		if c := s.presenceClass(t.area); c != "" {
+			domain, dc, implied = "binary_sensor", c, "on"
+		}
+	}
 	if domain == "" && hasState {
 		switch {
 		case sw.domain != "":
@@ -360,4 +367,25 @@ func (s *sentence) sensorOf(t target, dc string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// presenceClasses are the detectors that tell someone is in a room, the
+// most telling first.
+var presenceClasses = []string{"occupancy", "presence", "motion"}
+
+// presenceClass returns the device class of the area's detector that tells
+// whether someone is there, or "".
+func (s *sentence) presenceClass(area string) string {
+	a, ok := s.reg.AreaByName(area)
+	if !ok {
+		return ""
+	}
+	for _, dc := range presenceClasses {
+		for _, e := range s.reg.Entities() {
+			if e.GetDomain() == "binary_sensor" && e.GetDeviceClass() == dc && e.GetAreaId() == a.GetId() {
+				return dc
+			}
+		}
+	}
+	return ""
 }

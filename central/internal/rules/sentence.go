@@ -83,6 +83,27 @@ func isContracted(toks []string) bool {
 	return true
 }
 
+// homeCools reports whether a thermostat of the home cools: one set to
+// cool, or called an air conditioner ("Lounge AC", "Air Con").
+func homeCools(reg *intent.Index) bool {
+	for _, e := range reg.Entities() {
+		if e.GetDomain() != "climate" {
+			continue
+		}
+		switch e.GetState() {
+		case "cool", "heat_cool", "dry":
+			return true
+		}
+		for _, n := range append([]string{e.GetName()}, e.GetAliases()...) {
+			if n := " " + strings.ToLower(n) + " "; strings.Contains(n, " ac ") || strings.Contains(n, " air con") ||
+				strings.Contains(n, " aircon") || strings.Contains(n, " a/c ") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // particleName reports whether a one-word name that is also a particle
 // ("Up", a room) is said as the particle: "lock up the studio", "turn the
 // heating up". Only after a preposition or determiner is it the name:
@@ -124,6 +145,9 @@ func (s *sentence) init(toks []string, reg *intent.Index, pc intent.Context) {
 		}
 		if isVerbHere(toks, i) || rn == 1 && particleName(toks, i) {
 			ln, rn = 0, 0
+		}
+		if ln > 0 && cls.cools && !homeCools(reg) {
+			ln = 0 // "the air con" of a home that only heats names nothing it has
 		}
 		useRef := rn > 0 && rn >= ln
 		if useRef && rn == ln && (!s.refFitsNoun(refs, cls, i) || s.placedElsewhere(refs, i+rn)) {
