@@ -104,7 +104,7 @@ func guardedIntent(name intent.Name) bool {
 func (s *sentence) unaccounted() [][2]int {
 	var runs [][2]int
 	for _, c := range s.chunks {
-		known := c.kind != cWord || grammarWords[s.toks[c.start]] ||
+		known := c.kind != cWord || grammarWords[s.toks[c.start]] || s.dwellingOwns(c.start) ||
 			s.toks[c.start] == "space" && c.start > 0 && s.toks[c.start-1] == "this" // "this space" is here
 		switch {
 		case known:

@@ -343,6 +343,22 @@ func (t target) entity(reg *intent.Index, domains ...string) (int, bool) {
 var everywhereWords = map[string]bool{
 	"everywhere": true, "house": true, "home": true, "apartment": true, "flat": true, "place": true,
 	"condo": true, "condominium": true, "townhouse": true, "cottage": true, "bungalow": true, "farmhouse": true,
+	"duplex": true, "maisonette": true, "penthouse": true,
+}
+
+// dwellingOwns reports whether word i is the home said as owning a kind of
+// device: "the flat's lights" arrives as "the flats lights".
+func (s *sentence) dwellingOwns(i int) bool {
+	w := s.toks[i]
+	if len(w) < 2 || w[len(w)-1] != 's' || !everywhereWords[w[:len(w)-1]] {
+		return false
+	}
+	for _, c := range s.chunks {
+		if c.start == i+1 {
+			return c.kind == cNoun
+		}
+	}
+	return false
 }
 
 // target returns what the sentence points at; the grammar's readings ask
@@ -429,7 +445,7 @@ func (s *sentence) findTarget() target {
 				}
 			case (w == "rooms" || w == "areas") && ci > 0:
 				t.everywhere = true
-			case everywhereWords[w]:
+			case everywhereWords[w] || s.dwellingOwns(c.start):
 				t.everywhere = true
 			case w == "over" && ci > 0 && s.word(s.chunks[ci-1]) == "all":
 				t.everywhere = true

@@ -36,6 +36,8 @@ func TestNamesThatAreWords(t *testing.T) {
 		{"open the office blind three quarters of the way", "", intent.SetPosition, map[string]any{"name": "Office Blind", "position": 75}},
 		{"i'd like the lounge blinds closed", "", intent.TurnOff, map[string]any{"name": "Lounge Blinds"}},
 		{"i want the lights off in here", "Office", intent.TurnOff, map[string]any{"area": "Office", "domain": "light"}},
+		{"turn off the flat's lights", "", intent.TurnOff, map[string]any{"domain": "light"}},
+		{"turn off all the lights in the duplex", "", intent.TurnOff, map[string]any{"domain": "light"}},
 	} {
 		got, err := p.Parse(context.Background(), tt.text, reg, intent.Context{Area: tt.area})
 		if err != nil || got.Name != tt.want || !slotsMatch(tt.slots, got.Slots, false) {
@@ -64,6 +66,7 @@ func TestWordsThatAreNoCommand(t *testing.T) {
 		{reg, "turn the lights up"},
 		{reg, "turn the studio lights up"},
 		{reg, "when kit gets home unlock the front door"},
+		{reg, "turn off the lights in the flats"},
 		{loft, "set the air conditioner to 18"}, // the loft's thermostats only heat
 	} {
 		got, err := p.Parse(context.Background(), tt.text, tt.reg, intent.Context{})
