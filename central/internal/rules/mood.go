@@ -111,7 +111,39 @@ func (s *sentence) unmeant() bool {
 	}
 	// "lower the blinds a bit": no intent moves by a step, and all the way
 	// is not what was asked. A step inside a name ("Little Lamp") is none.
-	return step && s.has("bit", "slightly", "notch", "tad", "touch", "little") && !s.hasNumber()
+	return step && s.has("bit", "slightly", "notch", "tad", "touch", "little") && !s.hasNumber() || s.turnedUp()
+}
+
+// turnedUp reports whether the sentence asks for more or less of something
+// with no number to set: "volume up on the tv", "turn it up on the tv",
+// "turn the studio lights down". The "on" of "on the tv" is a place, not
+// the switch, and no intent moves a level by a step.
+func (s *sentence) turnedUp() bool {
+	if s.hasNumber() || s.has("mute", "unmute", "off") || s.hasSeq("turn", "on") {
+		return false
+	}
+	for _, c := range s.chunks {
+		i := c.start
+		if c.kind != cWord || s.toks[i] != "up" && s.toks[i] != "down" || i == 0 {
+			continue // "Wind Down", "the lights in Up" are names
+		}
+		if i+1 < len(s.toks) {
+			switch s.toks[i+1] {
+			case "to", "in", "at", "there", "here", "stairs":
+				continue // "up to full", "down in the basement"
+			}
+		}
+		if s.toks[i-1] == "way" {
+			continue // "all the way up" is as far as it goes
+		}
+		switch prev := s.toks[i-1]; {
+		case prev == "volume":
+			return true // "volume up"
+		case prev != "turn" && s.toks[0] == "turn":
+			return true // "turn it up", "turn the studio lights down"
+		}
+	}
+	return false
 }
 
 // refStarts reports whether a name of the home starts at word i.

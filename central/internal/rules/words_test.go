@@ -67,6 +67,9 @@ func TestWordsThatAreNoCommand(t *testing.T) {
 		{reg, "turn the studio lights up"},
 		{reg, "when kit gets home unlock the front door"},
 		{reg, "turn off the lights in the flats"},
+		{reg, "volume up on the tv"},
+		{reg, "turn the volume up on the office speaker"},
+		{reg, "turn it up on the tv"},
 		{loft, "set the air conditioner to 18"}, // the loft's thermostats only heat
 	} {
 		got, err := p.Parse(context.Background(), tt.text, tt.reg, intent.Context{})
