@@ -104,7 +104,7 @@ func guardedIntent(name intent.Name) bool {
 func (s *sentence) unaccounted() [][2]int {
 	var runs [][2]int
 	for _, c := range s.chunks {
-		known := c.kind != cWord || grammarWords[s.toks[c.start]] || s.dwellingOwns(c.start) ||
+		known := c.kind != cWord || grammarWords[s.toks[c.start]] && !s.modifiesNoun(c.start) || s.dwellingOwns(c.start) ||
 			s.toks[c.start] == "space" && c.start > 0 && s.toks[c.start-1] == "this" // "this space" is here
 		switch {
 		case known:
@@ -135,6 +135,13 @@ func (s *sentence) refusal(in intent.Intent) *intent.UnknownError {
 		}
 	}
 	return nil
+}
+
+// modifiesNoun reports whether a grammar word at i is said as a device's
+// modifier: the "back" of "the back door" names a door, which a home
+// without one lacks.
+func (s *sentence) modifiesNoun(i int) bool {
+	return s.toks[i] == "back" && i > 0 && skipWords[s.toks[i-1]] && s.nounAt(i+1)
 }
 
 // measureOfUnknown reports whether a sensor's measure asked of no place

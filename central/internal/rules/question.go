@@ -99,6 +99,15 @@ func (s *sentence) question() (intent.Intent, bool) {
 	// "what's the thermostat at": a thermostat's value is its temperature.
 	// "how cold is it" asks a temperature; "how many things are cold" counts detectors.
 	// "is it warm in the office", "is the bedroom too hot" ask it of a place.
+	// "the heat pump's co2": another measure said of a thermostat is no
+	// temperature, and no state of the thermostat answers it.
+	otherMeasure := t.cls != nil && t.cls.domain == "sensor" && t.cls.deviceClass != "" && t.cls.deviceClass != "temperature"
+	if otherMeasure && s.namesClimate() {
+		if name, ok := s.sensorOf(t, t.cls.deviceClass); ok {
+			return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": name}}, true
+		}
+		return intent.Intent{}, false
+	}
 	temp := s.has("temperature", "temp") || s.first() == "how" && s.has("hot", "warm", "cold", "cool") && !s.has("many") ||
 		s.first() == "is" && t.name == "" && t.cls == nil && (t.area != "" || t.floor != "" || t.here || len(s.toks) > 1 && s.toks[1] == "it") &&
 			s.has("hot", "warm", "cold", "cool", "chilly", "freezing") && len(s.unaccounted()) == 0 ||

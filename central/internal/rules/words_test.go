@@ -70,6 +70,8 @@ func TestWordsThatAreNoCommand(t *testing.T) {
 		{reg, "volume up on the tv"},
 		{reg, "turn the volume up on the office speaker"},
 		{reg, "turn it up on the tv"},
+		{reg, "lock the back door"}, // the duplex has none; it locked every lock
+		{loft, "what is the heat pump co2"},
 		{loft, "set the air conditioner to 18"}, // the loft's thermostats only heat
 	} {
 		got, err := p.Parse(context.Background(), tt.text, tt.reg, intent.Context{})
