@@ -84,6 +84,7 @@ var negativeHomes = map[string][]string{
 	"loft":   {"--home", filepath.Join("..", "internal", "rules", "testdata", "loft_home.json")},
 	"family": {"--home", filepath.Join("..", "internal", "rules", "testdata", "family_home.json")},
 	"barn":   {"--home", filepath.Join("..", "internal", "rules", "testdata", "barn_home.json")},
+	"duplex": {"--home", filepath.Join("..", "internal", "rules", "testdata", "duplex_home.json")},
 }
 
 // TestNegativeSetReachesNoDevice sends every sentence of the negative set

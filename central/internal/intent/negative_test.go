@@ -22,6 +22,7 @@ var negativeHomes = map[string]string{
 	"loft":   filepath.Join("..", "rules", "testdata", "loft_home.json"),
 	"family": filepath.Join("..", "rules", "testdata", "family_home.json"),
 	"barn":   filepath.Join("..", "rules", "testdata", "barn_home.json"),
+	"duplex": filepath.Join("..", "rules", "testdata", "duplex_home.json"),
 }
 
 type negativeLine struct {

@@ -80,7 +80,8 @@ func sensitiveTargets(reg *Index, calls []*homeplanev1.ServiceCall) []int {
 }
 
 // allWords say that every device of a kind is meant: "unlock all the doors".
-var allWords = map[string]bool{"all": true, "every": true, "each": true, "both": true, "everything": true}
+// "Everything" names no kind: in "unlock everything" only the verb does.
+var allWords = map[string]bool{"all": true, "every": true, "each": true, "both": true}
 
 // exactTarget reports whether a sensitive action was asked for exactly: one
 // entity by name, every entity of a kind said with "all", or a kind and

@@ -43,6 +43,14 @@ func TestSensitiveActionsAreExact(t *testing.T) {
 		{"cabin_home.json", "unlock the back door", "", []string{"lock.unlock:lock.back_door"}},
 		{"cabin_home.json", "open the carport gate", "", []string{"cover.open_cover:cover.carport_gate"}},
 		{"cabin_home.json", "lock the doors", "", []string{"lock.lock:lock.front_door"}},
+		// "everything" names no kind: only the verb said locks
+		{"cabin_home.json", "unlock everything", intent.CodeAmbiguous, nil},
+		// a lock is unlocked by "unlock", not by closing, switching or toggling it
+		{"cabin_home.json", "close the front door", intent.CodeNoIntent, nil},
+		{"cabin_home.json", "turn off the back door", intent.CodeNoIntent, nil},
+		{"cabin_home.json", "toggle the front door", intent.CodeNoIntent, nil},
+		{"cabin_home.json", "open the front door", intent.CodeNoIntent, nil},
+		{"cabin_home.json", "i want the front door unlocked", intent.CodeNoIntent, nil},
 	} {
 		t.Run(tc.home+"/"+tc.text, func(t *testing.T) {
 			exec := &fakeExecutor{}

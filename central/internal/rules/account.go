@@ -71,6 +71,7 @@ var grammarWords = func() map[string]bool {
 		"hows", "many", "where", "wheres", "when", "why", "state", "status", "still", "left", "know", "tell",
 		"say", "show", "give", "report", "reading", "value", "currently", "presently", "someone", "anyone",
 		"somebody", "anybody", "people", "everyone", "everybody", "need", "want", "like", "id", "would",
+		"using", "drawing", "consuming", "pulling",
 		"please", "thanks", "thank", "you",
 		// media and vacuums
 		"play", "playing", "pause", "resume", "unpause", "continue", "replay", "skip", "next", "previous", "last",
@@ -103,7 +104,7 @@ func guardedIntent(name intent.Name) bool {
 func (s *sentence) unaccounted() [][2]int {
 	var runs [][2]int
 	for _, c := range s.chunks {
-		known := c.kind != cWord || grammarWords[s.toks[c.start]] ||
+		known := c.kind != cWord || grammarWords[s.toks[c.start]] && !s.modifiesNoun(c.start) || s.dwellingOwns(c.start) ||
 			s.toks[c.start] == "space" && c.start > 0 && s.toks[c.start-1] == "this" // "this space" is here
 		switch {
 		case known:
@@ -128,12 +129,31 @@ func (s *sentence) refusal(in intent.Intent) *intent.UnknownError {
 	}
 	for _, r := range s.unaccounted() {
 		u := s.unknownTarget(r[0], r[1])
-		if !question || u.Kind != intent.UnknownDevice || s.nounAt(r[1]) {
+		if !question || u.Kind != intent.UnknownDevice || s.nounAt(r[1]) || s.measureOfUnknown(in, r[0]) {
 			u.Intent = in
 			return u
 		}
 	}
 	return nil
+}
+
+// modifiesNoun reports whether a grammar word at i is said as a device's
+// modifier: the "back" of "the back door" names a door, which a home
+// without one lacks.
+func (s *sentence) modifiesNoun(i int) bool {
+	return s.toks[i] == "back" && i > 0 && skipWords[s.toks[i-1]] && s.nounAt(i+1)
+}
+
+// measureOfUnknown reports whether a sensor's measure asked of no place
+// and no device is asked of the unknown words at from: "how humid is the
+// garage", "how much power is the dishwasher using" in a home with neither
+// ask what no sensor of the home answers.
+func (s *sentence) measureOfUnknown(in intent.Intent, from int) bool {
+	if in.Slot("domain") != "sensor" || in.Slot("name") != "" || in.Slot("area") != "" || in.Slot("floor") != "" {
+		return false
+	}
+	return from >= 2 && (s.toks[from-1] == "the" || s.toks[from-1] == "my" || s.toks[from-1] == "our") &&
+		(s.toks[from-2] == "is" || s.toks[from-2] == "are")
 }
 
 // nounAt reports whether a device noun starts at token i.

@@ -34,7 +34,9 @@ func (s *sentence) polarity() (on, ok bool) {
 			return true, true
 		case w == "off" || w == "out" && (c.start == len(s.toks)-1 || c.start > 0 && (s.toks[c.start-1] == "turn" || s.toks[c.start-1] == "put")):
 			return false, true
-		case w == "up" && c.start > 0 && (s.toks[c.start-1] == "light" || s.toks[c.start-1] == "lights"):
+		case w == "up" && c.start > 0 && (s.toks[c.start-1] == "light" || s.toks[c.start-1] == "lights") && !s.has("turn"):
+			// "lights up" lights them; "turn the lights up" asks for more
+			// of them, a step no intent takes
 			return true, true
 		case (w == "up" || w == "down") && c.start > 0 && powerVerbs[s.toks[c.start-1]]:
 			return w == "up", true
@@ -108,7 +110,13 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	if t.name != "" {
 		i, _ := t.entity(s.reg, switchableOrder...)
 		slots["name"] = t.name
-		if d := s.reg.Entity(i).GetDomain(); d == "scene" || d == "script" || d == "valve" {
+		d := s.reg.Entity(i).GetDomain()
+		if d == "lock" && !s.has("lock", "unlock") {
+			// Only "lock" and "unlock" say what a lock is to do: "open the
+			// front door" does not lock it, nor "turn off" unlock it.
+			return intent.Intent{}, false
+		}
+		if d == "scene" || d == "script" || d == "valve" {
 			slots["domain"] = d
 		}
 		if t.area != "" {
@@ -355,7 +363,14 @@ func (s *sentence) fraction() (float64, bool) {
 		if i > 0 && (s.toks[i-1] == "to" || s.toks[i-1] == "at") && i+n == len(s.toks) {
 			return v, true
 		}
-		if j := i + n; j < len(s.toks) && shareOf[s.toks[j]] {
+		j := i + n
+		if j+1 < len(s.toks) && s.toks[j] == "of" {
+			j++ // "half of the way"
+		}
+		if j+1 < len(s.toks) && s.toks[j] == "the" {
+			j++ // "a quarter of the way"
+		}
+		if j < len(s.toks) && shareOf[s.toks[j]] {
 			return v, true
 		}
 	}
@@ -419,7 +434,7 @@ func (s *sentence) position() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	}
 	v, ok := s.firstNumber()
-	if f, isFrac := s.fraction(); isFrac && !ok {
+	if f, isFrac := s.fraction(); isFrac { // before the number: "three quarters of the way" is no 3
 		v, ok = f*100, true
 	}
 	if !ok || !(s.has("position", "percent", "set", "open", "close", "raise", "lower", "move", "increase", "decrease", "to")) {

@@ -109,6 +109,7 @@ var sentenceSets = []struct {
 	{"loft", "loft.jsonl", "loft_home.json", "a shared city loft: fans, players, valves, a humidifier, names that are words or rooms"},
 	{"family", "family.jsonl", "family_home.json", "a family house: kids' rooms by name, a name in two rooms, garage doors, pool, sprinklers, thermostats"},
 	{"barn", "barn.jsonl", "barn_home.json", "a holiday barn with an annex and workshop: farm room names, a lamp named after another room, a key safe, a stopcock"},
+	{"duplex", "duplex.jsonl", "duplex_home.json", "a two-level city duplex of flatmates with an office and a recording studio: rooms named with common words (Booth, Landing, Loft, Nook, Up), names holding intent words, dwelling words for the whole home"},
 }
 
 // TestSentenceSets scores each set against its home: language the parser

@@ -14,6 +14,9 @@ type class struct {
 	door, window bool
 	// state a noun implies in a question ("is there any leak" → on).
 	state string
+	// cools: the noun names a thermostat that cools ("the air con"), which
+	// a home whose thermostats only heat does not have.
+	cools bool
 }
 
 type lexNode struct {
@@ -59,12 +62,18 @@ var nouns = func() *lexNode {
 	add(class{domain: "valve"}, "valve", "valves")
 	add(class{domain: "media_player"}, "media player", "media players", "speaker", "speakers")
 	add(class{domain: "climate"}, "thermostat", "thermostats")
+	add(class{domain: "climate", cools: true}, "air conditioning", "air conditioner", "air conditioners",
+		"air con", "aircon", "ac")
 	add(class{domain: "vacuum"}, "vacuum", "vacuums", "robot vacuum", "vacuum cleaner", "robot")
 	add(class{domain: "scene"}, "scene", "scenes")
 	add(class{domain: "script"}, "script", "scripts")
 	add(class{domain: "person"}, "anyone", "anybody", "someone", "somebody", "people", "everyone", "everybody")
 	// a measure said of a place asks its sensor: "how humid is the bathroom"
 	add(class{domain: "sensor", deviceClass: "humidity"}, "humidity", "humid")
+	add(class{domain: "sensor", deviceClass: "carbon_dioxide"}, "co2", "co2 level", "carbon dioxide", "carbon dioxide level")
+	add(class{domain: "sensor", deviceClass: "sound_pressure"}, "noise level", "noisy", "sound level")
+	add(class{domain: "sensor", deviceClass: "power"}, "power draw", "power usage", "power use", "power consumption", "wattage",
+		"much power") // "how much power is the studio drawing"
 	add(class{generic: true}, "device", "devices", "thing", "things", "sensor", "sensors", "entity", "entities")
 	bs := func(dc string, phrases ...string) {
 		add(class{domain: "binary_sensor", deviceClass: dc}, phrases...)

@@ -78,7 +78,7 @@ func (s *sentence) unmeant() bool {
 				return true
 			}
 		case "when", "after", "before":
-			if subject(next) {
+			if subject(next) || s.personStarts(i+1) { // "when Kit gets home"
 				return true
 			}
 		case "said", "says", "saying", "told", "tells", "telling", "asked", "asks", "goes", "went", "shouted",
@@ -89,7 +89,9 @@ func (s *sentence) unmeant() bool {
 		case "the", "a":
 			switch next {
 			case "", "to", "on", "off", "in", "at", "and", "by", "of", "up", "down":
-				return true
+				if !s.refStarts(i + 1) { // "the On Air Sign" lost nothing
+					return true
+				}
 			}
 		case "bit", "slightly", "notch", "tad", "touch", "little":
 			step = true
@@ -109,7 +111,69 @@ func (s *sentence) unmeant() bool {
 	}
 	// "lower the blinds a bit": no intent moves by a step, and all the way
 	// is not what was asked. A step inside a name ("Little Lamp") is none.
-	return step && s.has("bit", "slightly", "notch", "tad", "touch", "little") && !s.hasNumber()
+	return step && s.has("bit", "slightly", "notch", "tad", "touch", "little") && !s.hasNumber() || s.turnedUp()
+}
+
+// turnedUp reports whether the sentence asks for more or less of something
+// with no number to set: "volume up on the tv", "turn it up on the tv",
+// "turn the studio lights down". The "on" of "on the tv" is a place, not
+// the switch, and no intent moves a level by a step.
+func (s *sentence) turnedUp() bool {
+	if s.hasNumber() || s.has("mute", "unmute", "off") || s.hasSeq("turn", "on") {
+		return false
+	}
+	for _, c := range s.chunks {
+		i := c.start
+		if c.kind != cWord || s.toks[i] != "up" && s.toks[i] != "down" || i == 0 {
+			continue // "Wind Down", "the lights in Up" are names
+		}
+		if i+1 < len(s.toks) {
+			switch s.toks[i+1] {
+			case "to", "in", "at", "there", "here", "stairs":
+				continue // "up to full", "down in the basement"
+			}
+		}
+		if s.toks[i-1] == "way" {
+			continue // "all the way up" is as far as it goes
+		}
+		switch prev := s.toks[i-1]; {
+		case prev == "volume":
+			return true // "volume up"
+		case prev != "turn" && s.toks[0] == "turn":
+			return true // "turn it up", "turn the studio lights down"
+		}
+	}
+	return false
+}
+
+// refStarts reports whether a name of the home starts at word i.
+func (s *sentence) refStarts(i int) bool {
+	_, ok := s.refChunkAt(i)
+	return ok
+}
+
+// personStarts reports whether a person of the home is named at word i.
+func (s *sentence) personStarts(i int) bool {
+	c, ok := s.refChunkAt(i)
+	if !ok {
+		return false
+	}
+	for _, r := range c.refs {
+		if r.Kind == intent.RefEntity && s.reg.Entity(r.Index).GetDomain() == "person" {
+			return true
+		}
+	}
+	return false
+}
+
+// refChunkAt returns the name of the home said from word i.
+func (s *sentence) refChunkAt(i int) (chunk, bool) {
+	for _, c := range s.chunks {
+		if c.start == i {
+			return c, c.kind == cRef
+		}
+	}
+	return chunk{}, false
 }
 
 // determiner reports whether a word starts a noun phrase: "when the

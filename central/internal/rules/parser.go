@@ -56,7 +56,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	if !ok {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
-	toks = reframe(dropFiller(canonical(toks)))
+	toks, wished := wish(reframe(dropFiller(canonical(toks))))
 	if len(toks) == 0 {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
@@ -64,6 +64,9 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
+		if wished && s.wishOpens(in) {
+			return intent.Intent{}, intent.ErrNoIntent
+		}
 		if s.stray != nil {
 			s.stray.Intent = in
 			return in, s.stray
@@ -223,6 +226,58 @@ func reframe(out []string) []string {
 		}
 	}
 	return out
+}
+
+// wishFrames say a state wanted rather than a verb: "I'd like the blinds
+// closed", "I want the fan off".
+var wishFrames = [][]string{{"id", "like"}, {"i", "would", "like"}, {"i", "want"}, {"i", "need"}}
+
+// wish reads a state wanted as the command that makes it: "I'd like the
+// lounge blinds closed" is "close the lounge blinds", "I want the lights off
+// in here" is "turn the lights off in here". Only switching and closing are
+// read so; wished is true when the sentence was rewritten.
+func wish(toks []string) (_ []string, wished bool) {
+	for _, f := range wishFrames {
+		n := len(f)
+		if !hasPrefix(toks, f) || len(toks) < n+3 {
+			continue
+		}
+		switch toks[n] {
+		case "the", "my", "our", "all", "every":
+		default:
+			return toks, false
+		}
+		for i := n + 2; i < len(toks); i++ {
+			switch toks[i] {
+			case "on", "off":
+				return append([]string{"turn"}, toks[n:]...), true
+			case "closed", "shut":
+				out := append([]string{"close"}, toks[n:i]...)
+				return append(out, toks[i+1:]...), true
+			}
+		}
+		return toks, false
+	}
+	return toks, false
+}
+
+// wishOpens reports whether a wish was read as a command that opens or
+// unlocks: a state wanted is read only for what switching and closing do.
+func (s *sentence) wishOpens(in intent.Intent) bool {
+	if in.Name != intent.TurnOn && in.Name != intent.Toggle {
+		return false
+	}
+	if d, _ := in.Slots["domain"].(string); d == "cover" || d == "valve" || d == "lock" {
+		return true
+	}
+	t := s.target()
+	if i, ok := t.entity(s.reg, switchableOrder...); ok {
+		switch s.reg.Entity(i).GetDomain() {
+		case "cover", "valve", "lock":
+			return true
+		}
+	}
+	return false
 }
 
 func dropFiller(toks []string) []string {

@@ -99,6 +99,15 @@ func (s *sentence) question() (intent.Intent, bool) {
 	// "what's the thermostat at": a thermostat's value is its temperature.
 	// "how cold is it" asks a temperature; "how many things are cold" counts detectors.
 	// "is it warm in the office", "is the bedroom too hot" ask it of a place.
+	// "the heat pump's co2": another measure said of a thermostat is no
+	// temperature, and no state of the thermostat answers it.
+	otherMeasure := t.cls != nil && t.cls.domain == "sensor" && t.cls.deviceClass != "" && t.cls.deviceClass != "temperature"
+	if otherMeasure && s.namesClimate() {
+		if name, ok := s.sensorOf(t, t.cls.deviceClass); ok {
+			return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": name}}, true
+		}
+		return intent.Intent{}, false
+	}
 	temp := s.has("temperature", "temp") || s.first() == "how" && s.has("hot", "warm", "cold", "cool") && !s.has("many") ||
 		s.first() == "is" && t.name == "" && t.cls == nil && (t.area != "" || t.floor != "" || t.here || len(s.toks) > 1 && s.toks[1] == "it") &&
 			s.has("hot", "warm", "cold", "cool", "chilly", "freezing") && len(s.unaccounted()) == 0 ||
@@ -202,6 +211,13 @@ func (s *sentence) question() (intent.Intent, bool) {
 	}
 	if domain == "" && (s.first() == "who" || s.first() == "whos") {
 		domain = "person" // "who's home"
+	}
+	if domain == "person" && t.area != "" && !hasState {
+		// "is anyone in the booth": a person is in no room; the room's
+		// own detector answers, or nothing does.
+		if c := s.presenceClass(t.area); c != "" {
+			domain, dc, implied = "binary_sensor", c, "on"
+		}
 	}
 	if domain == "" && hasState {
 		switch {
@@ -360,4 +376,25 @@ func (s *sentence) sensorOf(t target, dc string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// presenceClasses are the detectors that tell someone is in a room, the
+// most telling first.
+var presenceClasses = []string{"occupancy", "presence", "motion"}
+
+// presenceClass returns the device class of the area's detector that tells
+// whether someone is there, or "".
+func (s *sentence) presenceClass(area string) string {
+	a, ok := s.reg.AreaByName(area)
+	if !ok {
+		return ""
+	}
+	for _, dc := range presenceClasses {
+		for _, e := range s.reg.Entities() {
+			if e.GetDomain() == "binary_sensor" && e.GetDeviceClass() == dc && e.GetAreaId() == a.GetId() {
+				return dc
+			}
+		}
+	}
+	return ""
 }

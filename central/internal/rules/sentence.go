@@ -83,6 +83,47 @@ func isContracted(toks []string) bool {
 	return true
 }
 
+// homeCools reports whether a thermostat of the home cools: one set to
+// cool, or called an air conditioner ("Lounge AC", "Air Con").
+func homeCools(reg *intent.Index) bool {
+	for _, e := range reg.Entities() {
+		if e.GetDomain() != "climate" {
+			continue
+		}
+		switch e.GetState() {
+		case "cool", "heat_cool", "dry":
+			return true
+		}
+		for _, n := range append([]string{e.GetName()}, e.GetAliases()...) {
+			if n := " " + strings.ToLower(n) + " "; strings.Contains(n, " ac ") || strings.Contains(n, " air con") ||
+				strings.Contains(n, " aircon") || strings.Contains(n, " a/c ") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// particleName reports whether a one-word name that is also a particle
+// ("Up", a room) is said as the particle: "lock up the studio", "turn the
+// heating up". Only after a preposition or determiner is it the name:
+// "the lights in up".
+func particleName(toks []string, i int) bool {
+	switch toks[i] {
+	case "up", "down", "on", "off", "out", "over", "in":
+	default:
+		return false
+	}
+	if i == 0 {
+		return true
+	}
+	switch toks[i-1] {
+	case "in", "into", "at", "to", "from", "the", "of":
+		return false
+	}
+	return true
+}
+
 var quantifiers = map[string]bool{"any": true, "all": true, "every": true, "each": true, "some": true, "no": true}
 
 func newSentence(toks []string, reg *intent.Index, pc intent.Context) *sentence {
@@ -102,8 +143,11 @@ func (s *sentence) init(toks []string, reg *intent.Index, pc intent.Context) {
 			(possessedAt(toks, i+pn) || contracted && isStateWord(toks[i+pn])) {
 			rn, refs = pn, prefs
 		}
-		if isVerbHere(toks, i) {
+		if isVerbHere(toks, i) || rn == 1 && particleName(toks, i) {
 			ln, rn = 0, 0
+		}
+		if ln > 0 && cls.cools && !homeCools(reg) {
+			ln = 0 // "the air con" of a home that only heats names nothing it has
 		}
 		useRef := rn > 0 && rn >= ln
 		if useRef && rn == ln && (!s.refFitsNoun(refs, cls, i) || s.placedElsewhere(refs, i+rn)) {
@@ -299,6 +343,22 @@ func (t target) entity(reg *intent.Index, domains ...string) (int, bool) {
 var everywhereWords = map[string]bool{
 	"everywhere": true, "house": true, "home": true, "apartment": true, "flat": true, "place": true,
 	"condo": true, "condominium": true, "townhouse": true, "cottage": true, "bungalow": true, "farmhouse": true,
+	"duplex": true, "maisonette": true, "penthouse": true,
+}
+
+// dwellingOwns reports whether word i is the home said as owning a kind of
+// device: "the flat's lights" arrives as "the flats lights".
+func (s *sentence) dwellingOwns(i int) bool {
+	w := s.toks[i]
+	if len(w) < 2 || w[len(w)-1] != 's' || !everywhereWords[w[:len(w)-1]] {
+		return false
+	}
+	for _, c := range s.chunks {
+		if c.start == i+1 {
+			return c.kind == cNoun
+		}
+	}
+	return false
 }
 
 // target returns what the sentence points at; the grammar's readings ask
@@ -385,7 +445,7 @@ func (s *sentence) findTarget() target {
 				}
 			case (w == "rooms" || w == "areas") && ci > 0:
 				t.everywhere = true
-			case everywhereWords[w]:
+			case everywhereWords[w] || s.dwellingOwns(c.start):
 				t.everywhere = true
 			case w == "over" && ci > 0 && s.word(s.chunks[ci-1]) == "all":
 				t.everywhere = true

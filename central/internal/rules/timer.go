@@ -171,10 +171,27 @@ var timerStop = map[string]bool{
 	"and": true, "all": true, "end": true, "restart": true, "hold": true, "freeze": true, "kill": true, "clear": true,
 }
 
+// inEntityName reports whether word i is said inside a device's name that
+// goes on after it: the "Timer Plug" is a plug, not a timer; a name that
+// ends in the word ("Kitchen Timer") still says a timer.
+func (s *sentence) inEntityName(i int) bool {
+	for _, c := range s.chunks {
+		if c.kind != cRef || i < c.start || i >= c.end-1 {
+			continue
+		}
+		for _, r := range c.refs {
+			if r.Kind == intent.RefEntity {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (s *sentence) timer() (intent.Intent, bool) {
 	ti := -1
 	for i, t := range s.toks {
-		if t == "timer" || t == "timers" {
+		if (t == "timer" || t == "timers") && !s.inEntityName(i) {
 			ti = i
 			break
 		}
