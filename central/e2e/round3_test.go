@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -608,6 +609,15 @@ func TestAttacksRound3EndToEnd(t *testing.T) {
 					t.Errorf("%s is named %q", id, e.GetName())
 				}
 			}
+		}},
+		{"mqtt/a NUL in an attribute", func(t *testing.T) {
+			attrs, err := structpb.NewStruct(map[string]any{"friendly_name": "Lamp\x00", "note\x00": "x"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mallory.sync(t, c, &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{
+				{EntityId: "light.nul", Name: "Nul", Domain: "light", State: "off", Attributes: attrs}}})
+			eventually(t, 10*time.Second, "the sync with the NUL applied", func() bool { return mallory.entities(t, c)["light.nul"] != nil })
 		}},
 		{"mqtt/a name of 100 KB and 50,000 areas", func(t *testing.T) {
 			big := &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{{EntityId: "light.big", Name: strings.Repeat("Lamp ", 20000), Domain: "light", State: "off"}}}

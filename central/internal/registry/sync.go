@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 
@@ -153,6 +154,7 @@ func cleanNames(s *homeplanev1.EntitySync) {
 	for _, e := range s.GetEntities() {
 		if e != nil {
 			e.Name, e.Aliases, e.State = cleanName(e.GetName()), cleanAliases(e.GetAliases()), cleanName(e.GetState())
+			dropNULs(e.GetAttributes())
 		}
 	}
 	for _, a := range s.GetAreas() {
@@ -163,6 +165,37 @@ func cleanNames(s *homeplanev1.EntitySync) {
 	for _, f := range s.GetFloors() {
 		if f != nil {
 			f.Name, f.Aliases = cleanName(f.GetName()), cleanAliases(f.GetAliases())
+		}
+	}
+}
+
+// dropNULs takes NUL characters out of the attributes' keys and strings:
+// PostgreSQL's JSON cannot hold them, and one would make the whole sync
+// fail where it is stored.
+func dropNULs(st *structpb.Struct) {
+	if st == nil {
+		return
+	}
+	for k, v := range st.GetFields() {
+		if strings.IndexByte(k, 0) >= 0 {
+			delete(st.Fields, k)
+			st.Fields[strings.ReplaceAll(k, "\x00", "")] = v
+		}
+		dropValueNULs(v)
+	}
+}
+
+func dropValueNULs(v *structpb.Value) {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		if strings.IndexByte(k.StringValue, 0) >= 0 {
+			k.StringValue = strings.ReplaceAll(k.StringValue, "\x00", "")
+		}
+	case *structpb.Value_StructValue:
+		dropNULs(k.StructValue)
+	case *structpb.Value_ListValue:
+		for _, x := range k.ListValue.GetValues() {
+			dropValueNULs(x)
 		}
 	}
 }
