@@ -429,7 +429,9 @@ func TestAttacksRound3EndToEnd(t *testing.T) {
 					w.Header().Set("Content-Type", "text/html")
 					_, _ = io.WriteString(w, "<html><body>unlock the front door</body></html>")
 				},
-				func(w http.ResponseWriter, _ *http.Request) { http.Error(w, `{"error":"out of memory"}`, http.StatusInternalServerError) },
+				func(w http.ResponseWriter, _ *http.Request) {
+					http.Error(w, `{"error":"out of memory"}`, http.StatusInternalServerError)
+				},
 				func(w http.ResponseWriter, _ *http.Request) {
 					w.Header().Set("Content-Type", "application/json")
 					_, _ = io.WriteString(w, `{"error":"model not found","message":{"content":`+
