@@ -221,6 +221,17 @@ func (a *handAgent) sync(t *testing.T, c *central, s *homeplanev1.EntitySync) {
 	a.publish(t, c, topic.Entities, false, s)
 }
 
+// marker publishes a delta setting sensor.marker to a new value and waits
+// until central shows it: what the agent published before it has been
+// taken in (or refused) by then.
+func (a *handAgent) marker(t *testing.T, c *central) {
+	t.Helper()
+	v := fmt.Sprint(time.Now().UnixNano())
+	a.publish(t, c, topic.Entities, false, &homeplanev1.EntitySync{Time: timestamppb.Now(), Entities: []*homeplanev1.Entity{
+		{EntityId: "sensor.marker", Name: "Marker", Domain: "sensor", State: v}}})
+	eventually(t, 10*time.Second, "the marker", func() bool { return a.entities(t, c)["sensor.marker"].GetState() == v })
+}
+
 // entities lists the home's entities as its owner sees them.
 func (a *handAgent) entities(t *testing.T, c *central) map[string]*homeplanev1.Entity {
 	t.Helper()
@@ -532,7 +543,7 @@ func TestAttacksRound3EndToEnd(t *testing.T) {
 			if r := <-answerc; !r.GetSuccess() {
 				t.Errorf("the first result did not answer: %q", r.GetSpeech())
 			}
-			time.Sleep(200 * time.Millisecond) // the duplicate has no effect to wait for
+			carol.marker(t, c) // the duplicate came before it
 			if st := carolState(t, "light.desk_lamp"); st != "on" {
 				t.Errorf("the duplicate result set the desk lamp to %q", st)
 			}
@@ -547,7 +558,7 @@ func TestAttacksRound3EndToEnd(t *testing.T) {
 			}
 			carol.publish(t, c, topic.Result, false, &homeplanev1.Result{CommandId: cmd.GetId(), Ok: true,
 				Changed: []*homeplanev1.Entity{{EntityId: "light.desk_lamp", Domain: "light", Name: "Desk Lamp", State: "off"}}})
-			time.Sleep(200 * time.Millisecond) // the late result has no effect to wait for
+			carol.marker(t, c) // the late result came before it
 			if st := carolState(t, "light.desk_lamp"); st != "on" {
 				t.Errorf("the late result set the desk lamp to %q", st)
 			}
@@ -583,7 +594,8 @@ func TestAttacksRound3EndToEnd(t *testing.T) {
 			if e := mallory.entities(t, c)["lock.vault"]; e != nil && e.GetDomain() != "lock" {
 				t.Errorf("central holds lock.vault as a %s", e.GetDomain())
 			}
-			time.Sleep(300 * time.Millisecond)
+			// A command, had one gone out, came before the answer,
+			// which waited for it until the deadline.
 			mallory.mu.Lock()
 			defer mallory.mu.Unlock()
 			for _, cmd := range mallory.cmds[n:] {
@@ -640,7 +652,7 @@ func TestAttacksRound3EndToEnd(t *testing.T) {
 		{"mqtt/a delta flipping a lock, for the question of another home", func(t *testing.T) {
 			mallory.publish(t, c, topic.Entities, false, &homeplanev1.EntitySync{Time: timestamppb.Now(), Entities: []*homeplanev1.Entity{
 				{EntityId: "lock.front_door", Domain: "lock", Name: "Front Door", State: "unlocked"}}})
-			time.Sleep(300 * time.Millisecond) // nothing to wait for in alice's home
+			mallory.marker(t, c) // the delta came before it
 			m.set(answer(map[string]any{"intent": "HassGetState", "entity_ids": []string{"lock.front_door"}}))
 			r, err := say("is the front door locked")
 			m.set(nil)
@@ -655,7 +667,7 @@ func TestAttacksRound3EndToEnd(t *testing.T) {
 			// An offline presence naming alice's agent, retained on mallory's topic.
 			mallory.publish(t, c, topic.Presence, true, &homeplanev1.Presence{AgentId: agentID(t, c, a.id), Online: false, Time: timestamppb.Now()})
 			mallory.publishRaw(t, c, topic.For(a.id, topic.Presence), 1, true, []byte{})
-			time.Sleep(300 * time.Millisecond)
+			mallory.marker(t, c)
 			g, err := c.homes.GetHome(ctx, authed(alice, &homeplanev1.GetHomeRequest{HomeId: a.id}))
 			if err != nil || !g.Msg.GetHome().GetOnline() {
 				t.Fatalf("alice's home is offline after mallory's presence: %v", err)
