@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
 	"github.com/homeplane/homeplane/agent/internal/metrics"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+	"github.com/homeplane/homeplane/protocol/topic"
 )
 
 // HomeAssistant is what Services needs from Home Assistant: one service
@@ -99,8 +102,9 @@ func (s *Services) Execute(ctx context.Context, cmd *homeplanev1.Command) *homep
 		}
 		log.Debug("service call done", "call", i+1, "domain", c.domain, "service", c.service, "took", took)
 	}
-	res.Changed = changed.list()
+	res.Changed = changed.targets(cmd.GetCalls())
 	res.HomeAssistantUs = spent.Microseconds()
+	fitResult(res)
 	if res.GetOk() {
 		log.Info("command done", "calls", len(calls), "changed", len(res.Changed), "home_assistant", spent)
 	}
@@ -128,10 +132,42 @@ func (s *changeSet) add(states []*homeplanev1.Entity) {
 	}
 }
 
-func (s *changeSet) list() []*homeplanev1.Entity {
-	out := make([]*homeplanev1.Entity, 0, len(s.order))
+// targets lists the changed states of the entities calls name, in the
+// order they first changed. Home Assistant answers a call with every state
+// that changed while it ran (a group's members, an automation's doing, or
+// whatever a broken or impostor server claims); central takes a result's
+// states into its registry at once (ADR 0037), so a result reports only
+// what the command was about. Every other change reaches central as Home
+// Assistant reports it, through the entity sync's deltas (ADR 0047).
+func (s *changeSet) targets(calls []*homeplanev1.ServiceCall) []*homeplanev1.Entity {
+	asked := map[string]bool{}
+	for _, c := range calls {
+		for _, id := range c.GetEntityIds() {
+			asked[id] = true
+		}
+	}
+	out := make([]*homeplanev1.Entity, 0, min(len(s.order), len(asked)))
 	for _, id := range s.order {
-		out = append(out, s.by[id])
+		if asked[id] {
+			out = append(out, s.by[id])
+		}
 	}
 	return out
+}
+
+// fitResult keeps res within what a result may carry over MQTT
+// (topic.MaxPayload): central drops a larger one, and the command would
+// look unanswered though it ran. The states' attributes go first, then the
+// states; the outcome always stays.
+func fitResult(res *homeplanev1.Result) {
+	budget := topic.MaxPayload(topic.Result)
+	if proto.Size(res) <= budget {
+		return
+	}
+	for _, e := range res.GetChanged() {
+		e.Attributes = nil
+	}
+	if proto.Size(res) > budget {
+		res.Changed = nil
+	}
 }

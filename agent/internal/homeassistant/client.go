@@ -108,6 +108,15 @@ func New(baseURL, token string, opts Options) *Client {
 	if c.http == nil {
 		c.http = &http.Client{Timeout: DefaultTimeout}
 	}
+	if c.http.CheckRedirect == nil {
+		// Home Assistant's API never redirects. Following one would send
+		// a service call again, body and token with it, to wherever the
+		// answer points (Go keeps the token for another port of the same
+		// host): it is answered as the error it is.
+		hc := *c.http
+		hc.CheckRedirect = refuseRedirect
+		c.http = &hc
+	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -122,6 +131,11 @@ func New(baseURL, token string, opts Options) *Client {
 		c.base = u
 	}
 	return c
+}
+
+// refuseRedirect answers a redirect with an error instead of following it.
+func refuseRedirect(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("home assistant: redirected to %s: not followed", req.URL.Redacted())
 }
 
 // State is an entity's state.

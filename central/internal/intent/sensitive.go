@@ -150,7 +150,11 @@ func (e *Engine) sensitiveGate(ctx context.Context, req Request, reg *Index, in 
 	if len(sens) == 0 {
 		return true, nil
 	}
-	if !exactTarget(in, req.Text, acted, sens) {
+	// A model or plugin may have been steered by the sentence, a name or
+	// its own mistake into a target nobody said: what it chose is asked
+	// back, and runs only on a "yes" from the device that asked.
+	guessed := resp.Parser != "" && resp.Parser != e.opts.ParserName
+	if guessed || !exactTarget(in, req.Text, acted, sens) {
 		// The question is the newest turn: "the first one" answers it.
 		var options [][]int
 		resp.ErrorCode = CodeAmbiguous

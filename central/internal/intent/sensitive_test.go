@@ -130,3 +130,42 @@ func TestSensitivePolicy(t *testing.T) {
 		}
 	})
 }
+
+// TestModelChosenSensitiveActionIsAskedBack: a model (or plugin) choosing a
+// sensitive action, whatever the sentence said, gets it asked back; the
+// device's "yes" runs it, nobody else's does (ADR 0047).
+func TestModelChosenSensitiveActionIsAskedBack(t *testing.T) {
+	unlock := &fakeLLM{in: intent.Intent{Name: "HassTurnOff", Slots: map[string]any{"name": "Front Door"}}}
+	exec := &fakeExecutor{}
+	e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{fixtureHome(t, "demo_home.json")}, exec, intent.Options{
+		Pipelines: onePipeline(intent.PipelineLLM), Parsers: intent.Parsers{LLM: unlock},
+		Conversations: intent.NewMemoryConversations(0),
+	})
+	ctx := context.Background()
+	ask := func(text string) intent.Response {
+		t.Helper()
+		resp, err := e.Process(ctx, intent.Request{HomeID: "home-1", DeviceID: "dev-1", Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Success || resp.ErrorCode != intent.CodeAmbiguous || len(calledEntities(exec)) > 0 {
+			t.Fatalf("%q: code %q speech %q calls %v; want it asked back", text, resp.ErrorCode, resp.Speech, calledEntities(exec))
+		}
+		return resp
+	}
+	for _, text := range []string{"make it cozy in here", "unlock the front door"} {
+		resp := ask(text)
+		other, err := e.Process(ctx, intent.Request{HomeID: "home-1", DeviceID: "dev-2", Text: "yes", ConversationID: resp.ConversationID})
+		if err != nil || other.Success || len(calledEntities(exec)) > 0 {
+			t.Fatalf("another device's yes: %+v %v, calls %v", other, err, calledEntities(exec))
+		}
+		resp = ask(text)
+		yes, err := e.Process(ctx, intent.Request{HomeID: "home-1", DeviceID: "dev-1", Text: "yes", ConversationID: resp.ConversationID})
+		if err != nil || !yes.Success || !slices.Equal(calledEntities(exec), []string{"lock.unlock:lock.front_door"}) {
+			t.Fatalf("the device's yes: %+v %v, calls %v", yes, err, calledEntities(exec))
+		}
+		exec.mu.Lock()
+		exec.cmds = nil
+		exec.mu.Unlock()
+	}
+}

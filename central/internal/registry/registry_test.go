@@ -211,6 +211,8 @@ func TestApplySyncRejects(t *testing.T) {
 		{"area without id", &homeplanev1.EntitySync{Areas: []*homeplanev1.Area{{Name: "x"}}}},
 		{"malformed removal", &homeplanev1.EntitySync{RemovedEntityIds: []string{"../etc"}}},
 		{"full with removals", &homeplanev1.EntitySync{Full: true, RemovedEntityIds: []string{"light.a"}}},
+		{"NUL in an area id", &homeplanev1.EntitySync{Areas: []*homeplanev1.Area{{Id: "k\x00", Name: "Kitchen"}}}},
+		{"NUL in an entity's area", &homeplanev1.EntitySync{Entities: []*homeplanev1.Entity{{EntityId: "light.a", AreaId: "k\x00"}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -546,5 +548,56 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 	}
 	if v, _ := store.RegistryVersion(ctx, homeID); v != int64(2+writers*each) {
 		t.Fatalf("version %d, want one per write (%d)", v, 2+writers*each)
+	}
+}
+
+// TestNamesLoseControlAndInvisibleCharacters: names, aliases and states
+// come out without control and invisible characters, so that what people
+// see is what resolves; a NUL, which PostgreSQL's JSON cannot hold, no
+// longer costs the home its sync, nor one in an attribute (ADR 0047).
+func TestNamesLoseControlAndInvisibleCharacters(t *testing.T) {
+	store, homeID := newHome(t)
+	ctx := context.Background()
+	reg := registry.New(store, registry.Options{})
+	attrs, err := structpb.NewStruct(map[string]any{"friendly_name": "a\x00b", "k\x00": []any{"x\x00", map[string]any{"y": "\x00"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = reg.ApplySync(ctx, homeID, &homeplanev1.EntitySync{Full: true,
+		Floors: []*homeplanev1.Floor{{Id: "up", Name: "Up\u200bstairs", Aliases: []string{"top\x1b[2J"}}},
+		Areas:  []*homeplanev1.Area{{Id: "hall", Name: "Hall\u202e", FloorId: "up"}},
+		Entities: []*homeplanev1.Entity{
+			{EntityId: "lock.front_door", Name: "Front Door", Domain: "lock", State: "locked"},
+			{EntityId: "light.decoy", Name: "Front\u2060 Door", Domain: "light", State: "off\x00", AreaId: "hall", Aliases: []string{"Lamp\r\nX"}},
+			{EntityId: "light.plain", Name: "Lampe für Küche 💡", Domain: "light", State: "on", Attributes: attrs},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := registry.New(store, registry.Options{}).Snapshot(ctx, homeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range snap.Entities {
+		got[e.GetEntityId()] = e.GetName() + "|" + strings.Join(e.GetAliases(), ",") + "|" + e.GetState()
+	}
+	for _, a := range snap.Areas {
+		got[a.GetId()] = a.GetName()
+	}
+	for _, e := range snap.Entities {
+		if e.GetEntityId() == "light.plain" {
+			got["attributes"] = fmt.Sprint(e.GetAttributes().AsMap())
+		}
+	}
+	for _, f := range snap.Floors {
+		got[f.GetId()] = f.GetName() + "|" + strings.Join(f.GetAliases(), ",")
+	}
+	want := map[string]string{
+		"lock.front_door": "Front Door||locked", "light.decoy": "Front Door|Lamp X|off", "light.plain": "Lampe für Küche 💡||on",
+		"hall": "Hall", "up": "Upstairs|top [2J", "attributes": "map[friendly_name:ab k:[x map[y:]]]",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("stored\n%v\nwant\n%v", got, want)
 	}
 }

@@ -5,10 +5,15 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+
+	"github.com/homeplane/homeplane/central/internal/home"
 )
 
 // Limits bound what one home's registry may hold. Zero fields take the
@@ -41,11 +46,13 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// check rejects a sync that is malformed or too large, naming the first problem.
+// check rejects a sync that is malformed or too large, naming the first
+// problem. It first cleans the names in s (see cleanNames).
 func (l Limits) check(s *homeplanev1.EntitySync) error {
 	if s == nil {
 		return fmt.Errorf("%w: empty sync", ErrInvalidInput)
 	}
+	cleanNames(s)
 	if n := len(s.GetEntities()); n > l.MaxEntities {
 		return fmt.Errorf("%w: %d entities, at most %d", ErrInvalidInput, n, l.MaxEntities)
 	}
@@ -92,6 +99,9 @@ func (l Limits) checkEntity(e *homeplanev1.Entity) error {
 	if !ok {
 		return fmt.Errorf("malformed entity id %.64q", e.GetEntityId())
 	}
+	if !printable(e.GetAreaId()) || !printable(e.GetDeviceClass()) {
+		return fmt.Errorf("entity %q: control or invisible characters in its area or class", e.GetEntityId())
+	}
 	if e.GetDomain() != "" && e.GetDomain() != domain {
 		return fmt.Errorf("domain %.64q does not match entity id %q", e.GetDomain(), e.GetEntityId())
 	}
@@ -115,6 +125,9 @@ func (l Limits) checkNamed(id, name string, aliases []string, ref string) error 
 	if id == "" || len(id) > l.MaxTextLen || len(name) > l.MaxTextLen || len(ref) > l.MaxTextLen {
 		return fmt.Errorf("id must be 1 to %d bytes, name and references at most %d", l.MaxTextLen, l.MaxTextLen)
 	}
+	if !printable(id) || !printable(ref) {
+		return fmt.Errorf("id %.64q: control or invisible characters", id)
+	}
 	return l.checkAliases(aliases)
 }
 
@@ -128,6 +141,93 @@ func (l Limits) checkAliases(aliases []string) error {
 		}
 	}
 	return nil
+}
+
+// cleanNames takes the control and invisible characters (home.Invisible,
+// ADR 0044) out of the names, aliases and states of s's entities, areas and floors,
+// as people see and say them: a control character becomes a space, an
+// invisible one is dropped, and spaces are collapsed. A name that looked
+// like another's now is the other's, and resolving it asks which one is
+// meant; one odd name in Home Assistant does not cost the home its whole
+// registry (ADR 0047).
+func cleanNames(s *homeplanev1.EntitySync) {
+	for _, e := range s.GetEntities() {
+		if e != nil {
+			e.Name, e.Aliases, e.State = cleanName(e.GetName()), cleanAliases(e.GetAliases()), cleanName(e.GetState())
+			dropNULs(e.GetAttributes())
+		}
+	}
+	for _, a := range s.GetAreas() {
+		if a != nil {
+			a.Name, a.Aliases = cleanName(a.GetName()), cleanAliases(a.GetAliases())
+		}
+	}
+	for _, f := range s.GetFloors() {
+		if f != nil {
+			f.Name, f.Aliases = cleanName(f.GetName()), cleanAliases(f.GetAliases())
+		}
+	}
+}
+
+// dropNULs takes NUL characters out of the attributes' keys and strings:
+// PostgreSQL's JSON cannot hold them, and one would make the whole sync
+// fail where it is stored.
+func dropNULs(st *structpb.Struct) {
+	if st == nil {
+		return
+	}
+	for k, v := range st.GetFields() {
+		if strings.IndexByte(k, 0) >= 0 {
+			delete(st.Fields, k)
+			st.Fields[strings.ReplaceAll(k, "\x00", "")] = v
+		}
+		dropValueNULs(v)
+	}
+}
+
+func dropValueNULs(v *structpb.Value) {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		if strings.IndexByte(k.StringValue, 0) >= 0 {
+			k.StringValue = strings.ReplaceAll(k.StringValue, "\x00", "")
+		}
+	case *structpb.Value_StructValue:
+		dropNULs(k.StructValue)
+	case *structpb.Value_ListValue:
+		for _, x := range k.ListValue.GetValues() {
+			dropValueNULs(x)
+		}
+	}
+}
+
+func cleanAliases(aliases []string) []string {
+	for i, a := range aliases {
+		aliases[i] = cleanName(a)
+	}
+	return aliases
+}
+
+// cleanName returns s without control and invisible characters; a name
+// without them (nearly all) is returned as it is.
+func cleanName(s string) string {
+	if printable(s) && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "") {
+		switch {
+		case unicode.IsControl(r):
+			b.WriteByte(' ')
+		case !home.Invisible(r):
+			b.WriteRune(r)
+		}
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// printable reports whether s holds no control or invisible character.
+func printable(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || home.Invisible(r) }) < 0
 }
 
 // splitEntityID checks the Home Assistant entity id shape "<domain>.<object_id>",

@@ -119,7 +119,9 @@ func (i *intentService) request(ctx context.Context, caller Caller, m *homeplane
 	c.field("text", m.GetText(), true, maxTextChars)
 	c.plain("text", m.GetText())
 	c.field("conversation_id", m.GetConversationId(), false, maxIDChars)
+	c.token("conversation_id", m.GetConversationId())
 	c.field("language", m.GetLanguage(), false, maxLanguageChars)
+	c.token("language", m.GetLanguage())
 	if !caller.IsDevice() {
 		c.field("home_id", m.GetHomeId(), true, maxIDChars)
 	}

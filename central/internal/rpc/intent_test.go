@@ -169,6 +169,16 @@ func TestInputLimits(t *testing.T) {
 	wantCode(t, err, connect.CodeInvalidArgument)
 	_, err = c.home.CreateHome(ctx, as(accessToken(e.alice), &homeplanev1.CreateHomeRequest{Name: "  "}))
 	wantCode(t, err, connect.CodeInvalidArgument)
+	// Ids handed back are central's own shape: printable ASCII.
+	for _, conv := range []string{"conv\x00", "conv\u202e", "a b", "küche"} {
+		_, err = c.intent.Process(ctx, as(e.deviceToken, &homeplanev1.ProcessRequest{Text: "turn on the lights", ConversationId: conv}))
+		wantCode(t, err, connect.CodeInvalidArgument)
+	}
+	_, err = c.intent.Process(ctx, as(e.deviceToken, &homeplanev1.ProcessRequest{Text: "turn on the lights", Language: "en\n"}))
+	wantCode(t, err, connect.CodeInvalidArgument)
+	if _, err = c.intent.Process(ctx, as(e.deviceToken, &homeplanev1.ProcessRequest{Text: "turn on the lights", ConversationId: "0123abcd-ef_~"})); err != nil {
+		t.Errorf("a printable conversation id refused: %v", err)
+	}
 
 	// A body past the read limit is refused before any handler runs.
 	huge := strings.Repeat("x", DefaultMaxRequestBytes+1)

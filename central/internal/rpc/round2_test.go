@@ -793,7 +793,12 @@ func r2MQTT(e *r2Env) []r2 {
 				t.Fatal(err)
 			}
 			upper := strings.ToUpper(e.bobHome)
-			homoglyph := strings.Replace(e.aliceHome, "a", "\u0430", 1) // Cyrillic a
+			// A Cyrillic lookalike of the first a, c or e: a home id
+			// without an a is not rare, and then it was alice's own topic.
+			homoglyph := e.aliceHome
+			if i := strings.IndexAny(homoglyph, "ace"); i >= 0 {
+				homoglyph = homoglyph[:i] + map[byte]string{'a': "\u0430", 'c': "\u0441", 'e': "\u0435"}[homoglyph[i]] + homoglyph[i+1:]
+			}
 			for _, tp := range []string{
 				topic.Prefix + upper + "/result",
 				topic.Prefix + homoglyph + "/result",

@@ -52,6 +52,16 @@ func (c *check) plain(name, value string) {
 	}
 }
 
+// token checks that an identifier the caller hands back (a conversation
+// id, a language tag) is printable ASCII without spaces, as central's own
+// are: anything else in it is no id central gave out, and would reach the
+// conversation store and the logs as it is.
+func (c *check) token(name, value string) {
+	if strings.IndexFunc(value, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		c.problems = append(c.problems, name+" must be printable ASCII without spaces")
+	}
+}
+
 // failf adds a problem worded by the caller.
 func (c *check) failf(format string, args ...any) {
 	c.problems = append(c.problems, fmt.Sprintf(format, args...))

@@ -502,7 +502,9 @@ type Result struct {
 	ErrorCode string `protobuf:"bytes,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	// What went wrong, for people and logs.
 	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
-	// States Home Assistant reported as changed by the calls.
+	// States Home Assistant reported as changed by the calls, of the calls'
+	// target entities only, and only as many as fit the result's payload
+	// budget (attributes go first); other changes come as entity deltas.
 	Changed []*Entity `protobuf:"bytes,6,rep,name=changed,proto3" json:"changed,omitempty"`
 	// Time spent in Home Assistant, microseconds.
 	HomeAssistantUs int64 `protobuf:"varint,7,opt,name=home_assistant_us,json=homeAssistantUs,proto3" json:"home_assistant_us,omitempty"`
