@@ -179,7 +179,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		}, func() float64 { w, _ := conversations.TurnWrites(); return float64(w) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "homeplane_central_conversation_turns_written_total",
-			Help: "Context turns those writes stored.",
+			Help: "Context turns those writes carried (a failed batch's again when retried one by one).",
 		}, func() float64 { _, n := conversations.TurnWrites(); return float64(n) }),
 	)
 	pipelines := intent.NewPipelineCache(postgres.NewPipelineStore(pool), 0)

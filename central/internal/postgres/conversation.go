@@ -189,8 +189,9 @@ func (s *ConversationStore) writeBatch(batch []*queuedTurn) {
 	}
 }
 
-// TurnWrites reports how many context-turn writes were made and how many
-// turns they stored; their ratio is the batch size.
+// TurnWrites reports how many context-turn writes were begun and how many
+// turns they carried; their ratio is the batch size. The turns of a batch
+// that failed are counted again when each is retried alone.
 func (s *ConversationStore) TurnWrites() (writes, turns uint64) {
 	return s.turns.writes.Load(), s.turns.written.Load()
 }
