@@ -83,6 +83,57 @@ func measuredNotStated(toks []string, i int) bool {
 	return true
 }
 
+// outdoorTemperature answers a temperature asked of outdoors: the home's
+// one temperature sensor whose name says outside or outdoor, or else its
+// weather; with neither, or two such sensors, it is not understood.
+func (s *sentence) outdoorTemperature() (intent.Intent, bool) {
+	sensor, weather := "", false
+	for _, e := range s.reg.Entities() {
+		switch {
+		case e.GetDomain() == "weather":
+			weather = true
+		case e.GetDomain() == "sensor" && e.GetDeviceClass() == "temperature" && namesOutdoors(e.GetName()):
+			if sensor != "" && sensor != e.GetName() {
+				return intent.Intent{}, false
+			}
+			sensor = e.GetName()
+		}
+	}
+	switch {
+	case sensor != "":
+		return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": sensor}}, true
+	case weather:
+		return intent.Intent{Name: intent.GetWeather, Slots: map[string]any{}}, true
+	}
+	return intent.Intent{}, false
+}
+
+// onlyOutdoorsUnaccounted reports whether the only words the sentence does
+// not account for are "outside" or "outdoors": "is it cold outside" asks a
+// temperature as "is it cold" does.
+func (s *sentence) onlyOutdoorsUnaccounted() bool {
+	for _, run := range s.unaccounted() {
+		for _, w := range s.toks[run[0]:run[1]] {
+			if w != "outside" && w != "outdoors" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// namesOutdoors reports whether a name holds the word outside, outdoor or
+// outdoors.
+func namesOutdoors(name string) bool {
+	for _, w := range strings.Fields(strings.ToLower(name)) {
+		switch w {
+		case "outside", "outdoor", "outdoors":
+			return true
+		}
+	}
+	return false
+}
+
 // asksValue reports whether a question asks for a sensor's value rather
 // than a detector's yes or no: "the doorbell battery level", "how much
 // battery is left", unlike "is the doorbell battery low".
@@ -110,8 +161,13 @@ func (s *sentence) question() (intent.Intent, bool) {
 	}
 	temp := s.has("temperature", "temp") || s.first() == "how" && s.has("hot", "warm", "cold", "cool") && !s.has("many") ||
 		s.first() == "is" && t.name == "" && t.cls == nil && (t.area != "" || t.floor != "" || t.here || len(s.toks) > 1 && s.toks[1] == "it") &&
-			s.has("hot", "warm", "cold", "cool", "chilly", "freezing") && len(s.unaccounted()) == 0 ||
+			s.has("hot", "warm", "cold", "cool", "chilly", "freezing") && s.onlyOutdoorsUnaccounted() ||
 		s.hasSeq("set", "to") && s.namesClimate() || !hasState && s.namesClimate() && (s.first() == "what" || s.first() == "whats")
+	if temp && t.name == "" && t.area == "" && t.floor == "" && !t.here && s.has("outside", "outdoors") {
+		// "how cold is it outside": not the device's room, whose thermostat
+		// would otherwise answer.
+		return s.outdoorTemperature()
+	}
 	if temp {
 		i, isEnt := t.entity(s.reg, "climate")
 		if isEnt && s.reg.Entity(i).GetDomain() != "climate" && s.reg.Entity(i).GetDomain() != "sensor" {

@@ -81,3 +81,31 @@ func TestWordsThatAreNoCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestTemperatureOutside: a temperature asked of outdoors is answered by
+// the home's outdoor sensor, or its weather, never by the device's room.
+func TestTemperatureOutside(t *testing.T) {
+	duplex, barn, family := loadHome(t, "duplex_home.json"), loadHome(t, "barn_home.json"), loadHome(t, "family_home.json")
+	p := New(Options{})
+	for _, tt := range []struct {
+		reg   *intent.Index
+		text  string
+		want  intent.Name
+		slots map[string]any
+	}{
+		{duplex, "how cold is it outside", intent.GetWeather, map[string]any{}},
+		{duplex, "what's the temperature outside", intent.GetWeather, map[string]any{}},
+		{duplex, "what is the temperature outdoors", intent.GetWeather, map[string]any{}},
+		{duplex, "how hot is it outdoors", intent.GetWeather, map[string]any{}},
+		{duplex, "is it cold outside", intent.GetWeather, map[string]any{}},
+		{barn, "what's the temperature outside", intent.GetState, map[string]any{"name": "Outside Temperature"}},
+		{barn, "how cold is it outside", intent.GetState, map[string]any{"name": "Outside Temperature"}},
+		{family, "how warm is it outdoors", intent.GetState, map[string]any{"name": "Outdoor Temperature"}},
+		{family, "what's the temperature outside", intent.GetState, map[string]any{"name": "Outdoor Temperature"}},
+	} {
+		got, err := p.Parse(context.Background(), tt.text, tt.reg, intent.Context{Area: "Office"})
+		if err != nil || got.Name != tt.want || !slotsMatch(tt.slots, got.Slots, true) {
+			t.Errorf("Parse(%q) = %s %v, %v; want %s %v", tt.text, got.Name, got.Slots, err, tt.want, tt.slots)
+		}
+	}
+}
