@@ -127,20 +127,18 @@ func (q *queue) reserve(n int, wait time.Duration, force bool) bool {
 		q.mu.Lock()
 	}
 	q.bytes += n
-	b := q.bytes
+	q.observe(q.bytes) // under mu: the gauge must not take an older value last
 	q.mu.Unlock()
-	q.observe(b)
 	return true
 }
 
 func (q *queue) release(n int) {
 	q.mu.Lock()
 	q.bytes -= n
-	b := q.bytes
+	q.observe(q.bytes)
 	close(q.freed)
 	q.freed = make(chan struct{})
 	q.mu.Unlock()
-	q.observe(b)
 }
 
 // push queues it for the home after what the home already has waiting.
