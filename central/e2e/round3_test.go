@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/homeplane/homeplane/central/internal/llm"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
 	"github.com/homeplane/homeplane/protocol/topic"
@@ -61,7 +62,7 @@ func newModel(t testing.TB) *model {
 		answer := m.answer
 		m.mu.Unlock()
 		if answer == nil {
-			m.content(intentAnswer(map[string]any{"intent": "none"}))(w, r)
+			m.content(llm.AnswerJSON(map[string]any{"intent": "none"}))(w, r)
 			return
 		}
 		answer(w, r)
@@ -99,21 +100,6 @@ func (m *model) content(content string) func(w http.ResponseWriter, r *http.Requ
 		_ = json.NewEncoder(w).Encode(map[string]any{"model": "m", "done": true, "prompt_eval_count": 100, "eval_count": 20,
 			"message": map[string]any{"role": "assistant", "content": content}})
 	}
-}
-
-// intentAnswer is the JSON the answer schema asks of the model: every
-// field, null unless given.
-func intentAnswer(fields map[string]any) string {
-	full := map[string]any{"intent": "none", "entity_ids": []string{}}
-	for _, s := range []string{"area", "floor", "domain", "device_class", "state", "color", "timer_name", "item",
-		"search_query", "media_class", "message", "brightness", "temperature", "position", "volume_level", "hours", "minutes", "seconds"} {
-		full[s] = nil
-	}
-	for k, v := range fields {
-		full[k] = v
-	}
-	b, _ := json.Marshal(full)
-	return string(b)
 }
 
 // handAgent is an enrolled agent driven by the test: the MQTT connection of
@@ -349,7 +335,7 @@ func TestAttacksRound3EndToEnd(t *testing.T) {
 		}
 	}
 	answer := func(fields map[string]any) func(w http.ResponseWriter, r *http.Request) {
-		return m.content(intentAnswer(fields))
+		return m.content(llm.AnswerJSON(fields))
 	}
 	unlockFront := answer(map[string]any{"intent": "HassTurnOff", "entity_ids": []string{"lock.front_door"}})
 	// aliceStillWorks turns the kitchen ceiling on and off through the
@@ -412,8 +398,8 @@ func TestAttacksRound3EndToEnd(t *testing.T) {
 			for _, content := range []string{`{"intent":"HassTurnOff","entity_ids":["lock.front_door"]`, `[]`, `null`,
 				`{"intent":"HassTurnOff","entity_ids":["lock.front_door"],"brightness":"NaN","evil":1}`,
 				strings.Repeat("[", 100000) + strings.Repeat("]", 100000),
-				intentAnswer(map[string]any{"intent": "HassLightSet", "entity_ids": []string{"light.kitchen_ceiling"}, "brightness": 1e308}),
-				intentAnswer(map[string]any{"intent": "HassTurnOn", "entity_ids": []string{strings.Repeat("light.x", 10000)}})} {
+				llm.AnswerJSON(map[string]any{"intent": "HassLightSet", "entity_ids": []string{"light.kitchen_ceiling"}, "brightness": 1e308}),
+				llm.AnswerJSON(map[string]any{"intent": "HassTurnOn", "entity_ids": []string{strings.Repeat("light.x", 10000)}})} {
 				notDone("do the thing", m.content(content), 10*time.Second)(t)
 			}
 		}},
@@ -446,7 +432,7 @@ func TestAttacksRound3EndToEnd(t *testing.T) {
 				func(w http.ResponseWriter, _ *http.Request) {
 					w.Header().Set("Content-Type", "application/json")
 					_, _ = io.WriteString(w, `{"error":"model not found","message":{"content":`+
-						fmt.Sprintf("%q", intentAnswer(map[string]any{"intent": "HassTurnOff", "entity_ids": []string{"lock.front_door"}}))+`}}`)
+						fmt.Sprintf("%q", llm.AnswerJSON(map[string]any{"intent": "HassTurnOff", "entity_ids": []string{"lock.front_door"}}))+`}}`)
 				},
 			} {
 				notDone("do the thing", fn, 10*time.Second)(t)

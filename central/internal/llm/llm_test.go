@@ -85,19 +85,6 @@ func (f *fakeModel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-func answer(fields map[string]any) string {
-	full := map[string]any{"intent": "none", "entity_ids": []string{}}
-	for _, s := range []string{"area", "floor", "domain", "device_class", "state", "color", "timer_name", "item",
-		"search_query", "media_class", "message", "brightness", "temperature", "position", "volume_level", "hours", "minutes", "seconds"} {
-		full[s] = nil
-	}
-	for k, v := range fields {
-		full[k] = v
-	}
-	b, _ := json.Marshal(full)
-	return string(b)
-}
-
 func TestParse(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -107,24 +94,24 @@ func TestParse(t *testing.T) {
 		wantSlots  map[string]any
 		wantErr    error
 	}{
-		{name: "entity", model: fakeModel{content: answer(map[string]any{"intent": "HassTurnOn", "entity_ids": []string{"light.reading"}})},
+		{name: "entity", model: fakeModel{content: llm.AnswerJSON(map[string]any{"intent": "HassTurnOn", "entity_ids": []string{"light.reading"}})},
 			wantIntent: "HassTurnOn", wantSlots: map[string]any{"name": "Reading Lamp"}},
-		{name: "area and domain", model: fakeModel{content: answer(map[string]any{"intent": "HassLightSet", "area": "lounge", "domain": "light", "brightness": 40})},
+		{name: "area and domain", model: fakeModel{content: llm.AnswerJSON(map[string]any{"intent": "HassLightSet", "area": "lounge", "domain": "light", "brightness": 40})},
 			wantIntent: "HassLightSet", wantSlots: map[string]any{"area": "Lounge", "domain": "light", "brightness": 40}},
-		{name: "here", area: "Porch", model: fakeModel{content: answer(map[string]any{"intent": "HassTurnOff", "domain": "light"})},
+		{name: "here", area: "Porch", model: fakeModel{content: llm.AnswerJSON(map[string]any{"intent": "HassTurnOff", "domain": "light"})},
 			wantIntent: "HassTurnOff", wantSlots: map[string]any{"area": "Porch", "domain": "light"}},
-		{name: "timer", model: fakeModel{content: answer(map[string]any{"intent": "HassStartTimer", "minutes": 5, "timer_name": "tea"})},
+		{name: "timer", model: fakeModel{content: llm.AnswerJSON(map[string]any{"intent": "HassStartTimer", "minutes": 5, "timer_name": "tea"})},
 			wantIntent: "HassStartTimer", wantSlots: map[string]any{"minutes": 5, "name": "tea"}},
-		{name: "none", model: fakeModel{content: answer(map[string]any{"intent": "none"})}, wantErr: intent.ErrNoIntent},
-		{name: "invented entity", model: fakeModel{content: answer(map[string]any{"intent": "HassTurnOn", "entity_ids": []string{"light.disco_ball"}})},
+		{name: "none", model: fakeModel{content: llm.AnswerJSON(map[string]any{"intent": "none"})}, wantErr: intent.ErrNoIntent},
+		{name: "invented entity", model: fakeModel{content: llm.AnswerJSON(map[string]any{"intent": "HassTurnOn", "entity_ids": []string{"light.disco_ball"}})},
 			wantErr: llm.ErrInvalidOutput},
-		{name: "invented area", model: fakeModel{content: answer(map[string]any{"intent": "HassTurnOn", "area": "Ballroom", "domain": "light"})},
+		{name: "invented area", model: fakeModel{content: llm.AnswerJSON(map[string]any{"intent": "HassTurnOn", "area": "Ballroom", "domain": "light"})},
 			wantErr: llm.ErrInvalidOutput},
-		{name: "unknown intent", model: fakeModel{content: answer(map[string]any{"intent": "HassLaunchRocket"})}, wantErr: llm.ErrInvalidOutput},
+		{name: "unknown intent", model: fakeModel{content: llm.AnswerJSON(map[string]any{"intent": "HassLaunchRocket"})}, wantErr: llm.ErrInvalidOutput},
 		{name: "malformed json", model: fakeModel{content: `{"intent": "HassTurnOn", `}, wantErr: llm.ErrInvalidOutput},
 		{name: "prose", model: fakeModel{content: `Sure! I turned on the lamp.`}, wantErr: llm.ErrInvalidOutput},
 		{name: "extra field", model: fakeModel{content: `{"intent": "HassTurnOn", "entity_ids": [], "domain": "light", "rm_rf": true}`}, wantErr: llm.ErrInvalidOutput},
-		{name: "out of range", model: fakeModel{content: answer(map[string]any{"intent": "HassLightSet", "domain": "light", "area": "Lounge", "brightness": 900})}, wantErr: llm.ErrInvalidOutput},
+		{name: "out of range", model: fakeModel{content: llm.AnswerJSON(map[string]any{"intent": "HassLightSet", "domain": "light", "area": "Lounge", "brightness": 900})}, wantErr: llm.ErrInvalidOutput},
 		{name: "server error", model: fakeModel{status: http.StatusInternalServerError}, wantErr: llm.ErrBackend},
 		{name: "garbage body", model: fakeModel{raw: `<html>`}, wantErr: llm.ErrBackend},
 		{name: "timeout", model: fakeModel{delay: 5 * time.Second}, wantErr: llm.ErrBackend},

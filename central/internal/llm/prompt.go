@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -62,6 +63,26 @@ var numberSlots = []struct {
 }{
 	{"brightness", 0, 100}, {"temperature", -50, 100}, {"position", 0, 100}, {"volume_level", 0, 100},
 	{"hours", 0, 24}, {"minutes", 0, 1440}, {"seconds", 0, 86400},
+}
+
+// AnswerJSON is a model's answer in the schema the model is given: the
+// intent "none" and no entity ids unless fields say otherwise, every other
+// field null. Test servers that stand in for a model answer with it, so the
+// schema's fields are listed in one place.
+func AnswerJSON(fields map[string]any) string {
+	full := map[string]any{"intent": "none", "entity_ids": []string{}}
+	for _, s := range stringSlots {
+		full[s] = nil
+	}
+	for _, n := range numberSlots {
+		full[n.name] = nil
+	}
+	maps.Copy(full, fields)
+	b, err := json.Marshal(full)
+	if err != nil {
+		panic(err) // fields of plain values always encode
+	}
+	return string(b)
 }
 
 // systemPrompt tells the model its task, the intents and the home.
