@@ -152,10 +152,18 @@ func agentID(t testing.TB, c *central, homeID string) string {
 // would, without running one.
 func agentCreds(t testing.TB, c *central, email string) (homeID, user, pass string) {
 	t.Helper()
+	_, homeID, user, pass = newEnrolledHome(t, c, email)
+	return homeID, user, pass
+}
+
+// newEnrolledHome registers email, creates its home and enrolls an agent's
+// credentials for it, returning the user's access token too.
+func newEnrolledHome(t testing.TB, c *central, email string) (token, homeID, user, pass string) {
+	t.Helper()
 	ctx := context.Background()
-	tok := c.user(t, email)
-	homeID = c.createHome(t, tok, email+"-home")
-	et, err := c.homes.CreateEnrollmentToken(ctx, authed(tok, &homeplanev1.CreateEnrollmentTokenRequest{HomeId: homeID}))
+	token = c.user(t, email)
+	homeID = c.createHome(t, token, email+"-home")
+	et, err := c.homes.CreateEnrollmentToken(ctx, authed(token, &homeplanev1.CreateEnrollmentTokenRequest{HomeId: homeID}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +172,7 @@ func agentCreds(t testing.TB, c *central, email string) (homeID, user, pass stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	return homeID, en.Msg.GetMqttUsername(), en.Msg.GetMqttPassword()
+	return token, homeID, en.Msg.GetMqttUsername(), en.Msg.GetMqttPassword()
 }
 
 func dial(t testing.TB, url, id, user, pass string) (paho.Client, error) {

@@ -117,19 +117,8 @@ type handAgent struct {
 // connects as it, recording the commands central sends.
 func newHandAgent(t *testing.T, c *central, email string) *handAgent {
 	t.Helper()
-	ctx := context.Background()
-	a := &handAgent{token: c.user(t, email)}
-	a.homeID = c.createHome(t, a.token, email+"-home")
-	et, err := c.homes.CreateEnrollmentToken(ctx, authed(a.token, &homeplanev1.CreateEnrollmentTokenRequest{HomeId: a.homeID}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	en, err := homeplanev1connect.NewAgentServiceClient(http.DefaultClient, c.url).Enroll(ctx,
-		connect.NewRequest(&homeplanev1.EnrollRequest{Token: et.Msg.GetToken(), Hostname: "h", AgentVersion: "1"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.user, a.pass = en.Msg.GetMqttUsername(), en.Msg.GetMqttPassword()
+	a := &handAgent{}
+	a.token, a.homeID, a.user, a.pass = newEnrolledHome(t, c, email)
 	a.connect(t, c)
 	return a
 }
