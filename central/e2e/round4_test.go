@@ -202,9 +202,10 @@ func TestAttacksRound4EndToEnd(t *testing.T) {
 		{"web/the pairing page shows words from its link", func(t *testing.T) {
 			br := newBrowser(t, c)
 			br.login(t, "/pair", "alice@example.com")
-			lure := "Your account is locked. Call +1 555 0100 with your password"
+			// Words html/template writes as they are: a lure needs no markup.
+			lure := "Your account is locked. Call 1 555 0100 with your password"
 			p := br.get(t, "/pair?notice="+url.QueryEscape(lure))
-			if p.status != http.StatusOK || strings.Contains(p.body, "Call +1 555 0100") {
+			if p.status != http.StatusOK || strings.Contains(p.body, "Call 1 555 0100") {
 				t.Errorf("GET /pair?notice=…: %d, the page shows the link's words", p.status)
 			}
 		}},
@@ -332,7 +333,9 @@ func TestAttacksRound4EndToEnd(t *testing.T) {
 				began := time.Now()
 				resp, body := apiPost(t, homeplanev1connect.HomeServiceListHomesProcedure, alice, "application/json", []byte(`{}`),
 					http.Header{"Connect-Timeout-Ms": {ms}})
-				if resp.StatusCode >= 500 || time.Since(began) > 5*time.Second {
+				// A deadline the client set itself ends its call as the
+				// protocol says (504 deadline_exceeded); nothing else fails.
+				if resp.StatusCode >= 500 && resp.StatusCode != http.StatusGatewayTimeout || time.Since(began) > 5*time.Second {
 					t.Errorf("Connect-Timeout-Ms %s: %s %s", ms, resp.Status, body)
 				}
 			}
@@ -352,12 +355,16 @@ func TestAttacksRound4EndToEnd(t *testing.T) {
 				"enrollment token": et.Msg.GetToken(), "device code": deviceCode, "user code": userCode,
 				"refresh token": lr.Msg.GetTokens().GetRefreshToken(), "access token with a trailing dot": alice + ".",
 				"access token without its signature": parts[0] + "." + parts[1] + ".",
-				"two tokens": alice + "," + device, "device token with a space": device + " ",
+				"two tokens": alice + "," + device,
 				"access token padded": alice + "==",
 			} {
 				_, err := c.homes.ListHomes(ctx, authed(tok, &homeplanev1.ListHomesRequest{}))
 				code(t, what, err, connect.CodeUnauthenticated)
 			}
+			// Space around a token is the header's, not the token's: the
+			// device token stays a device's, which homeowner RPCs refuse.
+			_, err = c.homes.ListHomes(ctx, authed(device+" ", &homeplanev1.ListHomesRequest{}))
+			code(t, "device token with a space", err, connect.CodePermissionDenied)
 		}},
 		{"api/bob's claims on alice's signature", func(t *testing.T) {
 			ap, bp := strings.Split(alice, "."), strings.Split(bob, ".")
@@ -480,13 +487,19 @@ func TestAttacksRound4EndToEnd(t *testing.T) {
 				t.Errorf("the winner's pair: %v", err)
 			}
 		}},
-		{"token/a refresh after the user's password was reset by an admin", func(t *testing.T) {
+		{"token/sessions after a password reset an admin started", func(t *testing.T) {
 			tok := c.user(t, "erin@example.com")
 			lr, err := c.auth.Login(ctx, connect.NewRequest(&homeplanev1.LoginRequest{Email: "erin@example.com", Password: "correct horse battery"}))
 			if err != nil {
 				t.Fatal(err)
 			}
+			// An admin's reset mails the user a link (the account's own
+			// reset); the sessions end when the password is changed by it.
 			if _, err := adm.ResetUserPassword(ctx, authed(ops, &homeplanev1.ResetUserPasswordRequest{UserId: userID(t, "erin@example.com")})); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.auth.ResetPassword(ctx, connect.NewRequest(&homeplanev1.ResetPasswordRequest{
+				ResetToken: c.outboxToken(t, "erin@example.com", "password_reset", resetToken), NewPassword: "a new long password"})); err != nil {
 				t.Fatal(err)
 			}
 			_, err = c.auth.Refresh(ctx, connect.NewRequest(&homeplanev1.RefreshRequest{RefreshToken: lr.Msg.GetTokens().GetRefreshToken()}))
@@ -512,7 +525,9 @@ func TestAttacksRound4EndToEnd(t *testing.T) {
 			for _, err := range errs {
 				if err == nil {
 					won++
-				} else if connect.CodeOf(err) != connect.CodeNotFound {
+				} else if cd := connect.CodeOf(err); cd != connect.CodeNotFound && cd != connect.CodeResourceExhausted {
+					// One check per address at a time (ADR 0034): the
+					// second, from the same address, is refused at once.
 					t.Errorf("the loser's answer: %v", err)
 				}
 			}
@@ -594,15 +609,18 @@ func TestAttacksRound4EndToEnd(t *testing.T) {
 			}
 		}},
 		{"pairing/guessing codes from many accounts behind one address", func(t *testing.T) {
-			guessers := []string{alice, bob}
+			// Each guesser names a home of their own: a code for someone
+			// else's home is refused before any code is checked.
+			guessers := [][2]string{{alice, a.id}, {bob, bobHome}}
 			for _, e := range []string{"g1@example.com", "g2@example.com"} {
-				guessers = append(guessers, c.user(t, e))
+				tok := c.user(t, e)
+				guessers = append(guessers, [2]string{tok, c.createHome(t, tok, e+"-home")})
 			}
 			_, real := startPairing(t, "Target")
 			throttled := false
 			for i := range 40 {
-				tok := guessers[i%len(guessers)]
-				_, err := pairings.ApprovePairing(ctx, authed(tok, &homeplanev1.ApprovePairingRequest{UserCode: fmt.Sprintf("BBBB-BB%c%c", 'B'+rune(i/20), "BCDFGHJKLMNPQRSTVWXZ"[i%20]), HomeId: bobHome}))
+				g := guessers[i%len(guessers)]
+				_, err := pairings.ApprovePairing(ctx, authed(g[0], &homeplanev1.ApprovePairingRequest{UserCode: fmt.Sprintf("BBBB-BB%c%c", 'B'+rune(i/20), "BCDFGHJKLMNPQRSTVWXZ"[i%20]), HomeId: g[1]}))
 				if connect.CodeOf(err) == connect.CodeResourceExhausted {
 					throttled = true
 					if i > 12 {

@@ -222,23 +222,34 @@ func (c *central) user(t testing.TB, email string) string {
 	})); err != nil {
 		t.Fatalf("register %s: %v", email, err)
 	}
+	resp, err := c.auth.ConfirmRegistration(ctx, connect.NewRequest(&homeplanev1.ConfirmRegistrationRequest{
+		Token: c.outboxToken(t, email, "confirm_registration", confirmToken),
+	}))
+	if err != nil {
+		t.Fatalf("confirm %s: %v", email, err)
+	}
+	return resp.Msg.GetTokens().GetAccessToken()
+}
+
+// resetToken matches a password reset token in a reset notice.
+var resetToken = regexp.MustCompile(`hpw_[A-Za-z0-9_-]{43}`)
+
+// outboxToken is the token matching re in the newest notice of kind central
+// left in its outbox for email.
+func (c *central) outboxToken(t testing.TB, email, kind string, re *regexp.Regexp) string {
+	t.Helper()
+	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, c.db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
 	var body string
-	if err := conn.QueryRow(ctx, `SELECT body FROM notification_outbox WHERE email = $1 AND kind = 'confirm_registration'
-		ORDER BY id DESC LIMIT 1`, email).Scan(&body); err != nil {
-		t.Fatalf("confirmation notice of %s: %v", email, err)
+	if err := conn.QueryRow(ctx, `SELECT body FROM notification_outbox WHERE email = $1 AND kind = $2
+		ORDER BY id DESC LIMIT 1`, email, kind).Scan(&body); err != nil {
+		t.Fatalf("%s notice of %s: %v", kind, email, err)
 	}
-	resp, err := c.auth.ConfirmRegistration(ctx, connect.NewRequest(&homeplanev1.ConfirmRegistrationRequest{
-		Token: confirmToken.FindString(body),
-	}))
-	if err != nil {
-		t.Fatalf("confirm %s: %v", email, err)
-	}
-	return resp.Msg.GetTokens().GetAccessToken()
+	return re.FindString(body)
 }
 
 // home is a home with its simulated Home Assistant and enrolled agent.
