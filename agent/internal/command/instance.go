@@ -138,6 +138,14 @@ func (x *Instance) configure(ctx context.Context, c *homeplanev1.InstanceConfig)
 // minMemory is the least memory Docker lets a container have.
 const minMemory = 6 << 20
 
+// maxMemory and maxNanoCPUs bound limits even where the host's size is
+// unknown: more than any server has, and small enough that the swap Docker
+// is given (twice the memory) and every sum of bookings stay within int64.
+const (
+	maxMemory   = 1 << 50 // 1 PiB
+	maxNanoCPUs = 1 << 40 // about 1,100 CPUs
+)
+
 // admit checks limits against the host, or hands them to Admit.
 func (x *Instance) admit(l supervisor.Limits) error {
 	switch {
@@ -147,6 +155,10 @@ func (x *Instance) admit(l supervisor.Limits) error {
 		return fmt.Errorf("a memory limit of %d bytes is below Docker's minimum of 6 MiB", l.MemoryBytes)
 	case l.NanoCPUs > 0 && l.NanoCPUs < 10_000_000:
 		return fmt.Errorf("a CPU limit of %d nano CPUs is below Docker's minimum of 0.01 CPU", l.NanoCPUs)
+	case l.MemoryBytes > maxMemory:
+		return fmt.Errorf("a memory limit of %d bytes is more than any host has", l.MemoryBytes)
+	case l.NanoCPUs > maxNanoCPUs:
+		return fmt.Errorf("a CPU limit of %d nano CPUs is more than any host has", l.NanoCPUs)
 	case x.Host.NanoCPUs > 0 && l.NanoCPUs > x.Host.NanoCPUs:
 		return fmt.Errorf("a CPU limit of %.2f CPUs is more than this host's %.2f", float64(l.NanoCPUs)/1e9, float64(x.Host.NanoCPUs)/1e9)
 	}

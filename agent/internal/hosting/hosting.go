@@ -212,7 +212,8 @@ func (h *Host) fitsLocked(homeID string, lim Limits) error {
 			used += h.booked(s.Limits)
 		}
 	}
-	if want := h.booked(lim); used+want > h.opts.MemoryBytes {
+	// Compared as what is left, so that no booking can overflow the sum.
+	if want := h.booked(lim); used > h.opts.MemoryBytes || want > h.opts.MemoryBytes-used {
 		return fmt.Errorf("%w: %d MiB asked, %d MiB of %d MiB free", ErrMemoryExhausted,
 			want>>20, (h.opts.MemoryBytes-used)>>20, h.opts.MemoryBytes>>20)
 	}
