@@ -137,7 +137,8 @@ type Options struct {
 	// the client's own shorter deadline still wins.
 	HandlerTimeout time.Duration
 	// DeviceRate and UserRate bound the authenticated calls of each voice
-	// device and each user (DefaultDeviceRate, DefaultUserRate when zero).
+	// device and each user (DefaultDeviceRate, DefaultUserRate when zero);
+	// the voice devices of one home together get UserRate, the owner's.
 	DeviceRate, UserRate RateLimit
 	// PublicURL is central's address as devices and people reach it
 	// ("https://central.example"), the base of the pairing verification
@@ -233,5 +234,17 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 	mux.Handle(homeplanev1connect.NewPairingServiceHandler(&pairingService{s: s}, handlerOpts...))
 	mux.HandleFunc("POST "+DeviceAuthorizationPath, s.deviceAuthorization)
 	mux.HandleFunc("POST "+TokenPath, s.token)
-	return ClientAddrs(opts.TrustedProxies, withOrigin(withDeadlines(mux)))
+	return ClientAddrs(opts.TrustedProxies, withOrigin(withDeadlines(noStore(mux))))
+}
+
+// noStore marks every answer of the API as one no cache may keep: answers
+// carry tokens (Login, Refresh, RegisterDevice, Enroll, …) and a person's
+// own data, and the Connect protocol lets GET serve the procedures without
+// side effects, which a shared cache or the browser's would otherwise be
+// free to keep (RFC 6749 §5.1 asks the same of token answers).
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
 }
