@@ -157,28 +157,34 @@ func (s *Server) users(w http.ResponseWriter, r *http.Request, sess session) {
 	more := len(users) > usersPageRows
 	users = users[:min(len(users), usersPageRows)]
 	data := s.page(sess, "Users", "users")
-	data["Users"], data["Query"], data["Notice"] = users, q, r.FormValue("notice")
+	data["Users"], data["Query"], data["Notice"] = users, q, userNotices[r.FormValue("done")]
 	if more {
 		data["Next"] = nextPage(r, more, users[len(users)-1].Email)
 	}
 	s.render(w, r, "users", http.StatusOK, data)
 }
 
+// userNotices are what the users page says after an action, by the
+// action's name in its link: the page shows only its own words, never text
+// a link brings (a lure on a trusted page).
+var userNotices = map[string]string{
+	"disable":        "User disabled.",
+	"enable":         "User enabled.",
+	"role":           "Role changed.",
+	"reset-password": "Password reset token sent.",
+}
+
 func (s *Server) userAction(w http.ResponseWriter, r *http.Request, sess session) {
 	id, action := r.PathValue("id"), r.PathValue("action")
 	a := admin.Actor{UserID: sess.claims.UserID, RequestID: "web-" + rand.Text()}
 	var err error
-	var notice string
 	switch action {
 	case "disable", "enable":
 		_, err = s.deps.Operators.SetUserDisabled(r.Context(), a, id, action == "disable")
-		notice = "User " + action + "d."
 	case "role":
 		_, err = s.deps.Operators.SetUserRole(r.Context(), a, id, r.PostFormValue("role"))
-		notice = "Role changed."
 	case "reset-password":
 		err = s.deps.Operators.ResetUserPassword(r.Context(), a, id)
-		notice = "Password reset token sent."
 	default:
 		http.NotFound(w, r)
 		return
@@ -187,7 +193,7 @@ func (s *Server) userAction(w http.ResponseWriter, r *http.Request, sess session
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/admin/users?q="+url.QueryEscape(r.PostFormValue("q"))+"&notice="+url.QueryEscape(notice), http.StatusSeeOther)
+	http.Redirect(w, r, "/admin/users?q="+url.QueryEscape(r.PostFormValue("q"))+"&done="+action, http.StatusSeeOther)
 }
 
 // auditRow is one record on the audit page: the intent column shows a

@@ -4,16 +4,16 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/http"
-	"net/url"
 
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/pairing"
 )
 
 // pairPage shows the form that answers a device's code, filled in from
-// the verification URI's ?code=.
+// the verification URI's ?code=. It shows no words from its link: a notice
+// is only ever the answer to the person's own form.
 func (s *Server) pairPage(w http.ResponseWriter, r *http.Request, sess session) {
-	s.showPair(w, r, sess, http.StatusOK, r.FormValue("notice"), "")
+	s.showPair(w, r, sess, http.StatusOK, "", "")
 }
 
 func (s *Server) showPair(w http.ResponseWriter, r *http.Request, sess session, status int, notice, problem string) {
@@ -61,5 +61,8 @@ func (s *Server) pairDecide(w http.ResponseWriter, r *http.Request, sess session
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, PairPath+"?notice="+url.QueryEscape(notice), http.StatusSeeOther)
+	// The answer is the page itself, which names the device: a redirect
+	// would have to carry the name in its link, and the page would then
+	// show whatever a link says.
+	s.showPair(w, r, sess, http.StatusOK, notice, "")
 }

@@ -202,7 +202,7 @@ func New(deps Deps, opts Options) *Server {
 		s.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html"))
 	}
 	static, _ := fs.Sub(staticFiles, "static")
-	s.mux.Handle("GET /admin/static/", http.StripPrefix("/admin/static/", http.FileServerFS(static)))
+	s.mux.Handle("GET /admin/static/", http.StripPrefix("/admin/static/", filesOnly(http.FileServerFS(static))))
 	s.mux.HandleFunc("GET /admin/login", s.loginPageIn(s.admin))
 	s.mux.HandleFunc("POST /admin/login", s.loginIn(s.admin))
 	s.mux.HandleFunc("POST /admin/logout", s.authed(s.logout))
@@ -219,6 +219,18 @@ func New(deps Deps, opts Options) *Server {
 		s.mux.HandleFunc("POST "+PairPath, s.authedIn(s.pair, s.pairDecide))
 	}
 	return s
+}
+
+// filesOnly serves the static files but no listing of a folder: what the
+// dashboard ships is its business, not a page to browse.
+func filesOnly(files http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }
 
 // ServeHTTP adds the security headers every page gets.
