@@ -33,8 +33,9 @@ var (
 func authInterceptor(s *server, opts Options) connect.Interceptor {
 	return &authGuard{
 		accounts: s.deps.Accounts, homes: s.deps.Homes, now: s.now,
-		devices: newLimiter(opts.DeviceRate.orDefault(DefaultDeviceRate)),
-		users:   newLimiter(opts.UserRate.orDefault(DefaultUserRate)),
+		devices:     newLimiter(opts.DeviceRate.orDefault(DefaultDeviceRate)),
+		users:       newLimiter(opts.UserRate.orDefault(DefaultUserRate)),
+		homeDevices: newLimiter(opts.UserRate.orDefault(DefaultUserRate)),
 	}
 }
 
@@ -42,8 +43,11 @@ type authGuard struct {
 	accounts Accounts
 	homes    Homes
 	now      func() time.Time
-	// devices and users are the token buckets of authenticated callers.
-	devices, users *limiter
+	// devices and users are the token buckets of authenticated callers;
+	// homeDevices is the bucket all the voice devices of one home share, at the
+	// owner's rate, so that registering many devices does not multiply
+	// what one owner may send.
+	devices, users, homeDevices *limiter
 }
 
 // admit returns the context to run the procedure in, or why not.
@@ -76,13 +80,18 @@ func (g *authGuard) admit(ctx context.Context, procedure string, header http.Hea
 	return withCaller(ctx, caller), nil
 }
 
-// limit takes a token of the caller's bucket: its device's, or its user's.
+// limit takes a token of the caller's bucket: its user's, or its device's
+// and then its home's.
 func (g *authGuard) limit(ctx context.Context, procedure string, c Caller, now time.Time) error {
-	l, key := g.users, c.UserID
+	var ok bool
+	var report int
 	if c.IsDevice() {
-		l, key = g.devices, c.DeviceID
+		if ok, report = g.devices.allow(c.DeviceID, now); ok {
+			ok, report = g.homeDevices.allow(c.HomeID, now)
+		}
+	} else {
+		ok, report = g.users.allow(c.UserID, now)
 	}
-	ok, report := l.allow(key, now)
 	if ok {
 		return nil
 	}
