@@ -93,7 +93,8 @@ type Store interface {
 	CreateDevice(ctx context.Context, ownerID string, d Device, tokenHash []byte, max int) (Device, error)
 	ListDevices(ctx context.Context, ownerID, homeID string) ([]Device, error)
 	RevokeDevice(ctx context.Context, ownerID, homeID, deviceID string, now time.Time) error
-	// DeviceByToken returns the active device with the token hash, or ErrNotFound.
+	// DeviceByToken returns the active device with the token hash (not
+	// revoked, its home's owner not disabled), or ErrNotFound.
 	DeviceByToken(ctx context.Context, tokenHash []byte) (Device, error)
 
 	// DeleteAgent removes the agent of one of the owner's homes and returns

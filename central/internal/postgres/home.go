@@ -303,10 +303,12 @@ func (s *HomeStore) RevokeDevice(ctx context.Context, ownerID, homeID, deviceID 
 	return nil
 }
 
-// DeviceByToken implements home.Store.
+// DeviceByToken implements home.Store. A device speaks for its home's
+// owner: while an admin has the owner disabled, it is as unknown.
 func (s *HomeStore) DeviceByToken(ctx context.Context, tokenHash []byte) (home.Device, error) {
 	d, err := scanDevice(s.pool.QueryRow(ctx, `SELECT `+deviceColumns+` FROM devices d
-		WHERE d.token_hash = $1 AND d.revoked_at IS NULL`, tokenHash))
+		JOIN homes h ON h.id = d.home_id JOIN users u ON u.id = h.owner_id
+		WHERE d.token_hash = $1 AND d.revoked_at IS NULL AND NOT u.disabled`, tokenHash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return home.Device{}, home.ErrNotFound
 	}
