@@ -355,8 +355,8 @@ func TestAttacksRound4EndToEnd(t *testing.T) {
 				"enrollment token": et.Msg.GetToken(), "device code": deviceCode, "user code": userCode,
 				"refresh token": lr.Msg.GetTokens().GetRefreshToken(), "access token with a trailing dot": alice + ".",
 				"access token without its signature": parts[0] + "." + parts[1] + ".",
-				"two tokens": alice + "," + device,
-				"access token padded": alice + "==",
+				"two tokens":                         alice + "," + device,
+				"access token padded":                alice + "==",
 			} {
 				_, err := c.homes.ListHomes(ctx, authed(tok, &homeplanev1.ListHomesRequest{}))
 				code(t, what, err, connect.CodeUnauthenticated)
