@@ -199,7 +199,7 @@ func TestAttacksRound4EndToEnd(t *testing.T) {
 				}
 			}
 		}},
-		{"web/the pairing page shows words from its link", func(t *testing.T) {
+		{"web/the pairing and users pages show words from their link", func(t *testing.T) {
 			br := newBrowser(t, c)
 			br.login(t, "/pair", "alice@example.com")
 			// Words html/template writes as they are: a lure needs no markup.
@@ -207,6 +207,13 @@ func TestAttacksRound4EndToEnd(t *testing.T) {
 			p := br.get(t, "/pair?notice="+url.QueryEscape(lure))
 			if p.status != http.StatusOK || strings.Contains(p.body, "Call 1 555 0100") {
 				t.Errorf("GET /pair?notice=…: %d, the page shows the link's words", p.status)
+			}
+			ob := newBrowser(t, c)
+			ob.login(t, "/admin", "ops@example.com")
+			for _, q := range []string{"notice", "done"} {
+				if p := ob.get(t, "/admin/users?"+q+"="+url.QueryEscape(lure)); p.status != http.StatusOK || strings.Contains(p.body, "Call 1 555 0100") {
+					t.Errorf("GET /admin/users?%s=…: %d, the page shows the link's words", q, p.status)
+				}
 			}
 		}},
 		{"web/markup in the pairing page's code", func(t *testing.T) {
