@@ -105,6 +105,7 @@ func (s *sentence) unaccounted() [][2]int {
 	var runs [][2]int
 	for _, c := range s.chunks {
 		known := c.kind != cWord || grammarWords[s.toks[c.start]] && !s.modifiesNoun(c.start) || s.dwellingOwns(c.start) ||
+			boatWords[s.toks[c.start]] && s.dwelling(s.toks[c.start]) ||
 			s.toks[c.start] == "space" && c.start > 0 && s.toks[c.start-1] == "this" // "this space" is here
 		switch {
 		case known:

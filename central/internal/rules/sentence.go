@@ -192,6 +192,18 @@ func (s *sentence) refFitsNoun(refs []intent.Ref, cls *class, i int) bool {
 			return true
 		}
 	}
+	// "the gas" of a home with a valve called so and no gas detector is
+	// the valve: the noun names nothing else there.
+	return !s.homeHas(cls)
+}
+
+// homeHas reports whether the home has a device of the noun's kind.
+func (s *sentence) homeHas(cls *class) bool {
+	for _, e := range s.reg.Entities() {
+		if e.GetDomain() == cls.domain && (cls.deviceClass == "" || e.GetDeviceClass() == cls.deviceClass) {
+			return true
+		}
+	}
 	return false
 }
 
@@ -346,11 +358,27 @@ var everywhereWords = map[string]bool{
 	"duplex": true, "maisonette": true, "penthouse": true,
 }
 
+// boatWords name the whole home when it is a boat, one with a bow or a
+// stern: said in a house, "the boat" is another place than the home.
+var boatWords = map[string]bool{"boat": true, "narrowboat": true, "houseboat": true}
+
+// dwelling reports whether w names the whole home.
+func (s *sentence) dwelling(w string) bool {
+	return everywhereWords[w] || boatWords[w] && s.afloat()
+}
+
+// afloat reports whether the home is a boat: it has a bow or a stern.
+func (s *sentence) afloat() bool {
+	_, bow := s.reg.AreaByName("bow")
+	_, stern := s.reg.AreaByName("stern")
+	return bow || stern
+}
+
 // dwellingOwns reports whether word i is the home said as owning a kind of
 // device: "the flat's lights" arrives as "the flats lights".
 func (s *sentence) dwellingOwns(i int) bool {
 	w := s.toks[i]
-	if len(w) < 2 || w[len(w)-1] != 's' || !everywhereWords[w[:len(w)-1]] {
+	if len(w) < 2 || w[len(w)-1] != 's' || !s.dwelling(w[:len(w)-1]) {
 		return false
 	}
 	for _, c := range s.chunks {
@@ -445,7 +473,7 @@ func (s *sentence) findTarget() target {
 				}
 			case (w == "rooms" || w == "areas") && ci > 0:
 				t.everywhere = true
-			case everywhereWords[w] || s.dwellingOwns(c.start):
+			case s.dwelling(w) || s.dwellingOwns(c.start):
 				t.everywhere = true
 			case w == "over" && ci > 0 && s.word(s.chunks[ci-1]) == "all":
 				t.everywhere = true
