@@ -130,7 +130,7 @@ func (s *sentence) refusal(in intent.Intent) *intent.UnknownError {
 	}
 	for _, r := range s.unaccounted() {
 		u := s.unknownTarget(r[0], r[1])
-		if !question || u.Kind != intent.UnknownDevice || s.nounAt(r[1]) || s.measureOfUnknown(in, r[0]) {
+		if !question || u.Kind != intent.UnknownDevice || s.nounAt(r[1]) || s.measureOfUnknown(in, r[0]) || s.namePrefix(r[0], r[1]) {
 			u.Intent = in
 			return u
 		}
@@ -155,6 +155,17 @@ func (s *sentence) measureOfUnknown(in intent.Intent, from int) bool {
 	}
 	return from >= 2 && (s.toks[from-1] == "the" || s.toks[from-1] == "my" || s.toks[from-1] == "our") &&
 		(s.toks[from-2] == "is" || s.toks[from-2] == "are")
+}
+
+// namePrefix reports whether unknown words stand between a determiner and
+// a device's name: "the grey water tank" is a tank the home lacks, not its
+// Water Tank.
+func (s *sentence) namePrefix(from, to int) bool {
+	if from == 0 || !determiner(s.toks[from-1]) {
+		return false
+	}
+	c, ok := s.refChunkAt(to)
+	return ok && c.refs[0].Kind == intent.RefEntity
 }
 
 // nounAt reports whether a device noun starts at token i.
