@@ -243,6 +243,30 @@ func (r *Index) MatchPossessive(tokens []string, start int) (n int, refs []Ref) 
 	return n, refs
 }
 
+// MatchNumber is Match for a name whose last word is said in the other
+// number: "the back door" for Back Doors, "the port lights" for Port
+// Light. It finds only names longer than one word.
+func (r *Index) MatchNumber(tokens []string, start int) (n int, refs []Ref) {
+	node := &r.root
+	for i := start; i < len(tokens) && node != nil; i++ {
+		if i > start {
+			if p := node.next[otherNumber(tokens[i])]; p != nil && len(p.refs) > 0 {
+				n, refs = i-start+1, p.refs
+			}
+		}
+		node = node.next[tokens[i]]
+	}
+	return n, refs
+}
+
+// otherNumber returns a noun in the other number, by its last "s".
+func otherNumber(t string) string {
+	if len(t) > 3 && t[len(t)-1] == 's' && t[len(t)-2] != 's' {
+		return t[:len(t)-1]
+	}
+	return t + "s"
+}
+
 // MatchAll calls fn for every registered phrase starting at tokens[start],
 // shortest first.
 func (r *Index) MatchAll(tokens []string, start int, fn func(n int, refs []Ref)) {

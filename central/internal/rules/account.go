@@ -103,9 +103,9 @@ func guardedIntent(name intent.Name) bool {
 // as token positions [from, to).
 func (s *sentence) unaccounted() [][2]int {
 	var runs [][2]int
-	for _, c := range s.chunks {
+	for ci, c := range s.chunks {
 		known := c.kind != cWord || grammarWords[s.toks[c.start]] && !s.modifiesNoun(c.start) || s.dwellingOwns(c.start) ||
-			boatWords[s.toks[c.start]] && s.dwelling(s.toks[c.start]) ||
+			boatWords[s.toks[c.start]] && s.dwelling(s.toks[c.start]) || s.headShared(ci) ||
 			s.toks[c.start] == "space" && c.start > 0 && s.toks[c.start-1] == "this" // "this space" is here
 		switch {
 		case known:

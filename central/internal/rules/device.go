@@ -118,6 +118,12 @@ func (s *sentence) turn() (intent.Intent, bool) {
 			// front door" does not lock it, nor "turn off" unlock it.
 			return intent.Intent{}, false
 		}
+		if t.nameChunk.otherNumber && (d == "lock" && name != intent.TurnOn || name != intent.TurnOff && opensHome(d, s.reg.Entity(i).GetDeviceClass())) {
+			// A name said in the other number is near enough to lock or
+			// close it, not to open it: "unlock the back door" of a boat
+			// whose lock is the Back Doors asks for the name as it is.
+			return intent.Intent{}, false
+		}
 		if name != intent.TurnOff && opensHome(d, s.reg.Entity(i).GetDeviceClass()) &&
 			(name == intent.Toggle || s.nounNamed(t.nameChunk, i)) {
 			// A toggle opens what was closed: a valve, gate or door is

@@ -22,6 +22,9 @@ type chunk struct {
 	refs       []intent.Ref
 	cls        *class
 	num        float64
+	// otherNumber: the name was said with its last word in the other
+	// number ("the back door" for Back Doors).
+	otherNumber bool
 }
 
 // sentence is a normalized sentence cut into chunks.
@@ -153,6 +156,13 @@ func (s *sentence) init(toks []string, reg *intent.Index, pc intent.Context) {
 		if useRef && rn == ln && (!s.refFitsNoun(refs, cls, i) || s.placedElsewhere(refs, i+rn)) {
 			useRef = false
 		}
+		if rn == 0 && ln == 0 {
+			if n, nrefs := s.numberedName(i); n > 0 {
+				s.chunks = append(s.chunks, chunk{kind: cRef, start: i, end: i + n, refs: nrefs, otherNumber: true})
+				i += n
+				continue
+			}
+		}
 		switch {
 		case useRef:
 			s.chunks = append(s.chunks, chunk{kind: cRef, start: i, end: i + rn, refs: refs})
@@ -171,6 +181,29 @@ func (s *sentence) init(toks []string, reg *intent.Index, pc intent.Context) {
 		s.chunks = append(s.chunks, chunk{kind: cWord, start: i, end: i + 1})
 		i++
 	}
+}
+
+// numberedName finds a device's name said from word i with its last word,
+// a device noun, in the other number: "lock the back door" of a boat with
+// Back Doors, "the port lights" for the Port Light. Nothing else starts a
+// name there.
+func (s *sentence) numberedName(i int) (int, []intent.Ref) {
+	if i+1 >= len(s.toks) || isVerbHere(s.toks, i) {
+		return 0, nil
+	}
+	n, refs := s.reg.MatchNumber(s.toks, i)
+	if n == 0 {
+		return 0, nil
+	}
+	if ln, _ := matchNoun(s.toks, i+n-1); ln != 1 {
+		return 0, nil
+	}
+	for _, r := range refs {
+		if r.Kind != intent.RefEntity {
+			return 0, nil
+		}
+	}
+	return n, refs
 }
 
 // refFitsNoun decides a tie between a registered name and a common noun of
