@@ -231,6 +231,8 @@ func (s *sentence) question() (intent.Intent, bool) {
 		switch {
 		case hasState:
 			slots["state"] = stateValue(sw, e.GetDomain())
+		case e.GetDomain() == "person" && t.everywhere && s.first() != "where":
+			slots["state"] = "home" // "is Rowan on the boat", "is Tess in the house"
 		case t.cls != nil && t.cls.state != "" && e.GetDeviceClass() == t.cls.deviceClass:
 			slots["state"] = t.cls.state // "is the pet feeder having a problem"
 		case t.cls != nil && t.cls.domain == "binary_sensor" && e.GetDomain() == "binary_sensor" &&
