@@ -150,7 +150,7 @@ func (s *sentence) modifiesNoun(i int) bool {
 // garage", "how much power is the dishwasher using" in a home with neither
 // ask what no sensor of the home answers.
 func (s *sentence) measureOfUnknown(in intent.Intent, from int) bool {
-	if in.Slot("domain") != "sensor" || in.Slot("name") != "" || in.Slot("area") != "" || in.Slot("floor") != "" {
+	if in.Slot("domain") != "sensor" && in.Name != intent.ClimateGetTemperature || in.Slot("name") != "" || in.Slot("area") != "" || in.Slot("floor") != "" {
 		return false
 	}
 	return from >= 2 && (s.toks[from-1] == "the" || s.toks[from-1] == "my" || s.toks[from-1] == "our") &&

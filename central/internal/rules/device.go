@@ -318,7 +318,7 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 	brightWord := s.has("brightness", "bright", "brighter", "dim", "dimmer", "brightest", "dimmest")
 	percent := s.has("percent", "percentage")
 	v, hasNum := s.firstNumber()
-	verb := brightWord || s.has("set", "turn", "change", "make")
+	verb := brightWord || s.has("set", "turn", "change", "make", "put") // "put the spots on full"
 	frac, hasFrac := s.fraction()
 	switch {
 	case hasFrac: // before the number: "three quarters brightness" is no 3
