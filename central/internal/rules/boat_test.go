@@ -38,6 +38,8 @@ func TestBoatLanguage(t *testing.T) {
 		{"turn the water pump off for now", "", intent.TurnOff, map[string]any{"name": "Water Pump"}},
 		{"turn the headlight on we're going into a tunnel", "", intent.TurnOn, map[string]any{"name": "Headlight"}},
 		{"switch the deck lights off i'm going to bed", "", intent.TurnOff, map[string]any{"name": "Deck Lights"}},
+		{"switch the tunnel light off we are out of the tunnel", "", intent.TurnOff, map[string]any{"name": "Tunnel Light"}},
+		{"turn the bilge pump on it's raining", "", intent.TurnOn, map[string]any{"name": "Bilge Pump"}},
 		{"uplighter off", "", intent.TurnOff, map[string]any{"name": "Up Lighter"}},
 		{"turn on the head light", "", intent.TurnOn, map[string]any{"name": "Head Light"}},
 		{"turn on the headlight", "", intent.TurnOn, map[string]any{"name": "Headlight"}},

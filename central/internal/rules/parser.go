@@ -343,13 +343,25 @@ func forWhile(rest []string) bool {
 
 // speakers are a subject said with its verb after a request, which begin a
 // reason for it: "turn the tunnel light off we're out of the tunnel".
-var speakers = map[string]bool{"were": true, "im": true, "shes": true, "hes": true, "theyre": true, "weve": true, "ive": true}
+var speakers = map[string]bool{"were": true, "im": true, "shes": true, "hes": true, "theyre": true, "weve": true, "ive": true,
+	"its": true, "thats": true}
+
+// subjects begin a reason when their verb follows: "we are out of the
+// tunnel".
+var subjects = map[string]bool{"we": true, "i": true, "she": true, "he": true, "they": true, "it": true}
 
 // dropReason drops a reason said after a request that ends in its
-// particle: "turn the tunnel light off we're out of the tunnel".
+// particle: "turn the tunnel light off we're out of the tunnel", "turn the
+// bilge pump on it's raining".
 func dropReason(toks []string) []string {
+	if len(toks) == 0 || !particleVerbs[toks[0]] {
+		return toks
+	}
 	for i := 3; i+1 < len(toks); i++ {
-		if speakers[toks[i]] && (toks[i-1] == "on" || toks[i-1] == "off") && particleVerbs[toks[0]] {
+		if toks[i-1] != "on" && toks[i-1] != "off" {
+			continue
+		}
+		if speakers[toks[i]] || subjects[toks[i]] && (toks[i+1] == "are" || toks[i+1] == "am" || toks[i+1] == "is" || toks[i+1] == "have") {
 			return toks[:i]
 		}
 	}
