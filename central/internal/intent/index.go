@@ -20,13 +20,13 @@ const (
 // Ref is one thing a phrase in a sentence can name: an entity, area or floor
 // (Index into the registry's slices) and the name or alias as registered.
 type Ref struct {
-	Kind  RefKind
-	Index int
-	Name  string
+	Kind RefKind
 	// variant: found by a key made from the name (its number said the
 	// other way, a word split or joined, another spelling), which an
-	// exact name of the same kind outranks.
+	// exact name of the same kind outranks. Beside Kind it costs no room.
 	variant bool
+	Index   int
+	Name    string
 }
 
 type trieNode struct {
