@@ -77,14 +77,15 @@ func (w *serviceCalls) next(t testing.TB) (domain, service string) {
 
 // negativeHomes are the homes of the negative set, as hasim flags.
 var negativeHomes = map[string][]string{
-	"demo":   nil, // hasim's own demo home
-	"cabin":  {"--home", filepath.Join("..", "internal", "intent", "testdata", "cabin_home.json")},
-	"condo":  {"--home", filepath.Join("..", "internal", "rules", "testdata", "condo_home.json")},
-	"flat":   {"--home", filepath.Join("..", "internal", "rules", "testdata", "flat_home.json")},
-	"loft":   {"--home", filepath.Join("..", "internal", "rules", "testdata", "loft_home.json")},
-	"family": {"--home", filepath.Join("..", "internal", "rules", "testdata", "family_home.json")},
-	"barn":   {"--home", filepath.Join("..", "internal", "rules", "testdata", "barn_home.json")},
-	"duplex": {"--home", filepath.Join("..", "internal", "rules", "testdata", "duplex_home.json")},
+	"demo":       nil, // hasim's own demo home
+	"cabin":      {"--home", filepath.Join("..", "internal", "intent", "testdata", "cabin_home.json")},
+	"condo":      {"--home", filepath.Join("..", "internal", "rules", "testdata", "condo_home.json")},
+	"flat":       {"--home", filepath.Join("..", "internal", "rules", "testdata", "flat_home.json")},
+	"loft":       {"--home", filepath.Join("..", "internal", "rules", "testdata", "loft_home.json")},
+	"family":     {"--home", filepath.Join("..", "internal", "rules", "testdata", "family_home.json")},
+	"barn":       {"--home", filepath.Join("..", "internal", "rules", "testdata", "barn_home.json")},
+	"duplex":     {"--home", filepath.Join("..", "internal", "rules", "testdata", "duplex_home.json")},
+	"narrowboat": {"--home", filepath.Join("..", "internal", "rules", "testdata", "narrowboat_home.json")},
 }
 
 // TestNegativeSetReachesNoDevice sends every sentence of the negative set

@@ -20,9 +20,13 @@ const (
 // Ref is one thing a phrase in a sentence can name: an entity, area or floor
 // (Index into the registry's slices) and the name or alias as registered.
 type Ref struct {
-	Kind  RefKind
-	Index int
-	Name  string
+	Kind RefKind
+	// variant: found by a key made from the name (its number said the
+	// other way, a word split or joined, another spelling), which an
+	// exact name of the same kind outranks. Beside Kind it costs no room.
+	variant bool
+	Index   int
+	Name    string
 }
 
 type trieNode struct {
@@ -86,11 +90,11 @@ func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors 
 		nameBuf = names(nameBuf[:0], f.GetName(), f.GetAliases())
 		for _, n := range nameBuf {
 			keyBuf = r.spokenKeys(keyBuf[:0], n)
-			for _, k := range keyBuf {
+			for j, k := range keyBuf {
 				if _, ok := r.floorNames[k]; !ok {
 					r.floorNames[k] = i
 				}
-				r.add(k, Ref{Kind: RefFloor, Index: i, Name: n})
+				r.add(k, Ref{Kind: RefFloor, Index: i, Name: n, variant: j > 0})
 			}
 		}
 	}
@@ -99,11 +103,11 @@ func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors 
 		nameBuf = names(nameBuf[:0], a.GetName(), a.GetAliases())
 		for _, n := range nameBuf {
 			keyBuf = r.spokenKeys(keyBuf[:0], n)
-			for _, k := range keyBuf {
+			for j, k := range keyBuf {
 				if _, ok := r.areaNames[k]; !ok {
 					r.areaNames[k] = i
 				}
-				r.add(k, Ref{Kind: RefArea, Index: i, Name: n})
+				r.add(k, Ref{Kind: RefArea, Index: i, Name: n, variant: j > 0})
 			}
 		}
 	}
@@ -121,13 +125,13 @@ func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors 
 		nameBuf = names(nameBuf[:0], e.GetName(), e.GetAliases())
 		for _, n := range nameBuf {
 			keyBuf = r.spokenKeys(keyBuf[:0], n)
-			for _, k := range keyBuf {
+			for j, k := range keyBuf {
 				if slices.Contains(seen, k) {
 					continue
 				}
 				seen = append(seen, k)
 				r.entityNames[k] = append(r.entityNames[k], i)
-				r.add(k, Ref{Kind: RefEntity, Index: i, Name: n})
+				r.add(k, Ref{Kind: RefEntity, Index: i, Name: n, variant: j > 0})
 			}
 		}
 	}
@@ -171,6 +175,9 @@ func (r *Index) spokenKeys(dst []string, name string) []string {
 	if v, ok := spellingVariant(k); ok {
 		dst = append(dst, v)
 	}
+	if v, ok := joinVariant(k); ok {
+		dst = append(dst, v)
+	}
 	return dst
 }
 
@@ -198,9 +205,12 @@ func (r *Index) add(key string, ref Ref) {
 		n = c
 	}
 	for _, have := range n.refs {
-		if have.Kind == ref.Kind && have.Index == ref.Index {
-			return
+		if have.Kind == ref.Kind && (have.Index == ref.Index || ref.variant && !have.variant) {
+			return // "head light" is the Head Light, not the Headlight heard as two words
 		}
+	}
+	if !ref.variant {
+		n.refs = slices.DeleteFunc(n.refs, func(have Ref) bool { return have.Kind == ref.Kind && have.variant })
 	}
 	n.refs = append(n.refs, ref)
 	if tokens > r.maxTokens {
@@ -241,6 +251,30 @@ func (r *Index) MatchPossessive(tokens []string, start int) (n int, refs []Ref) 
 		node = node.next[t]
 	}
 	return n, refs
+}
+
+// MatchNumber is Match for a name whose last word is said in the other
+// number: "the back door" for Back Doors, "the port lights" for Port
+// Light. It finds only names longer than one word.
+func (r *Index) MatchNumber(tokens []string, start int) (n int, refs []Ref) {
+	node := &r.root
+	for i := start; i < len(tokens) && node != nil; i++ {
+		if i > start {
+			if p := node.next[otherNumber(tokens[i])]; p != nil && len(p.refs) > 0 {
+				n, refs = i-start+1, p.refs
+			}
+		}
+		node = node.next[tokens[i]]
+	}
+	return n, refs
+}
+
+// otherNumber returns a noun in the other number, by its last "s".
+func otherNumber(t string) string {
+	if len(t) > 3 && t[len(t)-1] == 's' && t[len(t)-2] != 's' {
+		return t[:len(t)-1]
+	}
+	return t + "s"
 }
 
 // MatchAll calls fn for every registered phrase starting at tokens[start],

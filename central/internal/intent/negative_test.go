@@ -15,14 +15,15 @@ import (
 // NegativeHomes are the homes the negative set is written for, by the name
 // its lines use.
 var negativeHomes = map[string]string{
-	"demo":   filepath.Join("testdata", "demo_home.json"),
-	"cabin":  filepath.Join("testdata", "cabin_home.json"),
-	"condo":  filepath.Join("..", "rules", "testdata", "condo_home.json"),
-	"flat":   filepath.Join("..", "rules", "testdata", "flat_home.json"),
-	"loft":   filepath.Join("..", "rules", "testdata", "loft_home.json"),
-	"family": filepath.Join("..", "rules", "testdata", "family_home.json"),
-	"barn":   filepath.Join("..", "rules", "testdata", "barn_home.json"),
-	"duplex": filepath.Join("..", "rules", "testdata", "duplex_home.json"),
+	"demo":       filepath.Join("testdata", "demo_home.json"),
+	"cabin":      filepath.Join("testdata", "cabin_home.json"),
+	"condo":      filepath.Join("..", "rules", "testdata", "condo_home.json"),
+	"flat":       filepath.Join("..", "rules", "testdata", "flat_home.json"),
+	"loft":       filepath.Join("..", "rules", "testdata", "loft_home.json"),
+	"family":     filepath.Join("..", "rules", "testdata", "family_home.json"),
+	"barn":       filepath.Join("..", "rules", "testdata", "barn_home.json"),
+	"duplex":     filepath.Join("..", "rules", "testdata", "duplex_home.json"),
+	"narrowboat": filepath.Join("..", "rules", "testdata", "narrowboat_home.json"),
 }
 
 type negativeLine struct {

@@ -78,6 +78,18 @@ func splitWord(t string) (string, bool) {
 	return "", false
 }
 
+// joinVariant returns a key whose "lighter" follows a word, written as
+// one: "up lighter" is heard as "uplighter". Only "lighter": a light
+// joined to the word before it ("head light") is often another name
+// ("Headlight").
+func joinVariant(key string) (string, bool) {
+	i := strings.Index(key, " lighter")
+	if i <= 0 || key[i-1] < 'a' || key[i-1] > 'z' {
+		return "", false
+	}
+	return key[:i] + key[i+1:], true
+}
+
 // splitVariant returns a key with its one-word names written as two, or
 // false when it has none.
 func splitVariant(key string) (string, bool) {

@@ -41,3 +41,43 @@ func TestMatchNumberSaidEitherWay(t *testing.T) {
 		t.Errorf(`EntitiesNamed("hue go two") = %v, want one entity`, got)
 	}
 }
+
+// TestExactNameOutranksVariant: a name said as written finds that name
+// only, whichever entity comes first, though another name heard split or
+// joined makes the same words; the variants still find names nothing else
+// is called.
+func TestExactNameOutranksVariant(t *testing.T) {
+	headlight := &homeplanev1.Entity{EntityId: "light.headlight", Name: "Headlight", Domain: "light"}
+	headLight := &homeplanev1.Entity{EntityId: "light.head_light", Name: "Head Light", Domain: "light"}
+	upLighter := &homeplanev1.Entity{EntityId: "light.up_lighter", Name: "Up Lighter", Domain: "light"}
+	for _, order := range [][]*homeplanev1.Entity{{headlight, headLight, upLighter}, {headLight, headlight, upLighter}} {
+		reg := NewIndex(order, nil, nil)
+		for said, want := range map[string]string{"head light": "Head Light", "headlight": "Headlight", "uplighter": "Up Lighter", "up lighter": "Up Lighter"} {
+			toks := strings.Fields(said)
+			n, refs := reg.Match(toks, 0)
+			if n != len(toks) || len(refs) != 1 || refs[0].Name != want {
+				t.Errorf("first %s: Match(%q) = %d %+v, want only %q", order[0].GetName(), said, n, refs, want)
+			}
+		}
+	}
+}
+
+// TestMatchNumber finds a name said with its last word in the other
+// number, and no one-word name.
+func TestMatchNumber(t *testing.T) {
+	reg := NewIndex([]*homeplanev1.Entity{
+		{EntityId: "lock.back_doors", Name: "Back Doors", Domain: "lock"},
+		{EntityId: "light.port", Name: "Port Light", Domain: "light"},
+		{EntityId: "light.lamp", Name: "Lamp", Domain: "light"},
+	}, nil, nil)
+	for said, want := range map[string]string{"back door": "Back Doors", "port lights": "Port Light", "lamps": ""} {
+		toks := strings.Fields(said)
+		n, refs := reg.MatchNumber(toks, 0)
+		switch {
+		case want == "" && n != 0:
+			t.Errorf("MatchNumber(%q) = %d %+v, want nothing", said, n, refs)
+		case want != "" && (n != len(toks) || len(refs) != 1 || refs[0].Name != want):
+			t.Errorf("MatchNumber(%q) = %d %+v, want %q", said, n, refs, want)
+		}
+	}
+}

@@ -103,8 +103,9 @@ func guardedIntent(name intent.Name) bool {
 // as token positions [from, to).
 func (s *sentence) unaccounted() [][2]int {
 	var runs [][2]int
-	for _, c := range s.chunks {
+	for ci, c := range s.chunks {
 		known := c.kind != cWord || grammarWords[s.toks[c.start]] && !s.modifiesNoun(c.start) || s.dwellingOwns(c.start) ||
+			boatWords[s.toks[c.start]] && s.dwelling(s.toks[c.start]) || s.headShared(ci) ||
 			s.toks[c.start] == "space" && c.start > 0 && s.toks[c.start-1] == "this" // "this space" is here
 		switch {
 		case known:
@@ -129,7 +130,7 @@ func (s *sentence) refusal(in intent.Intent) *intent.UnknownError {
 	}
 	for _, r := range s.unaccounted() {
 		u := s.unknownTarget(r[0], r[1])
-		if !question || u.Kind != intent.UnknownDevice || s.nounAt(r[1]) || s.measureOfUnknown(in, r[0]) {
+		if !question || u.Kind != intent.UnknownDevice || s.nounAt(r[1]) || s.measureOfUnknown(in, r[0]) || s.namePrefix(r[0], r[1]) {
 			u.Intent = in
 			return u
 		}
@@ -149,11 +150,22 @@ func (s *sentence) modifiesNoun(i int) bool {
 // garage", "how much power is the dishwasher using" in a home with neither
 // ask what no sensor of the home answers.
 func (s *sentence) measureOfUnknown(in intent.Intent, from int) bool {
-	if in.Slot("domain") != "sensor" || in.Slot("name") != "" || in.Slot("area") != "" || in.Slot("floor") != "" {
+	if in.Slot("domain") != "sensor" && in.Name != intent.ClimateGetTemperature || in.Slot("name") != "" || in.Slot("area") != "" || in.Slot("floor") != "" {
 		return false
 	}
 	return from >= 2 && (s.toks[from-1] == "the" || s.toks[from-1] == "my" || s.toks[from-1] == "our") &&
 		(s.toks[from-2] == "is" || s.toks[from-2] == "are")
+}
+
+// namePrefix reports whether unknown words stand between a determiner and
+// a device's name: "the grey water tank" is a tank the home lacks, not its
+// Water Tank.
+func (s *sentence) namePrefix(from, to int) bool {
+	if from == 0 || !determiner(s.toks[from-1]) {
+		return false
+	}
+	c, ok := s.refChunkAt(to)
+	return ok && c.refs[0].Kind == intent.RefEntity
 }
 
 // nounAt reports whether a device noun starts at token i.

@@ -9,7 +9,7 @@ var (
 	// "power down the TV".
 	powerVerbs = map[string]bool{"fire": true, "power": true, "boot": true}
 	onVerbs    = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "light": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true, "extend": true}
-	offVerbs   = map[string]bool{"deactivate": true, "disable": true, "close": true, "shut": true, "unlock": true, "kill": true, "stop": true, "lower": true, "retract": true}
+	offVerbs   = map[string]bool{"deactivate": true, "disable": true, "close": true, "shut": true, "unlock": true, "kill": true, "cut": true, "stop": true, "lower": true, "retract": true}
 )
 
 // tints qualify a colour into one the light's colour slot cannot hold.
@@ -30,6 +30,8 @@ func (s *sentence) polarity() (on, ok bool) {
 			return true, true
 		case offVerbs[w]:
 			return false, true
+		case w == "on" && s.onPlace(c.start):
+			continue // "switch every light on the boat off"
 		case w == "on":
 			return true, true
 		case w == "off" || w == "out" && (c.start == len(s.toks)-1 || c.start > 0 && (s.toks[c.start-1] == "turn" || s.toks[c.start-1] == "put")):
@@ -116,6 +118,19 @@ func (s *sentence) turn() (intent.Intent, bool) {
 			// front door" does not lock it, nor "turn off" unlock it.
 			return intent.Intent{}, false
 		}
+		if t.nameChunk.otherNumber && (d == "lock" && name != intent.TurnOn || name != intent.TurnOff && opensHome(d, s.reg.Entity(i).GetDeviceClass())) {
+			// A name said in the other number is near enough to lock or
+			// close it, not to open it: "unlock the back door" of a boat
+			// whose lock is the Back Doors asks for the name as it is.
+			return intent.Intent{}, false
+		}
+		if name != intent.TurnOff && opensHome(d, s.reg.Entity(i).GetDeviceClass()) &&
+			(name == intent.Toggle || s.nounNamed(t.nameChunk, i)) {
+			// A toggle opens what was closed: a valve, gate or door is
+			// opened only by a verb that says so, and only by its name,
+			// not by a common noun it is also called ("open the gas").
+			return intent.Intent{}, false
+		}
 		if d == "scene" || d == "script" || d == "valve" {
 			slots["domain"] = d
 		}
@@ -160,6 +175,9 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	here := t.here && s.pc.Area != "" // "everything in this room"
 	if domain == "" && t.area == "" && t.floor == "" && !here || domain == "binary_sensor" || domain == "sensor" {
 		return intent.Intent{}, false // sensors only report
+	}
+	if name == intent.Toggle && (domain == "lock" || opensHome(domain, dc)) {
+		return intent.Intent{}, false
 	}
 	if domain != "" {
 		slots["domain"] = domain
@@ -246,6 +264,13 @@ func (s *sentence) onOffParticle() bool {
 	return false
 }
 
+// onPlace reports whether the "on" at word i is a place ("on the roof")
+// in a sentence whose last word switches off.
+func (s *sentence) onPlace(i int) bool {
+	n := len(s.toks)
+	return i+2 < n && s.toks[n-1] == "off" && (s.toks[i+1] == "the" || s.toks[i+1] == "our" || s.toks[i+1] == "my")
+}
+
 var switchableOrder = []string{"light", "switch", "fan", "cover", "lock", "valve", "scene", "script", "media_player", "climate", "vacuum"}
 
 var (
@@ -293,7 +318,7 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 	brightWord := s.has("brightness", "bright", "brighter", "dim", "dimmer", "brightest", "dimmest")
 	percent := s.has("percent", "percentage")
 	v, hasNum := s.firstNumber()
-	verb := brightWord || s.has("set", "turn", "change", "make")
+	verb := brightWord || s.has("set", "turn", "change", "make", "put") // "put the spots on full"
 	frac, hasFrac := s.fraction()
 	switch {
 	case hasFrac: // before the number: "three quarters brightness" is no 3
@@ -478,7 +503,7 @@ func (s *sentence) unknownPlace() string {
 		if skipWords[w] {
 			continue
 		}
-		if everywhereWords[w] || w == "here" || w == "room" || w == "rooms" || w == "on" || w == "off" || w == "now" {
+		if s.dwelling(w) || w == "here" || w == "room" || w == "rooms" || w == "on" || w == "off" || w == "now" {
 			return ""
 		}
 	}
@@ -494,4 +519,22 @@ func (s *sentence) namesClimate() bool {
 	}
 	i, ok := t.entity(s.reg, "climate")
 	return ok && s.reg.Entity(i).GetDomain() == "climate"
+}
+
+// nounNamed reports whether entity i was named by a common noun of the
+// grammar for another kind of device ("the gas", a detector's noun, said
+// of a valve the home also calls so).
+func (s *sentence) nounNamed(c chunk, i int) bool {
+	n, cls := matchNoun(s.toks, c.start)
+	if n == 0 || c.start+n != c.end || cls.generic || cls.door || cls.window {
+		return false
+	}
+	e := s.reg.Entity(i)
+	return cls.domain != e.GetDomain() || cls.deviceClass != "" && cls.deviceClass != e.GetDeviceClass()
+}
+
+// opensHome reports whether opening a device of this domain and class lets
+// someone or something in: a valve, or a garage door, door or gate.
+func opensHome(domain, deviceClass string) bool {
+	return domain == "valve" || domain == "cover" && (deviceClass == "garage" || deviceClass == "door" || deviceClass == "gate")
 }

@@ -110,6 +110,7 @@ var sentenceSets = []struct {
 	{"family", "family.jsonl", "family_home.json", "a family house: kids' rooms by name, a name in two rooms, garage doors, pool, sprinklers, thermostats"},
 	{"barn", "barn.jsonl", "barn_home.json", "a holiday barn with an annex and workshop: farm room names, a lamp named after another room, a key safe, a stopcock"},
 	{"duplex", "duplex.jsonl", "duplex_home.json", "a two-level city duplex of flatmates with an office and a recording studio: rooms named with common words (Booth, Landing, Loft, Nook, Up), names holding intent words, dwelling words for the whole home"},
+	{"narrowboat", "narrowboat.jsonl", "narrowboat_home.json", "a live-aboard canal narrowboat: areas that are nouns (Roof, Bow, Stern, a Cabin that is the bedroom, the head), sides and parts of a boat as names (Port Light, Fore, Aft, Head Light beside the Headlight), tanks, batteries, shore power, a gas valve"},
 }
 
 // TestSentenceSets scores each set against its home: language the parser

@@ -220,6 +220,8 @@ func (s *sentence) asksNoCommand() bool {
 			return true
 		case t == "next" && next == "door": // the neighbours' lights
 			return true
+		case (t == "other" || t == "another") && (everywhereWords[next] || boatWords[next]):
+			return true // "the lights on the other boat" are not this home's
 		case secret(t):
 			return true
 		}

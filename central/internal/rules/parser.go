@@ -287,6 +287,12 @@ func dropFiller(toks []string) []string {
 			if hasPrefix(toks, f) && len(toks) > len(f) {
 				toks = toks[len(f):]
 				changed = true
+				if f[len(f)-1] == "mind" {
+					// "would you mind closing the blinds" asks to close them
+					if v, ok := gerunds[toks[0]]; ok {
+						toks[0] = v
+					}
+				}
 				break
 			}
 		}
@@ -300,7 +306,7 @@ func dropFiller(toks []string) []string {
 		switch {
 		case t == "please" || t == "kindly":
 			continue
-		case t == "for" && !spoken && forWhom(toks[i+1:]):
+		case t == "for" && !spoken && (forWhom(toks[i+1:]) || forWhile(toks[i+1:])):
 			i = len(toks)
 			continue
 		case (t == "thanks" || t == "thank") && i > 0 && i >= len(toks)-2:
@@ -312,7 +318,54 @@ func dropFiller(toks []string) []string {
 	if spoken {
 		return out
 	}
-	return dropAsleep(out)
+	return dropReason(dropAsleep(out))
+}
+
+// gerunds are the verbs a request framed "would you mind …" is said with.
+var gerunds = map[string]string{
+	"turning": "turn", "switching": "switch", "putting": "put", "closing": "close", "opening": "open",
+	"shutting": "shut", "locking": "lock", "unlocking": "unlock", "starting": "start", "stopping": "stop",
+	"pausing": "pause", "playing": "play", "dimming": "dim", "setting": "set", "raising": "raise",
+	"lowering": "lower", "running": "run", "muting": "mute", "skipping": "skip", "adding": "add",
+}
+
+// forWhile reports whether the words after a "for" that ends a sentence say
+// for how long, in words no timer takes: "for the night", "for now".
+func forWhile(rest []string) bool {
+	switch len(rest) {
+	case 1:
+		return rest[0] == "now" || rest[0] == "tonight" || rest[0] == "today"
+	case 2:
+		return rest[0] == "the" && (rest[1] == "night" || rest[1] == "evening" || rest[1] == "day")
+	}
+	return false
+}
+
+// speakers are a subject said with its verb after a request, which begin a
+// reason for it: "turn the tunnel light off we're out of the tunnel".
+var speakers = map[string]bool{"were": true, "im": true, "shes": true, "hes": true, "theyre": true, "weve": true, "ive": true,
+	"its": true, "thats": true}
+
+// subjects begin a reason when their verb follows: "we are out of the
+// tunnel".
+var subjects = map[string]bool{"we": true, "i": true, "she": true, "he": true, "they": true, "it": true}
+
+// dropReason drops a reason said after a request that ends in its
+// particle: "turn the tunnel light off we're out of the tunnel", "turn the
+// bilge pump on it's raining".
+func dropReason(toks []string) []string {
+	if len(toks) == 0 || !particleVerbs[toks[0]] {
+		return toks
+	}
+	for i := 3; i+1 < len(toks); i++ {
+		if toks[i-1] != "on" && toks[i-1] != "off" {
+			continue
+		}
+		if speakers[toks[i]] || subjects[toks[i]] && (toks[i+1] == "are" || toks[i+1] == "am" || toks[i+1] == "is" || toks[i+1] == "have") {
+			return toks[:i]
+		}
+	}
+	return toks
 }
 
 // beneficiaries are who a request ending "for the kids" is done for.

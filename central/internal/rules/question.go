@@ -168,6 +168,13 @@ func (s *sentence) question() (intent.Intent, bool) {
 		// would otherwise answer.
 		return s.outdoorTemperature()
 	}
+	if temp && t.name == "" && t.area == "" && t.floor == "" && !t.here && t.cls == nil {
+		// "how hot is the engine": no device, but a sensor named after
+		// the words ("Engine Temperature") answers.
+		if name, ok := s.measureNamed("temperature"); ok {
+			return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": name}}, true
+		}
+	}
 	if temp {
 		i, isEnt := t.entity(s.reg, "climate")
 		if isEnt && s.reg.Entity(i).GetDomain() != "climate" && s.reg.Entity(i).GetDomain() != "sensor" {
@@ -231,6 +238,8 @@ func (s *sentence) question() (intent.Intent, bool) {
 		switch {
 		case hasState:
 			slots["state"] = stateValue(sw, e.GetDomain())
+		case e.GetDomain() == "person" && t.everywhere && s.first() != "where":
+			slots["state"] = "home" // "is Rowan on the boat", "is Tess in the house"
 		case t.cls != nil && t.cls.state != "" && e.GetDeviceClass() == t.cls.deviceClass:
 			slots["state"] = t.cls.state // "is the pet feeder having a problem"
 		case t.cls != nil && t.cls.domain == "binary_sensor" && e.GetDomain() == "binary_sensor" &&
@@ -432,6 +441,37 @@ func (s *sentence) sensorOf(t target, dc string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// measureNamed returns the sensor of class dc named after the words a
+// question asks it of ("is the engine" → Engine Temperature), when those
+// words name nothing else of the home.
+func (s *sentence) measureNamed(dc string) (string, bool) {
+	from := -1
+	for i := 1; i+1 < len(s.toks); i++ {
+		if (s.toks[i-1] == "is" || s.toks[i-1] == "are") && (s.toks[i] == "the" || s.toks[i] == "our" || s.toks[i] == "my") {
+			from = i + 1
+			break
+		}
+	}
+	if from < 0 {
+		return "", false
+	}
+	for _, c := range s.chunks {
+		if c.end > from && c.kind != cWord {
+			return "", false
+		}
+	}
+	found := ""
+	for _, k := range s.reg.EntitiesNamed(s.text(from, len(s.toks)) + " " + dc) {
+		if e := s.reg.Entity(k); e.GetDomain() == "sensor" && e.GetDeviceClass() == dc {
+			if found != "" {
+				return "", false
+			}
+			found = e.GetName()
+		}
+	}
+	return found, found != ""
 }
 
 // presenceClasses are the detectors that tell someone is in a room, the

@@ -22,6 +22,9 @@ type chunk struct {
 	refs       []intent.Ref
 	cls        *class
 	num        float64
+	// otherNumber: the name was said with its last word in the other
+	// number ("the back door" for Back Doors).
+	otherNumber bool
 }
 
 // sentence is a normalized sentence cut into chunks.
@@ -153,6 +156,13 @@ func (s *sentence) init(toks []string, reg *intent.Index, pc intent.Context) {
 		if useRef && rn == ln && (!s.refFitsNoun(refs, cls, i) || s.placedElsewhere(refs, i+rn)) {
 			useRef = false
 		}
+		if rn == 0 && ln == 0 {
+			if n, nrefs := s.numberedName(i); n > 0 {
+				s.chunks = append(s.chunks, chunk{kind: cRef, start: i, end: i + n, refs: nrefs, otherNumber: true})
+				i += n
+				continue
+			}
+		}
 		switch {
 		case useRef:
 			s.chunks = append(s.chunks, chunk{kind: cRef, start: i, end: i + rn, refs: refs})
@@ -173,6 +183,29 @@ func (s *sentence) init(toks []string, reg *intent.Index, pc intent.Context) {
 	}
 }
 
+// numberedName finds a device's name said from word i with its last word,
+// a device noun, in the other number: "lock the back door" of a boat with
+// Back Doors, "the port lights" for the Port Light. Nothing else starts a
+// name there.
+func (s *sentence) numberedName(i int) (int, []intent.Ref) {
+	if i+1 >= len(s.toks) || isVerbHere(s.toks, i) {
+		return 0, nil
+	}
+	n, refs := s.reg.MatchNumber(s.toks, i)
+	if n == 0 {
+		return 0, nil
+	}
+	if ln, _ := matchNoun(s.toks, i+n-1); ln != 1 {
+		return 0, nil
+	}
+	for _, r := range refs {
+		if r.Kind != intent.RefEntity {
+			return 0, nil
+		}
+	}
+	return n, refs
+}
+
 // refFitsNoun decides a tie between a registered name and a common noun of
 // the same length: the name wins when it names something of that kind and
 // no quantifier ("any gas") makes the word a common noun.
@@ -189,6 +222,18 @@ func (s *sentence) refFitsNoun(refs []intent.Ref, cls *class, i int) bool {
 		case cls.generic, cls.door, cls.window:
 			return true
 		case cls.domain == e.GetDomain() && (cls.deviceClass == "" || cls.deviceClass == e.GetDeviceClass()):
+			return true
+		}
+	}
+	// "the gas" of a home with a valve called so and no gas detector is
+	// the valve: the noun names nothing else there.
+	return !s.homeHas(cls)
+}
+
+// homeHas reports whether the home has a device of the noun's kind.
+func (s *sentence) homeHas(cls *class) bool {
+	for _, e := range s.reg.Entities() {
+		if e.GetDomain() == cls.domain && (cls.deviceClass == "" || e.GetDeviceClass() == cls.deviceClass) {
 			return true
 		}
 	}
@@ -346,11 +391,27 @@ var everywhereWords = map[string]bool{
 	"duplex": true, "maisonette": true, "penthouse": true,
 }
 
+// boatWords name the whole home when it is a boat, one with a bow or a
+// stern: said in a house, "the boat" is another place than the home.
+var boatWords = map[string]bool{"boat": true, "narrowboat": true, "houseboat": true}
+
+// dwelling reports whether w names the whole home.
+func (s *sentence) dwelling(w string) bool {
+	return everywhereWords[w] || boatWords[w] && s.afloat()
+}
+
+// afloat reports whether the home is a boat: it has a bow or a stern.
+func (s *sentence) afloat() bool {
+	_, bow := s.reg.AreaByName("bow")
+	_, stern := s.reg.AreaByName("stern")
+	return bow || stern
+}
+
 // dwellingOwns reports whether word i is the home said as owning a kind of
 // device: "the flat's lights" arrives as "the flats lights".
 func (s *sentence) dwellingOwns(i int) bool {
 	w := s.toks[i]
-	if len(w) < 2 || w[len(w)-1] != 's' || !everywhereWords[w[:len(w)-1]] {
+	if len(w) < 2 || w[len(w)-1] != 's' || !s.dwelling(w[:len(w)-1]) {
 		return false
 	}
 	for _, c := range s.chunks {
@@ -445,7 +506,7 @@ func (s *sentence) findTarget() target {
 				}
 			case (w == "rooms" || w == "areas") && ci > 0:
 				t.everywhere = true
-			case everywhereWords[w] || s.dwellingOwns(c.start):
+			case s.dwelling(w) || s.dwellingOwns(c.start):
 				t.everywhere = true
 			case w == "over" && ci > 0 && s.word(s.chunks[ci-1]) == "all":
 				t.everywhere = true

@@ -35,6 +35,9 @@ func conjunction(t string, question bool) bool {
 type itemRun struct {
 	from, to, chunkTo int
 	bare              bool
+	// head: a word that names a device only with the noun the list ends
+	// in ("the port and starboard lights").
+	head bool
 }
 
 // several returns the sentence said once for each target of a list, or nil
@@ -104,6 +107,10 @@ func (s *sentence) entityAt(k int) bool {
 // number only continues one ("lamp 2"), and a second entity's name starts
 // another ("lamp 2 tv light").
 func (s *sentence) itemAt(k int) (itemRun, bool) {
+	if s.headShared(k) {
+		c := s.chunks[k]
+		return itemRun{from: c.start, to: c.end, chunkTo: k + 1, head: true}, true
+	}
 	j := k
 	entity := false
 	for j < len(s.chunks) {
@@ -125,6 +132,47 @@ func (s *sentence) itemAt(k int) (itemRun, bool) {
 	return itemRun{from: s.chunks[k].start, to: s.chunks[j-1].end, chunkTo: j}, true
 }
 
+// headShared reports whether chunk k is a word that names a device with
+// the noun a list joined to it ends in: "port" in "the port and starboard
+// lights" of a boat with a Port Light.
+func (s *sentence) headShared(k int) bool {
+	if k+1 >= len(s.chunks) || s.chunks[k].kind != cWord || grammarWords[s.toks[s.chunks[k].start]] {
+		return false
+	}
+	j, conj := k+1, false
+	for j < len(s.chunks) && s.chunks[j].kind == cWord && listJoints[s.toks[s.chunks[j].start]] {
+		conj = conj || conjunction(s.toks[s.chunks[j].start], false)
+		j++
+	}
+	if !conj {
+		return false
+	}
+	for j+1 < len(s.chunks) && (s.chunks[j+1].kind == cRef || s.chunks[j+1].kind == cNoun) {
+		j++
+	}
+	if j >= len(s.chunks) || s.chunks[j].kind != cRef && s.chunks[j].kind != cNoun {
+		return false
+	}
+	noun := s.toks[s.chunks[j].end-1]
+	if n, _ := matchNoun([]string{noun}, 0); n != 1 {
+		return false
+	}
+	pair := []string{s.toks[s.chunks[k].start], noun}
+	n, refs := s.reg.Match(pair, 0)
+	if n != 2 {
+		n, refs = s.reg.MatchNumber(pair, 0)
+	}
+	if n != 2 {
+		return false
+	}
+	for _, r := range refs {
+		if r.Kind != intent.RefEntity {
+			return false
+		}
+	}
+	return true
+}
+
 // listParts puts each item of a list in the place of the first. A device
 // noun that ends only the last item is shared when the first has none:
 // "the kitchen and office lights".
@@ -133,6 +181,8 @@ func (s *sentence) listParts(items []itemRun) []string {
 	suffixFrom := last.to
 	if lc := s.chunks[last.chunkTo-1]; lc.kind == cNoun && lc.start > last.from && !s.hasNoun(items[0]) {
 		last.to, suffixFrom = lc.start, lc.start
+	} else if items[0].head && last.to-last.from > 1 {
+		last.to, suffixFrom = last.to-1, last.to-1 // "the port and starboard lights"
 	}
 	var prefix []string
 	for _, t := range s.toks[:items[0].from] {

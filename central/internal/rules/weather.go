@@ -10,7 +10,9 @@ func (s *sentence) weather() (intent.Intent, bool) {
 	}
 	slots := map[string]any{}
 	for _, c := range s.chunks {
-		if c.kind == cRef {
+		if c.kind == cRef && !(c.end-c.start == 1 && s.toks[c.start] == "forecast" && c.start > 0 && s.toks[c.start-1] == "weather") {
+			// "the weather forecast" asks the weather, also of a home
+			// whose weather is called Forecast
 			for _, r := range c.refs {
 				if r.Kind == intent.RefEntity && s.reg.Entity(r.Index).GetDomain() == "weather" {
 					slots["name"] = r.Name
