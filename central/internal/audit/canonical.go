@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -54,7 +55,9 @@ func appendCanonical(dst, raw []byte) (out []byte, null bool, err error) {
 		}
 		return dst, false, errors.New("audit: invalid JSON")
 	}
-	c := canonicalizer{src: raw, members: make([]member, 0, 16)}
+	c := scratch.Get().(*canonicalizer)
+	defer c.release()
+	c.src, c.pos = raw, 0
 	if dst == nil {
 		// The canonical form is about as long as the compact input.
 		dst = make([]byte, 0, len(raw))
@@ -65,6 +68,24 @@ func appendCanonical(dst, raw []byte) (out []byte, null bool, err error) {
 	}
 	out, err = c.value(dst)
 	return out, false, err
+}
+
+// scratch keeps canonicalizers between records: their member lists and
+// value copies are most of what canonicalizing allocated otherwise.
+var scratch = sync.Pool{New: func() any { return &canonicalizer{members: make([]member, 0, 16)} }}
+
+// maxScratch bounds the copy space a pooled canonicalizer keeps, so that
+// one record's large value does not stay in the pool.
+const maxScratch = 16 << 10
+
+func (c *canonicalizer) release() {
+	if cap(c.tmp) > maxScratch || cap(c.members) > maxScratch/16 {
+		return
+	}
+	// Keys point into the record's bytes; nothing of it may stay reachable.
+	clear(c.members[:cap(c.members)])
+	c.src, c.members, c.tmp = nil, c.members[:0], c.tmp[:0]
+	scratch.Put(c)
 }
 
 func (c *canonicalizer) space() {
