@@ -111,6 +111,12 @@ var sentenceSets = []struct {
 	{"barn", "barn.jsonl", "barn_home.json", "a holiday barn with an annex and workshop: farm room names, a lamp named after another room, a key safe, a stopcock"},
 	{"duplex", "duplex.jsonl", "duplex_home.json", "a two-level city duplex of flatmates with an office and a recording studio: rooms named with common words (Booth, Landing, Loft, Nook, Up), names holding intent words, dwelling words for the whole home"},
 	{"narrowboat", "narrowboat.jsonl", "narrowboat_home.json", "a live-aboard canal narrowboat: areas that are nouns (Roof, Bow, Stern, a Cabin that is the bedroom, the head), sides and parts of a boat as names (Port Light, Fore, Aft, Head Light beside the Headlight), tanks, batteries, shore power, a gas valve"},
+	{"followup-narrowboat", "followup_narrowboat.jsonl", "narrowboat_home.json", "follow-ups after the narrowboat: a heater or radiator set by kind, the battery level, how much diesel or water is left"},
+	{"followup-semi", "followup_semi.jsonl", "semi_home.json", "follow-ups after the narrowboat: radiators and heaters by kind, a battery's charge"},
+	{"followup-family", "followup_family.jsonl", "family_home.json", "follow-ups after the narrowboat: heaters and radiators by kind over thermostats, the battery level"},
+	{"followup-loft", "followup_loft.jsonl", "loft_home.json", "follow-ups after the narrowboat: a radiator or heater by kind beside a heat pump"},
+	{"followup-barn", "followup_barn.jsonl", "barn_home.json", "follow-ups after the narrowboat: how much oil is left"},
+	{"followup-farmhouse", "followup_farmhouse.jsonl", "farmhouse_home.json", "follow-ups after the narrowboat: how much water is left"},
 }
 
 // TestSentenceSets scores each set against its home: language the parser
