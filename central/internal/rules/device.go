@@ -415,7 +415,7 @@ func (s *sentence) hasAny(set map[string]bool) bool {
 }
 
 func (s *sentence) climateSet() (intent.Intent, bool) {
-	if !s.has("temperature", "temp", "thermostat", "heating", "heat", "degrees", "degree") && !s.namesClimate() {
+	if !s.has("temperature", "temp", "thermostat", "heater", "radiator", "heating", "heat", "degrees", "degree") && !s.namesClimate() {
 		return intent.Intent{}, false
 	}
 	if !s.has("set", "change", "make", "turn", "adjust", "put", "raise", "lower", "increase", "decrease",
