@@ -71,7 +71,8 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 			s.stray.Intent = in
 			return in, s.stray
 		}
-		if !guardedIntent(in.Name) {
+		if !guardedIntent(in.Name) || s.level {
+			// a level question's every word named its sensor
 			return in, nil
 		}
 		if s.asksNoCommand() {
@@ -428,6 +429,10 @@ func (s *sentence) parse() (intent.Intent, bool) {
 	}
 	if s.unmeant() {
 		return intent.Intent{}, false
+	}
+	if in, asked := s.levelQuestion(); asked {
+		s.level = in.Name != ""
+		return in, s.level
 	}
 	for _, m := range readings {
 		if in, ok := m(s); ok {

@@ -40,6 +40,8 @@ type sentence struct {
 	// stray is what a reading of free text found named that the home
 	// lacks ("play jazz on the garage speaker").
 	stray *intent.UnknownError
+	// level tells that levelQuestion read the sentence.
+	level bool
 	// tokBuf holds the words between uses of a pooled sentence.
 	tokBuf []string
 }
