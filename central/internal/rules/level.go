@@ -110,3 +110,39 @@ func sensorHolds(name string, aliases []string, dc string, words []string) (ok, 
 	}
 	return false, false
 }
+
+// heaterNouns name a climate device by kind, as "thermostat" does.
+var heaterNouns = map[string]string{"heater": "heater", "heaters": "heater", "radiator": "radiator", "radiators": "radiator"}
+
+// heaterShared reports a heater noun said for anything but a temperature
+// where the home also has a device of another kind named with it: "turn on
+// the heater" of a home with a Space Heater switch and a thermostat names
+// neither surely. A temperature is set or read only of a climate device,
+// so "set the heater to 20" is not held back.
+func (s *sentence) heaterShared(in intent.Intent) bool {
+	if in.Name == intent.ClimateSetTemperature || in.Name == intent.ClimateGetTemperature {
+		return false
+	}
+	for _, c := range s.chunks {
+		if c.kind != cNoun || c.end-c.start != 1 {
+			continue
+		}
+		noun, ok := heaterNouns[s.toks[c.start]]
+		if !ok {
+			continue
+		}
+		for _, e := range s.reg.Entities() {
+			if e.GetDomain() == "climate" {
+				continue
+			}
+			for _, n := range append([]string{e.GetName()}, e.GetAliases()...) {
+				for _, w := range strings.Fields(strings.ToLower(n)) {
+					if heaterNouns[w] == noun {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}

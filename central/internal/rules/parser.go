@@ -64,7 +64,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
-		if wished && s.wishOpens(in) {
+		if wished && s.wishOpens(in) || s.heaterShared(in) {
 			return intent.Intent{}, intent.ErrNoIntent
 		}
 		if s.stray != nil {
