@@ -468,6 +468,33 @@ func TestAttacksRound4EndToEnd(t *testing.T) {
 			}
 			eventually(t, 15*time.Second, "the device speaks again", func() bool { return say() == nil })
 		}},
+		{"token/a disabled owner's enrollment token", func(t *testing.T) {
+			owner := c.user(t, "ezra@example.com")
+			h := c.createHome(t, owner, "ezra-home")
+			et, err := c.homes.CreateEnrollmentToken(ctx, authed(owner, &homeplanev1.CreateEnrollmentTokenRequest{HomeId: h}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			enroll := func() error {
+				_, err := homeplanev1connect.NewAgentServiceClient(http.DefaultClient, c.url).Enroll(ctx,
+					connect.NewRequest(&homeplanev1.EnrollRequest{Token: et.Msg.GetToken(), Hostname: "e", AgentVersion: "1"}))
+				return err
+			}
+			id := userID(t, "ezra@example.com")
+			if _, err := adm.SetUserDisabled(ctx, authed(ops, &homeplanev1.SetUserDisabledRequest{UserId: id, Disabled: true})); err != nil {
+				t.Fatal(err)
+			}
+			if code := connect.CodeOf(enroll()); code != connect.CodeUnauthenticated {
+				t.Errorf("enrolling with a disabled owner's token: %v, want unauthenticated as for an unknown token", code)
+			}
+			if _, err := adm.SetUserDisabled(ctx, authed(ops, &homeplanev1.SetUserDisabledRequest{UserId: id, Disabled: false})); err != nil {
+				t.Fatal(err)
+			}
+			// The refusal did not use the token up.
+			if err := enroll(); err != nil {
+				t.Errorf("enrolling once the owner is enabled again: %v", err)
+			}
+		}},
 		{"token/twenty refreshes of one token at once", func(t *testing.T) {
 			lr, err := c.auth.Login(ctx, connect.NewRequest(&homeplanev1.LoginRequest{Email: "alice@example.com", Password: "correct horse battery"}))
 			if err != nil {

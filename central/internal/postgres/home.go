@@ -158,14 +158,17 @@ func (s *HomeStore) CreateEnrollmentToken(ctx context.Context, ownerID, homeID s
 
 // Enroll implements home.Store. The conditional UPDATE is the single-use
 // guarantee: of two racing agents the second waits on the row lock, then
-// finds the token used.
+// finds the token used. A token of a home whose owner is disabled is as
+// unknown, and stays unused for when the owner is enabled again.
 func (s *HomeStore) Enroll(ctx context.Context, hash []byte, now time.Time, a home.AgentRecord) (string, []string, error) {
 	var homeID string
 	var replaced []string
 	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `UPDATE enrollment_tokens SET used_at = $2
-			WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
-			RETURNING home_id`, hash, now).Scan(&homeID)
+		err := tx.QueryRow(ctx, `UPDATE enrollment_tokens e SET used_at = $2
+			FROM homes h JOIN users u ON u.id = h.owner_id
+			WHERE e.token_hash = $1 AND e.used_at IS NULL AND e.expires_at > $2
+				AND h.id = e.home_id AND NOT u.disabled
+			RETURNING e.home_id`, hash, now).Scan(&homeID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return home.ErrUnauthenticated
 		}
