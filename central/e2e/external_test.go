@@ -60,8 +60,11 @@ func startExternal(t testing.TB, args ...string) *externalStack {
 func (s *externalStack) replica(t testing.TB, db, id, authAddr string, args ...string) *central {
 	t.Helper()
 	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
-	p := start(t, "homeplane-central", append([]string{"--http-addr", httpAddr, "--metrics-addr", metricsAddr, "--database-url", db,
-		"--mqtt-mode", "external", "--mqtt-broker-url", s.broker, "--replica-id", id, "--mqtt-auth-addr", authAddr}, args...)...)
+	// unlimited as for every central the tests start: a poll for a home's
+	// entities made two calls every few milliseconds, and once the user's
+	// burst was spent, only one of the two got through at a time.
+	p := start(t, "homeplane-central", append(append([]string{"--http-addr", httpAddr, "--metrics-addr", metricsAddr, "--database-url", db,
+		"--mqtt-mode", "external", "--mqtt-broker-url", s.broker, "--replica-id", id, "--mqtt-auth-addr", authAddr}, unlimited...), args...)...)
 	return waitCentral(t, p, httpAddr, metricsAddr, db, s.broker)
 }
 

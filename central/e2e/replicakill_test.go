@@ -31,9 +31,8 @@ func TestReplicaKill(t *testing.T) {
 		t.Skip("replica kill runs for about a minute")
 	}
 	began := time.Now()
-	args := append([]string{"--auto-confirm-registrations"}, unlimited...)
-	s := startExternal(t, args...)
-	b := s.replica(t, s.db, "b", freeAddr(t), args...)
+	s := startExternal(t, "--auto-confirm-registrations")
+	b := s.replica(t, s.db, "b", freeAddr(t), "--auto-confirm-registrations")
 	ctx := context.Background()
 
 	// The timer lease names its holder by --replica-id.
