@@ -134,11 +134,7 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		if d == "scene" || d == "script" || d == "valve" {
 			slots["domain"] = d
 		}
-		if t.area != "" {
-			slots["area"] = t.area
-		} else if t.floor != "" {
-			slots["floor"] = t.floor
-		}
+		s.namePlace(t, slots)
 		return intent.Intent{Name: name, Slots: slots}, true
 	}
 	domain, dc := "", ""
@@ -347,11 +343,7 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 	if t.name != "" {
 		// "the ceiling light in bedroom 2": several rooms may share the name.
 		slots["name"] = t.name
-		if t.area != "" {
-			slots["area"] = t.area
-		} else if t.floor != "" {
-			slots["floor"] = t.floor
-		}
+		s.namePlace(t, slots)
 	} else {
 		s.place(t, slots, true)
 	}

@@ -246,11 +246,7 @@ func (s *sentence) question() (intent.Intent, bool) {
 			e.GetDeviceClass() == t.cls.deviceClass && s.has("have", "has", "there", "any", "available"):
 			slots["state"] = "on" // "does the phone have an update available"
 		}
-		if t.area != "" {
-			slots["area"] = t.area
-		} else if t.floor != "" {
-			slots["floor"] = t.floor
-		}
+		s.namePlace(t, slots)
 		return intent.Intent{Name: intent.GetState, Slots: slots}, true
 	}
 	domain, dc, implied := "", "", ""
