@@ -161,6 +161,9 @@ func resolveIn(reg *Index, in Intent, area *homeplanev1.Area, floor *homeplanev1
 	if name == "" && area == nil && floor == nil && (in.Name == MediaSearchAndPlay || in.Name == MediaUnpause) {
 		return onePlayer(reg, in, cands)
 	}
+	if name == "" && area == nil && floor == nil && in.Name == ClimateSetTemperature && len(cands) > 1 {
+		return nil, oneOf(reg, "heater or thermostat", cands)
+	}
 	return cands, nil
 }
 
@@ -177,14 +180,23 @@ func onePlayer(reg *Index, in Intent, cands []int) ([]int, *failure) {
 			return paused, nil
 		}
 	}
+	return nil, oneOf(reg, "player", cands)
+}
+
+// oneOf asks which one of the candidates is meant, naming up to four.
+// A temperature said with no place and no name ("set the heating to 20")
+// is not set on every heater of the home, the pool's among them: the
+// device's own room decides (the parser fills it), else the only one,
+// else this question.
+func oneOf(reg *Index, kind string, cands []int) *failure {
 	var names []string
 	var options [][]int
 	for _, i := range cands[:min(len(cands), 4)] {
 		names = append(names, reg.entities[i].GetName())
 		options = append(options, []int{i})
 	}
-	speech := fmt.Sprintf("Sorry, which player do you mean: the %s?", joinOr(names))
-	return nil, &failure{code: CodeAmbiguous, speech: speech, matches: cands, options: options}
+	speech := fmt.Sprintf("Sorry, which %s do you mean: the %s?", kind, joinOr(names))
+	return &failure{code: CodeAmbiguous, speech: speech, matches: cands, options: options}
 }
 
 // noMatchSpeech words a search that found nothing and returns what was

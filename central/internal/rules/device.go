@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"strings"
+
 	"github.com/homeplane/homeplane/central/internal/intent"
 )
 
@@ -113,6 +115,12 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		i, _ := t.entity(s.reg, switchableOrder...)
 		slots["name"] = t.name
 		d := s.reg.Entity(i).GetDomain()
+		if d != "lock" && s.has("lock", "unlock") && !strings.Contains(strings.ToLower(t.name), "lock") {
+			// "lock" and "unlock" are said of locks only: "unlock the
+			// garage door" of a garage door that is a cover does not
+			// close it.
+			return intent.Intent{}, false
+		}
 		if d == "lock" && !s.has("lock", "unlock") {
 			// Only "lock" and "unlock" say what a lock is to do: "open the
 			// front door" does not lock it, nor "turn off" unlock it.
@@ -171,6 +179,14 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	here := t.here && s.pc.Area != "" // "everything in this room"
 	if domain == "" && t.area == "" && t.floor == "" && !here || domain == "binary_sensor" || domain == "sensor" {
 		return intent.Intent{}, false // sensors only report
+	}
+	if name != intent.TurnOff && opensHome(domain, dc) && dc != "" && !t.quantified && s.lockCalled(dc) {
+		// "open the gate" where the Side Gate is a lock beside a gate
+		// that opens: which gate is not said, and neither is opened.
+		return intent.Intent{}, false
+	}
+	if domain != "" && domain != "lock" && s.has("lock", "unlock") {
+		return intent.Intent{}, false // "unlock the gate" of a gate that is no lock
 	}
 	if name == intent.Toggle && (domain == "lock" || opensHome(domain, dc)) {
 		return intent.Intent{}, false
@@ -292,6 +308,17 @@ func (s *sentence) firstNumber() (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// numberEndsName reports whether the sentence ends in a bare number said
+// right after the name: a number of the name, not a level.
+func (s *sentence) numberEndsName(name chunk) bool {
+	for ci, c := range s.chunks {
+		if c.kind == cNumber && c.start == name.end {
+			return ci == len(s.chunks)-1
+		}
+	}
+	return false
 }
 
 func (s *sentence) lightSet() (intent.Intent, bool) {
@@ -457,6 +484,11 @@ func (s *sentence) position() (intent.Intent, bool) {
 	if !ok || !(s.has("position", "percent", "set", "open", "close", "raise", "lower", "move", "increase", "decrease", "to")) {
 		return intent.Intent{}, false
 	}
+	if isEnt && s.numberEndsName(t.nameChunk) {
+		// "open garage door two" says a number the name lacks, not a
+		// position: the home has no such door.
+		return intent.Intent{}, false
+	}
 	slots := map[string]any{"position": number(v)}
 	if isEnt {
 		slots["name"] = t.name
@@ -527,6 +559,21 @@ func (s *sentence) nounNamed(c chunk, i int) bool {
 
 // opensHome reports whether opening a device of this domain and class lets
 // someone or something in: a valve, or a garage door, door or gate.
+// lockCalled reports whether a lock of the home is called by the noun of a
+// class of cover ("Side Gate" for gates).
+func (s *sentence) lockCalled(noun string) bool {
+	for _, e := range s.reg.Entities() {
+		if e.GetDomain() != "lock" {
+			continue
+		}
+		words := strings.Fields(strings.ToLower(e.GetName()))
+		if n := len(words); n > 0 && strings.TrimSuffix(words[n-1], "s") == noun {
+			return true
+		}
+	}
+	return false
+}
+
 func opensHome(domain, deviceClass string) bool {
 	return domain == "valve" || domain == "cover" && (deviceClass == "garage" || deviceClass == "door" || deviceClass == "gate")
 }
