@@ -455,6 +455,9 @@ func (s *sentence) climateSet() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	} else {
 		s.place(t, slots, true)
+		if t.quantified && t.name == "" {
+			slots["name"] = intent.NameAll // "set all the thermostats to 20": every one, not a question
+		}
 	}
 	return intent.Intent{Name: intent.ClimateSetTemperature, Slots: slots}, true
 }

@@ -6,6 +6,7 @@ package rules
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 
@@ -60,7 +61,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	if len(toks) == 0 {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
-	homeWords(toks, reg)
+	toks = homeWords(toks, reg)
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
@@ -102,15 +103,31 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 // their own into the word the home's names use: "the telly" is the TV,
 // unless a name of the home starts with "telly". A switch, not a map:
 // every word of every sentence passes here.
-func homeWords(toks []string, reg *intent.Index) {
+func homeWords(toks []string, reg *intent.Index) []string {
 	for i, t := range toks {
 		switch t {
 		case "telly", "television":
 			if n, _ := reg.Match(toks, i); n == 0 {
 				toks[i] = "tv"
 			}
+		case "navigation", "nav", "running":
+			if i+1 < len(toks) && (toks[i+1] == "lights" || toks[i+1] == "light") && sideLights(toks, i, reg) {
+				// A boat's navigation lights are its port and starboard
+				// lights, as a home that has both names them.
+				return slices.Concat(toks[:i], []string{"port", "and", "starboard", "lights"}, toks[i+2:])
+			}
 		}
 	}
+	return toks
+}
+
+// sideLights reports whether the home names no device by the words at i
+// but has a Port Light and a Starboard Light.
+func sideLights(toks []string, i int, reg *intent.Index) bool {
+	if n, _ := reg.Match(toks, i); n > 0 {
+		return false
+	}
+	return len(reg.EntitiesNamed("port light")) > 0 && len(reg.EntitiesNamed("starboard light")) > 0
 }
 
 // sentences are reused between calls: cutting a sentence into words and
