@@ -62,6 +62,18 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		return intent.Intent{}, intent.ErrNoIntent
 	}
 	toks = homeWords(toks, reg)
+	if i := secondCommand(toks); i > 0 {
+		first := strings.Join(toks[:i], " ")
+		in, err := p.Parse(context.Background(), first, reg, pc)
+		if err != nil {
+			return intent.Intent{}, intent.ErrNoIntent
+		}
+		second := toks[i+1:]
+		if second[0] == "then" {
+			second = second[1:]
+		}
+		return in, &intent.SeveralTargets{Intent: in, Parts: []string{first, strings.Join(second, " ")}}
+	}
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
@@ -97,6 +109,34 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		return in, nil
 	}
 	return intent.Intent{}, intent.ErrNoIntent
+}
+
+// commandVerbs start a command: two said with "and" between them ("close
+// the garage door and lock the front door") are two commands, each acted
+// on only if both are understood.
+var commandVerbs = map[string]bool{"turn": true, "switch": true, "lock": true, "unlock": true, "close": true,
+	"open": true, "shut": true, "set": true, "start": true, "stop": true, "dim": true, "play": true,
+	"pause": true, "activate": true}
+
+// secondCommand returns the index of the "and" that starts a second command
+// in a sentence that starts with one, or 0.
+func secondCommand(toks []string) int {
+	if len(toks) < 4 || !commandVerbs[toks[0]] {
+		return 0
+	}
+	for i := 2; i+2 < len(toks); i++ {
+		if toks[i] != "and" {
+			continue
+		}
+		next := toks[i+1]
+		if next == "then" {
+			next = toks[i+2]
+		}
+		if commandVerbs[next] {
+			return i
+		}
+	}
+	return 0
 }
 
 // homeWords rewrites, in place, what people call a device in a word of
