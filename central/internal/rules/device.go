@@ -36,6 +36,9 @@ func (s *sentence) polarity() (on, ok bool) {
 			continue // "switch every light on the boat off"
 		case w == "on":
 			return true, true
+		case (w == "out" || w == "in") && c.start > 1 && s.has("roll", "wind", "bring"):
+			// "roll the awning out" opens it, "wind it in" closes it
+			return w == "out", true
 		case w == "off" || w == "out" && (c.start == len(s.toks)-1 || c.start > 0 && (s.toks[c.start-1] == "turn" || s.toks[c.start-1] == "put")):
 			return false, true
 		case w == "up" && c.start > 0 && (s.toks[c.start-1] == "light" || s.toks[c.start-1] == "lights") && !s.has("turn"):
@@ -484,7 +487,7 @@ func (s *sentence) position() (intent.Intent, bool) {
 	if f, isFrac := s.fraction(); isFrac { // before the number: "three quarters of the way" is no 3
 		v, ok = f*100, true
 	}
-	if !ok || !(s.has("position", "percent", "set", "open", "close", "raise", "lower", "move", "increase", "decrease", "to")) {
+	if !ok || !(s.has("position", "percent", "set", "open", "close", "raise", "lower", "move", "increase", "decrease", "to", "put")) {
 		return intent.Intent{}, false
 	}
 	if isEnt && s.numberEndsName(t.nameChunk) {
@@ -498,6 +501,7 @@ func (s *sentence) position() (intent.Intent, bool) {
 		if domain == "valve" {
 			slots["domain"] = domain
 		}
+		s.namePlace(t, slots) // "the bedroom blinds in the guest room": a name in two rooms
 		return intent.Intent{Name: intent.SetPosition, Slots: slots}, true
 	}
 	slots["domain"] = domain
