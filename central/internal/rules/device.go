@@ -94,6 +94,9 @@ func (s *sentence) water() (intent.Intent, bool) {
 }
 
 func (s *sentence) turn() (intent.Intent, bool) {
+	if s.first() == "is" || s.first() == "are" {
+		return intent.Intent{}, false // a question no reading answered switches nothing
+	}
 	t := s.target()
 	name := intent.TurnOn
 	on, ok := s.polarity()

@@ -293,6 +293,12 @@ func (s *sentence) question() (intent.Intent, bool) {
 	if !hasState && implied == "" && domain == "binary_sensor" && dc != "" && s.has("there", "any", "detected") {
 		implied = "on"
 	}
+	if domain == "" && hasState && sw.value == "on" && (t.area != "" || t.floor != "") && s.has("anything", "something") {
+		// "is anything on in the garage": every device of the room is asked
+		slots := map[string]any{"state": "on"}
+		s.place(t, slots, false)
+		return intent.Intent{Name: intent.GetState, Slots: slots}, true
+	}
 	if domain == "" || (!hasState && implied == "" && domain != "person" && domain != "sensor") {
 		return intent.Intent{}, false
 	}
