@@ -159,6 +159,20 @@ func (s *sentence) question() (intent.Intent, bool) {
 		}
 		return intent.Intent{}, false
 	}
+	if s.first() == "how" && t.name == "" {
+		// "how wet is the soil" reads the Soil Moisture; "how much rain
+		// have we had" the home's one rain gauge.
+		if s.has("wet", "dry", "damp", "moist") {
+			if name, ok := s.measureNamed("moisture"); ok {
+				return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": name}}, true
+			}
+		}
+		if s.hasSeq("much", "rain") || s.hasSeq("much", "rainfall") {
+			if name, ok := s.onlySensor("precipitation"); ok {
+				return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": name}}, true
+			}
+		}
+	}
 	temp := s.has("temperature", "temp") || s.first() == "how" && s.has("hot", "warm", "cold", "cool") && !s.has("many") ||
 		s.first() == "is" && t.name == "" && t.cls == nil && (t.area != "" || t.floor != "" || t.here || len(s.toks) > 1 && s.toks[1] == "it") &&
 			s.has("hot", "warm", "cold", "cool", "chilly", "freezing") && s.onlyOutdoorsUnaccounted() ||
@@ -467,6 +481,20 @@ func (s *sentence) measureNamed(dc string) (string, bool) {
 	found := ""
 	for _, k := range s.reg.EntitiesNamed(s.text(from, len(s.toks)) + " " + dc) {
 		if e := s.reg.Entity(k); e.GetDomain() == "sensor" && e.GetDeviceClass() == dc {
+			if found != "" {
+				return "", false
+			}
+			found = e.GetName()
+		}
+	}
+	return found, found != ""
+}
+
+// onlySensor returns the name of the home's one sensor of the class.
+func (s *sentence) onlySensor(dc string) (string, bool) {
+	found := ""
+	for _, e := range s.reg.Entities() {
+		if e.GetDomain() == "sensor" && e.GetDeviceClass() == dc {
 			if found != "" {
 				return "", false
 			}
