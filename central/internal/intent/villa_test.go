@@ -48,6 +48,7 @@ func TestVillaPlaces(t *testing.T) {
 		{"heating in the device's room", "set the heating to 20", "Study", []string{"climate.study_ac"}},
 		{"heater by name", "set the pool heater to 29", "", []string{"climate.pool_heater"}},
 		{"heating upstairs", "set the heating upstairs to 20", "", []string{"climate.study_ac", "climate.upstairs_thermostat"}},
+		{"two commands", "close the garage door and lock the front door", "", []string{"cover.garage_door", "lock.front_door"}},
 		{"every thermostat", "set all the thermostats to 20", "", []string{"climate.downstairs_thermostat", "climate.pool_heater", "climate.study_ac", "climate.upstairs_thermostat"}},
 	}
 	for _, tc := range cases {
@@ -106,5 +107,29 @@ func TestNavigationLights(t *testing.T) {
 	}
 	if got := allCalled(exec); !slices.Equal(got, []string{"light.port_light", "light.starboard_light"}) {
 		t.Errorf("acted on %v (%q), want the port and starboard lights", got, resp.Speech)
+	}
+}
+
+// TestVillaNoAction holds what ADR 0052 says must not act: a lock verb said
+// of a cover, a gate that could be the gate lock, a number the name lacks,
+// and a question no reading answered.
+func TestVillaNoAction(t *testing.T) {
+	reg, err := intent.LoadFixtureFile(filepath.Join("..", "rules", "testdata", "villa_home.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{
+		"unlock the garage door", "unlock the gate", "open the gate", "open garage door two",
+		"is anything on in the garage", "are the lights on upstairs or not",
+	} {
+		exec := &fakeExecutor{}
+		e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{reg}, exec, intent.Options{})
+		resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: text, DeviceID: "d1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := allCalled(exec); len(got) > 0 {
+			t.Errorf("%q acted on %v (%q)", text, got, resp.Speech)
+		}
 	}
 }
