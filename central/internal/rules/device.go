@@ -94,8 +94,10 @@ func (s *sentence) water() (intent.Intent, bool) {
 }
 
 func (s *sentence) turn() (intent.Intent, bool) {
-	if s.first() == "is" || s.first() == "are" {
-		return intent.Intent{}, false // a question no reading answered switches nothing
+	if (s.first() == "is" || s.first() == "are") && len(s.toks) > 1 && s.toks[1] != "you" && s.toks[1] != "it" {
+		// a question no reading answered switches nothing; "are you able
+		// to …" and "is it possible to …" ask for an action
+		return intent.Intent{}, false
 	}
 	t := s.target()
 	name := intent.TurnOn
@@ -186,12 +188,12 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	if domain == "" && t.area == "" && t.floor == "" && !here || domain == "binary_sensor" || domain == "sensor" {
 		return intent.Intent{}, false // sensors only report
 	}
-	if name != intent.TurnOff && opensHome(domain, dc) && dc != "" && !t.quantified && s.lockCalled(dc) {
+	if name != intent.TurnOff && opensHome(domain, dc) && dc != "" && !t.quantified && s.lockCalled(dc) && s.homeHas(&class{domain: domain, deviceClass: dc}) {
 		// "open the gate" where the Side Gate is a lock beside a gate
 		// that opens: which gate is not said, and neither is opened.
 		return intent.Intent{}, false
 	}
-	if domain != "" && domain != "lock" && s.has("lock", "unlock") {
+	if domain != "" && domain != "lock" && s.has("lock", "unlock") && s.homeHas(&class{domain: domain, deviceClass: dc}) {
 		return intent.Intent{}, false // "unlock the gate" of a gate that is no lock
 	}
 	if name == intent.Toggle && (domain == "lock" || opensHome(domain, dc)) {
