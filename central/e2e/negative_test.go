@@ -86,6 +86,7 @@ var negativeHomes = map[string][]string{
 	"barn":       {"--home", filepath.Join("..", "internal", "rules", "testdata", "barn_home.json")},
 	"duplex":     {"--home", filepath.Join("..", "internal", "rules", "testdata", "duplex_home.json")},
 	"narrowboat": {"--home", filepath.Join("..", "internal", "rules", "testdata", "narrowboat_home.json")},
+	"villa":      {"--home", filepath.Join("..", "internal", "rules", "testdata", "villa_home.json")},
 }
 
 // TestNegativeSetReachesNoDevice sends every sentence of the negative set

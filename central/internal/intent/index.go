@@ -49,6 +49,9 @@ type Index struct {
 	entityNames map[string][]int
 	areaNames   map[string]int
 	floorNames  map[string]int
+	// sharedAreas holds the names that several areas carry ("Bedroom" on
+	// each floor of a villa) → their indices; most homes have none.
+	sharedAreas map[string][]int
 
 	// entity indices by area id and by domain, so that resolving "the
 	// kitchen lights" does not walk every entity of a large home
@@ -104,8 +107,16 @@ func NewIndex(entities []*homeplanev1.Entity, areas []*homeplanev1.Area, floors 
 		for _, n := range nameBuf {
 			keyBuf = r.spokenKeys(keyBuf[:0], n)
 			for j, k := range keyBuf {
-				if _, ok := r.areaNames[k]; !ok {
+				if first, ok := r.areaNames[k]; !ok {
 					r.areaNames[k] = i
+				} else if first != i && !slices.Contains(r.sharedAreas[k], i) {
+					if r.sharedAreas == nil {
+						r.sharedAreas = map[string][]int{}
+					}
+					if len(r.sharedAreas[k]) == 0 {
+						r.sharedAreas[k] = []int{first}
+					}
+					r.sharedAreas[k] = append(r.sharedAreas[k], i)
 				}
 				r.add(k, Ref{Kind: RefArea, Index: i, Name: n, variant: j > 0})
 			}
@@ -348,6 +359,30 @@ func (r *Index) AreaByName(name string) (*homeplanev1.Area, bool) {
 func (r *Index) areaIndex(name string) (int, bool) {
 	i, ok := r.areaNames[r.key(name)]
 	return i, ok
+}
+
+// AreasNamed returns every area whose name or alias is name: more than one
+// where rooms of one name sit on different floors. The slice must not be
+// modified.
+func (r *Index) AreasNamed(name string) []*homeplanev1.Area {
+	k := r.key(name)
+	if shared, ok := r.sharedAreas[k]; ok {
+		out := make([]*homeplanev1.Area, len(shared))
+		for j, i := range shared {
+			out[j] = r.areas[i]
+		}
+		return out
+	}
+	if i, ok := r.areaNames[k]; ok {
+		return r.areas[i : i+1]
+	}
+	return nil
+}
+
+// AreaShared reports whether several areas carry the name.
+func (r *Index) AreaShared(name string) bool {
+	_, ok := r.sharedAreas[r.key(name)]
+	return ok
 }
 
 // FloorByName finds a floor by name or alias, ignoring case and punctuation.

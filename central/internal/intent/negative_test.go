@@ -24,6 +24,7 @@ var negativeHomes = map[string]string{
 	"barn":       filepath.Join("..", "rules", "testdata", "barn_home.json"),
 	"duplex":     filepath.Join("..", "rules", "testdata", "duplex_home.json"),
 	"narrowboat": filepath.Join("..", "rules", "testdata", "narrowboat_home.json"),
+	"villa":      filepath.Join("..", "rules", "testdata", "villa_home.json"),
 }
 
 type negativeLine struct {

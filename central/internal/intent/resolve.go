@@ -27,22 +27,8 @@ type failure struct {
 // resolve finds the entities an intent's slots name. Intents that need no
 // target return nil and no failure.
 func resolve(reg *Index, in Intent) ([]int, *failure) {
-	name := in.Slot("name")
 	areaName := in.Slot("area")
 	floorName := in.Slot("floor")
-	domain := in.Slot("domain")
-	class := in.Slot("device_class")
-	row := entry(in.Name)
-	allowed := row.Domains
-
-	var area *homeplanev1.Area
-	if areaName != "" {
-		a, ok := reg.AreaByName(areaName)
-		if !ok {
-			return nil, &failure{code: CodeRefused, speech: fmt.Sprintf("Sorry, I am not aware of any area called %s", areaName), unknown: areaName}
-		}
-		area = a
-	}
 	var floor *homeplanev1.Floor
 	if floorName != "" {
 		f, ok := reg.FloorByName(floorName)
@@ -51,6 +37,73 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 		}
 		floor = f
 	}
+	if areaName == "" {
+		return resolveIn(reg, in, nil, floor)
+	}
+	areas := reg.AreasNamed(areaName)
+	if len(areas) == 0 {
+		return nil, &failure{code: CodeRefused, speech: fmt.Sprintf("Sorry, I am not aware of any area called %s", areaName), unknown: areaName}
+	}
+	if len(areas) == 1 {
+		return resolveIn(reg, in, areas[0], floor)
+	}
+	return resolveShared(reg, in, areas, floor)
+}
+
+// resolveShared resolves an area name that several rooms carry, one on
+// each floor: the floor said picks the room; else the one room that holds
+// what was asked for; else it asks which, rather than act in every room of
+// the name or in the first one found.
+func resolveShared(reg *Index, in Intent, areas []*homeplanev1.Area, floor *homeplanev1.Floor) ([]int, *failure) {
+	var found [][]int
+	var where []string
+	var first *failure
+	for _, a := range areas {
+		if floor != nil && a.GetFloorId() != floor.GetId() {
+			continue
+		}
+		c, fail := resolveIn(reg, in, a, floor)
+		if fail != nil {
+			if first == nil {
+				first = fail
+			}
+			continue
+		}
+		found = append(found, c)
+		where = append(where, "the one on the "+floorName(reg, a.GetFloorId()))
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) == 0 && first != nil:
+		return nil, first
+	case len(found) == 0:
+		speech, what := noMatchSpeech(in, in.Slot("name"), false, areas[0], floor)
+		return nil, &failure{code: CodeRefused, speech: speech, unknown: what}
+	}
+	var all []int
+	for _, c := range found {
+		all = append(all, c...)
+	}
+	speech := fmt.Sprintf("Sorry, which %s do you mean: %s?", areas[0].GetName(), joinOr(where))
+	return nil, &failure{code: CodeAmbiguous, speech: speech, matches: all, options: found}
+}
+
+// floorName names the floor with that id, or says there is none.
+func floorName(reg *Index, id string) string {
+	if i, ok := reg.floorByID[id]; ok {
+		return reg.floors[i].GetName()
+	}
+	return "no floor"
+}
+
+// resolveIn resolves the intent's slots with its area and floor looked up.
+func resolveIn(reg *Index, in Intent, area *homeplanev1.Area, floor *homeplanev1.Floor) ([]int, *failure) {
+	name := in.Slot("name")
+	domain := in.Slot("domain")
+	class := in.Slot("device_class")
+	row := entry(in.Name)
+	allowed := row.Domains
 
 	var cands []int
 	byName := name != "" && !strings.EqualFold(name, NameAll)
@@ -108,6 +161,9 @@ func resolve(reg *Index, in Intent) ([]int, *failure) {
 	if name == "" && area == nil && floor == nil && (in.Name == MediaSearchAndPlay || in.Name == MediaUnpause) {
 		return onePlayer(reg, in, cands)
 	}
+	if name == "" && area == nil && floor == nil && in.Name == ClimateSetTemperature && len(cands) > 1 {
+		return nil, oneOf(reg, "heater or thermostat", cands)
+	}
 	return cands, nil
 }
 
@@ -124,14 +180,23 @@ func onePlayer(reg *Index, in Intent, cands []int) ([]int, *failure) {
 			return paused, nil
 		}
 	}
+	return nil, oneOf(reg, "player", cands)
+}
+
+// oneOf asks which one of the candidates is meant, naming up to four.
+// A temperature said with no place and no name ("set the heating to 20")
+// is not set on every heater of the home, the pool's among them: the
+// device's own room decides (the parser fills it), else the only one,
+// else this question.
+func oneOf(reg *Index, kind string, cands []int) *failure {
 	var names []string
 	var options [][]int
 	for _, i := range cands[:min(len(cands), 4)] {
 		names = append(names, reg.entities[i].GetName())
 		options = append(options, []int{i})
 	}
-	speech := fmt.Sprintf("Sorry, which player do you mean: the %s?", joinOr(names))
-	return nil, &failure{code: CodeAmbiguous, speech: speech, matches: cands, options: options}
+	speech := fmt.Sprintf("Sorry, which %s do you mean: the %s?", kind, joinOr(names))
+	return &failure{code: CodeAmbiguous, speech: speech, matches: cands, options: options}
 }
 
 // noMatchSpeech words a search that found nothing and returns what was

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"strings"
+
 	"github.com/homeplane/homeplane/central/internal/intent"
 )
 
@@ -34,6 +36,9 @@ func (s *sentence) polarity() (on, ok bool) {
 			continue // "switch every light on the boat off"
 		case w == "on":
 			return true, true
+		case (w == "out" || w == "in") && c.start > 1 && s.has("roll", "wind", "bring"):
+			// "roll the awning out" opens it, "wind it in" closes it
+			return w == "out", true
 		case w == "off" || w == "out" && (c.start == len(s.toks)-1 || c.start > 0 && (s.toks[c.start-1] == "turn" || s.toks[c.start-1] == "put")):
 			return false, true
 		case w == "up" && c.start > 0 && (s.toks[c.start-1] == "light" || s.toks[c.start-1] == "lights") && !s.has("turn"):
@@ -89,6 +94,11 @@ func (s *sentence) water() (intent.Intent, bool) {
 }
 
 func (s *sentence) turn() (intent.Intent, bool) {
+	if (s.first() == "is" || s.first() == "are") && len(s.toks) > 1 && s.toks[1] != "you" && s.toks[1] != "it" {
+		// a question no reading answered switches nothing; "are you able
+		// to …" and "is it possible to …" ask for an action
+		return intent.Intent{}, false
+	}
 	t := s.target()
 	name := intent.TurnOn
 	on, ok := s.polarity()
@@ -113,6 +123,12 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		i, _ := t.entity(s.reg, switchableOrder...)
 		slots["name"] = t.name
 		d := s.reg.Entity(i).GetDomain()
+		if d != "lock" && s.has("lock", "unlock") && !strings.Contains(strings.ToLower(t.name), "lock") {
+			// "lock" and "unlock" are said of locks only: "unlock the
+			// garage door" of a garage door that is a cover does not
+			// close it.
+			return intent.Intent{}, false
+		}
 		if d == "lock" && !s.has("lock", "unlock") {
 			// Only "lock" and "unlock" say what a lock is to do: "open the
 			// front door" does not lock it, nor "turn off" unlock it.
@@ -134,11 +150,7 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		if d == "scene" || d == "script" || d == "valve" {
 			slots["domain"] = d
 		}
-		if t.area != "" {
-			slots["area"] = t.area
-		} else if t.floor != "" {
-			slots["floor"] = t.floor
-		}
+		s.namePlace(t, slots)
 		return intent.Intent{Name: name, Slots: slots}, true
 	}
 	domain, dc := "", ""
@@ -175,6 +187,14 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	here := t.here && s.pc.Area != "" // "everything in this room"
 	if domain == "" && t.area == "" && t.floor == "" && !here || domain == "binary_sensor" || domain == "sensor" {
 		return intent.Intent{}, false // sensors only report
+	}
+	if name != intent.TurnOff && opensHome(domain, dc) && dc != "" && !t.quantified && s.lockCalled(dc) && s.homeHas(&class{domain: domain, deviceClass: dc}) {
+		// "open the gate" where the Side Gate is a lock beside a gate
+		// that opens: which gate is not said, and neither is opened.
+		return intent.Intent{}, false
+	}
+	if domain != "" && domain != "lock" && s.has("lock", "unlock") && s.homeHas(&class{domain: domain, deviceClass: dc}) {
+		return intent.Intent{}, false // "unlock the gate" of a gate that is no lock
 	}
 	if name == intent.Toggle && (domain == "lock" || opensHome(domain, dc)) {
 		return intent.Intent{}, false
@@ -298,6 +318,17 @@ func (s *sentence) firstNumber() (float64, bool) {
 	return 0, false
 }
 
+// numberEndsName reports whether the sentence ends in a bare number said
+// right after the name: a number of the name, not a level.
+func (s *sentence) numberEndsName(name chunk) bool {
+	for ci, c := range s.chunks {
+		if c.kind == cNumber && c.start == name.end {
+			return ci == len(s.chunks)-1
+		}
+	}
+	return false
+}
+
 func (s *sentence) lightSet() (intent.Intent, bool) {
 	t := s.target()
 	if t.cls != nil && t.cls.domain != "light" && !t.cls.generic {
@@ -347,11 +378,7 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 	if t.name != "" {
 		// "the ceiling light in bedroom 2": several rooms may share the name.
 		slots["name"] = t.name
-		if t.area != "" {
-			slots["area"] = t.area
-		} else if t.floor != "" {
-			slots["floor"] = t.floor
-		}
+		s.namePlace(t, slots)
 	} else {
 		s.place(t, slots, true)
 	}
@@ -436,6 +463,9 @@ func (s *sentence) climateSet() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	} else {
 		s.place(t, slots, true)
+		if t.quantified && t.name == "" {
+			slots["name"] = intent.NameAll // "set all the thermostats to 20": every one, not a question
+		}
 	}
 	return intent.Intent{Name: intent.ClimateSetTemperature, Slots: slots}, true
 }
@@ -462,7 +492,12 @@ func (s *sentence) position() (intent.Intent, bool) {
 	if f, isFrac := s.fraction(); isFrac { // before the number: "three quarters of the way" is no 3
 		v, ok = f*100, true
 	}
-	if !ok || !(s.has("position", "percent", "set", "open", "close", "raise", "lower", "move", "increase", "decrease", "to")) {
+	if !ok || !(s.has("position", "percent", "set", "open", "close", "raise", "lower", "move", "increase", "decrease", "to", "put")) {
+		return intent.Intent{}, false
+	}
+	if isEnt && s.numberEndsName(t.nameChunk) {
+		// "open garage door two" says a number the name lacks, not a
+		// position: the home has no such door.
 		return intent.Intent{}, false
 	}
 	slots := map[string]any{"position": number(v)}
@@ -471,6 +506,7 @@ func (s *sentence) position() (intent.Intent, bool) {
 		if domain == "valve" {
 			slots["domain"] = domain
 		}
+		s.namePlace(t, slots) // "the bedroom blinds in the guest room": a name in two rooms
 		return intent.Intent{Name: intent.SetPosition, Slots: slots}, true
 	}
 	slots["domain"] = domain
@@ -535,6 +571,21 @@ func (s *sentence) nounNamed(c chunk, i int) bool {
 
 // opensHome reports whether opening a device of this domain and class lets
 // someone or something in: a valve, or a garage door, door or gate.
+// lockCalled reports whether a lock of the home is called by the noun of a
+// class of cover ("Side Gate" for gates).
+func (s *sentence) lockCalled(noun string) bool {
+	for _, e := range s.reg.Entities() {
+		if e.GetDomain() != "lock" {
+			continue
+		}
+		words := strings.Fields(strings.ToLower(e.GetName()))
+		if n := len(words); n > 0 && strings.TrimSuffix(words[n-1], "s") == noun {
+			return true
+		}
+	}
+	return false
+}
+
 func opensHome(domain, deviceClass string) bool {
 	return domain == "valve" || domain == "cover" && (deviceClass == "garage" || deviceClass == "door" || deviceClass == "gate")
 }

@@ -134,14 +134,15 @@ var mediaClasses = map[string]string{
 	"audiobook": "audiobook", "book": "audiobook",
 }
 
-// searchAndPlay reads "play <what> [<class>] [on <player> | in <area>]".
+// searchAndPlay reads "play <what> [<class>] [on <player> | in <area> | by
+// the <area>]".
 func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 	slots := map[string]any{}
 	end := len(s.toks)
 	// A trailing "on the TV" / "in the kitchen" names where to play.
 	for i := end - 1; i > p+1; i-- {
 		w := s.toks[i]
-		if w != "on" && w != "in" && w != "at" {
+		if w != "on" && w != "in" && w != "at" && w != "by" {
 			continue
 		}
 		j := i + 1
@@ -157,7 +158,7 @@ func (s *sentence) searchAndPlay(p int) (intent.Intent, bool) {
 			case r.Kind == intent.RefEntity && s.reg.Entity(r.Index).GetDomain() == "media_player" && slots["name"] == nil:
 				slots["name"] = r.Name
 			case r.Kind == intent.RefArea && slots["name"] == nil && slots["area"] == nil:
-				slots["area"] = s.reg.Area(r.Index).GetName()
+				slots["area"] = s.areaName(&r)
 			}
 		}
 		if slots["name"] != nil || slots["area"] != nil {

@@ -6,6 +6,7 @@ package rules
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 
@@ -60,7 +61,19 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	if len(toks) == 0 {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
-	homeWords(toks, reg)
+	toks = homeWords(toks, reg)
+	if i := secondCommand(toks); i > 0 {
+		first := strings.Join(toks[:i], " ")
+		in, err := p.Parse(context.Background(), first, reg, pc)
+		if err != nil {
+			return intent.Intent{}, intent.ErrNoIntent
+		}
+		second := toks[i+1:]
+		if second[0] == "then" {
+			second = second[1:]
+		}
+		return in, &intent.SeveralTargets{Intent: in, Parts: []string{first, strings.Join(second, " ")}}
+	}
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
@@ -98,19 +111,63 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	return intent.Intent{}, intent.ErrNoIntent
 }
 
+// commandVerbs start a command: two said with "and" between them ("close
+// the garage door and lock the front door") are two commands, each acted
+// on only if both are understood.
+var commandVerbs = map[string]bool{"turn": true, "switch": true, "lock": true, "unlock": true, "close": true,
+	"open": true, "shut": true, "set": true, "start": true, "stop": true, "dim": true, "play": true,
+	"pause": true, "activate": true}
+
+// secondCommand returns the index of the "and" that starts a second command
+// in a sentence that starts with one, or 0.
+func secondCommand(toks []string) int {
+	if len(toks) < 4 || !commandVerbs[toks[0]] {
+		return 0
+	}
+	for i := 2; i+2 < len(toks); i++ {
+		if toks[i] != "and" {
+			continue
+		}
+		next := toks[i+1]
+		if next == "then" {
+			next = toks[i+2]
+		}
+		if commandVerbs[next] {
+			return i
+		}
+	}
+	return 0
+}
+
 // homeWords rewrites, in place, what people call a device in a word of
 // their own into the word the home's names use: "the telly" is the TV,
 // unless a name of the home starts with "telly". A switch, not a map:
 // every word of every sentence passes here.
-func homeWords(toks []string, reg *intent.Index) {
+func homeWords(toks []string, reg *intent.Index) []string {
 	for i, t := range toks {
 		switch t {
 		case "telly", "television":
 			if n, _ := reg.Match(toks, i); n == 0 {
 				toks[i] = "tv"
 			}
+		case "navigation", "nav", "running":
+			if i+1 < len(toks) && (toks[i+1] == "lights" || toks[i+1] == "light") && sideLights(toks, i, reg) {
+				// A boat's navigation lights are its port and starboard
+				// lights, as a home that has both names them.
+				return slices.Concat(toks[:i], []string{"port", "and", "starboard", "lights"}, toks[i+2:])
+			}
 		}
 	}
+	return toks
+}
+
+// sideLights reports whether the home names no device by the words at i
+// but has a Port Light and a Starboard Light.
+func sideLights(toks []string, i int, reg *intent.Index) bool {
+	if n, _ := reg.Match(toks, i); n > 0 {
+		return false
+	}
+	return len(reg.EntitiesNamed("port light")) > 0 && len(reg.EntitiesNamed("starboard light")) > 0
 }
 
 // sentences are reused between calls: cutting a sentence into words and

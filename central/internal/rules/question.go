@@ -159,6 +159,20 @@ func (s *sentence) question() (intent.Intent, bool) {
 		}
 		return intent.Intent{}, false
 	}
+	if s.first() == "how" && t.name == "" {
+		// "how wet is the soil" reads the Soil Moisture; "how much rain
+		// have we had" the home's one rain gauge.
+		if s.has("wet", "dry", "damp", "moist") {
+			if name, ok := s.measureNamed("moisture"); ok {
+				return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": name}}, true
+			}
+		}
+		if s.hasSeq("much", "rain") || s.hasSeq("much", "rainfall") {
+			if name, ok := s.onlySensor("precipitation"); ok {
+				return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": name}}, true
+			}
+		}
+	}
 	temp := s.has("temperature", "temp") || s.first() == "how" && s.has("hot", "warm", "cold", "cool") && !s.has("many") ||
 		s.first() == "is" && t.name == "" && t.cls == nil && (t.area != "" || t.floor != "" || t.here || len(s.toks) > 1 && s.toks[1] == "it") &&
 			s.has("hot", "warm", "cold", "cool", "chilly", "freezing") && s.onlyOutdoorsUnaccounted() ||
@@ -246,11 +260,7 @@ func (s *sentence) question() (intent.Intent, bool) {
 			e.GetDeviceClass() == t.cls.deviceClass && s.has("have", "has", "there", "any", "available"):
 			slots["state"] = "on" // "does the phone have an update available"
 		}
-		if t.area != "" {
-			slots["area"] = t.area
-		} else if t.floor != "" {
-			slots["floor"] = t.floor
-		}
+		s.namePlace(t, slots)
 		return intent.Intent{Name: intent.GetState, Slots: slots}, true
 	}
 	domain, dc, implied := "", "", ""
@@ -296,6 +306,12 @@ func (s *sentence) question() (intent.Intent, bool) {
 	// detector's own noun asks whether it is triggered.
 	if !hasState && implied == "" && domain == "binary_sensor" && dc != "" && s.has("there", "any", "detected") {
 		implied = "on"
+	}
+	if domain == "" && hasState && sw.value == "on" && (t.area != "" || t.floor != "") && s.has("anything", "something") {
+		// "is anything on in the garage": every device of the room is asked
+		slots := map[string]any{"state": "on"}
+		s.place(t, slots, false)
+		return intent.Intent{Name: intent.GetState, Slots: slots}, true
 	}
 	if domain == "" || (!hasState && implied == "" && domain != "person" && domain != "sensor") {
 		return intent.Intent{}, false
@@ -465,6 +481,20 @@ func (s *sentence) measureNamed(dc string) (string, bool) {
 	found := ""
 	for _, k := range s.reg.EntitiesNamed(s.text(from, len(s.toks)) + " " + dc) {
 		if e := s.reg.Entity(k); e.GetDomain() == "sensor" && e.GetDeviceClass() == dc {
+			if found != "" {
+				return "", false
+			}
+			found = e.GetName()
+		}
+	}
+	return found, found != ""
+}
+
+// onlySensor returns the name of the home's one sensor of the class.
+func (s *sentence) onlySensor(dc string) (string, bool) {
+	found := ""
+	for _, e := range s.reg.Entities() {
+		if e.GetDomain() == "sensor" && e.GetDeviceClass() == dc {
 			if found != "" {
 				return "", false
 			}

@@ -390,7 +390,7 @@ func (t target) entity(reg *intent.Index, domains ...string) (int, bool) {
 var everywhereWords = map[string]bool{
 	"everywhere": true, "house": true, "home": true, "apartment": true, "flat": true, "place": true,
 	"condo": true, "condominium": true, "townhouse": true, "cottage": true, "bungalow": true, "farmhouse": true,
-	"duplex": true, "maisonette": true, "penthouse": true,
+	"duplex": true, "maisonette": true, "penthouse": true, "villa": true,
 }
 
 // boatWords name the whole home when it is a boat, one with a bow or a
@@ -486,7 +486,7 @@ func (s *sentence) findTarget() target {
 				continue
 			}
 			if area != nil && t.area == "" {
-				t.area, t.placeChunk = s.reg.Area(area.Index).GetName(), c
+				t.area, t.placeChunk = s.areaName(area), c
 			} else if area != nil && !sharesArea(t.placeChunk.refs, c.refs) {
 				s.secondPlace(&t, c)
 			} else if floor != nil && t.floor == "" {
@@ -554,7 +554,7 @@ func (s *sentence) secondPlace(t *target, c chunk) {
 			for _, a := range c.refs {
 				if a.Kind == intent.RefArea && s.reg.Entity(r.Index).GetAreaId() == s.reg.Area(a.Index).GetId() {
 					t.name, t.refs, t.nameChunk = r.Name, []intent.Ref{r}, t.placeChunk
-					t.area, t.placeChunk = s.reg.Area(a.Index).GetName(), c
+					t.area, t.placeChunk = s.areaName(&a), c
 					return
 				}
 			}
@@ -568,10 +568,8 @@ func (s *sentence) secondPlace(t *target, c chunk) {
 // fromContext tells whether the area came from the device.
 func (s *sentence) place(t target, slots map[string]any, implicit bool) (fromContext bool) {
 	switch {
-	case t.area != "":
-		slots["area"] = t.area
-	case t.floor != "":
-		slots["floor"] = t.floor
+	case t.area != "" || t.floor != "":
+		s.namePlace(t, slots)
 	case t.here && s.pc.Area != "":
 		slots["area"] = s.pc.Area
 		return true
@@ -580,6 +578,32 @@ func (s *sentence) place(t target, slots map[string]any, implicit bool) (fromCon
 		return true
 	}
 	return false
+}
+
+// namePlace fills the area slot said, else the floor: an area names its
+// floor. Where rooms of one name sit on several floors ("the bedroom
+// upstairs") the floor said with it is kept, since it picks the room.
+func (s *sentence) namePlace(t target, slots map[string]any) {
+	switch {
+	case t.area != "":
+		slots["area"] = t.area
+		if t.floor != "" && s.reg.AreaShared(t.area) {
+			slots["floor"] = t.floor
+		}
+	case t.floor != "":
+		slots["floor"] = t.floor
+	}
+}
+
+// areaName is the name an area is said by in slots: its own, or the alias
+// spoken where its own name is shared by rooms on other floors and the
+// alias is not ("the master bedroom" is one Bedroom of two).
+func (s *sentence) areaName(r *intent.Ref) string {
+	name := s.reg.Area(r.Index).GetName()
+	if s.reg.AreaShared(name) && !s.reg.AreaShared(r.Name) {
+		return r.Name
+	}
+	return name
 }
 
 // isVerbHere tells a verb from the noun it is spelled like: "switch off the
