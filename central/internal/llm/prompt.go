@@ -45,7 +45,7 @@ var answerSchema = func() map[string]any {
 		props[s] = nullable("string")
 	}
 	for _, s := range numberSlots {
-		props[s.name] = nullable("number")
+		props[s.Name] = nullable("number")
 	}
 	req := make([]string, 0, len(props))
 	for k := range props {
@@ -57,13 +57,7 @@ var answerSchema = func() map[string]any {
 
 var stringSlots = []string{"area", "floor", "domain", "device_class", "state", "color", "timer_name", "item", "search_query", "media_class", "message"}
 
-var numberSlots = []struct {
-	name     string
-	min, max float64
-}{
-	{"brightness", 0, 100}, {"temperature", -50, 100}, {"position", 0, 100}, {"volume_level", 0, 100},
-	{"hours", 0, 24}, {"minutes", 0, 1440}, {"seconds", 0, 86400},
-}
+var numberSlots = intent.NumberSlots
 
 // AnswerJSON is a model's answer in the schema the model is given: the
 // intent "none" and no entity ids unless fields say otherwise, every other
@@ -75,7 +69,7 @@ func AnswerJSON(fields map[string]any) string {
 		full[s] = nil
 	}
 	for _, n := range numberSlots {
-		full[n.name] = nil
+		full[n.Name] = nil
 	}
 	maps.Copy(full, fields)
 	b, err := json.Marshal(full)
@@ -161,18 +155,13 @@ func decodeAnswer(content string, reg *intent.Index, pc intent.Context) (intent.
 				slots[k] = s
 			}
 		default:
-			spec := slices.IndexFunc(numberSlots, func(n struct {
-				name     string
-				min, max float64
-			}) bool {
-				return n.name == k
-			})
+			spec := slices.IndexFunc(numberSlots, func(n intent.NumberSlot) bool { return n.Name == k })
 			num, ok := v.(json.Number)
 			if spec < 0 || !ok {
 				return intent.Intent{}, fmt.Errorf("%w: unexpected field %q", ErrInvalidOutput, k)
 			}
 			f, err := num.Float64()
-			if err != nil || math.IsNaN(f) || f < numberSlots[spec].min || f > numberSlots[spec].max {
+			if err != nil || !intent.NumberInRange(k, f) {
 				return intent.Intent{}, fmt.Errorf("%w: %s out of range", ErrInvalidOutput, k)
 			}
 			if f == math.Trunc(f) {
