@@ -11,10 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,28 +47,18 @@ func formulaCells(t testing.TB, doc string) []string {
 // "Attacks, round 5"): the pairing verification URI against the Host a
 // request names, the spreadsheet exports against formulas in what users
 // say and are called, and the language model fallback against sensitive
-// actions by other intents, ids in another case and token counts that
-// overflow. Central's binary runs with its broker and PostgreSQL, alice's
-// agent with hasim's demo home; the model is a local server speaking
-// Ollama's chat API whose answer each row chooses.
+// actions by other intents, ids in another case, token counts that
+// overflow and names that swell its prompt. Central's binary runs with its
+// broker and PostgreSQL, alice's agent with hasim's demo home; the model is
+// a local server speaking Ollama's chat API whose answer each row chooses.
+// The round's rows on the broker contract and a parser plugin are in
+// round5_contract_test.go and round5_plugin_test.go.
 func TestAttacksRound5EndToEnd(t *testing.T) {
 	m := newModel(t)
 	c := startCentral(t, "--llm-backend", "ollama", "--llm-url", m.srv.URL, "--llm-model", "m",
 		"--llm-timeout", "2s", "--command-timeout", "3s")
 	ctx := context.Background()
-	alice := c.user(t, "alice@example.com")
-	a := c.enrolledHome(t, alice, "alice-home")
-	ops := c.admin(t, "ops@example.com")
-	adm := homeplanev1connect.NewAdminServiceClient(http.DefaultClient, c.url)
-	if _, err := c.intents.SetPipeline(ctx, authed(alice, &homeplanev1.SetPipelineRequest{HomeId: a.id,
-		Pipeline: homeplanev1.Pipeline_PIPELINE_LLM})); err != nil {
-		t.Fatal(err)
-	}
-	dev, err := c.homes.RegisterDevice(ctx, authed(alice, &homeplanev1.RegisterDeviceRequest{HomeId: a.id, Name: "Hall", Area: "Kitchen"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	device := dev.Msg.GetToken()
+	a, say, newestAudit := aliceSpeaks(t, c, homeplanev1.Pipeline_PIPELINE_LLM)
 	watched := []string{"light.kitchen_ceiling", "light.kitchen_counter", "lock.front_door", "cover.garage_door",
 		"valve.garden_water", "alarm_control_panel.home_alarm"}
 	states := func(t *testing.T) map[string]string {
@@ -85,13 +72,6 @@ func TestAttacksRound5EndToEnd(t *testing.T) {
 			out[id] = st
 		}
 		return out
-	}
-	say := func(text string) (*homeplanev1.ProcessResponse, error) {
-		r, err := c.intents.Process(ctx, authed(device, &homeplanev1.ProcessRequest{Text: text}))
-		if err != nil {
-			return nil, err
-		}
-		return r.Msg, nil
 	}
 	// notDone says text with the model answering fields, and fails unless
 	// nothing was done in alice's home and the answer is no success.
@@ -273,16 +253,7 @@ func TestAttacksRound5EndToEnd(t *testing.T) {
 			if _, err := say("what is the meaning of life"); err != nil {
 				t.Fatalf("say: %v", err)
 			}
-			var rec *homeplanev1.AuditRecord
-			eventually(t, 10*time.Second, "the sentence's audit record", func() bool {
-				r, err := adm.QueryAudit(ctx, authed(ops, &homeplanev1.QueryAuditRequest{HomeId: a.id, Text: "meaning of life", PageSize: 1}))
-				if err != nil || len(r.Msg.GetRecords()) == 0 {
-					return false
-				}
-				rec = r.Msg.GetRecords()[0]
-				return true
-			})
-			if n := rec.GetLlmTokens(); n < 0 {
+			if n := newestAudit(t, "meaning of life").GetLlmTokens(); n < 0 {
 				t.Errorf("llm_tokens %d: the counts wrapped", n)
 			}
 		}},
@@ -326,212 +297,20 @@ func TestAttacksRound5EndToEnd(t *testing.T) {
 	}
 }
 
-// TestAttacksRound5Contract attacks the broker authentication contract
-// (central/internal/mqttauth) of central in external mode behind Mosquitto
-// with the Homeplane plugin: what a broker, or anyone reaching the
-// contract's address, might send. Each row asserts the secure outcome:
-// no allow that the credentials do not earn, a refusal that says nothing of
-// which part was wrong, no error for input that is merely wrong.
-func TestAttacksRound5Contract(t *testing.T) {
-	s := startExternal(t)
-	ctx := context.Background()
-	raw, err := os.ReadFile(os.Getenv("HOMEPLANE_MQTT_AUTH_TOKEN_FILE"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(raw))
-	aliceToken, aliceHome, aliceUser, alicePass := newEnrolledHome(t, s.central, "alice@example.com")
-	_, _, bobUser, bobPass := newEnrolledHome(t, s.central, "bob@example.com")
-	type answer struct {
-		status int
-		body   string
-		result string
-	}
-	post := func(t *testing.T, method, auth, contentType, body string) answer {
-		t.Helper()
-		req, err := http.NewRequest(method, s.authURL, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		req.Header.Set("Content-Type", contentType)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		var r struct {
-			Result string `json:"result"`
-		}
-		_ = json.Unmarshal(b, &r)
-		return answer{resp.StatusCode, string(b), r.Result}
-	}
-	creds := func(clientID, user, pass string) string {
-		b, _ := json.Marshal(map[string]string{"clientid": clientID, "username": user, "password": pass, "peerhost": "192.0.2.1"})
-		return string(b)
-	}
-	check := func(t *testing.T, body string) answer {
-		t.Helper()
-		return post(t, http.MethodPost, "Bearer "+token, "application/json", body)
-	}
-	denied := func(t *testing.T, what, body string) {
-		t.Helper()
-		if a := check(t, body); a.status != http.StatusOK || a.result != "deny" {
-			t.Errorf("%s: %d %q, want 200 deny", what, a.status, a.body)
-		}
-	}
-	if a := check(t, creds(aliceUser, aliceUser, alicePass)); a.result != "allow" {
-		t.Fatalf("alice's own credentials: %d %q", a.status, a.body)
-	}
-
-	rows := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
-		{"contract/no token, a wrong one, another scheme and the token without its scheme", func(t *testing.T) {
-			for _, auth := range []string{"", "Bearer x" + token, "Bearer " + token + "x", "Basic " + token, token, "Bearer  " + token, "Bearer"} {
-				if a := post(t, http.MethodPost, auth, "application/json", creds(aliceUser, aliceUser, alicePass)); a.status != http.StatusUnauthorized {
-					t.Errorf("Authorization %q: %d %q, want 401", strings.ReplaceAll(auth, token, "<token>"), a.status, a.body)
-				}
-			}
-		}},
-		{"contract/an agent's password under another agent's id", func(t *testing.T) {
-			denied(t, "bob's id with alice's password", creds(bobUser, bobUser, alicePass))
-		}},
-		{"contract/a client id that is not the username", func(t *testing.T) {
-			denied(t, "bob's client id, alice's credentials", creds(bobUser, aliceUser, alicePass))
-			denied(t, "an empty client id", creds("", aliceUser, alicePass))
-		}},
-		{"contract/the service user's name off central's client ids and with an agent's password", func(t *testing.T) {
-			denied(t, "the service user with an agent's password", creds("central-x", "homeplane-central", alicePass))
-			denied(t, "the service user with an agent's password under the agent's id", creds(aliceUser, "homeplane-central", alicePass))
-			denied(t, "an agent named as central", creds("central-"+aliceUser, aliceUser, alicePass))
-		}},
-		{"contract/an unknown agent and a wrong password answer alike", func(t *testing.T) {
-			unknown := check(t, creds("00000000-0000-4000-8000-000000000000", "00000000-0000-4000-8000-000000000000", alicePass))
-			wrong := check(t, creds(aliceUser, aliceUser, alicePass+"x"))
-			if unknown.status != wrong.status || unknown.body != wrong.body || wrong.result != "deny" {
-				t.Errorf("unknown agent %d %q, wrong password %d %q", unknown.status, unknown.body, wrong.status, wrong.body)
-			}
-		}},
-		{"contract/ids with NUL, invalid UTF-8 and of 1.5 KB are denied, not failed", func(t *testing.T) {
-			for _, id := range []string{aliceUser + "\x00", "\xff\xfe" + aliceUser, strings.Repeat("7", 1500), "' OR 1=1 --"} {
-				b := `{"clientid":` + jsonString(id) + `,"username":` + jsonString(id) + `,"password":"x","peerhost":""}`
-				if a := check(t, b); a.status != http.StatusOK || a.result != "deny" {
-					t.Errorf("id %q: %d %q, want 200 deny", clipForLog(id), a.status, a.body)
-				}
-			}
-		}},
-		{"contract/a second object or bytes after the body", func(t *testing.T) {
-			for _, tail := range []string{`{"username":"homeplane-central"}`, `garbage`, `]`} {
-				if a := check(t, creds(aliceUser, aliceUser, alicePass)+tail); a.status != http.StatusBadRequest {
-					t.Errorf("body followed by %q: %d %q, want 400", tail, a.status, a.body)
-				}
-			}
-		}},
-		{"contract/a GET and a form body", func(t *testing.T) {
-			if a := post(t, http.MethodGet, "Bearer "+token, "application/json", ""); a.result == "allow" || a.status == http.StatusOK {
-				t.Errorf("GET: %d %q", a.status, a.body)
-			}
-			form := url.Values{"clientid": {aliceUser}, "username": {aliceUser}, "password": {alicePass}}.Encode()
-			if a := post(t, http.MethodPost, "Bearer "+token, "application/x-www-form-urlencoded", form); a.status != http.StatusBadRequest {
-				t.Errorf("form body: %d %q, want 400", a.status, a.body)
-			}
-		}},
-		{"contract/a storm of wrong tokens takes no check from a broker", func(t *testing.T) {
-			var wg sync.WaitGroup
-			for range 300 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					req, _ := http.NewRequest(http.MethodPost, s.authURL, strings.NewReader(creds(aliceUser, aliceUser, alicePass)))
-					req.Header.Set("Authorization", "Bearer wrong")
-					if resp, err := http.DefaultClient.Do(req); err == nil {
-						resp.Body.Close()
-					}
-				}()
-			}
-			if a := check(t, creds(bobUser, bobUser, bobPass)); a.result != "allow" {
-				t.Errorf("bob during the storm: %d %q", a.status, a.body)
-			}
-			wg.Wait()
-		}},
-		{"contract/a revoked agent's password, after it logged in", func(t *testing.T) {
-			if a := check(t, creds(aliceUser, aliceUser, alicePass)); a.result != "allow" {
-				t.Fatalf("before the revocation: %d %q", a.status, a.body)
-			}
-			if _, err := s.homes.RevokeAgent(ctx, authed(aliceToken, &homeplanev1.RevokeAgentRequest{HomeId: aliceHome})); err != nil {
-				t.Fatal(err)
-			}
-			denied(t, "the revoked agent's password", creds(aliceUser, aliceUser, alicePass))
-		}},
-		{"contract/an agent of a deleted home, after it logged in", func(t *testing.T) {
-			tok, home, user, pass := newEnrolledHome(t, s.central, "carol@example.com")
-			if a := check(t, creds(user, user, pass)); a.result != "allow" {
-				t.Fatalf("before the deletion: %d %q", a.status, a.body)
-			}
-			if _, err := s.homes.DeleteHome(ctx, authed(tok, &homeplanev1.DeleteHomeRequest{HomeId: home})); err != nil {
-				t.Fatal(err)
-			}
-			denied(t, "the deleted home's agent", creds(user, user, pass))
-		}},
-	}
-	for _, row := range rows {
-		t.Run(row.name, row.run)
-	}
-	// Bob's agent is still allowed.
-	if a := check(t, creds(bobUser, bobUser, bobPass)); a.result != "allow" {
-		t.Errorf("bob afterwards: %d %q", a.status, a.body)
-	}
-}
-
-func jsonString(s string) string {
-	// Invalid UTF-8 is sent as is, the way a broker might pass it on.
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		switch ch := s[i]; {
-		case ch == '"' || ch == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(ch)
-		case ch < 0x20:
-			fmt.Fprintf(&b, `\u%04x`, ch)
-		default:
-			b.WriteByte(ch)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-func clipForLog(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
-
-// TestAttacksRound5Plugin attacks through a parser plugin in an attacker's
-// hands (testdata/hostileplugin): sensitive actions it chooses, numbers no
-// device takes, a timer that overflows, slots of a mebibyte and by the
-// thousand, and a plugin that never answers. Central's binary runs the
-// plugin for alice's home, whose agent drives hasim's demo home.
-func TestAttacksRound5Plugin(t *testing.T) {
-	bin := t.TempDir() + "/hostileplugin"
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/hostileplugin").CombinedOutput(); err != nil {
-		t.Fatalf("build the plugin: %v\n%s", err, out)
-	}
-	c := startCentral(t, "--parser-plugin", bin, "--command-timeout", "3s")
+// aliceSpeaks registers alice with hasim's demo home and its agent on c,
+// sets her home's pipeline and registers her voice device in the kitchen.
+// It returns her home, a function saying a sentence on the device, and one
+// reading, as an operator, the newest audit record of her home whose text
+// holds a string.
+func aliceSpeaks(t *testing.T, c *central, pipeline homeplanev1.Pipeline) (*home,
+	func(text string) (*homeplanev1.ProcessResponse, error), func(t *testing.T, text string) *homeplanev1.AuditRecord) {
+	t.Helper()
 	ctx := context.Background()
 	alice := c.user(t, "alice@example.com")
 	a := c.enrolledHome(t, alice, "alice-home")
 	ops := c.admin(t, "ops@example.com")
 	adm := homeplanev1connect.NewAdminServiceClient(http.DefaultClient, c.url)
-	if _, err := c.intents.SetPipeline(ctx, authed(alice, &homeplanev1.SetPipelineRequest{HomeId: a.id,
-		Pipeline: homeplanev1.Pipeline_PIPELINE_PLUGIN})); err != nil {
+	if _, err := c.intents.SetPipeline(ctx, authed(alice, &homeplanev1.SetPipelineRequest{HomeId: a.id, Pipeline: pipeline})); err != nil {
 		t.Fatal(err)
 	}
 	dev, err := c.homes.RegisterDevice(ctx, authed(alice, &homeplanev1.RegisterDeviceRequest{HomeId: a.id, Name: "Hall", Area: "Kitchen"}))
@@ -546,107 +325,18 @@ func TestAttacksRound5Plugin(t *testing.T) {
 		}
 		return r.Msg, nil
 	}
-	// entity reads an entity's state and attributes from hasim.
-	entity := func(t *testing.T, id string) string {
+	newest := func(t *testing.T, text string) *homeplanev1.AuditRecord {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, a.haURL+"/api/states/"+id, nil)
-		req.Header.Set("Authorization", "Bearer "+a.haToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var st struct {
-			State      string         `json:"state"`
-			Attributes map[string]any `json:"attributes"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-			t.Fatal(err)
-		}
-		delete(st.Attributes, "friendly_name")
-		return fmt.Sprint(st.State, st.Attributes)
-	}
-	watched := []string{"light.kitchen_ceiling", "lock.front_door", "climate.thermostat"}
-	// notDone says text and fails unless it is no success and changed none
-	// of the watched entities, within bound.
-	notDone := func(text string, bound time.Duration) func(t *testing.T) {
-		return func(t *testing.T) {
-			before := map[string]string{}
-			for _, id := range watched {
-				before[id] = entity(t, id)
-			}
-			start := time.Now()
-			r, err := say(text)
-			if d := time.Since(start); d > bound {
-				t.Errorf("answered in %v, want within %v", d, bound)
-			}
-			switch {
-			case err != nil && connect.CodeOf(err) == connect.CodeInternal:
-				t.Errorf("%q: %v", text, err)
-			case err == nil && r.GetSuccess():
-				t.Errorf("%q succeeded: %q, targets %v", text, r.GetSpeech(), r.GetTargets())
-			}
-			for _, id := range watched {
-				if after := entity(t, id); after != before[id] {
-					t.Errorf("%s changed: %s → %s", id, before[id], after)
-				}
-			}
-		}
-	}
-	// auditedSlots is the size of the slots of the newest audit record
-	// whose text holds text.
-	auditedSlots := func(t *testing.T, text string) int {
-		t.Helper()
-		var n int
+		var rec *homeplanev1.AuditRecord
 		eventually(t, 10*time.Second, "the sentence's audit record", func() bool {
 			r, err := adm.QueryAudit(ctx, authed(ops, &homeplanev1.QueryAuditRequest{HomeId: a.id, Text: text, PageSize: 1}))
 			if err != nil || len(r.Msg.GetRecords()) == 0 {
 				return false
 			}
-			b, _ := json.Marshal(r.Msg.GetRecords()[0].GetSlots().AsMap())
-			n = len(b)
+			rec = r.Msg.GetRecords()[0]
 			return true
 		})
-		return n
+		return rec
 	}
-
-	rows := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
-		{"plugin/unlocks the front door it chose", notDone("unlock the kitchen light", 10*time.Second)},
-		{"plugin/a brightness of 10³⁰⁰", notDone("bright kitchen", 10*time.Second)},
-		{"plugin/a brightness that is not a number", notDone("nan kitchen", 10*time.Second)},
-		{"plugin/temperatures of plus and minus 10⁹ degrees", func(t *testing.T) {
-			notDone("hot in here", 10*time.Second)(t)
-			notDone("cold in here", 10*time.Second)(t)
-		}},
-		{"plugin/a timer of 10⁹ hours", notDone("timer please", 10*time.Second)},
-		{"plugin/a name of a mebibyte kept in the audit log", func(t *testing.T) {
-			notDone("big name", 10*time.Second)(t)
-			if n := auditedSlots(t, "big name"); n > 8<<10 {
-				t.Errorf("the audit record keeps %d bytes of slots", n)
-			}
-		}},
-		{"plugin/ten thousand slots kept in the audit log", func(t *testing.T) {
-			_, _ = say("many slots")
-			if n := auditedSlots(t, "many slots"); n > 8<<10 {
-				t.Errorf("the audit record keeps %d bytes of slots", n)
-			}
-		}},
-		{"plugin/an entity id of a device the home lacks", notDone("other light on", 10*time.Second)},
-		{"plugin/a plugin that never answers", func(t *testing.T) {
-			notDone("hang on", 10*time.Second)(t)
-			start := time.Now()
-			if _, err := say("bright kitchen"); err != nil && connect.CodeOf(err) == connect.CodeInternal {
-				t.Errorf("the next sentence: %v", err)
-			}
-			if d := time.Since(start); d > 3*time.Second {
-				t.Errorf("the next sentence took %v", d)
-			}
-		}},
-	}
-	for _, row := range rows {
-		t.Run(row.name, row.run)
-	}
+	return a, say, newest
 }
