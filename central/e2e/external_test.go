@@ -27,6 +27,7 @@ type externalStack struct {
 	*central
 	mosquitto *mosquittotest.Broker
 	broker    string // tcp://host:port
+	authURL   string // the broker authentication contract, http://host:port/mqtt/v1/authn
 }
 
 // startExternal starts Mosquitto with the plugin and central as its client,
@@ -50,7 +51,7 @@ func startExternal(t testing.TB, args ...string) *externalStack {
 	db := testDatabase(t)
 	t.Setenv("HOMEPLANE_MQTT_PASSWORD_FILE", pwFile)
 	t.Setenv("HOMEPLANE_MQTT_AUTH_TOKEN_FILE", tokenFile)
-	s := &externalStack{mosquitto: m, broker: m.URL}
+	s := &externalStack{mosquitto: m, broker: m.URL, authURL: "http://" + authAddr + "/mqtt/v1/authn"}
 	s.central = s.replica(t, db, "a", authAddr, args...)
 	return s
 }

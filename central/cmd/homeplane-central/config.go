@@ -210,7 +210,7 @@ func bindFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.UserBurst, "user-burst", 0, "calls a user, or the voice devices of one home together, may make at once (default 100)")
 	fs.Float64Var(&c.UserRate, "user-rate", 0, "calls a second a user, or the voice devices of one home together, may sustain (default 20)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", false, "mark dashboard cookies Secure on plain HTTP, behind a TLS-terminating proxy")
-	fs.StringVar(&c.PublicURL, "public-url", "", "central's address as devices and people reach it, e.g. https://central.example (default: the address each request came to)")
+	fs.StringVar(&c.PublicURL, "public-url", "", "central's address as devices and people reach it, e.g. https://central.example (default: the address central listens on, or a loopback Host when it listens on every interface)")
 	fs.Var(&c.PairingTTL, "pairing-ttl", "how long a device's pairing codes live (default 10m)")
 	fs.Var(&c.PairingInterval, "pairing-interval", "whole seconds a pairing device waits between polls (default 5s)")
 	fs.BoolVar(&c.AutoConfirmRegistrations, "auto-confirm-registrations", false, "development and load runs only: accounts work without the confirmation mail, which tells registered addresses from free ones")

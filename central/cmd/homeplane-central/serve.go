@@ -234,7 +234,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		Idempotency:    &idempotency.Keeper{Store: idem},
 		Usage:          ops.reports,
 		Pairings:       pairings,
-	}, rpc.Options{PublicURL: cfg.PublicURL, Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies,
+	}, rpc.Options{PublicURL: cfg.PublicURL, ListenAddr: cfg.HTTPAddr, Logger: logger, Registerer: reg, MQTTURL: cfg.MQTTAdvertise, TrustedProxies: proxies,
 		DeviceRate: rpc.RateLimit{Burst: cfg.DeviceBurst, PerSecond: cfg.DeviceRate},
 		UserRate:   rpc.RateLimit{Burst: cfg.UserBurst, PerSecond: cfg.UserRate},
 		Overload:   rpc.Overload{Backlog: ops.auditor.Backlog, Target: time.Duration(cfg.OverloadTarget)},

@@ -31,7 +31,7 @@ func (c *Client) ollama(ctx context.Context, system, user string) (string, int64
 	if err := c.post(ctx, c.baseURL+"/api/chat", body, &out); err != nil {
 		return "", 0, err
 	}
-	tokens := max(out.PromptEvalCount, 0) + max(out.EvalCount, 0)
+	tokens := tokenCount(out.PromptEvalCount) + tokenCount(out.EvalCount)
 	if out.Error != "" {
 		return "", tokens, fmt.Errorf("%w: %s", ErrBackend, out.Error)
 	}
@@ -69,7 +69,7 @@ func (c *Client) openAI(ctx context.Context, system, user string) (string, int64
 	if err := c.post(ctx, c.baseURL+"/chat/completions", body, &out); err != nil {
 		return "", 0, err
 	}
-	tokens := max(out.Usage.TotalTokens, 0)
+	tokens := tokenCount(out.Usage.TotalTokens)
 	if len(out.Choices) == 0 {
 		return "", tokens, fmt.Errorf("%w: no choices", ErrInvalidOutput)
 	}
@@ -82,3 +82,11 @@ func (c *Client) openAI(ctx context.Context, system, user string) (string, int64
 	}
 	return ch.Message.Content, tokens, nil
 }
+
+// maxTokens bounds a count of tokens a backend reports: no answer costs
+// more, and a sum of counts stays far from overflowing the audit log's
+// 32-bit column or an int64.
+const maxTokens = 1 << 24
+
+// tokenCount is a count a backend reported, within 0 and maxTokens.
+func tokenCount(n int64) int64 { return min(max(n, 0), maxTokens) }

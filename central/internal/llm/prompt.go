@@ -45,7 +45,7 @@ var answerSchema = func() map[string]any {
 		props[s] = nullable("string")
 	}
 	for _, s := range numberSlots {
-		props[s.name] = nullable("number")
+		props[s.Name] = nullable("number")
 	}
 	req := make([]string, 0, len(props))
 	for k := range props {
@@ -57,13 +57,7 @@ var answerSchema = func() map[string]any {
 
 var stringSlots = []string{"area", "floor", "domain", "device_class", "state", "color", "timer_name", "item", "search_query", "media_class", "message"}
 
-var numberSlots = []struct {
-	name     string
-	min, max float64
-}{
-	{"brightness", 0, 100}, {"temperature", -50, 100}, {"position", 0, 100}, {"volume_level", 0, 100},
-	{"hours", 0, 24}, {"minutes", 0, 1440}, {"seconds", 0, 86400},
-}
+var numberSlots = intent.NumberSlots
 
 // AnswerJSON is a model's answer in the schema the model is given: the
 // intent "none" and no entity ids unless fields say otherwise, every other
@@ -75,7 +69,7 @@ func AnswerJSON(fields map[string]any) string {
 		full[s] = nil
 	}
 	for _, n := range numberSlots {
-		full[n.name] = nil
+		full[n.Name] = nil
 	}
 	maps.Copy(full, fields)
 	b, err := json.Marshal(full)
@@ -84,6 +78,10 @@ func AnswerJSON(fields map[string]any) string {
 	}
 	return string(b)
 }
+
+// maxPromptBytes bounds the home's part of a prompt: a few hundred
+// entities with their names and aliases fit; what is past it is not listed.
+const maxPromptBytes = 128 << 10
 
 // systemPrompt tells the model its task, the intents and the home.
 func systemPrompt(reg *intent.Index, maxEntities int) string {
@@ -96,8 +94,15 @@ func systemPrompt(reg *intent.Index, maxEntities int) string {
 	for _, e := range offered {
 		fmt.Fprintf(&b, "- %s: %s\n", e.Name, e.Use)
 	}
+	// The home is listed up to maxPromptBytes: names synced by an agent
+	// must not make every sentence's prompt a mebibyte (ADR 0053).
+	limit := b.Len() + maxPromptBytes
 	b.WriteString("Floors: ")
 	for i, f := range reg.Floors() {
+		if b.Len() > limit {
+			fmt.Fprintf(&b, "; (%d more not listed)", len(reg.Floors())-i)
+			break
+		}
 		if i > 0 {
 			b.WriteString("; ")
 		}
@@ -105,6 +110,10 @@ func systemPrompt(reg *intent.Index, maxEntities int) string {
 	}
 	b.WriteString("\nAreas: ")
 	for i, a := range reg.Areas() {
+		if b.Len() > limit {
+			fmt.Fprintf(&b, "; (%d more not listed)", len(reg.Areas())-i)
+			break
+		}
 		if i > 0 {
 			b.WriteString("; ")
 		}
@@ -115,8 +124,8 @@ func systemPrompt(reg *intent.Index, maxEntities int) string {
 	}
 	b.WriteString("\nEntities (id | name | area | state):\n")
 	for i, e := range reg.Entities() {
-		if i == maxEntities {
-			fmt.Fprintf(&b, "(%d more not listed)\n", len(reg.Entities())-maxEntities)
+		if i == maxEntities || b.Len() > limit {
+			fmt.Fprintf(&b, "(%d more not listed)\n", len(reg.Entities())-i)
 			break
 		}
 		name := e.GetName()
@@ -161,18 +170,13 @@ func decodeAnswer(content string, reg *intent.Index, pc intent.Context) (intent.
 				slots[k] = s
 			}
 		default:
-			spec := slices.IndexFunc(numberSlots, func(n struct {
-				name     string
-				min, max float64
-			}) bool {
-				return n.name == k
-			})
+			spec := slices.IndexFunc(numberSlots, func(n intent.NumberSlot) bool { return n.Name == k })
 			num, ok := v.(json.Number)
 			if spec < 0 || !ok {
 				return intent.Intent{}, fmt.Errorf("%w: unexpected field %q", ErrInvalidOutput, k)
 			}
 			f, err := num.Float64()
-			if err != nil || math.IsNaN(f) || f < numberSlots[spec].min || f > numberSlots[spec].max {
+			if err != nil || !intent.NumberInRange(k, f) {
 				return intent.Intent{}, fmt.Errorf("%w: %s out of range", ErrInvalidOutput, k)
 			}
 			if f == math.Trunc(f) {

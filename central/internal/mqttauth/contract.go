@@ -16,6 +16,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -142,8 +143,11 @@ func NewHandler(creds Credentials, opts Options) (http.Handler, error) {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	got := sha256.Sum256([]byte(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")))
-	if subtle.ConstantTimeCompare(got[:], h.token[:]) != 1 {
+	// The token counts only under the Bearer scheme: the shared secret
+	// alone, or under another scheme, is no broker's request.
+	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	got := sha256.Sum256([]byte(bearer))
+	if subtle.ConstantTimeCompare(got[:], h.token[:]) != 1 || !ok {
 		h.m.WithLabelValues("unauthorized").Inc()
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
@@ -160,7 +164,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var req Request
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	// One object and nothing after it: a body a broker could read
+	// differently is refused, not half read.
+	if err := dec.Decode(&req); err != nil || dec.Decode(new(json.RawMessage)) != io.EOF {
 		h.m.WithLabelValues("bad_request").Inc()
 		http.Error(w, "bad request: want {clientid, username, password, peerhost}", http.StatusBadRequest)
 		return

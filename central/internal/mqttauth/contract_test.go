@@ -53,12 +53,14 @@ func call(h http.Handler, auth, body string) (*httptest.ResponseRecorder, Respon
 	return w, res
 }
 
+// req is a request body for the credentials.
+func req(id, user, pass string) string {
+	b, _ := json.Marshal(Request{ClientID: id, Username: user, Password: pass, PeerHost: "127.0.0.1"})
+	return string(b)
+}
+
 func TestContract(t *testing.T) {
 	h := newContract(t, agents{}, 0)
-	req := func(id, user, pass string) string {
-		b, _ := json.Marshal(Request{ClientID: id, Username: user, Password: pass, PeerHost: "127.0.0.1"})
-		return string(b)
-	}
 	t.Run("agent allowed with its home's ACL", func(t *testing.T) {
 		w, res := call(h, token, req("a1", "a1", "s1"))
 		if w.Code != 200 || res.Result != "allow" || res.IsSuperuser || res.ClientAttrs["home"] != "h1" {
@@ -82,18 +84,20 @@ func TestContract(t *testing.T) {
 		code       int
 		result     string
 	}{
-		"no token":            {"", req("a1", "a1", "s1"), 401, ""},
-		"wrong token":         {"x" + token, req("a1", "a1", "s1"), 401, ""},
-		"wrong secret":        {token, req("a1", "a1", "s2"), 200, "deny"},
-		"client id not user":  {token, req("a2", "a1", "s1"), 200, "deny"},
-		"unknown agent":       {token, req("zz", "zz", "s1"), 200, "deny"},
-		"store error":         {token, req("broken", "broken", "s1"), 503, ""},
-		"service user":        {token, req("central-a", "svc", "svc-pass"), 200, "allow"},
-		"service wrong pass":  {token, req("central-a", "svc", "nope"), 200, "deny"},
-		"service as agent id": {token, req("a1", "svc", "svc-pass"), 200, "deny"},
-		"unknown field":       {token, `{"clientid":"a1","x":1}`, 400, ""},
-		"oversize body":       {token, `{"clientid":"` + strings.Repeat("a", 5000) + `"}`, 400, ""},
-		"not json":            {token, `clientid=a1`, 400, ""},
+		"no token":             {"", req("a1", "a1", "s1"), 401, ""},
+		"wrong token":          {"x" + token, req("a1", "a1", "s1"), 401, ""},
+		"wrong secret":         {token, req("a1", "a1", "s2"), 200, "deny"},
+		"client id not user":   {token, req("a2", "a1", "s1"), 200, "deny"},
+		"unknown agent":        {token, req("zz", "zz", "s1"), 200, "deny"},
+		"store error":          {token, req("broken", "broken", "s1"), 503, ""},
+		"service user":         {token, req("central-a", "svc", "svc-pass"), 200, "allow"},
+		"service wrong pass":   {token, req("central-a", "svc", "nope"), 200, "deny"},
+		"service as agent id":  {token, req("a1", "svc", "svc-pass"), 200, "deny"},
+		"unknown field":        {token, `{"clientid":"a1","x":1}`, 400, ""},
+		"oversize body":        {token, `{"clientid":"` + strings.Repeat("a", 5000) + `"}`, 400, ""},
+		"not json":             {token, `clientid=a1`, 400, ""},
+		"a second object":      {token, req("a1", "a1", "s1") + `{"username":"svc"}`, 400, ""},
+		"bytes after the body": {token, req("a1", "a1", "s1") + `x`, 400, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			w, res := call(h, tc.auth, tc.body)
@@ -131,5 +135,23 @@ func TestContractBusy(t *testing.T) {
 	close(a.release)
 	if code := <-done; code != 200 {
 		t.Fatalf("held check: %d", code)
+	}
+}
+
+// TestContractBearerScheme: the token counts only under the Bearer scheme
+// (ADR 0053).
+func TestContractBearerScheme(t *testing.T) {
+	h := newContract(t, agents{}, 0)
+	if w, res := call(h, token, req("a1", "a1", "s1")); w.Code != http.StatusOK || res.Result != "allow" {
+		t.Fatalf("under Bearer: %d %q", w.Code, res.Result)
+	}
+	for _, auth := range []string{token, "Basic " + token, "bearer" + token, "Bearer  " + token} {
+		r := httptest.NewRequest(http.MethodPost, Path, strings.NewReader(req("a1", "a1", "s1")))
+		r.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusUnauthorized {
+			t.Errorf("Authorization %q: %d, want 401", strings.ReplaceAll(auth, token, "<token>"), w.Code)
+		}
 	}
 }

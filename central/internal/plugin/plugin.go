@@ -182,8 +182,15 @@ func (p *Parser) Parse(ctx context.Context, text string, reg *intent.Index, pc i
 	for k, v := range resp.GetSlots().AsMap() {
 		switch x := v.(type) {
 		case string:
+			if intent.IsNumberSlot(k) {
+				return intent.Intent{}, fmt.Errorf("%w: slot %s must be a number", ErrInvalidOutput, k)
+			}
 			slots[k] = x
 		case float64:
+			// A number the plugin chose is bounded like a model's.
+			if !intent.NumberInRange(k, x) {
+				return intent.Intent{}, fmt.Errorf("%w: slot %s is out of range", ErrInvalidOutput, k)
+			}
 			if x == math.Trunc(x) && math.Abs(x) < 1e9 {
 				slots[k] = int(x)
 			} else {

@@ -42,7 +42,7 @@ func domainCode(err error) (connect.Code, bool) {
 		return connect.CodeFailedPrecondition, true
 	case errors.Is(err, auth.ErrInvalidInput), errors.Is(err, home.ErrInvalidInput), errors.Is(err, audit.ErrInvalidPageToken),
 		errors.Is(err, registry.ErrInvalidInput), errors.Is(err, admin.ErrInvalidInput), errors.Is(err, usage.ErrInvalidInput),
-		errors.Is(err, fleet.ErrInvalidInput):
+		errors.Is(err, fleet.ErrInvalidInput), errors.Is(err, errUnnamedHost):
 		return connect.CodeInvalidArgument, true
 	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrInvalidToken),
 		errors.Is(err, home.ErrUnauthenticated), errors.Is(err, pairing.ErrInvalidGrant):

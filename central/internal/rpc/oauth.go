@@ -45,12 +45,17 @@ func (s *server) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, oauthError{Error: "invalid_request", Description: "client_name is longer than 100 characters"})
 		return
 	}
+	// Central must be able to name itself before a code is made.
+	if _, _, err := s.verificationURIs(r.Context(), ""); err != nil {
+		s.oauthFail(w, r, err)
+		return
+	}
 	g, err := s.deps.Pairings.Start(r.Context(), name)
 	if err != nil {
 		s.oauthFail(w, r, err)
 		return
 	}
-	uri, complete := s.verificationURIs(r.Context(), g.UserCode)
+	uri, complete, _ := s.verificationURIs(r.Context(), g.UserCode)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"device_code": g.DeviceCode, "user_code": g.UserCode,
 		"verification_uri": uri, "verification_uri_complete": complete,

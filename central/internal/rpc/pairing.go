@@ -3,8 +3,11 @@ package rpc
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -48,11 +51,14 @@ func (p *pairingService) StartPairing(ctx context.Context, req *connect.Request[
 	if err := c.err(); err != nil {
 		return nil, err
 	}
+	if _, _, err := p.s.verificationURIs(ctx, ""); err != nil {
+		return nil, err
+	}
 	g, err := p.s.deps.Pairings.Start(ctx, req.Msg.GetClientName())
 	if err != nil {
 		return nil, err
 	}
-	uri, complete := p.s.verificationURIs(ctx, g.UserCode)
+	uri, complete, _ := p.s.verificationURIs(ctx, g.UserCode)
 	return connect.NewResponse(&homeplanev1.StartPairingResponse{
 		DeviceCode: g.DeviceCode, UserCode: g.UserCode, VerificationUri: uri, VerificationUriComplete: complete,
 		ExpiresIn: seconds(g.ExpiresIn), Interval: seconds(g.Interval),
@@ -133,30 +139,80 @@ func (p *pairingService) DenyPairing(ctx context.Context, req *connect.Request[h
 
 func seconds(d time.Duration) int32 { return int32(d / time.Second) }
 
-// verificationURIs are the /pair page under the public URL (or, without
-// one, the address the request came to), without and with the user code.
-func (s *server) verificationURIs(ctx context.Context, userCode string) (string, string) {
+// errUnnamedHost refuses a pairing whose verification URI central cannot
+// name: no public URL, a listen address that names no host, and a Host
+// header that is not a loopback name.
+var errUnnamedHost = errors.New("central cannot name its address for this request's Host; its operator sets --public-url")
+
+// verificationURIs are the /pair page under central's own address, without
+// and with the user code. That address is the public URL; without one, the
+// address central listens on when it names a host; and only when it listens
+// on every interface, the request's Host, if that is a loopback name such
+// as localhost (ADR 0053). A Host chosen by whoever sends the request never
+// names the page otherwise.
+func (s *server) verificationURIs(ctx context.Context, userCode string) (string, string, error) {
 	base := s.publicURL
 	if base == "" {
-		base, _ = ctx.Value(originKey{}).(string)
+		o, _ := ctx.Value(originKey{}).(origin)
+		switch {
+		case s.listenHost != "":
+			base = o.scheme + "://" + s.listenHost
+		case loopbackHost(o.host):
+			base = o.scheme + "://" + o.host
+		default:
+			return "", "", errUnnamedHost
+		}
 	}
 	uri := base + PairPath
-	return uri, uri + "?code=" + url.QueryEscape(userCode)
+	return uri, uri + "?code=" + url.QueryEscape(userCode), nil
+}
+
+// listenHost is addr as a URL's host when it names one: not every
+// interface, and not a port chosen at random.
+func listenHost(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "" || port == "0" {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return ""
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// loopbackHost reports whether hostport (a Host header) is localhost or
+// a loopback address, with an optional port, and nothing else.
+func loopbackHost(hostport string) bool {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host, port = hostport, ""
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 || strconv.Itoa(n) != port {
+			return false
+		}
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback() && !strings.Contains(host, "%")
 }
 
 type originKey struct{}
 
-// withOrigin keeps the scheme and host a request came to, for the
-// verification URI when no public URL is configured.
+// origin is the scheme and Host a request came with.
+type origin struct{ scheme, host string }
+
+// withOrigin keeps the scheme and Host a request came with, for the
+// verification URI when central listens on every interface.
 func withOrigin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme := "http"
+		o := origin{scheme: "http", host: r.Host}
 		if r.TLS != nil {
-			scheme = "https"
+			o.scheme = "https"
 		}
-		if len(r.Host) <= 255 {
-			r = r.WithContext(context.WithValue(r.Context(), originKey{}, scheme+"://"+r.Host))
-		}
+		r = r.WithContext(context.WithValue(r.Context(), originKey{}, o))
 		next.ServeHTTP(w, r)
 	})
 }

@@ -142,8 +142,11 @@ type Options struct {
 	DeviceRate, UserRate RateLimit
 	// PublicURL is central's address as devices and people reach it
 	// ("https://central.example"), the base of the pairing verification
-	// URI; empty takes the scheme and host each request came to.
+	// URI; empty takes ListenAddr (ADR 0053).
 	PublicURL string
+	// ListenAddr is the address the API listens on; without PublicURL,
+	// verification URIs name it when it names a host (ADR 0053).
+	ListenAddr string
 	// Overload sheds sentences while central is overloaded; its zero value
 	// sheds nothing (no Backlog to watch).
 	Overload Overload
@@ -168,6 +171,9 @@ type server struct {
 	streams *streams
 	// publicURL is Options.PublicURL without a trailing slash.
 	publicURL string
+	// listenHost is Options.ListenAddr as a URL's host, or empty when it
+	// names none (every interface, or port 0).
+	listenHost string
 }
 
 // sessionNotifier is an Accounts that tells when it ends sessions
@@ -205,7 +211,7 @@ func NewHandler(deps Deps, opts Options) http.Handler {
 		opts.HandlerTimeout = DefaultHandlerTimeout
 	}
 	s := &server{deps: deps, log: opts.Logger, mqttURL: opts.MQTTURL, now: opts.Now, streams: newStreams(),
-		publicURL: strings.TrimRight(opts.PublicURL, "/")}
+		publicURL: strings.TrimRight(opts.PublicURL, "/"), listenHost: listenHost(opts.ListenAddr)}
 	if n, ok := deps.Accounts.(sessionNotifier); ok {
 		n.OnSessionsEnded(s.streams.sessionsEnded)
 	}
