@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/homeplane/homeplane/central/internal/pack"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
@@ -39,9 +40,13 @@ func appendEntity(b []byte, e *homeplanev1.Entity, names Names) ([]byte, error) 
 	o.Str(n.state, e.GetState())
 	if a := e.GetAttributes(); a != nil {
 		o.Member(n.attrs, func(b []byte) ([]byte, error) { return AppendStruct(b, a) })
+	} else if raw, ok := pack.RawAttributes(e); ok {
+		o.Member(n.attrs, func(b []byte) ([]byte, error) { return AppendEncodedStruct(b, raw) })
 	}
 	if t := e.GetLastChanged(); t != nil {
 		o.Member(n.changed, func(b []byte) ([]byte, error) { return AppendTimestamp(b, t.GetSeconds(), int64(t.GetNanos())) })
+	} else if secs, nanos, ok := pack.RawLastChanged(e); ok {
+		o.Member(n.changed, func(b []byte) ([]byte, error) { return AppendTimestamp(b, secs, int64(nanos)) })
 	}
 	return o.End()
 }
