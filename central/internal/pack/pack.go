@@ -11,6 +11,7 @@ package pack
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -33,6 +34,13 @@ const (
 	tsNanos      protowire.Number = 2
 )
 
+// scratchBufs hold the encodings of one call of Entities before they are
+// copied into a buffer of their size; maxPooledScratch bounds those kept, so
+// that one very large registry does not pin its buffer.
+var scratchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+const maxPooledScratch = 1 << 20
+
 // Entities replaces, in place, each entity of es that is not packed with a
 // packed copy; the entities it replaces are left untouched, since they may
 // be shared (a sync's message, a command result's changed states). The
@@ -45,16 +53,20 @@ func Entities(es []*homeplanev1.Entity) {
 	var items []item
 	// Encode every entity's packed fields into scratch first, then copy
 	// them into one buffer of the exact size.
-	var scratch []byte
-	var tmp homeplanev1.Entity
+	sp := scratchBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*sp) <= maxPooledScratch {
+			scratchBufs.Put(sp)
+		}
+	}()
+	scratch := (*sp)[:0]
 	textLen, aliases := 0, 0
 	for i, e := range es {
 		if !packable(e) {
 			continue
 		}
-		tmp.Attributes, tmp.LastChanged = e.Attributes, e.LastChanged
-		b, err := proto.MarshalOptions{}.MarshalAppend(scratch, &tmp)
-		if err != nil {
+		b, ok := appendPacked(scratch, e)
+		if !ok {
 			continue
 		}
 		scratch = append(b, e.ProtoReflect().GetUnknown()...)
@@ -71,6 +83,7 @@ func Entities(es []*homeplanev1.Entity) {
 	if len(items) == 0 {
 		return
 	}
+	*sp = scratch
 	raw := make([]byte, len(scratch))
 	copy(raw, scratch)
 	var text strings.Builder
