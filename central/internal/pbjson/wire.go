@@ -33,7 +33,7 @@ func AppendEncodedStruct(b []byte, s []byte) ([]byte, error) {
 	b = append(b, '{')
 	first := true
 	for len(s) > 0 {
-		num, typ, n := protowire.ConsumeTag(s)
+		num, typ, n := consumeTag(s)
 		if n < 0 {
 			return nil, ErrMalformed
 		}
@@ -45,7 +45,7 @@ func AppendEncodedStruct(b []byte, s []byte) ([]byte, error) {
 			s = s[n:]
 			continue
 		}
-		entry, n := protowire.ConsumeBytes(s)
+		entry, n := consumeBytes(s)
 		if n < 0 {
 			return nil, ErrMalformed
 		}
@@ -72,13 +72,13 @@ func AppendEncodedStruct(b []byte, s []byte) ([]byte, error) {
 // splitEntry returns the key and the encoded value of a map entry.
 func splitEntry(s []byte) (key, value []byte, err error) {
 	for len(s) > 0 {
-		num, typ, n := protowire.ConsumeTag(s)
+		num, typ, n := consumeTag(s)
 		if n < 0 {
 			return nil, nil, ErrMalformed
 		}
 		s = s[n:]
 		if (num == entryKey || num == entryValue) && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(s)
+			v, n := consumeBytes(s)
 			if n < 0 {
 				return nil, nil, ErrMalformed
 			}
@@ -105,18 +105,18 @@ func appendEncodedValue(b []byte, s []byte) ([]byte, error) {
 	var bits uint64
 	var body []byte
 	for len(s) > 0 {
-		num, typ, n := protowire.ConsumeTag(s)
+		num, typ, n := consumeTag(s)
 		if n < 0 {
 			return nil, ErrMalformed
 		}
 		s = s[n:]
 		switch {
 		case (num == valueNull || num == valueBool) && typ == protowire.VarintType:
-			bits, n = protowire.ConsumeVarint(s)
+			bits, n = consumeVarint(s)
 		case num == valueNumber && typ == protowire.Fixed64Type:
 			bits, n = protowire.ConsumeFixed64(s)
 		case (num == valueString || num == valueStruct || num == valueList) && typ == protowire.BytesType:
-			body, n = protowire.ConsumeBytes(s)
+			body, n = consumeBytes(s)
 		default:
 			if n = protowire.ConsumeFieldValue(num, typ, s); n < 0 {
 				return nil, ErrMalformed
@@ -156,7 +156,7 @@ func appendEncodedList(b []byte, s []byte) ([]byte, error) {
 	b = append(b, '[')
 	first := true
 	for len(s) > 0 {
-		num, typ, n := protowire.ConsumeTag(s)
+		num, typ, n := consumeTag(s)
 		if n < 0 {
 			return nil, ErrMalformed
 		}
@@ -168,7 +168,7 @@ func appendEncodedList(b []byte, s []byte) ([]byte, error) {
 			s = s[n:]
 			continue
 		}
-		v, n := protowire.ConsumeBytes(s)
+		v, n := consumeBytes(s)
 		if n < 0 {
 			return nil, ErrMalformed
 		}
@@ -189,4 +189,28 @@ func appendEncodedList(b []byte, s []byte) ([]byte, error) {
 // is not changed: the encodings written here are never changed.
 func view(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// consumeVarint, consumeTag and consumeBytes are protowire's, with the
+// one-byte case (nearly every tag and length in attributes) inline: the
+// registry document walks every entity's attributes on every delta.
+func consumeVarint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return protowire.ConsumeVarint(b)
+}
+
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	if len(b) > 0 && b[0] < 0x80 && b[0]>>3 > 0 {
+		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), 1
+	}
+	return protowire.ConsumeTag(b)
+}
+
+func consumeBytes(b []byte) ([]byte, int) {
+	if len(b) > 0 && b[0] < 0x80 && int(b[0]) < len(b) {
+		return b[1 : 1+int(b[0])], 1 + int(b[0])
+	}
+	return protowire.ConsumeBytes(b)
 }

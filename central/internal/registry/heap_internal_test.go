@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -57,9 +58,9 @@ func fleetEntity(tb testing.TB, i int, at time.Time) *homeplanev1.Entity {
 // BenchmarkCacheHeap fills a Store with -heap.homes homes of -heap.entities
 // entities each, as a central serving a large fleet holds them, and
 // measures what the cached registries put in front of the garbage
-// collector: the heap bytes and objects they hold once collected, and the
-// time of a forced collection (ns/op), which the marking of those objects
-// dominates. The backend is in memory: the database is not measured.
+// collector: the heap bytes and objects they hold once collected, the part
+// of the heap that holds pointers (scan-MiB: what the mark must scan), and
+// the time of a forced collection (ns/op), which marking them dominates. The backend is in memory: the database is not measured.
 func BenchmarkCacheHeap(b *testing.B) {
 	ctx := context.Background()
 	at := time.Unix(1_700_000_000, 0)
@@ -69,6 +70,7 @@ func BenchmarkCacheHeap(b *testing.B) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
+	scanBefore := scannableHeap()
 	for h := range *heapHomes {
 		full := &homeplanev1.EntitySync{Full: true, Time: timestamppb.New(at)}
 		for i := range *heapEntities {
@@ -80,6 +82,7 @@ func BenchmarkCacheHeap(b *testing.B) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
+	scan := float64(scannableHeap() - scanBefore)
 	if n := len(reg.cache); n != *heapHomes {
 		b.Fatalf("%d homes cached, want %d", n, *heapHomes)
 	}
@@ -93,5 +96,14 @@ func BenchmarkCacheHeap(b *testing.B) {
 	b.ReportMetric(objects, "heap-objects")
 	b.ReportMetric(heap/entities, "heap-B/entity")
 	b.ReportMetric(objects/entities, "objects/entity")
+	b.ReportMetric(scan/(1<<20), "scan-MiB")
 	runtime.KeepAlive(reg)
+}
+
+// scannableHeap is the heap the collector scans for pointers, as of the
+// last collection.
+func scannableHeap() uint64 {
+	m := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64()
 }
