@@ -80,13 +80,6 @@ func (s *Snapshot) Size() int {
 	return n
 }
 
-// packed returns es with every entity packed (ADR 0054), so that the cache
-// holds few objects for the garbage collector to mark.
-func packed(es []*homeplanev1.Entity) []*homeplanev1.Entity {
-	pack.Entities(es)
-	return es
-}
-
 // Backend persists one registry snapshot per home, with a version that grows
 // on every write.
 type Backend interface {
@@ -376,7 +369,9 @@ func (r *Store) Snapshot(ctx context.Context, homeID string) (*Snapshot, error) 
 	if loaded == nil {
 		loaded = &Snapshot{}
 	}
-	loaded.Entities = packed(loaded.Entities)
+	// Cached entities are packed (ADR 0054), so that the cache holds few
+	// objects for the garbage collector to mark.
+	pack.Entities(loaded.Entities)
 	r.put(homeID, loaded, v, now)
 	if ok && v != version {
 		r.changed(homeID)

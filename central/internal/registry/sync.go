@@ -375,11 +375,14 @@ func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*
 		syncedAt = now
 	}
 	next := &Snapshot{
-		Entities: packed(sortedValues(entities)),
+		Entities: sortedValues(entities),
 		Areas:    sortedValues(areas),
 		Floors:   sortedValues(floors),
 		SyncedAt: syncedAt,
 	}
+	// The entities the sync brought are packed; those carried over are
+	// already (ADR 0054).
+	pack.Entities(next.Entities)
 	if carried {
 		next.size = int64(size) + 1
 	}
