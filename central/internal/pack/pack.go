@@ -10,9 +10,11 @@
 package pack
 
 import (
+	"math"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -249,23 +251,48 @@ func Attribute(e *homeplanev1.Entity, key string) (*structpb.Value, bool) {
 			continue
 		}
 		k, v := mapEntry(entry)
-		if k == key {
+		if string(k) == key {
 			found, ok = v, true
 		}
 	}
 	if !ok {
 		return nil, false
 	}
+	return decodeValue(found)
+}
+
+// decodeValue decodes an encoded Value: a number, string, bool or null by
+// hand (what answers read), anything else through proto.Unmarshal.
+func decodeValue(b []byte) (*structpb.Value, bool) {
+	if len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n > 0 {
+			rest := b[n:]
+			switch {
+			case num == valueNumber && typ == protowire.Fixed64Type && len(rest) == 8:
+				bits, _ := protowire.ConsumeFixed64(rest)
+				return structpb.NewNumberValue(math.Float64frombits(bits)), true
+			case num == valueString && typ == protowire.BytesType:
+				if v, m := protowire.ConsumeBytes(rest); m == len(rest) && utf8.Valid(v) {
+					return structpb.NewStringValue(string(v)), true
+				}
+			case num == valueBool && typ == protowire.VarintType:
+				if v, m := protowire.ConsumeVarint(rest); m == len(rest) {
+					return structpb.NewBoolValue(v != 0), true
+				}
+			}
+		}
+	}
 	v := &structpb.Value{}
-	if err := proto.Unmarshal(found, v); err != nil {
+	if err := proto.Unmarshal(b, v); err != nil {
 		return nil, false
 	}
 	return v, true
 }
 
-// MapEntry splits an encoded map<string, Value> entry of a Struct into its
+// mapEntry splits an encoded map<string, Value> entry of a Struct into its
 // key and its encoded Value.
-func mapEntry(b []byte) (key string, value []byte) {
+func mapEntry(b []byte) (key, value []byte) {
 	for len(b) > 0 {
 		v, rest, num, n := next(b)
 		if n < 0 {
@@ -274,7 +301,7 @@ func mapEntry(b []byte) (key string, value []byte) {
 		b = rest
 		switch num {
 		case entryKey:
-			key = string(v)
+			key = v
 		case entryValue:
 			value = v
 		}

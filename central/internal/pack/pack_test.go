@@ -182,3 +182,24 @@ func TestPackAllocatesPerCall(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAttribute reads one attribute as an answer does ("what is the
+// temperature"), from a decoded entity and from a packed one:
+// go test -run '^$' -bench Attribute -benchmem ./central/internal/pack/
+func BenchmarkAttribute(b *testing.B) {
+	e := &homeplanev1.Entity{EntityId: "climate.hall", Attributes: attrs(b, map[string]any{
+		"hvac_modes": []any{"off", "heat"}, "min_temp": 7.0, "max_temp": 35.0, "current_temperature": 21.5, "temperature": 21.0,
+	})}
+	es := []*homeplanev1.Entity{e}
+	pack.Entities(es)
+	for name, from := range map[string]*homeplanev1.Entity{"decoded": e, "packed": es[0]} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if v, ok := pack.Attribute(from, "current_temperature"); !ok || v.GetNumberValue() != 21.5 {
+					b.Fatalf("current_temperature %v, %v", v, ok)
+				}
+			}
+		})
+	}
+}
