@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/homeplane/homeplane/central/internal/pack"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
@@ -205,7 +206,7 @@ func spokenState(e *homeplanev1.Entity) string {
 }
 
 func attrString(e *homeplanev1.Entity, key string) string {
-	v, ok := e.GetAttributes().GetFields()[key]
+	v, ok := pack.Attribute(e, key)
 	if !ok {
 		return ""
 	}
@@ -219,7 +220,7 @@ func attrString(e *homeplanev1.Entity, key string) string {
 }
 
 func attrNumber(e *homeplanev1.Entity, key string) (float64, bool) {
-	v, ok := e.GetAttributes().GetFields()[key]
+	v, ok := pack.Attribute(e, key)
 	if !ok {
 		return 0, false
 	}

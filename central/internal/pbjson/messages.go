@@ -37,11 +37,24 @@ func appendEntity(b []byte, e *homeplanev1.Entity, names Names) ([]byte, error) 
 	o.Str(n.class, e.GetDeviceClass())
 	o.Str(n.area, e.GetAreaId())
 	o.Str(n.state, e.GetState())
-	if a := e.GetAttributes(); a != nil {
-		o.Member(n.attrs, func(b []byte) ([]byte, error) { return AppendStruct(b, a) })
+	a, t := e.GetAttributes(), e.GetLastChanged()
+	var packed packedFields
+	if a == nil && t == nil {
+		// A packed entity (ADR 0054) holds both encoded in its unknown
+		// fields.
+		packed = packedOf(e.ProtoReflect().GetUnknown())
 	}
-	if t := e.GetLastChanged(); t != nil {
+	switch {
+	case a != nil:
+		o.Member(n.attrs, func(b []byte) ([]byte, error) { return AppendStruct(b, a) })
+	case packed.attrs != nil:
+		o.Member(n.attrs, func(b []byte) ([]byte, error) { return AppendEncodedStruct(b, packed.attrs) })
+	}
+	switch {
+	case t != nil:
 		o.Member(n.changed, func(b []byte) ([]byte, error) { return AppendTimestamp(b, t.GetSeconds(), int64(t.GetNanos())) })
+	case packed.changed:
+		o.Member(n.changed, func(b []byte) ([]byte, error) { return AppendTimestamp(b, packed.secs, packed.nanos) })
 	}
 	return o.End()
 }

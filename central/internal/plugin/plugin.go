@@ -158,6 +158,9 @@ func (p *Parser) Parse(ctx context.Context, text string, reg *intent.Index, pc i
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
 	defer cancel()
+	// The registry's entities are packed (ADR 0054): their attributes and
+	// last_changed are in the unknown fields, which marshal to the very
+	// bytes the decoded fields would, so the plugin reads them as usual.
 	resp, err := rpc.Parse(ctx, &pluginv1.ParseRequest{
 		Text: text, Area: pc.Area, Entities: reg.Entities(), Areas: reg.Areas(), Floors: reg.Floors(),
 	})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/pack"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
@@ -31,6 +32,9 @@ var (
 
 // Snapshot is one home's registry: entities, areas and floors sorted by id.
 // A snapshot handed out by the Store is shared and must not be modified.
+// Its entities are packed (ADR 0054): their attributes and last_changed
+// are read through package pack (pack.Attribute, pack.LastChanged,
+// pack.Unpack), not GetAttributes and GetLastChanged, which return nil.
 type Snapshot struct {
 	Entities []*homeplanev1.Entity
 	Areas    []*homeplanev1.Area
@@ -365,6 +369,9 @@ func (r *Store) Snapshot(ctx context.Context, homeID string) (*Snapshot, error) 
 	if loaded == nil {
 		loaded = &Snapshot{}
 	}
+	// Cached entities are packed (ADR 0054), so that the cache holds few
+	// objects for the garbage collector to mark.
+	pack.Entities(loaded.Entities)
 	r.put(homeID, loaded, v, now)
 	if ok && v != version {
 		r.changed(homeID)

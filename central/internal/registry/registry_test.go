@@ -16,6 +16,7 @@ import (
 
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/pack"
 	"github.com/homeplane/homeplane/central/internal/postgres"
 	"github.com/homeplane/homeplane/central/internal/postgres/pgtest"
 	"github.com/homeplane/homeplane/central/internal/registry"
@@ -243,7 +244,7 @@ func TestApplySyncRejects(t *testing.T) {
 
 func equalSnapshots(a, b *registry.Snapshot) bool {
 	return a.SyncedAt.Equal(b.SyncedAt) &&
-		slices.EqualFunc(a.Entities, b.Entities, func(x, y *homeplanev1.Entity) bool { return proto.Equal(x, y) }) &&
+		slices.EqualFunc(a.Entities, b.Entities, func(x, y *homeplanev1.Entity) bool { return proto.Equal(pack.Unpack(x), pack.Unpack(y)) }) &&
 		slices.EqualFunc(a.Areas, b.Areas, func(x, y *homeplanev1.Area) bool { return proto.Equal(x, y) }) &&
 		slices.EqualFunc(a.Floors, b.Floors, func(x, y *homeplanev1.Floor) bool { return proto.Equal(x, y) })
 }
@@ -370,7 +371,7 @@ func TestLateSyncsChangeNothing(t *testing.T) {
 		}
 		var got []string
 		for _, e := range snap.Entities {
-			got = append(got, fmt.Sprintf("%s=%s/%v", e.GetEntityId(), e.GetState(), e.GetAttributes().AsMap()["brightness"]))
+			got = append(got, fmt.Sprintf("%s=%s/%v", e.GetEntityId(), e.GetState(), pack.Unpack(e).GetAttributes().AsMap()["brightness"]))
 		}
 		got = append(got, "|")
 		for _, a := range snap.Areas {
@@ -587,7 +588,7 @@ func TestNamesLoseControlAndInvisibleCharacters(t *testing.T) {
 	}
 	for _, e := range snap.Entities {
 		if e.GetEntityId() == "light.plain" {
-			got["attributes"] = fmt.Sprint(e.GetAttributes().AsMap())
+			got["attributes"] = fmt.Sprint(pack.Unpack(e).GetAttributes().AsMap())
 		}
 	}
 	for _, f := range snap.Floors {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/homeplane/homeplane/central/internal/pack"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
@@ -222,8 +223,8 @@ func TestIndexCarriedOverOnlyForStates(t *testing.T) {
 		}, true, func(t *testing.T) {
 			idx, _ := reg.Index(ctx, testHome)
 			e, _ := idx.EntityByID("light.a")
-			if b := e.GetAttributes().GetFields()["brightness"].GetNumberValue(); b != 10 {
-				t.Errorf("brightness %v, want 10", b)
+			if v, _ := pack.Attribute(e, "brightness"); v.GetNumberValue() != 10 {
+				t.Errorf("brightness %v, want 10", v.GetNumberValue())
 			}
 		}},
 		{"Patch of a state", func() error {

@@ -14,6 +14,7 @@ import (
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 
 	"github.com/homeplane/homeplane/central/internal/home"
+	"github.com/homeplane/homeplane/central/internal/pack"
 )
 
 // Limits bound what one home's registry may hold. Zero fields take the
@@ -379,6 +380,9 @@ func apply(cur *Snapshot, s *homeplanev1.EntitySync, l Limits, now time.Time) (*
 		Floors:   sortedValues(floors),
 		SyncedAt: syncedAt,
 	}
+	// The entities the sync brought are packed; those carried over are
+	// already (ADR 0054).
+	pack.Entities(next.Entities)
 	if carried {
 		next.size = int64(size) + 1
 	}
@@ -418,14 +422,19 @@ func sameNames(old, e *homeplanev1.Entity) bool {
 // changedBy reports whether the entity held is known to be no newer than
 // a sync sent at t, so that the sync may remove it.
 func changedBy(e *homeplanev1.Entity, t time.Time) bool {
-	c := e.GetLastChanged()
-	return c.IsValid() && !c.AsTime().After(t)
+	c, ok := pack.LastChanged(e)
+	return ok && !c.After(t)
 }
 
 // olderThan reports whether e changed before old, both carrying the time.
+// Either may be packed.
 func olderThan(e, old *homeplanev1.Entity) bool {
-	t, o := e.GetLastChanged(), old.GetLastChanged()
-	return t.IsValid() && o.IsValid() && t.AsTime().Before(o.AsTime())
+	t, ok := pack.LastChanged(e)
+	if !ok {
+		return false
+	}
+	o, ok := pack.LastChanged(old)
+	return ok && t.Before(o)
 }
 
 func sortedValues[T any](m map[string]T) []T {

@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/homeplane/homeplane/central/internal/pack"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
 )
@@ -200,7 +201,13 @@ func (h *homeService) ListEntities(ctx context.Context, req *connect.Request[hom
 	}
 	out := &homeplanev1.ListEntitiesResponse{}
 	if snap != nil {
-		out.Entities, out.Areas, out.Floors = snap.Entities, snap.Areas, snap.Floors
+		// The cached entities are packed (ADR 0054); the response carries
+		// them decoded, so that its JSON form shows their attributes.
+		out.Entities = make([]*homeplanev1.Entity, len(snap.Entities))
+		for i, e := range snap.Entities {
+			out.Entities[i] = pack.Unpack(e)
+		}
+		out.Areas, out.Floors = snap.Areas, snap.Floors
 		if !snap.SyncedAt.IsZero() {
 			out.SyncedAt = timestamppb.New(snap.SyncedAt)
 		}

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 
 	"github.com/homeplane/homeplane/central/internal/audit"
+	"github.com/homeplane/homeplane/central/internal/rpc/rpctest"
 )
 
 func TestHomeFlow(t *testing.T) {
@@ -88,8 +90,10 @@ func TestHomeFlow(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(ents.Msg.GetEntities()) != 1 {
-				t.Errorf("list entities answered %v", ents.Msg)
+			// The registry caches entities packed; the answer carries
+			// their attributes and last_changed in every protocol.
+			if es := ents.Msg.GetEntities(); len(es) != 1 || !proto.Equal(es[0], rpctest.KitchenLight(id)) {
+				t.Errorf("list entities answered %v, want %v", ents.Msg, rpctest.KitchenLight(id))
 			}
 			if _, err := c.home.DeleteHome(ctx, as(tok, &homeplanev1.DeleteHomeRequest{HomeId: id})); err != nil {
 				t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/homeplane/homeplane/central/internal/auth"
 	"github.com/homeplane/homeplane/central/internal/home"
 	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/pack"
 	"github.com/homeplane/homeplane/central/internal/registry"
 )
 
@@ -451,11 +453,23 @@ func (f *Homes) AuthenticateDevice(_ context.Context, token string) (home.Device
 // Entities answers one entity per home.
 type Entities struct{}
 
-// Snapshot answers one kitchen light.
+// Snapshot answers one kitchen light, packed as the registry caches it.
 func (Entities) Snapshot(_ context.Context, homeID string) (*registry.Snapshot, error) {
-	return &registry.Snapshot{Entities: []*homeplanev1.Entity{
-		{EntityId: "light.kitchen", Name: "Kitchen Light " + homeID, Domain: "light", AreaId: "kitchen", State: "off"},
-	}}, nil
+	es := []*homeplanev1.Entity{KitchenLight(homeID)}
+	pack.Entities(es)
+	return &registry.Snapshot{Entities: es}, nil
+}
+
+// KitchenLight is the entity Entities answers for a home, unpacked.
+func KitchenLight(homeID string) *homeplanev1.Entity {
+	return &homeplanev1.Entity{
+		EntityId: "light.kitchen", Name: "Kitchen Light " + homeID, Domain: "light", AreaId: "kitchen", State: "off",
+		Attributes: &structpb.Struct{Fields: map[string]*structpb.Value{
+			"brightness":            structpb.NewNumberValue(180),
+			"supported_color_modes": structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{structpb.NewStringValue("brightness")}}),
+		}},
+		LastChanged: timestamppb.New(time.Date(2026, 12, 7, 3, 4, 5, 120_000_000, time.UTC)),
+	}
 }
 
 // LightsOn is a successful answer to "turn on the kitchen lights".
