@@ -205,7 +205,7 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	}
 
 	t1 := time.Now()
-	targets, fail := e.targets(reg, in)
+	targets, fail := e.targets(reg, in, req.Context.Area)
 	resp.ResolveDur = time.Since(t1)
 	e.stage.WithLabelValues("resolve").Observe(resp.ResolveDur.Seconds())
 	if about != nil && row.Target && (fail != nil || !within(reg, targets, about)) {
@@ -342,8 +342,8 @@ func (e *Engine) act(ctx context.Context, req Request, reg *Index, in Intent, ca
 }
 
 // targets resolves the intent's slots; intents about the shopping list
-// look up its list entity.
-func (e *Engine) targets(reg *Index, in Intent) ([]int, *failure) {
+// look up its list entity. here is the area the voice device stands in.
+func (e *Engine) targets(reg *Index, in Intent, here string) ([]int, *failure) {
 	row := entry(in.Name)
 	if row.list {
 		if ids := reg.EntitiesNamed("shopping list"); len(ids) > 0 {
@@ -357,7 +357,53 @@ func (e *Engine) targets(reg *Index, in Intent) ([]int, *failure) {
 	if row.Kind != KindAction && row.Kind != KindQuery {
 		return nil, &failure{code: CodeFailed, speech: "Sorry, I can't do that yet"}
 	}
-	return resolve(reg, in)
+	idx, fail := resolve(reg, in)
+	if fail != nil && fail.code == CodeAmbiguous {
+		if mine, ok := inRoom(reg, in, fail, here); ok {
+			return mine, nil
+		}
+	}
+	return idx, fail
+}
+
+// inRoom narrows an ambiguous match to the voice device's own room, as
+// Home Assistant prefers the satellite's area: "turn on the ceiling light"
+// said in the master bedroom is its Ceiling Light, not one of every room's,
+// and "the lights in the bedroom" said in one of two Bedrooms are that
+// room's. It reports false unless here names one room and, for a name,
+// exactly one of the matches stands in it.
+func inRoom(reg *Index, in Intent, fail *failure, here string) ([]int, bool) {
+	if here == "" {
+		return nil, false
+	}
+	rooms := reg.AreasNamed(here)
+	if len(rooms) != 1 {
+		return nil, false
+	}
+	id := rooms[0].GetId()
+	if area := in.Slot("area"); area != "" && reg.AreaShared(area) {
+		// The options are the rooms of the shared name, one each.
+		for _, o := range fail.options {
+			if len(o) > 0 && reg.entities[o[0]].GetAreaId() == id {
+				return o, true
+			}
+		}
+		return nil, false
+	}
+	found := -1
+	for _, i := range fail.matches {
+		if reg.entities[i].GetAreaId() != id {
+			continue
+		}
+		if found >= 0 {
+			return nil, false
+		}
+		found = i
+	}
+	if found < 0 {
+		return nil, false
+	}
+	return []int{found}, true
 }
 
 func (e *Engine) execute(ctx context.Context, req Request, calls []*homeplanev1.ServiceCall) (*homeplanev1.Result, error) {

@@ -70,7 +70,7 @@ func resolveShared(reg *Index, in Intent, areas []*homeplanev1.Area, floor *home
 			continue
 		}
 		found = append(found, c)
-		where = append(where, "the one on the "+floorName(reg, a.GetFloorId()))
+		where = append(where, "one on the "+floorName(reg, a.GetFloorId()))
 	}
 	switch {
 	case len(found) == 1:
@@ -85,7 +85,7 @@ func resolveShared(reg *Index, in Intent, areas []*homeplanev1.Area, floor *home
 	for _, c := range found {
 		all = append(all, c...)
 	}
-	speech := fmt.Sprintf("Sorry, which %s do you mean: %s?", areas[0].GetName(), joinOr(where))
+	speech := fmt.Sprintf("Sorry, which %s do you mean: the %s?", areas[0].GetName(), joinOr(where))
 	return nil, &failure{code: CodeAmbiguous, speech: speech, matches: all, options: found}
 }
 

@@ -133,3 +133,48 @@ func TestVillaNoAction(t *testing.T) {
 		}
 	}
 }
+
+// TestVillaDeviceRoom: a name every room carries means the one in the voice
+// device's own room, as Home Assistant prefers the satellite's area; a
+// device in a room of a shared name, or in a room without that name, still
+// asks which.
+func TestVillaDeviceRoom(t *testing.T) {
+	reg, err := intent.LoadFixtureFile(filepath.Join("..", "rules", "testdata", "villa_home.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		here, text string
+		want       []string // nil: nothing acts
+		speech     string   // the answer, when nothing acts
+	}{
+		{"master bedroom", "turn on the ceiling light", []string{"light.bedroom_up_ceiling"}, ""},
+		{"Master Bedroom", "turn off the ceiling light", []string{"light.bedroom_up_ceiling"}, ""},
+		{"guest room", "turn on the ceiling light", []string{"light.bedroom_down_ceiling"}, ""},
+		{"master bedroom", "turn on the lights in the bedroom", []string{"light.bedroom_up_ceiling", "light.bedside_lamp"}, ""},
+		{"guest room", "close the blinds in the bedroom", []string{"cover.bedroom_down_blinds"}, ""},
+		{"Kitchen", "turn on the lights in the bedroom", nil,
+			"Sorry, which Bedroom do you mean: the one on the Ground Floor or the one on the First Floor?"},
+		{"Kitchen", "turn on the ceiling light", nil, ""},
+		{"Bedroom", "turn on the ceiling light", nil, ""},
+		{"", "turn on the ceiling light", nil, ""},
+	} {
+		exec := &fakeExecutor{}
+		e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{reg}, exec, intent.Options{})
+		resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: c.text, DeviceID: "d1",
+			Context: intent.Context{Area: c.here}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := allCalled(exec)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("[%s] %q acted on %v, want %v (%q)", c.here, c.text, got, c.want, resp.Speech)
+		}
+		if c.want == nil && resp.ErrorCode != intent.CodeAmbiguous {
+			t.Errorf("[%s] %q answered %s %q, want a question", c.here, c.text, resp.ErrorCode, resp.Speech)
+		}
+		if c.speech != "" && resp.Speech != c.speech {
+			t.Errorf("[%s] %q said %q, want %q", c.here, c.text, resp.Speech, c.speech)
+		}
+	}
+}
