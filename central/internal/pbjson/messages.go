@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/homeplane/homeplane/central/internal/pack"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
 
@@ -37,24 +38,16 @@ func appendEntity(b []byte, e *homeplanev1.Entity, names Names) ([]byte, error) 
 	o.Str(n.class, e.GetDeviceClass())
 	o.Str(n.area, e.GetAreaId())
 	o.Str(n.state, e.GetState())
-	a, t := e.GetAttributes(), e.GetLastChanged()
-	var packed packedFields
-	if a == nil && t == nil {
-		// A packed entity (ADR 0054) holds both encoded in its unknown
-		// fields.
-		packed = packedOf(e.ProtoReflect().GetUnknown())
-	}
-	switch {
-	case a != nil:
+	// A packed entity (ADR 0054) holds both encoded in its unknown fields.
+	if a := e.GetAttributes(); a != nil {
 		o.Member(n.attrs, func(b []byte) ([]byte, error) { return AppendStruct(b, a) })
-	case packed.attrs != nil:
-		o.Member(n.attrs, func(b []byte) ([]byte, error) { return AppendEncodedStruct(b, packed.attrs) })
+	} else if raw, ok := pack.RawAttributes(e); ok {
+		o.Member(n.attrs, func(b []byte) ([]byte, error) { return AppendEncodedStruct(b, raw) })
 	}
-	switch {
-	case t != nil:
+	if t := e.GetLastChanged(); t != nil {
 		o.Member(n.changed, func(b []byte) ([]byte, error) { return AppendTimestamp(b, t.GetSeconds(), int64(t.GetNanos())) })
-	case packed.changed:
-		o.Member(n.changed, func(b []byte) ([]byte, error) { return AppendTimestamp(b, packed.secs, packed.nanos) })
+	} else if secs, nanos, ok := pack.RawLastChanged(e); ok {
+		o.Member(n.changed, func(b []byte) ([]byte, error) { return AppendTimestamp(b, secs, int64(nanos)) })
 	}
 	return o.End()
 }

@@ -11,14 +11,8 @@ import (
 // ErrMalformed marks an encoded Struct that does not decode.
 var ErrMalformed = errors.New("google.protobuf.Struct: malformed encoding")
 
-// The field numbers of Struct, its map entries, Value and ListValue, and of
-// Entity's attributes and last_changed and Timestamp's fields.
+// The field numbers of Struct, its map entries, Value and ListValue.
 const (
-	entityAttributes  protowire.Number = 8
-	entityLastChanged protowire.Number = 9
-	tsSeconds         protowire.Number = 1
-	tsNanos           protowire.Number = 2
-
 	structFields protowire.Number = 1
 	entryKey     protowire.Number = 1
 	entryValue   protowire.Number = 2
@@ -30,79 +24,6 @@ const (
 	valueList    protowire.Number = 6
 	listValues   protowire.Number = 1
 )
-
-// packedFields are a packed entity's attributes (encoded; nil when none)
-// and last_changed (when changed).
-type packedFields struct {
-	attrs       []byte
-	changed     bool
-	secs, nanos int64
-}
-
-// packedOf reads a packed entity's fields from its unknown fields, in one
-// pass; what does not decode is left out, as the fields were never set.
-func packedOf(b []byte) packedFields {
-	var p packedFields
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return p
-		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return p
-			}
-			b = b[n:]
-			continue
-		}
-		v, n := consumeBytes(b)
-		if n < 0 {
-			return p
-		}
-		b = b[n:]
-		switch num {
-		case entityAttributes:
-			if v == nil {
-				v = []byte{}
-			}
-			p.attrs = v
-		case entityLastChanged:
-			p.changed = true
-			p.secs, p.nanos = timestampOf(v)
-		}
-	}
-	return p
-}
-
-// timestampOf decodes an encoded Timestamp's seconds and nanoseconds.
-func timestampOf(b []byte) (secs, nanos int64) {
-	for len(b) > 0 {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return secs, nanos
-		}
-		b = b[n:]
-		if typ == protowire.VarintType && (num == tsSeconds || num == tsNanos) {
-			v, n := consumeVarint(b)
-			if n < 0 {
-				return secs, nanos
-			}
-			b = b[n:]
-			if num == tsSeconds {
-				secs = int64(v)
-			} else {
-				nanos = int64(int32(v))
-			}
-			continue
-		}
-		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-			return secs, nanos
-		}
-		b = b[n:]
-	}
-	return secs, nanos
-}
 
 // AppendEncodedStruct writes a google.protobuf.Struct given in its protobuf
 // encoding (a packed entity's attributes, ADR 0054) as AppendStruct writes
