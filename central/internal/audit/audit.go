@@ -111,9 +111,12 @@ type Writer struct {
 
 // pending is a record waiting for its commit.
 type pending struct {
-	r      Record
-	done   chan error
-	queued int64 // unix nanoseconds
+	r    Record
+	done chan error
+	// queued, began and ended are when the record was queued and its
+	// commit began and ended (unix nanoseconds); the committer sets began
+	// and ended before done, so Write reads them after.
+	queued, began, ended int64
 }
 
 // NewWriter returns a Writer on store and starts its committer; Close stops it.
@@ -160,8 +163,7 @@ func (w *Writer) Write(ctx context.Context, r Record) error {
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	p := &pending{r: r, done: make(chan error, 1), queued: start.UnixNano()}
+	p := &pending{r: r, done: make(chan error, 1), queued: time.Now().UnixNano()}
 	select {
 	case <-w.closing:
 		return ErrClosed
@@ -179,7 +181,7 @@ func (w *Writer) Write(ctx context.Context, r Record) error {
 		if err != nil {
 			return fmt.Errorf("audit: write: %w", err)
 		}
-		w.m.wait.Observe(time.Since(start).Seconds())
+		w.m.waited(p, time.Now().UnixNano())
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("audit: wait for commit: %w", ctx.Err())
@@ -260,7 +262,8 @@ func (w *Writer) commit(batch []*pending) {
 	start := time.Now()
 	err := w.store.InsertRecords(ctx, rs)
 	cancel()
-	w.m.observe(len(batch), time.Since(start), len(w.queue), err)
+	end := time.Now()
+	w.m.observe(len(batch), end.Sub(start), len(w.queue), err)
 	if err != nil {
 		w.opts.Logger.Error("audit commit failed", "records", len(batch), "err", err)
 	}
@@ -268,6 +271,7 @@ func (w *Writer) commit(batch []*pending) {
 		w.since.Store(0) // idle; a record queued since is picked up at once
 	}
 	for _, p := range batch {
+		p.began, p.ended = start.UnixNano(), end.UnixNano()
 		p.done <- err
 	}
 }

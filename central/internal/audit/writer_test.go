@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,21 +66,30 @@ func TestWriterGroupCommit(t *testing.T) {
 		t.Fatalf("%d commits for %d records: records did not share commits", store.commits, n)
 	}
 	// Each caller's wait is measured, and none is shorter than a commit.
-	m := &dto.Metric{}
 	h, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	hists := map[string]*dto.Histogram{}
 	for _, f := range h {
-		if f.GetName() == "homeplane_central_audit_write_seconds" {
-			m = f.GetMetric()[0]
+		if f.GetType() == dto.MetricType_HISTOGRAM {
+			hists[strings.TrimPrefix(f.GetName(), "homeplane_central_audit_")] = f.GetMetric()[0].GetHistogram()
 		}
 	}
-	if got := m.GetHistogram().GetSampleCount(); got != n {
-		t.Fatalf("audit_write_seconds counted %d waits, want %d", got, n)
+	wait, queued, wake := hists["write_seconds"], hists["queued_seconds"], hists["wake_seconds"]
+	for name, got := range map[string]uint64{"write": wait.GetSampleCount(), "queued": queued.GetSampleCount(), "wake": wake.GetSampleCount()} {
+		if got != n {
+			t.Fatalf("audit_%s_seconds counted %d waits, want %d", name, got, n)
+		}
 	}
-	if min := store.delay.Seconds() * n; m.GetHistogram().GetSampleSum() < min {
-		t.Fatalf("waits sum to %.3fs, less than every caller waiting one commit (%.3fs)", m.GetHistogram().GetSampleSum(), min)
+	min := store.delay.Seconds() * n
+	if wait.GetSampleSum() < min {
+		t.Fatalf("waits sum to %.3fs, less than every caller waiting one commit (%.3fs)", wait.GetSampleSum(), min)
+	}
+	// A wait is its queue, its commit and its wake, so the two parts leave
+	// at least a commit for each record.
+	if left := wait.GetSampleSum() - queued.GetSampleSum() - wake.GetSampleSum(); left < min*0.999 {
+		t.Fatalf("waits less queue and wake leave %.3fs, less than a commit each (%.3fs)", left, min)
 	}
 }
 
