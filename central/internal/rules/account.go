@@ -93,7 +93,8 @@ func guardedIntent(name intent.Name) bool {
 	case intent.TurnOn, intent.TurnOff, intent.Toggle, intent.LightSet, intent.SetPosition,
 		intent.ClimateSetTemperature, intent.MediaPause, intent.MediaUnpause, intent.MediaNext,
 		intent.MediaPrevious, intent.SetVolume, intent.MediaPlayerMute, intent.MediaPlayerUnmute,
-		intent.VacuumStart, intent.VacuumReturnToBase, intent.GetState, intent.ClimateGetTemperature:
+		intent.VacuumStart, intent.VacuumReturnToBase, intent.GetState, intent.ClimateGetTemperature,
+		intent.FanSetSpeed:
 		return true
 	}
 	return false
