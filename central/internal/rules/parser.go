@@ -80,7 +80,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
-		if wished && s.wishOpens(in) || s.heaterShared(in) || s.bareRoom() || s.unplaced(in) {
+		if wished && s.wishOpens(in) || s.heaterShared(in) || s.bareRoom() {
 			return intent.Intent{}, intent.ErrNoIntent
 		}
 		if s.stray != nil {
@@ -108,6 +108,9 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		}
 		if u != nil {
 			return in, u
+		}
+		if s.unplaced(in) {
+			return intent.Intent{}, intent.ErrNoIntent
 		}
 		return in, nil
 	}
@@ -147,11 +150,16 @@ func secondCommand(toks []string) int {
 // unless a name of the home starts with "telly". A switch, not a map:
 // every word of every sentence passes here.
 func homeWords(toks []string, reg *intent.Index) []string {
-	for i, t := range toks {
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
 		switch t {
 		case "telly", "television":
 			if n, _ := reg.Match(toks, i); n == 0 {
 				toks[i] = "tv"
+			}
+		case "drier":
+			if n, _ := reg.Match(toks, i); n == 0 && len(reg.EntitiesNamed("dryer")) > 0 {
+				toks[i] = "dryer" // the recogniser's spelling of the home's Dryer
 			}
 		case "to", "too", "for", "fore", "won":
 			if heardDigit(toks, i, reg) {
