@@ -87,6 +87,7 @@ var negativeHomes = map[string][]string{
 	"duplex":     {"--home", filepath.Join("..", "internal", "rules", "testdata", "duplex_home.json")},
 	"narrowboat": {"--home", filepath.Join("..", "internal", "rules", "testdata", "narrowboat_home.json")},
 	"villa":      {"--home", filepath.Join("..", "internal", "rules", "testdata", "villa_home.json")},
+	"guesthouse": {"--home", filepath.Join("..", "internal", "rules", "testdata", "guesthouse_home.json")},
 }
 
 // TestNegativeSetReachesNoDevice sends every sentence of the negative set

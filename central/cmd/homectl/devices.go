@@ -14,7 +14,7 @@ func (a *app) devices(ctx context.Context, args []string) error {
 	fs := a.flags("devices")
 	homeID := homeFlag(fs)
 	name := fs.String("name", "", "device name (add)")
-	area := fs.String("area", "", "area the device stands in (add)")
+	area := fs.String("area", "", "area the device stands in, by name or area id (add)")
 	deviceID := fs.String("device", "", "device id (revoke; or as the argument)")
 	pos, err := a.parse(fs, args)
 	if err != nil {

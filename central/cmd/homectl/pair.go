@@ -25,7 +25,7 @@ func (a *app) pair(ctx context.Context, args []string) error {
 	fs := a.flags("pair")
 	homeID := homeFlag(fs)
 	name := fs.String("name", "", "the device's name (default: the name it gave)")
-	area := fs.String("area", "", "area the device stands in: what \"in here\" means")
+	area := fs.String("area", "", "area the device stands in: what \"in here\" means; its area id tells apart rooms two floors share")
 	pos, err := a.parse(fs, args)
 	if err != nil {
 		return err

@@ -118,6 +118,7 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		return resp, fmt.Errorf("home registry: %w", err)
 	}
 	e.stage.WithLabelValues("registry").Observe(time.Since(t0).Seconds())
+	req.Context = reg.Here(req.Context)
 
 	if t, ok := e.pendingAction(ctx, req); ok {
 		return e.confirmed(ctx, req, reg, t, resp)
@@ -205,7 +206,7 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	}
 
 	t1 := time.Now()
-	targets, fail := e.targets(reg, in, req.Context.Area)
+	targets, fail := e.targets(reg, in, req.Context)
 	resp.ResolveDur = time.Since(t1)
 	e.stage.WithLabelValues("resolve").Observe(resp.ResolveDur.Seconds())
 	if about != nil && row.Target && (fail != nil || !within(reg, targets, about)) {
@@ -342,8 +343,8 @@ func (e *Engine) act(ctx context.Context, req Request, reg *Index, in Intent, ca
 }
 
 // targets resolves the intent's slots; intents about the shopping list
-// look up its list entity. here is the area the voice device stands in.
-func (e *Engine) targets(reg *Index, in Intent, here string) ([]int, *failure) {
+// look up its list entity. here is where the voice device stands.
+func (e *Engine) targets(reg *Index, in Intent, here Context) ([]int, *failure) {
 	row := entry(in.Name)
 	if row.list {
 		if ids := reg.EntitiesNamed("shopping list"); len(ids) > 0 {
@@ -370,17 +371,18 @@ func (e *Engine) targets(reg *Index, in Intent, here string) ([]int, *failure) {
 // Home Assistant prefers the satellite's area: "turn on the ceiling light"
 // said in the master bedroom is its Ceiling Light, not one of every room's,
 // and "the lights in the bedroom" said in one of two Bedrooms are that
-// room's. It reports false unless here names one room and, for a name,
-// exactly one of the matches stands in it.
-func inRoom(reg *Index, in Intent, fail *failure, here string) ([]int, bool) {
-	if here == "" {
-		return nil, false
+// room's. It reports false unless here is one room (by its id, else by a
+// name only it carries) and, for a name, exactly one of the matches stands
+// in it.
+func inRoom(reg *Index, in Intent, fail *failure, here Context) ([]int, bool) {
+	id := here.AreaID
+	if id == "" {
+		rooms := reg.AreasNamed(here.Area)
+		if here.Area == "" || len(rooms) != 1 {
+			return nil, false
+		}
+		id = rooms[0].GetId()
 	}
-	rooms := reg.AreasNamed(here)
-	if len(rooms) != 1 {
-		return nil, false
-	}
-	id := rooms[0].GetId()
 	if area := in.Slot("area"); area != "" && reg.AreaShared(area) {
 		// The options are the rooms of the shared name, one each.
 		for _, o := range fail.options {

@@ -339,6 +339,24 @@ func (r *Index) AreaByID(id string) (*homeplanev1.Area, bool) {
 	return r.areas[i], true
 }
 
+// Here settles the voice device's area against the registry. The area a
+// device was paired with may be an area id: it becomes the room's name for
+// the parsers, which speak names, and stays as AreaID, so a name two
+// floors share ("Bedroom") still means the device's own room. An id the
+// home no longer has is dropped and the name kept.
+func (r *Index) Here(pc Context) Context {
+	if pc.AreaID == "" {
+		pc.AreaID = pc.Area
+	}
+	a, ok := r.AreaByID(pc.AreaID)
+	if !ok {
+		pc.AreaID = ""
+		return pc
+	}
+	pc.Area = a.GetName()
+	return pc
+}
+
 // key normalizes a name, without work for one registered as written.
 func (r *Index) key(name string) string {
 	if k, ok := r.normalized[name]; ok {

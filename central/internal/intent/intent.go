@@ -55,6 +55,10 @@ type Context struct {
 	// Area is the name of the area the voice device stands in ("in here");
 	// it may be empty.
 	Area string
+	// AreaID is that area's registry id when known: a device paired with
+	// an area id ("bedroom_up") names its room exactly where two floors
+	// share the name. Index.Here fills it.
+	AreaID string
 }
 
 // Parser turns a sentence into an intent. It returns ErrNoIntent when

@@ -25,6 +25,7 @@ var negativeHomes = map[string]string{
 	"duplex":     filepath.Join("..", "rules", "testdata", "duplex_home.json"),
 	"narrowboat": filepath.Join("..", "rules", "testdata", "narrowboat_home.json"),
 	"villa":      filepath.Join("..", "rules", "testdata", "villa_home.json"),
+	"guesthouse": filepath.Join("..", "rules", "testdata", "guesthouse_home.json"),
 }
 
 type negativeLine struct {

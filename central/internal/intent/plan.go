@@ -78,6 +78,11 @@ func planSetPosition(in Intent, e *homeplanev1.Entity) (call, bool) {
 	return call{}, false
 }
 
+func planFanSpeed(in Intent, e *homeplanev1.Entity) (call, bool) {
+	p, ok := in.Number("percentage")
+	return call{"fan", "set_percentage", map[string]any{"percentage": clamp(p, 0, 100)}}, ok && e.GetDomain() == "fan"
+}
+
 // planMedia is a media player service without data.
 func planMedia(service string) func(Intent, *homeplanev1.Entity) (call, bool) {
 	return func(_ Intent, e *homeplanev1.Entity) (call, bool) {

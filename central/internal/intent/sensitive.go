@@ -49,6 +49,19 @@ type SensitivePolicies interface {
 // sensitiveCoverClasses are the covers whose opening lets someone in.
 var sensitiveCoverClasses = map[string]bool{"garage": true, "door": true, "gate": true}
 
+// Guarded reports whether the engine itself asks which one before opening
+// several entities of that domain and device class: a parser can leave the
+// question to it.
+func Guarded(domain, deviceClass string) bool {
+	switch domain {
+	case "lock", "valve", "alarm_control_panel":
+		return true
+	case "cover":
+		return sensitiveCoverClasses[deviceClass]
+	}
+	return false
+}
+
 // isSensitive reports whether calling service on e opens the home.
 func isSensitive(domain, service string, e *homeplanev1.Entity) bool {
 	switch domain {

@@ -208,7 +208,7 @@ func (e *Engine) severalTargets(ctx context.Context, req Request, reg *Index, st
 			resp.ErrorCode, resp.Speech = CodeNoIntent, "Sorry, I couldn't understand \""+p+"\", so I did nothing"
 			return resp, nil
 		}
-		targets, fail := e.targets(reg, in, req.Context.Area)
+		targets, fail := e.targets(reg, in, req.Context)
 		if fail != nil {
 			resp.ErrorCode, resp.Speech, resp.Unknown = fail.code, fail.speech, fail.unknown
 			return resp, nil

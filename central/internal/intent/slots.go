@@ -16,7 +16,7 @@ type NumberSlot struct {
 
 // NumberSlots are the number slots of the catalogue's intents.
 var NumberSlots = []NumberSlot{
-	{"brightness", 0, 100}, {"temperature", -50, 100}, {"position", 0, 100}, {"volume_level", 0, 100},
+	{"brightness", 0, 100}, {"temperature", -50, 100}, {"position", 0, 100}, {"volume_level", 0, 100}, {"percentage", 0, 100},
 	{"hours", 0, 24}, {"minutes", 0, 1440}, {"seconds", 0, 86400},
 }
 

@@ -178,3 +178,41 @@ func TestVillaDeviceRoom(t *testing.T) {
 		}
 	}
 }
+
+// TestVillaDeviceAreaID: a device paired to a room whose name two floors
+// share is exact when its context carries the area's id, given as such or
+// as the area the device was paired with.
+func TestVillaDeviceAreaID(t *testing.T) {
+	reg, err := intent.LoadFixtureFile(filepath.Join("..", "rules", "testdata", "villa_home.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		here intent.Context
+		text string
+		want []string // nil: nothing acts, the answer asks which
+	}{
+		{intent.Context{Area: "Bedroom", AreaID: "bedroom_up"}, "turn on the ceiling light", []string{"light.bedroom_up_ceiling"}},
+		{intent.Context{Area: "Bedroom", AreaID: "bedroom_down"}, "turn on the ceiling light", []string{"light.bedroom_down_ceiling"}},
+		{intent.Context{AreaID: "bedroom_up"}, "turn on the lights in the bedroom", []string{"light.bedroom_up_ceiling", "light.bedside_lamp"}},
+		{intent.Context{Area: "bedroom_down"}, "close the blinds in the bedroom", []string{"cover.bedroom_down_blinds"}},
+		{intent.Context{Area: "bedroom_down"}, "turn off the lights in here", []string{"light.bedroom_down_ceiling"}},
+		{intent.Context{Area: "bedroom_up"}, "close the blinds", []string{"cover.bedroom_up_blinds"}},
+		// The name alone, or an id the home does not have, still asks.
+		{intent.Context{Area: "Bedroom"}, "turn on the ceiling light", nil},
+		{intent.Context{Area: "Bedroom", AreaID: "attic"}, "turn on the ceiling light", nil},
+	} {
+		exec := &fakeExecutor{}
+		e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{reg}, exec, intent.Options{})
+		resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: c.text, DeviceID: "d1", Context: c.here})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := allCalled(exec); !slices.Equal(got, c.want) {
+			t.Errorf("%+v %q acted on %v, want %v (%q)", c.here, c.text, got, c.want, resp.Speech)
+		}
+		if c.want == nil && resp.ErrorCode != intent.CodeAmbiguous {
+			t.Errorf("%+v %q answered %s %q, want a question", c.here, c.text, resp.ErrorCode, resp.Speech)
+		}
+	}
+}

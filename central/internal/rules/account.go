@@ -56,7 +56,7 @@ var grammarWords = func() map[string]bool {
 		"increase", "decrease", "raise", "lower", "dim", "dimmer", "brighten", "brighter", "bright", "brightness",
 		"warm", "warmer", "cool", "cooler", "heat", "heating", "colder", "hotter", "chilly", "freezing", "move", "paint", "colour", "color",
 		"percent", "percentage", "degrees", "degree", "celsius", "fahrenheit", "c", "f", "position", "level",
-		"temperature", "temp", "volume", "louder", "quieter", "way", "fully", "halfway", "half", "quarter", "quarters",
+		"temperature", "temp", "volume", "speed", "louder", "quieter", "way", "fully", "halfway", "half", "quarter", "quarters",
 		// determiners, pronouns, prepositions and conjunctions
 		"it", "them", "they", "its", "their", "there", "here", "me", "i", "we", "us", "you", "im", "ive",
 		"with", "by", "from", "for", "about", "of", "as", "than", "then", "too", "also", "both", "either",
@@ -93,7 +93,8 @@ func guardedIntent(name intent.Name) bool {
 	case intent.TurnOn, intent.TurnOff, intent.Toggle, intent.LightSet, intent.SetPosition,
 		intent.ClimateSetTemperature, intent.MediaPause, intent.MediaUnpause, intent.MediaNext,
 		intent.MediaPrevious, intent.SetVolume, intent.MediaPlayerMute, intent.MediaPlayerUnmute,
-		intent.VacuumStart, intent.VacuumReturnToBase, intent.GetState, intent.ClimateGetTemperature:
+		intent.VacuumStart, intent.VacuumReturnToBase, intent.GetState, intent.ClimateGetTemperature,
+		intent.FanSetSpeed:
 		return true
 	}
 	return false

@@ -441,8 +441,34 @@ func (s *sentence) hasAny(set map[string]bool) bool {
 	return false
 }
 
+// roomSetTo reports "set room 3 to 21": a room set to a number with no
+// device, no unit and no percent, where the room has a heater and the
+// number is a room's temperature. A light is set "to 40 percent".
+func (s *sentence) roomSetTo() bool {
+	if !s.has("set", "make", "put") || s.has("percent", "brightness", "volume", "position") {
+		return false
+	}
+	t := s.target()
+	if t.area == "" || t.name != "" || t.cls != nil {
+		return false
+	}
+	v, ok := s.firstNumber()
+	if !ok || v < 5 || v > 35 {
+		return false
+	}
+	for _, a := range s.reg.AreasNamed(t.area) {
+		for _, e := range s.reg.Entities() {
+			if e.GetDomain() == "climate" && e.GetAreaId() == a.GetId() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (s *sentence) climateSet() (intent.Intent, bool) {
-	if !s.has("temperature", "temp", "thermostat", "heater", "radiator", "heating", "heat", "degrees", "degree") && !s.namesClimate() {
+	if !s.has("temperature", "temp", "thermostat", "heater", "radiator", "heating", "heat", "degrees", "degree") && !s.namesClimate() &&
+		!s.roomSetTo() {
 		return intent.Intent{}, false
 	}
 	if !s.has("set", "change", "make", "turn", "adjust", "put", "raise", "lower", "increase", "decrease",

@@ -61,7 +61,7 @@ var nouns = func() *lexNode {
 	add(class{domain: "cover"}, "cover", "covers")
 	add(class{domain: "valve"}, "valve", "valves")
 	add(class{domain: "media_player"}, "media player", "media players", "speaker", "speakers")
-	add(class{domain: "climate"}, "thermostat", "thermostats", "heater", "heaters", "radiator", "radiators")
+	add(class{domain: "climate"}, "thermostat", "thermostats", "heater", "heaters", "radiator", "radiators", "heating")
 	add(class{domain: "climate", cools: true}, "air conditioning", "air conditioner", "air conditioners",
 		"air con", "aircon", "ac")
 	add(class{domain: "vacuum"}, "vacuum", "vacuums", "robot vacuum", "vacuum cleaner", "robot")

@@ -62,6 +62,9 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		return intent.Intent{}, intent.ErrNoIntent
 	}
 	toks = homeWords(toks, reg)
+	if opposed(toks) {
+		return intent.Intent{}, intent.ErrNoIntent
+	}
 	if i := secondCommand(toks); i > 0 {
 		first := strings.Join(toks[:i], " ")
 		in, err := p.Parse(context.Background(), first, reg, pc)
@@ -77,7 +80,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
-		if wished && s.wishOpens(in) || s.heaterShared(in) {
+		if wished && s.wishOpens(in) || s.heaterShared(in) || s.bareRoom() {
 			return intent.Intent{}, intent.ErrNoIntent
 		}
 		if s.stray != nil {
@@ -105,6 +108,9 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 		}
 		if u != nil {
 			return in, u
+		}
+		if s.unplaced(in) {
+			return intent.Intent{}, intent.ErrNoIntent
 		}
 		return in, nil
 	}
@@ -144,11 +150,20 @@ func secondCommand(toks []string) int {
 // unless a name of the home starts with "telly". A switch, not a map:
 // every word of every sentence passes here.
 func homeWords(toks []string, reg *intent.Index) []string {
-	for i, t := range toks {
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
 		switch t {
 		case "telly", "television":
 			if n, _ := reg.Match(toks, i); n == 0 {
 				toks[i] = "tv"
+			}
+		case "drier":
+			if n, _ := reg.Match(toks, i); n == 0 && len(reg.EntitiesNamed("dryer")) > 0 {
+				toks[i] = "dryer" // the recogniser's spelling of the home's Dryer
+			}
+		case "to", "too", "for", "fore", "won":
+			if heardDigit(toks, i, reg) {
+				toks[i] = heardDigits[t]
 			}
 		case "navigation", "nav", "running":
 			if i+1 < len(toks) && (toks[i+1] == "lights" || toks[i+1] == "light") && sideLights(toks, i, reg) {
@@ -159,6 +174,74 @@ func homeWords(toks []string, reg *intent.Index) []string {
 		}
 	}
 	return toks
+}
+
+// heardDigits are the digits a recogniser writes as words that sound alike.
+var heardDigits = map[string]string{"to": "2", "too": "2", "for": "4", "fore": "4", "won": "1"}
+
+// heardDigit reports whether the word at i is a digit misheard after the
+// first word of an area's numbered name: "the lights in room to" is Room 2
+// where the home has one and no name ends at "room". A number after it
+// ("room 3 to 21", "room to 40 percent") keeps "to" a preposition.
+func heardDigit(toks []string, i int, reg *intent.Index) bool {
+	if i == 0 || i+1 < len(toks) && isNumberWord(toks, i+1) || i > 1 && roomDeterminers[toks[i-2]] {
+		return false // "the heating in this room too" is no Room 2
+	}
+	if n, _ := reg.Match(toks, i-1); n > 0 {
+		return false
+	}
+	alt := []string{toks[i-1], heardDigits[toks[i]]}
+	n, refs := reg.Match(alt, 0)
+	if n != 2 {
+		return false
+	}
+	for _, r := range refs {
+		if r.Kind == intent.RefArea {
+			return true
+		}
+	}
+	return false
+}
+
+// roomDeterminers say which room without a number: "this room", "the room".
+var roomDeterminers = map[string]bool{"this": true, "the": true, "that": true, "my": true, "our": true, "your": true,
+	"same": true, "each": true, "every": true, "any": true, "which": true}
+
+// bareRoom reports "in room" said with no number or name after it: the
+// place was lost, and the sentence is not one about every room.
+func (s *sentence) bareRoom() bool {
+	for ci := 1; ci < len(s.chunks); ci++ {
+		c := s.chunks[ci]
+		if c.kind != cWord || s.toks[c.start] != "room" {
+			continue
+		}
+		switch s.word(s.chunks[ci-1]) {
+		case "in", "into", "at", "for":
+			return true
+		}
+	}
+	return false
+}
+
+// isNumberWord reports whether a number starts at toks[i].
+func isNumberWord(toks []string, i int) bool {
+	_, n := parseNumber(toks, i)
+	return n > 0
+}
+
+// opposites are verbs that undo each other.
+var opposites = map[string]string{"lock": "unlock", "unlock": "lock", "open": "close", "close": "open", "on": "off", "off": "on"}
+
+// opposed reports a sentence that asks for a thing and its undoing at once
+// ("lock and unlock the front door", "turn it on and off"): nothing is done
+// of a wish that cannot be told.
+func opposed(toks []string) bool {
+	for i := 0; i+2 < len(toks); i++ {
+		if o, ok := opposites[toks[i]]; ok && toks[i+1] == "and" && toks[i+2] == o {
+			return true
+		}
+	}
+	return false
 }
 
 // sideLights reports whether the home names no device by the words at i
@@ -256,6 +339,9 @@ func canonical(toks []string) []string {
 		case t == "per" && i+1 < len(toks) && toks[i+1] == "cent":
 			out = append(out, "percent")
 			i++
+			continue
+		case t == "of" && len(out) > 0 && (out[len(out)-1] == "turn" || out[len(out)-1] == "switch"):
+			out = append(out, "off") // "turn of the light": a recogniser's "off"
 			continue
 		case t == "number" && i > 0 && i+1 < len(toks):
 			if _, n := parseNumber(toks, i+1); n > 0 {
@@ -520,6 +606,7 @@ func init() {
 		(*sentence).media,
 		(*sentence).question,
 		(*sentence).climateSet,
+		(*sentence).fanSpeed,
 		(*sentence).position,
 		(*sentence).lightSet,
 		(*sentence).water,

@@ -390,7 +390,8 @@ func (t target) entity(reg *intent.Index, domains ...string) (int, bool) {
 var everywhereWords = map[string]bool{
 	"everywhere": true, "house": true, "home": true, "apartment": true, "flat": true, "place": true,
 	"condo": true, "condominium": true, "townhouse": true, "cottage": true, "bungalow": true, "farmhouse": true,
-	"duplex": true, "maisonette": true, "penthouse": true, "villa": true,
+	"duplex": true, "maisonette": true, "penthouse": true, "villa": true, "guesthouse": true, "bnb": true,
+	"hotel": true, "inn": true,
 }
 
 // boatWords name the whole home when it is a boat, one with a bow or a

@@ -1,0 +1,72 @@
+package intent_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/rules"
+)
+
+// calledWith lists each service call as "domain.service entity data".
+func calledWith(exec *fakeExecutor) []string {
+	exec.mu.Lock()
+	defer exec.mu.Unlock()
+	var out []string
+	for _, c := range exec.cmds {
+		for _, sc := range c.GetCalls() {
+			out = append(out, fmt.Sprintf("%s.%s %v %v", sc.GetDomain(), sc.GetService(), sc.GetEntityIds(), sc.GetData().AsMap()))
+		}
+	}
+	return out
+}
+
+// TestGuesthouseRules holds the rules of ADR 0055 in a home of numbered
+// guest rooms: a digit misheard as a word after a room's name, a bare "in
+// room", a thing and its undoing, one of several devices said with no
+// place, "the heating" of a room, a room set to a temperature, and a fan's
+// speed.
+func TestGuesthouseRules(t *testing.T) {
+	reg, err := intent.LoadFixtureFile(filepath.Join("..", "rules", "testdata", "guesthouse_home.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		here, text string
+		want       []string // nil: nothing acts
+	}{
+		{"", "switch on the lights in room to", []string{"light.turn_on [light.room_2_light light.room_2_lamp] map[]"}},
+		{"", "turn off the lights in room for", []string{"light.turn_off [light.room_4_light_1 light.room_4_light_2] map[]"}},
+		{"Room 5", "turn on the heating in this room too", []string{"climate.turn_on [climate.room_5] map[]"}},
+		{"", "turn on the lights in room", nil},
+		{"", "lock and unlock the front door", nil},
+		{"", "turn of the landing light", []string{"light.turn_off [light.landing_light] map[]"}},
+		{"", "turn on the fan", nil},
+		{"", "turn on the light", nil},
+		{"Room 4", "turn on the fan", []string{"fan.turn_on [fan.room_4_fan] map[]"}},
+		{"", "turn on the fans", []string{"fan.turn_on [fan.room_4_fan fan.grandad_fan fan.ceiling_fan fan.extractor_fan] map[]"}},
+		{"", "turn on the heating in room 4", []string{"climate.turn_on [climate.room_4] map[]"}},
+		{"", "set room 3 to 21", []string{"climate.set_temperature [climate.room_3] map[temperature:21]"}},
+		{"", "set room 3 to 50", nil},
+		{"", "set the room 4 fan to 50 percent", []string{"fan.set_percentage [fan.room_4_fan] map[percentage:50]"}},
+		{"", "set grandad's fan speed to 100 percent", []string{"fan.set_percentage [fan.grandad_fan] map[percentage:100]"}},
+		{"", "is the drier running", nil},
+	} {
+		exec := &fakeExecutor{}
+		e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{reg}, exec, intent.Options{})
+		resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: c.text, DeviceID: "d1",
+			Context: intent.Context{Area: c.here}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := calledWith(exec); !slices.Equal(got, c.want) {
+			t.Errorf("[%s] %q called %v, want %v (%s %q)", c.here, c.text, got, c.want, resp.ErrorCode, resp.Speech)
+		}
+		if c.want == nil && c.text != "is the drier running" && resp.ErrorCode == "" {
+			t.Errorf("[%s] %q answered %q without an error", c.here, c.text, resp.Speech)
+		}
+	}
+}
