@@ -2,8 +2,8 @@ package entitysync
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -262,7 +262,9 @@ func TestAttacksRound6HomeAssistant(t *testing.T) {
 		{"sync/1,000 aliases of 1 KB", hasim.Faults{WSResults: map[string]string{
 			"config/entity_registry/get_entries": `{"light.kitchen_ceiling":{"entity_id":"light.kitchen_ceiling","aliases":[` + many(1000, func(int) string { return `"` + strings.Repeat("a", 1000) + `"` }) + `]}}`}}},
 		{"sync/5,000 areas and floor names of 1 MB", hasim.Faults{WSResults: map[string]string{
-			"config/area_registry/list":  `[` + many(5000, func(i int) string { return fmt.Sprintf(`{"area_id":"a%d","name":"A%d","aliases":[],"floor_id":null}`, i, i) }) + `]`,
+			"config/area_registry/list": `[` + many(5000, func(i int) string {
+				return fmt.Sprintf(`{"area_id":"a%d","name":"A%d","aliases":[],"floor_id":null}`, i, i)
+			}) + `]`,
 			"config/floor_registry/list": `[{"floor_id":"f","name":"` + big + `","aliases":[],"level":0}]`}}},
 		{"sync/wrongly typed state objects", hasim.Faults{WSResults: map[string]string{"get_states": statesJSON(
 			`{"entity_id":5,"state":"on"}`, `{"entity_id":"light.x","state":{"a":1}}`, `{"entity_id":"light.y","state":"on","attributes":[1,2]}`, `"light.z"`, `null`)}}},
