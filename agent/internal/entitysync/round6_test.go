@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +186,32 @@ func TestAttacksRound6HomeAssistant(t *testing.T) {
 		{"ws/auth_invalid for the right token", func(t *testing.T) { registry(t, hasim.Faults{WSAuth: "invalid"}, homeassistant.ErrUnauthorized) }},
 		{"ws/a frame of 20 MB before every answer", func(t *testing.T) {
 			registry(t, hasim.Faults{WSBefore: []string{`{"type":"event","event":"` + strings.Repeat("x", 20<<20) + `"}`}}, homeassistant.ErrTooLarge)
+		}},
+		{"ws/a frame of 5 million coalesced empty messages", func(t *testing.T) {
+			faults := hasim.Faults{WSBefore: []string{"[" + strings.Repeat("{},", 5_000_000) + "{}]"}}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			registry(t, faults, nil)
+			runtime.ReadMemStats(&after)
+			// The 15 MB frame is read once: hasim's copies and the agent's
+			// read of it are about 100 MB.
+			t.Logf("allocated %d MB", (after.TotalAlloc-before.TotalAlloc)>>20)
+			if n := after.TotalAlloc - before.TotalAlloc; n > 250<<20 {
+				t.Errorf("allocated %d MB for it", n>>20)
+			}
+		}},
+		{"ws/an entity registry of 5 million empty entries", func(t *testing.T) {
+			faults := hasim.Faults{WSResults: map[string]string{"config/entity_registry/list": "[" + strings.Repeat("{},", 5_000_000) + "{}]"}}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			registry(t, faults, nil)
+			runtime.ReadMemStats(&after)
+			// hasim's copies of the 15 MB answer and the agent's read of it
+			// come to about 100 MB; 200,000 entries decoded, to 60 MB more.
+			t.Logf("allocated %d MB", (after.TotalAlloc-before.TotalAlloc)>>20)
+			if n := after.TotalAlloc - before.TotalAlloc; n > 250<<20 {
+				t.Errorf("allocated %d MB for it", n>>20)
+			}
 		}},
 		{"ws/malformed JSON before every answer", func(t *testing.T) { registry(t, hasim.Faults{WSBefore: []string{`{"id":1,"type":`}}, nil) }},
 		{"ws/area list answered with an object", func(t *testing.T) {
