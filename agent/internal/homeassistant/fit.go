@@ -15,10 +15,10 @@ import (
 
 // Central's bounds on an entity sync (central/internal/registry.Limits and
 // its broker's packet size, ADR 0056). Central refuses a sync past any of
-// them whole, and the broker drops a client sending a larger packet: one
-// hostile or oversized entity in Home Assistant would cost the home its
-// whole registry, and the agent its connection on every retry. The agent
-// fits what it sends within them instead.
+// them whole, and its broker takes no packet past 1 MiB: one hostile or
+// oversized entity in Home Assistant would cost the home its whole
+// registry, on every retry. The agent fits what it sends within them
+// instead.
 const (
 	maxSyncEntities = 20000
 	maxSyncAreas    = 1000
