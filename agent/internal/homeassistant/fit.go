@@ -187,16 +187,23 @@ func fitSize(s *homeplanev1.EntitySync) (dropped int) {
 	if over <= 0 {
 		return dropped
 	}
-	bySize := slices.Clone(s.Entities)
-	slices.SortFunc(bySize, func(a, b *homeplanev1.Entity) int {
-		return cmp.Compare(proto.Size(b.Attributes), proto.Size(a.Attributes))
-	})
-	for _, e := range bySize {
-		if over <= 0 || e.Attributes == nil {
+	type sized struct {
+		e    *homeplanev1.Entity
+		size int
+	}
+	bySize := make([]sized, 0, len(s.Entities))
+	for _, e := range s.Entities {
+		if e.Attributes != nil {
+			bySize = append(bySize, sized{e, proto.Size(e.Attributes)})
+		}
+	}
+	slices.SortFunc(bySize, func(a, b sized) int { return cmp.Compare(b.size, a.size) })
+	for _, x := range bySize {
+		if over <= 0 {
 			break
 		}
-		over -= proto.Size(e.Attributes)
-		e.Attributes = nil
+		over -= x.size
+		x.e.Attributes = nil
 	}
 	for over > 0 && len(s.Entities) > 0 {
 		last := s.Entities[len(s.Entities)-1]
