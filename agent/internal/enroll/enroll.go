@@ -59,6 +59,14 @@ func Enroll(ctx context.Context, centralURL, token, hostname, version string, ht
 	if httpClient == nil {
 		httpClient = http.DefaultClient
 	}
+	// A redirect would carry the token, in the body, to wherever it points
+	// (a 307 or 308 sends it again): enrollment answers only from the
+	// address the operator gave (ADR 0056).
+	hc := *httpClient
+	hc.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		return fmt.Errorf("redirected to %s: not followed", req.URL.Redacted())
+	}
+	httpClient = &hc
 	m := &homeplanev1.EnrollResponse{}
 	err := call(ctx, httpClient, strings.TrimRight(centralURL, "/")+procedure, &homeplanev1.EnrollRequest{
 		Token:        token,

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/homeplane/homeplane/agent/internal/backoff"
 	"github.com/homeplane/homeplane/agent/internal/homeassistant"
@@ -162,7 +161,10 @@ func (s *Syncer) fullSync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	msg := homeassistant.FullSync(reg)
+	msg, dropped := homeassistant.FullSync(reg)
+	if dropped > 0 {
+		s.log.Warn("entities left out of the sync: past central's bounds", "dropped", dropped, "sent", len(msg.Entities))
+	}
 	s.facts.SetEntities(msg.Entities)
 	err = s.pub.Publish(ctx, topic.Entities, msg)
 	switch {
@@ -190,13 +192,22 @@ func (s *Syncer) flushDelta(ctx context.Context) (full bool) {
 	if len(pending) == 0 {
 		return false
 	}
-	msg := &homeplanev1.EntitySync{Time: timestamppb.Now()}
+	var changed []*homeplanev1.Entity
+	var removed []string
 	for id, st := range pending {
 		if st == nil {
-			msg.RemovedEntityIds = append(msg.RemovedEntityIds, id)
+			removed = append(removed, id)
 			continue
 		}
-		msg.Entities = append(msg.Entities, s.facts.Entity(*st))
+		changed = append(changed, s.facts.Entity(*st))
+	}
+	msg, fits := homeassistant.Delta(changed, removed)
+	if !fits {
+		// A full sync is fitted within the bound; a delta is not cut.
+		return true
+	}
+	if len(msg.Entities) == 0 && len(msg.RemovedEntityIds) == 0 {
+		return false
 	}
 	err := s.pub.Publish(ctx, topic.Entities, msg)
 	switch {

@@ -22,6 +22,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := r.URL.Path
+	if p != "/api/websocket" && s.faultREST(w, r) {
+		return
+	}
 	switch {
 	case p == "/manifest.json":
 		s.only(w, r, "GET", false, s.manifest)

@@ -43,6 +43,8 @@ type Options struct {
 	// and shows the same states. Empty keeps everything in memory. Only Open
 	// reads it.
 	ConfigDir string
+	// Faults make the simulator misbehave toward its client; tests only.
+	Faults Faults
 	// Logger receives the simulator's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

@@ -75,6 +75,9 @@ func (c *wsConn) writeDirect(ctx context.Context, v any) error {
 
 // authenticate runs the auth phase: auth_required, then one auth message.
 func (c *wsConn) authenticate(ctx context.Context) bool {
+	if c.faultAuth(ctx) {
+		return false
+	}
 	version := c.s.opts.Version
 	if c.writeDirect(ctx, map[string]string{"type": "auth_required", "ha_version": version}) != nil {
 		return false
@@ -204,6 +207,9 @@ func (c *wsConn) handle(ctx context.Context, raw any) {
 	}
 	c.lastID = id
 	if c.s.wait(ctx) != nil {
+		return
+	}
+	if c.faultReply(ctx, id, typ) {
 		return
 	}
 	cmd, ok := commands[typ]

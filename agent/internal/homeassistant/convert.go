@@ -3,6 +3,7 @@ package homeassistant
 import (
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -10,9 +11,10 @@ import (
 )
 
 // FullSync converts a whole registry into the message central keeps its
-// copy of the home from.
-func FullSync(r Registry) *homeplanev1.EntitySync {
-	s := &homeplanev1.EntitySync{Full: true, Time: timestamppb.Now()}
+// copy of the home from, fitted within central's bounds (ADR 0056);
+// dropped counts the entities left out.
+func FullSync(r Registry) (s *homeplanev1.EntitySync, dropped int) {
+	s = &homeplanev1.EntitySync{Full: true, Time: timestamppb.Now()}
 	for _, e := range r.Entities {
 		s.Entities = append(s.Entities, entityProto(e))
 	}
@@ -22,7 +24,15 @@ func FullSync(r Registry) *homeplanev1.EntitySync {
 	for _, f := range r.Floors {
 		s.Floors = append(s.Floors, &homeplanev1.Floor{Id: f.ID, Name: f.Name, Aliases: f.Aliases, Level: int32(f.Level)})
 	}
-	return s
+	return s, fitSync(s)
+}
+
+// Delta is FullSync for changed and removed entities; ok is false when it
+// does not fit in one message, and a full sync (which is fitted) is due.
+func Delta(changed []*homeplanev1.Entity, removed []string) (s *homeplanev1.EntitySync, ok bool) {
+	s = &homeplanev1.EntitySync{Time: timestamppb.Now(), Entities: changed, RemovedEntityIds: removed}
+	fitRecords(s)
+	return s, proto.Size(s) <= MaxSyncBytes
 }
 
 // entityProto converts a registry entity with its state.
@@ -39,6 +49,7 @@ func entityProto(e Entity) *homeplanev1.Entity {
 		out.Domain = domainOf(e.EntityID)
 	}
 	setState(out, e.State)
+	fitEntity(out)
 	return out
 }
 
@@ -57,6 +68,7 @@ func (f *Facts) Entity(s State) *homeplanev1.Entity {
 	if out.DeviceClass == "" {
 		out.DeviceClass, _ = s.Attributes["device_class"].(string)
 	}
+	fitEntity(out)
 	return out
 }
 
@@ -69,7 +81,8 @@ func setState(out *homeplanev1.Entity, s State) {
 }
 
 // attributes converts Home Assistant attributes, skipping values a Struct
-// cannot hold rather than failing the whole entity.
+// cannot hold, or nested past maxAttrDepth, rather than failing the whole
+// entity.
 func attributes(in map[string]any) *structpb.Struct {
 	if len(in) == 0 {
 		return nil
@@ -78,6 +91,9 @@ func attributes(in map[string]any) *structpb.Struct {
 	for k, v := range in {
 		if t, ok := v.(time.Time); ok {
 			v = t.Format(time.RFC3339Nano)
+		}
+		if !depthWithin(v, maxAttrDepth) {
+			continue
 		}
 		pv, err := structpb.NewValue(v)
 		if err != nil {

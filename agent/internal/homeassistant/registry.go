@@ -83,6 +83,10 @@ func str(p *string) string {
 	return *p
 }
 
+// maxRegistryEntries bounds each registry list and the states read: ten
+// times what central keeps, and far past any real home.
+const maxRegistryEntries = 200_000
+
 // getEntriesBatch bounds the size of one get_entries request.
 const getEntriesBatch = 500
 
@@ -98,21 +102,21 @@ func (c *Client) Registry(ctx context.Context) (Registry, error) {
 	}
 	defer s.close()
 
-	var areas []areaWire
-	if err := s.decode(ctx, "config/area_registry/list", nil, &areas); err != nil {
+	areas, err := decodeListOf[areaWire](ctx, s, "config/area_registry/list")
+	if err != nil {
 		return Registry{}, fmt.Errorf("registry: %w", err)
 	}
-	var floors []floorWire
 	// Floors arrived in Home Assistant 2024.4; older versions have none.
-	if err := s.decode(ctx, "config/floor_registry/list", nil, &floors); err != nil && !isUnknownCommand(err) {
+	floors, err := decodeListOf[floorWire](ctx, s, "config/floor_registry/list")
+	if err != nil && !isUnknownCommand(err) {
 		return Registry{}, fmt.Errorf("registry: %w", err)
 	}
-	var devices []deviceWire
-	if err := s.decode(ctx, "config/device_registry/list", nil, &devices); err != nil {
+	devices, err := decodeListOf[deviceWire](ctx, s, "config/device_registry/list")
+	if err != nil {
 		return Registry{}, fmt.Errorf("registry: %w", err)
 	}
-	var entries []entryWire
-	if err := s.decode(ctx, "config/entity_registry/list", nil, &entries); err != nil {
+	entries, err := decodeListOf[entryWire](ctx, s, "config/entity_registry/list")
+	if err != nil {
 		return Registry{}, fmt.Errorf("registry: %w", err)
 	}
 	// The list carries no aliases or device classes; the extended entries do.
@@ -136,8 +140,8 @@ func (c *Client) Registry(ctx context.Context) (Registry, error) {
 			extended[k] = v
 		}
 	}
-	var rawStates []json.RawMessage
-	if err := s.decode(ctx, "get_states", nil, &rawStates); err != nil {
+	rawStates, err := decodeListOf[json.RawMessage](ctx, s, "get_states")
+	if err != nil {
 		return Registry{}, fmt.Errorf("registry: %w", err)
 	}
 	states := make(map[string]State, len(rawStates))
@@ -150,6 +154,19 @@ func (c *Client) Registry(ctx context.Context) (Registry, error) {
 		states[st.EntityID] = st
 	}
 	return join(areas, floors, devices, entries, extended, states), nil
+}
+
+// decodeListOf runs a command answered by a list, within maxRegistryEntries.
+func decodeListOf[T any](ctx context.Context, s *session, typ string) ([]T, error) {
+	raw, err := s.command(ctx, typ, nil)
+	if err != nil {
+		return nil, err
+	}
+	out, err := decodeList[T](ctx, raw, maxRegistryEntries)
+	if err != nil {
+		return nil, fmt.Errorf("home assistant: %s: decode: %w", typ, err)
+	}
+	return out, nil
 }
 
 func (s *session) decode(ctx context.Context, typ string, fields map[string]any, out any) error {

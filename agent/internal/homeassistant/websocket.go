@@ -1,6 +1,7 @@
 package homeassistant
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,8 +57,8 @@ func decodeFrame(b []byte) ([]message, error) {
 		b = b[1:]
 	}
 	if len(b) > 0 && b[0] == '[' {
-		var msgs []message
-		if err := json.Unmarshal(b, &msgs); err != nil {
+		msgs, err := decodeList[message](context.Background(), b, maxFrameMessages)
+		if err != nil {
 			return nil, fmt.Errorf("home assistant: websocket frame: %w", err)
 		}
 		return msgs, nil
@@ -67,6 +68,48 @@ func decodeFrame(b []byte) ([]message, error) {
 		return nil, fmt.Errorf("home assistant: websocket frame: %w", err)
 	}
 	return []message{m}, nil
+}
+
+// maxFrameMessages bounds the messages one frame may coalesce: Home
+// Assistant joins only what is queued for the client, at most 4,096
+// (MAX_PENDING_MSG). A frame of millions of tiny messages would otherwise
+// cost gigabytes to decode (ADR 0056).
+const maxFrameMessages = 4096
+
+// decodeList reads a JSON list of at most max entries one at a time, so
+// that a list of millions of tiny entries is refused before it costs more
+// than max entries' memory (ADR 0056), and stops when ctx ends. null is an
+// empty list.
+func decodeList[T any](ctx context.Context, b []byte, max int) ([]T, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil || tok == nil {
+		return nil, err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, fmt.Errorf("got %v, want a list", tok)
+	}
+	var out []T
+	for dec.More() {
+		if len(out) == max {
+			return nil, fmt.Errorf("more than %d entries in a list", max)
+		}
+		if len(out)%1024 == 1023 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if _, err := dec.Token(); err != nil { // ]
+		return nil, err
+	}
+	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
+		return nil, errors.New("data after the list")
+	}
+	return out, nil
 }
 
 // session is one authenticated WebSocket connection. One goroutine reads;

@@ -45,17 +45,20 @@ type Identity struct {
 // Validate reports every problem with id at once.
 func (id Identity) Validate() error {
 	var errs []error
-	if id.AgentID == "" || len(id.AgentID) > 128 {
-		errs = append(errs, errors.New("agent id must be 1 to 128 characters"))
+	// Central issues ids and secrets of printable ASCII; anything else
+	// (control characters for the logs, a username past what MQTT can
+	// carry) is not an identity it gave (ADR 0056).
+	if !printableASCII(id.AgentID, 128) {
+		errs = append(errs, errors.New("agent id must be 1 to 128 printable ASCII characters"))
 	}
 	if !topic.ValidHomeID(id.HomeID) {
 		errs = append(errs, fmt.Errorf("home id %q is not a valid home id", id.HomeID))
 	}
-	if id.MQTTUsername == "" {
-		errs = append(errs, errors.New("mqtt username is empty"))
+	if !printableASCII(id.MQTTUsername, 128) {
+		errs = append(errs, errors.New("mqtt username must be 1 to 128 printable ASCII characters"))
 	}
-	if id.MQTTPassword == "" {
-		errs = append(errs, errors.New("mqtt password is empty"))
+	if !printableASCII(id.MQTTPassword, 512) {
+		errs = append(errs, errors.New("mqtt password must be 1 to 512 printable ASCII characters"))
 	}
 	if id.MQTTURL != "" {
 		if err := checkURL(id.MQTTURL, "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss"); err != nil {
@@ -86,6 +89,19 @@ func (id Identity) LogValue() slog.Value {
 		slog.String("central_url", id.CentralURL),
 		slog.Time("enrolled_at", id.EnrolledAt),
 	)
+}
+
+// printableASCII reports whether s is 1 to max characters from '!' to '~'.
+func printableASCII(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func checkURL(raw string, schemes ...string) error {
