@@ -88,6 +88,7 @@ var negativeHomes = map[string][]string{
 	"narrowboat": {"--home", filepath.Join("..", "internal", "rules", "testdata", "narrowboat_home.json")},
 	"villa":      {"--home", filepath.Join("..", "internal", "rules", "testdata", "villa_home.json")},
 	"guesthouse": {"--home", filepath.Join("..", "internal", "rules", "testdata", "guesthouse_home.json")},
+	"sharehouse": {"--home", filepath.Join("..", "internal", "rules", "testdata", "sharehouse_home.json")},
 }
 
 // TestNegativeSetReachesNoDevice sends every sentence of the negative set

@@ -26,6 +26,7 @@ var negativeHomes = map[string]string{
 	"narrowboat": filepath.Join("..", "rules", "testdata", "narrowboat_home.json"),
 	"villa":      filepath.Join("..", "rules", "testdata", "villa_home.json"),
 	"guesthouse": filepath.Join("..", "rules", "testdata", "guesthouse_home.json"),
+	"sharehouse": filepath.Join("..", "rules", "testdata", "sharehouse_home.json"),
 }
 
 type negativeLine struct {
