@@ -268,3 +268,30 @@ func TestSensitivePolicyEndToEnd(t *testing.T) {
 		t.Fatalf("front door %q after the yes", st)
 	}
 }
+
+// TestHereWithoutRoomActsOnNothing asks, through the RPC and with no voice
+// device's room, for what is "in here" (ADR 0058): the answer says the room
+// is not known and Home Assistant sees no call before the control command's.
+func TestHereWithoutRoomActsOnNothing(t *testing.T) {
+	c := startCentral(t)
+	ctx := context.Background()
+	owner := c.user(t, "here@example.com")
+	h := c.enrolledHomeWith(t, owner, "sharehouse-here", negativeHomes["sharehouse"]...)
+	calls := watchServiceCalls(t, h)
+	for _, text := range []string{"all lights on in here", "turn on the heating in this room too", "turn everything off in here"} {
+		resp, err := c.intents.Process(ctx, authed(owner, &homeplanev1.ProcessRequest{Text: text, HomeId: h.id}))
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if m := resp.Msg; m.GetSuccess() || m.GetErrorCode() != "no_match" || m.GetSpeech() != "Sorry, I don't know which room this device is in" {
+			t.Errorf("%q answered %v %q %q %v", text, m.GetSuccess(), m.GetErrorCode(), m.GetSpeech(), m.GetTargets())
+		}
+	}
+	resp, err := c.intents.Process(ctx, authed(owner, &homeplanev1.ProcessRequest{Text: "turn on the kitchen lights", HomeId: h.id}))
+	if err != nil || !resp.Msg.GetSuccess() {
+		t.Fatalf("control command: %v, %v", resp, err)
+	}
+	if d, s := calls.next(t); d != "light" || s != "turn_on" {
+		t.Fatalf("first service call Home Assistant saw: %s.%s, want the control's light.turn_on", d, s)
+	}
+}

@@ -346,6 +346,11 @@ func (e *Engine) act(ctx context.Context, req Request, reg *Index, in Intent, ca
 // look up its list entity. here is where the voice device stands.
 func (e *Engine) targets(reg *Index, in Intent, here Context) ([]int, *failure) {
 	row := entry(in.Name)
+	if in.Here && here.Area == "" && here.AreaID == "" {
+		// "the lights in here" from a device in no room is no wish to
+		// light the whole home.
+		return nil, &failure{code: CodeNoMatch, speech: "Sorry, I don't know which room this device is in"}
+	}
 	if row.list {
 		if ids := reg.EntitiesNamed("shopping list"); len(ids) > 0 {
 			return ids[:1], nil

@@ -29,6 +29,11 @@ var (
 type Intent struct {
 	Name  Name
 	Slots map[string]any
+	// Here tells that the sentence named the voice device's own room ("in
+	// here", "this room") and the parser knew no room for it: no place in
+	// Slots stands for it. The engine acts on nothing then, as Home
+	// Assistant matches no such sentence without the satellite's area.
+	Here bool
 }
 
 // Slot returns the slot as a string ("" when absent or not a string).

@@ -184,8 +184,9 @@ func (s *sentence) turn() (intent.Intent, bool) {
 			return intent.Intent{Name: name, Slots: map[string]any{"name": n}}, true
 		}
 	}
-	here := t.here && s.pc.Area != "" // "everything in this room"
-	if domain == "" && t.area == "" && t.floor == "" && !here || domain == "binary_sensor" || domain == "sensor" {
+	// "everything in this room": the device's room, or, in none, a
+	// sentence the engine answers that it does not know the room.
+	if domain == "" && t.area == "" && t.floor == "" && !t.here || domain == "binary_sensor" || domain == "sensor" {
 		return intent.Intent{}, false // sensors only report
 	}
 	if name != intent.TurnOff && opensHome(domain, dc) && dc != "" && !t.quantified && s.lockCalled(dc) && s.homeHas(&class{domain: domain, deviceClass: dc}) {

@@ -80,6 +80,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
+		in.Here = s.unknownHere(in)
 		if wished && s.wishOpens(in) || s.heaterShared(in) || s.bareRoom() {
 			return intent.Intent{}, intent.ErrNoIntent
 		}

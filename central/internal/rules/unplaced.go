@@ -45,3 +45,17 @@ func (s *sentence) saidPlural(cls *class) bool {
 	}
 	return false
 }
+
+// unknownHere reports a sentence that names the voice device's own room
+// ("all lights on in here", "the heating in this room") when the device is
+// in no room: nothing in the slots says where, and the engine must not read
+// it as the whole home.
+func (s *sentence) unknownHere(in intent.Intent) bool {
+	if s.pc.Area != "" || in.Slots["area"] != nil || in.Slots["floor"] != nil {
+		return false
+	}
+	if n := in.Slot("name"); n != "" && n != intent.NameAll {
+		return false // "turn on the lamp in here": the name says which
+	}
+	return s.target().here
+}

@@ -1,0 +1,53 @@
+package intent_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+	"github.com/homeplane/homeplane/central/internal/rules"
+)
+
+// TestHereWithoutRoom holds ADR 0058: a sentence that names the voice
+// device's own room ("in here", "this room") acts in that room, and on
+// nothing when the device has none; it does not fall back to the whole home.
+func TestHereWithoutRoom(t *testing.T) {
+	reg, err := intent.LoadFixtureFile(filepath.Join("..", "rules", "testdata", "sharehouse_home.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const noRoom = "Sorry, I don't know which room this device is in"
+	for _, c := range []struct {
+		here, text string
+		want       []string // nil: nothing acts and the answer is noRoom
+	}{
+		{"", "turn on the heating in this room too", nil},
+		{"", "all lights on in here", nil},
+		{"", "switch off the lights in this room", nil},
+		{"", "turn the fan on in here", nil},
+		{"", "set the radiator in here to 25", nil},
+		{"", "what's the temperature in here", nil},
+		{"", "turn everything off in here", nil},
+		{"Lounge", "turn on the heating in this room too", []string{"climate.turn_on [climate.lounge_radiator] map[]"}},
+		{"Kitchen", "all lights on in here", []string{"light.turn_on [light.kitchen_lights light.under_cabinet] map[]"}},
+		{"Bathroom", "turn the fan on in here", []string{"fan.turn_on [fan.bathroom_extractor] map[]"}},
+		{"", "turn on the kitchen lights", []string{"light.turn_on [light.kitchen_lights] map[]"}},
+		{"", "turn off all the lights in ollie's room", []string{"light.turn_off [light.ollie] map[]"}},
+	} {
+		exec := &fakeExecutor{}
+		e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{reg}, exec, intent.Options{})
+		resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: c.text, DeviceID: "d1",
+			Context: intent.Context{Area: c.here}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := calledWith(exec); !slices.Equal(got, c.want) {
+			t.Errorf("[%s] %q called %v, want %v (%s %q)", c.here, c.text, got, c.want, resp.ErrorCode, resp.Speech)
+		}
+		if c.want == nil && (resp.Success || resp.ErrorCode != intent.CodeNoMatch || resp.Speech != noRoom) {
+			t.Errorf("[%s] %q answered %v %s %q, want %s %q", c.here, c.text, resp.Success, resp.ErrorCode, resp.Speech, intent.CodeNoMatch, noRoom)
+		}
+	}
+}
