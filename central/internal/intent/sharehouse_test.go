@@ -51,3 +51,41 @@ func TestHereWithoutRoom(t *testing.T) {
 		}
 	}
 }
+
+// TestShortNames holds the rest of ADR 0058: a name said short and closed
+// by "on", "off" or "please" is its device; one that ends the sentence, or
+// fits two devices, or a lock's door, is not read.
+func TestShortNames(t *testing.T) {
+	home := func(file string) *intent.Index {
+		reg, err := intent.LoadFixtureFile(filepath.Join("..", "rules", "testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg
+	}
+	share, guest, duplex := home("sharehouse_home.json"), home("guesthouse_home.json"), home("duplex_home.json")
+	for _, c := range []struct {
+		reg  *intent.Index
+		text string
+		want []string // nil: nothing acts
+	}{
+		{share, "turn the extractor off", []string{"fan.turn_off [fan.bathroom_extractor] map[]"}},
+		{share, "extractor on please", []string{"fan.turn_on [fan.bathroom_extractor] map[]"}},
+		{share, "switch the towel rail off", []string{"switch.turn_off [switch.towel_rail] map[]"}},
+		{guest, "switch the sign off", []string{"light.turn_off [light.sign_light] map[]"}},
+		{duplex, "turn on the ring", nil},
+		{share, "turn on the extractor", nil},
+		{share, "unlock the door please", nil},
+		{share, "turn the radiator off please", nil},
+	} {
+		exec := &fakeExecutor{}
+		e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{c.reg}, exec, intent.Options{})
+		resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: c.text, DeviceID: "d1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := calledWith(exec); !slices.Equal(got, c.want) {
+			t.Errorf("%q called %v, want %v (%s %q)", c.text, got, c.want, resp.ErrorCode, resp.Speech)
+		}
+	}
+}

@@ -74,6 +74,8 @@ var nouns = func() *lexNode {
 	add(class{domain: "sensor", deviceClass: "sound_pressure"}, "noise level", "noisy", "sound level")
 	add(class{domain: "sensor", deviceClass: "power"}, "power draw", "power usage", "power use", "power consumption", "wattage",
 		"much power") // "how much power is the studio drawing"
+	add(class{domain: "sensor", deviceClass: "energy"}, "energy usage", "energy use", "energy consumption",
+		"much energy") // "how much energy have we used"
 	add(class{generic: true}, "device", "devices", "thing", "things", "sensor", "sensors", "entity", "entities")
 	bs := func(dc string, phrases ...string) {
 		add(class{domain: "binary_sensor", deviceClass: dc}, phrases...)

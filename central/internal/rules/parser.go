@@ -61,7 +61,7 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	if len(toks) == 0 {
 		return intent.Intent{}, intent.ErrNoIntent
 	}
-	toks = homeWords(toks, reg)
+	toks = shortNames(homeWords(toks, reg), reg)
 	if opposed(toks) {
 		return intent.Intent{}, intent.ErrNoIntent
 	}

@@ -254,6 +254,13 @@ func (s *sentence) question() (intent.Intent, bool) {
 			slots["state"] = stateValue(sw, e.GetDomain())
 		case e.GetDomain() == "person" && t.everywhere && s.first() != "where":
 			slots["state"] = "home" // "is Rowan on the boat", "is Tess in the house"
+		case e.GetDomain() == "person" && s.first() == "is" && s.toks[len(s.toks)-1] == "in":
+			slots["state"] = "home" // "is Tom in"
+		case e.GetDomain() == "binary_sensor" && e.GetDeviceClass() != "" && t.nameChunk.end > 0 &&
+			stateWords[s.toks[t.nameChunk.end-1]].deviceClass == e.GetDeviceClass():
+			// "is the washing machine running" of the Washing Machine
+			// Running: the name ends on the state it reports.
+			slots["state"] = stateWords[s.toks[t.nameChunk.end-1]].binary
 		case t.cls != nil && t.cls.state != "" && e.GetDeviceClass() == t.cls.deviceClass:
 			slots["state"] = t.cls.state // "is the pet feeder having a problem"
 		case t.cls != nil && t.cls.domain == "binary_sensor" && e.GetDomain() == "binary_sensor" &&

@@ -1,0 +1,81 @@
+package rules
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/homeplane/homeplane/central/internal/intent"
+)
+
+// shortEnds are the words that close a request after the device's name:
+// "switch the sign off", "extractor on please".
+var shortEnds = map[string]bool{"on": true, "off": true, "please": true}
+
+// shortDeterminers come before a name said short.
+var shortDeterminers = map[string]bool{"the": true, "my": true, "our": true}
+
+// shortNames rewrites a device's name said short, then closed by "on",
+// "off" or "please", to the whole name: its last words without the words
+// before ("switch the towel rail off" for the Heated Towel Rail, "pendants
+// off please" for the Island Pendants), or its first words without its
+// device noun ("turn the extractor off" for the Extractor Fan, "switch the
+// sign off" for the Sign Light). A sentence that ends on a short name ("turn
+// on the ring" of the Ring Light, "unlock the hatch") may have been cut off
+// by the recogniser or name what the home lacks, and stays unread. The short
+// words must start the sentence or follow a determiner, name nothing else in
+// the home and hold no common device noun or function word; exactly one
+// device must carry them.
+func shortNames(toks []string, reg *intent.Index) []string {
+	for j := 1; j < len(toks); j++ {
+		if !shortEnds[toks[j]] {
+			continue
+		}
+		for i := max(0, j-3); i < j; i++ {
+			if i > 0 && !shortDeterminers[toks[i-1]] {
+				continue
+			}
+			if full := shortName(toks[i:j], reg); full != nil {
+				return slices.Concat(toks[:i], full, toks[j:])
+			}
+		}
+	}
+	return toks
+}
+
+// shortName returns the whole name of the one device the words are a short
+// name of, or nil.
+func shortName(words []string, reg *intent.Index) []string {
+	for i := range words {
+		if n, _ := matchNoun(words, i); n > 0 || grammarWords[words[i]] {
+			return nil
+		}
+	}
+	if n, _ := reg.Match(words, 0); n > 0 {
+		return nil // a name or a place of its own
+	}
+	var found []string
+	for _, e := range reg.Entities() {
+		name := strings.Fields(intent.Normalize(e.GetName()))
+		if len(name) <= len(words) || !shortOf(words, name, e.GetDomain()) {
+			continue
+		}
+		if found != nil {
+			return nil // two devices: which one is not said
+		}
+		found = name
+	}
+	return found
+}
+
+// shortOf reports whether words are the name's last words, or its first
+// words before a noun of the device's own kind.
+func shortOf(words, name []string, domain string) bool {
+	if slices.Equal(name[len(name)-len(words):], words) {
+		return true
+	}
+	if !slices.Equal(name[:len(words)], words) {
+		return false
+	}
+	n, c := matchNoun(name, len(words))
+	return len(words)+n == len(name) && c != nil && c.domain == domain
+}
