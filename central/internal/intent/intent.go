@@ -33,7 +33,8 @@ type Intent struct {
 	// here", "this room") and the parser knew no room for it: no place in
 	// Slots stands for it. The engine acts on nothing then, as Home
 	// Assistant matches no such sentence without the satellite's area.
-	Here bool
+	// Such an intent never acts, so no stored turn holds it.
+	Here bool `json:"-"`
 }
 
 // Slot returns the slot as a string ("" when absent or not a string).

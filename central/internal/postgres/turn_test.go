@@ -57,7 +57,8 @@ func checkTurnJSON(t *testing.T, turn intent.Turn) {
 }
 
 // TestTurnJSONKnowsEveryField fails when a field is added to a turn: the
-// written-out encoding would leave it out of every stored turn.
+// written-out encoding would leave it out of every stored turn. A field
+// tagged json:"-" is stored by neither.
 func TestTurnJSONKnowsEveryField(t *testing.T) {
 	for typ, want := range map[reflect.Type][]string{
 		reflect.TypeFor[intent.Turn]():   {"Intent", "Targets", "At", "Pending", "Device", "Parts", "Options", "Matches"},
@@ -66,7 +67,9 @@ func TestTurnJSONKnowsEveryField(t *testing.T) {
 	} {
 		var got []string
 		for f := range typ.Fields() {
-			got = append(got, f.Name)
+			if f.Tag.Get("json") != "-" {
+				got = append(got, f.Name)
+			}
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("%s has fields %v; turnJSON writes %v: teach it the new ones", typ, got, want)
