@@ -20,7 +20,7 @@ import (
 // newSupervisor connects to the local Docker Engine (negotiating the API
 // version, since home servers run older engines) and builds the supervisor.
 func newSupervisor(cfg config, agentID string, pub supervisor.Publisher, log *slog.Logger) (*supervisor.Supervisor, error) {
-	dc, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	dc, err := supervisor.EngineClient(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}

@@ -96,10 +96,29 @@ func (c *Client) Onboard(ctx context.Context, owner Owner, clientName string, li
 		return "", err
 	}
 	var token string
-	if err := json.Unmarshal(raw, &token); err != nil || token == "" {
-		return "", fmt.Errorf("home assistant: long-lived token: unexpected answer %.80s", raw)
+	if err := json.Unmarshal(raw, &token); err != nil || !sendable(token) {
+		return "", fmt.Errorf("home assistant: long-lived token: unexpected answer %.80q", raw)
 	}
 	return token, nil
+}
+
+// maxToken bounds a long-lived token; Home Assistant's are JWTs of about
+// 200 bytes.
+const maxToken = 4 << 10
+
+// sendable reports whether token can go in an Authorization header as it
+// is: a token with a line break or of any size is saved, then refused (or
+// worse, splits the header) on every call after.
+func sendable(token string) bool {
+	if token == "" || len(token) > maxToken {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		if token[i] <= ' ' || token[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // exchangeCode trades an onboarding auth code for an access token

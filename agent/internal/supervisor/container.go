@@ -262,6 +262,9 @@ func (s *Supervisor) find(ctx context.Context) (string, error) {
 	if c.Config == nil || c.Config.Labels[LabelManagedBy] != s.agentID {
 		return "", fmt.Errorf("supervisor: container %s exists but is not managed by this agent", s.opts.Name)
 	}
+	if !validID(c.ID) {
+		return "", fmt.Errorf("supervisor: the docker engine gave container %s the id %.80q", s.opts.Name, c.ID)
+	}
 	return c.ID, nil
 }
 
@@ -335,6 +338,20 @@ func (s *Supervisor) Sweep(ctx context.Context) (int, error) {
 		s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_SWEPT, "orphaned container "+strings.Join(c.Names, ","), func(e *homeplanev1.InstanceEvent) { e.ContainerId = c.ID })
 	}
 	return n, nil
+}
+
+// validID reports whether id is a full container id, 64 lower-case hex
+// digits, as every engine gives them.
+func validID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	for _, r := range id {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func hasName(names []string, name string) bool {

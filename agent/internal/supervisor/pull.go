@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,6 +49,9 @@ type pullMessage struct {
 // request on: a registry that never answers the manifest stalls a pull as
 // much as one that stops sending a layer.
 func (s *Supervisor) pull(ctx context.Context, ref string) error {
+	ctx, stop := context.WithTimeoutCause(ctx, s.opts.PullDeadline,
+		fmt.Errorf("%w: not done within %v", ErrPullStalled, s.opts.PullDeadline))
+	defer stop()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	progress := make(chan struct{}, 1)
@@ -102,8 +107,33 @@ func sizeText(n int64) string {
 
 type layer struct{ current, total int64 }
 
+// Bounds on what an engine's pull stream may make the agent hold: real
+// messages are a few hundred bytes and images have tens of layers.
+const (
+	maxPullMessage = 64 << 10
+	maxPullLayers  = 1000
+)
+
+// nextMessage reads one message of a pull stream (JSON, one a line).
+func nextMessage(r *bufio.Reader, m *pullMessage) error {
+	line, err := r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return fmt.Errorf("a progress message over %d bytes", maxPullMessage)
+	}
+	if len(bytes.TrimSpace(line)) == 0 {
+		if err == nil {
+			return nextMessage(r, m)
+		}
+		return err
+	}
+	if jerr := json.Unmarshal(line, m); jerr != nil {
+		return jerr
+	}
+	return nil
+}
+
 func (s *Supervisor) readPull(ctx context.Context, ref string, body io.Reader, progress chan<- struct{}) error {
-	dec := json.NewDecoder(body)
+	br := bufio.NewReaderSize(body, maxPullMessage)
 	layers := map[string]*layer{}
 	var lastReport time.Time
 	sum := func() (cur, tot int64) {
@@ -115,7 +145,11 @@ func (s *Supervisor) readPull(ctx context.Context, ref string, body io.Reader, p
 	}
 	report := func(done bool) {
 		cur, tot := sum()
-		p := &homeplanev1.PullProgress{Image: ref, CurrentBytes: uint64(max(cur, 0)), TotalBytes: uint64(max(tot, 0)), Done: done}
+		cur, tot = max(cur, 0), max(tot, 0)
+		if tot > 0 {
+			cur = min(cur, tot) // an engine's count past its total is not believed
+		}
+		p := &homeplanev1.PullProgress{Image: ref, CurrentBytes: uint64(cur), TotalBytes: uint64(tot), Done: done}
 		if tot > 0 {
 			p.Percent = float64(cur) / float64(tot) * 100
 		}
@@ -126,8 +160,11 @@ func (s *Supervisor) readPull(ctx context.Context, ref string, body io.Reader, p
 	}
 	for {
 		var m pullMessage
-		err := dec.Decode(&m)
+		err := nextMessage(br, &m)
 		if err != nil {
+			if errors.Is(context.Cause(ctx), ErrPullStalled) && context.Cause(ctx) != ErrPullStalled {
+				return fmt.Errorf("supervisor: pull %s: %w", ref, context.Cause(ctx))
+			}
 			if errors.Is(context.Cause(ctx), ErrPullStalled) {
 				cur, tot := sum()
 				return s.stalled(ref, cur, tot)
@@ -157,6 +194,9 @@ func (s *Supervisor) readPull(ctx context.Context, ref string, body io.Reader, p
 		}
 		l := layers[m.ID]
 		if l == nil {
+			if len(layers) >= maxPullLayers {
+				return fmt.Errorf("supervisor: pull %s: more than %d layers", ref, maxPullLayers)
+			}
 			l = &layer{}
 			layers[m.ID] = l
 		}

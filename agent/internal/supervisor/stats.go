@@ -11,6 +11,9 @@ import (
 	"github.com/homeplane/homeplane/protocol/topic"
 )
 
+// maxCPUs bounds the CPU count an engine may claim for a container.
+const maxCPUs = 1024
+
 type cpuSample struct {
 	total, system uint64
 }
@@ -19,6 +22,8 @@ type cpuSample struct {
 // previous sample, which the supervisor keeps itself, because a one-shot
 // stats answer carries no primed previous sample.
 func (s *Supervisor) Sample(ctx context.Context) (*homeplanev1.Telemetry, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.EngineTimeout)
+	defer cancel()
 	id, err := s.find(ctx)
 	if err != nil {
 		return nil, err
@@ -118,7 +123,10 @@ func cpuPercent(st *stats, prev cpuSample) float64 {
 	if cpus == 0 {
 		cpus = float64(len(st.CPU.Usage.PerCPU))
 	}
-	return cpuDelta / sysDelta * cpus * 100
+	// An engine's counters are not to be believed past what a host can
+	// have: a container uses at most all of its CPUs.
+	cpus = min(cpus, maxCPUs)
+	return min(cpuDelta/sysDelta, 1) * cpus * 100
 }
 
 // memoryUsed excludes the inactive page cache, as the docker CLI does

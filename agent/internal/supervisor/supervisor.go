@@ -141,6 +141,12 @@ type Options struct {
 	StopTimeout time.Duration
 	// PullStallTimeout fails a pull that makes no progress this long (2m).
 	PullStallTimeout time.Duration
+	// PullDeadline fails a pull that has not ended this long after it
+	// began, however it trickles on (1h).
+	PullDeadline time.Duration
+	// EngineTimeout bounds each Docker Engine call of the watchdog and the
+	// sampler, which have no caller's deadline (30s).
+	EngineTimeout time.Duration
 	// SampleInterval is the time between resource samples (15s; <0: off).
 	SampleInterval time.Duration
 	// HistoryLen bounds the recorded restarts (20).
@@ -179,6 +185,8 @@ func (o *Options) defaults() {
 	def(&o.UpgradeDeadline, 10*time.Minute)
 	def(&o.StopTimeout, 60*time.Second)
 	def(&o.PullStallTimeout, 2*time.Minute)
+	def(&o.PullDeadline, time.Hour)
+	def(&o.EngineTimeout, 30*time.Second)
 	def(&o.SampleInterval, 15*time.Second)
 	if o.FailureThreshold <= 0 {
 		o.FailureThreshold = 3

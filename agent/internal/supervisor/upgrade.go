@@ -43,17 +43,26 @@ func (s *Supervisor) Upgrade(ctx context.Context, ref string) error {
 		if err := s.stopContainer(ctx, id); err != nil {
 			return err
 		}
+		// Once stopped, Home Assistant is brought back even when the
+		// caller's deadline ran out on the way.
+		back := func() context.Context {
+			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.UpgradeDeadline)
+			context.AfterFunc(c, cancel) // the timer ends with c; nothing leaks
+			return c
+		}
 		if err := s.snapshot(ctx, old.Image); err != nil {
 			// Nothing changed yet: bring the old version back.
-			_ = s.startLocked(ctx, "upgrade aborted")
+			if serr := s.startLocked(back(), "upgrade aborted"); serr != nil {
+				s.log.Error("home assistant not started again after an aborted upgrade", "error", serr)
+			}
 			return err
 		}
 		s.update(func(p *persisted) { p.Snapshot = s.snapshotName() })
 		if err := s.replace(ctx, id, next); err != nil {
-			return s.rollback(ctx, old, err.Error())
+			return s.rollback(back(), old, err.Error())
 		}
 		if err := s.waitHealthy(ctx, s.opts.UpgradeDeadline); err != nil {
-			return s.rollback(ctx, old, err.Error())
+			return s.rollback(back(), old, err.Error())
 		}
 		s.update(func(p *persisted) { p.Spec = next })
 		s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_UPGRADED, "from "+old.Image, nil)

@@ -57,7 +57,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				s.setHealth(HealthUnhealthy, "out of memory")
 				s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_DIED, "out of memory", nil)
 			case ev.Action == events.ActionDie:
-				if s.idle() {
+				// An event is the engine's word only: a die while a
+				// restart is pending, or for a container it says runs,
+				// is not acted on again.
+				if restartAt == nil && s.idle() && !s.running(ctx) {
 					code := ev.Actor.Attributes["exitCode"]
 					reason := "exited with code " + code
 					if s.healthErrIs("out of memory") {
@@ -129,6 +132,23 @@ func (s *Supervisor) watchEvents(ctx context.Context) <-chan events.Message {
 	return out
 }
 
+// running reports whether the engine says the container runs.
+func (s *Supervisor) running(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.EngineTimeout)
+	defer cancel()
+	c, err := s.d.ContainerInspect(ctx, s.opts.Name)
+	return err == nil && c.State != nil && c.State.Running
+}
+
+// answers reports whether Home Assistant itself answers its probe: then
+// no word of the engine is reason to stop it.
+func (s *Supervisor) answers(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.EngineTimeout)
+	defer cancel()
+	base := s.BaseURL(ctx)
+	return base != "" && s.probeHTTP(ctx, base) == nil
+}
+
 func (s *Supervisor) isOwn(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -165,6 +185,8 @@ func (s *Supervisor) probeOnce(ctx context.Context) (string, bool) {
 	if !s.shouldRun() {
 		return "", false
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.EngineTimeout)
+	defer cancel()
 	c, err := s.d.ContainerInspect(ctx, s.opts.Name)
 	if err != nil || c.State == nil {
 		return "", false // a missing container needs provisioning, not restarts
@@ -291,6 +313,10 @@ func (s *Supervisor) watchdogRestart(ctx context.Context, reason string) {
 	s.op.Lock()
 	defer s.op.Unlock()
 	if !s.shouldRun() {
+		return
+	}
+	if s.answers(ctx) {
+		s.log.Info("home assistant answers; restart not needed", "reason", reason)
 		return
 	}
 	s.mu.Lock()

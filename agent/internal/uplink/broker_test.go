@@ -38,6 +38,8 @@ type recordHook struct {
 	agentID, password, home string
 
 	refuse atomic.Bool // while set, every connect is turned away
+	// maxPacket, when set, bounds packets as central's broker does (1 MiB).
+	maxPacket uint32
 
 	mu         sync.Mutex
 	connects   int
@@ -110,8 +112,11 @@ func (h *recordHook) problems() []string {
 // it at cleanup.
 func startBroker(tb testing.TB, addr string, hook *recordHook) *testBroker {
 	tb.Helper()
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = hook.maxPacket
 	srv := mqtt.New(&mqtt.Options{
 		InlineClient: true,
+		Capabilities: caps,
 		Logger:       slog.New(slog.DiscardHandler),
 	})
 	if err := srv.AddHook(hook, nil); err != nil {

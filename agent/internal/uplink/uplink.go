@@ -182,16 +182,38 @@ func (u *Uplink) publishOn(ctx context.Context, c *conn, kind topic.Kind, msg pr
 	if err != nil {
 		return fmt.Errorf("uplink: encode %s: %w", kind, err)
 	}
+	t := topic.For(u.id.HomeID, kind)
+	if n := packetSize(t, b); n > MaxPacket {
+		// Central's broker drops the connection of a client that sends a
+		// packet past its bound, and the outbox would send it again on
+		// every reconnect: it is refused here, and not kept.
+		u.metrics.publishErrors.With(string(kind)).Inc()
+		return fmt.Errorf("uplink: %s of %d bytes: %w", kind, n, ErrTooLarge)
+	}
 	if c == nil {
 		u.metrics.publishErrors.With(string(kind)).Inc()
 		return ErrDisconnected
 	}
-	if err := c.publish(ctx, topic.For(u.id.HomeID, kind), kind.Retained(), b); err != nil {
+	if err := c.publish(ctx, t, kind.Retained(), b); err != nil {
 		u.metrics.publishErrors.With(string(kind)).Inc()
 		return fmt.Errorf("uplink: publish %s: %w", kind, err)
 	}
 	u.metrics.published.With(string(kind)).Inc()
 	return nil
+}
+
+// MaxPacket is the largest packet central's broker takes (its
+// MaxPacketSize default).
+const MaxPacket = 1 << 20
+
+// ErrTooLarge is the error of a message past MaxPacket; it is never sent.
+var ErrTooLarge = errors.New("uplink: message larger than the broker takes")
+
+// packetSize is the size of the PUBLISH packet (QoS 1) carrying payload on
+// topic: a fixed header of at most 5 bytes, the topic with its length, the
+// packet id.
+func packetSize(topic string, payload []byte) int {
+	return 5 + 2 + len(topic) + 2 + len(payload)
 }
 
 func (u *Uplink) current() *conn {
