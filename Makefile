@@ -75,9 +75,12 @@ test-services: ## Start the services the tests need (a private PostgreSQL cluste
 	@deploy/dev/postgres.sh start $(TEST_PG) $(TEST_PORT) >/dev/null
 
 .PHONY: test
+# The allocation tests run once more without the race detector, whose
+# sync.Pool drops items at random.
 test: test-services ## Run every test (starts the services it needs)
 	HOMEPLANE_TEST_DATABASE_URL=$${HOMEPLANE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:$(TEST_PORT)/postgres?sslmode=disable} \
 		go test $(GOTESTFLAGS) $(GO_PKGS)
+	go test -count=1 -run 'Alloc' ./central/internal/intent/ ./central/internal/pack/
 
 .PHONY: bench
 bench: test-services ## Run the benchmarks
