@@ -146,6 +146,13 @@ func jsonString(s string) string {
 	return string(b)
 }
 
+// stateChanged is the raw state_changed event frame of id, newState its
+// new state's JSON ("null" when removed).
+func stateChanged(id, newState string) string {
+	return fmt.Sprintf(`{"id":1,"type":"event","event":{"event_type":"state_changed","data":{"entity_id":%s,"new_state":%s,"old_state":null}}}`,
+		jsonString(id), newState)
+}
+
 func statesJSON(extra ...string) string {
 	return "[" + strings.Join(append([]string{stateJSON("light.kitchen", "on", `{"friendly_name":"Kitchen"}`)}, extra...), ",") + "]"
 }
@@ -310,9 +317,8 @@ func TestAttacksRound6HomeAssistant(t *testing.T) {
 		checkFullSync(t, pub, demoLight)
 		before := len(pub.all())
 		for _, id := range []string{"light.kit\u0000chen", "../x.y", "light." + strings.Repeat("a", 300)} {
-			sim.SendRaw(fmt.Sprintf(`{"id":1,"type":"event","event":{"event_type":"state_changed","data":{"entity_id":%s,"new_state":%s,"old_state":null}}}`,
-				jsonString(id), stateJSON(id, "on", `{}`)))
-			sim.SendRaw(fmt.Sprintf(`{"id":1,"type":"event","event":{"event_type":"state_changed","data":{"entity_id":%s,"new_state":null,"old_state":null}}}`, jsonString(id)))
+			sim.SendRaw(stateChanged(id, stateJSON(id, "on", `{}`)))
+			sim.SendRaw(stateChanged(id, "null"))
 		}
 		if _, err := sim.SetState(demoLight, "on", nil); err != nil {
 			t.Fatal(err)
@@ -327,7 +333,7 @@ func TestAttacksRound6HomeAssistant(t *testing.T) {
 		blob := `{"blob":"` + strings.Repeat("y", 30<<10) + `"}`
 		for i := range 100 {
 			id := fmt.Sprintf("sensor.big_%d", i)
-			sim.SendRaw(fmt.Sprintf(`{"id":1,"type":"event","event":{"event_type":"state_changed","data":{"entity_id":%q,"new_state":%s}}}`, id, stateJSON(id, "1", blob)))
+			sim.SendRaw(stateChanged(id, stateJSON(id, "1", blob)))
 		}
 		if _, err := sim.SetState(demoLight, "on", nil); err != nil {
 			t.Fatal(err)
@@ -341,7 +347,7 @@ func TestAttacksRound6HomeAssistant(t *testing.T) {
 		before := len(pub.all())
 		for i := range 50000 {
 			id := fmt.Sprintf("sensor.f%d", i)
-			sim.SendRaw(fmt.Sprintf(`{"id":1,"type":"event","event":{"event_type":"state_changed","data":{"entity_id":%q,"new_state":%s}}}`, id, stateJSON(id, "1", `{}`)))
+			sim.SendRaw(stateChanged(id, stateJSON(id, "1", `{}`)))
 		}
 		if _, err := sim.SetState(demoLight, "on", nil); err != nil {
 			t.Fatal(err)

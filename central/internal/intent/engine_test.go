@@ -28,6 +28,17 @@ type fakeExecutor struct {
 	cmds []*homeplanev1.Command
 }
 
+// serviceCalls returns every service call executed so far, in order.
+func (f *fakeExecutor) serviceCalls() []*homeplanev1.ServiceCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*homeplanev1.ServiceCall
+	for _, c := range f.cmds {
+		out = append(out, c.GetCalls()...)
+	}
+	return out
+}
+
 func (f *fakeExecutor) Execute(_ context.Context, _ string, cmd *homeplanev1.Command) (*homeplanev1.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

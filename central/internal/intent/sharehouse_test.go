@@ -36,14 +36,8 @@ func TestHereWithoutRoom(t *testing.T) {
 		{"", "turn on the kitchen lights", []string{"light.turn_on [light.kitchen_lights] map[]"}},
 		{"", "turn off all the lights in ollie's room", []string{"light.turn_off [light.ollie] map[]"}},
 	} {
-		exec := &fakeExecutor{}
-		e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{reg}, exec, intent.Options{})
-		resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", Text: c.text, DeviceID: "d1",
-			Context: intent.Context{Area: c.here}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := calledWith(exec); !slices.Equal(got, c.want) {
+		resp, got := processIn(t, reg, c.here, c.text)
+		if !slices.Equal(got, c.want) {
 			t.Errorf("[%s] %q called %v, want %v (%s %q)", c.here, c.text, got, c.want, resp.ErrorCode, resp.Speech)
 		}
 		if c.want == nil && (resp.Success || resp.ErrorCode != intent.CodeNoMatch || resp.Speech != noRoom) {

@@ -12,13 +12,9 @@ import (
 
 // allCalled returns every entity id the executor was asked to act on.
 func allCalled(exec *fakeExecutor) []string {
-	exec.mu.Lock()
-	defer exec.mu.Unlock()
 	var ids []string
-	for _, c := range exec.cmds {
-		for _, sc := range c.GetCalls() {
-			ids = append(ids, sc.GetEntityIds()...)
-		}
+	for _, sc := range exec.serviceCalls() {
+		ids = append(ids, sc.GetEntityIds()...)
 	}
 	slices.Sort(ids)
 	return ids
