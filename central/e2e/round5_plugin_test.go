@@ -19,11 +19,7 @@ import (
 // thousand, and a plugin that never answers. Central's binary runs the
 // plugin for alice's home, whose agent drives hasim's demo home.
 func TestAttacksRound5Plugin(t *testing.T) {
-	bin := t.TempDir() + "/hostileplugin"
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/hostileplugin").CombinedOutput(); err != nil {
-		t.Fatalf("build the plugin: %v\n%s", err, out)
-	}
-	c := startCentral(t, "--parser-plugin", bin, "--command-timeout", "3s")
+	c := startCentral(t, "--parser-plugin", buildHostilePlugin(t), "--command-timeout", "3s")
 	a, say, newestAudit := aliceSpeaks(t, c, homeplanev1.Pipeline_PIPELINE_PLUGIN)
 	// entity reads an entity's state and attributes from hasim.
 	entity := func(t *testing.T, id string) string {
@@ -119,4 +115,14 @@ func TestAttacksRound5Plugin(t *testing.T) {
 	for _, row := range rows {
 		t.Run(row.name, row.run)
 	}
+}
+
+// buildHostilePlugin builds testdata/hostileplugin for one test.
+func buildHostilePlugin(t *testing.T) string {
+	t.Helper()
+	bin := t.TempDir() + "/hostileplugin"
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/hostileplugin").CombinedOutput(); err != nil {
+		t.Fatalf("build the plugin: %v\n%s", err, out)
+	}
+	return bin
 }

@@ -118,7 +118,11 @@ func (c *Client) Parse(ctx context.Context, text string, reg *intent.Index, pc i
 	if err != nil {
 		return intent.Intent{}, err
 	}
-	return decodeAnswer(content, reg, pc)
+	in, err := decodeAnswer(content, reg, pc)
+	if err != nil {
+		return intent.Intent{}, err
+	}
+	return intent.PlaceHere(text, in, pc), nil
 }
 
 // post sends a JSON request and decodes a bounded JSON answer into out.

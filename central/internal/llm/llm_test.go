@@ -206,3 +206,35 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestParseHereWithoutRoom: a model told nothing of the device's room
+// answers "the lights in here" with no place; the intent says so, for the
+// engine to act on nothing rather than on every light of the home.
+func TestParseHereWithoutRoom(t *testing.T) {
+	fm := fakeModel{backend: llm.Ollama, content: llm.AnswerJSON(map[string]any{"intent": "HassTurnOn", "domain": "light"}),
+		mu: &sync.Mutex{}, reqs: &[]map[string]any{}}
+	srv := httptest.NewServer(&fm)
+	defer srv.Close()
+	c, err := llm.New(llm.Ollama, srv.URL, "test-model", llm.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		text, area string
+		wantHere   bool
+		wantArea   any
+	}{
+		{"turn on the lights in here", "", true, nil},
+		{"turn on the lights in this room", "", true, nil},
+		{"turn on the lights in here", "Lounge", false, "Lounge"},
+		{"turn on the lights", "", false, nil},
+	} {
+		got, err := c.Parse(context.Background(), tt.text, home(t), intent.Context{Area: tt.area})
+		if err != nil {
+			t.Fatalf("%q: %v", tt.text, err)
+		}
+		if got.Here != tt.wantHere || got.Slots["area"] != tt.wantArea {
+			t.Errorf("%q in %q: Here %v, area %v; want %v, %v", tt.text, tt.area, got.Here, got.Slots["area"], tt.wantHere, tt.wantArea)
+		}
+	}
+}

@@ -203,5 +203,5 @@ func (p *Parser) Parse(ctx context.Context, text string, reg *intent.Index, pc i
 			return intent.Intent{}, fmt.Errorf("%w: slot %s is neither text nor a number", ErrInvalidOutput, k)
 		}
 	}
-	return intent.Intent{Name: intent.Name(name), Slots: slots}, nil
+	return intent.PlaceHere(text, intent.Intent{Name: intent.Name(name), Slots: slots}, pc), nil
 }

@@ -60,6 +60,9 @@ func (hostile) Parse(ctx context.Context, req *pluginv1.ParseRequest) (*pluginv1
 			slots[fmt.Sprintf("k%d", i)] = "v"
 		}
 		return answer("HassTurnOn", slots)
+	case "lights":
+		// "lights on in here", answered with no place at all.
+		return answer("HassTurnOn", map[string]any{"domain": "light"})
 	case "other":
 		return answer("HassTurnOn", map[string]any{"name": "light.porch"})
 	}
