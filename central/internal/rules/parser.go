@@ -162,6 +162,14 @@ func homeWords(toks []string, reg *intent.Index) []string {
 			if n, _ := reg.Match(toks, i); n == 0 && len(reg.EntitiesNamed("dryer")) > 0 {
 				toks[i] = "dryer" // the recogniser's spelling of the home's Dryer
 			}
+		case "mode":
+			if sceneEndsAt(toks, i, reg) {
+				// "pool party mode" of the scene Pool Party: the mode is
+				// the scene.
+				toks = slices.Delete(toks, i, i+1)
+				i--
+				continue
+			}
 		case "to", "too", "for", "fore", "won":
 			if heardDigit(toks, i, reg) {
 				toks[i] = heardDigits[t]
@@ -173,8 +181,49 @@ func homeWords(toks []string, reg *intent.Index) []string {
 				return slices.Concat(toks[:i], []string{"port", "and", "starboard", "lights"}, toks[i+2:])
 			}
 		}
+		if j, _ := reg.MatchJoined(toks, i); j > 0 && letters(toks[i]) && letters(toks[i+1]) {
+			if n, _ := reg.Match(toks, i); j > n {
+				// "the green house fan": the home's Greenhouse Fan, heard
+				// as two words; a name that holds both keeps them apart.
+				toks[i] = toks[i] + toks[i+1]
+				toks = slices.Delete(toks, i+1, i+2)
+			}
+		}
 	}
 	return toks
+}
+
+// sceneEndsAt reports whether the name of a scene or script ends just
+// before toks[i], and no name of the home goes on with toks[i].
+func sceneEndsAt(toks []string, i int, reg *intent.Index) bool {
+	for j := range i {
+		n, refs := reg.Match(toks, j)
+		if j+n > i {
+			return false // "Party Mode" is a name of its own
+		}
+		if j+n != i {
+			continue
+		}
+		for _, r := range refs {
+			if r.Kind != intent.RefEntity {
+				continue
+			}
+			if d := reg.Entity(r.Index).GetDomain(); d == "scene" || d == "script" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// letters reports whether a word is letters only: digits are never joined.
+func letters(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if w[i] < 'a' || w[i] > 'z' {
+			return false
+		}
+	}
+	return w != ""
 }
 
 // heardDigits are the digits a recogniser writes as words that sound alike.

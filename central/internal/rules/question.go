@@ -3,6 +3,8 @@ package rules
 import (
 	"strings"
 
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+
 	"github.com/homeplane/homeplane/central/internal/intent"
 )
 
@@ -237,6 +239,13 @@ func (s *sentence) question() (intent.Intent, bool) {
 			}
 		}
 		e := s.reg.Entity(ref.Index)
+		if e.GetDomain() == "lock" && hasState && sw.domain == "" && sw.value != "" && sw.value != "on" && sw.value != "off" {
+			// "is the back door open" of a lock: whether the door stands
+			// open is its contact sensor's to say, not the lock's.
+			if name, ok := s.doorContactOf(e); ok {
+				return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": name, "state": sw.binary}}, true
+			}
+		}
 		slots["name"] = ref.Name
 		// Words that only a lock, a person or a detector answers carry its
 		// domain; a sensor's only when a measure is said beside its name.
@@ -256,6 +265,9 @@ func (s *sentence) question() (intent.Intent, bool) {
 			slots["state"] = "home" // "is Rowan on the boat", "is Tess in the house"
 		case e.GetDomain() == "person" && s.first() == "is" && s.toks[len(s.toks)-1] == "in":
 			slots["state"] = "home" // "is Tom in"
+		case e.GetDomain() == "person" && s.first() == "is" && t.nameChunk.end < len(s.toks) &&
+			s.toks[t.nameChunk.end] == "back" && saidLast(s.toks[t.nameChunk.end+1:]):
+			slots["state"] = "home" // "is Ben back yet"
 		case e.GetDomain() == "binary_sensor" && e.GetDeviceClass() != "" && t.nameChunk.end > 0 &&
 			stateWords[s.toks[t.nameChunk.end-1]].deviceClass == e.GetDeviceClass():
 			// "is the washing machine running" of the Washing Machine
@@ -530,4 +542,29 @@ func (s *sentence) presenceClass(area string) string {
 		}
 	}
 	return ""
+}
+
+// doorContactOf returns the name of the one door or opening sensor named
+// after a lock with a word more ("Back Door Sensor" of the Back Door),
+// preferring one in the lock's room.
+func (s *sentence) doorContactOf(lock *homeplanev1.Entity) (string, bool) {
+	prefix := intent.Normalize(lock.GetName()) + " "
+	found, inRoom, n, nRoom := "", "", 0, 0
+	for _, e := range s.reg.Entities() {
+		if e.GetDomain() != "binary_sensor" || e.GetDeviceClass() != "door" && e.GetDeviceClass() != "opening" ||
+			!strings.HasPrefix(intent.Normalize(e.GetName()), prefix) {
+			continue
+		}
+		found, n = e.GetName(), n+1
+		if e.GetAreaId() == lock.GetAreaId() {
+			inRoom, nRoom = e.GetName(), nRoom+1
+		}
+	}
+	switch {
+	case nRoom == 1:
+		return inRoom, true
+	case n == 1:
+		return found, true
+	}
+	return "", false
 }
