@@ -47,6 +47,10 @@ func (s *sentence) polarity() (on, ok bool) {
 			return true, true
 		case (w == "up" || w == "down") && c.start > 0 && powerVerbs[s.toks[c.start-1]]:
 			return w == "up", true
+		case (w == "up" || w == "down") && c.start == len(s.toks)-1 && c.start > 0 && s.coverSaid():
+			// "left garage door up", "put the blinds down": a cover goes
+			// up open and down closed
+			return w == "up", true
 		case w == "up" && s.has("pull", "roll"):
 			return true, true
 		case w == "down" && s.has("pull", "roll", "let"):
@@ -615,4 +619,19 @@ func (s *sentence) lockCalled(noun string) bool {
 
 func opensHome(domain, deviceClass string) bool {
 	return domain == "valve" || domain == "cover" && (deviceClass == "garage" || deviceClass == "door" || deviceClass == "gate")
+}
+
+// coverSaid reports whether what the sentence is about is a cover: a
+// cover's noun, or a name every entity of which is a cover.
+func (s *sentence) coverSaid() bool {
+	t := s.target()
+	if t.name == "" {
+		return t.cls != nil && t.cls.domain == "cover"
+	}
+	for _, r := range t.refs {
+		if s.reg.Entity(r.Index).GetDomain() != "cover" {
+			return false
+		}
+	}
+	return true
 }

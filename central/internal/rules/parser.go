@@ -431,6 +431,11 @@ var wishFrames = [][]string{{"id", "like"}, {"i", "would", "like"}, {"i", "want"
 // in here" is "turn the lights off in here". Only switching and closing are
 // read so; wished is true when the sentence was rewritten.
 func wish(toks []string) (_ []string, wished bool) {
+	if out, ok := makeSure(toks); ok {
+		// only "locked" is read without the wish's guard, as it can
+		// only lock
+		return out, out[0] != "lock"
+	}
 	for _, f := range wishFrames {
 		n := len(f)
 		if !hasPrefix(toks, f) || len(toks) < n+3 {
@@ -451,6 +456,38 @@ func wish(toks []string) (_ []string, wished bool) {
 			}
 		}
 		return toks, false
+	}
+	return toks, false
+}
+
+// makeSure reads "make sure the back door is locked", "make sure the
+// lights are off" as the command that makes it so: locking, switching or
+// closing. A state that opens ("open", "unlocked") is not read.
+func makeSure(toks []string) ([]string, bool) {
+	n := 0
+	switch {
+	case hasPrefix(toks, []string{"make", "sure"}):
+		n = 2
+	case hasPrefix(toks, []string{"ensure"}):
+		n = 1
+	default:
+		return toks, false
+	}
+	if n < len(toks) && toks[n] == "that" {
+		n++
+	}
+	last := len(toks) - 1
+	if last-n < 3 || toks[last-1] != "is" && toks[last-1] != "are" {
+		return toks, false
+	}
+	what := toks[n : last-1]
+	switch toks[last] {
+	case "locked":
+		return slices.Concat([]string{"lock"}, what), true
+	case "on", "off":
+		return slices.Concat([]string{"turn"}, what, toks[last:]), true
+	case "closed", "shut":
+		return slices.Concat([]string{"close"}, what), true
 	}
 	return toks, false
 }
@@ -655,6 +692,7 @@ func init() {
 		(*sentence).vacuum,
 		(*sentence).media,
 		(*sentence).question,
+		(*sentence).terseReading,
 		(*sentence).climateSet,
 		(*sentence).fanSpeed,
 		(*sentence).position,
