@@ -170,6 +170,11 @@ func homeWords(toks []string, reg *intent.Index) []string {
 				i--
 				continue
 			}
+		case "temp":
+			// "the pool temp" of the Pool Temperature
+			if tempName(toks, i, reg) {
+				toks[i] = "temperature"
+			}
 		case "to", "too", "for", "fore", "won":
 			if heardDigit(toks, i, reg) {
 				toks[i] = heardDigits[t]
@@ -211,6 +216,18 @@ func sceneEndsAt(toks []string, i int, reg *intent.Index) bool {
 			if d := reg.Entity(r.Index).GetDomain(); d == "scene" || d == "script" {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// tempName reports whether "temp" at i ends a name said whole ("pool
+// temp" for the Pool Temperature).
+func tempName(toks []string, i int, reg *intent.Index) bool {
+	for j := max(0, i-3); j < i; j++ {
+		alt := slices.Concat(toks[j:i], []string{"temperature"})
+		if n, refs := reg.Match(alt, 0); n == len(alt) && refs[0].Kind == intent.RefEntity {
+			return true
 		}
 	}
 	return false

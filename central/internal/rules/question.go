@@ -405,6 +405,7 @@ func (s *sentence) lightAsSeen() bool {
 var askWords = map[string]bool{
 	"value": true, "reading": true, "read": true, "reads": true, "say": true, "says": true, "current": true,
 	"currently": true, "right": true, "now": true, "today": true, "at": true, "moment": true, "me": true, "much": true,
+	"full": true, // "how full is the home battery" asks its level
 }
 
 // saysMeasure reports whether the question names what is measured apart

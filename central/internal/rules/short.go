@@ -29,7 +29,7 @@ var shortDeterminers = map[string]bool{"the": true, "my": true, "our": true}
 // device must carry them.
 func shortNames(toks []string, reg *intent.Index) []string {
 	for j := 1; j <= len(toks); j++ {
-		if j == len(toks) && !switchesOff(toks) || j < len(toks) && !shortEnds[toks[j]] {
+		if j == len(toks) && !switchesOff(toks) || j < len(toks) && !shortEnds[toks[j]] && !asksAbout(toks, j) {
 			continue
 		}
 		for i := max(0, j-3); i < j; i++ {
@@ -93,3 +93,19 @@ func switchesOff(toks []string) bool {
 	}
 	return false
 }
+
+// asksAbout reports whether a question ends at j on what it asks of
+// the device, "is the alarm set", "what's the alarm doing": a question
+// changes nothing, so a short name in it is read before any state.
+func asksAbout(toks []string, j int) bool {
+	switch toks[0] {
+	case "is", "are", "whats", "hows", "what", "how":
+	default:
+		return false
+	}
+	_, state := stateWords[toks[j]]
+	return (state || askedStates[toks[j]]) && saidLast(toks[j+1:])
+}
+
+// askedStates end a question on a device's state beside the state words.
+var askedStates = map[string]bool{"doing": true, "set": true, "armed": true, "disarmed": true}
