@@ -89,6 +89,7 @@ var negativeHomes = map[string][]string{
 	"villa":      {"--home", filepath.Join("..", "internal", "rules", "testdata", "villa_home.json")},
 	"guesthouse": {"--home", filepath.Join("..", "internal", "rules", "testdata", "guesthouse_home.json")},
 	"sharehouse": {"--home", filepath.Join("..", "internal", "rules", "testdata", "sharehouse_home.json")},
+	"pool":       {"--home", filepath.Join("..", "internal", "rules", "testdata", "pool_home.json")},
 }
 
 // TestNegativeSetReachesNoDevice sends every sentence of the negative set

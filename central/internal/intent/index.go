@@ -247,6 +247,38 @@ func (r *Index) Match(tokens []string, start int) (n int, refs []Ref) {
 	return n, refs
 }
 
+// MatchJoined is Match for a name whose first word the recogniser heard
+// as two: "green house fan" for Greenhouse Fan, "drive way" for Driveway.
+// It joins tokens[start] and tokens[start+1] and returns the length in the
+// tokens as said, counting the two words, or 0.
+func (r *Index) MatchJoined(tokens []string, start int) (n int, refs []Ref) {
+	if start+1 >= len(tokens) {
+		return 0, nil
+	}
+	var buf [32]byte
+	a, b := tokens[start], tokens[start+1]
+	if len(a)+len(b) > len(buf) {
+		return 0, nil
+	}
+	node := r.root.next[string(append(append(buf[:0], a...), b...))]
+	if node == nil {
+		return 0, nil
+	}
+	if len(node.refs) > 0 {
+		n, refs = 2, node.refs
+	}
+	for i := start + 2; i < len(tokens); i++ {
+		node = node.next[tokens[i]]
+		if node == nil {
+			break
+		}
+		if len(node.refs) > 0 {
+			n, refs = i-start+1, node.refs
+		}
+	}
+	return n, refs
+}
+
 // MatchPossessive is Match for a name spoken in the possessive, its
 // apostrophe already dropped: "macrotorrents" in "macrotorrent's speed".
 func (r *Index) MatchPossessive(tokens []string, start int) (n int, refs []Ref) {

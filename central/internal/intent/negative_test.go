@@ -27,6 +27,7 @@ var negativeHomes = map[string]string{
 	"villa":      filepath.Join("..", "rules", "testdata", "villa_home.json"),
 	"guesthouse": filepath.Join("..", "rules", "testdata", "guesthouse_home.json"),
 	"sharehouse": filepath.Join("..", "rules", "testdata", "sharehouse_home.json"),
+	"pool":       filepath.Join("..", "rules", "testdata", "pool_home.json"),
 }
 
 type negativeLine struct {

@@ -47,6 +47,10 @@ func (s *sentence) polarity() (on, ok bool) {
 			return true, true
 		case (w == "up" || w == "down") && c.start > 0 && powerVerbs[s.toks[c.start-1]]:
 			return w == "up", true
+		case (w == "up" || w == "down") && c.start == len(s.toks)-1 && c.start > 0 && s.coverSaid():
+			// "left garage door up", "put the blinds down": a cover goes
+			// up open and down closed
+			return w == "up", true
 		case w == "up" && s.has("pull", "roll"):
 			return true, true
 		case w == "down" && s.has("pull", "roll", "let"):
@@ -116,6 +120,9 @@ func (s *sentence) turn() (intent.Intent, bool) {
 				break
 			}
 		}
+		if s.lockSaidLast(t) {
+			break // "front door lock": the terse lock, never the unlock
+		}
 		return intent.Intent{}, false
 	}
 	slots := map[string]any{}
@@ -129,7 +136,7 @@ func (s *sentence) turn() (intent.Intent, bool) {
 			// close it.
 			return intent.Intent{}, false
 		}
-		if d == "lock" && !s.has("lock", "unlock") {
+		if d == "lock" && !s.has("lock", "unlock") && !s.lockSaidLast(t) {
 			// Only "lock" and "unlock" say what a lock is to do: "open the
 			// front door" does not lock it, nor "turn off" unlock it.
 			return intent.Intent{}, false
@@ -356,6 +363,10 @@ func (s *sentence) lightSet() (intent.Intent, bool) {
 	case hasFrac: // before the number: "three quarters brightness" is no 3
 		set("brightness", number(frac*100))
 	case hasNum && (brightWord || percent):
+		set("brightness", number(v))
+	case hasNum && v >= 0 && v <= 100 && s.endsToNumber() && (t.name != "" || t.cls != nil && t.cls.domain == "light"):
+		// "kitchen lights to fifty": a light is set to a share of its
+		// brightness, as it has no other number
 		set("brightness", number(v))
 	case s.hasAny(maxWords) && (verb || s.toExtreme(maxWords)) || s.hasSeq("all", "the", "way", "up"):
 		set("brightness", 100)
@@ -615,4 +626,45 @@ func (s *sentence) lockCalled(noun string) bool {
 
 func opensHome(domain, deviceClass string) bool {
 	return domain == "valve" || domain == "cover" && (deviceClass == "garage" || deviceClass == "door" || deviceClass == "gate")
+}
+
+// coverSaid reports whether what the sentence is about is a cover: a
+// cover's noun, or a name every entity of which is a cover.
+func (s *sentence) coverSaid() bool {
+	t := s.target()
+	if t.name == "" {
+		return t.cls != nil && t.cls.domain == "cover"
+	}
+	for _, r := range t.refs {
+		if s.reg.Entity(r.Index).GetDomain() != "cover" {
+			return false
+		}
+	}
+	return true
+}
+
+// endsToNumber reports whether the sentence ends on "to" and a number.
+func (s *sentence) endsToNumber() bool {
+	if len(s.chunks) == 0 {
+		return false
+	}
+	c := s.chunks[len(s.chunks)-1]
+	return c.kind == cNumber && c.start > 0 && s.toks[c.start-1] == "to" && c.end == len(s.toks)
+}
+
+// lockSaidLast reports whether a sentence is a lock's name and then
+// "lock", as "kitchen lights on" is a light's name and then "on".
+func (s *sentence) lockSaidLast(t target) bool {
+	if t.name == "" || t.nameChunk.start > 1 || t.nameChunk.end != len(s.toks)-1 || s.toks[len(s.toks)-1] != "lock" {
+		return false
+	}
+	if t.nameChunk.start == 1 && !shortDeterminers[s.toks[0]] {
+		return false
+	}
+	for _, r := range t.refs {
+		if s.reg.Entity(r.Index).GetDomain() != "lock" {
+			return false
+		}
+	}
+	return true
 }

@@ -162,6 +162,19 @@ func homeWords(toks []string, reg *intent.Index) []string {
 			if n, _ := reg.Match(toks, i); n == 0 && len(reg.EntitiesNamed("dryer")) > 0 {
 				toks[i] = "dryer" // the recogniser's spelling of the home's Dryer
 			}
+		case "mode":
+			if sceneEndsAt(toks, i, reg) {
+				// "pool party mode" of the scene Pool Party: the mode is
+				// the scene.
+				toks = slices.Delete(toks, i, i+1)
+				i--
+				continue
+			}
+		case "temp":
+			// "the pool temp" of the Pool Temperature
+			if tempName(toks, i, reg) {
+				toks[i] = "temperature"
+			}
 		case "to", "too", "for", "fore", "won":
 			if heardDigit(toks, i, reg) {
 				toks[i] = heardDigits[t]
@@ -173,8 +186,61 @@ func homeWords(toks []string, reg *intent.Index) []string {
 				return slices.Concat(toks[:i], []string{"port", "and", "starboard", "lights"}, toks[i+2:])
 			}
 		}
+		if j, _ := reg.MatchJoined(toks, i); j > 0 && letters(toks[i]) && letters(toks[i+1]) {
+			if n, _ := reg.Match(toks, i); j > n {
+				// "the green house fan": the home's Greenhouse Fan, heard
+				// as two words; a name that holds both keeps them apart.
+				toks[i] = toks[i] + toks[i+1]
+				toks = slices.Delete(toks, i+1, i+2)
+			}
+		}
 	}
 	return toks
+}
+
+// sceneEndsAt reports whether the name of a scene or script ends just
+// before toks[i], and no name of the home goes on with toks[i].
+func sceneEndsAt(toks []string, i int, reg *intent.Index) bool {
+	for j := range i {
+		n, refs := reg.Match(toks, j)
+		if j+n > i {
+			return false // "Party Mode" is a name of its own
+		}
+		if j+n != i {
+			continue
+		}
+		for _, r := range refs {
+			if r.Kind != intent.RefEntity {
+				continue
+			}
+			if d := reg.Entity(r.Index).GetDomain(); d == "scene" || d == "script" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// tempName reports whether "temp" at i ends a name said whole ("pool
+// temp" for the Pool Temperature).
+func tempName(toks []string, i int, reg *intent.Index) bool {
+	for j := max(0, i-3); j < i; j++ {
+		alt := slices.Concat(toks[j:i], []string{"temperature"})
+		if n, refs := reg.Match(alt, 0); n == len(alt) && refs[0].Kind == intent.RefEntity {
+			return true
+		}
+	}
+	return false
+}
+
+// letters reports whether a word is letters only: digits are never joined.
+func letters(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if w[i] < 'a' || w[i] > 'z' {
+			return false
+		}
+	}
+	return w != ""
 }
 
 // heardDigits are the digits a recogniser writes as words that sound alike.
@@ -382,6 +448,11 @@ var wishFrames = [][]string{{"id", "like"}, {"i", "would", "like"}, {"i", "want"
 // in here" is "turn the lights off in here". Only switching and closing are
 // read so; wished is true when the sentence was rewritten.
 func wish(toks []string) (_ []string, wished bool) {
+	if out, ok := makeSure(toks); ok {
+		// only "locked" is read without the wish's guard, as it can
+		// only lock
+		return out, out[0] != "lock"
+	}
 	for _, f := range wishFrames {
 		n := len(f)
 		if !hasPrefix(toks, f) || len(toks) < n+3 {
@@ -402,6 +473,38 @@ func wish(toks []string) (_ []string, wished bool) {
 			}
 		}
 		return toks, false
+	}
+	return toks, false
+}
+
+// makeSure reads "make sure the back door is locked", "make sure the
+// lights are off" as the command that makes it so: locking, switching or
+// closing. A state that opens ("open", "unlocked") is not read.
+func makeSure(toks []string) ([]string, bool) {
+	n := 0
+	switch {
+	case hasPrefix(toks, []string{"make", "sure"}):
+		n = 2
+	case hasPrefix(toks, []string{"ensure"}):
+		n = 1
+	default:
+		return toks, false
+	}
+	if n < len(toks) && toks[n] == "that" {
+		n++
+	}
+	last := len(toks) - 1
+	if last-n < 3 || toks[last-1] != "is" && toks[last-1] != "are" {
+		return toks, false
+	}
+	what := toks[n : last-1]
+	switch toks[last] {
+	case "locked":
+		return slices.Concat([]string{"lock"}, what), true
+	case "on", "off":
+		return slices.Concat([]string{"turn"}, what, toks[last:]), true
+	case "closed", "shut":
+		return slices.Concat([]string{"close"}, what), true
 	}
 	return toks, false
 }
@@ -606,6 +709,7 @@ func init() {
 		(*sentence).vacuum,
 		(*sentence).media,
 		(*sentence).question,
+		(*sentence).terseReading,
 		(*sentence).climateSet,
 		(*sentence).fanSpeed,
 		(*sentence).position,

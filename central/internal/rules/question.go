@@ -3,6 +3,8 @@ package rules
 import (
 	"strings"
 
+	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
+
 	"github.com/homeplane/homeplane/central/internal/intent"
 )
 
@@ -159,6 +161,20 @@ func (s *sentence) question() (intent.Intent, bool) {
 		}
 		return intent.Intent{}, false
 	}
+	if otherMeasure && t.name != "" {
+		// "how much power is the ev charger using": the charger's own
+		// sensor of that measure (EV Charger Power) answers.
+		if name, ok := s.sensorOf(t, t.cls.deviceClass); ok {
+			return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": name}}, true
+		}
+	}
+	if otherMeasure && t.name == "" && t.everywhere && t.area == "" && t.floor == "" {
+		// "how much power is the house using": a sensor named after the
+		// home and the measure (House Power) measures all of it.
+		if name, ok := s.homeMeasure(t.cls.deviceClass); ok {
+			return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": name}}, true
+		}
+	}
 	if s.first() == "how" && t.name == "" {
 		// "how wet is the soil" reads the Soil Moisture; "how much rain
 		// have we had" the home's one rain gauge.
@@ -237,6 +253,13 @@ func (s *sentence) question() (intent.Intent, bool) {
 			}
 		}
 		e := s.reg.Entity(ref.Index)
+		if e.GetDomain() == "lock" && hasState && sw.domain == "" && sw.value != "" && sw.value != "on" && sw.value != "off" {
+			// "is the back door open" of a lock: whether the door stands
+			// open is its contact sensor's to say, not the lock's.
+			if name, ok := s.doorContactOf(e); ok {
+				return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": name, "state": sw.binary}}, true
+			}
+		}
 		slots["name"] = ref.Name
 		// Words that only a lock, a person or a detector answers carry its
 		// domain; a sensor's only when a measure is said beside its name.
@@ -250,12 +273,18 @@ func (s *sentence) question() (intent.Intent, bool) {
 			}
 		}
 		switch {
+		case hasState && e.GetDomain() == "alarm_control_panel" && (sw.value == "on" || sw.value == "off"):
+			// an alarm is armed one way or another, never on: its state
+			// is asked, and answered as it is
 		case hasState:
 			slots["state"] = stateValue(sw, e.GetDomain())
 		case e.GetDomain() == "person" && t.everywhere && s.first() != "where":
 			slots["state"] = "home" // "is Rowan on the boat", "is Tess in the house"
 		case e.GetDomain() == "person" && s.first() == "is" && s.toks[len(s.toks)-1] == "in":
 			slots["state"] = "home" // "is Tom in"
+		case e.GetDomain() == "person" && s.first() == "is" && t.nameChunk.end < len(s.toks) &&
+			s.toks[t.nameChunk.end] == "back" && saidLast(s.toks[t.nameChunk.end+1:]):
+			slots["state"] = "home" // "is Ben back yet"
 		case e.GetDomain() == "binary_sensor" && e.GetDeviceClass() != "" && t.nameChunk.end > 0 &&
 			stateWords[s.toks[t.nameChunk.end-1]].deviceClass == e.GetDeviceClass():
 			// "is the washing machine running" of the Washing Machine
@@ -307,6 +336,8 @@ func (s *sentence) question() (intent.Intent, bool) {
 			domain = sw.domain
 		case sw.deviceClass != "":
 			domain, dc = "binary_sensor", sw.deviceClass
+		case (sw.value == "open" || sw.value == "closed") && t.area != "" && t.floor == "" && s.areaStands():
+			domain = "cover" // "is the garage open": what opens in it
 		}
 	}
 	// "is there smoke in the kitchen", "any motion in the hall": a
@@ -374,6 +405,7 @@ func (s *sentence) lightAsSeen() bool {
 var askWords = map[string]bool{
 	"value": true, "reading": true, "read": true, "reads": true, "say": true, "says": true, "current": true,
 	"currently": true, "right": true, "now": true, "today": true, "at": true, "moment": true, "me": true, "much": true,
+	"full": true, // "how full is the home battery" asks its level
 }
 
 // saysMeasure reports whether the question names what is measured apart
@@ -530,4 +562,91 @@ func (s *sentence) presenceClass(area string) string {
 		}
 	}
 	return ""
+}
+
+// doorContactOf returns the name of the one door or opening sensor named
+// after a lock with a word more ("Back Door Sensor" of the Back Door),
+// preferring one in the lock's room.
+func (s *sentence) doorContactOf(lock *homeplanev1.Entity) (string, bool) {
+	prefix := intent.Normalize(lock.GetName()) + " "
+	found, inRoom, n, nRoom := "", "", 0, 0
+	for _, e := range s.reg.Entities() {
+		if e.GetDomain() != "binary_sensor" || e.GetDeviceClass() != "door" && e.GetDeviceClass() != "opening" ||
+			!strings.HasPrefix(intent.Normalize(e.GetName()), prefix) {
+			continue
+		}
+		found, n = e.GetName(), n+1
+		if e.GetAreaId() == lock.GetAreaId() {
+			inRoom, nRoom = e.GetName(), nRoom+1
+		}
+	}
+	switch {
+	case nRoom == 1:
+		return inRoom, true
+	case n == 1:
+		return found, true
+	}
+	return "", false
+}
+
+// homeMeasure returns the one sensor of class dc named after a word the
+// question names the whole home by and the measure: House Power.
+func (s *sentence) homeMeasure(dc string) (string, bool) {
+	found := ""
+	for _, w := range s.toks {
+		if !everywhereWords[w] {
+			continue
+		}
+		for _, k := range s.reg.EntitiesNamed(w + " " + dc) {
+			if e := s.reg.Entity(k); e.GetDomain() == "sensor" && e.GetDeviceClass() == dc {
+				if found != "" && found != e.GetName() {
+					return "", false
+				}
+				found = e.GetName()
+			}
+		}
+	}
+	return found, found != ""
+}
+
+// terseWords may stand beside a sensor's name said alone as a question.
+var terseWords = map[string]bool{"the": true, "level": true, "reading": true, "now": true, "please": true, "current": true}
+
+// terseReading reads a sensor's name said alone, with at most a word of
+// reading ("home battery level", "pool temperature please"), as asking
+// its value: a sensor can do nothing else.
+func (s *sentence) terseReading() (intent.Intent, bool) {
+	if questionStarts[s.first()] {
+		return intent.Intent{}, false
+	}
+	t := s.target()
+	if t.name == "" || t.area != "" || t.floor != "" || t.here {
+		return intent.Intent{}, false
+	}
+	for _, r := range t.refs {
+		if d := s.reg.Entity(r.Index).GetDomain(); d != "sensor" {
+			return intent.Intent{}, false
+		}
+	}
+	for i, w := range s.toks {
+		if (i < t.nameChunk.start || i >= t.nameChunk.end) && !terseWords[w] {
+			return intent.Intent{}, false
+		}
+	}
+	return intent.Intent{Name: intent.GetState, Slots: map[string]any{"name": t.name}}, true
+}
+
+// areaStands reports whether the question asks how a room stands: "is
+// the garage open", "are the garage and the shed shut now", not "are you
+// able to open the garage".
+func (s *sentence) areaStands() bool {
+	if s.first() != "is" && s.first() != "are" || len(s.toks) < 3 || s.toks[1] != "the" {
+		return false
+	}
+	for i := len(s.toks) - 1; i > 1; i-- {
+		if sw, ok := stateWords[s.toks[i]]; ok {
+			return (sw.value == "open" || sw.value == "closed") && saidLast(s.toks[i+1:])
+		}
+	}
+	return false
 }

@@ -21,13 +21,15 @@ var shortDeterminers = map[string]bool{"the": true, "my": true, "our": true}
 // device noun ("turn the extractor off" for the Extractor Fan, "switch the
 // sign off" for the Sign Light). A sentence that ends on a short name ("turn
 // on the ring" of the Ring Light, "unlock the hatch") may have been cut off
-// by the recogniser or name what the home lacks, and stays unread. The short
+// by the recogniser or name what the home lacks, and stays unread, unless
+// it switches off, closes or stops ("turn off the floodlight" of the Yard
+// Floodlight): the safe way, that opens nothing. The short
 // words must start the sentence or follow a determiner, name nothing else in
 // the home and hold no common device noun or function word; exactly one
 // device must carry them.
 func shortNames(toks []string, reg *intent.Index) []string {
-	for j := 1; j < len(toks); j++ {
-		if !shortEnds[toks[j]] {
+	for j := 1; j <= len(toks); j++ {
+		if j == len(toks) && !switchesOff(toks) || j < len(toks) && !shortEnds[toks[j]] && !asksAbout(toks, j) {
 			continue
 		}
 		for i := max(0, j-3); i < j; i++ {
@@ -79,3 +81,31 @@ func shortOf(words, name []string, domain string) bool {
 	n, c := matchNoun(name, len(words))
 	return len(words)+n == len(name) && c != nil && c.domain == domain
 }
+
+// switchesOff reports whether a request starts by switching off, closing
+// or stopping: "turn off the …", "switch the … off", "close the …".
+func switchesOff(toks []string) bool {
+	switch toks[0] {
+	case "close", "shut", "stop":
+		return true
+	case "turn", "switch":
+		return len(toks) > 1 && toks[1] == "off"
+	}
+	return false
+}
+
+// asksAbout reports whether a question ends at j on what it asks of
+// the device, "is the alarm set", "what's the alarm doing": a question
+// changes nothing, so a short name in it is read before any state.
+func asksAbout(toks []string, j int) bool {
+	switch toks[0] {
+	case "is", "are", "whats", "hows", "what", "how":
+	default:
+		return false
+	}
+	_, state := stateWords[toks[j]]
+	return (state || askedStates[toks[j]]) && saidLast(toks[j+1:])
+}
+
+// askedStates end a question on a device's state beside the state words.
+var askedStates = map[string]bool{"doing": true, "set": true, "armed": true, "disarmed": true}
