@@ -38,7 +38,9 @@ func TestAttacksRound7OversizedPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := start(t, b, Options{})
-	polltest.Until(t, 10*time.Second, "agent online", online(b, t))
+	// The broker holds the agent's presence a moment before the uplink
+	// takes the connection as its own.
+	polltest.Until(t, 10*time.Second, "agent online", func() bool { return online(b, t)() && h.u.Connected() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	send := func(reason string) error {
