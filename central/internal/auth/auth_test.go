@@ -462,6 +462,9 @@ func TestVerifyRejects(t *testing.T) {
 	if _, err := svc.Verify(context.Background(), sign(valid, key.ID, key.Private)); err != nil {
 		t.Fatalf("valid token rejected: %v", err)
 	}
+	if _, err := svc.Verify(context.Background(), sign(with("exp", now.Add(15*time.Minute).Unix()), key.ID, key.Private)); err != nil {
+		t.Fatalf("a token living the access TTL rejected: %v", err)
+	}
 	tests := []struct{ name, token string }{
 		{"alg none", none},
 		{"alg HS256 keyed with the public key", hs},
@@ -471,6 +474,8 @@ func TestVerifyRejects(t *testing.T) {
 		{"no exp", sign(with("exp", nil), key.ID, key.Private)},
 		{"issued in the future", sign(with("iat", now.Add(time.Hour).Unix()), key.ID, key.Private)},
 		{"no iat", sign(with("iat", nil), key.ID, key.Private)},
+		{"a life of ten years", sign(with("exp", now.AddDate(10, 0, 0).Unix()), key.ID, key.Private)},
+		{"a life a second past the access TTL", sign(with("exp", now.Add(15*time.Minute+time.Second).Unix()), key.ID, key.Private)},
 		{"no subject", sign(with("sub", nil), key.ID, key.Private)},
 		{"unknown role", sign(with("role", "root"), key.ID, key.Private)},
 		{"unknown kid", sign(valid, "nope", key.Private)},

@@ -70,7 +70,8 @@ func (s *Service) keyFunc(t *jwt.Token) (any, error) {
 }
 
 // verifyAccess checks signature, algorithm, issuer, audience, expiry and
-// issue time (both required) without touching the database.
+// issue time (both required, at most AccessTTL apart) without touching the
+// database.
 func (s *Service) verifyAccess(token string) (Claims, error) {
 	if token == "" || len(token) > maxAccessTokenLen {
 		return Claims{}, fmt.Errorf("%w: malformed", ErrInvalidToken)
@@ -82,6 +83,12 @@ func (s *Service) verifyAccess(token string) (Claims, error) {
 	}
 	if c.Subject == "" || (c.Role != RoleUser && c.Role != RoleAdmin) || c.ExpiresAt == nil || c.IssuedAt == nil {
 		return Claims{}, fmt.Errorf("%w: missing claims", ErrInvalidToken)
+	}
+	// Central signs for AccessTTL: a longer life is no token it issued, and
+	// refusing it bounds what a key copied out of the database can mint
+	// until the key is rotated out.
+	if c.ExpiresAt.Sub(c.IssuedAt.Time) > s.opts.AccessTTL+s.opts.Leeway {
+		return Claims{}, fmt.Errorf("%w: lifetime longer than issued", ErrInvalidToken)
 	}
 	if c.SessionVersion < 0 || len(c.SessionID) > maxSessionIDLen {
 		return Claims{}, fmt.Errorf("%w: bad session", ErrInvalidToken)

@@ -245,8 +245,12 @@ func AuditFilter(m *homeplanev1.QueryAuditRequest) (audit.Filter, error) {
 	for name, v := range map[string]string{"user_id": m.GetUserId(), "home_id": m.GetHomeId(), "device_id": m.GetDeviceId(),
 		"intent": m.GetIntent(), "outcome": m.GetOutcome(), "kind": m.GetKind()} {
 		c.field(name, v, false, maxIDChars)
+		c.token(name, v)
 	}
 	c.field("text", m.GetText(), false, maxTextChars)
+	c.plain("text", m.GetText())
+	c.instant("since", m.GetSince())
+	c.instant("until", m.GetUntil())
 	if err := c.err(); err != nil {
 		return audit.Filter{}, err
 	}
@@ -346,6 +350,12 @@ func (a *adminService) GetUsageReport(ctx context.Context, req *connect.Request[
 	}
 	if req.Msg.Since == nil || req.Msg.Until == nil {
 		return nil, invalidArgument("since and until are required")
+	}
+	var c check
+	c.instant("since", req.Msg.GetSince())
+	c.instant("until", req.Msg.GetUntil())
+	if err := c.err(); err != nil {
+		return nil, err
 	}
 	lines, err := d.Usage.Report(ctx, req.Msg.GetSince().AsTime(), req.Msg.GetUntil().AsTime())
 	if err != nil {

@@ -272,3 +272,29 @@ func TestAuditRecordProtoShowsBothShapesAlike(t *testing.T) {
 		t.Fatalf("intent shown as %v", intent)
 	}
 }
+
+// TestAuditFilterRefusesWhatTheDatabaseCannotTake: ids with control
+// characters, text with a NUL and times past the year 9999 are invalid
+// arguments before any query (attack round 8); ordinary filters pass.
+func TestAuditFilterRefusesWhatTheDatabaseCannotTake(t *testing.T) {
+	bad := map[string]*homeplanev1.QueryAuditRequest{
+		"an outcome with NUL":      {Outcome: "ok\x00"},
+		"a home id with a space":   {HomeId: "a b"},
+		"a kind with a newline":    {Kind: "login\n"},
+		"text with NUL":            {Text: "turn\x00on"},
+		"since past the year 9999": {Since: &timestamppb.Timestamp{Seconds: 1 << 62}},
+		"until before the year 1":  {Until: &timestamppb.Timestamp{Seconds: -1 << 40}},
+		"nanos out of range":       {Since: &timestamppb.Timestamp{Seconds: 1, Nanos: -5}},
+	}
+	for name, req := range bad {
+		if _, err := rpc.AuditFilter(req); connect.CodeOf(err) != connect.CodeInvalidArgument {
+			t.Errorf("%s: %v, want invalid argument", name, err)
+		}
+	}
+	ok := &homeplanev1.QueryAuditRequest{HomeId: "00000000-0000-4000-8000-000000000001", Outcome: "ok", Kind: "intent",
+		Text: "turn on the kitchen lights\n", Since: timestamppb.New(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)),
+		Until: timestamppb.New(time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC))}
+	if _, err := rpc.AuditFilter(ok); err != nil {
+		t.Errorf("an ordinary filter: %v", err)
+	}
+}

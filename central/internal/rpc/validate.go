@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/homeplane/homeplane/central/internal/home"
 )
@@ -59,6 +60,15 @@ func (c *check) plain(name, value string) {
 func (c *check) token(name, value string) {
 	if strings.IndexFunc(value, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
 		c.problems = append(c.problems, name+" must be printable ASCII without spaces")
+	}
+}
+
+// instant checks an optional timestamp: a valid one within the years 1 to
+// 9999 (Timestamp.CheckValid), which PostgreSQL and Go's time both hold;
+// past them AsTime wraps and the database refuses the query.
+func (c *check) instant(name string, ts *timestamppb.Timestamp) {
+	if ts != nil && ts.CheckValid() != nil {
+		c.problems = append(c.problems, name+" must be a valid time between the years 1 and 9999")
 	}
 }
 
