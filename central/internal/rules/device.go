@@ -125,11 +125,20 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		}
 		return intent.Intent{}, false
 	}
+	stops := name == intent.TurnOff && s.has("stop")
+	if stops && s.has("open", "close", "shut", "lock", "unlock", "raise", "lower") {
+		return intent.Intent{}, false // "stop opening the gate" cancels a motion
+	}
 	slots := map[string]any{}
 	if t.name != "" {
 		i, _ := t.entity(s.reg, switchableOrder...)
 		slots["name"] = t.name
 		d := s.reg.Entity(i).GetDomain()
+		if stops && d == "cover" {
+			// "stop the garage door" stops it moving, a service no intent
+			// here calls; it does not close it.
+			return intent.Intent{}, false
+		}
 		if d != "lock" && s.has("lock", "unlock") && !strings.Contains(strings.ToLower(t.name), "lock") {
 			// "lock" and "unlock" are said of locks only: "unlock the
 			// garage door" of a garage door that is a cover does not
@@ -206,6 +215,9 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	}
 	if name == intent.Toggle && (domain == "lock" || opensHome(domain, dc)) {
 		return intent.Intent{}, false
+	}
+	if stops && (domain == "" || domain == "cover") {
+		return intent.Intent{}, false // "stop the garage" would close its doors
 	}
 	if domain != "" {
 		slots["domain"] = domain
