@@ -11,9 +11,10 @@ import (
 // TestLaterStopsAndOtherKinds holds the rules of ADR 0064 end to end: a
 // command said with a time or schedule the engine cannot keep is refused in
 // words that say so, "at" and a bare number after a command that opens or
-// switches is a time, not a position, "stop" said of a cover does not close
-// it, and a media verb said of another kind's device acts on no player;
-// beside them, the commands that still act.
+// switches is a time, not a position, "stop" said of a cover stops it where
+// it is (HassStopMoving) and does not close it, and a media verb said of
+// another kind's device acts on no player; beside them, the commands that
+// still act.
 func TestLaterStopsAndOtherKinds(t *testing.T) {
 	home := func(file string) *intent.Index {
 		reg, err := intent.LoadFixtureFile(file)
@@ -40,9 +41,12 @@ func TestLaterStopsAndOtherKinds(t *testing.T) {
 		{demo, "pause the tv", []string{"media_player.media_pause [media_player.tv] map[]"}, ""},
 		{demo, "stop the music", []string{"media_player.media_pause [media_player.tv] map[]"}, ""},
 		{demo, "set the thermostat at 21", []string{"climate.set_temperature [climate.thermostat] map[temperature:21]"}, ""},
-		{demo, "stop the garage door", nil, ""},
+		{demo, "stop the garage door", []string{"cover.stop_cover [cover.garage_door] map[]"}, ""},
+		{flat, "stop the bedroom curtains", []string{"cover.stop_cover [cover.bedroom_curtains] map[]"}, ""},
+		{demo, "halt the garage door", nil, ""},
 		{demo, "stop opening the garage door", nil, ""},
-		{villa, "stop the awning", nil, ""},
+		{villa, "stop the awning", []string{"cover.stop_cover [cover.awning] map[]"}, ""},
+		{villa, "stop the garden", nil, ""}, // every device there: it would close its covers
 		{demo, "pause the garage door", nil, ""},
 		{demo, "play the garage door", nil, ""},
 		{demo, "next track on the thermostat", nil, ""},

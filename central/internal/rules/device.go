@@ -126,7 +126,7 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		return intent.Intent{}, false
 	}
 	stops := name == intent.TurnOff && s.has("stop")
-	if stops && s.has("open", "close", "shut", "lock", "unlock", "raise", "lower") {
+	if stops && (s.has("open", "close", "shut", "lock", "unlock", "raise", "lower") || s.saysMotion()) {
 		return intent.Intent{}, false // "stop opening the gate" cancels a motion
 	}
 	slots := map[string]any{}
@@ -135,9 +135,7 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		slots["name"] = t.name
 		d := s.reg.Entity(i).GetDomain()
 		if stops && d == "cover" {
-			// "stop the garage door" stops it moving, a service no intent
-			// here calls; it does not close it.
-			return intent.Intent{}, false
+			name = intent.StopMoving // "stop the garage door" stops it where it is; it does not close it
 		}
 		if d != "lock" && s.has("lock", "unlock") && !strings.Contains(strings.ToLower(t.name), "lock") {
 			// "lock" and "unlock" are said of locks only: "unlock the
@@ -216,8 +214,11 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	if name == intent.Toggle && (domain == "lock" || opensHome(domain, dc)) {
 		return intent.Intent{}, false
 	}
-	if stops && (domain == "" || domain == "cover") {
+	switch {
+	case stops && domain == "":
 		return intent.Intent{}, false // "stop the garage" would close its doors
+	case stops && domain == "cover":
+		name = intent.StopMoving // "stop the blinds"
 	}
 	if domain != "" {
 		slots["domain"] = domain

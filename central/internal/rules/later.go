@@ -179,3 +179,17 @@ func (s *sentence) corrected() bool {
 	}
 	return false
 }
+
+// motions are a movement being made: "stop opening the gate" cancels one.
+var motions = map[string]bool{"opening": true, "closing": true, "shutting": true, "locking": true,
+	"unlocking": true, "raising": true, "lowering": true, "moving": true}
+
+// saysMotion reports whether a word outside the home's names is a motion.
+func (s *sentence) saysMotion() bool {
+	for i, t := range s.toks {
+		if motions[t] && !s.inName(i) {
+			return true
+		}
+	}
+	return false
+}
