@@ -41,6 +41,8 @@ func TestLaterStopsAndOtherKinds(t *testing.T) {
 		{demo, "pause the tv", []string{"media_player.media_pause [media_player.tv] map[]"}, ""},
 		{demo, "stop the music", []string{"media_player.media_pause [media_player.tv] map[]"}, ""},
 		{demo, "set the thermostat at 21", []string{"climate.set_temperature [climate.thermostat] map[temperature:21]"}, ""},
+		{demo, "set the thermostat from 19 to 21", []string{"climate.set_temperature [climate.thermostat] map[temperature:21]"}, ""},
+		{demo, "turn off the kitchen ceiling for now", []string{"light.turn_off [light.kitchen_ceiling] map[]"}, ""},
 		{demo, "stop the garage door", []string{"cover.stop_cover [cover.garage_door] map[]"}, ""},
 		{flat, "stop the bedroom curtains", []string{"cover.stop_cover [cover.bedroom_curtains] map[]"}, ""},
 		{demo, "halt the garage door", nil, ""},

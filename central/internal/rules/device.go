@@ -331,10 +331,20 @@ func (s *sentence) toNumber() bool {
 }
 
 func (s *sentence) firstNumber() (float64, bool) {
-	for _, c := range s.chunks {
-		if c.kind == cNumber {
-			return c.num, true
+	for i, c := range s.chunks {
+		if c.kind != cNumber {
+			continue
 		}
+		if c.start > 0 && s.toks[c.start-1] == "from" {
+			// "set the thermostat from 19 to 21": what it is now, then what
+			// it is to be
+			for _, d := range s.chunks[i+1:] {
+				if d.kind == cNumber && s.toks[d.start-1] == "to" {
+					return d.num, true
+				}
+			}
+		}
+		return c.num, true
 	}
 	return 0, false
 }

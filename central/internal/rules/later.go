@@ -91,6 +91,8 @@ func (s *sentence) later() bool {
 			}
 		case t == "in" && next == "the" && i+2 < len(toks) && word(i+2) && partsOfDay[toks[i+2]] && toks[i+2] != "time":
 			return true
+		case (t == "when" || t == "whenever") && next == "you":
+			// "when you can", "when you get a chance": now
 		case (t == "when" || t == "whenever" || t == "once" || t == "until" || t == "till" || t == "til") && i > 0 && next != "":
 			// "open the garage door when i get home", "until 7"
 			return true
