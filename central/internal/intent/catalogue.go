@@ -22,6 +22,7 @@ const (
 	ClimateGetTemperature Name = "HassClimateGetTemperature"
 	ClimateSetTemperature Name = "HassClimateSetTemperature"
 	SetPosition           Name = "HassSetPosition"
+	StopMoving            Name = "HassStopMoving"
 	FanSetSpeed           Name = "HassFanSetSpeed"
 	MediaPause            Name = "HassMediaPause"
 	MediaUnpause          Name = "HassMediaUnpause"
@@ -120,6 +121,7 @@ var catalogue = []Entry{
 	{Name: ClimateGetTemperature, Kind: KindQuery, Use: "ask the temperature", Domains: []string{"climate", "sensor"}, answer: answerTemperature},
 	{Name: ClimateSetTemperature, Kind: KindAction, Use: "set the temperature", Domains: []string{"climate"}, plan: planClimateSet, done: doneClimateSet},
 	{Name: SetPosition, Kind: KindAction, Use: "set a cover or valve position (0-100)", Domains: []string{"cover", "valve"}, plan: planSetPosition, done: said("Position set")},
+	{Name: StopMoving, Kind: KindAction, Use: "stop a cover or valve that is moving", Domains: []string{"cover", "valve"}, plan: planStopMoving, done: said("Stopped")},
 	{Name: FanSetSpeed, Kind: KindAction, Use: "set a fan's speed (percentage 0-100)", Domains: []string{"fan"}, plan: planFanSpeed, done: said("Speed set")},
 	{Name: MediaPause, Kind: KindAction, Use: "pause media", Domains: media, plan: planMedia("media_pause"), done: said("Paused")},
 	{Name: MediaUnpause, Kind: KindAction, Use: "resume media", Domains: media, plan: planMedia("media_play"), done: said("Resumed")},

@@ -179,6 +179,9 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	if errors.Is(err, ErrNoIntent) {
 		resp.ErrorCode = CodeNoIntent
 		resp.Speech = "Sorry, I couldn't understand that"
+		if errors.Is(err, ErrLater) {
+			resp.Speech = "Sorry, I can't do that at a later time"
+		}
 		return resp, nil
 	}
 	if err != nil && name != e.opts.ParserName && ctx.Err() == nil {
@@ -469,7 +472,7 @@ func newID() string {
 // the entities of that turn when the sentence refers to them by a pronoun.
 func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, reg *Index) (_ Intent, _ string, referred []string, _ error) {
 	in, name, err := parseWith(ctx, parsers, req.Text, reg, req.Context)
-	if err != nil && !errors.Is(err, ErrNoIntent) {
+	if err != nil && (!errors.Is(err, ErrNoIntent) || errors.Is(err, ErrLater)) {
 		return in, name, nil, err
 	}
 	concrete := err == nil && (!NeedsTarget(in.Name) || in.Slot("name") != "")
@@ -522,7 +525,7 @@ func parseWith(ctx context.Context, parsers []namedParser, text string, reg *Ind
 	for _, p := range parsers {
 		name = p.name
 		in, err = p.p.Parse(ctx, text, reg, pc)
-		if !errors.Is(err, ErrNoIntent) {
+		if !errors.Is(err, ErrNoIntent) || errors.Is(err, ErrLater) {
 			break
 		}
 	}

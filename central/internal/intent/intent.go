@@ -7,6 +7,7 @@ package intent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
@@ -16,6 +17,12 @@ import (
 var (
 	// ErrNoIntent is returned by a Parser when nothing in the sentence matched.
 	ErrNoIntent = errors.New("no intent matched")
+	// ErrLater is returned by a Parser for a command said with a time or
+	// schedule it cannot keep ("open the awning at ten", "unlock the door
+	// tonight"): only "in 10 minutes" delays a command. It is an
+	// ErrNoIntent that no later parser is asked about, so that none acts
+	// now on what was asked for later.
+	ErrLater = fmt.Errorf("a command for a later time: %w", ErrNoIntent)
 	// ErrHomeOffline is what an Executor returns when the home's agent is not
 	// connected.
 	ErrHomeOffline = errors.New("home offline")

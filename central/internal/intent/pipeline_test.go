@@ -43,6 +43,9 @@ func TestEnginePipelines(t *testing.T) {
 	}{
 		{name: "rules understands", pipeline: intent.PipelineRulesThenLLM, llm: &fakeLLM{in: lampOn}, text: "turn on the kitchen lights", wantParser: "rules"},
 		{name: "llm after rules", pipeline: intent.PipelineRulesThenLLM, llm: &fakeLLM{in: lampOn}, text: "make it bright where the spot is", wantParser: "llm", wantTokens: 42, wantCalls: 1},
+		// A command the rules read as for later is not handed to a model,
+		// which could do it now.
+		{name: "later stays with rules", pipeline: intent.PipelineRulesThenLLM, llm: &fakeLLM{in: lampOn}, text: "turn on the kitchen lights at 7", wantParser: "rules", wantCode: intent.CodeNoIntent},
 		{name: "llm only", pipeline: intent.PipelineLLM, llm: &fakeLLM{in: lampOn}, text: "turn on the kitchen lights", wantParser: "llm", wantTokens: 42, wantCalls: 1},
 		{name: "llm fails gracefully", pipeline: intent.PipelineLLM, llm: &fakeLLM{err: errors.New("model down")}, text: "turn on the kitchen lights", wantParser: "llm", wantCode: intent.CodeFailed, wantTokens: 42, wantCalls: 1},
 		{name: "plugin missing falls back to rules", pipeline: intent.PipelinePlugin, llm: &fakeLLM{in: lampOn}, text: "turn on the kitchen lights", wantParser: "rules"},

@@ -78,6 +78,18 @@ func planSetPosition(in Intent, e *homeplanev1.Entity) (call, bool) {
 	return call{}, false
 }
 
+// planStopMoving stops a cover or valve where it is: Home Assistant's
+// HassStopMoving.
+func planStopMoving(_ Intent, e *homeplanev1.Entity) (call, bool) {
+	switch d := e.GetDomain(); d {
+	case "cover":
+		return call{d, "stop_cover", nil}, true
+	case "valve":
+		return call{d, "stop_valve", nil}, true
+	}
+	return call{}, false
+}
+
 func planFanSpeed(in Intent, e *homeplanev1.Entity) (call, bool) {
 	p, ok := in.Number("percentage")
 	return call{"fan", "set_percentage", map[string]any{"percentage": clamp(p, 0, 100)}}, ok && e.GetDomain() == "fan"

@@ -90,7 +90,7 @@ var grammarWords = func() map[string]bool {
 // home does not know on purpose.
 func guardedIntent(name intent.Name) bool {
 	switch name {
-	case intent.TurnOn, intent.TurnOff, intent.Toggle, intent.LightSet, intent.SetPosition,
+	case intent.TurnOn, intent.TurnOff, intent.Toggle, intent.LightSet, intent.SetPosition, intent.StopMoving,
 		intent.ClimateSetTemperature, intent.MediaPause, intent.MediaUnpause, intent.MediaNext,
 		intent.MediaPrevious, intent.SetVolume, intent.MediaPlayerMute, intent.MediaPlayerUnmute,
 		intent.VacuumStart, intent.VacuumReturnToBase, intent.GetState, intent.ClimateGetTemperature,

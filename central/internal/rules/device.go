@@ -125,11 +125,18 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		}
 		return intent.Intent{}, false
 	}
+	stops := name == intent.TurnOff && s.has("stop")
+	if stops && (s.has("open", "close", "shut", "lock", "unlock", "raise", "lower") || s.saysMotion()) {
+		return intent.Intent{}, false // "stop opening the gate" cancels a motion
+	}
 	slots := map[string]any{}
 	if t.name != "" {
 		i, _ := t.entity(s.reg, switchableOrder...)
 		slots["name"] = t.name
 		d := s.reg.Entity(i).GetDomain()
+		if stops && d == "cover" {
+			name = intent.StopMoving // "stop the garage door" stops it where it is; it does not close it
+		}
 		if d != "lock" && s.has("lock", "unlock") && !strings.Contains(strings.ToLower(t.name), "lock") {
 			// "lock" and "unlock" are said of locks only: "unlock the
 			// garage door" of a garage door that is a cover does not
@@ -206,6 +213,12 @@ func (s *sentence) turn() (intent.Intent, bool) {
 	}
 	if name == intent.Toggle && (domain == "lock" || opensHome(domain, dc)) {
 		return intent.Intent{}, false
+	}
+	switch {
+	case stops && domain == "":
+		return intent.Intent{}, false // "stop the garage" would close its doors
+	case stops && domain == "cover":
+		name = intent.StopMoving // "stop the blinds"
 	}
 	if domain != "" {
 		slots["domain"] = domain
@@ -318,10 +331,20 @@ func (s *sentence) toNumber() bool {
 }
 
 func (s *sentence) firstNumber() (float64, bool) {
-	for _, c := range s.chunks {
-		if c.kind == cNumber {
-			return c.num, true
+	for i, c := range s.chunks {
+		if c.kind != cNumber {
+			continue
 		}
+		if c.start > 0 && s.toks[c.start-1] == "from" {
+			// "set the thermostat from 19 to 21": what it is now, then what
+			// it is to be
+			for _, d := range s.chunks[i+1:] {
+				if d.kind == cNumber && s.toks[d.start-1] == "to" {
+					return d.num, true
+				}
+			}
+		}
+		return c.num, true
 	}
 	return 0, false
 }

@@ -36,6 +36,65 @@ func (s *sentence) namesPlayer() bool {
 	return false
 }
 
+// namesOther reports whether the sentence names a device of the home that
+// is no media player, and no player: "pause the garage door", "skip the
+// blinds" and "play the garage door" act on no player.
+func (s *sentence) namesOther() bool {
+	other := false
+	for _, c := range s.chunks {
+		if c.kind == cNoun && c.cls != nil && c.cls.domain != "" && !c.cls.generic {
+			if c.cls.domain == "media_player" {
+				return false
+			}
+			other = true // "pause the blinds"
+		}
+		if c.kind != cRef || !s.objectOfMedia(c) {
+			continue
+		}
+		for _, r := range c.refs {
+			if r.Kind != intent.RefEntity {
+				continue
+			}
+			if s.reg.Entity(r.Index).GetDomain() == "media_player" {
+				return false
+			}
+			other = true
+		}
+	}
+	return other
+}
+
+// objectOfMedia reports whether a name is what a media verb is said of:
+// anywhere but in what "play" asks for, where only a name that ends the
+// sentence after "play", "the" or "on" is ("play the garage door", not
+// "play the album Abbey Road" in a home with a Road Safety sensor).
+func (s *sentence) objectOfMedia(c chunk) bool {
+	if s.playWord() < 0 {
+		return true
+	}
+	if c.end != len(s.toks) || c.start == 0 {
+		return false
+	}
+	w := s.toks[c.start-1]
+	return w == "play" || w == "the" || w == "on" || w == "my"
+}
+
+// mediaOnly are verbs said of media alone: a sentence that says one is
+// no other command ("next track on the thermostat" turns nothing on).
+var mediaOnly = map[string]bool{"pause": true, "resume": true, "unpause": true, "skip": true, "mute": true,
+	"unmute": true, "rewind": true, "replay": true, "play": true, "track": true, "song": true}
+
+// saysMediaVerb reports whether a word outside the home's names is one
+// said of media alone.
+func (s *sentence) saysMediaVerb() bool {
+	for i, t := range s.toks {
+		if mediaOnly[t] && !s.inName(i) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *sentence) playWord() int {
 	for _, c := range s.chunks {
 		if c.kind == cWord && s.toks[c.start] == "play" {
@@ -65,7 +124,7 @@ func (s *sentence) media() (intent.Intent, bool) {
 			break
 		}
 	}
-	if !mentioned {
+	if !mentioned || s.namesOther() {
 		return intent.Intent{}, false
 	}
 	var slots map[string]any // made once the sentence is known to be media
@@ -291,4 +350,14 @@ func (s *sentence) spoken(q []string) string {
 		}
 	}
 	return want
+}
+
+// mediaIntent reports whether an intent acts on media players.
+func mediaIntent(n intent.Name) bool {
+	switch n {
+	case intent.MediaPause, intent.MediaUnpause, intent.MediaNext, intent.MediaPrevious, intent.SetVolume,
+		intent.MediaSearchAndPlay, intent.MediaPlayerMute, intent.MediaPlayerUnmute:
+		return true
+	}
+	return false
 }

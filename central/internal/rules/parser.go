@@ -80,6 +80,12 @@ func (p *Parser) Parse(_ context.Context, text string, reg *intent.Index, pc int
 	s.init(toks, reg, pc)
 	s.raw = text
 	if in, ok := s.parse(); ok {
+		if actsNow(in) && s.later() {
+			return intent.Intent{}, intent.ErrLater
+		}
+		if actsNow(in) && s.corrected() || !mediaIntent(in.Name) && actsNow(in) && s.saysMediaVerb() {
+			return intent.Intent{}, intent.ErrNoIntent
+		}
 		in.Here = s.unknownHere(in)
 		if wished && s.wishOpens(in) || s.heaterShared(in) || s.bareRoom() {
 			return intent.Intent{}, intent.ErrNoIntent

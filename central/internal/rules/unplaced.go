@@ -9,7 +9,7 @@ import "github.com/homeplane/homeplane/central/internal/intent"
 // "the fan in room 4" and the voice device's own room say which.
 func (s *sentence) unplaced(in intent.Intent) bool {
 	switch in.Name {
-	case intent.TurnOn, intent.TurnOff, intent.Toggle, intent.LightSet, intent.SetPosition, intent.FanSetSpeed:
+	case intent.TurnOn, intent.TurnOff, intent.Toggle, intent.LightSet, intent.SetPosition, intent.StopMoving, intent.FanSetSpeed:
 	default:
 		return false
 	}
