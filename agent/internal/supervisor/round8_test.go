@@ -27,6 +27,15 @@ func refuse(message string) func(w http.ResponseWriter, r *http.Request) bool {
 	}
 }
 
+// helper answers the snapshot helper's create with an id of its own, so
+// that its removal is not taken for the old container's.
+func helper(w http.ResponseWriter, _ *http.Request) bool {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, `{"Id":"`+fakeID(7)+`","Warnings":[]}`)
+	return true
+}
+
 // TestAttacksRound8Upgrade is the eighth attack round's part on the
 // supervisor (docs/benchmarks.md, "Attacks, round 8"): upgrades the engine
 // breaks half way. Whatever it refuses, a container under our name must be
@@ -34,7 +43,8 @@ func refuse(message string) func(w http.ResponseWriter, r *http.Request) bool {
 func TestAttacksRound8Upgrade(t *testing.T) {
 	fast := Options{EngineTimeout: time.Second, ProbeInterval: 50 * time.Millisecond, SampleInterval: -1,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond, StartPeriod: time.Nanosecond,
-		PullStallTimeout: 500 * time.Millisecond, PullDeadline: 2 * time.Second, UpgradeDeadline: time.Second}
+		PullStallTimeout: 500 * time.Millisecond, PullDeadline: 2 * time.Second, UpgradeDeadline: time.Second,
+		SnapshotTimeout: time.Second}
 	const next = "ghcr.io/home-assistant/home-assistant:2026.2.0"
 	// removedOld counts removals of the old container, fakeID(1).
 	removedOld := func(e *hostileEngine) func() int {
@@ -54,7 +64,7 @@ func TestAttacksRound8Upgrade(t *testing.T) {
 	named := func(message string) func(w http.ResponseWriter, r *http.Request) bool {
 		return func(w http.ResponseWriter, r *http.Request) bool {
 			if r.URL.Query().Get("name") != "homeplane-ha" {
-				return false
+				return helper(w, r)
 			}
 			return refuse(message)(w, r)
 		}
@@ -76,6 +86,7 @@ func TestAttacksRound8Upgrade(t *testing.T) {
 		e, c := newHostileEngine(t)
 		e.set("archiveGET", emptyArchive)
 		e.set("rename", refuse("rename refused"))
+		e.set("create", helper)
 		gone := removedOld(e)
 		s := provisioned(t, c, nil, fast)
 		err := s.Upgrade(context.Background(), next)
