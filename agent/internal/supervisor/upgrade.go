@@ -69,14 +69,14 @@ func (s *Supervisor) Upgrade(ctx context.Context, ref string) error {
 		}
 		nid, err := s.create(ctx, next, s.opts.Name)
 		if err != nil {
-			return s.rollback(back(), id, "", old, err.Error())
+			return s.rollback(back(), id, "", false, old, err.Error())
 		}
 		s.update(func(p *persisted) { p.ContainerID = nid })
 		if err := s.startLocked(ctx, "starting "+next.Image); err != nil {
-			return s.rollback(back(), id, nid, old, err.Error())
+			return s.rollback(back(), id, nid, false, old, err.Error())
 		}
 		if err := s.waitHealthy(ctx, s.opts.UpgradeDeadline); err != nil {
-			return s.rollback(back(), id, nid, old, err.Error())
+			return s.rollback(back(), id, nid, true, old, err.Error())
 		}
 		if err := s.d.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			s.log.Warn("old container not removed after the upgrade; the sweep removes it", "container_id", shortID(id), "error", err)
@@ -95,7 +95,7 @@ func (s *Supervisor) previousName() string { return s.opts.Name + "-previous" }
 // the new version ran, it may have changed the config volume: the snapshot
 // is restored first, which needs the old container removed (a volume in
 // use cannot be), so the old spec is created again.
-func (s *Supervisor) rollback(ctx context.Context, oldID, nid string, old Spec, reason string) error {
+func (s *Supervisor) rollback(ctx context.Context, oldID, nid string, ran bool, old Spec, reason string) error {
 	reason = "new version not healthy: " + reason
 	s.log.Warn("upgrade failed; rolling back", "reason", reason, "image", old.Image)
 	if nid != "" && nid != oldID {
@@ -103,7 +103,7 @@ func (s *Supervisor) rollback(ctx context.Context, oldID, nid string, old Spec, 
 			return fmt.Errorf("supervisor: rollback: remove new container: %w", err)
 		}
 	}
-	if nid == "" {
+	if !ran {
 		// The new version never ran: the config is as the snapshot holds it.
 		if err := s.d.ContainerRename(ctx, oldID, s.opts.Name); err != nil {
 			return fmt.Errorf("supervisor: rollback: rename the old container back: %w", err)
