@@ -3,11 +3,13 @@ package command
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
 )
@@ -101,6 +103,11 @@ func (s *Services) validateCall(c *homeplanev1.ServiceCall) (call, error) {
 	if n := proto.Size(c.GetData()); n > maxDataBytes {
 		return call{}, fmt.Errorf("service data is %d bytes, more than %d", n, maxDataBytes)
 	}
+	for k, v := range c.GetData().GetFields() {
+		if err := checkValue(v, 1); err != nil {
+			return call{}, fmt.Errorf("service data %q: %w", truncate(k, maxNameLen), err)
+		}
+	}
 	data := c.GetData().AsMap()
 	if _, ok := data["entity_id"]; ok {
 		// Targets travel in entity_ids only, so every target is validated.
@@ -110,6 +117,38 @@ func (s *Services) validateCall(c *homeplanev1.ServiceCall) (call, error) {
 		data["entity_id"] = append([]string(nil), c.GetEntityIds()...)
 	}
 	return call{domain: c.GetDomain(), service: c.GetService(), data: data}, nil
+}
+
+// maxDataDepth bounds how deep service data nests; no service of Home
+// Assistant takes more than a few levels.
+const maxDataDepth = 32
+
+// checkValue refuses numbers JSON cannot carry (NaN, infinities), which
+// would reach Home Assistant as whatever the encoder makes of them, and
+// data nested past maxDataDepth.
+func checkValue(v *structpb.Value, depth int) error {
+	if depth > maxDataDepth {
+		return fmt.Errorf("nested more than %d deep", maxDataDepth)
+	}
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_NumberValue:
+		if math.IsNaN(k.NumberValue) || math.IsInf(k.NumberValue, 0) {
+			return fmt.Errorf("number %v is not a finite number", k.NumberValue)
+		}
+	case *structpb.Value_ListValue:
+		for _, e := range k.ListValue.GetValues() {
+			if err := checkValue(e, depth+1); err != nil {
+				return err
+			}
+		}
+	case *structpb.Value_StructValue:
+		for _, e := range k.StructValue.GetFields() {
+			if err := checkValue(e, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ValidEntityID reports whether id has Home Assistant's entity id syntax:

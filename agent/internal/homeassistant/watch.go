@@ -138,6 +138,8 @@ func (c *Client) Watch(ctx context.Context, fn func(Change)) error {
 			s.settle(m)
 			continue
 		case "event":
+		case "auth_invalid":
+			return fmt.Errorf("watch: %w", revoked(m))
 		default:
 			continue
 		}

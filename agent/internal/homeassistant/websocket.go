@@ -344,6 +344,9 @@ func (s *session) command(ctx context.Context, typ string, fields map[string]any
 		if err != nil {
 			return nil, fmt.Errorf("home assistant: %s: %w", typ, err)
 		}
+		if m.Type == "auth_invalid" {
+			return nil, fmt.Errorf("home assistant: %s: %w", typ, revoked(m))
+		}
 		if m.ID != id || m.Type != "result" {
 			continue
 		}
@@ -355,6 +358,17 @@ func (s *session) command(ctx context.Context, typ string, fields map[string]any
 		}
 		return m.Result, nil
 	}
+}
+
+// revoked is the error of an auth_invalid in the middle of a session: Home
+// Assistant no longer takes the token, and nothing on the session will be
+// answered again.
+func revoked(m message) error {
+	msg := m.Message
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return fmt.Errorf("websocket auth revoked: %q: %w", msg, ErrUnauthorized)
 }
 
 // withDefaultTimeout bounds a whole WebSocket exchange when ctx has no deadline.

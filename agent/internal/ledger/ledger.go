@@ -164,6 +164,7 @@ type kept struct {
 	done    bool
 	from    int64  // frame of the finished record in the old log; -1: none
 	result  []byte // the result, for a record of the earlier layout
+	clamped bool   // expires was cut to MaxTTL: the record is framed anew
 }
 
 // load reads the records of the earlier one-file-per-command layout, then
@@ -201,6 +202,7 @@ func (l *Ledger) load() error {
 			keep(kept{id: r.ID, expires: r.Expires, done: len(r.Result) > 0, from: -1, result: r.Result})
 		}
 	}
+	l.setAsideOdd()
 	src, err := os.Open(filepath.Join(l.dir, logName)) // nil when there is no log yet
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -219,6 +221,11 @@ func (l *Ledger) load() error {
 	now := l.opts.Now()
 	live := order[:0]
 	for _, k := range order {
+		// A clock that ran ahead when the command came set its expiry
+		// too late; no command is kept past MaxTTL from now.
+		if limit := now.Add(l.opts.MaxTTL); k.expires.After(limit) {
+			k.expires, k.clamped = limit, true
+		}
 		if now.Before(k.expires) {
 			live = append(live, k)
 		}
@@ -243,6 +250,21 @@ func (l *Ledger) load() error {
 		_ = os.Remove(path)
 	}
 	return nil
+}
+
+// setAsideOdd moves a log that is not a regular file (a directory, a link
+// to elsewhere) to logName.damaged, so the agent starts on a new log and
+// neither reads nor writes through it.
+func (l *Ledger) setAsideOdd() {
+	path := filepath.Join(l.dir, logName)
+	st, err := os.Lstat(path)
+	if err != nil || st.Mode().IsRegular() {
+		return
+	}
+	aside := path + ".damaged"
+	_ = os.RemoveAll(aside)
+	err = os.Rename(path, aside)
+	l.log.Error("command log is not a regular file; set aside, commands run before are not remembered", "path", path, "mode", st.Mode().String(), "moved_to", aside, "error", err)
 }
 
 // readLog calls fn for each whole record of the log and where its frame
@@ -511,6 +533,13 @@ func (l *Ledger) rewriteLocked(live []*kept, src *os.File) error {
 			switch {
 			case k.from >= 0 && src != nil:
 				buf, err = readRawFrame(io.NewSectionReader(src, k.from, maxRecordBytes+frameHeader), buf)
+				if err == nil && k.clamped {
+					var r record
+					if err = json.Unmarshal(buf[frameHeader:], &r); err == nil {
+						r.Expires = k.expires
+						buf, err = frame(r)
+					}
+				}
 				if err != nil { // the index points at a damaged record: keep the command as interrupted
 					l.log.Error("stored result unreadable while rewriting the log; kept as interrupted", "command_id", k.id, "error", err)
 					k.done = false

@@ -73,6 +73,17 @@ type entry struct {
 
 const droppedFile = "dropped"
 
+// maxMessageBytes is the largest message kept: the broker takes no packet
+// past 1 MiB.
+const maxMessageBytes = 1 << 20
+
+// maxSeq bounds the sequence numbers read back, so that the numbers of new
+// messages never wrap past them.
+const maxSeq = 1 << 62
+
+// maxDropped bounds a drop count read back.
+const maxDropped = 1 << 32
+
 // Open opens (creating) the outbox in dir, mode 0700, and loads what an
 // earlier run left there.
 func Open(dir string, next Publisher, opts Options) (*Outbox, error) {
@@ -109,13 +120,23 @@ func Open(dir string, next Publisher, opts Options) (*Outbox, error) {
 		if err != nil {
 			continue
 		}
+		// Only regular files the agent could have written are kept: a link
+		// would send what it points at, and a file past any message's size
+		// would push every real message out of the bounds.
+		if !info.Mode().IsRegular() || info.Size() > maxMessageBytes {
+			o.log.Warn("outbox entry that is no message removed", "name", n.Name(), "mode", info.Mode().String(), "bytes", info.Size())
+			_ = os.RemoveAll(filepath.Join(dir, n.Name()))
+			continue
+		}
 		o.queue = append(o.queue, entry{seq: seq, kind: kind, size: info.Size()})
 		o.bytes += info.Size()
 		o.seq = max(o.seq, seq)
 	}
 	slices.SortFunc(o.queue, func(a, b entry) int { return compare(a.seq, b.seq) })
 	if b, err := os.ReadFile(filepath.Join(dir, droppedFile)); err == nil && len(b) == 8 {
-		o.dropped = binary.BigEndian.Uint64(b)
+		// The count cannot pass what the outbox could have dropped in a
+		// run; a larger one is damage, and reporting it would be a lie.
+		o.dropped = min(binary.BigEndian.Uint64(b), maxDropped)
 	}
 	o.mu.Lock()
 	o.trimLocked()
@@ -144,7 +165,7 @@ func parseName(name string) (uint64, topic.Kind, bool) {
 	}
 	num, kind, ok := strings.Cut(base, ".")
 	seq, err := strconv.ParseUint(num, 10, 64)
-	if !ok || err != nil || !topic.Kind(kind).FromAgent() {
+	if !ok || err != nil || seq > maxSeq || !topic.Kind(kind).FromAgent() {
 		return 0, "", false
 	}
 	return seq, topic.Kind(kind), true

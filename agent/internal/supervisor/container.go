@@ -280,6 +280,9 @@ func (s *Supervisor) Attach(ctx context.Context) error {
 			return nil
 		}
 		id, err := s.current(ctx)
+		if errors.Is(err, ErrNotProvisioned) && s.reclaim(ctx) {
+			id, err = s.current(ctx)
+		}
 		if errors.Is(err, ErrNotProvisioned) {
 			s.log.Warn("provisioned container is gone; provision again to recreate it")
 			s.update(func(p *persisted) { p.Provisioned, p.ContainerID = false, "" })
@@ -307,6 +310,22 @@ func (s *Supervisor) Attach(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// reclaim renames the container an interrupted upgrade set aside back to
+// the container's name, when it is ours and nothing has that name.
+func (s *Supervisor) reclaim(ctx context.Context) bool {
+	c, err := s.d.ContainerInspect(ctx, s.previousName())
+	if err != nil || c.Config == nil || c.Config.Labels[LabelManagedBy] != s.agentID ||
+		c.Config.Labels[LabelRole] != "home-assistant" || !validID(c.ID) {
+		return false
+	}
+	if err := s.d.ContainerRename(ctx, c.ID, s.opts.Name); err != nil {
+		s.log.Error("container set aside by an interrupted upgrade not renamed back", "error", err)
+		return false
+	}
+	s.log.Warn("an upgrade was interrupted; the container it set aside is back under its name", "container_id", shortID(c.ID))
+	return true
 }
 
 // Sweep removes containers with our labels for this instance that are not

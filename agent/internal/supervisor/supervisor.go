@@ -137,6 +137,9 @@ type Options struct {
 	BudgetWindow  time.Duration
 	// UpgradeDeadline is how long a new version has to become healthy (10m).
 	UpgradeDeadline time.Duration
+	// SnapshotTimeout bounds one copy of the config volume, to or from
+	// its snapshot (30m).
+	SnapshotTimeout time.Duration
 	// StopTimeout is the grace before SIGKILL on stop (60s).
 	StopTimeout time.Duration
 	// PullStallTimeout fails a pull that makes no progress this long (2m).
@@ -184,6 +187,7 @@ func (o *Options) defaults() {
 	def(&o.BudgetWindow, 30*time.Minute)
 	def(&o.UpgradeDeadline, 10*time.Minute)
 	def(&o.StopTimeout, 60*time.Second)
+	def(&o.SnapshotTimeout, 30*time.Minute)
 	def(&o.PullStallTimeout, 2*time.Minute)
 	def(&o.PullDeadline, time.Hour)
 	def(&o.EngineTimeout, 30*time.Second)

@@ -58,11 +58,28 @@ func (s *Supervisor) Upgrade(ctx context.Context, ref string) error {
 			return err
 		}
 		s.update(func(p *persisted) { p.Snapshot = s.snapshotName() })
-		if err := s.replace(ctx, id, next); err != nil {
-			return s.rollback(back(), old, err.Error())
+		// The old container is kept, renamed, until the new version is
+		// healthy: an engine refusing the new container's create (or the
+		// rollback's) must not leave no container at all.
+		if err := s.d.ContainerRename(ctx, id, s.previousName()); err != nil {
+			if serr := s.startLocked(back(), "upgrade aborted"); serr != nil {
+				s.log.Error("home assistant not started again after an aborted upgrade", "error", serr)
+			}
+			return fmt.Errorf("supervisor: upgrade: set the old container aside: %w", err)
+		}
+		nid, err := s.create(ctx, next, s.opts.Name)
+		if err != nil {
+			return s.rollback(back(), id, "", false, old, err.Error())
+		}
+		s.update(func(p *persisted) { p.ContainerID = nid })
+		if err := s.startLocked(ctx, "starting "+next.Image); err != nil {
+			return s.rollback(back(), id, nid, false, old, err.Error())
 		}
 		if err := s.waitHealthy(ctx, s.opts.UpgradeDeadline); err != nil {
-			return s.rollback(back(), old, err.Error())
+			return s.rollback(back(), id, nid, true, old, err.Error())
+		}
+		if err := s.d.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			s.log.Warn("old container not removed after the upgrade; the sweep removes it", "container_id", shortID(id), "error", err)
 		}
 		s.update(func(p *persisted) { p.Spec = next })
 		s.event(ctx, homeplanev1.InstanceEventKind_INSTANCE_EVENT_KIND_UPGRADED, "from "+old.Image, nil)
@@ -70,37 +87,43 @@ func (s *Supervisor) Upgrade(ctx context.Context, ref string) error {
 	})
 }
 
-// replace removes container id and creates and starts one from spec.
-func (s *Supervisor) replace(ctx context.Context, id string, spec Spec) error {
-	if err := s.d.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("supervisor: remove container: %w", err)
-	}
-	nid, err := s.create(ctx, spec, s.opts.Name)
-	if err != nil {
-		return err
-	}
-	s.update(func(p *persisted) { p.ContainerID = nid })
-	return s.startLocked(ctx, "starting "+spec.Image)
-}
+// previousName is the name the old container waits under during an upgrade.
+func (s *Supervisor) previousName() string { return s.opts.Name + "-previous" }
 
-// rollback restores the snapshot and runs the old spec again.
-func (s *Supervisor) rollback(ctx context.Context, old Spec, reason string) error {
+// rollback removes the new container nid (when one was created), puts the
+// old container oldID back under the container's name and starts it. When
+// the new version ran, it may have changed the config volume: the snapshot
+// is restored first, which needs the old container removed (a volume in
+// use cannot be), so the old spec is created again.
+func (s *Supervisor) rollback(ctx context.Context, oldID, nid string, ran bool, old Spec, reason string) error {
 	reason = "new version not healthy: " + reason
 	s.log.Warn("upgrade failed; rolling back", "reason", reason, "image", old.Image)
-	id, _ := s.find(ctx)
-	if id != "" {
-		if err := s.d.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+	if nid != "" && nid != oldID {
+		if err := s.d.ContainerRemove(ctx, nid, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("supervisor: rollback: remove new container: %w", err)
 		}
 	}
-	if err := s.restoreVolume(ctx, old.Image); err != nil {
-		return fmt.Errorf("supervisor: rollback: %w", err)
+	if !ran {
+		// The new version never ran: the config is as the snapshot holds it.
+		if err := s.d.ContainerRename(ctx, oldID, s.opts.Name); err != nil {
+			return fmt.Errorf("supervisor: rollback: rename the old container back: %w", err)
+		}
+		s.update(func(p *persisted) { p.ContainerID, p.Spec = oldID, old })
+	} else {
+		if err := s.d.ContainerRemove(ctx, oldID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("supervisor: rollback: remove old container: %w", err)
+		}
+		if err := s.restoreVolume(ctx, old.Image); err != nil {
+			// Home Assistant on the config the new version left beats none.
+			s.log.Error("config snapshot not restored; the old version starts on the config as it is", "error", err)
+			reason += "; config snapshot not restored: " + err.Error()
+		}
+		id, err := s.create(ctx, old, s.opts.Name)
+		if err != nil {
+			return fmt.Errorf("supervisor: rollback: %w", err)
+		}
+		s.update(func(p *persisted) { p.ContainerID, p.Spec = id, old })
 	}
-	nid, err := s.create(ctx, old, s.opts.Name)
-	if err != nil {
-		return fmt.Errorf("supervisor: rollback: %w", err)
-	}
-	s.update(func(p *persisted) { p.ContainerID, p.Spec = nid, old })
 	if err := s.startLocked(ctx, "rolled back"); err != nil {
 		return fmt.Errorf("supervisor: rollback: %w", err)
 	}
@@ -184,6 +207,10 @@ func (s *Supervisor) restoreVolume(ctx context.Context, img string) error {
 }
 
 func (s *Supervisor) copyVolume(ctx context.Context, img, from, to string) error {
+	// The archive streams have no end of their own: an engine may stall
+	// or trickle them forever.
+	ctx, cancel := context.WithTimeout(ctx, s.opts.SnapshotTimeout)
+	defer cancel()
 	h, err := s.d.ContainerCreate(ctx, &container.Config{Image: img, Labels: s.labels("helper")}, &container.HostConfig{
 		Mounts: []mount.Mount{
 			{Type: mount.TypeVolume, Source: from, Target: "/from"},

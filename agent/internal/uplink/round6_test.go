@@ -27,6 +27,14 @@ import (
 // Assistant was asked (nothing, or once), the answer published, and that
 // the agent still serves the next command.
 func TestAttacksRound6Commands(t *testing.T) {
+	b, sim := startCommandRig(t)
+	rowsRound6(t, b, sim)
+}
+
+// startCommandRig runs the agent's uplink, command runner and Home
+// Assistant client against hasim and a real broker, on a home allowing the
+// light and switch domains.
+func startCommandRig(t *testing.T) (*testBroker, *hasim.Server) {
 	b := startBroker(t, "127.0.0.1:0", newHook())
 	sim := hasim.New(nil, hasim.Options{Token: "tok"})
 	srv := httptest.NewServer(sim.Handler())
@@ -41,6 +49,10 @@ func TestAttacksRound6Commands(t *testing.T) {
 	go func() { done <- u.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	eventually(t, "agent online", online(b, t))
+	return b, sim
+}
+
+func rowsRound6(t *testing.T, b *testBroker, sim *hasim.Server) {
 
 	light := "light.kitchen_ceiling"
 	cmd := func(id string, calls ...*homeplanev1.ServiceCall) *homeplanev1.Command {
