@@ -191,6 +191,11 @@ func (s *sentence) turn() (intent.Intent, bool) {
 			// "open the shed" opens what opens there; its light and its
 			// lock are no covers.
 			domain = "cover"
+			if name == intent.TurnOn && t.area == "" && t.floor == "" && !t.here {
+				// "open everything", "open up the house": only the verb
+				// says a kind, and no place bounds what opening lets in.
+				return intent.Intent{}, false
+			}
 		}
 	}
 	if t.cls == nil && domain != "" && t.area != "" {
