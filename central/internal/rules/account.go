@@ -77,7 +77,7 @@ var grammarWords = func() map[string]bool {
 		"play", "playing", "pause", "resume", "unpause", "continue", "replay", "skip", "next", "previous", "last",
 		"track", "song", "tune", "episode", "item", "chapter", "video", "playback", "music", "mute", "unmute",
 		"send", "return", "dock", "docked", "base", "charger", "clean", "cleaning", "hoover", "hoovering",
-		"vacuum", "vacuuming", "start", "his", "her",
+		"vacuum", "vacuuming", "start", "his", "her", "mow", "mowing",
 		// other ways to ask
 		"stick", "pop", "switching", "turning", "possibly", "cheers", "leaving", "done", "kind", "so", "lets",
 		"transition", "be", "anywhere", "somewhere", "got", "having", "showing", "reading", "reads",
@@ -94,7 +94,7 @@ func guardedIntent(name intent.Name) bool {
 		intent.ClimateSetTemperature, intent.MediaPause, intent.MediaUnpause, intent.MediaNext,
 		intent.MediaPrevious, intent.SetVolume, intent.MediaPlayerMute, intent.MediaPlayerUnmute,
 		intent.VacuumStart, intent.VacuumReturnToBase, intent.GetState, intent.ClimateGetTemperature,
-		intent.FanSetSpeed:
+		intent.FanSetSpeed, intent.LawnMowerStartMowing, intent.LawnMowerDock:
 		return true
 	}
 	return false

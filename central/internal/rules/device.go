@@ -10,7 +10,7 @@ var (
 	// powerVerbs take "up" and "down" as a switch: "fire up the heater",
 	// "power down the TV".
 	powerVerbs = map[string]bool{"fire": true, "power": true, "boot": true}
-	onVerbs    = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "light": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true, "extend": true}
+	onVerbs    = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "light": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true, "extend": true, "press": true}
 	offVerbs   = map[string]bool{"deactivate": true, "disable": true, "close": true, "shut": true, "unlock": true, "kill": true, "cut": true, "stop": true, "lower": true, "retract": true}
 )
 
@@ -134,6 +134,9 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		i, _ := t.entity(s.reg, switchableOrder...)
 		slots["name"] = t.name
 		d := s.reg.Entity(i).GetDomain()
+		if s.has("press") && d != "button" && d != "input_button" {
+			return intent.Intent{}, false // "press" is said of a button, not of what a button might open
+		}
 		if stops && d == "cover" {
 			name = intent.StopMoving // "stop the garage door" stops it where it is; it does not close it
 		}
@@ -166,6 +169,9 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		}
 		s.namePlace(t, slots)
 		return intent.Intent{Name: name, Slots: slots}, true
+	}
+	if s.has("press") {
+		return intent.Intent{}, false // a button is pressed by its name
 	}
 	domain, dc := "", ""
 	if t.cls != nil {

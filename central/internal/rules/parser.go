@@ -713,6 +713,7 @@ func init() {
 		(*sentence).clock,
 		(*sentence).weather,
 		(*sentence).vacuum,
+		(*sentence).mower,
 		(*sentence).media,
 		(*sentence).question,
 		(*sentence).terseReading,
