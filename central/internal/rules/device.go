@@ -197,7 +197,7 @@ func (s *sentence) turn() (intent.Intent, bool) {
 			// "open the shed" opens what opens there; its light and its
 			// lock are no covers.
 			domain = "cover"
-			if name == intent.TurnOn && t.area == "" && t.floor == "" && !t.here {
+			if name == intent.TurnOn && t.area == "" && t.floor == "" && !t.here && s.saysWholeHome() {
 				// "open everything", "open up the house": only the verb
 				// says a kind, and no place bounds what opening lets in.
 				return intent.Intent{}, false
@@ -281,6 +281,23 @@ func (s *sentence) roomDevice(t target, domain string) string {
 		found = ent.GetName()
 	}
 	return found
+}
+
+// wholeHomeWords name no device and no room, only the whole home.
+var wholeHomeWords = map[string]bool{
+	"open": true, "up": true, "the": true, "everything": true, "all": true, "whole": true, "house": true,
+	"home": true, "place": true, "please": true,
+}
+
+// saysWholeHome reports whether the sentence says nothing but a verb and the
+// whole home: "open everything", "open up the house".
+func (s *sentence) saysWholeHome() bool {
+	for _, t := range s.toks {
+		if !wholeHomeWords[t] {
+			return false
+		}
+	}
+	return true
 }
 
 // opensPlace reports whether the verb opens or closes ("open the shed",
