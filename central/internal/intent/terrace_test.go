@@ -10,7 +10,8 @@ import (
 )
 
 // TestTerraceActs holds the rules of ADR 0065 end to end: a robot lawn
-// mower mows and docks, a button is pressed by its name and "press" says
+// mower mows and docks, a recogniser's spelling of a name's word is the
+// word, "bung" puts on, a button is pressed by its name and "press" says
 // nothing else, "open everything" opens nothing, and a sequence whose
 // sensitive part is not said exactly runs none of its parts.
 func TestTerraceActs(t *testing.T) {
@@ -36,6 +37,10 @@ func TestTerraceActs(t *testing.T) {
 		{terrace, "press the front door", nil},
 		{terrace, "press the cat flap", nil},
 		{terrace, "press", nil},
+		{terrace, "turn on the nite light", []string{"light.turn_on [light.night_light] map[]"}},
+		{terrace, "switch on the tumble drier", []string{"switch.turn_on [switch.tumble_dryer] map[]"}},
+		{terrace, "bung the fire on", []string{"switch.turn_on [switch.fireplace] map[]"}},
+		{terrace, "unlock the nite door", nil},
 		{terrace, "open everything", nil},
 		{terrace, "open up the house", nil},
 		{pool, "open everything", nil},

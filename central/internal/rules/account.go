@@ -79,7 +79,7 @@ var grammarWords = func() map[string]bool {
 		"send", "return", "dock", "docked", "base", "charger", "clean", "cleaning", "hoover", "hoovering",
 		"vacuum", "vacuuming", "start", "his", "her", "mow", "mowing",
 		// other ways to ask
-		"stick", "pop", "switching", "turning", "possibly", "cheers", "leaving", "done", "kind", "so", "lets",
+		"stick", "pop", "bung", "switching", "turning", "possibly", "cheers", "leaving", "done", "kind", "so", "lets",
 		"transition", "be", "anywhere", "somewhere", "got", "having", "showing", "reading", "reads",
 	)
 	return m
