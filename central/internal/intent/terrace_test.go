@@ -11,7 +11,8 @@ import (
 
 // TestTerraceActs holds the rules of ADR 0065 end to end: a robot lawn
 // mower mows and docks, a recogniser's spelling of a name's word is the
-// word, "bung" puts on, a button is pressed by its name and "press" says
+// word, "bung" puts on, "water the lawn" opens the one water valve whose name
+// holds the lawn, a button is pressed by its name and "press" says
 // nothing else, "open everything" opens nothing, and a sequence whose
 // sensitive part is not said exactly runs none of its parts.
 func TestTerraceActs(t *testing.T) {
@@ -44,6 +45,9 @@ func TestTerraceActs(t *testing.T) {
 		{terrace, "open everything", nil},
 		{terrace, "open up the house", nil},
 		{pool, "open everything", nil},
+		{pool, "water the lawn", []string{"valve.open_valve [valve.lawn] map[]"}},
+		{pool, "water the veg patch", nil},
+		{pool, "water the lawn and the roses", nil},
 		{terrace, "close everything", []string{"cover.close_cover [cover.roof_blinds] map[]"}},
 		{terrace, "open the roof blinds", []string{"cover.open_cover [cover.roof_blinds] map[]"}},
 		{terrace, "turn off everything in the living room and unlock the door", nil},

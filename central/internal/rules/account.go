@@ -107,7 +107,8 @@ func (s *sentence) unaccounted() [][2]int {
 	for ci, c := range s.chunks {
 		known := c.kind != cWord || grammarWords[s.toks[c.start]] && !s.modifiesNoun(c.start) || s.dwellingOwns(c.start) ||
 			boatWords[s.toks[c.start]] && s.dwelling(s.toks[c.start]) || s.headShared(ci) ||
-			s.toks[c.start] == "space" && c.start > 0 && s.toks[c.start-1] == "this" // "this space" is here
+			s.toks[c.start] == "space" && c.start > 0 && s.toks[c.start-1] == "this" || // "this space" is here
+			s.waterValve(s.target()) != "" // "water the lawn": the words are of the valve's name
 		switch {
 		case known:
 		case len(runs) > 0 && runs[len(runs)-1][1] == c.start:

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/homeplane/homeplane/central/internal/intent"
@@ -80,6 +81,11 @@ func (s *sentence) water() (intent.Intent, bool) {
 	if t.name != "" {
 		return intent.Intent{}, false
 	}
+	if n := s.waterValve(t); n != "" {
+		// "water the lawn" of the Lawn Sprinklers: the one water valve
+		// whose name holds what is to be watered.
+		return intent.Intent{Name: intent.TurnOn, Slots: map[string]any{"domain": "valve", "name": n}}, true
+	}
 	var name intent.Name
 	switch on, ok := s.polarity(); {
 	case s.first() == "water" && (t.area != "" || t.floor != ""):
@@ -95,6 +101,42 @@ func (s *sentence) water() (intent.Intent, bool) {
 	slots := map[string]any{"domain": "valve"}
 	s.place(t, slots, true)
 	return intent.Intent{Name: name, Slots: slots}, true
+}
+
+// waterValve returns the name of the one water valve whose name holds every
+// word said after "water" ("water the lawn"), or "".
+func (s *sentence) waterValve(t target) string {
+	if s.first() != "water" || t.area != "" || t.floor != "" || t.here {
+		return ""
+	}
+	var said []string
+	for _, w := range s.toks[1:] {
+		if w != "the" && w != "my" && w != "our" && w != "please" {
+			said = append(said, w)
+		}
+	}
+	if len(said) == 0 {
+		return ""
+	}
+	found := ""
+	for _, e := range s.reg.Entities() {
+		if e.GetDomain() != "valve" || e.GetDeviceClass() != "water" {
+			continue
+		}
+		words := strings.Fields(intent.Normalize(e.GetName()))
+		all := true
+		for _, w := range said {
+			all = all && slices.Contains(words, w)
+		}
+		if !all {
+			continue
+		}
+		if found != "" {
+			return ""
+		}
+		found = e.GetName()
+	}
+	return found
 }
 
 func (s *sentence) turn() (intent.Intent, bool) {
