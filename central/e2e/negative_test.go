@@ -90,6 +90,7 @@ var negativeHomes = map[string][]string{
 	"guesthouse": {"--home", filepath.Join("..", "internal", "rules", "testdata", "guesthouse_home.json")},
 	"sharehouse": {"--home", filepath.Join("..", "internal", "rules", "testdata", "sharehouse_home.json")},
 	"pool":       {"--home", filepath.Join("..", "internal", "rules", "testdata", "pool_home.json")},
+	"terrace":    {"--home", filepath.Join("..", "internal", "rules", "testdata", "terrace_home.json")},
 }
 
 // TestNegativeSetReachesNoDevice sends every sentence of the negative set

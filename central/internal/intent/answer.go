@@ -22,6 +22,7 @@ var domainNouns = map[string][2]string{
 	"media_player":  {"media player", "media players"},
 	"climate":       {"thermostat", "thermostats"},
 	"vacuum":        {"vacuum", "vacuums"},
+	"lawn_mower":    {"lawn mower", "lawn mowers"},
 	"sensor":        {"sensor", "sensors"},
 	"binary_sensor": {"sensor", "sensors"},
 	"scene":         {"scene", "scenes"},

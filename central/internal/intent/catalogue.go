@@ -34,6 +34,8 @@ const (
 	MediaPlayerUnmute     Name = "HassMediaPlayerUnmute"
 	VacuumStart           Name = "HassVacuumStart"
 	VacuumReturnToBase    Name = "HassVacuumReturnToBase"
+	LawnMowerStartMowing  Name = "HassLawnMowerStartMowing"
+	LawnMowerDock         Name = "HassLawnMowerDock"
 	GetWeather            Name = "HassGetWeather"
 	GetCurrentTime        Name = "HassGetCurrentTime"
 	GetCurrentDate        Name = "HassGetCurrentDate"
@@ -131,6 +133,8 @@ var catalogue = []Entry{
 	{Name: MediaSearchAndPlay, Kind: KindAction, Use: "play something (search_query, media_class)", Domains: media, plan: planSearchAndPlay, done: said("Playing media")},
 	{Name: VacuumStart, Kind: KindAction, Use: "start vacuuming", Domains: []string{"vacuum"}, plan: planVacuum("start"), done: said("Started")},
 	{Name: VacuumReturnToBase, Kind: KindAction, Use: "send the vacuum home", Domains: []string{"vacuum"}, plan: planVacuum("return_to_base"), done: said("Returning")},
+	{Name: LawnMowerStartMowing, Kind: KindAction, Use: "start mowing", Domains: []string{"lawn_mower"}, plan: planMower("start_mowing"), done: said("Started mowing")},
+	{Name: LawnMowerDock, Kind: KindAction, Use: "send the lawn mower to its dock", Domains: []string{"lawn_mower"}, plan: planMower("dock"), done: said("Returning")},
 	{Name: GetWeather, Kind: KindQuery, Use: "weather", Domains: []string{"weather"}, answer: answerWeather},
 	{Name: GetCurrentTime, Kind: KindLocal, Use: "time", local: func(now time.Time, _ string) string { return timeSpeech(now) }},
 	{Name: GetCurrentDate, Kind: KindLocal, Use: "date", local: func(now time.Time, _ string) string { return dateSpeech(now) }},

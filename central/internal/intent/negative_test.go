@@ -28,6 +28,7 @@ var negativeHomes = map[string]string{
 	"guesthouse": filepath.Join("..", "rules", "testdata", "guesthouse_home.json"),
 	"sharehouse": filepath.Join("..", "rules", "testdata", "sharehouse_home.json"),
 	"pool":       filepath.Join("..", "rules", "testdata", "pool_home.json"),
+	"terrace":    filepath.Join("..", "rules", "testdata", "terrace_home.json"),
 }
 
 type negativeLine struct {

@@ -121,9 +121,20 @@ func planSearchAndPlay(in Intent, e *homeplanev1.Entity) (call, bool) {
 
 // planVacuum is a vacuum service without data.
 func planVacuum(service string) func(Intent, *homeplanev1.Entity) (call, bool) {
+	return planOwn("vacuum", service)
+}
+
+// planMower is a lawn mower service without data (Home Assistant's
+// lawn_mower.start_mowing and lawn_mower.dock).
+func planMower(service string) func(Intent, *homeplanev1.Entity) (call, bool) {
+	return planOwn("lawn_mower", service)
+}
+
+// planOwn is a service without data that only entities of its domain take.
+func planOwn(domain, service string) func(Intent, *homeplanev1.Entity) (call, bool) {
 	return func(_ Intent, e *homeplanev1.Entity) (call, bool) {
 		d := e.GetDomain()
-		return call{d, service, nil}, d == "vacuum"
+		return call{d, service, nil}, d == domain
 	}
 }
 

@@ -78,10 +78,18 @@ func (e *Engine) several(ctx context.Context, req Request, reg *Index, parts []s
 		for _, p := range parts {
 			// A part that refers back ("then turn it off") is read with the
 			// part before it, so only a part on its own can be judged here.
-			if _, _, err := parseWith(ctx, parsers, p, reg, req.Context); errors.Is(err, ErrNoIntent) && !hasPronoun(strings.Fields(Normalize(p))) {
+			in, _, err := parseWith(ctx, parsers, p, reg, req.Context)
+			if errors.Is(err, ErrNoIntent) && !hasPronoun(strings.Fields(Normalize(p))) {
 				resp.ErrorCode = CodeNoIntent
 				resp.Speech = "Sorry, I couldn't understand \"" + p + "\", so I did nothing"
 				return resp, nil
+			}
+			if err == nil {
+				if sens, ok := e.sensitiveUnsaid(reg, in, p, req.Context); ok {
+					resp.ErrorCode = CodeAmbiguous
+					resp.Speech = "Sorry, ask me for the " + reg.entities[sens].GetName() + " on its own, so I did nothing"
+					return resp, nil
+				}
 			}
 		}
 	}
@@ -127,6 +135,33 @@ func (e *Engine) several(ctx context.Context, req Request, reg *Index, parts []s
 	}
 	e.pendingNewest(ctx, req, resp.ConversationID, subs)
 	return resp, nil
+}
+
+// sensitiveUnsaid reports whether the part of a sequence text would open the
+// home without saying exactly what ("turn off the lounge and unlock the
+// door" of a home with two locks): the question it asks would come after
+// the other parts had run, so none of them runs. It returns an entity the
+// part would ask about.
+func (e *Engine) sensitiveUnsaid(reg *Index, in Intent, text string, here Context) (int, bool) {
+	if entry(in.Name).Kind != KindAction {
+		return 0, false
+	}
+	targets, fail := e.targets(reg, in, here)
+	if fail != nil {
+		if fail.code != CodeAmbiguous {
+			return 0, false
+		}
+		targets = fail.matches
+	}
+	calls, _, err := buildCalls(reg, in, targets)
+	if err != nil {
+		return 0, false
+	}
+	sens := sensitiveTargets(reg, calls)
+	if len(sens) == 0 || fail == nil && exactTarget(in, text, targets, sens) {
+		return 0, false
+	}
+	return sens[0], true
 }
 
 // rememberList stores the targets of a list as one turn.

@@ -77,9 +77,9 @@ var grammarWords = func() map[string]bool {
 		"play", "playing", "pause", "resume", "unpause", "continue", "replay", "skip", "next", "previous", "last",
 		"track", "song", "tune", "episode", "item", "chapter", "video", "playback", "music", "mute", "unmute",
 		"send", "return", "dock", "docked", "base", "charger", "clean", "cleaning", "hoover", "hoovering",
-		"vacuum", "vacuuming", "start", "his", "her",
+		"vacuum", "vacuuming", "start", "his", "her", "mow", "mowing",
 		// other ways to ask
-		"stick", "pop", "switching", "turning", "possibly", "cheers", "leaving", "done", "kind", "so", "lets",
+		"stick", "pop", "bung", "switching", "turning", "possibly", "cheers", "leaving", "done", "kind", "so", "lets",
 		"transition", "be", "anywhere", "somewhere", "got", "having", "showing", "reading", "reads",
 	)
 	return m
@@ -94,7 +94,7 @@ func guardedIntent(name intent.Name) bool {
 		intent.ClimateSetTemperature, intent.MediaPause, intent.MediaUnpause, intent.MediaNext,
 		intent.MediaPrevious, intent.SetVolume, intent.MediaPlayerMute, intent.MediaPlayerUnmute,
 		intent.VacuumStart, intent.VacuumReturnToBase, intent.GetState, intent.ClimateGetTemperature,
-		intent.FanSetSpeed:
+		intent.FanSetSpeed, intent.LawnMowerStartMowing, intent.LawnMowerDock:
 		return true
 	}
 	return false
@@ -107,7 +107,8 @@ func (s *sentence) unaccounted() [][2]int {
 	for ci, c := range s.chunks {
 		known := c.kind != cWord || grammarWords[s.toks[c.start]] && !s.modifiesNoun(c.start) || s.dwellingOwns(c.start) ||
 			boatWords[s.toks[c.start]] && s.dwelling(s.toks[c.start]) || s.headShared(ci) ||
-			s.toks[c.start] == "space" && c.start > 0 && s.toks[c.start-1] == "this" // "this space" is here
+			s.toks[c.start] == "space" && c.start > 0 && s.toks[c.start-1] == "this" || // "this space" is here
+			s.waterValve(s.target()) != "" // "water the lawn": the words are of the valve's name
 		switch {
 		case known:
 		case len(runs) > 0 && runs[len(runs)-1][1] == c.start:

@@ -23,7 +23,10 @@ func TestCatalogueMatchesGrammar(t *testing.T) {
 		reg   *intent.Index
 		lines []evalLine
 	}
-	sets := []set{{devReg, devLines}, {loadHome(t, "bungalow_home.json"), readLines(t, filepath.Join("testdata", "bungalow.jsonl"))}}
+	sets := []set{{devReg, devLines}}
+	for _, s := range heldOutSets {
+		sets = append(sets, set{loadHome(t, s.home), readLines(t, filepath.Join("testdata", s.file))})
+	}
 	for _, s := range sentenceSets {
 		reg := devReg
 		if s.home != "" {

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/homeplane/homeplane/central/internal/intent"
@@ -10,7 +11,7 @@ var (
 	// powerVerbs take "up" and "down" as a switch: "fire up the heater",
 	// "power down the TV".
 	powerVerbs = map[string]bool{"fire": true, "power": true, "boot": true}
-	onVerbs    = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "light": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true, "extend": true}
+	onVerbs    = map[string]bool{"activate": true, "enable": true, "start": true, "open": true, "illuminate": true, "light": true, "lock": true, "run": true, "trigger": true, "execute": true, "launch": true, "raise": true, "extend": true, "press": true}
 	offVerbs   = map[string]bool{"deactivate": true, "disable": true, "close": true, "shut": true, "unlock": true, "kill": true, "cut": true, "stop": true, "lower": true, "retract": true}
 )
 
@@ -80,6 +81,11 @@ func (s *sentence) water() (intent.Intent, bool) {
 	if t.name != "" {
 		return intent.Intent{}, false
 	}
+	if n := s.waterValve(t); n != "" {
+		// "water the lawn" of the Lawn Sprinklers: the one water valve
+		// whose name holds what is to be watered.
+		return intent.Intent{Name: intent.TurnOn, Slots: map[string]any{"domain": "valve", "name": n}}, true
+	}
 	var name intent.Name
 	switch on, ok := s.polarity(); {
 	case s.first() == "water" && (t.area != "" || t.floor != ""):
@@ -95,6 +101,42 @@ func (s *sentence) water() (intent.Intent, bool) {
 	slots := map[string]any{"domain": "valve"}
 	s.place(t, slots, true)
 	return intent.Intent{Name: name, Slots: slots}, true
+}
+
+// waterValve returns the name of the one water valve whose name holds every
+// word said after "water" ("water the lawn"), or "".
+func (s *sentence) waterValve(t target) string {
+	if s.first() != "water" || t.area != "" || t.floor != "" || t.here {
+		return ""
+	}
+	var said []string
+	for _, w := range s.toks[1:] {
+		if w != "the" && w != "my" && w != "our" && w != "please" {
+			said = append(said, w)
+		}
+	}
+	if len(said) == 0 {
+		return ""
+	}
+	found := ""
+	for _, e := range s.reg.Entities() {
+		if e.GetDomain() != "valve" || e.GetDeviceClass() != "water" {
+			continue
+		}
+		words := strings.Fields(intent.Normalize(e.GetName()))
+		all := true
+		for _, w := range said {
+			all = all && slices.Contains(words, w)
+		}
+		if !all {
+			continue
+		}
+		if found != "" {
+			return ""
+		}
+		found = e.GetName()
+	}
+	return found
 }
 
 func (s *sentence) turn() (intent.Intent, bool) {
@@ -134,6 +176,9 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		i, _ := t.entity(s.reg, switchableOrder...)
 		slots["name"] = t.name
 		d := s.reg.Entity(i).GetDomain()
+		if s.has("press") && d != "button" && d != "input_button" {
+			return intent.Intent{}, false // "press" is said of a button, not of what a button might open
+		}
 		if stops && d == "cover" {
 			name = intent.StopMoving // "stop the garage door" stops it where it is; it does not close it
 		}
@@ -167,6 +212,9 @@ func (s *sentence) turn() (intent.Intent, bool) {
 		s.namePlace(t, slots)
 		return intent.Intent{Name: name, Slots: slots}, true
 	}
+	if s.has("press") {
+		return intent.Intent{}, false // a button is pressed by its name
+	}
 	domain, dc := "", ""
 	if t.cls != nil {
 		domain, dc = t.cls.domain, t.cls.deviceClass
@@ -191,6 +239,11 @@ func (s *sentence) turn() (intent.Intent, bool) {
 			// "open the shed" opens what opens there; its light and its
 			// lock are no covers.
 			domain = "cover"
+			if name == intent.TurnOn && t.area == "" && t.floor == "" && !t.here && s.saysWholeHome() {
+				// "open everything", "open up the house": only the verb
+				// says a kind, and no place bounds what opening lets in.
+				return intent.Intent{}, false
+			}
 		}
 	}
 	if t.cls == nil && domain != "" && t.area != "" {
@@ -270,6 +323,23 @@ func (s *sentence) roomDevice(t target, domain string) string {
 		found = ent.GetName()
 	}
 	return found
+}
+
+// wholeHomeWords name no device and no room, only the whole home.
+var wholeHomeWords = map[string]bool{
+	"open": true, "up": true, "the": true, "everything": true, "all": true, "whole": true, "house": true,
+	"home": true, "place": true, "please": true,
+}
+
+// saysWholeHome reports whether the sentence says nothing but a verb and the
+// whole home: "open everything", "open up the house".
+func (s *sentence) saysWholeHome() bool {
+	for _, t := range s.toks {
+		if !wholeHomeWords[t] {
+			return false
+		}
+	}
+	return true
 }
 
 // opensPlace reports whether the verb opens or closes ("open the shed",

@@ -65,6 +65,7 @@ var nouns = func() *lexNode {
 	add(class{domain: "climate", cools: true}, "air conditioning", "air conditioner", "air conditioners",
 		"air con", "aircon", "ac")
 	add(class{domain: "vacuum"}, "vacuum", "vacuums", "robot vacuum", "vacuum cleaner", "robot")
+	add(class{domain: "lawn_mower"}, "mower", "mowers", "lawn mower", "lawn mowers", "lawnmower", "lawnmowers", "robot mower")
 	add(class{domain: "scene"}, "scene", "scenes")
 	add(class{domain: "script"}, "script", "scripts")
 	add(class{domain: "person"}, "anyone", "anybody", "someone", "somebody", "people", "everyone", "everybody")

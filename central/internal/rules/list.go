@@ -20,7 +20,7 @@ func (s *sentence) list() (intent.Intent, bool) {
 	add := false
 	verbEnd := 1
 	switch s.toks[0] {
-	case "add", "put", "append", "include", "insert", "write", "stick", "pop", "chuck", "jot":
+	case "add", "put", "append", "include", "insert", "write", "stick", "pop", "chuck", "bung", "jot":
 		add = true
 		if len(s.toks) > 1 && s.toks[1] == "down" {
 			verbEnd = 2 // "jot down eggs on the list"

@@ -323,6 +323,30 @@ func (s *sentence) vacuum() (intent.Intent, bool) {
 	return intent.Intent{Name: name, Slots: slots}, true
 }
 
+// mower reads a robot lawn mower's two jobs, as Home Assistant's lawn_mower
+// intents do: "mow the lawn", "start the mower", "send the mower home". Its
+// place is not kept: Home Assistant's intents take a mower by name only.
+func (s *sentence) mower() (intent.Intent, bool) {
+	t := s.target()
+	i, isEnt := t.entity(s.reg, "lawn_mower")
+	isEnt = isEnt && s.reg.Entity(i).GetDomain() == "lawn_mower"
+	if !isEnt && (t.cls == nil || t.cls.domain != "lawn_mower") && !s.has("mow", "mowing") {
+		return intent.Intent{}, false
+	}
+	name := intent.LawnMowerStartMowing
+	switch {
+	case s.has("dock", "base", "home", "charger", "return", "back") || s.first() == "stop":
+		name = intent.LawnMowerDock
+	case !s.has("start", "mow", "mowing", "run", "go") && !s.getGoing():
+		return intent.Intent{}, false
+	}
+	slots := map[string]any{}
+	if isEnt {
+		slots["name"] = t.name
+	}
+	return intent.Intent{Name: name, Slots: slots}, true
+}
+
 // getGoing reads "get the hoover going", "get the fan started": to set
 // something going is to start it.
 func (s *sentence) getGoing() bool {

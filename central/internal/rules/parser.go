@@ -152,6 +152,22 @@ func secondCommand(toks []string) int {
 	return 0
 }
 
+// respelt are the recogniser's spellings of words the homes' names use.
+var respelt = map[string]string{"drier": "dryer", "nite": "night", "lite": "light"}
+
+// heardAs reports whether word in place of the word at i completes a name
+// of the home that holds it.
+func heardAs(toks []string, i int, reg *intent.Index, word string) bool {
+	alt := slices.Clone(toks)
+	alt[i] = word
+	for start := max(0, i-3); start <= i; start++ {
+		if n, _ := reg.Match(alt, start); n > 0 && start+n > i {
+			return true
+		}
+	}
+	return false
+}
+
 // homeWords rewrites, in place, what people call a device in a word of
 // their own into the word the home's names use: "the telly" is the TV,
 // unless a name of the home starts with "telly". A switch, not a map:
@@ -164,9 +180,12 @@ func homeWords(toks []string, reg *intent.Index) []string {
 			if n, _ := reg.Match(toks, i); n == 0 {
 				toks[i] = "tv"
 			}
-		case "drier":
-			if n, _ := reg.Match(toks, i); n == 0 && len(reg.EntitiesNamed("dryer")) > 0 {
-				toks[i] = "dryer" // the recogniser's spelling of the home's Dryer
+		case "drier", "nite", "lite":
+			if n, _ := reg.Match(toks, i); n == 0 && heardAs(toks, i, reg, respelt[t]) {
+				// the recogniser's spelling of a word of the home's
+				// names: "drier" of the Dryer, "nite light" of the
+				// Night Light
+				toks[i] = respelt[t]
 			}
 		case "mode":
 			if sceneEndsAt(toks, i, reg) {
@@ -713,6 +732,7 @@ func init() {
 		(*sentence).clock,
 		(*sentence).weather,
 		(*sentence).vacuum,
+		(*sentence).mower,
 		(*sentence).media,
 		(*sentence).question,
 		(*sentence).terseReading,

@@ -283,8 +283,8 @@ func (s *sentence) question() (intent.Intent, bool) {
 		case e.GetDomain() == "person" && s.first() == "is" && s.toks[len(s.toks)-1] == "in":
 			slots["state"] = "home" // "is Tom in"
 		case e.GetDomain() == "person" && s.first() == "is" && t.nameChunk.end < len(s.toks) &&
-			s.toks[t.nameChunk.end] == "back" && saidLast(s.toks[t.nameChunk.end+1:]):
-			slots["state"] = "home" // "is Ben back yet"
+			(s.toks[t.nameChunk.end] == "back" || s.toks[t.nameChunk.end] == "here") && saidLast(s.toks[t.nameChunk.end+1:]):
+			slots["state"] = "home" // "is Ben back yet", "is Jean here"
 		case e.GetDomain() == "binary_sensor" && e.GetDeviceClass() != "" && t.nameChunk.end > 0 &&
 			stateWords[s.toks[t.nameChunk.end-1]].deviceClass == e.GetDeviceClass():
 			// "is the washing machine running" of the Washing Machine
