@@ -197,12 +197,15 @@ func TestAttacksRound9External(t *testing.T) {
 		if !alice.c.IsConnected() || !bob.c.IsConnected() {
 			t.Errorf("agents connected after the kill: alice %v, bob %v", alice.c.IsConnected(), bob.c.IsConnected())
 		}
-		// Replica b still carries bob's sentences to his agent.
+		// Replica b still carries bob's sentences to his agent (which,
+		// in the test's hands, sends no result: the sentence times out).
 		n := bob.commandCount()
-		if r, err := b.intents.Process(ctx, authed(bob.token, &homeplanev1.ProcessRequest{Text: "turn off the porch light", HomeId: bob.homeID})); err != nil || !r.Msg.GetSuccess() {
-			t.Errorf("bob's sentence on replica b: %v %v", err, r.Msg.GetErrorCode())
+		if _, err := b.intents.Process(ctx, authed(bob.token, &homeplanev1.ProcessRequest{Text: "turn off the porch light", HomeId: bob.homeID})); err != nil {
+			t.Errorf("bob's sentence on replica b: %v", err)
 		}
-		bob.nextCommand(t, n)
+		if cmd := bob.nextCommand(t, n); len(cmd.GetCalls()) == 0 {
+			t.Errorf("the command through replica b: %v", cmd)
+		}
 	})
 }
 

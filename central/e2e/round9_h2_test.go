@@ -10,10 +10,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,6 +76,32 @@ func startTLSCentral(t *testing.T) (*central, *tls.Config) {
 	return waitCentral(t, p, "https://"+httpAddr, metricsAddr, db, "tls://"+mqttAddr), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 }
 
+// attackerDialer connects from 127.0.0.2, another address than the
+// test's users and agents.
+var attackerDialer = &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+
+// gauge reads a sample without labels from central's /metrics.
+func gauge(t *testing.T, c *central, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(c.metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in central's metrics", name)
+	return 0
+}
+
 // h2 is a raw HTTP/2 connection in an attacker's hands: it writes frames as
 // the row chooses and a reader counts what central answers.
 type h2 struct {
@@ -94,7 +122,9 @@ type h2 struct {
 func dialH2(t *testing.T, c *central, cfg *tls.Config, read bool, settings ...http2.Setting) *h2 {
 	t.Helper()
 	u, _ := url.Parse(c.url)
-	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	// Another address than the users the rows serve: central bounds what
+	// one address has in flight.
+	conn, err := attackerDialer.Dial("tcp", u.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,6 +384,47 @@ func TestAttacksRound9HTTP2(t *testing.T) {
 		rssWithin(t, c, base, 64, "SETTINGS flood")
 	})
 
+	t.Run("27 h2c zero window: 40 connections of 250 streams whose answers are never read", func(t *testing.T) {
+		goroutines, heap := gauge(t, c, "go_goroutines"), gauge(t, c, "go_memstats_heap_inuse_bytes")
+		var hs []*h2
+		for range 40 {
+			h := dialH2(t, c, nil, true, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+			hs = append(hs, h)
+			for i := range 250 {
+				if h.headers(uint32(2*i+1), "GET", "/admin/static/style.css", true) != nil {
+					break
+				}
+			}
+		}
+		time.Sleep(2 * time.Second)
+		servedWithin(t, c, bob, 3*time.Second, "beside 10,000 stalled answers")
+		g, h := gauge(t, c, "go_goroutines")-goroutines, (gauge(t, c, "go_memstats_heap_inuse_bytes")-heap)/(1<<20)
+		t.Logf("zero window: %+.0f goroutines, heap in use %+.1f MiB", g, h)
+		// A held answer is a handler goroutine and the stream's; the
+		// connections' own are 40 × 2.
+		if g > 2*512+200 || h > 64 {
+			t.Errorf("10,000 unread answers from one address hold %+.0f goroutines and %+.1f MiB of heap; want them bounded by the address, not the streams", g, h)
+		}
+		for _, h := range hs {
+			h.conn.Close()
+		}
+	})
+
+	t.Run("28 h2c PING flood, answers unread", func(t *testing.T) {
+		base := rssBytes(t, c.proc.cmd.Process.Pid)
+		h := dialH2(t, c, nil, false)
+		h.conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		n := 0
+		for ; n < 1_000_000; n++ {
+			if h.fr.WritePing(false, [8]byte{byte(n)}) != nil {
+				break
+			}
+		}
+		t.Logf("PING frames written unread: %d", n)
+		servedWithin(t, c, bob, 3*time.Second, "beside the PING flood")
+		rssWithin(t, c, base, 64, "PING flood")
+	})
+
 	tc, cfg := startTLSCentral(t)
 	carol := tc.user(t, "carol@example.com")
 
@@ -380,7 +451,7 @@ func TestAttacksRound9HTTP2(t *testing.T) {
 	_, homeID, user, pass := newEnrolledHome(t, tc, "dave@example.com")
 	mu, _ := url.Parse(tc.mqttURL)
 	agentDial := func() (paho.Client, error) {
-		cl := paho.NewClient(paho.NewClientOptions().AddBroker("tls://"+mu.Host).SetClientID(user).SetUsername(user).SetPassword(pass).
+		cl := paho.NewClient(paho.NewClientOptions().AddBroker("tls://" + mu.Host).SetClientID(user).SetUsername(user).SetPassword(pass).
 			SetTLSConfig(cfg).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second))
 		tok := cl.Connect()
 		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -393,7 +464,7 @@ func TestAttacksRound9HTTP2(t *testing.T) {
 	} else {
 		cl.Disconnect(0)
 	}
-	attacker := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	attacker := attackerDialer
 
 	t.Run("18 MQTT/TLS: 100 silent sockets and 20 half ClientHellos from one address", func(t *testing.T) {
 		var socks []net.Conn
