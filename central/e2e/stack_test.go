@@ -186,7 +186,11 @@ func startCentralOn(t testing.TB, db string, args ...string) *central {
 // API clients.
 func waitCentral(t testing.TB, p *process, httpAddr, metricsAddr, db, mqttURL string) *central {
 	t.Helper()
-	c := &central{url: "http://" + httpAddr, mqttURL: mqttURL, metricsURL: "http://" + metricsAddr + "/metrics", proc: p, db: db}
+	base := "http://" + httpAddr
+	if strings.Contains(httpAddr, "://") { // https://host:port, central with --tls-cert
+		base = httpAddr
+	}
+	c := &central{url: base, mqttURL: mqttURL, metricsURL: "http://" + metricsAddr + "/metrics", proc: p, db: db}
 	eventually(t, 30*time.Second, "central /readyz", func() bool {
 		resp, err := http.Get(c.url + "/readyz")
 		if err != nil {

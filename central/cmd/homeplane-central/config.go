@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/homeplane/homeplane/central/internal/rpc"
 	"github.com/homeplane/homeplane/central/internal/usage"
 	"github.com/homeplane/homeplane/protocol/envfile"
 )
@@ -69,6 +70,9 @@ type config struct {
 	ParserPlugin string `json:"parser_plugin"`
 	// MaxConnections caps the API's concurrent connections.
 	MaxConnections int `json:"max_connections"`
+	// MaxRequestsPerAddress caps the requests one client address has in
+	// flight, API and dashboard together (rpc.LimitPerAddress).
+	MaxRequestsPerAddress int `json:"max_requests_per_address"`
 	// DeviceBurst and DeviceRate are the token bucket of each voice device
 	// (calls at once, calls a second); UserBurst and UserRate each user's.
 	DeviceBurst int     `json:"device_burst"`
@@ -125,23 +129,24 @@ func (d *duration) Set(s string) error {
 
 func defaultConfig() config {
 	return config{
-		HTTPAddr:           "127.0.0.1:8080",
-		MQTTAddr:           "127.0.0.1:1883",
-		MetricsAddr:        "127.0.0.1:9090",
-		LogLevel:           "info",
-		Issuer:             "homeplane",
-		Audience:           "homeplane-api",
-		AccessTTL:          duration(15 * time.Minute),
-		RefreshTTL:         duration(7 * 24 * time.Hour),
-		CommandTimeout:     duration(5 * time.Second),
-		ConversationWindow: 5,
-		ConversationTTL:    duration(5 * time.Minute),
-		ShutdownTimeout:    duration(10 * time.Second),
-		MaxConnections:     4096,
-		DeviceBurst:        30,
-		DeviceRate:         5,
-		UserBurst:          100,
-		UserRate:           20,
+		HTTPAddr:              "127.0.0.1:8080",
+		MQTTAddr:              "127.0.0.1:1883",
+		MetricsAddr:           "127.0.0.1:9090",
+		LogLevel:              "info",
+		Issuer:                "homeplane",
+		Audience:              "homeplane-api",
+		AccessTTL:             duration(15 * time.Minute),
+		RefreshTTL:            duration(7 * 24 * time.Hour),
+		CommandTimeout:        duration(5 * time.Second),
+		ConversationWindow:    5,
+		ConversationTTL:       duration(5 * time.Minute),
+		ShutdownTimeout:       duration(10 * time.Second),
+		MaxConnections:        4096,
+		MaxRequestsPerAddress: rpc.DefaultMaxRequestsPerAddress,
+		DeviceBurst:           30,
+		DeviceRate:            5,
+		UserBurst:             100,
+		UserRate:              20,
 	}
 }
 
@@ -205,6 +210,7 @@ func bindFlags(fs *flag.FlagSet, c *config) {
 	fs.Var(&c.LLMTimeout, "llm-timeout", "bound on one model call (default 20s)")
 	fs.StringVar(&c.ParserPlugin, "parser-plugin", "", "parser plugin binary for the plugin pipeline (default none)")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "concurrent API connections at most (default 4096)")
+	fs.IntVar(&c.MaxRequestsPerAddress, "max-requests-per-address", 0, "requests one client address may have in flight, over every connection and HTTP/2 stream (default 512)")
 	fs.IntVar(&c.DeviceBurst, "device-burst", 0, "calls a voice device may make at once (default 30)")
 	fs.Float64Var(&c.DeviceRate, "device-rate", 0, "calls a second a voice device may sustain (default 5)")
 	fs.IntVar(&c.UserBurst, "user-burst", 0, "calls a user, or the voice devices of one home together, may make at once (default 100)")
@@ -259,10 +265,11 @@ func applyFlags(dst, fl *config, set map[string]bool) {
 		"pairing-interval":  {&dst.PairingInterval, &fl.PairingInterval},
 	})
 	copySet(set, map[string]flagPair[int]{
-		"conversation-window": {&dst.ConversationWindow, &fl.ConversationWindow},
-		"max-connections":     {&dst.MaxConnections, &fl.MaxConnections},
-		"device-burst":        {&dst.DeviceBurst, &fl.DeviceBurst},
-		"user-burst":          {&dst.UserBurst, &fl.UserBurst},
+		"conversation-window":      {&dst.ConversationWindow, &fl.ConversationWindow},
+		"max-connections":          {&dst.MaxConnections, &fl.MaxConnections},
+		"max-requests-per-address": {&dst.MaxRequestsPerAddress, &fl.MaxRequestsPerAddress},
+		"device-burst":             {&dst.DeviceBurst, &fl.DeviceBurst},
+		"user-burst":               {&dst.UserBurst, &fl.UserBurst},
 	})
 	copySet(set, map[string]flagPair[float64]{
 		"device-rate": {&dst.DeviceRate, &fl.DeviceRate},
@@ -330,10 +337,11 @@ func applyEnv(c *config, getenv func(string) string) error {
 		return d, d.Set(v)
 	})
 	errs = append(errs, envInto(getenv, map[string]*int{
-		"HOMEPLANE_CONVERSATION_WINDOW": &c.ConversationWindow,
-		"HOMEPLANE_MAX_CONNECTIONS":     &c.MaxConnections,
-		"HOMEPLANE_DEVICE_BURST":        &c.DeviceBurst,
-		"HOMEPLANE_USER_BURST":          &c.UserBurst,
+		"HOMEPLANE_CONVERSATION_WINDOW":      &c.ConversationWindow,
+		"HOMEPLANE_MAX_CONNECTIONS":          &c.MaxConnections,
+		"HOMEPLANE_MAX_REQUESTS_PER_ADDRESS": &c.MaxRequestsPerAddress,
+		"HOMEPLANE_DEVICE_BURST":             &c.DeviceBurst,
+		"HOMEPLANE_USER_BURST":               &c.UserBurst,
 	}, strconv.Atoi)...)
 	errs = append(errs, envInto(getenv, map[string]*float64{"HOMEPLANE_DEVICE_RATE": &c.DeviceRate, "HOMEPLANE_USER_RATE": &c.UserRate},
 		func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })...)
@@ -465,6 +473,9 @@ func (c config) validate() error {
 	if c.MaxConnections < 16 || c.MaxConnections > 1_000_000 {
 		errs = append(errs, errors.New("max-connections must be between 16 and 1000000"))
 	}
+	if c.MaxRequestsPerAddress < 1 || c.MaxRequestsPerAddress > 1_000_000 {
+		errs = append(errs, errors.New("max-requests-per-address must be between 1 and 1000000"))
+	}
 	if c.DeviceBurst < 1 || c.UserBurst < 1 || !(c.DeviceRate > 0) || !(c.UserRate > 0) ||
 		math.IsInf(c.DeviceRate, 0) || math.IsInf(c.UserRate, 0) {
 		errs = append(errs, errors.New("device-burst, user-burst, device-rate and user-rate must be positive"))
@@ -499,6 +510,7 @@ func (c config) LogValue() slog.Value {
 		slog.Bool("llm_api_key_set", c.LLMAPIKey != ""),
 		slog.String("parser_plugin", c.ParserPlugin),
 		slog.Int("max_connections", c.MaxConnections),
+		slog.Int("max_requests_per_address", c.MaxRequestsPerAddress),
 		slog.String("device_rate", fmt.Sprintf("%d burst, %g/s", c.DeviceBurst, c.DeviceRate)),
 		slog.String("user_rate", fmt.Sprintf("%d burst, %g/s", c.UserBurst, c.UserRate)),
 		slog.Bool("secure_cookies", c.SecureCookies),

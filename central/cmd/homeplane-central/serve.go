@@ -241,7 +241,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	})
 
 	ops.webDeps.Homes, ops.webDeps.Pairings = homes, pairings
-	srv := rpc.NewServer(ops.withDashboard(rpc.NewMux(api, readiness(pool), nil), agents, proxies), logger)
+	srv := rpc.NewServer(rpc.LimitPerAddress(proxies, cfg.MaxRequestsPerAddress, reg,
+		ops.withDashboard(rpc.NewMux(api, readiness(pool), nil), agents, proxies)), logger)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return err

@@ -25,9 +25,14 @@ func (s *Server) loginToken(nonce string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// safeNext keeps a post-login redirect inside sc's part of the site.
+// safeNext keeps a post-login redirect inside sc's part of the site: sc's
+// path itself, or below it, or it with a query; no backslash and no
+// control character, which browsers drop or read as a slash.
 func safeNext(sc scope, next string) string {
-	if !strings.HasPrefix(next, sc.path) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	base := strings.TrimSuffix(sc.path, "/")
+	rest, ok := strings.CutPrefix(next, base)
+	if !ok || (rest != "" && rest[0] != '/' && rest[0] != '?') || strings.HasPrefix(next, "//") ||
+		strings.IndexFunc(next, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) >= 0 {
 		return sc.path
 	}
 	return next
