@@ -173,7 +173,10 @@ func TestAttacksRound6HomeAssistant(t *testing.T) {
 		if want != nil && !errors.Is(err, want) {
 			t.Errorf("error %v, want %v", err, want)
 		}
-		if took > 5*time.Second {
+		// The callers' deadline is 2 s; the bound leaves room for a
+		// 15 MB answer decoded under the race detector on a loaded
+		// machine (6.5 s seen), and still catches one read past it.
+		if took > 10*time.Second {
 			t.Errorf("took %v", took)
 		}
 	}
