@@ -102,7 +102,7 @@ func (e *Engine) choice(ctx context.Context, req Request, reg *Index) (Turn, []i
 	if !ok && !yes {
 		return Turn{}, nil, false
 	}
-	turns, err := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
+	turns, err := e.lastTurn(ctx, req)
 	if err != nil || len(turns) == 0 || len(turns[0].Options) == 0 {
 		return Turn{}, nil, false
 	}
@@ -157,11 +157,11 @@ func (e *Engine) declined(ctx context.Context, req Request, resp Response) (Resp
 	if len(toks) == 0 || len(toks) > 3 || !noWords[strings.Join(toks, " ")] {
 		return resp, false
 	}
-	turns, err := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
+	turns, err := e.lastTurn(ctx, req)
 	if err != nil || len(turns) == 0 || !yesNo(turns[0]) {
 		return resp, false
 	}
-	drop := Turn{Intent: Intent{Name: Nevermind}, At: e.opts.Now()}
+	drop := Turn{Intent: Intent{Name: Nevermind}, At: e.opts.Now(), Device: req.DeviceID}
 	if err := e.opts.Conversations.AddTurn(ctx, req.HomeID, req.ConversationID, drop, e.opts.ContextWindow); err != nil {
 		e.log.WarnContext(ctx, "conversation turn not stored", "request_id", req.RequestID, "err", err)
 	}
@@ -186,7 +186,7 @@ func (e *Engine) choiceCommand(ctx context.Context, req Request, reg *Index) (te
 	if i < 0 || i == 0 && j == len(toks) {
 		return "", nil, false // a bare answer is choice's
 	}
-	turns, err := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
+	turns, err := e.lastTurn(ctx, req)
 	if err != nil || len(turns) == 0 || len(turns[0].Options) == 0 {
 		return "", nil, false
 	}

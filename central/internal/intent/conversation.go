@@ -2,6 +2,7 @@ package intent
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +16,9 @@ type Turn struct {
 	Targets []string  `json:"targets,omitempty"` // entity ids acted on or asked about
 	At      time.Time `json:"at"`
 	// Pending marks a sensitive action that waits for Device to say yes.
-	// Device also binds a yes/no question's "yes" (see choice).
+	// Device is the voice device that spoke the turn: only its next
+	// sentence may refer back to it, and a yes/no question's "yes" is
+	// bound to it too (see choice).
 	Pending bool   `json:"pending,omitempty"`
 	Device  string `json:"device,omitempty"`
 	// Parts are the targets of a list ("turn off the lamp and the fan"),
@@ -114,6 +117,50 @@ func (m *MemoryConversations) evictLocked() {
 		}
 	}
 	delete(m.convs, oldest)
+}
+
+// lastTurn returns the conversation's newest turn within ContextTTL, or
+// none when another voice device spoke it: two devices that share a
+// conversation id (a client reusing it, a guess) do not share what "it"
+// or "yes" means, as each person hears only their own device's answers.
+func (e *Engine) lastTurn(ctx context.Context, req Request) ([]Turn, error) {
+	turns, err := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
+	if err != nil || len(turns) == 0 || turns[0].Device != req.DeviceID {
+		return nil, err
+	}
+	return turns, nil
+}
+
+// errCannot is parse's answer to a sentence whose verb cannot be done to
+// what it refers to.
+var errCannot = errors.New("what the sentence refers to cannot do that")
+
+// openVerbs open, close or lock what has a door, lid or bolt; said of a
+// light or a fan they are no wish to switch it.
+var openVerbs = map[string]bool{
+	"open": true, "close": true, "shut": true, "lock": true, "unlock": true,
+	"opened": true, "closed": true, "locked": true, "unlocked": true,
+}
+
+// opensWhat reports whether a sentence that refers back asks something the
+// things it refers to can do: a verb of opening or locking needs a cover,
+// lock or valve.
+func opensWhat(toks []string, reg *Index, ids []string) bool {
+	if !slices.ContainsFunc(toks, func(t string) bool { return openVerbs[t] }) {
+		return true
+	}
+	for _, id := range ids {
+		i, ok := reg.entityByID[id]
+		if !ok {
+			continue
+		}
+		switch reg.entities[i].GetDomain() {
+		case "cover", "lock", "valve":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // pronouns stand for what the previous turn was about; "it" and "that"

@@ -63,8 +63,8 @@ func readConversations(tb testing.TB) []setConversation {
 // The multi-turn set's floor: a change may raise the score and must never
 // lower it, and no turn may act on what the person did not mean.
 const (
-	conversationTurnsRightFloor = 145
-	conversationActedWrongMax   = 5
+	conversationTurnsRightFloor = 150
+	conversationActedWrongMax   = 0
 )
 
 // TestConversationSet runs each conversation of the multi-turn set through

@@ -152,7 +152,7 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	if referred != nil {
 		about = referred
 	}
-	if _, ok := asUnknown(err); ok && about != nil {
+	if _, ok := asUnknown(err); ok && about != nil || errors.Is(err, errCannot) {
 		// "turn it off" said of a sensor names nothing unknown: what it
 		// refers to cannot do it.
 		resp.ErrorCode, resp.Speech = CodeNoMatch, cannotSpeech(reg, about)
@@ -483,7 +483,7 @@ func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, 
 	if len(toks) == 0 || len(toks) > 16 {
 		return in, name, nil, err
 	}
-	turns, herr := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
+	turns, herr := e.lastTurn(ctx, req)
 	if herr != nil {
 		// Without history the sentence is still answered on its own.
 		e.log.WarnContext(ctx, "conversation history unavailable", "request_id", req.RequestID, "err", herr)
@@ -499,6 +499,11 @@ func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, 
 	}
 	last := turns[0].Intent
 	if hasPronoun(toks) {
+		if !opensWhat(toks, reg, turns[0].Targets) {
+			// "open it" said after a light means the door of the place,
+			// not the light: nothing it refers to opens.
+			return in, name, turns[0].Targets, errCannot
+		}
 		if text, ok := withReference(toks, last); ok {
 			f, fname, ferr := parseWith(ctx, parsers, text, reg, req.Context)
 			if ferr == nil {
@@ -559,7 +564,7 @@ func (e *Engine) remember(ctx context.Context, req Request, conversationID strin
 	if len(targets) > 0 {
 		t.Targets = entityIDs(reg, targets)
 	}
-	t.At = e.opts.Now()
+	t.At, t.Device = e.opts.Now(), req.DeviceID
 	if err := e.opts.Conversations.AddContextTurn(ctx, req.HomeID, conversationID, t, e.opts.ContextWindow); err != nil {
 		e.log.WarnContext(ctx, "conversation turn not stored", "request_id", req.RequestID, "err", err)
 	}

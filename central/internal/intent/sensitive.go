@@ -224,13 +224,13 @@ func (e *Engine) pendingAction(ctx context.Context, req Request) (Turn, bool) {
 	}
 	if yesWords[strings.Join(toks, " ")] {
 		// Used once: a second "yes" finds a done turn.
-		done := Turn{Intent: turns[0].Intent, Targets: turns[0].Targets, At: e.opts.Now()}
+		done := Turn{Intent: turns[0].Intent, Targets: turns[0].Targets, At: e.opts.Now(), Device: req.DeviceID}
 		if err := e.opts.Conversations.AddTurn(ctx, req.HomeID, req.ConversationID, done, e.opts.ContextWindow); err != nil {
 			return Turn{}, false
 		}
 		return turns[0], true
 	}
-	drop := Turn{Intent: Intent{Name: Nevermind}, At: e.opts.Now()}
+	drop := Turn{Intent: Intent{Name: Nevermind}, At: e.opts.Now(), Device: req.DeviceID}
 	_ = e.opts.Conversations.AddTurn(ctx, req.HomeID, req.ConversationID, drop, e.opts.ContextWindow)
 	return Turn{}, false
 }
