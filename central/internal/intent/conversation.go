@@ -278,7 +278,19 @@ var placeWords = map[string]bool{"in": true, "on": true, "at": true, "upstairs":
 // applies the last intent to it. "The one in the bedroom" answers a
 // question (asked): said after anything else it picks from nothing, and
 // acting on a guess at what it meant is worse than asking again.
-func retarget(toks []string, reg *Index, pc Context, last Intent, asked bool) (Intent, bool) {
+//
+// about are the entities the last turn was about. A correction ("no, the
+// island lights", "not that one, the hallway") is read as the last intent
+// said of what it names; "the other one" is the one other device of the
+// same name; "the right one" and "Mei's" borrow the rest of the last
+// device's name ("the Right Garage Door", "Mei's Door"); and a named
+// device said of another place is that place's one device of the same
+// kind, never everything in it.
+func retarget(toks []string, reg *Index, pc Context, last Intent, about []string, asked bool) (Intent, bool) {
+	toks, corrected := withoutCorrection(toks)
+	if len(toks) == 0 {
+		return Intent{}, false
+	}
 	rest := make([]string, 0, len(toks))
 	for i, t := range toks {
 		// "the one in Leo's room"; "one" elsewhere may be in a name
@@ -290,12 +302,15 @@ func retarget(toks []string, reg *Index, pc Context, last Intent, asked bool) (I
 			rest = append(rest, t)
 		}
 	}
-	if len(rest) == 0 || len(rest) == len(toks) && toks[0] != "and" {
+	if len(rest) == 0 || len(rest) == len(toks) && toks[0] != "and" && !corrected {
 		return Intent{}, false
 	}
 	slots := make(map[string]any, len(last.Slots)+1)
 	for k, v := range last.Slots {
 		slots[k] = v
+	}
+	if i, ok := otherOne(rest, reg, about); ok {
+		return named(last, slots, reg, i), true
 	}
 	dropName := func() {
 		if !strings.EqualFold(last.Slot("name"), NameAll) {
@@ -313,7 +328,11 @@ func retarget(toks []string, reg *Index, pc Context, last Intent, asked bool) (I
 	}
 	n, refs := reg.Match(rest, 0)
 	if n != len(rest) {
-		return Intent{}, false
+		i, ok := kinName(rest, reg, last, about)
+		if !ok {
+			return Intent{}, false
+		}
+		return named(last, slots, reg, i), true
 	}
 	var ent, area, floor *Ref
 	for i := range refs {
@@ -342,7 +361,11 @@ func retarget(toks []string, reg *Index, pc Context, last Intent, asked bool) (I
 			}
 		}
 		if last.Slot("domain") == "" {
-			return false
+			i, ok := sameKindIn(reg, about, in)
+			if ok {
+				slots["name"] = reg.entities[i].GetName()
+			}
+			return ok
 		}
 		dropName()
 		return true
@@ -378,6 +401,151 @@ func retarget(toks []string, reg *Index, pc Context, last Intent, asked bool) (I
 		return Intent{}, false
 	}
 	return Intent{Name: last.Name, Slots: slots}, true
+}
+
+// sameFor reports whether a sentence opens by repeating the last action
+// for something else: "do the same for the hallway", "same with Ollie's".
+func sameFor(toks []string) bool {
+	for i := 0; i+1 < len(toks) && i < 3; i++ {
+		if toks[i] == "same" && (toks[i+1] == "for" || toks[i+1] == "with") {
+			return true
+		}
+	}
+	return false
+}
+
+// corrections open a sentence that takes back the last one's target and
+// names another: "no, the island lights", "not that one, the hallway".
+var corrections = [][]string{
+	{"no", "not", "that", "one"}, {"no", "not", "those"}, {"no", "not", "that"}, {"no", "i", "meant"},
+	{"not", "that", "one"}, {"not", "those", "ones"}, {"not", "those"}, {"not", "that"}, {"not", "them"},
+	{"sorry", "i", "meant"}, {"i", "meant"}, {"i", "mean"}, {"no", "sorry"}, {"no"},
+}
+
+// withoutCorrection strips a correction's opening words, and reports
+// whether there were any. What is left must not say "not" again: "no,
+// not the kitchen" names what is not meant.
+func withoutCorrection(toks []string) ([]string, bool) {
+	for _, c := range corrections {
+		if len(toks) > len(c) && slices.Equal(toks[:len(c)], c) {
+			rest := toks[len(c):]
+			if slices.Contains(rest, "not") || slices.Contains(rest, "dont") {
+				return nil, false
+			}
+			return rest, true
+		}
+	}
+	return toks, false
+}
+
+// named is the last intent said of entity i by its name, in its area when
+// the name is in several.
+func named(last Intent, slots map[string]any, reg *Index, i int) Intent {
+	delete(slots, "area")
+	delete(slots, "floor")
+	e := reg.entities[i]
+	slots["name"] = e.GetName()
+	if len(reg.EntitiesNamed(e.GetName())) > 1 {
+		if a := reg.entityAreaName(i); a != "" {
+			slots["area"] = a
+		}
+	}
+	if d := last.Slot("domain"); d != "" && d != e.GetDomain() {
+		delete(slots, "domain")
+		delete(slots, "device_class")
+	}
+	if dc := last.Slot("device_class"); dc != "" && dc != e.GetDeviceClass() {
+		delete(slots, "device_class")
+	}
+	return Intent{Name: last.Name, Slots: slots}
+}
+
+// otherOne reads "the other one" said of the one device the last turn was
+// about: the one other device of its name.
+func otherOne(rest []string, reg *Index, about []string) (int, bool) {
+	if len(rest) == 0 || rest[0] != "other" || len(rest) > 2 || len(rest) == 2 && rest[1] != "one" || len(about) != 1 {
+		return 0, false
+	}
+	i, ok := reg.entityByID[about[0]]
+	if !ok {
+		return 0, false
+	}
+	found := -1
+	for _, j := range reg.EntitiesNamed(reg.entities[i].GetName()) {
+		if j == i {
+			continue
+		}
+		if found >= 0 {
+			return 0, false // which other one?
+		}
+		found = j
+	}
+	return found, found >= 0
+}
+
+// kinName reads a device named by what sets it apart from the last one,
+// the rest of the name left out: "the right one" after the Left Garage
+// Door is the Right Garage Door, "Mei's" after Jake's Door is Mei's Door.
+// The name it makes must be one device's whole name, not the last one.
+func kinName(rest []string, reg *Index, last Intent, about []string) (int, bool) {
+	name := last.Slot("name")
+	if name == "" || strings.EqualFold(name, NameAll) {
+		return 0, false
+	}
+	base := rest
+	if k := len(base) - 1; base[k] == "one" || base[k] == "ones" {
+		base = base[:k]
+	}
+	words := strings.Fields(Normalize(name))
+	if len(base) == 0 || len(base) > 3 {
+		return 0, false
+	}
+	for k := 1; k < len(words); k++ {
+		cand := append(slices.Clone(base), words[k:]...)
+		n, refs := reg.Match(cand, 0)
+		if n != len(cand) {
+			continue
+		}
+		found := -1
+		for _, r := range refs {
+			if r.Kind != RefEntity || slices.Contains(about, reg.entities[r.Index].GetEntityId()) {
+				continue
+			}
+			if found >= 0 && found != r.Index {
+				return 0, false
+			}
+			found = r.Index
+		}
+		if found >= 0 {
+			return found, true
+		}
+	}
+	return 0, false
+}
+
+// sameKindIn finds the one device of a place (in) of the kind the last
+// turn's one device was: the domain and device class it had. Several of
+// that kind in the place, or none, is no answer.
+func sameKindIn(reg *Index, about []string, in func(i int) bool) (int, bool) {
+	if len(about) != 1 {
+		return 0, false
+	}
+	i, ok := reg.entityByID[about[0]]
+	if !ok {
+		return 0, false
+	}
+	kind := reg.entities[i]
+	found := -1
+	for j, e := range reg.entities {
+		if j == i || !in(j) || e.GetDomain() != kind.GetDomain() || e.GetDeviceClass() != kind.GetDeviceClass() {
+			continue
+		}
+		if found >= 0 {
+			return 0, false
+		}
+		found = j
+	}
+	return found, found >= 0
 }
 
 // within reports whether every target is one of the entity ids.

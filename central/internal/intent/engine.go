@@ -475,11 +475,14 @@ func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, 
 	if err != nil && (!errors.Is(err, ErrNoIntent) || errors.Is(err, ErrLater)) {
 		return in, name, nil, err
 	}
+	toks := strings.Fields(Normalize(req.Text))
+	// "do the same for the front door" repeats the last action; read on
+	// its own it only names the front door.
+	same := sameFor(toks)
 	concrete := err == nil && (!NeedsTarget(in.Name) || in.Slot("name") != "")
-	if concrete || req.ConversationID == "" {
+	if concrete && !same || req.ConversationID == "" {
 		return in, name, nil, err
 	}
-	toks := strings.Fields(Normalize(req.Text))
 	if len(toks) == 0 || len(toks) > 16 {
 		return in, name, nil, err
 	}
@@ -514,10 +517,13 @@ func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, 
 			}
 		}
 	}
-	if err != nil {
-		if f, ok := retarget(toks, reg, req.Context, last, len(turns[0].Options) > 0); ok {
+	if err != nil || same {
+		if f, ok := retarget(toks, reg, req.Context, last, turns[0].Targets, len(turns[0].Options) > 0); ok {
 			return f, name, nil, nil
 		}
+	}
+	if same {
+		return Intent{}, name, nil, ErrNoIntent
 	}
 	return in, name, nil, err
 }
