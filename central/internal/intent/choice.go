@@ -268,7 +268,7 @@ func (e *Engine) chosen(ctx context.Context, req Request, reg *Index, t Turn, id
 	}
 	// Stored before the gate, which may store a pending action after it.
 	e.remember(ctx, req, resp.ConversationID, Turn{Intent: in}, reg, idx)
-	if ok, err := e.sensitiveGate(ctx, req, reg, in, acted, calls, &resp); !ok || err != nil {
+	if ok, err := e.sensitiveGate(ctx, req, reg, in, acted, calls, false, &resp); !ok || err != nil {
 		return resp, err
 	}
 	return e.act(ctx, req, reg, in, calls, acted, resp)

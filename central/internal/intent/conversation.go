@@ -285,32 +285,71 @@ var placeWords = map[string]bool{"in": true, "on": true, "at": true, "upstairs":
 // same name; "the right one" and "Mei's" borrow the rest of the last
 // device's name ("the Right Garage Door", "Mei's Door"); and a named
 // device said of another place is that place's one device of the same
-// kind, never everything in it.
-func retarget(toks []string, reg *Index, pc Context, last Intent, about []string, asked bool) (Intent, bool) {
+// kind, never everything in it. guessed reports a device the sentence
+// did not name (the other one, the one of a place), which a sensitive
+// action asks back.
+func retarget(toks []string, reg *Index, pc Context, last Intent, about []string, asked bool) (_ Intent, guessed, ok bool) {
+	in, guessed, ok := retargetPlain(toks, reg, pc, last, about, asked)
+	if !ok || !opensFit(reg, in, about, last) {
+		return Intent{}, false, false
+	}
+	return in, guessed, true
+}
+
+// opensFit reports whether a retargeted intent's device may take the last
+// intent: a lock, cover or valve only after one of its own kind, as "turn
+// on" said of a lock locks it, and "and the front door" after the lights
+// wished no such thing.
+func opensFit(reg *Index, in Intent, about []string, last Intent) bool {
+	name := in.Slot("name")
+	if name == "" || strings.EqualFold(name, NameAll) {
+		return true
+	}
+	domains := map[string]bool{}
+	for _, id := range about {
+		if i, ok := reg.entityByID[id]; ok {
+			domains[reg.entities[i].GetDomain()] = true
+		}
+	}
+	if d := last.Slot("domain"); d != "" {
+		domains[d] = true
+	}
+	for _, i := range reg.EntitiesNamed(name) {
+		switch d := reg.entities[i].GetDomain(); d {
+		case "lock", "cover", "valve", "alarm_control_panel":
+			if !domains[d] || len(domains) > 1 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func retargetPlain(toks []string, reg *Index, pc Context, last Intent, about []string, asked bool) (_ Intent, guessed, ok bool) {
 	toks, corrected := withoutCorrection(toks)
 	if len(toks) == 0 {
-		return Intent{}, false
+		return Intent{}, false, false
 	}
 	rest := make([]string, 0, len(toks))
 	for i, t := range toks {
 		// "the one in Leo's room"; "one" elsewhere may be in a name
 		one := (t == "one" || t == "ones") && i+1 < len(toks) && placeWords[toks[i+1]]
 		if one && !asked {
-			return Intent{}, false
+			return Intent{}, false, false
 		}
 		if !followFillers[t] && !one {
 			rest = append(rest, t)
 		}
 	}
 	if len(rest) == 0 || len(rest) == len(toks) && toks[0] != "and" && !corrected {
-		return Intent{}, false
+		return Intent{}, false, false
 	}
 	slots := make(map[string]any, len(last.Slots)+1)
 	for k, v := range last.Slots {
 		slots[k] = v
 	}
 	if i, ok := otherOne(rest, reg, about); ok {
-		return named(last, slots, reg, i), true
+		return named(last, slots, reg, i), true, true
 	}
 	dropName := func() {
 		if !strings.EqualFold(last.Slot("name"), NameAll) {
@@ -319,20 +358,20 @@ func retarget(toks []string, reg *Index, pc Context, last Intent, about []string
 	}
 	if len(rest) == 1 && rest[0] == "here" {
 		if pc.Area == "" {
-			return Intent{}, false
+			return Intent{}, false, false
 		}
 		dropName()
 		delete(slots, "floor")
 		slots["area"] = pc.Area
-		return Intent{Name: last.Name, Slots: slots}, true
+		return Intent{Name: last.Name, Slots: slots}, false, true
 	}
 	n, refs := reg.Match(rest, 0)
 	if n != len(rest) {
 		i, ok := kinName(rest, reg, last, about)
 		if !ok {
-			return Intent{}, false
+			return Intent{}, false, false
 		}
-		return named(last, slots, reg, i), true
+		return named(last, slots, reg, i), false, true
 	}
 	var ent, area, floor *Ref
 	for i := range refs {
@@ -364,6 +403,7 @@ func retarget(toks []string, reg *Index, pc Context, last Intent, about []string
 			i, ok := sameKindIn(reg, about, in)
 			if ok {
 				slots["name"] = reg.entities[i].GetName()
+				guessed = true
 			}
 			return ok
 		}
@@ -374,14 +414,14 @@ func retarget(toks []string, reg *Index, pc Context, last Intent, about []string
 	case area != nil:
 		id := reg.Area(area.Index).GetId()
 		if !placed(func(i int) bool { return reg.entities[i].GetAreaId() == id }) {
-			return Intent{}, false
+			return Intent{}, false, false
 		}
 		delete(slots, "floor")
 		slots["area"] = reg.Area(area.Index).GetName()
 	case floor != nil:
 		id := reg.Floor(floor.Index).GetId()
 		if !placed(func(i int) bool { return reg.entityFloorID(i) == id }) {
-			return Intent{}, false
+			return Intent{}, false, false
 		}
 		delete(slots, "area")
 		slots["floor"] = reg.Floor(floor.Index).GetName()
@@ -398,9 +438,9 @@ func retarget(toks []string, reg *Index, pc Context, last Intent, about []string
 			delete(slots, "device_class")
 		}
 	default:
-		return Intent{}, false
+		return Intent{}, false, false
 	}
-	return Intent{Name: last.Name, Slots: slots}, true
+	return Intent{Name: last.Name, Slots: slots}, guessed, true
 }
 
 // sameFor reports whether a sentence opens by repeating the last action

@@ -171,3 +171,85 @@ func setCalls(exec *fakeExecutor) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestFollowUpsNeverGuessASensitiveTarget: a follow-up that reads its
+// device from the conversation, not from what was said, asks before it
+// opens anything, and never carries an action from a light to a lock.
+func TestFollowUpsNeverGuessASensitiveTarget(t *testing.T) {
+	for _, tc := range []struct {
+		home        string
+		first, then string
+		wantCode    string
+		wantCalls   []string
+	}{
+		// the kitchen's one lock is the Back Door: asked, not unlocked
+		{"pool", "unlock the front door", "and the kitchen", intent.CodeAmbiguous, nil},
+		// "turn on" said of a lock locks it: not meant after the lights
+		{"sharehouse", "turn on the kitchen lights", "same for the front door", intent.CodeNoIntent, nil},
+		{"terrace", "turn on the hall light", "and the front door", intent.CodeNoIntent, nil},
+		// a named lock is as named: locking it needs no question
+		{"family", "lock the front door", "same for the back one", "", []string{"lock.lock lock.back_door"}},
+		// "not the kitchen" says what is not meant
+		{"pool", "turn on the hall light", "no, not the kitchen", intent.CodeNoIntent, nil},
+		// opening "it" after a light opens nothing
+		{"villa", "turn on the garage light", "open it", intent.CodeNoMatch, nil},
+		{"pool", "turn on the hall light", "unlock it", intent.CodeNoMatch, nil},
+	} {
+		t.Run(tc.home+"/"+tc.first+"/"+tc.then, func(t *testing.T) {
+			reg, err := intent.LoadFixtureFile(negativeHomes[tc.home])
+			if err != nil {
+				t.Fatal(err)
+			}
+			exec := &fakeExecutor{}
+			e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{reg}, exec, intent.Options{})
+			say := func(text string) intent.Response {
+				t.Helper()
+				resp, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", DeviceID: "d1", ConversationID: "c1", Text: text})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp
+			}
+			if r := say(tc.first); !r.Success {
+				t.Fatalf("%q: %q %q", tc.first, r.ErrorCode, r.Speech)
+			}
+			exec.mu.Lock()
+			exec.cmds = nil
+			exec.mu.Unlock()
+			r := say(tc.then)
+			if got := setCalls(exec); r.ErrorCode != tc.wantCode || !slices.Equal(got, tc.wantCalls) {
+				t.Errorf("%q: code %q %q calls %v, want code %q calls %v", tc.then, r.ErrorCode, r.Speech, got, tc.wantCode, tc.wantCalls)
+			}
+		})
+	}
+}
+
+// TestFollowUpBelongsToItsDevice: two voice devices that share a
+// conversation id do not share what "them" or "and the X" refer to.
+func TestFollowUpBelongsToItsDevice(t *testing.T) {
+	reg, err := intent.LoadFixtureFile(negativeHomes["pool"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := &fakeExecutor{}
+	e := intent.NewEngine(rules.New(rules.Options{}), fakeRegistries{reg}, exec, intent.Options{})
+	say := func(device, text string) []string {
+		t.Helper()
+		exec.mu.Lock()
+		exec.cmds = nil
+		exec.mu.Unlock()
+		if _, err := e.Process(context.Background(), intent.Request{HomeID: "home-1", DeviceID: device, ConversationID: "c1", Text: text}); err != nil {
+			t.Fatal(err)
+		}
+		return setCalls(exec)
+	}
+	say("d1", "turn on the garden lights")
+	for _, text := range []string{"turn them off", "and the pool lights", "no, the festoon lights"} {
+		if got := say("d2", text); len(got) > 0 {
+			t.Errorf("another device's %q ran %v", text, got)
+		}
+	}
+	if got := say("d1", "turn them off"); !slices.Equal(got, []string{"light.turn_off light.garden_lights"}) {
+		t.Errorf("the device's own follow-up ran %v", got)
+	}
+}
