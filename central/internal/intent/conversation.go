@@ -214,6 +214,11 @@ func hasPronoun(toks []string) bool {
 // the last intent was about: "turn it off" → "turn the Bedroom Lamp off".
 func withReference(toks []string, last Intent) (string, bool) {
 	phrase := referencePhrase(last)
+	if place := last.Slot("area"); place != "" && last.Slot("name") == "" && phrase != "the "+place {
+		// "the lights in the Kitchen": "the Kitchen lights" is the name
+		// of one of them in many homes
+		phrase = "the " + strings.TrimPrefix(phrase, "the "+place+" ") + " in the " + place
+	}
 	if phrase == "" {
 		return "", false
 	}
