@@ -103,7 +103,9 @@ func (e *Engine) choice(ctx context.Context, req Request, reg *Index) (Turn, []i
 		return Turn{}, nil, false
 	}
 	turns, err := e.lastTurn(ctx, req)
-	if err != nil || len(turns) == 0 || len(turns[0].Options) == 0 {
+	// A question about several devices of one name lists no options:
+	// "both" still answers it.
+	if err != nil || len(turns) == 0 || len(turns[0].Options) == 0 && !turns[0].Matches {
 		return Turn{}, nil, false
 	}
 	t := turns[0]
@@ -119,7 +121,7 @@ func (e *Engine) choice(ctx context.Context, req Request, reg *Index) (Turn, []i
 		ids = t.Options[0]
 	case all && t.Matches:
 		ids = t.Targets
-	case all:
+	case all || len(t.Options) == 0:
 		return Turn{}, nil, false
 	case k < 0:
 		ids = t.Options[len(t.Options)-1]

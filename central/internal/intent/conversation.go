@@ -346,7 +346,9 @@ func retargetPlain(toks []string, reg *Index, pc Context, last Intent, about []s
 			rest = append(rest, t)
 		}
 	}
-	if len(rest) == 0 || len(rest) == len(toks) && toks[0] != "and" && !corrected {
+	// A bare place or device answers a question ("which one?"
+	// "upstairs"); said after anything else it must read as a follow-up.
+	if len(rest) == 0 || len(rest) == len(toks) && toks[0] != "and" && !corrected && !asked {
 		return Intent{}, false, false
 	}
 	slots := make(map[string]any, len(last.Slots)+1)

@@ -518,7 +518,7 @@ func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, 
 		}
 	}
 	if err != nil || same {
-		if f, guessed, ok := retarget(toks, reg, req.Context, last, turns[0].Targets, len(turns[0].Options) > 0); ok {
+		if f, guessed, ok := retarget(toks, reg, req.Context, last, turns[0].Targets, len(turns[0].Options) > 0 || turns[0].Matches); ok {
 			return f, name, nil, guessed, nil
 		}
 	}
