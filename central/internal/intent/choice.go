@@ -102,8 +102,10 @@ func (e *Engine) choice(ctx context.Context, req Request, reg *Index) (Turn, []i
 	if !ok && !yes {
 		return Turn{}, nil, false
 	}
-	turns, err := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
-	if err != nil || len(turns) == 0 || len(turns[0].Options) == 0 {
+	turns, err := e.lastTurn(ctx, req)
+	// A question about several devices of one name lists no options:
+	// "both" still answers it.
+	if err != nil || len(turns) == 0 || len(turns[0].Options) == 0 && !turns[0].Matches {
 		return Turn{}, nil, false
 	}
 	t := turns[0]
@@ -119,7 +121,7 @@ func (e *Engine) choice(ctx context.Context, req Request, reg *Index) (Turn, []i
 		ids = t.Options[0]
 	case all && t.Matches:
 		ids = t.Targets
-	case all:
+	case all || len(t.Options) == 0:
 		return Turn{}, nil, false
 	case k < 0:
 		ids = t.Options[len(t.Options)-1]
@@ -157,11 +159,11 @@ func (e *Engine) declined(ctx context.Context, req Request, resp Response) (Resp
 	if len(toks) == 0 || len(toks) > 3 || !noWords[strings.Join(toks, " ")] {
 		return resp, false
 	}
-	turns, err := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
+	turns, err := e.lastTurn(ctx, req)
 	if err != nil || len(turns) == 0 || !yesNo(turns[0]) {
 		return resp, false
 	}
-	drop := Turn{Intent: Intent{Name: Nevermind}, At: e.opts.Now()}
+	drop := Turn{Intent: Intent{Name: Nevermind}, At: e.opts.Now(), Device: req.DeviceID}
 	if err := e.opts.Conversations.AddTurn(ctx, req.HomeID, req.ConversationID, drop, e.opts.ContextWindow); err != nil {
 		e.log.WarnContext(ctx, "conversation turn not stored", "request_id", req.RequestID, "err", err)
 	}
@@ -186,7 +188,7 @@ func (e *Engine) choiceCommand(ctx context.Context, req Request, reg *Index) (te
 	if i < 0 || i == 0 && j == len(toks) {
 		return "", nil, false // a bare answer is choice's
 	}
-	turns, err := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
+	turns, err := e.lastTurn(ctx, req)
 	if err != nil || len(turns) == 0 || len(turns[0].Options) == 0 {
 		return "", nil, false
 	}
@@ -268,7 +270,7 @@ func (e *Engine) chosen(ctx context.Context, req Request, reg *Index, t Turn, id
 	}
 	// Stored before the gate, which may store a pending action after it.
 	e.remember(ctx, req, resp.ConversationID, Turn{Intent: in}, reg, idx)
-	if ok, err := e.sensitiveGate(ctx, req, reg, in, acted, calls, &resp); !ok || err != nil {
+	if ok, err := e.sensitiveGate(ctx, req, reg, in, acted, calls, false, &resp); !ok || err != nil {
 		return resp, err
 	}
 	return e.act(ctx, req, reg, in, calls, acted, resp)

@@ -145,14 +145,14 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 	}
 	tokens := &TokenCount{}
 	t0 = time.Now()
-	in, name, referred, err := e.parse(WithTokenCount(ctx, tokens), parsers, req, reg)
+	in, name, referred, guessed, err := e.parse(WithTokenCount(ctx, tokens), parsers, req, reg)
 	resp.ParseDur = time.Since(t0)
 	resp.Parser, resp.LLMTokens = name, tokens.Total()
 	e.stage.WithLabelValues("parse").Observe(resp.ParseDur.Seconds())
 	if referred != nil {
 		about = referred
 	}
-	if _, ok := asUnknown(err); ok && about != nil {
+	if _, ok := asUnknown(err); ok && about != nil || errors.Is(err, errCannot) {
 		// "turn it off" said of a sensor names nothing unknown: what it
 		// refers to cannot do it.
 		resp.ErrorCode, resp.Speech = CodeNoMatch, cannotSpeech(reg, about)
@@ -269,7 +269,7 @@ func (e *Engine) Process(ctx context.Context, req Request) (Response, error) {
 		// A pending confirmation must be the conversation's newest turn.
 		remembered()
 	}
-	if ok, err := e.sensitiveGate(ctx, req, reg, in, acted, calls, &resp); !ok || err != nil {
+	if ok, err := e.sensitiveGate(ctx, req, reg, in, acted, calls, guessed, &resp); !ok || err != nil {
 		return resp, err
 	}
 	return e.act(ctx, req, reg, in, calls, acted, resp)
@@ -470,51 +470,62 @@ func newID() string {
 // parse understands the sentence, reading follow-ups ("turn it off", "and
 // in the bedroom") against the conversation's previous turn. referred are
 // the entities of that turn when the sentence refers to them by a pronoun.
-func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, reg *Index) (_ Intent, _ string, referred []string, _ error) {
+func (e *Engine) parse(ctx context.Context, parsers []namedParser, req Request, reg *Index) (_ Intent, _ string, referred []string, guessed bool, _ error) {
 	in, name, err := parseWith(ctx, parsers, req.Text, reg, req.Context)
 	if err != nil && (!errors.Is(err, ErrNoIntent) || errors.Is(err, ErrLater)) {
-		return in, name, nil, err
-	}
-	concrete := err == nil && (!NeedsTarget(in.Name) || in.Slot("name") != "")
-	if concrete || req.ConversationID == "" {
-		return in, name, nil, err
+		return in, name, nil, false, err
 	}
 	toks := strings.Fields(Normalize(req.Text))
-	if len(toks) == 0 || len(toks) > 16 {
-		return in, name, nil, err
+	// "do the same for the front door" repeats the last action; read on
+	// its own it only names the front door.
+	same := sameFor(toks)
+	concrete := err == nil && (!NeedsTarget(in.Name) || in.Slot("name") != "")
+	if concrete && !same || req.ConversationID == "" {
+		return in, name, nil, false, err
 	}
-	turns, herr := e.opts.Conversations.Turns(ctx, req.HomeID, req.ConversationID, 1, e.opts.Now().Add(-e.opts.ContextTTL))
+	if len(toks) == 0 || len(toks) > 16 {
+		return in, name, nil, false, err
+	}
+	turns, herr := e.lastTurn(ctx, req)
 	if herr != nil {
 		// Without history the sentence is still answered on its own.
 		e.log.WarnContext(ctx, "conversation history unavailable", "request_id", req.RequestID, "err", herr)
-		return in, name, nil, err
+		return in, name, nil, false, err
 	}
 	if len(turns) == 0 {
-		return in, name, nil, err
+		return in, name, nil, false, err
 	}
 	if parts := turns[0].Parts; len(parts) > 1 {
 		if f, fname, ferr, ok := listReference(ctx, parsers, toks, reg, req.Context, parts); ok {
-			return f, fname, nil, ferr
+			return f, fname, nil, false, ferr
 		}
 	}
 	last := turns[0].Intent
 	if hasPronoun(toks) {
+		if !opensWhat(toks, reg, turns[0].Targets) {
+			// "open it" said after a light means the door of the place,
+			// not the light: nothing it refers to opens.
+			return in, name, turns[0].Targets, false, errCannot
+		}
 		if text, ok := withReference(toks, last); ok {
 			f, fname, ferr := parseWith(ctx, parsers, text, reg, req.Context)
 			if ferr == nil {
-				return f, fname, turns[0].Targets, nil
+				return f, fname, turns[0].Targets, false, nil
 			}
 			if _, unknown := asUnknown(ferr); unknown && len(turns[0].Targets) > 0 {
-				return f, fname, turns[0].Targets, ferr
+				return f, fname, turns[0].Targets, false, ferr
 			}
 		}
 	}
-	if err != nil {
-		if f, ok := retarget(toks, reg, req.Context, last, len(turns[0].Options) > 0); ok {
-			return f, name, nil, nil
+	if err != nil || same {
+		if f, guessed, ok := retarget(toks, reg, req.Context, last, turns[0].Targets, len(turns[0].Options) > 0 || turns[0].Matches); ok {
+			return f, name, nil, guessed, nil
 		}
 	}
-	return in, name, nil, err
+	if same {
+		return Intent{}, name, nil, false, ErrNoIntent
+	}
+	return in, name, nil, false, err
 }
 
 // parseWith tries the parsers in order until one understands the text.
@@ -559,7 +570,7 @@ func (e *Engine) remember(ctx context.Context, req Request, conversationID strin
 	if len(targets) > 0 {
 		t.Targets = entityIDs(reg, targets)
 	}
-	t.At = e.opts.Now()
+	t.At, t.Device = e.opts.Now(), req.DeviceID
 	if err := e.opts.Conversations.AddContextTurn(ctx, req.HomeID, conversationID, t, e.opts.ContextWindow); err != nil {
 		e.log.WarnContext(ctx, "conversation turn not stored", "request_id", req.RequestID, "err", err)
 	}

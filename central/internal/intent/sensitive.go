@@ -158,7 +158,11 @@ var yesWords = map[string]bool{
 
 // sensitiveGate decides whether the sensitive calls of a request may run
 // now. It returns ok true to run them; otherwise resp holds the answer.
-func (e *Engine) sensitiveGate(ctx context.Context, req Request, reg *Index, in Intent, acted []int, calls []*homeplanev1.ServiceCall, resp *Response) (ok bool, err error) {
+//
+// guessed marks a target the sentence did not name but was read from the
+// conversation ("and the kitchen" after the front door is the kitchen's
+// one lock): it is asked back like a model's choice.
+func (e *Engine) sensitiveGate(ctx context.Context, req Request, reg *Index, in Intent, acted []int, calls []*homeplanev1.ServiceCall, guessed bool, resp *Response) (ok bool, err error) {
 	sens := sensitiveTargets(reg, calls)
 	if len(sens) == 0 {
 		return true, nil
@@ -166,7 +170,7 @@ func (e *Engine) sensitiveGate(ctx context.Context, req Request, reg *Index, in 
 	// A model or plugin may have been steered by the sentence, a name or
 	// its own mistake into a target nobody said: what it chose is asked
 	// back, and runs only on a "yes" from the device that asked.
-	guessed := resp.Parser != "" && resp.Parser != e.opts.ParserName
+	guessed = guessed || resp.Parser != "" && resp.Parser != e.opts.ParserName
 	if guessed || !exactTarget(in, req.Text, acted, sens) {
 		// The question is the newest turn: "the first one" answers it.
 		var options [][]int
@@ -224,13 +228,13 @@ func (e *Engine) pendingAction(ctx context.Context, req Request) (Turn, bool) {
 	}
 	if yesWords[strings.Join(toks, " ")] {
 		// Used once: a second "yes" finds a done turn.
-		done := Turn{Intent: turns[0].Intent, Targets: turns[0].Targets, At: e.opts.Now()}
+		done := Turn{Intent: turns[0].Intent, Targets: turns[0].Targets, At: e.opts.Now(), Device: req.DeviceID}
 		if err := e.opts.Conversations.AddTurn(ctx, req.HomeID, req.ConversationID, done, e.opts.ContextWindow); err != nil {
 			return Turn{}, false
 		}
 		return turns[0], true
 	}
-	drop := Turn{Intent: Intent{Name: Nevermind}, At: e.opts.Now()}
+	drop := Turn{Intent: Intent{Name: Nevermind}, At: e.opts.Now(), Device: req.DeviceID}
 	_ = e.opts.Conversations.AddTurn(ctx, req.HomeID, req.ConversationID, drop, e.opts.ContextWindow)
 	return Turn{}, false
 }
