@@ -72,6 +72,46 @@ type intentStep struct {
 	entity     string
 	state      string
 	attrs      map[string]float64 // numeric attributes the entity must hold
+	// refused: the entity lacks the feature the intent requires
+	// (required_features in Home Assistant's intent handler): nothing is
+	// called and the answer is that no device can do it.
+	refused bool
+	// fails: Home Assistant refuses the call (ServiceNotSupported); the
+	// answer is not success and the entity is left as it was.
+	fails bool
+}
+
+// report rewrites an entity's state through the REST API as its
+// integration would while it moves or after it changed, with the
+// attributes given.
+func report(id, state string, attrs map[string]any) func(t testing.TB, h *home) {
+	return func(t testing.TB, h *home) {
+		h.haPost(t, "/api/states/"+id, map[string]any{"state": state, "attributes": attrs})
+	}
+}
+
+// synced waits until central's registry holds the entity as Home Assistant
+// does (state and supported_features), so a sentence is read against what
+// a setup just changed.
+func (c *central) synced(t testing.TB, token string, h *home, id string) {
+	t.Helper()
+	state, attrs, err := h.haEntity(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, id+" synced to central", func() bool {
+		resp, err := c.homes.ListEntities(context.Background(), authed(token, &homeplanev1.ListEntitiesRequest{HomeId: h.id}))
+		if err != nil {
+			return false
+		}
+		for _, e := range resp.Msg.GetEntities() {
+			if e.GetEntityId() == id {
+				return e.GetState() == state &&
+					fmt.Sprint(e.GetAttributes().AsMap()["supported_features"]) == fmt.Sprint(attrs["supported_features"])
+			}
+		}
+		return false
+	})
 }
 
 // TestNewestIntentsEndToEnd runs the sentences of the newest intents (fan
@@ -88,19 +128,18 @@ func TestNewestIntentsEndToEnd(t *testing.T) {
 		"terrace": filepath.Join("..", "internal", "rules", "testdata", "terrace_home.json"),
 	}
 	steps := []intentStep{
-		{home: "terrace", text: "set the ceiling fan to 50 percent", call: "fan.set_percentage",
+		// Home Assistant's HassFanSetSpeed is fan.turn_on with the percentage.
+		{home: "terrace", text: "set the ceiling fan to 50 percent", call: "fan.turn_on",
 			entity: "fan.ceiling_fan", state: "on", attrs: map[string]float64{"percentage": 50}},
-		{home: "terrace", text: "set the ceiling fan to 0 percent", call: "fan.set_percentage",
+		{home: "terrace", text: "set the ceiling fan to 0 percent", call: "fan.turn_on",
 			entity: "fan.ceiling_fan", state: "off", attrs: map[string]float64{"percentage": 0}},
-		{home: "pool", text: "set the greenhouse fan to 60 percent", call: "fan.set_percentage",
+		{home: "pool", text: "set the greenhouse fan to 60 percent", call: "fan.turn_on",
 			entity: "fan.greenhouse_fan", state: "on", attrs: map[string]float64{"percentage": 60}},
 		{home: "terrace", text: "stop the roof blinds", call: "cover.stop_cover",
 			// The blinds are on their way down, as their integration
 			// reports while they move; stopped, they stay where they are.
-			setup: func(t testing.TB, h *home) {
-				h.haPost(t, "/api/states/cover.roof_blinds", map[string]any{"state": "closing",
-					"attributes": map[string]any{"friendly_name": "Roof Blinds", "device_class": "blind", "current_position": 60, "current_tilt_position": 50}})
-			},
+			setup: report("cover.roof_blinds", "closing", map[string]any{"friendly_name": "Roof Blinds", "device_class": "blind",
+				"supported_features": 1 | 2 | 4 | 8, "current_position": 60, "current_tilt_position": 50}),
 			entity: "cover.roof_blinds", state: "open", attrs: map[string]float64{"current_position": 60}},
 		{home: "terrace", text: "mow the lawn", call: "lawn_mower.start_mowing",
 			entity: "lawn_mower.automower", state: "mowing"},
@@ -110,6 +149,21 @@ func TestNewestIntentsEndToEnd(t *testing.T) {
 			entity: "lawn_mower.automower", state: "mowing"},
 		{home: "terrace", text: "stop the mower", call: "lawn_mower.dock",
 			entity: "lawn_mower.automower", state: "docked"},
+		// A mower that can start but not dock (LawnMowerEntityFeature
+		// START_MOWING only); a fan without SET_SPEED, which
+		// fan.turn_on still turns on; blinds without STOP.
+		{home: "terrace", text: "send the automower to its dock", refused: true, call: "lawn_mower.dock",
+			setup:  report("lawn_mower.automower", "mowing", map[string]any{"friendly_name": "Automower", "supported_features": 1}),
+			entity: "lawn_mower.automower", state: "mowing"},
+		{home: "terrace", text: "start the automower", call: "lawn_mower.start_mowing",
+			setup:  report("lawn_mower.automower", "docked", map[string]any{"friendly_name": "Automower", "supported_features": 1}),
+			entity: "lawn_mower.automower", state: "mowing"},
+		{home: "terrace", text: "set the extractor fan to 40 percent", call: "fan.turn_on",
+			setup:  report("fan.extractor_fan", "off", map[string]any{"friendly_name": "Extractor Fan", "supported_features": 16 | 32}),
+			entity: "fan.extractor_fan", state: "on"},
+		{home: "terrace", text: "stop the roof blinds", fails: true, call: "cover.stop_cover",
+			setup:  report("cover.roof_blinds", "closing", map[string]any{"friendly_name": "Roof Blinds", "supported_features": 1 | 2}),
+			entity: "cover.roof_blinds", state: "closing"},
 		{home: "pool", text: "water the lawn", call: "valve.open_valve",
 			entity: "valve.lawn", state: "open"},
 		{home: "pool", text: "stop the lawn sprinklers", call: "valve.close_valve",
@@ -141,16 +195,30 @@ func TestNewestIntentsEndToEnd(t *testing.T) {
 			h := running[s.home]
 			if s.setup != nil {
 				s.setup(t, h)
+				c.synced(t, owner, h, s.entity)
 			}
 			resp, err := c.intents.Process(ctx, authed(owner, &homeplanev1.ProcessRequest{Text: s.text, HomeId: h.id}))
 			if err != nil {
 				t.Fatalf("process: %v", err)
 			}
-			if m := resp.Msg; !m.GetSuccess() {
+			switch m := resp.Msg; {
+			case s.refused:
+				if m.GetSuccess() || m.GetErrorCode() != "no_match" {
+					t.Errorf("answered %q (success %v, error %q), want no_match: no device can do it", m.GetSpeech(), m.GetSuccess(), m.GetErrorCode())
+				}
+				if seen := until(calls[s.home], s.call, time.Second); slices.Contains(seen, s.call) {
+					t.Errorf("Home Assistant received %s for an entity lacking the feature", s.call)
+				}
+			case s.fails:
+				if m.GetSuccess() {
+					t.Errorf("answered as done (%q) a call Home Assistant refuses", m.GetSpeech())
+				}
+			case !m.GetSuccess():
 				t.Fatalf("not done: %q (error %q)", m.GetSpeech(), m.GetErrorCode())
-			}
-			if seen := until(calls[s.home], s.call, 10*time.Second); !slices.Contains(seen, s.call) {
-				t.Fatalf("Home Assistant received %v, want %s", seen, s.call)
+			default:
+				if seen := until(calls[s.home], s.call, 10*time.Second); !slices.Contains(seen, s.call) {
+					t.Fatalf("Home Assistant received %v, want %s", seen, s.call)
+				}
 			}
 			var state string
 			var attrs map[string]any
