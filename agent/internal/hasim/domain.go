@@ -64,14 +64,14 @@ func buildServices() map[string]map[string]serviceSpec {
 			"open_cover":         {features: 1, apply: positionTo("open", 100)},
 			"close_cover":        {features: 2, apply: positionTo("closed", 0)},
 			"set_cover_position": {fields: []string{"position"}, required: []string{"position"}, features: 4, apply: setPosition("position")},
-			"stop_cover":         {features: 8, apply: unchanged},
+			"stop_cover":         {features: 8, apply: stopMoving},
 			"toggle":             {anyOf: 1 | 2, apply: positionToggle},
 		},
 		"valve": {
 			"open_valve":         {features: 1, apply: positionTo("open", 100)},
 			"close_valve":        {features: 2, apply: positionTo("closed", 0)},
 			"set_valve_position": {fields: []string{"position"}, required: []string{"position"}, features: 4, apply: setPosition("position")},
-			"stop_valve":         {features: 8, apply: unchanged},
+			"stop_valve":         {features: 8, apply: stopMoving},
 			"toggle":             {anyOf: 1 | 2, apply: positionToggle},
 		},
 		"lock": {
@@ -114,6 +114,7 @@ func buildServices() map[string]map[string]serviceSpec {
 		"scene": {
 			"turn_on": {fields: []string{"transition"}, apply: sceneActivate},
 		},
+		"lawn_mower":          lawnMowerServices(),
 		"todo":                todoServices(),
 		"alarm_control_panel": alarmServices(),
 		"humidifier":          humidifierServices(),
@@ -223,6 +224,21 @@ func positionToggle(s *Server, st State, data map[string]any) ([]write, error) {
 	return positionTo("closed", 0)(s, st, data)
 }
 
+// stopMoving stops a cover or valve where it is. The simulated ones move
+// at once, so one at rest stays as it is; one an integration reported as
+// opening or closing (a state written through the REST API) settles as core
+// reports a stopped one: closed at position 0, open anywhere else, open
+// when it reports no position (stopped on the way, it is not closed).
+func stopMoving(_ *Server, st State, _ map[string]any) ([]write, error) {
+	if st.State != "opening" && st.State != "closing" {
+		return []write{{st.State, st.Attributes}}, nil
+	}
+	if p, ok := number(st.Attributes["current_position"]); ok && p == 0 {
+		return []write{{"closed", st.Attributes}}, nil
+	}
+	return []write{{"open", st.Attributes}}, nil
+}
+
 func lockTo(state string) handler {
 	return func(_ *Server, st State, data map[string]any) ([]write, error) {
 		if format, ok := st.Attributes["code_format"].(string); ok && format != "" {
@@ -256,9 +272,13 @@ func fanSet(pct float64, on bool) handler {
 	}
 }
 
+// fanSpeed reports whether a fan sets its speed (FanEntityFeature.SET_SPEED).
+// A fan that reports no supported_features is taken as capable, as
+// supports does, so set_percentage, which it lets through, sets the
+// percentage instead of only turning the fan on.
 func fanSpeed(st State) bool {
-	f, _ := number(st.Attributes["supported_features"])
-	return int(f)&1 != 0
+	f, ok := number(st.Attributes["supported_features"])
+	return !ok || int(f)&1 != 0
 }
 
 func fanTurnOn(s *Server, st State, data map[string]any) ([]write, error) {

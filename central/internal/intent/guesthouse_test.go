@@ -61,8 +61,8 @@ func TestGuesthouseRules(t *testing.T) {
 		{"", "turn on the heating in room 4", []string{"climate.turn_on [climate.room_4] map[]"}},
 		{"", "set room 3 to 21", []string{"climate.set_temperature [climate.room_3] map[temperature:21]"}},
 		{"", "set room 3 to 50", nil},
-		{"", "set the room 4 fan to 50 percent", []string{"fan.set_percentage [fan.room_4_fan] map[percentage:50]"}},
-		{"", "set grandad's fan speed to 100 percent", []string{"fan.set_percentage [fan.grandad_fan] map[percentage:100]"}},
+		{"", "set the room 4 fan to 50 percent", []string{"fan.turn_on [fan.room_4_fan] map[percentage:50]"}},
+		{"", "set grandad's fan speed to 100 percent", []string{"fan.turn_on [fan.grandad_fan] map[percentage:100]"}},
 		{"", "is the drier running", nil},
 	} {
 		resp, got := processIn(t, reg, c.here, c.text)

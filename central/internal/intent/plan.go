@@ -90,9 +90,12 @@ func planStopMoving(_ Intent, e *homeplanev1.Entity) (call, bool) {
 	return call{}, false
 }
 
+// planFanSpeed is fan.turn_on with the percentage, as Home Assistant's
+// HassFanSetSpeed calls it: a fan without SET_SPEED still turns on (core
+// refuses fan.set_percentage on it), and 0 turns the fan off.
 func planFanSpeed(in Intent, e *homeplanev1.Entity) (call, bool) {
 	p, ok := in.Number("percentage")
-	return call{"fan", "set_percentage", map[string]any{"percentage": clamp(p, 0, 100)}}, ok && e.GetDomain() == "fan"
+	return call{"fan", "turn_on", map[string]any{"percentage": clamp(p, 0, 100)}}, ok && e.GetDomain() == "fan"
 }
 
 // planMedia is a media player service without data.
@@ -126,8 +129,21 @@ func planVacuum(service string) func(Intent, *homeplanev1.Entity) (call, bool) {
 
 // planMower is a lawn mower service without data (Home Assistant's
 // lawn_mower.start_mowing and lawn_mower.dock).
+// Home Assistant's mower intents require the service's feature
+// (LawnMowerEntityFeature START_MOWING 1, DOCK 4): a mower reporting
+// supported_features without it is not acted on, and with none acting the
+// answer is that no device can do it. One reporting no features at all is
+// taken as capable, as the simulator takes it.
 func planMower(service string) func(Intent, *homeplanev1.Entity) (call, bool) {
-	return planOwn("lawn_mower", service)
+	need := map[string]float64{"start_mowing": 1, "dock": 4}[service]
+	own := planOwn("lawn_mower", service)
+	return func(in Intent, e *homeplanev1.Entity) (call, bool) {
+		c, ok := own(in, e)
+		if f, has := attrNumber(e, "supported_features"); has && int(f)&int(need) == 0 {
+			return call{}, false
+		}
+		return c, ok
+	}
 }
 
 // planOwn is a service without data that only entities of its domain take.
