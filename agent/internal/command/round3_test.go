@@ -60,8 +60,9 @@ func TestAttacksRound3HomeAssistant(t *testing.T) {
 		o := outcome{res: res, took: time.Since(start)}
 		// The bound is the deadline, not the client's 30 s timeout. Decoding
 		// the largest answers under the race detector on a loaded machine
-		// takes seconds of its own, hence the slack past the 3 s.
-		if o.took > 8*time.Second {
+		// takes seconds of its own (10.4 s seen while other suites ran),
+		// hence the slack past the 3 s, still half the client's timeout.
+		if o.took > 15*time.Second {
 			t.Errorf("the command took %v, far past its deadline of 3s", o.took)
 		}
 		if n := proto.Size(res); n > topic.MaxPayload(topic.Result) {
