@@ -20,8 +20,15 @@ import (
 // network namespace.
 const probeImage = "homeplane-local/debian-base:bookworm"
 
+// testNetwork stands for HostedNetwork in this package's tests; TestMain
+// removes it.
+var testNetwork = "homeplane-hosted-test-" + runID
+
 // hosted gives a fixture the options the hosting agent gives each home.
-func hosted(o *Options) { *o = HostedOptions(*o) }
+func hosted(o *Options) {
+	o.Network = testNetwork
+	*o = HostedOptions(*o)
+}
 
 // reaches reports whether a TCP connection to addr can be opened from inside
 // the network namespace of container id.
@@ -87,10 +94,17 @@ func TestAttacksRound10Isolation(t *testing.T) {
 			t.Errorf("A reached B's Home Assistant at %s:8123 (network %s)", bEP.IPAddress, bNet)
 		}
 	})
-	t.Run("A and B share a Docker network", func(t *testing.T) {
+	t.Run("A and B share a Docker network whose containers talk", func(t *testing.T) {
 		for n := range ca.NetworkSettings.Networks {
-			if _, ok := cb.NetworkSettings.Networks[n]; ok {
-				t.Errorf("both on network %s", n)
+			if _, ok := cb.NetworkSettings.Networks[n]; !ok {
+				continue
+			}
+			ni, err := a.docker.NetworkInspect(context.Background(), n, network.InspectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ni.Options[iccOption] != "false" {
+				t.Errorf("both on network %s, which lets containers talk (options %v)", n, ni.Options)
 			}
 		}
 	})
