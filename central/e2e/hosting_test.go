@@ -58,6 +58,9 @@ func TestHostingTwentyHomes(t *testing.T) {
 	suffix := randomSuffix()
 	image := hasimImage(t, "homeplane-e2e-hasim-"+suffix, "2026.1.0", true)
 	dir := t.TempDir()
+	// The hosted homes' network goes once their containers have gone (the
+	// cleanups run in reverse); one that is still in use stays.
+	t.Cleanup(func() { _, _ = docker(t, "network", "rm", "homeplane-hosted") })
 	// HOMEPLANE_HOSTING_HOMES raises the count for the benchmark run
 	// (docs/benchmarks.md); the range holds 100.
 	homes := 20
