@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -31,17 +32,24 @@ func runHosting(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("docker: %w", err)
 	}
 	defer dc.Close()
+	var engineFailed atomic.Int64 // when the engine last failed a port look-up
 	host, err := hosting.Open(cfg.HomesDir, hosting.Options{FirstPort: cfg.FirstPort, LastPort: cfg.LastPort, MemoryBytes: cfg.HostMemory,
 		DefaultMemoryBytes: supervisor.HostedMemoryBytes,
 		// A port is free only if nothing listens on it and no container
 		// here publishes it, running or stopped: another agent's home,
 		// or a released home's container not yet removed (ADR 0067).
 		PortFree: func(port int) bool {
+			// An engine that failed a moment ago is not asked for every
+			// port of the range, each waiting out its timeout.
+			if last := engineFailed.Load(); last != 0 && time.Since(time.Unix(0, last)) < time.Minute {
+				return false
+			}
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			held, err := supervisor.PortHeld(pctx, dc, port)
 			if err != nil {
-				log.Warn("port not handed out: docker engine not asked", "port", port, "error", err)
+				engineFailed.Store(time.Now().UnixNano())
+				log.Warn("no port handed out for a minute: the docker engine did not answer", "port", port, "error", err)
 			}
 			return !held
 		}})
