@@ -90,6 +90,10 @@ func TestAttacksRound10Isolation(t *testing.T) {
 	bPort := cb.NetworkSettings.Ports["8123/tcp"][0].HostPort
 
 	t.Run("A reaches B's Home Assistant at B's address on the Docker network", func(t *testing.T) {
+		// The probe works: A reaches its own Home Assistant.
+		if !reaches(t, a.docker, a.agentID, ca.ID, "127.0.0.1:8123") {
+			t.Fatal("the probe reached not even A's own Home Assistant")
+		}
 		if reaches(t, a.docker, a.agentID, ca.ID, net.JoinHostPort(bEP.IPAddress, "8123")) {
 			t.Errorf("A reached B's Home Assistant at %s:8123 (network %s)", bEP.IPAddress, bNet)
 		}
@@ -152,6 +156,9 @@ func TestAttacksRound10Isolation(t *testing.T) {
 	t.Run("a set-uid binary in A gains privileges", func(t *testing.T) {
 		if !slices.Contains(ca.HostConfig.SecurityOpt, "no-new-privileges") && !slices.Contains(ca.HostConfig.SecurityOpt, "no-new-privileges:true") {
 			t.Errorf("security options %v: no no-new-privileges", ca.HostConfig.SecurityOpt)
+		}
+		if !slices.Contains(ca.HostConfig.CapDrop, "NET_RAW") && !slices.Contains(ca.HostConfig.CapDrop, "CAP_NET_RAW") {
+			t.Errorf("capabilities dropped %v: A keeps raw sockets to forge frames on the bridge", ca.HostConfig.CapDrop)
 		}
 	})
 	t.Run("A mounts B's volume or a host path", func(t *testing.T) {
