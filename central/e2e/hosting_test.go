@@ -58,6 +58,9 @@ func TestHostingTwentyHomes(t *testing.T) {
 	suffix := randomSuffix()
 	image := hasimImage(t, "homeplane-e2e-hasim-"+suffix, "2026.1.0", true)
 	dir := t.TempDir()
+	// The hosted homes' network goes once their containers have gone (the
+	// cleanups run in reverse); one that is still in use stays.
+	t.Cleanup(func() { _, _ = docker(t, "network", "rm", "homeplane-hosted") })
 	// HOMEPLANE_HOSTING_HOMES raises the count for the benchmark run
 	// (docs/benchmarks.md); the range holds 100.
 	homes := 20
@@ -115,6 +118,19 @@ func TestHostingTwentyHomes(t *testing.T) {
 		return true
 	})
 	t.Logf("%d more homes hosted and synced in %v", homes-1, time.Since(began).Round(time.Millisecond))
+	// Each home's container sits on the hosted network, whose containers
+	// cannot reach one another, bounded and unprivileged (ADR 0067).
+	for _, i := range []int{0, homes - 1} {
+		got, err := docker(t, "inspect", "--format",
+			"{{.HostConfig.NetworkMode}} {{.HostConfig.SecurityOpt}} {{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}} {{gt .HostConfig.Memory 0}}",
+			"homeplane-ha-"+names[i])
+		if want := "homeplane-hosted [no-new-privileges] [CAP_NET_RAW] 4096 true"; err != nil || got != want {
+			t.Errorf("home %d's container: %q (%v), want %q", i, got, err, want)
+		}
+	}
+	if icc, err := docker(t, "network", "inspect", "--format", `{{index .Options "com.docker.network.bridge.enable_icc"}}`, "homeplane-hosted"); err != nil || icc != "false" {
+		t.Errorf("hosted network: enable_icc %q (%v), want false", icc, err)
+	}
 	all := rssBytes(t, agent.cmd.Process.Pid)
 	cpu0, wall0 := cpuSeconds(t, agent.cmd.Process.Pid), time.Now()
 	defer func() {

@@ -10,7 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/docker/docker/client"
 
 	"github.com/homeplane/homeplane/agent/internal/hosting"
 	"github.com/homeplane/homeplane/agent/internal/supervisor"
@@ -24,10 +27,36 @@ const hostingScan = 5 * time.Second
 // container, volume, port from --port-range and limits from its limits.json
 // until central sets its own (ADR 0033).
 func runHosting(ctx context.Context, cfg config, log *slog.Logger) error {
-	host, err := hosting.Open(cfg.HomesDir, hosting.Options{FirstPort: cfg.FirstPort, LastPort: cfg.LastPort, MemoryBytes: cfg.HostMemory})
+	dc, err := supervisor.EngineClient(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return fmt.Errorf("docker: %w", err)
+	}
+	defer dc.Close()
+	var engineFailed atomic.Int64 // when the engine last failed a port look-up
+	host, err := hosting.Open(cfg.HomesDir, hosting.Options{FirstPort: cfg.FirstPort, LastPort: cfg.LastPort, MemoryBytes: cfg.HostMemory,
+		DefaultMemoryBytes: supervisor.HostedMemoryBytes,
+		// A port is free only if nothing listens on it and no container
+		// here publishes it, running or stopped: another agent's home,
+		// or a released home's container not yet removed (ADR 0067).
+		PortFree: func(port int) bool {
+			// An engine that failed a moment ago is not asked for every
+			// port of the range, each waiting out its timeout.
+			if last := engineFailed.Load(); last != 0 && time.Since(time.Unix(0, last)) < time.Minute {
+				return false
+			}
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			held, err := supervisor.PortHeld(pctx, dc, port)
+			if err != nil {
+				engineFailed.Store(time.Now().UnixNano())
+				log.Warn("no port handed out for a minute: the docker engine did not answer", "port", port, "error", err)
+			}
+			return !held
+		}})
 	if err != nil {
 		return err
 	}
+	defer host.Close()
 	return host.Run(ctx, cfg.HomesDir, hostingScan, func(ctx context.Context, h hosting.Home) error {
 		hc := cfg
 		hc.Mode = "managed"

@@ -24,12 +24,18 @@ func newSupervisor(cfg config, agentID string, pub supervisor.Publisher, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
-	return supervisor.New(dc, pub, agentID, filepath.Join(cfg.DataDir, "supervisor"), supervisor.Options{
+	opts := supervisor.Options{
 		Logger:         log,
 		SampleInterval: cfg.SampleInterval,
 		Name:           cfg.ContainerName,
 		AllowedImages:  cfg.AllowedImages,
-	})
+	}
+	if cfg.hosted != nil {
+		// Beside other homes: a network none of them can cross, bounded
+		// memory and processes (ADR 0067).
+		opts = supervisor.HostedOptions(opts)
+	}
+	return supervisor.New(dc, pub, agentID, filepath.Join(cfg.DataDir, "supervisor"), opts)
 }
 
 // newOutbox wraps the uplink so nothing is lost while central is away.

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/homeplane/homeplane/agent/internal/atomicfile"
 )
@@ -65,12 +66,18 @@ type Options struct {
 type Host struct {
 	path string
 	opts Options
+	// lock holds an exclusive lock on the homes directory, so that a
+	// second agent cannot run the same homes (ADR 0067).
+	lock *os.File
 
 	mu    sync.Mutex
 	slots []Slot
 }
 
-const booksFile = "hosting.json"
+const (
+	booksFile = "hosting.json"
+	lockFile  = "hosting.lock"
+)
 
 // Open reads the books in dir, or starts empty ones.
 func Open(dir string, opts Options) (*Host, error) {
@@ -87,13 +94,27 @@ func Open(dir string, opts Options) (*Host, error) {
 		opts.PortFree = listenable
 	}
 	h := &Host{path: filepath.Join(dir, booksFile), opts: opts}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("hosting: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("hosting: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("hosting: another agent hosts the homes in %s (%w)", dir, err)
+	}
+	h.lock = lock
 	b, err := os.ReadFile(h.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
+		h.Close()
 		return nil, fmt.Errorf("hosting: %w", err)
 	default:
 		if err := json.Unmarshal(b, &h.slots); err != nil {
+			h.Close()
 			return nil, fmt.Errorf("hosting: %s: %w", h.path, err)
 		}
 	}
@@ -251,4 +272,14 @@ func (h *Host) saveLocked() error {
 		return fmt.Errorf("hosting: %w", err)
 	}
 	return atomicfile.WritePrivate(h.path, b)
+}
+
+// Close releases the homes directory for another agent.
+func (h *Host) Close() error {
+	if h.lock == nil {
+		return nil
+	}
+	err := h.lock.Close()
+	h.lock = nil
+	return err
 }

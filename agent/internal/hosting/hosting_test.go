@@ -16,6 +16,7 @@ func open(t *testing.T, dir string, opts Options) *Host {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { h.Close() })
 	return h
 }
 
@@ -112,6 +113,7 @@ func TestBooksSurviveARestart(t *testing.T) {
 	h := open(t, dir, opts)
 	a, _ := h.Admit("a", Limits{MemoryBytes: 100 * mib})
 	b, _ := h.Admit("b", Limits{})
+	h.Close() // the agent stops
 	h = open(t, dir, opts)
 	if got := h.Slots(); len(got) != 2 || got[0] != a || got[1] != b {
 		t.Fatalf("after reopening: %+v, want %+v %+v", got, a, b)

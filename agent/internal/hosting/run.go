@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -71,11 +72,19 @@ func (h *Host) Run(ctx context.Context, dir string, interval time.Duration, star
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		names, err := homeDirs(dir)
+		names, refused, err := homeDirs(dir)
 		if err != nil {
 			log.Error("homes directory unreadable", "dir", dir, "error", err)
 		}
+		for _, r := range refused {
+			refuse(log, r.name, r.path, r.why)
+		}
 		present := map[string]bool{}
+		// Who every home is, so that no two run as one (a copied directory).
+		ids := map[string]enrolled{}
+		for _, name := range names {
+			ids[name] = readEnrolled(filepath.Join(dir, name))
+		}
 		for _, name := range names {
 			mu.Lock()
 			_, ok := running[name]
@@ -92,10 +101,17 @@ func (h *Host) Run(ctx context.Context, dir string, interval time.Duration, star
 			if ok {
 				continue
 			}
+			mu.Lock()
+			other := sameIdentity(name, ids, running)
+			mu.Unlock()
+			if other != "" {
+				refuse(log, name, filepath.Join(dir, name, RefusedFile), fmt.Errorf(
+					"hosting: agent id %s or home id %s is already home %s's: a copy of its directory", ids[name].AgentID, ids[name].HomeID, other))
+				continue
+			}
 			home, err := h.admitDir(dir, name)
 			if err != nil {
-				log.Error("home not hosted", "home", name, "error", err)
-				_ = atomicfile.WritePrivate(filepath.Join(dir, name, RefusedFile), []byte(err.Error()+"\n"))
+				refuse(log, name, filepath.Join(dir, name, RefusedFile), err)
 				continue
 			}
 			_ = os.Remove(filepath.Join(dir, name, RefusedFile))
@@ -146,19 +162,97 @@ func (h *Host) Run(ctx context.Context, dir string, interval time.Duration, star
 	}
 }
 
-// homeDirs lists the directories under dir named like homes.
-func homeDirs(dir string) ([]string, error) {
+// refusal is an entry of the homes directory that is not hosted.
+type refusal struct {
+	name, path string
+	why        error
+}
+
+// Names no home may have: the container of home N is homeplane-ha-N, and an
+// upgrade sets it aside as homeplane-ha-N-previous (a standalone agent's as
+// homeplane-ha-previous), so a home with such a name would take another
+// home's container name.
+const reservedSuffix = "previous"
+
+// homeDirs lists the directories under dir named like homes, and refuses
+// directories named otherwise and symlinks, which could lead to another
+// home's directory. Regular files (books, lock, refusals) are left alone.
+func homeDirs(dir string) ([]string, []refusal, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []string
+	var refused []refusal
 	for _, e := range entries {
-		if e.IsDir() && homeName.MatchString(e.Name()) {
-			out = append(out, e.Name())
+		name := e.Name()
+		switch {
+		case e.Type()&fs.ModeSymlink != 0:
+			refused = append(refused, refusal{name, filepath.Join(dir, name+"."+RefusedFile),
+				errors.New("hosting: not a directory but a symlink; a home's directory must be its own")})
+		case !e.IsDir():
+		case !homeName.MatchString(name):
+			refused = append(refused, refusal{name, filepath.Join(dir, name, RefusedFile),
+				fmt.Errorf("hosting: %q is not a home name: 1 to 41 lower-case letters, digits, _ or -, starting with a letter or digit", name)})
+		case name == reservedSuffix || strings.HasSuffix(name, "-"+reservedSuffix):
+			refused = append(refused, refusal{name, filepath.Join(dir, name, RefusedFile),
+				fmt.Errorf("hosting: %q ends in %q, the name an upgrade gives another home's container", name, reservedSuffix)})
+		default:
+			out = append(out, name)
 		}
 	}
-	return out, nil
+	return out, refused, nil
+}
+
+// refuse writes why a home is not hosted into path, logging it the first
+// time only.
+func refuse(log *slog.Logger, name, path string, why error) {
+	text := why.Error() + "\n"
+	if b, err := os.ReadFile(path); err == nil && string(b) == text {
+		return
+	}
+	log.Error("home not hosted", "home", name, "error", why)
+	if err := atomicfile.WritePrivate(path, []byte(text)); err != nil {
+		log.Warn("refusal not written", "home", name, "error", err)
+	}
+}
+
+// enrolled is who a home's directory says it is (its identity file).
+type enrolled struct {
+	AgentID string `json:"agent_id"`
+	HomeID  string `json:"home_id"`
+}
+
+// identityFile is the agent's identity in a home's directory.
+const identityFile = "identity.json"
+
+// readEnrolled reads a home's identity; a home not yet enrolled has none.
+func readEnrolled(dir string) enrolled {
+	var id enrolled
+	f, err := os.Open(filepath.Join(dir, identityFile))
+	if err != nil {
+		return id
+	}
+	defer f.Close()
+	// An identity is a few hundred bytes; more is not one.
+	_ = json.NewDecoder(io.LimitReader(f, 64<<10)).Decode(&id)
+	return id
+}
+
+// sameIdentity names a running home other than name with name's agent or
+// home id, or returns "".
+func sameIdentity(name string, ids map[string]enrolled, running map[string]context.CancelCauseFunc) string {
+	me := ids[name]
+	for other := range running {
+		if other == name {
+			continue
+		}
+		o := ids[other]
+		if (me.AgentID != "" && o.AgentID == me.AgentID) || (me.HomeID != "" && o.HomeID == me.HomeID) {
+			return other
+		}
+	}
+	return ""
 }
 
 // admitDir reads a home directory's limits and token and books its slot.

@@ -111,6 +111,7 @@ func TestCentralLimitsSurviveTheBooks(t *testing.T) {
 	if _, err := h.Resize("a", Limits{MemoryBytes: 200 << 20}); err != nil {
 		t.Fatal(err)
 	}
+	h.Close() // the agent stops
 	h = open(t, dir, opts)
 	s, err := h.Admit("a", Limits{MemoryBytes: 64 << 20})
 	if err != nil || s.Limits.MemoryBytes != 200<<20 || !s.Central {

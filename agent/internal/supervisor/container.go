@@ -65,6 +65,17 @@ func (s *Supervisor) create(ctx context.Context, spec Spec, name string) (string
 		Labels: s.labels("home-assistant"),
 		Cmd:    spec.Cmd,
 	}
+	if spec.HostPort > 0 && !spec.HostNetwork {
+		cfg.Labels[LabelHostPort] = strconv.Itoa(spec.HostPort)
+	}
+	mem := spec.MemoryBytes
+	if mem == 0 {
+		mem = s.opts.DefaultMemoryBytes
+	}
+	var pids *int64
+	if s.opts.PidsLimit > 0 {
+		pids = &s.opts.PidsLimit
+	}
 	if spec.TimeZone != "" {
 		cfg.Env = append(cfg.Env, "TZ="+spec.TimeZone)
 	}
@@ -74,12 +85,18 @@ func (s *Supervisor) create(ctx context.Context, spec Spec, name string) (string
 		// The agent owns restarts, so Docker must not race it.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		Mounts:        []mount.Mount{{Type: mount.TypeVolume, Source: s.volumeName(), Target: "/config"}},
-		Resources:     container.Resources{Memory: spec.MemoryBytes, NanoCPUs: spec.NanoCPUs},
+		Resources:     container.Resources{Memory: mem, NanoCPUs: spec.NanoCPUs, PidsLimit: pids},
 		LogConfig:     container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},
+	}
+	if spec.HostNetwork && s.opts.Network != "" {
+		return "", errors.New("supervisor: a hosted home's container cannot share the host's network")
 	}
 	if spec.HostNetwork {
 		host.NetworkMode = "host"
 	} else {
+		if err := s.isolate(ctx, host); err != nil {
+			return "", err
+		}
 		cfg.ExposedPorts = nat.PortSet{port: {}}
 		hp := ""
 		if spec.HostPort > 0 {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -58,6 +59,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if dockerC != nil {
 		ctx := context.Background()
+		if err := dockerC.NetworkRemove(ctx, testNetwork); err != nil && !cerrdefs.IsNotFound(err) {
+			fmt.Fprintln(os.Stderr, "remove test network:", err)
+		}
 		for _, ref := range []string{imgs.v1, imgs.v2, imgs.broken} {
 			if ref != "" {
 				_, _ = dockerC.ImageRemove(ctx, ref, image.RemoveOptions{Force: true, PruneChildren: true})

@@ -35,10 +35,14 @@ func (s *Supervisor) SetLimits(ctx context.Context, l Limits) error {
 			return err
 		}
 		r := container.Resources{NanoCPUs: l.NanoCPUs}
-		if l.MemoryBytes > 0 {
+		mem := l.MemoryBytes
+		if mem == 0 {
+			mem = s.opts.DefaultMemoryBytes
+		}
+		if mem > 0 {
 			// What Docker gives a container created with a memory limit
 			// only: as much swap again.
-			r.Memory, r.MemorySwap = l.MemoryBytes, 2*l.MemoryBytes
+			r.Memory, r.MemorySwap = mem, 2*mem
 		}
 		if r.Memory == 0 && r.NanoCPUs == 0 {
 			return nil

@@ -50,6 +50,8 @@ type Docker interface {
 	VolumeCreate(ctx context.Context, options volume.CreateOptions) (volume.Volume, error)
 	VolumeRemove(ctx context.Context, id string, force bool) error
 	VolumeList(ctx context.Context, options volume.ListOptions) (volume.ListResponse, error)
+	NetworkCreate(ctx context.Context, name string, options network.CreateOptions) (network.CreateResponse, error)
+	NetworkInspect(ctx context.Context, networkID string, options network.InspectOptions) (network.Inspect, error)
 }
 
 var _ Docker = (*client.Client)(nil)
@@ -160,6 +162,15 @@ type Options struct {
 	// (see newImagePolicy for the forms); anything else is refused with
 	// ErrImageNotAllowed before Docker is asked. Default: OfficialImages.
 	AllowedImages []string
+	// Network, when set, is a bridge network shared with other homes'
+	// containers that cannot reach one another; the container joins it
+	// without new privileges or raw sockets (HostedOptions, ADR 0067).
+	Network string
+	// DefaultMemoryBytes limits the container when neither the spec nor
+	// central gives a memory limit (0: none).
+	DefaultMemoryBytes int64
+	// PidsLimit bounds the container's processes and threads (0: none).
+	PidsLimit int64
 }
 
 func (o *Options) defaults() {
