@@ -225,7 +225,7 @@ func TestVersionFromHomeAssistantWithoutImageLabel(t *testing.T) {
 	tag := "homeplane-hasim-test-" + runID + ":unlabelled"
 	df := "FROM scratch\nCOPY hasim /hasim\nLABEL " + testLabel + "=" + runID + "\n" +
 		`ENTRYPOINT ["/hasim", "--addr", "0.0.0.0:8123", "--token", "test-token", "--version", "2026.4.0"]` + "\n"
-	if err := buildImage(f.docker, tag, df, hasimBinary); err != nil {
+	if err := buildImage(f.docker, tag, df, "hasim", hasimBinary); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -62,7 +62,7 @@ func TestMain(m *testing.M) {
 		if err := dockerC.NetworkRemove(ctx, testNetwork); err != nil && !cerrdefs.IsNotFound(err) {
 			fmt.Fprintln(os.Stderr, "remove test network:", err)
 		}
-		for _, ref := range []string{imgs.v1, imgs.v2, imgs.broken} {
+		for _, ref := range []string{imgs.v1, imgs.v2, imgs.broken, probeImage} {
 			if ref != "" {
 				_, _ = dockerC.ImageRemove(ctx, ref, image.RemoveOptions{Force: true, PruneChildren: true})
 			}
@@ -126,7 +126,7 @@ func buildHasimImages(c *client.Client) (images, error) {
 		{out.v2, "2026.2.0", ""},
 		{out.broken, "2026.3.0", `, "--unhealthy"`},
 	} {
-		if err := buildImage(c, b.tag, hasimDockerfile(b.version, b.extra), hasimBinary); err != nil {
+		if err := buildImage(c, b.tag, hasimDockerfile(b.version, b.extra), "hasim", hasimBinary); err != nil {
 			return out, err
 		}
 	}
@@ -145,14 +145,15 @@ func hasimDockerfile(version, extra string, labels ...string) string {
 	return df
 }
 
-func buildImage(c *client.Client, tag, dockerfile string, binary []byte) error {
+// buildImage builds tag from dockerfile with binary beside it as name.
+func buildImage(c *client.Client, tag, dockerfile, name string, binary []byte) error {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range []struct {
 		name string
 		mode int64
 		data []byte
-	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"hasim", 0o755, binary}} {
+	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {name, 0o755, binary}} {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
 			return err
 		}

@@ -21,7 +21,7 @@ func registryImage(t testing.TB, f *fixture, version string) *registrytest.Image
 	t.Helper()
 	tag := fmt.Sprintf("homeplane-hasim-test-%s:export-%s", runID, randHex())
 	df := hasimDockerfile(version, "", fmt.Sprintf("io.homeplane.test.nonce=%q", randHex()))
-	if err := buildImage(f.docker, tag, df, hasimBinary); err != nil {
+	if err := buildImage(f.docker, tag, df, "hasim", hasimBinary); err != nil {
 		t.Fatal(err)
 	}
 	ctx := f.ctx()

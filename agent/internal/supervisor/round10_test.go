@@ -2,10 +2,16 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,9 +22,34 @@ import (
 	"github.com/docker/docker/client"
 )
 
-// probeImage has bash and timeout; the probes run in a hosted container's
-// network namespace.
-const probeImage = "homeplane-local/debian-base:bookworm"
+// probeImage is testdata/probe FROM scratch, built once per run; the
+// probes run in a hosted container's network namespace.
+var (
+	probeOnce  sync.Once
+	probeImage = "homeplane-probe-test-" + runID + ":latest"
+	probeErr   error
+)
+
+// buildProbe builds testdata/probe statically and its image.
+func buildProbe(d *client.Client) error {
+	dir, err := os.MkdirTemp("", "probe-image")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "probe")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./testdata/probe")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build probe: %v: %s", err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	df := fmt.Sprintf("FROM scratch\nCOPY probe /probe\nLABEL %s=%q\nENTRYPOINT [\"/probe\"]\n", testLabel, runID)
+	return buildImage(d, probeImage, df, "probe", b)
+}
 
 // testNetwork stands for HostedNetwork in this package's tests; TestMain
 // removes it.
@@ -34,15 +65,14 @@ func hosted(o *Options) {
 // the network namespace of container id.
 func reaches(t *testing.T, d *client.Client, agentID, id, addr string) bool {
 	t.Helper()
-	if _, err := d.ImageInspect(context.Background(), probeImage); err != nil {
-		t.Skipf("skipping: probe image %s missing (make images): %v", probeImage, err)
+	if probeOnce.Do(func() { probeErr = buildProbe(d) }); probeErr != nil {
+		t.Fatalf("build the probe image: %v", probeErr)
 	}
-	host, port, _ := net.SplitHostPort(addr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	resp, err := d.ContainerCreate(ctx, &container.Config{
 		Image:  probeImage,
-		Cmd:    []string{"timeout", "3", "bash", "-c", "</dev/tcp/" + host + "/" + port},
+		Cmd:    []string{addr},
 		Labels: map[string]string{testLabel: runID, LabelManagedBy: agentID, LabelRole: "probe"},
 	}, &container.HostConfig{NetworkMode: container.NetworkMode("container:" + id)}, nil, nil, "")
 	if err != nil {
