@@ -58,9 +58,7 @@ func TestHostingTwentyHomes(t *testing.T) {
 	suffix := randomSuffix()
 	image := hasimImage(t, "homeplane-e2e-hasim-"+suffix, "2026.1.0", true)
 	dir := t.TempDir()
-	// The hosted homes' network goes once their containers have gone (the
-	// cleanups run in reverse); one that is still in use stays.
-	t.Cleanup(func() { _, _ = docker(t, "network", "rm", "homeplane-hosted") })
+	removeHostedNetwork(t)
 	// HOMEPLANE_HOSTING_HOMES raises the count for the benchmark run
 	// (docs/benchmarks.md); the range holds 100.
 	homes := 20
@@ -122,7 +120,7 @@ func TestHostingTwentyHomes(t *testing.T) {
 	// cannot reach one another, bounded and unprivileged (ADR 0067).
 	for _, i := range []int{0, homes - 1} {
 		got, err := docker(t, "inspect", "--format",
-			"{{.HostConfig.NetworkMode}} {{.HostConfig.SecurityOpt}} {{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}} {{gt .HostConfig.Memory 0}}",
+			"{{range $name, $_ := .NetworkSettings.Networks}}{{$name}}{{end}} {{.HostConfig.SecurityOpt}} {{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}} {{gt .HostConfig.Memory 0}}",
 			"homeplane-ha-"+names[i])
 		if want := "homeplane-hosted [no-new-privileges] [CAP_NET_RAW] 4096 true"; err != nil || got != want {
 			t.Errorf("home %d's container: %q (%v), want %q", i, got, err, want)
@@ -184,4 +182,11 @@ func TestHostingTwentyHomes(t *testing.T) {
 			t.Fatalf("refused because %q", why)
 		}
 	})
+}
+
+// removeHostedNetwork removes the hosted homes' network once their
+// containers have gone (cleanups run in reverse order of registration, so
+// call it before starting the agent); one still in use stays.
+func removeHostedNetwork(t *testing.T) {
+	t.Cleanup(func() { _, _ = docker(t, "network", "rm", "homeplane-hosted") })
 }

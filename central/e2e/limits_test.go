@@ -54,6 +54,7 @@ func TestHostingLimitsFromCentralAndRelease(t *testing.T) {
 	suffix := randomSuffix()
 	image := hasimImage(t, "homeplane-e2e-hasim-"+suffix, "2026.1.0", true)
 	dir, stateDir := t.TempDir(), t.TempDir()
+	removeHostedNetwork(t)
 	ids := map[string]string{}
 	for _, n := range []string{"a", "b"} {
 		name := "h" + suffix + "-" + n

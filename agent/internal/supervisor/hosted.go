@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -45,15 +46,18 @@ func HostedOptions(o Options) Options {
 }
 
 // isolate puts host on the options' network, creating it when missing, and
-// takes away what a container needs to reach past it.
+// takes away what a container needs to reach past it. The container names
+// the network by id: a name two networks carry (made by two agents at once,
+// or before this agent serialized its own) cannot start a container.
 func (s *Supervisor) isolate(ctx context.Context, host *container.HostConfig) error {
 	if s.opts.Network == "" {
 		return nil
 	}
-	if err := s.ensureNetwork(ctx); err != nil {
+	id, err := s.ensureNetwork(ctx)
+	if err != nil {
 		return err
 	}
-	host.NetworkMode = container.NetworkMode(s.opts.Network)
+	host.NetworkMode = container.NetworkMode(id)
 	host.SecurityOpt = append(host.SecurityOpt, "no-new-privileges")
 	// Raw sockets would let a container forge frames to its neighbours on
 	// the bridge (ARP); unprivileged ICMP still works without them.
@@ -61,35 +65,62 @@ func (s *Supervisor) isolate(ctx context.Context, host *container.HostConfig) er
 	return nil
 }
 
-// ensureNetwork creates the shared network with inter-container traffic
-// off, and refuses one of that name that lets containers talk.
-func (s *Supervisor) ensureNetwork(ctx context.Context) error {
+// networkMu serializes the shared network's creation among the homes one
+// agent hosts: the engine's check for a duplicate name is best effort, and
+// two creates at once leave two networks of one name.
+var networkMu sync.Mutex
+
+// ensureNetwork returns the id of the shared network, creating it with
+// inter-container traffic off, and refuses a network of that name that
+// lets containers talk. Of several of that name, the oldest is used.
+func (s *Supervisor) ensureNetwork(ctx context.Context) (string, error) {
+	networkMu.Lock()
+	defer networkMu.Unlock()
 	for range 2 {
-		n, err := s.d.NetworkInspect(ctx, s.opts.Network, network.InspectOptions{})
-		if err == nil {
-			if n.Driver != "bridge" || n.Options[iccOption] != "false" {
-				return fmt.Errorf("supervisor: network %s exists but lets its containers reach one another (driver %q, %s=%q)",
-					s.opts.Network, n.Driver, iccOption, n.Options[iccOption])
-			}
-			return nil
+		id, err := s.findNetwork(ctx)
+		if err != nil || id != "" {
+			return id, err
 		}
-		if !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("supervisor: inspect network %s: %w", s.opts.Network, err)
-		}
-		_, err = s.d.NetworkCreate(ctx, s.opts.Network, network.CreateOptions{
+		resp, err := s.d.NetworkCreate(ctx, s.opts.Network, network.CreateOptions{
 			Driver:  "bridge",
 			Options: map[string]string{iccOption: "false"},
 			Labels:  map[string]string{LabelRole: "hosted-network"},
 		})
 		if err == nil {
-			return nil
+			return resp.ID, nil
 		}
 		if !cerrdefs.IsConflict(err) {
-			return fmt.Errorf("supervisor: create network %s: %w", s.opts.Network, err)
+			return "", fmt.Errorf("supervisor: create network %s: %w", s.opts.Network, err)
 		}
-		// Another home created it meanwhile: look again.
+		// Another agent created it meanwhile: look again.
 	}
-	return fmt.Errorf("supervisor: network %s neither found nor created", s.opts.Network)
+	return "", fmt.Errorf("supervisor: network %s neither found nor created", s.opts.Network)
+}
+
+// findNetwork returns the id of the oldest network named as the options
+// say, or "" when there is none.
+func (s *Supervisor) findNetwork(ctx context.Context) (string, error) {
+	list, err := s.d.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", s.opts.Network))})
+	if err != nil {
+		return "", fmt.Errorf("supervisor: list networks: %w", err)
+	}
+	var found *network.Summary
+	for i, n := range list {
+		if n.Name != s.opts.Network { // the engine's name filter matches a part
+			continue
+		}
+		if n.Driver != "bridge" || n.Options[iccOption] != "false" {
+			return "", fmt.Errorf("supervisor: network %s exists but lets its containers reach one another (driver %q, %s=%q)",
+				s.opts.Network, n.Driver, iccOption, n.Options[iccOption])
+		}
+		if found == nil || n.Created.Before(found.Created) {
+			found = &list[i]
+		}
+	}
+	if found == nil {
+		return "", nil
+	}
+	return found.ID, nil
 }
 
 // PortHeld reports whether port is taken on this host: something listens on
