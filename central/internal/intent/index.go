@@ -234,8 +234,14 @@ func (r *Index) add(key string, ref Ref) {
 // tokens and what it names. n is 0 when nothing matches. The returned slice
 // is shared and must not be modified.
 func (r *Index) Match(tokens []string, start int) (n int, refs []Ref) {
-	node := &r.root
-	for i := start; i < len(tokens); i++ {
+	return r.root.longest(tokens, start, start, 0, nil)
+}
+
+// longest follows tokens[from:] down from node and returns the longest
+// name it passes, its length counted from tokens[start]; n and refs are
+// what matched before from.
+func (node *trieNode) longest(tokens []string, start, from, n int, refs []Ref) (int, []Ref) {
+	for i := from; i < len(tokens); i++ {
 		node = node.next[tokens[i]]
 		if node == nil {
 			break
@@ -267,16 +273,7 @@ func (r *Index) MatchJoined(tokens []string, start int) (n int, refs []Ref) {
 	if len(node.refs) > 0 {
 		n, refs = 2, node.refs
 	}
-	for i := start + 2; i < len(tokens); i++ {
-		node = node.next[tokens[i]]
-		if node == nil {
-			break
-		}
-		if len(node.refs) > 0 {
-			n, refs = i-start+1, node.refs
-		}
-	}
-	return n, refs
+	return node.longest(tokens, start, start+2, n, refs)
 }
 
 // MatchPossessive is Match for a name spoken in the possessive, its
