@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
-	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
 	"github.com/homeplane/homeplane/protocol/topic"
 )
 
@@ -41,16 +39,8 @@ func TestAttacksRound2EndToEnd(t *testing.T) {
 	// no agent: what she publishes is her own.
 	mallory := c.user(t, "mallory@example.com")
 	mHome := c.createHome(t, mallory, "mallory-home")
-	et, err := c.homes.CreateEnrollmentToken(ctx, authed(mallory, &homeplanev1.CreateEnrollmentTokenRequest{HomeId: mHome}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	en, err := homeplanev1connect.NewAgentServiceClient(http.DefaultClient, c.url).Enroll(ctx,
-		connect.NewRequest(&homeplanev1.EnrollRequest{Token: et.Msg.GetToken(), Hostname: "m", AgentVersion: "1"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mqttc, err := dial(t, c.mqttURL, en.Msg.GetMqttUsername(), en.Msg.GetMqttUsername(), en.Msg.GetMqttPassword())
+	mUser, mPass := c.enrollAgent(t, mallory, mHome)
+	mqttc, err := dial(t, c.mqttURL, mUser, mUser, mPass)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +116,7 @@ func TestAttacksRound2EndToEnd(t *testing.T) {
 	publish := func(t *testing.T, kind topic.Kind, retain bool, payload []byte) (dropped bool) {
 		t.Helper()
 		if !mqttc.IsConnected() {
-			if mqttc, err = dial(t, c.mqttURL, en.Msg.GetMqttUsername(), en.Msg.GetMqttUsername(), en.Msg.GetMqttPassword()); err != nil {
+			if mqttc, err = dial(t, c.mqttURL, mUser, mUser, mPass); err != nil {
 				t.Fatalf("the attacker cannot connect again: %v", err)
 			}
 		}

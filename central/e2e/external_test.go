@@ -5,20 +5,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/homeplane/homeplane/central/internal/mosquittotest"
 	homeplanev1 "github.com/homeplane/homeplane/protocol/gen/homeplane/v1"
-	"github.com/homeplane/homeplane/protocol/gen/homeplane/v1/homeplanev1connect"
 )
 
 // externalStack is central in external mode behind Mosquitto with the
@@ -164,19 +161,10 @@ func agentCreds(t testing.TB, c *central, email string) (homeID, user, pass stri
 // credentials for it, returning the user's access token too.
 func newEnrolledHome(t testing.TB, c *central, email string) (token, homeID, user, pass string) {
 	t.Helper()
-	ctx := context.Background()
 	token = c.user(t, email)
 	homeID = c.createHome(t, token, email+"-home")
-	et, err := c.homes.CreateEnrollmentToken(ctx, authed(token, &homeplanev1.CreateEnrollmentTokenRequest{HomeId: homeID}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	en, err := homeplanev1connect.NewAgentServiceClient(http.DefaultClient, c.url).Enroll(ctx,
-		connect.NewRequest(&homeplanev1.EnrollRequest{Token: et.Msg.GetToken(), Hostname: "h", AgentVersion: "1"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return token, homeID, en.Msg.GetMqttUsername(), en.Msg.GetMqttPassword()
+	user, pass = c.enrollAgent(t, token, homeID)
+	return token, homeID, user, pass
 }
 
 func dial(t testing.TB, url, id, user, pass string) (paho.Client, error) {

@@ -280,21 +280,11 @@ func callFeed(w *serviceCalls) <-chan string {
 	go func() {
 		defer close(ch)
 		for {
-			var m struct {
-				Type  string `json:"type"`
-				Event struct {
-					Data struct {
-						Domain  string `json:"domain"`
-						Service string `json:"service"`
-					} `json:"data"`
-				} `json:"event"`
-			}
-			if err := w.conn.ReadJSON(&m); err != nil {
+			domain, service, err := w.read()
+			if err != nil {
 				return
 			}
-			if m.Type == "event" {
-				ch <- m.Event.Data.Domain + "." + m.Event.Data.Service
-			}
+			ch <- domain + "." + service
 		}
 	}()
 	return ch

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -26,14 +25,7 @@ type mqtt5 struct {
 // connection takes over the agent's session, which a.publish opens again.
 func dial5(t *testing.T, c *central, a *handAgent) *mqtt5 {
 	t.Helper()
-	u, err := url.Parse(c.mqttURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := c.dialBroker(t)
 	m := &mqtt5{conn: conn}
 	pk := &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 5,
 		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30,

@@ -56,6 +56,16 @@ func watchServiceCalls(t testing.TB, h *home) *serviceCalls {
 func (w *serviceCalls) next(t testing.TB) (domain, service string) {
 	t.Helper()
 	w.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	domain, service, err := w.read()
+	if err != nil {
+		t.Fatalf("read websocket: %v", err)
+	}
+	return domain, service
+}
+
+// read returns the domain and service of the next call_service event on
+// the connection.
+func (w *serviceCalls) read() (domain, service string, err error) {
 	for {
 		var m struct {
 			Type  string `json:"type"`
@@ -67,10 +77,10 @@ func (w *serviceCalls) next(t testing.TB) (domain, service string) {
 			} `json:"event"`
 		}
 		if err := w.conn.ReadJSON(&m); err != nil {
-			t.Fatalf("read websocket: %v", err)
+			return "", "", err
 		}
 		if m.Type == "event" {
-			return m.Event.Data.Domain, m.Event.Data.Service
+			return m.Event.Data.Domain, m.Event.Data.Service, nil
 		}
 	}
 }

@@ -38,14 +38,7 @@ import (
 // error reading it.
 func rawMQTT(t *testing.T, c *central, pk *packets.Packet, patch func([]byte) []byte) (net.Conn, byte, []byte, error) {
 	t.Helper()
-	u, err := url.Parse(c.mqttURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := c.dialBroker(t)
 	t.Cleanup(func() { conn.Close() })
 	var buf bytes.Buffer
 	if err := pk.ConnectEncode(&buf); err != nil {
@@ -208,16 +201,7 @@ func TestAttacksRound8Central(t *testing.T) {
 	mallory := c.user(t, "mallory@example.com")
 	spare := func(t *testing.T, name string) (user, pass string) {
 		t.Helper()
-		et, err := c.homes.CreateEnrollmentToken(ctx, authed(mallory, &homeplanev1.CreateEnrollmentTokenRequest{HomeId: c.createHome(t, mallory, name)}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		en, err := homeplanev1connect.NewAgentServiceClient(http.DefaultClient, c.url).Enroll(ctx,
-			connect.NewRequest(&homeplanev1.EnrollRequest{Token: et.Msg.GetToken(), Hostname: "m", AgentVersion: "1"}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return en.Msg.GetMqttUsername(), en.Msg.GetMqttPassword()
+		return c.enrollAgent(t, mallory, c.createHome(t, mallory, name))
 	}
 	_, bobDeviceID := devOf(t, bob, "Hall speaker")
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,6 +216,37 @@ func authed[T any](token string, msg *T) *connect.Request[T] {
 
 // confirmToken matches a registration token in a confirmation notice.
 var confirmToken = regexp.MustCompile(`hpc_[A-Za-z0-9_-]{43}`)
+
+// enrollAgent enrolls an agent for homeID, which token owns, through the
+// API, and returns the agent's MQTT credentials.
+func (c *central) enrollAgent(t testing.TB, token, homeID string) (user, pass string) {
+	t.Helper()
+	ctx := context.Background()
+	et, err := c.homes.CreateEnrollmentToken(ctx, authed(token, &homeplanev1.CreateEnrollmentTokenRequest{HomeId: homeID}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := homeplanev1connect.NewAgentServiceClient(http.DefaultClient, c.url).Enroll(ctx,
+		connect.NewRequest(&homeplanev1.EnrollRequest{Token: et.Msg.GetToken(), Hostname: "test", AgentVersion: "1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return en.Msg.GetMqttUsername(), en.Msg.GetMqttPassword()
+}
+
+// dialBroker opens a plain TCP connection to central's MQTT listener.
+func (c *central) dialBroker(t testing.TB) net.Conn {
+	t.Helper()
+	u, err := url.Parse(c.mqttURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
 
 // user registers a fresh account, confirms it with the token central left
 // in its outbox, and returns its access token.
