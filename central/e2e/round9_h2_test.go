@@ -401,8 +401,10 @@ func TestAttacksRound9HTTP2(t *testing.T) {
 		g, h := gauge(t, c, "go_goroutines")-goroutines, (gauge(t, c, "go_memstats_heap_inuse_bytes")-heap)/(1<<20)
 		t.Logf("zero window: %+.0f goroutines, heap in use %+.1f MiB", g, h)
 		// A held answer is a handler goroutine and the stream's; the
-		// connections' own are 40 × 2.
-		if g > 2*512+200 || h > 64 {
+		// connections' own are 40 × 2. The heap in use counts garbage the
+		// collector has not reached yet (+40 to +76 MiB seen over runs), so
+		// its bound is looser than the goroutines', which 10,081 broke.
+		if g > 2*512+200 || h > 128 {
 			t.Errorf("10,000 unread answers from one address hold %+.0f goroutines and %+.1f MiB of heap; want them bounded by the address, not the streams", g, h)
 		}
 		for _, h := range hs {
